@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""One entry point for a fresh machine: builds ``.venv`` when needed, then runs the job.
+
+    python3 run.py demo      # the main job (writes ./demo-output and prints where)
+    python3 run.py test      # the whole test suite (pytest on Testing/)
+
+Any further arguments go to the job (``python3 run.py test -k mrml``). The virtual environment is
+rebuilt only when a requirements file or ``pyproject.toml`` changed, so a second run starts in
+seconds. Only the standard library is used here, so plain ``python3`` is enough to start.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".neurorelevance-stamp"
+REQUIREMENTS = ["requirements/base.txt", "requirements/test.txt"]
+NO_DEPS = "requirements/nodeps.txt"
+INPUTS = REQUIREMENTS + [NO_DEPS, "pyproject.toml", "run.py"]
+
+
+def _venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in INPUTS:
+        digest.update(name.encode())
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _run(cmd: list[str]) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT)
+
+
+def ensure_venv() -> Path:
+    """Create or update ``.venv`` from the pinned requirements; no-op when up to date."""
+    py = _venv_python()
+    want = _fingerprint()
+    if py.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
+        return py
+    if sys.version_info < (3, 10):
+        sys.exit("NeuroRelevance needs Python >= 3.10 (found %s)." % sys.version.split()[0])
+    if not py.exists():
+        print(f"Creating virtual environment in {VENV} ...", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    pip = [py, "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
+    reqs: list[str] = []
+    for name in REQUIREMENTS:
+        reqs += ["-r", name]
+    _run(pip + reqs)
+    _run(pip + ["--no-deps", "-r", NO_DEPS])
+    _run(pip + ["--no-deps", "-e", "."])
+    STAMP.write_text(want + "\n")
+    return py
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"demo", "test", "setup"}:
+        print(__doc__.strip())
+        return 2
+    job, rest = argv[0], argv[1:]
+    py = ensure_venv()
+    if job == "setup":
+        return 0
+    env = dict(os.environ, PYTHONNOUSERSITE="1")
+    if job == "test":
+        cmd = [str(py), "-m", "pytest", "Testing", *rest]
+    else:
+        cmd = [str(py), "-m", "NeuroRelevanceLib", "demo", *rest]
+    return subprocess.call(cmd, cwd=ROOT, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
