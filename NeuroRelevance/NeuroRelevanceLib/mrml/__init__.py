@@ -1,0 +1,18 @@
+"""MRML bridge: volume nodes <-> numpy, heatmap outputs, display, storage, tables, rendering.
+
+Needs ``slicer-core`` (``slicer.vtkMRML*``) but never ``slicer.app`` or Qt. Every function takes
+the ``scene`` (``vtkMRMLScene``) or a node explicitly and never uses the global
+``slicer.mrmlScene``. Knows nothing of torch.
+"""
+from .display import diverging_color_table, show_heatmap
+from .outputs import create_heatmap_volume
+from .storage import read_volume, save_scene, write_volume
+from .tables import table_from_dataframe, write_table_csv
+from .views import SliceViews
+from .volumes import array_to_volume, volume_grid, volume_to_array
+
+__all__ = [
+    "SliceViews", "array_to_volume", "create_heatmap_volume", "diverging_color_table",
+    "read_volume", "save_scene", "show_heatmap", "table_from_dataframe", "volume_grid",
+    "volume_to_array", "write_table_csv", "write_volume",
+]

@@ -1,0 +1,98 @@
+"""Heatmap display: our own diverging colour table, symmetric window, foreground in slice views."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+from .outputs import SOURCE_REFERENCE
+from .volumes import volume_to_array
+
+NUMBER_OF_COLORS = 256
+NEGATIVE_RGB = np.array([0.13, 0.40, 0.92])   # blue for negative relevance
+POSITIVE_RGB = np.array([0.86, 0.10, 0.08])   # red for positive relevance
+NEUTRAL_RGB = np.array([0.97, 0.97, 0.97])    # near zero (drawn transparent)
+HOT_END_RGB = np.array([1.00, 0.90, 0.20])    # strongest end of the positive-only table
+
+
+def colormap_rgba(threshold: float = 0.0, positive_only: bool = False,
+                  n: int = NUMBER_OF_COLORS) -> np.ndarray:
+    """RGBA rows (n × 4, in [0, 1]) of the heatmap colour table.
+
+    Diverging: entry ``i`` stands for the value ``t = -1 + 2 i / (n - 1)`` of the window
+    [-max, max]; blue below 0, red above, white near 0; entries with ``|t| <= threshold`` (and
+    the one or two entries around 0) are fully transparent. Positive-only: ``t = i / (n - 1)``
+    on [0, max], red to yellow, transparent at or below the threshold.
+    """
+    if not 0.0 <= threshold < 1.0:
+        raise InputError(f"Threshold {threshold} must be a fraction of max|R| in [0, 1).")
+    floor = max(threshold, 1.0 / (n - 1))  # zero voxels always show the background
+    if positive_only:
+        t = np.linspace(0.0, 1.0, n)
+        rgb = POSITIVE_RGB + t[:, None] * (HOT_END_RGB - POSITIVE_RGB)
+        alpha = (t > floor).astype(float)
+    else:
+        t = np.linspace(-1.0, 1.0, n)
+        weight = np.abs(t)[:, None]
+        end = np.where(t[:, None] < 0, NEGATIVE_RGB, POSITIVE_RGB)
+        rgb = NEUTRAL_RGB + weight * (end - NEUTRAL_RGB)
+        alpha = (np.abs(t) > floor).astype(float)
+    return np.column_stack([rgb, alpha])
+
+
+def diverging_color_table(scene, threshold: float = 0.0, positive_only: bool = False):
+    """The colour table node for these settings, created once per scene and then reused."""
+    kind = "positive" if positive_only else "diverging"
+    name = f"NeuroRelevance {kind} (threshold {threshold:.3f})"
+    existing = scene.GetFirstNodeByName(name)
+    if existing is not None and existing.IsA("vtkMRMLColorTableNode"):
+        return existing
+    rgba = colormap_rgba(threshold, positive_only)
+    node = scene.AddNewNodeByClass("vtkMRMLColorTableNode", name)
+    node.SetTypeToUser()
+    node.SetNumberOfColors(len(rgba))
+    for index, (r, g, b, a) in enumerate(rgba):
+        node.SetColor(index, f"{index}", float(r), float(g), float(b), float(a))
+    node.SetAttribute("Category", "NeuroRelevance")
+    return node
+
+
+def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
+                 threshold: float = 0.0, positive_only: bool = False,
+                 window: float | None = None):
+    """Display ``heatmap`` over ``background`` in every slice view of ``scene``.
+
+    The window is symmetric around 0, ``[-window, window]`` (``[0, window]`` when
+    ``positive_only``), ``window`` defaulting to max|R|. ``threshold`` is a fraction of the window
+    below which |R| is drawn transparent. ``background`` defaults to the heatmap's source volume.
+    Returns the heatmap's display node.
+    """
+    if heatmap is None:
+        raise InputError("No heatmap volume was given.")
+    if not 0.0 <= opacity <= 1.0:
+        raise InputError(f"Opacity {opacity} must lie in [0, 1].")
+    if background is None:
+        background = heatmap.GetNodeReference(SOURCE_REFERENCE)
+    if window is None:
+        values, _ = volume_to_array(heatmap)
+        window = float(np.max(np.abs(values)))
+    if not window > 0 or not np.isfinite(window):
+        window = 1.0  # an all-zero map: any window shows nothing
+    table = diverging_color_table(scene, threshold, positive_only)  # validates the threshold
+    if heatmap.GetDisplayNode() is None:
+        heatmap.CreateDefaultDisplayNodes()
+    display = heatmap.GetDisplayNode()
+    display.SetAndObserveColorNodeID(table.GetID())
+    display.AutoWindowLevelOff()
+    display.SetWindowLevelMinMax(0.0 if positive_only else -window, window)
+    display.SetAttribute("NeuroRelevance.threshold", repr(float(threshold)))
+    for composite in _composite_nodes(scene):
+        if background is not None:
+            composite.SetBackgroundVolumeID(background.GetID())
+        composite.SetForegroundVolumeID(heatmap.GetID())
+        composite.SetForegroundOpacity(float(opacity))
+    return display
+
+
+def _composite_nodes(scene) -> list:
+    return [scene.GetNthNodeByClass(i, "vtkMRMLSliceCompositeNode")
+            for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode"))]

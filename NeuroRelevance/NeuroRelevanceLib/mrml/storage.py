@@ -1,0 +1,98 @@
+"""Reading and writing volumes and scenes with MRML storage nodes (NIfTI, NRRD, .mrml)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+
+def _check_suffix(path: Path) -> None:
+    name = path.name.lower()
+    if not name.endswith(VOLUME_SUFFIXES):
+        raise InputError(f"{path.name}: unsupported volume format; use one of {VOLUME_SUFFIXES}.")
+
+
+def read_volume(scene, path: str | Path, name: str | None = None):
+    """Read a volume file into a new scalar volume node (through an archetype storage node)."""
+    import slicer
+
+    path = Path(path)
+    if scene is None:
+        raise InputError("No MRML scene was given.")
+    _check_suffix(path)
+    if not path.is_file():
+        raise InputError(f"No such file: {path}. Check the path.")
+    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+    storage.SetFileName(str(path))
+    node = slicer.vtkMRMLScalarVolumeNode()
+    if not storage.ReadData(node):
+        raise InputError(f"Could not read {path} as a volume: is it a valid image file?")
+    stem = path.name.split(".")[0]
+    node.SetName(scene.GenerateUniqueName(name or stem))
+    scene.AddNode(node)
+    scene.AddNode(storage)
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    return node
+
+
+def write_volume(node, path: str | Path, compress: bool = True) -> Path:
+    """Write a volume node to NIfTI/NRRD through an archetype storage node."""
+    import slicer
+
+    path = Path(path)
+    _check_suffix(path)
+    if node is None or node.GetImageData() is None:
+        raise InputError("No volume with image data was given to write.")
+    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+    storage.SetFileName(str(path))
+    storage.SetUseCompression(bool(compress))
+    if not storage.WriteData(node):
+        raise OSError(f"Could not write {path}: check that the folder exists and is writable.")
+    return path
+
+
+def save_scene(scene, path: str | Path) -> Path:
+    """Save ``scene`` as a ``.mrml`` file with every volume and table written beside it.
+
+    Data files go to ``<name>-data/`` next to the scene file and are referenced relatively,
+    so the folder can be moved and opened in Slicer (File > Add Data).
+    """
+    path = Path(path).resolve()
+    if path.suffix != ".mrml":
+        raise InputError(f"{path.name}: a scene file must end in .mrml.")
+    data_dir = path.parent / f"{path.stem}-data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLStorableNode")):
+        node = scene.GetNthNodeByClass(index, "vtkMRMLStorableNode")
+        if node.GetHideFromEditors() and not node.IsA("vtkMRMLColorTableNode"):
+            continue
+        if node.IsA("vtkMRMLColorTableNode") and node.GetType() != node.User:
+            continue  # Slicer's built-in tables are recreated by Slicer itself
+        storage = node.GetStorageNode()
+        if storage is None:
+            if not node.AddDefaultStorageNode():
+                continue
+            storage = node.GetStorageNode()
+        extension = storage.GetDefaultWriteFileExtension()
+        stem = _safe_stem(node.GetName(), used)
+        storage.SetFileName(str(data_dir / f"{stem}.{extension}"))
+        if not storage.WriteData(node):
+            raise OSError(f"Could not write the data of node '{node.GetName()}' to {data_dir}.")
+    scene.SetRootDirectory(str(path.parent))
+    scene.SetURL(str(path))
+    if not scene.Commit():
+        raise OSError(f"Could not write the scene file {path}.")
+    return path
+
+
+def _safe_stem(name: str, used: set[str]) -> str:
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_") or "node"
+    candidate, n = stem, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{stem}_{n}"
+    used.add(candidate)
+    return candidate

@@ -1,0 +1,88 @@
+"""Slice views without a GUI: the logics Slicer's app would own, and PNG rendering of a view."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import vtk
+from vtk.util import numpy_support
+
+from ..errors import InputError
+
+#: Slicer's three standard views
+STANDARD_VIEWS = (("Red", "Axial"), ("Yellow", "Sagittal"), ("Green", "Coronal"))
+
+
+class SliceViews:
+    """The application, colour and slice logics of a scene, kept alive together.
+
+    In Slicer the app owns these; here this object does. The logics hold raw pointers to each
+    other, so all of them stay referenced as long as this object lives (a collected application
+    logic once crashed a later storage call). Creating it adds Slicer's default colour tables,
+    the slice orientation presets, and the Red/Yellow/Green slice and composite nodes.
+    """
+
+    def __init__(self, scene, size: tuple[int, int] = (256, 256)) -> None:
+        import slicer
+
+        if scene is None:
+            raise InputError("No MRML scene was given.")
+        self.scene = scene
+        self.color_logic = slicer.vtkMRMLColorLogic()
+        self.color_logic.SetMRMLScene(scene)
+        slicer.vtkMRMLSliceNode.AddDefaultSliceOrientationPresets(scene)
+        self.app_logic = slicer.vtkMRMLApplicationLogic()
+        self.app_logic.SetMRMLScene(scene)
+        self.slice_logics: dict[str, object] = {}
+        collection = vtk.vtkCollection()
+        for name, orientation in STANDARD_VIEWS:
+            logic = slicer.vtkMRMLSliceLogic()
+            logic.SetMRMLScene(scene)
+            logic.SetMRMLApplicationLogic(self.app_logic)
+            slice_node = logic.AddSliceNode(name)
+            slice_node.SetOrientation(orientation)
+            slice_node.SetDimensions(size[0], size[1], 1)
+            self.slice_logics[name] = logic
+            collection.AddItem(logic)
+        self.app_logic.SetSliceLogics(collection)
+        self._collection = collection
+
+    def rgba(self, view: str = "Red", fit: bool = True, offset: float | None = None) -> np.ndarray:
+        """The blended view (background + foreground) as an (H, W, 4) uint8 array, top row first."""
+        logic = self._logic(view)
+        if fit:
+            logic.FitSliceToAll()
+        if offset is not None:
+            logic.SetSliceOffset(offset)
+        connection = logic.GetImageDataConnection()
+        producer = connection.GetProducer()
+        producer.Update()
+        image = producer.GetOutputDataObject(connection.GetIndex())
+        width, height, _ = image.GetDimensions()
+        pixels = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())
+        pixels = pixels.reshape(height, width, -1)[::-1]  # VTK's first row is the bottom one
+        if pixels.shape[2] == 3:
+            pixels = np.concatenate([pixels, np.full((height, width, 1), 255, pixels.dtype)], 2)
+        return np.ascontiguousarray(pixels.astype(np.uint8))
+
+    def render_png(self, path: str | Path, view: str = "Red", fit: bool = True,
+                   offset: float | None = None) -> Path:
+        """Write the blended view to a PNG file (no GPU, no render window) and return its path."""
+        path = Path(path)
+        pixels = self.rgba(view, fit, offset)
+        image = vtk.vtkImageData()
+        image.SetDimensions(pixels.shape[1], pixels.shape[0], 1)
+        flat = np.ascontiguousarray(pixels[::-1]).reshape(-1, pixels.shape[2])
+        image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(flat, deep=True))
+        writer = vtk.vtkPNGWriter()
+        writer.SetFileName(str(path))
+        writer.SetInputData(image)
+        writer.Write()
+        if not path.exists():
+            raise OSError(f"Could not write {path}: check that the folder exists and is writable.")
+        return path
+
+    def _logic(self, view: str):
+        if view not in self.slice_logics:
+            raise InputError(f"Unknown view '{view}'; use one of {sorted(self.slice_logics)}.")
+        return self.slice_logics[view]

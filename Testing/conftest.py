@@ -1,0 +1,39 @@
+"""Shared fixtures: real MRML scenes from slicer-core and oblique, anisotropic test grids."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from NeuroRelevanceLib.geometry import Grid
+
+
+def oblique_grid(shape_kji=(7, 9, 11), spacing=(0.8, 1.3, 2.9),
+                 origin=(-31.5, 17.25, 40.0), angles=(0.3, -0.2, 0.45)) -> Grid:
+    """An anisotropic grid rotated about all three axes with an off-centre origin."""
+    a, b, c = angles
+    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
+    return Grid.from_parts(shape_kji, spacing, origin, rz @ ry @ rx)
+
+
+@pytest.fixture
+def grid() -> Grid:
+    return oblique_grid()
+
+
+@pytest.fixture
+def scene():
+    slicer = pytest.importorskip("slicer")
+    return slicer.vtkMRMLScene()
+
+
+@pytest.fixture
+def views(scene):
+    from NeuroRelevanceLib.mrml import SliceViews
+
+    return SliceViews(scene, size=(96, 96))
+
+
+def node_count(scene) -> int:
+    return scene.GetNumberOfNodes()
