@@ -33,7 +33,7 @@ def resolve(name: str) -> type[nn.Module]:
     if not isinstance(name, str):
         raise TypeError(f"architecture name must be a string, got {type(name).__name__}.")
     short = name
-    for prefix in _PREFIXES:
+    for prefix in sorted(_PREFIXES, key=len, reverse=True):
         if name.startswith(prefix):
             short = name[len(prefix):]
             break
