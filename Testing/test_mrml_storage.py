@@ -58,3 +58,28 @@ def test_bad_files_add_no_node(scene, tmp_path):
     with pytest.raises(InputError, match="not a readable NIfTI"):
         read_nifti(tmp_path / "junk.nii")
     assert scene.GetNumberOfNodes() == before
+
+
+def _values_at_world_points(array, grid, points_ras):
+    ijk = (np.linalg.inv(grid.ijk_to_ras) @ np.c_[points_ras, np.ones(len(points_ras))].T)[:3].T
+    index = np.rint(ijk).astype(int)
+    assert np.allclose(ijk, index, atol=1e-3), "grids are not the same set of voxel centres"
+    return array[index[:, 2], index[:, 1], index[:, 0]]
+
+
+def test_left_handed_file_keeps_physical_placement(scene, tmp_path):
+    """A left-handed affine (det < 0, common in NIfTI) may be re-indexed by Slicer's reader;
+    every voxel value must still sit at the same RAS position."""
+    from conftest import oblique_grid
+
+    grid = oblique_grid()
+    flipped = grid.ijk_to_ras @ np.diag([1.0, 1.0, -1.0, 1.0])
+    from NeuroRelevanceLib.geometry import Grid
+    left = Grid(grid.shape_kji, flipped)
+    assert np.linalg.det(left.ijk_to_ras[:3, :3]) < 0
+    array = _data(left)
+    write_nifti(tmp_path / "left.nii.gz", array, left)
+    back, back_grid = volume_to_array(read_volume(scene, tmp_path / "left.nii.gz"))
+    k, j, i = [a.ravel() for a in np.mgrid[:7, :9, :11]]
+    points = (left.ijk_to_ras @ np.c_[i, j, k, np.ones(len(i))].T)[:3].T
+    assert np.array_equal(_values_at_world_points(back, back_grid, points), array[k, j, i])
