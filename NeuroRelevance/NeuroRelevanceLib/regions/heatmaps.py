@@ -1,0 +1,131 @@
+"""Heatmap inputs for region statistics: files, nibabel images, SimpleITK images, (array, affine).
+
+A heatmap is checked once here (3D, finite, not all zero) and summarised with the numbers that
+do not depend on the atlas (peak |R|, support size, total positive relevance).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .grids import check_affine, ijk_from_sitk
+
+#: elements per block when summarising a heatmap (keeps temporaries in cache)
+_BLOCK = 1 << 18
+
+
+@dataclass(eq=False)
+class Heatmap:
+    """A relevance map in nibabel (i, j, k) order on an IJK→RAS grid, with atlas-free summaries (support = nonzero voxels)."""
+
+    values: np.ndarray
+    affine: np.ndarray
+    label: str
+    peak: float = 0.0
+    support: int = 0
+    total_pos: float = 0.0
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.values.shape  # type: ignore[return-value]
+
+
+def load_heatmap(heatmap: object, label: str = "heatmap") -> Heatmap:
+    """Normalise one heatmap input (path, nibabel image, SimpleITK image or ``(array, affine)``)."""
+    values, affine, label = _read(heatmap, label)
+    values = np.asarray(values)
+    while values.ndim > 3 and values.shape[-1] == 1:
+        values = values[..., 0]
+    if values.ndim != 3:
+        raise InputError(f"The {label} is {values.ndim}D {values.shape}; region statistics need one 3D map "
+                         "(pass each volume of a 4D series separately, as a list).")
+    if np.iscomplexobj(values) or not (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_):
+        raise InputError(f"The {label} has dtype {values.dtype}; pass a real-valued map.")
+    if not np.issubdtype(values.dtype, np.floating):
+        values = values.astype(np.float64)
+    if not (values.flags.c_contiguous or values.flags.f_contiguous):
+        values = np.ascontiguousarray(values)
+    affine = check_affine(affine, label)
+    flat = values.ravel(order="F" if values.flags.f_contiguous and not values.flags.c_contiguous else "C")
+    total, total_abs, support, peak = _summarise(flat)
+    if not (np.isfinite(total) and np.isfinite(total_abs)):
+        bad = int(np.count_nonzero(~np.isfinite(flat)))
+        raise InputError(f"The {label} holds {bad} NaN or infinite values; replace them (e.g. np.nan_to_num) "
+                         "before computing region statistics.")
+    if support == 0:
+        raise InputError(f"The {label} is all zero, so there is no relevance to attribute to regions; "
+                         "check that the explanation ran on the intended target.")
+    return Heatmap(values, affine, label, peak, support, max(0.5 * (total + total_abs), 0.0))
+
+
+def _summarise(flat: np.ndarray) -> tuple[float, float, int, float]:
+    """Σ R, Σ |R|, number of nonzero voxels and max |R| in one blocked pass (float64 sums)."""
+    total = total_abs = peak = 0.0
+    support = 0
+    scratch = np.empty(min(_BLOCK, flat.size), dtype=flat.dtype)
+    for start in range(0, flat.size, _BLOCK):
+        block = flat[start:start + _BLOCK]
+        magnitude = np.abs(block, out=scratch[:block.size])
+        total += float(block.sum(dtype=np.float64))
+        total_abs += float(magnitude.sum(dtype=np.float64))
+        support += int(np.count_nonzero(block != 0))
+        peak = max(peak, float(magnitude.max()))
+    return total, total_abs, support, peak
+
+
+def load_heatmaps(heatmaps: object, what: str) -> list[Heatmap]:
+    """A list input is a group (one entry per subject); anything else is one heatmap."""
+    if isinstance(heatmaps, list):
+        if not heatmaps:
+            raise InputError(f"The {what} list is empty; pass at least one heatmap.")
+        return [load_heatmap(h, _label(h, f"{what} {i}")) for i, h in enumerate(heatmaps)]
+    return [load_heatmap(heatmaps, _label(heatmaps, what))]
+
+
+def _label(heatmap: object, default: str) -> str:
+    if isinstance(heatmap, (str, Path)):
+        return Path(heatmap).name
+    return default
+
+
+def _read(heatmap: object, label: str) -> tuple[np.ndarray, np.ndarray, str]:
+    if isinstance(heatmap, (str, Path)):
+        return _read_file(Path(heatmap), label)
+    if isinstance(heatmap, tuple):
+        if len(heatmap) != 2:
+            raise InputError(f"The {label} tuple has {len(heatmap)} items; pass (array, affine) with the array "
+                             "in nibabel (i, j, k) order and a 4×4 IJK→RAS affine.")
+        return np.asarray(heatmap[0]), heatmap[1], label
+    if hasattr(heatmap, "affine") and hasattr(heatmap, "dataobj"):  # nibabel spatial image
+        return np.asanyarray(heatmap.dataobj), heatmap.affine, label
+    if hasattr(heatmap, "GetDirection") and hasattr(heatmap, "GetSpacing"):  # SimpleITK image
+        values, affine = ijk_from_sitk(heatmap)
+        return values, affine, label
+    if isinstance(heatmap, np.ndarray):
+        raise InputError(f"The {label} is a bare array without geometry; pass (array, affine) with its 4×4 "
+                         "IJK→RAS affine so it can be placed against the atlas.")
+    raise InputError(f"Cannot read the {label} from a {type(heatmap).__name__}; pass a NIfTI path, a nibabel "
+                     "image, a SimpleITK image or an (array, affine) pair.")
+
+
+def _read_file(path: Path, label: str) -> tuple[np.ndarray, np.ndarray, str]:
+    if not path.is_file():
+        raise InputError(f"No heatmap file at {path}; check the path.")
+    if path.name.lower().endswith((".nii", ".nii.gz", ".img", ".hdr")):
+        import nibabel as nib
+
+        try:
+            image = nib.load(str(path))
+        except Exception as exc:  # nibabel raises several exception types for bad files
+            raise InputError(f"{path} is not a readable NIfTI heatmap ({exc}).") from exc
+        return np.asanyarray(image.dataobj), image.affine, label
+    import SimpleITK as sitk
+
+    try:
+        values, affine = ijk_from_sitk(sitk.ReadImage(str(path)))
+    except RuntimeError as exc:
+        raise InputError(f"{path} is not an image SimpleITK can read ({exc}).") from exc
+    return values, affine, label

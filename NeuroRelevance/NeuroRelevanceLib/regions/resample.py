@@ -1,0 +1,107 @@
+"""Atlas → heatmap grid: nearest-neighbour resampling in physical space with SimpleITK.
+
+A voxel of the heatmap grid takes the label found at its centre's physical position in the
+atlas (after an optional transform), never the label at the same array index.
+
+Transform convention (both forms map *heatmap-space points to atlas-space points*):
+
+- a 4×4 numpy matrix acting on RAS millimetres: ``x_atlas = T @ x_heatmap``;
+- a ``SimpleITK.Transform``, used as-is in ITK's resampling convention (LPS points of the
+  output/heatmap grid → LPS points of the input/atlas), e.g. the result of a registration with
+  the heatmap's image as fixed and the atlas template as moving image.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+from .grids import FLIP_XY, check_affine, sitk_geometry, voxel_volume
+
+
+class LabelGrid:
+    """An atlas' dense region index on one heatmap grid, with what the counting step needs."""
+
+    def __init__(self, dense_kji: np.ndarray, affine: np.ndarray, n_regions: int) -> None:
+        #: dense region index (0 = outside every region), array in (k, j, i) order
+        self.dense_kji = dense_kji
+        self.dense_kji.flags.writeable = False
+        self.affine = affine
+        self.n_regions = n_regions
+        self.voxel_volume = voxel_volume(affine)
+        #: voxels per region on this grid (index 0 = outside the atlas)
+        self.counts = np.bincount(dense_kji.ravel(), minlength=n_regions + 1)
+        self._inside: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Grid shape in nibabel (i, j, k) order."""
+        return tuple(reversed(self.dense_kji.shape))  # type: ignore[return-value]
+
+    def dense_ijk(self) -> np.ndarray:
+        """The dense region index in nibabel (i, j, k) order (a view)."""
+        return self.dense_kji.transpose(2, 1, 0)
+
+    def inside(self, order: str) -> tuple[np.ndarray, np.ndarray]:
+        """Flat indices of in-atlas voxels in a heatmap raveled in ``order`` ('C' or 'F'), and their regions."""
+        found = self._inside.get(order)
+        if found is None:
+            if order == "F":  # F-ravel of an (i, j, k) array == C-ravel of its (k, j, i) view
+                flat = self.dense_kji.ravel()
+            else:
+                flat = np.ascontiguousarray(self.dense_kji.transpose(2, 1, 0)).ravel()
+            index = np.flatnonzero(flat)
+            found = (index, flat[index].astype(np.intp))
+            self._inside[order] = found
+        return found
+
+
+def transform_key(transform) -> tuple | None:
+    """A hashable key describing a transform (for the resampling cache)."""
+    if transform is None:
+        return None
+    if isinstance(transform, (np.ndarray, list, tuple)):
+        return ("ras", np.round(check_affine(transform, "transform"), 9).tobytes())
+    if not hasattr(transform, "GetParameters"):
+        raise InputError(f"transform must be a 4×4 RAS matrix or a SimpleITK transform, "
+                         f"not {type(transform).__name__}.")
+    params = np.asarray(transform.GetParameters(), dtype=float)
+    fixed = np.asarray(transform.GetFixedParameters(), dtype=float)
+    return ("sitk", transform.GetName(), params.tobytes(), fixed.tobytes())
+
+
+def to_sitk_transform(transform):
+    """A SimpleITK transform (heatmap LPS → atlas LPS) from a RAS 4×4 matrix or a SimpleITK transform."""
+    import SimpleITK as sitk
+
+    if transform is None:
+        return sitk.Transform(3, sitk.sitkIdentity)
+    if isinstance(transform, sitk.Transform):
+        if transform.GetDimension() != 3:
+            raise InputError(f"The transform is {transform.GetDimension()}D; a 3D transform is needed.")
+        return transform
+    matrix = FLIP_XY @ check_affine(transform, "transform") @ FLIP_XY
+    affine = sitk.AffineTransform(3)
+    affine.SetMatrix(matrix[:3, :3].ravel().tolist())
+    affine.SetTranslation(matrix[:3, 3].tolist())
+    return affine
+
+
+def resample_dense(dense_image, shape: tuple[int, int, int], affine: np.ndarray, transform=None) -> np.ndarray:
+    """Resample a dense-index atlas image onto the grid (``shape`` in i, j, k; RAS ``affine``).
+
+    Returns the resampled dense index in (k, j, i) order; voxels whose centre falls outside the
+    atlas get 0.
+    """
+    import SimpleITK as sitk
+
+    origin, spacing, direction = sitk_geometry(affine)
+    resampler = sitk.ResampleImageFilter()
+    resampler.SetSize([int(s) for s in shape])
+    resampler.SetOutputOrigin(origin)
+    resampler.SetOutputSpacing(spacing)
+    resampler.SetOutputDirection(direction)
+    resampler.SetInterpolator(sitk.sitkNearestNeighbor)
+    resampler.SetDefaultPixelValue(0)
+    resampler.SetOutputPixelType(dense_image.GetPixelID())
+    resampler.SetTransform(to_sitk_transform(transform))
+    return sitk.GetArrayFromImage(resampler.Execute(dense_image))

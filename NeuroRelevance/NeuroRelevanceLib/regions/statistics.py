@@ -1,0 +1,195 @@
+"""Region statistics of relevance heatmaps against an atlas (Böhle et al. 2019).
+
+For region a with |a| voxels and heatmap R: S_a = Σ_{v∈a} R(v), Σ_a R⁺, Σ_a R⁻ (≤ 0),
+density D_a = S_a / |a|, fraction F_a = Σ_a R⁺ / Σ_all R⁺ (all = the whole heatmap, so the
+fractions sum to the share of positive relevance that falls inside the atlas), and the gain of a
+group against a reference group G_a = mean_group S_a / mean_reference S_a.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .atlas import Atlas, load_label_map
+from .bundled import is_bundled, load_bundled_atlas
+from .counting import RegionSums, count_regions
+from .grids import ijk_from_sitk
+from .heatmaps import Heatmap, load_heatmaps
+from .hemispheres import pooling_groups
+
+METRICS = ["voxels", "volume_mm3", "sum", "sum_pos", "sum_neg", "density", "fraction_pos"]
+_PATH_ATLASES: dict[tuple, Atlas] = {}
+
+
+def region_statistics(heatmap: object, atlas: object, reference: object = None, pool_hemispheres: bool = False,
+                      *, names: Mapping | str | Path | None = None, transform: object = None,
+                      min_overlap: float = 0.5, rank_by: str = "density",
+                      per_subject: bool = False) -> pd.DataFrame:
+    """Relevance per atlas region: one row per region, sorted by ``rank`` (1 = most relevant).
+
+    heatmap: a NIfTI path, nibabel image, SimpleITK image or ``(array, affine)`` pair (array in
+        nibabel i, j, k order, IJK→RAS affine); a *list* of these is a group (means over subjects).
+    atlas: a bundled atlas name (see ``available_atlases()``), a label-map path (NIfTI/NRRD), an
+        :class:`Atlas`, a SimpleITK label image, or a ``(label array, affine)`` pair.
+    reference: heatmap(s) of a reference group; adds ``reference_sum`` and ``gain``.
+    pool_hemispheres: add left and right regions with the same base name together.
+    names: lookup table (path or ``{id: name}``) for a label-map atlas.
+    transform: 4×4 RAS matrix or SimpleITK transform mapping heatmap-space points to atlas space.
+    min_overlap: raise when less than this fraction of a heatmap's nonzero voxels lies in the atlas.
+    rank_by: the column ranked (descending) into ``rank``.
+    per_subject: return the long table (one row per subject × region, with per-subject gains).
+
+    Columns: label, name, voxels, volume_mm3, sum, sum_pos, sum_neg, density, fraction_pos, rank
+    (+ reference_sum, gain). ``table.attrs`` holds atlas, space, licence, overlap, n_subjects.
+    """
+    atlas_obj = resolve_atlas(atlas, names)
+    if not 0.0 <= float(min_overlap) <= 1.0:
+        raise InputError(f"min_overlap must lie in [0, 1], got {min_overlap}.")
+    group = load_heatmaps(heatmap, "heatmap")
+    refs = load_heatmaps(reference, "reference heatmap") if reference is not None else []
+    index, region_names, labels, members = _regions(atlas_obj, pool_hemispheres)
+    sums_group = [_sums(h, atlas_obj, transform, min_overlap, index, len(region_names)) for h in group]
+    sums_ref = [_sums(h, atlas_obj, transform, min_overlap, index, len(region_names)) for h in refs]
+    base = pd.DataFrame({"label": labels, "name": region_names})
+    if pool_hemispheres:
+        base["labels"] = members
+    subjects = [_metrics(base, s) for s in sums_group]
+    reference_sum = np.mean([s.sums for s in sums_ref], axis=0) if refs else None
+    if per_subject:
+        frames = [_subject_frame(t, "group", s.label, reference_sum) for t, s in zip(subjects, sums_group)]
+        frames += [_subject_frame(_metrics(base, s), "reference", s.label, reference_sum) for s in sums_ref]
+        table = pd.concat(frames, ignore_index=True)
+    else:
+        table = subjects[0] if len(subjects) == 1 else _mean_table(base, subjects)
+        if reference_sum is not None:
+            table["reference_sum"] = reference_sum
+            table["gain"] = _ratio(table["sum"].to_numpy(), reference_sum)
+        table = _ranked(table, rank_by)
+    all_sums = sums_group + sums_ref
+    table.attrs.update({
+        "atlas": atlas_obj.name, "space": atlas_obj.space, "licence": atlas_obj.licence,
+        "overlap": min(s.overlap for s in all_sums),
+        "fraction_pos_outside_atlas": float(np.mean([1 - _ratio(s.sums_pos.sum(), s.total_pos)
+                                                     for s in sums_group])),
+        "n_subjects": len(group), "n_reference": len(refs), "rank_by": rank_by,
+        "pooled_hemispheres": bool(pool_hemispheres)})
+    return table
+
+
+def resolve_atlas(atlas: object, names: Mapping | str | Path | None = None) -> Atlas:
+    """Turn any accepted atlas argument into an :class:`Atlas` (bundled and file atlases are cached)."""
+    if isinstance(atlas, Atlas):
+        if names is not None:
+            raise InputError("names= applies to label-map atlases; an Atlas object already has its names.")
+        return atlas
+    if isinstance(atlas, (str, Path)):
+        path = Path(atlas)
+        if not path.is_file() and is_bundled(str(atlas)):
+            if names is not None:
+                raise InputError(f"names= applies to label-map atlases; {atlas} is bundled with its own names.")
+            return load_bundled_atlas(str(atlas))
+        if not path.is_file():
+            raise InputError(f"{atlas!r} is neither a bundled atlas nor an existing label-map file; see "
+                             "available_atlases() or check the path.")
+        stat = path.stat()
+        names_key = tuple(sorted(names.items())) if isinstance(names, Mapping) else str(names)
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, names_key)
+        if key not in _PATH_ATLASES:
+            if len(_PATH_ATLASES) >= 4:
+                _PATH_ATLASES.pop(next(iter(_PATH_ATLASES)))
+            _PATH_ATLASES[key] = load_label_map(path, names=names)
+        return _PATH_ATLASES[key]
+    if isinstance(atlas, tuple) and len(atlas) == 2:
+        return Atlas(atlas[0], atlas[1], names)
+    if hasattr(atlas, "GetDirection") and hasattr(atlas, "GetSpacing"):
+        labels, affine = ijk_from_sitk(atlas)
+        return Atlas(labels, affine, names)
+    raise InputError(f"Cannot use a {type(atlas).__name__} as an atlas; pass a bundled atlas name, a label-map "
+                     "path, an Atlas or a (label array, affine) pair.")
+
+
+def _regions(atlas: Atlas, pool: bool) -> tuple[np.ndarray, list[str], list[int], list[str]]:
+    """Region → row mapping, row names, row label ids and (when pooled) member ids."""
+    if not pool:
+        return np.arange(atlas.n_regions), list(atlas.names), [int(i) for i in atlas.ids], []
+    index, names = pooling_groups(atlas.names)
+    members: list[list[int]] = [[] for _ in names]
+    for region, group in enumerate(index):
+        members[group].append(int(atlas.ids[region]))
+    return index, names, [m[0] for m in members], [";".join(map(str, m)) for m in members]
+
+
+def _sums(heatmap: Heatmap, atlas: Atlas, transform: object, min_overlap: float, index: np.ndarray,
+          n_rows: int) -> RegionSums:
+    sums = count_regions(heatmap, atlas.on_grid(heatmap.shape, heatmap.affine, transform))
+    if sums.overlap == 0.0 or sums.overlap < min_overlap:
+        raise InputError(
+            f"Only {sums.overlap:.1%} of the nonzero voxels of the {heatmap.label} lie inside the atlas "
+            f"'{atlas.name}' ({atlas.space}), below min_overlap={min_overlap:g}: the heatmap is probably not in "
+            "the atlas' space. Register it to the atlas and pass transform=..., or lower min_overlap to accept "
+            "the partial overlap.")
+    return sums if n_rows == atlas.n_regions and np.array_equal(index, np.arange(n_rows)) \
+        else sums.pooled(index, n_rows)
+
+
+def _metrics(base: pd.DataFrame, sums: RegionSums) -> pd.DataFrame:
+    columns = {column: base[column].to_numpy() for column in base.columns}
+    columns.update({
+        "voxels": sums.voxels,
+        "volume_mm3": sums.voxels * sums.voxel_volume,
+        "sum": sums.sums,
+        "sum_pos": sums.sums_pos,
+        "sum_neg": sums.sums - sums.sums_pos,
+        "density": _ratio(sums.sums, sums.voxels),
+        "fraction_pos": _ratio(sums.sums_pos, np.full_like(sums.sums_pos, sums.total_pos)),
+    })
+    return pd.DataFrame(columns)
+
+
+def _mean_table(base: pd.DataFrame, subjects: list[pd.DataFrame]) -> pd.DataFrame:
+    table = base.copy()
+    for column in METRICS:
+        stack = np.stack([s[column].to_numpy(dtype=float) for s in subjects])
+        table[column] = _ratio(np.nansum(stack, axis=0), np.sum(~np.isnan(stack), axis=0))  # NaN-aware mean
+    return table
+
+
+def _subject_frame(table: pd.DataFrame, group: str, subject: str, reference_sum) -> pd.DataFrame:
+    table = table.copy()
+    table.insert(0, "subject", subject)
+    table.insert(0, "group", group)
+    if reference_sum is not None:
+        table["reference_sum"] = reference_sum
+        table["gain"] = _ratio(table["sum"].to_numpy(), reference_sum)
+    return table
+
+
+def _ranked(table: pd.DataFrame, rank_by: str) -> pd.DataFrame:
+    if rank_by not in table.columns or rank_by in ("label", "name", "labels"):
+        choices = [c for c in table.columns if c not in ("label", "name", "labels")]
+        raise InputError(f"rank_by={rank_by!r} is not a metric of this table; choose one of {choices}.")
+    values = table[rank_by].to_numpy(dtype=float)
+    key = np.where(np.isnan(values), -np.inf, values)
+    ordered = np.lexsort((table["label"].to_numpy(), -key))  # descending metric, then ascending label
+    rank = np.empty(len(values), dtype=np.int64)
+    sorted_key = key[ordered]
+    first = np.r_[True, sorted_key[1:] != sorted_key[:-1]]  # ties share the smallest rank ("min")
+    rank[ordered] = np.maximum.accumulate(np.where(first, np.arange(1, len(values) + 1), 0))
+    missing = np.isnan(values)
+    rank[missing] = np.count_nonzero(~missing) + 1  # regions without a value (no voxels) rank last
+    table = table.iloc[ordered].reset_index(drop=True)
+    table["rank"] = rank[ordered]
+    return table
+
+
+def _ratio(numerator, denominator):
+    """numerator / denominator with NaN where the denominator is 0."""
+    numerator = np.asarray(numerator, dtype=float)
+    denominator = np.asarray(denominator, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(denominator != 0, numerator / np.where(denominator != 0, denominator, 1), np.nan)
+    return out if out.ndim else float(out)
