@@ -1,0 +1,76 @@
+"""Helpers shared by the engine tests on the reference architectures (not a test module).
+
+- ``bias_free(model)``: zero the BatchNorm running means and betas (and randomise gammas and
+  variances), so that a ``bias=False`` net is a bias-free piecewise-linear ReLU network even after
+  BatchNorm folding.
+- ``grad_times_input(model, x, select)``: the autograd oracle for LRP-0 on such networks.
+- ``own_conservation(relevance, target_value)``: |ΣR − f| / |f| per sample, computed here rather
+  than read from the engine's report.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+_NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def bias_free(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Make every BatchNorm an input-independent positive/negative scaling without offset (in place)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, _NORM_TYPES):
+                n = m.num_features
+                m.running_mean.zero_()
+                m.running_var.copy_(0.5 + 1.5 * torch.rand(n, generator=gen))
+                m.weight.copy_(0.5 + torch.rand(n, generator=gen))
+                m.bias.zero_()
+    return model.eval()
+
+
+def randomise_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BatchNorm non-trivial statistics and affine parameters (so folding matters)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, _NORM_TYPES):
+                n = m.num_features
+                m.running_mean.copy_(0.2 * torch.randn(n, generator=gen))
+                m.running_var.copy_(0.5 + torch.rand(n, generator=gen))
+                m.weight.copy_(0.5 + torch.rand(n, generator=gen))
+                m.bias.copy_(0.1 * torch.randn(n, generator=gen))
+    return model.eval()
+
+
+def grad_times_input(model: nn.Module, x: torch.Tensor,
+                     select: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (x * d select(model(x)) / dx, select(model(x))) in x's dtype, with a private model copy.
+
+    ``select`` maps the output batch to one scalar per sample (shape ``(N,)``).
+    """
+    m = copy.deepcopy(model).to(x.dtype).eval()
+    xg = x.detach().clone().requires_grad_(True)
+    values = select(m(xg))
+    (grad,) = torch.autograd.grad(values.sum(), xg)
+    return (grad * xg).detach(), values.detach()
+
+
+def own_conservation(relevance: torch.Tensor, target_value: torch.Tensor) -> torch.Tensor:
+    """|Σ_input R − f| / |f| per sample."""
+    total = relevance.reshape(relevance.shape[0], -1).sum(1).to(torch.float64)
+    f = target_value.reshape(-1).to(torch.float64)
+    return (total - f).abs() / f.abs()
+
+
+def class_select(index: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Selector of logit ``index`` of a ``(N, K)`` output."""
+    return lambda out: out[:, index]
+
+
+def mask_select(channel: int, mask: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Selector of Σ over ``mask`` of output channel ``channel`` of a ``(N, K, D, H, W)`` output."""
+    return lambda out: (out[:, channel] * mask.to(out.dtype)).flatten(1).sum(1)
