@@ -1,0 +1,234 @@
+"""Synthetic T1 cohort with known atrophy: subjects in memory or written as NIfTI + manifest.
+
+Every subject ``index`` of a cohort with ``seed`` draws its own random streams from
+``SeedSequence([seed, index])`` (deformation, noise, effect severity), so a subject is the same
+whatever else is generated, with effects on or off, and at any spacing (up to the grid).
+Arrays are in nibabel order ``[i, j, k]`` with a RAS ``affine`` (mm).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from .anatomy import AD_REGIONS, AGE_REGIONS, load_anatomy
+from .atrophy import ATROPHY_LABELS, AtrophyParams, apply_atrophy, check_subject_labels
+from .deform import Grid, make_grid, random_deformation, sample, smooth_for_spacing, world_to_voxel
+
+MANIFEST = "participants.csv"
+DESCRIPTION = "cohort.json"
+
+
+@dataclass
+class SyntheticSubject:
+    """One subject: T1-like image, applied-atrophy and regions label maps, labels, geometry."""
+
+    subject_id: str
+    age: float
+    diagnosis: str
+    image: np.ndarray
+    atrophy: np.ndarray
+    regions: np.ndarray
+    brain: np.ndarray
+    affine: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    def mask(self, *labels: int) -> np.ndarray:
+        """Boolean mask of the applied-atrophy voxels with any of ``labels`` (all if none given)."""
+        return np.isin(self.atrophy, labels) if labels else self.atrophy > 0
+
+
+@dataclass
+class CohortArrays:
+    """A cohort in memory: images (n, i, j, k) float32, atrophy maps (n, i, j, k) uint8, table."""
+
+    images: np.ndarray
+    atrophy: np.ndarray
+    regions: np.ndarray
+    table: pd.DataFrame
+    affine: np.ndarray
+
+
+#: atlas label + _BRAIN_CODE * brain + _VENTRICLE_CODE * ventricle: one nearest-neighbour lookup
+_BRAIN_CODE, _VENTRICLE_CODE = 1 << 12, 1 << 13
+
+
+@lru_cache(maxsize=4)
+def _prepared_maps(atlas: str, spacing: float) -> dict[str, np.ndarray]:
+    """Template maps anti-aliased for ``spacing`` (cached per atlas and spacing)."""
+    anat = load_anatomy(atlas)
+    classes = (anat.labels.astype(np.int32) + _BRAIN_CODE * anat.brain
+               + _VENTRICLE_CODE * anat.ventricles)
+    maps = {
+        "t1": smooth_for_spacing(anat.t1, spacing),
+        "gm": smooth_for_spacing(anat.gm, spacing),
+        "classes": classes.astype(np.int32),
+    }
+    for arr in maps.values():
+        arr.setflags(write=False)
+    return maps
+
+
+@lru_cache(maxsize=4)
+def _grid_points(spacing: float) -> tuple[Grid, np.ndarray]:
+    grid = make_grid(spacing)
+    pts = grid.world_points()
+    pts.setflags(write=False)
+    return grid, pts
+
+
+def subject_id(index: int) -> str:
+    return f"sub-{index:04d}"
+
+
+def synthesize_subject(index: int, age: float, diagnosis: str, *, spacing: float = 3.0,
+                       seed: int = 0, atlas: str = "desikan-killiany", effects: bool = True,
+                       deformation: bool = True, noise_sd: float = 0.03,
+                       params: AtrophyParams | None = None) -> SyntheticSubject:
+    """Generate subject ``index`` of cohort ``seed`` with the given age (years) and diagnosis.
+
+    ``effects=False`` gives the same subject without atrophy (same deformation and noise);
+    ``deformation=False`` keeps the template shape (for checks against the atlas).
+    """
+    params = params or AtrophyParams()
+    check_subject_labels(age, diagnosis, params)
+    if noise_sd < 0:
+        raise ValueError(f"noise_sd={noise_sd!r} is negative; pass 0 for no noise")
+    anat = load_anatomy(atlas)
+    maps = _prepared_maps(atlas, float(spacing))
+    grid, pts = _grid_points(float(spacing))
+    r_def, r_noise, r_eff = (np.random.default_rng(s)
+                             for s in np.random.SeedSequence([int(seed), int(index)]).spawn(3))
+    phi = random_deformation(r_def, enabled=deformation)
+    vox = world_to_voxel(phi.apply_grid(grid, pts), anat.affine)
+    t1 = sample(maps["t1"], vox, grid.shape)
+    gm = sample(maps["gm"], vox, grid.shape)
+    classes = sample(maps["classes"], vox, grid.shape, order=0)
+    labels = classes & (_BRAIN_CODE - 1)
+    brain = (classes & _BRAIN_CODE) > 0
+    ventricles = (classes & _VENTRICLE_CODE) > 0
+    severity = float(r_eff.uniform(*params.ad_loss_range))
+    ad_ids = anat.region_ids(AD_REGIONS[atlas])
+    age_ids = anat.region_ids(AGE_REGIONS[atlas])
+    t1, applied, regions = apply_atrophy(
+        t1, gm, labels, ventricles, brain, age=age, diagnosis=diagnosis, severity=severity,
+        ad_ids=ad_ids, age_ids=age_ids, intensity=anat.intensity, spacing=float(spacing),
+        params=params, enabled=effects)
+    gain = np.float32(1.0 + r_noise.normal(0.0, 0.03))
+    noise = r_noise.normal(0.0, 1.0, size=grid.shape).astype(np.float32) * np.float32(noise_sd)
+    image = gain * t1 + noise * brain
+    info = {"ad_severity": severity if diagnosis == "AD" and effects else 0.0,
+            "age_gm_loss": params.age_loss_at_90 * params.age_fraction(age) if effects else 0.0,
+            "ventricle_growth_mm": (params.ventricle_growth_at_90_mm * params.age_fraction(age)
+                                    if effects else 0.0),
+            "gain": float(gain)}
+    return SyntheticSubject(subject_id=subject_id(index), age=float(age), diagnosis=diagnosis,
+                            image=image.astype(np.float32), atrophy=applied, regions=regions,
+                            brain=brain, affine=grid.affine.copy(), info=info)
+
+
+def cohort_table(n_subjects: int, *, seed: int = 0, ad_fraction: float = 0.5,
+                 age_range: tuple[float, float] = (20.0, 90.0)) -> pd.DataFrame:
+    """Ages (uniform, independent of diagnosis) and diagnoses (exactly round(n * ad_fraction) AD)."""
+    if int(n_subjects) != n_subjects or n_subjects < 1:
+        raise ValueError(f"n_subjects={n_subjects!r} must be a positive integer")
+    if not 0.0 <= ad_fraction <= 1.0:
+        raise ValueError(f"ad_fraction={ad_fraction!r} must lie in [0, 1]")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 2**31 - 1]))
+    n = int(n_subjects)
+    ages = np.round(rng.uniform(age_range[0], age_range[1], size=n), 1)
+    n_ad = int(round(n * ad_fraction))
+    diagnosis = np.array(["AD"] * n_ad + ["control"] * (n - n_ad))[rng.permutation(n)]
+    return pd.DataFrame({"subject_id": [subject_id(i) for i in range(n)], "index": np.arange(n),
+                         "age": ages, "diagnosis": diagnosis,
+                         "label": (diagnosis == "AD").astype(int)})
+
+
+def generate_cohort_arrays(n_subjects: int, spacing: float = 3.0, seed: int = 0,
+                           ad_fraction: float = 0.5, *, atlas: str = "desikan-killiany",
+                           effects: bool = True, params: AtrophyParams | None = None,
+                           ) -> CohortArrays:
+    """The whole cohort in memory (no files): for training and tests."""
+    params = params or AtrophyParams()
+    table = cohort_table(n_subjects, seed=seed, ad_fraction=ad_fraction, age_range=params.age_range)
+    subjects = [synthesize_subject(int(r.index), float(r.age), str(r.diagnosis), spacing=spacing,
+                                   seed=seed, atlas=atlas, effects=effects, params=params)
+                for r in table.itertuples()]
+    table = _with_info(table, subjects)
+    return CohortArrays(images=np.stack([s.image for s in subjects]),
+                        atrophy=np.stack([s.atrophy for s in subjects]),
+                        regions=np.stack([s.regions for s in subjects]),
+                        table=table, affine=subjects[0].affine)
+
+
+def _with_info(table: pd.DataFrame, subjects: list[SyntheticSubject]) -> pd.DataFrame:
+    extra = pd.DataFrame([s.info for s in subjects])
+    return pd.concat([table.reset_index(drop=True), extra], axis=1)
+
+
+def save_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
+    """Write ``array`` with ``affine`` as sform and qform (scanner/RAS, code 1)."""
+    img = nib.Nifti1Image(array, affine)
+    img.set_sform(affine, code=1)
+    img.set_qform(affine, code=1)
+    img.header.set_xyzt_units("mm")
+    nib.save(img, str(path))
+
+
+def generate_cohort(out_dir: str | Path, n_subjects: int, spacing: float = 3.0, seed: int = 0,
+                    ad_fraction: float = 0.5, *, atlas: str = "desikan-killiany",
+                    params: AtrophyParams | None = None, overwrite: bool = False) -> pd.DataFrame:
+    """Write every subject's T1, atrophy and regions maps (NIfTI) and the manifest; return it.
+
+    Files: ``sub-XXXX_T1w.nii.gz``, ``sub-XXXX_atrophy.nii.gz``, ``sub-XXXX_regions.nii.gz``,
+    ``participants.csv`` (paths relative to ``out_dir``) and ``cohort.json`` (parameters, label
+    meanings, region names). An existing manifest is never overwritten unless ``overwrite=True``.
+    """
+    out = Path(out_dir)
+    if (out / MANIFEST).exists() and not overwrite:
+        raise FileExistsError(f"{out / MANIFEST} already exists; pass overwrite=True or choose "
+                              f"an empty folder")
+    params = params or AtrophyParams()
+    table = cohort_table(n_subjects, seed=seed, ad_fraction=ad_fraction, age_range=params.age_range)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for r in table.itertuples():
+        s = synthesize_subject(int(r.index), float(r.age), str(r.diagnosis), spacing=spacing,
+                               seed=seed, atlas=atlas, params=params)
+        files = {"image": f"{s.subject_id}_T1w.nii.gz", "atrophy": f"{s.subject_id}_atrophy.nii.gz",
+                 "regions": f"{s.subject_id}_regions.nii.gz"}
+        save_nifti(s.image, s.affine, out / files["image"])
+        save_nifti(s.atrophy, s.affine, out / files["atrophy"])
+        save_nifti(s.regions, s.affine, out / files["regions"])
+        rows.append({**s.info, **files})
+    manifest = pd.concat([table, pd.DataFrame(rows)], axis=1)
+    manifest.to_csv(out / MANIFEST, index=False)
+    anat = load_anatomy(atlas)
+    description = {
+        "generator": "NeuroRelevanceLib.demo.cohort.generate_cohort",
+        "n_subjects": int(n_subjects), "spacing_mm": float(spacing), "seed": int(seed),
+        "ad_fraction": float(ad_fraction), "atlas": atlas, "params": params.as_dict(),
+        "atrophy_labels": {str(k): v for k, v in ATROPHY_LABELS.items()},
+        "ad_regions": [anat.names[i] for i in anat.region_ids(AD_REGIONS[atlas])],
+        "age_regions": [anat.names[i] for i in anat.region_ids(AGE_REGIONS[atlas])],
+        "array_order": "nibabel [i, j, k], RAS affine in each NIfTI",
+    }
+    (out / DESCRIPTION).write_text(json.dumps(description, indent=2))
+    return manifest
+
+
+def load_cohort(out_dir: str | Path) -> pd.DataFrame:
+    """Read a manifest written by :func:`generate_cohort`, with absolute file paths."""
+    out = Path(out_dir)
+    if not (out / MANIFEST).is_file():
+        raise FileNotFoundError(f"{out / MANIFEST} not found; generate the cohort first with "
+                                f"generate_cohort({str(out)!r}, n_subjects)")
+    table = pd.read_csv(out / MANIFEST)
+    for col in ("image", "atrophy", "regions"):
+        table[col] = [str((out / p).resolve()) for p in table[col]]
+    return table

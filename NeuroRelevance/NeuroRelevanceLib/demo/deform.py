@@ -1,0 +1,151 @@
+"""Output grids and smooth random deformations (scipy) for the synthetic subjects.
+
+A subject is the template seen through a random smooth map: every output voxel at world position
+``x`` (mm, RAS) takes the template value at ``phi(x) = A (x - c) + c + u(x)``, where ``A`` is a
+small random affine about the brain centre ``c`` and ``u`` a smooth displacement interpolated
+(cubic B-spline) from random vectors on a coarse control grid fixed in world space. Because the
+control grid lives in mm, the same seed gives the same anatomy at 1 mm and at 3 mm.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .anatomy import BRAIN_BOX_MM
+
+
+@dataclass(frozen=True)
+class Grid:
+    """An output grid: array shape ``[i, j, k]`` and the voxel-to-RAS ``affine``."""
+
+    shape: tuple[int, int, int]
+    affine: np.ndarray
+
+    @property
+    def spacing(self) -> float:
+        return float(self.affine[0, 0])
+
+    def world_points(self) -> np.ndarray:
+        """RAS coordinates (mm) of every voxel centre, shape (3, n_voxels)."""
+        ijk = np.indices(self.shape, dtype=np.float32).reshape(3, -1)
+        return (self.affine[:3, :3].astype(np.float32) @ ijk
+                + self.affine[:3, 3:].astype(np.float32))
+
+
+def make_grid(spacing: float) -> Grid:
+    """Isotropic RAS grid with ``spacing`` mm voxels covering the template brain."""
+    if not np.isfinite(spacing) or not 0.5 <= spacing <= 8.0:
+        raise ValueError(f"spacing={spacing!r} mm is outside 0.5..8 mm; use e.g. 3.0 for CPU "
+                         f"training or 1.0 for display")
+    lo = np.array([b[0] for b in BRAIN_BOX_MM])
+    hi = np.array([b[1] for b in BRAIN_BOX_MM])
+    shape = tuple(int(np.ceil((h - l) / spacing)) + 1 for l, h in zip(lo, hi))
+    affine = np.diag([spacing, spacing, spacing, 1.0])
+    # centre the grid on the box so that coarse grids stay symmetric about the midline
+    affine[:3, 3] = (lo + hi) / 2 - spacing * (np.array(shape) - 1) / 2
+    return Grid(shape=shape, affine=affine)
+
+
+@dataclass(frozen=True)
+class Deformation:
+    """One subject's map ``phi``: affine part about ``centre`` plus a cubic B-spline displacement.
+
+    The displacement is ``u(x) = sum_abc C[:, a, b, c] beta3(t_x - a) beta3(t_y - b) beta3(t_z - c)``
+    with ``t = (x - control_origin) / control_step``: random coefficients smoothed by the spline.
+    """
+
+    matrix: np.ndarray          # 3x3
+    translation: np.ndarray     # 3, mm
+    centre: np.ndarray          # 3, mm
+    control: np.ndarray         # (3, nx, ny, nz) B-spline coefficients of the displacement, mm
+    control_origin: np.ndarray  # 3, mm
+    control_step: float         # mm
+
+    def _affine_part(self, points: np.ndarray) -> np.ndarray:
+        c = self.centre[:, None].astype(np.float32)
+        return (self.matrix.astype(np.float32) @ (points - c) + c
+                + self.translation[:, None].astype(np.float32))
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        """Map world points (3, n) of the subject into template world coordinates."""
+        out = self._affine_part(points)
+        idx = (points - self.control_origin[:, None]) / self.control_step
+        for axis in range(3):
+            out[axis] += ndi.map_coordinates(self.control[axis], idx, order=3, mode="nearest",
+                                             prefilter=False)
+        return out.astype(np.float32)
+
+    def apply_grid(self, grid: "Grid", points: np.ndarray) -> np.ndarray:
+        """Same as ``apply(points)`` for ``points = grid.world_points()``, evaluated separably."""
+        out = self._affine_part(points)
+        basis = [_bspline_matrix((grid.affine[a, 3] + grid.affine[a, a] * np.arange(grid.shape[a])
+                                  - self.control_origin[a]) / self.control_step,
+                                 self.control.shape[1 + a]) for a in range(3)]
+        field = np.einsum("ia,jb,kc,dabc->dijk", *basis, self.control, optimize=True)
+        out += field.reshape(3, -1).astype(np.float32)
+        return out
+
+
+def _bspline_matrix(t: np.ndarray, n: int) -> np.ndarray:
+    """Weights (len(t), n) of the cubic B-spline at positions ``t`` (control-index units)."""
+    d = np.abs(t[:, None] - np.arange(n)[None, :])
+    w = np.where(d < 1, 2 / 3 - d**2 + d**3 / 2, np.where(d < 2, (2 - d) ** 3 / 6, 0.0))
+    return w.astype(np.float32)
+
+
+#: sd of a cubic B-spline sum of iid unit coefficients in 3D (average over positions), so that
+#: ``displacement_mm`` is the typical sd of one displacement component.
+_BSPLINE_GAIN_3D = 0.48 ** 1.5
+
+
+def random_deformation(rng: np.random.Generator, *, displacement_mm: float = 2.5,
+                       control_step_mm: float = 24.0, scale_sd: float = 0.04,
+                       rotation_sd_deg: float = 3.0, translation_sd_mm: float = 2.0,
+                       enabled: bool = True) -> Deformation:
+    """Draw a smooth random map; ``enabled=False`` draws the same numbers but returns identity."""
+    lo = np.array([b[0] for b in BRAIN_BOX_MM]) - 2 * control_step_mm
+    hi = np.array([b[1] for b in BRAIN_BOX_MM]) + 2 * control_step_mm
+    n = tuple(int(np.ceil((h - l) / control_step_mm)) + 1 for l, h in zip(lo, hi))
+    control = rng.normal(0.0, displacement_mm / _BSPLINE_GAIN_3D, size=(3,) + n)
+    scale = 1.0 + rng.normal(0.0, scale_sd) + rng.normal(0.0, scale_sd / 2, size=3)
+    angles = np.deg2rad(rng.normal(0.0, rotation_sd_deg, size=3))
+    translation = rng.normal(0.0, translation_sd_mm, size=3)
+    matrix = _rotation(angles) @ np.diag(scale)
+    if not enabled:
+        matrix, translation, control = np.eye(3), np.zeros(3), np.zeros_like(control)
+    return Deformation(matrix=matrix, translation=translation, centre=np.array([0.0, -22.0, 10.0]),
+                       control=control.astype(np.float32), control_origin=lo,
+                       control_step=control_step_mm)
+
+
+def _rotation(angles: np.ndarray) -> np.ndarray:
+    cx, cy, cz = np.cos(angles)
+    sx, sy, sz = np.sin(angles)
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def world_to_voxel(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Continuous voxel indices (3, n) of world points (3, n) in an image with ``affine``."""
+    inv = np.linalg.inv(affine).astype(np.float32)
+    return inv[:3, :3] @ points + inv[:3, 3:]
+
+
+def sample(volume: np.ndarray, voxel_coords: np.ndarray, shape: tuple[int, ...],
+           order: int = 1, cval: float = 0.0) -> np.ndarray:
+    """Interpolate ``volume`` at voxel coordinates (3, n) and reshape to ``shape``."""
+    out = ndi.map_coordinates(volume, voxel_coords, order=order, mode="constant", cval=cval,
+                              prefilter=False)
+    return out.reshape(shape)
+
+
+def smooth_for_spacing(volume: np.ndarray, spacing: float, source_spacing: float = 1.0) -> np.ndarray:
+    """Gaussian anti-aliasing before sampling a 1 mm map onto a coarser grid (FWHM = spacing)."""
+    if spacing <= source_spacing * 1.01:
+        return volume
+    sigma_mm = np.sqrt(spacing**2 - source_spacing**2) / 2.3548
+    return ndi.gaussian_filter(volume, sigma=sigma_mm / source_spacing, mode="constant")
