@@ -58,20 +58,17 @@ class CohortArrays:
 _BRAIN_CODE, _VENTRICLE_CODE = 1 << 12, 1 << 13
 
 
-@lru_cache(maxsize=4)
-def _prepared_maps(atlas: str, spacing: float) -> dict[str, np.ndarray]:
-    """Template maps anti-aliased for ``spacing`` (cached per atlas and spacing)."""
+@lru_cache(maxsize=8)
+def _prepared_map(atlas: str, spacing: float, name: str) -> np.ndarray:
+    """Template map ``name`` ("t1", "gm", "wm" anti-aliased for ``spacing``; "classes") (cached)."""
     anat = load_anatomy(atlas)
-    classes = (anat.labels.astype(np.int32) + _BRAIN_CODE * anat.brain
-               + _VENTRICLE_CODE * anat.ventricles)
-    maps = {
-        "t1": smooth_for_spacing(anat.t1, spacing),
-        "gm": smooth_for_spacing(anat.gm, spacing),
-        "classes": classes.astype(np.int32),
-    }
-    for arr in maps.values():
-        arr.setflags(write=False)
-    return maps
+    if name == "classes":
+        arr = (anat.labels.astype(np.int32) + _BRAIN_CODE * anat.brain
+               + _VENTRICLE_CODE * anat.ventricles).astype(np.int32)
+    else:
+        arr = smooth_for_spacing(getattr(anat, name), spacing)
+    arr.setflags(write=False)
+    return arr
 
 
 @lru_cache(maxsize=4)
@@ -80,6 +77,30 @@ def _grid_points(spacing: float) -> tuple[Grid, np.ndarray]:
     pts = grid.world_points()
     pts.setflags(write=False)
     return grid, pts
+
+
+def subject_space(index: int, *, spacing: float, seed: int, atlas: str = "desikan-killiany",
+                  deformation: bool = True, maps: tuple[str, ...] = ("t1", "gm"),
+                  ) -> tuple[Grid, dict[str, np.ndarray], list[np.random.Generator]]:
+    """Template maps seen through subject ``index``'s deformation, on the grid for ``spacing``.
+
+    Returns the grid, the sampled maps (``maps`` plus "labels", "brain", "ventricles") and four
+    independent random generators from ``SeedSequence([seed, index])``: deformation (already
+    used), noise, effects, extra (lesions).
+    """
+    anat = load_anatomy(atlas)
+    grid, pts = _grid_points(float(spacing))
+    rngs = [np.random.default_rng(s)
+            for s in np.random.SeedSequence([int(seed), int(index)]).spawn(4)]
+    phi = random_deformation(rngs[0], enabled=deformation)
+    vox = world_to_voxel(phi.apply_grid(grid, pts), anat.affine)
+    out = {name: sample(_prepared_map(atlas, float(spacing), name), vox, grid.shape)
+           for name in maps}
+    classes = sample(_prepared_map(atlas, float(spacing), "classes"), vox, grid.shape, order=0)
+    out["labels"] = classes & (_BRAIN_CODE - 1)
+    out["brain"] = (classes & _BRAIN_CODE) > 0
+    out["ventricles"] = (classes & _VENTRICLE_CODE) > 0
+    return grid, out, rngs
 
 
 def subject_id(index: int) -> str:
@@ -100,18 +121,9 @@ def synthesize_subject(index: int, age: float, diagnosis: str, *, spacing: float
     if noise_sd < 0:
         raise ValueError(f"noise_sd={noise_sd!r} is negative; pass 0 for no noise")
     anat = load_anatomy(atlas)
-    maps = _prepared_maps(atlas, float(spacing))
-    grid, pts = _grid_points(float(spacing))
-    r_def, r_noise, r_eff = (np.random.default_rng(s)
-                             for s in np.random.SeedSequence([int(seed), int(index)]).spawn(3))
-    phi = random_deformation(r_def, enabled=deformation)
-    vox = world_to_voxel(phi.apply_grid(grid, pts), anat.affine)
-    t1 = sample(maps["t1"], vox, grid.shape)
-    gm = sample(maps["gm"], vox, grid.shape)
-    classes = sample(maps["classes"], vox, grid.shape, order=0)
-    labels = classes & (_BRAIN_CODE - 1)
-    brain = (classes & _BRAIN_CODE) > 0
-    ventricles = (classes & _VENTRICLE_CODE) > 0
+    grid, m, (_, r_noise, r_eff, _) = subject_space(index, spacing=spacing, seed=seed, atlas=atlas,
+                                                    deformation=deformation)
+    t1, gm, labels, brain, ventricles = (m[k] for k in ("t1", "gm", "labels", "brain", "ventricles"))
     severity = float(r_eff.uniform(*params.ad_loss_range))
     ad_ids = anat.region_ids(AD_REGIONS[atlas])
     age_ids = anat.region_ids(AGE_REGIONS[atlas])
