@@ -1,0 +1,43 @@
+"""The result of ``explain``: relevance plus everything needed to judge and reproduce it."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+
+
+@dataclass
+class Explanation:
+    """Relevance of one run.
+
+    ``relevance``: tensor shaped like the input (per input channel), on CPU.
+    ``output``: model output (before any stripped softmax/sigmoid), on CPU.
+    ``target_value``: explained output value per sample (sum of the seed).
+    ``layer_totals``: node name -> relevance sum per sample, from the output towards the input.
+    ``conservation_error``: |ΣR_input − target| / |target| per sample; ``max_conservation_error`` its max.
+    ``rules``: layer -> rule used (human-readable).
+    """
+
+    relevance: torch.Tensor
+    output: torch.Tensor
+    target_value: torch.Tensor
+    layer_totals: "OrderedDict[str, torch.Tensor]"
+    conservation_error: torch.Tensor
+    max_conservation_error: float
+    device: torch.device
+    dtype: torch.dtype
+    seconds: float
+    method: str
+    preset: Optional[str]
+    rules: dict = field(default_factory=dict)
+    target: str = ""
+    graph_source: str = ""
+    stripped: list = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A few lines for logs and the Slicer console."""
+        return (f"LRP {self.preset or 'custom'} on {self.device} ({str(self.dtype).replace('torch.', '')}), "
+                f"{self.seconds:.2f} s; target {self.target}: {self.target_value.tolist()}; "
+                f"conservation error max {self.max_conservation_error:.2e}; {len(self.rules)} layers")

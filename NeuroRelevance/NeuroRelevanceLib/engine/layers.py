@@ -1,0 +1,92 @@
+"""A linear layer (convolution, transposed convolution, dense) seen as weights plus two functions.
+
+Rules only need ``forward(x, w, b)`` (the layer with substituted parameters) and
+``vjp(x, w, g)`` (the transposed layer applied to ``g``: the gradient w.r.t. the input of
+``forward(x, w, ·)`` with ``g`` as upstream gradient). The vector-Jacobian product uses
+``aten.convolution_backward`` with only the input gradient requested, so no weight gradient and
+no autograd graph are ever built.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class LinearLayer:
+    """Parameters and geometry of one conv / conv-transpose / dense operation.
+
+    ``kind`` is ``"conv"``, ``"convT"`` or ``"dense"``; ``weight`` and ``bias`` are our own
+    tensors (detached, already in the run's dtype/device), never the user's parameters.
+    ``pre_pad`` holds (pad, mode) for convolutions with a non-zero ``padding_mode``.
+    """
+
+    kind: str
+    weight: torch.Tensor
+    bias: Optional[torch.Tensor]
+    stride: Any = 1
+    padding: Any = 0
+    dilation: Any = 1
+    groups: int = 1
+    output_padding: Any = 0
+    pre_pad: Optional[tuple] = None
+    folded: list = field(default_factory=list)
+
+    @property
+    def spatial_dims(self) -> int:
+        return self.weight.dim() - 2
+
+    def _tuple(self, value: Any) -> list:
+        n = self.spatial_dims
+        if isinstance(value, int):
+            return [value] * n
+        return list(value)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
+        """The layer's operation on ``x`` with weight ``w`` and bias ``b`` (None: no bias)."""
+        if self.kind == "dense":
+            return F.linear(x, w, b)
+        if self.pre_pad is not None:
+            x = F.pad(x, self.pre_pad[0], mode=self.pre_pad[1])
+        n = self.spatial_dims
+        if self.kind == "conv":
+            fn = (F.conv1d, F.conv2d, F.conv3d)[n - 1]
+            return fn(x, w, b, self.stride, self.padding, self.dilation, self.groups)
+        fn = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[n - 1]
+        return fn(x, w, b, self.stride, self.padding, self.output_padding, self.groups, self.dilation)
+
+    def vjp(self, x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """Gradient of ``<forward(x, w, ·), g>`` with respect to ``x`` (weights frozen)."""
+        if self.kind == "dense":
+            return g.matmul(w)
+        if self.pre_pad is not None or isinstance(self.padding, str):
+            with torch.enable_grad():
+                xg = x.detach().requires_grad_(True)
+                (grad,) = torch.autograd.grad(self.forward(xg, w, None), xg, g)
+            return grad
+        transposed = self.kind == "convT"
+        grad, _, _ = torch.ops.aten.convolution_backward(
+            g, x, w, None, self._tuple(self.stride), self._tuple(self.padding), self._tuple(self.dilation),
+            transposed, self._tuple(self.output_padding) if transposed else [0] * self.spatial_dims,
+            self.groups, [True, False, False])
+        return grad
+
+    def out_channel_view(self, scale: torch.Tensor) -> torch.Tensor:
+        """Reshape a per-output-channel vector so it multiplies ``weight`` channel-wise."""
+        w = self.weight
+        if self.kind == "convT":
+            g = self.groups
+            per = w.shape[1]
+            return scale.reshape(g, 1, per, *([1] * (w.dim() - 2))).expand(
+                g, w.shape[0] // g, per, *([1] * (w.dim() - 2))).reshape(w.shape[0], per, *([1] * (w.dim() - 2)))
+        return scale.reshape(-1, *([1] * (w.dim() - 1)))
+
+    def fold_affine(self, scale: torch.Tensor, shift: torch.Tensor, source: str) -> None:
+        """Fold ``y = scale * z + shift`` (per output channel) into this layer's weight and bias."""
+        bias = self.bias if self.bias is not None else torch.zeros_like(scale)
+        self.weight = self.weight * self.out_channel_view(scale)
+        self.bias = bias * scale + shift
+        self.folded.append(source)

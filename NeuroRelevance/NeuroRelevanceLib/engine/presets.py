@@ -1,0 +1,81 @@
+"""Presets (composites): which rule each linear layer gets, plus per-layer overrides.
+
+| preset              | conv / conv-transpose | dense      | layer(s) on the input            |
+|---------------------|-----------------------|------------|----------------------------------|
+| ``epsilon-plus``    | ZPlus                 | Epsilon(ε) | as the layer type                |
+| ``epsilon-gamma-box``| Gamma(γ)             | Epsilon(ε) | ZBox(low, high)                  |
+| ``deep-taylor``     | ZPlus                 | ZPlus      | ZBox(low, high) if bounds given, else WSquare |
+| ``alpha1-beta0``    | AlphaBeta(1, 0)       | AlphaBeta(1, 0) | as the layer type           |
+| ``alpha2-beta1``    | AlphaBeta(2, 1)       | AlphaBeta(2, 1) | as the layer type           |
+| ``None``            | Epsilon(ε)            | Epsilon(ε) | as the layer type                |
+
+Override keys in ``rules=``, most specific first: qualified module name (``"features.3"``),
+``"input"`` (layers consuming the model input), module type (``nn.Conv3d``), ``"*"`` (every layer).
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .rules import AlphaBeta, Epsilon, Gamma, Rule, WSquare, ZBox, ZPlus, make_rule
+
+PRESETS = ("epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1")
+
+
+def preset_rule(preset: Optional[str], layer_kind: str, consumes_input: bool, epsilon: float, gamma: float,
+                low: Any, high: Any, bounds_given: bool) -> Rule:
+    """The rule ``preset`` assigns to a layer of ``layer_kind`` (``conv``, ``convT`` or ``dense``)."""
+    dense = layer_kind == "dense"
+    if preset is None:
+        return Epsilon(epsilon)
+    if preset == "epsilon-plus":
+        return Epsilon(epsilon) if dense else ZPlus()
+    if preset == "epsilon-gamma-box":
+        if consumes_input:
+            return ZBox(low, high)
+        return Epsilon(epsilon) if dense else Gamma(gamma)
+    if preset == "deep-taylor":
+        if consumes_input:
+            return ZBox(low, high) if bounds_given else WSquare()
+        return ZPlus()
+    if preset == "alpha1-beta0":
+        return AlphaBeta(1.0, 0.0)
+    if preset == "alpha2-beta1":
+        return AlphaBeta(2.0, 1.0)
+    raise ValueError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)} or None.")
+
+
+def _type_matches(key: Any, module_type: Any) -> bool:
+    if module_type is None or not isinstance(key, type):
+        return False
+    if isinstance(module_type, type):
+        return issubclass(module_type, key)
+    return key.__name__ == str(module_type)
+
+
+def override_rule(rules: Optional[dict], module_path: str, node_name: str, module_type: Any,
+                  consumes_input: bool) -> Optional[Rule]:
+    """The user's rule for this layer, or None when ``rules`` has no matching key."""
+    if not rules:
+        return None
+    for key in (module_path, node_name):
+        if key and key in rules:
+            return make_rule(rules[key])
+    if consumes_input and "input" in rules:
+        return make_rule(rules["input"])
+    for key, value in rules.items():
+        if _type_matches(key, module_type):
+            return make_rule(value)
+    if "*" in rules:
+        return make_rule(rules["*"])
+    return None
+
+
+def check_rule_keys(rules: Optional[dict], known_names: set) -> None:
+    """Fail early on a rule key that names no layer (a typo would otherwise be silently ignored)."""
+    for key in rules or {}:
+        if isinstance(key, str) and key not in ("*", "input") and key not in known_names:
+            close = sorted(known_names)[:8]
+            raise ValueError(f"rules key {key!r} names no conv/dense layer of the model; layer names are e.g. "
+                             f"{close}. Use a qualified module name, a module type, '*' or 'input'.")
+        if not isinstance(key, (str, type)):
+            raise ValueError(f"rules key {key!r} must be a module name, a module type, '*' or 'input'.")

@@ -1,0 +1,269 @@
+"""LRP rules for linear layers (conv, conv-transpose, dense), each a short declarative class.
+
+Every rule computes the relevance of a layer's input ``x`` from the relevance ``R`` of its output
+with the modified-gradient trick: build one or more modified layers ``z' = layer'(x')``, divide
+``R`` by a stabilised denominator, and map it back with the transposed layer (``vjp``), so only
+input-gradients of linear maps are ever evaluated.
+
+Conventions (chosen to agree with zennit 0.5, see docs/engine.md):
+- stabiliser: ``z + eps * sign(z)`` with ``sign(0) = +1`` (``stabilize``); LRP-0 divides safely
+  (0 where z == 0).
+- ``ZPlus`` ignores the bias (deep Taylor z+-rule, seed 000); ``AlphaBeta`` counts b+ in the
+  positive and b- in the negative part (zennit, iNNvestigate). ``ZPlus() == AlphaBeta(1, 0)`` on
+  bias-free layers.
+- ``WSquare`` and ``Flat`` ignore the bias (seed 000); zennit's ``WSquare`` adds b², so the oracle
+  test passes ``zero_params='bias'`` to zennit there.
+- ``Gamma`` is the generalised gamma rule (positive and negative outputs treated separately).
+- ``ZBox`` uses bounds ``low``/``high`` (scalars or tensors broadcastable to the input).
+"""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import torch
+
+from .layers import LinearLayer
+
+Tensor = torch.Tensor
+
+
+def stabilize(z: Tensor, eps: float) -> Tensor:
+    """``z + eps * sign(z)`` with ``sign(0) = +1`` (zennit's convention)."""
+    sign = torch.where(z >= 0, 1.0, -1.0).to(z.dtype)
+    return z + eps * sign
+
+
+def divide(r: Tensor, z: Tensor, eps: float) -> Tensor:
+    """``r / stabilize(z, eps)``; with ``eps == 0`` entries with ``z == 0`` give 0 instead of NaN."""
+    if eps == 0:
+        return torch.where(z == 0, torch.zeros_like(r), r / torch.where(z == 0, torch.ones_like(z), z))
+    return r / stabilize(z, eps)
+
+
+def _pos(t: Optional[Tensor]) -> Optional[Tensor]:
+    return None if t is None else t.clamp(min=0)
+
+
+def _neg(t: Optional[Tensor]) -> Optional[Tensor]:
+    return None if t is None else t.clamp(max=0)
+
+
+def _has_negative(x: Tensor) -> bool:
+    return bool((x < 0).any())
+
+
+class Rule:
+    """Base class. ``needs_output``: the rule uses the layer's recorded output ``z``."""
+
+    name = "rule"
+    needs_output = False
+
+    def relevance(self, layer: LinearLayer, x: Tensor, z: Optional[Tensor], r: Tensor) -> Tensor:
+        """Relevance of ``x`` given the relevance ``r`` of the layer output."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Short human-readable description used in ``Explanation.rules``."""
+        params = ", ".join(f"{k}={v}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({params})"
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+
+class Epsilon(Rule):
+    """LRP-ε (Bach et al. 2015): ``R_i = Σ_j x_i w_ij / (z_j + ε sign z_j) R_j``, bias included in z."""
+
+    name = "epsilon"
+    needs_output = True
+
+    def __init__(self, epsilon: float = 1e-6) -> None:
+        self.epsilon = float(epsilon)
+
+    def relevance(self, layer, x, z, r):
+        if z is None:
+            z = layer.forward(x, layer.weight, layer.bias)
+        return x * layer.vjp(x, layer.weight, divide(r, z, self.epsilon))
+
+
+class LRP0(Epsilon):
+    """LRP-0 (Bach et al. 2015): ε-rule with ε = 0 (division guarded where z == 0)."""
+
+    name = "lrp0"
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
+
+
+class AlphaBeta(Rule):
+    """LRP-αβ (Bach et al. 2015): positive and negative contributions weighted by α and β, α − β = 1.
+
+    Positive part: x⁺w⁺ + x⁻w⁻ (+ b⁺); negative part: x⁺w⁻ + x⁻w⁺ (+ b⁻).
+    """
+
+    name = "alphabeta"
+
+    def __init__(self, alpha: float = 1.0, beta: float = 0.0, stabilizer: float = 1e-6) -> None:
+        if alpha < 0 or beta < 0 or abs((alpha - beta) - 1.0) > 1e-12:
+            raise ValueError(f"AlphaBeta needs alpha, beta >= 0 with alpha - beta = 1 (got alpha={alpha}, "
+                             f"beta={beta}); use e.g. AlphaBeta(1, 0) or AlphaBeta(2, 1).")
+        self.alpha, self.beta, self.stabilizer = float(alpha), float(beta), float(stabilizer)
+
+    def _part(self, layer, x, r, w_a, w_b, b, mixed):
+        """Relevance for one sign part: inputs x⁺ with ``w_a`` (+ ``b``), x⁻ with ``w_b``."""
+        xp = x.clamp(min=0)
+        z = layer.forward(xp, w_a, b)
+        xn = x.clamp(max=0) if mixed else None
+        if mixed:
+            z = z + layer.forward(xn, w_b, None)
+        s = divide(r, z, self.stabilizer)
+        out = xp * layer.vjp(xp, w_a, s)
+        if mixed:
+            out = out + xn * layer.vjp(xn, w_b, s)
+        return out
+
+    def _bias(self, layer):
+        return layer.bias
+
+    def relevance(self, layer, x, z, r):
+        w, b = layer.weight, self._bias(layer)
+        mixed = _has_negative(x)
+        wp, wn = w.clamp(min=0), w.clamp(max=0)
+        out = self._part(layer, x, r, wp, wn, _pos(b), mixed)
+        if self.alpha != 1.0:
+            out = self.alpha * out
+        if self.beta != 0.0:
+            out = out - self.beta * self._part(layer, x, r, wn, wp, _neg(b), mixed)
+        return out
+
+
+class ZPlus(AlphaBeta):
+    """z⁺-rule of deep Taylor decomposition (Montavon et al. 2017, seed 000): α1β0 with the bias ignored."""
+
+    name = "zplus"
+
+    def __init__(self, stabilizer: float = 1e-6) -> None:
+        super().__init__(1.0, 0.0, stabilizer)
+
+    def _bias(self, layer):
+        return None
+
+    def describe(self) -> str:
+        return f"ZPlus(stabilizer={self.stabilizer})"
+
+
+class Gamma(Rule):
+    """Generalised LRP-γ (Montavon et al. 2019; Andéol et al. 2021): favour same-sign contributions by γ.
+
+    Where z > 0: weights w + γw⁺ on x⁺ (bias b + γb⁺) and w + γw⁻ on x⁻; where z < 0 the roles swap.
+    """
+
+    name = "gamma"
+    needs_output = True
+
+    def __init__(self, gamma: float = 0.25, stabilizer: float = 1e-6) -> None:
+        self.gamma, self.stabilizer = float(gamma), float(stabilizer)
+
+    def relevance(self, layer, x, z, r):
+        w, b, g = layer.weight, layer.bias, self.gamma
+        if z is None:
+            z = layer.forward(x, w, b)
+        w_up, w_dn = w + g * w.clamp(min=0), w + g * w.clamp(max=0)
+        b_up = None if b is None else b + g * b.clamp(min=0)
+        b_dn = None if b is None else b + g * b.clamp(max=0)
+        xp, xn = x.clamp(min=0), x.clamp(max=0)
+        mixed = _has_negative(x)
+        out = torch.zeros_like(x)
+        # (where z>0: x⁺ with w_up, x⁻ with w_dn) and (where z<0: x⁺ with w_dn, x⁻ with w_up)
+        for sel, w_for_pos, b_for_pos, w_for_neg in ((z > 0, w_up, b_up, w_dn), (z < 0, w_dn, b_dn, w_up)):
+            den = layer.forward(xp, w_for_pos, b_for_pos)
+            if mixed:
+                den = den + layer.forward(xn, w_for_neg, None)
+            s = sel.to(r.dtype) * divide(r, den, self.stabilizer)
+            out = out + xp * layer.vjp(xp, w_for_pos, s)
+            if mixed:
+                out = out + xn * layer.vjp(xn, w_for_neg, s)
+        return out
+
+
+class WSquare(Rule):
+    """w²-rule of deep Taylor decomposition (Montavon et al. 2017): ``R_i = Σ_j w_ij² / Σ_i' w_i'j² R_j``."""
+
+    name = "wsquare"
+
+    def __init__(self, stabilizer: float = 1e-6) -> None:
+        self.stabilizer = float(stabilizer)
+
+    def _weight(self, layer):
+        return layer.weight ** 2
+
+    def relevance(self, layer, x, z, r):
+        w = self._weight(layer)
+        ones = torch.ones_like(x)
+        s = divide(r, layer.forward(ones, w, None), self.stabilizer)
+        return layer.vjp(ones, w, s)
+
+
+class Flat(WSquare):
+    """Flat rule (Lapuschkin et al. 2019): as w² with all weights set to one."""
+
+    name = "flat"
+
+    def _weight(self, layer):
+        return torch.ones_like(layer.weight)
+
+
+class ZBox(Rule):
+    """zB-rule of deep Taylor decomposition (Montavon et al. 2017) for inputs bounded in [low, high].
+
+    ``R_i = Σ_j (x_i w_ij − l_i w⁺_ij − h_i w⁻_ij) / Σ_i' (…) R_j``. ``low``/``high`` None: taken from
+    the input's intensity range at run time (``explain`` fills them in).
+    """
+
+    name = "zbox"
+
+    def __init__(self, low: Union[float, Tensor, None] = None, high: Union[float, Tensor, None] = None,
+                 stabilizer: float = 1e-6) -> None:
+        self.low, self.high, self.stabilizer = low, high, float(stabilizer)
+
+    def describe(self) -> str:
+        def fmt(v):
+            return f"tensor{tuple(v.shape)}" if isinstance(v, Tensor) and v.numel() > 1 else (
+                float(v) if v is not None else None)
+        return f"ZBox(low={fmt(self.low)}, high={fmt(self.high)}, stabilizer={self.stabilizer})"
+
+    def _bound(self, value, x):
+        if value is None:
+            raise ValueError("ZBox needs bounds: pass low= and high= to explain() or to ZBox(low, high).")
+        t = torch.as_tensor(value, dtype=x.dtype, device=x.device)
+        if t.dim() == 1 and x.dim() > 2 and t.numel() == x.shape[1]:
+            t = t.reshape(1, -1, *([1] * (x.dim() - 2)))
+        return t.expand_as(x)
+
+    def relevance(self, layer, x, z, r):
+        w = layer.weight
+        wp, wn = w.clamp(min=0), w.clamp(max=0)
+        lo, hi = self._bound(self.low, x), self._bound(self.high, x)
+        den = layer.forward(x, w, None) - layer.forward(lo, wp, None) - layer.forward(hi, wn, None)
+        s = divide(r, den, self.stabilizer)
+        return x * layer.vjp(x, w, s) - lo * layer.vjp(lo, wp, s) - hi * layer.vjp(hi, wn, s)
+
+
+_BY_NAME = {
+    "lrp0": LRP0, "epsilon": Epsilon, "zplus": ZPlus, "alpha1beta0": lambda: AlphaBeta(1.0, 0.0),
+    "alpha2beta1": lambda: AlphaBeta(2.0, 1.0), "gamma": Gamma, "wsquare": WSquare, "flat": Flat, "zbox": ZBox,
+}
+
+RULE_NAMES = tuple(_BY_NAME)
+
+
+def make_rule(value: Union[Rule, str]) -> Rule:
+    """A rule object from a rule or one of the names in ``RULE_NAMES``."""
+    if isinstance(value, Rule):
+        return value
+    if isinstance(value, str):
+        key = value.lower().replace("-", "").replace("_", "").replace("ε", "epsilon")
+        if key in _BY_NAME:
+            return _BY_NAME[key]()
+    raise ValueError(f"Unknown LRP rule {value!r}; use a rule object from NeuroRelevanceLib.engine.rules "
+                     f"or one of {', '.join(RULE_NAMES)}.")
