@@ -93,13 +93,17 @@ def package_dir(package: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-@lru_cache(maxsize=None)
 def load_bundled_atlas(name: str) -> Atlas:
     """Load a bundled atlas by name (case-insensitive); the same object is returned on repeat calls."""
-    entry = BUNDLED.get(name.lower())
+    entry = BUNDLED.get(str(name).lower())
     if entry is None:
         raise InputError(f"Unknown atlas {name!r}; choose one of {[e.name for e in BUNDLED.values()]} "
                          "or pass a label-map path.")
+    return _load(entry)
+
+
+@lru_cache(maxsize=None)
+def _load(entry: BundledAtlas) -> Atlas:
     root = package_dir(entry.package)
     if root is None:
         raise InputError(f"The atlas {entry.name} ships in the Python package '{entry.package}', which is not "
