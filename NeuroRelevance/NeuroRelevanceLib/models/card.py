@@ -1,0 +1,152 @@
+"""Model cards: the JSON file that says how to rebuild, feed and read a trained network.
+
+A card sits beside its weights file and holds no code::
+
+    {
+      "name": "AD vs control, 3 mm",
+      "architecture": {"class": "NeuroRelevanceLib.nets.DeepTaylorCNN", "kwargs": {"in_channels": 1}},
+      "weights": "ad_cnn.safetensors",
+      "input": {"channels": ["T1"], "shape": [64, 76, 64], "spacing": [3.0, 3.0, 3.0],
+                "orientation": "RAS", "normalization": {"type": "zscore", "mask": "nonzero"}},
+      "output": {"type": "classification", "classes": ["control", "AD"]},
+      "metrics": {"accuracy": 0.91},
+      "recommended_preset": "alpha1-beta0"
+    }
+
+``input.shape`` is the spatial shape in torch order (D, H, W), which is NeuroRelevance's KJI order;
+``spacing`` is per (i, j, k) axis in mm, like a Slicer volume's spacing.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+OUTPUT_TYPES = ("classification", "regression", "segmentation")
+NORMALIZATIONS = ("none", "zscore", "minmax", "percentile")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the network expects to be fed."""
+
+    channels: tuple[str, ...] = ("image",)
+    shape: tuple[int, ...] | None = None
+    spacing: tuple[float, ...] | None = None
+    orientation: str = "RAS"
+    normalization: dict[str, Any] = field(default_factory=lambda: {"type": "none"})
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """How to read what the network returns."""
+
+    type: str = "classification"
+    classes: tuple[str, ...] = ()
+    units: str = ""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A parsed, validated model card (see the module docstring for the JSON form)."""
+
+    name: str
+    architecture: dict[str, Any]
+    weights: str
+    input: InputSpec
+    output: OutputSpec
+    metrics: dict[str, Any] = field(default_factory=dict)
+    recommended_preset: str = "epsilon-plus"
+    description: str = ""
+    path: Path | None = None
+
+    @property
+    def weights_path(self) -> Path:
+        """The weights file, resolved relative to the card's folder."""
+        base = self.path.parent if self.path is not None else Path.cwd()
+        return (base / self.weights).resolve()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "description": self.description,
+            "architecture": self.architecture, "weights": self.weights,
+            "input": {"channels": list(self.input.channels),
+                      "shape": None if self.input.shape is None else list(self.input.shape),
+                      "spacing": None if self.input.spacing is None else list(self.input.spacing),
+                      "orientation": self.input.orientation,
+                      "normalization": self.input.normalization},
+            "output": {"type": self.output.type, "classes": list(self.output.classes),
+                       "units": self.output.units},
+            "metrics": self.metrics, "recommended_preset": self.recommended_preset,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        return path
+
+
+def read_card(path: str | Path) -> ModelCard:
+    """Parse and validate a model card JSON file; every problem is reported in one message."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"No such model card: {path}.")
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path.name} is not valid JSON ({exc}); a model card is a JSON object.") from exc
+    return card_from_dict(raw, path)
+
+
+def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
+    """Build a :class:`ModelCard` from its JSON object, checking every field."""
+    where = path.name if path else "model card"
+    problems: list[str] = []
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}: a model card must be a JSON object.")
+    arch = raw.get("architecture")
+    if not isinstance(arch, dict) or not isinstance(arch.get("class"), str):
+        problems.append('"architecture" must be {"class": "<importable class>", "kwargs": {...}}')
+    elif not isinstance(arch.get("kwargs", {}), dict):
+        problems.append('"architecture.kwargs" must be a JSON object')
+    if not isinstance(raw.get("weights"), str) or not raw.get("weights"):
+        problems.append('"weights" must name the weights file (.safetensors or a state-dict .pt)')
+    inp = raw.get("input") or {}
+    out = raw.get("output") or {}
+    channels = inp.get("channels", ["image"])
+    if not isinstance(channels, list) or not channels or not all(isinstance(c, str) for c in channels):
+        problems.append('"input.channels" must be a non-empty list of channel names')
+    shape, spacing = inp.get("shape"), inp.get("spacing")
+    if shape is not None and (not isinstance(shape, list) or not all(
+            isinstance(n, int) and n > 0 for n in shape)):
+        problems.append('"input.shape" must be a list of positive integers (D, H, W)')
+    if spacing is not None and (not isinstance(spacing, list) or not all(
+            isinstance(s, (int, float)) and s > 0 for s in spacing)):
+        problems.append('"input.spacing" must be a list of positive numbers (mm)')
+    if shape is not None and spacing is not None and isinstance(shape, list) \
+            and isinstance(spacing, list) and len(shape) != len(spacing):
+        problems.append('"input.shape" and "input.spacing" must have the same length')
+    normalization = inp.get("normalization", {"type": "none"})
+    if not isinstance(normalization, dict) or normalization.get("type") not in NORMALIZATIONS:
+        problems.append(f'"input.normalization.type" must be one of {NORMALIZATIONS}')
+    if out.get("type", "classification") not in OUTPUT_TYPES:
+        problems.append(f'"output.type" must be one of {OUTPUT_TYPES}')
+    if problems:
+        raise InputError(f"{where} is not a valid model card: " + "; ".join(problems) + ".")
+    return ModelCard(
+        name=str(raw.get("name") or (path.stem if path else "model")),
+        description=str(raw.get("description", "")),
+        architecture={"class": arch["class"], "kwargs": dict(arch.get("kwargs", {}))},
+        weights=raw["weights"],
+        input=InputSpec(tuple(channels), None if shape is None else tuple(shape),
+                        None if spacing is None else tuple(float(s) for s in spacing),
+                        str(inp.get("orientation", "RAS")), dict(normalization)),
+        output=OutputSpec(out.get("type", "classification"), tuple(out.get("classes", ())),
+                          str(out.get("units", ""))),
+        metrics=dict(raw.get("metrics", {})),
+        recommended_preset=str(raw.get("recommended_preset", "epsilon-plus")),
+        path=path.resolve() if path else None,
+    )
