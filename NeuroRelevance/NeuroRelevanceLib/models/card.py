@@ -14,7 +14,9 @@ A card sits beside its weights file and holds no code::
     }
 
 ``input.shape`` is the spatial shape in torch order (D, H, W), which is NeuroRelevance's KJI order;
-``spacing`` is per (i, j, k) axis in mm, like a Slicer volume's spacing.
+``spacing`` is per (i, j, k) axis in mm, like a Slicer volume's spacing; ``orientation`` names where
+i, j, k run (``"RAS"``: right, anterior, superior); the optional ``origin`` is the RAS position of
+voxel 0 (a template-space model gives it; otherwise the grid is centred on the scan).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class InputSpec:
     spacing: tuple[float, ...] | None = None
     orientation: str = "RAS"
     normalization: dict[str, Any] = field(default_factory=lambda: {"type": "none"})
+    origin: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class ModelCard:
                       "shape": None if self.input.shape is None else list(self.input.shape),
                       "spacing": None if self.input.spacing is None else list(self.input.spacing),
                       "orientation": self.input.orientation,
+                      "origin": None if self.input.origin is None else list(self.input.origin),
                       "normalization": self.input.normalization},
             "output": {"type": self.output.type, "classes": list(self.output.classes),
                        "units": self.output.units},
@@ -129,6 +133,10 @@ def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
     if shape is not None and spacing is not None and isinstance(shape, list) \
             and isinstance(spacing, list) and len(shape) != len(spacing):
         problems.append('"input.shape" and "input.spacing" must have the same length')
+    origin = inp.get("origin")
+    if origin is not None and (not isinstance(origin, list) or len(origin) != 3 or not all(
+            isinstance(v, (int, float)) for v in origin)):
+        problems.append('"input.origin" must be the RAS position [x, y, z] of voxel 0 (mm)')
     normalization = inp.get("normalization", {"type": "none"})
     if not isinstance(normalization, dict) or normalization.get("type") not in NORMALIZATIONS:
         problems.append(f'"input.normalization.type" must be one of {NORMALIZATIONS}')
@@ -143,7 +151,8 @@ def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
         weights=raw["weights"],
         input=InputSpec(tuple(channels), None if shape is None else tuple(shape),
                         None if spacing is None else tuple(float(s) for s in spacing),
-                        str(inp.get("orientation", "RAS")), dict(normalization)),
+                        str(inp.get("orientation", "RAS")), dict(normalization),
+                        None if origin is None else tuple(float(v) for v in origin)),
         output=OutputSpec(out.get("type", "classification"), tuple(out.get("classes", ())),
                           str(out.get("units", ""))),
         metrics=dict(raw.get("metrics", {})),

@@ -1,0 +1,137 @@
+"""Scans into the model's input space and relevance back onto the scan's grid (SimpleITK, physical space).
+
+The model card fixes the input grid: spatial ``shape`` (KJI), ``spacing`` (i, j, k; mm), axis
+``orientation`` (e.g. ``"RAS"``: i runs to the Right, j to Anterior, k to Superior) and optionally
+``origin`` (RAS of voxel 0). Without an origin the model grid is centred on the scan. Channels are
+resampled with linear interpolation (outside the scan: 0), then normalised as the card says.
+
+Relevance computed on the model grid is brought back for display by linear interpolation onto the
+source grid. Interpolation does not conserve sums: region statistics and conservation checks use
+the model-space map, which :class:`ModelInput` keeps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .errors import InputError
+from .geometry import Grid, array_to_sitk
+
+#: the orientation a card means when it says nothing
+DEFAULT_ORIENTATION = "RAS"
+
+
+@dataclass
+class ModelInput:
+    """Channels resampled and normalised on the model grid, ready for ``torch.from_numpy``."""
+
+    array: np.ndarray          # (C, K, J, I) float32
+    grid: Grid                 # the model grid
+    source_grid: Grid          # the grid of the scan(s) it came from
+
+    def to_source(self, map_kji: np.ndarray, order: str = "linear") -> np.ndarray:
+        """Resample a map on the model grid (e.g. relevance of one channel) onto the source grid."""
+        return resample(map_kji, self.grid, self.source_grid, order)
+
+
+def orientation_directions(code: str) -> np.ndarray:
+    """3×3 direction matrix (columns: RAS unit vectors of i, j, k) for an axis code like ``"LPS"``."""
+    axes = {"R": (0, 1.0), "L": (0, -1.0), "A": (1, 1.0), "P": (1, -1.0), "S": (2, 1.0), "I": (2, -1.0)}
+    code = str(code).upper()
+    if len(code) != 3 or any(c not in axes for c in code) or len({axes[c][0] for c in code}) != 3:
+        raise InputError(f"Orientation '{code}' is not a valid axis code; use three letters, one "
+                         "from each pair R/L, A/P, S/I (e.g. 'RAS' or 'LPS').")
+    directions = np.zeros((3, 3))
+    for column, letter in enumerate(code):
+        row, sign = axes[letter]
+        directions[row, column] = sign
+    return directions
+
+
+def model_grid(source: Grid, shape_kji: Sequence[int], spacing: Sequence[float] | None,
+               orientation: str = DEFAULT_ORIENTATION,
+               origin: Sequence[float] | None = None) -> Grid:
+    """The model's input grid; centred on ``source`` unless ``origin`` is given."""
+    if len(shape_kji) != 3:
+        raise InputError(f"The model input shape {tuple(shape_kji)} is not 3D (D, H, W).")
+    spacing = np.asarray(spacing if spacing is not None else source.spacing, dtype=float)
+    directions = orientation_directions(orientation)
+    if origin is None:
+        size_ijk = np.array(list(reversed(shape_kji)), dtype=float)
+        centre = source.ijk_to_ras @ np.r_[(np.array(source.shape_ijk) - 1) / 2.0, 1.0]
+        origin = centre[:3] - directions @ (spacing * (size_ijk - 1) / 2.0)
+    return Grid.from_parts(shape_kji, spacing, origin, directions)
+
+
+def resample(array_kji: np.ndarray, source: Grid, target: Grid, order: str = "linear",
+             default: float = 0.0) -> np.ndarray:
+    """Resample ``array_kji`` from ``source`` onto ``target`` in physical space (KJI in and out)."""
+    import SimpleITK as sitk
+
+    interpolators = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor,
+                     "bspline": sitk.sitkBSpline}
+    if order not in interpolators:
+        raise InputError(f"Unknown interpolation '{order}'; use one of {sorted(interpolators)}.")
+    moving = array_to_sitk(np.asarray(array_kji, dtype=np.float32), source)
+    reference = array_to_sitk(np.zeros(target.shape_kji, np.float32), target)
+    out = sitk.Resample(moving, reference, sitk.Transform(), interpolators[order], float(default),
+                        sitk.sitkFloat32)
+    return sitk.GetArrayFromImage(out)
+
+
+def normalize(array: np.ndarray, spec: dict | None) -> np.ndarray:
+    """Intensity normalisation named by a card: none, zscore, minmax or percentile.
+
+    ``{"type": "zscore", "mask": "nonzero"}`` uses only voxels != 0 for the statistics (and keeps
+    the background at 0); ``percentile`` maps ``[low, high]`` percentiles (default 1, 99) to [0, 1].
+    """
+    spec = dict(spec or {"type": "none"})
+    kind = spec.get("type", "none")
+    array = np.asarray(array, dtype=np.float32)
+    mask = array != 0 if spec.get("mask") == "nonzero" else np.ones(array.shape, bool)
+    if not mask.any():
+        raise InputError("The scan is empty where the model looks (all zeros): check the input "
+                         "volume and the model grid.")
+    values = array[mask]
+    if kind == "none":
+        out = array.copy()
+    elif kind == "zscore":
+        std = float(values.std())
+        out = (array - float(values.mean())) / (std if std > 0 else 1.0)
+    elif kind == "minmax":
+        lo, hi = float(values.min()), float(values.max())
+        out = (array - lo) / ((hi - lo) or 1.0)
+    elif kind == "percentile":
+        lo, hi = np.percentile(values, [spec.get("low", 1.0), spec.get("high", 99.0)])
+        out = np.clip((array - lo) / ((hi - lo) or 1.0), 0.0, 1.0)
+    else:
+        raise InputError(f"Unknown normalisation '{kind}'; use none, zscore, minmax or percentile.")
+    if spec.get("mask") == "nonzero":
+        out = np.where(mask, out, 0.0)
+    return out.astype(np.float32)
+
+
+def prepare_input(channels: Sequence[tuple[np.ndarray, Grid]], card) -> ModelInput:
+    """Resample and normalise one volume per input channel (in the card's order) for the model."""
+    spec = card.input
+    if len(channels) != len(spec.channels):
+        raise InputError(f"The model takes {len(spec.channels)} channel(s) {list(spec.channels)}, "
+                         f"but {len(channels)} volume(s) were given.")
+    first = channels[0][1]
+    for name, (array, grid) in zip(spec.channels, channels):
+        if np.asarray(array).shape != grid.shape_kji:
+            raise InputError(f"Channel '{name}': array shape does not match its grid.")
+        if not grid.same_as(first, atol=1e-3):
+            raise InputError(f"Channel '{name}' is not on the same grid as '{spec.channels[0]}': "
+                             "resample the channels onto one grid (e.g. register them) first.")
+        if not np.all(np.isfinite(array)):
+            raise InputError(f"Channel '{name}' contains NaN/inf values; clean the volume first.")
+    if spec.shape is None:
+        raise InputError("The model card gives no input shape: add input.shape (D, H, W).")
+    grid = model_grid(first, spec.shape, spec.spacing, spec.orientation or DEFAULT_ORIENTATION,
+                      spec.origin)
+    stacked = np.stack([normalize(resample(a, first, grid), spec.normalization)
+                        for a, _ in channels])
+    return ModelInput(stacked, grid, first)

@@ -1,0 +1,101 @@
+"""Scans into the model grid and back, checked against closed forms in physical space."""
+import numpy as np
+import pytest
+
+from NeuroRelevanceLib.errors import InputError
+from NeuroRelevanceLib.geometry import Grid
+from NeuroRelevanceLib.models import card_from_dict
+from NeuroRelevanceLib.preprocessing import (model_grid, normalize, orientation_directions,
+                                             prepare_input, resample)
+from conftest import oblique_grid
+
+
+def _ras_of_voxels(grid):
+    k, j, i = np.meshgrid(*[np.arange(n) for n in grid.shape_kji], indexing="ij")
+    ijk1 = np.stack([i, j, k, np.ones_like(i)], -1).astype(float)
+    return (ijk1 @ grid.ijk_to_ras.T)[..., :3]
+
+
+def _strictly_inside(points_ras, grid):
+    """Points whose continuous index lies between the grid's first and last voxel centres
+    (ITK interpolates linearly there; within half a voxel outside it clamps)."""
+    ijk = (np.c_[points_ras.reshape(-1, 3), np.ones(points_ras[..., 0].size)]
+           @ np.linalg.inv(grid.ijk_to_ras).T)[:, :3]
+    upper = np.array(grid.shape_ijk) - 1
+    return np.all((ijk >= 1e-6) & (ijk <= upper - 1e-6), axis=1).reshape(points_ras.shape[:-1])
+
+
+def _linear_field(ras):
+    return 0.5 * ras[..., 0] - 1.25 * ras[..., 1] + 2.0 * ras[..., 2] + 7.0
+
+
+def test_linear_interpolation_is_exact_for_a_linear_field():
+    source = oblique_grid(shape_kji=(30, 34, 38), spacing=(1.1, 0.9, 1.7))
+    values = _linear_field(_ras_of_voxels(source)).astype(np.float32)
+    target = model_grid(source, (10, 12, 14), (2.0, 2.0, 2.0), "LPS")
+    out = resample(values, source, target)
+    expected = _linear_field(_ras_of_voxels(target))
+    inside = _strictly_inside(_ras_of_voxels(target), source)
+    assert inside.mean() > 0.5
+    assert np.allclose(out[inside], expected[inside], rtol=1e-4, atol=1e-2)
+
+
+def test_model_grid_is_centred_and_oriented():
+    source = oblique_grid()
+    grid = model_grid(source, (8, 10, 12), (2.0, 3.0, 4.0), "RAS")
+    centre = lambda g: (g.ijk_to_ras @ np.r_[(np.array(g.shape_ijk) - 1) / 2, 1])[:3]
+    assert np.allclose(centre(grid), centre(source))
+    assert np.allclose(grid.directions, np.eye(3)) and np.allclose(grid.spacing, (2, 3, 4))
+    fixed = model_grid(source, (8, 10, 12), (2, 2, 2), "RAS", origin=(-90, -126, -72))
+    assert np.allclose(fixed.origin, (-90, -126, -72))
+    assert np.allclose(orientation_directions("LPS"), np.diag([-1, -1, 1]))
+    assert np.allclose(orientation_directions("ASR") @ [1, 0, 0], [0, 1, 0])
+    with pytest.raises(InputError, match="axis code"):
+        orientation_directions("RRS")
+
+
+def test_normalizations():
+    a = np.array([[[0.0, 2.0, 4.0, 6.0]]])
+    z = normalize(a, {"type": "zscore", "mask": "nonzero"})
+    assert z[0, 0, 0] == 0 and np.isclose(z[a != 0].mean(), 0) and np.isclose(z[a != 0].std(), 1)
+    assert np.allclose(normalize(a, {"type": "minmax"}), a / 6)
+    p = normalize(np.arange(101.0).reshape(1, 1, -1), {"type": "percentile", "low": 10, "high": 90})
+    assert p.min() == 0 and p.max() == 1 and np.isclose(p[0, 0, 50], 0.5)
+    with pytest.raises(InputError, match="all zeros"):
+        normalize(np.zeros((2, 2, 2)), {"type": "zscore", "mask": "nonzero"})
+
+
+def _card(channels=("T1", "FLAIR"), shape=(8, 8, 8)):
+    return card_from_dict({"architecture": {"class": "UNet3d"}, "weights": "w.safetensors",
+                           "input": {"channels": list(channels), "shape": list(shape),
+                                     "spacing": [3, 3, 3], "normalization": {"type": "zscore"}},
+                           "output": {"type": "segmentation"}})
+
+
+def test_prepare_input_and_back():
+    source = Grid.from_parts((20, 24, 28), (1.5, 1.5, 1.5), (-20, -18, -15))
+    ras = _ras_of_voxels(source)
+    t1 = _linear_field(ras).astype(np.float32)
+    flair = (ras[..., 0] ** 2 / 100).astype(np.float32)
+    prepared = prepare_input([(t1, source), (flair, source)], _card())
+    assert prepared.array.shape == (2, 8, 8, 8) and prepared.array.dtype == np.float32
+    assert np.allclose(prepared.array.reshape(2, -1).mean(1), 0, atol=1e-5)
+    back = prepared.to_source(prepared.array[0])
+    assert back.shape == source.shape_kji
+    # the z-scored linear field, interpolated back, is still linear in RAS: fit and check
+    covered = _strictly_inside(ras, prepared.grid)
+    design = np.c_[ras[covered], np.ones(covered.sum())]
+    coef, residual, *_ = np.linalg.lstsq(design, back[covered], rcond=None)
+    assert np.sqrt(residual[0] / covered.sum()) < 1e-3 * np.abs(back).max()
+
+
+def test_prepare_input_errors():
+    g = Grid.from_parts((4, 4, 4), (1, 1, 1), (0, 0, 0))
+    other = Grid.from_parts((4, 4, 4), (1, 1, 1), (5, 0, 0))
+    ones = np.ones((4, 4, 4), np.float32)
+    with pytest.raises(InputError, match="takes 2 channel"):
+        prepare_input([(ones, g)], _card())
+    with pytest.raises(InputError, match="same grid"):
+        prepare_input([(ones, g), (ones, other)], _card())
+    with pytest.raises(InputError, match="NaN"):
+        prepare_input([(ones, g), (np.full((4, 4, 4), np.nan), g)], _card())
