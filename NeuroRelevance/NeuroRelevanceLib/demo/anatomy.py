@@ -175,11 +175,15 @@ def _crop_to_box(affine: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[slic
     return tuple(slices), new
 
 
-@lru_cache(maxsize=2)
 def load_anatomy(atlas: str = "desikan-killiany") -> Anatomy:
     """Template T1/GM/WM, brain and ventricle masks and the atlas, on the MNI 1 mm grid (cached)."""
     if atlas not in ATLASES:
         raise ValueError(f"unknown atlas {atlas!r}; choose one of {ATLASES}")
+    return _load_anatomy(atlas)
+
+
+@lru_cache(maxsize=2)
+def _load_anatomy(atlas: str) -> Anatomy:
     paths = template_paths()
     img = nib.load(paths["t1"])
     crop, affine = _crop_to_box(img.affine, img.shape)

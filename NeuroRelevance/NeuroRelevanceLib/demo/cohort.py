@@ -26,7 +26,10 @@ DESCRIPTION = "cohort.json"
 
 @dataclass
 class SyntheticSubject:
-    """One subject: T1-like image, applied-atrophy and regions label maps, labels, geometry."""
+    """One subject: T1-like image, applied-atrophy and regions label maps, labels, geometry.
+
+    ``atlas_labels`` is the atlas warped into this subject (in memory only, not written).
+    """
 
     subject_id: str
     age: float
@@ -36,6 +39,7 @@ class SyntheticSubject:
     regions: np.ndarray
     brain: np.ndarray
     affine: np.ndarray
+    atlas_labels: np.ndarray
     info: dict = field(default_factory=dict)
 
     def mask(self, *labels: int) -> np.ndarray:
@@ -141,7 +145,8 @@ def synthesize_subject(index: int, age: float, diagnosis: str, *, spacing: float
             "gain": float(gain)}
     return SyntheticSubject(subject_id=subject_id(index), age=float(age), diagnosis=diagnosis,
                             image=image.astype(np.float32), atrophy=applied, regions=regions,
-                            brain=brain, affine=grid.affine.copy(), info=info)
+                            brain=brain, affine=grid.affine.copy(),
+                            atlas_labels=labels.astype(np.int16), info=info)
 
 
 def cohort_table(n_subjects: int, *, seed: int = 0, ad_fraction: float = 0.5,

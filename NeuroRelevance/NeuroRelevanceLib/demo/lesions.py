@@ -133,7 +133,7 @@ def synthesize_lesion_subject(index: int, *, spacing: float = 3.0, seed: int = 0
     label[pen_w > 0] = 2
     label[core_w > 0] = 1
     pen_only = pen_w * (1.0 - core_w)
-    out = []
+    out: dict[str, np.ndarray] = {}
     for name in CHANNELS:  # draw noise for every channel so subsets agree
         g, w, f = _TISSUE[name]
         base = g * gm + w * wm + f * fluid
@@ -141,13 +141,13 @@ def synthesize_lesion_subject(index: int, *, spacing: float = 3.0, seed: int = 0
         value = (base * (1 + core_w * (cm - 1) + pen_only * (pm - 1)) + core_w * ca + pen_only * pa)
         eps = r_noise.normal(0.0, noise * max(g, w), size=grid.shape).astype(np.float32)
         if name in channels:
-            out.append((value + eps * brain).astype(np.float32))
+            out[name] = (value + eps * brain).astype(np.float32)
     voxel_ml = float(spacing) ** 3 / 1000.0
     info = {"n_lesions": count if lesions else 0,
             "core_ml": float((label == 1).sum() * voxel_ml),
             "penumbra_ml": float((label == 2).sum() * voxel_ml),
             "lesions": params if lesions else []}
-    return LesionSubject(subject_id=subject_id(index), channels=np.stack(out),
+    return LesionSubject(subject_id=subject_id(index), channels=np.stack([out[c] for c in channels]),
                          channel_names=channels, lesion=label, brain=brain,
                          affine=grid.affine.copy(), info=info)
 
