@@ -89,7 +89,7 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
         s.name for s in plan.steps if s.kind == "linear"}
     check_rule_keys(rules, names)
     for step in plan.steps:
-        if step.kind == "unknown" and passing & {step.label, step.label.split(".")[-1], step.name, step.module_path,
+        if step.kind in ("unknown", "scale") and passing & {step.label, step.label.split(".")[-1], step.name, step.module_path,
                                                  getattr(step.module_type, "__name__", str(step.module_type))}:
             step.kind = "passthrough_grad"
         if step.kind != "linear":

@@ -1,0 +1,87 @@
+"""Closed forms the engine must reproduce exactly (float64), on graphs with add, cat, convT, upsampling."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine_models import GraphNet, make
+from NeuroRelevanceLib.engine import LRP0, Epsilon, Flat, WSquare, ZPlus, explain
+
+
+def _x(seed=0, shape=(2, 2, 8, 8, 8)):
+    torch.manual_seed(seed)
+    return torch.randn(*shape, dtype=torch.float64)
+
+
+def test_lrp0_equals_gradient_times_input():
+    model = make(GraphNet(bias=False))
+    x = _x()
+    e = explain(model, x, preset=None, rules={"*": LRP0()}, target=1, dtype=torch.float64, stabilizer=0.0)
+    xg = x.clone().requires_grad_(True)
+    model(xg)[:, 1].sum().backward()
+    expected = (xg.grad * x).detach()
+    err = float((e.relevance - expected).abs().max() / expected.abs().max())
+    assert err < 1e-10, err
+
+
+def test_gradient_times_input_check_can_fail():
+    """A large epsilon is no longer gradient x input: the comparison above has teeth."""
+    model = make(GraphNet(bias=False))
+    x = _x()
+    e = explain(model, x, preset=None, rules={"*": Epsilon(0.5)}, target=1, dtype=torch.float64, stabilizer=0.0)
+    xg = x.clone().requires_grad_(True)
+    model(xg)[:, 1].sum().backward()
+    expected = (xg.grad * x).detach()
+    assert float((e.relevance - expected).abs().max() / expected.abs().max()) > 1e-6
+
+
+CONSERVING = {
+    "lrp0": {"*": LRP0()},
+    "epsilon->0": {"*": Epsilon(1e-13)},
+    "zplus": {"*": ZPlus(stabilizer=0.0)},
+    "wsquare-input": {"*": ZPlus(stabilizer=0.0), "input": WSquare(stabilizer=0.0)},
+    "flat-input": {"*": ZPlus(stabilizer=0.0), "input": Flat(stabilizer=0.0)},
+}
+
+
+@pytest.mark.parametrize("name", list(CONSERVING))
+def test_conservation_bias_free(name):
+    model = make(GraphNet(bias=False), seed=1)
+    x = _x(1)
+    e = explain(model, x, preset=None, rules=CONSERVING[name], dtype=torch.float64, stabilizer=0.0)
+    assert e.max_conservation_error <= 1e-9, (name, e.conservation_error)
+    # every recorded layer total equals the target as well
+    for node, total in e.layer_totals.items():
+        assert torch.allclose(total, e.target_value, rtol=1e-9, atol=0), (name, node)
+
+
+def test_conservation_float32_default():
+    model = make(GraphNet(bias=False), seed=1, dtype=torch.float32)
+    x = _x(1).float()
+    e = explain(model, x, preset=None, rules={"*": ZPlus(stabilizer=0.0)}, stabilizer=0.0)
+    assert e.dtype == torch.float32 and e.relevance.dtype == torch.float32
+    assert e.max_conservation_error <= 1e-4
+
+
+def test_biases_break_conservation_and_it_is_reported():
+    model = make(GraphNet(bias=True), seed=1)
+    e = explain(model, _x(1), preset=None, rules={"*": LRP0()}, dtype=torch.float64, stabilizer=0.0)
+    assert e.max_conservation_error > 1e-6
+
+
+def test_zplus_is_non_negative_for_positive_target():
+    model = make(GraphNet(bias=True), seed=2)
+    x = _x(2)
+    e = explain(model, x, preset="epsilon-plus", rules={"*": ZPlus()},
+                target=lambda out: (out > 0).to(out) * (out == out.max(1, keepdim=True).values).to(out),
+                dtype=torch.float64)
+    assert (e.target_value > 0).all()
+    assert (e.relevance >= 0).all()
+    assert (e.relevance > 0).any()
+
+
+def test_deep_taylor_preset_conserves_on_bias_free_net():
+    model = make(GraphNet(bias=False), seed=3)
+    e = explain(model, _x(3), preset="deep-taylor", dtype=torch.float64)
+    assert "WSquare" in next(iter(e.rules.values()))
+    assert e.max_conservation_error <= 1e-5  # stabiliser 1e-6 only
