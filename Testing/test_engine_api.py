@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine_models import GraphNet, Regressor, SegNet, make
+from test_engine_nets import GraphNet, Regressor, SegNet, make
 from NeuroRelevanceLib.engine import (AlphaBeta, Epsilon, Explanation, UnsupportedOperatorError, ZBox, ZPlus,
                                       apply_filter, explain)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine_models import GraphNet, make
+from test_engine_nets import GraphNet, make
 from NeuroRelevanceLib.engine import LRP0, Epsilon, Flat, WSquare, ZPlus, explain
 
 

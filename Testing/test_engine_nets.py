@@ -1,4 +1,4 @@
-"""Small 3D test networks for the engine tests (bias-free variants for closed forms)."""
+"""Small 3D test networks shared by the engine tests (no tests here; bias-free variants for closed forms)."""
 from __future__ import annotations
 
 import torch
