@@ -23,7 +23,7 @@ class GraphNet(nn.Module):
         a = F.relu(self.bn(self.stem(x)))
         a = a + F.relu(self.res(a))                      # residual add
         d = F.relu(self.down(a))
-        d = F.interpolate(F.max_pool3d(d, 2), scale_factor=2, mode="trilinear")
+        d = F.interpolate(F.max_pool3d(d, 2), scale_factor=2.0, mode="trilinear")
         u = F.relu(self.up(d))
         y = F.relu(self.fuse(torch.cat([a, u], dim=1)))   # concat skip
         return self.head(F.adaptive_avg_pool3d(y, 1).flatten(1))

@@ -1,0 +1,71 @@
+"""The same network as nn.Module, TorchScript (scripted, traced, file) and torch.export (.pt2) gives the same
+relevance: the engine reads each format's operator graph."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+import torch
+
+from test_engine_nets import GraphNet, SegNet, make
+from NeuroRelevanceLib.engine import explain
+
+
+@pytest.fixture(scope="module")
+def case():
+    model = make(GraphNet(bias=True, bn=True), seed=7)
+    torch.manual_seed(7)
+    x = torch.randn(2, 2, 8, 8, 8, dtype=torch.float64)
+    ref = explain(model, x, preset="epsilon-plus", dtype=torch.float64)
+    return model, x, ref
+
+
+def _same(e, ref):
+    assert torch.allclose(e.output, ref.output, rtol=1e-10, atol=1e-12)
+    err = float((e.relevance - ref.relevance).abs().max() / ref.relevance.abs().max())
+    assert err < 1e-10, err
+    assert sorted(v.split(":")[1] for v in e.rules.values()) == sorted(v.split(":")[1] for v in ref.rules.values())
+
+
+def test_scripted_module(case):
+    model, x, ref = case
+    e = explain(torch.jit.script(model), x, dtype=torch.float64)
+    assert e.graph_source == "torchscript"
+    _same(e, ref)
+    assert any("folded" in v for v in e.rules.values())
+
+
+def test_traced_module_and_file(case, tmp_path):
+    model, x, ref = case
+    traced = torch.jit.trace(model, x)
+    _same(explain(traced, x, dtype=torch.float64), ref)
+    path = tmp_path / "model.ts"
+    torch.jit.save(traced, str(path))
+    _same(explain(str(path), x, dtype=torch.float64), ref)
+
+
+def test_exported_program_and_pt2_file(case, tmp_path):
+    model, x, ref = case
+    ep = torch.export.export(model, (x,))
+    e = explain(ep, x, dtype=torch.float64)
+    assert e.graph_source == "torch.export"
+    _same(e, ref)
+    path = tmp_path / "model.pt2"
+    torch.export.save(ep, str(path))
+    _same(explain(str(path), x, dtype=torch.float64), ref)
+
+
+def test_float32_model_explained_in_float64_script():
+    model = make(SegNet(), seed=8, dtype=torch.float32)
+    x = torch.randn(1, 1, 8, 8, 8)
+    a = explain(model, x, dtype=torch.float64)
+    b = explain(torch.jit.script(model), x, dtype=torch.float64)
+    assert torch.allclose(a.relevance, b.relevance, rtol=1e-10, atol=1e-12)
+    assert next(model.parameters()).dtype == torch.float32
+
+
+def test_not_a_model_file(tmp_path):
+    bad = tmp_path / "weights.bin"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="neither a torch.export .pt2 archive nor a TorchScript file"):
+        explain(str(bad), torch.randn(1, 2, 8, 8, 8))
