@@ -29,7 +29,7 @@ def inside_heat() -> np.ndarray:
 def test_heatmap_outside_the_atlas_names_the_overlap_and_the_fix(atlas):
     far = AFFINE.copy()
     far[:3, 3] = (500.0, 0.0, 0.0)
-    with pytest.raises(InputError, match=r"0\.0% of the nonzero voxels.*transform="):
+    with pytest.raises(InputError, match=r"Only 0\.0% of the relevance .*0\.0% of its nonzero voxels.*transform="):
         region_statistics((inside_heat(), far), atlas, min_overlap=0.0)
 
 
@@ -39,6 +39,19 @@ def test_partial_overlap_below_the_threshold_is_refused_and_accepted_when_lowere
         region_statistics((heat, AFFINE), atlas)
     table = region_statistics((heat, AFFINE), atlas, min_overlap=0.2)
     assert table.attrs["overlap"] == pytest.approx(0.216)
+    assert table.attrs["overlap_voxels"] == pytest.approx(0.216)
+
+
+def test_overlap_weighs_relevance_not_just_nonzero_voxels(atlas):
+    """A faint nonzero tail everywhere (e.g. a Gaussian) must not look like a misregistration."""
+    heat = np.full((10, 10, 10), 1e-9)
+    heat[3:7, 3:7, 3:7] = 1.0
+    table = region_statistics((heat, AFFINE), atlas)
+    assert table.attrs["overlap"] > 0.99 and table.attrs["overlap_voxels"] == pytest.approx(0.216)
+    heat = np.full((10, 10, 10), 1.0)
+    heat[3:7, 3:7, 3:7] = 1e-3  # most relevance outside the regions: refused
+    with pytest.raises(InputError, match=r"relevance \(Σ\|R\|\)"):
+        region_statistics((heat, AFFINE), atlas)
 
 
 def test_non_integer_label_map(atlas):

@@ -166,3 +166,15 @@ def test_empty_regions_get_no_density_and_rank_last():
     table = region_statistics((heat, affine), atlas, min_overlap=0.1).set_index("label")
     assert table.loc[3, "voxels"] == 0 and np.isnan(table.loc[3, "density"])
     assert table.loc[3, "rank"] == table["rank"].max()
+
+
+def test_extreme_float32_values_and_float16_maps_are_summed_correctly(atlas):
+    labels = toy_labels()
+    heat = np.zeros(labels.shape, dtype=np.float32)
+    heat[labels == 1] = 3e38  # float32 block sums overflow; the totals are redone in float64
+    table = region_statistics((heat, AFFINE), atlas).set_index("label")
+    assert table.loc[1, "sum"] == pytest.approx(3e38 * np.count_nonzero(labels == 1), rel=1e-6)
+    assert table.loc[1, "fraction_pos"] == pytest.approx(1.0)
+    half = (labels == 2).astype(np.float16) * np.float16(0.5)
+    table = region_statistics((half, AFFINE), atlas).set_index("label")
+    assert table.loc[2, "density"] == 0.5 and table.loc[2, "fraction_pos"] == 1.0

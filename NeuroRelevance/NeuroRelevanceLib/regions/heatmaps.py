@@ -1,7 +1,7 @@
 """Heatmap inputs for region statistics: files, nibabel images, SimpleITK images, (array, affine).
 
 A heatmap is checked once here (3D, finite, not all zero) and summarised with the numbers that
-do not depend on the atlas (peak |R|, support size, total positive relevance).
+do not depend on the atlas (number of nonzero voxels, total positive relevance).
 """
 from __future__ import annotations
 
@@ -13,20 +13,25 @@ import numpy as np
 from ..errors import InputError
 from .grids import check_affine, ijk_from_sitk
 
-#: elements per block when summarising a heatmap (keeps temporaries in cache)
-_BLOCK = 1 << 18
+#: elements per block when summarising a heatmap: temporaries stay in cache, and each block's
+#: pairwise float32 sum is accurate to ~1e-7 relative before the blocks add up in float64
+_BLOCK = 1 << 16
 
 
 @dataclass(eq=False)
 class Heatmap:
-    """A relevance map in nibabel (i, j, k) order on an IJK→RAS grid, with atlas-free summaries (support = nonzero voxels)."""
+    """A relevance map (nibabel i, j, k order, IJK→RAS grid) with atlas-free summaries.
+
+    ``support`` counts nonzero voxels; ``total_pos`` and ``total_abs`` are Σ R⁺ and Σ |R| over the
+    whole map.
+    """
 
     values: np.ndarray
     affine: np.ndarray
     label: str
-    peak: float = 0.0
     support: int = 0
     total_pos: float = 0.0
+    total_abs: float = 0.0
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -46,34 +51,39 @@ def load_heatmap(heatmap: object, label: str = "heatmap") -> Heatmap:
         raise InputError(f"The {label} has dtype {values.dtype}; pass a real-valued map.")
     if not np.issubdtype(values.dtype, np.floating):
         values = values.astype(np.float64)
+    elif values.dtype.itemsize < 4:  # float16: sum in float32
+        values = values.astype(np.float32)
     if not (values.flags.c_contiguous or values.flags.f_contiguous):
         values = np.ascontiguousarray(values)
     affine = check_affine(affine, label)
     flat = values.ravel(order="F" if values.flags.f_contiguous and not values.flags.c_contiguous else "C")
-    total, total_abs, support, peak = _summarise(flat)
+    total, total_abs, support = _summarise(flat, flat.dtype)
     if not (np.isfinite(total) and np.isfinite(total_abs)):
         bad = int(np.count_nonzero(~np.isfinite(flat)))
-        raise InputError(f"The {label} holds {bad} NaN or infinite values; replace them (e.g. np.nan_to_num) "
-                         "before computing region statistics.")
+        if bad == 0:  # finite values whose float32 block sums overflowed
+            total, total_abs, support = _summarise(flat, np.float64)
+        else:
+            raise InputError(f"The {label} holds {bad} NaN or infinite values; replace them (e.g. "
+                             "np.nan_to_num) before computing region statistics.")
     if support == 0:
         raise InputError(f"The {label} is all zero, so there is no relevance to attribute to regions; "
                          "check that the explanation ran on the intended target.")
-    return Heatmap(values, affine, label, peak, support, max(0.5 * (total + total_abs), 0.0))
+    return Heatmap(values, affine, label, support, max(0.5 * (total + total_abs), 0.0), total_abs)
 
 
-def _summarise(flat: np.ndarray) -> tuple[float, float, int, float]:
-    """Σ R, Σ |R|, number of nonzero voxels and max |R| in one blocked pass (float64 sums)."""
-    total = total_abs = peak = 0.0
+def _summarise(flat: np.ndarray, dtype: np.dtype) -> tuple[float, float, int]:
+    """Σ R, Σ |R| and the number of nonzero voxels in one blocked pass (NaN/inf propagate to the sums)."""
+    total = total_abs = 0.0
     support = 0
     scratch = np.empty(min(_BLOCK, flat.size), dtype=flat.dtype)
-    for start in range(0, flat.size, _BLOCK):
-        block = flat[start:start + _BLOCK]
-        magnitude = np.abs(block, out=scratch[:block.size])
-        total += float(block.sum(dtype=np.float64))
-        total_abs += float(magnitude.sum(dtype=np.float64))
-        support += int(np.count_nonzero(block != 0))
-        peak = max(peak, float(magnitude.max()))
-    return total, total_abs, support, peak
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, flat.size, _BLOCK):
+            block = flat[start:start + _BLOCK]
+            magnitude = np.abs(block, out=scratch[:block.size])
+            total += float(block.sum(dtype=dtype))
+            total_abs += float(magnitude.sum(dtype=dtype))
+            support += int(np.count_nonzero(block != 0))
+    return total, total_abs, support
 
 
 def load_heatmaps(heatmaps: object, what: str) -> list[Heatmap]:

@@ -41,8 +41,13 @@ class LabelGrid:
         """The dense region index in nibabel (i, j, k) order (a view)."""
         return self.dense_kji.transpose(2, 1, 0)
 
-    def inside(self, order: str) -> tuple[np.ndarray, np.ndarray]:
-        """Flat indices of in-atlas voxels in a heatmap raveled in ``order`` ('C' or 'F'), and their regions."""
+    def inside(self, order: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """In-atlas voxels of a heatmap raveled in ``order`` ('C' or 'F'), grouped by region.
+
+        Returns ``(flat index, start, region)``: the flat indices of all in-atlas voxels sorted by
+        region (ascending within a region), the offset where each non-empty region's run starts,
+        and that region's 0-based number. Built once per grid and order, then reused.
+        """
         found = self._inside.get(order)
         if found is None:
             if order == "F":  # F-ravel of an (i, j, k) array == C-ravel of its (k, j, i) view
@@ -50,7 +55,11 @@ class LabelGrid:
             else:
                 flat = np.ascontiguousarray(self.dense_kji.transpose(2, 1, 0)).ravel()
             index = np.flatnonzero(flat)
-            found = (index, flat[index].astype(np.intp))
+            region = flat[index]
+            by_region = np.argsort(region, kind="stable")
+            index, region = index[by_region], region[by_region]
+            start = np.flatnonzero(np.r_[True, region[1:] != region[:-1]]) if index.size else np.zeros(0, int)
+            found = (index, start, region[start].astype(np.intp) - 1)
             self._inside[order] = found
         return found
 

@@ -39,7 +39,7 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
     pool_hemispheres: add left and right regions with the same base name together.
     names: lookup table (path or ``{id: name}``) for a label-map atlas.
     transform: 4×4 RAS matrix or SimpleITK transform mapping heatmap-space points to atlas space.
-    min_overlap: raise when less than this fraction of a heatmap's nonzero voxels lies in the atlas.
+    min_overlap: raise when less than this share of a heatmap's relevance Σ|R| lies inside the atlas.
     rank_by: the column ranked (descending) into ``rank``.
     per_subject: return the long table (one row per subject × region, with per-subject gains).
 
@@ -73,6 +73,7 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
     table.attrs.update({
         "atlas": atlas_obj.name, "space": atlas_obj.space, "licence": atlas_obj.licence,
         "overlap": min(s.overlap for s in all_sums),
+        "overlap_voxels": min(s.overlap_voxels for s in all_sums),
         "fraction_pos_outside_atlas": float(np.mean([1 - _ratio(s.sums_pos.sum(), s.total_pos)
                                                      for s in sums_group])),
         "n_subjects": len(group), "n_reference": len(refs), "rank_by": rank_by,
@@ -128,10 +129,10 @@ def _sums(heatmap: Heatmap, atlas: Atlas, transform: object, min_overlap: float,
     sums = count_regions(heatmap, atlas.on_grid(heatmap.shape, heatmap.affine, transform))
     if sums.overlap == 0.0 or sums.overlap < min_overlap:
         raise InputError(
-            f"Only {sums.overlap:.1%} of the nonzero voxels of the {heatmap.label} lie inside the atlas "
-            f"'{atlas.name}' ({atlas.space}), below min_overlap={min_overlap:g}: the heatmap is probably not in "
-            "the atlas' space. Register it to the atlas and pass transform=..., or lower min_overlap to accept "
-            "the partial overlap.")
+            f"Only {sums.overlap:.1%} of the relevance (Σ|R|) of the {heatmap.label} lies inside the atlas "
+            f"'{atlas.name}' ({atlas.space}; {sums.overlap_voxels:.1%} of its nonzero voxels), below "
+            f"min_overlap={min_overlap:g}: the heatmap is probably not in the atlas' space. Register it to the "
+            "atlas and pass transform=..., or lower min_overlap to accept the partial overlap.")
     return sums if n_rows == atlas.n_regions and np.array_equal(index, np.arange(n_rows)) \
         else sums.pooled(index, n_rows)
 
