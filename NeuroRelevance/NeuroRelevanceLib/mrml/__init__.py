@@ -5,14 +5,14 @@ the ``scene`` (``vtkMRMLScene``) or a node explicitly and never uses the global
 ``slicer.mrmlScene``. Knows nothing of torch.
 """
 from .display import diverging_color_table, show_heatmap
-from .outputs import create_heatmap_volume
+from .outputs import create_heatmap_volume, output_folder
 from .storage import read_volume, save_scene, write_volume
 from .tables import table_from_dataframe, write_table_csv
 from .views import SliceViews
-from .volumes import array_to_volume, volume_grid, volume_to_array
+from .volumes import array_to_volume, update_volume_array, volume_grid, volume_to_array
 
 __all__ = [
-    "SliceViews", "array_to_volume", "create_heatmap_volume", "diverging_color_table",
-    "read_volume", "save_scene", "show_heatmap", "table_from_dataframe", "volume_grid",
+    "SliceViews", "array_to_volume", "create_heatmap_volume", "diverging_color_table", "output_folder",
+    "read_volume", "save_scene", "show_heatmap", "table_from_dataframe", "update_volume_array", "volume_grid",
     "volume_to_array", "write_table_csv", "write_volume",
 ]

@@ -88,6 +88,19 @@ def array_to_volume(scene, array_kji: np.ndarray, grid: Grid, name: str,
     return node
 
 
+def update_volume_array(node, array_kji: np.ndarray) -> None:
+    """Replace a volume's voxels in place (same shape), keeping its geometry and display."""
+    image = _image_of(node)
+    array = check_array(array_kji)
+    if array.shape != tuple(reversed(image.GetDimensions())):
+        raise InputError(f"Array shape {array.shape} does not match volume '{node.GetName()}' "
+                         f"{tuple(reversed(image.GetDimensions()))}.")
+    flat = np.ascontiguousarray(array).ravel()
+    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(flat, deep=True))
+    image.Modified()
+    node.Modified()
+
+
 def _image_of(node):
     if node is None:
         raise InputError("No volume node was given: select an input volume.")

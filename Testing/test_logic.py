@@ -1,0 +1,91 @@
+"""The scene workflow: volume nodes -> model grid -> LRP -> output volumes, on a real scene and model."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from NeuroRelevanceLib import explain, mrml
+from NeuroRelevanceLib.errors import InputError
+from NeuroRelevanceLib.geometry import Grid
+from NeuroRelevanceLib.logic import RelevanceLogic
+from NeuroRelevanceLib.models import load_model, save_weights
+from NeuroRelevanceLib.nets import build, spec
+from NeuroRelevanceLib.preprocessing import prepare_input
+
+
+@pytest.fixture
+def loaded(tmp_path):
+    net = build("DeepTaylorCNN", seed=1, in_channels=2, n_outputs=2, channels=(4, 8))
+    save_weights(net, tmp_path / "w.safetensors")
+    card = {"name": "tiny2", "architecture": spec(net), "weights": "w.safetensors",
+            "input": {"channels": ["T1", "FLAIR"], "shape": [16, 16, 16], "spacing": [3, 3, 3],
+                      "normalization": {"type": "zscore"}},
+            "output": {"type": "classification", "classes": ["control", "AD"]}}
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    return load_model(tmp_path / "card.json", device="cpu")
+
+
+@pytest.fixture
+def volumes(scene):
+    grid = Grid.from_parts((20, 22, 24), (2.0, 2.5, 2.2), (-25, -20, -18))
+    rng = np.random.default_rng(0)
+    k, j, i = np.mgrid[:20, :22, :24]
+    t1 = (100 + 50 * np.sin(i / 3.0) * np.cos(j / 4.0) + rng.normal(0, 5, grid.shape_kji))
+    flair = 80 + 30 * np.cos(k / 2.5) + rng.normal(0, 5, grid.shape_kji)
+    return [mrml.array_to_volume(scene, t1.astype(np.float32), grid, "T1"),
+            mrml.array_to_volume(scene, flair.astype(np.float32), grid, "FLAIR")]
+
+
+def test_explain_volumes_adds_one_output_per_channel(scene, views, loaded, volumes):
+    run = RelevanceLogic(scene, views).explain_volumes(volumes, loaded, preset="epsilon-plus",
+                                                       opacity=0.4, threshold=0.05)
+    assert len(run.outputs) == 2
+    assert [o.node.GetName() for o in run.outputs] == ["T1 · LRP epsilon-plus [T1]",
+                                                      "T1 · LRP epsilon-plus [FLAIR]"]
+    folders = {mrml.output_folder(scene, o.node) for o in run.outputs}
+    assert len(folders) == 1
+    source_grid = mrml.volume_grid(volumes[0])
+    for out in run.outputs:
+        values, grid = mrml.volume_to_array(out.node)
+        assert grid.same_as(source_grid) and np.abs(values).max() > 0
+    assert run.prediction.split(" ")[0] in {"control", "AD"}
+    # the engine's own run on the same model input gives the same model-space relevance
+    x = torch.from_numpy(prepare_input([mrml.volume_to_array(v) for v in volumes],
+                                       loaded.card).array[None])
+    direct = explain(loaded.model, x, preset="epsilon-plus")
+    assert torch.allclose(direct.relevance, run.explanation.relevance, atol=1e-6)
+    error = float(run.node.GetAttribute("NeuroRelevance.conservationError"))
+    assert error == pytest.approx(direct.max_conservation_error, rel=1e-5)
+    composite = scene.GetNthNodeByClass(0, "vtkMRMLSliceCompositeNode")
+    assert composite.GetForegroundVolumeID() == run.node.GetID()
+
+
+def test_refilter_uses_the_cache(scene, views, loaded, volumes):
+    logic = RelevanceLogic(scene, views)
+    run = logic.explain_volumes(volumes, loaded, preset="alpha1-beta0")
+    raw = run.raw_source[0]
+    logic.refilter(run, "pass", (0.5, 1.0), opacity=0.8)
+    shown, _ = mrml.volume_to_array(run.node)
+    peak = np.abs(raw).max()
+    keep = np.abs(raw) >= 0.5 * peak
+    assert np.allclose(shown[keep], raw[keep], atol=1e-6) and np.all(shown[~keep] == 0)
+    logic.refilter(run, None)
+    assert np.allclose(mrml.volume_to_array(run.node)[0], raw, atol=1e-6)
+    logic.refilter(run, "clamp", (0.0, 0.2))
+    assert np.abs(mrml.volume_to_array(run.node)[0]).max() <= 0.2 * peak + 1e-5
+
+
+def test_bad_runs_add_no_node(scene, loaded, volumes):
+    logic = RelevanceLogic(scene)
+    before = scene.GetNumberOfNodes()
+    with pytest.raises(InputError, match="one input volume per model channel"):
+        logic.explain_volumes([volumes[0], None], loaded)
+    with pytest.raises(InputError, match="takes 2 channel"):
+        logic.explain_volumes([volumes[0]], loaded)
+    with pytest.raises(InputError, match="Opacity"):
+        logic.explain_volumes(volumes, loaded, opacity=1.5)
+    loaded.card = None
+    with pytest.raises(InputError, match="model card"):
+        logic.explain_volumes(volumes, loaded)
+    assert scene.GetNumberOfNodes() == before
