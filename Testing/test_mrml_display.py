@@ -93,3 +93,13 @@ def test_bad_display_inputs(scene, views):
         show_heatmap(scene, None)
     with pytest.raises(InputError, match="Unknown view"):
         views.rgba("Blue")
+
+
+def test_montage_puts_three_views_side_by_side(scene, views, tmp_path):
+    _source_and_heatmap(scene)
+    path = views.render_montage(tmp_path / "three.png", gap=4)
+    reader = vtk.vtkPNGReader()
+    reader.SetFileName(str(path))
+    reader.Update()
+    width, height, _ = reader.GetOutput().GetDimensions()
+    assert (width, height) == (3 * 96 + 2 * 4, 96)

@@ -68,21 +68,41 @@ class SliceViews:
     def render_png(self, path: str | Path, view: str = "Red", fit: bool = True,
                    offset: float | None = None) -> Path:
         """Write the blended view to a PNG file (no GPU, no render window) and return its path."""
-        path = Path(path)
-        pixels = self.rgba(view, fit, offset)
-        image = vtk.vtkImageData()
-        image.SetDimensions(pixels.shape[1], pixels.shape[0], 1)
-        flat = np.ascontiguousarray(pixels[::-1]).reshape(-1, pixels.shape[2])
-        image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(flat, deep=True))
-        writer = vtk.vtkPNGWriter()
-        writer.SetFileName(str(path))
-        writer.SetInputData(image)
-        writer.Write()
-        if not path.exists():
-            raise OSError(f"Could not write {path}: check that the folder exists and is writable.")
-        return path
+        return write_png(path, self.rgba(view, fit, offset))
+
+    def render_montage(self, path: str | Path, views=("Red", "Yellow", "Green"),
+                       offsets: dict | None = None, gap: int = 4) -> Path:
+        """The given views side by side in one PNG (e.g. three orthogonal slices)."""
+        offsets = offsets or {}
+        tiles = [self.rgba(view, True, offsets.get(view)) for view in views]
+        height = max(t.shape[0] for t in tiles)
+        spacer = np.zeros((height, gap, 4), np.uint8)
+        spacer[..., 3] = 255
+        row = []
+        for tile in tiles:
+            padded = np.zeros((height, tile.shape[1], 4), np.uint8)
+            padded[..., 3] = 255
+            padded[:tile.shape[0]] = tile
+            row += [padded, spacer]
+        return write_png(path, np.concatenate(row[:-1], axis=1))
 
     def _logic(self, view: str):
         if view not in self.slice_logics:
             raise InputError(f"Unknown view '{view}'; use one of {sorted(self.slice_logics)}.")
         return self.slice_logics[view]
+
+
+def write_png(path: str | Path, pixels: np.ndarray) -> Path:
+    """Write an (H, W, 3|4) uint8 array (top row first) to a PNG file with VTK."""
+    path = Path(path)
+    image = vtk.vtkImageData()
+    image.SetDimensions(pixels.shape[1], pixels.shape[0], 1)
+    flat = np.ascontiguousarray(pixels[::-1]).reshape(-1, pixels.shape[2])
+    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(flat, deep=True))
+    writer = vtk.vtkPNGWriter()
+    writer.SetFileName(str(path))
+    writer.SetInputData(image)
+    writer.Write()
+    if not path.exists():
+        raise OSError(f"Could not write {path}: check that the folder exists and is writable.")
+    return path
