@@ -158,3 +158,29 @@ def test_resampled_grids_are_cached_per_grid_and_transform(atlas_data):
     assert atlas.on_grid(shape, heat_affine.copy()) is first
     assert atlas.on_grid(shape, heat_affine, transform=translation((1.0, 0, 0))) is not first
     assert atlas.on_grid((shape[0] + 1, *shape[1:]), heat_affine) is not first
+
+
+def test_array_atlases_are_cached_by_content_so_repeat_calls_reuse_the_grid(atlas_data):
+    from NeuroRelevanceLib.regions import resolve_atlas
+
+    labels, atlas_affine = atlas_data
+    first = resolve_atlas((labels, atlas_affine), {1: "one"})
+    assert resolve_atlas((labels.copy(), atlas_affine.copy()), {1: "one"}) is first
+    changed = labels.copy()
+    changed[0, 0, 0] += 1
+    assert resolve_atlas((changed, atlas_affine), {1: "one"}) is not first
+    assert resolve_atlas((labels, atlas_affine), {1: "uno"}) is not first
+    assert resolve_atlas(sitk_from_ijk(labels, atlas_affine), {1: "one"}).n_regions == first.n_regions
+
+
+def test_sheared_heatmap_grid_still_matches_the_oracle(atlas_data):
+    labels, atlas_affine = atlas_data
+    heat_shape, heat_affine = GRIDS["oblique"]
+    shear = np.eye(4)
+    shear[0, 1], shear[2, 0] = 0.25, -0.15
+    heat_affine = heat_affine @ shear
+    expected = oracle_labels(labels, atlas_affine, heat_shape, heat_affine)
+    assert np.count_nonzero(expected) > 500
+    grid = Atlas(labels, atlas_affine).on_grid(heat_shape, heat_affine)
+    resampled = np.concatenate([[0], np.unique(labels[labels > 0])])[grid.dense_ijk()]
+    np.testing.assert_array_equal(resampled, expected)

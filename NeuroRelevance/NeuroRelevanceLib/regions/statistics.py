@@ -7,6 +7,7 @@ group against a reference group G_a = mean_group S_a / mean_reference S_a.
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,7 +23,9 @@ from .heatmaps import Heatmap, load_heatmaps
 from .hemispheres import pooling_groups
 
 METRICS = ["voxels", "volume_mm3", "sum", "sum_pos", "sum_neg", "density", "fraction_pos"]
-_PATH_ATLASES: dict[tuple, Atlas] = {}
+#: atlases built from files or arrays, keyed by content (a few, most recent last)
+_LOADED: dict[tuple, Atlas] = {}
+_LOADED_SIZE = 4
 
 
 def region_statistics(heatmap: object, atlas: object, reference: object = None, pool_hemispheres: bool = False,
@@ -52,8 +55,9 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
     group = load_heatmaps(heatmap, "heatmap")
     refs = load_heatmaps(reference, "reference heatmap") if reference is not None else []
     index, region_names, labels, members = _regions(atlas_obj, pool_hemispheres)
-    sums_group = [_sums(h, atlas_obj, transform, min_overlap, index, len(region_names)) for h in group]
-    sums_ref = [_sums(h, atlas_obj, transform, min_overlap, index, len(region_names)) for h in refs]
+    pooling = (index, len(region_names)) if pool_hemispheres else None
+    sums_group = [_sums(h, atlas_obj, transform, min_overlap, pooling) for h in group]
+    sums_ref = [_sums(h, atlas_obj, transform, min_overlap, pooling) for h in refs]
     base = pd.DataFrame({"label": labels, "name": region_names})
     if pool_hemispheres:
         base["labels"] = members
@@ -97,20 +101,31 @@ def resolve_atlas(atlas: object, names: Mapping | str | Path | None = None) -> A
             raise InputError(f"{atlas!r} is neither a bundled atlas nor an existing label-map file; see "
                              "available_atlases() or check the path.")
         stat = path.stat()
-        names_key = tuple(sorted(names.items())) if isinstance(names, Mapping) else str(names)
-        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, names_key)
-        if key not in _PATH_ATLASES:
-            if len(_PATH_ATLASES) >= 4:
-                _PATH_ATLASES.pop(next(iter(_PATH_ATLASES)))
-            _PATH_ATLASES[key] = load_label_map(path, names=names)
-        return _PATH_ATLASES[key]
-    if isinstance(atlas, tuple) and len(atlas) == 2:
-        return Atlas(atlas[0], atlas[1], names)
+        key = ("file", str(path.resolve()), stat.st_mtime_ns, stat.st_size, _names_key(names))
+        return _cached(key, lambda: load_label_map(path, names=names))
     if hasattr(atlas, "GetDirection") and hasattr(atlas, "GetSpacing"):
-        labels, affine = ijk_from_sitk(atlas)
-        return Atlas(labels, affine, names)
+        atlas = ijk_from_sitk(atlas)
+    if isinstance(atlas, tuple) and len(atlas) == 2:
+        labels, affine = np.asarray(atlas[0]), np.asarray(atlas[1], dtype=float)
+        digest = hashlib.blake2b(np.ascontiguousarray(labels).view(np.uint8).data, digest_size=16).hexdigest() \
+            if labels.dtype != object else str(id(labels))
+        key = ("array", labels.shape, str(labels.dtype), digest, affine.tobytes(), _names_key(names))
+        return _cached(key, lambda: Atlas(labels, affine, names))
     raise InputError(f"Cannot use a {type(atlas).__name__} as an atlas; pass a bundled atlas name, a label-map "
                      "path, an Atlas or a (label array, affine) pair.")
+
+
+def _names_key(names: Mapping | str | Path | None) -> object:
+    return tuple(sorted(map(repr, names.items()))) if isinstance(names, Mapping) else str(names)
+
+
+def _cached(key: tuple, build) -> Atlas:
+    """An atlas from the small content-keyed cache, built (and the oldest dropped) when missing."""
+    atlas = _LOADED.pop(key, None) or build()
+    _LOADED[key] = atlas
+    while len(_LOADED) > _LOADED_SIZE:
+        _LOADED.pop(next(iter(_LOADED)))
+    return atlas
 
 
 def _regions(atlas: Atlas, pool: bool) -> tuple[np.ndarray, list[str], list[int], list[str]]:
@@ -124,8 +139,8 @@ def _regions(atlas: Atlas, pool: bool) -> tuple[np.ndarray, list[str], list[int]
     return index, names, [m[0] for m in members], [";".join(map(str, m)) for m in members]
 
 
-def _sums(heatmap: Heatmap, atlas: Atlas, transform: object, min_overlap: float, index: np.ndarray,
-          n_rows: int) -> RegionSums:
+def _sums(heatmap: Heatmap, atlas: Atlas, transform: object, min_overlap: float,
+          pooling: tuple[np.ndarray, int] | None) -> RegionSums:
     sums = count_regions(heatmap, atlas.on_grid(heatmap.shape, heatmap.affine, transform))
     if sums.overlap == 0.0 or sums.overlap < min_overlap:
         raise InputError(
@@ -133,8 +148,7 @@ def _sums(heatmap: Heatmap, atlas: Atlas, transform: object, min_overlap: float,
             f"'{atlas.name}' ({atlas.space}; {sums.overlap_voxels:.1%} of its nonzero voxels), below "
             f"min_overlap={min_overlap:g}: the heatmap is probably not in the atlas' space. Register it to the "
             "atlas and pass transform=..., or lower min_overlap to accept the partial overlap.")
-    return sums if n_rows == atlas.n_regions and np.array_equal(index, np.arange(n_rows)) \
-        else sums.pooled(index, n_rows)
+    return sums if pooling is None else sums.pooled(*pooling)
 
 
 def _metrics(base: pd.DataFrame, sums: RegionSums) -> pd.DataFrame:
