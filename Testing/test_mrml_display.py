@@ -96,7 +96,10 @@ def test_bad_display_inputs(scene, views):
 
 
 def test_montage_puts_three_views_side_by_side(scene, views, tmp_path):
-    _source_and_heatmap(scene)
+    empty = views.rgba("Yellow")
+    assert empty.shape == (96, 96, 4) and empty[..., :3].max() == 0
+    _, heat = _source_and_heatmap(scene)
+    show_heatmap(scene, heat)
     path = views.render_montage(tmp_path / "three.png", gap=4)
     reader = vtk.vtkPNGReader()
     reader.SetFileName(str(path))

@@ -55,6 +55,11 @@ class SliceViews:
         if offset is not None:
             logic.SetSliceOffset(offset)
         connection = logic.GetImageDataConnection()
+        if connection is None:  # nothing shown in this view yet: a black frame of its size
+            width, height, _ = logic.GetSliceNode().GetDimensions()
+            blank = np.zeros((height, width, 4), np.uint8)
+            blank[..., 3] = 255
+            return blank
         producer = connection.GetProducer()
         producer.Update()
         image = producer.GetOutputDataObject(connection.GetIndex())
