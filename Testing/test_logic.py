@@ -38,11 +38,13 @@ def volumes(scene):
 
 
 def test_explain_volumes_adds_one_output_per_channel(scene, views, loaded, volumes):
-    run = RelevanceLogic(scene, views).explain_volumes(volumes, loaded, preset="epsilon-plus",
+    run = RelevanceLogic(scene, views).run(volumes, loaded, preset="epsilon-plus",
                                                        opacity=0.4, threshold=0.05)
     assert len(run.outputs) == 2
-    assert [o.node.GetName() for o in run.outputs] == ["T1 · LRP epsilon-plus [T1]",
-                                                      "T1 · LRP epsilon-plus [FLAIR]"]
+    label = run.prediction.split(" ")[0]
+    assert [o.node.GetName() for o in run.outputs] == [f"T1 · LRP epsilon-plus · {label}",
+                                                      f"FLAIR · LRP epsilon-plus · {label}"]
+    assert run.outputs[1].node.GetNodeReference("NeuroRelevance.source") is volumes[1]
     folders = {mrml.output_folder(scene, o.node) for o in run.outputs}
     assert len(folders) == 1
     source_grid = mrml.volume_grid(volumes[0])
@@ -63,7 +65,7 @@ def test_explain_volumes_adds_one_output_per_channel(scene, views, loaded, volum
 
 def test_refilter_uses_the_cache(scene, views, loaded, volumes):
     logic = RelevanceLogic(scene, views)
-    run = logic.explain_volumes(volumes, loaded, preset="alpha1-beta0")
+    run = logic.run(volumes, loaded, preset="alpha1-beta0")
     raw = run.raw_source[0]
     logic.refilter(run, "pass", (0.5, 1.0), opacity=0.8)
     shown, _ = mrml.volume_to_array(run.node)
@@ -80,12 +82,40 @@ def test_bad_runs_add_no_node(scene, loaded, volumes):
     logic = RelevanceLogic(scene)
     before = scene.GetNumberOfNodes()
     with pytest.raises(InputError, match="one input volume per model channel"):
-        logic.explain_volumes([volumes[0], None], loaded)
+        logic.run([volumes[0], None], loaded)
     with pytest.raises(InputError, match="takes 2 channel"):
-        logic.explain_volumes([volumes[0]], loaded)
+        logic.run([volumes[0]], loaded)
     with pytest.raises(InputError, match="Opacity"):
-        logic.explain_volumes(volumes, loaded, opacity=1.5)
+        logic.run(volumes, loaded, opacity=1.5)
     loaded.card = None
     with pytest.raises(InputError, match="model card"):
-        logic.explain_volumes(volumes, loaded)
+        logic.run(volumes, loaded)
+    with pytest.raises(InputError, match="No such model file"):
+        logic.run(volumes, "missing.json")
     assert scene.GetNumberOfNodes() == before
+
+
+def test_target_by_name_rerun_replaces_and_region_table(scene, loaded, volumes, tmp_path):
+    import nibabel as nib
+
+    logic = RelevanceLogic(scene)
+    labels = np.zeros((8, 8, 8), np.int16)
+    labels[:, :, :4], labels[:, :, 4:] = 1, 2  # two halves along i of a label map covering the scan
+    affine = np.diag([8.0, 8.0, 8.0, 1.0])
+    affine[:3, 3] = (-30, -30, -30)
+    nib.save(nib.Nifti1Image(labels, affine), tmp_path / "halves.nii.gz")
+    (tmp_path / "halves.csv").write_text("id,name\n1,Left half\n2,Right half\n")
+    first = logic.run(volumes, loaded, target="AD", atlas=str(tmp_path / "halves.nii.gz"))
+    assert first.node.GetName().endswith("· AD")
+    assert set(first.table["name"]) == {"Left half", "Right half"}
+    total = first.explanation.relevance.sum().item()
+    assert first.table["sum"].sum() == pytest.approx(total, rel=1e-4, abs=1e-6)
+    assert first.table_node.GetNumberOfRows() == 2
+    count = scene.GetNumberOfNodes()
+    second = logic.run(volumes, loaded, target="AD", atlas=str(tmp_path / "halves.nii.gz"))
+    assert scene.GetNumberOfNodes() == count  # replaced, not added
+    assert scene.GetNodeByID(first.node.GetID()) is None and volumes[0].GetScene() is scene
+    other = logic.run(volumes, loaded, target="control")
+    assert other.node.GetName().endswith("· control") and scene.GetNumberOfNodes() > count
+    with pytest.raises(InputError, match="Unknown target class"):
+        logic.run(volumes, loaded, target="banana")

@@ -36,6 +36,8 @@ class RunResult:
     model_input: Any                     # preprocessing.ModelInput (model grid, channels)
     raw_source: list[np.ndarray]         # per channel, KJI on the source grid
     prediction: str = ""
+    table: Any = None                    # region statistics (pandas DataFrame) when an atlas was given
+    table_node: Any = None
 
     @property
     def node(self):
@@ -70,59 +72,105 @@ class RelevanceLogic:
                           positive_only=positive_only)
         return HeatmapOutput(node)
 
-    def explain_volumes(self, volumes: Sequence[Any], loaded, *, preset: str = "epsilon-plus",
-                        target: Any = None, filter: str | None = None,
-                        filter_range: tuple[float, float] = (0.0, 1.0),
-                        filter_placement: str = "input", opacity: float = 0.5,
-                        threshold: float = 0.0, positive_only: bool = False,
-                        **engine_params: Any) -> RunResult:
-        """Run LRP for one scan (one volume node per input channel) with a loaded model.
+    def run(self, volumes: Sequence[Any], model: Any, *, preset: str = "epsilon-plus",
+            target: Any = None, filter: str | None = None,
+            filter_range: tuple[float, float] = (0.0, 1.0), filter_placement: str = "input",
+            atlas: Any = None, opacity: float = 0.5, threshold: float = 0.0,
+            positive_only: bool = False, trusted: bool = False, device: Any = "auto",
+            **engine_params: Any) -> RunResult:
+        """Explain one scan (one volume node per model input channel) and show the result.
 
-        The volumes are resampled into the model grid (``loaded.card``), explained there, and the
-        relevance of each channel is resampled back onto the first volume's grid as an output
-        volume in one subject-hierarchy folder. Nothing is added when an input is wrong.
+        ``model`` is a loaded model (:func:`models.load_model`) or a path to load. The volumes
+        are resampled into the model grid given by its card, explained there with LRP, and each
+        channel's relevance is resampled back onto its volume's grid as an output volume named
+        ``"<volume> · LRP <preset> · <target>"``, all in one subject-hierarchy folder with, when
+        ``atlas`` is given, the region statistics table. Running again with the same inputs and
+        settings replaces that run's nodes (never the inputs). Bad input adds no node.
         """
         import torch
 
         from .engine import explain
+        from .models import LoadedModel, load_model
         from .preprocessing import prepare_input
 
-        if loaded is None or getattr(loaded, "card", None) is None:
-            raise InputError("A model with a model card is needed (it gives the input grid and "
-                             "normalisation): load a card JSON, or write one for this model.")
+        loaded = model if isinstance(model, LoadedModel) else load_model(
+            model, trusted=trusted, device=device)
+        if loaded.card is None:
+            raise InputError("A model card is needed (it gives the input grid and normalisation): "
+                             "load a card JSON, or write one for this model (see docs/pretrained.md).")
+        names = loaded.card.input.channels
         if not volumes or any(v is None for v in volumes):
-            raise InputError("Select one input volume per model channel "
-                             f"({', '.join(loaded.card.input.channels)}).")
+            raise InputError(f"Select one input volume per model channel ({', '.join(names)}).")
         _check_display(opacity, threshold)
         channels = [mrml.volume_to_array(node) for node in volumes]
         prepared = prepare_input(channels, loaded.card)
+        class_index = resolve_target(target, loaded.card)
         x = torch.from_numpy(prepared.array[None])
-        placement_filter = filter if filter_placement == "every-layer" else None
-        result = explain(loaded.model, x, preset=preset, target=target, filter=placement_filter,
-                         filter_range=filter_range, filter_placement=filter_placement,
-                         device=loaded.device, **engine_params)
+        every_layer = filter_placement == "every-layer"
+        result = explain(loaded.model, x, preset=preset, target=class_index,
+                         filter=filter if every_layer else None, filter_range=filter_range,
+                         filter_placement=filter_placement, device=loaded.device, **engine_params)
         relevance = result.relevance[0].numpy()
-        raw = [prepared.to_source(relevance[c]) for c in range(relevance.shape[0])]
-        prediction = describe_prediction(result.output[0], loaded.card)
-        parameters = {"preset": preset, "filter": filter, "filter_range": list(filter_range),
-                      "filter_placement": filter_placement, "model": loaded.card.name,
+        raw = [resample_back(prepared, relevance[c], grid) for c, (_, grid) in enumerate(channels)]
+        table = None
+        if atlas is not None:
+            table = self.region_table(prepared, relevance.sum(0), atlas)
+        label = target_label(result.output[0], class_index, loaded.card)
+        key = run_key(volumes, loaded, preset, class_index, filter, filter_range,
+                      filter_placement, engine_params)
+        self.remove_run(key)
+        parameters = {"preset": preset, "target": label, "filter": filter,
+                      "filter_range": list(filter_range), "filter_placement": filter_placement,
+                      "model": loaded.card.name,
                       **{k: v for k, v in engine_params.items() if _plain(v)}}
-        run = RunResult([], result, prepared, raw, prediction)
+        run = RunResult([], result, prepared, raw, describe_prediction(result.output[0], loaded.card))
         folder = None
-        for c, name in enumerate(loaded.card.input.channels):
-            shown = raw[c] if filter_placement == "every-layer" else filter_relevance(
-                raw[c], filter, filter_range)
-            method = f"LRP {preset}" + (f" [{name}]" if len(raw) > 1 else "")
-            out = self.add_heatmap(volumes[0], shown, method, parameters=parameters,
-                                   target=result.target,
+        for c, volume in enumerate(volumes):
+            shown = raw[c] if every_layer else filter_relevance(raw[c], filter, filter_range)
+            out = self.add_heatmap(volume, shown, f"LRP {preset} · {label}",
+                                   parameters={**parameters, "channel": names[c]}, target=label,
                                    conservation_error=result.max_conservation_error,
                                    opacity=opacity, threshold=threshold,
                                    positive_only=positive_only, folder=folder)
+            out.node.SetAttribute(RUN_KEY, key)
             folder = mrml.output_folder(self.scene, out.node)
             run.outputs.append(out)
+        if table is not None:
+            run.table = table
+            run.table_node = mrml.table_from_dataframe(
+                self.scene, table, f"{volumes[0].GetName()} · LRP {preset} · {label} · regions")
+            run.table_node.SetAttribute(RUN_KEY, key)
+            mrml.outputs.place_in_folder(self.scene, run.table_node, folder)
         mrml.show_heatmap(self.scene, run.node, volumes[0], opacity=opacity, threshold=threshold,
                           positive_only=positive_only)
         return run
+
+    def region_table(self, prepared, relevance_kji: np.ndarray, atlas: Any):
+        """Region statistics of a model-space relevance map (sums are not changed by resampling)."""
+        from .geometry import kji_to_nibabel
+        from .regions import region_statistics
+
+        return region_statistics((np.ascontiguousarray(kji_to_nibabel(relevance_kji)),
+                                  prepared.grid.ijk_to_ras), atlas)
+
+    def remove_run(self, key: str) -> int:
+        """Remove the output volumes and tables of an earlier run with this key; returns the count."""
+        doomed = []
+        for class_name in ("vtkMRMLScalarVolumeNode", "vtkMRMLTableNode"):
+            for i in range(self.scene.GetNumberOfNodesByClass(class_name)):
+                node = self.scene.GetNthNodeByClass(i, class_name)
+                if node.GetAttribute(RUN_KEY) == key:
+                    doomed.append(node)
+        folders = {mrml.output_folder(self.scene, node) for node in doomed}
+        for node in doomed:
+            companions = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())] \
+                if node.IsA("vtkMRMLDisplayableNode") else []
+            companions += [node.GetStorageNode()] if node.IsA("vtkMRMLStorableNode") else []
+            for companion in filter(None, companions):
+                self.scene.RemoveNode(companion)
+            self.scene.RemoveNode(node)
+        mrml.outputs.remove_empty_folders(self.scene, folders)
+        return len(doomed)
 
     def refilter(self, run: RunResult, filter: str | None, filter_range=(0.0, 1.0), *,
                  opacity: float = 0.5, threshold: float = 0.0, positive_only: bool = False) -> None:
@@ -145,6 +193,52 @@ class RelevanceLogic:
                 output.files[f"png_{view}"] = self.views.render_png(folder / f"{stem}_{view}.png", view)
         output.files["scene"] = mrml.save_scene(self.scene, folder / f"{stem}.mrml")
         return output
+
+
+#: node attribute that identifies the run an output belongs to (same inputs and settings)
+RUN_KEY = "NeuroRelevance.runKey"
+
+
+def resolve_target(target: Any, card) -> Any:
+    """A class name from the card becomes its index; other targets pass through unchanged."""
+    if isinstance(target, str):
+        classes = list(card.output.classes)
+        if target not in classes:
+            raise InputError(f"Unknown target class '{target}'; the model's classes are {classes}.")
+        return classes.index(target)
+    return target
+
+
+def target_label(output, class_index: Any, card) -> str:
+    """Short name of what was explained, for node names ("AD", "age", "lesion")."""
+    kind = card.output.type
+    classes = list(card.output.classes)
+    if kind == "regression":
+        return classes[0] if classes else "output"
+    if kind == "classification":
+        index = int(output.argmax()) if class_index is None else int(class_index)
+        return classes[index] if index < len(classes) else f"class {index}"
+    index = (1 if output.shape[0] > 1 else 0) if class_index is None else int(class_index)
+    return classes[index] if index < len(classes) else f"channel {index}"
+
+
+def resample_back(prepared, relevance_kji: np.ndarray, grid) -> np.ndarray:
+    """Model-space relevance onto a channel's own grid (linear interpolation, for display)."""
+    from .preprocessing import resample
+
+    return resample(relevance_kji, prepared.grid, grid)
+
+
+def run_key(volumes, loaded, preset, target, filter, filter_range, placement, params) -> str:
+    """A stable identifier of a run's inputs and settings (to replace a repeated run's nodes)."""
+    import hashlib
+    import json
+
+    payload = json.dumps({"volumes": [v.GetID() for v in volumes], "model": loaded.card.name,
+                          "preset": preset, "target": str(target), "filter": filter,
+                          "range": [float(v) for v in filter_range], "placement": placement,
+                          "params": {k: str(v) for k, v in sorted(params.items())}}, sort_keys=True)
+    return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
 
 def describe_prediction(output, card) -> str:

@@ -59,6 +59,21 @@ def _hierarchy(scene):
     return slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
 
 
+def place_in_folder(scene, node, folder_id: int) -> None:
+    """Move ``node`` (e.g. a region table) into an existing subject-hierarchy folder."""
+    sh = _hierarchy(scene)
+    item = sh.GetItemByDataNode(node) or sh.CreateItem(folder_id, node)
+    sh.SetItemParent(item, folder_id)
+
+
+def remove_empty_folders(scene, folder_ids) -> None:
+    """Remove the given subject-hierarchy folders that no longer hold anything."""
+    sh = _hierarchy(scene)
+    for folder_id in folder_ids:
+        if folder_id and folder_id != sh.GetSceneItemID() and sh.GetNumberOfItemChildren(folder_id) == 0:
+            sh.RemoveItem(folder_id)
+
+
 def _place_in_folder(scene, source, node, folder: str | int | None) -> int:
     sh = _hierarchy(scene)
     source_item = sh.GetItemByDataNode(source)
