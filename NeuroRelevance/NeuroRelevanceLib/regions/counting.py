@@ -19,7 +19,6 @@ class RegionSums:
     total_pos: float
     voxel_volume: float
     overlap: float
-    overlap_voxels: float
     label: str
 
     def pooled(self, group: np.ndarray, n_groups: int) -> "RegionSums":
@@ -27,31 +26,32 @@ class RegionSums:
         def pool(values: np.ndarray) -> np.ndarray:
             return np.bincount(group, weights=values, minlength=n_groups)
         return RegionSums(pool(self.voxels).astype(np.int64), pool(self.sums), pool(self.sums_pos),
-                          self.total_pos, self.voxel_volume, self.overlap, self.overlap_voxels, self.label)
+                          self.total_pos, self.voxel_volume, self.overlap, self.label)
 
 
 def count_regions(heatmap: Heatmap, grid: LabelGrid) -> RegionSums:
     """Voxel counts, signed sums S_a and positive sums Σ_a R⁺ of ``heatmap`` in every atlas region.
 
-    ``overlap`` is the share of the heatmap's relevance mass Σ|R| that lies inside some atlas region;
-    ``overlap_voxels`` the share of its nonzero voxels.
+    ``overlap`` is the share of the heatmap's relevance mass Σ|R| that lies inside some atlas region.
     """
-    values = heatmap.values
-    if values.shape != grid.shape:
-        raise ValueError(f"grid {grid.shape} does not match the heatmap {values.shape}")
-    order = "F" if values.flags.f_contiguous and not values.flags.c_contiguous else "C"
-    flat = values.ravel(order=order)
+    if heatmap.shape != grid.shape:
+        raise ValueError(f"grid {grid.shape} does not match the heatmap {heatmap.shape}")
+    flat, order = heatmap.flat()
     index, start, region = grid.inside(order)
     sums = np.zeros(grid.n_regions)
     sums_pos = np.zeros(grid.n_regions)
     if index.size:
         inside = flat[index].astype(np.float64)  # voxels of each region are one contiguous run
         sums[region] = np.add.reduceat(inside, start)
-        support_inside = int(np.count_nonzero(inside != 0))
         np.maximum(inside, 0.0, out=inside)
         sums_pos[region] = np.add.reduceat(inside, start)
-    else:
-        support_inside = 0
     mass_inside = float(np.sum(2.0 * sums_pos - sums))  # Σ|R| = 2 Σ R⁺ − Σ R
     return RegionSums(grid.counts[1:].astype(np.int64), sums, sums_pos, heatmap.total_pos, grid.voxel_volume,
-                      min(mass_inside / heatmap.total_abs, 1.0), support_inside / heatmap.support, heatmap.label)
+                      min(mass_inside / heatmap.total_abs, 1.0), heatmap.label)
+
+
+def nonzero_share(heatmap: Heatmap, grid: LabelGrid) -> float:
+    """Share of the heatmap's nonzero voxels that lie inside some atlas region (for messages)."""
+    flat, order = heatmap.flat()
+    nonzero = np.count_nonzero(flat != 0)
+    return np.count_nonzero(flat[grid.inside(order)[0]] != 0) / max(nonzero, 1)

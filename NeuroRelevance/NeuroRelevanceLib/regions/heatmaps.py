@@ -1,7 +1,7 @@
 """Heatmap inputs for region statistics: files, nibabel images, SimpleITK images, (array, affine).
 
 A heatmap is checked once here (3D, finite, not all zero) and summarised with the numbers that
-do not depend on the atlas (number of nonzero voxels, total positive relevance).
+do not depend on the atlas (Σ R⁺ and Σ |R| over the whole map).
 """
 from __future__ import annotations
 
@@ -22,16 +22,20 @@ _BLOCK = 1 << 16
 class Heatmap:
     """A relevance map (nibabel i, j, k order, IJK→RAS grid) with atlas-free summaries.
 
-    ``support`` counts nonzero voxels; ``total_pos`` and ``total_abs`` are Σ R⁺ and Σ |R| over the
-    whole map.
+    ``total_pos`` and ``total_abs`` are Σ R⁺ and Σ |R| over the whole map.
     """
 
     values: np.ndarray
     affine: np.ndarray
     label: str
-    support: int = 0
     total_pos: float = 0.0
     total_abs: float = 0.0
+
+    def flat(self) -> tuple[np.ndarray, str]:
+        """The values raveled without a copy, and the order ('C' or 'F') used."""
+        values = self.values
+        order = "F" if values.flags.f_contiguous and not values.flags.c_contiguous else "C"
+        return values.ravel(order=order), order
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -56,25 +60,26 @@ def load_heatmap(heatmap: object, label: str = "heatmap") -> Heatmap:
     if not (values.flags.c_contiguous or values.flags.f_contiguous):
         values = np.ascontiguousarray(values)
     affine = check_affine(affine, label)
-    flat = values.ravel(order="F" if values.flags.f_contiguous and not values.flags.c_contiguous else "C")
-    total, total_abs, support = _summarise(flat, flat.dtype)
+    heatmap = Heatmap(values, affine, label)
+    flat, _ = heatmap.flat()
+    total, total_abs = _summarise(flat, flat.dtype)
     if not (np.isfinite(total) and np.isfinite(total_abs)):
         bad = int(np.count_nonzero(~np.isfinite(flat)))
         if bad == 0:  # finite values whose float32 block sums overflowed
-            total, total_abs, support = _summarise(flat, np.float64)
+            total, total_abs = _summarise(flat, np.float64)
         else:
             raise InputError(f"The {label} holds {bad} NaN or infinite values; replace them (e.g. "
                              "np.nan_to_num) before computing region statistics.")
-    if support == 0:
+    if total_abs == 0.0:
         raise InputError(f"The {label} is all zero, so there is no relevance to attribute to regions; "
                          "check that the explanation ran on the intended target.")
-    return Heatmap(values, affine, label, support, max(0.5 * (total + total_abs), 0.0), total_abs)
+    heatmap.total_pos, heatmap.total_abs = max(0.5 * (total + total_abs), 0.0), total_abs
+    return heatmap
 
 
-def _summarise(flat: np.ndarray, dtype: np.dtype) -> tuple[float, float, int]:
-    """Σ R, Σ |R| and the number of nonzero voxels in one blocked pass (NaN/inf propagate to the sums)."""
+def _summarise(flat: np.ndarray, dtype: np.dtype) -> tuple[float, float]:
+    """Σ R and Σ |R| in one blocked pass (NaN and inf propagate into the sums)."""
     total = total_abs = 0.0
-    support = 0
     scratch = np.empty(min(_BLOCK, flat.size), dtype=flat.dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, flat.size, _BLOCK):
@@ -82,8 +87,7 @@ def _summarise(flat: np.ndarray, dtype: np.dtype) -> tuple[float, float, int]:
             magnitude = np.abs(block, out=scratch[:block.size])
             total += float(block.sum(dtype=dtype))
             total_abs += float(magnitude.sum(dtype=dtype))
-            support += int(np.count_nonzero(block != 0))
-    return total, total_abs, support
+    return total, total_abs
 
 
 def load_heatmaps(heatmaps: object, what: str) -> list[Heatmap]:

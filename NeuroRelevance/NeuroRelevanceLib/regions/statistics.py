@@ -17,7 +17,7 @@ import pandas as pd
 from ..errors import InputError
 from .atlas import Atlas, load_label_map
 from .bundled import is_bundled, load_bundled_atlas
-from .counting import RegionSums, count_regions
+from .counting import RegionSums, count_regions, nonzero_share
 from .grids import ijk_from_sitk
 from .heatmaps import Heatmap, load_heatmaps
 from .hemispheres import pooling_groups
@@ -77,7 +77,6 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
     table.attrs.update({
         "atlas": atlas_obj.name, "space": atlas_obj.space, "licence": atlas_obj.licence,
         "overlap": min(s.overlap for s in all_sums),
-        "overlap_voxels": min(s.overlap_voxels for s in all_sums),
         "fraction_pos_outside_atlas": float(np.mean([1 - _ratio(s.sums_pos.sum(), s.total_pos)
                                                      for s in sums_group])),
         "n_subjects": len(group), "n_reference": len(refs), "rank_by": rank_by,
@@ -141,11 +140,12 @@ def _regions(atlas: Atlas, pool: bool) -> tuple[np.ndarray, list[str], list[int]
 
 def _sums(heatmap: Heatmap, atlas: Atlas, transform: object, min_overlap: float,
           pooling: tuple[np.ndarray, int] | None) -> RegionSums:
-    sums = count_regions(heatmap, atlas.on_grid(heatmap.shape, heatmap.affine, transform))
+    grid = atlas.on_grid(heatmap.shape, heatmap.affine, transform)
+    sums = count_regions(heatmap, grid)
     if sums.overlap == 0.0 or sums.overlap < min_overlap:
         raise InputError(
             f"Only {sums.overlap:.1%} of the relevance (Σ|R|) of the {heatmap.label} lies inside the atlas "
-            f"'{atlas.name}' ({atlas.space}; {sums.overlap_voxels:.1%} of its nonzero voxels), below "
+            f"'{atlas.name}' ({atlas.space}; {nonzero_share(heatmap, grid):.1%} of its nonzero voxels), below "
             f"min_overlap={min_overlap:g}: the heatmap is probably not in the atlas' space. Register it to the "
             "atlas and pass transform=..., or lower min_overlap to accept the partial overlap.")
     return sums if pooling is None else sums.pooled(*pooling)
