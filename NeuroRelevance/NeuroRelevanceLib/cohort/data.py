@@ -1,0 +1,103 @@
+"""Cohort inputs: NIfTI volumes with targets, from a folder or a CSV, checked for one shared grid."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+TARGETS_FILE = "targets.csv"
+
+
+@dataclass
+class CohortTable:
+    """Volume paths, targets, the shared grid (shape, affine) and optional split labels."""
+
+    paths: list[Path]
+    targets: np.ndarray
+    shape: tuple[int, ...]
+    affine: np.ndarray
+    splits: list[str] | None = None
+
+
+def read_cohort(source: str | Path, path_column: str = "path", target_column: str = "target") -> CohortTable:
+    """Read a cohort from a CSV (columns ``path``, ``target``, optional ``split``) or a folder
+    holding NIfTI files and ``targets.csv`` (same columns; paths relative to the folder)."""
+    src = Path(source)
+    if src.is_dir():
+        csv = src / TARGETS_FILE
+        if not csv.is_file():
+            raise InputError(f"folder {src} has no {TARGETS_FILE}; add one with columns "
+                             f"'{path_column}' and '{target_column}'.")
+        base = src
+    elif src.is_file():
+        csv, base = src, src.parent
+    else:
+        raise InputError(f"no such cohort folder or CSV: {src}.")
+    table = pd.read_csv(csv)
+    for col in (path_column, target_column):
+        if col not in table.columns:
+            raise InputError(f"{csv} has no column {col!r} (columns: {', '.join(table.columns)}); "
+                             "name the columns path and target or pass the column names.")
+    paths = [Path(p) if Path(p).is_absolute() else base / p for p in table[path_column].astype(str)]
+    targets = pd.to_numeric(table[target_column], errors="coerce").to_numpy(float)
+    bad = [str(p) for p, t in zip(paths, targets) if not np.isfinite(t)]
+    if bad:
+        raise InputError(f"targets missing or not numeric for {len(bad)} subject(s), e.g. {bad[0]}; "
+                         "give a number for every subject.")
+    splits = None
+    if "split" in table.columns:
+        splits = [str(s).strip().lower() for s in table["split"]]
+        unknown = sorted(set(splits) - {"train", "val", "test"})
+        if unknown:
+            raise InputError(f"unknown split label(s) {unknown} in {csv}; use train, val or test.")
+    shape, affine = check_grids(paths)
+    return CohortTable(paths, targets, shape, affine, splits)
+
+
+def check_grids(paths: Sequence[Path], atol: float = 1e-4) -> tuple[tuple[int, ...], np.ndarray]:
+    """Check every volume exists and shares the first one's shape and affine (headers only)."""
+    if not paths:
+        raise InputError("the cohort lists no volumes; add at least one subject.")
+    ref_shape = ref_affine = None
+    for p in paths:
+        if not Path(p).is_file():
+            raise InputError(f"volume {p} does not exist; fix the path in the cohort table.")
+        img = nib.load(str(p))
+        if ref_shape is None:
+            ref_shape, ref_affine = img.shape, img.affine
+            continue
+        if img.shape != ref_shape or not np.allclose(img.affine, ref_affine, atol=atol):
+            raise InputError(f"volume {p} has grid {img.shape} / affine differing from the first volume "
+                             f"({ref_shape}); resample all volumes onto one grid (e.g. MNI) first.")
+    return tuple(ref_shape), np.asarray(ref_affine, float)
+
+
+def load_volume(path: str | Path) -> np.ndarray:
+    """Voxel array of a NIfTI volume (nibabel i, j, k order, float32); NaN checks happen later."""
+    return np.asarray(nib.load(str(path)).get_fdata(dtype=np.float32))
+
+
+def split_indices(targets: np.ndarray, fractions: Sequence[float] = (0.6, 0.2, 0.2),
+                  seed: int = 0) -> dict[str, np.ndarray]:
+    """Deterministic train/val/test split preserving the target distribution: subjects sorted by
+    target, cut into blocks of 10, each block's slots shuffled (seeded) and dealt by ``fractions``."""
+    f = np.asarray(fractions, float)
+    if f.shape != (3,) or np.any(f < 0) or not np.isclose(f.sum(), 1.0) or f[0] == 0 or f[1] == 0:
+        raise InputError(f"split fractions must be three non-negative numbers summing to 1 with train "
+                         f"and validation > 0, got {tuple(fractions)}.")
+    counts = np.round(f * 10).astype(int)
+    counts[0] = 10 - counts[1] - counts[2]
+    slots = np.repeat(np.arange(3), counts)
+    rng = np.random.default_rng(seed)
+    order = np.argsort(np.asarray(targets, float), kind="stable")
+    labels = np.empty(len(order), dtype=int)
+    for s in range(0, len(order), 10):
+        block = order[s:s + 10]
+        labels[block] = rng.permutation(slots)[:len(block)]
+    return {name: np.flatnonzero(labels == k) for k, name in enumerate(("train", "val", "test"))}

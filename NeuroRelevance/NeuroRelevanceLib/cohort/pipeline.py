@@ -1,0 +1,189 @@
+"""``decompose_cohort``: the whole dataset-level explanation of seed 003, stage by stage."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from .activations import Activations, collect_activations
+from .data import CohortTable, check_grids, load_volume, split_indices
+from .device import resolve_device
+from .linear import LinearResult, fit_linear_model, mae
+from .ranks import RankGrid, rank_grid
+from .roi import layer_affine
+from .scree import scree as scree_data
+from .tucker import check_rank
+
+
+@dataclass
+class CohortResult:
+    """Everything the pipeline computed; ``write(out_dir)`` saves it (see :mod:`.outputs`)."""
+
+    activations: Activations
+    input_affine: np.ndarray
+    targets: np.ndarray
+    splits: dict[str, np.ndarray]
+    scree: dict[str, list[float]]
+    grid: RankGrid | None
+    rank: tuple[int, int]
+    linear: LinearResult
+    network_mae: dict[str, float]
+    seconds: dict[str, float] = field(default_factory=dict)
+    files: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def layer_affine(self) -> np.ndarray:
+        """Voxel→world affine of the decomposed layer's grid."""
+        a = self.activations
+        return layer_affine(self.input_affine, a.input_shape, a.layer_shape)
+
+    def summary(self) -> dict:
+        """JSON-ready summary: layer, shapes, ranks, λ, α, MAE of the linear model and the network."""
+        a = self.activations
+        lin = self.linear
+        return {
+            "layer": a.layer, "tensor_shape": list(a.tensor.shape), "layer_grid": list(a.layer_shape),
+            "input_grid": list(a.input_shape), "n_subjects": {k: int(len(v)) for k, v in self.splits.items()},
+            "rank": list(self.rank), "suggested_rank": list(self.grid.suggested) if self.grid else None,
+            "sparsity_fraction": lin.sparsity_fraction, "sparsity": lin.sparsity, "ridge_alpha": lin.alpha,
+            "reconstruction_error_train": lin.fit.errors[-1], "iterations": lin.fit.n_iter,
+            "linear_model_mae": lin.mae, "network_mae": self.network_mae, "seconds": self.seconds,
+        }
+
+
+def _say(progress, stage: str, msg: str) -> None:
+    if progress is not None:
+        progress(f"[{stage}] {msg}")
+
+
+def _model_device(model) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError, TypeError):
+        return torch.device("cpu")
+
+
+def _sources(volumes, affine):
+    """(sources, loader, input affine) for paths, a CohortTable or in-memory arrays."""
+    if isinstance(volumes, CohortTable):
+        return list(volumes.paths), load_volume, volumes.affine
+    vols = list(volumes)
+    if vols and isinstance(vols[0], (str, Path)):
+        _, aff = check_grids([Path(v) for v in vols])
+        return [Path(v) for v in vols], load_volume, aff
+    return vols, None, np.eye(4) if affine is None else np.asarray(affine, float)
+
+
+def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affine=None,
+                     rank: Sequence[int] | None = None, grid: bool = True,
+                     r1_values: Sequence[int] = range(2, 11), r2_values: Sequence[int] = range(2, 11),
+                     splits: dict[str, Sequence[int]] | None = None,
+                     split_fractions: Sequence[float] = (0.6, 0.2, 0.2),
+                     sparsity_fractions: Sequence[float] = (0.0, 0.01, 0.03, 0.1),
+                     alphas: Sequence[float] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0),
+                     n_iter_max: int = 300, grid_iter_max: int = 100, tol: float = 1e-6,
+                     batch_size: int = 4, device: str | torch.device | None = "auto",
+                     dtype: torch.dtype = torch.float64, seed: int = 0, output_index: int = 0,
+                     to_input: Callable | None = None, atlas: str | None = None,
+                     out_dir: str | Path | None = None, target_name: str = "target",
+                     progress: Callable[[str], None] | None = print) -> CohortResult:
+    """Dataset-level explanation (seed 003) of ``model`` over a cohort.
+
+    volumes: NIfTI paths, a :class:`CohortTable`, or arrays (nibabel i, j, k order; then give
+    ``affine``). targets: one number per subject. model: an ``nn.Module`` (or a TorchScript
+    chain); it runs on its own device, unchanged. Stages: activations of ``layer`` (default: the
+    last 3D feature map) → scree data → Algorithm 1 over ``r1_values × r2_values`` (suggested
+    rank by the elbow unless ``rank`` is given) → Algorithm 2 (λ on U3 and ridge α by validation
+    MAE) → RoI maps. With ``out_dir`` everything is written there (NIfTI, PNG, CSV, JSON).
+    """
+    t0 = time.perf_counter()
+    seconds: dict[str, float] = {}
+    sources, loader, input_affine = _sources(volumes, affine)
+    y = np.asarray(targets if not isinstance(volumes, CohortTable) or targets is not None
+                   else volumes.targets, float).reshape(-1)
+    if len(y) != len(sources):
+        raise InputError(f"{len(y)} targets for {len(sources)} volumes; give one target per subject.")
+    if not np.isfinite(y).all():
+        raise InputError("some targets are NaN or infinite; give a finite target for every subject.")
+    if rank is None and not grid:
+        raise InputError("no rank was given and the rank grid is switched off; pass rank=(R1, R2) "
+                         "or grid=True.")
+    dev = resolve_device(device)
+
+    _say(progress, "1/5 activations", f"{len(sources)} subjects in batches of {batch_size}")
+    acts = collect_activations(model, sources, layer=layer, batch_size=batch_size,
+                               device=_model_device(model), load=loader, to_input=to_input,
+                               progress=(lambda k, n: _say(progress, "1/5 activations", f"{k}/{n}"))
+                               if progress else None)
+    seconds["activations"] = time.perf_counter() - t0
+    n, c, v = acts.tensor.shape
+    _say(progress, "1/5 activations", f"layer {acts.layer!r}: tensor {n} × {c} × {v} "
+         f"(grid {acts.layer_shape}), {float((acts.tensor < 0).float().mean()):.1%} negative entries")
+
+    if splits is None and isinstance(volumes, CohortTable) and volumes.splits is not None:
+        labels = np.asarray(volumes.splits)
+        splits = {k: np.flatnonzero(labels == k) for k in ("train", "val", "test")}
+    idx = ({k: np.asarray(v_, int) for k, v_ in splits.items()} if splits is not None
+           else split_indices(y, split_fractions, seed))
+    for key in ("train", "val"):
+        if key not in idx or len(idx[key]) == 0:
+            raise InputError(f"the {key!r} split is empty; use more subjects or other split fractions.")
+    idx.setdefault("test", np.zeros(0, int))
+    a = acts.tensor.to(device=dev, dtype=dtype)
+    a_tr, a_val = a[idx["train"]], a[idx["val"]]
+    a_te = a[idx["test"]] if len(idx["test"]) else None
+    fit_kw = dict(device=dev, seed=seed, tol=tol)
+    if rank is not None:
+        check_rank((len(idx["train"]), c, v), rank)
+    elif max(r1_values) > len(idx["train"]):
+        raise InputError(f"the largest R1 ({max(r1_values)}) exceeds the {len(idx['train'])} training "
+                         "subjects; use more subjects or smaller R1 values.")
+
+    t = time.perf_counter()
+    _say(progress, "2/5 scree", "singular values of the mode-1/2/3 unfoldings (training set)")
+    scree = scree_data(a_tr, k=30, seed=seed)
+    seconds["scree"] = time.perf_counter() - t
+
+    rgrid = None
+    if grid:
+        t = time.perf_counter()
+        r1v = [r for r in r1_values if r <= min(len(idx["train"]), v)]
+        r2v = [r for r in r2_values if r <= c]
+        rgrid = rank_grid(a_tr, a_val, r1v, r2v, n_iter_max=grid_iter_max,
+                          progress=(lambda k, tot, row: _say(
+                              progress, "3/5 ranks", f"{k}/{tot} R1={row['r1']} R2={row['r2']} "
+                              f"E_train={row['e_train']:.4f} E_val={row['e_val']:.4f}")) if progress else None,
+                          **fit_kw)
+        seconds["rank_grid"] = time.perf_counter() - t
+        _say(progress, "3/5 ranks", f"suggested (R1, R2) = {rgrid.suggested}")
+    chosen = tuple(int(r) for r in (rank if rank is not None else rgrid.suggested))
+
+    t = time.perf_counter()
+    _say(progress, "4/5 linear model", f"rank {chosen}, λ fractions {list(sparsity_fractions)}")
+    lin = fit_linear_model(a_tr, y[idx["train"]], a_val, y[idx["val"]], chosen,
+                           sparsity_fractions=sparsity_fractions, alphas=alphas, a_test=a_te,
+                           y_test=y[idx["test"]] if a_te is not None else None,
+                           progress=(lambda m: _say(progress, "4/5 linear model", m)) if progress else None,
+                           n_iter_max=n_iter_max, **fit_kw)
+    seconds["linear_model"] = time.perf_counter() - t
+    pred_net = acts.outputs[:, output_index].numpy().astype(float)
+    net_mae = {k: mae(pred_net[ix], y[ix]) for k, ix in idx.items() if len(ix)}
+    _say(progress, "4/5 linear model", f"MAE linear {lin.mae} vs network {net_mae}")
+
+    result = CohortResult(acts, np.asarray(input_affine, float), y, idx, scree, rgrid, chosen, lin,
+                          net_mae, seconds)
+    if out_dir is not None:
+        from .outputs import write_outputs
+
+        t = time.perf_counter()
+        _say(progress, "5/5 outputs", f"writing to {out_dir}")
+        result.files = write_outputs(result, out_dir, atlas=atlas, target_name=target_name)
+        seconds["outputs"] = time.perf_counter() - t
+    seconds["total"] = time.perf_counter() - t0
+    _say(progress, "done", f"{seconds['total']:.1f} s")
+    return result
