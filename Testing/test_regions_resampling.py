@@ -184,3 +184,10 @@ def test_sheared_heatmap_grid_still_matches_the_oracle(atlas_data):
     grid = Atlas(labels, atlas_affine).on_grid(heat_shape, heat_affine)
     resampled = np.concatenate([[0], np.unique(labels[labels > 0])])[grid.dense_ijk()]
     np.testing.assert_array_equal(resampled, expected)
+
+
+def test_slicer_ordered_label_arrays(atlas_data):
+    labels, atlas_affine = atlas_data
+    atlas = Atlas.from_kji(np.ascontiguousarray(labels.transpose(2, 1, 0)), atlas_affine, {1: "one"})
+    np.testing.assert_array_equal(atlas.label_map(), labels)
+    assert atlas.names[0] == "one"

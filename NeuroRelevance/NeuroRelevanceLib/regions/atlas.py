@@ -61,6 +61,15 @@ class Atlas:
         self._dense_image = None
         self._grids: OrderedDict[tuple, LabelGrid] = OrderedDict()
 
+    @classmethod
+    def from_kji(cls, labels_kji: np.ndarray, ijk_to_ras: np.ndarray, names: Mapping | str | Path | None = None,
+                 name: str = "labelmap", space: str = "unknown", licence: str = "") -> "Atlas":
+        """An atlas from a Slicer-ordered (k, j, i) label array and its IJK→RAS matrix (e.g. a labelmap node)."""
+        labels = np.asarray(labels_kji)
+        if labels.ndim != 3:
+            raise InputError(f"The labelmap '{name}' is {labels.ndim}D {labels.shape}; a 3D label map is needed.")
+        return cls(labels.transpose(2, 1, 0), ijk_to_ras, names, name=name, space=space, licence=licence)
+
     @property
     def n_regions(self) -> int:
         return int(self.ids.size)
