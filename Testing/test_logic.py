@@ -119,3 +119,23 @@ def test_target_by_name_rerun_replaces_and_region_table(scene, loaded, volumes, 
     assert other.node.GetName().endswith("· control") and scene.GetNumberOfNodes() > count
     with pytest.raises(InputError, match="Unknown target class"):
         logic.run(volumes, loaded, target="banana")
+
+
+def test_compute_reports_progress_and_cancel_adds_nothing(scene, loaded, volumes):
+    from NeuroRelevanceLib.jobs import Cancelled, compute
+
+    logic = RelevanceLogic(scene)
+    job = logic.prepare(volumes, loaded, preset="epsilon-plus")
+    seen = []
+
+    def progress(message, fraction):
+        seen.append(fraction)
+        if fraction >= 0.2:
+            job.cancel()
+
+    before = scene.GetNumberOfNodes()
+    with pytest.raises(Cancelled):
+        compute(job, progress)
+    assert seen == sorted(seen) and seen[0] < 0.2 and scene.GetNumberOfNodes() == before
+    done = compute(logic.prepare(volumes, loaded), lambda m, f: seen.append(f))
+    assert seen[-1] == 1.0 and len(done.raw) == 2

@@ -1,0 +1,173 @@
+"""One relevance run split into a thread-safe part and the scene part.
+
+``Job`` holds copies of the input arrays (read from the scene on the main thread), the loaded
+model and the settings. :func:`compute` does all the heavy work (resampling into the model grid,
+LRP, resampling back, region statistics) without touching MRML, so a GUI can run it on a worker
+thread, report progress and cancel between stages; ``RelevanceLogic.apply`` then adds the nodes
+on the main thread.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from .errors import InputError
+
+#: progress callback: (message, fraction done in [0, 1])
+Progress = Callable[[str, float], None]
+
+
+class Cancelled(Exception):
+    """The user cancelled a run; nothing was added to the scene."""
+
+
+@dataclass
+class Settings:
+    """Everything that decides a run's numbers and display."""
+
+    preset: str = "epsilon-plus"
+    target: Any = None
+    filter: Optional[str] = None
+    filter_range: tuple = (0.0, 1.0)
+    filter_placement: str = "input"
+    atlas: Any = None
+    opacity: float = 0.5
+    threshold: float = 0.0
+    positive_only: bool = False
+    engine_params: dict = field(default_factory=dict)
+
+
+@dataclass
+class Job:
+    """Inputs of one run (copied off the scene) and, after :func:`compute`, its results."""
+
+    loaded: Any                      # models.LoadedModel with a card
+    channels: list                   # [(array KJI, Grid)] one per model input channel
+    volume_ids: list                 # MRML node IDs of the input volumes (for the run key)
+    settings: Settings
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    prepared: Any = None             # preprocessing.ModelInput
+    explanation: Any = None          # engine Explanation (model space)
+    class_index: Any = None
+    raw: list = field(default_factory=list)    # per channel relevance on its own grid (KJI)
+    table: Any = None                # region statistics DataFrame
+    label: str = ""
+    prediction: str = ""
+
+    def cancel(self) -> None:
+        """Ask a running :func:`compute` to stop at its next stage."""
+        self.cancel_event.set()
+
+    @property
+    def key(self) -> str:
+        """Stable identifier of the inputs and settings (a re-run with the same key replaces)."""
+        s = self.settings
+        payload = json.dumps({"volumes": list(self.volume_ids), "model": self.loaded.card.name,
+                              "preset": s.preset, "target": str(self.class_index),
+                              "filter": s.filter, "range": [float(v) for v in s.filter_range],
+                              "placement": s.filter_placement,
+                              "params": {k: str(v) for k, v in sorted(s.engine_params.items())}},
+                             sort_keys=True)
+        return hashlib.sha1(payload.encode()).hexdigest()[:16]
+
+
+def compute(job: Job, progress: Optional[Progress] = None) -> Job:
+    """Do the heavy part of a run (no MRML access; safe on a worker thread)."""
+    import torch
+
+    from .engine import explain
+    from .preprocessing import prepare_input, resample
+
+    def stage(message: str, fraction: float) -> None:
+        if job.cancel_event.is_set():
+            raise Cancelled("The run was cancelled; nothing was added to the scene.")
+        if progress is not None:
+            progress(message, fraction)
+
+    s, card = job.settings, job.loaded.card
+    stage("Resampling into the model grid", 0.05)
+    job.prepared = prepare_input(job.channels, card)
+    job.class_index = resolve_target(s.target, card)
+    stage(f"Running LRP ({s.preset})", 0.2)
+    every_layer = s.filter_placement == "every-layer"
+    job.explanation = explain(
+        job.loaded.model, torch.from_numpy(job.prepared.array[None]), preset=s.preset,
+        target=job.class_index, filter=s.filter if every_layer else None,
+        filter_range=s.filter_range, filter_placement=s.filter_placement,
+        device=job.loaded.device, **s.engine_params)
+    relevance = job.explanation.relevance[0].numpy()
+    stage("Resampling relevance onto the scan", 0.75)
+    job.raw = [resample(relevance[c], job.prepared.grid, grid)
+               for c, (_, grid) in enumerate(job.channels)]
+    if s.atlas is not None:
+        stage("Region statistics", 0.85)
+        job.table = region_table(job.prepared.grid, relevance.sum(0), s.atlas)
+    output = job.explanation.output[0]
+    job.label = target_label(output, job.class_index, card)
+    job.prediction = describe_prediction(output, card)
+    stage("Done", 1.0)
+    return job
+
+
+def region_table(model_grid, relevance_kji: np.ndarray, atlas: Any):
+    """Region statistics of a model-space relevance map (its sums are the engine's own)."""
+    from .geometry import kji_to_nibabel
+    from .regions import region_statistics
+
+    return region_statistics((np.ascontiguousarray(kji_to_nibabel(relevance_kji)),
+                              model_grid.ijk_to_ras), atlas)
+
+
+def resolve_target(target: Any, card) -> Any:
+    """A class name from the card becomes its index; other targets pass through unchanged."""
+    if isinstance(target, str):
+        classes = list(card.output.classes)
+        if target not in classes:
+            raise InputError(f"Unknown target class '{target}'; the model's classes are {classes}.")
+        return classes.index(target)
+    return target
+
+
+def target_label(output, class_index: Any, card) -> str:
+    """Short name of what was explained, for node names ("AD", "age", "lesion")."""
+    classes = list(card.output.classes)
+    if card.output.type == "regression":
+        return classes[0] if classes else "output"
+    if card.output.type == "classification":
+        index = int(output.argmax()) if class_index is None else int(class_index)
+        return classes[index] if index < len(classes) else f"class {index}"
+    index = (1 if output.shape[0] > 1 else 0) if class_index is None else int(class_index)
+    return classes[index] if index < len(classes) else f"channel {index}"
+
+
+def describe_prediction(output, card) -> str:
+    """One line saying what the network predicted, in the card's terms."""
+    import torch
+
+    kind = card.output.type
+    if kind == "classification":
+        probabilities = torch.softmax(output.double().flatten(), 0)
+        best = int(probabilities.argmax())
+        names = card.output.classes or tuple(str(i) for i in range(len(probabilities)))
+        return f"{names[best]} (p = {float(probabilities[best]):.3f})"
+    if kind == "regression":
+        return f"{float(output.flatten()[0]):.2f} {card.output.units}".strip()
+    foreground = int((output.argmax(0) > 0).sum()) if output.shape[0] > 1 else int((output > 0).sum())
+    return f"{foreground} foreground voxels"
+
+
+def filter_relevance(raw: np.ndarray, kind: Optional[str], value_range=(0.0, 1.0)) -> np.ndarray:
+    """The engine's pass/clamp filter (max-|R| normalised) applied to one cached map."""
+    import torch
+
+    from .engine.filters import apply_filter, check_filter
+
+    check_filter(kind, value_range, "input")
+    if kind is None:
+        return raw
+    return apply_filter(torch.from_numpy(np.ascontiguousarray(raw))[None], kind, value_range).numpy()[0]
