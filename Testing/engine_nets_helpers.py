@@ -18,31 +18,49 @@ import torch.nn as nn
 _NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
-def bias_free(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Make every BatchNorm an input-independent positive/negative scaling without offset (in place)."""
+def calibrate(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """Set every BatchNorm's running statistics to those of ``model`` on ``x`` (like a trained net), in place."""
+    norms = [m for m in model.modules() if isinstance(m, _NORM_TYPES)]
+    if not norms:
+        return model.eval()
+    saved = [(m, m.momentum) for m in norms]
+    with torch.no_grad():
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batch
+            m.train()
+        model(x.to(next(model.parameters()).dtype))
+    for m, momentum in saved:
+        m.momentum = momentum
+    return model.eval()
+
+
+def bias_free(model: nn.Module, seed: int = 0, shape: tuple = (2, 1, 12, 12, 12)) -> nn.Module:
+    """Calibrate the BatchNorms on noise of ``shape``, then zero their running means and betas (in place).
+
+    With ``bias=False`` convolutions this leaves a bias-free ReLU network whose activations keep a
+    healthy scale: BatchNorm folding adds no bias, and every BatchNorm is a per-channel scaling.
+    """
     gen = torch.Generator().manual_seed(seed)
+    calibrate(model, torch.randn((max(2, shape[0]),) + tuple(shape[1:]), generator=gen))
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, _NORM_TYPES):
-                n = m.num_features
                 m.running_mean.zero_()
-                m.running_var.copy_(0.5 + 1.5 * torch.rand(n, generator=gen))
-                m.weight.copy_(0.5 + torch.rand(n, generator=gen))
+                m.weight.copy_(0.5 + torch.rand(m.num_features, generator=gen))
                 m.bias.zero_()
     return model.eval()
 
 
-def randomise_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every BatchNorm non-trivial statistics and affine parameters (so folding matters)."""
+def randomise_batchnorm(model: nn.Module, seed: int = 0, shape: tuple = (2, 1, 12, 12, 12)) -> nn.Module:
+    """Calibrate the BatchNorms on noise of ``shape``, then perturb gamma and beta (like a trained net)."""
     gen = torch.Generator().manual_seed(seed)
+    calibrate(model, torch.randn((max(2, shape[0]),) + tuple(shape[1:]), generator=gen))
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, _NORM_TYPES):
-                n = m.num_features
-                m.running_mean.copy_(0.2 * torch.randn(n, generator=gen))
-                m.running_var.copy_(0.5 + torch.rand(n, generator=gen))
-                m.weight.copy_(0.5 + torch.rand(n, generator=gen))
-                m.bias.copy_(0.1 * torch.randn(n, generator=gen))
+                m.weight.copy_(0.5 + torch.rand(m.num_features, generator=gen))
+                m.bias.copy_(0.1 * torch.randn(m.num_features, generator=gen))
     return model.eval()
 
 
