@@ -104,6 +104,9 @@ def test_group_means_and_gains_against_a_reference_group(atlas):
     assert region1["subject"].nunique() == 3
     assert (long["group"] == "reference").sum() == 2 * len(NAMES)
     assert np.mean(region1["gain"]) == pytest.approx(table.loc[1, "gain"])
+    for subject, rows in long.groupby("subject"):
+        assert sorted(rows["rank"]) == rows["rank"].tolist()  # ranked within each subject
+        assert rows.iloc[0]["label"] in (1, 3)
 
 
 def test_single_heatmap_against_a_reference_gets_its_own_gain(atlas):

@@ -149,7 +149,10 @@ def _integer_labels(labels: object, name: str) -> np.ndarray:
     if array.ndim == 4 and array.shape[3] == 1:
         array = array[..., 0]
     if array.ndim != 3:
-        raise InputError(f"The atlas '{name}' label map is {array.ndim}D {array.shape}; a 3D label map is needed.")
+        raise InputError(f"The atlas '{name}' label map is {array.ndim}D {array.shape}; a 3D label map is needed "
+                         "(export a multi-layer segmentation as one labelmap first).")
+    if array.size == 0:
+        raise InputError(f"The atlas '{name}' label map is empty {array.shape}; pass a label map with voxels.")
     if array.dtype == np.bool_:
         return array.astype(np.uint8)
     if np.issubdtype(array.dtype, np.floating):

@@ -44,7 +44,8 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
     transform: 4×4 RAS matrix or SimpleITK transform mapping heatmap-space points to atlas space.
     min_overlap: raise when less than this share of a heatmap's relevance Σ|R| lies inside the atlas.
     rank_by: the column ranked (descending) into ``rank``.
-    per_subject: return the long table (one row per subject × region, with per-subject gains).
+    per_subject: return the long table (group, subject, then one row per region for each subject,
+        ranked within the subject, with per-subject gains S_a / mean_reference S_a).
 
     Columns: label, name, voxels, volume_mm3, sum, sum_pos, sum_neg, density, fraction_pos, rank
     (+ reference_sum, gain). ``table.attrs`` holds atlas, space, licence, overlap, n_subjects.
@@ -66,7 +67,7 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
     if per_subject:
         frames = [_subject_frame(t, "group", s.label, reference_sum) for t, s in zip(subjects, sums_group)]
         frames += [_subject_frame(_metrics(base, s), "reference", s.label, reference_sum) for s in sums_ref]
-        table = pd.concat(frames, ignore_index=True)
+        table = pd.concat([_ranked(frame, rank_by) for frame in frames], ignore_index=True)
     else:
         table = subjects[0] if len(subjects) == 1 else _mean_table(base, subjects)
         if reference_sum is not None:
