@@ -18,7 +18,7 @@ from .lookup_tables import as_names, read_lookup_table
 from .resample import LabelGrid, resample_dense, transform_key
 
 #: how many resampled grids one atlas keeps (each is one byte or two per heatmap voxel)
-GRID_CACHE_SIZE = 6
+GRID_CACHE_SIZE = 4
 _SIDECAR_SUFFIXES = (".txt", ".ctbl", ".csv", ".tsv")
 
 

@@ -1,0 +1,62 @@
+"""``neurorelevance regions``: relevance per atlas region from the command line.
+
+``register(subparsers)`` adds the sub-command; :func:`run_regions` prints the top regions and
+writes the CSV table and the bar chart when asked.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``regions`` sub-command; returns its parser (``func`` default set to run_regions)."""
+    p = subparsers.add_parser(
+        "regions", help="relevance per atlas region (sum, density, positive fraction, gain; Böhle et al. 2019)")
+    p.add_argument("heatmaps", nargs="*", help="heatmap NIfTI/NRRD files (several = a group: means over subjects)")
+    p.add_argument("--atlas", default="AAL3", help="bundled atlas name or a label-map path (default: %(default)s)")
+    p.add_argument("--names", default=None, help="lookup table for a label-map atlas (.txt/.ctbl/.csv/.tsv)")
+    p.add_argument("--reference", nargs="+", default=None, help="heatmaps of a reference group (adds gain)")
+    p.add_argument("--pool", action="store_true", help="pool left and right regions by name")
+    p.add_argument("--min-overlap", type=float, default=0.5,
+                   help="refuse heatmaps with less of their relevance inside the atlas (default: %(default)s)")
+    p.add_argument("--rank-by", default="density", help="metric to rank by (default: %(default)s)")
+    p.add_argument("--per-subject", action="store_true", help="one row per subject and region")
+    p.add_argument("--top", type=int, default=15, help="rows to print and bars to plot (default: %(default)s)")
+    p.add_argument("--csv", default=None, help="write the full table here")
+    p.add_argument("--png", default=None, help="write a bar chart of the top regions here")
+    p.add_argument("--list-atlases", action="store_true", help="list the bundled atlases and exit")
+    p.set_defaults(func=run_regions)
+    return p
+
+
+def run_regions(args: argparse.Namespace) -> int:
+    """Run for parsed ``args``; InputError propagates to the caller (the main CLI prints it)."""
+    import pandas as pd
+
+    from ..errors import InputError
+    from . import available_atlases, plot_top_regions, region_statistics, write_csv
+
+    if args.list_atlases:
+        listing = pd.DataFrame(available_atlases())
+        print(listing[["name", "labels", "space", "resolution_mm", "package", "installed"]].to_string(index=False))
+        for record in available_atlases():
+            print(f"\n{record['name']}: {record['licence']}")
+        return 0
+    if not args.heatmaps:
+        raise InputError("No heatmap given; pass one or more heatmap files (or --list-atlases).")
+    heatmaps = list(args.heatmaps) if len(args.heatmaps) > 1 else args.heatmaps[0]
+    table = region_statistics(heatmaps, args.atlas, reference=args.reference, pool_hemispheres=args.pool,
+                              names=args.names, min_overlap=args.min_overlap, rank_by=args.rank_by,
+                              per_subject=args.per_subject)
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(table.head(args.top).to_string(index=False, float_format="%.4g"))
+    print(f"atlas {table.attrs['atlas']} ({table.attrs['space']}); relevance inside the atlas: "
+          f"{table.attrs['overlap']:.1%}")
+    if args.csv:
+        print(f"table: {write_csv(table, args.csv)}")
+    if args.png:
+        if args.per_subject:
+            raise InputError("--png plots one table; drop --per-subject to plot the group.")
+        plot_top_regions(table, args.png, metric=args.rank_by, k=args.top)
+        print(f"chart: {args.png}")
+    return 0
