@@ -45,7 +45,11 @@ class Heatmap:
 def load_heatmap(heatmap: object, label: str = "heatmap") -> Heatmap:
     """Normalise one heatmap input (path, nibabel image, SimpleITK image or ``(array, affine)``)."""
     values, affine, label = _read(heatmap, label)
-    values = np.asarray(values)
+    try:
+        values = np.asarray(values)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InputError(f"The {label} cannot be read as a numpy array ({exc}); pass a numpy array "
+                         "(for a GPU tensor: tensor.detach().cpu().numpy()).") from exc
     while values.ndim > 3 and values.shape[-1] == 1:
         values = values[..., 0]
     if values.ndim != 3:
@@ -112,7 +116,7 @@ def _read(heatmap: object, label: str) -> tuple[np.ndarray, np.ndarray, str]:
         if len(heatmap) != 2:
             raise InputError(f"The {label} tuple has {len(heatmap)} items; pass (array, affine) with the array "
                              "in nibabel (i, j, k) order and a 4×4 IJK→RAS affine.")
-        return np.asarray(heatmap[0]), heatmap[1], label
+        return heatmap[0], heatmap[1], label
     if hasattr(heatmap, "affine") and hasattr(heatmap, "dataobj"):  # nibabel spatial image
         return np.asanyarray(heatmap.dataobj), heatmap.affine, label
     if hasattr(heatmap, "GetDirection") and hasattr(heatmap, "GetSpacing"):  # SimpleITK image
