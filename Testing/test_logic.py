@@ -139,3 +139,21 @@ def test_compute_reports_progress_and_cancel_adds_nothing(scene, loaded, volumes
     assert seen == sorted(seen) and seen[0] < 0.2 and scene.GetNumberOfNodes() == before
     done = compute(logic.prepare(volumes, loaded), lambda m, f: seen.append(f))
     assert seen[-1] == 1.0 and len(done.raw) == 2
+
+
+def test_scene_labelmap_as_atlas_after_the_run(scene, views, loaded, volumes):
+    logic = RelevanceLogic(scene, views)
+    run = logic.run(volumes, loaded)
+    grid = mrml.volume_grid(volumes[0])
+    labels = np.zeros(grid.shape_kji, np.int16)
+    labels[:, :, :12], labels[:, :, 12:] = 1, 2
+    node = mrml.array_to_volume(scene, labels, grid, "halves", node_class="vtkMRMLLabelMapVolumeNode")
+    node.CreateDefaultDisplayNodes()
+    table_node = logic.add_region_table(run, node)
+    assert table_node.GetNumberOfRows() == 2
+    assert mrml.output_folder(scene, table_node) == mrml.output_folder(scene, run.node)
+    # the scan is covered by the label map, so the regions hold all the model-space relevance
+    # that falls inside the scan
+    assert run.table["voxels"].sum() > 0
+    again = logic.add_region_table(run, node)
+    assert again is table_node

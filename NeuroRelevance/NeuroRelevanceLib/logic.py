@@ -92,6 +92,7 @@ class RelevanceLogic:
         from .models import LoadedModel, load_model
 
         options = Settings(**_known_settings(settings))
+        options.atlas = scene_atlas(options.atlas)
         _check_display(options.opacity, options.threshold)
         filter_relevance(np.zeros((1, 1, 1), np.float32), options.filter, options.filter_range)
         loaded = model if isinstance(model, LoadedModel) else load_model(
@@ -140,6 +141,24 @@ class RelevanceLogic:
         mrml.show_heatmap(self.scene, run.node, volumes[0], opacity=s.opacity,
                           threshold=s.threshold, positive_only=s.positive_only)
         return run
+
+    def add_region_table(self, run: RunResult, atlas: Any):
+        """Region statistics of a finished run against ``atlas`` (name, path or scene label map)."""
+        from .jobs import region_table
+
+        job = run.job
+        job.table = region_table(job.prepared.grid, job.explanation.relevance[0].numpy().sum(0),
+                                 scene_atlas(atlas))
+        if run.table_node is not None:
+            mrml.table_from_dataframe(self.scene, job.table, run.table_node.GetName(),
+                                      node=run.table_node)
+        else:
+            run.table_node = mrml.table_from_dataframe(
+                self.scene, job.table, f"{run.node.GetName()} · regions")
+            run.table_node.SetAttribute(RUN_KEY, run.node.GetAttribute(RUN_KEY) or "")
+            mrml.outputs.place_in_folder(self.scene, run.table_node,
+                                         mrml.output_folder(self.scene, run.node))
+        return run.table_node
 
     def run(self, volumes: Sequence[Any], model: Any, *, progress: Progress | None = None,
             trusted: bool = False, device: Any = "auto", **settings: Any) -> RunResult:
@@ -196,6 +215,16 @@ class RelevanceLogic:
                 output.files[f"png_{view}"] = self.views.render_png(folder / f"{stem}_{view}.png", view)
         output.files["scene"] = mrml.save_scene(self.scene, folder / f"{stem}.mrml")
         return output
+
+
+def scene_atlas(atlas: Any) -> Any:
+    """A scene label map or segmentation becomes a regions.Atlas; other atlases pass through."""
+    if atlas is None or not hasattr(atlas, "IsA"):
+        return atlas
+    from .regions import Atlas
+
+    labels, grid, names = mrml.labels.labelmap_arrays(atlas)
+    return Atlas.from_kji(labels, grid.ijk_to_ras, names, name=atlas.GetName(), space="scene")
 
 
 def _known_settings(settings: dict) -> dict:

@@ -4,6 +4,7 @@ Needs ``slicer-core`` (``slicer.vtkMRML*``) but never ``slicer.app`` or Qt. Ever
 the ``scene`` (``vtkMRMLScene``) or a node explicitly and never uses the global
 ``slicer.mrmlScene``. Knows nothing of torch.
 """
+from . import labels
 from .display import diverging_color_table, show_heatmap
 from .outputs import create_heatmap_volume, output_folder
 from .storage import read_volume, save_scene, write_volume
@@ -12,7 +13,7 @@ from .views import SliceViews
 from .volumes import array_to_volume, update_volume_array, volume_grid, volume_to_array
 
 __all__ = [
-    "SliceViews", "array_to_volume", "create_heatmap_volume", "diverging_color_table", "output_folder",
+    "SliceViews", "labels", "array_to_volume", "create_heatmap_volume", "diverging_color_table", "output_folder",
     "read_volume", "save_scene", "show_heatmap", "table_from_dataframe", "update_volume_array", "volume_grid",
     "volume_to_array", "write_table_csv", "write_volume",
 ]
