@@ -245,6 +245,7 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
         step_of[node] = step
     if batchnorm == "fold":
         _fold_batchnorms(steps, step_of)
+    _mark_nonnegative_inputs(steps)
     out_nodes = [n for n in _nodes_in(output_node.args) if dep.get(n, False)]
     if len(out_nodes) != 1:
         raise ValueError(f"The model returns {len(out_nodes)} tensors that depend on its input; wrap it so that it "
@@ -258,6 +259,36 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
         if step.kind == "pass_or_strip":
             step.kind = "pass"
     return Plan(steps, placeholders[0], effective, stripped, consts, captured)
+
+
+_NONNEG_LABELS = {"F.relu", "torch.relu", "ReLU", "ReLU6", "F.relu6", "aten.relu", "aten.relu6", "Tensor.relu",
+                  "aten.hardtanh"[:0] or "aten.relu_", "Sigmoid", "F.sigmoid", "torch.sigmoid", "aten.sigmoid",
+                  "Tensor.sigmoid", "Softplus", "F.softplus", "aten.softplus", "Hardsigmoid", "F.hardsigmoid"}
+_INHERIT_LABELS = {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Identity", "F.dropout", "aten.dropout",
+                   "aten.clone", "torch.clone", "Tensor.contiguous", "Tensor.clone", "aten.alias", "aten.contiguous"}
+
+
+def _mark_nonnegative_inputs(steps: list[Step]) -> None:
+    """Static sign analysis: which linear layers certainly see a non-negative input (after a ReLU)."""
+    nonneg: dict[fx.Node, bool] = {}
+    for s in steps:
+        ins = [nonneg.get(a, False) for a in s.inputs]
+        if s.kind == "linear":
+            s.layer.input_nonneg = bool(ins) and ins[0]
+            value = False
+        elif s.kind in ("pass", "pass_or_strip"):
+            if s.label in _NONNEG_LABELS:
+                value = True
+            elif s.label in _INHERIT_LABELS or s.extra.get("folded_into") or s.tuple_collapsed is False and \
+                    s.node.op == "call_function" and s.node.target is __import__("operator").getitem:
+                value = bool(ins) and ins[0] and s.extra.get("folded_into") is None
+            else:
+                value = False
+        elif s.kind in ("grad", "zrule", "reshape", "add", "tuple_get") and s.label not in ("F.pad",):
+            value = bool(ins) and all(ins)
+        else:
+            value = False
+        nonneg[s.node] = value
 
 
 def _fold_batchnorms(steps: list[Step], step_of: dict) -> None:

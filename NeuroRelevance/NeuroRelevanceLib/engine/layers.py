@@ -34,6 +34,7 @@ class LinearLayer:
     output_padding: Any = 0
     pre_pad: Optional[tuple] = None
     folded: list = field(default_factory=list)
+    input_nonneg: bool = False  # the graph guarantees a non-negative input (ReLU before it)
 
     @property
     def spatial_dims(self) -> int:

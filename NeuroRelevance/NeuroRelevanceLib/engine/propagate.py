@@ -173,7 +173,7 @@ def backward(plan: Plan, kept: dict, seed: Tensor, stabilizer: float,
         kind = step.kind
         if kind == "meta":
             continue
-        if isinstance(r, Tensor) and kind not in ("pass", "reshape", "batchnorm", "tuple_get"):
+        if isinstance(r, Tensor) and kind in ("linear", "add", "sub", "zrule") or node is plan.output_node:
             totals[node.name] = r.flatten(1).sum(1)
         if kind == "input":
             rel[node] = r

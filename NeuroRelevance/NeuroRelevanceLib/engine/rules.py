@@ -27,17 +27,25 @@ from .layers import LinearLayer
 Tensor = torch.Tensor
 
 
-def stabilize(z: Tensor, eps: float) -> Tensor:
-    """``z + eps * sign(z)`` with ``sign(0) = +1`` (zennit's convention)."""
-    sign = torch.where(z >= 0, 1.0, -1.0).to(z.dtype)
-    return z + eps * sign
+def stabilize(z: Tensor, eps: float, sign: int = 0) -> Tensor:
+    """``z + eps * sign(z)`` with ``sign(0) = +1`` (zennit's convention).
+
+    ``sign=+1``/``-1`` promises that z >= 0 / z <= 0 everywhere (one kernel instead of three). Where a
+    promised-negative z is exactly 0 every contribution to it is 0 as well, so the sign used there
+    cannot change the result.
+    """
+    if sign > 0:
+        return z + eps
+    if sign < 0:
+        return z - eps
+    return torch.where(z >= 0, z + eps, z - eps)
 
 
-def divide(r: Tensor, z: Tensor, eps: float) -> Tensor:
+def divide(r: Tensor, z: Tensor, eps: float, sign: int = 0) -> Tensor:
     """``r / stabilize(z, eps)``; with ``eps == 0`` entries with ``z == 0`` give 0 instead of NaN."""
     if eps == 0:
         return torch.where(z == 0, torch.zeros_like(r), r / torch.where(z == 0, torch.ones_like(z), z))
-    return r / stabilize(z, eps)
+    return r / stabilize(z, eps, sign)
 
 
 def _pos(t: Optional[Tensor]) -> Optional[Tensor]:
@@ -48,8 +56,11 @@ def _neg(t: Optional[Tensor]) -> Optional[Tensor]:
     return None if t is None else t.clamp(max=0)
 
 
-def _has_negative(x: Tensor) -> bool:
-    return bool((x < 0).any())
+def _has_negative(layer: LinearLayer, x: Tensor) -> bool:
+    """False when the graph guarantees x >= 0 (e.g. after a ReLU); otherwise look."""
+    if layer.input_nonneg:
+        return False
+    return bool(x.min() < 0)
 
 
 class Rule:
@@ -109,14 +120,15 @@ class AlphaBeta(Rule):
                              f"beta={beta}); use e.g. AlphaBeta(1, 0) or AlphaBeta(2, 1).")
         self.alpha, self.beta, self.stabilizer = float(alpha), float(beta), float(stabilizer)
 
-    def _part(self, layer, x, r, w_a, w_b, b, mixed):
+    def _part(self, layer, x, r, w_a, w_b, b, mixed, sign):
         """Relevance for one sign part: inputs x⁺ with ``w_a`` (+ ``b``), x⁻ with ``w_b``."""
-        xp = x.clamp(min=0)
+        xp = x.clamp(min=0) if mixed else x
         z = layer.forward(xp, w_a, b)
         xn = x.clamp(max=0) if mixed else None
         if mixed:
             z = z + layer.forward(xn, w_b, None)
-        s = divide(r, z, self.stabilizer)
+        s = divide(r, z, self.stabilizer, sign)
+        del z
         out = xp * layer.vjp(xp, w_a, s)
         if mixed:
             out = out + xn * layer.vjp(xn, w_b, s)
@@ -127,13 +139,13 @@ class AlphaBeta(Rule):
 
     def relevance(self, layer, x, z, r):
         w, b = layer.weight, self._bias(layer)
-        mixed = _has_negative(x)
+        mixed = _has_negative(layer, x)
         wp, wn = w.clamp(min=0), w.clamp(max=0)
-        out = self._part(layer, x, r, wp, wn, _pos(b), mixed)
+        out = self._part(layer, x, r, wp, wn, _pos(b), mixed, +1)
         if self.alpha != 1.0:
             out = self.alpha * out
         if self.beta != 0.0:
-            out = out - self.beta * self._part(layer, x, r, wn, wp, _neg(b), mixed)
+            out = out - self.beta * self._part(layer, x, r, wn, wp, _neg(b), mixed, -1)
         return out
 
 
@@ -171,8 +183,8 @@ class Gamma(Rule):
         w_up, w_dn = w + g * w.clamp(min=0), w + g * w.clamp(max=0)
         b_up = None if b is None else b + g * b.clamp(min=0)
         b_dn = None if b is None else b + g * b.clamp(max=0)
-        xp, xn = x.clamp(min=0), x.clamp(max=0)
-        mixed = _has_negative(x)
+        mixed = _has_negative(layer, x)
+        xp, xn = (x.clamp(min=0), x.clamp(max=0)) if mixed else (x, None)
         out = torch.zeros_like(x)
         # (where z>0: x⁺ with w_up, x⁻ with w_dn) and (where z<0: x⁺ with w_dn, x⁻ with w_up)
         for sel, w_for_pos, b_for_pos, w_for_neg in ((z > 0, w_up, b_up, w_dn), (z < 0, w_dn, b_dn, w_up)):
