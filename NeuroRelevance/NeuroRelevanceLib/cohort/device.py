@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import InputError
+
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """Return a torch device; ``"auto"`` (or None) picks CUDA when present, else the CPU."""
@@ -10,7 +12,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} was requested but CUDA is not available; "
+        raise InputError(f"device {str(device)!r} was requested but CUDA is not available; "
                          "pass device='cpu' or device='auto'.")
     return dev
 

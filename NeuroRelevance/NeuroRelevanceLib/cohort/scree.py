@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import InputError
+
 
 def mode_gram(a: torch.Tensor, mode: int) -> torch.Tensor:
     """Gram matrix X_(m) X_(m)ᵀ of the mode-``mode`` unfolding of a 3-way tensor (no copy of A)."""
@@ -15,7 +17,7 @@ def mode_gram(a: torch.Tensor, mode: int) -> torch.Tensor:
     if mode == 2:
         flat = a.reshape(n * c, v)
         return flat.T @ flat
-    raise ValueError(f"mode must be 0, 1 or 2, got {mode}.")
+    raise InputError(f"mode must be 0, 1 or 2, got {mode}.")
 
 
 def leading_vectors(a: torch.Tensor, mode: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:

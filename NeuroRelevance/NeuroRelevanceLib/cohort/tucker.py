@@ -31,6 +31,7 @@ import tensorly as tl
 import torch
 from tensorly.solvers.nnls import fista, hals_nnls
 
+from ..errors import InputError
 from .device import as_tensor, resolve_device
 from .scree import leading_vectors
 
@@ -106,7 +107,7 @@ def _init_factors(a: torch.Tensor, r1: int, r2: int, init: str, gen: torch.Gener
         u2 = torch.rand((c, r2), generator=gen, **kw)
         return u1, u2, h
     if init != "svd":
-        raise ValueError(f"init={init!r} is not supported; use 'svd' or 'random'.")
+        raise InputError(f"init={init!r} is not supported; use 'svd' or 'random'.")
     factors = []
     for mode, r in ((0, r1), (1, r2)):
         u, _ = leading_vectors(a, mode, r)
@@ -120,31 +121,31 @@ def _init_factors(a: torch.Tensor, r1: int, r2: int, init: str, gen: torch.Gener
 def check_rank(shape: Sequence[int], rank: Sequence[int]) -> tuple[int, int]:
     """Validate (R1, R2) against a tensor shape (n, c, v); raise a one-sentence ValueError."""
     if len(rank) != 2:
-        raise ValueError(f"rank must be a pair (R1, R2), got {tuple(rank)!r}.")
+        raise InputError(f"rank must be a pair (R1, R2), got {tuple(rank)!r}.")
     r1, r2 = int(rank[0]), int(rank[1])
     n, c, v = shape
     if r1 < 1 or r2 < 1:
-        raise ValueError(f"ranks must be positive, got (R1, R2) = ({r1}, {r2}).")
+        raise InputError(f"ranks must be positive, got (R1, R2) = ({r1}, {r2}).")
     if r1 > n:
-        raise ValueError(f"R1 = {r1} exceeds the number of subjects n = {n}; "
+        raise InputError(f"R1 = {r1} exceeds the number of subjects n = {n}; "
                          "use more subjects or a smaller R1.")
     if r1 > v:
-        raise ValueError(f"R1 = {r1} exceeds the number of layer voxels v = {v}; use a smaller R1.")
+        raise InputError(f"R1 = {r1} exceeds the number of layer voxels v = {v}; use a smaller R1.")
     if r2 > c:
-        raise ValueError(f"R2 = {r2} exceeds the number of channels c = {c}; use a smaller R2.")
+        raise InputError(f"R2 = {r2} exceeds the number of channels c = {c}; use a smaller R2.")
     return r1, r2
 
 
 def check_tensor(a: torch.Tensor) -> None:
     """Raise a clear error for a tensor that cannot be decomposed."""
     if a.ndim != 3:
-        raise ValueError(f"the cohort tensor must be 3-way (subjects, channels, voxels), got shape "
+        raise InputError(f"the cohort tensor must be 3-way (subjects, channels, voxels), got shape "
                          f"{tuple(a.shape)}; reshape the activations to n × c × v first.")
     if not bool(torch.isfinite(a).all()):
-        raise ValueError("the cohort tensor contains NaN or infinite values; remove or repair the "
+        raise InputError("the cohort tensor contains NaN or infinite values; remove or repair the "
                          "subjects whose volumes or activations are not finite.")
     if float(torch.linalg.vector_norm(a)) == 0.0:
-        raise ValueError("the cohort tensor is all zeros; choose a layer whose activations are not "
+        raise InputError("the cohort tensor is all zeros; choose a layer whose activations are not "
                          "identically zero.")
 
 
@@ -231,7 +232,8 @@ def _core_step(u2: torch.Tensor, m2: torch.Tensor, q: torch.Tensor, h: torch.Ten
     c_mat = u2.T @ m2
     gram = torch.kron(q, p)
     lr = 1.0 / float(torch.linalg.matrix_norm(p, ord=2) * torch.linalg.matrix_norm(q, ord=2))
-    x = fista(c_mat.T.reshape(-1), gram, x=h.T.reshape(-1).clone(), n_iter_max=n_core_iter, lr=lr)
+    with tl.backend_context("pytorch", local_threadsafe=True):
+        x = fista(c_mat.T.reshape(-1), gram, x=h.T.reshape(-1).clone(), n_iter_max=n_core_iter, lr=lr)
     h_new = x.reshape(h.shape[1], h.shape[0]).T
 
     def obj(y: torch.Tensor) -> float:
@@ -270,7 +272,7 @@ def solve_loadings(tensor, fit: ConstrainedTucker, n_iter: int = 500) -> tuple[t
     check_tensor(a)
     n, c, v = a.shape
     if (c, v) != (u2.shape[0], u3.shape[0]):
-        raise ValueError(f"new subjects have {c} channels × {v} voxels but the fit has "
+        raise InputError(f"new subjects have {c} channels × {v} voxels but the fit has "
                          f"{u2.shape[0]} × {u3.shape[0]}; collect them from the same layer.")
     b = u2 @ fit.diagonal_faces
     w = (a.reshape(n * c, v) @ u3).reshape(n, c, -1)
