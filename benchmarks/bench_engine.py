@@ -6,12 +6,15 @@ For each input size and each measurement (forward, our LRP with ``preset="epsilo
 zennit's ``EpsilonPlusFlat`` with a canonizer for our unit class, see ``zennit_preact.py``) a
 fresh subprocess builds the model, runs one warm-up and ``--runs`` timed repetitions, and
 reports the median time and its peak memory: ``ru_maxrss`` of that process minus its resident
-size just before the first run on CPU, ``torch.cuda.max_memory_allocated`` on CUDA.
+size just before the first (warm-up) run on CPU, ``torch.cuda.max_memory_allocated`` minus the
+memory allocated before the first run on CUDA — i.e. the memory the method needs on top of the
+model and the input.
 
     python benchmarks/bench_engine.py --quick            # 48x56x48, a minute on 2 cores
     python benchmarks/bench_engine.py                    # 96x112x96 and 160x192x160 (slow on CPU)
     python benchmarks/bench_engine.py --sizes 96x112x96 --runs 5
     python benchmarks/bench_engine.py --profile --sizes 64x64x64   # where our LRP spends its time
+    python benchmarks/bench_engine.py --check --quick    # also check our map equals zennit's first
 
 Targets (issue 3): LRP/forward <= 2.5, LRP/zennit <= 0.5, LRP peak memory <= zennit's.
 """
@@ -85,14 +88,17 @@ def _child(method: str, size: tuple[int, int, int], runs: int, warmup: int, devi
         def step():
             return zennit_relevance(model, x, "EpsilonPlusFlat")
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        step()
-    sync()
+    # baseline: model, input and imports in place, before the method first runs (the warm-up counts
+    # towards the peak: freed memory that the allocator keeps would hide it from a later baseline)
     if device.type == "cuda":
+        sync()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated() / 2 ** 20
     else:
         base = _current_rss_mb()
+    for _ in range(warmup):
+        step()
+    sync()
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -135,6 +141,26 @@ def _profile(size, device_arg) -> None:
     print(prof_f.key_averages().table(sort_by="self_cpu_time_total", row_limit=10))
 
 
+def _check() -> None:
+    """Agreement of our epsilon-plus with zennit's EpsilonPlus on a small bias-free ResNet (float64).
+
+    Bias-free, with BatchNorm passed through on both sides (zennit cannot merge a pre-activation
+    BatchNorm), the two must agree to round-off; this validates the zennit canonizer used for timing.
+    """
+    import torch
+    from NeuroRelevanceLib import explain, nets
+
+    sys.path.insert(0, str(HERE))
+    from zennit_preact import zennit_relevance
+
+    model = nets.build("PreActResNet3d", seed=0, widths=(4, 8, 8), units=(2, 2, 1), bias=False).double()
+    x = torch.rand((1, 1, 16, 16, 16), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    ours = explain(model, x, preset="epsilon-plus", batchnorm="pass", dtype=torch.float64, device="cpu")
+    _, theirs = zennit_relevance(model, x, "EpsilonPlus")
+    err = float((ours.relevance - theirs).abs().max() / theirs.abs().max())
+    print(f"check: max|ours - zennit| / max|zennit| = {err:.2e} (bias-free ResNet, BatchNorm pass-through)")
+
+
 def _table(results: list[dict]) -> str:
     rows = ["| input | forward s | LRP s | zennit s | LRP/forward | LRP/zennit | forward MB | LRP MB | zennit MB |",
             "|---|---|---|---|---|---|---|---|---|"]
@@ -164,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--json", default=None, help="also write the raw figures to this file")
     p.add_argument("--profile", action="store_true", help="profile our LRP at the first size instead")
+    p.add_argument("--check", action="store_true", help="first compare our map with zennit's on a small net")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     sizes = [_parse_size(s) for s in (args.sizes or (QUICK_SIZE if args.quick else DEFAULT_SIZES)).split(",")]
@@ -173,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         _profile(sizes[0], args.device)
         return 0
+    if args.check:
+        _check()
     methods = [m for m in args.methods.split(",") if m]
     results = []
     for size in sizes:
