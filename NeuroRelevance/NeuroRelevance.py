@@ -1,29 +1,37 @@
 """NeuroRelevance: relevance heatmaps of 3D brain networks as overlays on the scan.
 
-Glue only (loads the .ui, binds widgets to a parameter node, calls the logic, shows errors).
-Everything testable lives in ``NeuroRelevanceLib`` next to this file, which imports neither Qt
-nor the Slicer app:
+Glue only (loads the .ui, binds widgets to a parameter node, runs the library's logic off the GUI
+thread, shows errors). Everything testable lives in ``NeuroRelevanceLib`` next to this file, which
+imports neither Qt nor the Slicer app:
 
-- ``NeuroRelevanceLib/logic.py``    scene-level workflow used by this module and the CLI
+- ``NeuroRelevanceLib/logic.py``    scene workflow: prepare / compute / apply, refilter, tables
+- ``NeuroRelevanceLib/jobs.py``     the thread-safe compute step (progress, cancel)
+- ``NeuroRelevanceLib/models/``     model cards, safe loading
 - ``NeuroRelevanceLib/mrml/``       volume nodes <-> numpy, outputs, display, storage, tables
 - ``NeuroRelevanceLib/engine/``     relevance propagation on the model's operator graph
 - ``NeuroRelevanceLib/regions/``    atlas region statistics
-- ``NeuroRelevanceLib/cohort/``     dataset-level Tucker decomposition
 """
 from __future__ import annotations
 
-import logging
-from typing import Annotated
+import pathlib
+import threading
+from typing import Annotated, Union
 
+import qt
 import slicer
 import vtk
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
                                            ScriptedLoadableModuleTest,
                                            ScriptedLoadableModuleWidget)
-from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 from slicer.util import VTKObservationMixin
 
-from NeuroRelevanceLib.errors import InputError
+from NeuroRelevanceLib.logic import RelevanceLogic
+
+PRESETS = ["epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1"]
+CHANNELS = 4  # channel selectors in the .ui
+PREDICTED = "predicted"
+NO_ATLAS = "none"
 
 
 class NeuroRelevance(ScriptedLoadableModule):
@@ -37,8 +45,8 @@ class NeuroRelevance(ScriptedLoadableModule):
         self.parent.contributors = ["NeuroRelevance developers"]
         self.parent.helpText = (
             "Explains what a trained 3D neural network sees in a brain scan: relevance heatmaps "
-            "(layer-wise relevance propagation and related methods) as overlays, with per-region "
-            "statistics. See the README for the scripting API.")
+            "(layer-wise relevance propagation) as overlays, with per-region statistics. "
+            "See the README for the walkthrough and the scripting API.")
         self.parent.acknowledgementText = (
             "Methods follow Deep Taylor decomposition, LRP for 3D U-Nets (pass/clamp filters), "
             "and LRP for Alzheimer's disease (atlas relevance density and gain).")
@@ -46,17 +54,34 @@ class NeuroRelevance(ScriptedLoadableModule):
 
 @parameterNodeWrapper
 class NeuroRelevanceParameterNode:
-    """Settings saved with the scene."""
+    """Every setting of the module, saved with the scene."""
 
-    inputVolume: slicer.vtkMRMLScalarVolumeNode
-    outputVolume: slicer.vtkMRMLScalarVolumeNode
+    inputVolume0: slicer.vtkMRMLScalarVolumeNode
+    inputVolume1: slicer.vtkMRMLScalarVolumeNode
+    inputVolume2: slicer.vtkMRMLScalarVolumeNode
+    inputVolume3: slicer.vtkMRMLScalarVolumeNode
+    modelPath: pathlib.Path
+    trusted: bool = False
+    device: Annotated[str, Choice(["auto", "cuda", "cpu"])] = "auto"
+    preset: Annotated[str, Choice(PRESETS)] = "epsilon-plus"
+    epsilon: Annotated[float, WithinRange(0.0, 10.0)] = 1e-6
+    gamma: Annotated[float, WithinRange(0.0, 10.0)] = 0.25
+    alpha: Annotated[float, WithinRange(1.0, 10.0)] = 1.0
+    target: str = PREDICTED
+    filterType: Annotated[str, Choice(["none", "pass", "clamp"])] = "none"
+    filterLow: Annotated[float, WithinRange(0.0, 1.0)] = 0.0
+    filterHigh: Annotated[float, WithinRange(0.0, 1.0)] = 1.0
+    filterPlacement: Annotated[str, Choice(["input", "every-layer"])] = "input"
     opacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
     threshold: Annotated[float, WithinRange(0.0, 0.99)] = 0.0
     positiveOnly: bool = False
+    atlasName: str = NO_ATLAS
+    atlasNode: Union[slicer.vtkMRMLLabelMapVolumeNode, slicer.vtkMRMLSegmentationNode]
+    outputVolume: slicer.vtkMRMLScalarVolumeNode
 
 
 class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """Loads the .ui, binds it to the parameter node and calls the logic."""
+    """Binds the .ui to the parameter node; runs the heavy step on a worker thread."""
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -64,6 +89,13 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._job = None
+        self._worker = None
+        self._progress = ("", 0.0)
+        self._lastRun = None
+        self._timer = qt.QTimer()
+        self._timer.setInterval(100)
+        self._timer.connect("timeout()", self._poll)
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -73,12 +105,21 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = NeuroRelevanceLogic()
+        from NeuroRelevanceLib.regions import available_atlases
+
+        self.ui.atlasComboBox.addItems([NO_ATLAS] + [a["name"] for a in available_atlases()])
+        self.ui.targetComboBox.addItem(PREDICTED)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
+        self.ui.regionStatisticsButton.connect("clicked(bool)", self.onRegionStatisticsButton)
+        self.ui.modelPathLineEdit.connect("currentPathChanged(QString)", self.onModelChanged)
+        self.ui.filterRangeWidget.connect("valuesChanged(double,double)", self.onFilterRangeChanged)
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
+        self._timer.stop()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -88,9 +129,10 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterChanged)
 
     def onSceneStartClose(self, caller, event) -> None:
+        self._lastRun = None
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -99,102 +141,199 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
+        if not self._parameterNode.inputVolume0:
             first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
             if first:
-                self._parameterNode.inputVolume = first
+                self._parameterNode.inputVolume0 = first
 
     def setParameterNode(self, inputParameterNode) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterChanged)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-            self._checkCanApply()
+            self.ui.filterRangeWidget.setValues(self._parameterNode.filterLow, self._parameterNode.filterHigh)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterChanged)
+            self._onParameterChanged()
 
-    def _checkCanApply(self, caller=None, event=None) -> None:
-        ready = bool(self._parameterNode and self._parameterNode.inputVolume)
-        self.ui.applyButton.enabled = ready
+    def _onParameterChanged(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        busy = self._worker is not None
+        ready = bool(p and p.inputVolume0 and str(p.modelPath) not in ("", "."))
+        self.ui.applyButton.enabled = ready and not busy
         self.ui.applyButton.toolTip = ("Compute and show the relevance overlay" if ready
-                                       else "Select an input volume")
+                                       else "Select a model file and an input volume")
+        self.ui.regionStatisticsButton.enabled = bool(self._lastRun) and not busy
+        if self._lastRun is not None and not busy and p.filterPlacement == "input":
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """Filter/threshold/opacity changes: update the overlay from the cached raw maps."""
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Could not update the overlay."):
+            self.logic.refilter(self._lastRun, None if p.filterType == "none" else p.filterType,
+                                (p.filterLow, p.filterHigh), opacity=p.opacity,
+                                threshold=p.threshold, positive_only=p.positiveOnly)
+
+    def onFilterRangeChanged(self, low: float, high: float) -> None:
+        if self._parameterNode:
+            with slicer.util.NodeModify(self._parameterNode):
+                self._parameterNode.filterLow, self._parameterNode.filterHigh = low, high
+
+    def onModelChanged(self, path: str) -> None:
+        """Show what the model expects: channels (one selector each), classes, preset."""
+        from NeuroRelevanceLib.models import read_card
+
+        self.ui.modelInfoLabel.text = ""
+        self.ui.targetComboBox.clear()
+        self.ui.targetComboBox.addItem(PREDICTED)
+        if not path.endswith(".json"):
+            return
+        with slicer.util.tryWithErrorDisplay("Could not read the model card."):
+            card = read_card(path)
+            for index in range(CHANNELS):
+                selector = getattr(self.ui, f"inputSelector{index}")
+                selector.enabled = index < len(card.input.channels)
+                selector.toolTip = card.input.channels[index] if index < len(card.input.channels) else "unused"
+            self.ui.targetComboBox.addItems(list(card.output.classes))
+            self._parameterNode.preset = card.recommended_preset
+            self.ui.modelInfoLabel.text = (f"{card.name}: channels {', '.join(card.input.channels)}; "
+                                           f"{card.output.type}")
+
+    def _settings(self) -> dict:
+        p = self._parameterNode
+        settings = dict(preset=p.preset, target=None if p.target in ("", PREDICTED) else p.target,
+                        filter=None if p.filterType == "none" else p.filterType,
+                        filter_range=(p.filterLow, p.filterHigh), filter_placement=p.filterPlacement,
+                        opacity=p.opacity, threshold=p.threshold, positive_only=p.positiveOnly,
+                        atlas=p.atlasNode or (None if p.atlasName == NO_ATLAS else p.atlasName),
+                        epsilon=p.epsilon, gamma=p.gamma)
+        if p.preset.startswith("alpha"):
+            settings["alpha"] = p.alpha
+        return settings
 
     def onApplyButton(self) -> None:
-        with slicer.util.tryWithErrorDisplay("Failed to compute the relevance map.",
-                                             waitCursor=True):
-            p = self._parameterNode
-            output = self.logic.process(p.inputVolume, opacity=p.opacity, threshold=p.threshold,
-                                        positiveOnly=p.positiveOnly)
-            p.outputVolume = output
-            self.ui.statusLabel.text = f"Output: {output.GetName()}"
+        from NeuroRelevanceLib.jobs import compute
+
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Could not start the relevance run.", waitCursor=True):
+            volumes = [getattr(p, f"inputVolume{i}") for i in range(CHANNELS)]
+            volumes = [v for v in volumes if v is not None]
+            self._job = self.logic.prepare(volumes, str(p.modelPath), trusted=p.trusted,
+                                           device=p.device, **self._settings())
+            loaded = self._job.loaded
+            self.ui.modelInfoLabel.text = loaded.summary()
+            self._error = None
+
+            def work():
+                try:
+                    compute(self._job, lambda message, fraction: setattr(self, "_progress", (message, fraction)))
+                except Exception as exc:  # reported on the GUI thread by _poll
+                    self._error = exc
+
+            self._worker = threading.Thread(target=work, daemon=True)
+            self._worker.start()
+            self.ui.progressBar.visible = True
+            self.ui.cancelButton.enabled = True
+            self._onParameterChanged()
+            self._timer.start()
+
+    def _poll(self) -> None:
+        message, fraction = self._progress
+        self.ui.progressBar.value = int(100 * fraction)
+        self.ui.progressBar.format = f"{message} %p%"
+        if self._worker is None or self._worker.is_alive():
+            return
+        self._timer.stop()
+        self._worker = None
+        self.ui.cancelButton.enabled = False
+        self.ui.progressBar.visible = False
+        if self._error is not None:
+            from NeuroRelevanceLib.jobs import Cancelled
+
+            if isinstance(self._error, Cancelled):
+                self.ui.resultsLabel.text = str(self._error)
+            else:
+                slicer.util.errorDisplay(f"The relevance run failed: {self._error}")
+        else:
+            with slicer.util.tryWithErrorDisplay("Could not add the results to the scene."):
+                self._lastRun = self.logic.apply(self._job)
+                self._showResults()
+        self._onParameterChanged()
+
+    def _showResults(self) -> None:
+        run = self._lastRun
+        e = run.explanation
+        self._parameterNode.outputVolume = run.node
+        self.ui.resultsLabel.text = (f"Prediction: {run.prediction}; target {run.job.label} = "
+                                     f"{float(e.target_value[0]):.4g}; conservation error "
+                                     f"{e.max_conservation_error:.2e}; {e.seconds:.1f} s on {e.device}")
+        if run.table_node is not None:
+            self.ui.regionTableView.setMRMLTableNode(run.table_node)
+            self.ui.regionTableView.visible = True
+
+    def onCancelButton(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            self.ui.resultsLabel.text = "Cancelling after the current step..."
+
+    def onRegionStatisticsButton(self) -> None:
+        p = self._parameterNode
+        atlas = p.atlasNode or (None if p.atlasName == NO_ATLAS else p.atlasName)
+        with slicer.util.tryWithErrorDisplay("Could not compute region statistics.", waitCursor=True):
+            if atlas is None:
+                raise ValueError("Choose a bundled atlas or a label map first.")
+            self.logic.add_region_table(self._lastRun, atlas)
+            self._showResults()
 
 
 def ensureDependencies() -> None:
-    """Offer to pip-install the library's missing packages (torch comes from the PyTorch extension)."""
-    from NeuroRelevanceLib.dependencies import missing_packages
+    """Offer to install what the library needs: torch via the PyTorch extension, the rest via pip."""
+    from NeuroRelevanceLib.dependencies import missing_packages, torch_available
 
+    if not torch_available():
+        try:
+            import PyTorchUtils
+
+            if slicer.util.confirmOkCancelDisplay("NeuroRelevance needs PyTorch. Install it now?"):
+                PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False)
+        except ImportError:
+            slicer.util.errorDisplay("NeuroRelevance needs PyTorch: install the PyTorch extension "
+                                     "from the Extensions Manager.")
     missing = missing_packages()
     if missing and slicer.util.confirmOkCancelDisplay(
             "NeuroRelevance needs these Python packages: " + ", ".join(missing) + ". Install now?"):
         slicer.util.pip_install(" ".join(missing))
 
 
-class NeuroRelevanceLogic(ScriptedLoadableModuleLogic):
-    """Thin adapter: hands the scene to ``NeuroRelevanceLib.logic.RelevanceLogic``."""
+class NeuroRelevanceLogic(ScriptedLoadableModuleLogic, RelevanceLogic):
+    """The library's scene logic on Slicer's scene (or the one given), plus the parameter node.
+
+    Console use: ``logic = slicer.util.getModuleLogic("NeuroRelevance")`` then
+    ``run = logic.run([volume], "card.json", preset="alpha1-beta0", atlas="aal3")``.
+    """
 
     def __init__(self, scene=None) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
-        self.scene = scene
+        RelevanceLogic.__init__(self, scene or slicer.mrmlScene)
 
     def getParameterNode(self):
         return NeuroRelevanceParameterNode(super().getParameterNode())
 
-    def process(self, inputVolume, opacity: float = 0.5, threshold: float = 0.0,
-                positiveOnly: bool = False):
-        """Add a relevance overlay for ``inputVolume`` and return the new output volume node.
-
-        Until the model inputs are wired (next issue), the map is the skeleton's heatmap-like
-        Laplacian-of-Gaussian, so the whole path (scene -> numpy -> output node -> overlay) runs.
-        """
-        from NeuroRelevanceLib import mrml
-        from NeuroRelevanceLib.logic import RelevanceLogic
-        from NeuroRelevanceLib.smoke import heatmap_like
-
-        if inputVolume is None:
-            raise InputError("Select an input volume.")
-        scene = self.scene or slicer.mrmlScene
-        array, grid = mrml.volume_to_array(inputVolume)
-        logging.info("NeuroRelevance: processing %s", inputVolume.GetName())
-        output = RelevanceLogic(scene).add_heatmap(
-            inputVolume, heatmap_like(array, grid), "smoke LoG", opacity=opacity,
-            threshold=threshold, positive_only=positiveOnly)
-        return output.node
-
 
 class NeuroRelevanceTest(ScriptedLoadableModuleTest):
-    """Self-test run by Slicer (``Reload and Test``): builds its own data and checks numbers."""
+    """Self-test (``Slicer --testing --python-code "..."`` or Reload and Test): builds its own data."""
 
     def setUp(self) -> None:
         slicer.mrmlScene.Clear()
 
     def runTest(self) -> None:
         self.setUp()
-        self.test_overlay_on_synthetic_volume()
+        self.test_run_end_to_end()
 
-    def test_overlay_on_synthetic_volume(self) -> None:
-        import numpy as np
+    def test_run_end_to_end(self) -> None:
+        from NeuroRelevanceLib.selftest import run_self_test
 
-        from NeuroRelevanceLib import mrml
-        from NeuroRelevanceLib.geometry import Grid
-
-        grid = Grid.from_parts((24, 32, 32), (1.5, 1.0, 1.0), (-16.0, -16.0, -18.0))
-        k, j, i = np.mgrid[:24, :32, :32]
-        blob = np.exp(-((i - 16) ** 2 + (j - 16) ** 2 + (k - 12) ** 2) / 40.0) * 1000
-        volume = mrml.array_to_volume(slicer.mrmlScene, blob.astype(np.float32), grid, "blob")
-        output = NeuroRelevanceLogic().process(volume, opacity=0.4)
-        values, out_grid = mrml.volume_to_array(output)
-        self.assertTrue(out_grid.same_as(grid))
-        self.assertAlmostEqual(float(np.abs(values).max()), 1.0, places=5)
-        self.assertEqual(output.GetNodeReference("NeuroRelevance.source"), volume)
+        run_self_test(NeuroRelevanceLogic())
         self.delayDisplay("NeuroRelevance self-test passed")

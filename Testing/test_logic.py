@@ -157,3 +157,13 @@ def test_scene_labelmap_as_atlas_after_the_run(scene, views, loaded, volumes):
     assert run.table["voxels"].sum() > 0
     again = logic.add_region_table(run, node)
     assert again is table_node
+
+
+def test_alpha_setting_becomes_an_alpha_beta_rule(scene, loaded, volumes):
+    logic = RelevanceLogic(scene)
+    preset_run = logic.run(volumes, loaded, preset="alpha2-beta1")
+    custom = logic.run(volumes, loaded, preset="alpha1-beta0", alpha=2.0)
+    assert torch.allclose(custom.explanation.relevance, preset_run.explanation.relevance, atol=1e-6)
+    assert custom.node is not preset_run.node
+    with pytest.raises(InputError, match="at least 1"):
+        logic.run(volumes, loaded, preset="alpha1-beta0", alpha=0.5)

@@ -1,8 +1,8 @@
-"""The Slicer module's Logic on a real scene.
+"""The Slicer module file on a real scene.
 
-Only the Slicer desktop app cannot exist here: ``slicer.ScriptedLoadableModule`` and
-``slicer.parameterNodeWrapper`` come from the app, so minimal stand-ins for those two are
-registered, and the real module file is imported and run against a real vtkMRMLScene.
+Only the Slicer desktop app cannot exist here: ``qt``, ``slicer.ScriptedLoadableModule`` and
+``slicer.parameterNodeWrapper`` come from the app, so minimal stand-ins for those are registered,
+then the real module file is imported and its Logic and self-test run against a real vtkMRMLScene.
 """
 import importlib.util
 import sys
@@ -11,26 +11,34 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import slicer
 
 from NeuroRelevanceLib import mrml
 from NeuroRelevanceLib.errors import InputError
+from NeuroRelevanceLib.selftest import make_test_model, run_self_test
 
 MODULE_FILE = Path(__file__).resolve().parents[1] / "NeuroRelevance" / "NeuroRelevance.py"
 
 
-@pytest.fixture(scope="module")
-def module():
-    stand_ins = {}
+def _stand_ins() -> dict:
     scripted = types.ModuleType("slicer.ScriptedLoadableModule")
     for name in ("ScriptedLoadableModule", "ScriptedLoadableModuleWidget",
                  "ScriptedLoadableModuleLogic", "ScriptedLoadableModuleTest"):
         setattr(scripted, name, type(name, (), {"__init__": lambda self, *a: None}))
-    stand_ins["slicer.ScriptedLoadableModule"] = scripted
     wrapper = types.ModuleType("slicer.parameterNodeWrapper")
     wrapper.parameterNodeWrapper = lambda cls: cls
     wrapper.WithinRange = lambda lo, hi: (lo, hi)
-    stand_ins["slicer.parameterNodeWrapper"] = wrapper
+    wrapper.Choice = lambda values: tuple(values)
+    qt = types.ModuleType("qt")
+    qt.QTimer = type("QTimer", (), {"__init__": lambda self: None,
+                                    "setInterval": lambda self, ms: None,
+                                    "connect": lambda self, *a: None})
+    return {"slicer.ScriptedLoadableModule": scripted, "slicer.parameterNodeWrapper": wrapper,
+            "qt": qt}
+
+
+@pytest.fixture(scope="module")
+def module():
+    stand_ins = _stand_ins()
     saved = {k: sys.modules.get(k) for k in stand_ins}
     sys.modules.update(stand_ins)
     try:
@@ -46,29 +54,36 @@ def module():
                 sys.modules[key] = value
 
 
-def test_logic_adds_overlay_on_the_given_scene(module, scene, views, grid):
-    k, j, i = np.mgrid[:7, :9, :11]
-    volume = mrml.array_to_volume(scene, (i * j + k).astype(np.float32), grid, "scan")
-    output = module.NeuroRelevanceLogic(scene).process(volume, opacity=0.3)
-    values, out_grid = mrml.volume_to_array(output)
-    assert out_grid.same_as(grid) and np.isclose(np.abs(values).max(), 1.0)
+def test_module_logic_runs_the_library_on_the_given_scene(module, scene, views, tmp_path):
+    logic = module.NeuroRelevanceLogic(scene)
+    grid = mrml.volume_grid(mrml.array_to_volume(scene, np.ones((6, 6, 6), np.float32),
+                                                 _grid(), "tiny"))
+    assert grid.shape_kji == (6, 6, 6)
+    k, j, i = np.mgrid[:12, :14, :16]
+    volume = mrml.array_to_volume(scene, (i * j + k).astype(np.float32),
+                                  _grid((12, 14, 16)), "scan")
+    run = logic.run([volume], str(make_test_model(tmp_path)), opacity=0.3)
     composite = scene.GetNthNodeByClass(0, "vtkMRMLSliceCompositeNode")
-    assert composite.GetForegroundVolumeID() == output.GetID()
+    assert composite.GetForegroundVolumeID() == run.node.GetID()
     assert composite.GetForegroundOpacity() == pytest.approx(0.3)
 
 
-def test_logic_refuses_missing_input_without_touching_the_scene(module, scene):
+def test_module_self_test_case_passes_on_slicer_core(module, scene, views):
+    run_self_test(module.NeuroRelevanceLogic(scene))
+
+
+def test_module_logic_refuses_bad_input_without_touching_the_scene(module, scene, tmp_path):
+    logic = module.NeuroRelevanceLogic(scene)
+    card = str(make_test_model(tmp_path))
     before = scene.GetNumberOfNodes()
-    with pytest.raises(InputError, match="Select an input volume"):
-        module.NeuroRelevanceLogic(scene).process(None)
+    with pytest.raises(InputError, match="one input volume per model channel"):
+        logic.run([None], card)
     with pytest.raises(InputError, match="Opacity"):
-        volume = mrml.array_to_volume(scene, np.ones((4, 4, 4)), _grid(), "v")
-        before = scene.GetNumberOfNodes()
-        module.NeuroRelevanceLogic(scene).process(volume, opacity=3.0)
+        logic.run([None], card, opacity=3.0)
     assert scene.GetNumberOfNodes() == before
 
 
-def _grid():
+def _grid(shape=(6, 6, 6)):
     from NeuroRelevanceLib.geometry import Grid
 
-    return Grid.from_parts((4, 4, 4), (1, 1, 1), (0, 0, 0))
+    return Grid.from_parts(shape, (2.0, 2.0, 2.0), (0, 0, 0))

@@ -39,7 +39,19 @@ class Settings:
     opacity: float = 0.5
     threshold: float = 0.0
     positive_only: bool = False
+    alpha: Optional[float] = None    # α of the αβ presets (β = α − 1); None: the preset's own
     engine_params: dict = field(default_factory=dict)
+
+    def engine_keywords(self) -> dict:
+        """Keywords for ``explain`` beyond the preset: the engine's own plus α as a rule override."""
+        params = dict(self.engine_params)
+        if self.alpha is not None and self.preset.startswith("alpha") and "rules" not in params:
+            from .engine.rules import AlphaBeta
+
+            if self.alpha < 1.0:
+                raise InputError(f"α = {self.alpha} must be at least 1 (β = α − 1 ≥ 0).")
+            params["rules"] = {"*": AlphaBeta(float(self.alpha), float(self.alpha) - 1.0)}
+        return params
 
 
 @dataclass
@@ -70,7 +82,7 @@ class Job:
         payload = json.dumps({"volumes": list(self.volume_ids), "model": self.loaded.card.name,
                               "preset": s.preset, "target": str(self.class_index),
                               "filter": s.filter, "range": [float(v) for v in s.filter_range],
-                              "placement": s.filter_placement,
+                              "placement": s.filter_placement, "alpha": s.alpha,
                               "params": {k: str(v) for k, v in sorted(s.engine_params.items())}},
                              sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:16]
@@ -99,7 +111,7 @@ def compute(job: Job, progress: Optional[Progress] = None) -> Job:
         job.loaded.model, torch.from_numpy(job.prepared.array[None]), preset=s.preset,
         target=job.class_index, filter=s.filter if every_layer else None,
         filter_range=s.filter_range, filter_placement=s.filter_placement,
-        device=job.loaded.device, **s.engine_params)
+        device=job.loaded.device, **s.engine_keywords())
     relevance = job.explanation.relevance[0].numpy()
     stage("Resampling relevance onto the scan", 0.75)
     job.raw = [resample(relevance[c], job.prepared.grid, grid)

@@ -198,9 +198,9 @@ class RelevanceLogic:
             companions = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())] \
                 if node.IsA("vtkMRMLDisplayableNode") else []
             companions += [node.GetStorageNode()] if node.IsA("vtkMRMLStorableNode") else []
-            for companion in [c for c in companions if c is not None]:
+            self.scene.RemoveNode(node)  # first: a live volume whose display vanished gets a new one
+            for companion in [c for c in companions if c is not None and c.GetScene() is not None]:
                 self.scene.RemoveNode(companion)
-            self.scene.RemoveNode(node)
         mrml.outputs.remove_empty_folders(self.scene, folders)
         return len(doomed)
 
