@@ -27,8 +27,10 @@ def _needs(step: Step) -> list[fx.Node]:
         if getattr(step.rule, "needs_output", False):
             keep.append(step.node)
         return keep
-    if step.kind in ("zrule", "add", "sub"):
+    if step.kind == "zrule":
         return list(step.inputs) + [step.node]
+    if step.kind in ("add", "sub"):
+        return list(step.inputs)  # the sum itself is recomputed from its terms
     if step.kind in ("grad", "passthrough_grad"):
         return list(step.inputs)
     return []
@@ -233,10 +235,16 @@ def _split_sum(step: Step, kept: dict, r: Tensor, stabilizer: float, give: Calla
             terms.append((None, kept["__consts__"].get(a, kept["__meta__"].get(a)), sign))
         else:
             terms.append((None, a, sign))
-    z = kept[node]
+    z = None
+    for _, value, sign in terms:
+        term = value if sign == 1 else value * sign
+        z = term if z is None else z + term
     s = divide(r, z, stabilizer)
+    del z
     for a, value, sign in terms:
         if a is None:
             continue
-        contrib = s * (value * sign)
+        contrib = s * value
+        if sign != 1:
+            contrib.mul_(sign)
         give(a, _reduce_to(contrib, value.shape))
