@@ -107,6 +107,18 @@ def test_bias_free_conservation_float32(arch, ruleset):
     assert own_conservation(expl.relevance, f).max().item() <= 1e-4
 
 
+@pytest.mark.parametrize("arch", ["cnn", "resnet"])
+def test_batchnorm_pass_through_conserves_with_offset_batchnorms(arch):
+    """Seed 000's R_i = R_j through BatchNorm: bias-free convs + BatchNorms with non-zero means and betas."""
+    factory, shape, target_kw, select = CASES[arch]
+    model = randomise_batchnorm(factory(bias=False), seed=11, shape=shape)
+    x = _input(shape, seed=12)
+    expl = explain(model, x, rules=ALL_LRP0, batchnorm="pass", dtype=F64, device="cpu", stabilizer=STAB,
+                   **target_kw)
+    _, f = grad_times_input(model, x, select)
+    assert own_conservation(expl.relevance, f).max().item() <= 1e-9
+
+
 @pytest.mark.parametrize("arch", sorted(CASES))
 def test_lrp0_equals_gradient_times_input(arch):
     model, x, expl, select = _run(arch, ALL_LRP0)
