@@ -101,7 +101,7 @@ _BSPLINE_GAIN_3D = 0.48 ** 1.5
 
 
 def random_deformation(rng: np.random.Generator, *, displacement_mm: float = 2.5,
-                       control_step_mm: float = 24.0, scale_sd: float = 0.04,
+                       control_step_mm: float = 32.0, scale_sd: float = 0.04,
                        rotation_sd_deg: float = 3.0, translation_sd_mm: float = 2.0,
                        enabled: bool = True) -> Deformation:
     """Draw a smooth random map; ``enabled=False`` draws the same numbers but returns identity."""
