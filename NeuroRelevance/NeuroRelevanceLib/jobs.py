@@ -173,13 +173,34 @@ def describe_prediction(output, card) -> str:
     return f"{foreground} foreground voxels"
 
 
-def filter_relevance(raw: np.ndarray, kind: Optional[str], value_range=(0.0, 1.0)) -> np.ndarray:
-    """The engine's pass/clamp filter (max-|R| normalised) applied to one cached map."""
-    import torch
+class FilterCache:
+    """One raw map prepared for fast re-filtering: |R|, sign and max|R| computed once.
 
-    from .engine.filters import apply_filter, check_filter
+    :meth:`apply` gives the same numbers as the engine's ``apply_filter`` (whole-map max-|R|
+    normalisation; pass keeps |r| in [α1, α2]; clamp clips |r| into [α1, α2] keeping the sign,
+    zeros stay zero) and can write straight into a volume's voxel buffer.
+    """
 
-    check_filter(kind, value_range, "input")
-    if kind is None:
-        return raw
-    return apply_filter(torch.from_numpy(np.ascontiguousarray(raw))[None], kind, value_range).numpy()[0]
+    def __init__(self, raw: np.ndarray) -> None:
+        self.raw = np.ascontiguousarray(raw, dtype=np.float32)
+        self.magnitude = np.abs(self.raw)
+        self.sign = np.sign(self.raw)
+        self.peak = float(self.magnitude.max()) if self.raw.size else 0.0
+
+    def apply(self, kind: Optional[str], value_range=(0.0, 1.0), out: Optional[np.ndarray] = None):
+        from .engine.filters import check_filter
+
+        check_filter(kind, value_range, "input")
+        out = np.empty_like(self.raw) if out is None else out.reshape(self.raw.shape)
+        if kind is None:
+            np.copyto(out, self.raw)
+            return out
+        scale = self.peak if self.peak > 0 else 1.0
+        lo, hi = float(value_range[0]) * scale, float(value_range[1]) * scale
+        if kind == "pass":
+            keep = (self.magnitude >= lo) & (self.magnitude <= hi)
+            np.multiply(self.raw, keep, out=out)
+        else:
+            np.clip(self.magnitude, lo, hi, out=out)
+            np.multiply(out, self.sign, out=out)
+        return out

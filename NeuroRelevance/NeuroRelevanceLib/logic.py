@@ -16,7 +16,7 @@ import numpy as np
 
 from . import mrml
 from .errors import InputError
-from .jobs import Job, Progress, Settings, compute, filter_relevance
+from .jobs import FilterCache, Job, Progress, Settings, compute
 
 #: node attribute that identifies the run an output belongs to (same inputs and settings)
 RUN_KEY = "NeuroRelevance.runKey"
@@ -41,6 +41,13 @@ class RunResult:
     outputs: list[HeatmapOutput]
     job: Job
     table_node: Any = None
+    _caches: list = field(default_factory=list, repr=False)
+
+    def filter_caches(self) -> list:
+        """Per-channel :class:`jobs.FilterCache` of the raw maps (built on first use)."""
+        if not self._caches:
+            self._caches = [FilterCache(raw) for raw in self.job.raw]
+        return self._caches
 
     @property
     def node(self):
@@ -94,7 +101,9 @@ class RelevanceLogic:
         options = Settings(**_known_settings(settings))
         options.atlas = scene_atlas(options.atlas)
         _check_display(options.opacity, options.threshold)
-        filter_relevance(np.zeros((1, 1, 1), np.float32), options.filter, options.filter_range)
+        from .engine.filters import check_filter
+
+        check_filter(options.filter, options.filter_range, options.filter_placement)
         loaded = model if isinstance(model, LoadedModel) else load_model(
             model, trusted=trusted, device=device)
         if loaded.card is None:
@@ -122,8 +131,8 @@ class RelevanceLogic:
         run = RunResult([], job)
         folder = None
         for c, volume in enumerate(volumes):
-            shown = job.raw[c] if s.filter_placement == "every-layer" else filter_relevance(
-                job.raw[c], s.filter, s.filter_range)
+            shown = job.raw[c] if s.filter_placement == "every-layer" else \
+                run.filter_caches()[c].apply(s.filter, s.filter_range)
             out = self.add_heatmap(
                 volume, shown, method,
                 parameters={**parameters, "channel": job.loaded.card.input.channels[c]},
@@ -179,11 +188,13 @@ class RelevanceLogic:
                  opacity: float = 0.5, threshold: float = 0.0, positive_only: bool = False) -> None:
         """Re-apply an input-placement filter and display settings from the cached raw maps."""
         _check_display(opacity, threshold)
-        for out, raw in zip(run.outputs, run.raw_source):
-            mrml.update_volume_array(out.node, filter_relevance(raw, filter, filter_range))
+        caches = run.filter_caches()
+        for out, cache in zip(run.outputs, caches):
+            buffer = mrml.volume_buffer(out.node)  # the node's own voxels: filtered in place
+            cache.apply(filter, filter_range, out=buffer)
+            mrml.mark_modified(out.node)
         mrml.show_heatmap(self.scene, run.node, opacity=opacity, threshold=threshold,
-                          positive_only=positive_only,
-                          window=float(np.max(np.abs(run.raw_source[0]))) or 1.0)
+                          positive_only=positive_only, window=caches[0].peak or 1.0)
 
     def remove_run(self, key: str) -> int:
         """Remove the output volumes and tables of an earlier run with this key; returns the count."""

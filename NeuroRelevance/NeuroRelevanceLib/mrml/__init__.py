@@ -10,10 +10,11 @@ from .outputs import create_heatmap_volume, output_folder
 from .storage import read_volume, save_scene, write_volume
 from .tables import table_from_dataframe, write_table_csv
 from .views import SliceViews
-from .volumes import array_to_volume, update_volume_array, volume_grid, volume_to_array
+from .volumes import array_to_volume, mark_modified, volume_buffer, volume_grid, volume_to_array
 
 __all__ = [
     "SliceViews", "labels", "array_to_volume", "create_heatmap_volume", "diverging_color_table", "output_folder",
-    "read_volume", "save_scene", "show_heatmap", "table_from_dataframe", "update_volume_array", "volume_grid",
+    "read_volume", "save_scene", "mark_modified", "show_heatmap", "table_from_dataframe", "volume_buffer",
+    "volume_grid",
     "volume_to_array", "write_table_csv", "write_volume",
 ]

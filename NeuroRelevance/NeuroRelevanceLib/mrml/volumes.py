@@ -88,15 +88,19 @@ def array_to_volume(scene, array_kji: np.ndarray, grid: Grid, name: str,
     return node
 
 
-def update_volume_array(node, array_kji: np.ndarray) -> None:
-    """Replace a volume's voxels in place (same shape), keeping its geometry and display."""
+def volume_buffer(node) -> np.ndarray:
+    """A writable KJI view of a scalar volume's own voxels (no copy); call :func:`mark_modified` after writing."""
     image = _image_of(node)
-    array = check_array(array_kji)
-    if array.shape != tuple(reversed(image.GetDimensions())):
-        raise InputError(f"Array shape {array.shape} does not match volume '{node.GetName()}' "
-                         f"{tuple(reversed(image.GetDimensions()))}.")
-    flat = np.ascontiguousarray(array).ravel()
-    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(flat, deep=True))
+    scalars = image.GetPointData().GetScalars()
+    if scalars.GetNumberOfComponents() != 1:
+        raise InputError(f"Volume '{node.GetName()}' is not a scalar volume.")
+    return numpy_support.vtk_to_numpy(scalars).reshape(tuple(reversed(image.GetDimensions())))
+
+
+def mark_modified(node) -> None:
+    """Tell VTK and MRML that a volume's voxels changed (after writing into :func:`volume_buffer`)."""
+    image = node.GetImageData()
+    image.GetPointData().GetScalars().Modified()
     image.Modified()
     node.Modified()
 
