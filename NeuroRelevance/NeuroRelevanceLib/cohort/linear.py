@@ -4,7 +4,7 @@ Features: the reconstruction Â = G ×1 U1 ×2 U2 ×3 U3 averaged over voxels (n
 validation/test subjects U1 is solved with the training core and U2, U3 fixed (as in
 Algorithm 1). For every ℓ1 weight λ on U3 the decomposition is refitted, a ridge model
 (scikit-learn) is fitted on the training features for every ridge α, and the pair with the
-smallest validation MAE wins.
+smallest validation MAE wins. Features are standardised (training mean/std) before the ridge.
 """
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from sklearn.linear_model import Ridge
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from ..errors import InputError
 from .tucker import ConstrainedTucker, constrained_nn_tucker, solve_loadings
@@ -41,7 +43,7 @@ class LinearResult:
     sparsity: float                     # absolute ℓ1 weight on U3
     sparsity_fraction: float            # λ as a fraction of the mean voxel norm
     alpha: float
-    model: Ridge
+    model: Pipeline                    # StandardScaler → Ridge (scikit-learn)
     fit: ConstrainedTucker
     mae: dict[str, float]               # train / val / test
     predictions: dict[str, np.ndarray]
@@ -74,7 +76,7 @@ def fit_linear_model(a_train, y_train, a_val, y_val, rank: Sequence[int],
         u1_val, _ = solve_loadings(a_val, fit)
         x_val = global_average_features(fit, u1_val)
         for alpha in alphas:
-            model = Ridge(alpha=float(alpha)).fit(x_tr, y_train)
+            model = make_pipeline(StandardScaler(), Ridge(alpha=float(alpha))).fit(x_tr, y_train)
             row = {"sparsity_fraction": float(frac), "alpha": float(alpha),
                    "mae_train": mae(model.predict(x_tr), y_train),
                    "mae_val": mae(model.predict(x_val), y_val)}

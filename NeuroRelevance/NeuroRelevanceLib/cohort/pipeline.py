@@ -139,6 +139,9 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
     a_te = a[idx["test"]] if len(idx["test"]) else None
     fit_kw = dict(device=dev, seed=seed, tol=tol)
     if rank is not None:
+        if int(rank[0]) > len(idx["train"]):
+            raise InputError(f"R1 = {int(rank[0])} exceeds the {len(idx['train'])} training subjects; "
+                             "use more subjects or a smaller R1.")
         check_rank((len(idx["train"]), c, v), rank)
     elif max(r1_values) > len(idx["train"]):
         raise InputError(f"the largest R1 ({max(r1_values)}) exceeds the {len(idx['train'])} training "
