@@ -78,3 +78,40 @@ def test_not_a_model_file(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(ValueError, match="neither a torch.export .pt2 archive nor a TorchScript file"):
         explain(str(bad), torch.randn(1, 2, 8, 8, 8))
+
+
+class InPlaceNet(torch.nn.Module):
+    """In-place activations and `+=`, chunk/cat, view with sizes read from the tensor, mean."""
+
+    def __init__(self, inplace: bool = True) -> None:
+        super().__init__()
+        self.ip = inplace
+        self.c1 = torch.nn.Conv3d(1, 4, 3, padding=1, bias=False)
+        self.r = torch.nn.ReLU(inplace=inplace)
+        self.c2 = torch.nn.Conv3d(4, 4, 3, padding=1, bias=False)
+        self.fc = torch.nn.Linear(4, 2, bias=False)
+
+    def forward(self, x):
+        a = self.r(self.c1(x))
+        b = self.c2(a)
+        b += a
+        b = torch.nn.functional.relu(b, inplace=self.ip)
+        b = b.relu_() if self.ip else b.relu()
+        h = torch.chunk(b, 2, dim=1)
+        b = torch.cat([h[1], h[0]], 1)
+        return self.fc(b.view(b.size(0), b.size(1), -1).mean(-1))
+
+
+def test_inplace_ops_in_every_format_equal_gradient_times_input():
+    from NeuroRelevanceLib.engine import LRP0
+    torch.manual_seed(9)
+    model = InPlaceNet().double().eval()
+    x = torch.randn(2, 1, 6, 6, 6, dtype=torch.float64)
+    ref = InPlaceNet(inplace=False).double().eval()
+    ref.load_state_dict(model.state_dict())
+    xg = x.clone().requires_grad_(True)
+    ref(xg)[:, 1].sum().backward()
+    expected = xg.grad * x
+    for variant in (model, torch.jit.script(model), torch.jit.trace(model, x)):
+        e = explain(variant, x, preset=None, rules={"*": LRP0()}, target=1, dtype=torch.float64, stabilizer=0.0)
+        assert float((e.relevance - expected).abs().max() / expected.abs().max()) < 1e-10, e.graph_source

@@ -147,9 +147,23 @@ def _generic_run(node: fx.Node, gm: fx.GraphModule) -> Callable[[dict], Any]:
     return lambda env: target(*_value(args, env), **_value(kwargs, env))
 
 
+def _rewire_inplace(graph: fx.Graph) -> None:
+    """``y = x.relu_()`` runs out of place here, so later uses of ``x`` must read ``y``."""
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    for node in list(graph.nodes):
+        name = str(node.target)
+        if node.op == "call_method" and name.endswith("_") and not name.endswith("__") and node.args \
+                and isinstance(node.args[0], fx.Node):
+            src = node.args[0]
+            for user in list(src.users):
+                if user is not node and order[user] > order[node]:
+                    user.replace_input_with(src, node)
+
+
 def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
     """Classify every node of ``captured.gm``; fold batch norms when ``batchnorm == "fold"``."""
     gm = captured.gm
+    _rewire_inplace(gm.graph)
     nodes = list(gm.graph.nodes)
     placeholders = [n for n in nodes if n.op == "placeholder"]
     if len(placeholders) != 1:

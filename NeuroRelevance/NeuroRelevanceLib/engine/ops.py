@@ -37,7 +37,7 @@ PASS_FUNCS = {
     F.hardtanh, F.relu6, F.hardswish, F.hardsigmoid, torch.sigmoid, F.sigmoid, torch.tanh, F.tanh,
     F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout,
     F.instance_norm, F.group_norm, F.layer_norm, F.local_response_norm, torch.clone, operator.neg, torch.neg,
-    operator.pos,
+    operator.pos, torch.relu_, F.relu_, F.leaky_relu_, F.elu_, torch.sigmoid_, torch.tanh_,
 } | _aten("relu", "leaky_relu", "prelu", "_prelu_kernel", "elu", "selu", "celu", "gelu", "silu", "mish",
           "softplus", "hardtanh", "relu6", "hardswish", "hardsigmoid", "sigmoid", "tanh", "dropout", "native_dropout",
           "feature_dropout", "alpha_dropout", "feature_alpha_dropout", "clone", "alias", "contiguous", "detach",
@@ -175,6 +175,8 @@ def classify(node: Any, module: Any = None) -> str:
         return "unknown"
     if op == "call_method":
         name = node.target
+        if name.endswith("_") and not name.endswith("__"):
+            name = name[:-1]  # in-place variant: run out of place (graph.py rewires later uses)
         if name in ("sigmoid",):
             return "pass_or_strip"
         for kind, names in (("strip", STRIP_METHODS), ("pass", PASS_METHODS), ("reshape", RESHAPE_METHODS),
@@ -182,8 +184,6 @@ def classify(node: Any, module: Any = None) -> str:
                             ("sub", SUB_METHODS), ("scale", SCALE_METHODS), ("meta", META_METHODS)):
             if name in names:
                 return kind
-        if name.endswith("_") and not name.endswith("__"):
-            return "unknown"
         return "unknown"
     if op == "call_function":
         target = normalise_target(node.target)

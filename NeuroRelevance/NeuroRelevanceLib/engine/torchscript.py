@@ -231,6 +231,15 @@ class _Converter:
             else:
                 args.append(v)
         packet = getattr(torch.ops.aten, base, None) or getattr(torch.ops.aten, name)
+        if name == "__getitem__" and isinstance(ins[0], (list, tuple)):
+            self._outputs(node, [ins[0][_concrete(ins[1])]])
+            return
+        if name == "__getitem__" and isinstance(ins[0], _Traced) and isinstance(ins[0].value, (list, tuple)):
+            self._outputs(node, [self._emit(operator.getitem, (ins[0], _concrete(ins[1])))])
+            return
+        if name == "len" and isinstance(ins[0], _Traced):
+            self._outputs(node, [len(ins[0].value)])
+            return
         if name in ("append", "_set_item", "extend") and isinstance(ins[0], list):
             self._outputs(node, [_PY_OPS[name](*ins)])  # mutate our list (may hold traced tensors)
             return
