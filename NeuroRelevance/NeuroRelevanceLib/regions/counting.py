@@ -32,7 +32,8 @@ class RegionSums:
 def count_regions(heatmap: Heatmap, grid: LabelGrid) -> RegionSums:
     """Voxel counts, signed sums S_a and positive sums Σ_a R⁺ of ``heatmap`` in every atlas region.
 
-    ``overlap`` is the share of the heatmap's relevance mass Σ|R| that lies inside some atlas region.
+    ``overlap`` is the share of the heatmap's relevance mass Σ|R| that lies inside the atlas'
+    brain outline (its regions plus the unlabelled tissue they enclose, see ``LabelGrid.envelope``).
     """
     if heatmap.shape != grid.shape:
         raise ValueError(f"grid {grid.shape} does not match the heatmap {heatmap.shape}")
@@ -45,7 +46,7 @@ def count_regions(heatmap: Heatmap, grid: LabelGrid) -> RegionSums:
         sums[region] = np.add.reduceat(inside, start)
         np.maximum(inside, 0.0, out=inside)
         sums_pos[region] = np.add.reduceat(inside, start)
-    mass_inside = float(np.sum(2.0 * sums_pos - sums))  # Σ|R| = 2 Σ R⁺ − Σ R
+    mass_inside = float(np.abs(flat[grid.envelope(order)], dtype=np.float64).sum())
     return RegionSums(grid.counts[1:].astype(np.int64), sums, sums_pos, heatmap.total_pos, grid.voxel_volume,
                       min(mass_inside / heatmap.total_abs, 1.0), heatmap.label)
 

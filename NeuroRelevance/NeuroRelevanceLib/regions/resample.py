@@ -30,7 +30,7 @@ class LabelGrid:
         self.voxel_volume = voxel_volume(affine)
         #: voxels per region on this grid (index 0 = outside the atlas)
         self.counts = np.bincount(dense_kji.ravel(), minlength=n_regions + 1)
-        self._inside: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._inside: dict[str, object] = {}
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -40,6 +40,25 @@ class LabelGrid:
     def dense_ijk(self) -> np.ndarray:
         """The dense region index in nibabel (i, j, k) order (a view)."""
         return self.dense_kji.transpose(2, 1, 0)
+
+    def envelope(self, order: str) -> np.ndarray:
+        """Flat indices (ravel ``order``) of the atlas' brain outline on this grid.
+
+        The outline is the labelled voxels closed (2 voxels) and hole-filled, so the white matter
+        and ventricles that a cortical/subcortical parcellation leaves unlabelled count as inside
+        the atlas. It decides whether a heatmap lies in the atlas' space at all.
+        """
+        key = f"envelope-{order}"
+        found = self._inside.get(key)
+        if found is None:
+            from scipy import ndimage
+
+            mask = ndimage.binary_closing(self.dense_kji > 0, iterations=2, border_value=0)
+            mask = ndimage.binary_fill_holes(mask | (self.dense_kji > 0))
+            flat = mask.ravel() if order == "F" else np.ascontiguousarray(mask.transpose(2, 1, 0)).ravel()
+            found = np.flatnonzero(flat)
+            self._inside[key] = found
+        return found
 
     def inside(self, order: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """In-atlas voxels of a heatmap raveled in ``order`` ('C' or 'F'), grouped by region.

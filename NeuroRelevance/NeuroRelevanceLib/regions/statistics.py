@@ -145,7 +145,7 @@ def _sums(heatmap: Heatmap, atlas: Atlas, transform: object, min_overlap: float,
     sums = count_regions(heatmap, grid)
     if sums.overlap == 0.0 or sums.overlap < min_overlap:
         raise InputError(
-            f"Only {sums.overlap:.1%} of the relevance (Σ|R|) of the {heatmap.label} lies inside the atlas "
+            f"Only {sums.overlap:.1%} of the relevance (Σ|R|) of the {heatmap.label} lies inside the brain of atlas "
             f"'{atlas.name}' ({atlas.space}; {nonzero_share(heatmap, grid):.1%} of its nonzero voxels), below "
             f"min_overlap={min_overlap:g}: the heatmap is probably not in the atlas' space. Register it to the "
             "atlas and pass transform=..., or lower min_overlap to accept the partial overlap.")
