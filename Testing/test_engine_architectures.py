@@ -189,3 +189,15 @@ def test_full_seed_shaped_nets_conserve_bias_free(name, shape):
     expl = explain(model, x, rules=ALL_LRP0, dtype=F64, device="cpu", stabilizer=STAB, **kw)
     assert float(expl.conservation_error.max()) <= 1e-9
     assert own_conservation(expl.relevance, expl.target_value).max().item() <= 1e-9
+
+
+@pytest.mark.parametrize("arch", ["resnet", "unet"])
+def test_torchscript_copy_gives_the_same_map(arch):
+    """The engine reads a scripted net's graph; add / cat / ConvTranspose3d must come out the same."""
+    factory, shape, target_kw, _ = CASES[arch]
+    model = randomise_batchnorm(factory(), seed=13, shape=shape)
+    x = _input(shape, seed=14)
+    direct = explain(model, x, preset="epsilon-plus", dtype=F64, device="cpu", **target_kw)
+    scripted = explain(torch.jit.script(model), x, preset="epsilon-plus", dtype=F64, device="cpu", **target_kw)
+    assert direct.relevance.abs().max() > 0
+    torch.testing.assert_close(scripted.relevance, direct.relevance, rtol=1e-9, atol=1e-12)

@@ -205,3 +205,12 @@ def test_traced_graph_computes_the_same_output(name, shape):
     x = torch.randn(shape)
     traced = torch.fx.symbolic_trace(model)
     torch.testing.assert_close(traced(x), model(x))
+
+
+@pytest.mark.parametrize("name, shape", [("DeepTaylorCNN", (1, 1, 16, 16, 16)),
+                                         ("PreActResNet3d", (1, 1, 16, 16, 16)),
+                                         ("UNet3d", (1, 6, 8, 8, 8))])
+def test_torchscript_compiles_and_agrees(name, shape):
+    model = build(name, seed=4)
+    x = torch.randn(shape)
+    torch.testing.assert_close(torch.jit.script(model)(x), model(x))

@@ -53,7 +53,7 @@ def is_concrete(x: Any) -> bool:
 class ConfigMixin:
     """Adds ``config`` (the constructor's keyword arguments, JSON-ready) to an ``nn.Module``."""
 
-    _config: dict[str, Any]
+    __jit_unused_properties__ = ["config", "architecture"]  # keep torch.jit.script away from them
 
     def _record(self, **kwargs: Any) -> None:
         self._config = {k: jsonable(v) for k, v in kwargs.items()}

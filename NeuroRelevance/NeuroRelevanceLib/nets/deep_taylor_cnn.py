@@ -83,7 +83,7 @@ class DeepTaylorCNN(ConfigMixin, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(N, n_outputs)`` for a batch ``(N, C, D, H, W)``."""
-        if is_concrete(x):
+        if not torch.jit.is_scripting() and is_concrete(x):
             check_batch(x, self.in_channels, type(self).__name__, min_size=self.min_size)
         x = self.features(x)
         x = self.flatten(self.global_pool(x))

@@ -97,7 +97,7 @@ class PreActResNet3d(ConfigMixin, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Outputs ``(N, n_outputs)`` for a batch ``(N, C, D, H, W)``."""
-        if is_concrete(x):
+        if not torch.jit.is_scripting() and is_concrete(x):
             check_batch(x, self.in_channels, type(self).__name__, min_size=self.min_size)
         x = self.stages(self.stem(x))
         x = F.relu(self.bn_final(x))

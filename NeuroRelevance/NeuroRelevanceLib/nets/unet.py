@@ -101,9 +101,9 @@ class UNet3d(ConfigMixin, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Per-voxel logits ``(N, n_classes, D, H, W)``."""
-        if is_concrete(x):
+        if not torch.jit.is_scripting() and is_concrete(x):
             check_batch(x, self.in_channels, type(self).__name__, divisor=self.divisor)
-        skips = []
+        skips: list[torch.Tensor] = []
         last = len(self.encoder) - 1
         for level, block in enumerate(self.encoder):
             x = block(x)
@@ -113,7 +113,7 @@ class UNet3d(ConfigMixin, nn.Module):
                     x = F.max_pool3d(x, self.pool_size)
                 else:
                     x = F.avg_pool3d(x, self.pool_size)
-        for up, block, skip in zip(self.upsample, self.decoder, reversed(skips)):
-            x = torch.cat([skip, up(x)], dim=1)
+        for i, (up, block) in enumerate(zip(self.upsample, self.decoder)):
+            x = torch.cat([skips[-1 - i], up(x)], dim=1)
             x = block(x)
         return self.head(x)
