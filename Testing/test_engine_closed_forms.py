@@ -94,3 +94,38 @@ def test_deep_taylor_preset_conserves_on_bias_free_net():
     e = explain(model, _x(3), preset="deep-taylor", dtype=torch.float64)
     assert "WSquare" in next(iter(e.rules.values()))
     assert e.max_conservation_error <= 1e-5  # stabiliser 1e-6 only
+
+
+class OddConvs(torch.nn.Module):
+    """Grouped, dilated, strided (odd sizes), padded-'same', reflect-padded and output-padded transposed convs."""
+
+    def __init__(self, dims: int = 3) -> None:
+        super().__init__()
+        conv = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)[dims - 1]
+        convt = (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)[dims - 1]
+        self.a = conv(2, 4, 3, stride=2, padding=1, bias=False)
+        self.b = conv(4, 4, 3, padding=2, dilation=2, groups=2, bias=False)
+        self.c = convt(4, 4, 3, stride=2, padding=1, output_padding=1, bias=False)
+        self.d = conv(4, 4, 3, padding="same", bias=False)
+        self.e = conv(4, 2, 3, padding=1, padding_mode="reflect", bias=False)
+        self.f = convt(2, 2, 3, stride=2, groups=2, bias=False)
+
+    def forward(self, x):
+        y = torch.relu(self.a(x))
+        y = torch.relu(self.b(y))
+        y = torch.relu(self.c(y))
+        y = torch.relu(self.d(y))
+        y = self.f(torch.relu(self.e(y)))
+        return y.flatten(1).sum(1, keepdim=True)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_lrp0_gradient_times_input_on_unusual_convolutions(dims):
+    torch.manual_seed(dims)
+    model = make(OddConvs(dims), seed=dims)
+    x = torch.randn(1, 2, *([9] * dims), dtype=torch.float64)
+    e = explain(model, x, preset=None, rules={"*": LRP0()}, dtype=torch.float64, stabilizer=0.0)
+    xg = x.clone().requires_grad_(True)
+    model(xg).sum().backward()
+    expected = xg.grad * x
+    assert float((e.relevance - expected).abs().max() / expected.abs().max()) < 1e-10
