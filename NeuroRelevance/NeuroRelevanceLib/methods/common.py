@@ -1,0 +1,175 @@
+"""Shared plumbing of the gradient-based methods: a private working copy of the model, the input on
+the chosen device, the explained scalar (same target handling as the LRP engine) and the result object.
+
+Every method explains ``S(x) = Σ output(x) · W`` where ``W = engine.target.selection(output(x), target, mask)``
+is fixed once from the output at ``x`` (predicted class / class index / regression output / segmentation
+channel summed over a mask), so all methods — LRP included — explain exactly the same number.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+
+from ..device import resolve_device
+from ..engine.explanation import Explanation
+from ..engine.target import selection
+from ..errors import InputError
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class MethodExplanation(Explanation):
+    """An ``Explanation`` from a method other than LRP; ``parameters`` records how it was made."""
+
+    parameters: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A few lines for logs and the Slicer console."""
+        err = "n/a" if self.max_conservation_error != self.max_conservation_error else \
+            f"{self.max_conservation_error:.2e}"
+        params = ", ".join(f"{k}={v}" for k, v in self.parameters.items())
+        return (f"{self.method} ({params}) on {self.device} ({str(self.dtype).replace('torch.', '')}), "
+                f"{self.seconds:.2f} s; target {self.target}: {self.target_value.tolist()}; "
+                f"completeness error max {err}")
+
+
+def check_input(x: Any) -> None:
+    """Refuse anything but a finite float tensor shaped (N, C, *spatial)."""
+    if not isinstance(x, Tensor):
+        raise InputError(f"x must be a torch.Tensor shaped (N, C, *spatial), not {type(x).__name__}.")
+    if x.dim() < 2 or x.dim() > 5:
+        raise InputError(f"x must be shaped (N, C, *spatial) with 0-3 spatial dimensions, got shape "
+                         f"{tuple(x.shape)}; add the batch and channel axes, e.g. x[None, None].")
+    if not x.is_floating_point():
+        raise InputError(f"x must be a floating-point tensor, not {x.dtype}; convert it with x.float().")
+    if x.numel() == 0:
+        raise InputError("x is empty; pass at least one sample.")
+    if not torch.isfinite(x).all():
+        raise InputError("x contains NaN or infinite values; clean or mask them before explaining.")
+
+
+def check_dtype(dtype: Optional[torch.dtype]) -> torch.dtype:
+    """float32 unless another floating dtype is asked for."""
+    dt = dtype or torch.float32
+    if dt not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        raise InputError(f"dtype must be a floating-point torch dtype, not {dt}; use torch.float32 or float64.")
+    return dt
+
+
+def working_copy(model: Any, device: torch.device, dtype: torch.dtype) -> Any:
+    """A deep copy in eval mode on ``device``/``dtype`` with frozen parameters: the user's model is never touched.
+
+    ``model`` may also be a path to a model card, TorchScript file or ``.pt2`` (loaded like the engine does).
+    """
+    if isinstance(model, (str, Path)):
+        from ..models import load_model
+
+        model = load_model(model, device="cpu").model
+    if not callable(model):
+        raise InputError(f"model must be a torch nn.Module (or a path to a model file), not {type(model).__name__}.")
+    try:
+        work = copy.deepcopy(model)
+    except Exception as exc:  # pragma: no cover - exotic modules
+        raise InputError(f"The model could not be copied ({exc}); pass a plain nn.Module or TorchScript module.") \
+            from exc
+    if hasattr(work, "eval") and not isinstance(work, torch.fx.GraphModule):
+        work.eval()
+    if hasattr(work, "to"):
+        work = work.to(device=device, dtype=dtype)
+    if hasattr(work, "parameters"):
+        for p in work.parameters():
+            p.requires_grad_(False)
+    return work
+
+
+def forward(model: Any, x: Tensor) -> Tensor:
+    """Run the model and insist on one tensor output."""
+    out = model(x)
+    if not isinstance(out, Tensor):
+        raise InputError("The model output is not a tensor; wrap the model so that it returns one tensor.")
+    return out
+
+
+@dataclass
+class Target:
+    """The explained scalar per sample: ``S_n = Σ out_n · weights_n`` with weights fixed at the input."""
+
+    weights: Tensor
+    description: str
+    output: Tensor          # output at x (detached)
+    value: Tensor           # S_n at x, shape (N,)
+
+    def score(self, out: Tensor) -> Tensor:
+        """S_n for an output of the same shape (per sample, differentiable)."""
+        s = out * self.weights
+        return s.flatten(1).sum(1) if s.dim() > 1 else s
+
+    def score_repeated(self, out: Tensor, repeats: int) -> Tensor:
+        """S for a batch made of ``repeats`` consecutive copies per sample (chunks of one sample's variants)."""
+        w = self.weights.repeat_interleave(repeats, dim=0) if repeats > 1 else self.weights
+        s = out * w
+        return s.flatten(1).sum(1) if s.dim() > 1 else s
+
+
+def make_target(model: Any, x: Tensor, target: Any, mask: Any) -> Target:
+    """Forward ``x`` once (no grad) and fix the selection weights from its output."""
+    with torch.no_grad():
+        out = forward(model, x)
+    try:
+        weights, desc = selection(out, target, mask)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    weights = weights.detach()
+    s = out * weights
+    value = s.flatten(1).sum(1) if s.dim() > 1 else s
+    return Target(weights, desc, out.detach(), value.detach())
+
+
+def input_gradient(model: Any, x: Tensor, score: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:
+    """∂ΣS/∂x for a batch (samples are independent in eval mode, so this is the per-sample gradient)."""
+    xi = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        s = score(forward(model, xi))
+        (g,) = torch.autograd.grad(s.sum(), xi)
+    return g, s.detach()
+
+
+def package(method: str, relevance: Tensor, tgt: Target, device: torch.device, dtype: torch.dtype, t0: float,
+            parameters: dict, completeness: Optional[Tensor] = None) -> MethodExplanation:
+    """Wrap a map into the engine's result type (CPU tensors; NaN error where no conservation is claimed)."""
+    n = relevance.shape[0]
+    total = relevance.detach().flatten(1).sum(1)
+    if completeness is None:
+        err = torch.full((n,), float("nan"), dtype=torch.float64)
+        max_err = float("nan")
+    else:
+        err = completeness.detach().cpu()
+        max_err = float(err.max())
+    return MethodExplanation(
+        relevance=relevance.detach().cpu(), output=tgt.output.cpu(), target_value=tgt.value.cpu(),
+        layer_totals=OrderedDict([("input", total.cpu())]), conservation_error=err, max_conservation_error=max_err,
+        device=device, dtype=dtype, seconds=time.perf_counter() - t0, method=method, preset=None,
+        rules={k: str(v) for k, v in parameters.items()}, target=tgt.description, parameters=dict(parameters))
+
+
+def relative_error(total: Tensor, reference: Tensor) -> Tensor:
+    """|total − reference| / |reference| (plain |difference| where the reference is 0)."""
+    denom = reference.abs()
+    return (total - reference).abs() / torch.where(denom > 0, denom, torch.ones_like(denom))
+
+
+def setup(model: Any, x: Any, device: Any, dtype: Optional[torch.dtype]) -> tuple[Any, Tensor, torch.device,
+                                                                                     torch.dtype]:
+    """Check ``x``, resolve device/dtype, make the working copy and move ``x`` there."""
+    check_input(x)
+    dev = resolve_device(device)
+    dt = check_dtype(dtype)
+    work = working_copy(model, dev, dt)
+    return work, x.detach().to(device=dev, dtype=dt), dev, dt

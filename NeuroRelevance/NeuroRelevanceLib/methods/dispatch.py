@@ -1,0 +1,85 @@
+"""``explain(model, x, method=...)``: one entry point for LRP (the engine, unchanged) and every other method."""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+
+from ..errors import InputError
+from .gradcam import gradcam, gradcam_plus_plus, guided_gradcam
+from .gradient import gradient, gradient_x_input, smoothgrad
+from .guided_backprop import guided_backprop
+from .integrated_gradients import integrated_gradients
+from .summary import summary_of
+
+Tensor = torch.Tensor
+
+#: method name -> function (``lrp`` and ``summary`` are handled by ``explain`` itself)
+FUNCTIONS: dict[str, Callable] = {
+    "gradient": gradient, "gradient_x_input": gradient_x_input, "smoothgrad": smoothgrad,
+    "integrated_gradients": integrated_gradients, "guided_backprop": guided_backprop, "gradcam": gradcam,
+    "gradcam++": gradcam_plus_plus, "guided_gradcam": guided_gradcam,
+}
+METHODS = ("lrp",) + tuple(FUNCTIONS) + ("summary",)
+ALIASES = {"saliency": "gradient", "input_x_gradient": "gradient_x_input", "ig": "integrated_gradients",
+           "gbp": "guided_backprop", "grad_cam": "gradcam", "grad_cam++": "gradcam++", "gradcampp": "gradcam++",
+           "gradcam_plus_plus": "gradcam++", "gradcam_pp": "gradcam++", "guided_grad_cam": "guided_gradcam"}
+DEFAULT_SUMMARY = ("lrp", "guided_backprop", "gradcam++")   # the seed-002 trio
+
+
+def canonical(method: Any) -> str:
+    """The canonical method name for ``method`` (case, '-' and ' ' ignored; a few aliases accepted)."""
+    if not isinstance(method, str):
+        raise InputError(f"method must be a string, one of {', '.join(METHODS)}; got {type(method).__name__}.")
+    key = method.strip().lower().replace("-", "_").replace(" ", "_")
+    key = ALIASES.get(key, key)
+    if key not in METHODS:
+        raise InputError(f"Unknown method {method!r}; use one of {', '.join(METHODS)}.")
+    return key
+
+
+def _call(func: Callable, name: str, model: Any, x: Tensor, target: Any, options: dict):
+    accepted = [p for p in inspect.signature(func).parameters if p not in ("model", "x", "target")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise InputError(f"method {name!r} has no option {', '.join(map(repr, unknown))}; its options are "
+                         f"{', '.join(accepted)}.")
+    return func(model, x, target, **options)
+
+
+def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = "epsilon-plus", target: Any = None,
+            **options: Any):
+    """Explain ``model`` at ``x`` with ``method``; returns an ``engine.Explanation`` (relevance shaped like x).
+
+    ``method="lrp"``: ``engine.explain`` with ``preset`` and its options, unchanged. Other methods take their
+    own options (see ``methods.<name>``); ``preset`` applies to LRP only and is ignored by them.
+    ``method="summary"``: ``methods`` (default LRP, guided backprop, Grad-CAM++), ``weights``,
+    ``normalisation`` ("rank" or "max-abs"), ``absolute``, ``method_options`` ({method: {option: value}}),
+    and the shared ``mask``, ``device``, ``dtype``.
+    """
+    name = canonical(method)
+    if name == "lrp":
+        from ..engine import explain as lrp_explain
+
+        return lrp_explain(model, x, method="lrp", preset=preset, target=target, **options)
+    if name == "summary":
+        return _summary(model, x, preset, target, **options)
+    return _call(FUNCTIONS[name], name, model, x, target, options)
+
+
+def _summary(model: Any, x: Tensor, preset: Optional[str], target: Any, methods: Sequence[str] = DEFAULT_SUMMARY,
+             weights: Optional[Sequence[float]] = None, normalisation: str = "rank", absolute: bool = False,
+             method_options: Optional[dict] = None, **shared: Any):
+    unknown = sorted(set(shared) - {"mask", "device", "dtype"})
+    if unknown:
+        raise InputError(f"method 'summary' has no option {', '.join(map(repr, unknown))}; pass per-method options "
+                         f"as method_options={{'gradcam': {{'layer': ...}}}}.")
+    if isinstance(methods, str) or len(methods) == 0:
+        raise InputError("methods must be a list of method names, e.g. ['lrp', 'guided_backprop', 'gradcam++'].")
+    names = [canonical(m) for m in methods]
+    if "summary" in names:
+        raise InputError("A summary cannot contain another summary; list the methods themselves.")
+    per = {canonical(k): dict(v) for k, v in (method_options or {}).items()}
+    explanations = [explain(model, x, n, preset, target, **{**shared, **per.get(n, {})}) for n in names]
+    return summary_of(explanations, weights, normalisation, absolute)

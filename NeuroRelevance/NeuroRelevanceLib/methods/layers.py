@@ -1,0 +1,105 @@
+"""Picking the layer that Grad-CAM looks at, by its module name, and capturing its output and gradient."""
+from __future__ import annotations
+
+import difflib
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+
+Tensor = torch.Tensor
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+def _check_hookable(model: Any) -> None:
+    if isinstance(model, torch.jit.ScriptModule) or not isinstance(model, nn.Module):
+        raise InputError("Grad-CAM reads a layer's output through module hooks, which TorchScript models do not "
+                         "run; load the model from its card (architecture + weights) or pass the nn.Module.")
+
+
+def _probe(model: nn.Module, x: Tensor) -> list[tuple[str, Any]]:
+    """(name, output shape or None) of every submodule call, in execution order."""
+    calls: list[tuple[str, Any]] = []
+    handles = []
+    for name, module in model.named_modules():
+        if not name:
+            continue
+        handles.append(module.register_forward_hook(
+            lambda m, i, o, name=name: calls.append((name, tuple(o.shape) if isinstance(o, Tensor) else None))))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return calls
+
+
+def default_layer(model: nn.Module, x: Tensor) -> str:
+    """The last convolution block: the parent of the last convolution run, if its output is spatial, else that
+    convolution itself."""
+    calls = _probe(model, x)
+    modules = dict(model.named_modules())
+    convs = [name for name, _ in calls if isinstance(modules[name], _CONV)]
+    if not convs:
+        raise InputError("The model has no convolution layer for Grad-CAM to default to; pass layer='<module name>' "
+                         "of a layer with a spatial output.")
+    last = convs[-1]
+    parent = last.rsplit(".", 1)[0] if "." in last else ""
+    shapes = {name: shape for name, shape in calls}
+    if parent and shapes.get(parent) is not None and len(shapes[parent]) == x.dim():
+        return parent
+    return last
+
+
+def resolve_layer(model: Any, x: Tensor, layer: Optional[str]) -> str:
+    """Check ``layer`` names a submodule (or choose the default) and return its name."""
+    _check_hookable(model)
+    if layer is None:
+        return default_layer(model, x)
+    names = [n for n, _ in model.named_modules() if n]
+    if not isinstance(layer, str) or layer not in names:
+        close = difflib.get_close_matches(str(layer), names, n=3)
+        convs = [n for n, m in model.named_modules() if isinstance(m, _CONV)][-3:]
+        hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+        raise InputError(f"The model has no layer named {layer!r}; {hint}pass the name of a submodule as listed by "
+                         f"model.named_modules(), e.g. {', '.join(repr(c) for c in convs) or 'a convolution'}.")
+    return layer
+
+
+def capture(model: nn.Module, x: Tensor, layer: str, score) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Forward ``x``; return the layer's output A, ∂ΣS/∂A, the scores S and the leaf input (for further grads).
+
+    The hook hands a copy of A downstream, so in-place operations after the layer cannot alter A.
+    """
+    store: dict[str, Tensor] = {}
+
+    def hook(module, inputs, output):
+        if not isinstance(output, Tensor):
+            return None
+        store["a"] = output
+        return output.clone()
+
+    handle = dict(model.named_modules())[layer].register_forward_hook(hook)
+    xi = x.detach().clone().requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            out = model(xi)
+    finally:
+        handle.remove()
+    if "a" not in store:
+        raise InputError(f"Layer {layer!r} did not run or does not return a tensor; choose a layer on the path from "
+                         f"the input to the output.")
+    a = store["a"]
+    if a.dim() != x.dim() or a.shape[0] != x.shape[0]:
+        raise InputError(f"Layer {layer!r} outputs shape {tuple(a.shape)}, which has no spatial axes like the input "
+                         f"{tuple(x.shape)}; choose a convolutional layer or block (the default is the last one).")
+    if not isinstance(out, Tensor):
+        raise InputError("The model output is not a tensor; wrap the model so that it returns one tensor.")
+    s = score(out)
+    (g,) = torch.autograd.grad(s.sum(), a, retain_graph=True, allow_unused=True)
+    if g is None:
+        g = torch.zeros_like(a)
+    return a.detach(), g.detach(), s, xi
