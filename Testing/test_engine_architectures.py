@@ -191,6 +191,7 @@ def test_full_seed_shaped_nets_conserve_bias_free(name, shape):
     assert own_conservation(expl.relevance, expl.target_value).max().item() <= 1e-9
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("arch", ["resnet", "unet"])
 def test_torchscript_copy_gives_the_same_map(arch):
     """The engine reads a scripted net's graph; add / cat / ConvTranspose3d must come out the same."""

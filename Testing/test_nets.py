@@ -207,6 +207,7 @@ def test_traced_graph_computes_the_same_output(name, shape):
     torch.testing.assert_close(traced(x), model(x))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("name, shape", [("DeepTaylorCNN", (1, 1, 16, 16, 16)),
                                          ("PreActResNet3d", (1, 1, 16, 16, 16)),
                                          ("UNet3d", (1, 6, 8, 8, 8))])
