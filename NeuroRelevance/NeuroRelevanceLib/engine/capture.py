@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,12 +44,25 @@ def _prepare_copy(model: nn.Module, device: torch.device, dtype: torch.dtype) ->
     return work.to(device=device, dtype=dtype)
 
 
+def _defaults_after_first(model: nn.Module) -> dict[str, Any]:
+    """Optional forward arguments (``forward(x, mask=None)``) are traced at their defaults."""
+    import inspect
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in params[1:]
+            if p.default is not inspect.Parameter.empty and p.kind is not inspect.Parameter.VAR_KEYWORD}
+
+
 def _types_of(root: nn.Module) -> dict[str, Any]:
     return {name: type(m) for name, m in root.named_modules()}
 
 
 def _from_export(ep: Any, device: torch.device, dtype: torch.dtype, source: str) -> Captured:
-    gm = copy.deepcopy(ep.module())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # pytree deprecation noise inside torch
+        gm = copy.deepcopy(ep.module())
     gm.requires_grad_(False)
     gm = gm.to(device=device, dtype=dtype)
     types: dict[str, Any] = {}
@@ -100,7 +114,7 @@ def capture(model: Any, x: torch.Tensor, device: torch.device, dtype: torch.dtyp
                          f".pt2/TorchScript file, not {type(model).__name__}.")
     work = _prepare_copy(model, device, dtype)
     try:
-        gm = fx.symbolic_trace(work)
+        gm = fx.symbolic_trace(work, concrete_args=_defaults_after_first(work) or None)
         return Captured(gm, "torch.fx", _types_of(work))
     except Exception as fx_error:  # noqa: BLE001 - fall back to torch.export
         try:
