@@ -1,0 +1,123 @@
+"""Run several methods on several inputs and score every map: one table method × metric, plus the curves.
+
+Metrics per map (averaged over subjects in the table): ``seconds``; ``aopc``, ``aopc_random``, ``aopc_gap``
+(region perturbation, most relevant first vs a random order — the random curve is computed once per subject
+and shared by all methods); with ground-truth masks ``mass_accuracy`` and ``rank_accuracy`` (from
+``demo.groundtruth``) and ``ground_truth_inclusivity``; with brain masks ``input_inclusivity``. Maps are
+summed over channels before scoring against masks. A score that is undefined for a map (e.g. mass accuracy of
+a map without positive relevance) is recorded as NaN, with the reason in ``notes``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..demo.groundtruth import rank_accuracy, relevance_mass_accuracy
+from ..errors import InputError
+from ..methods.dispatch import canonical, explain
+from .inclusivity import inclusivity
+from .perturbation import region_perturbation
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class Comparison:
+    """``table``: method × metric means; ``per_subject``: one row per (subject, method); ``curves``: method ->
+    mean perturbation curve, with ``"random"`` the reference; ``fractions``: removed share at each step."""
+
+    table: Any
+    per_subject: Any
+    curves: dict
+    fractions: np.ndarray
+    notes: list = field(default_factory=list)
+
+
+def _inputs(inputs: Any) -> list[Tensor]:
+    if isinstance(inputs, Tensor):
+        return [inputs[i:i + 1] for i in range(inputs.shape[0])]
+    items = list(inputs)
+    if not items or not all(isinstance(t, Tensor) for t in items):
+        raise InputError("inputs must be a tensor (N, C, *spatial) or a non-empty list of such tensors.")
+    return [t if t.dim() >= 2 and t.shape[0] == 1 else t.unsqueeze(0) for t in items]
+
+
+def _masks(masks: Optional[Sequence[Any]], n: int, what: str) -> list:
+    if masks is None:
+        return [None] * n
+    masks = list(masks)
+    if len(masks) != n:
+        raise InputError(f"{len(masks)} {what} given for {n} subjects; give one per subject (or none).")
+    return [None if m is None else np.asarray(m.detach().cpu() if hasattr(m, "detach") else m) for m in masks]
+
+
+def _score(name: str, func, notes: list, label: str) -> float:
+    try:
+        return float(func())
+    except ValueError as exc:
+        notes.append(f"{label}: {name} undefined ({exc})")
+        return float("nan")
+
+
+def compare_methods(model: Any, inputs: Any, methods: Sequence[str], target: Any = None, *,
+                    ground_truth: Optional[Sequence[Any]] = None, brain_masks: Optional[Sequence[Any]] = None,
+                    method_options: Optional[dict] = None, perturbation: Optional[dict] = None,
+                    inclusivity_options: Optional[dict] = None, names: Optional[Sequence[str]] = None,
+                    device: Any = "auto", dtype: Optional[torch.dtype] = None) -> Comparison:
+    """Explain every input with every method and score each map (see module docstring).
+
+    ``ground_truth``/``brain_masks``: one spatial mask per input (on the input grid) or None.
+    ``perturbation``: options of ``region_perturbation`` (steps, fraction, patch, baseline, ...).
+    """
+    import pandas as pd
+
+    xs = _inputs(inputs)
+    if isinstance(methods, str) or not methods:
+        raise InputError("methods must be a non-empty list of method names, e.g. ['lrp', 'gradcam++'].")
+    canon = [canonical(m) for m in methods]
+    gts, brains = _masks(ground_truth, len(xs), "ground-truth masks"), _masks(brain_masks, len(xs), "brain masks")
+    labels = list(names) if names is not None else [f"subject{i + 1}" for i in range(len(xs))]
+    opts = {canonical(k): dict(v) for k, v in (method_options or {}).items()}
+    pert = dict(perturbation or {})
+    pert.setdefault("random_repeats", 1)
+    incl = dict(inclusivity_options or {})
+    rows, notes = [], []
+    curves: dict[str, list] = {m: [] for m in canon}
+    curves["random"] = []
+    fractions = None
+    for label, x, gt, brain in zip(labels, xs, gts, brains):
+        random_done = False
+        for method in canon:
+            e = explain(model, x, method, target=target, device=device, dtype=dtype, **opts.get(method, {}))
+            r = e.relevance.to(torch.float64)
+            res = region_perturbation(model, x, r, target, device=device, dtype=dtype,
+                                      **{**pert, "random_repeats": 0 if random_done else pert["random_repeats"]})
+            if not random_done and res.random_scores is not None:
+                curves["random"].append(res.random_scores[0])
+                aopc_random = float(res.aopc_random[0])
+                random_done = True
+            fractions = res.fractions
+            curves[method].append(res.scores[0])
+            row = {"subject": label, "method": method, "seconds": e.seconds, "aopc": float(res.aopc[0])}
+            if random_done:
+                row["aopc_random"] = aopc_random
+                row["aopc_gap"] = row["aopc"] - aopc_random
+            spatial = r[0].sum(0).numpy()
+            if gt is not None:
+                row["mass_accuracy"] = _score("mass accuracy", lambda: relevance_mass_accuracy(spatial, gt), notes,
+                                              f"{label}/{method}")
+                row["rank_accuracy"] = _score("rank accuracy", lambda: rank_accuracy(spatial, gt), notes,
+                                              f"{label}/{method}")
+                row["ground_truth_inclusivity"] = _score("inclusivity", lambda: inclusivity(spatial, gt, **incl),
+                                                         notes, f"{label}/{method}")
+            if brain is not None:
+                row["input_inclusivity"] = _score("inclusivity", lambda: inclusivity(spatial, brain, **incl), notes,
+                                                  f"{label}/{method}")
+            rows.append(row)
+    per_subject = pd.DataFrame(rows)
+    table = per_subject.drop(columns="subject").groupby("method", sort=False).mean()
+    mean_curves = {k: np.mean(v, axis=0) for k, v in curves.items() if v}
+    return Comparison(table, per_subject, mean_curves, fractions, notes)
