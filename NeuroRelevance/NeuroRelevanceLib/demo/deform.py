@@ -100,9 +100,9 @@ def _bspline_matrix(t: np.ndarray, n: int) -> np.ndarray:
 _BSPLINE_GAIN_3D = 0.48 ** 1.5
 
 
-def random_deformation(rng: np.random.Generator, *, displacement_mm: float = 2.5,
-                       control_step_mm: float = 32.0, scale_sd: float = 0.04,
-                       rotation_sd_deg: float = 3.0, translation_sd_mm: float = 2.0,
+def random_deformation(rng: np.random.Generator, *, displacement_mm: float = 2.0,
+                       control_step_mm: float = 32.0, scale_sd: float = 0.02,
+                       rotation_sd_deg: float = 1.5, translation_sd_mm: float = 1.0,
                        enabled: bool = True) -> Deformation:
     """Draw a smooth random map; ``enabled=False`` draws the same numbers but returns identity."""
     lo = np.array([b[0] for b in BRAIN_BOX_MM]) - 2 * control_step_mm
