@@ -1,0 +1,37 @@
+"""Trained demo networks that ship with NeuroRelevance, each a JSON model card + safetensors weights.
+
+- ``ad_cnn``            AD-like vs control classifier (DeepTaylorCNN, seed-000 style)
+- ``brain_age_resnet``  brain-age regressor in years (PreActResNet3d, seed-003 style)
+- ``lesion_unet``       core / penumbra segmenter from four perfusion channels (UNet3d, seed-001 style)
+
+All three were trained on the synthetic cohorts of :mod:`NeuroRelevanceLib.demo` by
+``scripts/train_demo_models.py`` (see docs/pretrained.md). Load one with
+``NeuroRelevanceLib.models.load_model(model_card_path("ad_cnn"))``: the weights are read as a
+state dict, no code is unpickled. The training code (``training``, ``loops``, ``cards``, ``data``)
+is imported only when used.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+MODELS = ("ad_cnn", "brain_age_resnet", "lesion_unet")
+
+
+def available_models() -> list[str]:
+    """Names of the demo models whose card and weights are both present in this package."""
+    return [n for n in MODELS if (_HERE / f"{n}.json").is_file() and (_HERE / f"{n}.safetensors").is_file()]
+
+
+def model_card_path(name: str) -> Path:
+    """Path of demo model ``name``'s JSON card (pass it to ``models.load_model``)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown demo model {name!r}; choose one of {list(MODELS)}")
+    path = _HERE / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"the card of demo model {name!r} is missing ({path}); rebuild it "
+                                f"with scripts/train_demo_models.py or reinstall NeuroRelevance")
+    return path
+
+
+__all__ = ["MODELS", "available_models", "model_card_path"]

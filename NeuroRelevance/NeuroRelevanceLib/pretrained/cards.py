@@ -1,0 +1,109 @@
+"""Model cards of the demo networks: what each one is, how it was trained, how well it does.
+
+``write_model`` saves the weights as safetensors (no pickled code) and a JSON card beside them,
+checked with :func:`NeuroRelevanceLib.models.card_from_dict` before it is written. Besides the
+fields every card has, the demo cards keep a ``training`` entry (cohort generator, seed, spacing,
+subject split, epochs) from which the held-out subjects can be regenerated, and a
+``ground_truth`` entry naming the atrophy or lesion labels an explanation should find.
+"""
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from .. import nets
+from ..models import card_from_dict, save_weights
+
+#: the LRP preset each card recommends (chosen with benchmarks/bench_groundtruth.py; see docs)
+RECOMMENDED_PRESET = {"ad_cnn": "epsilon-gamma-box", "brain_age_resnet": "epsilon-gamma-box",
+                      "lesion_unet": "epsilon-plus"}
+
+_DESCRIPTIONS = {
+    "ad_cnn": ("Demo AD-like vs control classifier (seed-000 style DeepTaylorCNN) trained on "
+               "NeuroRelevance's synthetic T1 cohort, in which AD-like subjects lose grey matter in "
+               "hippocampus, amygdala, entorhinal, parahippocampal and temporal cortex. Logits are "
+               "centred (they sum to zero), so the AD logit is half the AD-vs-control log-odds. "
+               "Synthetic data only: not for clinical use."),
+    "brain_age_resnet": ("Demo brain-age regressor (seed-003 style pre-activation 3D ResNet) trained "
+                         "on NeuroRelevance's synthetic T1 cohort, where frontal/parietal grey matter "
+                         "thins and the lateral ventricles grow with age. Output: age in years. "
+                         "Synthetic data only: not for clinical use."),
+    "lesion_unet": ("Demo multi-channel lesion segmenter (seed-001 style 3D U-Net) trained on "
+                    "NeuroRelevance's synthetic perfusion/diffusion cohort; per-voxel logits for "
+                    "background, infarct core and penumbra. Synthetic data only: not for clinical use."),
+}
+
+_OUTPUTS = {
+    "ad_cnn": {"type": "classification", "classes": ["control", "AD"], "units": ""},
+    "brain_age_resnet": {"type": "regression", "classes": [], "units": "years"},
+    "lesion_unet": {"type": "segmentation", "classes": ["background", "core", "penumbra"], "units": ""},
+}
+
+_GROUND_TRUTH = {
+    "ad_cnn": {"labels": "atrophy map of the demo cohort", "explain_class": "AD",
+               "mask": "atrophy == 1 (AD-like grey-matter loss), AD-like subjects"},
+    "brain_age_resnet": {"labels": "atrophy map of the demo cohort",
+                         "mask": "atrophy in (2, 3) (age-related grey-matter loss and ventricle growth)"},
+    "lesion_unet": {"labels": "lesion map of the demo lesion cohort",
+                    "mask": "lesion == 1 (core) or lesion > 0 (core and penumbra)"},
+}
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
+def _ranges(indices: tuple[int, ...]) -> list[int]:
+    """``[first, stop)`` of a contiguous index range."""
+    return [int(indices[0]), int(indices[-1]) + 1]
+
+
+def card_dict(name: str, model: nn.Module, info: dict, data: Any, seed: int) -> dict[str, Any]:
+    """The JSON card of demo model ``name`` (``data``: the T1Data / LesionData it was trained on)."""
+    channels = getattr(data, "channels", None) or ["T1"]
+    from .data import LESION_NORMALIZATION, T1_NORMALIZATION
+
+    norm = LESION_NORMALIZATION if name == "lesion_unet" else T1_NORMALIZATION
+    fit_result = info["fit"]
+    return {
+        "name": name,
+        "description": _DESCRIPTIONS[name],
+        "architecture": nets.spec(model),
+        "weights": f"{name}.safetensors",
+        "input": data.grid.card_input(list(channels), norm),
+        "output": dict(_OUTPUTS[name]),
+        "metrics": {"held_out": "test subjects never used for training or model selection",
+                    **_rounded(dict(info["metrics"]))},
+        "recommended_preset": RECOMMENDED_PRESET[name],
+        "training": {
+            "script": "scripts/train_demo_models.py", "seed": int(seed), "cohort": dict(data.source),
+            "split": {k: _ranges(v) for k, v in data.split.as_dict().items()},
+            "split_note": "subject index ranges [first, stop) of the generated cohort",
+            "epochs": len(fit_result.history), "best_epoch": fit_result.best_epoch,
+            "seconds": round(fit_result.seconds, 1), "parameters": nets.parameter_count(model),
+            "torch": torch.__version__, "python": platform.python_version(),
+        },
+        "ground_truth": _GROUND_TRUTH[name],
+    }
+
+
+def write_model(name: str, model: nn.Module, info: dict, data: Any, out_dir: str | Path,
+                seed: int) -> Path:
+    """Write ``<name>.safetensors`` and the validated ``<name>.json`` card into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    card = card_dict(name, model, info, data, seed)
+    card_from_dict(card, out / f"{name}.json")  # raises if the card is not valid
+    save_weights(model, out / f"{name}.safetensors")
+    path = out / f"{name}.json"
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    return path

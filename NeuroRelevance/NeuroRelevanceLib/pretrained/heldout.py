@@ -1,0 +1,93 @@
+"""Regenerate a demo model's held-out test subjects from its card, fed through the product's path.
+
+A demo card's ``training`` entry names the cohort generator, its seed, spacing and size, and the
+subject index range of the test split. Each test subject is regenerated on its own (the
+generator draws every subject from ``SeedSequence([seed, index])``), then prepared exactly as a
+user's scan would be: :func:`NeuroRelevanceLib.preprocessing.prepare_input` with the card
+(resampling onto the card's grid, normalisation). Its ground-truth mask is resampled onto the same
+grid (nearest neighbour).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..geometry import Grid, nibabel_to_kji
+from ..models import ModelCard, read_card
+from ..preprocessing import prepare_input, resample
+
+
+@dataclass
+class HeldOutSubject:
+    """One regenerated test subject on the model grid."""
+
+    index: int
+    subject_id: str
+    x: np.ndarray            # (C, D, H, W) model input
+    labels: np.ndarray       # (D, H, W) atrophy labels (T1) or lesion labels (lesion model)
+    age: float | None = None
+    diagnosis: str | None = None
+
+
+def card_json(card_path: str | Path) -> dict:
+    """The raw JSON of a card (with the demo-only ``training`` entry that ModelCard drops)."""
+    return json.loads(Path(card_path).read_text())
+
+
+def input_bounds(card: ModelCard) -> tuple[float, float] | None:
+    """The input range the card's normalisation guarantees ((0, 1) for percentile/minmax), else None."""
+    kind = card.input.normalization.get("type")
+    return (0.0, 1.0) if kind in ("percentile", "minmax") else None
+
+
+def test_indices(card_path: str | Path) -> list[int]:
+    """Subject indices of the held-out test split recorded in a demo card."""
+    first, stop = card_json(card_path)["training"]["split"]["test"]
+    return list(range(int(first), int(stop)))
+
+
+def held_out_subjects(card_path: str | Path, *, indices: list[int] | None = None,
+                      diagnosis: str | None = None, min_age: float | None = None,
+                      ) -> Iterator[HeldOutSubject]:
+    """Yield the card's held-out test subjects (or ``indices``), optionally only one diagnosis or
+    ages >= ``min_age`` (T1 models)."""
+    card = read_card(card_path)
+    raw = card_json(card_path)
+    source = raw.get("training", {}).get("cohort")
+    if not source:
+        raise ValueError(f"{Path(card_path).name} has no training.cohort entry: only the demo "
+                         f"models' cards record how to regenerate their test subjects")
+    chosen = test_indices(card_path) if indices is None else list(indices)
+    seed, spacing = int(source["seed"]), float(source["spacing"])
+    if "lesion" in source["generator"]:
+        from ..demo.lesions import synthesize_lesion_subject
+
+        for i in chosen:
+            s = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"])
+            x, lab = _prepare(list(s.channels), s.lesion, s.affine, card)
+            yield HeldOutSubject(i, s.subject_id, x, lab)
+        return
+    from ..demo.cohort import cohort_table, synthesize_subject
+
+    table = cohort_table(int(source["n_subjects"]), seed=seed)
+    for i in chosen:
+        row = table.iloc[i]
+        if diagnosis is not None and row["diagnosis"] != diagnosis:
+            continue
+        if min_age is not None and row["age"] < min_age:
+            continue
+        s = synthesize_subject(i, float(row["age"]), str(row["diagnosis"]), spacing=spacing, seed=seed)
+        x, lab = _prepare([s.image], s.atrophy, s.affine, card)
+        yield HeldOutSubject(i, s.subject_id, x, lab, float(row["age"]), str(row["diagnosis"]))
+
+
+def _prepare(channels_ijk: list[np.ndarray], labels_ijk: np.ndarray, affine: np.ndarray,
+             card: ModelCard) -> tuple[np.ndarray, np.ndarray]:
+    grid = Grid(nibabel_to_kji(labels_ijk).shape, affine)
+    prepared = prepare_input([(nibabel_to_kji(c), grid) for c in channels_ijk], card)
+    labels = resample(nibabel_to_kji(labels_ijk).astype(np.float32), grid, prepared.grid, "nearest")
+    return prepared.array, np.rint(labels).astype(np.uint8)

@@ -1,0 +1,238 @@
+"""Recipes that train the three demo networks on the synthetic cohorts, reproducibly from a seed.
+
+1. ``ad_cnn``           DeepTaylorCNN, AD-like vs control, on the T1 cohort;
+2. ``brain_age_resnet`` PreActResNet3d, age in years, on the same T1 cohort (same split);
+3. ``lesion_unet``      UNet3d, background / core / penumbra, on the multi-channel lesion cohort.
+
+Everything is generated in memory (``NeuroRelevanceLib.demo``), split by subject index into
+train / validation / held-out test (:func:`data.split_indices`), trained on the CPU (or CUDA when
+present) and scored on the held-out subjects; :func:`train_all` writes weights and cards.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .. import nets
+from .cards import write_model
+from .data import (LESION_NORMALIZATION, T1_NORMALIZATION, ModelGrid, Split, model_grid_for,
+                   normalized_channels, split_indices, to_model_space)
+from .loops import (classification_metrics, fit, predict, regression_metrics,
+                    segmentation_metrics)
+
+AD_CLASSES = ["control", "AD"]
+LESION_CLASSES = ["background", "core", "penumbra"]
+AD_KWARGS = {"in_channels": 1, "n_outputs": 2, "channels": [4, 8, 16]}
+AGE_KWARGS = {"in_channels": 1, "n_outputs": 1, "widths": [4, 8, 16], "units": [1, 1, 1],
+              "task": "regression", "stem_stride": 2}
+LESION_KWARGS = {"in_channels": 4, "n_classes": 3, "features": [4, 8, 16]}
+
+
+@dataclass
+class T1Data:
+    """The T1 cohort on the model grid: inputs (n, 1, D, H, W), labels, ages, atrophy maps (KJI)."""
+
+    x: torch.Tensor
+    label: torch.Tensor
+    age: torch.Tensor
+    atrophy: np.ndarray
+    grid: ModelGrid
+    split: Split
+    source: dict
+
+
+@dataclass
+class LesionData:
+    """The lesion cohort on the model grid: inputs (n, C, D, H, W), label maps (n, D, H, W)."""
+
+    x: torch.Tensor
+    lesion: torch.Tensor
+    channels: list[str]
+    grid: ModelGrid
+    split: Split
+    source: dict
+
+
+def t1_data(n_subjects: int = 200, spacing: float = 4.0, seed: int = 0) -> T1Data:
+    """Generate the T1 cohort (ages 20-90, half AD-like) and put it on the model grid."""
+    from ..demo import generate_cohort_arrays
+
+    cohort = generate_cohort_arrays(n_subjects, spacing=spacing, seed=seed)
+    grid = model_grid_for(cohort.affine, cohort.images.shape[1:])
+    x = np.stack([normalized_channels(im[None], grid, T1_NORMALIZATION) for im in cohort.images])
+    return T1Data(x=torch.from_numpy(x), label=torch.tensor(np.array(cohort.table["label"]), dtype=torch.long),
+                  age=torch.tensor(np.array(cohort.table["age"]), dtype=torch.float32),
+                  atrophy=to_model_space(cohort.atrophy, grid), grid=grid,
+                  split=split_indices(n_subjects),
+                  source={"generator": "NeuroRelevanceLib.demo.generate_cohort_arrays",
+                          "n_subjects": int(n_subjects), "spacing": float(spacing), "seed": int(seed)})
+
+
+def lesion_data(n_subjects: int = 60, spacing: float = 4.0, seed: int = 0) -> LesionData:
+    """Generate the lesion cohort (four perfusion/diffusion-like channels) on a grid divisible by 4."""
+    from ..demo import generate_lesion_arrays
+
+    cohort = generate_lesion_arrays(n_subjects, spacing=spacing, seed=seed)
+    divisor = 2 ** (len(LESION_KWARGS["features"]) - 1)
+    grid = model_grid_for(cohort.affine, cohort.images.shape[2:], multiple=divisor)
+    x = np.stack([normalized_channels(im, grid, LESION_NORMALIZATION) for im in cohort.images])
+    return LesionData(x=torch.from_numpy(x), lesion=torch.from_numpy(
+                          to_model_space(cohort.lesions, grid).astype(np.int64)),
+                      channels=list(cohort.channel_names), grid=grid,
+                      split=split_indices(n_subjects),
+                      source={"generator": "NeuroRelevanceLib.demo.generate_lesion_arrays",
+                              "n_subjects": int(n_subjects), "spacing": float(spacing),
+                              "seed": int(seed), "channels": list(cohort.channel_names)})
+
+
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def center_logits(model: nn.Module) -> None:
+    """Subtract the mean over classes from the last linear layer: probabilities are unchanged,
+    and each logit becomes its class's log-odds against the class average (for two classes,
+    half the log-odds), so explaining one logit explains the decision."""
+    fc = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    with torch.no_grad():
+        fc.weight -= fc.weight.mean(0, keepdim=True)
+        if fc.bias is not None:
+            fc.bias -= fc.bias.mean()
+
+
+def train_ad_cnn(data: T1Data, seed: int = 0, epochs: int = 6,
+                 log: Callable[[str], None] | None = print) -> tuple[nn.Module, dict]:
+    """Train the AD-vs-control DeepTaylorCNN; return it (centred logits, eval mode) and metrics."""
+    tr, va, te = (list(s) for s in (data.split.train, data.split.val, data.split.test))
+    model = nets.build("DeepTaylorCNN", seed=seed, **AD_KWARGS).to(_device())
+
+    def score(out: torch.Tensor, y: torch.Tensor) -> float:  # accuracy, ties broken by loss
+        return classification_metrics(out, y)["accuracy"] - 1e-3 * float(F.cross_entropy(out, y))
+
+    result = fit(model, data.x[tr], data.label[tr], data.x[va], data.label[va],
+                 loss_fn=F.cross_entropy, score_fn=score, epochs=epochs, lr=3e-3, seed=seed, log=log)
+    center_logits(model)
+    metrics = classification_metrics(predict(model, data.x[te]), data.label[te])
+    metrics["validation_accuracy"] = classification_metrics(
+        predict(model, data.x[va]), data.label[va])["accuracy"]
+    metrics.update(n_test=len(te), n_val=len(va), n_train=len(tr))
+    return model.cpu().eval(), {"metrics": metrics, "fit": result}
+
+
+def train_brain_age(data: T1Data, seed: int = 0, epochs: int = 12,
+                    log: Callable[[str], None] | None = print) -> tuple[nn.Module, dict]:
+    """Train the PreActResNet3d brain-age regressor (output in years); return it and metrics."""
+    tr, va, te = (list(s) for s in (data.split.train, data.split.val, data.split.test))
+    mean, sd = float(data.age[tr].mean()), float(data.age[tr].std())
+    model = nets.build("PreActResNet3d", seed=seed, **AGE_KWARGS).to(_device())
+    with torch.no_grad():  # start at the mean age, scale the head to years
+        model.head.bias.fill_(mean)
+        model.head.weight.mul_(sd)
+
+    def loss(out: torch.Tensor, age: torch.Tensor) -> torch.Tensor:
+        return F.smooth_l1_loss(out.reshape(-1) / sd, age / sd)
+
+    result = fit(model, data.x[tr], data.age[tr], data.x[va], data.age[va], loss_fn=loss,
+                 score_fn=lambda o, t: -regression_metrics(o, t)["mae"], epochs=epochs, lr=3e-3,
+                 seed=seed, log=log)
+    metrics = regression_metrics(predict(model, data.x[te]), data.age[te])
+    metrics["validation_mae"] = regression_metrics(predict(model, data.x[va]), data.age[va])["mae"]
+    metrics.update(n_test=len(te), n_val=len(va), n_train=len(tr))
+    return model.cpu().eval(), {"metrics": metrics, "fit": result}
+
+
+def _seg_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy plus soft Dice of the foreground classes (lesions fill ~1% of the grid)."""
+    ce = F.cross_entropy(out, target)
+    prob = out.softmax(1)
+    onehot = F.one_hot(target, out.shape[1]).permute(0, 4, 1, 2, 3).to(prob.dtype)
+    inter = (prob * onehot)[:, 1:].sum((0, 2, 3, 4))
+    denom = (prob + onehot)[:, 1:].sum((0, 2, 3, 4))
+    return ce + (1 - (2 * inter + 1) / (denom + 1)).mean()
+
+
+def lesion_patches(size: int = 24, p_lesion: float = 0.7):
+    """Batch transform for fully convolutional training: one ``size``³ patch per subject, centred
+    on a random lesion voxel with probability ``p_lesion`` (lesions fill ~1% of the grid)."""
+
+    def crop(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = [], []
+        shape = torch.tensor(y.shape[1:])
+        for xi, yi in zip(x, y):
+            fg = torch.nonzero(yi > 0)
+            if len(fg) and float(torch.rand(1, generator=gen)) < p_lesion:
+                centre = fg[int(torch.randint(len(fg), (1,), generator=gen))]
+            else:
+                centre = (torch.rand(3, generator=gen) * shape).long()
+            lo = (centre - size // 2).clamp(min=0)
+            lo = torch.minimum(lo, shape - size).clamp(min=0)
+            sl = tuple(slice(int(a), int(a) + size) for a in lo)
+            xs.append(xi[(slice(None),) + sl])
+            ys.append(yi[sl])
+        return torch.stack(xs), torch.stack(ys)
+
+    return crop
+
+
+def train_lesion_unet(data: LesionData, seed: int = 0, epochs: int = 40,
+                      log: Callable[[str], None] | None = print) -> tuple[nn.Module, dict]:
+    """Train the multi-channel UNet3d lesion segmenter on patches; return it and per-class Dice
+    (scored on whole held-out volumes)."""
+    tr, va, te = (list(s) for s in (data.split.train, data.split.val, data.split.test))
+    model = nets.build("UNet3d", seed=seed, **LESION_KWARGS).to(_device())
+    result = fit(model, data.x[tr], data.lesion[tr], data.x[va], data.lesion[va], loss_fn=_seg_loss,
+                 score_fn=lambda o, t: segmentation_metrics(o, t, LESION_CLASSES)["dice_lesion"],
+                 epochs=epochs, batch_size=4, lr=3e-3, seed=seed, augment=lesion_patches(),
+                 log=log)
+    metrics = segmentation_metrics(predict(model, data.x[te], 4), data.lesion[te], LESION_CLASSES)
+    metrics["validation_dice_lesion"] = segmentation_metrics(
+        predict(model, data.x[va], 4), data.lesion[va], LESION_CLASSES)["dice_lesion"]
+    metrics.update(n_test=len(te), n_val=len(va), n_train=len(tr))
+    return model.cpu().eval(), {"metrics": metrics, "fit": result}
+
+
+def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_subjects: int = 160,
+              n_lesion_subjects: int = 60, epochs: tuple[int, int, int] = (6, 12, 40),
+              models: tuple[str, ...] = ("ad_cnn", "brain_age_resnet", "lesion_unet"),
+              log: Callable[[str], None] | None = print) -> dict[str, dict]:
+    """Generate the cohorts, train the requested demo models and write ``<name>.json`` +
+    ``<name>.safetensors`` into ``out_dir``; return each model's metrics."""
+    torch.manual_seed(seed)
+    say = log or (lambda s: None)
+    out: dict[str, dict] = {}
+    t0 = time.perf_counter()
+    if {"ad_cnn", "brain_age_resnet"} & set(models):
+        say(f"generating the T1 cohort: {n_subjects} subjects at {spacing} mm (seed {seed})")
+        t1 = t1_data(n_subjects, spacing, seed)
+        say(f"  done in {time.perf_counter() - t0:.0f} s, input {tuple(t1.x.shape[1:])}")
+        if "ad_cnn" in models:
+            say("training ad_cnn (DeepTaylorCNN, control vs AD)")
+            model, info = train_ad_cnn(t1, seed, epochs[0], log)
+            write_model("ad_cnn", model, info, t1, out_dir, seed)
+            out["ad_cnn"] = info["metrics"]
+            say(f"  held-out: {info['metrics']}")
+        if "brain_age_resnet" in models:
+            say("training brain_age_resnet (PreActResNet3d, age in years)")
+            model, info = train_brain_age(t1, seed, epochs[1], log)
+            write_model("brain_age_resnet", model, info, t1, out_dir, seed)
+            out["brain_age_resnet"] = info["metrics"]
+            say(f"  held-out: {info['metrics']}")
+    if "lesion_unet" in models:
+        t2 = time.perf_counter()
+        say(f"generating the lesion cohort: {n_lesion_subjects} subjects at {spacing} mm")
+        les = lesion_data(n_lesion_subjects, spacing, seed)
+        say(f"  done in {time.perf_counter() - t2:.0f} s, input {tuple(les.x.shape[1:])}")
+        say("training lesion_unet (UNet3d, background/core/penumbra)")
+        model, info = train_lesion_unet(les, seed, epochs[2], log)
+        write_model("lesion_unet", model, info, les, out_dir, seed)
+        out["lesion_unet"] = info["metrics"]
+        say(f"  held-out: {info['metrics']}")
+    say(f"all done in {time.perf_counter() - t0:.0f} s")
+    return out
