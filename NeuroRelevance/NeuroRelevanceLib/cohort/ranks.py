@@ -5,9 +5,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
 
 from ..errors import InputError
-from .tucker import constrained_nn_tucker, solve_loadings
+from .device import as_tensor, resolve_device
+from .tucker import check_tensor, constrained_nn_tucker, init_vectors, solve_loadings
 
 
 @dataclass
@@ -57,11 +59,14 @@ def suggest_ranks(grid: RankGrid) -> tuple[int, int]:
 
 def rank_grid(a_train, a_val, r1_values: Sequence[int] = range(2, 11),
               r2_values: Sequence[int] = range(2, 11), progress: Callable[[int, int, dict], None] | None = None,
-              **fit_kwargs) -> RankGrid:
+              warm_start: bool = True, device: str | torch.device | None = "auto",
+              dtype: torch.dtype | None = None, **fit_kwargs) -> RankGrid:
     """Algorithm 1: fit eq. (2) on ``a_train`` for every (R1, R2); E_train from the fit, E_val with
     the validation loadings solved with the training core, U2 and U3 fixed.
 
-    ``fit_kwargs`` go to :func:`constrained_nn_tucker` (e.g. ``n_iter_max``, ``tol``, ``device``).
+    The SVD start vectors are computed once for the whole grid; with ``warm_start`` each R1 row
+    runs R2 upwards, each fit starting from the previous one (same R1, one more U2 column).
+    ``fit_kwargs`` go to :func:`constrained_nn_tucker` (e.g. ``n_iter_max``, ``tol``, ``seed``).
     """
     import time
 
@@ -76,17 +81,28 @@ def rank_grid(a_train, a_val, r1_values: Sequence[int] = range(2, 11),
     e_val = np.full_like(e_train, np.nan)
     iters = np.zeros(e_train.shape, dtype=int)
     t0 = time.perf_counter()
+    dev = resolve_device(device)
+    a_train, a_val = as_tensor(a_train, dev, dtype), as_tensor(a_val, dev, dtype)
+    check_tensor(a_train)
+    check_tensor(a_val)
+    cache = init_vectors(a_train, max(r1_values), max(r2_values))
     total, done = len(r1_values) * len(r2_values), 0
+    order = sorted(range(len(r2_values)), key=lambda j: r2_values[j])
+    cold = fit_kwargs.pop("init", "svd")
     for i, r1 in enumerate(r1_values):
-        for j, r2 in enumerate(r2_values):
-            fit = constrained_nn_tucker(a_train, (r1, r2), **fit_kwargs)
+        prev = None
+        for j in order:
+            r2 = r2_values[j]
+            init = prev if (warm_start and prev is not None) else cold
+            fit = constrained_nn_tucker(a_train, (r1, r2), init=init, init_cache=cache, device=dev,
+                                        **fit_kwargs)
+            prev = fit
             e_train[i, j] = fit.errors[-1]
             _, e_val[i, j] = solve_loadings(a_val, fit)
             iters[i, j] = fit.n_iter
             done += 1
             if progress is not None:
                 progress(done, total, {"r1": r1, "r2": r2, "e_train": e_train[i, j], "e_val": e_val[i, j]})
-            del fit
     grid = RankGrid(r1_values, r2_values, e_train, e_val, seconds=time.perf_counter() - t0,
                     iterations=iters)
     grid.suggested = suggest_ranks(grid)

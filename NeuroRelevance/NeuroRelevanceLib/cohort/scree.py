@@ -13,7 +13,7 @@ def mode_gram(a: torch.Tensor, mode: int) -> torch.Tensor:
         flat = a.reshape(n, c * v)
         return flat @ flat.T
     if mode == 1:
-        return torch.einsum("ncv,ndv->cd", a, a)
+        return torch.bmm(a, a.transpose(1, 2)).sum(0)
     if mode == 2:
         flat = a.reshape(n * c, v)
         return flat.T @ flat
@@ -22,10 +22,19 @@ def mode_gram(a: torch.Tensor, mode: int) -> torch.Tensor:
 
 def leading_vectors(a: torch.Tensor, mode: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` left singular vectors and singular values of the mode unfolding (via its Gram)."""
-    evals, evecs = torch.linalg.eigh(mode_gram(a, mode))
-    evals = torch.flip(torch.clamp(evals, min=0), dims=[0])[:k]
-    evecs = torch.flip(evecs, dims=[1])[:, :k]
-    return evecs, torch.sqrt(evals)
+    gram = mode_gram(a, mode)
+    size = gram.shape[0]
+    k = min(k, size)
+    if gram.device.type == "cpu":  # scipy's subset solver: only the k leading pairs, much faster
+        import scipy.linalg
+
+        w, v = scipy.linalg.eigh(gram.double().numpy(), subset_by_index=[size - k, size - 1], driver="evr")
+        evals = torch.as_tensor(w[::-1].copy(), dtype=a.dtype)
+        evecs = torch.as_tensor(v[:, ::-1].copy(), dtype=a.dtype)
+    else:
+        w, v = torch.linalg.eigh(gram)
+        evals, evecs = torch.flip(w, dims=[0])[:k], torch.flip(v, dims=[1])[:, :k]
+    return evecs, torch.sqrt(torch.clamp(evals, min=0))
 
 
 def singular_values(a: torch.Tensor, mode: int, k: int = 30, seed: int = 0,
