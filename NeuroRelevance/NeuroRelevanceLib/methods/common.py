@@ -75,14 +75,16 @@ def working_copy(model: Any, device: torch.device, dtype: torch.dtype) -> Any:
     if not callable(model):
         raise InputError(f"model must be a torch nn.Module (or a path to a model file), not {type(model).__name__}.")
     try:
-        work = copy.deepcopy(model)
+        with torch.no_grad():   # a TorchScript deep copy made under grad mode has non-leaf parameters
+            work = copy.deepcopy(model)
     except Exception as exc:  # pragma: no cover - exotic modules
         raise InputError(f"The model could not be copied ({exc}); pass a plain nn.Module or TorchScript module.") \
             from exc
     if hasattr(work, "eval") and not isinstance(work, torch.fx.GraphModule):
         work.eval()
     if hasattr(work, "to"):
-        work = work.to(device=device, dtype=dtype)
+        with torch.no_grad():
+            work = work.to(device=device, dtype=dtype)
     if hasattr(work, "parameters"):
         for p in work.parameters():
             p.requires_grad_(False)

@@ -54,22 +54,18 @@ def smoothgrad(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, s
         raise InputError(f"batch_size must be a positive integer, not {batch_size!r}.")
     work, xw, dev, dt = setup(model, x, device, dtype)
     tgt = make_target(work, xw, target, mask)
-    gen = torch.Generator(device="cpu")
-    if seed is not None:
-        gen.manual_seed(int(seed))
-    else:
-        gen.seed()
-    n = xw.shape[0]
-    span = (xw.flatten(1).amax(1) - xw.flatten(1).amin(1)).reshape(n, *([1] * (xw.dim() - 1)))
+    base_seed = int(seed) if seed is not None else int(torch.randint(0, 2**31 - 1, (1,)).item())
+    n, shape = xw.shape[0], xw.shape[1:]
+    span = (xw.flatten(1).amax(1) - xw.flatten(1).amin(1)).reshape(n, *([1] * len(shape)))
     total = torch.zeros_like(xw)
-    done = 0
     per = max(1, batch_size // n)   # noisy copies per sample in one batch
-    while done < samples:
-        k = min(per, samples - done)
-        noise = torch.randn((n, k, *xw.shape[1:]), generator=gen, dtype=torch.float64).to(dev, dt)
-        noisy = (xw.unsqueeze(1) + sigma * span.unsqueeze(1) * noise).reshape(n * k, *xw.shape[1:])
+    for start in range(0, samples, per):
+        k = min(per, samples - start)
+        # noise j comes from its own seeded generator, so it is the same for any batch size or batch position
+        noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(base_seed * 7919 + j),
+                                         dtype=torch.float64) for j in range(start, start + k)]).to(dev, dt)
+        noisy = (xw.unsqueeze(1) + sigma * span.unsqueeze(1) * noise.unsqueeze(0)).reshape(n * k, *shape)
         g, _ = input_gradient(work, noisy, lambda out, k=k: tgt.score_repeated(out, k))
-        total += g.reshape(n, k, *xw.shape[1:]).sum(1)
-        done += k
+        total += g.reshape(n, k, *shape).sum(1)
     return package("smoothgrad", total / samples, tgt, dev, dt, t0,
                    {"samples": samples, "sigma": sigma, "seed": seed})
