@@ -101,6 +101,7 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
             rule = ZBox(low if rule.low is None else rule.low, high if rule.high is None else rule.high,
                         rule.stabilizer)
         step.rule = rule
+        step.layer.set_companions(rule.companions(step.layer))
         label = step.module_path or step.name
         kind = getattr(step.module_type, "__name__", None) or str(step.module_type or step.label)
         folded = f" + folded {', '.join(step.layer.folded)}" if step.layer.folded else ""

@@ -117,6 +117,13 @@ def _linear_from_call(target: Any, bound: dict) -> LinearLayer:
                        bound.get("groups", 1), bound.get("output_padding", 0))
 
 
+def _run_linear(step: Step, layer: LinearLayer, x: torch.Tensor) -> torch.Tensor:
+    out, pre = layer.run(x)
+    if pre:
+        step.extra["pre"] = pre  # rule companions, kept for the reverse walk
+    return out
+
+
 def _bn_affine(weight, bias, mean, var, eps) -> tuple[torch.Tensor, torch.Tensor]:
     scale = 1.0 / torch.sqrt(var + eps)
     if weight is not None:
@@ -222,7 +229,7 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
                 inputs = [x_arg]
             step.layer = layer
             x_node = inputs[0]
-            step.run = (lambda lay, xn: (lambda env: lay.forward(env[xn], lay.weight, lay.bias)))(layer, x_node)
+            step.run = (lambda st, lay, xn: (lambda env: _run_linear(st, lay, env[xn])))(step, layer, x_node)
             step.consumes_input = from_input.get(x_node, False)
             from_input[node] = False
         else:

@@ -35,6 +35,7 @@ class LinearLayer:
     pre_pad: Optional[tuple] = None
     folded: list = field(default_factory=list)
     input_nonneg: bool = False  # the graph guarantees a non-negative input (ReLU before it)
+    fused: Optional[tuple] = None  # (weight, bias, n_companions): layer and rule companions in one call
 
     @property
     def spatial_dims(self) -> int:
@@ -58,6 +59,33 @@ class LinearLayer:
             return fn(x, w, b, self.stride, self.padding, self.dilation, self.groups)
         fn = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[n - 1]
         return fn(x, w, b, self.stride, self.padding, self.output_padding, self.groups, self.dilation)
+
+    def set_companions(self, pairs: list) -> bool:
+        """Prepare one call computing the layer and ``pairs`` of modified (weight, bias) on the same input
+        (stacked along output channels). Only for dense and ungrouped convolutions."""
+        if not pairs or self.kind not in ("conv", "dense") or self.groups != 1:
+            self.fused = None
+            return False
+        weights = [self.weight] + [w for w, _ in pairs]
+        biases = [self.bias] + [b for _, b in pairs]
+        if all(b is None for b in biases):
+            bias = None
+        else:
+            bias = torch.cat([b if b is not None else torch.zeros(self.weight.shape[0], dtype=self.weight.dtype,
+                                                                  device=self.weight.device) for b in biases])
+        self.fused = (torch.cat(weights, 0), bias, len(pairs))
+        return True
+
+    def run(self, x: torch.Tensor) -> tuple[torch.Tensor, list]:
+        """The layer's output, plus the companions' outputs when ``set_companions`` prepared them."""
+        if self.fused is None:
+            return self.forward(x, self.weight, self.bias), []
+        w, b, n = self.fused
+        out = self.forward(x, w, b)
+        c = self.weight.shape[0]
+        dim = -1 if self.kind == "dense" else 1
+        parts = out.split(c, dim=dim)
+        return parts[0], [p.contiguous() for p in parts[1:n + 1]]
 
     def vjp(self, x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """Gradient of ``<forward(x, w, ·), g>`` with respect to ``x`` (weights frozen)."""

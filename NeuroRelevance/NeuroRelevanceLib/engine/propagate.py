@@ -183,7 +183,7 @@ def backward(plan: Plan, kept: dict, seed: Tensor, stabilizer: float,
         if kind == "linear":
             x = kept[step.inputs[0]]
             z = kept.get(node) if getattr(step.rule, "needs_output", False) else None
-            r_in = step.rule.relevance(step.layer, x, z, r)
+            r_in = step.rule.relevance(step.layer, x, z, r, step.extra.pop("pre", None))
             if layer_filter is not None:
                 r_in = layer_filter(r_in)
             give(step.inputs[0], r_in)

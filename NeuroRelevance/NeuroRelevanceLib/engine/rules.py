@@ -69,9 +69,18 @@ class Rule:
     name = "rule"
     needs_output = False
 
-    def relevance(self, layer: LinearLayer, x: Tensor, z: Optional[Tensor], r: Tensor) -> Tensor:
-        """Relevance of ``x`` given the relevance ``r`` of the layer output."""
+    def relevance(self, layer: LinearLayer, x: Tensor, z: Optional[Tensor], r: Tensor,
+                  pre: Optional[list] = None) -> Tensor:
+        """Relevance of ``x`` given the relevance ``r`` of the layer output.
+
+        ``pre``: outputs of ``companions(layer)`` on ``x``, computed in the forward pass (or None).
+        """
         raise NotImplementedError
+
+    def companions(self, layer: LinearLayer) -> list:
+        """Modified (weight, bias) pairs whose outputs on the layer's own input the rule needs; the
+        engine computes them in the forward pass fused with the layer (one convolution call)."""
+        return []
 
     def describe(self) -> str:
         """Short human-readable description used in ``Explanation.rules``."""
@@ -91,7 +100,7 @@ class Epsilon(Rule):
     def __init__(self, epsilon: float = 1e-6) -> None:
         self.epsilon = float(epsilon)
 
-    def relevance(self, layer, x, z, r):
+    def relevance(self, layer, x, z, r, pre=None):
         if z is None:
             z = layer.forward(x, layer.weight, layer.bias)
         return x * layer.vjp(x, layer.weight, divide(r, z, self.epsilon))
@@ -120,10 +129,11 @@ class AlphaBeta(Rule):
                              f"beta={beta}); use e.g. AlphaBeta(1, 0) or AlphaBeta(2, 1).")
         self.alpha, self.beta, self.stabilizer = float(alpha), float(beta), float(stabilizer)
 
-    def _part(self, layer, x, r, w_a, w_b, b, mixed, sign):
+    def _part(self, layer, x, r, w_a, w_b, b, mixed, sign, z=None):
         """Relevance for one sign part: inputs x⁺ with ``w_a`` (+ ``b``), x⁻ with ``w_b``."""
         xp = x.clamp(min=0) if mixed else x
-        z = layer.forward(xp, w_a, b)
+        if z is None:
+            z = layer.forward(xp, w_a, b)
         xn = x.clamp(max=0) if mixed else None
         if mixed:
             z = z + layer.forward(xn, w_b, None)
@@ -137,15 +147,25 @@ class AlphaBeta(Rule):
     def _bias(self, layer):
         return layer.bias
 
-    def relevance(self, layer, x, z, r):
+    def companions(self, layer):
+        if not layer.input_nonneg:
+            return []
+        w, b = layer.weight, self._bias(layer)
+        pairs = [(w.clamp(min=0), _pos(b))]
+        if self.beta != 0.0:
+            pairs.append((w.clamp(max=0), _neg(b)))
+        return pairs
+
+    def relevance(self, layer, x, z, r, pre=None):
         w, b = layer.weight, self._bias(layer)
         mixed = _has_negative(layer, x)
+        pre = pre or [None, None]
         wp, wn = w.clamp(min=0), w.clamp(max=0)
-        out = self._part(layer, x, r, wp, wn, _pos(b), mixed, +1)
+        out = self._part(layer, x, r, wp, wn, _pos(b), mixed, +1, pre[0])
         if self.alpha != 1.0:
             out = self.alpha * out
         if self.beta != 0.0:
-            out = out - self.beta * self._part(layer, x, r, wn, wp, _neg(b), mixed, -1)
+            out = out - self.beta * self._part(layer, x, r, wn, wp, _neg(b), mixed, -1, pre[1])
         return out
 
 
@@ -176,19 +196,32 @@ class Gamma(Rule):
     def __init__(self, gamma: float = 0.25, stabilizer: float = 1e-6) -> None:
         self.gamma, self.stabilizer = float(gamma), float(stabilizer)
 
-    def relevance(self, layer, x, z, r):
+    def _params(self, layer):
         w, b, g = layer.weight, layer.bias, self.gamma
-        if z is None:
-            z = layer.forward(x, w, b)
         w_up, w_dn = w + g * w.clamp(min=0), w + g * w.clamp(max=0)
         b_up = None if b is None else b + g * b.clamp(min=0)
         b_dn = None if b is None else b + g * b.clamp(max=0)
+        return w_up, w_dn, b_up, b_dn
+
+    def companions(self, layer):
+        if not layer.input_nonneg:
+            return []
+        w_up, w_dn, b_up, b_dn = self._params(layer)
+        return [(w_up, b_up), (w_dn, b_dn)]
+
+    def relevance(self, layer, x, z, r, pre=None):
+        w, b, g = layer.weight, layer.bias, self.gamma
+        if z is None:
+            z = layer.forward(x, w, b)
+        w_up, w_dn, b_up, b_dn = self._params(layer)
         mixed = _has_negative(layer, x)
+        pre = pre or [None, None]
         xp, xn = (x.clamp(min=0), x.clamp(max=0)) if mixed else (x, None)
         out = torch.zeros_like(x)
         # (where z>0: x⁺ with w_up, x⁻ with w_dn) and (where z<0: x⁺ with w_dn, x⁻ with w_up)
-        for sel, w_for_pos, b_for_pos, w_for_neg in ((z > 0, w_up, b_up, w_dn), (z < 0, w_dn, b_dn, w_up)):
-            den = layer.forward(xp, w_for_pos, b_for_pos)
+        for k, (sel, w_for_pos, b_for_pos, w_for_neg) in enumerate(((z > 0, w_up, b_up, w_dn),
+                                                                    (z < 0, w_dn, b_dn, w_up))):
+            den = pre[k] if pre[k] is not None else layer.forward(xp, w_for_pos, b_for_pos)
             if mixed:
                 den = den + layer.forward(xn, w_for_neg, None)
             s = sel.to(r.dtype) * divide(r, den, self.stabilizer)
@@ -209,7 +242,7 @@ class WSquare(Rule):
     def _weight(self, layer):
         return layer.weight ** 2
 
-    def relevance(self, layer, x, z, r):
+    def relevance(self, layer, x, z, r, pre=None):
         w = self._weight(layer)
         ones = torch.ones_like(x)
         s = divide(r, layer.forward(ones, w, None), self.stabilizer)
@@ -252,7 +285,7 @@ class ZBox(Rule):
             t = t.reshape(1, -1, *([1] * (x.dim() - 2)))
         return t.expand_as(x)
 
-    def relevance(self, layer, x, z, r):
+    def relevance(self, layer, x, z, r, pre=None):
         w = layer.weight
         wp, wn = w.clamp(min=0), w.clamp(max=0)
         lo, hi = self._bound(self.low, x), self._bound(self.high, x)
