@@ -88,7 +88,7 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
                      alphas: Sequence[float] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0),
                      n_iter_max: int = 300, grid_iter_max: int = 100, tol: float = 1e-6,
                      batch_size: int = 4, device: str | torch.device | None = "auto",
-                     dtype: torch.dtype = torch.float64, seed: int = 0, output_index: int = 0,
+                     dtype: torch.dtype = torch.float32, seed: int = 0, output_index: int = 0,
                      to_input: Callable | None = None, atlas: str | None = None,
                      out_dir: str | Path | None = None, target_name: str = "target",
                      progress: Callable[[str], None] | None = print) -> CohortResult:

@@ -56,7 +56,7 @@ _GROUND_TRUTH = {
 
 def _rounded(value: Any) -> Any:
     if isinstance(value, float):
-        return round(value, 4)
+        return round(value, 4) if value == value else None  # NaN is not JSON
     if isinstance(value, dict):
         return {k: _rounded(v) for k, v in value.items()}
     return value
@@ -65,6 +65,19 @@ def _rounded(value: Any) -> Any:
 def _ranges(indices: tuple[int, ...]) -> list[int]:
     """``[first, stop)`` of a contiguous index range."""
     return [int(indices[0]), int(indices[-1]) + 1]
+
+
+def generator_fingerprint() -> str:
+    """SHA-256 (first 16 hex digits) of the demo generator's source: a changed generator makes
+    different subjects from the same seed, so the weights should then be retrained."""
+    import hashlib
+
+    from .. import demo
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(demo.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def card_dict(name: str, model: nn.Module, info: dict, data: Any, seed: int) -> dict[str, Any]:
@@ -86,6 +99,7 @@ def card_dict(name: str, model: nn.Module, info: dict, data: Any, seed: int) -> 
         "recommended_preset": RECOMMENDED_PRESET[name],
         "training": {
             "script": "scripts/train_demo_models.py", "seed": int(seed), "cohort": dict(data.source),
+            "generator_sha256": generator_fingerprint(),
             "split": {k: _ranges(v) for k, v in data.split.as_dict().items()},
             "split_note": "subject index ranges [first, stop) of the generated cohort",
             "epochs": len(fit_result.history), "best_epoch": fit_result.best_epoch,
