@@ -8,7 +8,8 @@ fresh subprocess builds the model, runs one warm-up and ``--runs`` timed repetit
 reports the median time and its peak memory: ``ru_maxrss`` of that process minus its resident
 size just before the first (warm-up) run on CPU, ``torch.cuda.max_memory_allocated`` minus the
 memory allocated before the first run on CUDA — i.e. the memory the method needs on top of the
-model and the input.
+model and the input. Wall time and process CPU time (all threads) are both reported: on a
+shared machine the CPU-time ratios are the steadier figure.
 
     python benchmarks/bench_engine.py --quick            # 48x56x48, a minute on 2 cores
     python benchmarks/bench_engine.py                    # 96x112x96 and 160x192x160 (slow on CPU)
@@ -99,17 +100,19 @@ def _child(method: str, size: tuple[int, int, int], runs: int, warmup: int, devi
     for _ in range(warmup):
         step()
     sync()
-    times = []
+    times, cpu = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
         sync()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2 ** 20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     return {"method": method, "size": list(size), "times": times, "median": statistics.median(times),
+            "cpu_times": cpu, "cpu_median": statistics.median(cpu),
             "peak_mb": peak - base, "process_peak_mb": peak, "device": str(device),
             "threads": torch.get_num_threads()}
 
@@ -164,18 +167,21 @@ def _check() -> None:
 def _table(results: list[dict]) -> str:
     rows = ["| input | forward s | LRP s | zennit s | LRP/forward | LRP/zennit | forward MB | LRP MB | zennit MB |",
             "|---|---|---|---|---|---|---|---|---|"]
-    by = {}
+    by: dict = {}
     for r in results:
         by.setdefault(tuple(r["size"]), {})[r["method"]] = r
-    for size, rs in by.items():
-        def med(m):
-            return rs[m]["median"] if m in rs and "median" in rs[m] else float("nan")
 
-        def mem(m):
-            return f"{rs[m]['peak_mb']:.0f}" if m in rs and "peak_mb" in rs[m] else "n/a"
-        f, lrp, zen = med("forward"), med("lrp"), med("zennit")
-        rows.append(f"| 1×1×{'×'.join(map(str, size))} | {f:.2f} | {lrp:.2f} | {zen:.2f} | {lrp / f:.2f} | "
-                    f"{lrp / zen:.2f} | {mem('forward')} | {mem('lrp')} | {mem('zennit')} |")
+    def fig(rs, m, key):
+        return rs[m][key] if m in rs and key in rs[m] else float("nan")
+
+    for size, rs in by.items():
+        f, lrp, zen = (fig(rs, m, "median") for m in METHODS)
+        fc, lc, zc = (fig(rs, m, "cpu_median") for m in METHODS)
+        mem = [f"{fig(rs, m, 'peak_mb'):.0f}" for m in METHODS]
+        rows.append(f"| 1×1×{'×'.join(map(str, size))} wall | {f:.2f} | {lrp:.2f} | {zen:.2f} | {lrp / f:.2f} | "
+                    f"{lrp / zen:.2f} | {mem[0]} | {mem[1]} | {mem[2]} |")
+        rows.append(f"| 1×1×{'×'.join(map(str, size))} CPU | {fc:.2f} | {lc:.2f} | {zc:.2f} | {lc / fc:.2f} | "
+                    f"{lc / zc:.2f} | | | |")
     return "\n".join(rows)
 
 
