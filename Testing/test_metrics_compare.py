@@ -1,0 +1,108 @@
+"""``compare_methods`` and the ``neurorelevance compare`` sub-command (own parser; the main CLI adds it)."""
+import argparse
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from NeuroRelevanceLib.errors import InputError
+from NeuroRelevanceLib.metrics import compare_methods, region_perturbation
+from NeuroRelevanceLib.metrics.cli import register
+from NeuroRelevanceLib.methods import explain
+from NeuroRelevanceLib.models import save_weights
+from NeuroRelevanceLib.nets import DeepTaylorCNN, build, spec
+
+torch.set_num_threads(1)
+
+
+def test_table_and_curves_agree_with_the_parts():
+    torch.manual_seed(0)
+    net = DeepTaylorCNN(channels=(2, 3), n_outputs=2).double()
+    x = torch.randn(2, 1, 8, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    gt = [np.zeros((8, 8, 8), bool) for _ in range(2)]
+    for m in gt:
+        m[2:5, 2:5, 2:5] = True
+    pert = {"steps": 4, "patch": 2}
+    c = compare_methods(net, x, ["gradient", "gradcam"], ground_truth=gt, brain_masks=[np.ones((8, 8, 8))] * 2,
+                        perturbation=pert, device="cpu", dtype=torch.float64)
+    assert list(c.table.index) == ["gradient", "gradcam"]
+    assert {"seconds", "aopc", "aopc_random", "aopc_gap", "mass_accuracy", "rank_accuracy",
+            "ground_truth_inclusivity", "input_inclusivity"} <= set(c.table.columns)
+    assert len(c.per_subject) == 4 and set(c.curves) == {"gradient", "gradcam", "random"}
+    r = explain(net, x[1:], "gradient", device="cpu", dtype=torch.float64).relevance
+    direct = region_perturbation(net, x[1:], r, random_repeats=0, device="cpu", dtype=torch.float64, **pert)
+    row = c.per_subject[(c.per_subject.subject == "subject2") & (c.per_subject.method == "gradient")].iloc[0]
+    assert row.aopc == pytest.approx(direct.aopc[0], abs=1e-12)
+    # one random reference per subject, shared by all methods
+    assert c.per_subject.groupby("subject").aopc_random.nunique().eq(1).all()
+    assert c.table.loc["gradient", "aopc"] == pytest.approx(c.per_subject.query("method == 'gradient'").aopc.mean())
+
+
+def test_input_errors():
+    net = DeepTaylorCNN(channels=(2,), n_outputs=2)
+    x = torch.randn(1, 1, 4, 4, 4)
+    with pytest.raises(InputError, match="one per subject"):
+        compare_methods(net, x, ["gradient"], ground_truth=[None, None], device="cpu")
+    with pytest.raises(InputError, match="non-empty list of method names"):
+        compare_methods(net, x, "gradient", device="cpu")
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["compare", *argv])
+
+
+@pytest.fixture
+def files(tmp_path):
+    net = build("DeepTaylorCNN", seed=3, in_channels=1, n_outputs=2, channels=[2, 3])
+    save_weights(net, tmp_path / "net.safetensors")
+    card = {"name": "tiny", "architecture": spec(net), "weights": "net.safetensors",
+            "input": {"channels": ["T1"], "shape": [8, 8, 8], "spacing": [2, 2, 2],
+                      "normalization": {"type": "zscore"}},
+            "output": {"type": "classification", "classes": ["control", "AD"]}}
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    rng = np.random.default_rng(0)
+    subjects, masks = [], []
+    for i in range(2):
+        nib.save(nib.Nifti1Image(rng.normal(size=(10, 10, 10)).astype(np.float32), affine), tmp_path / f"s{i}.nii.gz")
+        lesion = np.zeros((10, 10, 10), np.uint8)
+        lesion[3:7, 3:7, 3:7] = 1
+        nib.save(nib.Nifti1Image(lesion, affine), tmp_path / f"m{i}.nii.gz")
+        subjects.append(str(tmp_path / f"s{i}.nii.gz"))
+        masks.append(str(tmp_path / f"m{i}.nii.gz"))
+    return tmp_path, subjects, masks
+
+
+def test_cli_writes_table_and_png(files, capsys):
+    folder, subjects, masks = files
+    args = parse([*subjects, "--model", str(folder / "card.json"), "--methods", "lrp", "gradient_x_input",
+                  "gradcam++", "--ground-truth", *masks, "--steps", "4", "--device", "cpu",
+                  "--csv", str(folder / "out" / "table.csv"), "--png", str(folder / "out" / "curves.png"),
+                  "--per-subject-csv", str(folder / "out" / "rows.csv")])
+    assert args.func(args) == 0
+    table = pd.read_csv(folder / "out" / "table.csv", index_col=0)
+    assert list(table.index) == ["lrp", "gradient_x_input", "gradcam++"]
+    assert {"aopc", "aopc_random", "mass_accuracy", "rank_accuracy"} <= set(table.columns)
+    assert len(pd.read_csv(folder / "out" / "rows.csv")) == 6
+    assert (folder / "out" / "curves.png").stat().st_size > 5000
+    assert "gradcam++" in capsys.readouterr().out
+
+
+def test_cli_errors(files):
+    folder, subjects, masks = files
+    args = parse([*subjects, "--model", str(folder / "card.json"), "--ground-truth", masks[0], "--device", "cpu"])
+    with pytest.raises(InputError, match="give one per subject"):
+        args.func(args)
+    args = parse([subjects[0], "--model", str(folder / "card.json"), "--baseline", "zero", "--device", "cpu"])
+    with pytest.raises(InputError, match="--baseline must be"):
+        args.func(args)
+    scripted = torch.jit.script(build("DeepTaylorCNN", seed=3, in_channels=1, n_outputs=2, channels=[2, 3]))
+    scripted.save(str(folder / "net.ts"))
+    args = parse([subjects[0], "--model", str(folder / "net.ts"), "--device", "cpu"])
+    with pytest.raises(InputError, match="needs a model card"):
+        args.func(args)
