@@ -99,6 +99,16 @@ def test_default_summary_is_the_seed_trio(net, x):
     assert s.relevance.min() >= 0 and s.relevance.max() <= 1
 
 
+def test_seed001_filters_apply_to_other_methods(net, x):
+    g = explain(net, x, "gradient", device="cpu", dtype=D).relevance
+    f = explain(net, x, "gradient", filter="clamp", filter_range=(0.0, 0.2), device="cpu", dtype=D)
+    peak = g.flatten(1).abs().amax(1).reshape(-1, 1, 1, 1, 1)
+    torch.testing.assert_close(f.relevance, torch.sign(g) * torch.minimum(g.abs(), 0.2 * peak))
+    assert f.parameters["filter"] == "clamp (0.0, 0.2)"
+    with pytest.raises(InputError, match="filter_placement='input'"):
+        explain(net, x, "gradient", filter="pass", filter_placement="every-layer", device="cpu")
+
+
 def test_bad_requests_name_the_fix(net, x):
     with pytest.raises(InputError, match="Unknown method 'deeplift'; use one of lrp, gradient"):
         explain(net, x, "deeplift")

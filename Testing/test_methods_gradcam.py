@@ -63,7 +63,10 @@ def test_gradcam_lights_the_region_the_target_depends_on():
 
 
 def test_gradcampp_weights_hand_computed():
-    """α = g² / (2g² + ΣA·g³), w = Σ α·ReLU(g): A = [1, 2, 3, 4], g = [1, −1, 0.5, 2] gives 1/12 + 1/14 + 1/11."""
+    """α = g² / (2g² + ΣA·g³), w = Σ α·ReLU(g).
+
+    A = [1, 2, 3, 4], g = [1, −1, 0.5, 2]: α = [1/12, −1/8, 1/7, 1/22], so w = 1/12 + 1/14 + 1/11.
+    """
     a = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=D).reshape(1, 1, 2, 2, 1)
     g = torch.tensor([1.0, -1.0, 0.5, 2.0], dtype=D).reshape(1, 1, 2, 2, 1)
     assert gradcampp_weights(a, g).item() == pytest.approx(1 / 12 + 1 / 14 + 1 / 11, rel=1e-14)

@@ -6,6 +6,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
+from ..engine.filters import apply_filter, check_filter
 from ..errors import InputError
 from .gradcam import gradcam, gradcam_plus_plus, guided_gradcam
 from .gradient import gradient, gradient_x_input, smoothgrad
@@ -40,12 +41,29 @@ def canonical(method: Any) -> str:
 
 
 def _call(func: Callable, name: str, model: Any, x: Tensor, target: Any, options: dict):
+    options = dict(options)
+    kind = options.pop("filter", None)
+    value_range = options.pop("filter_range", (0.0, 1.0))
+    placement = options.pop("filter_placement", "input")
+    per_channel = options.pop("filter_per_channel", False)
     accepted = [p for p in inspect.signature(func).parameters if p not in ("model", "x", "target")]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise InputError(f"method {name!r} has no option {', '.join(map(repr, unknown))}; its options are "
-                         f"{', '.join(accepted)}.")
-    return func(model, x, target, **options)
+                         f"{', '.join(accepted + ['filter', 'filter_range', 'filter_per_channel'])}.")
+    try:
+        check_filter(kind, value_range, placement)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    if kind is not None and placement != "input":
+        raise InputError(f"filter_placement='every-layer' filters LRP's propagation; method {name!r} can only be "
+                         f"filtered at the input (filter_placement='input').")
+    result = func(model, x, target, **options)
+    if kind is not None:
+        result.relevance = apply_filter(result.relevance, kind, value_range, per_channel)
+        result.parameters["filter"] = f"{kind} {tuple(value_range)}{' per channel' if per_channel else ''}"
+        result.rules["filter"] = result.parameters["filter"]
+    return result
 
 
 def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = "epsilon-plus", target: Any = None,
@@ -53,7 +71,8 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
     """Explain ``model`` at ``x`` with ``method``; returns an ``engine.Explanation`` (relevance shaped like x).
 
     ``method="lrp"``: ``engine.explain`` with ``preset`` and its options, unchanged. Other methods take their
-    own options (see ``methods.<name>``); ``preset`` applies to LRP only and is ignored by them.
+    own options (see ``methods.<name>``); ``preset`` applies to LRP only and is ignored by them. Seed 001's
+    ``filter`` / ``filter_range`` / ``filter_per_channel`` apply to every method's map (at the input).
     ``method="summary"``: ``methods`` (default LRP, guided backprop, Grad-CAM++), ``weights``,
     ``normalisation`` ("rank" or "max-abs"), ``absolute``, ``method_options`` ({method: {option: value}}),
     and the shared ``mask``, ``device``, ``dtype``.

@@ -38,7 +38,7 @@ def gradient_x_input(model: Any, x: Tensor, target: Any = None, *, mask: Any = N
 
 
 def smoothgrad(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, samples: int = 25,
-               sigma: float = 0.15, seed: Optional[int] = 0, batch_size: int = 8, device: Any = "auto",
+               sigma: float = 0.15, seed: Optional[int] = 0, batch_size: int = 4, device: Any = "auto",
                dtype: Optional[torch.dtype] = None) -> MethodExplanation:
     """Mean gradient over ``samples`` noisy copies ``x + N(0, (σ·(max x − min x))²)`` (per sample's range).
 

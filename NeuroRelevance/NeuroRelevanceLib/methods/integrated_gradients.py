@@ -50,7 +50,7 @@ def _baseline(baseline: Any, x: Tensor) -> Tensor:
 
 
 def integrated_gradients(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, baseline: Any = None,
-                         steps: int = 64, rule: str = "midpoint", batch_size: int = 16, device: Any = "auto",
+                         steps: int = 64, rule: str = "midpoint", batch_size: int = 4, device: Any = "auto",
                          dtype: Optional[torch.dtype] = None) -> MethodExplanation:
     """Integrated gradients from ``baseline`` (None = zeros, a number, or a tensor) to ``x``.
 

@@ -112,7 +112,7 @@ def _curve(model: Any, x1: Tensor, base1: Tensor, weights1: Tensor, step_map: np
 def region_perturbation(model: Any, x: Tensor, relevance: Any, target: Any = None, *, mask: Any = None,
                         steps: int = 20, fraction: float = 0.5, patch: Union[int, Sequence[int]] = 1,
                         baseline: Any = 0.0, blur_sigma: float = 2.0, random_repeats: int = 1, seed: int = 0,
-                        batch_size: int = 16, device: Any = "auto",
+                        batch_size: int = 8, device: Any = "auto",
                         dtype: Optional[torch.dtype] = None) -> PerturbationResult:
     """Most-relevant-first perturbation curve and AOPC of ``relevance`` (shaped like ``x``) for every sample.
 
