@@ -287,7 +287,7 @@ def _canonical(res: ConstrainedTucker) -> ConstrainedTucker:
     return res
 
 
-def solve_loadings(tensor, fit: ConstrainedTucker, n_iter: int = 500) -> tuple[torch.Tensor, float]:
+def solve_loadings(tensor, fit: ConstrainedTucker) -> tuple[torch.Tensor, float]:
     """Subject loadings of new subjects with the core and U2, U3 fixed (seed Alg. 1, line 5).
 
     Returns (U1_new (n_new × R1), relative reconstruction error ‖A − Â‖/‖A‖).
@@ -303,15 +303,29 @@ def solve_loadings(tensor, fit: ConstrainedTucker, n_iter: int = 500) -> tuple[t
     w = (a.reshape(n * c, v) @ u3).reshape(n, c, -1)
     m1 = (w * b[None]).sum(1)
     gram = (b.T @ b) * (u3.T @ u3)
-    with tl.backend_context("pytorch", local_threadsafe=True):
-        if fit.nonneg_loadings:
-            u1 = hals_nnls(m1.T.contiguous(), gram, None, n_iter_max=n_iter, tol=1e-12).T
-        else:
-            u1 = torch.linalg.lstsq(gram, m1.T).solution.T
+    if fit.nonneg_loadings:
+        u1 = _exact_nnls(gram, m1)
+    else:
+        u1 = torch.linalg.lstsq(gram, m1.T).solution.T
     norm2 = float(torch.linalg.vector_norm(a)) ** 2
     res2 = norm2 - 2.0 * float(torch.sum(m1 * u1, dtype=torch.float64)) \
         + float(torch.sum(gram * (u1.T @ u1), dtype=torch.float64))
     return u1, (max(res2, 0.0) / norm2) ** 0.5
+
+
+def _exact_nnls(gram: torch.Tensor, utm: torch.Tensor) -> torch.Tensor:
+    """Exact rows x ≥ 0 minimising xᵀGx − 2xᵀb for each row b of ``utm`` (n × R): with G = LLᵀ this
+    is ‖Lᵀx − L⁻¹b‖², solved by scipy's active-set NNLS (finite, exact)."""
+    import scipy.linalg
+    from scipy.optimize import nnls
+
+    g = gram.detach().cpu().double().numpy()
+    b = utm.detach().cpu().double().numpy()
+    jitter = 1e-12 * max(float(np.trace(g)), 1e-300)
+    low = scipy.linalg.cholesky(g + jitter * np.eye(len(g)), lower=True)
+    rhs = scipy.linalg.solve_triangular(low, b.T, lower=True)
+    x = np.stack([nnls(low.T, rhs[:, k])[0] for k in range(b.shape[0])]) if b.shape[0] else np.zeros((0, len(g)))
+    return torch.as_tensor(x, dtype=utm.dtype, device=utm.device)
 
 
 def relative_error(tensor, fit: ConstrainedTucker, loadings: torch.Tensor | None = None,
