@@ -31,17 +31,50 @@ class Captured:
     module_types: dict[str, Any] = field(default_factory=dict)
 
 
+def _cast(t: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    t = t.detach()
+    return t.to(device=device, dtype=dtype) if t.is_floating_point() else t.to(device=device)
+
+
+def _structural_copy(module: nn.Module, device: torch.device, dtype: torch.dtype, memo: dict) -> nn.Module:
+    """A copy of the module tree with new (cast, frozen) parameter and buffer tensors, eval mode, no
+    hooks and no in-place activations. Much cheaper than ``copy.deepcopy``: other attributes are
+    shared (they are only read)."""
+    if id(module) in memo:
+        return memo[id(module)]
+    new = module.__class__.__new__(module.__class__)
+    new.__dict__ = module.__dict__.copy()
+    memo[id(module)] = new
+    new._parameters = {k: (None if v is None else memo.setdefault(
+        id(v), nn.Parameter(_cast(v, device, dtype), requires_grad=False))) for k, v in module._parameters.items()}
+    new._buffers = {k: (None if v is None else _cast(v, device, dtype)) for k, v in module._buffers.items()}
+    new._modules = {k: (None if v is None else _structural_copy(v, device, dtype, memo))
+                    for k, v in module._modules.items()}
+    for name in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+                 "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks_with_kwargs",
+                 "_state_dict_hooks", "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
+                 "_load_state_dict_post_hooks"):
+        if name in new.__dict__:
+            new.__dict__[name] = type(module.__dict__[name])()
+    new.training = False
+    if new.__dict__.get("inplace") is True:
+        new.inplace = False
+    return new
+
+
 def _prepare_copy(model: nn.Module, device: torch.device, dtype: torch.dtype) -> nn.Module:
-    work = copy.deepcopy(model)
-    work.eval()
-    work.requires_grad_(False)
-    for m in work.modules():
-        if getattr(m, "inplace", False) is True:
-            m.inplace = False
-        m._forward_hooks.clear()
-        m._forward_pre_hooks.clear()
-        m._backward_hooks.clear()
-    return work.to(device=device, dtype=dtype)
+    if isinstance(model, torch.jit.ScriptModule) or any(
+            isinstance(m, torch.jit.ScriptModule) for m in model.modules()):
+        work = copy.deepcopy(model)
+        work.eval()
+        work.requires_grad_(False)
+        for m in work.modules():
+            if getattr(m, "inplace", False) is True:
+                m.inplace = False
+            m._forward_hooks.clear()
+            m._forward_pre_hooks.clear()
+        return work.to(device=device, dtype=dtype)
+    return _structural_copy(model, device, dtype, {})
 
 
 def _defaults_after_first(model: nn.Module) -> dict[str, Any]:
