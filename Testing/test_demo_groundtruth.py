@@ -97,3 +97,18 @@ def test_all_zero_or_negative_heatmaps_raise():
         relevance_mass_accuracy(-np.ones(m.shape), m)
     with pytest.raises(ValueError, match="channel_axis"):
         rank_accuracy(np.ones((2,) + m.shape), m, channel_axis=5)
+
+
+def test_tolerance_grows_the_mask_by_a_ball():
+    m = np.zeros((9, 9, 9), dtype=bool)
+    m[3:6, 3:6, 3:6] = True
+    shifted = np.roll(m, 1, axis=0).astype(float)     # right shape, one voxel off
+    assert relevance_mass_accuracy(shifted, m) == pytest.approx(2 / 3)
+    assert relevance_mass_accuracy(shifted, m, tolerance=1) == 1.0
+    # grown mask: 81 voxels; top 81 = the 27 ones (all inside) + 54 of the 702 tied zeros,
+    # of which 54 lie inside the grown mask
+    assert rank_accuracy(shifted, m, tolerance=1) == pytest.approx((27 + 54 * 54 / 702) / 81)
+    scores = ground_truth_scores(shifted, m, tolerance=1)
+    assert scores["mask_fraction"] == pytest.approx((27 + 6 * 9) / 729)  # cube + 6 faces
+    with pytest.raises(ValueError, match="tolerance"):
+        ground_truth_scores(shifted, m, tolerance=-1)

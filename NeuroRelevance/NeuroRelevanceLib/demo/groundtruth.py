@@ -7,14 +7,17 @@ Ties at the rank cut-off are shared out: the voxels tied with the ``|M|``-th lar
 with the fraction of them that fits into the top ``|M|``, which is the expected score under a
 random tie-break (so a constant heatmap scores ``|M| / N``, as a random ranking would).
 
-Both accept numpy arrays, torch tensors (any device) or anything ``np.asarray`` reads. They
-never modify their inputs.
+``tolerance`` (voxels, default 0) grows the mask by a ball of that radius before scoring, so a
+heatmap that lands next to a thin structure (a cortical ribbon at 3 mm) is not scored as missing
+it; report it with the score. Both accept numpy arrays, torch tensors (any device) or anything
+``np.asarray`` reads. They never modify their inputs.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+from scipy import ndimage as ndi
 
 
 def _to_numpy(x: Any, what: str) -> np.ndarray:
@@ -30,7 +33,8 @@ def _to_numpy(x: Any, what: str) -> np.ndarray:
     return arr
 
 
-def _prepare(heatmap: Any, mask: Any, channel_axis: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(heatmap: Any, mask: Any, channel_axis: int | None,
+             tolerance: int = 0) -> tuple[np.ndarray, np.ndarray]:
     r = _to_numpy(heatmap, "heatmap")
     m = _to_numpy(mask, "mask")
     if not (np.issubdtype(r.dtype, np.number) or r.dtype == bool):
@@ -57,12 +61,23 @@ def _prepare(heatmap: Any, mask: Any, channel_axis: int | None) -> tuple[np.ndar
     if not m.any():
         raise ValueError("mask is empty, so there is no ground truth to score against; pass a "
                          "mask with at least one voxel (e.g. an AD-like subject's atrophy mask)")
+    if int(tolerance) != tolerance or tolerance < 0:
+        raise ValueError(f"tolerance={tolerance!r} must be a whole number of voxels >= 0")
+    if tolerance:
+        ball = _euclidean_ball(m.ndim, int(tolerance))
+        m = ndi.binary_dilation(m, structure=ball)
     return r, m
 
 
-def relevance_mass_accuracy(heatmap: Any, mask: Any, *, channel_axis: int | None = None) -> float:
+def _euclidean_ball(ndim: int, radius: int) -> np.ndarray:
+    grid = np.indices((2 * radius + 1,) * ndim) - radius
+    return (grid**2).sum(axis=0) <= radius**2
+
+
+def relevance_mass_accuracy(heatmap: Any, mask: Any, *, channel_axis: int | None = None,
+                            tolerance: int = 0) -> float:
     """Share of the positive relevance that falls inside ``mask`` (1.0 = all of it)."""
-    r, m = _prepare(heatmap, mask, channel_axis)
+    r, m = _prepare(heatmap, mask, channel_axis, tolerance)
     pos = np.clip(r, 0.0, None)
     total = pos.sum()
     if total <= 0:
@@ -71,9 +86,10 @@ def relevance_mass_accuracy(heatmap: Any, mask: Any, *, channel_axis: int | None
     return float(pos[m].sum() / total)
 
 
-def rank_accuracy(heatmap: Any, mask: Any, *, channel_axis: int | None = None) -> float:
+def rank_accuracy(heatmap: Any, mask: Any, *, channel_axis: int | None = None,
+                  tolerance: int = 0) -> float:
     """Fraction of the ``|M|`` highest-relevance voxels inside ``mask`` (ties shared out)."""
-    r, m = _prepare(heatmap, mask, channel_axis)
+    r, m = _prepare(heatmap, mask, channel_axis, tolerance)
     if not r.any():
         raise ValueError("heatmap is all zero, so it ranks no voxel above another; check that "
                          "the relevance was computed for the right target")
@@ -89,9 +105,10 @@ def rank_accuracy(heatmap: Any, mask: Any, *, channel_axis: int | None = None) -
     return float(hits / k)
 
 
-def ground_truth_scores(heatmap: Any, mask: Any, *, channel_axis: int | None = None) -> dict[str, float]:
-    """Both scores plus the mask's share of the volume (the score of a random heatmap's ranking)."""
-    r, m = _prepare(heatmap, mask, channel_axis)
+def ground_truth_scores(heatmap: Any, mask: Any, *, channel_axis: int | None = None,
+                        tolerance: int = 0) -> dict[str, float]:
+    """Both scores plus the (grown) mask's share of the volume: the chance level of both."""
+    r, m = _prepare(heatmap, mask, channel_axis, tolerance)
     return {"mass_accuracy": relevance_mass_accuracy(r, m),
             "rank_accuracy": rank_accuracy(r, m),
             "mask_fraction": float(m.mean())}
