@@ -120,10 +120,11 @@ class Target:
         return s.flatten(1).sum(1) if s.dim() > 1 else s
 
 
-def make_target(model: Any, x: Tensor, target: Any, mask: Any) -> Target:
-    """Forward ``x`` once (no grad) and fix the selection weights from its output."""
-    with torch.no_grad():
-        out = forward(model, x)
+def target_from_output(out: Tensor, target: Any, mask: Any) -> Target:
+    """Fix the selection weights from an output (``engine.target.selection``)."""
+    if not isinstance(out, Tensor):
+        raise InputError("The model output is not a tensor; wrap the model so that it returns one tensor.")
+    out = out.detach()
     try:
         weights, desc = selection(out, target, mask)
     except ValueError as exc:
@@ -131,7 +132,29 @@ def make_target(model: Any, x: Tensor, target: Any, mask: Any) -> Target:
     weights = weights.detach()
     s = out * weights
     value = s.flatten(1).sum(1) if s.dim() > 1 else s
-    return Target(weights, desc, out.detach(), value.detach())
+    return Target(weights, desc, out, value.detach())
+
+
+def make_target(model: Any, x: Tensor, target: Any, mask: Any) -> Target:
+    """Forward ``x`` once (no grad) and fix the selection weights from its output."""
+    with torch.no_grad():
+        out = forward(model, x)
+    return target_from_output(out, target, mask)
+
+
+def target_and_gradient(model: Any, x: Tensor, target: Any, mask: Any, mode: Any = None) -> tuple[Target, Tensor]:
+    """One forward with grad: the target fixed from its output, and ∂ΣS/∂x (inside ``mode`` if given)."""
+    xi = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        out = forward(model, xi)
+        tgt = target_from_output(out, target, mask)
+        s = tgt.score(out).sum()
+        if mode is None:
+            (g,) = torch.autograd.grad(s, xi)
+        else:
+            with mode:
+                (g,) = torch.autograd.grad(s, xi)
+    return tgt, g
 
 
 def input_gradient(model: Any, x: Tensor, score: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:

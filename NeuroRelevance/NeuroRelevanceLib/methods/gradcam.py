@@ -18,8 +18,8 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 
-from .common import MethodExplanation, make_target, package, setup
-from .guided_backprop import guided_gradient
+from .common import MethodExplanation, package, setup
+from .guided_backprop import GuidedReLUBackward
 from .layers import capture, resolve_layer
 
 Tensor = torch.Tensor
@@ -59,17 +59,18 @@ def _cam(model: Any, x: Tensor, target: Any, mask: Any, layer: Optional[str], pl
          device: Any, dtype: Optional[torch.dtype], guided: bool = False):
     t0 = time.perf_counter()
     work, xw, dev, dt = setup(model, x, device, dtype)
-    name = resolve_layer(work, xw, layer)
-    tgt = make_target(work, xw, target, mask)
-    a, g, _, _ = capture(work, xw, name, tgt.score)
+    name = resolve_layer(work, xw, layer, key=model)
+    a, g, tgt, s, xi = capture(work, xw, name, target, mask)
     weights = gradcampp_weights(a, g) if plus else gradcam_weights(g)
     cam = upsample(class_activation_map(a, weights, relu), tuple(xw.shape[2:]))
     params = {"layer": name, "layer_shape": tuple(a.shape[1:]), "relu": relu, "align_corners": False}
     rel = cam.expand(-1, xw.shape[1], *cam.shape[2:])
-    if guided:
-        gb, count = guided_gradient(work, xw, tgt.score)
+    if guided:   # guided backprop through the same forward graph
+        mode = GuidedReLUBackward()
+        with torch.enable_grad(), mode:
+            (gb,) = torch.autograd.grad(s, xi)
         rel = gb * cam
-        params["relu_backwards_guided"] = count
+        params["relu_backwards_guided"] = mode.rewritten
     return rel.contiguous(), tgt, dev, dt, t0, params
 
 

@@ -10,7 +10,8 @@ from typing import Any, Optional
 import torch
 
 from ..errors import InputError
-from .common import MethodExplanation, input_gradient, make_target, package, relative_error, setup
+from .common import (MethodExplanation, input_gradient, make_target, package, relative_error, setup,
+                     target_and_gradient)
 
 Tensor = torch.Tensor
 
@@ -20,8 +21,7 @@ def gradient(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, dev
     """∂S/∂x: the sensitivity of the explained output to each input voxel (signed)."""
     t0 = time.perf_counter()
     work, xw, dev, dt = setup(model, x, device, dtype)
-    tgt = make_target(work, xw, target, mask)
-    g, _ = input_gradient(work, xw, tgt.score)
+    tgt, g = target_and_gradient(work, xw, target, mask)
     return package("gradient", g, tgt, dev, dt, t0, {})
 
 
@@ -30,8 +30,7 @@ def gradient_x_input(model: Any, x: Tensor, target: Any = None, *, mask: Any = N
     """x ⊙ ∂S/∂x. Its sum equals S for bias-free piecewise-linear (ReLU) nets; that gap is reported."""
     t0 = time.perf_counter()
     work, xw, dev, dt = setup(model, x, device, dtype)
-    tgt = make_target(work, xw, target, mask)
-    g, _ = input_gradient(work, xw, tgt.score)
+    tgt, g = target_and_gradient(work, xw, target, mask)
     r = g * xw
     err = relative_error(r.flatten(1).sum(1), tgt.value)
     return package("gradient_x_input", r, tgt, dev, dt, t0, {}, completeness=err)

@@ -16,7 +16,7 @@ from typing import Any, Optional
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .common import MethodExplanation, forward, make_target, package, setup
+from .common import MethodExplanation, Target, package, setup, target_and_gradient
 
 Tensor = torch.Tensor
 _RELU_BACKWARD = torch.ops.aten.threshold_backward.default
@@ -44,15 +44,11 @@ class GuidedReLUBackward(TorchDispatchMode):
         return func(*args, **kwargs)
 
 
-def guided_gradient(model: Any, x: Tensor, score) -> tuple[Tensor, int]:
-    """Guided-backprop gradient of ``score(model(x)).sum()`` with respect to ``x`` and the ReLUs rewritten."""
-    xi = x.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        s = score(forward(model, xi)).sum()
-        mode = GuidedReLUBackward()
-        with mode:
-            (g,) = torch.autograd.grad(s, xi)
-    return g, mode.rewritten
+def guided_gradient(model: Any, x: Tensor, target: Any, mask: Any) -> tuple[Target, Tensor, int]:
+    """The target fixed at ``x``, the guided-backprop gradient of its score, and how many ReLUs were guided."""
+    mode = GuidedReLUBackward()
+    tgt, g = target_and_gradient(model, x, target, mask, mode)
+    return tgt, g, mode.rewritten
 
 
 def guided_backprop(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, device: Any = "auto",
@@ -60,6 +56,5 @@ def guided_backprop(model: Any, x: Tensor, target: Any = None, *, mask: Any = No
     """Guided backpropagation map shaped like ``x`` (signed only through the first layer's weights)."""
     t0 = time.perf_counter()
     work, xw, dev, dt = setup(model, x, device, dtype)
-    tgt = make_target(work, xw, target, mask)
-    g, count = guided_gradient(work, xw, tgt.score)
+    tgt, g, count = guided_gradient(work, xw, target, mask)
     return package("guided_backprop", g, tgt, dev, dt, t0, {"relu_backwards_guided": count})

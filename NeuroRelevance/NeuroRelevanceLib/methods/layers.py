@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import difflib
+import weakref
 from typing import Any, Optional
 
 import torch
 from torch import nn
 
 from ..errors import InputError
+from .common import Target, target_from_output
 
 Tensor = torch.Tensor
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -54,11 +56,25 @@ def default_layer(model: nn.Module, x: Tensor) -> str:
     return last
 
 
-def resolve_layer(model: Any, x: Tensor, layer: Optional[str]) -> str:
-    """Check ``layer`` names a submodule (or choose the default) and return its name."""
+#: user's model -> {input shape: default layer}, so repeated calls skip the probing forward
+_DEFAULTS: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def resolve_layer(model: Any, x: Tensor, layer: Optional[str], key: Any = None) -> str:
+    """Check ``layer`` names a submodule of ``model`` (or choose the default) and return its name.
+
+    ``key``: the user's model, under which the default found for this input shape is remembered.
+    """
     _check_hookable(model)
     if layer is None:
-        return default_layer(model, x)
+        try:
+            cached = _DEFAULTS.setdefault(key, {}) if key is not None else {}
+        except TypeError:   # not weak-referenceable (e.g. a path)
+            cached = {}
+        shape = tuple(x.shape[1:])
+        if shape not in cached:
+            cached[shape] = default_layer(model, x)
+        return cached[shape]
     names = [n for n, _ in model.named_modules() if n]
     if not isinstance(layer, str) or layer not in names:
         close = difflib.get_close_matches(str(layer), names, n=3)
@@ -69,8 +85,10 @@ def resolve_layer(model: Any, x: Tensor, layer: Optional[str]) -> str:
     return layer
 
 
-def capture(model: nn.Module, x: Tensor, layer: str, score) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Forward ``x``; return the layer's output A, ∂ΣS/∂A, the scores S and the leaf input (for further grads).
+def capture(model: nn.Module, x: Tensor, layer: str, target: Any, mask: Any) -> tuple[Tensor, Tensor, Target, Tensor,
+                                                                                    Tensor]:
+    """One forward of ``x``: the layer's output A, ∂ΣS/∂A, the target (fixed from this output), the summed score
+    and the leaf input — graph kept, so a second gradient (guided backprop) needs no second forward.
 
     The hook hands a copy of A downstream, so in-place operations after the layer cannot alter A.
     """
@@ -96,10 +114,10 @@ def capture(model: nn.Module, x: Tensor, layer: str, score) -> tuple[Tensor, Ten
     if a.dim() != x.dim() or a.shape[0] != x.shape[0]:
         raise InputError(f"Layer {layer!r} outputs shape {tuple(a.shape)}, which has no spatial axes like the input "
                          f"{tuple(x.shape)}; choose a convolutional layer or block (the default is the last one).")
-    if not isinstance(out, Tensor):
-        raise InputError("The model output is not a tensor; wrap the model so that it returns one tensor.")
-    s = score(out)
-    (g,) = torch.autograd.grad(s.sum(), a, retain_graph=True, allow_unused=True)
+    tgt = target_from_output(out, target, mask)
+    with torch.enable_grad():
+        s = tgt.score(out).sum()
+        (g,) = torch.autograd.grad(s, a, retain_graph=True, allow_unused=True)
     if g is None:
         g = torch.zeros_like(a)
-    return a.detach(), g.detach(), s, xi
+    return a.detach(), g.detach(), tgt, s, xi
