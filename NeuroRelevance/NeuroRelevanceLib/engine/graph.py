@@ -7,6 +7,7 @@ Nodes that do not depend on the model input (weights, constants) are evaluated o
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -134,6 +135,10 @@ def _bn_affine(weight, bias, mean, var, eps) -> tuple[torch.Tensor, torch.Tensor
     return scale, shift
 
 
+_OUT_OF_PLACE = {operator.iadd: operator.add, operator.isub: operator.sub, operator.imul: operator.mul,
+                 operator.itruediv: operator.truediv}
+
+
 def _generic_run(node: fx.Node, gm: fx.GraphModule) -> Callable[[dict], Any]:
     args, kwargs = node.args, node.kwargs
     if node.op == "call_module":
@@ -144,11 +149,7 @@ def _generic_run(node: fx.Node, gm: fx.GraphModule) -> Callable[[dict], Any]:
         if name.endswith("_") and not name.endswith("__"):
             name = name[:-1]  # never mutate recorded activations
         return lambda env: getattr(_value(args[0], env), name)(*_value(args[1:], env), **_value(kwargs, env))
-    target = node.target
-    if target in (__import__("operator").iadd, __import__("operator").isub, __import__("operator").imul,
-                  __import__("operator").itruediv):
-        import operator as _op
-        target = {_op.iadd: _op.add, _op.isub: _op.sub, _op.imul: _op.mul, _op.itruediv: _op.truediv}[target]
+    target = _OUT_OF_PLACE.get(node.target, node.target)
     if kwargs.get("inplace") is True:
         kwargs = {**kwargs, "inplace": False}
     return lambda env: target(*_value(args, env), **_value(kwargs, env))
@@ -255,7 +256,7 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
             qualified = qualified.rsplit(".", 1)[0] if "." in qualified else ""
         step.module_path = _module_path(node, qualified)
         step.module_type = module.__class__ if module is not None else captured.module_types.get(step.module_path)
-        if node.op == "call_function" and node.target is __import__("operator").getitem:
+        if node.op == "call_function" and node.target is operator.getitem:
             src = node.args[0]
             if isinstance(src, fx.Node) and src in step_of and step_of[src].tuple_collapsed:
                 step.kind, step.run = "pass", (lambda s: (lambda env: env[s]))(src)
@@ -283,7 +284,7 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
 
 
 _NONNEG_LABELS = {"F.relu", "torch.relu", "ReLU", "ReLU6", "F.relu6", "aten.relu", "aten.relu6", "Tensor.relu",
-                  "aten.hardtanh"[:0] or "aten.relu_", "Sigmoid", "F.sigmoid", "torch.sigmoid", "aten.sigmoid",
+                  "Tensor.relu_", "torch.relu_", "F.relu_", "Sigmoid", "F.sigmoid", "torch.sigmoid", "aten.sigmoid",
                   "Tensor.sigmoid", "Softplus", "F.softplus", "aten.softplus", "Hardsigmoid", "F.hardsigmoid"}
 _INHERIT_LABELS = {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Identity", "F.dropout", "aten.dropout",
                    "aten.clone", "torch.clone", "Tensor.contiguous", "Tensor.clone", "aten.alias", "aten.contiguous"}
@@ -300,9 +301,8 @@ def _mark_nonnegative_inputs(steps: list[Step]) -> None:
         elif s.kind in ("pass", "pass_or_strip"):
             if s.label in _NONNEG_LABELS:
                 value = True
-            elif s.label in _INHERIT_LABELS or s.extra.get("folded_into") or s.tuple_collapsed is False and \
-                    s.node.op == "call_function" and s.node.target is __import__("operator").getitem:
-                value = bool(ins) and ins[0] and s.extra.get("folded_into") is None
+            elif s.label in _INHERIT_LABELS:
+                value = bool(ins) and ins[0]
             else:
                 value = False
         elif s.kind in ("grad", "zrule", "reshape", "add", "tuple_get") and s.label not in ("F.pad",):

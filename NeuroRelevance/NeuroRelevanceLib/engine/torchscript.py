@@ -8,6 +8,7 @@ checks shapes or flags is resolved. Parameters become ``get_attr`` nodes named b
 """
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any
 
@@ -72,7 +73,7 @@ _PY_OPS: dict[str, Any] = {
     "__not__": operator.not_, "__and__": operator.and_, "__or__": operator.or_, "__is__": operator.is_,
     "__isnot__": operator.is_not, "__contains__": lambda c, v: v in c, "Int": int, "Float": float, "Bool": bool,
     "str": str, "format": lambda f, *a: f.format(*a), "warn": lambda *a, **k: None, "list": list,
-    "floor": __import__("math").floor, "ceil": __import__("math").ceil, "extend": lambda a, b: a.extend(b),
+    "floor": math.floor, "ceil": math.ceil, "extend": lambda a, b: a.extend(b),
     "dim": lambda t: t.dim(), "size": lambda t, d=None: list(t.shape) if d is None else t.shape[d],
 }
 
