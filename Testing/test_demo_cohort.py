@@ -105,7 +105,8 @@ def test_written_cohort_has_correct_nifti_geometry_and_manifest(tmp_path):
         np.testing.assert_allclose(img.affine, arrays.affine)
         assert img.header.get_zooms() == (3.0, 3.0, 3.0)
         np.testing.assert_array_equal(np.asanyarray(img.dataobj), arrays.images[n])
-        np.testing.assert_array_equal(np.asanyarray(nib.load(row.atrophy).dataobj), arrays.atrophy[n])
+        atrophy = np.asanyarray(nib.load(row.atrophy).dataobj)
+        np.testing.assert_array_equal(atrophy, arrays.atrophy[n])
         assert nib.load(row.regions).shape == img.shape
     pd.testing.assert_series_equal(table.age, arrays.table.age)
     desc = json.loads((tmp_path / "cohort.json").read_text())

@@ -1,4 +1,4 @@
-"""Deformations and grids: separable evaluation equals scipy's spline, sizes, smoothness, identity."""
+"""Deformations and grids: separable spline = scipy spline, size, smoothness, identity."""
 from __future__ import annotations
 
 import numpy as np

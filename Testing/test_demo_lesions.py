@@ -57,7 +57,8 @@ def test_channels_have_their_lesion_contrast(subject):
 def test_written_lesion_cohort(tmp_path):
     manifest = generate_lesion_cohort(tmp_path, 2, spacing=3.0, seed=5)
     arrays = generate_lesion_arrays(2, spacing=3.0, seed=5)
-    assert arrays.images.shape[:2] == (2, 4) and arrays.channel_names == ("ADC", "rCBF", "rCBV", "Tmax")
+    assert arrays.images.shape[:2] == (2, 4)
+    assert arrays.channel_names == ("ADC", "rCBF", "rCBV", "Tmax")
     for n, row in manifest.iterrows():
         for c, name in enumerate(arrays.channel_names):
             img = nib.load(tmp_path / row[name])

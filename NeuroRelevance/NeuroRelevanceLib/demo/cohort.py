@@ -127,7 +127,8 @@ def synthesize_subject(index: int, age: float, diagnosis: str, *, spacing: float
     anat = load_anatomy(atlas)
     grid, m, (_, r_noise, r_eff, _) = subject_space(index, spacing=spacing, seed=seed, atlas=atlas,
                                                     deformation=deformation)
-    t1, gm, labels, brain, ventricles = (m[k] for k in ("t1", "gm", "labels", "brain", "ventricles"))
+    t1, gm, labels = m["t1"], m["gm"], m["labels"]
+    brain, ventricles = m["brain"], m["ventricles"]
     severity = float(r_eff.uniform(*params.ad_loss_range))
     ad_ids = anat.region_ids(AD_REGIONS[atlas])
     age_ids = anat.region_ids(AGE_REGIONS[atlas])
@@ -151,7 +152,7 @@ def synthesize_subject(index: int, age: float, diagnosis: str, *, spacing: float
 
 def cohort_table(n_subjects: int, *, seed: int = 0, ad_fraction: float = 0.5,
                  age_range: tuple[float, float] = (20.0, 90.0)) -> pd.DataFrame:
-    """Ages (uniform, independent of diagnosis) and diagnoses (exactly round(n * ad_fraction) AD)."""
+    """Ages (uniform, independent of diagnosis) and diagnoses (round(n * ad_fraction) AD-like)."""
     if int(n_subjects) != n_subjects or n_subjects < 1:
         raise ValueError(f"n_subjects={n_subjects!r} must be a positive integer")
     if not 0.0 <= ad_fraction <= 1.0:

@@ -52,7 +52,7 @@ def make_grid(spacing: float) -> Grid:
 class Deformation:
     """One subject's map ``phi``: affine part about ``centre`` plus a cubic B-spline displacement.
 
-    The displacement is ``u(x) = sum_abc C[:, a, b, c] beta3(t_x - a) beta3(t_y - b) beta3(t_z - c)``
+    The displacement is ``u(x) = sum_abc C[:, a, b, c] b3(t_x - a) b3(t_y - b) b3(t_z - c)``
     with ``t = (x - control_origin) / control_step``: random coefficients smoothed by the spline.
     """
 
@@ -143,7 +143,8 @@ def sample(volume: np.ndarray, voxel_coords: np.ndarray, shape: tuple[int, ...],
     return out.reshape(shape)
 
 
-def smooth_for_spacing(volume: np.ndarray, spacing: float, source_spacing: float = 1.0) -> np.ndarray:
+def smooth_for_spacing(volume: np.ndarray, spacing: float,
+                       source_spacing: float = 1.0) -> np.ndarray:
     """Gaussian anti-aliasing before sampling a 1 mm map onto a coarser grid (FWHM = spacing)."""
     if spacing <= source_spacing * 1.01:
         return volume

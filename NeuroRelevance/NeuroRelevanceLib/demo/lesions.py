@@ -112,7 +112,7 @@ def synthesize_lesion_subject(index: int, *, spacing: float = 3.0, seed: int = 0
                               n_lesions: int | None = None, lesions: bool = True,
                               noise: float = 0.04, atlas: str = "desikan-killiany",
                               ) -> LesionSubject:
-    """Generate lesion subject ``index`` of cohort ``seed``; ``lesions=False`` gives it lesion-free."""
+    """Generate lesion subject ``index`` of cohort ``seed`` (``lesions=False``: lesion-free twin)."""
     channels = _check_channels(channels)
     if n_lesions is not None and not 1 <= n_lesions <= 10:
         raise ValueError(f"n_lesions={n_lesions!r} must lie in 1..10 (or None for 1-3 at random)")
@@ -147,7 +147,8 @@ def synthesize_lesion_subject(index: int, *, spacing: float = 3.0, seed: int = 0
             "core_ml": float((label == 1).sum() * voxel_ml),
             "penumbra_ml": float((label == 2).sum() * voxel_ml),
             "lesions": params if lesions else []}
-    return LesionSubject(subject_id=subject_id(index), channels=np.stack([out[c] for c in channels]),
+    return LesionSubject(subject_id=subject_id(index),
+                         channels=np.stack([out[c] for c in channels]),
                          channel_names=channels, lesion=label, brain=brain,
                          affine=grid.affine.copy(), info=info)
 
@@ -173,7 +174,8 @@ def generate_lesion_cohort(out_dir: str | Path, n_subjects: int, spacing: float 
                            channels: tuple[str, ...] | list[str] = DEFAULT_CHANNELS,
                            overwrite: bool = False) -> pd.DataFrame:
     """Write ``sub-XXXX_<channel>.nii.gz`` per channel, ``sub-XXXX_lesion.nii.gz``, the manifest
-    ``participants.csv`` (paths relative to ``out_dir``) and ``lesions.json``; return the manifest."""
+    ``participants.csv`` (paths relative to ``out_dir``) and ``lesions.json``; return the
+    manifest."""
     channels = _check_channels(channels)
     if int(n_subjects) != n_subjects or n_subjects < 1:
         raise ValueError(f"n_subjects={n_subjects!r} must be a positive integer")
