@@ -20,7 +20,7 @@ def plot_curves(curves: dict, fractions: np.ndarray, path: Union[str, Path], tit
         ax.plot(100 * np.asarray(fractions), scores, label=name, **style)
     ax.set_xlabel("regions removed, most relevant first (%)")
     ax.set_ylabel("explained score (logit)")
-    ax.set_title(title or "Region perturbation (lower = more faithful map)")
+    ax.set_title(title or "Region perturbation (a faster drop = a more faithful map)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
