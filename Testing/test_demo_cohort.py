@@ -113,6 +113,11 @@ def test_written_cohort_has_correct_nifti_geometry_and_manifest(tmp_path):
     assert "hippocampus_L" in desc["ad_regions"] and desc["atrophy_labels"]["3"] == "age_ventricles"
     with pytest.raises(FileExistsError, match="overwrite=True"):
         generate_cohort(tmp_path, 3, spacing=3.0, seed=2)
+    (tmp_path / "participants.csv").unlink()   # loose subject files alone are protected too
+    before = (tmp_path / "sub-0000_T1w.nii.gz").read_bytes()
+    with pytest.raises(FileExistsError, match="sub-"):
+        generate_cohort(tmp_path, 1, spacing=3.0, seed=9)
+    assert (tmp_path / "sub-0000_T1w.nii.gz").read_bytes() == before
 
 
 @pytest.mark.parametrize("kwargs, error, match", [

@@ -189,6 +189,18 @@ def _with_info(table: pd.DataFrame, subjects: list[SyntheticSubject]) -> pd.Data
     return pd.concat([table.reset_index(drop=True), extra], axis=1)
 
 
+def check_output_folder(out: Path, overwrite: bool) -> None:
+    """Refuse to write over an earlier cohort (manifest or ``sub-*`` files) unless ``overwrite``."""
+    if overwrite or not out.exists():
+        return
+    if not out.is_dir():
+        raise NotADirectoryError(f"{out} is a file; pass a folder path for the cohort")
+    existing = [p.name for p in out.iterdir() if p.name == MANIFEST or p.name.startswith("sub-")]
+    if existing:
+        raise FileExistsError(f"{out} already holds {existing[0]} (and {len(existing) - 1} more "
+                              f"cohort files); pass overwrite=True or choose an empty folder")
+
+
 def save_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
     """Write ``array`` with ``affine`` as sform and qform (scanner/RAS, code 1)."""
     img = nib.Nifti1Image(array, affine)
@@ -208,9 +220,7 @@ def generate_cohort(out_dir: str | Path, n_subjects: int, spacing: float = 3.0, 
     meanings, region names). An existing manifest is never overwritten unless ``overwrite=True``.
     """
     out = Path(out_dir)
-    if (out / MANIFEST).exists() and not overwrite:
-        raise FileExistsError(f"{out / MANIFEST} already exists; pass overwrite=True or choose "
-                              f"an empty folder")
+    check_output_folder(out, overwrite)
     params = params or AtrophyParams()
     table = cohort_table(n_subjects, seed=seed, ad_fraction=ad_fraction, age_range=params.age_range)
     out.mkdir(parents=True, exist_ok=True)

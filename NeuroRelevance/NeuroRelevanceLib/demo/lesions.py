@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from .cohort import MANIFEST, save_nifti, subject_id, subject_space
+from .cohort import MANIFEST, check_output_folder, save_nifti, subject_id, subject_space
 
 CHANNELS = ("ADC", "MTT", "rCBF", "rCBV", "Tmax", "TTP")
 DEFAULT_CHANNELS = ("ADC", "rCBF", "rCBV", "Tmax")
@@ -180,9 +180,7 @@ def generate_lesion_cohort(out_dir: str | Path, n_subjects: int, spacing: float 
     if int(n_subjects) != n_subjects or n_subjects < 1:
         raise ValueError(f"n_subjects={n_subjects!r} must be a positive integer")
     out = Path(out_dir)
-    if (out / MANIFEST).exists() and not overwrite:
-        raise FileExistsError(f"{out / MANIFEST} already exists; pass overwrite=True or choose "
-                              f"an empty folder")
+    check_output_folder(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     rows, details = [], {}
     for i in range(int(n_subjects)):
