@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from NeuroRelevanceLib.demo.lesions import (CHANNELS, generate_lesion_arrays,
-                                            generate_lesion_cohort, synthesize_lesion_subject)
+                                            generate_lesion_cohort, load_lesion_cohort,
+                                            synthesize_lesion_subject)
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,10 @@ def test_written_lesion_cohort(tmp_path):
     assert desc["lesion_labels"] == {"1": "core", "2": "penumbra"}
     with pytest.raises(FileExistsError, match="overwrite=True"):
         generate_lesion_cohort(tmp_path, 2, spacing=3.0, seed=5)
+    table = load_lesion_cohort(tmp_path)
+    assert nib.load(table.Tmax[1]).shape == arrays.images.shape[2:]
+    with pytest.raises(FileNotFoundError, match="generate_lesion_cohort"):
+        load_lesion_cohort(tmp_path / "missing")
 
 
 @pytest.mark.parametrize("kwargs, match", [

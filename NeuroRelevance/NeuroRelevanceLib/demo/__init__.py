@@ -18,7 +18,7 @@ _LAZY = {
     "generate_cohort": "cohort", "generate_cohort_arrays": "cohort", "load_cohort": "cohort",
     "synthesize_subject": "cohort", "cohort_table": "cohort",
     "generate_lesion_cohort": "lesions", "generate_lesion_arrays": "lesions",
-    "synthesize_lesion_subject": "lesions",
+    "synthesize_lesion_subject": "lesions", "load_lesion_cohort": "lesions",
     "relevance_mass_accuracy": "groundtruth", "rank_accuracy": "groundtruth",
     "ground_truth_scores": "groundtruth",
     "load_anatomy": "anatomy",

@@ -205,3 +205,16 @@ def generate_lesion_cohort(out_dir: str | Path, n_subjects: int, spacing: float 
         "lesions": details, "array_order": "nibabel [i, j, k], RAS affine in each NIfTI"},
         indent=2))
     return manifest
+
+
+def load_lesion_cohort(out_dir: str | Path) -> pd.DataFrame:
+    """Read a manifest written by :func:`generate_lesion_cohort`, with absolute file paths."""
+    out = Path(out_dir)
+    if not (out / LESION_DESCRIPTION).is_file() or not (out / MANIFEST).is_file():
+        raise FileNotFoundError(f"{out} holds no lesion cohort; generate one first with "
+                                f"generate_lesion_cohort({str(out)!r}, n_subjects)")
+    channels = json.loads((out / LESION_DESCRIPTION).read_text())["channels"]
+    table = pd.read_csv(out / MANIFEST)
+    for col in [*channels, "lesion"]:
+        table[col] = [str((out / p).resolve()) for p in table[col]]
+    return table
