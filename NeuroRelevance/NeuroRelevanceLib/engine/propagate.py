@@ -161,10 +161,14 @@ def backward(plan: Plan, kept: dict, seed: Tensor, stabilizer: float,
                 kept.pop(n, None)
 
     def give(node: fx.Node, r: Tensor) -> None:
-        if node in rel:
-            rel[node] = rel[node] + r
-        else:
+        # every relevance tensor has exactly one owner (the entry it was given to), so sums accumulate in place
+        have = rel.get(node)
+        if have is None:
             rel[node] = r
+        elif isinstance(have, Tensor) and have.shape == r.shape and have.dtype == r.dtype:
+            have.add_(r)
+        else:
+            rel[node] = have + r
 
     for step in reversed(plan.steps[:start + 1]):
         node = step.node

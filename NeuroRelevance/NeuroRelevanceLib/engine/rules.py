@@ -27,25 +27,27 @@ from .layers import LinearLayer
 Tensor = torch.Tensor
 
 
-def stabilize(z: Tensor, eps: float, sign: int = 0) -> Tensor:
+def stabilize(z: Tensor, eps: float, sign: int = 0, inplace: bool = False) -> Tensor:
     """``z + eps * sign(z)`` with ``sign(0) = +1`` (zennit's convention).
 
-    ``sign=+1``/``-1`` promises that z >= 0 / z <= 0 everywhere (one kernel instead of three). Where a
-    promised-negative z is exactly 0 every contribution to it is 0 as well, so the sign used there
-    cannot change the result.
+    ``sign=+1``/``-1`` promises that z >= 0 / z <= 0 everywhere. Where a promised-negative z is exactly
+    0, every contribution to it is 0 as well, so the sign used there cannot change the result. The
+    general case uses ``copysign``, which differs from zennit only at z = -0.0, a sum whose terms are
+    all zero (again no contribution). ``inplace``: z is a temporary the caller owns.
     """
     if sign > 0:
-        return z + eps
+        return z.add_(eps) if inplace else z + eps
     if sign < 0:
-        return z - eps
-    return torch.where(z >= 0, z + eps, z - eps)
+        return z.sub_(eps) if inplace else z - eps
+    return torch.copysign(z.new_tensor(eps), z).add_(z)
 
 
-def divide(r: Tensor, z: Tensor, eps: float, sign: int = 0) -> Tensor:
+def divide(r: Tensor, z: Tensor, eps: float, sign: int = 0, inplace: bool = False) -> Tensor:
     """``r / stabilize(z, eps)``; with ``eps == 0`` entries with ``z == 0`` give 0 instead of NaN."""
     if eps == 0:
         return torch.where(z == 0, torch.zeros_like(r), r / torch.where(z == 0, torch.ones_like(z), z))
-    return r / stabilize(z, eps, sign)
+    den = stabilize(z, eps, sign, inplace)
+    return torch.div(r, den, out=den) if (inplace or sign == 0) and den.shape == r.shape else r / den
 
 
 def _pos(t: Optional[Tensor]) -> Optional[Tensor]:
@@ -137,7 +139,7 @@ class AlphaBeta(Rule):
         xn = x.clamp(max=0) if mixed else None
         if mixed:
             z = z + layer.forward(xn, w_b, None)
-        s = divide(r, z, self.stabilizer, sign)
+        s = divide(r, z, self.stabilizer, sign, inplace=True)  # z is ours: a companion or fresh
         del z
         out = xp * layer.vjp(xp, w_a, s)
         if mixed:
