@@ -100,3 +100,18 @@ def test_bad_inputs(setup):
         region_perturbation(net, x, x, patch=(2, 2), device="cpu")
     with pytest.raises(InputError, match="fraction"):
         region_perturbation(net, x, x, fraction=0, device="cpu")
+
+
+def test_blur_baseline_closed_form(setup):
+    from scipy.ndimage import gaussian_filter
+
+    net, x, w = setup
+    truth = w * x
+    res = region_perturbation(net, x[:1], truth[:1], target=1, steps=4, fraction=1.0, baseline="blur",
+                              blur_sigma=1.5, random_repeats=0, device="cpu", dtype=D)
+    blurred = gaussian_filter(x[0, 0].numpy(), 1.5, mode="nearest")
+    c = (w[0].numpy() * (x[0, 0].numpy() - blurred)).ravel()
+    order = np.argsort(-truth[0, 0].numpy().ravel(), kind="stable")
+    counts = np.rint(np.arange(5) / 4 * 96).astype(int)
+    drop = np.array([c[order[:k]].sum() for k in counts])
+    np.testing.assert_allclose(res.scores[0], net(x[:1])[0, 1].item() - drop, atol=1e-12)

@@ -40,8 +40,8 @@ def _probe(model: nn.Module, x: Tensor) -> list[tuple[str, Any]]:
 
 
 def default_layer(model: nn.Module, x: Tensor) -> str:
-    """The last convolution block: the parent of the last convolution run, if its output is spatial, else that
-    convolution itself."""
+    """The last convolution block: the parent of the last convolution run (a final pointwise head skipped), if
+    its output is spatial, else that convolution itself."""
     calls = _probe(model, x)
     modules = dict(model.named_modules())
     convs = [name for name, _ in calls if isinstance(modules[name], _CONV)]
@@ -49,6 +49,8 @@ def default_layer(model: nn.Module, x: Tensor) -> str:
         raise InputError("The model has no convolution layer for Grad-CAM to default to; pass layer='<module name>' "
                          "of a layer with a spatial output.")
     last = convs[-1]
+    if len(convs) > 1 and all(k == 1 for k in modules[last].kernel_size):
+        last = convs[-2]     # a pointwise classifier head (e.g. a U-Net's 1×1×1 conv): use the block before it
     parent = last.rsplit(".", 1)[0] if "." in last else ""
     shapes = {name: shape for name, shape in calls}
     if parent and shapes.get(parent) is not None and len(shapes[parent]) == x.dim():
