@@ -137,6 +137,16 @@ def test_rule_resolution_by_name_type_input_and_strings(net):
     assert "ZPlus" in e.rules["res"]
     g = explain(net, x, preset="epsilon-gamma-box", dtype=torch.float64)
     assert "ZBox" in g.rules["stem"] and "Gamma" in g.rules["res"] and "Epsilon" in g.rules["head"]
+    class Wrapped(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.body = inner
+
+        def forward(self, x):
+            return self.body(x)
+
+    w = explain(Wrapped(net), x, dtype=torch.float64, rules={"body": "alpha1beta0", "body.head": "epsilon"})
+    assert "AlphaBeta" in w.rules["body.res"] and "Epsilon" in w.rules["body.head"]
     with pytest.raises(ValueError, match="names no conv/dense layer"):
         explain(net, x, rules={"stme": "zplus"})
     with pytest.raises(ValueError, match="Unknown LRP rule"):

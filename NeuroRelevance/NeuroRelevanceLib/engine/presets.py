@@ -9,8 +9,9 @@
 | ``alpha2-beta1``    | AlphaBeta(2, 1)       | AlphaBeta(2, 1) | as the layer type           |
 | ``None``            | Epsilon(ε)            | Epsilon(ε) | as the layer type                |
 
-Override keys in ``rules=``, most specific first: qualified module name (``"features.3"``),
-``"input"`` (layers consuming the model input), module type (``nn.Conv3d``), ``"*"`` (every layer).
+Override keys in ``rules=``, most specific first: qualified module name (``"features.3"``), a
+container's name (``"layer4"``: every layer inside it), ``"input"`` (layers consuming the model
+input), module type (``nn.Conv3d``), ``"*"`` (every layer).
 """
 from __future__ import annotations
 
@@ -60,6 +61,9 @@ def override_rule(rules: Optional[dict], module_path: str, node_name: str, modul
     for key in (module_path, node_name):
         if key and key in rules:
             return make_rule(rules[key])
+    prefixes = [k for k in rules if isinstance(k, str) and module_path.startswith(k + ".")]
+    if prefixes:  # a container ("layer4") covers every layer inside it; the deepest one wins
+        return make_rule(rules[max(prefixes, key=len)])
     if consumes_input and "input" in rules:
         return make_rule(rules["input"])
     for key, value in rules.items():
@@ -73,7 +77,8 @@ def override_rule(rules: Optional[dict], module_path: str, node_name: str, modul
 def check_rule_keys(rules: Optional[dict], known_names: set) -> None:
     """Fail early on a rule key that names no layer (a typo would otherwise be silently ignored)."""
     for key in rules or {}:
-        if isinstance(key, str) and key not in ("*", "input") and key not in known_names:
+        if isinstance(key, str) and key not in ("*", "input") and key not in known_names and not any(
+                name.startswith(key + ".") for name in known_names):
             close = sorted(known_names)[:8]
             raise ValueError(f"rules key {key!r} names no conv/dense layer of the model; layer names are e.g. "
                              f"{close}. Use a qualified module name, a module type, '*' or 'input'.")
