@@ -124,3 +124,17 @@ def test_bad_requests_name_the_fix(net, x):
         explain(net, x[0, 0, 0, 0], "gradient", device="cpu")
     with pytest.raises(InputError, match="positive integer"):
         explain(net, x, "integrated_gradients", steps=0, device="cpu")
+
+
+def test_torchscript_and_exported_programs():
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Conv3d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 64, 3)).double().eval()
+    x = torch.randn(2, 1, 4, 4, 4, dtype=D)
+    exported = torch.export.export(net, (x,))
+    scripted = torch.jit.script(net)
+    for m in ("gradient", "gradient_x_input", "guided_backprop", "integrated_gradients", "smoothgrad"):
+        ref = explain(net, x, m, device="cpu", dtype=D, **FAST.get(m, {})).relevance
+        for other in (exported, scripted):
+            torch.testing.assert_close(explain(other, x, m, device="cpu", dtype=D, **FAST.get(m, {})).relevance, ref)
+    with pytest.raises(InputError, match="does not accept a batch of 1.*dynamic batch dimension"):
+        explain(exported, x[:1], "gradient", device="cpu", dtype=D)

@@ -66,12 +66,14 @@ def check_dtype(dtype: Optional[torch.dtype]) -> torch.dtype:
 def working_copy(model: Any, device: torch.device, dtype: torch.dtype) -> Any:
     """A deep copy in eval mode on ``device``/``dtype`` with frozen parameters: the user's model is never touched.
 
-    ``model`` may also be a path to a model card, TorchScript file or ``.pt2`` (loaded like the engine does).
+    ``model`` may also be an ``ExportedProgram`` or a path to a model card, TorchScript file or ``.pt2``.
     """
     if isinstance(model, (str, Path)):
         from ..models import load_model
 
         model = load_model(model, device="cpu").model
+    if isinstance(model, torch.export.ExportedProgram):
+        model = model.module()
     if not callable(model):
         raise InputError(f"model must be a torch nn.Module (or a path to a model file), not {type(model).__name__}.")
     try:
@@ -91,9 +93,20 @@ def working_copy(model: Any, device: torch.device, dtype: torch.dtype) -> Any:
     return work
 
 
+def fixed_batch(model: Any) -> bool:
+    """True for graph modules (exported programs), whose batch size may be fixed: run one item per sample."""
+    return isinstance(model, torch.fx.GraphModule)
+
+
 def forward(model: Any, x: Tensor) -> Tensor:
     """Run the model and insist on one tensor output."""
-    out = model(x)
+    try:
+        out = model(x)
+    except (AssertionError, RuntimeError) as exc:
+        if fixed_batch(model) and "Guard failed" in str(exc):
+            raise InputError(f"The exported program does not accept a batch of {x.shape[0]} ({exc}); export it with "
+                             f"a dynamic batch dimension (torch.export.Dim) or pass the nn.Module.") from exc
+        raise
     if not isinstance(out, Tensor):
         raise InputError("The model output is not a tensor; wrap the model so that it returns one tensor.")
     return out

@@ -10,7 +10,7 @@ from typing import Any, Optional
 import torch
 
 from ..errors import InputError
-from .common import (MethodExplanation, input_gradient, make_target, package, relative_error, setup,
+from .common import (MethodExplanation, fixed_batch, input_gradient, make_target, package, relative_error, setup,
                      target_and_gradient)
 
 Tensor = torch.Tensor
@@ -57,7 +57,7 @@ def smoothgrad(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, s
     n, shape = xw.shape[0], xw.shape[1:]
     span = (xw.flatten(1).amax(1) - xw.flatten(1).amin(1)).reshape(n, *([1] * len(shape)))
     total = torch.zeros_like(xw)
-    per = max(1, batch_size // n)   # noisy copies per sample in one batch
+    per = 1 if fixed_batch(work) else max(1, batch_size // n)   # noisy copies per sample in one batch
     for start in range(0, samples, per):
         k = min(per, samples - start)
         # noise j comes from its own seeded generator, so it is the same for any batch size or batch position

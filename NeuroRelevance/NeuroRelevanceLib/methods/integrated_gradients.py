@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from .common import MethodExplanation, forward, input_gradient, make_target, package, relative_error, setup
+from .common import (MethodExplanation, fixed_batch, forward, input_gradient, make_target, package, relative_error,
+                     setup)
 
 Tensor = torch.Tensor
 
@@ -69,7 +70,7 @@ def integrated_gradients(model: Any, x: Tensor, target: Any = None, *, mask: Any
     delta = xw - base
     n, shape = xw.shape[0], xw.shape[1:]
     total = torch.zeros_like(xw)
-    per = max(1, batch_size // n)
+    per = 1 if fixed_batch(work) else max(1, batch_size // n)
     for start in range(0, steps, per):
         t = torch.as_tensor(nodes[start:start + per], dtype=dt, device=dev)
         w = torch.as_tensor(weights[start:start + per], dtype=dt, device=dev)

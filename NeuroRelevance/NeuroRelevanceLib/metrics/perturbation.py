@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
-from ..methods.common import forward, make_target, setup
+from ..methods.common import fixed_batch, forward, make_target, setup
 
 Tensor = torch.Tensor
 
@@ -98,6 +98,8 @@ def _curve(model: Any, x1: Tensor, base1: Tensor, weights1: Tensor, step_map: np
            batch_size: int) -> np.ndarray:
     step_t = torch.from_numpy(step_map).to(x1.device)
     scores = []
+    if fixed_batch(model):
+        batch_size = 1
     for start in range(0, steps + 1, batch_size):
         ks = torch.arange(start, min(steps + 1, start + batch_size), device=x1.device)
         removed = (step_t.unsqueeze(0) <= ks.reshape(-1, *([1] * step_t.dim()))).unsqueeze(1)
