@@ -14,7 +14,6 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
 
 from ..errors import InputError
 from .common import MethodExplanation
@@ -34,6 +33,8 @@ def normalise(relevance: Tensor, how: str = "rank", absolute: bool = False) -> T
     if how == "max-abs":
         peak = flat.abs().amax(1, keepdim=True)
         return (flat / torch.where(peak > 0, peak, torch.ones_like(peak))).reshape(r.shape)
+    from scipy.stats import rankdata
+
     m = flat.shape[1]
     ranks = rankdata(flat.numpy(), method="average", axis=1)
     scaled = (ranks - 1.0) / (m - 1) if m > 1 else np.ones_like(ranks)
