@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lesion-subjects", type=int, default=60, help="lesion cohort size")
     parser.add_argument("--epochs", type=int, nargs=3, default=(6, 12, 40), metavar=("AD", "AGE", "LESION"))
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--t1-normalization", choices=("percentile", "zscore"), default="percentile",
+                        help="intensity normalisation of the T1 models' input")
+    parser.add_argument("--activation-l1", type=float, default=0.0,
+                        help="AD model: weight of the L1 penalty on its last feature maps")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
 
@@ -39,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     metrics = train_all(args.out, seed=args.seed, spacing=args.spacing, n_subjects=args.subjects,
                         n_lesion_subjects=args.lesion_subjects, epochs=tuple(args.epochs),
-                        models=tuple(args.models))
+                        models=tuple(args.models), activation_l1=args.activation_l1,
+                        t1_normalization={"type": args.t1_normalization, "mask": "nonzero"}
+                        | ({"low": 1.0, "high": 99.0} if args.t1_normalization == "percentile" else {}))
     print(json.dumps(metrics, indent=2))
     return 0
 

@@ -2,7 +2,7 @@
 
 - ``ad_cnn``            AD-like vs control classifier (DeepTaylorCNN, seed-000 style)
 - ``brain_age_resnet``  brain-age regressor in years (PreActResNet3d, seed-003 style)
-- ``lesion_unet``       core / penumbra segmenter from four perfusion channels (UNet3d, seed-001 style)
+- ``lesion_unet``       lesion segmenter from four perfusion/diffusion channels (UNet3d, seed-001 style)
 
 All three were trained on the synthetic cohorts of :mod:`NeuroRelevanceLib.demo` by
 ``scripts/train_demo_models.py`` (see docs/pretrained.md). Load one with

@@ -34,14 +34,15 @@ _DESCRIPTIONS = {
                          "thins and the lateral ventricles grow with age. Output: age in years. "
                          "Synthetic data only: not for clinical use."),
     "lesion_unet": ("Demo multi-channel lesion segmenter (seed-001 style 3D U-Net) trained on "
-                    "NeuroRelevance's synthetic perfusion/diffusion cohort; per-voxel logits for "
-                    "background, infarct core and penumbra. Synthetic data only: not for clinical use."),
+                    "NeuroRelevance's synthetic perfusion/diffusion cohort (ADC, rCBF, rCBV, Tmax); "
+                    "per-voxel logits for background and lesion (infarct core and hypoperfused "
+                    "penumbra together). Synthetic data only: not for clinical use."),
 }
 
 _OUTPUTS = {
     "ad_cnn": {"type": "classification", "classes": ["control", "AD"], "units": ""},
     "brain_age_resnet": {"type": "regression", "classes": [], "units": "years"},
-    "lesion_unet": {"type": "segmentation", "classes": ["background", "core", "penumbra"], "units": ""},
+    "lesion_unet": {"type": "segmentation", "classes": ["background", "lesion"], "units": ""},
 }
 
 _GROUND_TRUTH = {
@@ -50,7 +51,7 @@ _GROUND_TRUTH = {
     "brain_age_resnet": {"labels": "atrophy map of the demo cohort",
                          "mask": "atrophy in (2, 3) (age-related grey-matter loss and ventricle growth)"},
     "lesion_unet": {"labels": "lesion map of the demo lesion cohort",
-                    "mask": "lesion == 1 (core) or lesion > 0 (core and penumbra)"},
+                    "mask": "lesion > 0 (core and penumbra)"},
 }
 
 
@@ -67,25 +68,26 @@ def _ranges(indices: tuple[int, ...]) -> list[int]:
     return [int(indices[0]), int(indices[-1]) + 1]
 
 
-def generator_fingerprint() -> str:
-    """SHA-256 (first 16 hex digits) of the demo generator's source: a changed generator makes
-    different subjects from the same seed, so the weights should then be retrained."""
-    import hashlib
+def generator_check(card_path: str | Path) -> dict[str, Any]:
+    """Summary numbers of the first held-out subject as the generator makes it now.
 
-    from .. import demo
+    Stored in the card when the weights are trained; if the demo generator later makes different
+    subjects from the same seed, the numbers differ and the weights should be retrained. (Rounded
+    statistics rather than a hash: they survive last-bit differences between numpy builds.)
+    """
+    from .heldout import held_out_subjects, held_out_indices
 
-    digest = hashlib.sha256()
-    for path in sorted(Path(demo.__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
+    index = held_out_indices(card_path)[0]
+    subject = next(held_out_subjects(card_path, indices=[index]))
+    return {"subject": index, "input_mean": round(float(subject.x.mean()), 4),
+            "input_sd": round(float(subject.x.std()), 4),
+            "label_voxels": int((subject.labels > 0).sum())}
 
 
 def card_dict(name: str, model: nn.Module, info: dict, data: Any, seed: int) -> dict[str, Any]:
     """The JSON card of demo model ``name`` (``data``: the T1Data / LesionData it was trained on)."""
     channels = getattr(data, "channels", None) or ["T1"]
-    from .data import LESION_NORMALIZATION, T1_NORMALIZATION
-
-    norm = LESION_NORMALIZATION if name == "lesion_unet" else T1_NORMALIZATION
+    norm = data.normalization
     fit_result = info["fit"]
     return {
         "name": name,
@@ -99,9 +101,9 @@ def card_dict(name: str, model: nn.Module, info: dict, data: Any, seed: int) -> 
         "recommended_preset": RECOMMENDED_PRESET[name],
         "training": {
             "script": "scripts/train_demo_models.py", "seed": int(seed), "cohort": dict(data.source),
-            "generator_sha256": generator_fingerprint(),
             "split": {k: _ranges(v) for k, v in data.split.as_dict().items()},
             "split_note": "subject index ranges [first, stop) of the generated cohort",
+            "options": dict(info.get("options", {})),
             "epochs": len(fit_result.history), "best_epoch": fit_result.best_epoch,
             "seconds": round(fit_result.seconds, 1), "parameters": nets.parameter_count(model),
             "torch": torch.__version__, "python": platform.python_version(),
@@ -116,8 +118,10 @@ def write_model(name: str, model: nn.Module, info: dict, data: Any, out_dir: str
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     card = card_dict(name, model, info, data, seed)
-    card_from_dict(card, out / f"{name}.json")  # raises if the card is not valid
-    save_weights(model, out / f"{name}.safetensors")
     path = out / f"{name}.json"
+    card_from_dict(card, path)  # raises if the card is not valid
+    save_weights(model, out / f"{name}.safetensors")
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    card["training"]["generator_check"] = generator_check(path)
     path.write_text(json.dumps(card, indent=2) + "\n")
     return path

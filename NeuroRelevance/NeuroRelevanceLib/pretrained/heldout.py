@@ -44,7 +44,7 @@ def input_bounds(card: ModelCard) -> tuple[float, float] | None:
     return (0.0, 1.0) if kind in ("percentile", "minmax") else None
 
 
-def test_indices(card_path: str | Path) -> list[int]:
+def held_out_indices(card_path: str | Path) -> list[int]:
     """Subject indices of the held-out test split recorded in a demo card."""
     first, stop = card_json(card_path)["training"]["split"]["test"]
     return list(range(int(first), int(stop)))
@@ -61,7 +61,7 @@ def held_out_subjects(card_path: str | Path, *, indices: list[int] | None = None
     if not source:
         raise ValueError(f"{Path(card_path).name} has no training.cohort entry: only the demo "
                          f"models' cards record how to regenerate their test subjects")
-    chosen = test_indices(card_path) if indices is None else list(indices)
+    chosen = held_out_indices(card_path) if indices is None else list(indices)
     seed, spacing = int(source["seed"]), float(source["spacing"])
     if "lesion" in source["generator"]:
         from ..demo.lesions import synthesize_lesion_subject

@@ -2,7 +2,7 @@
 
 1. ``ad_cnn``           DeepTaylorCNN, AD-like vs control, on the T1 cohort;
 2. ``brain_age_resnet`` PreActResNet3d, age in years, on the same T1 cohort (same split);
-3. ``lesion_unet``      UNet3d, background / core / penumbra, on the multi-channel lesion cohort.
+3. ``lesion_unet``      UNet3d, background / lesion (core and penumbra), on the multi-channel lesion cohort.
 
 Everything is generated in memory (``NeuroRelevanceLib.demo``), split by subject index into
 train / validation / held-out test (:func:`data.split_indices`), trained on the CPU (or CUDA when
@@ -28,11 +28,11 @@ from .loops import (classification_metrics, fit, predict, regression_metrics,
                     segmentation_metrics)
 
 AD_CLASSES = ["control", "AD"]
-LESION_CLASSES = ["background", "core", "penumbra"]
+LESION_CLASSES = ["background", "lesion"]
 AD_KWARGS = {"in_channels": 1, "n_outputs": 2, "channels": [4, 8, 16]}
 AGE_KWARGS = {"in_channels": 1, "n_outputs": 1, "widths": [4, 8, 16], "units": [1, 1, 1],
               "task": "regression", "stem_stride": 2}
-LESION_KWARGS = {"in_channels": 4, "n_classes": 3, "features": [4, 8, 16]}
+LESION_KWARGS = {"in_channels": 4, "n_classes": 2, "features": [4, 8, 16]}
 
 
 @dataclass
@@ -46,6 +46,7 @@ class T1Data:
     grid: ModelGrid
     split: Split
     source: dict
+    normalization: dict
 
 
 @dataclass
@@ -58,21 +59,25 @@ class LesionData:
     grid: ModelGrid
     split: Split
     source: dict
+    normalization: dict
 
 
-def t1_data(n_subjects: int = 200, spacing: float = 4.0, seed: int = 0) -> T1Data:
+def t1_data(n_subjects: int = 160, spacing: float = 4.0, seed: int = 0,
+            normalization: dict | None = None) -> T1Data:
     """Generate the T1 cohort (ages 20-90, half AD-like) and put it on the model grid."""
+    normalization = dict(normalization or T1_NORMALIZATION)
     from ..demo import generate_cohort_arrays
 
     cohort = generate_cohort_arrays(n_subjects, spacing=spacing, seed=seed)
     grid = model_grid_for(cohort.affine, cohort.images.shape[1:])
-    x = np.stack([normalized_channels(im[None], grid, T1_NORMALIZATION) for im in cohort.images])
+    x = np.stack([normalized_channels(im[None], grid, normalization) for im in cohort.images])
     return T1Data(x=torch.from_numpy(x), label=torch.tensor(np.array(cohort.table["label"]), dtype=torch.long),
                   age=torch.tensor(np.array(cohort.table["age"]), dtype=torch.float32),
                   atrophy=to_model_space(cohort.atrophy, grid), grid=grid,
                   split=split_indices(n_subjects),
                   source={"generator": "NeuroRelevanceLib.demo.generate_cohort_arrays",
-                          "n_subjects": int(n_subjects), "spacing": float(spacing), "seed": int(seed)})
+                          "n_subjects": int(n_subjects), "spacing": float(spacing), "seed": int(seed)},
+                  normalization=normalization)
 
 
 def lesion_data(n_subjects: int = 60, spacing: float = 4.0, seed: int = 0) -> LesionData:
@@ -83,13 +88,14 @@ def lesion_data(n_subjects: int = 60, spacing: float = 4.0, seed: int = 0) -> Le
     divisor = 2 ** (len(LESION_KWARGS["features"]) - 1)
     grid = model_grid_for(cohort.affine, cohort.images.shape[2:], multiple=divisor)
     x = np.stack([normalized_channels(im, grid, LESION_NORMALIZATION) for im in cohort.images])
-    return LesionData(x=torch.from_numpy(x), lesion=torch.from_numpy(
-                          to_model_space(cohort.lesions, grid).astype(np.int64)),
+    lesion = (to_model_space(cohort.lesions, grid) > 0).astype(np.int64)  # core or penumbra
+    return LesionData(x=torch.from_numpy(x), lesion=torch.from_numpy(lesion),
                       channels=list(cohort.channel_names), grid=grid,
                       split=split_indices(n_subjects),
                       source={"generator": "NeuroRelevanceLib.demo.generate_lesion_arrays",
                               "n_subjects": int(n_subjects), "spacing": float(spacing),
-                              "seed": int(seed), "channels": list(cohort.channel_names)})
+                              "seed": int(seed), "channels": list(cohort.channel_names)},
+                      normalization=dict(LESION_NORMALIZATION))
 
 
 def _device() -> torch.device:
@@ -108,22 +114,39 @@ def center_logits(model: nn.Module) -> None:
 
 
 def train_ad_cnn(data: T1Data, seed: int = 0, epochs: int = 6,
-                 log: Callable[[str], None] | None = print) -> tuple[nn.Module, dict]:
-    """Train the AD-vs-control DeepTaylorCNN; return it (centred logits, eval mode) and metrics."""
+                 log: Callable[[str], None] | None = print,
+                 activation_l1: float = 0.0) -> tuple[nn.Module, dict]:
+    """Train the AD-vs-control DeepTaylorCNN; return it (centred logits, eval mode) and metrics.
+
+    ``activation_l1`` > 0 adds that weight times the mean of the last feature maps (before the
+    global pool) to the loss: sparse evidence, so the few places that carry it stand out.
+    """
     tr, va, te = (list(s) for s in (data.split.train, data.split.val, data.split.test))
     model = nets.build("DeepTaylorCNN", seed=seed, **AD_KWARGS).to(_device())
+    features: list[torch.Tensor] = []
+    hook = model.features.register_forward_hook(lambda m, i, o: features.append(o))
+
+    def loss_fn(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        penalty = features[-1].mean() if features else out.new_zeros(())
+        features.clear()
+        return F.cross_entropy(out, y) + activation_l1 * penalty
 
     def score(out: torch.Tensor, y: torch.Tensor) -> float:  # accuracy, ties broken by loss
+        features.clear()
         return classification_metrics(out, y)["accuracy"] - 1e-3 * float(F.cross_entropy(out, y))
 
-    result = fit(model, data.x[tr], data.label[tr], data.x[va], data.label[va],
-                 loss_fn=F.cross_entropy, score_fn=score, epochs=epochs, lr=3e-3, seed=seed, log=log)
+    try:
+        result = fit(model, data.x[tr], data.label[tr], data.x[va], data.label[va],
+                     loss_fn=loss_fn, score_fn=score, epochs=epochs, lr=3e-3, seed=seed, log=log)
+    finally:
+        hook.remove()
     center_logits(model)
     metrics = classification_metrics(predict(model, data.x[te]), data.label[te])
     metrics["validation_accuracy"] = classification_metrics(
         predict(model, data.x[va]), data.label[va])["accuracy"]
     metrics.update(n_test=len(te), n_val=len(va), n_train=len(tr))
-    return model.cpu().eval(), {"metrics": metrics, "fit": result}
+    return model.cpu().eval(), {"metrics": metrics, "fit": result,
+                                "options": {"activation_l1": activation_l1}}
 
 
 def train_brain_age(data: T1Data, seed: int = 0, epochs: int = 12,
@@ -201,6 +224,7 @@ def train_lesion_unet(data: LesionData, seed: int = 0, epochs: int = 40,
 def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_subjects: int = 160,
               n_lesion_subjects: int = 60, epochs: tuple[int, int, int] = (6, 12, 40),
               models: tuple[str, ...] = ("ad_cnn", "brain_age_resnet", "lesion_unet"),
+              t1_normalization: dict | None = None, activation_l1: float = 0.0,
               log: Callable[[str], None] | None = print) -> dict[str, dict]:
     """Generate the cohorts, train the requested demo models and write ``<name>.json`` +
     ``<name>.safetensors`` into ``out_dir``; return each model's metrics."""
@@ -210,11 +234,11 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
     t0 = time.perf_counter()
     if {"ad_cnn", "brain_age_resnet"} & set(models):
         say(f"generating the T1 cohort: {n_subjects} subjects at {spacing} mm (seed {seed})")
-        t1 = t1_data(n_subjects, spacing, seed)
+        t1 = t1_data(n_subjects, spacing, seed, t1_normalization)
         say(f"  done in {time.perf_counter() - t0:.0f} s, input {tuple(t1.x.shape[1:])}")
         if "ad_cnn" in models:
             say("training ad_cnn (DeepTaylorCNN, control vs AD)")
-            model, info = train_ad_cnn(t1, seed, epochs[0], log)
+            model, info = train_ad_cnn(t1, seed, epochs[0], log, activation_l1)
             write_model("ad_cnn", model, info, t1, out_dir, seed)
             out["ad_cnn"] = info["metrics"]
             say(f"  held-out: {info['metrics']}")
@@ -229,7 +253,7 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
         say(f"generating the lesion cohort: {n_lesion_subjects} subjects at {spacing} mm")
         les = lesion_data(n_lesion_subjects, spacing, seed)
         say(f"  done in {time.perf_counter() - t2:.0f} s, input {tuple(les.x.shape[1:])}")
-        say("training lesion_unet (UNet3d, background/core/penumbra)")
+        say("training lesion_unet (UNet3d, background/lesion)")
         model, info = train_lesion_unet(les, seed, epochs[2], log)
         write_model("lesion_unet", model, info, les, out_dir, seed)
         out["lesion_unet"] = info["metrics"]
