@@ -29,6 +29,8 @@ from slicer.util import VTKObservationMixin
 from NeuroRelevanceLib.logic import RelevanceLogic
 
 PRESETS = ["epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1"]
+METHODS = ["lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",
+           "guided_backprop", "gradcam", "gradcam++", "guided_gradcam"]
 CHANNELS = 4  # channel selectors in the .ui
 PREDICTED = "predicted"
 NO_ATLAS = "none"
@@ -64,6 +66,7 @@ class NeuroRelevanceParameterNode:
     trusted: bool = False
     device: Annotated[str, Choice(["auto", "cuda", "cpu"])] = "auto"
     preset: Annotated[str, Choice(PRESETS)] = "epsilon-plus"
+    method: Annotated[str, Choice(METHODS)] = "lrp"
     epsilon: Annotated[float, WithinRange(0.0, 10.0)] = 1e-6
     gamma: Annotated[float, WithinRange(0.0, 10.0)] = 0.25
     alpha: Annotated[float, WithinRange(1.0, 10.0)] = 1.0
@@ -203,13 +206,13 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _settings(self) -> dict:
         p = self._parameterNode
-        settings = dict(preset=p.preset, target=None if p.target in ("", PREDICTED) else p.target,
+        settings = dict(method=p.method, preset=p.preset, target=None if p.target in ("", PREDICTED) else p.target,
                         filter=None if p.filterType == "none" else p.filterType,
                         filter_range=(p.filterLow, p.filterHigh), filter_placement=p.filterPlacement,
                         opacity=p.opacity, threshold=p.threshold, positive_only=p.positiveOnly,
                         atlas=p.atlasNode or (None if p.atlasName == NO_ATLAS else p.atlasName),
-                        epsilon=p.epsilon, gamma=p.gamma)
-        if p.preset.startswith("alpha"):
+                        **({"epsilon": p.epsilon, "gamma": p.gamma} if p.method == "lrp" else {}))
+        if p.method == "lrp" and p.preset.startswith("alpha"):
             settings["alpha"] = p.alpha
         return settings
 

@@ -179,3 +179,14 @@ def test_fast_filter_equals_the_engine_filter(kind, value_range):
     raw[0, 0, :4] = 0.0
     expected = raw if kind is None else apply_filter(torch.from_numpy(raw)[None], kind, value_range).numpy()[0]
     assert np.allclose(FilterCache(raw).apply(kind, value_range), expected, atol=1e-6)
+
+
+def test_other_methods_through_the_same_run(scene, loaded, volumes):
+    logic = RelevanceLogic(scene)
+    run = logic.run(volumes, loaded, method="gradient_x_input", target="AD")
+    assert run.node.GetName() == "T1 · gradient_x_input · AD"
+    assert run.node.GetAttribute("NeuroRelevance.parameters").count('"method": "gradient_x_input"') == 1
+    cam = logic.run(volumes, loaded, method="gradcam", target="AD")
+    assert np.abs(mrml.volume_to_array(cam.node)[0]).max() >= 0
+    with pytest.raises(InputError, match="LRP only"):
+        logic.run(volumes, loaded, method="gradient", filter="pass", filter_placement="every-layer")

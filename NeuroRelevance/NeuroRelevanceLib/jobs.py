@@ -31,6 +31,7 @@ class Settings:
     """Everything that decides a run's numbers and display."""
 
     preset: str = "epsilon-plus"
+    method: str = "lrp"              # or gradient, gradient_x_input, smoothgrad, gradcam, ...
     target: Any = None
     filter: Optional[str] = None
     filter_range: tuple = (0.0, 1.0)
@@ -42,9 +43,16 @@ class Settings:
     alpha: Optional[float] = None    # α of the αβ presets (β = α − 1); None: the preset's own
     engine_params: dict = field(default_factory=dict)
 
+    @property
+    def label(self) -> str:
+        """How the method appears in node names: "LRP epsilon-plus", "gradcam++", ..."""
+        return f"LRP {self.preset}" if self.method == "lrp" else self.method
+
     def engine_keywords(self) -> dict:
         """Keywords for ``explain`` beyond the preset: the engine's own plus α as a rule override."""
         params = dict(self.engine_params)
+        if self.method != "lrp":
+            return params
         if self.alpha is not None and self.preset.startswith("alpha") and "rules" not in params:
             from .engine.rules import AlphaBeta
 
@@ -80,7 +88,7 @@ class Job:
         """Stable identifier of the inputs and settings (a re-run with the same key replaces)."""
         s = self.settings
         payload = json.dumps({"volumes": list(self.volume_ids), "model": self.loaded.card.name,
-                              "preset": s.preset, "target": str(self.class_index),
+                              "method": s.method, "preset": s.preset, "target": str(self.class_index),
                               "filter": s.filter, "range": [float(v) for v in s.filter_range],
                               "placement": s.filter_placement, "alpha": s.alpha,
                               "params": {k: str(v) for k, v in sorted(s.engine_params.items())}},
@@ -92,7 +100,7 @@ def compute(job: Job, progress: Optional[Progress] = None) -> Job:
     """Do the heavy part of a run (no MRML access; safe on a worker thread)."""
     import torch
 
-    from .engine import explain
+    from .methods import explain
     from .preprocessing import prepare_input, resample
 
     def stage(message: str, fraction: float) -> None:
@@ -105,13 +113,19 @@ def compute(job: Job, progress: Optional[Progress] = None) -> Job:
     stage("Resampling into the model grid", 0.05)
     job.prepared = prepare_input(job.channels, card)
     job.class_index = resolve_target(s.target, card)
-    stage(f"Running LRP ({s.preset})", 0.2)
-    every_layer = s.filter_placement == "every-layer"
-    job.explanation = explain(
-        job.loaded.model, torch.from_numpy(job.prepared.array[None]), preset=s.preset,
-        target=job.class_index, filter=s.filter if every_layer else None,
-        filter_range=s.filter_range, filter_placement=s.filter_placement,
-        device=job.loaded.device, **s.engine_keywords())
+    stage(f"Running {s.label}", 0.2)
+    x = torch.from_numpy(job.prepared.array[None])
+    if s.method == "lrp":
+        every_layer = s.filter_placement == "every-layer"
+        job.explanation = explain(
+            job.loaded.model, x, method="lrp", preset=s.preset, target=job.class_index,
+            filter=s.filter if every_layer else None, filter_range=s.filter_range,
+            filter_placement=s.filter_placement, device=job.loaded.device, **s.engine_keywords())
+    else:
+        if s.filter_placement == "every-layer":
+            raise InputError("Filtering after every layer applies to LRP only; use placement 'input'.")
+        job.explanation = explain(job.loaded.model, x, method=s.method, target=job.class_index,
+                                  device=job.loaded.device, **s.engine_keywords())
     relevance = job.explanation.relevance[0].numpy()
     stage("Resampling relevance onto the scan", 0.75)
     job.raw = [resample(relevance[c], job.prepared.grid, grid)

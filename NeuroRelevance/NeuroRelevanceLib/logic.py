@@ -123,8 +123,8 @@ class RelevanceLogic:
             raise InputError("An input volume was removed from the scene during the run; run again.")
         key = job.key
         self.remove_run(key)
-        method = f"LRP {s.preset} · {job.label}"
-        parameters = {"preset": s.preset, "target": job.label, "filter": s.filter,
+        method = f"{s.label} · {job.label}"
+        parameters = {"method": s.method, "preset": s.preset, "target": job.label, "filter": s.filter,
                       "filter_range": [float(v) for v in s.filter_range],
                       "filter_placement": s.filter_placement, "model": job.loaded.card.name,
                       **{k: v for k, v in s.engine_params.items() if _plain(v)}}
@@ -174,10 +174,11 @@ class RelevanceLogic:
         """Explain one scan (one volume node per model input channel) and show the result.
 
         ``model`` is a loaded model (:func:`models.load_model`) or a path to load; ``settings``
-        are those of :class:`jobs.Settings` (``preset``, ``target`` (class name or index),
+        are those of :class:`jobs.Settings` (``method``, ``preset``, ``target`` (class name or index),
         ``filter``, ``filter_range``, ``filter_placement``, ``atlas``, ``opacity``,
         ``threshold``, ``positive_only``) plus engine keywords (``epsilon``, ``gamma``, ...).
-        Outputs are named ``"<volume> · LRP <preset> · <target>"`` and sit in one
+        Outputs are named ``"<volume> · LRP <preset> · <target>"`` (``"<volume> · <method> · <target>"`` for
+        ``method="gradcam"`` and the other methods of :mod:`methods`) and sit in one
         subject-hierarchy folder with the region table. Running again with the same inputs and
         settings replaces that run's nodes (never the inputs). Bad input adds no node.
         """
