@@ -12,7 +12,8 @@ from NeuroRelevanceLib.smoke import bundled_t1
 
 def test_demo_writes_heatmap_scene_and_pngs(tmp_path):
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "NeuroRelevanceLib", "demo", "--output", str(out)],
+    result = subprocess.run([sys.executable, "-m", "NeuroRelevanceLib", "demo", "--smoke",
+                             "--output", str(out)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert str(out.resolve()) in result.stdout
@@ -35,7 +36,7 @@ def test_demo_writes_heatmap_scene_and_pngs(tmp_path):
 def test_demo_scene_reloads_in_a_fresh_scene(tmp_path):
     import slicer
 
-    assert main(["demo", "--output", str(tmp_path)]) == 0
+    assert main(["demo", "--smoke", "--output", str(tmp_path)]) == 0
     scene = slicer.vtkMRMLScene()
     scene.SetURL(str(tmp_path / "smoke.mrml"))
     assert scene.Import()

@@ -18,8 +18,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Relevance maps (LRP and related methods) for 3D brain networks.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the end-to-end demo and write its files")
+    demo = commands.add_parser("demo", help="explain a held-out synthetic AD-like brain with the "
+                                             "demo network and write the files")
     demo.add_argument("--output", default="demo-output", help="output folder (default: %(default)s)")
+    demo.add_argument("--spacing", type=float, default=2.0,
+                      help="resolution of the generated scan in mm (default: %(default)s)")
+    demo.add_argument("--atlas", default="DesikanKilliany",
+                      help="atlas for the region table (default: %(default)s)")
+    demo.add_argument("--smoke", action="store_true",
+                      help="only the MRML bridge smoke run (no network)")
     demo.set_defaults(func=_demo)
     for name in PLUGINS:
         try:
@@ -33,9 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .smoke import run_smoke
+    if args.smoke:
+        from .smoke import run_smoke
 
-    run_smoke(args.output)
+        run_smoke(args.output)
+        return 0
+    from .demo_run import run_demo
+
+    run_demo(args.output, spacing=args.spacing, atlas=args.atlas)
     return 0
 
 

@@ -37,6 +37,7 @@ class Settings:
     filter_range: tuple = (0.0, 1.0)
     filter_placement: str = "input"
     atlas: Any = None
+    min_overlap: float = 0.5         # share of Σ|R| that must lie inside the atlas' brain
     opacity: float = 0.5
     threshold: float = 0.0
     positive_only: bool = False
@@ -132,7 +133,7 @@ def compute(job: Job, progress: Optional[Progress] = None) -> Job:
                for c, (_, grid) in enumerate(job.channels)]
     if s.atlas is not None:
         stage("Region statistics", 0.85)
-        job.table = region_table(job.prepared.grid, relevance.sum(0), s.atlas)
+        job.table = region_table(job.prepared.grid, relevance.sum(0), s.atlas, s.min_overlap)
     output = job.explanation.output[0]
     job.label = target_label(output, job.class_index, card)
     job.prediction = describe_prediction(output, card)
@@ -140,13 +141,13 @@ def compute(job: Job, progress: Optional[Progress] = None) -> Job:
     return job
 
 
-def region_table(model_grid, relevance_kji: np.ndarray, atlas: Any):
+def region_table(model_grid, relevance_kji: np.ndarray, atlas: Any, min_overlap: float = 0.5):
     """Region statistics of a model-space relevance map (its sums are the engine's own)."""
     from .geometry import kji_to_nibabel
     from .regions import region_statistics
 
     return region_statistics((np.ascontiguousarray(kji_to_nibabel(relevance_kji)),
-                              model_grid.ijk_to_ras), atlas)
+                              model_grid.ijk_to_ras), atlas, min_overlap=min_overlap)
 
 
 def resolve_target(target: Any, card) -> Any:
@@ -200,6 +201,16 @@ class FilterCache:
         self.magnitude = np.abs(self.raw)
         self.sign = np.sign(self.raw)
         self.peak = float(self.magnitude.max()) if self.raw.size else 0.0
+        self._window: Optional[float] = None
+
+    @property
+    def window(self) -> float:
+        """The display window of this map (robust: 99.5th percentile of nonzero |R|), cached."""
+        if self._window is None:
+            from .windowing import robust_window
+
+            self._window = robust_window(self.magnitude) or 1.0
+        return self._window
 
     def apply(self, kind: Optional[str], value_range=(0.0, 1.0), out: Optional[np.ndarray] = None):
         from .engine.filters import check_filter

@@ -151,13 +151,13 @@ class RelevanceLogic:
                           threshold=s.threshold, positive_only=s.positive_only)
         return run
 
-    def add_region_table(self, run: RunResult, atlas: Any):
+    def add_region_table(self, run: RunResult, atlas: Any, min_overlap: float = 0.5):
         """Region statistics of a finished run against ``atlas`` (name, path or scene label map)."""
         from .jobs import region_table
 
         job = run.job
         job.table = region_table(job.prepared.grid, job.explanation.relevance[0].numpy().sum(0),
-                                 scene_atlas(atlas))
+                                 scene_atlas(atlas), min_overlap)
         if run.table_node is not None:
             mrml.table_from_dataframe(self.scene, job.table, run.table_node.GetName(),
                                       node=run.table_node)
@@ -195,7 +195,7 @@ class RelevanceLogic:
             cache.apply(filter, filter_range, out=buffer)
             mrml.mark_modified(out.node)
         mrml.show_heatmap(self.scene, run.node, opacity=opacity, threshold=threshold,
-                          positive_only=positive_only, window=caches[0].peak or 1.0)
+                          positive_only=positive_only, window=caches[0].window)
 
     def remove_run(self, key: str) -> int:
         """Remove the output volumes and tables of an earlier run with this key; returns the count."""

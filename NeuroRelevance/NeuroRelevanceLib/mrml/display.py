@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
+from ..windowing import robust_window
 from .outputs import SOURCE_REFERENCE
 from .volumes import volume_to_array
 
@@ -62,7 +63,7 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
     """Display ``heatmap`` over ``background`` in every slice view of ``scene``.
 
     The window is symmetric around 0, ``[-window, window]`` (``[0, window]`` when
-    ``positive_only``), ``window`` defaulting to max|R|. ``threshold`` is a fraction of the window
+    ``positive_only``), ``window`` defaulting to the 99.5th percentile of nonzero |R|. ``threshold`` is a fraction of the window
     below which |R| is drawn transparent. ``background`` defaults to the heatmap's source volume.
     Returns the heatmap's display node.
     """
@@ -74,7 +75,7 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
         background = heatmap.GetNodeReference(SOURCE_REFERENCE)
     if window is None:
         values, _ = volume_to_array(heatmap)
-        window = float(np.max(np.abs(values)))
+        window = robust_window(values)
     if not window > 0 or not np.isfinite(window):
         window = 1.0  # an all-zero map: any window shows nothing
     table = diverging_color_table(scene, threshold, positive_only)  # validates the threshold

@@ -68,7 +68,9 @@ class SliceViews:
         pixels = pixels.reshape(height, width, -1)[::-1]  # VTK's first row is the bottom one
         if pixels.shape[2] == 3:
             pixels = np.concatenate([pixels, np.full((height, width, 1), 255, pixels.dtype)], 2)
-        return np.ascontiguousarray(pixels.astype(np.uint8))
+        pixels = pixels.astype(np.uint8)
+        pixels[..., 3] = 255  # outside the volumes: opaque black, as in Slicer's views
+        return np.ascontiguousarray(pixels)
 
     def render_png(self, path: str | Path, view: str = "Red", fit: bool = True,
                    offset: float | None = None) -> Path:
