@@ -129,3 +129,42 @@ def test_lrp0_gradient_times_input_on_unusual_convolutions(dims):
     model(xg).sum().backward()
     expected = xg.grad * x
     assert float((e.relevance - expected).abs().max() / expected.abs().max()) < 1e-10
+
+
+class ManyOps(torch.nn.Module):
+    """MONAI-style pieces: InstanceNorm/GroupNorm/LayerNorm, PReLU/ELU/GELU, dropout, nearest upsampling,
+    adaptive max pooling, split/cat, permute, padding, subtraction, scalar arithmetic — bias-free convs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.c1 = nn.Conv3d(1, 4, 3, padding=1, bias=False)
+        self.n1 = nn.InstanceNorm3d(4, affine=True)
+        self.a1 = nn.PReLU()
+        self.c2 = nn.Conv3d(4, 4, 3, stride=2, padding=1, bias=False)
+        self.n2 = nn.GroupNorm(2, 4)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.c3 = nn.Conv3d(8, 4, 1, bias=False)
+        self.drop = nn.Dropout3d(0.3)
+        self.pool = nn.AdaptiveMaxPool3d(2)
+        self.ln = nn.LayerNorm(8)
+        self.fc = nn.Linear(8, 2, bias=False)
+
+    def forward(self, x):
+        a = self.a1(self.n1(self.c1(x)))
+        b = torch.nn.functional.elu(self.n2(self.c2(a)))
+        b = self.up(b)
+        p, q = torch.split(torch.cat([a, b], 1), 4, dim=1)
+        y = self.c3(torch.cat([q, p], 1).permute(0, 1, 4, 3, 2)) * 2.0 - 0.0
+        y = torch.nn.functional.pad(self.drop(torch.nn.functional.gelu(y)), (1, 1, 1, 1, 1, 1))
+        y = self.pool(y).flatten(1)
+        y = self.ln(torch.cat([y[:, :4], y[:, 4:8] - y[:, 8:12]], 1))
+        return self.fc(y)
+
+
+def test_every_handler_kind_conserves_under_lrp0():
+    model = make(ManyOps(), seed=11)
+    x = _x(11, (2, 1, 8, 8, 8))
+    e = explain(model, x, preset=None, rules={"*": LRP0()}, dtype=torch.float64, stabilizer=0.0)
+    assert e.max_conservation_error <= 1e-9, e.conservation_error
+    assert torch.allclose(e.output, model(x))
