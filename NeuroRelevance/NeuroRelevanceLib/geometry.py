@@ -82,9 +82,10 @@ def nibabel_to_kji(array_ijk: np.ndarray) -> np.ndarray:
     return np.asarray(array_ijk).transpose(2, 1, 0)
 
 
-def sitk_geometry(grid: Grid) -> tuple[tuple, tuple, tuple]:
-    """SimpleITK ``(spacing, origin, direction)`` (LPS) for a grid."""
-    lps = RAS_TO_LPS @ grid.ijk_to_ras
+def sitk_geometry(grid: "Grid | np.ndarray") -> tuple[tuple, tuple, tuple]:
+    """SimpleITK ``(spacing, origin, direction)`` (LPS) for a grid or a 4×4 IJK→RAS matrix."""
+    matrix = grid.ijk_to_ras if isinstance(grid, Grid) else np.asarray(grid, dtype=float)
+    lps = RAS_TO_LPS @ matrix
     spacing = np.linalg.norm(lps[:3, :3], axis=0)
     direction = lps[:3, :3] / spacing
     return tuple(spacing.tolist()), tuple(lps[:3, 3].tolist()), tuple(direction.ravel().tolist())

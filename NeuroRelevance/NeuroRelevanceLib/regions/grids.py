@@ -2,17 +2,18 @@
 
 The regions package speaks the NIfTI convention at its surface: an array indexed ``[i, j, k]``
 (as ``nibabel`` returns it) and a 4×4 affine mapping ``(i, j, k, 1)`` to RAS millimetres.
-SimpleITK works in LPS with arrays indexed ``[k, j, i]``; the helpers here are the only place
-where one is turned into the other.
+SimpleITK works in LPS with arrays indexed ``[k, j, i]``; the helpers here adapt the package's
+NIfTI-style calls to ``NeuroRelevanceLib.geometry``, which does every conversion.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import geometry
 from ..errors import InputError
 
 #: RAS <-> LPS: negate the first two world axes (its own inverse)
-FLIP_XY = np.diag([-1.0, -1.0, 1.0, 1.0])
+FLIP_XY = geometry.RAS_TO_LPS
 
 
 def check_affine(affine: object, what: str) -> np.ndarray:
@@ -40,31 +41,19 @@ def voxel_volume(affine: np.ndarray) -> float:
 
 def sitk_geometry(affine: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
     """SimpleITK ``(origin, spacing, direction)`` in LPS for an IJK→RAS affine."""
-    lps = FLIP_XY @ np.asarray(affine, dtype=float)
-    spacing = np.linalg.norm(lps[:3, :3], axis=0)
-    direction = lps[:3, :3] / spacing
-    return tuple(lps[:3, 3].tolist()), tuple(spacing.tolist()), tuple(direction.ravel().tolist())
+    spacing, origin, direction = geometry.sitk_geometry(affine)
+    return origin, spacing, direction
 
 
 def affine_from_sitk(image) -> np.ndarray:
     """The IJK→RAS affine of a SimpleITK image (its LPS geometry with x and y negated)."""
-    direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
-    lps = np.eye(4)
-    lps[:3, :3] = direction * np.asarray(image.GetSpacing(), dtype=float)
-    lps[:3, 3] = image.GetOrigin()
-    return FLIP_XY @ lps
+    return geometry.grid_from_sitk(image).ijk_to_ras
 
 
 def sitk_from_ijk(array_ijk: np.ndarray, affine: np.ndarray):
     """A SimpleITK image holding a nibabel-ordered array on the grid of ``affine``."""
-    import SimpleITK as sitk
-
-    image = sitk.GetImageFromArray(np.ascontiguousarray(np.asarray(array_ijk).transpose(2, 1, 0)))
-    origin, spacing, direction = sitk_geometry(affine)
-    image.SetOrigin(origin)
-    image.SetSpacing(spacing)
-    image.SetDirection(direction)
-    return image
+    array_kji = np.ascontiguousarray(geometry.nibabel_to_kji(array_ijk))
+    return geometry.array_to_sitk(array_kji, geometry.Grid(array_kji.shape, affine))
 
 
 def ijk_from_sitk(image) -> tuple[np.ndarray, np.ndarray]:
