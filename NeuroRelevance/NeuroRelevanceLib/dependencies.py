@@ -15,6 +15,7 @@ REQUIRED = {
     "nibabel": "nibabel==5.4.2",
     "SimpleITK": "SimpleITK==2.5.7",
     "tensorly": "tensorly==0.10.0",
+    "sklearn": "scikit-learn",
     "matplotlib": "matplotlib",
     "safetensors": "safetensors==0.8.0",
 }
