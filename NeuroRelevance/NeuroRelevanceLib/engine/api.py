@@ -6,7 +6,9 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 import torch
 
+from ..device import resolve_device
 from .capture import capture
+from .checks import check_dtype, check_input
 from .explanation import Explanation
 from .filters import apply_filter, check_filter, make_filter
 from .graph import build_plan
@@ -16,29 +18,6 @@ from .rules import ZBox
 from .target import selection
 
 Tensor = torch.Tensor
-
-
-def _pick_device(device: Union[str, torch.device]) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was requested but CUDA is not available; use device='auto' or 'cpu'.")
-    return dev
-
-
-def _check_input(x: Any) -> None:
-    if not isinstance(x, Tensor):
-        raise ValueError(f"x must be a torch.Tensor shaped (N, C, *spatial), not {type(x).__name__}.")
-    if x.dim() < 2 or x.dim() > 5:
-        raise ValueError(f"x must be shaped (N, C, *spatial) with 0-3 spatial dimensions, got shape "
-                         f"{tuple(x.shape)}; add the batch and channel axes, e.g. x[None, None].")
-    if not x.is_floating_point():
-        raise ValueError(f"x must be a floating-point tensor, not {x.dtype}; convert it with x.float().")
-    if x.numel() == 0:
-        raise ValueError("x is empty; pass at least one sample.")
-    if not torch.isfinite(x).all():
-        raise ValueError("x contains NaN or infinite values; clean or mask them before explaining.")
 
 
 def _bounds(x: Tensor, low: Any, high: Any) -> tuple[Any, Any]:
@@ -72,11 +51,9 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
     if batchnorm not in ("fold", "pass"):
         raise ValueError(f"batchnorm must be 'fold' or 'pass', not {batchnorm!r}.")
     check_filter(filter, filter_range, filter_placement)
-    _check_input(x)
-    dev = _pick_device(device)
-    dt = dtype or torch.float32
-    if dt not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
-        raise ValueError(f"dtype must be a floating-point torch dtype, not {dt}.")
+    check_input(x)
+    dev = resolve_device(device)
+    dt = check_dtype(dtype)
     xw = x.detach().to(device=dev, dtype=dt)
     bounds_given = low is not None and high is not None
     low, high = _bounds(xw, low, high)

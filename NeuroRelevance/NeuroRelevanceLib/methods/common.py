@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 import torch
 
 from ..device import resolve_device
+from ..engine.checks import check_dtype, check_input
 from ..engine.explanation import Explanation
 from ..engine.target import selection
 from ..errors import InputError
@@ -38,29 +39,6 @@ class MethodExplanation(Explanation):
         return (f"{self.method} ({params}) on {self.device} ({str(self.dtype).replace('torch.', '')}), "
                 f"{self.seconds:.2f} s; target {self.target}: {self.target_value.tolist()}; "
                 f"completeness error max {err}")
-
-
-def check_input(x: Any) -> None:
-    """Refuse anything but a finite float tensor shaped (N, C, *spatial)."""
-    if not isinstance(x, Tensor):
-        raise InputError(f"x must be a torch.Tensor shaped (N, C, *spatial), not {type(x).__name__}.")
-    if x.dim() < 2 or x.dim() > 5:
-        raise InputError(f"x must be shaped (N, C, *spatial) with 0-3 spatial dimensions, got shape "
-                         f"{tuple(x.shape)}; add the batch and channel axes, e.g. x[None, None].")
-    if not x.is_floating_point():
-        raise InputError(f"x must be a floating-point tensor, not {x.dtype}; convert it with x.float().")
-    if x.numel() == 0:
-        raise InputError("x is empty; pass at least one sample.")
-    if not torch.isfinite(x).all():
-        raise InputError("x contains NaN or infinite values; clean or mask them before explaining.")
-
-
-def check_dtype(dtype: Optional[torch.dtype]) -> torch.dtype:
-    """float32 unless another floating dtype is asked for."""
-    dt = dtype or torch.float32
-    if dt not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
-        raise InputError(f"dtype must be a floating-point torch dtype, not {dt}; use torch.float32 or float64.")
-    return dt
 
 
 def working_copy(model: Any, device: torch.device, dtype: torch.dtype) -> Any:
