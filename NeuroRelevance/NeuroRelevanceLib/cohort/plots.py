@@ -45,6 +45,7 @@ def plot_rank_errors(r1_values, r2_values, e_train: np.ndarray, e_val: np.ndarra
         ax.plot(r1_values, e_train[:, j], "--", color=col, lw=1)
         ax.plot(r1_values, e_val[:, j], "-", color=col, lw=1.5, label=f"R2={r2}")
     ax.axvline(suggested[0], color="k", ls=":", lw=1, label=f"suggested R1={suggested[0]}")
+    ax.set_xticks(list(r1_values))
     ax.set_xlabel("R1")
     ax.set_ylabel("relative reconstruction error")
     ax.set_title("train (dashed) vs validation (solid)")
