@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="intensity normalisation of the T1 models' input")
     parser.add_argument("--activation-l1", type=float, default=0.0,
                         help="AD model: weight of the L1 penalty on its last feature maps")
+    parser.add_argument("--ad-channels", type=int, nargs="+", default=None,
+                        help="AD model: channels per block (default 4 8 16)")
+    parser.add_argument("--ad-pool", choices=("avg", "max"), default="avg",
+                        help="AD model: pooling at the end of each block")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
 
@@ -44,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics = train_all(args.out, seed=args.seed, spacing=args.spacing, n_subjects=args.subjects,
                         n_lesion_subjects=args.lesion_subjects, epochs=tuple(args.epochs),
                         models=tuple(args.models), activation_l1=args.activation_l1,
+                        ad_channels=args.ad_channels, ad_pool=args.ad_pool,
                         t1_normalization={"type": args.t1_normalization, "mask": "nonzero"}
                         | ({"low": 1.0, "high": 99.0} if args.t1_normalization == "percentile" else {}))
     print(json.dumps(metrics, indent=2))

@@ -20,7 +20,7 @@ from .. import nets
 from ..models import card_from_dict, save_weights
 
 #: the LRP preset each card recommends (chosen with benchmarks/bench_groundtruth.py; see docs)
-RECOMMENDED_PRESET = {"ad_cnn": "epsilon-gamma-box", "brain_age_resnet": "epsilon-gamma-box",
+RECOMMENDED_PRESET = {"ad_cnn": "alpha1-beta0", "brain_age_resnet": "epsilon-plus",
                       "lesion_unet": "epsilon-plus"}
 
 _DESCRIPTIONS = {

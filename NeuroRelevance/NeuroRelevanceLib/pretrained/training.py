@@ -116,14 +116,14 @@ def center_logits(model: nn.Module) -> None:
 def train_ad_cnn(data: T1Data, seed: int = 0, epochs: int = 6,
                  log: Callable[[str], None] | None = print,
                  activation_l1: float = 0.0, channels: list[int] | None = None,
-                 ) -> tuple[nn.Module, dict]:
+                 pool: str = "avg") -> tuple[nn.Module, dict]:
     """Train the AD-vs-control DeepTaylorCNN; return it (centred logits, eval mode) and metrics.
 
     ``activation_l1`` > 0 adds that weight times the mean of the last feature maps (before the
     global pool) to the loss: sparse evidence, so the few places that carry it stand out.
     """
     tr, va, te = (list(s) for s in (data.split.train, data.split.val, data.split.test))
-    kwargs = dict(AD_KWARGS, **({"channels": list(channels)} if channels else {}))
+    kwargs = dict(AD_KWARGS, pool=pool, **({"channels": list(channels)} if channels else {}))
     model = nets.build("DeepTaylorCNN", seed=seed, **kwargs).to(_device())
     features: list[torch.Tensor] = []
     hook = model.features.register_forward_hook(lambda m, i, o: features.append(o))
@@ -227,7 +227,7 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
               n_lesion_subjects: int = 60, epochs: tuple[int, int, int] = (6, 12, 40),
               models: tuple[str, ...] = ("ad_cnn", "brain_age_resnet", "lesion_unet"),
               t1_normalization: dict | None = None, activation_l1: float = 0.0,
-              ad_channels: list[int] | None = None,
+              ad_channels: list[int] | None = None, ad_pool: str = "avg",
               log: Callable[[str], None] | None = print) -> dict[str, dict]:
     """Generate the cohorts, train the requested demo models and write ``<name>.json`` +
     ``<name>.safetensors`` into ``out_dir``; return each model's metrics."""
@@ -241,7 +241,7 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
         say(f"  done in {time.perf_counter() - t0:.0f} s, input {tuple(t1.x.shape[1:])}")
         if "ad_cnn" in models:
             say("training ad_cnn (DeepTaylorCNN, control vs AD)")
-            model, info = train_ad_cnn(t1, seed, epochs[0], log, activation_l1, ad_channels)
+            model, info = train_ad_cnn(t1, seed, epochs[0], log, activation_l1, ad_channels, ad_pool)
             write_model("ad_cnn", model, info, t1, out_dir, seed)
             out["ad_cnn"] = info["metrics"]
             say(f"  held-out: {info['metrics']}")
