@@ -120,3 +120,39 @@ def test_card_roundtrip(tmp_path, net):
     again = read_card(card.save(tmp_path / "again.json"))
     assert again.to_json() == card.to_json()
     assert again.input.shape == (16, 16, 16) and again.input.spacing == (2.0, 2.0, 2.0)
+
+
+def test_card_naming_foreign_code_needs_trust(tmp_path):
+    marker = tmp_path / "ran"
+    card = {"name": "evil", "architecture": {"class": "subprocess.run",
+                                             "kwargs": {"args": ["touch", str(marker)]}},
+            "weights": "w.safetensors", "input": {"channels": ["T1"]}, "output": {"type": "regression"}}
+    (tmp_path / "w.safetensors").write_bytes(b"")
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    with pytest.raises(InputError, match="trusted=True"):
+        load_model(tmp_path / "card.json")
+    assert not marker.exists()
+    with pytest.raises(InputError, match="not a torch.nn.Module"):
+        load_model(tmp_path / "card.json", trusted=True)
+    assert not marker.exists()
+
+
+def test_card_can_name_a_torchscript_file_as_weights(tmp_path, net, x):
+    torch.jit.save(torch.jit.trace(net, x), tmp_path / "net.ts")
+    card = {"name": "scripted", "weights": "net.ts", "input": {"channels": ["T1"], "shape": [16, 16, 16]},
+            "output": {"type": "classification", "classes": ["control", "AD"]}}
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    loaded = load_model(tmp_path / "card.json", device="cpu")
+    assert loaded.format == "torchscript" and loaded.card.architecture is None
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(x), net(x), atol=1e-6)
+
+
+def test_card_presets_are_the_engine_presets():
+    from NeuroRelevanceLib.engine import PRESETS
+    from NeuroRelevanceLib.models.card import PRESETS as CARD_PRESETS
+
+    assert tuple(CARD_PRESETS) == tuple(PRESETS)
+    with pytest.raises(InputError, match="recommended_preset"):
+        card_from_dict({"architecture": {"class": "UNet3d"}, "weights": "w.safetensors",
+                        "recommended_preset": "epsilon"})

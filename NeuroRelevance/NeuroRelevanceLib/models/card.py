@@ -28,6 +28,8 @@ from typing import Any
 from ..errors import InputError
 
 OUTPUT_TYPES = ("classification", "regression", "segmentation")
+#: the engine's presets (kept here so reading a card needs no torch; a test checks they agree)
+PRESETS = ("epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1")
 NORMALIZATIONS = ("none", "zscore", "minmax", "percentile")
 
 
@@ -57,7 +59,7 @@ class ModelCard:
     """A parsed, validated model card (see the module docstring for the JSON form)."""
 
     name: str
-    architecture: dict[str, Any]
+    architecture: dict[str, Any] | None
     weights: str
     input: InputSpec
     output: OutputSpec
@@ -112,10 +114,15 @@ def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
     if not isinstance(raw, dict):
         raise InputError(f"{where}: a model card must be a JSON object.")
     arch = raw.get("architecture")
-    if not isinstance(arch, dict) or not isinstance(arch.get("class"), str):
+    scripted = str(raw.get("weights", "")).lower().endswith((".pt2", ".ts", ".pt", ".pth"))
+    if arch is None and scripted:
+        pass  # a TorchScript / exported-program file carries its own architecture
+    elif not isinstance(arch, dict) or not isinstance(arch.get("class"), str):
         problems.append('"architecture" must be {"class": "<importable class>", "kwargs": {...}}')
     elif not isinstance(arch.get("kwargs", {}), dict):
         problems.append('"architecture.kwargs" must be a JSON object')
+    if raw.get("recommended_preset", "epsilon-plus") not in PRESETS:
+        problems.append(f'"recommended_preset" must be one of {PRESETS}')
     if not isinstance(raw.get("weights"), str) or not raw.get("weights"):
         problems.append('"weights" must name the weights file (.safetensors or a state-dict .pt)')
     inp = raw.get("input") or {}
@@ -147,7 +154,8 @@ def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
     return ModelCard(
         name=str(raw.get("name") or (path.stem if path else "model")),
         description=str(raw.get("description", "")),
-        architecture={"class": arch["class"], "kwargs": dict(arch.get("kwargs", {}))},
+        architecture=None if arch is None else {"class": arch["class"],
+                                                "kwargs": dict(arch.get("kwargs", {}))},
         weights=raw["weights"],
         input=InputSpec(tuple(channels), None if shape is None else tuple(shape),
                         None if spacing is None else tuple(float(s) for s in spacing),

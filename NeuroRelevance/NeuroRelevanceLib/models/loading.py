@@ -33,8 +33,10 @@ class LoadedModel:
 def load_model(path: str | Path, *, trusted: bool = False, device: Any = "auto") -> LoadedModel:
     """Load a network from a model card (``.json``), TorchScript, ``.pt2`` or, if ``trusted``, a pickle.
 
-    - ``.json``: the card's architecture is built and its weights file read as a state dict
-      (``.safetensors``, or ``torch.load(weights_only=True)``): no code is unpickled.
+    - ``.json``: the card's architecture (one of ``NeuroRelevanceLib.nets``; another importable
+      ``nn.Module`` class only with ``trusted``) is built and its weights file read as a state dict
+      (``.safetensors``, or ``torch.load(weights_only=True)``): no code is unpickled. A card may
+      instead name a TorchScript or ``.pt2`` file as its weights and omit the architecture.
     - TorchScript archives (``torch.jit.save``) and exported programs (``.pt2``) hold no pickled
       Python classes and are loaded directly.
     - Any other ``.pt``/``.pth``: a bare state dict needs a card (the architecture is unknown);
@@ -50,7 +52,7 @@ def load_model(path: str | Path, *, trusted: bool = False, device: Any = "auto")
     card = None
     if suffix == ".json":
         card = read_card(path)
-        model, fmt = _from_card(card), "card"
+        model, fmt = _from_card(card, trusted)
     elif suffix == ".pt2":
         model, fmt = torch.export.load(str(path)).module(), "exported"
     elif _is_torchscript(path):
@@ -91,14 +93,22 @@ def infer_io(model) -> tuple[int | None, int | None]:
     return int(in_channels), int(out)
 
 
-def _from_card(card: ModelCard):
+def _from_card(card: ModelCard, trusted: bool = False):
+    """The card's network: its TorchScript/.pt2 file, or its architecture with the weights."""
     import torch
 
-    model = _build_architecture(card)
     weights = card.weights_path
     if not weights.is_file():
         raise InputError(f"The card {card.path.name if card.path else ''} names weights "
                          f"'{card.weights}', but {weights} does not exist.")
+    if weights.suffix.lower() == ".pt2":
+        return torch.export.load(str(weights)).module(), "exported"
+    if _is_torchscript(weights):
+        return torch.jit.load(str(weights), map_location="cpu"), "torchscript"
+    if card.architecture is None:
+        raise InputError(f"The card names no architecture, and its weights file {weights.name} is "
+                         "not a TorchScript or .pt2 file: add \"architecture\" to the card.")
+    model = _build_architecture(card, trusted)
     if weights.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -119,10 +129,12 @@ def _from_card(card: ModelCard):
     if result.missing_keys or result.unexpected_keys:
         raise InputError(f"{fit}: missing {result.missing_keys[:5]}, "
                          f"unexpected {result.unexpected_keys[:5]}.")
-    return model
+    return model, "card"
 
 
-def _build_architecture(card: ModelCard):
+def _build_architecture(card: ModelCard, trusted: bool):
+    import torch
+
     from .. import nets
 
     name, kwargs = card.architecture["class"], card.architecture.get("kwargs", {})
@@ -132,12 +144,20 @@ def _build_architecture(card: ModelCard):
         raise InputError(f"The card's kwargs do not fit {name}: {exc}") from exc
     except ValueError:
         pass  # not one of ours: an importable class of an installed package
+    if not trusted:
+        raise InputError(
+            f"The card names the architecture '{name}', which is not one of NeuroRelevanceLib.nets: "
+            "importing and calling it runs that package's code. Load it with trusted=True ('I trust "
+            "this file') if you trust the card, or export the model (TorchScript / .pt2) and name "
+            "that file as the card's weights.")
     module_name, _, class_name = name.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError, ValueError) as exc:
         raise InputError(f"The card's architecture '{name}' cannot be imported: install the "
                          "package that defines it, or use one of NeuroRelevanceLib.nets.") from exc
+    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+        raise InputError(f"The card's architecture '{name}' is not a torch.nn.Module class.")
     try:
         return cls(**kwargs)
     except TypeError as exc:
