@@ -12,7 +12,8 @@ for every LRP preset of the engine and for two gradient baselines computed here 
 ``gradient`` (|dy/dx|, the saliency map) and ``gradient x input`` (signed). ``mask share`` is the
 score a random ranking gets. The same two scores with the mask grown by ``--tolerance`` voxels
 (default 1 voxel = 4 mm) are listed beside them, because conv-net evidence spreads by about a
-voxel around thin cortical regions at this resolution. Prints one table per model (mean ± sd over subjects) and writes
+voxel around thin cortical regions at this resolution. Prints one table per model (mean ± sd
+over subjects) and writes
 ``benchmark-output/groundtruth.json``.
 
     .venv/bin/python benchmarks/bench_groundtruth.py
@@ -32,8 +33,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def gradient_maps(model: torch.nn.Module, x: torch.Tensor, target: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """|gradient| and gradient × input of the explained output (class ``target`` or the regression output)."""
+def gradient_maps(model: torch.nn.Module, x: torch.Tensor,
+                  target: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """|gradient| and gradient × input of the explained output (class ``target``, or the
+    regression output when ``target`` is None), summed over input channels."""
     xg = x.clone().requires_grad_(True)
     out = model(xg)
     y = out[:, target].sum() if target is not None else out.reshape(-1).sum()
@@ -110,12 +113,14 @@ def table(name: str, results: dict[str, dict[str, list[float]]], tolerance: int)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models-dir", type=Path, default=None, help="cards folder (default: the shipped models)")
+    parser.add_argument("--models-dir", type=Path, default=None,
+                        help="cards folder (default: the shipped models)")
     parser.add_argument("--max-subjects", type=int, default=100, help="at most this many subjects per model")
     parser.add_argument("--min-age", type=float, default=50.0, help="brain-age model: oldest subjects only")
     parser.add_argument("--models", nargs="+", choices=("ad_cnn", "brain_age_resnet"),
                         default=["ad_cnn", "brain_age_resnet"])
-    parser.add_argument("--tolerance", type=int, default=1, help="voxels the mask is grown by for the extra columns")
+    parser.add_argument("--tolerance", type=int, default=1,
+                        help="voxels the mask is grown by for the extra columns")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmark-output" / "groundtruth.json")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)

@@ -71,7 +71,8 @@ def t1_data(n_subjects: int = 160, spacing: float = 4.0, seed: int = 0,
     cohort = generate_cohort_arrays(n_subjects, spacing=spacing, seed=seed)
     grid = model_grid_for(cohort.affine, cohort.images.shape[1:])
     x = np.stack([normalized_channels(im[None], grid, normalization) for im in cohort.images])
-    return T1Data(x=torch.from_numpy(x), label=torch.tensor(np.array(cohort.table["label"]), dtype=torch.long),
+    labels = torch.tensor(np.array(cohort.table["label"]), dtype=torch.long)
+    return T1Data(x=torch.from_numpy(x), label=labels,
                   age=torch.tensor(np.array(cohort.table["age"]), dtype=torch.float32),
                   atrophy=to_model_space(cohort.atrophy, grid), grid=grid,
                   split=split_indices(n_subjects),
