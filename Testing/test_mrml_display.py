@@ -29,15 +29,28 @@ def test_zero_is_always_transparent():
         assert rgba[centre, 3] == 0
 
 
-def test_color_table_node_content_and_reuse(scene):
+def test_color_table_node_content_and_update_in_place(scene):
     node = diverging_color_table(scene, 0.1)
     assert node.GetNumberOfColors() == 256
     rgba = np.zeros(4)
     node.GetColor(255, rgba)
     assert np.allclose(rgba, colormap_rgba(0.1)[255], atol=1 / 255)
-    assert diverging_color_table(scene, 0.1) is node
+    assert diverging_color_table(scene, 0.5, node=node) is node
+    node.GetColor(200, rgba)  # t ≈ 0.57 > 0.5: still drawn; t of entry 150 ≈ 0.18: now hidden
+    assert rgba[3] == 1.0
+    node.GetColor(150, rgba)
+    assert rgba[3] == 0.0
     with pytest.raises(InputError, match="Threshold"):
         diverging_color_table(scene, 1.5)
+
+
+def test_threshold_changes_add_no_colour_tables(scene, views):
+    _, heat = _source_and_heatmap(scene)
+    show_heatmap(scene, heat, threshold=0.1)
+    count = scene.GetNumberOfNodesByClass("vtkMRMLColorTableNode")
+    for threshold in (0.2, 0.3, 0.4):
+        show_heatmap(scene, heat, threshold=threshold)
+    assert scene.GetNumberOfNodesByClass("vtkMRMLColorTableNode") == count
 
 
 def _source_and_heatmap(scene):

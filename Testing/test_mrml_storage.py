@@ -83,3 +83,23 @@ def test_left_handed_file_keeps_physical_placement(scene, tmp_path):
     k, j, i = [a.ravel() for a in np.mgrid[:7, :9, :11]]
     points = (left.ijk_to_ras @ np.c_[i, j, k, np.ones(len(i))].T)[:3].T
     assert np.array_equal(_values_at_world_points(back, back_grid, points), array[k, j, i])
+
+
+def test_save_scene_is_an_export_that_leaves_file_names_alone(scene, grid, tmp_path):
+    from NeuroRelevanceLib.mrml import save_scene
+
+    original = tmp_path / "original.nrrd"
+    write_volume(array_to_volume(scene, _data(grid), grid, "v"), original)
+    node = read_volume(scene, original)
+    save_scene(scene, tmp_path / "export" / "scene.mrml")
+    assert (tmp_path / "export" / "scene-data").is_dir()
+    assert node.GetStorageNode().GetFileName() == str(original)
+    assert not scene.GetURL()
+
+
+def test_transformed_volumes_are_refused(scene, grid):
+    node = array_to_volume(scene, _data(grid), grid, "v")
+    transform = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "shift")
+    node.SetAndObserveTransformNodeID(transform.GetID())
+    with pytest.raises(InputError, match="harden the transform"):
+        volume_to_array(node)

@@ -88,7 +88,8 @@ class Job:
     def key(self) -> str:
         """Stable identifier of the inputs and settings (a re-run with the same key replaces)."""
         s = self.settings
-        payload = json.dumps({"volumes": list(self.volume_ids), "model": self.loaded.card.name,
+        card = self.loaded.card
+        payload = json.dumps({"volumes": list(self.volume_ids), "model": str(card.path or card.name),
                               "method": s.method, "preset": s.preset, "target": str(self.class_index),
                               "filter": s.filter, "range": [float(v) for v in s.filter_range],
                               "placement": s.filter_placement, "alpha": s.alpha,
@@ -191,16 +192,20 @@ def describe_prediction(output, card) -> str:
 class FilterCache:
     """One raw map prepared for fast re-filtering: |R|, sign and max|R| computed once.
 
-    :meth:`apply` gives the same numbers as the engine's ``apply_filter`` (whole-map max-|R|
-    normalisation; pass keeps |r| in [α1, α2]; clamp clips |r| into [α1, α2] keeping the sign,
-    zeros stay zero) and can write straight into a volume's voxel buffer.
+    :meth:`apply` follows the engine's ``apply_filter`` (max-|R| normalisation; pass keeps |r| in
+    [α1, α2]; clamp clips |r| into [α1, α2] keeping the sign, zeros stay zero; equal to it on the
+    same array) and can write straight into a volume's voxel buffer. ``peak`` is the
+    normaliser: give the maximum over all channels of a run so the channels are filtered alike,
+    as the engine does on the model grid (the maps here are resampled onto the scan grid, so
+    the numbers differ from the model-space filter by the interpolation).
     """
 
-    def __init__(self, raw: np.ndarray) -> None:
+    def __init__(self, raw: np.ndarray, peak: Optional[float] = None) -> None:
         self.raw = np.ascontiguousarray(raw, dtype=np.float32)
         self.magnitude = np.abs(self.raw)
         self.sign = np.sign(self.raw)
-        self.peak = float(self.magnitude.max()) if self.raw.size else 0.0
+        own = float(self.magnitude.max()) if self.raw.size else 0.0
+        self.peak = own if peak is None else float(peak)
         self._window: Optional[float] = None
 
     @property

@@ -8,6 +8,7 @@ scene given at construction, never on the global ``slicer.mrmlScene``. A run has
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -44,10 +45,16 @@ class RunResult:
     _caches: list = field(default_factory=list, repr=False)
 
     def filter_caches(self) -> list:
-        """Per-channel :class:`jobs.FilterCache` of the raw maps (built on first use)."""
+        """Per-channel :class:`jobs.FilterCache` of the raw maps, one normaliser for all channels."""
         if not self._caches:
-            self._caches = [FilterCache(raw) for raw in self.job.raw]
+            peak = max(float(np.max(np.abs(raw))) for raw in self.job.raw)
+            self._caches = [FilterCache(raw, peak) for raw in self.job.raw]
         return self._caches
+
+    @property
+    def window(self) -> float:
+        """The display window shared by all channels (robust: see ``windowing``)."""
+        return self.filter_caches()[0].window
 
     @property
     def node(self):
@@ -133,12 +140,12 @@ class RelevanceLogic:
         for c, volume in enumerate(volumes):
             shown = job.raw[c] if s.filter_placement == "every-layer" else \
                 run.filter_caches()[c].apply(s.filter, s.filter_range)
-            out = self.add_heatmap(
-                volume, shown, method,
+            node = mrml.create_heatmap_volume(
+                self.scene, volume, shown, method,
                 parameters={**parameters, "channel": job.loaded.card.input.channels[c]},
                 target=job.label, conservation_error=job.explanation.max_conservation_error,
-                opacity=s.opacity, threshold=s.threshold, positive_only=s.positive_only,
                 folder=folder)
+            out = HeatmapOutput(node)
             out.node.SetAttribute(RUN_KEY, key)
             folder = mrml.output_folder(self.scene, out.node)
             run.outputs.append(out)
@@ -147,9 +154,14 @@ class RelevanceLogic:
                 self.scene, job.table, f"{volumes[0].GetName()} · {method} · regions")
             run.table_node.SetAttribute(RUN_KEY, key)
             mrml.outputs.place_in_folder(self.scene, run.table_node, folder)
-        mrml.show_heatmap(self.scene, run.node, volumes[0], opacity=s.opacity,
-                          threshold=s.threshold, positive_only=s.positive_only)
+        self._display(run, s.opacity, s.threshold, s.positive_only)
         return run
+
+    def _display(self, run: RunResult, opacity: float, threshold: float, positive_only: bool) -> None:
+        """Same window and colours for every channel; channel 0 over its scan in the views."""
+        for index, out in enumerate(run.outputs):
+            mrml.show_heatmap(self.scene, out.node, opacity=opacity, threshold=threshold,
+                              positive_only=positive_only, window=run.window, in_views=index == 0)
 
     def add_region_table(self, run: RunResult, atlas: Any, min_overlap: float = 0.5):
         """Region statistics of a finished run against ``atlas`` (name, path or scene label map)."""
@@ -189,13 +201,16 @@ class RelevanceLogic:
                  opacity: float = 0.5, threshold: float = 0.0, positive_only: bool = False) -> None:
         """Re-apply an input-placement filter and display settings from the cached raw maps."""
         _check_display(opacity, threshold)
-        caches = run.filter_caches()
-        for out, cache in zip(run.outputs, caches):
+        if run.job.settings.filter_placement == "every-layer" and filter is not None:
+            raise InputError("This run was filtered after every layer during propagation; a new "
+                             "filter needs a new run (Apply). Opacity and threshold can change.")
+        for out, cache in zip(run.outputs, run.filter_caches()):
             buffer = mrml.volume_buffer(out.node)  # the node's own voxels: filtered in place
             cache.apply(filter, filter_range, out=buffer)
             mrml.mark_modified(out.node)
-        mrml.show_heatmap(self.scene, run.node, opacity=opacity, threshold=threshold,
-                          positive_only=positive_only, window=caches[0].window)
+            out.node.SetAttribute("NeuroRelevance.displayFilter", json.dumps(
+                {"filter": filter, "filter_range": [float(v) for v in filter_range]}))
+        self._display(run, opacity, threshold, positive_only)
 
     def remove_run(self, key: str) -> int:
         """Remove the output volumes and tables of an earlier run with this key; returns the count."""
@@ -210,6 +225,7 @@ class RelevanceLogic:
             companions = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())] \
                 if node.IsA("vtkMRMLDisplayableNode") else []
             companions += [node.GetStorageNode()] if node.IsA("vtkMRMLStorableNode") else []
+            companions.append(node.GetNodeReference(mrml.display.COLOR_TABLE_REFERENCE))
             self.scene.RemoveNode(node)  # first: a live volume whose display vanished gets a new one
             for companion in [c for c in companions if c is not None and c.GetScene() is not None]:
                 self.scene.RemoveNode(companion)

@@ -25,7 +25,7 @@ def colormap_rgba(threshold: float = 0.0, positive_only: bool = False,
     on [0, max], red to yellow, transparent at or below the threshold.
     """
     if not 0.0 <= threshold < 1.0:
-        raise InputError(f"Threshold {threshold} must be a fraction of max|R| in [0, 1).")
+        raise InputError(f"Threshold {threshold} must be a fraction of the display window in [0, 1).")
     floor = max(threshold, 1.0 / (n - 1))  # zero voxels always show the background
     if positive_only:
         t = np.linspace(0.0, 1.0, n)
@@ -40,31 +40,42 @@ def colormap_rgba(threshold: float = 0.0, positive_only: bool = False,
     return np.column_stack([rgb, alpha])
 
 
-def diverging_color_table(scene, threshold: float = 0.0, positive_only: bool = False):
-    """The colour table node for these settings, created once per scene and then reused."""
-    kind = "positive" if positive_only else "diverging"
-    name = f"NeuroRelevance {kind} (threshold {threshold:.3f})"
-    existing = scene.GetFirstNodeByName(name)
-    if existing is not None and existing.IsA("vtkMRMLColorTableNode"):
-        return existing
-    rgba = colormap_rgba(threshold, positive_only)
-    node = scene.AddNewNodeByClass("vtkMRMLColorTableNode", name)
-    node.SetTypeToUser()
+def diverging_color_table(scene, threshold: float = 0.0, positive_only: bool = False, node=None):
+    """A colour table node with these settings: ``node`` updated in place, or a new one.
+
+    Each heatmap owns one table (see :func:`show_heatmap`), so moving the threshold slider
+    rewrites that table instead of adding a node per threshold.
+    """
+    rgba = colormap_rgba(threshold, positive_only)  # validates the threshold first
+    if node is None:
+        node = scene.AddNewNodeByClass("vtkMRMLColorTableNode",
+                                       scene.GenerateUniqueName("NeuroRelevance colours"))
+        node.SetTypeToUser()
+        node.SetAttribute("Category", "NeuroRelevance")
     node.SetNumberOfColors(len(rgba))
     for index, (r, g, b, a) in enumerate(rgba):
         node.SetColor(index, f"{index}", float(r), float(g), float(b), float(a))
-    node.SetAttribute("Category", "NeuroRelevance")
+    node.SetAttribute("NeuroRelevance.colours", f"{'positive' if positive_only else 'diverging'} "
+                                                 f"threshold {threshold:.3f}")
+    node.Modified()
     return node
+
+
+#: node reference from a heatmap to the colour table it owns
+COLOR_TABLE_REFERENCE = "NeuroRelevance.colorTable"
 
 
 def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
                  threshold: float = 0.0, positive_only: bool = False,
-                 window: float | None = None):
+                 window: float | None = None, in_views: bool = True):
     """Display ``heatmap`` over ``background`` in every slice view of ``scene``.
 
+    ``in_views=False`` only updates the heatmap's own display (colours, window) and leaves the
+    slice views as they are (for the other channels of a multi-channel run).
+
     The window is symmetric around 0, ``[-window, window]`` (``[0, window]`` when
-    ``positive_only``), ``window`` defaulting to the 99.5th percentile of nonzero |R|. ``threshold`` is a fraction of the window
-    below which |R| is drawn transparent. ``background`` defaults to the heatmap's source volume.
+    ``positive_only``), ``window`` defaulting to the 99.5th percentile of nonzero |R|.
+    ``threshold`` is a fraction of the window below which |R| is drawn transparent. ``background`` defaults to the heatmap's source volume.
     Returns the heatmap's display node.
     """
     if heatmap is None:
@@ -78,7 +89,10 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
         window = robust_window(values)
     if not window > 0 or not np.isfinite(window):
         window = 1.0  # an all-zero map: any window shows nothing
-    table = diverging_color_table(scene, threshold, positive_only)  # validates the threshold
+    owned = heatmap.GetNodeReference(COLOR_TABLE_REFERENCE)
+    table = diverging_color_table(scene, threshold, positive_only, node=owned)
+    if owned is None:
+        heatmap.SetNodeReferenceID(COLOR_TABLE_REFERENCE, table.GetID())
     if heatmap.GetDisplayNode() is None:
         heatmap.CreateDefaultDisplayNodes()
     display = heatmap.GetDisplayNode()
@@ -86,6 +100,8 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
     display.AutoWindowLevelOff()
     display.SetWindowLevelMinMax(0.0 if positive_only else -window, window)
     display.SetAttribute("NeuroRelevance.threshold", repr(float(threshold)))
+    if not in_views:
+        return display
     for composite in _composite_nodes(scene):
         if background is not None:
             composite.SetBackgroundVolumeID(background.GetID())

@@ -54,17 +54,11 @@ def _segmentation_arrays(segmentation) -> tuple[np.ndarray, Grid, dict[int, str]
             raise InputError(f"Segmentation '{segmentation.GetName()}' could not be turned into a "
                              "label map (is it empty?).")
         values, grid = volume_to_array(labelmap)
+        exported_names = label_names(labelmap)  # the export's colour table names the segments
     finally:  # the export adds a label map, its display and a colour table: remove them all
         for node_id in _node_ids(scene) - existing:
             scene.RemoveNode(scene.GetNodeByID(node_id))
-    segments = segmentation.GetSegmentation()
-    names = {}
-    for index in range(segments.GetNumberOfSegments()):
-        segment = segments.GetNthSegment(index)
-        value = segment.GetLabelValue() if hasattr(segment, "GetLabelValue") else index + 1
-        names[int(value) or index + 1] = segment.GetName()
-    present = set(int(v) for v in np.unique(values) if v != 0)
-    return values.astype(np.int32), grid, {k: v for k, v in names.items() if k in present}
+    return values.astype(np.int32), grid, exported_names
 
 
 def _node_ids(scene) -> set[str]:

@@ -56,8 +56,10 @@ def write_volume(node, path: str | Path, compress: bool = True) -> Path:
 def save_scene(scene, path: str | Path) -> Path:
     """Save ``scene`` as a ``.mrml`` file with every volume and table written beside it.
 
-    Data files go to ``<name>-data/`` next to the scene file and are referenced relatively,
-    so the folder can be moved and opened in Slicer (File > Add Data).
+    Data files go to ``<name>-data/`` next to the scene file and are referenced relatively, so
+    the folder can be moved and opened in Slicer (File > Add Data). This is an export: afterwards
+    every storage node's file name and the scene's own URL are what they were before, so a live
+    Slicer session keeps saving where it did.
     """
     path = Path(path).resolve()
     if path.suffix != ".mrml":
@@ -65,26 +67,40 @@ def save_scene(scene, path: str | Path) -> Path:
     data_dir = path.parent / f"{path.stem}-data"
     data_dir.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
-    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLStorableNode")):
-        node = scene.GetNthNodeByClass(index, "vtkMRMLStorableNode")
-        if node.GetHideFromEditors() and not node.IsA("vtkMRMLColorTableNode"):
-            continue
-        if node.IsA("vtkMRMLColorTableNode") and node.GetType() != node.User:
-            continue  # Slicer's built-in tables are recreated by Slicer itself
-        storage = node.GetStorageNode()
-        if storage is None:
-            if not node.AddDefaultStorageNode():
+    restore: list[tuple[object, str | None]] = []
+    added: list[object] = []
+    url, root = scene.GetURL(), scene.GetRootDirectory()
+    try:
+        for index in range(scene.GetNumberOfNodesByClass("vtkMRMLStorableNode")):
+            node = scene.GetNthNodeByClass(index, "vtkMRMLStorableNode")
+            if node.GetHideFromEditors() and not node.IsA("vtkMRMLColorTableNode"):
                 continue
+            if node.IsA("vtkMRMLColorTableNode") and node.GetType() != node.User:
+                continue  # Slicer's built-in tables are recreated by Slicer itself
             storage = node.GetStorageNode()
-        extension = storage.GetDefaultWriteFileExtension()
-        stem = _safe_stem(node.GetName(), used)
-        storage.SetFileName(str(data_dir / f"{stem}.{extension}"))
-        if not storage.WriteData(node):
-            raise OSError(f"Could not write the data of node '{node.GetName()}' to {data_dir}.")
-    scene.SetRootDirectory(str(path.parent))
-    scene.SetURL(str(path))
-    if not scene.Commit():
-        raise OSError(f"Could not write the scene file {path}.")
+            if storage is None:
+                if not node.AddDefaultStorageNode():
+                    continue
+                storage = node.GetStorageNode()
+                added.append(storage)
+            else:
+                restore.append((storage, storage.GetFileName()))
+            extension = storage.GetDefaultWriteFileExtension()
+            stem = _safe_stem(node.GetName(), used)
+            storage.SetFileName(str(data_dir / f"{stem}.{extension}"))
+            if not storage.WriteData(node):
+                raise OSError(f"Could not write the data of node '{node.GetName()}' to {data_dir}.")
+        scene.SetRootDirectory(str(path.parent))
+        scene.SetURL(str(path))
+        if not scene.Commit():
+            raise OSError(f"Could not write the scene file {path}.")
+    finally:
+        for storage, file_name in restore:
+            storage.SetFileName(file_name or "")
+        for storage in added:
+            storage.SetFileName("")
+        scene.SetURL(url or "")
+        scene.SetRootDirectory(root or "")
     return path
 
 

@@ -113,8 +113,11 @@ def _image_of(node):
     image = node.GetImageData()
     if image is None or image.GetNumberOfPoints() == 0:
         raise InputError(f"Volume '{node.GetName()}' has no image data: load or create it first.")
-    if image.GetDataDimension() != 3 and min(image.GetDimensions()) < 1:
-        raise InputError(f"Volume '{node.GetName()}' is not a 3D image.")
+    if node.GetParentTransformNode() is not None:
+        raise InputError(f"Volume '{node.GetName()}' is under the transform "
+                         f"'{node.GetParentTransformNode().GetName()}': harden the transform "
+                         "(Data module: right-click > Harden transform) so its voxels and geometry "
+                         "are where they are shown.")
     return image
 
 
