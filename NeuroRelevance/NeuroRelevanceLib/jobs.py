@@ -77,6 +77,7 @@ class Job:
     class_index: Any = None
     raw: list = field(default_factory=list)    # per channel relevance on its own grid (KJI)
     table: Any = None                # region statistics DataFrame
+    table_error: str = ""            # why the region table could not be made (the map still is)
     label: str = ""
     prediction: str = ""
 
@@ -134,7 +135,10 @@ def compute(job: Job, progress: Optional[Progress] = None) -> Job:
                for c, (_, grid) in enumerate(job.channels)]
     if s.atlas is not None:
         stage("Region statistics", 0.85)
-        job.table = region_table(job.prepared.grid, relevance.sum(0), s.atlas, s.min_overlap)
+        try:
+            job.table = region_table(job.prepared.grid, relevance.sum(0), s.atlas, s.min_overlap)
+        except InputError as exc:  # keep the relevance map; report why there is no table
+            job.table_error = str(exc)
     output = job.explanation.output[0]
     job.label = target_label(output, job.class_index, card)
     job.prediction = describe_prediction(output, card)

@@ -31,11 +31,14 @@ def make_test_model(folder: Path) -> Path:
 
 def run_self_test(logic) -> None:
     """Run one scan through ``logic`` (a RelevanceLogic on some scene); raise AssertionError if wrong."""
+    with tempfile.TemporaryDirectory(prefix="neurorelevance-selftest-") as folder:
+        _run_case(logic, make_test_model(Path(folder)))
+
+
+def _run_case(logic, card: Path) -> None:
     from . import mrml
     from .geometry import Grid
 
-    folder = Path(tempfile.mkdtemp(prefix="neurorelevance-selftest-"))
-    card = make_test_model(folder)
     grid = Grid.from_parts((20, 24, 24), (1.5, 1.2, 1.8), (-18.0, -15.0, -16.0))
     k, j, i = np.mgrid[:20, :24, :24]
     scan = (100 + 40 * np.sin(i / 3.0) + 20 * np.cos(j / 4.0) + k).astype(np.float32)
