@@ -35,5 +35,16 @@ def views(scene):
     return SliceViews(scene, size=(96, 96))
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors: one intra-op thread is much faster than several on a shared 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def node_count(scene) -> int:
     return scene.GetNumberOfNodes()

@@ -24,12 +24,7 @@ from NeuroRelevanceLib.errors import InputError
 SHAPE = (12, 12, 8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def chain_net() -> nn.Module:

@@ -11,12 +11,7 @@ from NeuroRelevanceLib.cohort.synthetic import synthetic_tensor
 from NeuroRelevanceLib.errors import InputError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_scree_equals_numpy_svd_of_unfoldings():

@@ -11,13 +11,7 @@ from NeuroRelevanceLib.engine import (AlphaBeta, Epsilon, Explanation, Unsupport
                                       apply_filter, explain)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is much faster than several on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _x(shape=(1, 2, 8, 8, 8), seed=0, dtype=torch.float64):

@@ -8,13 +8,7 @@ from test_engine_nets import GraphNet, make
 from NeuroRelevanceLib.engine import LRP0, Epsilon, Flat, WSquare, ZPlus, explain
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is much faster than several on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _x(seed=0, shape=(2, 2, 8, 8, 8)):

@@ -35,13 +35,7 @@ from zennit.types import Activation, AvgPool, Convolution, Linear  # noqa: E402
 from torchvision.models.resnet import BasicBlock as StandinBasicBlock  # noqa: E402  (stand-in class)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is much faster than several on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TOL = 1e-5
 LOW, HIGH = -3.0, 3.0
