@@ -58,6 +58,7 @@ def run_cohort(args: argparse.Namespace) -> int:
             r1_values=range(args.r1[0], args.r1[1] + 1), r2_values=range(args.r2[0], args.r2[1] + 1),
             sparsity_fractions=args.sparsity, batch_size=args.batch_size, device=args.device,
             seed=args.seed, atlas=args.atlas, out_dir=args.out, target_name=args.target_column,
+            card=loaded.card,
             progress=say)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -68,6 +68,39 @@ def _model_device(model) -> torch.device:
         return torch.device("cpu")
 
 
+def _carded_sources(sources, loader, affine, card):
+    """Feed every volume through the card's preprocessing (model grid, normalisation).
+
+    The model then sees NeuroRelevance's input convention, (D, H, W) = (k, j, i), so the arrays
+    handed on are KJI and the input affine is the model grid's with its axes permuted to match.
+    """
+    from ..geometry import Grid, nibabel_to_kji
+    from ..nifti import read_nifti
+    from ..preprocessing import prepare_input
+
+    if len(card.input.channels) != 1:
+        raise InputError(f"the cohort decomposition takes single-channel models; the card names "
+                         f"{len(card.input.channels)} channels {list(card.input.channels)}.")
+    grids: list = []
+
+    def load(source):
+        if isinstance(source, (str, Path)):
+            array, grid = read_nifti(source, dtype=np.float32)
+        else:
+            array = np.ascontiguousarray(nibabel_to_kji(loader(source) if loader else source))
+            grid = Grid(array.shape, affine)
+        prepared = prepare_input([(array, grid)], card)
+        if grids and not prepared.grid.same_as(grids[0], atol=1e-3):
+            raise InputError("the volumes lead to different model grids: register them to one "
+                             "template (or give the card an input.origin).")
+        grids.append(prepared.grid)
+        return prepared.array[0]
+
+    first = load(sources[0])  # fixes the model grid and so the input affine
+    del first
+    return sources, load, grids[0].ijk_to_ras[:, [2, 1, 0, 3]]
+
+
 def _sources(volumes, affine):
     """(sources, loader, input affine) for paths, a CohortTable or in-memory arrays."""
     if isinstance(volumes, CohortTable):
@@ -90,6 +123,7 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
                      batch_size: int = 4, device: str | torch.device | None = "auto",
                      dtype: torch.dtype = torch.float32, seed: int = 0, output_index: int = 0,
                      to_input: Callable | None = None, atlas: str | None = None,
+                     card=None,
                      out_dir: str | Path | None = None, target_name: str = "target",
                      progress: Callable[[str], None] | None = print) -> CohortResult:
     """Dataset-level explanation (seed 003) of ``model`` over a cohort.
@@ -100,10 +134,15 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
     last 3D feature map) → scree data → Algorithm 1 over ``r1_values × r2_values`` (suggested
     rank by the elbow unless ``rank`` is given) → Algorithm 2 (λ on U3 and ridge α by validation
     MAE) → RoI maps. With ``out_dir`` everything is written there (NIfTI, PNG, CSV, JSON).
+    card: the model's card (``models.ModelCard``): each volume is then resampled into the card's
+    model grid and normalised as for a single scan (``preprocessing.prepare_input``), and fed in
+    NeuroRelevance's (k, j, i) input order; the RoI maps live on that model grid.
     """
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
     sources, loader, input_affine = _sources(volumes, affine)
+    if card is not None:
+        sources, loader, input_affine = _carded_sources(sources, loader, input_affine, card)
     y = np.asarray(targets if not isinstance(volumes, CohortTable) or targets is not None
                    else volumes.targets, float).reshape(-1)
     if len(y) != len(sources):
