@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from .. import geometry
+from ..nifti import write_nifti
 from .anatomy import AD_REGIONS, AGE_REGIONS, load_anatomy
 from .atrophy import ATROPHY_LABELS, AtrophyParams, apply_atrophy, check_subject_labels
 from .deform import Grid, make_grid, random_deformation, sample, smooth_for_spacing, world_to_voxel
@@ -202,12 +203,9 @@ def check_output_folder(out: Path, overwrite: bool) -> None:
 
 
 def save_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
-    """Write ``array`` with ``affine`` as sform and qform (scanner/RAS, code 1)."""
-    img = nib.Nifti1Image(array, affine)
-    img.set_sform(affine, code=1)
-    img.set_qform(affine, code=1)
-    img.header.set_xyzt_units("mm")
-    nib.save(img, str(path))
+    """Write a nibabel-ordered ``array`` with ``affine`` as sform and qform (scanner/RAS, code 1)."""
+    kji = geometry.nibabel_to_kji(array)
+    write_nifti(path, kji, geometry.Grid(kji.shape, affine))
 
 
 def generate_cohort(out_dir: str | Path, n_subjects: int, spacing: float = 3.0, seed: int = 0,

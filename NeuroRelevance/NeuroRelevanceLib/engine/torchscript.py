@@ -26,24 +26,23 @@ class _Traced:
         self.node, self.value = node, value
 
 
-def _concrete(v: Any) -> Any:
+def _map_traced(v: Any, pick) -> Any:
+    """``v`` with every traced value (also inside lists and tuples) replaced by ``pick(value)``."""
     if isinstance(v, _Traced):
-        return v.value
+        return pick(v)
     if isinstance(v, list):
-        return [_concrete(e) for e in v]
+        return [_map_traced(e, pick) for e in v]
     if isinstance(v, tuple):
-        return tuple(_concrete(e) for e in v)
+        return tuple(_map_traced(e, pick) for e in v)
     return v
+
+
+def _concrete(v: Any) -> Any:
+    return _map_traced(v, lambda t: t.value)
 
 
 def _symbolic(v: Any) -> Any:
-    if isinstance(v, _Traced):
-        return v.node
-    if isinstance(v, list):
-        return [_symbolic(e) for e in v]
-    if isinstance(v, tuple):
-        return tuple(_symbolic(e) for e in v)
-    return v
+    return _map_traced(v, lambda t: t.node)
 
 
 def _is_traced(v: Any) -> bool:

@@ -87,6 +87,5 @@ def _place_in_folder(scene, source, node, folder: str | int | None) -> int:
                 run += 1
             folder = f"NeuroRelevance · {source.GetName()} · run {run}"
         folder_id = sh.GetItemChildWithName(parent, folder) or sh.CreateFolderItem(parent, folder)
-    item = sh.GetItemByDataNode(node) or sh.CreateItem(parent, node)
-    sh.SetItemParent(item, folder_id)
+    place_in_folder(scene, node, folder_id)
     return folder_id
