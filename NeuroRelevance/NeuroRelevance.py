@@ -185,11 +185,15 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._lastRun is not None and self._lastRun.node.GetScene() is None:
             self._lastRun = None  # its output was deleted
         self.ui.regionStatisticsButton.enabled = bool(self._lastRun) and not busy
-        display = p and (p.filterType, p.filterLow, p.filterHigh, p.opacity, p.threshold,
-                         p.positiveOnly)
+        display = self._displaySettings()
         if self._lastRun is not None and not busy and display != self._shownDisplay:
             self._shownDisplay = display
             self._refresh()
+
+    def _displaySettings(self):
+        """The settings a refresh from the cache depends on (None without a parameter node)."""
+        p = self._parameterNode
+        return p and (p.filterType, p.filterLow, p.filterHigh, p.opacity, p.threshold, p.positiveOnly)
 
     def _refresh(self) -> None:
         """Filter/threshold/opacity changes: update the overlay from the cached raw maps."""
@@ -295,8 +299,8 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     slicer.util.errorDisplay(f"The relevance run failed: {self._error}")
             else:
                 with slicer.util.tryWithErrorDisplay("Could not add the results to the scene."):
-                    self._lastRun = self.logic.apply(self._job)
-                    self._shownDisplay = None
+                    self._lastRun = self.logic.apply(self._job)  # applies the current display
+                    self._shownDisplay = self._displaySettings()
                     self._showResults()
         finally:
             self._job = None
