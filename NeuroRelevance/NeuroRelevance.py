@@ -26,15 +26,12 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
+from NeuroRelevanceLib import panel
 from NeuroRelevanceLib.logic import RelevanceLogic
+from NeuroRelevanceLib.panel import (DEVICES, FILTERS, METHODS, NO_ATLAS, PLACEMENTS, PREDICTED,
+                                     PRESET_ALPHA, PRESETS)
 
-PRESETS = ["epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1"]
-PRESET_ALPHA = {"alpha1-beta0": 1.0, "alpha2-beta1": 2.0}
-METHODS = ["lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",
-           "guided_backprop", "gradcam", "gradcam++", "guided_gradcam"]
 CHANNELS = 4  # channel selectors in the .ui
-PREDICTED = "predicted"
-NO_ATLAS = "none"
 
 
 class NeuroRelevance(ScriptedLoadableModule):
@@ -65,17 +62,17 @@ class NeuroRelevanceParameterNode:
     inputVolume3: slicer.vtkMRMLScalarVolumeNode
     modelPath: pathlib.Path
     trusted: bool = False
-    device: Annotated[str, Choice(["auto", "cuda", "cpu"])] = "auto"
+    device: Annotated[str, Choice(DEVICES)] = "auto"
     preset: Annotated[str, Choice(PRESETS)] = "epsilon-plus"
     method: Annotated[str, Choice(METHODS)] = "lrp"
     epsilon: Annotated[float, WithinRange(0.0, 10.0)] = 1e-6
     gamma: Annotated[float, WithinRange(0.0, 10.0)] = 0.25
     alpha: Annotated[float, WithinRange(1.0, 10.0)] = 1.0
     target: str = PREDICTED
-    filterType: Annotated[str, Choice(["none", "pass", "clamp"])] = "none"
+    filterType: Annotated[str, Choice(FILTERS)] = "none"
     filterLow: Annotated[float, WithinRange(0.0, 1.0)] = 0.0
     filterHigh: Annotated[float, WithinRange(0.0, 1.0)] = 1.0
-    filterPlacement: Annotated[str, Choice(["input", "every-layer"])] = "input"
+    filterPlacement: Annotated[str, Choice(PLACEMENTS)] = "input"
     opacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
     threshold: Annotated[float, WithinRange(0.0, 0.99)] = 0.0
     positiveOnly: bool = False
@@ -198,8 +195,7 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _refresh(self) -> None:
         """Filter/threshold/opacity changes: update the overlay from the cached raw maps."""
         p = self._parameterNode
-        everyLayer = self._lastRun.job.settings.filter_placement == "every-layer"
-        kind = None if p.filterType == "none" or everyLayer else p.filterType
+        kind = panel.display_filter(self._lastRun, p.filterType)
         with slicer.util.tryWithErrorDisplay("Could not update the overlay."):
             self.logic.refilter(self._lastRun, kind, (p.filterLow, p.filterHigh), opacity=p.opacity,
                                 threshold=p.threshold, positive_only=p.positiveOnly)
@@ -235,20 +231,15 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 selector.toolTip = card.input.channels[index] if index < len(card.input.channels) else "unused"
             self.ui.targetComboBox.addItems(list(card.output.classes))
             self._parameterNode.preset = card.recommended_preset
-            self.ui.modelInfoLabel.text = (f"{card.name}: channels {', '.join(card.input.channels)}; "
-                                           f"{card.output.type}")
+            self.ui.modelInfoLabel.text = panel.card_summary(card)
 
     def _settings(self) -> dict:
         p = self._parameterNode
-        settings = dict(method=p.method, preset=p.preset, target=None if p.target in ("", PREDICTED) else p.target,
-                        filter=None if p.filterType == "none" else p.filterType,
-                        filter_range=(p.filterLow, p.filterHigh), filter_placement=p.filterPlacement,
-                        opacity=p.opacity, threshold=p.threshold, positive_only=p.positiveOnly,
-                        atlas=p.atlasNode or (None if p.atlasName == NO_ATLAS else p.atlasName),
-                        **({"epsilon": p.epsilon, "gamma": p.gamma} if p.method == "lrp" else {}))
-        if p.method == "lrp" and p.preset in PRESET_ALPHA and p.alpha != PRESET_ALPHA[p.preset]:
-            settings["alpha"] = p.alpha
-        return settings
+        return panel.run_settings(
+            method=p.method, preset=p.preset, target=p.target, filter_type=p.filterType,
+            filter_low=p.filterLow, filter_high=p.filterHigh, filter_placement=p.filterPlacement,
+            opacity=p.opacity, threshold=p.threshold, positive_only=p.positiveOnly,
+            atlas=p.atlasNode or p.atlasName, epsilon=p.epsilon, gamma=p.gamma, alpha=p.alpha)
 
     def onApplyButton(self) -> None:
         from NeuroRelevanceLib.jobs import compute
@@ -308,12 +299,8 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _showResults(self) -> None:
         run = self._lastRun
-        e = run.explanation
         self._parameterNode.outputVolume = run.node
-        self.ui.resultsLabel.text = (f"Prediction: {run.prediction}; target {run.job.label} = "
-                                     f"{float(e.target_value[0]):.4g}; conservation error "
-                                     f"{e.max_conservation_error:.2e}; {e.seconds:.1f} s on {e.device}"
-                                     + (f"\nNo region table: {run.job.table_error}" if run.job.table_error else ""))
+        self.ui.resultsLabel.text = panel.result_summary(run)
         if run.table_node is not None:
             self.ui.regionTableView.setMRMLTableNode(run.table_node)
             self.ui.regionTableView.visible = True
@@ -334,12 +321,8 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 def installedAtlases() -> list:
-    """Names of the bundled atlases whose package is installed (empty when pandas is missing)."""
-    try:
-        from NeuroRelevanceLib.regions import available_atlases
-    except ImportError:
-        return []
-    return [a["name"] for a in available_atlases() if a.get("installed", True)]
+    """Names of the bundled atlases whose package is installed."""
+    return panel.installed_atlases()
 
 
 def ensureDependencies() -> None:

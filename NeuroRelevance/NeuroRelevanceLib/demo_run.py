@@ -22,6 +22,9 @@ import numpy as np
 
 DEMO_MODEL = "ad_cnn"
 HELD_OUT_INDEX = 9001  # far beyond any training index: a subject the network never saw
+DEMO_ATLAS = "DesikanKilliany"
+#: display and region settings of the demo (the web viewer opens with the same)
+DEMO_SETTINGS = dict(min_overlap=0.2, opacity=0.6, threshold=0.05)
 
 
 @dataclass
@@ -38,7 +41,7 @@ class DemoReport:
 
 
 def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, age: float = 78.0,
-             diagnosis: str = "AD", atlas: str = "DesikanKilliany", seed: int | None = None,
+             diagnosis: str = "AD", atlas: str = DEMO_ATLAS, seed: int | None = None,
              card: str | Path | None = None, log: Callable[[str], None] = print) -> DemoReport:
     """Run the whole demo; ``spacing`` is the scan's resolution in mm (the model resamples it).
 
@@ -47,8 +50,7 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     import slicer
 
     from . import mrml
-    from .demo import ground_truth_scores, synthesize_subject
-    from .geometry import Grid, nibabel_to_kji
+    from .demo import ground_truth_scores
     from .logic import RelevanceLogic
     from .models import load_model
     from .regions import plot_top_regions, write_csv
@@ -66,23 +68,16 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     log(f"      {loaded.summary()}")
     card_seed = int(loaded.card.metrics.get("cohort_seed", 0)) if seed is None else seed
     log(f"[2/{steps}] Generating a held-out {diagnosis} subject, age {age:g}, at {spacing:g} mm")
-    subject = synthesize_subject(HELD_OUT_INDEX, age, diagnosis, spacing=spacing, seed=card_seed)
-    grid = Grid(nibabel_to_kji(subject.image).shape, subject.affine)
     scene = slicer.vtkMRMLScene()
     views = mrml.SliceViews(scene, size=(320, 320))
-    scan = mrml.array_to_volume(scene, np.ascontiguousarray(nibabel_to_kji(subject.image)), grid,
-                                f"{subject.subject_id} T1")
-    mask_kji = np.ascontiguousarray(nibabel_to_kji(subject.atrophy > 0)).astype(np.uint8)
-    mask = mrml.array_to_volume(scene, mask_kji, grid, "atrophy (ground truth)",
-                                node_class="vtkMRMLLabelMapVolumeNode")
-    mask.CreateDefaultDisplayNodes()
+    subject = add_demo_subject(scene, age=age, diagnosis=diagnosis, spacing=spacing, seed=card_seed)
+    scan, mask, mask_kji, grid = subject.scan, subject.mask, subject.mask_kji, subject.grid
     preset = loaded.card.recommended_preset
     log(f"[3/{steps}] Explaining with LRP ({preset}) and atlas '{atlas}'")
     logic = RelevanceLogic(scene, views)
     # the synthetic scans keep the scalp, where input-layer rules (zB) also put relevance:
     # accept the partial overlap and report it
-    run = logic.run([scan], loaded, preset=preset, atlas=atlas, min_overlap=0.2, opacity=0.6,
-                    threshold=0.05)
+    run = logic.run([scan], loaded, preset=preset, atlas=atlas, **DEMO_SETTINGS)
     e = run.explanation
     scores = ground_truth_scores(run.raw_source[0], mask_kji.astype(bool))
     log(f"      prediction: {run.prediction}; target {run.job.label} = "
@@ -112,6 +107,43 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
                         time.perf_counter() - started)
     log(f"Done in {report.seconds:.1f} s.")
     return report
+
+
+@dataclass
+class DemoSubject:
+    """A held-out synthetic subject in a scene: the T1 scan and its ground-truth atrophy mask."""
+
+    scan: object            # vtkMRMLScalarVolumeNode
+    mask: object            # vtkMRMLLabelMapVolumeNode
+    mask_kji: np.ndarray
+    grid: object            # geometry.Grid of both
+
+
+def add_demo_subject(scene, *, age: float = 78.0, diagnosis: str = "AD", spacing: float = 2.0,
+                     seed: int | None = None, index: int = HELD_OUT_INDEX) -> DemoSubject:
+    """Add a synthetic subject the demo networks never saw (scan + atrophy mask) to ``scene``.
+
+    ``seed`` defaults to the cohort seed recorded in the demo model's card, so the subject comes
+    from the same generator the network was trained on.
+    """
+    from . import mrml
+    from .demo import synthesize_subject
+    from .geometry import Grid, nibabel_to_kji
+
+    if seed is None:
+        from .models import read_card
+        from .pretrained import model_card_path
+
+        seed = int(read_card(model_card_path(DEMO_MODEL)).metrics.get("cohort_seed", 0))
+    subject = synthesize_subject(index, age, diagnosis, spacing=spacing, seed=seed)
+    grid = Grid(nibabel_to_kji(subject.image).shape, subject.affine)
+    scan = mrml.array_to_volume(scene, np.ascontiguousarray(nibabel_to_kji(subject.image)), grid,
+                                f"{subject.subject_id} T1")
+    mask_kji = np.ascontiguousarray(nibabel_to_kji(subject.atrophy > 0)).astype(np.uint8)
+    mask = mrml.array_to_volume(scene, mask_kji, grid, "atrophy (ground truth)",
+                                node_class="vtkMRMLLabelMapVolumeNode")
+    mask.CreateDefaultDisplayNodes()
+    return DemoSubject(scan, mask, mask_kji, grid)
 
 
 def _plot(plot, table, path: Path) -> Path:

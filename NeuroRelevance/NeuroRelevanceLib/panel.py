@@ -1,0 +1,75 @@
+"""What the module panel offers, shared by every front end (Slicer module, web viewer).
+
+The choices (methods, presets, filters, ...), the translation of panel values into the keyword
+arguments of :meth:`logic.RelevanceLogic.prepare`, and the one-line result summary live here so
+that the Slicer widget and the browser app cannot drift apart.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+PRESETS = ["epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1"]
+#: α of the αβ presets; the α field follows the preset unless the user changes it
+PRESET_ALPHA = {"alpha1-beta0": 1.0, "alpha2-beta1": 2.0}
+METHODS = ["lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",
+           "guided_backprop", "gradcam", "gradcam++", "guided_gradcam"]
+FILTERS = ["none", "pass", "clamp"]
+PLACEMENTS = ["input", "every-layer"]
+DEVICES = ["auto", "cuda", "cpu"]
+PREDICTED = "predicted"
+NO_ATLAS = "none"
+
+
+def run_settings(*, method: str, preset: str, target: str | None, filter_type: str,
+                 filter_low: float, filter_high: float, filter_placement: str, opacity: float,
+                 threshold: float, positive_only: bool, atlas: Any, epsilon: float,
+                 gamma: float, alpha: float) -> dict:
+    """Keyword arguments of ``RelevanceLogic.prepare``/``run`` from the panel's values.
+
+    ``target`` "predicted" (or empty) explains the predicted class; ``filter_type`` "none" means
+    no filter; ``atlas`` "none" means no region table; α is passed only when the user moved it
+    away from the αβ preset's own value.
+    """
+    settings = dict(method=method, preset=preset,
+                    target=None if target in (None, "", PREDICTED) else target,
+                    filter=None if filter_type == "none" else filter_type,
+                    filter_range=(float(filter_low), float(filter_high)),
+                    filter_placement=filter_placement, opacity=float(opacity),
+                    threshold=float(threshold), positive_only=bool(positive_only),
+                    atlas=None if atlas in (None, "", NO_ATLAS) else atlas)
+    if method == "lrp":
+        settings.update(epsilon=float(epsilon), gamma=float(gamma))
+        if preset in PRESET_ALPHA and float(alpha) != PRESET_ALPHA[preset]:
+            settings["alpha"] = float(alpha)
+    return settings
+
+
+def display_filter(run, filter_type: str) -> str | None:
+    """The filter a refresh from the cache applies (none for runs filtered at every layer)."""
+    if filter_type == "none" or run.job.settings.filter_placement == "every-layer":
+        return None
+    return filter_type
+
+
+def result_summary(run) -> str:
+    """One line on a finished run: prediction, target score, conservation, time and device."""
+    e = run.explanation
+    text = (f"Prediction: {run.prediction}; target {run.job.label} = {float(e.target_value[0]):.4g}; "
+            f"conservation error {e.max_conservation_error:.2e}; {e.seconds:.1f} s on {e.device}")
+    if run.job.table_error:
+        text += f"\nNo region table: {run.job.table_error}"
+    return text
+
+
+def card_summary(card) -> str:
+    """What a model card says the model expects and returns."""
+    return f"{card.name}: channels {', '.join(card.input.channels)}; {card.output.type}"
+
+
+def installed_atlases() -> list[str]:
+    """Names of the bundled atlases whose package is installed (empty when pandas is missing)."""
+    try:
+        from .regions import available_atlases
+    except ImportError:
+        return []
+    return [a["name"] for a in available_atlases() if a.get("installed", True)]
