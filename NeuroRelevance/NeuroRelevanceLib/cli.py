@@ -9,7 +9,8 @@ from . import __version__
 from .errors import InputError
 
 #: feature packages that add their own sub-commands through ``register(subparsers)``
-PLUGINS = ("NeuroRelevanceLib.cohort.cli", "NeuroRelevanceLib.regions.cli", "NeuroRelevanceLib.metrics.cli")
+PLUGINS = ("NeuroRelevanceLib.cohort.cli", "NeuroRelevanceLib.regions.cli", "NeuroRelevanceLib.metrics.cli",
+           "NeuroRelevanceLib.web")
 
 
 def build_parser() -> argparse.ArgumentParser:

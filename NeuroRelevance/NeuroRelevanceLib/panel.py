@@ -23,7 +23,7 @@ NO_ATLAS = "none"
 def run_settings(*, method: str, preset: str, target: str | None, filter_type: str,
                  filter_low: float, filter_high: float, filter_placement: str, opacity: float,
                  threshold: float, positive_only: bool, atlas: Any, epsilon: float,
-                 gamma: float, alpha: float) -> dict:
+                 gamma: float, alpha: float, min_overlap: float = 0.5) -> dict:
     """Keyword arguments of ``RelevanceLogic.prepare``/``run`` from the panel's values.
 
     ``target`` "predicted" (or empty) explains the predicted class; ``filter_type`` "none" means
@@ -36,7 +36,8 @@ def run_settings(*, method: str, preset: str, target: str | None, filter_type: s
                     filter_range=(float(filter_low), float(filter_high)),
                     filter_placement=filter_placement, opacity=float(opacity),
                     threshold=float(threshold), positive_only=bool(positive_only),
-                    atlas=None if atlas in (None, "", NO_ATLAS) else atlas)
+                    atlas=None if atlas in (None, "", NO_ATLAS) else atlas,
+                    min_overlap=float(min_overlap))
     if method == "lrp":
         settings.update(epsilon=float(epsilon), gamma=float(gamma))
         if preset in PRESET_ALPHA and float(alpha) != PRESET_ALPHA[preset]:

@@ -104,6 +104,30 @@ def save_scene(scene, path: str | Path) -> Path:
     return path
 
 
+def save_scene_bundle(scene, path: str | Path) -> Path:
+    """Save ``scene`` as one ``.mrb`` file (Slicer's bundle: a zip of the ``.mrml`` and its data).
+
+    The ``.mrml`` is written by :func:`save_scene` into a temporary folder, so nothing in the
+    scene or on disk beside ``path`` changes; File > Add Data in 3D Slicer opens the bundle.
+    """
+    import tempfile
+    import zipfile
+
+    path = Path(path).resolve()
+    if path.suffix != ".mrb":
+        raise InputError(f"{path.name}: a scene bundle must end in .mrb.")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / path.stem
+        save_scene(scene, folder / f"{path.stem}.mrml")
+        partial = path.with_name(path.name + ".partial")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for file in sorted(folder.rglob("*")):
+                if file.is_file():
+                    bundle.write(file, file.relative_to(Path(tmp)).as_posix())
+        partial.replace(path)
+    return path
+
+
 def _safe_stem(name: str, used: set[str]) -> str:
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_") or "node"
     candidate, n = stem, 1

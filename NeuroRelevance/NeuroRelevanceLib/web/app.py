@@ -1,0 +1,290 @@
+"""The trame-slicer application: state, controllers and the run loop around :class:`WebSession`.
+
+Slice views are trame-slicer's remote-rendered MRML views (the same displayable managers and
+foreground/background layers as 3D Slicer); the heatmap is put in the foreground by the
+library's ``show_heatmap``, so the colours and window are those of the Slicer module.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+from pathlib import Path
+from typing import Iterable
+
+from .. import panel
+from ..errors import InputError
+from .files import FileGate
+from .session import BUNDLED, WebSession
+
+log = logging.getLogger(__name__)
+
+DEMO_MODEL = BUNDLED + "ad_cnn"
+#: state names that only change the display: handled from the cache, never by a new run
+DISPLAY_KEYS = ("filter_type", "filter_range", "opacity", "threshold", "positive_only")
+
+
+def prepare_rendering() -> None:
+    """Offscreen OpenGL (OSMesa) unless the user chose a window type; call before vtk renders."""
+    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkOSOpenGLRenderWindow")
+
+
+class RelevanceWebApp:
+    """One trame server showing one scene: the module's panel on the left, slice views right."""
+
+    def __init__(self, server=None, *, roots: Iterable[str | Path] = (".",), autorun: bool = True,
+                 demo: bool = True) -> None:
+        prepare_rendering()
+        from trame.app import get_server
+        from trame_slicer import module as trame_slicer_module
+        from trame_slicer.core import LayoutManager, SlicerApp
+        from trame_slicer.rca_view import register_rca_factories
+
+        from .layouts import DEFAULT_LAYOUT, layouts
+
+        self.server = get_server(server, client_type="vue3")
+        self.server.enable_module(trame_slicer_module)
+        self.state, self.ctrl = self.server.state, self.server.controller
+        self.slicer = SlicerApp()
+        register_rca_factories(self.slicer.view_manager, self.server)
+        self.layouts = LayoutManager(self.slicer.scene, self.slicer.view_manager, self.server)
+        self.layouts.register_layout_dict(layouts(), lazy_initialization=True)
+        self.layouts.set_layout(DEFAULT_LAYOUT)
+        self.session = WebSession(self.slicer.scene, FileGate(roots))
+        self.job = None
+        self._set_defaults(autorun)
+        self._bind()
+        from .ui import build_ui
+
+        self.ui = build_ui(self)
+        if demo:
+            self._guard(self._load_demo_and_model)
+        if demo and autorun:
+            self.ctrl.on_server_ready.add(lambda **_: asyncio.ensure_future(self.run()))
+        self.ctrl.on_client_connected.add(lambda **_: asyncio.ensure_future(self._fit_views_soon()))
+
+    async def _fit_views_soon(self, delay: float = 1.0) -> None:
+        """Fit the slices once the page has sized its views (the first fit used a default size)."""
+        await asyncio.sleep(delay)
+        with self.state:
+            self.slicer.display_manager.reset_views()
+
+    # ---- state ------------------------------------------------------------------------
+    def _set_defaults(self, autorun: bool) -> None:
+        from ..demo_run import DEMO_ATLAS, DEMO_SETTINGS
+
+        s = self.state
+        s.trame__title = "NeuroRelevance"
+        s.update(dict(
+            input_kind="demo", demo_diagnosis="AD", demo_age=78, server_path="", upload=None,
+            model_items=WebSession.bundled_models(), model_choice=DEMO_MODEL, model_path="",
+            model_info="", method_items=panel.METHODS, method="lrp", preset_items=panel.PRESETS,
+            preset="epsilon-plus", epsilon=1e-6, gamma=0.25, alpha=1.0,
+            target_items=[panel.PREDICTED], target=panel.PREDICTED,
+            filter_items=panel.FILTERS, filter_type="none", filter_range=[0.0, 1.0],
+            placement_items=panel.PLACEMENTS, filter_placement="input",
+            opacity=DEMO_SETTINGS["opacity"], threshold=DEMO_SETTINGS["threshold"],
+            positive_only=False, atlas_items=[panel.NO_ATLAS, *panel.installed_atlases()],
+            atlas=DEMO_ATLAS, min_overlap=DEMO_SETTINGS["min_overlap"],
+            busy=False, progress=0, progress_message="", error="", info="", summary="",
+            input_name="", has_run=False, runs_started=0, overlay_updates=0,
+            table_rows=[], table_headers=_table_headers(), chart_src="", autorun=autorun,
+            download_names={"heatmap": "relevance.nii.gz", "table": "regions.csv",
+                            "scene": "scene.mrb"},
+            roots=self.session.gate.describe()))
+
+    def values(self) -> dict:
+        """The panel's values in the form ``panel.run_settings`` takes."""
+        s = self.state
+        low, high = s.filter_range
+        return dict(method=s.method, preset=s.preset, target=s.target, filter_type=s.filter_type,
+                    filter_low=low, filter_high=high, filter_placement=s.filter_placement,
+                    opacity=s.opacity, threshold=s.threshold, positive_only=s.positive_only,
+                    atlas=s.atlas, epsilon=s.epsilon, gamma=s.gamma, alpha=s.alpha,
+                    min_overlap=s.min_overlap)
+
+    def _guard(self, action, *args) -> bool:
+        """Run ``action``; a user error becomes the page's error message, the session lives on."""
+        try:
+            action(*args)
+        except InputError as exc:
+            self.state.error = str(exc)
+            return False
+        except Exception as exc:  # unexpected: report it in the page and the server log
+            log.exception("web viewer action failed")
+            self.state.error = f"{type(exc).__name__}: {exc}"
+            return False
+        self.state.error = ""
+        return True
+
+    # ---- bindings -----------------------------------------------------------------------
+    def _bind(self) -> None:
+        s, ctrl = self.state, self.ctrl
+        ctrl.load_demo = lambda: self._guard(self._load_demo)
+        ctrl.load_server_file = lambda: self._guard(self._load_server_file)
+        ctrl.load_model_path = lambda: self._guard(self._select_model, s.model_path)
+        ctrl.run = lambda: asyncio.ensure_future(self.run())
+        ctrl.cancel = self.cancel
+        ctrl.reset_views = lambda: self.slicer.display_manager.reset_views()
+        ctrl.dismiss_error = lambda: s.update(dict(error=""))
+        for name, build in (("download_heatmap", self.session.download_heatmap),
+                            ("download_table", self.session.download_table),
+                            ("download_scene", self.session.download_scene)):
+            self.server.trigger(name)(self._download_trigger(build))
+
+        @s.change("upload")
+        def _on_upload(upload=None, **_):
+            if upload:
+                item = upload[0] if isinstance(upload, list) else upload
+                self._guard(self._load_upload, item)
+
+        @s.change("model_choice")
+        def _on_model(model_choice=None, **_):
+            if model_choice and model_choice.startswith(BUNDLED):
+                self._guard(self._select_model, model_choice)
+
+        @s.change("preset")
+        def _on_preset(preset=None, **_):
+            if preset in panel.PRESET_ALPHA:
+                s.alpha = panel.PRESET_ALPHA[preset]
+
+        @s.change("layout")
+        def _on_layout(layout=None, **_):
+            if layout:
+                self.layouts.set_layout(layout)
+
+        @s.change(*DISPLAY_KEYS)
+        def _on_display(**_):
+            if not s.busy and self.session.run is not None:
+                if self._guard(self.session.refilter, self.values()):
+                    s.overlay_updates += 1
+
+    def _download_trigger(self, build):
+        def trigger():
+            try:
+                item = build()
+            except InputError as exc:
+                self.state.error = str(exc)
+                self.state.flush()
+                return None
+            return self.server.protocol.addAttachment(item.content)
+        return trigger
+
+    # ---- actions ------------------------------------------------------------------------
+    def _load_demo_and_model(self) -> None:
+        self._load_demo()
+        self._select_model(DEMO_MODEL)
+
+    def _load_demo(self) -> None:
+        self._show_input(self.session.load_demo(self.state.demo_diagnosis, float(self.state.demo_age)))
+
+    def _load_server_file(self) -> None:
+        self._show_input(self.session.load_server_file(self.state.server_path))
+
+    def _load_upload(self, item: dict) -> None:
+        self._show_input(self.session.load_upload(item))
+
+    def _show_input(self, scan) -> None:
+        display = self.slicer.display_manager
+        display.show_volume_in_slice_background(scan)
+        display.show_volume_in_slice_foreground(None)
+        display.reset_views()
+        self._clear_results()
+        self.state.input_name = scan.GetName()
+        self.state.info = f"Loaded {scan.GetName()}."
+
+    def _select_model(self, choice: str) -> None:
+        loaded = self.session.select_model(choice)
+        card = loaded.card
+        self.state.update(dict(model_info=f"{panel.card_summary(card)} · {loaded.summary()}",
+                               target_items=self.session.targets(), target=panel.PREDICTED,
+                               preset=card.recommended_preset))
+
+    def _clear_results(self) -> None:
+        self.state.update(dict(has_run=False, summary="", table_rows=[], chart_src=""))
+
+    def _show_results(self) -> None:
+        session = self.session
+        png = session.chart_png()
+        stem = session._stem()
+        self.state.update(dict(
+            has_run=True, summary=session.summary(), table_rows=session.table_rows(),
+            chart_src="data:image/png;base64," + base64.b64encode(png).decode() if png else "",
+            download_names={"heatmap": f"{stem}-relevance.nii.gz", "table": f"{stem}-regions.csv",
+                            "scene": f"{stem}-scene.mrb"}))
+
+    async def run(self) -> None:
+        """Prepare on the server loop, compute on a worker thread, apply back on the loop."""
+        from ..jobs import Cancelled, compute
+
+        s = self.state
+        if self.job is not None:
+            return
+        with s:
+            try:
+                values = self.values()
+                job = self.session.prepare(values)
+            except InputError as exc:
+                s.error = str(exc)
+                return
+            self.job, s.busy, s.error, s.progress = job, True, "", 0
+            s.runs_started = self.session.runs_started
+        progress = {"message": "Starting", "fraction": 0.0}
+
+        def report(message: str, fraction: float) -> None:  # called on the worker thread
+            progress.update(message=message, fraction=fraction)
+
+        future = asyncio.get_running_loop().run_in_executor(None, compute, job, report)
+        while not future.done():
+            with s:
+                s.progress, s.progress_message = int(100 * progress["fraction"]), progress["message"]
+            await asyncio.wait([future], timeout=0.2)
+        with s:
+            try:
+                future.result()
+                self.session.finish(job)
+                self._show_results()
+                s.info = "Done."
+                self._refilter_if_changed(values)
+            except Cancelled as exc:
+                s.info = str(exc) or "Cancelled."
+            except InputError as exc:
+                s.error = str(exc)
+            except Exception as exc:
+                log.exception("relevance run failed")
+                s.error = f"The relevance run failed: {type(exc).__name__}: {exc}"
+            finally:
+                self.job, s.busy, s.progress = None, False, 0
+
+    def _refilter_if_changed(self, values: dict) -> None:
+        """Display settings moved during the run: show the finished run with the current ones."""
+        now = self.values()
+        if any(now[k] != values[k] for k in ("filter_type", "filter_low", "filter_high", "opacity",
+                                             "threshold", "positive_only")):
+            self._guard(self.session.refilter, now)
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.state.info = "Cancelling after the current step..."
+
+    def start(self, *, port: int = 8080, host: str = "127.0.0.1", open_browser: bool = False) -> None:
+        """Serve until interrupted (blocking)."""
+        import sys
+
+        argv, sys.argv = sys.argv, sys.argv[:1]  # trame parses sys.argv: keep our CLI's arguments away
+        try:
+            self.server.start(port=port, host=host, open_browser=open_browser, timeout=0,
+                              show_connection_info=True)
+        finally:
+            sys.argv = argv
+            self.session.close()
+
+
+def _table_headers() -> list[dict]:
+    titles = {"rank": "#", "name": "Region", "voxels": "Voxels", "density": "Density",
+              "fraction_pos": "Share of R⁺", "sum_pos": "ΣR⁺", "sum_neg": "ΣR⁻"}
+    from .session import TABLE_COLUMNS
+
+    return [{"title": titles[c], "key": c} for c in TABLE_COLUMNS]

@@ -1,0 +1,112 @@
+"""Which server files the web viewer may read, and what an upload must look like.
+
+The server runs on the user's machine but answers a browser: every path typed into the page is
+resolved (symbolic links included) and must lie inside one of the folders the server was started
+with; an upload is size-checked, given a safe file name and read in a private temporary folder.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import InputError
+from ..mrml.storage import VOLUME_SUFFIXES
+
+#: largest upload accepted (bytes); a 1 mm float32 brain is ~30 MB, a 0.5 mm one ~250 MB
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+MODEL_SUFFIXES = (".json", ".pt", ".pth", ".ts", ".pt2")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file sent by the browser."""
+
+    name: str
+    content: bytes
+
+    @classmethod
+    def from_client(cls, item: dict) -> "Upload":
+        """The dict a trame file input sends (``name``, ``content`` as bytes, ``size``...)."""
+        if not isinstance(item, dict) or "name" not in item:
+            raise InputError("The upload arrived incomplete; choose the file again.")
+        content = item.get("content")
+        if isinstance(content, list):  # chunked transfer: a list of byte strings
+            content = b"".join(content)
+        if not isinstance(content, (bytes, bytearray)):
+            raise InputError(f"{item.get('name')}: the upload arrived without its content; "
+                             "choose the file again.")
+        return cls(str(item["name"]), bytes(content))
+
+
+class FileGate:
+    """Resolves user-typed paths inside the allowed folders and vets uploads."""
+
+    def __init__(self, roots: Iterable[str | Path], max_upload: int = MAX_UPLOAD_BYTES) -> None:
+        self.roots = [Path(r).expanduser().resolve() for r in roots]
+        missing = [str(r) for r in self.roots if not r.is_dir()]
+        if missing:
+            raise InputError(f"Data folder(s) not found: {', '.join(missing)}. Pass existing "
+                             "folders with --data.")
+        self.max_upload = max_upload
+
+    def describe(self) -> str:
+        return ", ".join(str(r) for r in self.roots) or "(none)"
+
+    def resolve(self, typed: str, suffixes: tuple[str, ...], kind: str = "file") -> Path:
+        """The real path of ``typed`` if it is an existing file inside an allowed folder."""
+        text = (typed or "").strip()
+        if not text:
+            raise InputError(f"Type the path of a {kind} on the server.")
+        raw = Path(text).expanduser()
+        candidates = [raw] if raw.is_absolute() else [root / raw for root in self.roots]
+        for candidate in candidates:
+            path = candidate.resolve()
+            if not self.allows(path):
+                continue
+            if not path.is_file():
+                continue
+            if not path.name.lower().endswith(suffixes):
+                raise InputError(f"{path.name}: not a {kind} ({', '.join(suffixes)}).")
+            return path
+        if raw.is_absolute() and not self.allows(raw.resolve()):
+            raise InputError(f"{text} lies outside the folders this server may read "
+                             f"({self.describe()}); restart it with --data <folder> to allow more.")
+        raise InputError(f"No such {kind}: {text} (looked in {self.describe()}).")
+
+    def allows(self, path: Path) -> bool:
+        return any(path == root or root in path.parents for root in self.roots)
+
+    def check_model(self, card) -> None:
+        """A card read from an allowed folder must not point at weights outside them."""
+        if card.path is not None and not self.allows(card.weights_path):
+            raise InputError(f"The card {Path(card.path).name} names weights outside the allowed "
+                             f"folders ({card.weights_path}); keep them beside the card.")
+
+    def save_upload(self, upload: Upload, folder: Path) -> Path:
+        """Write a vetted upload into ``folder`` under a safe name; returns its path."""
+        name = safe_name(upload.name)
+        if not name.lower().endswith(VOLUME_SUFFIXES):
+            raise InputError(f"{upload.name}: not a volume file; upload one of "
+                             f"{', '.join(VOLUME_SUFFIXES)}.")
+        if len(upload.content) == 0:
+            raise InputError(f"{upload.name} is empty.")
+        if len(upload.content) > self.max_upload:
+            raise InputError(f"{upload.name} is {len(upload.content) / 2**20:.0f} MB; uploads are limited "
+                             f"to {self.max_upload / 2**20:.0f} MB. Put the file in a --data folder "
+                             "and type its path instead.")
+        if name.lower().endswith((".nhdr", ".mhd")):
+            raise InputError(f"{upload.name} is a header whose voxels live in another file; upload "
+                             "a single-file format (.nii, .nii.gz, .nrrd, .mha).")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        path.write_bytes(upload.content)
+        return path
+
+
+def safe_name(name: str) -> str:
+    """The last path component of ``name`` with only ``[A-Za-z0-9._-]`` (never empty or hidden)."""
+    base = re.split(r"[\\/]", str(name))[-1]
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")
+    return cleaned or "upload"

@@ -1,0 +1,254 @@
+"""One browser session's work on its MRML scene, free of any web framework.
+
+:class:`WebSession` loads the input (the bundled demo subject, a server file inside the allowed
+folders, or an upload), picks the model, starts and finishes runs through
+:class:`logic.RelevanceLogic` (the same prepare / compute / apply steps as the Slicer module),
+re-filters from the cache, and builds the downloads. The trame app in :mod:`.app` only binds
+this to widgets; the tests drive it directly as well as through a browser.
+"""
+from __future__ import annotations
+
+import io
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import mrml, panel
+from ..errors import InputError
+from ..logic import RUN_KEY, RelevanceLogic, RunResult
+from .files import MODEL_SUFFIXES, FileGate, Upload
+
+BUNDLED = "bundled:"          # model choices "bundled:ad_cnn", ... name the shipped demo cards
+TABLE_COLUMNS = ["rank", "name", "voxels", "density", "fraction_pos", "sum_pos", "sum_neg"]
+
+
+@dataclass
+class Download:
+    """A file for the browser: suggested name, MIME type and content."""
+
+    name: str
+    mime: str
+    content: bytes
+
+
+class WebSession:
+    """Inputs, model, runs and downloads of one viewer on one scene."""
+
+    def __init__(self, scene, gate: FileGate) -> None:
+        self.scene = scene
+        self.gate = gate
+        self.logic = RelevanceLogic(scene)
+        self.scan = None              # the input volume node
+        self.extra_nodes: list = []   # nodes that belong to the input (the demo's atrophy mask)
+        self.model = None             # models.LoadedModel
+        self.model_choice = ""
+        self.run: RunResult | None = None
+        self.runs_started = 0         # how many times the network ran (a refilter is not a run)
+        self._uploads = 0
+        self._tmp = tempfile.TemporaryDirectory(prefix="neurorelevance-web-")
+
+    # ---- inputs -------------------------------------------------------------------------
+    def load_demo(self, diagnosis: str = "AD", age: float = 78.0, spacing: float = 2.0):
+        """Replace the input by a held-out synthetic subject (scan + ground-truth mask)."""
+        from ..demo_run import add_demo_subject
+
+        if diagnosis not in ("AD", "CN"):
+            raise InputError(f"Demo diagnosis {diagnosis!r}: choose AD or CN.")
+        if not 40.0 <= float(age) <= 95.0:
+            raise InputError(f"Demo age {age}: choose 40 to 95 years.")
+        self._clear_input()
+        subject = add_demo_subject(self.scene, age=float(age), diagnosis=diagnosis, spacing=spacing)
+        self.scan, self.extra_nodes = subject.scan, [subject.mask]
+        return self.scan
+
+    def load_server_file(self, typed: str):
+        """Replace the input by a volume file on the server (inside the allowed folders)."""
+        path = self.gate.resolve(typed, mrml.storage.VOLUME_SUFFIXES, "volume file")
+        return self._load_path(path)
+
+    def load_upload(self, item: dict):
+        """Replace the input by an uploaded volume; a bad file leaves the current input as it is."""
+        upload = Upload.from_client(item)
+        self._uploads += 1
+        folder = Path(self._tmp.name) / f"upload-{self._uploads}"
+        path = self.gate.save_upload(upload, folder)
+        return self._load_path(path, name=path.name.split(".")[0])
+
+    def _load_path(self, path: Path, name: str | None = None):
+        node = mrml.read_volume(self.scene, path, name)  # raises before touching the scene
+        try:
+            values, grid = mrml.volume_to_array(node)
+            if values.ndim != 3 or min(values.shape) < 8:
+                raise InputError(f"{path.name}: a 3D scan is needed (at least 8 voxels per axis); "
+                                 f"this one has shape {values.shape}.")
+        except Exception:
+            self._remove(node)
+            raise
+        self._clear_input(keep=node)
+        self.scan, self.extra_nodes = node, []
+        return node
+
+    def _clear_input(self, keep=None) -> None:
+        """Remove the previous input and every run made on it (never ``keep``)."""
+        for key in {self._run_key(n) for n in self._output_nodes()}:
+            self.logic.remove_run(key)
+        for node in [self.scan, *self.extra_nodes]:
+            if node is not None and node is not keep:
+                self._remove(node)
+        self.scan, self.extra_nodes, self.run = None, [], None
+
+    def _output_nodes(self) -> list:
+        found = []
+        for cls in ("vtkMRMLScalarVolumeNode", "vtkMRMLTableNode"):
+            for i in range(self.scene.GetNumberOfNodesByClass(cls)):
+                node = self.scene.GetNthNodeByClass(i, cls)
+                if node.GetAttribute(RUN_KEY):
+                    found.append(node)
+        return found
+
+    @staticmethod
+    def _run_key(node) -> str:
+        return node.GetAttribute(RUN_KEY)
+
+    def _remove(self, node) -> None:
+        if node is None or node.GetScene() is None:
+            return
+        companions = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())]
+        companions.append(node.GetStorageNode())
+        self.scene.RemoveNode(node)
+        for companion in companions:
+            if companion is not None and companion.GetScene() is not None:
+                self.scene.RemoveNode(companion)
+
+    # ---- model --------------------------------------------------------------------------
+    @staticmethod
+    def bundled_models() -> list[dict]:
+        """Select items for the shipped one-channel demo networks."""
+        from ..models import read_card
+        from ..pretrained import available_models, model_card_path
+
+        items = []
+        for name in available_models():
+            card = read_card(model_card_path(name))
+            if len(card.input.channels) == 1:
+                items.append({"title": f"{name} (bundled)", "value": BUNDLED + name})
+        return items
+
+    def select_model(self, choice: str):
+        """Load a bundled card (``"bundled:<name>"``) or a model file typed by the user."""
+        from ..models import load_model, read_card
+        from ..pretrained import model_card_path
+
+        choice = (choice or "").strip()
+        if choice.startswith(BUNDLED):
+            path = model_card_path(choice[len(BUNDLED):])
+        else:
+            path = self.gate.resolve(choice, MODEL_SUFFIXES, "model file")
+            if path.suffix.lower() == ".json":
+                self.gate.check_model(read_card(path))
+        loaded = load_model(path, trusted=False, device="auto")  # the web never unpickles
+        if loaded.card is None:
+            raise InputError(f"{path.name} has no model card; the viewer needs one (input grid, "
+                             "normalisation, classes): see docs/pretrained.md.")
+        if len(loaded.card.input.channels) != 1:
+            raise InputError(f"{loaded.card.name} takes {len(loaded.card.input.channels)} channels "
+                             f"({', '.join(loaded.card.input.channels)}); the web viewer explains "
+                             "one-channel models. Use the Slicer module or the Python API.")
+        self.model, self.model_choice = loaded, choice
+        return loaded
+
+    def targets(self) -> list[str]:
+        classes = list(self.model.card.output.classes) if self.model is not None else []
+        return [panel.PREDICTED, *classes]
+
+    # ---- runs ---------------------------------------------------------------------------
+    def prepare(self, values: dict):
+        """Check everything and copy the scan: the returned job is ready for ``jobs.compute``."""
+        if self.scan is None:
+            raise InputError("Load a scan first (the demo subject, a server file or an upload).")
+        if self.model is None:
+            raise InputError("Choose a model first.")
+        job = self.logic.prepare([self.scan], self.model, **panel.run_settings(**values))
+        self.runs_started += 1
+        return job
+
+    def finish(self, job) -> RunResult:
+        """Add a computed job's overlay and table to the scene (replacing the previous run)."""
+        if self.run is not None and self.run.node.GetScene() is not None \
+                and self.run.job.key != job.key:
+            self.logic.remove_run(self.run.job.key)
+        self.run = self.logic.apply(job)
+        return self.run
+
+    def refilter(self, values: dict) -> bool:
+        """Apply filter / α range / threshold / opacity from the cache; False without a run."""
+        if self.run is None or self.run.node.GetScene() is None:
+            return False
+        self.logic.refilter(self.run, panel.display_filter(self.run, values["filter_type"]),
+                            (float(values["filter_low"]), float(values["filter_high"])),
+                            opacity=float(values["opacity"]), threshold=float(values["threshold"]),
+                            positive_only=bool(values["positive_only"]))
+        return True
+
+    def summary(self) -> str:
+        return panel.result_summary(self.run) if self.run is not None else ""
+
+    def table_rows(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The region table as plain rows (strings and rounded numbers) for a data table."""
+        table = None if self.run is None else self.run.table
+        if table is None:
+            return []
+        rows = []
+        for record in table.head(limit).to_dict("records"):
+            row = {}
+            for column in TABLE_COLUMNS:
+                value = record.get(column)
+                row[column] = value if isinstance(value, str) else \
+                    (int(value) if column in ("rank", "voxels") else float(f"{value:.4g}"))
+            rows.append(row)
+        return rows
+
+    def chart_png(self, k: int = 12) -> bytes:
+        """Bar chart of the top regions by relevance density (PNG bytes; empty without a table)."""
+        from ..regions import plot_top_regions
+
+        if self.run is None or self.run.table is None or self.run.table.empty:
+            return b""
+        figure = plot_top_regions(self.run.table, k=k, title=f"Relevance density (top {k})")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+    # ---- downloads ----------------------------------------------------------------------
+    def _stem(self) -> str:
+        from .files import safe_name
+
+        return safe_name(self.scan.GetName() if self.scan is not None else "scene").split(".")[0]
+
+    def download_heatmap(self) -> Download:
+        run = self._need_run()
+        path = Path(self._tmp.name) / f"{self._stem()}-relevance.nii.gz"
+        mrml.write_volume(run.node, path)
+        return Download(path.name, "application/gzip", path.read_bytes())
+
+    def download_table(self) -> Download:
+        run = self._need_run()
+        if run.table is None:
+            raise InputError("This run has no region table: choose an atlas and run again.")
+        return Download(f"{self._stem()}-regions.csv", "text/csv",
+                        run.table.to_csv(index=False).encode())
+
+    def download_scene(self) -> Download:
+        self._need_run()
+        path = Path(self._tmp.name) / f"{self._stem()}-scene.mrb"
+        mrml.save_scene_bundle(self.scene, path)
+        return Download(path.name, "application/zip", path.read_bytes())
+
+    def _need_run(self) -> RunResult:
+        if self.run is None or self.run.node.GetScene() is None:
+            raise InputError("Run an explanation first; there is nothing to download yet.")
+        return self.run
+
+    def close(self) -> None:
+        self._tmp.cleanup()
