@@ -3,6 +3,7 @@
 
     python3 run.py demo      # the main job (writes ./demo-output and prints where)
     python3 run.py test      # the whole test suite (pytest on Testing/)
+    python3 run.py web       # the browser viewer on http://127.0.0.1:8080
 
 Any further arguments go to the job (``python3 run.py test -k mrml``). The virtual environment is
 rebuilt only when a requirements file or ``pyproject.toml`` changed, so a second run starts in
@@ -10,8 +11,10 @@ seconds. Only the standard library is used here, so plain ``python3`` is enough 
 """
 from __future__ import annotations
 
+import ctypes.util
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -64,17 +67,53 @@ def ensure_venv() -> Path:
     return py
 
 
+#: Debian packages the web viewer (offscreen OpenGL) and its browser tests need
+SYSTEM_PACKAGES = {
+    "libosmesa6": lambda: ctypes.util.find_library("OSMesa"),
+    "chromium": lambda: shutil.which("chromium"),
+}
+
+
+def ensure_system_packages(names: list[str]) -> None:
+    """Install missing Debian packages with apt-get when running as root; otherwise say how.
+
+    Never fatal: without them the web viewer cannot render and its browser tests skip with a
+    reason, everything else works.
+    """
+    missing = [n for n in names if not SYSTEM_PACKAGES[n]()]
+    if not missing:
+        return
+    command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]
+    if os.name != "posix" or not shutil.which("apt-get") or os.geteuid() != 0:
+        print(f"note: the web viewer needs {', '.join(missing)} (offscreen OpenGL / a browser for its "
+              f"tests). On Debian/Ubuntu: sudo {' '.join(command)}; elsewhere install OSMesa and "
+              "Chromium with your package manager. Until then those tests skip.", flush=True)
+        return
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    print(f"Installing {', '.join(missing)} with apt-get ...", flush=True)
+    for cmd in (["apt-get", "update", "-qq"], command):
+        if subprocess.call(cmd, env=env) != 0:
+            print(f"warning: '{' '.join(cmd)}' failed; the web viewer's browser tests will skip.",
+                  flush=True)
+            return
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"demo", "test", "setup"}:
+    if not argv or argv[0] not in {"demo", "test", "setup", "web"}:
         print(__doc__.strip())
         return 2
     job, rest = argv[0], argv[1:]
     py = ensure_venv()
     if job == "setup":
+        ensure_system_packages(list(SYSTEM_PACKAGES))
         return 0
     env = dict(os.environ, PYTHONNOUSERSITE="1")
     if job == "test":
+        ensure_system_packages(["libosmesa6", "chromium"])
         cmd = [str(py), "-m", "pytest", "Testing", *rest]
+    elif job == "web":
+        ensure_system_packages(["libosmesa6"])
+        cmd = [str(py), "-m", "NeuroRelevanceLib", "web", *rest]
     else:
         cmd = [str(py), "-m", "NeuroRelevanceLib", "demo", *rest]
     return subprocess.call(cmd, cwd=ROOT, env=env)
