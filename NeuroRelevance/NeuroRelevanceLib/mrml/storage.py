@@ -28,13 +28,31 @@ def read_volume(scene, path: str | Path, name: str | None = None):
     storage.SetFileName(str(path))
     node = slicer.vtkMRMLScalarVolumeNode()
     if not storage.ReadData(node):
-        raise InputError(f"Could not read {path} as a volume: is it a valid image file?")
+        raise InputError(_unreadable(path))
     stem = path.name.split(".")[0]
     node.SetName(scene.GenerateUniqueName(name or stem))
     scene.AddNode(node)
     scene.AddNode(storage)
     node.SetAndObserveStorageNodeID(storage.GetID())
     return node
+
+
+def _unreadable(path: Path) -> str:
+    """Why ITK could not read ``path``: a sheared NIfTI is named as such, anything else is invalid."""
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        try:
+            import nibabel
+            import numpy as np
+
+            affine = nibabel.load(str(path)).affine
+            axes = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+            if np.abs(axes.T @ axes - np.eye(3)).max() > 1e-4:
+                return (f"Could not read {path.name}: its voxel axes are not orthogonal (a sheared "
+                        "affine), which ITK and Slicer cannot represent; resample it onto an "
+                        "orthogonal grid first (e.g. nibabel.processing.resample_from_to).")
+        except Exception:  # not even nibabel can read it: the generic message below fits
+            pass
+    return f"Could not read {path.name} as a volume: is it a valid, complete image file?"
 
 
 def write_volume(node, path: str | Path, compress: bool = True) -> Path:

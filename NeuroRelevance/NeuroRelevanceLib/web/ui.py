@@ -106,7 +106,7 @@ def _method(v) -> None:
                 for name, label in (("epsilon", "ε"), ("gamma", "γ"), ("alpha", "α (αβ rules)")):
                     with v.VCol(cols=4):
                         v.VTextField(v_model_number=(name,), label=label,
-                                     density="compact", hide_details=True, id=f"nr-{name}")
+                                     density="compact", hide_details=True, id=f"nr-rule-{name}")
             v.VSelect(v_model=("target",), items=("target_items",), label="Target", density="compact",
                       classes="mt-3", hide_details=True, id="nr-target")
 
@@ -118,7 +118,7 @@ def _filter(v) -> None:
             v.VSelect(v_model=("filter_type",), items=("filter_items",), label="Filter type",
                       density="compact", hide_details=True, id="nr-filter-type")
             v.VRangeSlider(v_model=("filter_range",), min=0, max=1, step=0.01, label="α range",
-                           thumb_label=True, hide_details=True, classes="mt-4", id="nr-alpha",
+                           thumb_label=True, hide_details=True, classes="mt-4", id="nr-alpha-range",
                            disabled=("filter_type === 'none'",))
             v.VSelect(v_model=("filter_placement",), items=("placement_items",),
                       label="Applied", density="compact", hide_details=True, id="nr-placement")

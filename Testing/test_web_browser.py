@@ -1,0 +1,165 @@
+"""NeuroRelevance Web in a real browser: start the server, click through the workflow, read pixels.
+
+One server (``--no-autorun``: the demo subject is loaded, nothing explained yet) and one page
+serve the whole module; the tests run in file order, as a user would click. Screenshots are
+kept in ``test-artifacts/web/``.
+"""
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+from conftest import oblique_grid
+
+from web_browser import (ARTIFACTS, changed_fraction, coloured, free_port, launch_browser,
+                         missing_requirement, start_server, state, stop_server, views_pixels,
+                         wait_pixels_change, wait_state)
+
+pytestmark = pytest.mark.skipif(bool(missing_requirement()), reason=missing_requirement() or "ok")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """The one folder the server may read: a small oblique NIfTI scan in it."""
+    import nibabel as nib
+
+    folder = tmp_path_factory.mktemp("web-data")
+    rng = np.random.default_rng(0)
+    image = np.zeros((40, 44, 36), np.float32)
+    image[8:32, 8:36, 6:30] = 100 + 10 * rng.standard_normal((24, 28, 24))
+    affine = oblique_grid(shape_kji=(36, 44, 40), spacing=(2.4, 2.1, 1.8)).ijk_to_ras
+    nib.save(nib.Nifti1Image(image, affine), folder / "phantom.nii.gz")
+    (folder / "broken.nii.gz").write_bytes(b"this is not a NIfTI file at all" * 40)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(data_dir, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("web-log") / "server.log"
+    proc = start_server(port, log, "--no-autorun", "--data", str(data_dir))
+    yield f"http://127.0.0.1:{port}/"
+    stop_server(proc)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "server.log").write_text(log.read_text())
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_browser(playwright)
+        context = browser.new_context(viewport={"width": 1500, "height": 950}, accept_downloads=True)
+        page = context.new_page()
+        page.goto(server)
+        page.wait_for_selector("#nr-run", timeout=60000)
+        yield page
+        browser.close()
+
+
+def _select(page, field_id: str, option: str) -> None:
+    """Choose ``option`` in a Vuetify select (open its menu, click the item)."""
+    page.locator(f"#{field_id}").click(force=True)
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_demo_subject_loads(page):
+    wait_state(page, "s('input_name') !== ''")
+    assert "T1" in state(page, "input_name")
+    assert state(page, "model_info").startswith("ad_cnn")
+    time.sleep(1.5)  # the views are fitted once the page has sized them
+    pixels = views_pixels(page, "1-demo-loaded")
+    assert pixels.mean() > 20, "the slice views show no scan"
+    assert coloured(pixels).mean() < 0.001, "an overlay is shown before any run"
+
+
+def test_run_produces_overlay_inside_the_brain(page):
+    before = views_pixels(page, "2-before-run")
+    brain = before.max(axis=-1) > 25
+    page.click("#nr-run")
+    wait_state(page, "s('has_run') && !s('busy')")
+    assert state(page, "error") == ""
+    assert page.locator("#nr-summary").inner_text().startswith("Prediction: ")
+    after, _ = wait_pixels_change(page, before)
+    views_pixels(page, "3-overlay")
+    overlay = coloured(after)
+    assert overlay.mean() > 0.01, f"only {overlay.mean():.4f} of the view area is coloured"
+    inside = (overlay & brain).sum() / overlay.sum()
+    assert inside > 0.9, f"{inside:.2f} of the overlay lies over the scan, expected nearly all"
+    assert state(page, "runs_started") == 1
+
+
+def test_alpha_range_redraws_from_cache_without_a_run(page):
+    runs, updates = state(page, "runs_started"), state(page, "overlay_updates")
+    _select(page, "nr-filter-type", "pass")
+    wait_state(page, f"s('overlay_updates') > {updates}")
+    before = views_pixels(page)
+    updates = state(page, "overlay_updates")
+    box = page.locator(".v-slider__container:has(#nr-alpha-range_start) .v-slider-track").bounding_box()
+    page.mouse.click(box["x"] + 0.45 * box["width"], box["y"] + box["height"] / 2)
+    wait_state(page, f"s('overlay_updates') > {updates}")
+    low, high = state(page, "filter_range")
+    assert 0.3 < low < 0.6 and high == 1.0
+    after, seconds = wait_pixels_change(page, before)
+    views_pixels(page, "4-pass-filter")
+    assert changed_fraction(before, after) > 0.002, "moving α changed nothing in the views"
+    assert coloured(after).sum() < coloured(before).sum(), "a pass filter above α=0.45 hides relevance"
+    assert state(page, "runs_started") == runs, "the α slider started a new run"
+    print(f"alpha change to redraw: {seconds:.2f} s")
+
+
+def test_region_table_lists_named_regions(page):
+    from NeuroRelevanceLib.regions import load_bundled_atlas
+
+    names = set(load_bundled_atlas("DesikanKilliany").names)
+    rows = page.locator("#nr-table tbody tr")
+    assert rows.count() >= 5
+    shown = [rows.nth(i).locator("td").nth(1).inner_text() for i in range(5)]
+    assert all(name in names for name in shown), shown
+    assert page.locator("#nr-chart").is_visible()
+
+
+def test_downloads_heatmap_and_table(page, tmp_path):
+    import nibabel as nib
+    import pandas as pd
+
+    with page.expect_download() as info:
+        page.click("#nr-download-heatmap")
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    image = nib.load(path)
+    assert path.name.endswith("-relevance.nii.gz") and image.ndim == 3
+    assert np.abs(np.asarray(image.dataobj)).max() > 0
+    with page.expect_download() as info:
+        page.click("#nr-download-table")
+    table = pd.read_csv(io.BytesIO(info.value.path().read_bytes()))
+    assert {"name", "density", "fraction_pos"} <= set(table.columns) and len(table) >= 5
+
+
+def test_bad_upload_shows_error_and_the_app_keeps_working(page, data_dir):
+    runs = state(page, "runs_started")
+    page.click("#nr-kind-upload")
+    page.locator("#nr-upload").set_input_files(str(data_dir / "broken.nii.gz"))
+    page.wait_for_selector("#nr-error", timeout=30000)
+    message = page.locator("#nr-error").inner_text()
+    assert "broken" in message and ("read" in message or "valid" in message), message
+    assert state(page, "has_run"), "a bad upload threw away the current result"
+    page.click("#nr-run")  # the session is alive: a new run completes
+    wait_state(page, f"s('runs_started') > {runs} && !s('busy')")
+    assert state(page, "error") == ""
+    assert page.locator("#nr-error").count() == 0
+
+
+def test_server_files_outside_the_data_folders_are_refused(page):
+    page.click("#nr-kind-server")
+    page.locator("#nr-server-path").fill("/etc/passwd")
+    page.click("#nr-load-file")
+    page.wait_for_selector("#nr-error", timeout=30000)
+    assert "outside the folders" in page.locator("#nr-error").inner_text()
+    page.locator("#nr-server-path").fill("phantom.nii.gz")
+    page.click("#nr-load-file")
+    wait_state(page, "s('input_name') === 'phantom' && s('error') === ''")
+    assert not state(page, "has_run")
