@@ -135,7 +135,8 @@ def test_symlink_inside_a_root_pointing_inside_is_followed(roots):
 
 
 @pytest.mark.xfail(strict=True, reason="a relative path that exists but resolves outside the "
-                   "allowed folders is reported as 'No such file' instead of naming --data")
+                   "allowed folders is reported as 'No such file' instead of naming --data",
+                   raises=AssertionError)
 def test_relative_escape_names_the_cause_and_data(roots):
     (roots[0] / "link.nii.gz").symlink_to(roots[2] / "secret.nii.gz")
     with pytest.raises(InputError, match="--data"):
