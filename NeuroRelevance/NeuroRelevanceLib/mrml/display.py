@@ -52,12 +52,16 @@ def diverging_color_table(scene, threshold: float = 0.0, positive_only: bool = F
                                        scene.GenerateUniqueName("NeuroRelevance colours"))
         node.SetTypeToUser()
         node.SetAttribute("Category", "NeuroRelevance")
-    node.SetNumberOfColors(len(rgba))
-    for index, (r, g, b, a) in enumerate(rgba):
-        node.SetColor(index, f"{index}", float(r), float(g), float(b), float(a))
-    node.SetAttribute("NeuroRelevance.colours", f"{'positive' if positive_only else 'diverging'} "
-                                                 f"threshold {threshold:.3f}")
-    node.Modified()
+    was_modifying = node.StartModify()  # one Modified event for the table, not one per colour
+    try:
+        node.SetNumberOfColors(len(rgba))
+        for index, (r, g, b, a) in enumerate(rgba):
+            node.SetColor(index, f"{index}", float(r), float(g), float(b), float(a))
+        node.SetAttribute("NeuroRelevance.colours", f"{'positive' if positive_only else 'diverging'} "
+                                                     f"threshold {threshold:.3f}")
+        node.Modified()
+    finally:
+        node.EndModify(was_modifying)
     return node
 
 
