@@ -143,6 +143,16 @@ def test_relative_escape_names_the_cause_and_data(roots):
         _gate(roots).resolve("link.nii.gz", VOLUME_SUFFIXES, VOLUME)
 
 
+@pytest.mark.xfail(strict=True, raises=(ValueError, OSError, RuntimeError),
+                   reason="resolve lets ValueError (NUL byte), OSError (name too long) and "
+                   "RuntimeError (unknown ~user) escape instead of an InputError")
+@pytest.mark.parametrize("typed", ["scan\0.nii", "a" * 300 + ".nii", "~no-such-user-xyz/scan.nii"],
+                         ids=["nul-byte", "name-too-long", "unknown-user"])
+def test_unusable_typed_paths_give_an_input_error(roots, typed):
+    with pytest.raises(InputError):
+        _gate(roots).resolve(typed, VOLUME_SUFFIXES, VOLUME)
+
+
 def test_wrong_suffix_is_refused_naming_the_kinds(roots):
     (roots[0] / "notes.txt").write_text("hello")
     with pytest.raises(InputError, match=r"notes\.txt: not a volume file \(\.nii") as info:

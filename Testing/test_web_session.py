@@ -182,6 +182,21 @@ def test_unreadable_upload_message_names_the_users_file(session):
     assert "mine.nii.gz" in str(info.value) and session._tmp.name not in str(info.value)
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="a 4D NIfTI (3 frames) is silently "
+                   "read as its first frame instead of being refused with a clear message")
+def test_four_d_upload_is_refused_not_cut_to_its_first_frame(session, scene, tmp_path):
+    frames = np.stack([np.full((12, 12, 12), k + 1.0, np.float32) for k in range(3)], axis=-1)
+    nib.save(nib.Nifti1Image(frames, np.diag([2.0, 2.0, 2.0, 1.0])), str(tmp_path / "f.nii.gz"))
+    before = scene.GetNumberOfNodes()
+    try:
+        session.load_upload(upload_item(tmp_path / "f.nii.gz"))
+        error = None
+    except InputError as exc:
+        error = str(exc)
+    assert error is not None and "f.nii.gz" in error
+    assert scene.GetNumberOfNodes() == before and session.scan is None
+
+
 def test_demo_arguments_are_checked_before_the_scene_changes(session, scene):
     before = scene.GetNumberOfNodes()
     with pytest.raises(InputError, match="AD or CN"):
