@@ -324,6 +324,10 @@ def demo(tmp_path_factory, one_torch_thread):
     web.close()
 
 
+def session_summary_ok(text: str) -> bool:
+    return text.startswith("Prediction: ") and "conservation error" in text
+
+
 def _node_voxels(node) -> np.ndarray:
     return mrml.volume_to_array(node)[0]
 
@@ -340,10 +344,6 @@ def test_run_adds_a_heatmap_of_the_raw_map_on_the_scan_grid(demo):
     assert {n.GetClassName() for n in run_nodes(scene)} == {"vtkMRMLScalarVolumeNode",
                                                             "vtkMRMLTableNode"}
     assert session_summary_ok(demo.session.summary())
-
-
-def session_summary_ok(text: str) -> bool:
-    return text.startswith("Prediction: ") and "conservation error" in text
 
 
 def test_table_rows_follow_the_region_table(demo):
