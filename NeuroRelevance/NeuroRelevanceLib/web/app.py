@@ -62,13 +62,26 @@ class RelevanceWebApp:
             self._guard(self._load_demo_and_model)
         if demo and autorun:
             self.ctrl.on_server_ready.add(lambda **_: asyncio.ensure_future(self.run()))
-        self.ctrl.on_client_connected.add(lambda **_: asyncio.ensure_future(self._fit_views_soon()))
+        self.ctrl.on_server_ready.add(lambda **_: asyncio.ensure_future(self._keep_views_fitted()))
 
-    async def _fit_views_soon(self, delay: float = 1.0) -> None:
-        """Fit the slices once the page has sized its views (the first fit used a default size)."""
-        await asyncio.sleep(delay)
-        with self.state:
-            self.slicer.display_manager.reset_views()
+    async def _keep_views_fitted(self, period: float = 0.3) -> None:
+        """Fit the slices whenever the page resized its views (first load, layout or window change).
+
+        The views are created at a default size before the browser reports theirs; a fit at
+        that size would crop the scan. Sizes are watched and, once stable, the views refitted.
+        """
+        last, pending = None, False
+        while True:
+            await asyncio.sleep(period)
+            views = self.slicer.view_manager.filter_visible_views(
+                self.slicer.view_manager.get_slice_views())
+            sizes = tuple(tuple(view.render_window().GetSize()) for view in views)
+            if sizes != last:
+                last, pending = sizes, True
+            elif pending:
+                pending = False
+                with self.state:
+                    self.slicer.display_manager.reset_views()
 
     # ---- state ------------------------------------------------------------------------
     def _set_defaults(self, autorun: bool) -> None:
