@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputError
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -24,6 +26,7 @@ def read_volume(scene, path: str | Path, name: str | None = None):
     _check_suffix(path)
     if not path.is_file():
         raise InputError(f"No such file: {path}. Check the path.")
+    _refuse_time_series(path)
     storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
     storage.SetFileName(str(path))
     node = slicer.vtkMRMLScalarVolumeNode()
@@ -35,6 +38,22 @@ def read_volume(scene, path: str | Path, name: str | None = None):
     scene.AddNode(storage)
     node.SetAndObserveStorageNodeID(storage.GetID())
     return node
+
+
+def _refuse_time_series(path: Path) -> None:
+    """A 4D NIfTI would be read as its first frame without a word: refuse it instead."""
+    if not path.name.lower().endswith((".nii", ".nii.gz")):
+        return
+    try:
+        import nibabel
+
+        shape = nibabel.load(str(path)).shape
+    except Exception:  # unreadable: the volume reader reports it
+        return
+    if len(shape) > 3 and any(n > 1 for n in shape[3:]):
+        raise InputError(f"{path.name} holds {int(np.prod(shape[3:]))} volumes (shape {shape}); "
+                         "a 3D scan is needed: extract one frame first (e.g. nibabel's slicer, "
+                         "image.slicer[..., 0]).")
 
 
 def _unreadable(path: Path) -> str:

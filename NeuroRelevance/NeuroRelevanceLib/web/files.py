@@ -59,18 +59,27 @@ class FileGate:
         text = (typed or "").strip()
         if not text:
             raise InputError(f"Type the path of a {kind} on the server.")
+        try:
+            return self._resolve(text, suffixes, kind)
+        except (ValueError, OSError, RuntimeError) as exc:  # NUL bytes, overlong names, ~nobody
+            raise InputError(f"{text[:80]!r} is not a usable path ({exc}); type a file inside "
+                             f"{self.describe()}.") from None
+
+    def _resolve(self, text: str, suffixes: tuple[str, ...], kind: str) -> Path:
         raw = Path(text).expanduser()
         candidates = [raw] if raw.is_absolute() else [root / raw for root in self.roots]
+        escaped = None
         for candidate in candidates:
             path = candidate.resolve()
-            if not self.allows(path):
-                continue
             if not path.is_file():
+                continue
+            if not self.allows(path):
+                escaped = escaped or path  # exists, but a link or '..' leads out of the folders
                 continue
             if not path.name.lower().endswith(suffixes):
                 raise InputError(f"{path.name}: not a {kind} ({', '.join(suffixes)}).")
             return path
-        if raw.is_absolute() and not self.allows(raw.resolve()):
+        if escaped is not None or (raw.is_absolute() and not self.allows(raw.resolve())):
             raise InputError(f"{text} lies outside the folders this server may read "
                              f"({self.describe()}); restart it with --data <folder> to allow more.")
         raise InputError(f"No such {kind}: {text} (looked in {self.describe()}).")
@@ -105,8 +114,15 @@ class FileGate:
         return path
 
 
-def safe_name(name: str) -> str:
-    """The last path component of ``name`` with only ``[A-Za-z0-9._-]`` (never empty or hidden)."""
+def safe_name(name: str, max_length: int = 120) -> str:
+    """The last path component of ``name`` with only ``[A-Za-z0-9._-]`` (never empty or hidden).
+
+    Known volume suffixes are lower-cased (ITK's readers only know ``.mha``, not ``.MHA``) and
+    the stem is shortened to keep the name under ``max_length`` characters.
+    """
     base = re.split(r"[\\/]", str(name))[-1]
-    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")
-    return cleaned or "upload"
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".") or "upload"
+    suffix = next((s for s in sorted(VOLUME_SUFFIXES, key=len, reverse=True)
+                   if cleaned.lower().endswith(s)), "")
+    stem = cleaned[:len(cleaned) - len(suffix)] if suffix else cleaned
+    return (stem[:max_length - len(suffix)] or "upload") + suffix

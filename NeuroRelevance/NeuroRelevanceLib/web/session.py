@@ -76,6 +76,15 @@ class WebSession:
         return self._load_path(path, name=path.name.split(".")[0])
 
     def _load_path(self, path: Path, name: str | None = None):
+        from .files import safe_name
+
+        if safe_name(path.name) != path.name and path.name.lower() == safe_name(path.name).lower():
+            # ITK's readers know '.mha', not '.MHA': read through a link with the lower-case name
+            self._uploads += 1
+            link = Path(self._tmp.name) / f"link-{self._uploads}" / safe_name(path.name)
+            link.parent.mkdir(parents=True)
+            link.symlink_to(path)
+            name, path = name or path.name.split(".")[0], link
         node = mrml.read_volume(self.scene, path, name)  # raises before touching the scene
         try:
             values, grid = mrml.volume_to_array(node)
