@@ -139,6 +139,20 @@ def test_downloads_heatmap_and_table(page, tmp_path):
     assert {"name", "density", "fraction_pos"} <= set(table.columns) and len(table) >= 5
 
 
+def test_cancel_stops_a_run_and_keeps_the_last_result(page):
+    summary, runs = page.locator("#nr-summary").inner_text(), state(page, "runs_started")
+    _select(page, "nr-method", "integrated_gradients")  # seconds long: time to click Cancel
+    page.click("#nr-run")
+    page.wait_for_selector("#nr-progress", timeout=20000)
+    page.click("#nr-cancel")
+    wait_state(page, "!s('busy')")
+    assert state(page, "method") == "integrated_gradients"
+    assert "ancel" in state(page, "info") and state(page, "error") == ""
+    assert state(page, "runs_started") == runs + 1
+    assert page.locator("#nr-summary").inner_text() == summary, "a cancelled run replaced the result"
+    _select(page, "nr-method", "lrp")
+
+
 def test_bad_upload_shows_error_and_the_app_keeps_working(page, data_dir):
     runs = state(page, "runs_started")
     page.click("#nr-kind-upload")

@@ -137,7 +137,7 @@ class RelevanceWebApp:
         ctrl.load_demo = lambda: self._guard(self._load_demo)
         ctrl.load_server_file = lambda: self._guard(self._load_server_file)
         ctrl.load_model_path = lambda: self._guard(self._select_model, s.model_path)
-        ctrl.run = lambda: asyncio.ensure_future(self.run())
+        ctrl.run = self.start_run
         ctrl.cancel = self.cancel
         ctrl.reset_views = lambda: self.slicer.display_manager.reset_views()
         ctrl.dismiss_error = lambda: s.update(dict(error=""))
@@ -226,6 +226,14 @@ class RelevanceWebApp:
             chart_src="data:image/png;base64," + base64.b64encode(png).decode() if png else "",
             download_names={"heatmap": f"{stem}-relevance.nii.gz", "table": f"{stem}-regions.csv",
                             "scene": f"{stem}-scene.mrb"}))
+
+    def start_run(self) -> None:
+        """Start a run in the background and return at once.
+
+        (Returning the task would make trame wait for it before it handles the page's next
+        event, so Cancel would only arrive after the run.)
+        """
+        asyncio.ensure_future(self.run())
 
     async def run(self) -> None:
         """Prepare on the server loop, compute on a worker thread, apply back on the loop."""
