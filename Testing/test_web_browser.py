@@ -47,17 +47,22 @@ def server(data_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def playwright():
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = launch_browser(playwright)
-        context = browser.new_context(viewport={"width": 1500, "height": 950}, accept_downloads=True)
-        page = context.new_page()
-        page.goto(server)
-        page.wait_for_selector("#nr-run", timeout=60000)
-        yield page
-        browser.close()
+    with sync_playwright() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def page(server, playwright):
+    browser = launch_browser(playwright)
+    context = browser.new_context(viewport={"width": 1500, "height": 950}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(server)
+    page.wait_for_selector("#nr-run", timeout=60000)
+    yield page
+    browser.close()
 
 
 def _select(page, field_id: str, option: str) -> None:
@@ -177,3 +182,33 @@ def test_server_files_outside_the_data_folders_are_refused(page):
     page.click("#nr-load-file")
     wait_state(page, "s('input_name') === 'phantom' && s('error') === ''")
     assert not state(page, "has_run")
+
+
+def test_layouts_switch_the_views(page):
+    assert page.locator(".layout-grid-item").count() == 3
+    _select(page, "nr-layout", "Axial")
+    page.wait_for_function("document.querySelectorAll('.layout-grid-item').length === 1")
+    _select(page, "nr-layout", "Three slices")
+    page.wait_for_function("document.querySelectorAll('.layout-grid-item').length === 3")
+
+
+def test_default_start_shows_an_explained_demo(playwright, tmp_path):
+    """Without options the server opens on the bundled demo and explains it at once."""
+    port = free_port()
+    proc = start_server(port, tmp_path / "server.log")
+    try:
+        browser = launch_browser(playwright)
+        page = browser.new_page(viewport={"width": 1500, "height": 950})
+        started = time.perf_counter()
+        page.goto(f"http://127.0.0.1:{port}/")
+        wait_state(page, "s('has_run') && !s('busy')")
+        pixels = views_pixels(page)
+        deadline = time.perf_counter() + 20
+        while coloured(pixels).mean() <= 0.01 and time.perf_counter() < deadline:
+            pixels = views_pixels(page)
+        print(f"page load to first overlay: {time.perf_counter() - started:.2f} s")
+        assert coloured(pixels).mean() > 0.01, "the default page shows no overlay"
+        assert page.locator("#nr-summary").inner_text().startswith("Prediction: AD")
+        browser.close()
+    finally:
+        stop_server(proc)
