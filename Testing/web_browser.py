@@ -83,7 +83,8 @@ def state(page, name: str):
 
 def wait_state(page, expression: str, timeout_ms: int = 60000) -> None:
     """Wait until a JavaScript expression over ``s`` (the trame state getter) is true."""
-    page.wait_for_function(f"(() => {{ const s = (n) => window.trame.state.get(n); return {expression}; }})()",
+    page.wait_for_function(f"(() => {{ if (!window.trame || !window.trame.state) return false; "
+                           f"const s = (n) => window.trame.state.get(n); return {expression}; }})()",
                            timeout=timeout_ms)
 
 
