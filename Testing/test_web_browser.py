@@ -184,6 +184,43 @@ def test_server_files_outside_the_data_folders_are_refused(page):
     assert not state(page, "has_run")
 
 
+def test_foreign_origins_cannot_connect(server):
+    """Another web site open in the same browser must not drive the viewer over its WebSocket."""
+    import base64
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(server)
+
+    def handshake(origin: str) -> int:
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+        connection.request("GET", "/ws", headers={
+            "Origin": origin, "Connection": "Upgrade", "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode()})
+        status = connection.getresponse().status
+        connection.close()
+        return status
+
+    assert handshake(server.rstrip("/")) == 101
+    assert handshake("http://evil.example") == 403
+    assert handshake("null") == 403
+
+
+def test_tampered_state_is_refused_with_a_message(page):
+    """The page can send any state: an atlas path or an empty ε gets an error, never a read."""
+    runs = state(page, "runs_started")
+    page.evaluate("window.trame.state.set('atlas', '/etc/passwd')")
+    page.click("#nr-run")
+    page.wait_for_selector("#nr-error", timeout=20000)
+    assert "is not offered" in page.locator("#nr-error").inner_text()
+    page.evaluate("window.trame.state.set('atlas', 'DesikanKilliany')")
+    page.locator("#nr-rule-epsilon").fill("")
+    page.click("#nr-run")
+    wait_state(page, "s('error').includes('must be a number')")
+    page.locator("#nr-rule-epsilon").fill("1e-6")
+    assert state(page, "runs_started") == runs
+
+
 def test_layouts_switch_the_views(page):
     assert page.locator(".layout-grid-item").count() == 3
     _select(page, "nr-layout", "Axial")

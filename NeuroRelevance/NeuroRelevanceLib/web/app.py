@@ -53,6 +53,8 @@ class RelevanceWebApp:
         self.layouts.set_layout(DEFAULT_LAYOUT)
         self.session = WebSession(self.slicer.scene, FileGate(roots))
         self.job = None
+        self._task = None     # the running run's task (kept referenced)
+        self._shown = None    # display settings the current overlay was drawn with
         self._set_defaults(autorun)
         self._bind()
         from .ui import build_ui
@@ -61,8 +63,9 @@ class RelevanceWebApp:
         if demo:
             self._guard(self._load_demo_and_model)
         if demo and autorun:
-            self.ctrl.on_server_ready.add(lambda **_: asyncio.ensure_future(self.run()))
-        self.ctrl.on_server_ready.add(lambda **_: asyncio.ensure_future(self._keep_views_fitted()))
+            self.ctrl.on_server_ready.add(lambda **_: self.start_run())
+        self.ctrl.on_server_ready.add(lambda **_: setattr(
+            self, "_watcher", asyncio.ensure_future(self._keep_views_fitted())))
 
     async def _keep_views_fitted(self, period: float = 0.3) -> None:
         """Fit the slices whenever the page resized its views (first load, layout or window change).
@@ -108,20 +111,21 @@ class RelevanceWebApp:
             roots=self.session.gate.describe()))
 
     def values(self) -> dict:
-        """The panel's values in the form ``panel.run_settings`` takes."""
-        s = self.state
-        low, high = s.filter_range
-        return dict(method=s.method, preset=s.preset, target=s.target, filter_type=s.filter_type,
-                    filter_low=low, filter_high=high, filter_placement=s.filter_placement,
-                    opacity=s.opacity, threshold=s.threshold, positive_only=s.positive_only,
-                    atlas=s.atlas, epsilon=s.epsilon, gamma=s.gamma, alpha=s.alpha,
-                    min_overlap=s.min_overlap)
+        """The panel's values, checked, in the form ``panel.run_settings`` takes."""
+        from .values import page_values
 
-    def _guard(self, action, *args) -> bool:
-        """Run ``action``; a user error becomes the page's error message, the session lives on."""
+        return page_values(self.state, atlases=self.state.atlas_items, targets=self.session.targets())
+
+    def _guard(self, action, *args, idle: bool = False) -> bool:
+        """Run ``action``; a user error becomes the page's error message, the session lives on.
+
+        ``idle``: refuse while a run is in progress (inputs and model must not change under it).
+        """
         try:
+            if idle and self.job is not None:
+                raise InputError("A run is in progress: wait for it or Cancel it first.")
             action(*args)
-        except InputError as exc:
+        except ValueError as exc:  # InputError and the library's own argument checks
             self.state.error = str(exc)
             return False
         except Exception as exc:  # unexpected: report it in the page and the server log
@@ -134,9 +138,9 @@ class RelevanceWebApp:
     # ---- bindings -----------------------------------------------------------------------
     def _bind(self) -> None:
         s, ctrl = self.state, self.ctrl
-        ctrl.load_demo = lambda: self._guard(self._load_demo)
-        ctrl.load_server_file = lambda: self._guard(self._load_server_file)
-        ctrl.load_model_path = lambda: self._guard(self._select_model, s.model_path)
+        ctrl.load_demo = lambda: self._guard(self._load_demo, idle=True)
+        ctrl.load_server_file = lambda: self._guard(self._load_server_file, idle=True)
+        ctrl.load_model_path = lambda: self._guard(self._select_model, s.model_path, idle=True)
         ctrl.run = self.start_run
         ctrl.cancel = self.cancel
         ctrl.reset_views = lambda: self.slicer.display_manager.reset_views()
@@ -150,12 +154,13 @@ class RelevanceWebApp:
         def _on_upload(upload=None, **_):
             if upload:
                 item = upload[0] if isinstance(upload, list) else upload
-                self._guard(self._load_upload, item)
+                s.upload = None  # do not keep (and re-send to every page) the file's bytes
+                self._guard(self._load_upload, item, idle=True)
 
         @s.change("model_choice")
         def _on_model(model_choice=None, **_):
             if model_choice and model_choice.startswith(BUNDLED):
-                self._guard(self._select_model, model_choice)
+                self._guard(self._select_model, model_choice, idle=True)
 
         @s.change("preset")
         def _on_preset(preset=None, **_):
@@ -169,9 +174,18 @@ class RelevanceWebApp:
 
         @s.change(*DISPLAY_KEYS)
         def _on_display(**_):
-            if not s.busy and self.session.run is not None:
-                if self._guard(self.session.refilter, self.values()):
-                    s.overlay_updates += 1
+            if self.job is None and self.session.run is not None:
+                self._refilter()
+
+    def _refilter(self) -> None:
+        """Show the current run with the page's display settings (from the cache)."""
+        if self._guard(lambda: self.session.refilter(self.values())):
+            self.state.overlay_updates += 1
+            self._shown = self._display_values()
+
+    def _display_values(self) -> tuple:
+        s = self.state
+        return (s.filter_type, tuple(s.filter_range or ()), s.opacity, s.threshold, s.positive_only)
 
     def _download_trigger(self, build):
         def trigger():
@@ -190,7 +204,10 @@ class RelevanceWebApp:
         self._select_model(DEMO_MODEL)
 
     def _load_demo(self) -> None:
-        self._show_input(self.session.load_demo(self.state.demo_diagnosis, float(self.state.demo_age)))
+        from .values import choice, number
+
+        diagnosis = choice(self.state.demo_diagnosis, "Diagnosis", ["AD", "CN"])
+        self._show_input(self.session.load_demo(diagnosis, number(self.state.demo_age, "demo_age", 40, 95)))
 
     def _load_server_file(self) -> None:
         self._show_input(self.session.load_server_file(self.state.server_path))
@@ -233,7 +250,7 @@ class RelevanceWebApp:
         (Returning the task would make trame wait for it before it handles the page's next
         event, so Cancel would only arrive after the run.)
         """
-        asyncio.ensure_future(self.run())
+        self._task = asyncio.ensure_future(self.run())
 
     async def run(self) -> None:
         """Prepare on the server loop, compute on a worker thread, apply back on the loop."""
@@ -244,13 +261,17 @@ class RelevanceWebApp:
             return
         with s:
             try:
-                values = self.values()
-                job = self.session.prepare(values)
-            except InputError as exc:
+                job = self.session.prepare(self.values())
+            except ValueError as exc:
                 s.error = str(exc)
+                return
+            except Exception as exc:
+                log.exception("could not start a run")
+                s.error = f"Could not start the run: {type(exc).__name__}: {exc}"
                 return
             self.job, s.busy, s.error, s.progress = job, True, "", 0
             s.runs_started = self.session.runs_started
+            self._shown = self._display_values()  # apply() shows the run with these
         progress = {"message": "Starting", "fraction": 0.0}
 
         def report(message: str, fraction: float) -> None:  # called on the worker thread
@@ -267,23 +288,17 @@ class RelevanceWebApp:
                 self.session.finish(job)
                 self._show_results()
                 s.info = "Done."
-                self._refilter_if_changed(values)
             except Cancelled as exc:
                 s.info = str(exc) or "Cancelled."
-            except InputError as exc:
+            except ValueError as exc:
                 s.error = str(exc)
             except Exception as exc:
                 log.exception("relevance run failed")
                 s.error = f"The relevance run failed: {type(exc).__name__}: {exc}"
             finally:
                 self.job, s.busy, s.progress = None, False, 0
-
-    def _refilter_if_changed(self, values: dict) -> None:
-        """Display settings moved during the run: show the finished run with the current ones."""
-        now = self.values()
-        if any(now[k] != values[k] for k in ("filter_type", "filter_low", "filter_high", "opacity",
-                                             "threshold", "positive_only")):
-            self._guard(self.session.refilter, now)
+            if self.session.run is not None and self._display_values() != self._shown:
+                self._refilter()  # display settings moved during the run (or it was cancelled)
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -294,6 +309,9 @@ class RelevanceWebApp:
         """Serve until interrupted (blocking)."""
         import sys
 
+        from . import guard
+
+        self.ctrl.on_server_bind.add(lambda wslink_server: guard.install(wslink_server, host))
         argv, sys.argv = sys.argv, sys.argv[:1]  # trame parses sys.argv: keep our CLI's arguments away
         try:
             self.server.start(port=port, host=host, open_browser=open_browser, timeout=0,

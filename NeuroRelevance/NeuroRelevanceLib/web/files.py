@@ -84,6 +84,13 @@ class FileGate:
                              f"({self.describe()}); restart it with --data <folder> to allow more.")
         raise InputError(f"No such {kind}: {text} (looked in {self.describe()}).")
 
+    def check_data_files(self, path: Path) -> None:
+        """A header file may only name voxel files inside the allowed folders."""
+        for data in referenced_data_files(path):
+            if not self.allows(data.resolve()):
+                raise InputError(f"{path.name} takes its voxels from {data}, outside the folders this "
+                                 f"server may read ({self.describe()}).")
+
     def allows(self, path: Path) -> bool:
         return any(path == root or root in path.parents for root in self.roots)
 
@@ -111,7 +118,43 @@ class FileGate:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
         path.write_bytes(upload.content)
+        try:
+            if referenced_data_files(path):
+                raise InputError(f"{upload.name} takes its voxels from another file; upload a "
+                                 "self-contained volume (NIfTI, or .nrrd/.mha with the data inside).")
+        except InputError:
+            path.unlink()
+            raise
         return path
+
+
+def referenced_data_files(path: Path) -> list[Path]:
+    """Other files whose voxels a NRRD or MetaImage header reads (none for NIfTI, inline data).
+
+    A header may name any file (``data file: /etc/...``, ``ElementDataFile = ...``); lists and
+    numbered patterns are refused outright because their files cannot be checked one by one.
+    """
+    name = path.name.lower()
+    if not name.endswith((".nrrd", ".nhdr", ".mha", ".mhd")):
+        return []
+    with open(path, "rb") as handle:
+        head = handle.read(65536)
+    if name.endswith((".nrrd", ".nhdr")):
+        header = head.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+        pattern = rb"^\s*data ?file\s*:\s*(.*?)\s*$"
+    else:
+        header, pattern = head, rb"^\s*ElementDataFile\s*=\s*(.*?)\s*$"
+    found = re.search(pattern, header, flags=re.MULTILINE | re.IGNORECASE)
+    if found is None:
+        return []
+    value = found.group(1).decode("utf-8", "replace")
+    if value.upper() == "LOCAL":
+        return []
+    if value.upper().startswith("LIST") or "%" in value:
+        raise InputError(f"{path.name} reads its voxels from a list or pattern of files; convert it "
+                         "to one self-contained volume (.nii.gz or .nrrd).")
+    data = Path(value)
+    return [data if data.is_absolute() else path.parent / data]
 
 
 def safe_name(name: str, max_length: int = 120) -> str:

@@ -65,15 +65,30 @@ class WebSession:
     def load_server_file(self, typed: str):
         """Replace the input by a volume file on the server (inside the allowed folders)."""
         path = self.gate.resolve(typed, mrml.storage.VOLUME_SUFFIXES, "volume file")
+        self.gate.check_data_files(path)
         return self._load_path(path)
 
     def load_upload(self, item: dict):
-        """Replace the input by an uploaded volume; a bad file leaves the current input as it is."""
+        """Replace the input by an uploaded volume; a bad file leaves the current input as it is.
+
+        Only the current upload's file is kept on disk: a failed upload's and the previous
+        input's are deleted.
+        """
+        import shutil
+
         upload = Upload.from_client(item)
         self._uploads += 1
         folder = Path(self._tmp.name) / f"upload-{self._uploads}"
-        path = self.gate.save_upload(upload, folder)
-        return self._load_path(path, name=path.name.split(".")[0])
+        try:
+            path = self.gate.save_upload(upload, folder)
+            node = self._load_path(path, name=path.name.split(".")[0])
+        except Exception:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        for old in Path(self._tmp.name).glob("upload-*"):
+            if old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+        return node
 
     def _load_path(self, path: Path, name: str | None = None):
         from .files import safe_name

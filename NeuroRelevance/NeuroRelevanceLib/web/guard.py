@@ -1,0 +1,51 @@
+"""Keep other web pages out: same-origin and host checks on every request to the viewer.
+
+Binding to 127.0.0.1 keeps other machines out, not other web pages: any site open in the user's
+browser may open a WebSocket to ``ws://127.0.0.1:<port>`` (browsers do not apply CORS to
+WebSockets) and trame's default secret is public. Browsers always send ``Origin`` on a WebSocket
+handshake and on cross-site requests, and a page cannot forge it, so the viewer refuses requests
+whose ``Origin`` is not the viewer itself. The ``Host`` check refuses DNS-rebinding names (a
+foreign host name resolving to 127.0.0.1) while serving on loopback.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1"}
+
+
+def host_name(netloc: str) -> str:
+    """``"127.0.0.1:8080"`` -> ``"127.0.0.1"``, ``"[::1]:80"`` -> ``"::1"`` (lower case)."""
+    return (urlsplit(f"//{netloc}").hostname or "").lower()
+
+
+def refusal(host: str, origin: str | None, bound_host: str) -> str:
+    """Why a request must be refused ('' when it may pass).
+
+    ``host`` is the request's Host header, ``origin`` its Origin header (None when absent, as
+    for a plain page load typed into the address bar), ``bound_host`` the address the server
+    listens on.
+    """
+    loopback = bound_host in LOOPBACK_NAMES
+    if loopback and host_name(host) not in LOOPBACK_NAMES:
+        return f"host {host!r} is not this machine's loopback name"
+    if origin is None:
+        return ""
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or parts.netloc.lower() != host.lower():
+        return f"requests from {origin!r} are not allowed (only from the viewer's own page)"
+    return ""
+
+
+def install(wslink_server, bound_host: str) -> None:
+    """Add the check to the aiohttp application of trame's wslink server (before it starts)."""
+    from aiohttp import web
+
+    @web.middleware
+    async def same_origin_only(request, handler):
+        reason = refusal(request.host, request.headers.get("Origin"), bound_host)
+        if reason:
+            return web.Response(status=403, text=f"NeuroRelevance Web refused this request: {reason}.")
+        return await handler(request)
+
+    wslink_server.app.middlewares.append(same_origin_only)

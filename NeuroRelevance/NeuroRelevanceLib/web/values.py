@@ -1,0 +1,68 @@
+"""The page's values, checked: the browser can send any state, not only what the widgets offer.
+
+Every choice must be one the page listed (an atlas is a bundled name, never a path), every
+number must be a finite number: anything else is an :class:`InputError` naming the field and a
+valid value, shown on the page.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from .. import panel
+from ..errors import InputError
+
+LABELS = {"epsilon": "ε", "gamma": "γ", "alpha": "α", "opacity": "Opacity", "threshold": "Threshold",
+          "min_overlap": "Minimum overlap", "demo_age": "Age"}
+
+
+def number(value: Any, field: str, low: float = -math.inf, high: float = math.inf) -> float:
+    """``value`` as a finite float in [low, high], or an InputError naming the field."""
+    label = LABELS.get(field, field)
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{label} must be a number (got {value!r}); type e.g. "
+                         f"{_example(low, high)}.") from None
+    if not math.isfinite(result) or not low <= result <= high:
+        raise InputError(f"{label} = {value!r} must lie in [{low:g}, {high:g}].")
+    return result
+
+
+def choice(value: Any, field: str, options: Sequence[str]) -> str:
+    """``value`` if it is one of ``options``, else an InputError listing them."""
+    if not isinstance(value, str) or value not in options:
+        raise InputError(f"{field} {value!r} is not offered; choose one of {', '.join(options)}.")
+    return value
+
+
+def page_values(state, *, atlases: Sequence[str], targets: Sequence[str]) -> dict:
+    """The checked panel values in the form :func:`panel.run_settings` takes."""
+    try:
+        low, high = state.filter_range
+    except (TypeError, ValueError):
+        raise InputError("The α range must be two numbers, e.g. [0.2, 1.0].") from None
+    low, high = number(low, "α range start", 0.0, 1.0), number(high, "α range end", 0.0, 1.0)
+    if low > high:
+        raise InputError(f"The α range [{low:g}, {high:g}] is reversed; its start must not exceed its end.")
+    return dict(
+        method=choice(state.method, "Method", panel.METHODS),
+        preset=choice(state.preset, "Preset", panel.PRESETS),
+        target=choice(state.target, "Target", targets),
+        filter_type=choice(state.filter_type, "Filter", panel.FILTERS),
+        filter_low=low, filter_high=high,
+        filter_placement=choice(state.filter_placement, "Placement", panel.PLACEMENTS),
+        opacity=number(state.opacity, "opacity", 0.0, 1.0),
+        threshold=number(state.threshold, "threshold", 0.0, 0.99),
+        positive_only=bool(state.positive_only),
+        atlas=choice(state.atlas, "Atlas", atlases),
+        epsilon=number(state.epsilon, "epsilon", 0.0, 1e3),
+        gamma=number(state.gamma, "gamma", 0.0, 1e3),
+        alpha=number(state.alpha, "alpha", 1.0, 1e3),
+        min_overlap=number(state.min_overlap, "min_overlap", 0.0, 1.0))
+
+
+def _example(low: float, high: float) -> str:
+    if math.isfinite(low) and math.isfinite(high):
+        return f"{(low + high) / 2:g}"
+    return "1e-6" if low == 0.0 else "1"
