@@ -38,6 +38,13 @@ def missing_requirement() -> str:
     return ""
 
 
+def installable_here() -> bool:
+    """Whether the missing pieces could have been installed (root with apt-get: run.py does it)."""
+    import shutil
+
+    return os.name == "posix" and os.geteuid() == 0 and shutil.which("apt-get") is not None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
