@@ -222,13 +222,7 @@ class RelevanceLogic:
                     doomed.append(node)
         folders = {mrml.output_folder(self.scene, node) for node in doomed}
         for node in doomed:
-            companions = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())] \
-                if node.IsA("vtkMRMLDisplayableNode") else []
-            companions += [node.GetStorageNode()] if node.IsA("vtkMRMLStorableNode") else []
-            companions.append(node.GetNodeReference(mrml.display.COLOR_TABLE_REFERENCE))
-            self.scene.RemoveNode(node)  # first: a live volume whose display vanished gets a new one
-            for companion in [c for c in companions if c is not None and c.GetScene() is not None]:
-                self.scene.RemoveNode(companion)
+            mrml.outputs.remove_with_companions(self.scene, node)
         mrml.outputs.remove_empty_folders(self.scene, folders)
         return len(doomed)
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..windowing import robust_window
-from .outputs import SOURCE_REFERENCE
+from .outputs import COLOR_TABLE_REFERENCE, SOURCE_REFERENCE
 from .volumes import volume_to_array
 
 NUMBER_OF_COLORS = 256
@@ -64,9 +64,6 @@ def diverging_color_table(scene, threshold: float = 0.0, positive_only: bool = F
         node.EndModify(was_modifying)
     return node
 
-
-#: node reference from a heatmap to the colour table it owns
-COLOR_TABLE_REFERENCE = "NeuroRelevance.colorTable"
 
 
 def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,

@@ -47,6 +47,24 @@ def create_heatmap_volume(scene, source, array_kji: np.ndarray, method: str, *,
     return node
 
 
+#: node reference from a heatmap to the colour table it owns
+COLOR_TABLE_REFERENCE = "NeuroRelevance.colorTable"
+
+
+def remove_with_companions(scene, node) -> None:
+    """Remove ``node`` and the display nodes, storage node and colour table that serve only it."""
+    if node is None or node.GetScene() is None:
+        return
+    companions = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())] \
+        if node.IsA("vtkMRMLDisplayableNode") else []
+    companions += [node.GetStorageNode()] if node.IsA("vtkMRMLStorableNode") else []
+    companions.append(node.GetNodeReference(COLOR_TABLE_REFERENCE))
+    scene.RemoveNode(node)  # first: a live volume whose display vanished gets a new one
+    for companion in companions:
+        if companion is not None and companion.GetScene() is not None:
+            scene.RemoveNode(companion)
+
+
 def output_folder(scene, node) -> int:
     """Subject-hierarchy item ID of the folder holding an output volume."""
     sh = _hierarchy(scene)

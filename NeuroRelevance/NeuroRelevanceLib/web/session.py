@@ -136,14 +136,7 @@ class WebSession:
         return node.GetAttribute(RUN_KEY)
 
     def _remove(self, node) -> None:
-        if node is None or node.GetScene() is None:
-            return
-        companions = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())]
-        companions.append(node.GetStorageNode())
-        self.scene.RemoveNode(node)
-        for companion in companions:
-            if companion is not None and companion.GetScene() is not None:
-                self.scene.RemoveNode(companion)
+        mrml.outputs.remove_with_companions(self.scene, node)
 
     # ---- model --------------------------------------------------------------------------
     @staticmethod
