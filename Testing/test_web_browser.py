@@ -221,6 +221,10 @@ def test_tampered_state_is_refused_with_a_message(page):
     page.click("#nr-run")
     page.wait_for_selector("#nr-error", timeout=20000)
     assert "is not offered" in page.locator("#nr-error").inner_text()
+    page.evaluate("window.trame.state.set('error', '')")
+    page.evaluate("window.trame.state.set('atlas_items', ['none', '/etc/passwd'])")  # lists too
+    page.click("#nr-run")
+    wait_state(page, "s('error').includes('is not offered')")
     page.evaluate("window.trame.state.set('atlas', 'DesikanKilliany')")
     page.locator("#nr-rule-epsilon").fill("")
     page.click("#nr-run")

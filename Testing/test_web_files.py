@@ -278,5 +278,5 @@ def test_oversize_message_suggests_data(tmp_path):
 
 
 def test_upload_at_the_size_limit_is_accepted(tmp_path):
-    path = FileGate([tmp_path], max_upload=16).save_upload(Upload("s.mha", b"x" * 16), tmp_path / "u")
+    path = FileGate([tmp_path], max_upload=16).save_upload(Upload("s.nii.gz", b"x" * 16), tmp_path / "u")
     assert path.read_bytes() == b"x" * 16

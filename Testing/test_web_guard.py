@@ -33,16 +33,21 @@ def test_own_page_passes(host, origin):
     ("127.0.0.1:8080", "null", "not allowed"),                      # sandboxed iframes, file://
     ("127.0.0.1:8080", "http://127.0.0.1:9999", "not allowed"),     # another local app's page
     ("127.0.0.1:8080", "ws://127.0.0.1:8080", "not allowed"),
-    ("evil.example:8080", "http://evil.example:8080", "loopback"),  # DNS rebinding
-    ("evil.example:8080", None, "loopback"),
+    ("evil.example:8080", "http://evil.example:8080", "not a name"),  # DNS rebinding
+    ("evil.example:8080", None, "not a name"),
 ])
 def test_foreign_pages_are_refused(host, origin, why):
     assert why in refusal(host, origin, "127.0.0.1")
 
 
-def test_a_public_bind_keeps_the_same_origin_rule():
-    assert refusal("viewer.lab:8080", "http://viewer.lab:8080", "0.0.0.0") == ""
-    assert refusal("viewer.lab:8080", "http://evil.example", "0.0.0.0") != ""
+def test_a_public_bind_accepts_this_machine_and_ip_addresses_only():
+    names = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "viewer.lab"}
+    assert refusal("viewer.lab:8080", "http://viewer.lab:8080", "0.0.0.0", names) == ""
+    assert refusal("10.1.2.3:8080", "http://10.1.2.3:8080", "0.0.0.0", names) == ""
+    assert refusal("viewer.lab:8080", "http://evil.example", "0.0.0.0", names) != ""
+    # DNS rebinding: a foreign name that resolves to this machine, with its own origin
+    assert "not a name of this machine" in refusal("evil.example:8080", "http://evil.example:8080",
+                                                   "0.0.0.0", names)
 
 
 # ---- state values from the page -------------------------------------------------------------
@@ -70,7 +75,7 @@ def test_page_values_pass_through_panel_settings():
     ({"target": "tumour"}, "Target 'tumour' is not offered"),
     ({"filter_type": "blur"}, "Filter"),
     ({"filter_placement": "everywhere"}, "Placement"),
-    ({"epsilon": ""}, "ε must be a number"),
+    ({"epsilon": ""}, "ε must be a number (got ''); type e.g. 1e-6"),
     ({"gamma": "a lot"}, "γ must be a number"),
     ({"alpha": 0.5}, "α = 0.5 must lie in [1, 1000]"),
     ({"opacity": float("nan")}, "Opacity"),
@@ -79,6 +84,7 @@ def test_page_values_pass_through_panel_settings():
     ({"filter_range": "wide"}, "two numbers"),
     ({"filter_range": [0.0, 2.0]}, "α range end"),
     ({"min_overlap": -1}, "Minimum overlap"),
+    ({"positive_only": "false"}, "must be true or false"),
 ])
 def test_tampered_or_unfinished_values_are_refused(changes, message):
     with pytest.raises(InputError, match=_escape(message)):
@@ -145,3 +151,41 @@ def test_server_headers_may_only_read_inside_the_data_folders(tmp_path):
         gate.check_data_files(_nrrd(root / "escape.nhdr", "data file: ../outside/secret.raw"))
     with pytest.raises(InputError, match="outside the folders"):
         gate.check_data_files(_mha(root / "abs.mhd", str(outside / "secret.raw")))
+
+
+# ---- headers written to slip past a naive check (found in review) -----------------------------
+def test_metaimage_colon_separator_is_seen(tmp_path):
+    header = tmp_path / "colon.mha"
+    header.write_text("ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nElementType = MET_UCHAR\n"
+                      "ElementDataFile : /etc/passwd\n")
+    assert referenced_data_files(header) == [Path("/etc/passwd")]
+
+
+def test_nrrd_data_file_after_many_comments_is_seen(tmp_path):
+    header = tmp_path / "pad.nrrd"
+    header.write_bytes(b"NRRD0004\n" + b"# pad\n" * 12000 + b"type: uchar\ndimension: 3\n"
+                       b"sizes: 2 2 2\nencoding: raw\nDATA FILE: /etc/passwd\n\n")
+    assert referenced_data_files(header) == [Path("/etc/passwd")]
+
+
+def test_header_without_an_end_within_the_limit_is_refused(tmp_path):
+    from NeuroRelevanceLib.web import headers
+
+    header = tmp_path / "long.mhd"
+    fields = "".join(f"Foo{i} = bar\n" for i in range(headers.MAX_HEADER_BYTES // 10))
+    header.write_text("ObjectType = Image\n" + fields + "ElementDataFile = /etc/passwd\n")
+    with pytest.raises(InputError, match="no end of its header"):
+        referenced_data_files(header)
+
+
+def test_metaimage_without_element_data_file_is_refused(tmp_path):
+    header = tmp_path / "none.mha"
+    header.write_text("ObjectType = Image\nNDims = 3\n")
+    with pytest.raises(InputError, match="no ElementDataFile"):
+        referenced_data_files(header)
+
+
+def test_value_with_separator_characters_is_parsed_at_the_first_one(tmp_path):
+    header = tmp_path / "sep.mha"
+    header.write_text("ObjectType = Image\nElementDataFile : /tmp/a=b/secret.raw\n")
+    assert referenced_data_files(header) == [Path("/tmp/a=b/secret.raw")]

@@ -234,3 +234,15 @@ def test_nothing_to_show_or_download_before_a_run(session):
     for download in (session.download_heatmap, session.download_table, session.download_scene):
         with pytest.raises(InputError, match="Run an explanation first"):
             download()
+
+
+def test_detached_header_with_upper_case_suffix_is_refused_not_relinked(session, root):
+    """Reading through a lower-case link elsewhere would move where its relative data path leads."""
+    deep = root / "a" / "b"
+    deep.mkdir(parents=True)
+    (deep / "H.raw").write_bytes(bytes(8))
+    (deep / "H.NHDR").write_text("NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 2 2\n"
+                                 "encoding: raw\ndata file: H.raw\n")
+    with pytest.raises(InputError, match="lower-case suffix"):
+        session.load_server_file("a/b/H.NHDR")
+    assert session.scan is None

@@ -53,6 +53,7 @@ class RelevanceWebApp:
         self.layouts.set_layout(DEFAULT_LAYOUT)
         self.session = WebSession(self.slicer.scene, FileGate(roots))
         self.job = None
+        self.atlases = (panel.NO_ATLAS, *panel.installed_atlases())  # the page cannot extend these
         self._task = None     # the running run's task (kept referenced)
         self._shown = None    # display settings the current overlay was drawn with
         self._set_defaults(autorun)
@@ -101,10 +102,10 @@ class RelevanceWebApp:
             filter_items=panel.FILTERS, filter_type="none", filter_range=[0.0, 1.0],
             placement_items=panel.PLACEMENTS, filter_placement="input",
             opacity=DEMO_SETTINGS["opacity"], threshold=DEMO_SETTINGS["threshold"],
-            positive_only=False, atlas_items=[panel.NO_ATLAS, *panel.installed_atlases()],
+            positive_only=False, atlas_items=list(self.atlases),
             atlas=DEMO_ATLAS, min_overlap=DEMO_SETTINGS["min_overlap"],
             busy=False, progress=0, progress_message="", error="", info="", summary="",
-            input_name="", has_run=False, runs_started=0, overlay_updates=0,
+            input_name="", has_run=False, has_table=False, runs_started=0, overlay_updates=0,
             table_rows=[], table_headers=_table_headers(), chart_src="", autorun=autorun,
             download_names={"heatmap": "relevance.nii.gz", "table": "regions.csv",
                             "scene": "scene.mrb"},
@@ -114,7 +115,7 @@ class RelevanceWebApp:
         """The panel's values, checked, in the form ``panel.run_settings`` takes."""
         from .values import page_values
 
-        return page_values(self.state, atlases=self.state.atlas_items, targets=self.session.targets())
+        return page_values(self.state, atlases=self.atlases, targets=self.session.targets())
 
     def _guard(self, action, *args, idle: bool = False) -> bool:
         """Run ``action``; a user error becomes the page's error message, the session lives on.
@@ -160,7 +161,8 @@ class RelevanceWebApp:
         @s.change("model_choice")
         def _on_model(model_choice=None, **_):
             if model_choice and model_choice.startswith(BUNDLED):
-                self._guard(self._select_model, model_choice, idle=True)
+                if not self._guard(self._select_model, model_choice, idle=True):
+                    s.model_choice = self.session.model_choice or model_choice  # show what is loaded
 
         @s.change("preset")
         def _on_preset(preset=None, **_):
@@ -169,8 +171,11 @@ class RelevanceWebApp:
 
         @s.change("layout")
         def _on_layout(layout=None, **_):
+            from .layouts import layouts
+            from .values import choice
+
             if layout:
-                self.layouts.set_layout(layout)
+                self._guard(lambda: self.layouts.set_layout(choice(layout, "Layout", list(layouts()))))
 
         @s.change(*DISPLAY_KEYS)
         def _on_display(**_):
@@ -190,11 +195,15 @@ class RelevanceWebApp:
     def _download_trigger(self, build):
         def trigger():
             try:
+                if self.job is not None:
+                    raise InputError("A run is in progress: download when it has finished.")
                 item = build()
-            except InputError as exc:
+            except Exception as exc:
+                if not isinstance(exc, ValueError):
+                    log.exception("download failed")
                 self.state.error = str(exc)
                 self.state.flush()
-                return None
+                return None  # the page saves nothing (see ui.DOWNLOADS)
             return self.server.protocol.addAttachment(item.content)
         return trigger
 
@@ -232,14 +241,15 @@ class RelevanceWebApp:
                                preset=card.recommended_preset))
 
     def _clear_results(self) -> None:
-        self.state.update(dict(has_run=False, summary="", table_rows=[], chart_src=""))
+        self.state.update(dict(has_run=False, has_table=False, summary="", table_rows=[], chart_src=""))
 
     def _show_results(self) -> None:
         session = self.session
         png = session.chart_png()
         stem = session._stem()
         self.state.update(dict(
-            has_run=True, summary=session.summary(), table_rows=session.table_rows(),
+            has_run=True, has_table=session.run.table is not None, summary=session.summary(),
+            table_rows=session.table_rows(),
             chart_src="data:image/png;base64," + base64.b64encode(png).decode() if png else "",
             download_names={"heatmap": f"{stem}-relevance.nii.gz", "table": f"{stem}-regions.csv",
                             "scene": f"{stem}-scene.mrb"}))

@@ -13,6 +13,7 @@ from typing import Iterable
 
 from ..errors import InputError
 from ..mrml.storage import VOLUME_SUFFIXES
+from .headers import referenced_data_files
 
 #: largest upload accepted (bytes); a 1 mm float32 brain is ~30 MB, a 0.5 mm one ~250 MB
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
@@ -32,8 +33,8 @@ class Upload:
         if not isinstance(item, dict) or "name" not in item:
             raise InputError("The upload arrived incomplete; choose the file again.")
         content = item.get("content")
-        if isinstance(content, list):  # chunked transfer: a list of byte strings
-            content = b"".join(content)
+        if isinstance(content, list) and all(isinstance(c, (bytes, bytearray)) for c in content):
+            content = b"".join(content)  # chunked transfer: a list of byte strings
         if not isinstance(content, (bytes, bytearray)):
             raise InputError(f"{item.get('name')}: the upload arrived without its content; "
                              "choose the file again.")
@@ -61,6 +62,8 @@ class FileGate:
             raise InputError(f"Type the path of a {kind} on the server.")
         try:
             return self._resolve(text, suffixes, kind)
+        except InputError:
+            raise
         except (ValueError, OSError, RuntimeError) as exc:  # NUL bytes, overlong names, ~nobody
             raise InputError(f"{text[:80]!r} is not a usable path ({exc}); type a file inside "
                              f"{self.describe()}.") from None
@@ -84,12 +87,14 @@ class FileGate:
                              f"({self.describe()}); restart it with --data <folder> to allow more.")
         raise InputError(f"No such {kind}: {text} (looked in {self.describe()}).")
 
-    def check_data_files(self, path: Path) -> None:
-        """A header file may only name voxel files inside the allowed folders."""
-        for data in referenced_data_files(path):
+    def check_data_files(self, path: Path) -> list[Path]:
+        """A header file may only name voxel files inside the allowed folders; returns them."""
+        found = referenced_data_files(path)
+        for data in found:
             if not self.allows(data.resolve()):
                 raise InputError(f"{path.name} takes its voxels from {data}, outside the folders this "
                                  f"server may read ({self.describe()}).")
+        return found
 
     def allows(self, path: Path) -> bool:
         return any(path == root or root in path.parents for root in self.roots)
@@ -126,35 +131,6 @@ class FileGate:
             path.unlink()
             raise
         return path
-
-
-def referenced_data_files(path: Path) -> list[Path]:
-    """Other files whose voxels a NRRD or MetaImage header reads (none for NIfTI, inline data).
-
-    A header may name any file (``data file: /etc/...``, ``ElementDataFile = ...``); lists and
-    numbered patterns are refused outright because their files cannot be checked one by one.
-    """
-    name = path.name.lower()
-    if not name.endswith((".nrrd", ".nhdr", ".mha", ".mhd")):
-        return []
-    with open(path, "rb") as handle:
-        head = handle.read(65536)
-    if name.endswith((".nrrd", ".nhdr")):
-        header = head.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
-        pattern = rb"^\s*data ?file\s*:\s*(.*?)\s*$"
-    else:
-        header, pattern = head, rb"^\s*ElementDataFile\s*=\s*(.*?)\s*$"
-    found = re.search(pattern, header, flags=re.MULTILINE | re.IGNORECASE)
-    if found is None:
-        return []
-    value = found.group(1).decode("utf-8", "replace")
-    if value.upper() == "LOCAL":
-        return []
-    if value.upper().startswith("LIST") or "%" in value:
-        raise InputError(f"{path.name} reads its voxels from a list or pattern of files; convert it "
-                         "to one self-contained volume (.nii.gz or .nrrd).")
-    data = Path(value)
-    return [data if data.is_absolute() else path.parent / data]
 
 
 def safe_name(name: str, max_length: int = 120) -> str:

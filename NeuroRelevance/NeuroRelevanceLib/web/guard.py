@@ -19,16 +19,40 @@ def host_name(netloc: str) -> str:
     return (urlsplit(f"//{netloc}").hostname or "").lower()
 
 
-def refusal(host: str, origin: str | None, bound_host: str) -> str:
+def machine_names(bound_host: str) -> set[str]:
+    """Host names that may reach a server bound to ``bound_host`` (besides IP literals)."""
+    import socket
+
+    names = set(LOOPBACK_NAMES) | {bound_host.lower()}
+    if bound_host not in LOOPBACK_NAMES:
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+    return names
+
+
+def _is_ip(name: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def refusal(host: str, origin: str | None, bound_host: str, names: set[str] | None = None) -> str:
     """Why a request must be refused ('' when it may pass).
 
     ``host`` is the request's Host header, ``origin`` its Origin header (None when absent, as
     for a plain page load typed into the address bar), ``bound_host`` the address the server
-    listens on.
+    listens on. The Host must be a name of this machine (``names``, default
+    :func:`machine_names`) or, when serving beyond loopback, an IP address: a foreign name that
+    resolves here is DNS rebinding.
     """
+    names = machine_names(bound_host) if names is None else names
+    hostname = host_name(host)
     loopback = bound_host in LOOPBACK_NAMES
-    if loopback and host_name(host) not in LOOPBACK_NAMES:
-        return f"host {host!r} is not this machine's loopback name"
+    if hostname not in names and (loopback or not _is_ip(hostname)):
+        return f"host {host!r} is not a name of this machine"
     if origin is None:
         return ""
     parts = urlsplit(origin)
@@ -41,9 +65,11 @@ def install(wslink_server, bound_host: str) -> None:
     """Add the check to the aiohttp application of trame's wslink server (before it starts)."""
     from aiohttp import web
 
+    names = machine_names(bound_host)
+
     @web.middleware
     async def same_origin_only(request, handler):
-        reason = refusal(request.host, request.headers.get("Origin"), bound_host)
+        reason = refusal(request.host, request.headers.get("Origin"), bound_host, names)
         if reason:
             return web.Response(status=403, text=f"NeuroRelevance Web refused this request: {reason}.")
         return await handler(request)

@@ -65,8 +65,8 @@ class WebSession:
     def load_server_file(self, typed: str):
         """Replace the input by a volume file on the server (inside the allowed folders)."""
         path = self.gate.resolve(typed, mrml.storage.VOLUME_SUFFIXES, "volume file")
-        self.gate.check_data_files(path)
-        return self._load_path(path)
+        detached = self.gate.check_data_files(path)
+        return self._load_path(path, detached=bool(detached))
 
     def load_upload(self, item: dict):
         """Replace the input by an uploaded volume; a bad file leaves the current input as it is.
@@ -90,10 +90,13 @@ class WebSession:
                 shutil.rmtree(old, ignore_errors=True)
         return node
 
-    def _load_path(self, path: Path, name: str | None = None):
+    def _load_path(self, path: Path, name: str | None = None, detached: bool = False):
         from .files import safe_name
 
         if safe_name(path.name) != path.name and path.name.lower() == safe_name(path.name).lower():
+            if detached:  # a link elsewhere would change where relative data paths lead
+                raise InputError(f"{path.name}: rename it with a lower-case suffix "
+                                 f"({safe_name(path.name)}); its voxels live in another file.")
             # ITK's readers know '.mha', not '.MHA': read through a link with the lower-case name
             self._uploads += 1
             link = Path(self._tmp.name) / f"link-{self._uploads}" / safe_name(path.name)

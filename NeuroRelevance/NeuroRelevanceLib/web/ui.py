@@ -162,9 +162,10 @@ def _run(app, v, html) -> None:
             with html.Div(classes="mt-2 d-flex flex-column ga-1"):
                 for key, label, mime, icon in DOWNLOADS:
                     v.VBtn(label, prepend_icon=icon, variant="tonal", density="compact",
-                           id=f"nr-download-{key}", disabled=("!has_run || busy",),
-                           click=f"utils.download(download_names.{key}, "
-                                 f"trigger('download_{key}'), '{mime}')")
+                           id=f"nr-download-{key}",
+                           disabled=("!has_run || busy" + (" || !has_table" if key == "table" else ""),),
+                           click=f"trigger('download_{key}').then((data) => data && "
+                                 f"utils.download(download_names.{key}, data, '{mime}'))")
 
 
 def _results(v, html) -> None:

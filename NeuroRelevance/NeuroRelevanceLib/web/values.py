@@ -14,6 +14,7 @@ from ..errors import InputError
 
 LABELS = {"epsilon": "ε", "gamma": "γ", "alpha": "α", "opacity": "Opacity", "threshold": "Threshold",
           "min_overlap": "Minimum overlap", "demo_age": "Age"}
+EXAMPLES = {"epsilon": "1e-6", "gamma": "0.25", "alpha": "1", "demo_age": "70"}
 
 
 def number(value: Any, field: str, low: float = -math.inf, high: float = math.inf) -> float:
@@ -23,10 +24,17 @@ def number(value: Any, field: str, low: float = -math.inf, high: float = math.in
         result = float(value)
     except (TypeError, ValueError):
         raise InputError(f"{label} must be a number (got {value!r}); type e.g. "
-                         f"{_example(low, high)}.") from None
+                         f"{EXAMPLES.get(field) or _example(low, high)}.") from None
     if not math.isfinite(result) or not low <= result <= high:
         raise InputError(f"{label} = {value!r} must lie in [{low:g}, {high:g}].")
     return result
+
+
+def flag(value: Any, field: str) -> bool:
+    """A true boolean (the string "false" is not False-y enough to guess)."""
+    if not isinstance(value, bool):
+        raise InputError(f"{field} must be true or false (got {value!r}).")
+    return value
 
 
 def choice(value: Any, field: str, options: Sequence[str]) -> str:
@@ -54,7 +62,7 @@ def page_values(state, *, atlases: Sequence[str], targets: Sequence[str]) -> dic
         filter_placement=choice(state.filter_placement, "Placement", panel.PLACEMENTS),
         opacity=number(state.opacity, "opacity", 0.0, 1.0),
         threshold=number(state.threshold, "threshold", 0.0, 0.99),
-        positive_only=bool(state.positive_only),
+        positive_only=flag(state.positive_only, "Positive relevance only"),
         atlas=choice(state.atlas, "Atlas", atlases),
         epsilon=number(state.epsilon, "epsilon", 0.0, 1e3),
         gamma=number(state.gamma, "gamma", 0.0, 1e3),
