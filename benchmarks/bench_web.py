@@ -98,8 +98,10 @@ def interactive(playwright, log_dir: Path, repeats: int, screenshot: Path | None
             page.mouse.click(box["x"] + 0.02 * box["width"], box["y"] + box["height"] / 2)
             page.locator("#nr-filter-type").click(force=True)
             page.get_by_role("option", name="none", exact=True).click()
-            time.sleep(2.0)
+            page.set_viewport_size({"width": 1500, "height": 1300})  # the whole panel
+            time.sleep(2.5)
             views_pixels(page)
+            page.evaluate("document.querySelector('.v-navigation-drawer__content').scrollTop = 0")
             page.screenshot(path=str(screenshot))
         browser.close()
     finally:
