@@ -42,3 +42,13 @@ def test_demo_scene_reloads_in_a_fresh_scene(tmp_path):
     assert scene.Import()
     heat = scene.GetFirstNodeByName("T1 · smoke LoG")
     assert heat is not None and heat.GetNodeReference("NeuroRelevance.source").GetName() == "T1"
+
+
+def test_web_command_binds_loopback_by_default_and_refuses_missing_data_folders(tmp_path, capsys):
+    from NeuroRelevanceLib.cli import build_parser
+
+    args = build_parser().parse_args(["web"])
+    assert (args.host, args.port, args.data) == ("127.0.0.1", 8080, None)
+    # a data folder that does not exist is refused before anything starts (no server, exit 2)
+    assert main(["web", "--data", str(tmp_path / "missing"), "--no-demo"]) == 2
+    assert "--data" in capsys.readouterr().err
