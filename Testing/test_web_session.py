@@ -246,3 +246,21 @@ def test_detached_header_with_upper_case_suffix_is_refused_not_relinked(session,
     with pytest.raises(InputError, match="lower-case suffix"):
         session.load_server_file("a/b/H.NHDR")
     assert session.scan is None
+
+
+def test_app_without_demo_still_loads_the_model_its_selector_shows(tmp_path):
+    """--no-demo: no scan, but the model in the selector is loaded (re-picking it sends no event)."""
+    from NeuroRelevanceLib.web.app import DEMO_MODEL, RelevanceWebApp
+
+    app = RelevanceWebApp(server="neurorelevance-test-no-demo", roots=[tmp_path], demo=False,
+                          autorun=False)
+    try:
+        assert app.session.scan is None and app.session.model is not None
+        assert app.state.model_choice == DEMO_MODEL == app.session.model_choice
+        assert app.state.model_info.startswith("ad_cnn") and app.state.error == ""
+        app.state.atlas_items = ["none", "/etc/passwd"]   # the page cannot widen the choices
+        app.state.atlas = "/etc/passwd"
+        with pytest.raises(InputError, match="not offered"):
+            app.values()
+    finally:
+        app.session.close()

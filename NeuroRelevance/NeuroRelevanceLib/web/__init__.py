@@ -38,11 +38,14 @@ def serve(*, port: int = 8080, host: str = "127.0.0.1", data=None, demo: bool = 
     from pathlib import Path
 
     from .app import RelevanceWebApp
+    from .files import FileGate
 
+    roots = data or [Path.cwd()]
+    FileGate(roots)  # a missing folder is refused before anything heavy starts
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {host}: anyone who can reach this address can run models and "
               "read the --data folders. There is no login.", file=sys.stderr)
-    app = RelevanceWebApp(roots=data or [Path.cwd()], demo=demo, autorun=autorun)
+    app = RelevanceWebApp(roots=roots, demo=demo, autorun=autorun)
     app.start(port=port, host=host, open_browser=open_browser)
 
 

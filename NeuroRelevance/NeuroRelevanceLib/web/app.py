@@ -61,8 +61,9 @@ class RelevanceWebApp:
         from .ui import build_ui
 
         self.ui = build_ui(self)
+        self._guard(self._select_model, DEMO_MODEL)  # the selector shows it: load it, demo or not
         if demo:
-            self._guard(self._load_demo_and_model)
+            self._guard(self._load_demo)
         if demo and autorun:
             self.ctrl.on_server_ready.add(lambda **_: self.start_run())
         self.ctrl.on_server_ready.add(lambda **_: setattr(
@@ -208,10 +209,6 @@ class RelevanceWebApp:
         return trigger
 
     # ---- actions ------------------------------------------------------------------------
-    def _load_demo_and_model(self) -> None:
-        self._load_demo()
-        self._select_model(DEMO_MODEL)
-
     def _load_demo(self) -> None:
         from .values import choice, number
 
