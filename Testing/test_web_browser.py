@@ -230,6 +230,13 @@ def test_tampered_state_is_refused_with_a_message(page):
     page.click("#nr-run")
     wait_state(page, "s('error').includes('must be a number')")
     page.locator("#nr-rule-epsilon").fill("1e-6")
+    page.evaluate("window.trame.state.set('model_choice', 'bundled:../../evil')")
+    wait_state(page, "s('error').includes('Model') && s('model_choice') === 'bundled:ad_cnn'")
+    page.evaluate("window.trame.state.set('server_path', 5)")
+    page.click("#nr-kind-server")
+    page.click("#nr-load-file")
+    wait_state(page, "s('error').includes('Type the path')")
+    page.click("#nr-kind-demo")
     assert state(page, "runs_started") == runs
 
 

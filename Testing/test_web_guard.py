@@ -164,7 +164,36 @@ def test_metaimage_colon_separator_is_seen(tmp_path):
 def test_nrrd_data_file_after_many_comments_is_seen(tmp_path):
     header = tmp_path / "pad.nrrd"
     header.write_bytes(b"NRRD0004\n" + b"# pad\n" * 12000 + b"type: uchar\ndimension: 3\n"
-                       b"sizes: 2 2 2\nencoding: raw\nDATA FILE: /etc/passwd\n\n")
+                       b"sizes: 2 2 2\nencoding: raw\ndata file: /etc/passwd\n\n")
+    assert referenced_data_files(header) == [Path("/etc/passwd")]
+
+
+@pytest.mark.parametrize("name,lines", [
+    # a decoy spelling the reader skips, then the line it takes (found in review)
+    ("decoy.mha", ["elementdatafile = LOCAL", "ElementDataFile = /etc/passwd"]),
+    ("decoy2.mha", ["ELEMENTDATAFILE = LOCAL", "ElementDataFile = /etc/passwd"]),
+    ("decoy3.mha", ["Element DataFile = LOCAL", "ElementDataFile = /etc/passwd"]),
+    ("decoy4.mha", ["\xa0ElementDataFile = LOCAL", "ElementDataFile = /etc/passwd"]),
+    ("decoy5.mha", ["  ElementDataFile = LOCAL", "ElementDataFile = /etc/passwd"]),
+    ("upper.nrrd", ["DATA FILE: /etc/passwd"]),
+    ("spaced.nrrd", ["data  file: /etc/passwd"]),
+])
+def test_lookalike_data_file_lines_are_refused(tmp_path, name, lines):
+    header = tmp_path / name
+    if name.endswith(".mha"):
+        text = "ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nElementType = MET_UCHAR\n"
+    else:
+        text = "NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 2 2\nencoding: raw\n"
+    header.write_bytes((text + "\n".join(lines) + "\n").encode("latin-1"))
+    with pytest.raises(InputError, match="ambiguous line"):
+        referenced_data_files(header)
+    with pytest.raises(InputError):  # the whole upload route refuses it too
+        FileGate([tmp_path]).save_upload(Upload(name, header.read_bytes()), tmp_path / "u")
+
+
+def test_whitespace_only_line_does_not_end_a_nrrd_header(tmp_path):
+    header = tmp_path / "ws.nrrd"
+    header.write_bytes(b"NRRD0004\ntype: uchar\n \ndata file: /etc/passwd\n\n")
     assert referenced_data_files(header) == [Path("/etc/passwd")]
 
 

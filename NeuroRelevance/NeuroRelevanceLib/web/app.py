@@ -161,13 +161,14 @@ class RelevanceWebApp:
 
         @s.change("model_choice")
         def _on_model(model_choice=None, **_):
-            if model_choice and model_choice.startswith(BUNDLED):
-                if not self._guard(self._select_model, model_choice, idle=True):
-                    s.model_choice = self.session.model_choice or model_choice  # show what is loaded
+            if model_choice == self.session.model_choice or model_choice == "path":
+                return  # already loaded (or the revert below), or a path to type
+            if not self._guard(self._select_bundled, model_choice):
+                s.model_choice = self.session.model_choice  # show what is loaded; keep the message
 
         @s.change("preset")
         def _on_preset(preset=None, **_):
-            if preset in panel.PRESET_ALPHA:
+            if isinstance(preset, str) and preset in panel.PRESET_ALPHA:
                 s.alpha = panel.PRESET_ALPHA[preset]
 
         @s.change("layout")
@@ -229,6 +230,15 @@ class RelevanceWebApp:
         self._clear_results()
         self.state.input_name = scan.GetName()
         self.state.info = f"Loaded {scan.GetName()}."
+
+    def _select_bundled(self, choice) -> None:
+        """A choice from the model selector: one of the bundled cards it lists."""
+        from .values import choice as checked
+
+        if self.job is not None:
+            raise InputError("A run is in progress: wait for it or Cancel it first.")
+        offered = [item["value"] for item in WebSession.bundled_models()]
+        self._select_model(checked(choice, "Model", offered))
 
     def _select_model(self, choice: str) -> None:
         loaded = self.session.select_model(choice)

@@ -57,7 +57,7 @@ class FileGate:
 
     def resolve(self, typed: str, suffixes: tuple[str, ...], kind: str = "file") -> Path:
         """The real path of ``typed`` if it is an existing file inside an allowed folder."""
-        text = (typed or "").strip()
+        text = typed.strip() if isinstance(typed, str) else ""
         if not text:
             raise InputError(f"Type the path of a {kind} on the server.")
         try:

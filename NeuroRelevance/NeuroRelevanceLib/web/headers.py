@@ -8,6 +8,7 @@ a header whose end is not found within :data:`MAX_HEADER_BYTES` is refused.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..errors import InputError
@@ -29,10 +30,14 @@ def referenced_data_files(path: Path) -> list[Path]:
     values = []
     for line in lines:
         key, value = _split(line, nrrd)
-        if key in ("datafile", "elementdatafile"):
-            values.append(value)
-            if key == "elementdatafile":
-                break  # MetaImage: the last header key; binary data may follow
+        if key not in ("datafile", "elementdatafile"):
+            continue
+        if not _exact(line, nrrd):  # a spelling the reader skips: it could hide the real line
+            raise InputError(f"{path.name}: ambiguous line {line.strip()[:60]!r} in its header; "
+                             "convert it to .nii.gz.")
+        values.append(value)
+        if not nrrd:
+            break  # MetaImage: the reader stops at ElementDataFile; binary data may follow
     if not complete:
         raise InputError(f"{path.name}: no end of its header within {MAX_HEADER_BYTES >> 20} MB; "
                          "it cannot be checked. Convert it to .nii.gz.")
@@ -50,18 +55,29 @@ def referenced_data_files(path: Path) -> list[Path]:
     return found
 
 
+#: the data-file lines in the one spelling every reader takes. A line that only looks like one
+#: (other case, spaces inside or before the key, odd whitespace) is refused rather than guessed,
+#: so the first candidate line is the one the reader uses, whatever its exact parsing rules.
+_EXACT = {True: re.compile(r"^(data file|datafile)[ \t]*:"),
+          False: re.compile(r"^ElementDataFile[ \t]*[=:]")}
+
+
+def _exact(line: str, nrrd: bool) -> bool:
+    return _EXACT[nrrd].match(line) is not None
+
+
 def _header_lines(head: bytes, nrrd: bool) -> tuple[list[str], bool]:
     """Header lines (decoded) and whether the header's end was seen."""
     text = head[:MAX_HEADER_BYTES].decode("latin-1")
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     whole_file = len(head) <= MAX_HEADER_BYTES
-    if nrrd:
+    if nrrd:  # only a truly empty line ends a NRRD header (whitespace-only lines do not)
         for index, line in enumerate(lines):
-            if index > 0 and line.strip() == "":
+            if index > 0 and line == "":
                 return lines[:index], True
         return lines, whole_file  # a detached header may end at the end of the file
     for index, line in enumerate(lines):
-        if _split(line, nrrd)[0] == "elementdatafile":
+        if _exact(line, nrrd):
             return lines[:index + 1], True
     return lines, whole_file
 
