@@ -197,9 +197,12 @@ def test_graphs_contain_functional_add_cat_and_transposed_conv():
     assert {nn.Conv3d, nn.ReLU, nn.BatchNorm3d, nn.AvgPool3d, nn.AdaptiveAvgPool3d, nn.Linear} <= cnn
 
 
-@pytest.mark.parametrize("name, shape", [("DeepTaylorCNN", (1, 1, 16, 16, 16)),
-                                         ("PreActResNet3d", (1, 1, 16, 16, 16)),
-                                         ("UNet3d", (1, 6, 8, 8, 8))])
+#: each reference network with an input shape it accepts
+NET_INPUTS = [("DeepTaylorCNN", (1, 1, 16, 16, 16)), ("PreActResNet3d", (1, 1, 16, 16, 16)),
+              ("UNet3d", (1, 6, 8, 8, 8))]
+
+
+@pytest.mark.parametrize("name, shape", NET_INPUTS)
 def test_traced_graph_computes_the_same_output(name, shape):
     model = build(name, seed=3)
     x = torch.randn(shape)
@@ -208,9 +211,7 @@ def test_traced_graph_computes_the_same_output(name, shape):
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
-@pytest.mark.parametrize("name, shape", [("DeepTaylorCNN", (1, 1, 16, 16, 16)),
-                                         ("PreActResNet3d", (1, 1, 16, 16, 16)),
-                                         ("UNet3d", (1, 6, 8, 8, 8))])
+@pytest.mark.parametrize("name, shape", NET_INPUTS)
 def test_torchscript_compiles_and_agrees(name, shape):
     model = build(name, seed=4)
     x = torch.randn(shape)

@@ -212,14 +212,19 @@ class RelevanceLogic:
                 {"filter": filter, "filter_range": [float(v) for v in filter_range]}))
         self._display(run, opacity, threshold, positive_only)
 
-    def remove_run(self, key: str) -> int:
-        """Remove the output volumes and tables of an earlier run with this key; returns the count."""
-        doomed = []
+    def run_nodes(self, key: str | None = None) -> list:
+        """Output volumes and tables of the run with this key (of every run when ``key`` is None)."""
+        found = []
         for class_name in ("vtkMRMLScalarVolumeNode", "vtkMRMLTableNode"):
             for i in range(self.scene.GetNumberOfNodesByClass(class_name)):
                 node = self.scene.GetNthNodeByClass(i, class_name)
-                if node.GetAttribute(RUN_KEY) == key:
-                    doomed.append(node)
+                if node.GetAttribute(RUN_KEY) and key in (None, node.GetAttribute(RUN_KEY)):
+                    found.append(node)
+        return found
+
+    def remove_run(self, key: str) -> int:
+        """Remove the output volumes and tables of an earlier run with this key; returns the count."""
+        doomed = self.run_nodes(key)
         folders = {mrml.output_folder(self.scene, node) for node in doomed}
         for node in doomed:
             mrml.outputs.remove_with_companions(self.scene, node)

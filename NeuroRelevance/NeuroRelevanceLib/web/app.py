@@ -54,6 +54,7 @@ class RelevanceWebApp:
         self.session = WebSession(self.slicer.scene, FileGate(roots))
         self.job = None
         self.atlases = (panel.NO_ATLAS, *panel.installed_atlases())  # the page cannot extend these
+        self.model_items = WebSession.bundled_models()                # nor these
         self._task = None     # the running run's task (kept referenced)
         self._shown = None    # display settings the current overlay was drawn with
         self._set_defaults(autorun)
@@ -96,7 +97,7 @@ class RelevanceWebApp:
         s.trame__title = "NeuroRelevance"
         s.update(dict(
             input_kind="demo", demo_diagnosis="AD", demo_age=78, server_path="", upload=None,
-            model_items=WebSession.bundled_models(), model_choice=DEMO_MODEL, model_path="",
+            model_items=self.model_items, model_choice=DEMO_MODEL, model_path="",
             model_info="", method_items=panel.METHODS, method="lrp", preset_items=panel.PRESETS,
             preset="epsilon-plus", epsilon=1e-6, gamma=0.25, alpha=1.0,
             target_items=[panel.PREDICTED], target=panel.PREDICTED,
@@ -108,8 +109,7 @@ class RelevanceWebApp:
             busy=False, progress=0, progress_message="", error="", info="", summary="",
             input_name="", has_run=False, has_table=False, runs_started=0, overlay_updates=0,
             table_rows=[], table_headers=_table_headers(), chart_src="", autorun=autorun,
-            download_names={"heatmap": "relevance.nii.gz", "table": "regions.csv",
-                            "scene": "scene.mrb"},
+            download_names=self.session.file_names(),
             roots=self.session.gate.describe()))
 
     def values(self) -> dict:
@@ -163,7 +163,7 @@ class RelevanceWebApp:
         def _on_model(model_choice=None, **_):
             if model_choice == self.session.model_choice or model_choice == "path":
                 return  # already loaded (or the revert below), or a path to type
-            if not self._guard(self._select_bundled, model_choice):
+            if not self._guard(self._select_bundled, model_choice, idle=True):
                 s.model_choice = self.session.model_choice  # show what is loaded; keep the message
 
         @s.change("preset")
@@ -211,10 +211,7 @@ class RelevanceWebApp:
 
     # ---- actions ------------------------------------------------------------------------
     def _load_demo(self) -> None:
-        from .values import choice, number
-
-        diagnosis = choice(self.state.demo_diagnosis, "Diagnosis", ["AD", "CN"])
-        self._show_input(self.session.load_demo(diagnosis, number(self.state.demo_age, "demo_age", 40, 95)))
+        self._show_input(self.session.load_demo(self.state.demo_diagnosis, self.state.demo_age))
 
     def _load_server_file(self) -> None:
         self._show_input(self.session.load_server_file(self.state.server_path))
@@ -235,10 +232,7 @@ class RelevanceWebApp:
         """A choice from the model selector: one of the bundled cards it lists."""
         from .values import choice as checked
 
-        if self.job is not None:
-            raise InputError("A run is in progress: wait for it or Cancel it first.")
-        offered = [item["value"] for item in WebSession.bundled_models()]
-        self._select_model(checked(choice, "Model", offered))
+        self._select_model(checked(choice, "Model", [item["value"] for item in self.model_items]))
 
     def _select_model(self, choice: str) -> None:
         loaded = self.session.select_model(choice)
@@ -253,13 +247,11 @@ class RelevanceWebApp:
     def _show_results(self) -> None:
         session = self.session
         png = session.chart_png()
-        stem = session._stem()
         self.state.update(dict(
             has_run=True, has_table=session.run.table is not None, summary=session.summary(),
             table_rows=session.table_rows(),
             chart_src="data:image/png;base64," + base64.b64encode(png).decode() if png else "",
-            download_names={"heatmap": f"{stem}-relevance.nii.gz", "table": f"{stem}-regions.csv",
-                            "scene": f"{stem}-scene.mrb"}))
+            download_names=session.file_names()))
 
     def start_run(self) -> None:
         """Start a run in the background and return at once.

@@ -20,6 +20,8 @@ from ..logic import RUN_KEY, RelevanceLogic, RunResult
 from .files import MODEL_SUFFIXES, FileGate, Upload
 
 BUNDLED = "bundled:"          # model choices "bundled:ad_cnn", ... name the shipped demo cards
+DEMO_DIAGNOSES = ["AD", "CN"]
+DEMO_AGES = (40.0, 95.0)      # the synthetic cohort's age range
 TABLE_COLUMNS = ["rank", "name", "voxels", "density", "fraction_pos", "sum_pos", "sum_neg"]
 
 
@@ -53,12 +55,16 @@ class WebSession:
         """Replace the input by a held-out synthetic subject (scan + ground-truth mask)."""
         from ..demo_run import add_demo_subject
 
-        if diagnosis not in ("AD", "CN"):
+        if not isinstance(diagnosis, str) or diagnosis not in DEMO_DIAGNOSES:
             raise InputError(f"Demo diagnosis {diagnosis!r}: choose AD or CN.")
-        if not 40.0 <= float(age) <= 95.0:
+        try:
+            years = float(age)
+        except (TypeError, ValueError):
+            years = float("nan")
+        if not DEMO_AGES[0] <= years <= DEMO_AGES[1]:  # also refuses NaN
             raise InputError(f"Demo age {age}: choose 40 to 95 years.")
         self._clear_input()
-        subject = add_demo_subject(self.scene, age=float(age), diagnosis=diagnosis, spacing=spacing)
+        subject = add_demo_subject(self.scene, age=years, diagnosis=diagnosis, spacing=spacing)
         self.scan, self.extra_nodes = subject.scan, [subject.mask]
         return self.scan
 
@@ -118,25 +124,12 @@ class WebSession:
 
     def _clear_input(self, keep=None) -> None:
         """Remove the previous input and every run made on it (never ``keep``)."""
-        for key in {self._run_key(n) for n in self._output_nodes()}:
+        for key in {node.GetAttribute(RUN_KEY) for node in self.logic.run_nodes()}:
             self.logic.remove_run(key)
         for node in [self.scan, *self.extra_nodes]:
             if node is not None and node is not keep:
                 self._remove(node)
         self.scan, self.extra_nodes, self.run = None, [], None
-
-    def _output_nodes(self) -> list:
-        found = []
-        for cls in ("vtkMRMLScalarVolumeNode", "vtkMRMLTableNode"):
-            for i in range(self.scene.GetNumberOfNodesByClass(cls)):
-                node = self.scene.GetNthNodeByClass(i, cls)
-                if node.GetAttribute(RUN_KEY):
-                    found.append(node)
-        return found
-
-    @staticmethod
-    def _run_key(node) -> str:
-        return node.GetAttribute(RUN_KEY)
 
     def _remove(self, node) -> None:
         mrml.outputs.remove_with_companions(self.scene, node)
@@ -241,14 +234,17 @@ class WebSession:
         return buffer.getvalue()
 
     # ---- downloads ----------------------------------------------------------------------
-    def _stem(self) -> str:
+    def file_names(self) -> dict[str, str]:
+        """Download names of the heatmap, the table and the scene, after the input's name."""
         from .files import safe_name
 
-        return safe_name(self.scan.GetName() if self.scan is not None else "scene").split(".")[0]
+        stem = safe_name(self.scan.GetName() if self.scan is not None else "scene").split(".")[0]
+        return {"heatmap": f"{stem}-relevance.nii.gz", "table": f"{stem}-regions.csv",
+                "scene": f"{stem}-scene.mrb"}
 
     def download_heatmap(self) -> Download:
         run = self._need_run()
-        path = Path(self._tmp.name) / f"{self._stem()}-relevance.nii.gz"
+        path = Path(self._tmp.name) / self.file_names()["heatmap"]
         mrml.write_volume(run.node, path)
         return Download(path.name, "application/gzip", path.read_bytes())
 
@@ -256,12 +252,12 @@ class WebSession:
         run = self._need_run()
         if run.table is None:
             raise InputError("This run has no region table: choose an atlas and run again.")
-        return Download(f"{self._stem()}-regions.csv", "text/csv",
+        return Download(self.file_names()["table"], "text/csv",
                         run.table.to_csv(index=False).encode())
 
     def download_scene(self) -> Download:
         self._need_run()
-        path = Path(self._tmp.name) / f"{self._stem()}-scene.mrb"
+        path = Path(self._tmp.name) / self.file_names()["scene"]
         mrml.save_scene_bundle(self.scene, path)
         return Download(path.name, "application/zip", path.read_bytes())
 

@@ -13,8 +13,8 @@ from .. import panel
 from ..errors import InputError
 
 LABELS = {"epsilon": "ε", "gamma": "γ", "alpha": "α", "opacity": "Opacity", "threshold": "Threshold",
-          "min_overlap": "Minimum overlap", "demo_age": "Age"}
-EXAMPLES = {"epsilon": "1e-6", "gamma": "0.25", "alpha": "1", "demo_age": "70"}
+          "min_overlap": "Minimum overlap"}
+EXAMPLES = {"epsilon": "1e-6", "gamma": "0.25", "alpha": "1"}
 
 
 def number(value: Any, field: str, low: float = -math.inf, high: float = math.inf) -> float:
