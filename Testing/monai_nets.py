@@ -85,7 +85,7 @@ def _nets() -> dict[str, NetSpec]:
         "ResNet": NetSpec(resnet, (1, 1, 8, 8, 8), False),
         "SegResNet": NetSpec(segresnet, (1, 1, 8, 8, 8), True, piecewise_linear=False),
         "UNet": NetSpec(unet, (1, 1, 8, 8, 8), True, piecewise_linear=False),
-        "BasicUNet": NetSpec(basicunet, (1, 1, 16, 16, 16), True, piecewise_linear=False),
+        "BasicUNet": NetSpec(basicunet, (1, 1, 32, 16, 16), True, piecewise_linear=False),
         "VNet": NetSpec(vnet, (1, 1, 16, 16, 16), True, scriptable=False, piecewise_linear=False),
         "HighResNet": NetSpec(highresnet, (1, 1, 8, 8, 8), True),
         "AttentionUnet": NetSpec(attention_unet, (1, 1, 8, 8, 8), True, {"mul"}, piecewise_linear=False,

@@ -145,3 +145,14 @@ def test_no_global_torch_state_changes():
     explain(torch.jit.script(model), x, dtype=torch.float64)
     assert state == (torch.get_num_threads(), torch.get_default_dtype(), torch.is_grad_enabled(),
                      torch.are_deterministic_algorithms_enabled(), nn.Module.__call__, nn.Module.__getattr__)
+
+
+def test_exported_program_cast_to_the_run_dtype_leaves_program_and_model_alone():
+    """ep.module() shares the program's tensors, which are the exported model's parameters."""
+    model = make(GraphNet(bias=True, bn=True), seed=6)             # float64
+    x = _x((1, 2, 8, 8, 8), 6)
+    ep = torch.export.export(model, (x,))
+    e = explain(ep, x.float())                                     # float32 run
+    assert e.dtype == torch.float32 and torch.isfinite(e.relevance).all()
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+    assert all(v.dtype == torch.float64 for v in ep.state_dict.values() if v.is_floating_point())

@@ -94,24 +94,44 @@ def _types_of(root: nn.Module) -> dict[str, Any]:
     return {name: type(m) for name, m in root.named_modules()}
 
 
-def _from_export(ep: Any, device: torch.device, dtype: torch.dtype, source: str) -> Captured:
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _export_module(ep: Any, device: torch.device, dtype: torch.dtype) -> fx.GraphModule:
+    """Our own copy of the program's module in the run's dtype/device. (``ep.module()`` shares the program's
+    tensors, which may be the user's parameters: only a deep copy may be cast.)"""
     gm = copy.deepcopy(ep.module())
     gm.requires_grad_(False)
-    gm = gm.to(device=device, dtype=dtype)
+    _run_in(gm, dtype)
+    return gm.to(device=device, dtype=dtype)
+
+
+def _from_export(ep: Any, device: torch.device, dtype: torch.dtype, source: str) -> Captured:
+    gm = _export_module(ep, device, dtype)
     types: dict[str, Any] = {}
     for node in gm.graph.nodes:
         for path, type_name in (node.meta.get("nn_module_stack") or {}).values():
             types.setdefault(path, str(type_name).rsplit(".", 1)[-1])
-    _drop_guards(gm)
     return Captured(gm, source, types)
 
 
-def _drop_guards(gm: fx.GraphModule) -> None:
-    """Remove export's shape-guard call (``_guards_fn``); it checks nothing we rely on."""
+def _run_in(gm: fx.GraphModule, dtype: torch.dtype) -> None:
+    """Let an exported graph run in ``dtype``: drop export's guard call and dtype assertions, and make the
+    floating dtypes baked into ops (``aten.to(..., dtype=float64)``, factories) the run's dtype. The
+    input-spec hook still checks the shapes the program was exported for."""
+    def retarget(v: Any) -> Any:
+        return dtype if isinstance(v, torch.dtype) and v in _FLOATS else v
+
     for node in list(gm.graph.nodes):
         if node.op == "call_module" and str(node.target).startswith("_guards") and not node.users:
             gm.graph.erase_node(node)
+        elif node.op == "call_function" and "_assert_tensor_metadata" in str(node.target) and not node.users:
+            gm.graph.erase_node(node)
+        elif node.op == "call_function":
+            node.args = tuple(retarget(a) for a in node.args)
+            node.kwargs = {k: retarget(v) for k, v in node.kwargs.items()}
     gm.graph.lint()
+    gm.recompile()
 
 
 def _load_path(path: str) -> Any:
@@ -188,9 +208,7 @@ def _module_source(model: nn.Module, x: torch.Tensor, device: torch.device, dtyp
 
 def _export_source(ep: Any, device: torch.device, dtype: torch.dtype) -> Source:
     def reference(x: torch.Tensor) -> Any:
-        gm = ep.module()  # its input-spec hook still checks the shapes the program was exported for
-        _drop_guards(gm)  # the dtype guard: the engine runs in its own dtype
-        return gm.to(device=device, dtype=dtype)(x)
+        return _export_module(ep, device, dtype)(x)
 
     def functional() -> Captured:
         with _TRACE_LOCK:
