@@ -7,8 +7,8 @@ build a piecewise-linear variant (BatchNorm instead of Instance/GroupNorm, ReLU-
 on which LRP-0 must equal gradient × input exactly.
 
 Run as a script to print the whole matrix (network × format × preset) with timings, e.g. for VNet,
-which is too large (45 M parameters, fixed widths) for the suite:
-``python Testing/monai_nets.py [names…]``.
+which is too large (45 M parameters, fixed widths) for the suite: ``python Testing/monai_nets.py
+[names…]``; ``--oracles`` prints the measured oracle errors instead (docs/engine.md).
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def _nets() -> dict[str, NetSpec]:
         "SegResNet": NetSpec(segresnet, (1, 1, 8, 8, 8), True, piecewise_linear=False),
         "UNet": NetSpec(unet, (1, 1, 8, 8, 8), True, piecewise_linear=False),
         "BasicUNet": NetSpec(basicunet, (1, 1, 32, 16, 16), True, piecewise_linear=False),
-        "VNet": NetSpec(vnet, (1, 1, 16, 16, 16), True, scriptable=False, piecewise_linear=False),
+        "VNet": NetSpec(vnet, (1, 1, 16, 16, 16), True, piecewise_linear=False),
         "HighResNet": NetSpec(highresnet, (1, 1, 8, 8, 8), True),
         "AttentionUnet": NetSpec(attention_unet, (1, 1, 8, 8, 8), True, {"mul"}, piecewise_linear=False,
                                  oracle=False),
@@ -191,7 +191,30 @@ def _print_matrix(names: list[str]) -> None:  # pragma: no cover - documentation
                     print(f"| {name} | {fmt} | {preset} | refused: {type(exc).__name__}: {str(exc)[:120]} |")
 
 
+def _print_oracles(names: list[str]) -> None:  # pragma: no cover - documentation helper
+    from engine_nets_helpers import grad_times_input, own_conservation
+    from NeuroRelevanceLib.engine import LRP0, ZPlus, explain
+
+    torch.set_num_threads(1)
+    for name in [n for n in names if NETS[n].oracle]:
+        model, x = make(name, piecewise_linear=True), example(name)
+        expected, _ = grad_times_input(model, x, select(name))
+        errors = []
+        for fmt in FORMATS if NETS[name].scriptable else FORMATS[:2]:
+            e = explain(convert(model, x, fmt), x, preset=None, rules={"*": LRP0()}, dtype=torch.float64,
+                        stabilizer=0.0, **explain_kwargs(name))
+            errors.append(f"{fmt} {float((e.relevance - expected).abs().max() / expected.abs().max()):.1e}")
+        free = bias_free(model)
+        cons = []
+        for rule in (LRP0(), ZPlus(0.0)):
+            e = explain(free, x, preset=None, rules={"*": rule}, dtype=torch.float64, stabilizer=0.0,
+                        **explain_kwargs(name))
+            cons.append(f"{float(own_conservation(e.relevance, e.target_value).max()):.1e}")
+        print(f"| {name} | {', '.join(errors)} | {cons[0]} | {cons[1]} |")
+
+
 if __name__ == "__main__":  # pragma: no cover
     import sys
 
-    _print_matrix(sys.argv[1:] or list(NETS))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    (_print_oracles if "--oracles" in sys.argv else _print_matrix)(args or list(NETS))

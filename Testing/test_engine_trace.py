@@ -180,3 +180,33 @@ def test_float32_runs_are_checked_with_a_float32_tolerance():
     model, x = _made(IsinstanceModule).float(), _x().float()
     e = explain(model, x, target=0)
     assert "≤ 1e-04" in e.graph_check and e.graph_source.startswith("torch.export")
+
+
+@pytest.mark.parametrize("fmt", ["exported", "scripted"])
+def test_refused_in_every_format_naming_the_node(fmt):
+    model, x = _made(Noisy), _x((1, 1, 6, 6, 6))
+    obj = torch.export.export(model, (x,)) if fmt == "exported" else torch.jit.script(model)
+    with pytest.raises(GraphMismatchError) as info:
+        explain(obj, x, dtype=torch.float64)
+    msg = str(info.value)
+    assert "departs from the captured graph at node 'rand_like'" in msg, msg
+
+
+class WithScriptedPart(nn.Module):
+    """A scripted submodule inside an nn.Module: a black box to fx, operators to torch.jit.trace."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = torch.jit.script(nn.Sequential(nn.Conv3d(1, 3, 3, padding=1), nn.ReLU()))
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.fc(self.body(x).mean((2, 3, 4)))
+
+
+def test_scripted_submodule_is_explained_through_its_operators():
+    model, x = _made(WithScriptedPart), _x()
+    e = _lrp0(model, x, target=1)
+    expected, _ = grad_times_input(model, x, lambda out: out[:, 1])
+    assert _relative(e.relevance, expected) < 1e-10
+    assert e.graph_source == "torchscript (traced)" and "opaque call" in e.graph_check

@@ -55,8 +55,8 @@ def trace_copy(root: nn.Module) -> fx.GraphModule:
     installed: list[tuple[nn.Module, Any]] = []
     try:
         for _, module in root.named_modules():
-            if module is root:
-                continue
+            if module is root or isinstance(module, torch.jit.ScriptModule):
+                continue  # a scripted submodule cannot take a Proxy: the trace fails and the next graph is tried
             had = module.__dict__.get("forward", None)
             original = module.forward
 

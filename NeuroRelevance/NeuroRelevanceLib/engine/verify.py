@@ -188,6 +188,11 @@ def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype,
                             f"({exc.reason})")
             continue
         d = difference(full, reference)
+        opaque = _opaque(plan)
+        if d <= tol and opaque is not None:  # right output, but a scripted submodule hides its operators
+            del kept
+            attempts.append(f"{candidate.name}: {_where(opaque)} is an opaque call into a scripted submodule")
+            continue
         if d <= tol and user_error is not None:
             raise user_error
         if d <= tol:
@@ -204,6 +209,19 @@ def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype,
         f"computed (a map of a different network would look just as plausible). Tried: {' | '.join(attempts)}. "
         "Make the forward deterministic and free of Python branches on tensors (or export it with torch.export), "
         "or report the model to the NeuroRelevance developers.")
+
+
+def _opaque(plan: Plan) -> Optional[Any]:
+    """The first step that calls a TorchScript submodule as a black box (no operators to propagate through)."""
+    for step in plan.steps:
+        if step.kind != "unknown":
+            continue
+        if step.node.op == "call_method" and step.node.target == "forward":
+            return step
+        if step.node.op == "call_module" and isinstance(
+                plan.captured.gm.get_submodule(str(step.node.target)), torch.jit.ScriptModule):
+            return step
+    return None
 
 
 def _line(exc: BaseException) -> str:
