@@ -67,6 +67,13 @@ def card_summary(card) -> str:
     return f"{card.name}: channels {', '.join(card.input.channels)}; {card.output.type}"
 
 
+def intended_use_text(card) -> str:
+    """The card's intended use and limits for the panel, or a warning (starting with ⚠) if it has none."""
+    if card.use_warning:
+        return f"⚠ {card.use_warning}"
+    return f"Intended use: {card.intended_use}\nLimits: {card.limitations}"
+
+
 def installed_atlases() -> list[str]:
     """Names of the bundled atlases whose package is installed (empty when pandas is missing)."""
     try:
