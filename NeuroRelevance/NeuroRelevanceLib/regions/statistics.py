@@ -116,9 +116,7 @@ def resolve_atlas(atlas: object, names: Mapping | str | Path | None = None) -> A
             if names is not None:
                 raise InputError(f"names= applies to label-map atlases; {atlas} is bundled with its own names.")
             return load_bundled_atlas(str(atlas))
-        if not path.is_file():
-            raise InputError(f"{atlas!r} is neither a bundled atlas nor an existing label-map file; see "
-                             "available_atlases() or check the path.")
+        check_atlas_name(str(atlas))
         stat = path.stat()
         key = ("file", str(path.resolve()), stat.st_mtime_ns, stat.st_size, _names_key(names))
         return _cached(key, lambda: load_label_map(path, names=names))
@@ -132,6 +130,15 @@ def resolve_atlas(atlas: object, names: Mapping | str | Path | None = None) -> A
         return _cached(key, lambda: Atlas(labels, affine, names))
     raise InputError(f"Cannot use a {type(atlas).__name__} as an atlas; pass a bundled atlas name, a label-map "
                      "path, an Atlas or a (label array, affine) pair.")
+
+
+def check_atlas_name(atlas: str) -> None:
+    """Refuse a name that is neither a bundled atlas nor an existing file (cheap: loads nothing)."""
+    if not Path(atlas).is_file() and not is_bundled(atlas):
+        from .bundled import BUNDLED
+
+        raise InputError(f"{atlas!r} is neither a bundled atlas nor an existing label-map file; the bundled "
+                         f"atlases are {', '.join(sorted(BUNDLED))} (see available_atlases()), or give a path.")
 
 
 def _names_key(names: Mapping | str | Path | None) -> object:
