@@ -23,7 +23,7 @@ LETTER = "#ffd54a"
 WARNING = "#ffb000"
 CHART_WARNING = "#a04000"
 #: layout in pixels: margin for letters around a tile, title row, colour bar column
-MARGIN, TITLE, BAR_WIDTH, BAR_COLUMN = 22, 20, 16, 170
+MARGIN, TITLE, BAR_WIDTH, BAR_COLUMN, GAP = 22, 20, 16, 180, 14
 CAPTION_PT = 8.0
 _AXIS_LETTERS = (("R", "L"), ("A", "P"), ("S", "I"))
 
@@ -137,7 +137,7 @@ def compose(tiles: Sequence[Tile], colour_bar: Optional[ColourBar] = None, capti
     if not tiles:
         raise ValueError("compose needs at least one tile")
     tile_h = max(t.pixels.shape[0] for t in tiles)
-    width = sum(t.pixels.shape[1] + 2 * MARGIN for t in tiles) + (BAR_COLUMN if colour_bar else 0)
+    width = sum(t.pixels.shape[1] + 2 * MARGIN + GAP for t in tiles) - GAP + (BAR_COLUMN if colour_bar else 0)
     chars = max(int(width / (CAPTION_PT * dpi / 72 * 0.55)), 40)
     lines = wrap(caption, chars)
     line_px = int(round(CAPTION_PT * 1.45 * dpi / 72))
@@ -170,9 +170,9 @@ def compose(tiles: Sequence[Tile], colour_bar: Optional[ColourBar] = None, capti
             text(cx, cy, letter, ha="center", va="center", fontsize=12, fontweight="bold", color=LETTER)
             half = MARGIN / 2
             layout.letters.append((letter, (int(cx - half), int(cy - half), int(cx + half), int(cy + half))))
-        x += w + 2 * MARGIN
+        x += w + 2 * MARGIN + GAP
     if colour_bar is not None:
-        layout.colour_bar = _draw_bar(figure, colour_bar, x, TITLE + MARGIN, tile_h, (width, height), text)
+        layout.colour_bar = _draw_bar(figure, colour_bar, x - GAP, TITLE + MARGIN, tile_h, (width, height), text)
     if lines:
         top = row_h + 4
         for index, line in enumerate(lines):
@@ -192,7 +192,7 @@ def compose(tiles: Sequence[Tile], colour_bar: Optional[ColourBar] = None, capti
 def _draw_bar(figure, bar: ColourBar, x: int, top: int, height: int, size: tuple[int, int], text) -> tuple:
     width, total = size
     x0 = x + 10
-    bar_top, bar_h = top + 26, max(height - 52, 40)
+    bar_top, bar_h = top + 22, max(height - 66, 40)
     axes = figure.add_axes((x0 / width, 1 - (bar_top + bar_h) / total, BAR_WIDTH / width, bar_h / total))
     rgba = np.asarray(bar.rgba, dtype=float)
     colours = np.where(rgba[:, 3:4] > 0, rgba[:, :3], 0.18)  # hidden entries: dark grey
@@ -210,9 +210,12 @@ def _draw_bar(figure, bar: ColourBar, x: int, top: int, height: int, size: tuple
     text(x0 + BAR_WIDTH + 62, bar_top + bar_h / 2, bar.label, ha="center", va="center", fontsize=8.5,
          rotation=90)
     if bar.note:
-        text(x0 - 4, bar_top + bar_h + 28, bar.note, ha="left", va="center", fontsize=7)
+        text(x0 - 4, bar_top + bar_h + 30, "\n".join(textwrap.wrap(bar.note, 28)), ha="left", va="top",
+             fontsize=7)
     return (x0, bar_top, x0 + BAR_WIDTH, bar_top + bar_h)
 
 
 def _value(value: float) -> str:
-    return "0" if abs(value) < 1e-12 else f"{value:+.3g}"
+    if abs(value) < 1e-12:
+        return "0"
+    return f"{value:+.2e}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:+.3g}"

@@ -1,4 +1,5 @@
-"""Heatmap display: our own diverging colour table, symmetric window, foreground in slice views."""
+"""Heatmap display: our own diverging colour table, symmetric window, foreground in slice views,
+and MRML's colour legend (values, unit, meaning of red and blue) in the views."""
 from __future__ import annotations
 
 import numpy as np
@@ -101,6 +102,9 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
     display.AutoWindowLevelOff()
     display.SetWindowLevelMinMax(0.0 if positive_only else -window, window)
     display.SetAttribute("NeuroRelevance.threshold", repr(float(threshold)))
+    from .legend import show_color_legend
+
+    show_color_legend(scene, heatmap, visible=in_views)  # Slicer's colour bar with values and title
     if not in_views:
         return display
     for composite in _composite_nodes(scene):

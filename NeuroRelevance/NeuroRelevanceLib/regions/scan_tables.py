@@ -33,3 +33,21 @@ def heatmap_region_table(values_kji: np.ndarray, ijk_to_ras: np.ndarray, atlas: 
     if record:
         table.attrs["provenance"] = dict(record)
     return table
+
+
+def attach_sidecar_record(table: pd.DataFrame, heatmap_path, options) -> None:
+    """Put the settings record of a heatmap's JSON sidecar (if any) into ``table.attrs``, with the
+    region settings of this table (``options``: min_overlap, min_region_voxels, min_region_mm3)."""
+    import json
+
+    from ..heatmap_files import sidecar_path
+    from ..provenance import regions_entry
+
+    sidecar = sidecar_path(heatmap_path)
+    try:
+        record = json.loads(sidecar.read_text()).get("record") if sidecar.is_file() else None
+    except (ValueError, OSError):
+        record = None
+    if record:
+        table.attrs["provenance"] = {**record, "regions": regions_entry(
+            table.attrs["atlas"], options.min_overlap, options.min_region_voxels, options.min_region_mm3)}
