@@ -53,13 +53,42 @@ def display_filter(run, filter_type: str) -> str | None:
 
 
 def result_summary(run) -> str:
-    """One line on a finished run: prediction, target score, conservation, time and device."""
+    """What a finished run shows: what produced it (method, rule parameters, target, filter, atlas,
+    model), then prediction, target score, conservation, time and device."""
+    from .provenance import summary
+
     e = run.explanation
-    text = (f"Prediction: {run.prediction}; target {run.job.label} = {float(e.target_value[0]):.4g}; "
+    text = (f"{summary(run.record)}\n"
+            f"Prediction: {run.prediction}; target {run.job.label} = {float(e.target_value[0]):.4g}; "
             f"conservation error {e.max_conservation_error:.2e}; {e.seconds:.1f} s on {e.device}")
     if run.job.table_error:
         text += f"\nNo region table: {run.job.table_error}"
     return text
+
+
+def stale_text(run, settings: dict, model: Any = None, volumes: Any = None) -> str:
+    """"" while the shown run matches the panel's settings, else a line saying what changed."""
+    reasons = run.stale_reasons(settings, model=model, volumes=volumes)
+    if not reasons:
+        return ""
+    return f"⚠ Out of date ({'; '.join(reasons)}): the overlay shows the earlier run. Apply to update."
+
+
+def results_text(run, settings: dict | None = None, model: Any = None, volumes: Any = None,
+                 event: str = "", error: Any = None) -> str:
+    """The text beside Apply: what the shown run is (marked when out of date), and what happened to
+    the last Apply when it did not finish (``event`` "cancelled" or "failed" with its ``error``)."""
+    lines = []
+    if event:
+        lines.append("Cancelled: nothing was changed." if event == "cancelled" else f"Run failed: {error}")
+    if run is None:
+        return "\n".join(lines)
+    if event:
+        lines.append("The overlay still shows the earlier run:")
+    lines.append(result_summary(run))
+    if settings is not None:
+        lines.append(stale_text(run, settings, model, volumes))
+    return "\n".join(line for line in lines if line)
 
 
 def card_summary(card) -> str:
