@@ -57,6 +57,7 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     from .logic import RelevanceLogic
     from .models import load_model
     from .heatmap_files import write_heatmap
+    from .provenance import use_lines
     from .regions import plot_top_regions, write_csv
 
     started = time.perf_counter()
@@ -70,7 +71,7 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     log(f"[1/{steps}] Loading the demo network from its model card ({Path(card).name})")
     loaded = load_model(card, device="auto")
     log(f"      {loaded.summary()}")
-    for line in _intended_use(loaded.card):
+    for line in use_lines(loaded.card.use_warning, loaded.card.intended_use, loaded.card.limitations):
         log(f"      {line}")
     card_seed = int(loaded.card.metrics.get("cohort_seed", 0)) if seed is None else seed
     log(f"[2/{steps}] Generating a held-out {diagnosis} subject, age {age:g}, at {spacing:g} mm")
@@ -166,9 +167,3 @@ def _centre_offsets(views, mask_kji: np.ndarray, grid) -> dict:
     k, j, i = (float(np.mean(a)) for a in np.nonzero(mask_kji))
     return views.offsets_through((grid.ijk_to_ras @ np.array([i, j, k, 1.0]))[:3])
 
-
-def _intended_use(card) -> list[str]:
-    """The card's intended use and limits (or the warning that it states none), for the log."""
-    if card.use_warning:
-        return [f"⚠ {card.use_warning}"]
-    return [f"Intended use: {card.intended_use}", f"Limits: {card.limitations}"]

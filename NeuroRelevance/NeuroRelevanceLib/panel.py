@@ -98,9 +98,9 @@ def card_summary(card) -> str:
 
 def intended_use_text(card) -> str:
     """The card's intended use and limits for the panel, or a warning (starting with ⚠) if it has none."""
-    if card.use_warning:
-        return f"⚠ {card.use_warning}"
-    return f"Intended use: {card.intended_use}\nLimits: {card.limitations}"
+    from .provenance import use_lines
+
+    return "\n".join(use_lines(card.use_warning, card.intended_use, card.limitations))
 
 
 def installed_atlases() -> list[str]:

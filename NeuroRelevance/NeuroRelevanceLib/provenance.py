@@ -232,12 +232,22 @@ def caption_lines(record: Mapping, values: str = "") -> list[str]:
              f"Prediction: {record.get('prediction', '')} · scan grid "
              f"{'×'.join(map(str, scan['shape_kji'][::-1]))} at "
              f"{'×'.join(f'{s:g}' for s in scan['spacing_mm'])} mm · {record['software']}"]
-    if model.get("use_warning"):
-        lines.append(f"⚠ {model['use_warning']}")
-    else:
-        lines.append(f"Intended use: {model['intended_use']}")
-        lines.append(f"Limits: {model['limitations']}")
-    return lines
+    return lines + use_lines(model.get("use_warning", ""), model.get("intended_use", ""),
+                             model.get("limitations", ""))
+
+
+def use_lines(warning: str, intended_use: str, limitations: str) -> list[str]:
+    """A model's intended use and limits as caption lines, or its warning when the card states none."""
+    if warning:
+        return [f"⚠ {warning}"]
+    return [f"Intended use: {intended_use}", f"Limits: {limitations}"]
+
+
+def card_caption(card) -> list[str]:
+    """Caption lines about a model card alone: name, weights hash, intended use and limits (or ⚠)."""
+    sha = file_sha256(card.weights_path)
+    return [f"Model {card.name}" + (f" (weights sha256 {sha[:12]}…)" if sha else "")] + use_lines(
+        card.use_warning, card.intended_use, card.limitations)
 
 
 def nifti_description(record: Mapping, values: str = "raw") -> str:
