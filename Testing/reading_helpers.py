@@ -48,3 +48,38 @@ def right_hemisphere_map(grid: Grid = SCAN_GRID) -> np.ndarray:
     values = np.where((x > 4) & (np.abs(y) < 20) & (np.abs(z) < 14), 1.0 + x / 20.0, 0.0)
     values -= 0.6 * ((np.abs(x + 14) < 4) & (np.abs(y - 10) < 4) & (np.abs(z) < 4))
     return values.astype(np.float32)
+
+
+def render_slicer_view(size: int = 300, orientation: str = "Axial"):
+    """A real MRML slice view (Slicer's displayable managers, via trame-slicer) showing the scan with
+    the right-hemisphere heatmap and its colour legend, rendered offscreen; returns a vtkImageData."""
+    import vtk
+    from trame_slicer.core import SlicerApp
+    from trame_slicer.views import DirectViewFactory, ViewLayoutDefinition
+
+    from NeuroRelevanceLib.mrml.display import show_heatmap
+    from NeuroRelevanceLib.mrml.outputs import create_heatmap_volume
+
+    app = SlicerApp()
+    app.view_manager.register_factory(DirectViewFactory(do_render_offscreen=True))
+    view = app.view_manager.create_view(ViewLayoutDefinition.slice_view(orientation, label="Red"))
+    scan = scan_volume(app.scene)
+    heat = create_heatmap_volume(app.scene, scan, right_hemisphere_map(), "LRP test", target="AD")
+    show_heatmap(app.scene, heat, opacity=0.8)
+    # the colour legend's displayable manager finds its view's composite node on a scene update
+    app.scene.StartState(app.scene.BatchProcessState)
+    app.scene.EndState(app.scene.BatchProcessState)
+    import slicer
+
+    slicer.vtkSlicerColorLogic.GetColorLegendDisplayNode(heat).Modified()
+    window = view.render_window()
+    window.SetSize(size, size)
+    view.fit_view_to_content()
+    view.render()
+    grab = vtk.vtkWindowToImageFilter()
+    grab.SetInput(window)
+    grab.ReadFrontBufferOff()
+    grab.Update()
+    image = vtk.vtkImageData()
+    image.DeepCopy(grab.GetOutput())
+    return image

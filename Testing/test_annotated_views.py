@@ -103,7 +103,7 @@ def test_slicer_colour_legend_is_added_once_and_follows_the_display(scene, views
     legend = mrml.legend.show_color_legend(scene, heat)
     assert legend is not None and legend.IsA("vtkMRMLColorLegendDisplayNode")
     assert legend.GetVisibility() and legend.GetPrimaryDisplayNode() is heat.GetDisplayNode()
-    assert "Relevance" in legend.GetTitleText() and "red: raises the AD score" in legend.GetTitleText()
+    assert legend.GetTitleText() == "Relevance (red: for AD)"
     window = heat.GetDisplayNode().GetWindowLevelMax()
     assert legend.GetScalarRange() == pytest.approx((-window, window))
     assert legend.GetLabelFormat() == "%.2g"
@@ -119,3 +119,29 @@ def test_position_text_and_letters_for_oblique_views():
     assert annotation.position_text((-1, 0, 0), 10.0) == "L 10.0 mm"  # Slicer's sagittal normal points left
     rotated = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # screen x along +A
     assert annotation.orientation_letters(rotated) == dict(left="P", right="A", top="L", bottom="R")
+
+
+def test_slicer_colour_legend_is_drawn_in_a_real_mrml_slice_view(tmp_path):
+    """The legend as Slicer draws it: a slice view with Slicer's displayable managers (trame-slicer),
+    rendered offscreen; the bar's red top and blue bottom appear on the right of the view."""
+    import os
+
+    pytest.importorskip("trame_slicer")
+    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkOSOpenGLRenderWindow")
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    from reading_helpers import render_slicer_view
+
+    try:
+        image = render_slicer_view(size=300)
+    except Exception as exc:  # no offscreen OpenGL on this machine
+        pytest.skip(f"offscreen rendering unavailable: {exc}")
+    width, height, _ = image.GetDimensions()
+    pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1)[::-1, :, :3].astype(int)
+    right = pixels[:, int(width * 0.75):]
+    red = (right[..., 0] > 180) & (right[..., 1] < 90) & (right[..., 2] < 90)
+    blue = (right[..., 2] > 180) & (right[..., 0] < 90)
+    assert red.sum() > 20 and blue.sum() > 20
+    assert np.nonzero(red)[0].mean() < np.nonzero(blue)[0].mean()  # red above blue
+    left = pixels[:, : int(width * 0.25)]
+    assert ((left[..., 2] > 180) & (left[..., 0] < 90)).sum() == 0  # only the legend is blue here

@@ -17,9 +17,11 @@ LEGEND_CLASS = "vtkMRMLColorLegendDisplayNode"
 
 
 def legend_title(heatmap) -> str:
-    """Title of a heatmap's colour bar: what the values are and what red and blue mean."""
-    top, bottom = meanings(heatmap)
-    return f"Relevance (a.u.) · {top}" + (f" · {bottom}" if bottom else "")
+    """Short title of a heatmap's colour bar in Slicer's views: the quantity and what red means
+    ("Relevance (red: for AD)"); blue, below zero, is evidence against."""
+    record = read_attributes(heatmap) or {}
+    target = (record.get("target") or {}).get("label") or heatmap.GetAttribute("NeuroRelevance.target")
+    return f"Relevance (red: for {target})" if target else "Relevance (a.u.)"
 
 
 def meanings(heatmap) -> tuple[str, str]:
