@@ -103,11 +103,12 @@ def test_caption_names_model_method_target_filter_and_intended_use(scene, loaded
 def test_panel_lines_say_what_the_result_is_and_when_it_is_out_of_date(scene, loaded, one_torch_thread):
     run = RelevanceLogic(scene).run([scan_volume(scene)], loaded, **_settings(alpha=3.0))
     summary = panel.result_summary(run)
-    assert summary.splitlines()[0].startswith("LRP αβ (α=3, β=2); target AD; filter: none; model tiny")
+    assert summary.splitlines()[1].startswith("LRP αβ (α=3, β=2); target AD; filter: none; model tiny")
     assert panel.stale_text(run, _settings(alpha=3.0)) == ""
     stale = panel.stale_text(run, _settings(alpha=3.0, preset="epsilon-plus"))
     assert stale.startswith("⚠ Out of date") and "preset: run alpha1-beta0, now epsilon-plus" in stale
     failed = panel.results_text(run, _settings(alpha=3.0), event="failed", error="boom")
-    assert failed.startswith("Run failed: boom\nThe overlay still shows the earlier run:\nLRP αβ (α=3, β=2)")
+    assert failed.startswith("Run failed: boom\nThe overlay still shows the earlier run:\nPrediction: ")
+    assert "\nLRP αβ (α=3, β=2)" in failed
     assert panel.results_text(None, event="cancelled") == "Cancelled: nothing was changed."
     assert panel.results_text(run, _settings(preset="epsilon-plus", alpha=3.0)).endswith("Apply to update.")

@@ -53,14 +53,14 @@ def display_filter(run, filter_type: str) -> str | None:
 
 
 def result_summary(run) -> str:
-    """What a finished run shows: what produced it (method, rule parameters, target, filter, atlas,
-    model), then prediction, target score, conservation, time and device."""
+    """What a finished run shows: prediction, target score, conservation, time and device, then
+    what produced it (method, rule parameters, target, filter, atlas, model)."""
     from .provenance import summary
 
     e = run.explanation
-    text = (f"{summary(run.record)}\n"
-            f"Prediction: {run.prediction}; target {run.job.label} = {float(e.target_value[0]):.4g}; "
-            f"conservation error {e.max_conservation_error:.2e}; {e.seconds:.1f} s on {e.device}")
+    text = (f"Prediction: {run.prediction}; target {run.job.label} = {float(e.target_value[0]):.4g}; "
+            f"conservation error {e.max_conservation_error:.2e}; {e.seconds:.1f} s on {e.device}\n"
+            f"{summary(run.record)}")
     if run.job.table_error:
         text += f"\nNo region table: {run.job.table_error}"
     return text

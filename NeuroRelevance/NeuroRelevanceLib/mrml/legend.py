@@ -40,13 +40,22 @@ def _positive_only(heatmap) -> bool:
     return display is not None and display.GetWindowLevelMin() >= 0.0
 
 
+def register_node_classes(scene) -> None:
+    """Register the node classes our scenes use that Slicer's modules register (the colour legend
+    display node, registered by the Colors module). Call it on a bare ``slicer-core`` scene before
+    ``Import()`` of a scene NeuroRelevance saved; inside Slicer it is already done."""
+    import slicer
+
+    if not scene.IsNodeClassRegistered(LEGEND_CLASS):
+        scene.RegisterNodeClass(slicer.vtkMRMLColorLegendDisplayNode())
+
+
 def show_color_legend(scene, heatmap, visible: bool = True):
     """Add or update the colour legend of ``heatmap`` in every view; returns the legend node."""
     import slicer
 
     display = heatmap.GetDisplayNode()
-    if not scene.IsNodeClassRegistered(LEGEND_CLASS):  # the Colors module registers it in Slicer
-        scene.RegisterNodeClass(slicer.vtkMRMLColorLegendDisplayNode())
+    register_node_classes(scene)
     legend = slicer.vtkSlicerColorLogic.GetColorLegendDisplayNode(heatmap)
     if legend is None:
         legend = slicer.vtkSlicerColorLogic.AddDefaultColorLegendDisplayNode(heatmap)

@@ -37,6 +37,9 @@ class SliceViews:
         self.color_logic = slicer.vtkMRMLColorLogic()
         self.color_logic.SetMRMLScene(scene)
         slicer.vtkMRMLSliceNode.AddDefaultSliceOrientationPresets(scene)
+        from .legend import register_node_classes
+
+        register_node_classes(scene)  # what Slicer's Colors module registers (colour legends)
         self.app_logic = slicer.vtkMRMLApplicationLogic()
         self.app_logic.SetMRMLScene(scene)
         self.slice_logics: dict[str, object] = {}
