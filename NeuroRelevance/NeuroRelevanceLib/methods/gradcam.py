@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from .common import MethodExplanation, package, setup
-from .guided_backprop import GuidedReLUBackward
+from .guided_backprop import guide_relus
+from .isolation import isolated_call
 from .layers import capture, resolve_layer
 
 Tensor = torch.Tensor
@@ -66,14 +67,13 @@ def _cam(model: Any, x: Tensor, target: Any, mask: Any, layer: Optional[str], pl
     params = {"layer": name, "layer_shape": tuple(a.shape[1:]), "relu": relu, "align_corners": False}
     rel = cam.expand(-1, xw.shape[1], *cam.shape[2:])
     if guided:   # guided backprop through the same forward graph
-        mode = GuidedReLUBackward()
-        with torch.enable_grad(), mode:
-            (gb,) = torch.autograd.grad(s, xi)
+        params["relu_backwards_guided"] = guide_relus(s)
+        (gb,) = torch.autograd.grad(s, xi)
         rel = gb * cam
-        params["relu_backwards_guided"] = mode.rewritten
     return rel.contiguous(), tgt, dev, dt, t0, params
 
 
+@isolated_call
 def gradcam(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, layer: Optional[str] = None,
             relu: bool = True, device: Any = "auto", dtype: Optional[torch.dtype] = None) -> MethodExplanation:
     """Grad-CAM at ``layer`` (a module name; default: the last convolution block), upsampled to ``x``'s grid."""
@@ -81,6 +81,7 @@ def gradcam(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, laye
     return package("gradcam", rel, tgt, dev, dt, t0, params)
 
 
+@isolated_call
 def gradcam_plus_plus(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, layer: Optional[str] = None,
                       relu: bool = True, device: Any = "auto",
                       dtype: Optional[torch.dtype] = None) -> MethodExplanation:
@@ -89,6 +90,7 @@ def gradcam_plus_plus(model: Any, x: Tensor, target: Any = None, *, mask: Any = 
     return package("gradcam++", rel, tgt, dev, dt, t0, params)
 
 
+@isolated_call
 def guided_gradcam(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, layer: Optional[str] = None,
                    plus: bool = False, device: Any = "auto",
                    dtype: Optional[torch.dtype] = None) -> MethodExplanation:

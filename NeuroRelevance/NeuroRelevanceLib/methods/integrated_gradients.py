@@ -15,6 +15,7 @@ import torch
 from ..errors import InputError
 from .common import (MethodExplanation, fixed_batch, forward, input_gradient, make_target, package, relative_error,
                      setup)
+from .isolation import isolated_call
 
 Tensor = torch.Tensor
 
@@ -50,6 +51,7 @@ def _baseline(baseline: Any, x: Tensor) -> Tensor:
                          f"pass a number, or a tensor shaped like one sample or like x.") from exc
 
 
+@isolated_call
 def integrated_gradients(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, baseline: Any = None,
                          steps: int = 64, rule: str = "midpoint", batch_size: int = 4, device: Any = "auto",
                          dtype: Optional[torch.dtype] = None) -> MethodExplanation:
