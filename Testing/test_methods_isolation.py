@@ -264,3 +264,30 @@ def test_interleaved_calls_leave_no_global_state(method):
     ref = _run(_net("plain"), _x(), method).relevance
     torch.testing.assert_close(out["a"], ref, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(out["b"], ref, rtol=1e-12, atol=1e-14)
+
+
+def test_torchscript_already_run_by_the_user_is_guided_everywhere():
+    """A scripted model the user has run (and TorchScript has optimised into fused graphs) is explained from a
+    fresh copy: guided backprop sees every ReLU, as in the nn.Module; also as a submodule of an nn.Module."""
+    net, x = _net("plain"), _x()
+    scripted = torch.jit.script(_net("plain"))
+    outer = nn.Sequential(nn.Identity(), torch.jit.script(_net("plain")))
+    for model in (scripted, outer):
+        for _ in range(3):
+            model(x.clone().requires_grad_(True)).sum().backward()
+    ref = _run(net, x, "guided_backprop")
+    for model in (scripted, outer):
+        e = _run(model, x, "guided_backprop")
+        assert e.parameters["relu_backwards_guided"] == ref.parameters["relu_backwards_guided"] == 2
+        torch.testing.assert_close(e.relevance, ref.relevance, rtol=1e-12, atol=1e-14)
+
+
+def test_tied_weights_stay_tied_in_the_copy():
+    torch.manual_seed(0)
+    a, b = nn.Conv3d(1, 1, 3, padding=1, bias=False), nn.Conv3d(1, 1, 3, padding=1, bias=False)
+    b.weight = a.weight
+    net = nn.Sequential(a, nn.ReLU(), b, nn.Flatten(), nn.Linear(27, 2)).double()
+    x = torch.randn(1, 1, 3, 3, 3, dtype=D)
+    xi = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(net(xi)[0, 1], xi)
+    torch.testing.assert_close(explain(net, x, "gradient", target=1, device="cpu", dtype=D).relevance, g)

@@ -6,7 +6,7 @@
 - ``private_model``: a deep copy in eval mode with new, frozen, normal (non-inference) parameter and buffer
   tensors on the run device/dtype and without the user's module hooks (torch's own hooks such as
   ``weight_norm`` and pruning, which compute a weight, are kept); TorchScript modules are re-loaded from
-  their serialised form, so they get executors of their own;
+  their serialised form, so they get executors of their own (deep-copied where they cannot be serialised);
 - ``private_input``: a normal tensor that shares no memory with the caller's ``x``.
 Module hooks registered globally (``torch.nn.modules.module.register_module_forward_hook``) are process
 state that the caller chose; they are not disabled, as that would change every other thread too.
@@ -18,6 +18,7 @@ import copy
 import functools
 import io
 import types
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -66,12 +67,19 @@ def _frozen(t: Tensor, device: torch.device, dtype: torch.dtype) -> Tensor:
     return t.to(device=device, dtype=dtype, copy=True) if t.is_floating_point() else t.to(device=device, copy=True)
 
 
-def _reloaded(script: torch.jit.ScriptModule, device: torch.device) -> torch.jit.ScriptModule:
-    """A TorchScript module from the serialised form of ``script``: new tensors, flags and executors."""
+def _script_copy(script: torch.jit.ScriptModule, device: torch.device) -> torch.jit.ScriptModule:
+    """A TorchScript module re-loaded from the serialised form of ``script`` (new tensors, flags and executors);
+    a deep copy (new tensors and flags, shared executors) where it cannot be serialised (calls into Python)."""
     buffer = io.BytesIO()
-    torch.jit.save(script, buffer)
-    buffer.seek(0)
-    return torch.jit.load(buffer, map_location=device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)   # "torch.jit.save/load is deprecated" (torch 2.13)
+        try:
+            torch.jit.save(script, buffer)
+        except RuntimeError:
+            with torch.no_grad():   # made under grad mode, a TorchScript deep copy has non-leaf parameters
+                return copy.deepcopy(script)
+        buffer.seek(0)
+        return torch.jit.load(buffer, map_location=device)
 
 
 def _memo(model: nn.Module, device: torch.device, dtype: torch.dtype) -> dict[int, Any]:
@@ -84,7 +92,7 @@ def _memo(model: nn.Module, device: torch.device, dtype: torch.dtype) -> dict[in
             continue
         seen.add(id(module))
         if isinstance(module, torch.jit.ScriptModule):
-            memo[id(module)] = _reloaded(module, device)
+            memo[id(module)] = _script_copy(module, device)
             continue
         pending.extend(m for m in module._modules.values() if m is not None)
         memo.update(_hook_replacements(module))
@@ -115,7 +123,7 @@ def private_model(model: Any, device: torch.device, dtype: torch.dtype) -> Any:
         raise InputError(f"model must be a torch nn.Module (or a path to a model file), not {type(model).__name__}.")
     try:
         if isinstance(model, torch.jit.ScriptModule):
-            work = _reloaded(model, device)
+            work = _script_copy(model, device)
         else:
             work = copy.deepcopy(model, _memo(model, device, dtype))
     except Exception as exc:  # noqa: BLE001 - exotic modules; re-raised with the fix
