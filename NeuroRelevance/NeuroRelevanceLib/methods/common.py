@@ -20,6 +20,7 @@ from ..engine.explanation import Explanation
 from ..engine.target import selection
 from ..errors import InputError
 from .isolation import private_input, private_model
+from .options import check_finite
 
 Tensor = torch.Tensor
 
@@ -88,6 +89,10 @@ def target_from_output(out: Tensor, target: Any, mask: Any) -> Target:
     if not isinstance(out, Tensor):
         raise InputError("The model output is not a tensor; wrap the model so that it returns one tensor.")
     out = out.detach()
+    if not torch.isfinite(out).all():
+        raise InputError(f"The model's output at x has {int((~torch.isfinite(out)).sum())} non-finite value(s) (NaN "
+                         f"or inf), so there is no target value to explain; check the input's intensity range and "
+                         f"the model, or try dtype=torch.float64.")
     try:
         weights, desc = selection(out, target, mask)
     except ValueError as exc:
@@ -133,7 +138,11 @@ def input_gradient(model: Any, x: Tensor, score: Callable[[Tensor], Tensor]) -> 
 
 def package(method: str, relevance: Tensor, tgt: Target, device: torch.device, dtype: torch.dtype, t0: float,
             parameters: dict, completeness: Optional[Tensor] = None) -> MethodExplanation:
-    """Wrap a map into the engine's result type (CPU tensors; NaN error where no conservation is claimed)."""
+    """Wrap a map into the engine's result type (CPU tensors; NaN error where no conservation is claimed).
+
+    A map with a non-finite value is refused (``InputError``), never returned.
+    """
+    check_finite(method, relevance)
     n = relevance.shape[0]
     total = relevance.detach().flatten(1).sum(1)
     if completeness is None:

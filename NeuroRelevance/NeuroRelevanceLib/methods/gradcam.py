@@ -18,6 +18,7 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 
+from . import options
 from .common import MethodExplanation, package, setup
 from .guided_backprop import guide_relus
 from .isolation import isolated_call
@@ -59,6 +60,7 @@ def upsample(cam: Tensor, size: tuple[int, ...]) -> Tensor:
 def _cam(model: Any, x: Tensor, target: Any, mask: Any, layer: Optional[str], plus: bool, relu: bool,
          device: Any, dtype: Optional[torch.dtype], guided: bool = False):
     t0 = time.perf_counter()
+    plus, relu = options.flag("plus", plus), options.flag("relu", relu)
     work, xw, dev, dt = setup(model, x, device, dtype)
     name = resolve_layer(work, xw, layer, key=model)
     a, g, tgt, s, xi = capture(work, xw, name, target, mask)

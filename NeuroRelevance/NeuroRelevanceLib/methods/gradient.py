@@ -10,9 +10,9 @@ from typing import Any, Optional
 
 import torch
 
-from ..errors import InputError
 from .common import (MethodExplanation, fixed_batch, input_gradient, make_target, package, relative_error, setup,
                      target_and_gradient)
+from . import options
 from .isolation import isolated_call
 
 Tensor = torch.Tensor
@@ -51,15 +51,13 @@ def smoothgrad(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, s
     global generator; the seed used is recorded in ``parameters``); ``batch_size`` noisy copies run together.
     """
     t0 = time.perf_counter()
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise InputError(f"samples must be a positive integer, not {samples!r}; 25 is a common choice.")
-    if not sigma >= 0:
-        raise InputError(f"sigma must be a fraction >= 0 of the intensity range, not {sigma!r}; try 0.15.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be a positive integer, not {batch_size!r}.")
+    samples = options.positive_int("samples", samples, "25 is a common choice")
+    sigma = options.non_negative("sigma", sigma, "a fraction of the intensity range, 0.1-0.2 is typical")
+    seed = options.seed(seed)
+    batch_size = options.positive_int("batch_size", batch_size, "the number of noisy copies run together")
     work, xw, dev, dt = setup(model, x, device, dtype)
     tgt = make_target(work, xw, target, mask)
-    base_seed = int(seed) if seed is not None else secrets.randbelow(2**31 - 1)   # torch's global RNG untouched
+    base_seed = int(seed) if seed is not None else secrets.randbelow(2**31)   # torch's global RNG untouched
     n, shape = xw.shape[0], xw.shape[1:]
     span = (xw.flatten(1).amax(1) - xw.flatten(1).amin(1)).reshape(n, *([1] * len(shape)))
     total = torch.zeros_like(xw)
