@@ -18,6 +18,7 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
 from . import options
 from .common import MethodExplanation, package, setup
 from .guided_backprop import guide_relus
@@ -31,6 +32,22 @@ _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 def gradcam_weights(gradients: Tensor) -> Tensor:
     """Grad-CAM channel weights (N, K): spatial mean of the gradients."""
     return gradients.flatten(2).mean(2)
+
+
+def check_weights_defined(gradients: Tensor, layer: str) -> None:
+    """Refuse Grad-CAM where the spatial mean of ∂S/∂A vanishes in every channel of a sample although the gradient
+    does not (a per-channel normalisation right after the layer removes each channel's mean): the weights, and so
+    the map, would be rounding noise."""
+    g = gradients.flatten(2)
+    scale = g.abs().mean(2)
+    tol = 1e4 * torch.finfo(g.dtype).eps
+    vanished = ((g.mean(2).abs() <= tol * scale).all(1) & (scale > 0).any(1))
+    if vanished.any():
+        raise InputError(
+            f"Grad-CAM's channel weights vanish at layer {layer!r} (sample(s) {vanished.nonzero().flatten().tolist()}): "
+            f"the spatial mean of the gradient is zero in every channel, as it is right before an InstanceNorm or a "
+            f"one-channel-per-group GroupNorm, so the map would be rounding noise. Pass another layer (e.g. the "
+            f"activation after that normalisation) or use method='gradcam++'.")
 
 
 def gradcampp_weights(activations: Tensor, gradients: Tensor) -> Tensor:
@@ -64,6 +81,8 @@ def _cam(model: Any, x: Tensor, target: Any, mask: Any, layer: Optional[str], pl
     work, xw, dev, dt = setup(model, x, device, dtype)
     name = resolve_layer(work, xw, layer, key=model)
     a, g, tgt, s, xi = capture(work, xw, name, target, mask)
+    if not plus:
+        check_weights_defined(g, name)
     weights = gradcampp_weights(a, g) if plus else gradcam_weights(g)
     cam = upsample(class_activation_map(a, weights, relu), tuple(xw.shape[2:]))
     params = {"layer": name, "layer_shape": tuple(a.shape[1:]), "relu": relu, "align_corners": False}
