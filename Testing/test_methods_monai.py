@@ -191,15 +191,9 @@ def test_scripted_and_exported_give_the_module_maps(case):
     """The gradient family reads the same map from TorchScript and from an exported program; Grad-CAM needs
     module hooks and refuses both with the fix."""
     name, model, x, scalar, target = case
-    formats = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            formats["torchscript"] = torch.jit.script(model)
-        except Exception:  # noqa: BLE001 - some MONAI networks are not scriptable; the matrix in docs says which
-            pass
-        formats["export"] = torch.export.export(model, (x,))
-    assert "export" in formats
+        formats = {"torchscript": torch.jit.script(model), "export": torch.export.export(model, (x,))}
     for method in ("gradient", "guided_backprop"):
         ref = _ours(model, x, target, method).relevance
         for fmt, other in formats.items():
