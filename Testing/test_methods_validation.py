@@ -4,8 +4,6 @@ A bad number, name or type gives one ``ValueError`` (``InputError``) whose messa
 what to pass instead — never a raw ``TypeError``/``RuntimeError``, never a map. Targets are checked by the
 engine's ``target.selection``; the methods must give exactly the engine's answer for them.
 """
-import math
-
 import pytest
 import torch
 import torch.nn as nn

@@ -44,7 +44,8 @@ def check_weights_defined(gradients: Tensor, layer: str) -> None:
     vanished = ((g.mean(2).abs() <= tol * scale).all(1) & (scale > 0).any(1))
     if vanished.any():
         raise InputError(
-            f"Grad-CAM's channel weights vanish at layer {layer!r} (sample(s) {vanished.nonzero().flatten().tolist()}): "
+            f"Grad-CAM's channel weights vanish at layer {layer!r} (sample(s) "
+            f"{vanished.nonzero().flatten().tolist()}): "
             f"the spatial mean of the gradient is zero in every channel, as it is right before an InstanceNorm or a "
             f"one-channel-per-group GroupNorm, so the map would be rounding noise. Pass another layer (e.g. the "
             f"activation after that normalisation) or use method='gradcam++'.")

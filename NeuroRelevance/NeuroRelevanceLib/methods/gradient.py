@@ -10,9 +10,9 @@ from typing import Any, Optional
 
 import torch
 
+from . import options
 from .common import (MethodExplanation, fixed_batch, input_gradient, make_target, package, relative_error, setup,
                      target_and_gradient)
-from . import options
 from .isolation import isolated_call
 
 Tensor = torch.Tensor

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from . import options
 from .common import (MethodExplanation, fixed_batch, forward, input_gradient, make_target, package, relative_error,
                      setup)
-from . import options
 from .isolation import isolated_call
 
 Tensor = torch.Tensor
