@@ -149,6 +149,14 @@ def test_changing_the_stabilizer_changes_the_zplus_result():
     assert all("ZPlus(stabilizer=0.5)" in v for v in by_object.rules.values())  # a rule object keeps its own
 
 
+def test_per_channel_bounds_compare_per_channel(net):
+    x = _x()
+    x[:, 1] *= 10
+    low = torch.tensor([float(x[:, 0].min()), float(x[:, 1].max()) - 0.01])   # low[1] > max of channel 0 only
+    e = explain(net, x, preset="epsilon-gamma-box", dtype=torch.float64, low=low)
+    assert torch.isfinite(e.relevance).all()
+
+
 def test_number_checks_accept_numpy_and_zero(net):
     e = explain(net, _x(), dtype=torch.float64, epsilon=np.float32(0.0), stabilizer=0, target=np.int64(1))
     assert e.target == "class 1" and math.isfinite(e.max_conservation_error)

@@ -28,8 +28,16 @@ from .verify import _flat, verified_plan
 Tensor = torch.Tensor
 
 
+def _per_channel(v: Any, x: Tensor) -> Any:
+    """A 1-D per-channel bound shaped (1, C, 1, …) like ``x``'s channels (so it compares per channel)."""
+    if isinstance(v, Tensor) and v.dim() == 1 and x.dim() > 2 and v.numel() == x.shape[1]:
+        return v.reshape(1, -1, *([1] * (x.dim() - 2)))
+    return v
+
+
 def _bounds(x: Tensor, low: Any, high: Any) -> tuple[Any, Any]:
     """zB bounds: given values, or the per-channel intensity range of ``x``."""
+    low, high = _per_channel(low, x), _per_channel(high, x)
     dims = [0] + list(range(2, x.dim()))
     if low is None:
         low = x.amin(dim=dims, keepdim=True)[:1] if x.dim() > 2 else x.min()
