@@ -134,6 +134,9 @@ def test_users_tensors_are_never_written():
     x = torch.randn(1, 1, 6, 6, 6)
     explain(model, x)
     assert float(model.calls) == 0.0
+    scripted = torch.jit.script(model)
+    explain(scripted, x)
+    assert float(scripted.calls) == 0.0 and float(model.calls) == 0.0
 
 
 def test_no_global_torch_state_changes():

@@ -224,16 +224,10 @@ def _export_source(ep: Any, device: torch.device, dtype: torch.dtype) -> Source:
 def _script_source(model: torch.jit.ScriptModule, x: torch.Tensor, device: torch.device,
                    dtype: torch.dtype) -> Source:
     def reference(xx: torch.Tensor) -> Any:
-        tensors = [t for _, t in _named_tensors(model)]
-        ready = not any(m.training for m in model.modules()) and all(
-            t.device == device and (t.dtype == dtype or not t.is_floating_point()) for t in tensors)
-        run = model
-        if not ready:  # a private copy in eval mode and the run's dtype; the user's flags stay as they are
-            with torch.no_grad():
-                run = copy.deepcopy(model)
-            run.eval()
-            run = run.to(device=device, dtype=dtype)
-        return run(xx)
+        with torch.no_grad():  # a private copy in eval mode and the run's dtype; the user's module is not run
+            run = copy.deepcopy(model)
+        run.eval()
+        return run.to(device=device, dtype=dtype)(xx)
 
     def converted() -> Captured:
         gm, types = script_to_fx(model, x, device, dtype)
