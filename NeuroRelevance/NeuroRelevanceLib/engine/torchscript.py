@@ -104,6 +104,7 @@ class _Converter:
         self.attr_nodes: dict[str, fx.Node] = {}
         self.env: dict[Any, Any] = {}
         self.counter = 0
+        self.assigned: dict[tuple[int, str], Any] = {}  # prim::SetAttr, kept here: the module is never written
 
     # -- values -------------------------------------------------------------------------------
     def _tensor_attr(self, path: str, tensor: torch.Tensor) -> _Traced:
@@ -152,7 +153,11 @@ class _Converter:
                 value = self._tensor_attr(f"_const{self.counter}", value)
             self.env[out] = value
         elif kind == "prim::GetAttr":
-            self.env[node.output()] = self._get_attr(ins[0], node.s("name"))
+            key = (id(ins[0][1]), node.s("name")) if isinstance(ins[0], tuple) and len(ins[0]) == 3 else None
+            self.env[node.output()] = self.assigned[key] if key in self.assigned else \
+                self._get_attr(ins[0], node.s("name"))
+        elif kind == "prim::SetAttr":
+            self.assigned[(id(ins[0][1]), node.s("name"))] = ins[1]
         elif kind == "prim::ListConstruct":
             self.env[node.output()] = list(ins)
         elif kind == "prim::TupleConstruct":
