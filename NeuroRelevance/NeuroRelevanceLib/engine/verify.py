@@ -25,6 +25,22 @@ Tensor = torch.Tensor
 TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 5e-2}
 
 
+TF32_TOLERANCE = 1e-2  # float32 on a GPU whose convolutions/matmuls run in TF32 (PyTorch's default for cuDNN)
+
+
+def tolerance(dtype: torch.dtype, device: torch.device) -> float:
+    """The trace check's tolerance for a run in ``dtype`` on ``device``."""
+    tol = TOLERANCE.get(dtype, 1e-4)
+    if device.type == "cuda" and dtype == torch.float32:
+        try:
+            tf32 = bool(torch.backends.cudnn.allow_tf32) or bool(torch.backends.cuda.matmul.allow_tf32)
+        except Exception:  # noqa: BLE001 - a torch without these flags: assume TF32 may be on
+            tf32 = True
+        if tf32:
+            tol = max(tol, TF32_TOLERANCE)
+    return tol
+
+
 class GraphMismatchError(ValueError):
     """No operator graph of the model reproduced its output on this input; no map was computed."""
 
@@ -50,9 +66,11 @@ def difference(got: Any, want: Any) -> float:
     for u, v in zip(a, b):
         if u.shape != v.shape:
             return float("inf")
-        v = v.detach().to(u.dtype)
-        scale = float(v.abs().max()) if v.numel() else 0.0
-        diff = float((u.detach() - v).abs().max()) if v.numel() else 0.0
+        if not v.numel():
+            continue
+        u, v = u.detach().to(torch.float64), v.detach().to(device=u.device, dtype=torch.float64)
+        scale = float(v.abs().max())
+        diff = float((u - v).abs().max())
         if diff != diff:
             return float("inf")
         worst = max(worst, diff / scale if scale > 0 else diff)
@@ -159,7 +177,7 @@ def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype,
                   configure: Callable[[Plan], None]) -> tuple[Plan, dict, Any, str]:
     """The first candidate graph that reproduces ``reference`` on ``x``: (plan, kept values, effective
     output, a sentence saying what was checked). Raises ``GraphMismatchError`` when none does."""
-    tol = TOLERANCE.get(dtype, 1e-4)
+    tol = tolerance(dtype, x.device)
     attempts: list[str] = []
     structural: Optional[Exception] = None
     ran = False
