@@ -210,3 +210,12 @@ def test_scripted_submodule_is_explained_through_its_operators():
     expected, _ = grad_times_input(model, x, lambda out: out[:, 1])
     assert _relative(e.relevance, expected) < 1e-10
     assert e.graph_source == "torchscript (traced)" and "opaque call" in e.graph_check
+
+
+def test_tolerance_by_dtype_and_tf32():
+    from NeuroRelevanceLib.engine.verify import tolerance
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert tolerance(torch.float64, cpu) == 1e-9 and tolerance(torch.float64, gpu) == 1e-9
+    assert tolerance(torch.float32, cpu) == 1e-4
+    assert tolerance(torch.float32, gpu) == (1e-2 if torch.backends.cudnn.allow_tf32 else 1e-4)
