@@ -5,6 +5,12 @@ scene given at construction, never on the global ``slicer.mrmlScene``. A run has
 :meth:`RelevanceLogic.prepare` (main thread: load the model, copy the volumes),
 :func:`jobs.compute` (heavy, no MRML: a GUI may run it on a worker thread) and
 :meth:`RelevanceLogic.apply` (main thread: add the nodes). :meth:`RelevanceLogic.run` does all three.
+
+Scene changes are transactions: ``apply`` first builds and checks everything it will add
+(:meth:`RelevanceLogic.plan`, an :class:`mrml.OutputPlan`), adds the new nodes beside an earlier
+run with the same key (``mrml.commit``, inside an ``mrml.SceneChange`` that undoes a failure) and
+removes the earlier run last; a failure at any step leaves the scene as it was. Calls on a run
+whose output volumes the user deleted are refused with one clear error.
 """
 from __future__ import annotations
 
@@ -93,11 +99,12 @@ class RelevanceLogic:
                     folder: str | int | None = None) -> HeatmapOutput:
         """Add ``relevance_kji`` (on the grid of ``source``) as a heatmap shown over ``source``."""
         _check_display(opacity, threshold)
-        node = mrml.create_heatmap_volume(
-            self.scene, source, relevance_kji, method, parameters=parameters, target=target,
-            conservation_error=conservation_error, folder=folder)
-        mrml.show_heatmap(self.scene, node, source, opacity=opacity, threshold=threshold,
-                          positive_only=positive_only)
+        with mrml.SceneChange(self.scene):  # all or nothing
+            node = mrml.create_heatmap_volume(
+                self.scene, source, relevance_kji, method, parameters=parameters, target=target,
+                conservation_error=conservation_error, folder=folder)
+            mrml.show_heatmap(self.scene, node, source, opacity=opacity, threshold=threshold,
+                              positive_only=positive_only)
         return HeatmapOutput(node)
 
     def prepare(self, volumes: Sequence[Any], model: Any, *, trusted: bool = False,
@@ -123,62 +130,96 @@ class RelevanceLogic:
         return Job(loaded, channels, [v.GetID() for v in volumes], options)
 
     def apply(self, job: Job) -> RunResult:
-        """Add a computed job's output volumes (one per channel) and table to the scene."""
+        """Add a computed job's output volumes (one per channel) and table to the scene.
+
+        Everything is built and checked first (:meth:`plan`); the new nodes are then added beside
+        an earlier run with the same key, and only once they are all in place and shown is the
+        earlier run removed. A failure at any step leaves the scene as it was.
+        """
+        run = RunResult([], job)
+        plan = self.plan(job, run)
         s = job.settings
+        volumes, tables = mrml.commit(
+            self.scene, plan, lambda nodes: self._show(nodes, run, s.opacity, s.threshold, s.positive_only))
+        run.outputs = [HeatmapOutput(node) for node in volumes]
+        run.table_node = tables[0] if tables else None
+        return run
+
+    def plan(self, job: Job, run: RunResult | None = None) -> "mrml.OutputPlan":
+        """What :meth:`apply` will add for ``job`` (all checked; the scene is not changed)."""
+        s = job.settings
+        if job.explanation is None or len(job.raw) != len(job.volume_ids):
+            raise InputError("This run has not been computed yet: call jobs.compute(job) before apply.")
         volumes = [self.scene.GetNodeByID(node_id) for node_id in job.volume_ids]
         if any(v is None for v in volumes):
             raise InputError("An input volume was removed from the scene during the run; run again.")
-        key = job.key
-        self.remove_run(key)
+        _check_display(s.opacity, s.threshold)
+        channels = job.loaded.card.input.channels
+        for c, raw in enumerate(job.raw):
+            mrml.volumes.check_array(raw, f"relevance map for '{channels[c]}' (the network or method "
+                                          "produced non-finite relevance; nothing was changed)")
+        run = run or RunResult([], job)
         method = f"{s.label} · {job.label}"
         parameters = {"method": s.method, "preset": s.preset, "target": job.label, "filter": s.filter,
                       "filter_range": [float(v) for v in s.filter_range],
                       "filter_placement": s.filter_placement, "model": job.loaded.card.name,
                       **{k: v for k, v in s.engine_params.items() if _plain(v)}}
-        run = RunResult([], job)
-        folder = None
-        for c, volume in enumerate(volumes):
-            shown = job.raw[c] if s.filter_placement == "every-layer" else \
-                run.filter_caches()[c].apply(s.filter, s.filter_range)
-            node = mrml.create_heatmap_volume(
-                self.scene, volume, shown, method,
-                parameters={**parameters, "channel": job.loaded.card.input.channels[c]},
-                target=job.label, conservation_error=job.explanation.max_conservation_error,
-                folder=folder)
-            out = HeatmapOutput(node)
-            out.node.SetAttribute(RUN_KEY, key)
-            folder = mrml.output_folder(self.scene, out.node)
-            run.outputs.append(out)
-        if job.table is not None:
-            run.table_node = mrml.table_from_dataframe(
-                self.scene, job.table, f"{volumes[0].GetName()} · {method} · regions")
-            run.table_node.SetAttribute(RUN_KEY, key)
-            mrml.outputs.place_in_folder(self.scene, run.table_node, folder)
-        self._display(run, s.opacity, s.threshold, s.positive_only)
-        return run
+        attributes = {RUN_KEY: job.key}
+        planned = [mrml.PlannedVolume(
+            volume, job.raw[c] if s.filter_placement == "every-layer" else
+            run.filter_caches()[c].apply(s.filter, s.filter_range), method,
+            parameters={**parameters, "channel": channels[c]}, target=job.label,
+            conservation_error=job.explanation.max_conservation_error, attributes=attributes)
+            for c, volume in enumerate(volumes)]
+        tables = [] if job.table is None else [mrml.PlannedTable(
+            job.table, f"{volumes[0].GetName()} · {method} · regions", attributes)]
+        return mrml.OutputPlan(planned, tables, replaces=self.run_nodes(job.key))
+
+    def _show(self, nodes: list, run: RunResult, opacity: float, threshold: float,
+              positive_only: bool) -> None:
+        for index, node in enumerate(nodes):
+            mrml.show_heatmap(self.scene, node, opacity=opacity, threshold=threshold,
+                              positive_only=positive_only, window=run.window, in_views=index == 0)
 
     def _display(self, run: RunResult, opacity: float, threshold: float, positive_only: bool) -> None:
         """Same window and colours for every channel; channel 0 over its scan in the views."""
-        for index, out in enumerate(run.outputs):
-            mrml.show_heatmap(self.scene, out.node, opacity=opacity, threshold=threshold,
-                              positive_only=positive_only, window=run.window, in_views=index == 0)
+        self._show([out.node for out in run.outputs], run, opacity, threshold, positive_only)
+
+    def _require_outputs(self, run: RunResult) -> None:
+        """Refuse a run whose output volumes are no longer in this scene (deleted by the user)."""
+        if not run.outputs:
+            raise InputError("This run has no output volume in the scene; run again (Apply).")
+        for out in run.outputs:
+            if out.node is None or out.node.GetScene() is not self.scene:
+                name = out.node.GetName() if out.node is not None else "output"
+                raise InputError(f"The output volume '{name}' of this run was deleted from the scene; "
+                                 "run again (Apply) to make it again.")
 
     def add_region_table(self, run: RunResult, atlas: Any, min_overlap: float = 0.5):
-        """Region statistics of a finished run against ``atlas`` (name, path or scene label map)."""
+        """Region statistics of a finished run against ``atlas`` (name, path or scene label map).
+
+        The run's table node is updated (made again if the user deleted it); a refused atlas
+        leaves the run and the scene as they were.
+        """
         from .jobs import region_table
 
+        self._require_outputs(run)
         job = run.job
-        job.table = region_table(job.prepared.grid, job.explanation.relevance[0].numpy().sum(0),
-                                 scene_atlas(atlas), min_overlap)
-        if run.table_node is not None:
-            mrml.table_from_dataframe(self.scene, job.table, run.table_node.GetName(),
-                                      node=run.table_node)
-        else:
-            run.table_node = mrml.table_from_dataframe(
-                self.scene, job.table, f"{run.node.GetName()} · regions")
-            run.table_node.SetAttribute(RUN_KEY, run.node.GetAttribute(RUN_KEY) or "")
-            mrml.outputs.place_in_folder(self.scene, run.table_node,
-                                         mrml.output_folder(self.scene, run.node))
+        table = region_table(job.prepared.grid, job.explanation.relevance[0].numpy().sum(0),
+                             scene_atlas(atlas), min_overlap)
+        columns = mrml.tables.table_columns(table)
+        with mrml.SceneChange(self.scene):
+            if run.table_node is not None and run.table_node.GetScene() is self.scene:
+                mrml.tables.table_from_columns(self.scene, columns, run.table_node.GetName(),
+                                               node=run.table_node)
+            else:
+                node = mrml.tables.table_from_columns(self.scene, columns, f"{run.node.GetName()} · regions")
+                node.SetAttribute(RUN_KEY, run.node.GetAttribute(RUN_KEY) or "")
+                folder = mrml.output_folder(self.scene, run.node)
+                if folder:
+                    mrml.outputs.place_in_folder(self.scene, node, folder)
+                run.table_node = node
+        job.table = table
         return run.table_node
 
     def run(self, volumes: Sequence[Any], model: Any, *, progress: Progress | None = None,
@@ -200,10 +241,14 @@ class RelevanceLogic:
     def refilter(self, run: RunResult, filter: str | None, filter_range=(0.0, 1.0), *,
                  opacity: float = 0.5, threshold: float = 0.0, positive_only: bool = False) -> None:
         """Re-apply an input-placement filter and display settings from the cached raw maps."""
+        from .engine.filters import check_filter
+
         _check_display(opacity, threshold)
+        self._require_outputs(run)
         if run.job.settings.filter_placement == "every-layer" and filter is not None:
             raise InputError("This run was filtered after every layer during propagation; a new "
                              "filter needs a new run (Apply). Opacity and threshold can change.")
+        check_filter(filter, filter_range, "input")  # before any voxel is rewritten
         for out, cache in zip(run.outputs, run.filter_caches()):
             buffer = mrml.volume_buffer(out.node)  # the node's own voxels: filtered in place
             cache.apply(filter, filter_range, out=buffer)
@@ -223,9 +268,13 @@ class RelevanceLogic:
         return found
 
     def remove_run(self, key: str) -> int:
-        """Remove the output volumes and tables of an earlier run with this key; returns the count."""
+        """Remove the output volumes and tables of an earlier run with this key; returns the count.
+
+        Their hierarchy items, display and storage nodes, colour tables and the folders they
+        leave empty go with them.
+        """
         doomed = self.run_nodes(key)
-        folders = {mrml.output_folder(self.scene, node) for node in doomed}
+        folders = {mrml.output_folder(self.scene, node) for node in doomed} - {0}
         for node in doomed:
             mrml.outputs.remove_with_companions(self.scene, node)
         mrml.outputs.remove_empty_folders(self.scene, folders)
@@ -233,14 +282,27 @@ class RelevanceLogic:
 
     def export(self, output: HeatmapOutput, folder: str | Path, stem: str = "heatmap",
                views: tuple[str, ...] = ("Red", "Yellow", "Green")) -> HeatmapOutput:
-        """Write the heatmap (NIfTI), the scene (.mrml) and, with slice views, PNGs to ``folder``."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        output.files["heatmap"] = mrml.write_volume(output.node, folder / f"{stem}.nii.gz")
-        if self.views is not None:
-            for view in views:
-                output.files[f"png_{view}"] = self.views.render_png(folder / f"{stem}_{view}.png", view)
-        output.files["scene"] = mrml.save_scene(self.scene, folder / f"{stem}.mrml")
+        """Write the heatmap (NIfTI), the scene (.mrml) and, with slice views, PNGs to ``folder``.
+
+        All or nothing: the files are written into a private folder beside the target and moved
+        into place only when every one was written; a failure leaves no partial file, no new
+        folder and no node added to the scene.
+        """
+        from .mrml.storage import staged_folder
+
+        node = output.node if output is not None else None
+        if node is None or node.GetScene() is not self.scene:
+            name = node.GetName() if node is not None else "output"
+            raise InputError(f"The output volume '{name}' was deleted from the scene; run again "
+                             "(Apply) before exporting.")
+        files: dict[str, Path] = {}
+        with staged_folder(folder, stem) as (staging, final), mrml.SceneChange(self.scene):
+            files["heatmap"] = mrml.write_volume(node, staging / f"{stem}.nii.gz")
+            if self.views is not None:
+                for view in views:
+                    files[f"png_{view}"] = self.views.render_png(staging / f"{stem}_{view}.png", view)
+            files["scene"] = mrml.save_scene(self.scene, staging / f"{stem}.mrml")
+        output.files.update({kind: final / path.name for kind, path in files.items()})
         return output
 
 

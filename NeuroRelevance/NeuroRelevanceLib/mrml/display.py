@@ -103,7 +103,7 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
     display.SetAttribute("NeuroRelevance.threshold", repr(float(threshold)))
     if not in_views:
         return display
-    for composite in _composite_nodes(scene):
+    for composite in composite_nodes(scene):
         if background is not None:
             composite.SetBackgroundVolumeID(background.GetID())
         composite.SetForegroundVolumeID(heatmap.GetID())
@@ -111,6 +111,7 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
     return display
 
 
-def _composite_nodes(scene) -> list:
+def composite_nodes(scene) -> list:
+    """The scene's slice composite nodes (one per slice view)."""
     return [scene.GetNthNodeByClass(i, "vtkMRMLSliceCompositeNode")
             for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode"))]

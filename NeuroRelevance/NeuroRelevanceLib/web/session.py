@@ -187,11 +187,15 @@ class WebSession:
         return job
 
     def finish(self, job) -> RunResult:
-        """Add a computed job's overlay and table to the scene (replacing the previous run)."""
-        if self.run is not None and self.run.node.GetScene() is not None \
-                and self.run.job.key != job.key:
-            self.logic.remove_run(self.run.job.key)
-        self.run = self.logic.apply(job)
+        """Add a computed job's overlay and table to the scene, then remove the previous run.
+
+        The previous run goes only once the new one is in place: a refused run leaves it shown.
+        """
+        previous = self.run
+        run = self.logic.apply(job)
+        if previous is not None and previous.job.key != job.key:
+            self.logic.remove_run(previous.job.key)
+        self.run = run
         return self.run
 
     def refilter(self, values: dict) -> bool:
