@@ -7,7 +7,9 @@ progress and Cancel, downloads) beside real MRML slice views. All work goes thro
 
 - :mod:`.files`    which server files may be read; upload checks
 - :mod:`.session`  inputs, model, runs, downloads of one scene (no web framework)
-- :mod:`.app`      the trame application (state, controllers, the run loop)
+- :mod:`.app`      the trame application (state, controllers, the run loop, its secret)
+- :mod:`.guard`    same-origin and host checks; :mod:`.limits` message, session limits;
+  :mod:`.uploads`  uploads streamed to disk over HTTP
 - :mod:`.ui`       the page layout; :mod:`.layouts` the slice-view layouts
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ __all__ = ["register", "serve"]
 def register(subparsers):
     """Add the ``web`` sub-command to the ``neurorelevance`` command line."""
     p = subparsers.add_parser("web", help="explore relevance maps in a browser (trame-slicer)")
-    from ..cli_checks import port
+    from ..cli_checks import number, port
 
     p.add_argument("--port", type=port, default=8080,
                    help="port to listen on, 1-65535, 0 for any free port (default: %(default)s)")
@@ -30,26 +32,38 @@ def register(subparsers):
     p.add_argument("--no-autorun", action="store_true",
                    help="load the demo subject but wait for Run")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.add_argument("--max-upload-mb", type=number(1, 1 << 20, integer=True), default=512,
+                   help="largest scan the page may upload, in MB (default: %(default)s)")
+    p.add_argument("--max-sessions", type=number(1, 64, integer=True), default=4,
+                   help="browser tabs served at the same time (default: %(default)s)")
     p.set_defaults(func=_web)
     return p
 
 
 def serve(*, port: int = 8080, host: str = "127.0.0.1", data=None, demo: bool = True,
-          autorun: bool = True, open_browser: bool = False) -> None:
-    """Start the viewer and serve until interrupted (blocking)."""
+          autorun: bool = True, open_browser: bool = False, max_upload_mb: int = 512,
+          max_sessions: int = 4) -> None:
+    """Start the viewer and serve until interrupted (blocking).
+
+    The server gets a random secret (in the printed address), refuses WebSocket messages over
+    16 MB and frames that claim more before allocating, streams uploads of at most
+    ``max_upload_mb`` to disk and serves ``max_sessions`` tabs at a time (see :mod:`.limits`).
+    """
     import sys
     from pathlib import Path
 
     from .app import RelevanceWebApp
     from .files import FileGate
+    from .limits import ServerLimits
 
     roots = data or [Path.cwd()]
     FileGate(roots)  # a missing folder is refused before anything heavy starts
+    limits = ServerLimits(max_upload=int(max_upload_mb) << 20, max_sessions=int(max_sessions))
     check_address(host, port)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {host}: anyone who can reach this address can run models and "
               "read the --data folders. There is no login.", file=sys.stderr)
-    app = RelevanceWebApp(roots=roots, demo=demo, autorun=autorun)
+    app = RelevanceWebApp(roots=roots, demo=demo, autorun=autorun, limits=limits)
     app.start(port=port, host=host, open_browser=open_browser)
 
 
@@ -82,5 +96,6 @@ def check_address(host: str, port: int) -> None:
 
 def _web(args) -> int:
     serve(port=args.port, host=args.host, data=args.data, demo=not args.no_demo,
-          autorun=not args.no_autorun, open_browser=args.open)
+          autorun=not args.no_autorun, open_browser=args.open, max_upload_mb=args.max_upload_mb,
+          max_sessions=args.max_sessions)
     return 0
