@@ -146,6 +146,20 @@ def test_a_message_in_several_chunks_is_still_put_together(server):
     assert report["authenticated"] and not report["closed"]
 
 
+def test_a_frame_above_the_frame_limit_is_refused_but_big_messages_in_chunks_pass(server):
+    import msgpack
+
+    big = chunk(5000, 0, 5 << 20, b"f" * (5 << 20))  # one 5 MiB frame: over the 4 MiB frame limit
+    report = asyncio.run(session(server.port, server.secret, [big]))
+    assert report["authenticated"] and report["closed"]
+    body = msgpack.packb({"wslink": "1.0", "id": "rpc:c0:6", "method": "no.such.method",
+                          "args": ["p" * (6 << 20)], "kwargs": {}})  # a 6 MiB message in 3 MiB chunks
+    frames = [chunk(5001, offset, len(body), body[offset:offset + (3 << 20)])
+              for offset in range(0, len(body), 3 << 20)]
+    report = asyncio.run(session(server.port, server.secret, frames))
+    assert report["authenticated"] and not report["closed"]
+
+
 def test_sessions_are_bounded(server):
     import aiohttp
 

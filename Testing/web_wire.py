@@ -90,7 +90,11 @@ async def session(port: int, secret: str, frames: list[bytes], during=None, sett
             for frame in frames:
                 if ws.closed:
                     break
-                await ws.send_bytes(frame)
+                try:
+                    await ws.send_bytes(frame)
+                except (ConnectionError, aiohttp.ClientError):  # the server hung up mid-frame
+                    report["closed"] = True
+                    break
             deadline = asyncio.get_running_loop().time() + settle
             samples = []
             while asyncio.get_running_loop().time() < deadline and not report["closed"]:
