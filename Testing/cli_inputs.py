@@ -29,7 +29,8 @@ def make_inputs(folder: Path) -> SimpleNamespace:
         card = {"name": name, "architecture": spec(net), "weights": f"{name}.safetensors",
                 "input": {"channels": ["T1"], "shape": [16, 16, 16], "spacing": [2.5, 2.5, 2.5],
                           "normalization": {"type": "zscore"}},
-                "output": {"type": kind, "classes": classes}}
+                "output": {"type": kind, "classes": classes},
+                "intended_use": "Command-line tests.", "limitations": "Untrained; not for any use."}
         (folder / f"{name}.json").write_text(json.dumps(card))
         cards[name] = folder / f"{name}.json"
     corrupt = dict(json.loads(cards["classifier"].read_text()), weights="corrupt.safetensors")

@@ -30,7 +30,8 @@ def loaded(tmp_path_factory):
     card = {"name": "tiny", "architecture": spec(net), "weights": "w.safetensors",
             "input": {"channels": ["T1"], "shape": [16, 16, 16], "spacing": [3, 3, 3],
                       "normalization": {"type": "zscore"}},
-            "output": {"type": "classification", "classes": ["control", "AD"]}}
+            "output": {"type": "classification", "classes": ["control", "AD"]},
+            "intended_use": "Tests of scene transactions.", "limitations": "Untrained; not for any use."}
     (folder / "card.json").write_text(json.dumps(card))
     return load_model(folder / "card.json", device="cpu")
 
@@ -270,7 +271,7 @@ def test_export_failing_half_way_leaves_no_partial_files(logic, scene, scan, loa
     monkeypatch.undo()
     done = logic.export(run.outputs[0], tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        ["heatmap.nii.gz", "heatmap.mrml", "heatmap-data", "heatmap_Red.png", "heatmap_Yellow.png",
+        ["heatmap.nii.gz", "heatmap.json", "heatmap.mrml", "heatmap-data", "heatmap_Red.png", "heatmap_Yellow.png",
          "heatmap_Green.png"])
     assert all(path.exists() for path in done.files.values())
     assert "partial" not in (tmp_path / "out" / "heatmap.mrml").read_text()

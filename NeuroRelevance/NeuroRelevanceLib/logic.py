@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from . import mrml
+from . import mrml, provenance
 from .errors import InputError
 from .jobs import FilterCache, Job, Progress, Settings, compute
 
@@ -31,10 +31,11 @@ RUN_KEY = "NeuroRelevance.runKey"
 
 @dataclass
 class HeatmapOutput:
-    """What one run left in the scene and on disk."""
+    """What one run left in the scene and on disk; ``raw`` is the unfiltered map (KJI) when known."""
 
     node: Any
     files: dict[str, Path] = field(default_factory=dict)
+    raw: Optional[np.ndarray] = field(default=None, repr=False)
 
 
 @dataclass
@@ -47,7 +48,8 @@ class RunResult:
 
     outputs: list[HeatmapOutput]
     job: Job
-    table_node: Any = None
+    table_nodes: dict = field(default_factory=dict)   # atlas name -> table node, one per atlas
+    tables: dict = field(default_factory=dict)        # atlas name -> region table
     _caches: list = field(default_factory=list, repr=False)
 
     def filter_caches(self) -> list:
@@ -76,7 +78,26 @@ class RunResult:
 
     @property
     def table(self):
-        return self.job.table
+        """The most recent region table (the run's own, or the last added)."""
+        return next(reversed(self.tables.values())) if self.tables else None
+
+    @property
+    def table_node(self):
+        return next(reversed(self.table_nodes.values())) if self.table_nodes else None
+
+    @property
+    def record(self) -> dict:
+        """What produced this run (see :mod:`provenance`)."""
+        return self.job.record
+
+    def stale_reasons(self, settings: Mapping[str, Any], model: Any = None, volumes: Any = None) -> list[str]:
+        """Why this run no longer matches ``settings`` (the keywords of :meth:`RelevanceLogic.run`)."""
+        from .provenance import differences
+
+        reasons = differences(self.record, settings, model)
+        if volumes is not None and [getattr(v, "GetID", lambda: v)() for v in volumes] != self.job.volume_ids:
+            reasons.append("input volumes changed")
+        return reasons
 
     @property
     def prediction(self) -> str:
@@ -113,6 +134,8 @@ class RelevanceLogic:
         from .models import LoadedModel, load_model
 
         options = Settings(**_known_settings(settings))
+        if isinstance(options.atlas, str):
+            options.resolve_atlas_name()
         options.atlas = scene_atlas(options.atlas)
         _check_display(options.opacity, options.threshold)
         from .engine.filters import check_filter
@@ -127,7 +150,8 @@ class RelevanceLogic:
         if not volumes or any(v is None for v in volumes):
             raise InputError(f"Select one input volume per model channel ({', '.join(names)}).")
         channels = [mrml.volume_to_array(node) for node in volumes]
-        return Job(loaded, channels, [v.GetID() for v in volumes], options)
+        return Job(loaded, channels, [v.GetID() for v in volumes], options.resolve(loaded.card),
+                   [v.GetName() for v in volumes])
 
     def apply(self, job: Job) -> RunResult:
         """Add a computed job's output volumes (one per channel) and table to the scene.
@@ -136,13 +160,15 @@ class RelevanceLogic:
         an earlier run with the same key, and only once they are all in place and shown is the
         earlier run removed. A failure at any step leaves the scene as it was.
         """
+        s = job.settings
         run = RunResult([], job)
         plan = self.plan(job, run)
-        s = job.settings
         volumes, tables = mrml.commit(
             self.scene, plan, lambda nodes: self._show(nodes, run, s.opacity, s.threshold, s.positive_only))
-        run.outputs = [HeatmapOutput(node) for node in volumes]
-        run.table_node = tables[0] if tables else None
+        run.outputs = [HeatmapOutput(node, raw=job.raw[c]) for c, node in enumerate(volumes)]
+        for table_node, planned in zip(tables, plan.tables):
+            run.tables[planned.frame.attrs["atlas"]] = planned.frame
+            run.table_nodes[planned.frame.attrs["atlas"]] = table_node
         return run
 
     def plan(self, job: Job, run: RunResult | None = None) -> "mrml.OutputPlan":
@@ -164,16 +190,24 @@ class RelevanceLogic:
                       "filter_range": [float(v) for v in s.filter_range],
                       "filter_placement": s.filter_placement, "model": job.loaded.card.name,
                       **{k: v for k, v in s.engine_params.items() if _plain(v)}}
-        attributes = {RUN_KEY: job.key}
+        attributes = {RUN_KEY: job.key, provenance.RECORD_ATTRIBUTE: provenance.to_json(job.record)}
+        shown = (s.filter if s.filter_placement == "input" else None, s.filter_range)
         planned = [mrml.PlannedVolume(
             volume, job.raw[c] if s.filter_placement == "every-layer" else
             run.filter_caches()[c].apply(s.filter, s.filter_range), method,
             parameters={**parameters, "channel": channels[c]}, target=job.label,
-            conservation_error=job.explanation.max_conservation_error, attributes=attributes)
+            conservation_error=job.explanation.max_conservation_error, attributes=attributes, shown=shown)
             for c, volume in enumerate(volumes)]
-        tables = [] if job.table is None else [mrml.PlannedTable(
-            job.table, f"{volumes[0].GetName()} · {method} · regions", attributes)]
+        tables = [] if job.table is None else [
+            self._planned_table(job.table, f"{volumes[0].GetName()} · {method}", job)]
         return mrml.OutputPlan(planned, tables, replaces=self.run_nodes(job.key))
+
+    def _planned_table(self, table, stem: str, job: Job) -> "mrml.PlannedTable":
+        """A region table as its node will be: name, run key, record, grid."""
+        record = table.attrs.get("provenance") or job.record
+        return mrml.PlannedTable(table, f"{stem} · regions ({table.attrs['atlas']}, scan grid)",
+                                 {RUN_KEY: job.key, provenance.RECORD_ATTRIBUTE: provenance.to_json(record),
+                                  "NeuroRelevance.grid": str(table.attrs.get("grid", ""))})
 
     def _show(self, nodes: list, run: RunResult, opacity: float, threshold: float,
               positive_only: bool) -> None:
@@ -195,31 +229,37 @@ class RelevanceLogic:
                 raise InputError(f"The output volume '{name}' of this run was deleted from the scene; "
                                  "run again (Apply) to make it again.")
 
-    def add_region_table(self, run: RunResult, atlas: Any, min_overlap: float = 0.5):
+    def add_region_table(self, run: RunResult, atlas: Any, min_overlap: float = 0.5, **sizes: float):
         """Region statistics of a finished run against ``atlas`` (name, path or scene label map).
 
-        The run's table node is updated (made again if the user deleted it); a refused atlas
-        leaves the run and the scene as they were.
+        Computed on the overlay's scan grid like the run's own table; ``sizes``:
+        ``min_region_voxels``/``min_region_mm3``. Each atlas gets its own table node (the same atlas
+        again replaces its table; a table the user deleted is made again); an unknown atlas name is
+        refused. A refusal leaves the run and the scene as they were.
         """
         from .jobs import region_table
 
         self._require_outputs(run)
-        job = run.job
-        table = region_table(job.prepared.grid, job.explanation.relevance[0].numpy().sum(0),
-                             scene_atlas(atlas), min_overlap)
-        columns = mrml.tables.table_columns(table)
+        if isinstance(atlas, str):
+            Settings(atlas=atlas).resolve_atlas_name()
+        table = region_table(run.job, scene_atlas(atlas), min_overlap, **sizes)
+        stem = run.node.GetAttribute("NeuroRelevance.baseName") or run.node.GetName()
+        planned = self._planned_table(table, stem, run.job)
+        name = table.attrs["atlas"]
+        node = run.table_nodes.get(name)
         with mrml.SceneChange(self.scene):
-            if run.table_node is not None and run.table_node.GetScene() is self.scene:
-                mrml.tables.table_from_columns(self.scene, columns, run.table_node.GetName(),
-                                               node=run.table_node)
+            if node is not None and node.GetScene() is self.scene:
+                mrml.tables.table_from_columns(self.scene, planned.columns, node.GetName(), node=node)
             else:
-                node = mrml.tables.table_from_columns(self.scene, columns, f"{run.node.GetName()} · regions")
-                node.SetAttribute(RUN_KEY, run.node.GetAttribute(RUN_KEY) or "")
+                node = mrml.tables.table_from_columns(self.scene, planned.columns, planned.name)
                 folder = mrml.output_folder(self.scene, run.node)
                 if folder:
                     mrml.outputs.place_in_folder(self.scene, node, folder)
-                run.table_node = node
-        job.table = table
+            for key, value in planned.attributes.items():
+                node.SetAttribute(key, value)
+        run.tables.pop(name, None)
+        run.table_nodes.pop(name, None)
+        run.tables[name], run.table_nodes[name] = table, node
         return run.table_node
 
     def run(self, volumes: Sequence[Any], model: Any, *, progress: Progress | None = None,
@@ -255,6 +295,7 @@ class RelevanceLogic:
             mrml.mark_modified(out.node)
             out.node.SetAttribute("NeuroRelevance.displayFilter", json.dumps(
                 {"filter": filter, "filter_range": [float(v) for v in filter_range]}))
+            mrml.display.label_values(out.node, filter, filter_range)
         self._display(run, opacity, threshold, positive_only)
 
     def run_nodes(self, key: str | None = None) -> list:
@@ -281,13 +322,15 @@ class RelevanceLogic:
         return len(doomed)
 
     def export(self, output: HeatmapOutput, folder: str | Path, stem: str = "heatmap",
-               views: tuple[str, ...] = ("Red", "Yellow", "Green")) -> HeatmapOutput:
-        """Write the heatmap (NIfTI), the scene (.mrml) and, with slice views, PNGs to ``folder``.
+               views: tuple[str, ...] = ("Red", "Yellow", "Green"), displayed: bool = False) -> HeatmapOutput:
+        """Write the heatmap (NIfTI + JSON sidecar), the scene (.mrml) and, with slice views, labelled PNGs.
 
-        All or nothing: the files are written into a private folder beside the target and moved
-        into place only when every one was written; a failure leaves no partial file, no new
-        folder and no node added to the scene.
+        The raw relevance is written as ``<stem>.nii.gz``; with ``displayed=True`` the map as shown
+        (filtered) is written instead, as ``<stem>-displayed.nii.gz``. All or nothing: the files
+        are written into a private folder beside the target and moved into place only when every
+        one was written; a failure leaves no partial file, no new folder and no node added.
         """
+        from .heatmap_files import export_heatmap
         from .mrml.storage import staged_folder
 
         node = output.node if output is not None else None
@@ -297,7 +340,7 @@ class RelevanceLogic:
                              "(Apply) before exporting.")
         files: dict[str, Path] = {}
         with staged_folder(folder, stem) as (staging, final), mrml.SceneChange(self.scene):
-            files["heatmap"] = mrml.write_volume(node, staging / f"{stem}.nii.gz")
+            files.update(export_heatmap(node, output.raw, staging, stem, displayed))
             if self.views is not None:
                 for view in views:
                     files[f"png_{view}"] = self.views.render_png(staging / f"{stem}_{view}.png", view)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..errors import InputError
+from .display import label_values
 from .outputs import create_heatmap_volume, output_folder, place_in_folder, remove_empty_folders, \
     remove_with_companions
 from .tables import table_columns, table_from_columns
@@ -34,6 +35,7 @@ class PlannedVolume:
     target: Any = None
     conservation_error: float | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
+    shown: tuple = (None, (0.0, 1.0))  # the display filter its voxels hold (display.label_values)
     what: str = "relevance map"
 
     def __post_init__(self) -> None:
@@ -113,6 +115,7 @@ def commit(scene, plan: OutputPlan, show: Callable[[list], None] | None = None) 
     remove_empty_folders(scene, old_folders)
     for node, planned in zip(volumes, plan.volumes):
         settle_name(scene, node, planned.name)
+        label_values(node, *planned.shown)  # "… [shown: pass 0.30–1.00]" when filtered
     for node, planned in zip(tables, plan.tables):
         settle_name(scene, node, planned.name)
     return volumes, tables
