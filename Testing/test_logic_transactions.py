@@ -5,8 +5,6 @@ as it was; re-runs leave no orphans and make VTK log no error; every call on a r
 user deleted gives one clear error. Real scene, real model; failures are real (a NaN map, a
 folder that cannot exist) or, where nothing real fails mid-way, injected into one MRML step.
 """
-import json
-
 import numpy as np
 import pytest
 
@@ -15,8 +13,8 @@ from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.geometry import Grid
 from NeuroRelevanceLib.jobs import compute
 from NeuroRelevanceLib.logic import RelevanceLogic
-from NeuroRelevanceLib.models import load_model, save_weights
-from NeuroRelevanceLib.nets import build, spec
+from NeuroRelevanceLib.models import load_model
+from reading_helpers import tiny_card
 from scene_census import census, orphans, vtk_errors
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -24,16 +22,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    net = build("DeepTaylorCNN", seed=1, in_channels=1, n_outputs=2, channels=(4, 8))
-    save_weights(net, folder / "w.safetensors")
-    card = {"name": "tiny", "architecture": spec(net), "weights": "w.safetensors",
-            "input": {"channels": ["T1"], "shape": [16, 16, 16], "spacing": [3, 3, 3],
-                      "normalization": {"type": "zscore"}},
-            "output": {"type": "classification", "classes": ["control", "AD"]},
-            "intended_use": "Tests of scene transactions.", "limitations": "Untrained; not for any use."}
-    (folder / "card.json").write_text(json.dumps(card))
-    return load_model(folder / "card.json", device="cpu")
+    return load_model(tiny_card(tmp_path_factory.mktemp("model")), device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,7 @@ speaks), so the server sees exactly what a browser or a hostile local process wo
 from __future__ import annotations
 
 import asyncio
-import re
 import subprocess
-import time
 from pathlib import Path
 
 import msgpack
@@ -35,17 +33,13 @@ def hello(secret: str) -> bytes:
                    "args": [{"secret": secret}], "kwargs": {}})
 
 
-def served_secret(log_path: Path, timeout: float = 60.0) -> str:
-    """The secret in the address the server printed (trame's default when it prints none)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = re.search(r"[?&]secret=([A-Za-z0-9_\-]+)", log_path.read_text(errors="replace"))
-        if found:
-            return found.group(1)
-        if "App running at" in log_path.read_text(errors="replace"):
-            return DEFAULT_SECRET  # a server without its own secret (before the fix)
-        time.sleep(0.3)
-    return DEFAULT_SECRET
+def served_secret(log_path: Path) -> str:
+    """The secret in the address the server printed (see web_browser.served_url)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from web_browser import served_url
+
+    return parse_qs(urlsplit(served_url(log_path)).query)["secret"][0]
 
 
 def rss_mb(pid: int) -> float:

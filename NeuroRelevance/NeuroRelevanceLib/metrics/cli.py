@@ -28,15 +28,19 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="methods to compare (default: %(default)s)")
     p.add_argument("--preset", default=None, help="LRP preset (default: the card's recommended preset)")
     p.add_argument("--layer", default=None, help="layer for the Grad-CAM family (default: last conv block)")
-    p.add_argument("--target", type=number(0, integer=True), default=None, help="class index to explain (default: predicted class)")
+    p.add_argument("--target", type=number(0, integer=True), default=None,
+                   help="class index to explain (default: predicted class)")
     p.add_argument("--ground-truth", nargs="+", default=None, help="one lesion/atrophy mask per subject")
     p.add_argument("--brain-masks", nargs="+", default=None, help="one brain mask per subject")
-    p.add_argument("--steps", type=number(1, 10000, integer=True), default=20, help="perturbation steps (default: %(default)s)")
-    p.add_argument("--fraction", type=number(0.0, 1.0, low_open=True), default=0.5, help="share of regions removed at the end "
-                                                                "(default: %(default)s)")
-    p.add_argument("--patch", type=number(1, 64, integer=True), default=1, help="cubic patch edge in voxels (default: %(default)s)")
+    p.add_argument("--steps", type=number(1, 10000, integer=True), default=20,
+                   help="perturbation steps (default: %(default)s)")
+    p.add_argument("--fraction", type=number(0.0, 1.0, low_open=True), default=0.5,
+                   help="share of regions removed at the end (default: %(default)s)")
+    p.add_argument("--patch", type=number(1, 64, integer=True), default=1,
+                   help="cubic patch edge in voxels (default: %(default)s)")
     p.add_argument("--baseline", default="0", help="replacement: a number, 'mean' or 'blur' (default: %(default)s)")
-    p.add_argument("--random-repeats", type=number(1, 1000, integer=True), default=1, help="random orders averaged (default: %(default)s)")
+    p.add_argument("--random-repeats", type=number(1, 1000, integer=True), default=1,
+                   help="random orders averaged (default: %(default)s)")
     p.add_argument("--threshold", type=number(0.0, 1.0), default=0.1,
                    help="inclusivity: relevance kept where |R|/max|R| > this (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")

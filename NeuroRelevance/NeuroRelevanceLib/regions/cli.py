@@ -29,7 +29,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--min-region-mm3", type=number(0.0), default=DEFAULT_MIN_REGION_MM3,
                    help="smaller regions (mm³) are listed but not ranked (default: %(default)s)")
     p.add_argument("--per-subject", action="store_true", help="one row per subject and region")
-    p.add_argument("--top", type=number(1, integer=True), default=15, help="rows to print and bars to plot (default: %(default)s)")
+    p.add_argument("--top", type=number(1, integer=True), default=15,
+                   help="rows to print and bars to plot (default: %(default)s)")
     p.add_argument("--csv", default=None, help="write the full table here")
     p.add_argument("--png", default=None, help="write a bar chart of the top regions here")
     p.add_argument("--list-atlases", action="store_true", help="list the bundled atlases and exit")
