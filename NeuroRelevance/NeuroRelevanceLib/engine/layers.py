@@ -2,9 +2,9 @@
 
 Rules only need ``forward(x, w, b)`` (the layer with substituted parameters) and
 ``vjp(x, w, g)`` (the transposed layer applied to ``g``: the gradient w.r.t. the input of
-``forward(x, w, ·)`` with ``g`` as upstream gradient). The vector-Jacobian product uses
-``aten.convolution_backward`` with only the input gradient requested, so no weight gradient and
-no autograd graph are ever built.
+``forward(x, w, ·)`` with ``g`` as upstream gradient). Both run on ``kernels.py`` (the fastest
+torch kernel per shape; the input-gradient as a forward convolution where that is exact), so no
+weight gradient and no autograd graph are ever built.
 """
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
+
+from . import kernels
 
 
 def _channels(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -62,12 +64,11 @@ class LinearLayer:
             return F.linear(x, w, b)
         if self.pre_pad is not None:
             x = F.pad(x, self.pre_pad[0], mode=self.pre_pad[1])
-        n = self.spatial_dims
         if self.kind == "conv":
-            fn = (F.conv1d, F.conv2d, F.conv3d)[n - 1]
-            return fn(x, w, b, self.stride, self.padding, self.dilation, self.groups)
-        fn = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[n - 1]
-        return fn(x, w, b, self.stride, self.padding, self.output_padding, self.groups, self.dilation)
+            padding = self.padding if isinstance(self.padding, str) else self._tuple(self.padding)
+            return kernels.conv(x, w, b, self._tuple(self.stride), padding, self._tuple(self.dilation), self.groups)
+        return kernels.conv_transpose(x, w, b, self._tuple(self.stride), self._tuple(self.padding),
+                                      self._tuple(self.output_padding), self.groups, self._tuple(self.dilation))
 
     def set_companions(self, pairs: list) -> bool:
         """Prepare one call computing the layer and ``pairs`` of modified (weight, bias) on the same input
@@ -107,38 +108,10 @@ class LinearLayer:
                 xg = x.detach().requires_grad_(True)
                 (grad,) = torch.autograd.grad(self.forward(xg, w, None), xg, g)
             return grad
-        fast = self._fast_vjp(x, w, g)
-        if fast is not None:
-            return fast
-        transposed = self.kind == "convT"
-        grad, _, _ = torch.ops.aten.convolution_backward(
-            g, x, w, None, self._tuple(self.stride), self._tuple(self.padding), self._tuple(self.dilation),
-            transposed, self._tuple(self.output_padding) if transposed else [0] * self.spatial_dims,
-            self.groups, [True, False, False])
-        return grad
-
-    def _fast_vjp(self, x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> Optional[torch.Tensor]:
-        """The transposed map as a forward (transposed) convolution, which CPU backends run faster
-        and with less scratch memory than ``convolution_backward``; None where it does not apply."""
-        n = self.spatial_dims
         stride, padding, dilation = self._tuple(self.stride), self._tuple(self.padding), self._tuple(self.dilation)
         if self.kind == "convT":  # transpose of a transposed convolution: the plain convolution
-            return (F.conv1d, F.conv2d, F.conv3d)[n - 1](g, w, None, stride, padding, dilation, self.groups)
-        if self.groups != 1:
-            return None
-        k = w.shape[2:]
-        if all(s_ == 1 for s_ in stride):
-            pad = [dilation[i] * (k[i] - 1) - padding[i] for i in range(n)]
-            if min(pad) < 0:
-                return None
-            flipped = w.transpose(0, 1).flip(list(range(2, 2 + n)))
-            return (F.conv1d, F.conv2d, F.conv3d)[n - 1](g, flipped, None, 1, pad, dilation)
-        out_pad = [x.shape[2 + i] - ((g.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (k[i] - 1) + 1)
-                   for i in range(n)]
-        if not all(0 <= out_pad[i] < max(stride[i], dilation[i]) for i in range(n)):
-            return None
-        return (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[n - 1](
-            g, w, None, stride, padding, out_pad, 1, dilation)
+            return kernels.conv(g, w, None, stride, padding, dilation, self.groups)
+        return kernels.conv_input_grad(g, w, x.shape, stride, padding, dilation, self.groups)
 
     def out_channel_view(self, scale: torch.Tensor) -> torch.Tensor:
         """Reshape a per-output-channel vector so it multiplies ``weight`` channel-wise."""
