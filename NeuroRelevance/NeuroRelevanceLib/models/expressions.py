@@ -1,0 +1,107 @@
+"""Allow-lists for the Python expressions a ``.pt2`` archive carries as text.
+
+``torch.export.load`` hands two kinds of strings from the archive to Python's evaluator:
+symbolic sizes (``expr_str``) go to ``sympy.sympify`` (which calls ``eval``), and
+``guards_code`` lines are compiled with ``exec`` into the module's input checks. Both are
+checked here against what ``torch.export.save`` writes: arithmetic and comparisons of numbers,
+shape symbols and a fixed set of sympy functions (``expr_str``), or of ``L['x'].size()[i]``
+style input sizes (``guards_code``). Anything else (attribute access, other calls, lambdas,
+quotes that could end a string in the generated code) is refused.
+"""
+from __future__ import annotations
+
+import ast
+import re
+
+_SYMBOL = re.compile(r"^[a-z]+[0-9]+$")
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: sympy callables an exported size may use (torch's own list plus sympy's basics)
+SYMPY_FUNCTIONS = frozenset({
+    "Symbol", "Integer", "Float", "Rational", "Min", "Max", "Eq", "Ne", "Lt", "Le", "Gt", "Ge",
+    "And", "Or", "Not", "Abs", "sqrt", "floor", "ceiling", "Piecewise", "Mod", "FloorDiv",
+    "ModularIndexing", "Where", "PythonMod", "CleanDiv", "CeilToInt", "FloorToInt", "CeilDiv",
+    "LShift", "RShift", "PowByNatural", "FloatPow", "FloatTrueDiv", "IntTrueDiv",
+    "IsNonOverlappingAndDenseIndicator", "TruncToFloat", "TruncToInt", "RoundToInt",
+    "RoundDecimal", "ToFloat", "Identity"})
+SYMPY_CONSTANTS = frozenset({"oo", "zoo", "nan", "pi", "E", "true", "false", "True", "False", "None"})
+SYMBOL_KEYWORDS = frozenset({"positive", "negative", "integer", "real", "nonnegative", "finite",
+                             "nonpositive", "nonzero"})
+#: methods of an input tensor a guard may read
+GUARD_METHODS = frozenset({"size", "stride", "storage_offset", "dim"})
+
+_ARITHMETIC = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.Add, ast.Sub,
+               ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.USub, ast.UAdd, ast.Not,
+               ast.And, ast.Or, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.BitAnd,
+               ast.BitOr, ast.LShift, ast.RShift, ast.Load)
+
+
+def _parse(text: str) -> ast.Expression | None:
+    if not isinstance(text, str) or len(text) > 10_000 or any(ch in text for ch in "\r\n\x00"):
+        return None
+    try:
+        return ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _constant_ok(node: ast.Constant) -> bool:
+    value = node.value
+    if isinstance(value, str):
+        return bool(_PLAIN.match(value))
+    return value is None or isinstance(value, (bool, int, float))
+
+
+def symbolic_expression_ok(text: str) -> bool:
+    """True if ``text`` is a size expression ``torch.export`` writes (safe to give to sympify)."""
+    tree = _parse(text)
+    if tree is None:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, _ARITHMETIC):
+            continue
+        if isinstance(node, ast.Constant):
+            if not _constant_ok(node):
+                return False
+        elif isinstance(node, ast.Name):
+            if not (node.id in SYMPY_FUNCTIONS or node.id in SYMPY_CONSTANTS or _SYMBOL.match(node.id)):
+                return False
+        elif isinstance(node, ast.Call):
+            if not (isinstance(node.func, ast.Name) and node.func.id in SYMPY_FUNCTIONS):
+                return False
+        elif isinstance(node, ast.keyword):
+            if node.arg not in SYMBOL_KEYWORDS or not (isinstance(node.value, ast.Constant)
+                                                      and isinstance(node.value.value, bool)):
+                return False
+        else:
+            return False
+    return True
+
+
+def guard_ok(text: str) -> bool:
+    """True if ``text`` only compares input sizes (``L['x'].size()[0] <= 64``) and numbers."""
+    tree = _parse(text)
+    if tree is None:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, _ARITHMETIC):
+            continue
+        if isinstance(node, ast.Constant):
+            if not _constant_ok(node):
+                return False
+        elif isinstance(node, ast.Name):
+            if node.id != "L":
+                return False
+        elif isinstance(node, ast.Subscript):
+            if not isinstance(node.slice, ast.Constant):
+                return False
+        elif isinstance(node, ast.Call):
+            func = node.func
+            if node.args or node.keywords or not (isinstance(func, ast.Attribute)
+                                                  and func.attr in GUARD_METHODS):
+                return False
+        elif isinstance(node, ast.Attribute):
+            if node.attr not in GUARD_METHODS:
+                return False
+        else:
+            return False
+    return True
