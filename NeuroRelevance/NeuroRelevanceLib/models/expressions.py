@@ -17,7 +17,7 @@ _SYMBOL = re.compile(r"^[a-z]+[0-9]+$")
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: sympy callables an exported size may use (torch's own list plus sympy's basics)
 SYMPY_FUNCTIONS = frozenset({
-    "Symbol", "Integer", "Float", "Rational", "Min", "Max", "Eq", "Ne", "Lt", "Le", "Gt", "Ge",
+    "Symbol", "Integer", "Float", "Rational", "Add", "Mul", "Pow", "Min", "Max", "Eq", "Ne", "Lt", "Le", "Gt", "Ge",
     "And", "Or", "Not", "Abs", "sqrt", "floor", "ceiling", "Piecewise", "Mod", "FloorDiv",
     "ModularIndexing", "Where", "PythonMod", "CleanDiv", "CeilToInt", "FloorToInt", "CeilDiv",
     "LShift", "RShift", "PowByNatural", "FloatPow", "FloatTrueDiv", "IntTrueDiv",

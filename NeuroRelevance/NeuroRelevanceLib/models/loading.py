@@ -108,7 +108,14 @@ def infer_io(model) -> tuple[int | None, int | None]:
 
 
 def _model_of(file) -> tuple[Any, str]:
-    return (file.obj.module() if file.format == "exported" else file.obj), file.format
+    """The runnable module of a model file (an exported program's ``module()``)."""
+    if file.format != "exported":
+        return file.obj, file.format
+    try:
+        return file.obj.module(), file.format
+    except Exception as exc:  # noqa: BLE001 - torch raises assertion errors for inconsistent programs
+        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(f"The exported program cannot be turned into a module ({line}).") from exc
 
 
 def _from_card(card: ModelCard, trusted: bool = False):
