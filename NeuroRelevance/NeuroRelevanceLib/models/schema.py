@@ -8,6 +8,7 @@ against the weights file when the card is loaded (:mod:`.weights`). No torch is 
 from __future__ import annotations
 
 import difflib
+import json
 import math
 from typing import Any
 
@@ -45,10 +46,10 @@ def unknown_keys(obj: dict, where: str) -> list[str]:
     for key in obj:
         if key in known:
             continue
-        field = f"{where}.{key}" if where else str(key)
+        field = json.dumps(f"{where}.{key}" if where else str(key), ensure_ascii=False)[:80]
         close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        problems.append(f'"{field}" is not a card field{hint}; known fields'
+        problems.append(f'{field} is not a card field{hint}; known fields'
                         f'{" of " + repr(where) if where else ""}: {", ".join(known)}')
     return problems
 
