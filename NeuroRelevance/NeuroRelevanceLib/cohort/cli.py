@@ -24,8 +24,13 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--layer", default=None, help="module name to decompose (default: last 3D feature map)")
     p.add_argument("--rank", type=int, nargs=2, metavar=("R1", "R2"), default=None,
                    help="use these ranks instead of the elbow suggestion")
-    p.add_argument("--r1", type=int, nargs=2, metavar=("MIN", "MAX"), default=(2, 10))
-    p.add_argument("--r2", type=int, nargs=2, metavar=("MIN", "MAX"), default=(2, 10))
+    p.add_argument("--r1", type=int, nargs=2, metavar=("MIN", "MAX"), default=(2, 10),
+                   help="R1 values of the rank grid, MIN to MAX (1 <= MIN <= MAX)")
+    p.add_argument("--r2", type=int, nargs=2, metavar=("MIN", "MAX"), default=(2, 10),
+                   help="R2 values of the rank grid, MIN to MAX (1 <= MIN <= MAX)")
+    p.add_argument("--signed", choices=("split", "rectify", "refuse"), default="split",
+                   help="negative activations (a layer before its ReLU): decompose the positive and "
+                        "negative parts (split, default), max(A, 0) (rectify), or stop (refuse)")
     p.add_argument("--no-grid", action="store_true", help="skip the rank grid (needs --rank)")
     p.add_argument("--sparsity", type=float, nargs="+", default=[0.0, 0.01, 0.03, 0.1],
                    help="ℓ1 weights on U3 as fractions of the mean voxel norm (chosen by validation MAE)")
@@ -39,6 +44,16 @@ def register(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _grid_range(option: str, bounds) -> range:
+    from ..errors import InputError
+
+    low, high = bounds
+    if not 1 <= low <= high:
+        raise InputError(f"{option} {low} {high}: give MIN and MAX with 1 <= MIN <= MAX "
+                         f"(e.g. {option} 2 10).")
+    return range(low, high + 1)
+
+
 def run_cohort(args: argparse.Namespace) -> int:
     """Run the pipeline for parsed ``args``; print progress; return 0, or 2 on a user error."""
     from ..errors import InputError
@@ -49,13 +64,14 @@ def run_cohort(args: argparse.Namespace) -> int:
     try:
         from ..models import load_model
 
+        r1_values, r2_values = _grid_range("--r1", args.r1), _grid_range("--r2", args.r2)
         table = read_cohort(args.cohort, target_column=args.target_column)
         loaded = load_model(Path(args.model), device=args.device)
         if say:
             say(f"[0/5 model] {loaded.summary()}")
         result = decompose_cohort(
             table, None, loaded.model, layer=args.layer, rank=args.rank, grid=not args.no_grid,
-            r1_values=range(args.r1[0], args.r1[1] + 1), r2_values=range(args.r2[0], args.r2[1] + 1),
+            r1_values=r1_values, r2_values=r2_values, signed=args.signed,
             sparsity_fractions=args.sparsity, batch_size=args.batch_size, device=args.device,
             seed=args.seed, atlas=args.atlas, out_dir=args.out, target_name=args.target_column,
             card=loaded.card,
