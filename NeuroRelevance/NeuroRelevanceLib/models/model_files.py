@@ -102,6 +102,10 @@ def model_from_bytes(data: bytes, name: str, *, trusted: bool = False) -> ModelF
             raise _torch_error(name, "torch.jit.load", exc) from exc
     if fmt == "safetensors":
         raise InputError(f"{name} holds only weights (safetensors), not the network: {CARD_HINT}")
+    if fmt == "pickle" and not data.startswith(b"\x80"):  # a pickle torch.save writes starts so
+        raise InputError(f"{name} is neither a torch.export .pt2 archive nor a TorchScript file (nor a "
+                         "torch.save or safetensors file); save the model with torch.export.save or "
+                         "torch.jit.save.")
     obj = _unpickle(data, name, trusted)
     if isinstance(obj, dict):
         raise InputError(f"{name} holds a state dict without its architecture: {CARD_HINT}")
