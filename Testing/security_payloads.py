@@ -338,7 +338,8 @@ def card_for(payload: Payload, folder: Path, name: str = "card.json") -> Path:
     card = {"name": f"card of {payload.name}", "weights": payload.path.name,
             "input": {"channels": ["T1"], "shape": list(SHAPE), "spacing": [2.0, 2.0, 2.0],
                       "normalization": {"type": "zscore"}},
-            "output": {"type": "classification", "classes": ["control", "AD"]}}
+            "output": {"type": "classification", "classes": ["control", "AD"]},
+            "intended_use": "security tests", "limitations": "crafted file"}
     path = folder / name
     path.write_text(json.dumps(card))
     return path

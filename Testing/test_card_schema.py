@@ -28,7 +28,8 @@ def _base(net=None, **changes) -> dict:
     card = {"name": "tiny", "architecture": spec(net or _net()), "weights": "net.safetensors",
             "input": {"channels": ["T1"], "shape": [16, 16, 16], "spacing": [2.0, 2.0, 2.0],
                       "orientation": "RAS", "normalization": {"type": "percentile", "low": 1, "high": 99}},
-            "output": {"type": "classification", "classes": ["control", "AD"]}}
+            "output": {"type": "classification", "classes": ["control", "AD"]},
+            "intended_use": "tests", "limitations": "tests only"}
     card.update(changes)
     return card
 
@@ -201,7 +202,7 @@ _FIELDS = ["name", "weights", "architecture", "architecture.class", "architectur
            "input.orientation", "input.normalization", "input.normalization.type",
            "input.normalization.low", "input.normalization.high", "input.normalization.mask",
            "output", "output.type", "output.classes", "output.units", "metrics", "recommended_preset",
-           "extra", "input.extra", "output.extra"]
+           "intended_use", "limitations", "extra", "input.extra", "output.extra"]
 _SENSIBLE = {
     "input.shape": st.lists(st.integers(1, 40), min_size=3, max_size=3),
     "output.classes": st.lists(st.sampled_from(["a", "b", "c", "AD"]), max_size=3),

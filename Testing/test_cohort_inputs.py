@@ -127,7 +127,8 @@ def card_path(tmp_path_factory, resnet):
     save_weights(resnet, folder / "net.safetensors")
     card = {"name": "r", "architecture": spec(resnet), "weights": "net.safetensors",
             "input": {"channels": ["T1"], "shape": [16, 16, 16], "spacing": [1.0, 1.0, 1.0]},
-            "output": {"type": "regression", "units": "years"}}
+            "output": {"type": "regression", "units": "years"},
+            "intended_use": "tests", "limitations": "tests only"}
     (folder / "card.json").write_text(json.dumps(card))
     return folder / "card.json"
 

@@ -148,3 +148,18 @@ def test_layer_errors_name_the_fix():
         gradcam(torch.jit.script(nn.Sequential(nn.Conv3d(1, 2, 3), nn.Flatten())), x, device="cpu")
     with pytest.raises(InputError, match="no convolution layer.*layer="):
         gradcam(nn.Sequential(nn.Flatten(), nn.Linear(512, 2)), x, device="cpu")
+
+
+@pytest.mark.parametrize("norm", [lambda k: nn.InstanceNorm3d(k, affine=True), lambda k: nn.GroupNorm(k, k)])
+def test_gradcam_refuses_a_layer_right_before_a_per_channel_normalisation(norm):
+    """InstanceNorm (or GroupNorm with one channel per group) removes each channel's mean, so Σ_v ∂S/∂A_kv = 0 for
+    every k: Grad-CAM's weights are 0 and its map would be rounding noise. Refused; Grad-CAM++ still works."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv3d(1, 3, 3, padding=1), norm(3), nn.ReLU(), nn.Conv3d(3, 2, 3, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(2, 2)).double()
+    x = torch.randn(1, 1, 5, 5, 5, generator=torch.Generator().manual_seed(2), dtype=D)
+    for f in (gradcam, guided_gradcam):
+        with pytest.raises(InputError, match="weights vanish at layer '0'"):
+            f(net, x, target=1, layer="0", device="cpu", dtype=D)
+    assert gradcam_plus_plus(net, x, target=1, layer="0", device="cpu", dtype=D).relevance.max() > 0
+    assert gradcam(net, x, target=1, layer="2", device="cpu", dtype=D).relevance.max() > 0   # after the norm: fine

@@ -28,7 +28,8 @@ def layout(tmp_path):
 def _write_card(folder, net, weights: str):
     card = {"name": "c", "architecture": spec(net), "weights": weights,
             "input": {"channels": ["T1"], "shape": [16, 16, 16]},
-            "output": {"type": "classification", "classes": ["control", "AD"]}}
+            "output": {"type": "classification", "classes": ["control", "AD"]},
+            "intended_use": "tests", "limitations": "tests only"}
     path = folder / "card.json"
     path.write_text(json.dumps(card))
     return path

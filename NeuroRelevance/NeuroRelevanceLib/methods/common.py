@@ -7,11 +7,9 @@ channel summed over a mask), so all methods — LRP included — explain exactly
 """
 from __future__ import annotations
 
-import copy
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
@@ -21,6 +19,8 @@ from ..engine.checks import check_dtype, check_input
 from ..engine.explanation import Explanation
 from ..engine.target import selection
 from ..errors import InputError
+from .isolation import private_input, private_model
+from .options import check_finite
 
 Tensor = torch.Tensor
 
@@ -41,45 +41,18 @@ class MethodExplanation(Explanation):
                 f"completeness error max {err}")
 
 
-def working_copy(model: Any, device: torch.device, dtype: torch.dtype) -> Any:
-    """A deep copy in eval mode on ``device``/``dtype`` with frozen parameters: the user's model is never touched.
-
-    ``model`` may also be an ``ExportedProgram`` or a path to a model card, TorchScript file or ``.pt2``.
-    """
-    if isinstance(model, (str, Path)):
-        from ..models import load_model
-
-        model = load_model(model, device="cpu").model
-    if isinstance(model, torch.export.ExportedProgram):
-        model = model.module()
-    if not callable(model):
-        raise InputError(f"model must be a torch nn.Module (or a path to a model file), not {type(model).__name__}.")
-    try:
-        with torch.no_grad():   # a TorchScript deep copy made under grad mode has non-leaf parameters
-            work = copy.deepcopy(model)
-    except Exception as exc:  # pragma: no cover - exotic modules
-        raise InputError(f"The model could not be copied ({exc}); pass a plain nn.Module or TorchScript module.") \
-            from exc
-    if hasattr(work, "eval") and not isinstance(work, torch.fx.GraphModule):
-        work.eval()
-    if hasattr(work, "to"):
-        with torch.no_grad():
-            work = work.to(device=device, dtype=dtype)
-    if hasattr(work, "parameters"):
-        for p in work.parameters():
-            p.requires_grad_(False)
-    return work
-
-
 def fixed_batch(model: Any) -> bool:
     """True for graph modules (exported programs), whose batch size may be fixed: run one item per sample."""
     return isinstance(model, torch.fx.GraphModule)
 
 
 def forward(model: Any, x: Tensor) -> Tensor:
-    """Run the model and insist on one tensor output."""
+    """Run the model on a copy of ``x`` (a model may work on its input in place) and insist on one tensor output.
+
+    The copy is differentiable: gradients reach ``x`` itself.
+    """
     try:
-        out = model(x)
+        out = model(x.clone())
     except (AssertionError, RuntimeError) as exc:
         if fixed_batch(model) and "Guard failed" in str(exc):
             raise InputError(f"The exported program does not accept a batch of {x.shape[0]} ({exc}); export it with "
@@ -116,6 +89,10 @@ def target_from_output(out: Tensor, target: Any, mask: Any) -> Target:
     if not isinstance(out, Tensor):
         raise InputError("The model output is not a tensor; wrap the model so that it returns one tensor.")
     out = out.detach()
+    if not torch.isfinite(out).all():
+        raise InputError(f"The model's output at x has {int((~torch.isfinite(out)).sum())} non-finite value(s) (NaN "
+                         f"or inf), so there is no target value to explain; check the input's intensity range and "
+                         f"the model, or try dtype=torch.float64.")
     try:
         weights, desc = selection(out, target, mask)
     except ValueError as exc:
@@ -133,18 +110,20 @@ def make_target(model: Any, x: Tensor, target: Any, mask: Any) -> Target:
     return target_from_output(out, target, mask)
 
 
-def target_and_gradient(model: Any, x: Tensor, target: Any, mask: Any, mode: Any = None) -> tuple[Target, Tensor]:
-    """One forward with grad: the target fixed from its output, and ∂ΣS/∂x (inside ``mode`` if given)."""
+def target_and_score(model: Any, x: Tensor, target: Any, mask: Any) -> tuple[Target, Tensor, Tensor]:
+    """One forward with grad: the target fixed from its output, the summed score ΣS (graph kept) and the leaf
+    input it is a function of."""
     xi = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         out = forward(model, xi)
         tgt = target_from_output(out, target, mask)
-        s = tgt.score(out).sum()
-        if mode is None:
-            (g,) = torch.autograd.grad(s, xi)
-        else:
-            with mode:
-                (g,) = torch.autograd.grad(s, xi)
+        return tgt, tgt.score(out).sum(), xi
+
+
+def target_and_gradient(model: Any, x: Tensor, target: Any, mask: Any) -> tuple[Target, Tensor]:
+    """One forward with grad: the target fixed from its output, and ∂ΣS/∂x."""
+    tgt, s, xi = target_and_score(model, x, target, mask)
+    (g,) = torch.autograd.grad(s, xi)
     return tgt, g
 
 
@@ -159,7 +138,11 @@ def input_gradient(model: Any, x: Tensor, score: Callable[[Tensor], Tensor]) -> 
 
 def package(method: str, relevance: Tensor, tgt: Target, device: torch.device, dtype: torch.dtype, t0: float,
             parameters: dict, completeness: Optional[Tensor] = None) -> MethodExplanation:
-    """Wrap a map into the engine's result type (CPU tensors; NaN error where no conservation is claimed)."""
+    """Wrap a map into the engine's result type (CPU tensors; NaN error where no conservation is claimed).
+
+    A map with a non-finite value is refused (``InputError``), never returned.
+    """
+    check_finite(method, relevance)
     n = relevance.shape[0]
     total = relevance.detach().flatten(1).sum(1)
     if completeness is None:
@@ -183,9 +166,11 @@ def relative_error(total: Tensor, reference: Tensor) -> Tensor:
 
 def setup(model: Any, x: Any, device: Any, dtype: Optional[torch.dtype]) -> tuple[Any, Tensor, torch.device,
                                                                                      torch.dtype]:
-    """Check ``x``, resolve device/dtype, make the working copy and move ``x`` there."""
+    """Check ``x``, resolve device/dtype, and make private copies of the model and of ``x`` there.
+
+    Call it inside ``isolation.isolated()`` (the public methods are wrapped in it).
+    """
     check_input(x)
     dev = resolve_device(device)
     dt = check_dtype(dtype)
-    work = working_copy(model, dev, dt)
-    return work, x.detach().to(device=dev, dtype=dt), dev, dt
+    return private_model(model, dev, dt), private_input(x, dev, dt), dev, dt

@@ -12,7 +12,8 @@ from .gradcam import gradcam, gradcam_plus_plus, guided_gradcam
 from .gradient import gradient, gradient_x_input, smoothgrad
 from .guided_backprop import guided_backprop
 from .integrated_gradients import integrated_gradients
-from .summary import summary_of
+from .options import choice, flag
+from .summary import NORMALISATIONS, check_weights, summary_of
 
 Tensor = torch.Tensor
 
@@ -45,7 +46,7 @@ def _call(func: Callable, name: str, model: Any, x: Tensor, target: Any, options
     kind = options.pop("filter", None)
     value_range = options.pop("filter_range", (0.0, 1.0))
     placement = options.pop("filter_placement", "input")
-    per_channel = options.pop("filter_per_channel", False)
+    per_channel = flag("filter_per_channel", options.pop("filter_per_channel", False))
     accepted = [p for p in inspect.signature(func).parameters if p not in ("model", "x", "target")]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
@@ -94,11 +95,35 @@ def _summary(model: Any, x: Tensor, preset: Optional[str], target: Any, methods:
     if unknown:
         raise InputError(f"method 'summary' has no option {', '.join(map(repr, unknown))}; pass per-method options "
                          f"as method_options={{'gradcam': {{'layer': ...}}}}.")
-    if isinstance(methods, str) or len(methods) == 0:
-        raise InputError("methods must be a list of method names, e.g. ['lrp', 'guided_backprop', 'gradcam++'].")
+    if not isinstance(methods, (list, tuple)) or len(methods) == 0:
+        raise InputError(f"methods must be a non-empty list of method names, e.g. ['lrp', 'guided_backprop', "
+                         f"'gradcam++'], not {methods!r}.")
     names = [canonical(m) for m in methods]
     if "summary" in names:
-        raise InputError("A summary cannot contain another summary; list the methods themselves.")
-    per = {canonical(k): dict(v) for k, v in (method_options or {}).items()}
+        raise InputError("A summary cannot contain another summary method; list the methods themselves.")
+    check_weights(weights, len(names))
+    choice("normalisation", normalisation, NORMALISATIONS)
+    flag("absolute", absolute)
+    per = _per_method(method_options, names)
     explanations = [explain(model, x, n, preset, target, **{**shared, **per.get(n, {})}) for n in names]
     return summary_of(explanations, weights, normalisation, absolute)
+
+
+def _per_method(method_options: Any, names: list[str]) -> dict[str, dict]:
+    """``method_options`` checked: {method in the summary: {option: value}}."""
+    example = "method_options={'gradcam++': {'layer': 'features.block4'}}"
+    if method_options is None:
+        return {}
+    if not isinstance(method_options, dict):
+        raise InputError(f"method_options must be a dict of per-method options, e.g. {example}; not "
+                         f"{method_options!r}.")
+    per: dict[str, dict] = {}
+    for key, value in method_options.items():
+        name = canonical(key)
+        if name not in names:
+            raise InputError(f"method_options has options for method {key!r}, which is not among the summarised "
+                             f"methods {names}; add it to methods or drop its options.")
+        if not isinstance(value, dict):
+            raise InputError(f"method_options[{key!r}] must be a dict of options, e.g. {example}; not {value!r}.")
+        per[name] = dict(value)
+    return per

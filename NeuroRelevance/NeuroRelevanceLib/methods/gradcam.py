@@ -18,8 +18,11 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
+from . import options
 from .common import MethodExplanation, package, setup
-from .guided_backprop import GuidedReLUBackward
+from .guided_backprop import guide_relus
+from .isolation import isolated_call
 from .layers import capture, resolve_layer
 
 Tensor = torch.Tensor
@@ -29,6 +32,23 @@ _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 def gradcam_weights(gradients: Tensor) -> Tensor:
     """Grad-CAM channel weights (N, K): spatial mean of the gradients."""
     return gradients.flatten(2).mean(2)
+
+
+def check_weights_defined(gradients: Tensor, layer: str) -> None:
+    """Refuse Grad-CAM where the spatial mean of ∂S/∂A vanishes in every channel of a sample although the gradient
+    does not (a per-channel normalisation right after the layer removes each channel's mean): the weights, and so
+    the map, would be rounding noise."""
+    g = gradients.flatten(2)
+    scale = g.abs().mean(2)
+    tol = 1e4 * torch.finfo(g.dtype).eps
+    vanished = ((g.mean(2).abs() <= tol * scale).all(1) & (scale > 0).any(1))
+    if vanished.any():
+        raise InputError(
+            f"Grad-CAM's channel weights vanish at layer {layer!r} (sample(s) "
+            f"{vanished.nonzero().flatten().tolist()}): "
+            f"the spatial mean of the gradient is zero in every channel, as it is right before an InstanceNorm or a "
+            f"one-channel-per-group GroupNorm, so the map would be rounding noise. Pass another layer (e.g. the "
+            f"activation after that normalisation) or use method='gradcam++'.")
 
 
 def gradcampp_weights(activations: Tensor, gradients: Tensor) -> Tensor:
@@ -58,22 +78,24 @@ def upsample(cam: Tensor, size: tuple[int, ...]) -> Tensor:
 def _cam(model: Any, x: Tensor, target: Any, mask: Any, layer: Optional[str], plus: bool, relu: bool,
          device: Any, dtype: Optional[torch.dtype], guided: bool = False):
     t0 = time.perf_counter()
+    plus, relu = options.flag("plus", plus), options.flag("relu", relu)
     work, xw, dev, dt = setup(model, x, device, dtype)
     name = resolve_layer(work, xw, layer, key=model)
     a, g, tgt, s, xi = capture(work, xw, name, target, mask)
+    if not plus:
+        check_weights_defined(g, name)
     weights = gradcampp_weights(a, g) if plus else gradcam_weights(g)
     cam = upsample(class_activation_map(a, weights, relu), tuple(xw.shape[2:]))
     params = {"layer": name, "layer_shape": tuple(a.shape[1:]), "relu": relu, "align_corners": False}
     rel = cam.expand(-1, xw.shape[1], *cam.shape[2:])
     if guided:   # guided backprop through the same forward graph
-        mode = GuidedReLUBackward()
-        with torch.enable_grad(), mode:
-            (gb,) = torch.autograd.grad(s, xi)
+        params["relu_backwards_guided"] = guide_relus(s)
+        (gb,) = torch.autograd.grad(s, xi)
         rel = gb * cam
-        params["relu_backwards_guided"] = mode.rewritten
     return rel.contiguous(), tgt, dev, dt, t0, params
 
 
+@isolated_call
 def gradcam(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, layer: Optional[str] = None,
             relu: bool = True, device: Any = "auto", dtype: Optional[torch.dtype] = None) -> MethodExplanation:
     """Grad-CAM at ``layer`` (a module name; default: the last convolution block), upsampled to ``x``'s grid."""
@@ -81,6 +103,7 @@ def gradcam(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, laye
     return package("gradcam", rel, tgt, dev, dt, t0, params)
 
 
+@isolated_call
 def gradcam_plus_plus(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, layer: Optional[str] = None,
                       relu: bool = True, device: Any = "auto",
                       dtype: Optional[torch.dtype] = None) -> MethodExplanation:
@@ -89,6 +112,7 @@ def gradcam_plus_plus(model: Any, x: Tensor, target: Any = None, *, mask: Any = 
     return package("gradcam++", rel, tgt, dev, dt, t0, params)
 
 
+@isolated_call
 def guided_gradcam(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, layer: Optional[str] = None,
                    plus: bool = False, device: Any = "auto",
                    dtype: Optional[torch.dtype] = None) -> MethodExplanation:

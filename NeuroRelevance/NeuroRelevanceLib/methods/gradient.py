@@ -4,18 +4,21 @@ All three explain the same target as LRP (see ``methods.common``) and return map
 """
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any, Optional
 
 import torch
 
-from ..errors import InputError
+from . import options
 from .common import (MethodExplanation, fixed_batch, input_gradient, make_target, package, relative_error, setup,
                      target_and_gradient)
+from .isolation import isolated_call
 
 Tensor = torch.Tensor
 
 
+@isolated_call
 def gradient(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, device: Any = "auto",
              dtype: Optional[torch.dtype] = None) -> MethodExplanation:
     """∂S/∂x: the sensitivity of the explained output to each input voxel (signed)."""
@@ -25,6 +28,7 @@ def gradient(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, dev
     return package("gradient", g, tgt, dev, dt, t0, {})
 
 
+@isolated_call
 def gradient_x_input(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, device: Any = "auto",
                      dtype: Optional[torch.dtype] = None) -> MethodExplanation:
     """x ⊙ ∂S/∂x. Its sum equals S for bias-free piecewise-linear (ReLU) nets; that gap is reported."""
@@ -36,24 +40,24 @@ def gradient_x_input(model: Any, x: Tensor, target: Any = None, *, mask: Any = N
     return package("gradient_x_input", r, tgt, dev, dt, t0, {}, completeness=err)
 
 
+@isolated_call
 def smoothgrad(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, samples: int = 25,
                sigma: float = 0.15, seed: Optional[int] = 0, batch_size: int = 4, device: Any = "auto",
                dtype: Optional[torch.dtype] = None) -> MethodExplanation:
     """Mean gradient over ``samples`` noisy copies ``x + N(0, (σ·(max x − min x))²)`` (per sample's range).
 
     ``sigma`` is a fraction of each sample's intensity range (0.1-0.2 suggested by the authors);
-    ``seed`` makes the noise reproducible (None: fresh noise); ``batch_size`` noisy copies run together.
+    ``seed`` makes the noise reproducible (None: fresh noise, from the operating system rather than torch's
+    global generator; the seed used is recorded in ``parameters``); ``batch_size`` noisy copies run together.
     """
     t0 = time.perf_counter()
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise InputError(f"samples must be a positive integer, not {samples!r}; 25 is a common choice.")
-    if not sigma >= 0:
-        raise InputError(f"sigma must be a fraction >= 0 of the intensity range, not {sigma!r}; try 0.15.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be a positive integer, not {batch_size!r}.")
+    samples = options.positive_int("samples", samples, "25 is a common choice")
+    sigma = options.non_negative("sigma", sigma, "a fraction of the intensity range, 0.1-0.2 is typical")
+    seed = options.seed(seed)
+    batch_size = options.positive_int("batch_size", batch_size, "the number of noisy copies run together")
     work, xw, dev, dt = setup(model, x, device, dtype)
     tgt = make_target(work, xw, target, mask)
-    base_seed = int(seed) if seed is not None else int(torch.randint(0, 2**31 - 1, (1,)).item())
+    base_seed = int(seed) if seed is not None else secrets.randbelow(2**31)   # torch's global RNG untouched
     n, shape = xw.shape[0], xw.shape[1:]
     span = (xw.flatten(1).amax(1) - xw.flatten(1).amin(1)).reshape(n, *([1] * len(shape)))
     total = torch.zeros_like(xw)
@@ -67,4 +71,4 @@ def smoothgrad(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, s
         g, _ = input_gradient(work, noisy, lambda out, k=k: tgt.score_repeated(out, k))
         total += g.reshape(n, k, *shape).sum(1)
     return package("smoothgrad", total / samples, tgt, dev, dt, t0,
-                   {"samples": samples, "sigma": sigma, "seed": seed})
+                   {"samples": samples, "sigma": sigma, "seed": base_seed})

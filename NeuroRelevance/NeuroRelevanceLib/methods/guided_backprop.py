@@ -1,12 +1,13 @@
 """Guided backpropagation (Springenberg et al. 2015): the gradient with every ReLU's backward pass also
 zeroing negative incoming gradients, R = ReLU'(z) · max(g, 0).
 
-The override sits at the operator level, not on modules: while the backward pass runs, a
-``TorchDispatchMode`` replaces each ReLU derivative (``aten.threshold_backward`` with threshold 0, the
-derivative autograd records for ``nn.ReLU``, ``F.relu``, ``torch.relu``, ``Tensor.relu`` and the in-place
-``relu_``/``inplace=True`` forms alike) by its guided version. So it works for functional and in-place
-activations, TorchScript modules and exported programs, on every sample of the batch, and nothing on the
-model is patched (it runs on a private copy anyway).
+The override sits on the autograd graph of our own forward pass, not on modules: before the backward pass,
+every ReLU node of that graph (``ReluBackward`` — what autograd records for ``nn.ReLU``, ``F.relu``,
+``torch.relu``, ``Tensor.relu`` and the in-place ``relu_``/``inplace=True`` forms alike — and ``F.threshold``
+at 0) gets a pre-hook that clamps its incoming gradient at 0. So functional and in-place activations,
+TorchScript modules (run unoptimised, see ``isolation``) and exported programs are all covered, on every
+sample of the batch. The hooks live on a graph that only this call owns: nothing process-wide is switched
+(a ``TorchDispatchMode`` would flip torch's global dispatch-mode flags, which two threads can leave set).
 """
 from __future__ import annotations
 
@@ -14,43 +15,56 @@ import time
 from typing import Any, Optional
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from .common import MethodExplanation, Target, package, setup, target_and_gradient
+from ..errors import InputError
+from .common import MethodExplanation, Target, package, setup, target_and_score
+from .isolation import isolated_call
 
 Tensor = torch.Tensor
-_RELU_BACKWARD = torch.ops.aten.threshold_backward.default
+#: autograd nodes whose graph we cannot see into (TorchScript's fused differentiable graphs)
+_OPAQUE = ("CppFunction", "DifferentiableGraphBackward")
 
 
-class GuidedReLUBackward(TorchDispatchMode):
-    """Inside this mode, ReLU derivatives pass only positive gradients; counts how many it rewrote."""
+def _positive(grad_outputs: tuple) -> tuple:
+    return tuple(None if g is None else g.clamp(min=0) for g in grad_outputs)
 
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        # nothing is compiled inside; skipping the wrapper avoids importing torch._dynamo (seconds)
-        return False
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.rewritten = 0
+def _is_relu(node: Any) -> bool:
+    name = type(node).__name__
+    return name.startswith("ReluBackward") or (
+        name.startswith("ThresholdBackward") and getattr(node, "_saved_threshold", None) == 0)
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func is _RELU_BACKWARD:
-            grad, result, threshold = args
-            if threshold == 0:
-                self.rewritten += 1
-                return func(grad.clamp(min=0), result, threshold, **kwargs)
-        return func(*args, **kwargs)
+
+def guide_relus(score: Tensor) -> int:
+    """Make every ReLU on the autograd graph of ``score`` guided (for the next backward); returns their number."""
+    if score.grad_fn is None:
+        return 0
+    pending, seen, count = [score.grad_fn], set(), 0
+    while pending:
+        node = pending.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if _is_relu(node):
+            node.register_prehook(_positive)
+            count += 1
+        elif type(node).__name__ in _OPAQUE:
+            raise InputError("Guided backprop cannot look inside a fused autograd node (an optimised TorchScript "
+                             "graph or a C++ extension function), so it cannot guide ReLUs there; pass the nn.Module "
+                             "(or load the model from its card).")
+        pending.extend(n for n, _ in node.next_functions)
+    return count
 
 
 def guided_gradient(model: Any, x: Tensor, target: Any, mask: Any) -> tuple[Target, Tensor, int]:
     """The target fixed at ``x``, the guided-backprop gradient of its score, and how many ReLUs were guided."""
-    mode = GuidedReLUBackward()
-    tgt, g = target_and_gradient(model, x, target, mask, mode)
-    return tgt, g, mode.rewritten
+    tgt, s, xi = target_and_score(model, x, target, mask)
+    count = guide_relus(s)
+    (g,) = torch.autograd.grad(s, xi)
+    return tgt, g, count
 
 
+@isolated_call
 def guided_backprop(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, device: Any = "auto",
                     dtype: Optional[torch.dtype] = None) -> MethodExplanation:
     """Guided backpropagation map shaped like ``x`` (signed only through the first layer's weights)."""

@@ -6,6 +6,7 @@ quadrature error of the path integral.
 """
 from __future__ import annotations
 
+import numbers
 import time
 from typing import Any, Optional
 
@@ -13,8 +14,10 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from . import options
 from .common import (MethodExplanation, fixed_batch, forward, input_gradient, make_target, package, relative_error,
                      setup)
+from .isolation import isolated_call
 
 Tensor = torch.Tensor
 
@@ -27,7 +30,7 @@ def path_nodes(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
         return (np.arange(steps) + 0.5) / steps, np.full(steps, 1.0 / steps)
     if rule == "trapezoid":
         if steps < 2:
-            raise InputError("The trapezoid rule needs steps >= 2.")
+            raise InputError("The trapezoid rule needs steps >= 2 (both ends of the path); pass steps=2 or more.")
         w = np.full(steps, 1.0 / (steps - 1))
         w[[0, -1]] /= 2
         return np.linspace(0.0, 1.0, steps), w
@@ -37,19 +40,7 @@ def path_nodes(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
     raise InputError(f"Unknown integration rule {rule!r}; use one of {', '.join(RULES)}.")
 
 
-def _baseline(baseline: Any, x: Tensor) -> Tensor:
-    if baseline is None:
-        return torch.zeros_like(x)
-    if isinstance(baseline, (int, float)):
-        return torch.full_like(x, float(baseline))
-    b = torch.as_tensor(baseline).to(device=x.device, dtype=x.dtype)
-    try:
-        return b.expand_as(x).clone()
-    except RuntimeError as exc:
-        raise InputError(f"baseline of shape {tuple(b.shape)} does not broadcast to the input {tuple(x.shape)}; "
-                         f"pass a number, or a tensor shaped like one sample or like x.") from exc
-
-
+@isolated_call
 def integrated_gradients(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, baseline: Any = None,
                          steps: int = 64, rule: str = "midpoint", batch_size: int = 4, device: Any = "auto",
                          dtype: Optional[torch.dtype] = None) -> MethodExplanation:
@@ -59,14 +50,18 @@ def integrated_gradients(model: Any, x: Tensor, target: Any = None, *, mask: Any
     points run per forward/backward. The target weights are fixed at ``x`` (e.g. the class predicted at x).
     """
     t0 = time.perf_counter()
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise InputError(f"steps must be a positive integer, not {steps!r}; 64 is a good default.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be a positive integer, not {batch_size!r}.")
+    steps = options.positive_int("steps", steps, "64 is a good default")
+    rule = options.choice("rule", rule, RULES)
+    batch_size = options.positive_int("batch_size", batch_size, "the number of path points run together")
     nodes, weights = path_nodes(steps, rule)
     work, xw, dev, dt = setup(model, x, device, dtype)
+    base = options.baseline_tensor(baseline, xw)
     tgt = make_target(work, xw, target, mask)
-    base = _baseline(baseline, xw)
+    with torch.no_grad():
+        s_base = tgt.score(forward(work, base))
+    if not torch.isfinite(s_base).all():
+        raise InputError("The model's output at the baseline is not finite, so integrated gradients has no "
+                         "defined total; pass another baseline (e.g. the image minimum or a blurred copy).")
     delta = xw - base
     n, shape = xw.shape[0], xw.shape[1:]
     total = torch.zeros_like(xw)
@@ -80,9 +75,7 @@ def integrated_gradients(model: Any, x: Tensor, target: Any = None, *, mask: Any
         g, _ = input_gradient(work, points, lambda out, k=k: tgt.score_repeated(out, k))
         total += (g.reshape(n, k, *shape) * w.reshape(view)).sum(1)
     attr = delta * total
-    with torch.no_grad():
-        s_base = tgt.score(forward(work, base))
     err = relative_error(attr.flatten(1).sum(1), tgt.value - s_base)
     return package("integrated_gradients", attr, tgt, dev, dt, t0,
                    {"steps": steps, "rule": rule, "baseline": "zeros" if baseline is None else
-                    (baseline if isinstance(baseline, (int, float)) else "tensor")}, completeness=err)
+                    (float(baseline) if isinstance(baseline, numbers.Real) else "tensor")}, completeness=err)

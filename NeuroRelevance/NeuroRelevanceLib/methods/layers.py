@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from .common import Target, target_from_output
+from .common import Target, forward, target_from_output
 
 Tensor = torch.Tensor
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -32,7 +32,7 @@ def _probe(model: nn.Module, x: Tensor) -> list[tuple[str, Any]]:
             lambda m, i, o, name=name: calls.append((name, tuple(o.shape) if isinstance(o, Tensor) else None))))
     try:
         with torch.no_grad():
-            model(x)
+            forward(model, x)
     finally:
         for h in handles:
             h.remove()
@@ -106,7 +106,7 @@ def capture(model: nn.Module, x: Tensor, layer: str, target: Any, mask: Any) -> 
     xi = x.detach().clone().requires_grad_(True)
     try:
         with torch.enable_grad():
-            out = model(xi)
+            out = forward(model, xi)
     finally:
         handle.remove()
     if "a" not in store:

@@ -41,13 +41,17 @@ def normalise(relevance: Tensor, how: str = "rank", absolute: bool = False) -> T
     return torch.from_numpy(scaled).reshape(r.shape)
 
 
-def _weights(weights: Optional[Sequence[float]], k: int) -> np.ndarray:
+def check_weights(weights: Optional[Sequence[float]], k: int) -> np.ndarray:
+    """The summary weights scaled to sum to 1 (equal weights for None); anything else is an ``InputError``."""
     if weights is None:
         return np.full(k, 1.0 / k)
-    w = np.asarray(weights, dtype=float)
-    if w.shape != (k,) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+    try:
+        w = np.asarray(weights, dtype=float)
+    except (TypeError, ValueError):
+        w = None
+    if w is None or w.shape != (k,) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
         raise InputError(f"weights must be {k} finite non-negative numbers with a positive sum (one per method), "
-                         f"not {list(np.atleast_1d(w))}.")
+                         f"not {weights!r}.")
     return w / w.sum()
 
 
@@ -59,7 +63,7 @@ def combine(maps: Sequence[Tensor], weights: Optional[Sequence[float]] = None, n
     shapes = {tuple(m.shape) for m in maps}
     if len(shapes) != 1:
         raise InputError(f"All maps must have the same shape to be combined, got {sorted(shapes)}.")
-    w = _weights(weights, len(maps))
+    w = check_weights(weights, len(maps))
     return sum(float(wi) * normalise(m, normalisation, absolute) for wi, m in zip(w, maps))
 
 
@@ -70,7 +74,7 @@ def summary_of(explanations: Sequence[Any], weights: Optional[Sequence[float]] =
         raise InputError("A summary needs at least one explanation; pass e.g. methods=['lrp', 'gradcam++'].")
     t0 = time.perf_counter()
     first = explanations[0]
-    w = _weights(weights, len(explanations))
+    w = check_weights(weights, len(explanations))
     rel = combine([e.relevance for e in explanations], w, normalisation, absolute)
     names = [e.method if e.method != "lrp" else f"lrp:{e.preset}" for e in explanations]
     params = {"methods": names, "weights": [round(float(v), 6) for v in w], "normalisation": normalisation,

@@ -22,7 +22,7 @@ MAX_VOXELS = 512 ** 3
 
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "": ("name", "description", "architecture", "weights", "input", "output", "metrics",
-         "recommended_preset", "training", "ground_truth"),
+         "recommended_preset", "intended_use", "limitations", "training", "ground_truth"),
     "architecture": ("class", "kwargs"),
     "input": ("channels", "shape", "spacing", "orientation", "origin", "normalization"),
     "input.normalization": ("type", "mask", "low", "high"),
@@ -154,7 +154,7 @@ def _object(raw: dict, key: str, problems: list[str]) -> dict:
 def check_card(raw: dict) -> list[str]:
     """Every problem of a card's JSON object, each naming its field (empty list: valid)."""
     problems = unknown_keys(raw, "") + _non_finite(raw, "")
-    for key in ("name", "description"):
+    for key in ("name", "description", "intended_use", "limitations"):
         if key in raw and not isinstance(raw[key], str):
             problems.append(f'"{key}" must be text')
     weights = raw.get("weights")
