@@ -64,8 +64,7 @@ def test_cli_refuses_a_card_naming_each_file(payloads, name, cohort, tmp_path):
     assert not payload.fired()
 
 
-@pytest.mark.parametrize("command,name,via_card", [("compare", "pt2_weight_pickle", False),
-                                                   ("cohort", "ts_save_on_load", True)])
+@pytest.mark.parametrize("command,name,via_card", [("compare", "pt2_weight_pickle", False)])
 def test_cli_subprocess_refuses_with_one_line_and_exit_2(payloads, command, name, via_card, cohort,
                                                          tmp_path):
     payload = payloads[name]
