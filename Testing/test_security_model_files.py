@@ -132,3 +132,25 @@ def test_an_exported_program_named_pt_is_read_as_what_it_is(tmp_path):
     torch.export.save(torch.export.export(net, (example(),)), tmp_path / "net.pt")
     loaded = load_model(tmp_path / "net.pt", device="cpu")
     assert loaded.format == "exported"
+
+
+@pytest.mark.parametrize("text,ok", [
+    ("Symbol('s0', positive=True, integer=True)", True), ("Mul(Integer(2), Symbol('s1'))", True),
+    ("s0 + 2*s1 - 1", True), ("Max(1, s0) <= 64", True), ("exec('x')", False), ("open('f')", False),
+    ("Symbol('s0').__class__", False), ("__import__('os')", False), ("Symbol('a\"b')", False),
+    ("(lambda: 1)()", False), ("Symbol('s0', evaluate=exec)", False), ("s0\r+1", False)])
+def test_size_expressions_torch_would_sympify(text, ok):
+    from NeuroRelevanceLib.models.expressions import symbolic_expression_ok
+
+    assert symbolic_expression_ok(text) is ok
+
+
+@pytest.mark.parametrize("text,ok", [
+    ("L['x'].size()[0] <= 64", True), ("L['x'].size()[2] == 8 and L['x'].size()[3] >= 4", True),
+    ("L['x'].stride()[1] == 512", True), ("__import__('os').system('x')", False),
+    ("L.__class__", False), ("L['x'].size.__self__", False), ("L[\"a'\"].size()[0] == 1", False),
+    ("exec('x') is None", False), ("L['x'].size()[0] <= (1).__class__", False), ("L['x'].size(1) == 2", False)])
+def test_guard_code_torch_would_exec(text, ok):
+    from NeuroRelevanceLib.models.expressions import guard_ok
+
+    assert guard_ok(text) is ok

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import Callable
 
 _SYMBOL = re.compile(r"^[a-z]+[0-9]+$")
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -51,57 +52,48 @@ def _constant_ok(node: ast.Constant) -> bool:
     return value is None or isinstance(value, (bool, int, float))
 
 
-def symbolic_expression_ok(text: str) -> bool:
-    """True if ``text`` is a size expression ``torch.export`` writes (safe to give to sympify)."""
+def _allowed(text: str, node_ok: Callable[[ast.AST], bool]) -> bool:
+    """True if every node of ``text`` is arithmetic, a plain constant, or accepted by ``node_ok``."""
     tree = _parse(text)
     if tree is None:
         return False
     for node in ast.walk(tree):
         if isinstance(node, _ARITHMETIC):
             continue
-        if isinstance(node, ast.Constant):
-            if not _constant_ok(node):
-                return False
-        elif isinstance(node, ast.Name):
-            if not (node.id in SYMPY_FUNCTIONS or node.id in SYMPY_CONSTANTS or _SYMBOL.match(node.id)):
-                return False
-        elif isinstance(node, ast.Call):
-            if not (isinstance(node.func, ast.Name) and node.func.id in SYMPY_FUNCTIONS):
-                return False
-        elif isinstance(node, ast.keyword):
-            if node.arg not in SYMBOL_KEYWORDS or not (isinstance(node.value, ast.Constant)
-                                                      and isinstance(node.value.value, bool)):
-                return False
-        else:
+        if not (_constant_ok(node) if isinstance(node, ast.Constant) else node_ok(node)):
             return False
     return True
+
+
+def _sympy_node_ok(node: ast.AST) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id in SYMPY_FUNCTIONS or node.id in SYMPY_CONSTANTS or bool(_SYMBOL.match(node.id))
+    if isinstance(node, ast.Call):
+        return isinstance(node.func, ast.Name) and node.func.id in SYMPY_FUNCTIONS
+    if isinstance(node, ast.keyword):
+        return node.arg in SYMBOL_KEYWORDS and isinstance(node.value, ast.Constant) \
+            and isinstance(node.value.value, bool)
+    return False
+
+
+def _guard_node_ok(node: ast.AST) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id == "L"
+    if isinstance(node, ast.Subscript):
+        return isinstance(node.slice, ast.Constant)
+    if isinstance(node, ast.Call):
+        return not node.args and not node.keywords and isinstance(node.func, ast.Attribute) \
+            and node.func.attr in GUARD_METHODS
+    if isinstance(node, ast.Attribute):
+        return node.attr in GUARD_METHODS
+    return False
+
+
+def symbolic_expression_ok(text: str) -> bool:
+    """True if ``text`` is a size expression ``torch.export`` writes (safe to give to sympify)."""
+    return _allowed(text, _sympy_node_ok)
 
 
 def guard_ok(text: str) -> bool:
     """True if ``text`` only compares input sizes (``L['x'].size()[0] <= 64``) and numbers."""
-    tree = _parse(text)
-    if tree is None:
-        return False
-    for node in ast.walk(tree):
-        if isinstance(node, _ARITHMETIC):
-            continue
-        if isinstance(node, ast.Constant):
-            if not _constant_ok(node):
-                return False
-        elif isinstance(node, ast.Name):
-            if node.id != "L":
-                return False
-        elif isinstance(node, ast.Subscript):
-            if not isinstance(node.slice, ast.Constant):
-                return False
-        elif isinstance(node, ast.Call):
-            func = node.func
-            if node.args or node.keywords or not (isinstance(func, ast.Attribute)
-                                                  and func.attr in GUARD_METHODS):
-                return False
-        elif isinstance(node, ast.Attribute):
-            if node.attr not in GUARD_METHODS:
-                return False
-        else:
-            return False
-    return True
+    return _allowed(text, _guard_node_ok)
