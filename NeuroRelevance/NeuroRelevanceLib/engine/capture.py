@@ -135,16 +135,13 @@ def _run_in(gm: fx.GraphModule, dtype: torch.dtype) -> None:
 
 
 def _load_path(path: str) -> Any:
+    """Open a model file with the library's one loader, which runs no code from an untrusted file."""
     if not os.path.exists(path):
         raise ValueError(f"Model file {path!r} does not exist; pass an existing .pt2 (torch.export) or "
                          "TorchScript file, or the nn.Module itself.")
-    if path.endswith(".pt2"):
-        return torch.export.load(path)
-    try:
-        return torch.jit.load(path, map_location="cpu")
-    except Exception as exc:  # noqa: BLE001 - we re-raise with the fix
-        raise ValueError(f"Model file {path!r} is neither a torch.export .pt2 archive nor a TorchScript file "
-                         f"({exc.__class__.__name__}); save it with torch.export.save or torch.jit.save.") from exc
+    from ..models import open_model
+
+    return open_model(path)
 
 
 
