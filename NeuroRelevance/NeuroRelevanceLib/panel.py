@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-PRESETS = ["epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1"]
+from .engine import presets as _presets
+
+#: the presets the panel offers: the engine's registry (``engine/presets.py``), never a list of our own
+PRESETS = list(_presets.PRESETS)
 #: α of the αβ presets; the α field follows the preset unless the user changes it
-PRESET_ALPHA = {"alpha1-beta0": 1.0, "alpha2-beta1": 2.0}
+PRESET_ALPHA = _presets.preset_alpha()
 METHODS = ["lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",
            "guided_backprop", "gradcam", "gradcam++", "guided_gradcam"]
 FILTERS = ["none", "pass", "clamp"]

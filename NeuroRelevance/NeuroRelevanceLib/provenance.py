@@ -19,13 +19,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from .engine import presets as _presets
+
 #: node attribute holding the record as JSON
 RECORD_ATTRIBUTE = "NeuroRelevance.record"
-#: α of the αβ presets (β = α − 1)
-PRESET_ALPHA = {"alpha1-beta0": 1.0, "alpha2-beta1": 2.0}
-#: the rule parameters each preset uses (besides ZBox bounds, which the rules entry shows)
-PRESET_PARAMETERS = {"epsilon-plus": ("epsilon",), "epsilon-gamma-box": ("epsilon", "gamma"),
-                     "deep-taylor": (), "alpha1-beta0": ("alpha", "beta"), "alpha2-beta1": ("alpha", "beta")}
+#: α of the αβ presets (β = α − 1), from the engine's preset registry
+PRESET_ALPHA = _presets.preset_alpha()
+#: the rule parameters each preset uses (besides ZBox bounds, which the rules entry shows), from the registry
+PRESET_PARAMETERS = _presets.preset_parameters()
 SYMBOLS = {"alpha": "α", "beta": "β", "epsilon": "ε", "gamma": "γ"}
 #: one display convention everywhere (Slicer's), stated on every image we render
 CONVENTION = "radiological view: patient right on image left (as in 3D Slicer)"

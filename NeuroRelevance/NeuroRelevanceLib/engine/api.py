@@ -19,7 +19,7 @@ from .capture import Source, prepare
 from .checks import check_dtype, check_input
 from .explanation import Explanation
 from .filters import apply_filter, check_filter, make_filter
-from .presets import PRESETS
+from .presets import get_preset
 from .propagate import backward, check_supported
 from .target import selection
 from .validate import check_bounds, check_finite_map, check_options, check_pass_through
@@ -76,15 +76,14 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
     """Layer-wise relevance propagation of ``model`` at input ``x`` (see docs/engine.md).
 
     ``model``: nn.Module, ScriptModule, ExportedProgram, or a path to a .pt2/TorchScript file.
-    ``x``: (N, C, *spatial). ``preset``: one of ``PRESETS`` or None; ``rules`` overrides per layer.
+    ``x``: (N, C, *spatial). ``preset``: a registered preset name (``presets.PRESETS``) or None; ``rules`` overrides per layer.
     ``stabilizer``: the small constant of z+, αβ, γ, w², flat, zB and of sum/pool splits (zennit: 1e-6).
     Returns an ``Explanation``; the model and ``x`` are left untouched.
     """
     t0 = time.perf_counter()
     if method != "lrp":
         raise ValueError(f"method {method!r} is not provided by the relevance engine; use method='lrp'.")
-    if preset is not None and preset not in PRESETS:
-        raise ValueError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)} or None.")
+    get_preset(preset)  # an unknown name: one clear error before anything runs
     if batchnorm not in ("fold", "pass"):
         raise ValueError(f"batchnorm must be 'fold' or 'pass', not {batchnorm!r}.")
     check_filter(filter, filter_range, filter_placement)
@@ -108,16 +107,16 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
             used.clear()
             used.update(assign_rules(plan, opts))
 
-        plan, kept, out, graph_check = verified_plan(source, xw, reference, dt, batchnorm, configure)
+        plan, rec, out, graph_check = verified_plan(source, xw, reference, dt, batchnorm, configure)
         check_supported(plan)
-        return _relevance(plan, kept, out, target, mask, stabilizer, (filter, filter_range, filter_placement,
+        return _relevance(plan, rec, out, target, mask, stabilizer, (filter, filter_range, filter_placement,
                                                                      filter_per_channel),
                           dict(device=dev, dtype=dt, method=method, preset=preset, rules=used,
                                graph_source=plan.captured.source, stripped=plan.stripped, graph_check=graph_check),
                           t0)
 
 
-def _relevance(plan: Any, kept: dict, out: Any, target: Any, mask: Any, stabilizer: float, filtering: tuple,
+def _relevance(plan: Any, rec: Any, out: Any, target: Any, mask: Any, stabilizer: float, filtering: tuple,
                fields: dict, t0: float) -> Explanation:
     """Seed the verified graph's output with the target and walk it back to the input."""
     filter, filter_range, filter_placement, filter_per_channel = filtering
@@ -129,11 +128,11 @@ def _relevance(plan: Any, kept: dict, out: Any, target: Any, mask: Any, stabiliz
     layer_filter = make_filter(filter, filter_range, filter_per_channel) if filter_placement == "every-layer" \
         else None
     with torch.no_grad():
-        r_in, totals = backward(plan, kept, seed.reshape(out.shape), stabilizer, layer_filter)
+        r_in, totals = backward(plan, rec, seed.reshape(out.shape), stabilizer, layer_filter)
         check_finite_map(r_in, totals)
         if filter is not None and filter_placement == "input":
             r_in = apply_filter(r_in, filter, filter_range, filter_per_channel)
-    del kept
+    del rec
     total_in = r_in.flatten(1).sum(1)
     totals[plan.input_node.name] = total_in
     denom = target_value.abs()

@@ -1,4 +1,9 @@
-"""Presets (composites): which rule each linear layer gets, plus per-layer overrides.
+"""Presets (composites): the one registry of named rule choices, plus per-layer overrides.
+
+Every front end reads ``PRESETS`` / ``PRESET_REGISTRY`` from here: the Slicer panel and its combo box
+(``panel.py``), the web page, the model-card schema, provenance records and the command lines. This
+module imports no torch (the Slicer module and card parsing load it before torch is installed);
+rules are named (``rules.RULE_NAMES``) and built when a run asks for them.
 
 | preset              | conv / conv-transpose | dense      | layer(s) on the input            |
 |---------------------|-----------------------|------------|----------------------------------|
@@ -15,38 +20,120 @@ input), module type (``nn.Conv3d``), ``"*"`` (every layer).
 """
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..errors import InputError
-from .rules import AlphaBeta, Epsilon, Gamma, Rule, WSquare, ZBox, ZPlus, make_rule
-
-PRESETS = ("epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1")
 
 
-def preset_rule(preset: Optional[str], layer_kind: str, consumes_input: bool, epsilon: float, gamma: float,
-                low: Any, high: Any, bounds_given: bool, stabilizer: float = 1e-6) -> Rule:
-    """The rule ``preset`` assigns to a layer of ``layer_kind`` (``conv``, ``convT`` or ``dense``).
+@dataclass(frozen=True)
+class RuleParams:
+    """The rule parameters of one run (``explain``'s options)."""
 
-    ``stabilizer`` is the constant of every rule that has one other than ε (z⁺, αβ, γ, w², zB)."""
-    dense = layer_kind == "dense"
-    st = stabilizer
+    epsilon: float = 1e-6
+    gamma: float = 0.25
+    stabilizer: float = 1e-6
+    low: Any = None
+    high: Any = None
+    bounds_given: bool = False
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named composite: the rule for each kind of layer, by rule name (``rules.RULE_NAMES``).
+
+    ``first``: the rule of layers that consume the model input (None: as their type);
+    ``first_with_bounds``: used instead when the caller gave both zB bounds (``low``/``high``).
+    ``parameters``: the rule parameters a run records for this preset (α, β, ε, γ);
+    ``alpha``: α of an αβ preset (the panel's α field starts there; β = α − 1).
+    Subclasses may override ``choose`` to look at the graph around a layer (``op.node``).
+    """
+
+    name: str
+    summary: str
+    conv: str
+    dense: str
+    first: Optional[str] = None
+    first_with_bounds: Optional[str] = None
+    parameters: tuple[str, ...] = ()
+    alpha: Optional[float] = None
+
+    def rule_name(self, layer_kind: str, consumes_input: bool, bounds_given: bool = False) -> str:
+        """The rule name for a layer of ``layer_kind`` (``conv``, ``convT``, ``dense``, ``affine``)."""
+        if consumes_input and bounds_given and self.first_with_bounds:
+            return self.first_with_bounds
+        if consumes_input and self.first:
+            return self.first
+        return self.dense if layer_kind == "dense" else self.conv
+
+    def choose(self, op: Any, params: RuleParams) -> Any:
+        """The rule object for the linear operator ``op`` (``op.layer.kind``, ``op.consumes_input``)."""
+        from .rules import make_rule
+
+        return make_rule(self.rule_name(op.layer.kind, op.consumes_input, params.bounds_given), params.epsilon,
+                         params.gamma, params.stabilizer)
+
+
+_LOCK = threading.Lock()
+PRESET_REGISTRY: dict[str, Preset] = {}
+#: the registered preset names in display order (kept in step with ``PRESET_REGISTRY``)
+PRESETS: tuple[str, ...] = ()
+
+
+def register_preset(preset: Preset) -> Preset:
+    """Add (or replace) a preset; every front end offers it from then on."""
+    global PRESETS
+    if not isinstance(preset, Preset):
+        raise TypeError(f"register_preset takes a Preset, not {preset!r}.")
+    with _LOCK:
+        PRESET_REGISTRY[preset.name] = preset
+        PRESETS = tuple(PRESET_REGISTRY)
+    return preset
+
+
+def get_preset(name: Optional[str]) -> Optional[Preset]:
+    """The registered preset called ``name`` (None for ``None``); a clear error for an unknown name."""
+    if name is None:
+        return None
+    preset = PRESET_REGISTRY.get(name) if isinstance(name, str) else None
     if preset is None:
-        return Epsilon(epsilon)
-    if preset == "epsilon-plus":
-        return Epsilon(epsilon) if dense else ZPlus(st)
-    if preset == "epsilon-gamma-box":
-        if consumes_input:
-            return ZBox(low, high, st)
-        return Epsilon(epsilon) if dense else Gamma(gamma, st)
-    if preset == "deep-taylor":
-        if consumes_input:
-            return ZBox(low, high, st) if bounds_given else WSquare(st)
-        return ZPlus(st)
-    if preset == "alpha1-beta0":
-        return AlphaBeta(1.0, 0.0, st)
-    if preset == "alpha2-beta1":
-        return AlphaBeta(2.0, 1.0, st)
-    raise ValueError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)} or None.")
+        raise ValueError(f"Unknown preset {name!r}; use one of {', '.join(PRESET_REGISTRY)} or None.")
+    return preset
+
+
+def preset_alpha() -> dict[str, float]:
+    """α of the αβ presets, by name."""
+    return {p.name: p.alpha for p in PRESET_REGISTRY.values() if p.alpha is not None}
+
+
+def preset_parameters() -> dict[str, tuple[str, ...]]:
+    """The rule parameters each preset records (provenance), by name."""
+    return {p.name: p.parameters for p in PRESET_REGISTRY.values()}
+
+
+for _p in (
+        Preset("epsilon-plus", "z⁺ on convolutions, ε on dense layers", "zplus", "epsilon",
+               parameters=("epsilon",)),
+        Preset("epsilon-gamma-box", "γ on convolutions, ε on dense layers, zB on the input", "gamma", "epsilon",
+               first="zbox", parameters=("epsilon", "gamma")),
+        Preset("deep-taylor", "z⁺ everywhere; zB on the input if bounds are given, else w² (seed 000)", "zplus",
+               "zplus", first="wsquare", first_with_bounds="zbox"),
+        Preset("alpha1-beta0", "α1β0 on every layer (seed 004)", "alpha1beta0", "alpha1beta0",
+               parameters=("alpha", "beta"), alpha=1.0),
+        Preset("alpha2-beta1", "α2β1 on every layer", "alpha2beta1", "alpha2beta1", parameters=("alpha", "beta"),
+               alpha=2.0)):
+    register_preset(_p)
+
+
+def preset_rule(preset: Optional[str], op: Any, params: RuleParams) -> Any:
+    """The rule ``preset`` gives the linear operator ``op`` (ε everywhere for ``None``)."""
+    found = get_preset(preset)
+    if found is None:
+        from .rules import Epsilon
+
+        return Epsilon(params.epsilon)
+    return found.choose(op, params)
 
 
 def _type_matches(key: Any, module_type: Any) -> bool:
@@ -58,13 +145,15 @@ def _type_matches(key: Any, module_type: Any) -> bool:
 
 
 def override_rule(rules: Optional[dict], module_path: str, node_name: str, module_type: Any,
-                  consumes_input: bool, exact_only: bool = False, **defaults: float) -> Optional[Rule]:
+                  consumes_input: bool, exact_only: bool = False, **defaults: float) -> Optional[Any]:
     """The user's rule for this layer, or None when ``rules`` has no matching key.
 
     ``exact_only``: only the layer's own name or type count (no container, ``"input"`` or ``"*"``).
     ``defaults`` (epsilon, gamma, stabilizer) parametrise rules given by name."""
     if not rules:
         return None
+    from .rules import make_rule
+
     for key in (module_path, node_name):
         if key and key in rules:
             return make_rule(rules[key], **defaults)

@@ -17,7 +17,8 @@ import torch.fx as fx
 from ..errors import InputError
 from .capture import Candidate, Source
 from .graph import Plan, build_plan
-from .propagate import GraphRunError, forward
+from .operators import Unknown
+from .propagate import GraphRunError, Recording, forward
 
 Tensor = torch.Tensor
 
@@ -97,12 +98,17 @@ def _interpret(gm: fx.GraphModule, x: Tensor) -> dict[str, Any]:
     return values
 
 
+def _folded(step: Any) -> bool:
+    layer = getattr(step, "layer", None)
+    return layer is not None and bool(layer.folded)
+
+
 def _first_departure(plan: Plan, values: dict, reference: dict, tol: float) -> Optional[str]:
     for step in plan.steps:
         got, want = values.get(step.name), reference.get(step.name)
         if not isinstance(got, Tensor) or not isinstance(want, Tensor) or got.shape != want.shape:
             continue
-        if step.layer is not None and step.layer.folded:
+        if _folded(step):
             continue  # its value already includes the folded BatchNorm
         d = difference(got, want)
         if d > tol:
@@ -146,7 +152,7 @@ def _first_module_difference(plan: Plan, values: dict, root: torch.nn.Module, x:
         if got is None:
             continue
         d = difference(got, outs[k])
-        if d > tol and not (step.layer is not None and step.layer.folded):
+        if d > tol and not _folded(step):
             missing = [p for p in seen if p not in in_graph and not any(q.startswith(p + ".") for q in in_graph)]
             extra = f"; modules the model ran that are missing from the graph: {', '.join(missing[:5])}" \
                 if missing else ""
@@ -174,8 +180,8 @@ def _diagnose(candidate: Candidate, plan: Plan, x: Tensor, tol: float) -> str:
 
 
 def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype, batchnorm: str,
-                  configure: Callable[[Plan], None]) -> tuple[Plan, dict, Any, str]:
-    """The first candidate graph that reproduces ``reference`` on ``x``: (plan, kept values, effective
+                  configure: Callable[[Plan], None]) -> tuple[Plan, Recording, Any, str]:
+    """The first candidate graph that reproduces ``reference`` on ``x``: (plan, forward recording, effective
     output, a sentence saying what was checked). Raises ``GraphMismatchError`` when none does."""
     tol = tolerance(dtype, x.device)
     attempts: list[str] = []
@@ -232,7 +238,7 @@ def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype,
 def _opaque(plan: Plan) -> Optional[Any]:
     """The first step that calls a TorchScript submodule as a black box (no operators to propagate through)."""
     for step in plan.steps:
-        if step.kind != "unknown":
+        if not isinstance(step, Unknown):
             continue
         if step.node.op == "call_method" and step.node.target == "forward":
             return step

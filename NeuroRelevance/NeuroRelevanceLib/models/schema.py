@@ -12,9 +12,11 @@ import json
 import math
 from typing import Any
 
+from ..engine import presets as _presets
+
 OUTPUT_TYPES = ("classification", "regression", "segmentation")
-#: the engine's presets (kept here so reading a card needs no torch; a test checks they agree)
-PRESETS = ("epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1")
+#: the engine's presets (its registry imports no torch, so reading a card still needs none)
+PRESETS = _presets.PRESETS
 NORMALIZATIONS = ("none", "zscore", "minmax", "percentile")
 MASKS = ("nonzero", "none")
 #: the largest input grid a card may ask for (voxels per channel): 512³
