@@ -7,6 +7,7 @@ for this thread only, the user's model, its flags and tensors and ``x`` are neve
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Iterable, Optional, Union
 
@@ -23,6 +24,7 @@ from .presets import get_preset
 from .propagate import backward, check_supported
 from .target import selection
 from .validate import check_bounds, check_finite_map, check_options, check_pass_through
+from .taps import TapRecorder
 from .verify import _flat, verified_plan
 
 Tensor = torch.Tensor
@@ -46,10 +48,12 @@ def _bounds(x: Tensor, low: Any, high: Any) -> tuple[Any, Any]:
     return low, high
 
 
-def _reference(source: Source, x: Tensor) -> Any:
-    """The model's own output on ``x`` (a private copy in eval mode); a clear error if it fails or is not finite."""
+def _reference(source: Source, x: Tensor) -> tuple[Any, Optional[TapRecorder]]:
+    """The model's own output on ``x`` (a private copy in eval mode), with its conv/dense calls recorded where
+    the copy is an nn.Module (``taps.py``); a clear error if it fails or is not finite."""
+    recorder = TapRecorder(source.tap_root) if source.tap_root is not None else None
     try:
-        with torch.no_grad():
+        with torch.no_grad(), (recorder if recorder is not None else contextlib.nullcontext()):
             out = source.reference(x)
     except Exception as exc:  # noqa: BLE001 - re-raised with the fix
         line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
@@ -64,7 +68,7 @@ def _reference(source: Source, x: Tensor) -> Any:
             else "its activations overflow or divide by zero on this input"
         raise InputError(f"The model's output on this input contains NaN or infinite values ({cause}); "
                          "nothing can be explained.")
-    return out
+    return out, recorder
 
 
 def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = "epsilon-plus", target: Any = None,
@@ -100,14 +104,15 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
         check_bounds(low, high)
         opts = RuleOptions(preset, rules, epsilon, gamma, stabilizer, low, high, bounds_given, passing)
         source = prepare(model, xw, dev, dt)
-        reference = _reference(source, xw)
+        reference, recorder = _reference(source, xw)
         used: dict[str, str] = {}
 
         def configure(plan):
             used.clear()
             used.update(assign_rules(plan, opts))
 
-        plan, rec, out, graph_check = verified_plan(source, xw, reference, dt, batchnorm, configure)
+        plan, rec, out, graph_check = verified_plan(source, xw, reference, dt, batchnorm, configure, recorder)
+        del recorder
         check_supported(plan)
         return _relevance(plan, rec, out, target, mask, stabilizer, (filter, filter_range, filter_placement,
                                                                      filter_per_channel),

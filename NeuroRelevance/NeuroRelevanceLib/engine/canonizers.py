@@ -53,6 +53,7 @@ class BatchNormCanonizer:
     def _fold(bn: BatchNorm, into: Linear) -> Op:
         scale, shift = bn.bn
         into.layer.fold_affine(scale, shift, bn.module_path or bn.name)
+        into.folded_module = bn.module  # the BatchNorm module (None for a functional call)
         ident = bn.become(Identity)
         ident.folded_into = into.name
         src = bn.inputs[0]

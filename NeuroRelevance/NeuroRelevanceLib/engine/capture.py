@@ -162,6 +162,7 @@ class Source:
     reference: Callable[[torch.Tensor], Any]
     candidates: list[Candidate]
     tensors: Callable[[], list[tuple[str, torch.Tensor]]]   # named parameters/buffers (to name a NaN)
+    tap_root: Optional[nn.Module] = None   # the private copy ``reference`` runs (its layer calls can be recorded)
 
 
 def _named_tensors(module: Any) -> list[tuple[str, torch.Tensor]]:
@@ -200,7 +201,7 @@ def _module_source(model: nn.Module, x: torch.Tensor, device: torch.device, dtyp
     return Source("nn.Module", work, [Candidate("torch.fx", fx_graph, work), Candidate("torch.export", exported),
                                       Candidate("torch.export (functionalised)", functionalised),
                                       Candidate("torchscript (traced)", jit_traced)],
-                  lambda: _named_tensors(work))
+                  lambda: _named_tensors(work), tap_root=work)
 
 
 def _export_source(ep: Any, device: torch.device, dtype: torch.dtype) -> Source:

@@ -43,7 +43,8 @@ class LinearLayer:
     pre_pad: Optional[tuple] = None
     folded: list = field(default_factory=list)
     input_nonneg: bool = False  # the graph guarantees a non-negative input (ReLU before it)
-    fused: Optional[tuple] = None  # (weight, bias, n_companions): layer and rule companions in one call
+    companions: list = field(default_factory=list)  # the rule's (weight, bias) pairs computed on the input too
+    fused: Optional[tuple] = None  # (weight, bias) of the layer and its companions stacked, built on first use
 
     @property
     def spatial_dims(self) -> int:
@@ -71,31 +72,41 @@ class LinearLayer:
                                       self._tuple(self.output_padding), self.groups, self._tuple(self.dilation))
 
     def set_companions(self, pairs: list) -> bool:
-        """Prepare one call computing the layer and ``pairs`` of modified (weight, bias) on the same input
-        (stacked along output channels). Only for dense and ungrouped convolutions."""
-        if not pairs or self.kind not in ("conv", "dense") or self.groups != 1:
-            self.fused = None
-            return False
-        weights = [self.weight] + [w for w, _ in pairs]
-        biases = [self.bias] + [b for _, b in pairs]
+        """Let ``run`` compute ``pairs`` of modified (weight, bias) on the layer's input too, in one call with
+        the layer (stacked along output channels). Only for dense and ungrouped convolutions."""
+        self.fused = None
+        self.companions = list(pairs) if pairs and self.kind in ("conv", "dense") and self.groups == 1 else []
+        return bool(self.companions)
+
+    def _stacked(self, pairs: list) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        biases = [b for _, b in pairs]
         if all(b is None for b in biases):
             bias = None
         else:
             bias = torch.cat([b if b is not None else torch.zeros(self.weight.shape[0], dtype=self.weight.dtype,
                                                                   device=self.weight.device) for b in biases])
-        self.fused = (torch.cat(weights, 0), bias, len(pairs))
-        return True
+        return torch.cat([w for w, _ in pairs], 0), bias
+
+    def _split(self, out: torch.Tensor) -> list:
+        """Stacked outputs back into one tensor per weight."""
+        parts = out.split(self.weight.shape[0], dim=-1 if self.kind == "dense" else 1)
+        return [out] if len(parts) == 1 else [p.contiguous() for p in parts]
 
     def run(self, x: torch.Tensor) -> tuple[torch.Tensor, list]:
         """The layer's output, plus the companions' outputs when ``set_companions`` prepared them."""
-        if self.fused is None:
+        if not self.companions:
             return self.forward(x, self.weight, self.bias), []
-        w, b, n = self.fused
-        out = self.forward(x, w, b)
-        c = self.weight.shape[0]
-        dim = -1 if self.kind == "dense" else 1
-        parts = out.split(c, dim=dim)
-        return parts[0], [p.contiguous() for p in parts[1:n + 1]]
+        if self.fused is None:
+            self.fused = self._stacked([(self.weight, self.bias)] + self.companions)
+        parts = self._split(self.forward(x, *self.fused))
+        return parts[0], parts[1:]
+
+    def run_companions(self, x: torch.Tensor) -> list:
+        """Only the companions' outputs on ``x`` (the layer's own output is known)."""
+        if not self.companions:
+            return []
+        w, b = self._stacked(self.companions) if len(self.companions) > 1 else self.companions[0]
+        return self._split(self.forward(x, w, b))
 
     def vjp(self, x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """Gradient of ``<forward(x, w, ·), g>`` with respect to ``x`` (weights frozen)."""

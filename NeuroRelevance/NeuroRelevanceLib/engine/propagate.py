@@ -47,10 +47,12 @@ def check_supported(plan: Plan) -> None:
             raise unsupported_error(op)
 
 
-def forward(plan: Plan, x: Tensor, record: Optional[dict] = None) -> tuple[Recording, Any, Any]:
+def forward(plan: Plan, x: Tensor, record: Optional[dict] = None, taps: Any = None) -> tuple[Recording, Any, Any]:
     """Run the graph on ``x``; returns the recording, the effective output and the graph's whole output.
 
     ``record``: if given, every node value is stored there by node name (and nothing is freed early).
+    ``taps``: the model's own forward's layer calls (``taps.Taps``): layers take their output from there
+    after checking their input against it (``TapMismatch`` otherwise) instead of computing it.
     Operators settle on their values (``Op.settle``) and replace themselves in ``plan.steps``.
     Raises ``GraphRunError`` naming the step that failed.
     """
@@ -74,10 +76,12 @@ def forward(plan: Plan, x: Tensor, record: Optional[dict] = None) -> tuple[Recor
         for i, op in enumerate(steps):
             if isinstance(op, Input):
                 continue
-            try:
-                value = op.run(env)
-            except Exception as exc:  # noqa: BLE001 - re-raised with the place it happened
-                raise GraphRunError(op, exc) from exc
+            value = taps.value(op, env) if taps is not None else NotImplemented
+            if value is NotImplemented:
+                try:
+                    value = op.run(env)
+                except Exception as exc:  # noqa: BLE001 - re-raised with the place it happened
+                    raise GraphRunError(op, exc) from exc
             env[op.node] = value
             if record is not None:
                 record[op.name] = value

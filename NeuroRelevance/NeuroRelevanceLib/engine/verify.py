@@ -19,6 +19,7 @@ from .capture import Candidate, Source
 from .graph import Plan, build_plan
 from .operators import Unknown
 from .propagate import GraphRunError, Recording, forward
+from .taps import TapMismatch, TapRecorder
 
 Tensor = torch.Tensor
 
@@ -179,10 +180,28 @@ def _diagnose(candidate: Candidate, plan: Plan, x: Tensor, tol: float) -> str:
     return "the captured graph itself computes a different output"
 
 
+def _run(plan: Plan, x: Tensor, candidate: Candidate, recorder: Optional[TapRecorder], tol: float
+         ) -> tuple[Recording, Any, Any, str]:
+    """The graph's forward pass, sharing the model's own layer calls where the candidate allows (``taps.py``)."""
+    if recorder is not None and candidate.hooks_root is not None:
+        taps = recorder.taps(tol)
+        try:
+            rec, out, full = forward(plan, x, taps=taps)
+            shared = f"; {taps.used} conv/dense layers shared with the model's own forward (inputs checked)" \
+                if taps.used else ""
+            return rec, out, full, shared
+        except TapMismatch:
+            pass  # computed again in full below: the check and its diagnosis as without taps
+    rec, out, full = forward(plan, x)
+    return rec, out, full, ""
+
+
 def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype, batchnorm: str,
-                  configure: Callable[[Plan], None]) -> tuple[Plan, Recording, Any, str]:
+                  configure: Callable[[Plan], None], recorder: Optional[TapRecorder] = None
+                  ) -> tuple[Plan, Recording, Any, str]:
     """The first candidate graph that reproduces ``reference`` on ``x``: (plan, forward recording, effective
-    output, a sentence saying what was checked). Raises ``GraphMismatchError`` when none does."""
+    output, a sentence saying what was checked). Raises ``GraphMismatchError`` when none does.
+    ``recorder``: the layer calls of the model's own forward (``taps.py``), shared with the first graph."""
     tol = tolerance(dtype, x.device)
     attempts: list[str] = []
     structural: Optional[Exception] = None
@@ -206,11 +225,13 @@ def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype,
             user_error = exc
         ran = True
         try:
-            kept, out, full = forward(plan, x)
+            kept, out, full, shared = _run(plan, x, candidate, recorder, tol)
         except GraphRunError as exc:
             attempts.append(f"{candidate.name}: our graph failed at {_where(exc.step)} although the model ran "
                             f"({exc.reason})")
             continue
+        finally:
+            recorder = None  # the recorded calls serve the first graph only: free them
         d = difference(full, reference)
         opaque = _opaque(plan)
         if d <= tol and opaque is not None:  # right output, but a scripted submodule hides its operators
@@ -222,7 +243,7 @@ def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype,
         if d <= tol:
             before = f" (after {'; '.join(attempts)})" if attempts else ""
             return plan, kept, out, (f"{captured.source} graph reproduced model(x): max |Δ| / max |y| = {d:.1e} "
-                                     f"≤ {tol:.0e}{before}")
+                                     f"≤ {tol:.0e}{shared}{before}")
         del kept
         attempts.append(f"{candidate.name}: output differs from model(x) by max |Δ| / max |y| = {d:.2e} "
                         f"(tolerance {tol:.0e}); {_diagnose(candidate, plan, x, tol)}")

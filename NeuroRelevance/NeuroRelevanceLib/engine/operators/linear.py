@@ -74,6 +74,7 @@ class Linear(Op):
         self.layer: Optional[LinearLayer] = None
         self.rule: Any = None
         self.affine = False           # an unfoldable BatchNorm (takes its neighbour's rule, ``assign.py``)
+        self.folded_module: Any = None  # the BatchNorm module folded into this layer (``canonizers.py``)
         self.pre: Optional[list] = None  # the companions' outputs from the forward pass, until the walk uses them
 
     def attach(self, layer: LinearLayer, x_node: fx.Node) -> None:
