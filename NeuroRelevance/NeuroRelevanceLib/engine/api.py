@@ -16,7 +16,7 @@ import torch
 from ..device import resolve_device
 from ..errors import InputError
 from .assign import RuleOptions, assign_rules
-from .capture import Source, prepare
+from .capture import Source, prepared
 from .checks import check_dtype, check_input
 from .explanation import Explanation
 from .filters import apply_filter, check_filter, make_filter
@@ -25,7 +25,7 @@ from .propagate import backward, check_supported
 from .target import selection
 from .validate import check_bounds, check_finite_map, check_options, check_pass_through
 from .taps import TapRecorder
-from .verify import _flat, verified_plan
+from .verify import GraphMismatchError, _flat, verified_plan
 
 Tensor = torch.Tensor
 
@@ -103,16 +103,29 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
         low, high = _bounds(xw, low, high)
         check_bounds(low, high)
         opts = RuleOptions(preset, rules, epsilon, gamma, stabilizer, low, high, bounds_given, passing)
-        source = prepare(model, xw, dev, dt)
-        reference, recorder = _reference(source, xw)
         used: dict[str, str] = {}
 
         def configure(plan):
             used.clear()
             used.update(assign_rules(plan, opts))
 
-        plan, rec, out, graph_check = verified_plan(source, xw, reference, dt, batchnorm, configure, recorder)
-        del recorder
+        with prepared(model, xw, dev, dt) as source:
+            reference, recorder = _reference(source, xw)
+            try:
+                plan, rec, out, graph_check = verified_plan(source, xw, reference, dt, batchnorm, configure,
+                                                            recorder)
+            except GraphMismatchError:
+                if source.entry is None or not source.entry.graphs:
+                    raise
+                source = source.refresh()  # cached graphs failed: capture afresh before refusing
+                reference, recorder = _reference(source, xw)
+                plan, rec, out, graph_check = verified_plan(source, xw, reference, dt, batchnorm, configure,
+                                                            recorder)
+            del recorder, reference
+            if source.entry is not None:
+                reused = source.entry.winner.get(tuple(xw.shape)) == plan.captured.source
+                source.entry.winner[tuple(xw.shape)] = plan.captured.source
+                graph_check += " (graph captured on an earlier call, checked again on this input)" if reused else ""
         check_supported(plan)
         return _relevance(plan, rec, out, target, mask, stabilizer, (filter, filter_range, filter_placement,
                                                                      filter_per_channel),

@@ -170,7 +170,7 @@ def _diagnose(candidate: Candidate, plan: Plan, x: Tensor, tol: float) -> str:
     except GraphRunError as exc:
         return f"our graph failed at {_where(exc.step)}: {exc.reason}"
     try:
-        departure = _first_departure(plan, values, _interpret(candidate.build().gm, x), tol)
+        departure = _first_departure(plan, values, _interpret((candidate.fresh or candidate.build)().gm, x), tol)
     except Exception:  # noqa: BLE001 - diagnosis is best effort
         departure = None
     if departure:
