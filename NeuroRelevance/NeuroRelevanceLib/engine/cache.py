@@ -81,6 +81,7 @@ class Entry:
         self.work = work
         self.graphs: dict[tuple, Any] = {}      # (candidate name, input shape) -> Captured
         self.winner: dict[tuple, str] = {}      # input shape -> the candidate that reproduced the model
+        self.probes: dict = {}                  # layer-equals-module checks (``taps.py``), by module
         self.lock = threading.Lock()
 
 

@@ -77,8 +77,9 @@ class TapRecorder:
             self._last[2], self._last[3] = module, out
             self._last[4] += (out._version,)
 
-    def taps(self, tol: float) -> "Taps":
-        return Taps(self.calls, tol)
+    def taps(self, tol: float, probes: Optional[dict] = None) -> "Taps":
+        """The recorded calls for one graph; ``probes`` memoises module checks (a cache entry's)."""
+        return Taps(self.calls, tol, probes)
 
 
 def _probe_input(op: Linear, like: Tensor) -> Optional[Tensor]:
@@ -114,15 +115,15 @@ def _relative(a: Tensor, b: Tensor) -> float:
 class Taps:
     """Recorded module calls, handed out to the graph's linear operators in call order."""
 
-    def __init__(self, calls: dict[str, list[list]], tol: float) -> None:
+    def __init__(self, calls: dict[str, list[list]], tol: float, probes: Optional[dict] = None) -> None:
         self.calls, self.tol = calls, tol
         self._next: dict[str, int] = {}
-        self._probed: dict[int, bool] = {}
+        self._probed: dict = {} if probes is None else probes
         self.used = 0
 
     def _matches_module(self, op: Linear, bn: Optional[nn.Module], like: Tensor) -> bool:
         """``op.layer`` (with its folded BatchNorm) equals ``bn(module(·))`` on a random probe."""
-        key = id(op)
+        key = (str(op.node.target), id(op.module), id(bn), like.dtype, str(like.device), self.tol)
         if key not in self._probed:
             ok = False
             probe = _probe_input(op, like)

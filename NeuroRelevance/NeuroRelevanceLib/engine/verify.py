@@ -180,11 +180,11 @@ def _diagnose(candidate: Candidate, plan: Plan, x: Tensor, tol: float) -> str:
     return "the captured graph itself computes a different output"
 
 
-def _run(plan: Plan, x: Tensor, candidate: Candidate, recorder: Optional[TapRecorder], tol: float
-         ) -> tuple[Recording, Any, Any, str]:
+def _run(plan: Plan, x: Tensor, candidate: Candidate, recorder: Optional[TapRecorder], tol: float,
+         probes: Optional[dict] = None) -> tuple[Recording, Any, Any, str]:
     """The graph's forward pass, sharing the model's own layer calls where the candidate allows (``taps.py``)."""
     if recorder is not None and candidate.hooks_root is not None:
-        taps = recorder.taps(tol)
+        taps = recorder.taps(tol, probes)
         try:
             rec, out, full = forward(plan, x, taps=taps)
             shared = f"; {taps.used} conv/dense layers shared with the model's own forward (inputs checked)" \
@@ -225,7 +225,8 @@ def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype,
             user_error = exc
         ran = True
         try:
-            kept, out, full, shared = _run(plan, x, candidate, recorder, tol)
+            kept, out, full, shared = _run(plan, x, candidate, recorder, tol,
+                                           source.entry.probes if source.entry is not None else None)
         except GraphRunError as exc:
             attempts.append(f"{candidate.name}: our graph failed at {_where(exc.step)} although the model ran "
                             f"({exc.reason})")
