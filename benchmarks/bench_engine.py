@@ -11,7 +11,7 @@ Rows (network × input × preset):
 
 Timing: per network ONE process runs every method of every preset round-robin (forward, ours, zennit,
 forward, …) after a warm-up, so the ratios share the machine's load; medians of ``--runs`` (≥ 3) wall
-and process-CPU times. Peak memory: a fresh subprocess per (row, method) runs it once; peak =
+and process-CPU times (the forward pass's median pools its runs of all presets). Peak memory: a fresh subprocess per (row, method) runs it once; peak =
 ``ru_maxrss`` minus the resident size before the run (model and input loaded) on CPU,
 ``torch.cuda.max_memory_allocated`` minus the allocated memory before the run on CUDA.
 
@@ -93,7 +93,8 @@ def _sync(device) -> None:
 
 
 def time_row(net: str, size: tuple, presets: list, methods: list, runs: int, device_arg: str) -> list[dict]:
-    """Time every (preset, method) of one network in this process, round-robin; medians of ``runs``."""
+    """Time every (preset, method) of one network in this process, round-robin; medians of ``runs`` rounds.
+    The forward pass runs before each preset's methods in every round; its median pools all of them."""
     import torch
 
     device = _device(device_arg)
@@ -111,6 +112,11 @@ def time_row(net: str, size: tuple, presets: list, methods: list, runs: int, dev
             _sync(device)
             wall[key].append(time.perf_counter() - t0)
             cpu[key].append(time.process_time() - c0)
+    if "forward" in methods:  # one forward pass, whatever the preset: pool its samples
+        pooled_wall = [t for p in presets for t in wall[(p, "forward")]]
+        pooled_cpu = [t for p in presets for t in cpu[(p, "forward")]]
+        for p in presets:
+            wall[(p, "forward")], cpu[(p, "forward")] = pooled_wall, pooled_cpu
     return [{"net": net, "size": list(size), "preset": p, "method": m, "wall": wall[(p, m)], "cpu": cpu[(p, m)],
              "wall_median": statistics.median(wall[(p, m)]), "cpu_median": statistics.median(cpu[(p, m)]),
              "device": str(device), "threads": torch.get_num_threads(), "load": os.getloadavg()}

@@ -101,13 +101,6 @@ class LinearLayer:
         parts = self._split(self.forward(x, *self.fused))
         return parts[0], parts[1:]
 
-    def run_companions(self, x: torch.Tensor) -> list:
-        """Only the companions' outputs on ``x`` (the layer's own output is known)."""
-        if not self.companions:
-            return []
-        w, b = self._stacked(self.companions) if len(self.companions) > 1 else self.companions[0]
-        return self._split(self.forward(x, w, b))
-
     def vjp(self, x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """Gradient of ``<forward(x, w, ·), g>`` with respect to ``x`` (weights frozen)."""
         if self.kind == "affine":

@@ -16,7 +16,8 @@ import torch
 import torch.fx as fx
 
 from .graph import Plan
-from .operators import Input, Meta, Op, Unknown, Walk, unsupported_error
+from .operators import (Identity, Input, Linear, Meta, Op, Pass, PassOrStrip, Reshape, Unknown, Walk,
+                        unsupported_error)
 
 Tensor = torch.Tensor
 
@@ -30,6 +31,7 @@ class Recording:
     consts: dict            # nodes that do not depend on the input
     meta: dict              # non-tensor values of input-dependent nodes (sizes, dims)
     input: Tensor
+    recipes: dict           # node -> the cheap op that recomputes it in the walk (not kept)
 
 
 class GraphRunError(RuntimeError):
@@ -63,9 +65,11 @@ def forward(plan: Plan, x: Tensor, record: Optional[dict] = None, taps: Any = No
             last_use[a] = i
     for a in (plan.graph_output.all_input_nodes if plan.graph_output is not None else []):
         last_use[a] = len(steps)
-    counts: dict[fx.Node, int] = {}
     for op in steps:
         op.kept = op.needs()
+    recipes = _recompute_plan(steps, plan.output_node) if record is None else {}
+    counts: dict[fx.Node, int] = {}
+    for op in steps:
         for n in op.kept:
             counts[n] = counts.get(n, 0) + 1
     counts[plan.output_node] = counts.get(plan.output_node, 0) + 1
@@ -95,13 +99,41 @@ def forward(plan: Plan, x: Tensor, record: Optional[dict] = None, taps: Any = No
     out = env[plan.output_node]
     full = fx.node.map_arg(plan.graph_output.args[0], lambda n: env[n]) if plan.graph_output is not None else out
     kept = {n: env[n] for n in counts if n in env}
-    return Recording(kept, counts, plan.consts, meta, x), out, full
+    return Recording(kept, counts, plan.consts, meta, x, recipes), out, full
+
+
+def _cheap(op: Op) -> bool:
+    """Elementwise/affine/view ops of one tensor: recomputing them costs one pass over memory."""
+    cheap = type(op) in (Pass, PassOrStrip, Identity, Reshape) or (isinstance(op, Linear) and op.affine)
+    return cheap and len(op.inputs) == 1
+
+
+def _recompute_plan(steps: list[Op], output: fx.Node) -> dict:
+    """Kept values a cheap op makes from another kept value (a ReLU output whose input a sum or a BatchNorm
+    keeps anyway, …): recomputed in the walk instead of kept. Their readers keep the root value instead
+    (``op.kept`` rewritten). Returns node -> the op that recomputes it."""
+    readers: dict[fx.Node, int] = {}
+    for op in steps:
+        for n in op.kept:
+            readers[n] = readers.get(n, 0) + 1
+    recipes: dict[fx.Node, Op] = {}
+    root: dict[fx.Node, fx.Node] = {}
+    for op in steps:  # graph order: an op's input is decided before the op
+        n = op.node
+        if n is output or not readers.get(n) or not _cheap(op):
+            continue
+        m = op.inputs[0]
+        if m in root or readers.get(m):
+            recipes[n], root[n] = op, root.get(m, m)
+    for op in steps:
+        op.kept = list(dict.fromkeys(root.get(n, n) for n in op.kept))
+    return recipes
 
 
 def backward(plan: Plan, rec: Recording, seed: Tensor, stabilizer: float,
              layer_filter: Optional[Callable[[Tensor], Tensor]] = None) -> tuple[Tensor, "OrderedDict[str, Tensor]"]:
     """Propagate ``seed`` (relevance of the effective output) to the input; returns it and layer totals."""
-    walk = Walk(rec.values, rec.consts, rec.meta, stabilizer, layer_filter)
+    walk = Walk(rec.values, rec.consts, rec.meta, stabilizer, layer_filter, rec.recipes)
     walk.relevance[plan.output_node] = seed
     totals: "OrderedDict[str, Tensor]" = OrderedDict()
     counts = rec.counts

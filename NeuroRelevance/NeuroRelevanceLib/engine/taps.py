@@ -6,6 +6,8 @@ pass then takes a layer's output from there instead of convolving again (``Taps.
 checking that the graph fed the layer what the model fed it (within the trace-check tolerance), so:
 
 - the graph's wiring is checked at every conv/dense layer, and its output against ``model(x)`` as before;
+- a rule's companions (``W⁺x`` for z⁺ …) are left to the reverse walk (one convolution either way,
+  but nothing to keep between the passes);
 - the layer we propagate through equals the module: on a small random probe covering every kernel tap
   and the bias, ``LinearLayer`` (with any folded BatchNorm) reproduces ``module`` (and ``bn(module)``)
   — a subclass that changes ``forward`` (weight standardisation …) fails it and is computed, not tapped;
@@ -165,7 +167,7 @@ class Taps:
             raise TapMismatch(f"node '{op.name}' ({op.label}): the graph's input differs from the model's")
         calls[k] = None  # hand each recorded call out once; free it as the walk goes
         self.used += 1
-        op.pre = op.layer.run_companions(x) or None
+        op.pre = None  # the rule computes its companions (W⁺x …) in the walk: same cost, nothing kept
         if folded is None:
             return out
         if bn_out is None:

@@ -150,12 +150,17 @@ class Walk:
     meta: dict                                    # non-tensor values of input-dependent nodes (sizes)
     stabilizer: float
     layer_filter: Optional[Callable[[Tensor], Tensor]] = None
+    recipes: dict = field(default_factory=dict)   # node -> cheap op recomputing it from a kept value
     relevance: dict = field(default_factory=dict)  # node -> relevance received so far
 
     def value(self, node: Any) -> Any:
-        """The forward value of ``node`` (kept activation, constant or size)."""
+        """The forward value of ``node`` (kept activation, recomputed cheap activation, constant or size)."""
         if node in self.values:
             return self.values[node]
+        if node in self.recipes:
+            op = self.recipes[node]
+            with torch.no_grad():
+                return self.rerun(op, op.inputs)([self.value(op.inputs[0])])
         if node in self.consts:
             return self.consts[node]
         return self.meta.get(node)

@@ -61,7 +61,7 @@ class Sum(Op):
         for k, a in enumerate(args[:2]):
             sign = 1.0 if k == 0 else self.sign * alpha
             if isinstance(a, fx.Node):
-                terms.append((a if a in walk.values else None, walk.value(a), sign))
+                terms.append((a if a in self.inputs else None, walk.value(a), sign))
             else:
                 terms.append((None, a, sign))
         z = None
