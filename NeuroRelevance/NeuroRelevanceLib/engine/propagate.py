@@ -49,12 +49,14 @@ def check_supported(plan: Plan) -> None:
             raise unsupported_error(op)
 
 
-def forward(plan: Plan, x: Tensor, record: Optional[dict] = None, taps: Any = None) -> tuple[Recording, Any, Any]:
+def forward(plan: Plan, x: Tensor, record: Optional[dict] = None, taps: Any = None,
+            recompute: bool = True) -> tuple[Recording, Any, Any]:
     """Run the graph on ``x``; returns the recording, the effective output and the graph's whole output.
 
     ``record``: if given, every node value is stored there by node name (and nothing is freed early).
     ``taps``: the model's own forward's layer calls (``taps.Taps``): layers take their output from there
     after checking their input against it (``TapMismatch`` otherwise) instead of computing it.
+    ``recompute``: cheap activations of kept values are recomputed in the walk, not kept (``_recompute_plan``).
     Operators settle on their values (``Op.settle``) and replace themselves in ``plan.steps``.
     Raises ``GraphRunError`` naming the step that failed.
     """
@@ -67,7 +69,7 @@ def forward(plan: Plan, x: Tensor, record: Optional[dict] = None, taps: Any = No
         last_use[a] = len(steps)
     for op in steps:
         op.kept = op.needs()
-    recipes = _recompute_plan(steps, plan.output_node) if record is None else {}
+    recipes = _recompute_plan(steps, plan.output_node) if record is None and recompute else {}
     counts: dict[fx.Node, int] = {}
     for op in steps:
         for n in op.kept:
@@ -120,10 +122,10 @@ def _recompute_plan(steps: list[Op], output: fx.Node) -> dict:
     root: dict[fx.Node, fx.Node] = {}
     for op in steps:  # graph order: an op's input is decided before the op
         n = op.node
-        if n is output or not readers.get(n) or not _cheap(op):
+        if n is output or not _cheap(op):
             continue
         m = op.inputs[0]
-        if m in root or readers.get(m):
+        if m in root or readers.get(m):  # made from a kept value, possibly through other cheap ops
             recipes[n], root[n] = op, root.get(m, m)
     for op in steps:
         op.kept = list(dict.fromkeys(root.get(n, n) for n in op.kept))
