@@ -24,7 +24,6 @@ from .presets import get_preset
 from .propagate import backward, check_supported
 from .target import selection
 from .validate import check_bounds, check_finite_map, check_options, check_pass_through
-from .taps import TapRecorder
 from .verify import GraphMismatchError, _flat, verified_plan
 
 Tensor = torch.Tensor
@@ -48,12 +47,11 @@ def _bounds(x: Tensor, low: Any, high: Any) -> tuple[Any, Any]:
     return low, high
 
 
-def _reference(source: Source, x: Tensor) -> tuple[Any, Optional[TapRecorder]]:
-    """The model's own output on ``x`` (a private copy in eval mode), with its conv/dense calls recorded where
-    the copy is an nn.Module (``taps.py``); a clear error if it fails or is not finite."""
-    recorder = TapRecorder(source.tap_root) if source.tap_root is not None else None
+def _reference(source: Source, x: Tensor, context: Any = None) -> Any:
+    """The model's own output on ``x`` (a private copy in eval mode), run inside ``context`` (the graph following
+    it, ``taps.py``); a clear error if it fails or is not finite."""
     try:
-        with torch.no_grad(), (recorder if recorder is not None else contextlib.nullcontext()):
+        with torch.no_grad(), (context if context is not None else contextlib.nullcontext()):
             out = source.reference(x)
     except Exception as exc:  # noqa: BLE001 - re-raised with the fix
         line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
@@ -68,7 +66,7 @@ def _reference(source: Source, x: Tensor) -> tuple[Any, Optional[TapRecorder]]:
             else "its activations overflow or divide by zero on this input"
         raise InputError(f"The model's output on this input contains NaN or infinite values ({cause}); "
                          "nothing can be explained.")
-    return out, recorder
+    return out
 
 
 def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = "epsilon-plus", target: Any = None,
@@ -110,18 +108,15 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
             used.update(assign_rules(plan, opts))
 
         with prepared(model, xw, dev, dt) as source:
-            reference, recorder = _reference(source, xw)
             try:
-                plan, rec, out, graph_check = verified_plan(source, xw, reference, dt, batchnorm, configure,
-                                                            recorder)
+                plan, rec, out, graph_check = verified_plan(source, xw, lambda ctx: _reference(source, xw, ctx), dt,
+                                                            batchnorm, configure)
             except GraphMismatchError:
                 if source.entry is None or not source.entry.graphs:
                     raise
                 source = source.refresh()  # cached graphs failed: capture afresh before refusing
-                reference, recorder = _reference(source, xw)
-                plan, rec, out, graph_check = verified_plan(source, xw, reference, dt, batchnorm, configure,
-                                                            recorder)
-            del recorder, reference
+                plan, rec, out, graph_check = verified_plan(source, xw, lambda ctx: _reference(source, xw, ctx), dt,
+                                                            batchnorm, configure)
             if source.entry is not None:
                 reused = source.entry.winner.get(tuple(xw.shape)) == plan.captured.source
                 source.entry.winner[tuple(xw.shape)] = plan.captured.source

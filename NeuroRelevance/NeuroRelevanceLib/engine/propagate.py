@@ -49,59 +49,110 @@ def check_supported(plan: Plan) -> None:
             raise unsupported_error(op)
 
 
-def forward(plan: Plan, x: Tensor, record: Optional[dict] = None, taps: Any = None,
-            recompute: bool = True) -> tuple[Recording, Any, Any]:
-    """Run the graph on ``x``; returns the recording, the effective output and the graph's whole output.
+class ValueChanged(RuntimeError):
+    """A value handed to the graph from outside (the model's own forward) was overwritten in place later."""
+
+
+class ForwardRun:
+    """The graph's forward pass, resumable: ``advance`` runs operators in order until one that ``stop``
+    selects (returned: it waits for its value from ``feed``) or to the end; ``finish`` gives the recording.
 
     ``record``: if given, every node value is stored there by node name (and nothing is freed early).
-    ``taps``: the model's own forward's layer calls (``taps.Taps``): layers take their output from there
-    after checking their input against it (``TapMismatch`` otherwise) instead of computing it.
     ``recompute``: cheap activations of kept values are recomputed in the walk, not kept (``_recompute_plan``).
     Operators settle on their values (``Op.settle``) and replace themselves in ``plan.steps``.
-    Raises ``GraphRunError`` naming the step that failed.
     """
-    steps = plan.steps
-    last_use: dict[fx.Node, int] = {}
-    for i, op in enumerate(steps):
-        for a in op.node.all_input_nodes:
-            last_use[a] = i
-    for a in (plan.graph_output.all_input_nodes if plan.graph_output is not None else []):
-        last_use[a] = len(steps)
-    for op in steps:
-        op.kept = op.needs()
-    recipes = _recompute_plan(steps, plan.output_node) if record is None and recompute else {}
-    counts: dict[fx.Node, int] = {}
-    for op in steps:
-        for n in op.kept:
-            counts[n] = counts.get(n, 0) + 1
-    counts[plan.output_node] = counts.get(plan.output_node, 0) + 1
-    env: dict = dict(plan.consts)
-    env[plan.input_node] = x
-    meta: dict = {}
-    with torch.no_grad():
+
+    def __init__(self, plan: Plan, x: Tensor, record: Optional[dict] = None, recompute: bool = True) -> None:
+        self.plan, self.x, self.record = plan, x, record
+        steps = plan.steps
+        self.last_use: dict[fx.Node, int] = {}
         for i, op in enumerate(steps):
-            if isinstance(op, Input):
-                continue
-            value = taps.value(op, env) if taps is not None else NotImplemented
-            if value is NotImplemented:
+            for a in op.node.all_input_nodes:
+                self.last_use[a] = i
+        for a in (plan.graph_output.all_input_nodes if plan.graph_output is not None else []):
+            self.last_use[a] = len(steps)
+        for op in steps:
+            op.kept = op.needs()
+        self.recipes = _recompute_plan(steps, plan.output_node) if record is None and recompute else {}
+        self.counts: dict[fx.Node, int] = {}
+        for op in steps:
+            for n in op.kept:
+                self.counts[n] = self.counts.get(n, 0) + 1
+        self.counts[plan.output_node] = self.counts.get(plan.output_node, 0) + 1
+        self.env: dict = dict(plan.consts)
+        self.env[plan.input_node] = x
+        self.meta: dict = {}
+        self.guarded: dict[fx.Node, tuple] = {}   # fed values that must not change: node -> (tensor, version)
+        self.i = 0
+
+    def input_of(self, op: Op) -> Any:
+        """The graph's value of ``op``'s first input."""
+        return self.env[op.inputs[0]]
+
+    def _check_guarded(self, nodes: Any) -> None:
+        for a in nodes:
+            if a in self.guarded and self.guarded[a][0]._version != self.guarded[a][1]:
+                raise ValueChanged(f"the value of node '{a.name}' was overwritten after it was handed over")
+
+    def _store(self, op: Op, value: Any) -> None:
+        i, steps, env = self.i, self.plan.steps, self.env
+        env[op.node] = value
+        if self.record is not None:
+            self.record[op.name] = value
+        op = steps[i] = op.settle(env, value)
+        if isinstance(op, Meta):
+            self.meta[op.node] = value
+        if self.record is None:
+            for a in op.node.all_input_nodes:
+                if self.last_use.get(a) == i and a not in self.plan.consts and self.counts.get(a, 0) == 0:
+                    env.pop(a, None)
+                    self.guarded.pop(a, None)
+        self.i += 1
+
+    def advance(self, stop: Optional[Callable[[Op], bool]] = None) -> Optional[Op]:
+        """Run operators until ``stop(op)`` (that op is returned, not run) or the end (None).
+        Raises ``GraphRunError`` naming the step that failed."""
+        steps = self.plan.steps
+        with torch.no_grad():
+            while self.i < len(steps):
+                op = steps[self.i]
+                if isinstance(op, Input):
+                    self.i += 1
+                    continue
+                if stop is not None and stop(op):
+                    return op
+                self._check_guarded(op.node.all_input_nodes)
                 try:
-                    value = op.run(env)
+                    value = op.run(self.env)
                 except Exception as exc:  # noqa: BLE001 - re-raised with the place it happened
                     raise GraphRunError(op, exc) from exc
-            env[op.node] = value
-            if record is not None:
-                record[op.name] = value
-            op = steps[i] = op.settle(env, value)
-            if isinstance(op, Meta):
-                meta[op.node] = value
-            if record is None:
-                for a in op.node.all_input_nodes:
-                    if last_use.get(a) == i and a not in plan.consts and counts.get(a, 0) == 0:
-                        env.pop(a, None)
-    out = env[plan.output_node]
-    full = fx.node.map_arg(plan.graph_output.args[0], lambda n: env[n]) if plan.graph_output is not None else out
-    kept = {n: env[n] for n in counts if n in env}
-    return Recording(kept, counts, plan.consts, meta, x, recipes), out, full
+                self._store(op, value)
+        return None
+
+    def feed(self, op: Op, value: Any, guard: bool = False) -> None:
+        """The value of the op ``advance`` stopped at; ``guard``: it belongs to someone who may overwrite it later
+        (``finish`` and every later reader check its version)."""
+        with torch.no_grad():
+            self._store(op, value)
+        if guard and isinstance(value, Tensor):
+            self.guarded[op.node] = (value, value._version)
+
+    def finish(self) -> tuple[Recording, Any, Any]:
+        """Run what is left; the recording, the effective output and the graph's whole output."""
+        self.advance()
+        env, plan = self.env, self.plan
+        self._check_guarded([n for n in self.counts if n in env])
+        out = env[plan.output_node]
+        full = fx.node.map_arg(plan.graph_output.args[0], lambda n: env[n]) if plan.graph_output is not None \
+            else out
+        kept = {n: env[n] for n in self.counts if n in env}
+        return Recording(kept, self.counts, plan.consts, self.meta, self.x, self.recipes), out, full
+
+
+def forward(plan: Plan, x: Tensor, record: Optional[dict] = None, recompute: bool = True
+            ) -> tuple[Recording, Any, Any]:
+    """Run the whole graph on ``x`` (see ``ForwardRun``): the recording, the effective output, the whole output."""
+    return ForwardRun(plan, x, record, recompute).finish()
 
 
 def _cheap(op: Op) -> bool:

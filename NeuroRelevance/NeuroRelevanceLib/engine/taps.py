@@ -1,20 +1,26 @@
-"""One forward pass, not two: the model's own forward (the trace check's reference) also feeds the walk.
+"""One forward pass, not two: the graph's forward pass follows the model's own forward step by step.
 
-While the model's own forward runs on our private copy, ``TapRecorder`` records each conv/dense module
-call's input and output (and the output of a BatchNorm applied directly to it). The graph's forward
-pass then takes a layer's output from there instead of convolving again (``Taps.value``), after
-checking that the graph fed the layer what the model fed it (within the trace-check tolerance), so:
+The model's own forward on our private copy is the trace check's reference. While it runs, ``Lockstep``
+runs the graph's forward pass (``propagate.ForwardRun``) alongside: at each conv/dense module call the
+graph is advanced to its operator for that call, the graph's input to it is compared with what the model
+fed the module (within the trace-check tolerance), and the module's output (with a folded BatchNorm
+applied) becomes the graph's value instead of being convolved again. Max-pooling modules hand over their
+winners' indices too (our copy's pooling computes them in the same call, the same output). So:
 
-- the graph's wiring is checked at every conv/dense layer, and its output against ``model(x)`` as before;
-- a rule's companions (``W⁺x`` for z⁺ …) are left to the reverse walk (one convolution either way,
-  but nothing to keep between the passes);
-- the layer we propagate through equals the module: on a small random probe covering every kernel tap
+- nothing is convolved twice and nothing is buffered between the passes: the graph keeps what the walk
+  needs, the model frees what it no longer needs;
+- the graph's wiring is checked at every shared layer, and its output against ``model(x)`` as before;
+- a layer is shared only if the graph's operator calls that very module of our copy, and the layer we
+  propagate through equals the module: on a small random probe covering every kernel tap
   and the bias, ``LinearLayer`` (with any folded BatchNorm) reproduces ``module`` (and ``bn(module)``)
-  — a subclass that changes ``forward`` (weight standardisation …) fails it and is computed, not tapped;
-- any mismatch raises ``TapMismatch`` and the caller reruns the whole graph itself (the old way), so a
-  graph that does not reproduce the model is still found, diagnosed and refused exactly as before.
+  — a module that computes something else (an instance-level ``forward`` …) is computed, not shared;
+- a value the model overwrites in place after handing it over is detected (version counters);
+- any mismatch (``TapMismatch``) makes the caller run the whole graph itself, so a graph that does not
+  reproduce the model is found, diagnosed and refused exactly as without sharing. Calls in another order
+  than the graph's stop the sharing; the rest of the graph is then computed after the model's forward.
 
-Hooks live on our private copy only; each records only calls from the thread that installed it.
+Hooks and pooling forwards live on our private copy only, for the duration of one call (a cached copy is
+used by one call at a time), and act only for the thread that installed them.
 """
 from __future__ import annotations
 
@@ -24,82 +30,15 @@ from typing import Any, Optional
 import torch
 import torch.nn as nn
 
-from . import ops
 from .operators import Linear
+from .operators.pooling import WITH_INDICES, MaxPool
+from .propagate import ForwardRun, GraphRunError, ValueChanged
 
 Tensor = torch.Tensor
 
 
 class TapMismatch(RuntimeError):
-    """The graph fed a tapped layer something else than the model did (the caller reruns without taps)."""
-
-
-class TapRecorder:
-    """Context manager: records conv/dense calls (input, output[, BatchNorm output]) of ``root``'s forward,
-    with the tensors' version counters (a tensor the model later overwrites in place is not used)."""
-
-    def __init__(self, root: nn.Module) -> None:
-        self.root = root
-        self.calls: dict[str, list[list]] = {}
-        self._last: Optional[list] = None
-        self._handles: list = []
-        self._thread = threading.get_ident()
-
-    def __enter__(self) -> "TapRecorder":
-        for path, module in self.root.named_modules():
-            if isinstance(module, torch.jit.ScriptModule):
-                continue
-            if isinstance(module, ops.LINEAR_MODULES):
-                self._handles.append(module.register_forward_hook(self._linear_hook(path)))
-            elif isinstance(module, ops.BATCHNORM_MODULES):
-                self._handles.append(module.register_forward_hook(self._batchnorm_hook))
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        self._last = None
-
-    def _linear_hook(self, path: str):
-        def hook(module: nn.Module, args: tuple, out: Any) -> None:
-            if threading.get_ident() != self._thread:
-                return
-            x = args[0] if args else None
-            if not (isinstance(x, Tensor) and isinstance(out, Tensor)):
-                return
-            self._last = [x, out, None, None, (x._version, out._version)]
-            self.calls.setdefault(path, []).append(self._last)
-        return hook
-
-    def _batchnorm_hook(self, module: nn.Module, args: tuple, out: Any) -> None:
-        if threading.get_ident() != self._thread or self._last is None:
-            return
-        if args and args[0] is self._last[1] and isinstance(out, Tensor):
-            self._last[2], self._last[3] = module, out
-            self._last[4] += (out._version,)
-
-    def taps(self, tol: float, probes: Optional[dict] = None) -> "Taps":
-        """The recorded calls for one graph; ``probes`` memoises module checks (a cache entry's)."""
-        return Taps(self.calls, tol, probes)
-
-
-def _probe_input(op: Linear, like: Tensor) -> Optional[Tensor]:
-    """A random input touching every kernel tap of ``op``'s layer (None where we cannot size one)."""
-    layer, module = op.layer, op.module
-    gen = torch.Generator().manual_seed(0)
-    if layer.kind == "dense":
-        shape = (2, layer.weight.shape[1])
-    elif layer.kind in ("conv", "convT"):
-        n = layer.spatial_dims
-        k, s, d = layer.weight.shape[2:], layer._tuple(layer.stride), layer._tuple(layer.dilation)
-        pad = [0] * n if isinstance(module.padding, str) else list(module.padding)
-        size = [max(d[i] * (k[i] - 1) + s[i], pad[i] + 1) for i in range(n)]
-        channels = module.in_channels
-        shape = (1, channels, *size)
-    else:
-        return None
-    return torch.randn(shape, generator=gen, dtype=torch.float64).to(device=like.device, dtype=like.dtype)
+    """The graph fed a shared layer something else than the model did (the caller reruns without sharing)."""
 
 
 def _relative(a: Tensor, b: Tensor) -> float:
@@ -114,63 +53,153 @@ def _relative(a: Tensor, b: Tensor) -> float:
     return diff / scale if scale > 0 else diff
 
 
-class Taps:
-    """Recorded module calls, handed out to the graph's linear operators in call order."""
+def _probe_input(op: Linear, like: Tensor) -> Optional[Tensor]:
+    """A random input touching every kernel tap of ``op``'s layer (None where we cannot size one)."""
+    layer, module = op.layer, op.module
+    gen = torch.Generator().manual_seed(0)
+    if layer.kind == "dense":
+        shape: tuple = (2, layer.weight.shape[1])
+    elif layer.kind in ("conv", "convT"):
+        n = layer.spatial_dims
+        k, s, d = layer.weight.shape[2:], layer._tuple(layer.stride), layer._tuple(layer.dilation)
+        pad = [0] * n if isinstance(module.padding, str) else list(module.padding)
+        shape = (1, module.in_channels, *[max(d[i] * (k[i] - 1) + s[i], pad[i] + 1) for i in range(n)])
+    else:
+        return None
+    return torch.randn(shape, generator=gen, dtype=torch.float64).to(device=like.device, dtype=like.dtype)
 
-    def __init__(self, calls: dict[str, list[list]], tol: float, probes: Optional[dict] = None) -> None:
-        self.calls, self.tol = calls, tol
-        self._next: dict[str, int] = {}
-        self._probed: dict = {} if probes is None else probes
+
+def layer_matches_module(op: Linear, like: Tensor, tol: float, memo: dict) -> bool:
+    """``op.layer`` (with its folded BatchNorm) equals ``bn(module(·))`` on a random probe (memoised)."""
+    bn = op.folded_module
+    key = (str(op.node.target), id(op.module), id(bn), like.dtype, str(like.device), tol)
+    if key not in memo:
+        ok = False
+        probe = _probe_input(op, like)
+        if probe is not None and not (op.layer.folded and bn is None):
+            try:
+                with torch.no_grad():
+                    want = op.module(probe)
+                    if bn is not None:
+                        want = bn(want)
+                    got = op.layer.forward(probe, op.layer.weight, op.layer.bias)
+                ok = _relative(got, want) <= tol
+            except Exception:  # noqa: BLE001 - a module we cannot probe is computed, not shared
+                ok = False
+        memo[key] = ok
+    return memo[key]
+
+
+def _poolable(module: nn.Module) -> bool:
+    return type(module) in (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d) and not module.return_indices \
+        and "forward" not in module.__dict__
+
+
+class Lockstep:
+    """Context manager around the model's own forward on ``root``: ``run`` (the graph) follows it."""
+
+    def __init__(self, root: nn.Module, run: ForwardRun, tol: float, probes: Optional[dict] = None) -> None:
+        self.root, self.run, self.tol = root, run, tol
+        probes = {} if probes is None else probes
+        x = run.x
+        modules = dict(root.named_modules())
+        owned = {id(m) for m in modules.values()}
+
+        def ours(op: Any) -> bool:  # the graph's op calls the very module whose call it would take over
+            return op.node.op == "call_module" and modules.get(str(op.node.target)) is op.module \
+                and (getattr(op, "folded_module", None) is None or id(op.folded_module) in owned)
+
+        self.shared = {id(op) for op in run.plan.steps
+                       if isinstance(op, Linear) and op.module is not None and ours(op)
+                       and layer_matches_module(op, x, tol, probes)}
+        self.shared |= {id(op) for op in run.plan.steps
+                        if isinstance(op, MaxPool) and op.module is not None and ours(op) and _poolable(op.module)}
+        self.waiting: Optional[Any] = None
+        self.error: Optional[BaseException] = None
+        self.detached = False
         self.used = 0
+        self._thread = threading.get_ident()
+        self._undo: list = []
 
-    def _matches_module(self, op: Linear, bn: Optional[nn.Module], like: Tensor) -> bool:
-        """``op.layer`` (with its folded BatchNorm) equals ``bn(module(·))`` on a random probe."""
-        key = (str(op.node.target), id(op.module), id(bn), like.dtype, str(like.device), self.tol)
-        if key not in self._probed:
-            ok = False
-            probe = _probe_input(op, like)
-            if probe is not None:
-                try:
-                    with torch.no_grad():
-                        want = op.module(probe)
-                        if bn is not None:
-                            want = bn(want)
-                        got = op.layer.forward(probe, op.layer.weight, op.layer.bias)
-                    ok = _relative(got, want) <= self.tol
-                except Exception:  # noqa: BLE001 - a module we cannot probe is computed, not tapped
-                    ok = False
-            self._probed[key] = ok
-        return self._probed[key]
+    # -- the model's side ------------------------------------------------------------------------
+    def __enter__(self) -> "Lockstep":
+        for path, module in self.root.named_modules():
+            if isinstance(module, torch.jit.ScriptModule):
+                continue
+            if isinstance(module, Linear.modules):
+                self._undo.append(module.register_forward_hook(self._linear_hook(path)).remove)
+            elif _poolable(module):
+                module.__dict__["forward"] = self._pooling_forward(path, module)
+                self._undo.append(lambda m=module: m.__dict__.pop("forward", None))
+        self.waiting = self._advance()
+        return self
 
-    def value(self, op: Any, env: dict) -> Any:
-        """``op``'s output from the model's own forward, or ``NotImplemented`` (compute it yourself)."""
-        if not isinstance(op, Linear) or op.module is None or op.node.op != "call_module":
-            return NotImplemented
-        path = str(op.node.target)
-        k = self._next.get(path, 0)
-        self._next[path] = k + 1
-        calls = self.calls.get(path)
-        if calls is None or k >= len(calls) or calls[k] is None:
-            return NotImplemented
-        x_model, out, bn, bn_out, versions = calls[k]
-        folded = op.folded_module
-        if op.layer.folded and (folded is None or bn is not folded):
-            return NotImplemented  # the graph folded a BatchNorm the model did not apply right here
-        if (x_model._version, out._version) != versions[:2]:
-            return NotImplemented  # the model overwrote a recorded tensor in place later on
-        if bn_out is not None and bn_out._version != versions[2]:
-            bn_out = None  # overwritten by the model (``out += residual``): apply the BatchNorm again below
-        x = env[op.inputs[0]]
-        if not self._matches_module(op, folded, x):
-            return NotImplemented
-        if _relative(x, x_model) > self.tol:
-            raise TapMismatch(f"node '{op.name}' ({op.label}): the graph's input differs from the model's")
-        calls[k] = None  # hand each recorded call out once; free it as the walk goes
-        self.used += 1
-        op.pre = None  # the rule computes its companions (W⁺x …) in the walk: same cost, nothing kept
-        if folded is None:
+    def __exit__(self, *exc: Any) -> None:
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+
+    def _mine(self) -> bool:
+        return threading.get_ident() == self._thread and not self.detached and self.waiting is not None
+
+    def _linear_hook(self, path: str):
+        def hook(module: nn.Module, args: tuple, out: Any) -> None:
+            if self._mine() and args and isinstance(out, Tensor):
+                self._take(path, args[0], out, None)
+        return hook
+
+    def _pooling_forward(self, path: str, module: nn.Module):
+        n = {nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3}[type(module)]
+
+        def forward(x: Tensor) -> Tensor:
+            def as_list(v: Any) -> list:
+                return [v] * n if isinstance(v, int) else list(v)
+            out, indices = WITH_INDICES[n](x, as_list(module.kernel_size), as_list(module.stride),
+                                           as_list(module.padding), as_list(module.dilation), module.ceil_mode)
+            if self._mine():
+                self._take(path, x, out, indices)
             return out
-        if bn_out is None:
-            with torch.no_grad():
-                bn_out = folded(out)
-        return bn_out
+        return forward
+
+    # -- the graph's side ------------------------------------------------------------------------
+    def _advance(self) -> Optional[Any]:
+        try:
+            return self.run.advance(lambda op: id(op) in self.shared)
+        except (GraphRunError, ValueChanged) as exc:  # raised after the model's forward, never inside it
+            self.error, self.detached = exc, True
+            return None
+
+    def _take(self, path: str, x_model: Tensor, out: Tensor, indices: Optional[Tensor]) -> None:
+        op = self.waiting
+        try:
+            if str(op.node.target) != path:
+                self.detached = True  # the model called another module first: compute the rest afterwards
+                return
+            if _relative(self.run.input_of(op), x_model) > self.tol:
+                raise TapMismatch(f"node '{op.name}' ({op.label}): the graph's input differs from the model's")
+            if isinstance(op, MaxPool):
+                op.indices, op.in_shape = indices, x_model.shape
+                self.run.feed(op, out, guard=True)
+            elif op.folded_module is not None:
+                with torch.no_grad():
+                    self.run.feed(op, op.folded_module(out))
+            else:
+                self.run.feed(op, out, guard=True)
+            op.pre = None  # the rule computes its companions (W⁺x …) in the walk: same cost, nothing kept
+            self.used += 1
+        except Exception as exc:  # noqa: BLE001 - never raise into the model's forward
+            self.error, self.detached = exc, True
+            return
+        self.waiting = self._advance()
+
+    def finish(self) -> tuple:
+        """After the model's forward: compute what is left of the graph; (recording, output, whole output).
+        Raises ``TapMismatch`` (rerun the graph without sharing) or the graph's own ``GraphRunError``."""
+        if isinstance(self.error, GraphRunError):
+            raise self.error
+        if self.error is not None:
+            raise TapMismatch(str(self.error))
+        try:
+            return self.run.finish()
+        except ValueChanged as exc:
+            raise TapMismatch(str(exc)) from exc

@@ -18,8 +18,8 @@ from ..errors import InputError
 from .capture import Candidate, Source
 from .graph import Plan, build_plan
 from .operators import Unknown
-from .propagate import GraphRunError, Recording, forward
-from .taps import TapMismatch, TapRecorder
+from .propagate import ForwardRun, GraphRunError, Recording, forward
+from .taps import Lockstep, TapMismatch
 
 Tensor = torch.Tensor
 
@@ -180,32 +180,32 @@ def _diagnose(candidate: Candidate, plan: Plan, x: Tensor, tol: float) -> str:
     return "the captured graph itself computes a different output"
 
 
-def _run(plan: Plan, x: Tensor, candidate: Candidate, recorder: Optional[TapRecorder], tol: float,
-         probes: Optional[dict] = None) -> tuple[Recording, Any, Any, str]:
-    """The graph's forward pass, sharing the model's own layer calls where the candidate allows (``taps.py``)."""
-    if recorder is not None and candidate.hooks_root is not None:
-        taps = recorder.taps(tol, probes)
-        try:
-            rec, out, full = forward(plan, x, taps=taps)
-            shared = f"; {taps.used} conv/dense layers shared with the model's own forward (inputs checked)" \
-                if taps.used else ""
-            return rec, out, full, shared
-        except TapMismatch:
-            pass  # computed again in full below: the check and its diagnosis as without taps
-    rec, out, full = forward(plan, x)
-    return rec, out, full, ""
+def _first_run(plan: Plan, x: Tensor, source: Source, reference_fn: Callable, tol: float) -> tuple:
+    """The model's own forward with the graph's forward following it (``taps.py``): (reference, recording,
+    effective output, whole output, a note on what was shared). A mismatch reruns the graph on its own."""
+    lock = Lockstep(source.tap_root, ForwardRun(plan, x), tol, source.entry.probes if source.entry else None)
+    reference = reference_fn(lock)
+    try:
+        rec, out, full = lock.finish()
+    except TapMismatch:
+        rec, out, full = forward(plan, x)  # the check and its diagnosis exactly as without sharing
+        return reference, rec, out, full, ""
+    note = f"; {lock.used} layers shared with the model's own forward (inputs checked)" if lock.used else ""
+    return reference, rec, out, full, note
 
 
-def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype, batchnorm: str,
-                  configure: Callable[[Plan], None], recorder: Optional[TapRecorder] = None
-                  ) -> tuple[Plan, Recording, Any, str]:
-    """The first candidate graph that reproduces ``reference`` on ``x``: (plan, forward recording, effective
-    output, a sentence saying what was checked). Raises ``GraphMismatchError`` when none does.
-    ``recorder``: the layer calls of the model's own forward (``taps.py``), shared with the first graph."""
+def verified_plan(source: Source, x: Tensor, reference_fn: Callable[[Any], Any], dtype: torch.dtype,
+                  batchnorm: str, configure: Callable[[Plan], None]) -> tuple[Plan, Recording, Any, str]:
+    """The first candidate graph that reproduces the model's own output on ``x``: (plan, forward recording,
+    effective output, a sentence saying what was checked). Raises ``GraphMismatchError`` when none does.
+
+    ``reference_fn(context)`` runs the model's own forward on our copy inside ``context`` (None, or the
+    ``Lockstep`` of the first graph, which then follows it: one forward pass for both) and checks it."""
     tol = tolerance(dtype, x.device)
     attempts: list[str] = []
     structural: Optional[Exception] = None
     ran = False
+    reference: Any = None
     for candidate in source.candidates:
         try:
             captured = candidate.build()
@@ -225,14 +225,16 @@ def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype,
             user_error = exc
         ran = True
         try:
-            kept, out, full, shared = _run(plan, x, candidate, recorder, tol,
-                                           source.entry.probes if source.entry is not None else None)
+            if ran and reference is None and candidate.hooks_root is not None and source.tap_root is not None:
+                reference, kept, out, full, shared = _first_run(plan, x, source, reference_fn, tol)
+            else:
+                if reference is None:
+                    reference = reference_fn(None)
+                (kept, out, full), shared = forward(plan, x), ""
         except GraphRunError as exc:
             attempts.append(f"{candidate.name}: our graph failed at {_where(exc.step)} although the model ran "
                             f"({exc.reason})")
             continue
-        finally:
-            recorder = None  # the recorded calls serve the first graph only: free them
         d = difference(full, reference)
         opaque = _opaque(plan)
         if d <= tol and opaque is not None:  # right output, but a scripted submodule hides its operators
@@ -248,6 +250,8 @@ def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype,
         del kept
         attempts.append(f"{candidate.name}: output differs from model(x) by max |Δ| / max |y| = {d:.2e} "
                         f"(tolerance {tol:.0e}); {_diagnose(candidate, plan, x, tol)}")
+    if reference is None:
+        reference_fn(None)  # a model that fails on this input says so before any graph does
     if structural is not None and not ran:
         raise structural  # e.g. several inputs: every graph says so, the message names the fix
     raise GraphMismatchError(

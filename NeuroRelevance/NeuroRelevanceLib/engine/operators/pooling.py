@@ -44,7 +44,7 @@ class ZRule(Op):
 
 
 _A = torch.ops.aten
-_WITH_INDICES = {1: _A.max_pool1d_with_indices, 2: _A.max_pool2d_with_indices, 3: _A.max_pool3d_with_indices}
+WITH_INDICES = {1: _A.max_pool1d_with_indices, 2: _A.max_pool2d_with_indices, 3: _A.max_pool3d_with_indices}
 _DIMS = {F.max_pool1d: 1, F.max_pool2d: 2, F.max_pool3d: 3, _A.max_pool1d: 1, _A.max_pool2d: 2, _A.max_pool3d: 3,
          nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3}
 _F_ARGS = ["input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"]
@@ -94,7 +94,7 @@ class MaxPool(Route):
         k, s, p, d, ceil = self._params(env)
         n = self.dims
         as_list = (lambda v: [v] * n if isinstance(v, int) else list(v))
-        out, self.indices = _WITH_INDICES[n](x, as_list(k), [] if s in ([], None) else as_list(s), as_list(p),
+        out, self.indices = WITH_INDICES[n](x, as_list(k), [] if s in ([], None) else as_list(s), as_list(p),
                                              as_list(d), ceil)
         self.in_shape = x.shape
         return out
