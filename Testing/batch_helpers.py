@@ -20,14 +20,15 @@ def tiny_card(folder: Path, channels=("T1",), name: str = "tiny-batch") -> Path:
     from NeuroRelevanceLib.nets import build, spec
 
     folder.mkdir(parents=True, exist_ok=True)
-    net = build("DeepTaylorCNN", seed=5, in_channels=len(channels), n_outputs=2, channels=(2, 4))
+    net = build("DeepTaylorCNN", seed=5, in_channels=len(channels), n_outputs=2, channels=(2, 4), bias=False,
+                batchnorm=False)
     save_weights(net, folder / f"{name}.safetensors")
     card = {"name": name, "architecture": spec(net), "weights": f"{name}.safetensors",
             "input": {"channels": list(channels), "shape": [22, 26, 21], "spacing": [SPACING] * 3,
                       "orientation": "RAS", "origin": ORIGIN,
                       "normalization": {"type": "percentile", "low": 1.0, "high": 99.0, "mask": "nonzero"}},
             "output": {"type": "classification", "classes": ["control", "AD"]},
-            "recommended_preset": "alpha1-beta0",
+            "recommended_preset": "epsilon-plus",
             "intended_use": "Unit tests of NeuroRelevance's batch explanation on synthetic data.",
             "limitations": "Random weights; not for clinical use."}
     path = folder / f"{name}.json"
@@ -42,7 +43,7 @@ def demo_cohort(folder: Path, n_subjects: int = 6) -> Path:
     from NeuroRelevanceLib.demo import generate_cohort
 
     manifest = generate_cohort(folder, n_subjects, spacing=SPACING, seed=0)
-    table = pd.DataFrame({"id": manifest["subject_id"], "path": manifest["image"],
+    table = pd.DataFrame({"id": manifest["subject_id"], "path": [str(folder / p) for p in manifest["image"]],
                           "group": manifest["diagnosis"], "age": manifest["age"]})
     table.to_csv(folder / "cohort.csv", index=False)
     return folder / "cohort.csv"
@@ -56,7 +57,7 @@ def read_map(path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(image.get_fdata(dtype=np.float64)), image.affine
 
 
-def single_scan_map(card: Path, scan: Path, preset: str = "alpha1-beta0") -> np.ndarray:
+def single_scan_map(card: Path, scan: Path, preset: str = "epsilon-plus") -> np.ndarray:
     """The oracle for one subject: ``NeuroRelevanceLib.explain`` on the card's input, resampled onto the
     scan grid (KJI), without the batch code."""
     import torch

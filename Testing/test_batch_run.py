@@ -52,7 +52,7 @@ def test_each_subject_has_a_sidecar_record_a_region_table_and_a_labelled_png(don
     sidecar = json.loads(open(str(row["relevance"]).replace(".nii.gz", ".json")).read())
     record = sidecar["record"]
     assert sidecar["values"] == "raw relevance"
-    assert (record["method"], record["preset"], record["model"]["name"]) == ("lrp", "alpha1-beta0", "tiny-batch")
+    assert (record["method"], record["preset"], record["model"]["name"]) == ("lrp", "epsilon-plus", "tiny-batch")
     assert record["inputs"] == [{"channel": "T1", "volume": "sub-0000_T1w.nii.gz"}]
     from NeuroRelevanceLib.regions import read_csv
 
@@ -150,13 +150,14 @@ def test_a_rerun_skips_complete_subjects_and_refuses_other_settings(inputs, tmp_
     assert list(again.subjects["status"]) == ["skipped"] * 3
     assert {p: p.stat().st_mtime_ns for p in (out / "subjects").rglob("*") if p.is_file()} == stamps
     assert np.array_equal(read_map(again.maps["all_mean"])[0], read_map(first.maps["all_mean"])[0])
-    with pytest.raises(InputError, match="overwrite"):
-        explain_cohort(small, card, out, **{**OPTIONS, "png": False, "preset": "epsilon-plus"})
-    redone = explain_cohort(small, card, out, **{**OPTIONS, "png": False, "preset": "epsilon-plus",
+    with pytest.raises(InputError, match="overwrite") as info:
+        explain_cohort(small, card, out, **{**OPTIONS, "png": False, "preset": "alpha1-beta0"})
+    assert "preset" in str(info.value)
+    redone = explain_cohort(small, card, out, **{**OPTIONS, "png": False, "preset": "alpha1-beta0",
                                                  "overwrite": True})
     assert list(redone.subjects["status"]) == ["done"] * 3
     record = json.loads(open(str(_row(redone, "sub-0000")["relevance"]).replace(".nii.gz", ".json")).read())
-    assert record["record"]["preset"] == "epsilon-plus"
+    assert record["record"]["preset"] == "alpha1-beta0"
 
 
 def test_an_interrupted_run_resumes_without_duplicates_or_half_written_files(inputs, tmp_path, one_torch_thread):

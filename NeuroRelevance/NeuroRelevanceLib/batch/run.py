@@ -133,8 +133,8 @@ def _run(people: list[Subject], plan: Plan, executor, overwrite: bool, progress,
             rows[subject.id] = {"id": subject.id, "group": subject.group, "status": "skipped",
                                 "reason": "outputs already complete", "prediction": entry.get("prediction"),
                                 "seconds": 0.0, "files": files.listed(entry)}
-    say(f"{len(people)} subjects: {len(rows)} already complete, {len(pending)} to explain "
-        f"({executor.description})")
+    say(f"{len(people)} subjects: {len(rows)} already complete, {len(pending)} to explain; running "
+        f"{executor.description}")
     size = plan.options.batch_size
     chunks = [pending[i:i + size] for i in range(0, len(pending), size)]
     for chunk, outcome in executor.run(explain_subjects, chunks, plan):

@@ -118,7 +118,7 @@ def _write(job, files: SubjectFiles, options: BatchOptions, written: list[Path])
         written.append(target)
         outputs[f"regions_{atlas}"] = target
     if options.png:
-        outputs["png"] = _render_png(job, files.png)
+        outputs["png"] = _render_png(job, files.png, files.id)
         written.append(outputs["png"])
     return outputs, notes
 
@@ -135,7 +135,7 @@ def _region_table(job, index: int, atlas: str):
     return region_table(job, atlas, s.min_overlap, s.min_region_voxels, s.min_region_mm3)
 
 
-def _render_png(job, path: Path) -> Path:
+def _render_png(job, path: Path, subject_id: str) -> Path:
     """Axial, sagittal and coronal slices through the strongest positive relevance, labelled (orientation
     letters, positions, colour bar, caption with the run's record), drawn by Slicer's slice logic."""
     import slicer
@@ -154,8 +154,17 @@ def _render_png(job, path: Path) -> Path:
         RelevanceLogic(scene, views).apply(job)
     finally:
         job.volume_ids = ids
+    from ..annotation import compose
+    from ..mrml.legend import caption_for, colour_bar_for
+    from ..mrml.views import write_png
+
+    offsets = views.offsets_through(_focus(job.raw[0], job.channels[0][1]))
+    tiles = [views.tile(view, True, offsets[view]) for view in ("Red", "Yellow", "Green")]
+    heatmap = views.foreground()
+    subject = f"Subject {subject_id}: {', '.join(job.volume_names)}"
+    pixels, _ = compose(tiles, colour_bar_for(heatmap), [subject] + caption_for(heatmap))
     with atomic_path(path) as staged:
-        views.render_montage(staged, offsets=views.offsets_through(_focus(job.raw[0], job.channels[0][1])))
+        write_png(staged, pixels)
     return path
 
 
