@@ -106,3 +106,21 @@ def test_cohort_activations_collected_on_the_workers_equal_the_local_ones(cluste
 
 def torch_close(a, b) -> bool:
     return bool(np.allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6))
+
+
+def test_the_cohort_command_collects_activations_on_the_same_executor(cluster, inputs, tmp_path, capsys):
+    from NeuroRelevanceLib.cli import main
+
+    card, table = inputs
+    cohort = pd.read_csv(table)
+    pd.DataFrame({"path": cohort["path"], "target": cohort["age"],
+                  "split": ["train"] * 4 + ["val"] * 2}).to_csv(tmp_path / "targets.csv", index=False)
+    common = ["cohort", str(tmp_path / "targets.csv"), "--model", str(card), "--rank", "2", "2", "--no-grid",
+              "--sparsity", "0", "--device", "cpu", "--quiet"]
+    assert main(common + ["--out", str(tmp_path / "here")]) == 0
+    assert main(common + ["--out", str(tmp_path / "dask"), "--scheduler", cluster.client.scheduler.address]) == 0, \
+        capsys.readouterr().err
+    here, there = (json.loads((tmp_path / name / "summary.json").read_text()) for name in ("here", "dask"))
+    assert there["tensor_shape"] == here["tensor_shape"] and there["layer"] == here["layer"]
+    assert np.allclose(there["network_mae"]["train"], here["network_mae"]["train"], rtol=1e-5)
+    assert np.allclose(there["linear_model_mae"]["val"], here["linear_model_mae"]["val"], rtol=1e-3)

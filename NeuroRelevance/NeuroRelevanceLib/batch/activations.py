@@ -21,11 +21,11 @@ from .worker import ModelSource, worker_model
 def activation_chunk(chunk: list, source: ModelSource, layer: Optional[str], batch_size: int,
                      load: Optional[Callable], to_input: Optional[Callable]):
     """The task: activations of the subjects ``chunk`` ([(index, source)]) with this worker's model."""
-    from ..cohort.activations import _model_device, collect_activations
+    from ..cohort.activations import collect_activations
 
-    model = worker_model(source).model
-    return collect_activations(model, [item for _, item in chunk], layer=layer, batch_size=batch_size,
-                               device=_model_device(model), load=load, to_input=to_input)
+    loaded = worker_model(source)
+    return collect_activations(loaded.model, [item for _, item in chunk], layer=layer, batch_size=batch_size,
+                               device=loaded.device, load=load, to_input=to_input)
 
 
 def distributed_collector(executor: Any, source: ModelSource) -> Callable:

@@ -23,6 +23,11 @@ class ProgressReporter:
         self.started = time.perf_counter()
         self._drawn = False
 
+    def start(self, total: int) -> None:
+        """Begin counting ``total`` subjects (called by ``explain_cohort`` once it knows how many run)."""
+        self.total, self.done, self.failed = max(int(total), 0), 0, 0
+        self.started = time.perf_counter()
+
     def __call__(self, result: dict) -> None:
         self.done += 1
         if result.get("status") == "failed":

@@ -62,7 +62,8 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
         running scheduler, or on a given :class:`DaskExecutor`; by default everything runs here.
     batch_size: subjects per task (each is still explained on its own, so maps never depend on it).
     overwrite: recompute every subject, even one with complete outputs from other settings.
-    progress: called with each subject's result as it finishes; log: called with status lines.
+    progress: called with each subject's result as it finishes (and, if it has one, its ``start(n)``
+        with the number of subjects to explain); log: called with status lines.
     """
     started = time.perf_counter()
     say = log or (lambda message: None)
@@ -135,6 +136,8 @@ def _run(people: list[Subject], plan: Plan, executor, overwrite: bool, progress,
                                 "seconds": 0.0, "files": files.listed(entry)}
     say(f"{len(people)} subjects: {len(rows)} already complete, {len(pending)} to explain; running "
         f"{executor.description}")
+    if hasattr(progress, "start"):
+        progress.start(len(pending))
     size = plan.options.batch_size
     chunks = [pending[i:i + size] for i in range(0, len(pending), size)]
     for chunk, outcome in executor.run(explain_subjects, chunks, plan):
