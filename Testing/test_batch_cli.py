@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from batch_helpers import ATLAS, MIN_OVERLAP, demo_cohort, tiny_card
+from batch_helpers import ATLAS, MIN_OVERLAP
 from NeuroRelevanceLib.cli import main
 
 HEAVY = ("torch", "vtk", "slicer", "distributed", "dask", "SimpleITK", "matplotlib")
@@ -25,9 +25,8 @@ print("LOADED", sorted(m for m in {heavy!r} if m in sys.modules), "CODE", code)
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cli-inputs")
-    return tiny_card(folder / "model"), demo_cohort(folder / "cohort", 3)
+def inputs(batch_inputs):
+    return batch_inputs
 
 
 def _probe(argv: list[str], heavy=HEAVY) -> tuple[list[str], str]:
@@ -93,7 +92,7 @@ def test_user_errors_are_one_line_naming_the_argument_and_exit_2(capsys, inputs,
 
 def test_explain_writes_every_output_and_a_summary(capsys, inputs, tmp_path):
     card, table = inputs
-    scans = list(pd.read_csv(table)["path"])
+    scans = list(pd.read_csv(table)["path"])[:3]
     out = tmp_path / "out"
     code = main(["explain", *scans, str(tmp_path / "missing.nii.gz"), "--model", str(card), "--output", str(out),
                  "--atlas", ATLAS, "--min-overlap", str(MIN_OVERLAP), "--device", "cpu"])
@@ -134,3 +133,18 @@ def test_progress_is_a_bar_with_eta_on_a_terminal_and_a_line_per_subject_otherwi
         else:
             lines = text.strip().splitlines()
             assert len(lines) == 3 and "b" in lines[1] and "NaN voxels" in lines[1] and "\r" not in text
+
+
+def test_the_command_list_says_what_each_command_says_of_itself():
+    import argparse
+
+    from NeuroRelevanceLib.cli import PLUGINS, build_parser
+
+    full = build_parser()  # without argv every command is built in full
+    commands = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction))
+    own = {action.dest: action.help for action in commands._choices_actions}
+    for command, (_, summary) in PLUGINS.items():
+        assert own[command] == summary, command
+    listed = build_parser(["--help"])
+    stubs = next(a for a in listed._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(stubs.choices) == list(commands.choices)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batch_helpers import ATLAS, MIN_OVERLAP, demo_cohort, single_scan_map, tiny_card
+from batch_helpers import ATLAS, MIN_OVERLAP, single_scan_map
 from NeuroRelevanceLib.batch import DaskExecutor, explain_cohort
 from NeuroRelevanceLib.nifti import read_nifti
 
@@ -18,9 +18,8 @@ OPTIONS = dict(atlases=(ATLAS,), min_overlap=MIN_OVERLAP, reference_group="contr
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dask-inputs")
-    return tiny_card(folder / "model"), demo_cohort(folder / "cohort", 6)
+def inputs(batch_inputs):
+    return batch_inputs
 
 
 @pytest.fixture(scope="module")

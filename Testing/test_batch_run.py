@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batch_helpers import ATLAS, MIN_OVERLAP, demo_cohort, read_map, single_scan_map, tiny_card
+from batch_helpers import ATLAS, MIN_OVERLAP, read_map, single_scan_map, tiny_card
 from NeuroRelevanceLib.batch import explain_cohort
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.nifti import read_nifti, write_nifti
@@ -16,9 +16,8 @@ OPTIONS = dict(atlases=(ATLAS,), min_overlap=MIN_OVERLAP, reference_group="contr
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("batch-inputs")
-    return tiny_card(folder / "model"), demo_cohort(folder / "cohort", 6)
+def inputs(batch_inputs):
+    return batch_inputs
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +229,20 @@ def test_atomic_writes_leave_the_old_file_when_writing_fails(tmp_path, grid):
     other.unlink()
     (tmp_path / ".tmp-1-abc-map.nii.gz").write_bytes(b"x")
     assert remove_stale(tmp_path) == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["map.json", "map.nii.gz"]
+
+
+def test_scene_volumes_from_slicers_console_give_the_same_maps_as_their_files(inputs, tmp_path, scene,
+                                                                               one_torch_thread):
+    from NeuroRelevanceLib import mrml
+
+    card, table = inputs
+    cohort = pd.read_csv(table).head(2)
+    nodes = [mrml.array_to_volume(scene, *read_nifti(p), f"{i} T1") for i, p in zip(cohort["id"], cohort["path"])]
+    before = scene.GetNumberOfNodes()
+    result = explain_cohort(nodes, card, tmp_path / "out", atlases=(), png=False, device="cpu")
+    assert scene.GetNumberOfNodes() == before  # the scene is read, never changed
+    assert list(result.subjects["id"]) == [f"{i}_T1" for i in cohort["id"]]
+    for row, path in zip(result.subjects.itertuples(), cohort["path"]):
+        assert np.allclose(read_nifti(row.relevance)[0], single_scan_map(card, path), rtol=1e-5, atol=1e-12)
+    with pytest.raises(InputError, match="not both"):
+        explain_cohort(nodes, card, tmp_path / "other", executor=object(), workers=2)

@@ -84,6 +84,8 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
     people = read_subjects(subjects, card.input.channels)
     _check_reference(options.reference_group, people)
     source = ModelSource(str(card_path), trusted, options.device)
+    if executor is not None and (workers is not None or scheduler is not None):
+        raise InputError("Give an executor, or workers / scheduler to make one, not both.")
     own = executor is None
     executor = executor if executor is not None else make_executor(workers, scheduler)
     try:
