@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -31,7 +32,8 @@ def inputs(batch_inputs):
 
 def _probe(argv: list[str], heavy=HEAVY) -> tuple[list[str], str]:
     result = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv, heavy=heavy)],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, encoding="utf-8", timeout=120,
+                            env={**os.environ, "PYTHONIOENCODING": "utf-8"})
     line = [x for x in result.stdout.splitlines() if x.startswith("LOADED")][-1]
     return eval(line.split("LOADED", 1)[1].split("CODE")[0]), result.stdout + result.stderr
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -48,17 +50,27 @@ def test_workers_give_the_single_scan_maps_and_load_the_model_once_each(cluster,
 def test_a_killed_worker_and_a_rerun_complete_the_cohort_without_duplicates(cluster, inputs, tmp_path):
     card, table = inputs
     out = tmp_path / "out"
-    pids = cluster.client.run(os.getpid)
-    victim = sorted(pids.values())[0]
+    client = cluster.client
+    victim_address, victim = sorted(client.run(os.getpid).items())[0]
     killed = []
 
-    def kill_once(result):
-        if not killed:
-            os.kill(victim, signal.SIGKILL)  # a worker dies in the middle of the cohort
-            killed.append(victim)
+    def kill_while_busy():
+        """SIGKILL one worker process the moment it is explaining subjects (a crash in mid-run)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            busy = client.processing().get(victim_address, ())
+            if any(str(key).startswith("explain_subjects") for key in busy):
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
+            time.sleep(0.005)
 
-    first = explain_cohort(table, card, out, executor=cluster, progress=kill_once, **{**OPTIONS, "png": False})
-    assert killed
+    watcher = threading.Thread(target=kill_while_busy)
+    watcher.start()
+    try:
+        first = explain_cohort(table, card, out, executor=cluster, **{**OPTIONS, "png": False})
+    finally:
+        watcher.join()
+    assert killed, "the worker was never seen busy"
     second = explain_cohort(table, card, out, executor=cluster, **{**OPTIONS, "png": False})
     status = second.subjects.set_index("id")["status"]
     assert (status != "failed").all(), second.subjects[["id", "status", "reason"]]
@@ -69,6 +81,7 @@ def test_a_killed_worker_and_a_rerun_complete_the_cohort_without_duplicates(clus
     assert not [p for p in out.rglob("*") if p.name.startswith(".tmp-")]
     long = pd.read_csv(second.files[f"regions_{ATLAS}_long"], comment="#")
     assert len(long) == 6 * long["label"].nunique()
+    assert sorted(long["id"].unique()) == sorted(status.index)
 
 
 def test_a_scheduler_address_joins_the_running_cluster_from_the_command_line(cluster, inputs, tmp_path, capsys):
@@ -85,13 +98,16 @@ def test_a_scheduler_address_joins_the_running_cluster_from_the_command_line(clu
     assert len(list((tmp_path / "out" / "subjects").rglob("*_done.json"))) == 2
 
 
-def test_cohort_activations_collected_on_the_workers_equal_the_local_ones(cluster, inputs):
+def test_the_cohort_decomposition_collects_its_activations_on_the_same_executor(cluster, inputs, tmp_path,
+                                                                                 capsys):
     from NeuroRelevanceLib.batch import ModelSource, distributed_collector
+    from NeuroRelevanceLib.cli import main
     from NeuroRelevanceLib.cohort import collect_activations
     from NeuroRelevanceLib.models import load_model
 
     card, table = inputs
-    paths = list(pd.read_csv(table)["path"])
+    cohort = pd.read_csv(table)
+    paths = list(cohort["path"])
     model = load_model(card, device="cpu").model
     load = lambda p: read_nifti(p, dtype="float32")[0] / 100.0  # noqa: E731
     local = collect_activations(model, paths, batch_size=2, load=load)
@@ -101,25 +117,24 @@ def test_cohort_activations_collected_on_the_workers_equal_the_local_ones(cluste
     assert remote.layer == local.layer and remote.layer_shape == local.layer_shape
     assert torch_close(remote.tensor, local.tensor) and torch_close(remote.outputs, local.outputs)
     assert seen[-1] == (6, 6)
+    # the command line: `neurorelevance cohort ... --scheduler ADDRESS` runs the same collector
+    pd.DataFrame({"path": paths, "target": cohort["age"],
+                  "split": ["train"] * 4 + ["val"] * 2}).to_csv(tmp_path / "targets.csv", index=False)
+    code = main(["cohort", str(tmp_path / "targets.csv"), "--model", str(card), "--rank", "2", "2", "--no-grid",
+                 "--sparsity", "0", "--device", "cpu", "--quiet", "--out", str(tmp_path / "dask"),
+                 "--scheduler", cluster.client.scheduler.address])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "dask" / "summary.json").read_text())
+    from NeuroRelevanceLib.preprocessing import prepare_input
+
+    loaded = load_model(card, device="cpu")
+    here = collect_activations(loaded.model, paths, batch_size=2,
+                               load=lambda p: prepare_input([read_nifti(p, dtype="float32")], loaded.card).array[0])
+    assert summary["tensor_shape"] == list(here.tensor.shape) and summary["layer"] == here.layer
+    predicted = here.outputs[:4, 0].numpy()
+    assert np.isclose(summary["network_mae"]["train"], np.abs(predicted - cohort["age"][:4].to_numpy()).mean(),
+                      rtol=1e-5)
 
 
 def torch_close(a, b) -> bool:
     return bool(np.allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6))
-
-
-def test_the_cohort_command_collects_activations_on_the_same_executor(cluster, inputs, tmp_path, capsys):
-    from NeuroRelevanceLib.cli import main
-
-    card, table = inputs
-    cohort = pd.read_csv(table)
-    pd.DataFrame({"path": cohort["path"], "target": cohort["age"],
-                  "split": ["train"] * 4 + ["val"] * 2}).to_csv(tmp_path / "targets.csv", index=False)
-    common = ["cohort", str(tmp_path / "targets.csv"), "--model", str(card), "--rank", "2", "2", "--no-grid",
-              "--sparsity", "0", "--device", "cpu", "--quiet"]
-    assert main(common + ["--out", str(tmp_path / "here")]) == 0
-    assert main(common + ["--out", str(tmp_path / "dask"), "--scheduler", cluster.client.scheduler.address]) == 0, \
-        capsys.readouterr().err
-    here, there = (json.loads((tmp_path / name / "summary.json").read_text()) for name in ("here", "dask"))
-    assert there["tensor_shape"] == here["tensor_shape"] and there["layer"] == here["layer"]
-    assert np.allclose(there["network_mae"]["train"], here["network_mae"]["train"], rtol=1e-5)
-    assert np.allclose(there["linear_model_mae"]["val"], here["linear_model_mae"]["val"], rtol=1e-3)

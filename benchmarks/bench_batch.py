@@ -112,7 +112,7 @@ def main() -> None:
     for mode in args.modes:
         done = subprocess.run([sys.executable, __file__, "--run", mode, "--subjects", str(args.subjects),
                                "--spacing", str(args.spacing), "--folder", str(folder)],
-                              capture_output=True, text=True, check=False)
+                              capture_output=True, text=True, encoding="utf-8", check=False)
         lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
         if not lines:
             print(f"{mode}: failed\n{done.stderr[-2000:]}")

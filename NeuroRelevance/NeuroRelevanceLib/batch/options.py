@@ -70,6 +70,9 @@ class BatchOptions:
             check_atlas_name(atlas)
         if len(set(atlases)) != len(atlases):
             raise InputError(f"An atlas is named twice ({', '.join(atlases)}); name each once.")
+        if self.reference_group is not None and not atlases:
+            raise InputError(f"--reference-group {self.reference_group} compares groups region by region: name an "
+                             "atlas (--atlas), or drop --reference-group.")
         _fraction("min_overlap", self.min_overlap)
         for name in ("min_region_voxels", "min_region_mm3"):
             value = getattr(self, name)

@@ -97,7 +97,7 @@ def claim_folder(out_dir: str | Path, key: str, record: dict, overwrite: bool) -
     """Check that ``out_dir`` can hold this run (a folder, empty or written with the same settings)
     and record the settings in it; refuse other settings unless ``overwrite``. Nothing is written
     when it is refused."""
-    out = Path(out_dir)
+    out = Path(out_dir).expanduser().absolute()  # workers may run in another folder
     if out.exists() and not out.is_dir():
         raise InputError(f"--output {out} is a file; give a folder (it is created when missing).")
     settings = out / SETTINGS_FILE

@@ -15,10 +15,11 @@ from typing import Any, Callable, Optional, Sequence
 
 import pandas as pd
 
+from ..atomic import remove_stale
 from ..errors import InputError
 from .executor import LOST, InProcessExecutor, make_executor
 from .options import DEFAULT_ATLASES, BatchOptions
-from .outputs import SubjectFiles, claim_folder
+from .outputs import COHORT, SubjectFiles, claim_folder
 from .scans import fingerprint
 from .subjects import Subject, read_subjects
 from .task import Plan, explain_subjects
@@ -161,6 +162,8 @@ def _finish(people: list[Subject], rows: dict, options: BatchOptions, out: Path,
     from .group import cohort_record, gain_tables, group_maps, region_tables
     from .summary import subjects_table, write_summary
 
+    for folder in (out, out / COHORT):  # what an interrupted earlier run was writing there
+        remove_stale(folder)
     ordered = [{**rows[s.id], "group": s.group, "covariates": dict(s.covariates)} for s in people if s.id in rows]
     complete = [{**row, "files": {k: Path(v) for k, v in row["files"].items()}}
                 for row in ordered if row["status"] != "failed"]

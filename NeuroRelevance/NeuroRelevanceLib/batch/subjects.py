@@ -105,7 +105,7 @@ def _resolve(value: Any, base: Path) -> Path:
     if not text:
         return Path("")
     path = Path(text).expanduser()
-    return path if path.is_absolute() else base / path
+    return (path if path.is_absolute() else base / path).absolute()  # workers may run in another folder
 
 
 def _number(value: Any) -> Any:
@@ -135,7 +135,7 @@ def _from_item(item: Any, channels: Sequence[str], index: int) -> Subject:
             inputs.append(part)
             names.append(f"array {index + 1}")
         else:
-            inputs.append(Path(str(part).strip()).expanduser())
+            inputs.append(Path(str(part).strip()).expanduser().absolute())
             names.append(inputs[-1].name)
     return Subject("", inputs, None, {}, names)
 
