@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import locale
 
 import numpy as np
 import pytest
@@ -23,7 +24,19 @@ def volume():
 
 
 def write_dicom_series(folder, values, grid, series="1.2.826.0.1.3680043.2.1125.42.1", prefix="slice") -> None:
-    """Write a KJI volume as a DICOM series (one file per k slice) with SimpleITK."""
+    """Write a KJI volume as a DICOM series (one file per k slice) with SimpleITK.
+
+    GDCM's writer leaves the process's LC_CTYPE at "C" (then Python reads text files as ASCII): the
+    locale is put back afterwards. Reading series (the product's side) leaves it alone.
+    """
+    saved = locale.setlocale(locale.LC_CTYPE)
+    try:
+        _write_series(folder, values, grid, series, prefix)
+    finally:
+        locale.setlocale(locale.LC_CTYPE, saved)
+
+
+def _write_series(folder, values, grid, series, prefix) -> None:
     folder.mkdir(exist_ok=True)
     image = array_to_sitk(values, grid)
     d = image.GetDirection()
@@ -50,11 +63,13 @@ def test_nifti_nrrd_metaimage_and_dicom_series_read_the_same_voxels_and_grid(tmp
     write_dicom_series(tmp_path / "dicom", values[::-1].copy(), grid, series="1.2.826.0.1.3680043.2.1125.42.9",
                        prefix="other")  # a second series in the folder: one of its files picks the series
     assert np.array_equal(read_scan(tmp_path / "dicom" / "other002.dcm")[0], values[::-1].astype(np.float32))
+    before = locale.setlocale(locale.LC_CTYPE)
     for source in ("scan.nii.gz", "scan.nrrd", "scan.mha", "scan.mhd", "dicom/slice003.dcm"):
         array, read_grid = read_scan(tmp_path / source)
         assert array.dtype == np.float32 and array.shape == grid.shape_kji, source
         assert np.array_equal(array, values.astype(np.float32)), source
         assert read_grid.same_as(grid, atol=1e-3), (source, read_grid.ijk_to_ras, grid.ijk_to_ras)
+    assert locale.setlocale(locale.LC_CTYPE) == before  # reading changes no process-wide setting
 
 
 def test_unreadable_and_non_3d_inputs_are_refused_with_the_cause(tmp_path, volume):
