@@ -32,6 +32,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--r2", type=RANK, nargs=2, metavar=("MIN", "MAX"), default=(2, 10),
                    help="R2 values of the rank grid, MIN to MAX (default: 2 10)")
     p.add_argument("--no-grid", action="store_true", help="skip the rank grid (needs --rank)")
+    p.add_argument("--signed", choices=("split", "rectify", "refuse"), default="split",
+                   help="negative activations (a layer before its ReLU): decompose the positive and "
+                        "negative parts (split, default), max(A, 0) (rectify), or stop (refuse)")
     p.add_argument("--sparsity", type=number(0.0, 100.0), nargs="+", default=[0.0, 0.01, 0.03, 0.1],
                    help="ℓ1 weights on U3 as fractions of the mean voxel norm (chosen by validation MAE)")
     p.add_argument("--target-column", default="target")
@@ -66,6 +69,7 @@ def run_cohort(args: argparse.Namespace) -> int:
         result = decompose_cohort(
             table, None, loaded.model, layer=args.layer, rank=args.rank, grid=not args.no_grid,
             r1_values=range(args.r1[0], args.r1[1] + 1), r2_values=range(args.r2[0], args.r2[1] + 1),
+            signed=args.signed,
             sparsity_fractions=args.sparsity, batch_size=args.batch_size, device=args.device,
             seed=args.seed, atlas=args.atlas, out_dir=out, target_name=args.target_column,
             card=loaded.card, progress=say, collect=collect)
