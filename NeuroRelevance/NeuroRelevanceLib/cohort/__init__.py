@@ -15,9 +15,7 @@ command's ``--help``) does not import torch.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from ..lazy import lazy_exports
 from .scree import scree  # bound here: the name is also a submodule's (the submodule imports no torch at load)
 
 #: public name -> submodule that defines it (imported on first use: ``--help`` needs no torch)
@@ -34,15 +32,4 @@ _LAZY = {
 
 __all__ = sorted([*_LAZY, "scree"])
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'NeuroRelevanceLib.cohort' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -8,8 +8,7 @@ The ground-truth scores (relevance mass / rank accuracy) live in ``NeuroRelevanc
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy import lazy_exports
 
 # bound here: ``inclusivity`` is also a submodule's name (that submodule needs only numpy)
 from .inclusivity import binarise, ground_truth_inclusivity, inclusivity, input_inclusivity
@@ -22,15 +21,4 @@ _LAZY = {"Comparison": "compare", "compare_methods": "compare", "PerturbationRes
 __all__ = ["Comparison", "PerturbationResult", "aopc", "binarise", "compare_methods", "ground_truth_inclusivity",
            "inclusivity", "input_inclusivity", "plot_curves", "region_perturbation", "region_scores"]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'NeuroRelevanceLib.metrics' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
