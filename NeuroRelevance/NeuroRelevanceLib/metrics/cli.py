@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli_checks import device_argument, check_output_file, load_model_argument, number
+from ..cli_checks import check_output_file, device_argument, load_model_argument, model_files, number, spare_inputs
 
 _CAM = ("gradcam", "gradcam++", "guided_gradcam")
 
@@ -91,7 +91,10 @@ def _check_before_work(args: argparse.Namespace) -> None:
         if paths is not None and len(paths) != len(args.subjects):
             raise InputError(f"{option}: {len(paths)} mask(s) for {len(args.subjects)} subject(s); give one "
                              "per subject, in the same order.")
-    for option, path in (("--csv", args.csv), ("--per-subject-csv", args.per_subject_csv), ("--png", args.png)):
+    outputs = {"--csv": args.csv, "--per-subject-csv": args.per_subject_csv, "--png": args.png}
+    spare_inputs({"subject scan": args.subjects, "--model": model_files(args.model),
+                  "--ground-truth": args.ground_truth, "--brain-masks": args.brain_masks}, files=outputs)
+    for option, path in outputs.items():
         check_output_file(path, option)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli_checks import atlas_argument, check_output_file, number
+from ..cli_checks import atlas_argument, check_output_file, number, spare_inputs
 from .statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
 
 
@@ -59,6 +59,8 @@ def run_regions(args: argparse.Namespace) -> int:
         raise InputError("No heatmap given; pass one or more heatmap files (or --list-atlases).")
     if args.png and args.per_subject:
         raise InputError("--png plots one table; drop --per-subject to plot the group.")
+    spare_inputs({"heatmap": args.heatmaps, "--reference": args.reference, "--atlas": args.atlas,
+                  "--names": args.names}, files={"--csv": args.csv, "--png": args.png})
     check_output_file(args.csv, "--csv")
     check_output_file(args.png, "--png")
     atlas_argument(args.atlas, names=args.names)
