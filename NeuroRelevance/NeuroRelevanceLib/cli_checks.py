@@ -241,7 +241,7 @@ def spare_inputs(inputs: Mapping[str, Any], *, files: Optional[Mapping[str, Any]
             relative = real.relative_to(root).as_posix()
         except ValueError:
             continue
-        if _written(relative, writes):
+        if is_written(relative, writes):
             raise InputError(f"{option} {path}: the command writes {relative} in that folder, which is the input "
                              f"{role} {shown}; choose another output folder. Nothing was written.")
     for existing, relative in _written_files(root, writes):
@@ -309,7 +309,8 @@ def _folder_files(role: str, folder: Path) -> Iterator[tuple[str, str, Path, tup
                 yield f"{role} file", str(path), Path(os.path.realpath(path)), identity
 
 
-def _written(relative: str, writes: Sequence[str]) -> bool:
+def is_written(relative: str, writes: Sequence[str]) -> bool:
+    """Whether a command writing ``writes`` (names; a trailing * = a prefix) writes the relative path."""
     return any(relative == w or (w.endswith("*") and relative.startswith(w[:-1])) for w in writes)
 
 
