@@ -60,6 +60,16 @@ class Settings:
             self.preset = card.recommended_preset
         return self
 
+    def check(self, where: str = "RelevanceLogic.run") -> "Settings":
+        """Refuse, before any work, keywords the method does not take (with the closest known name)
+        and region options that cannot work; returns these settings."""
+        from .methods.keywords import check_options
+        from .regions.statistics import check_region_options
+
+        check_options(self.method, self.engine_params, setting_names(), where)
+        check_region_options(self.min_overlap, self.min_region_voxels, self.min_region_mm3)
+        return self
+
     def resolve_atlas_name(self) -> None:
         """Refuse an atlas name that is neither bundled nor a file, before anything runs."""
         from .regions.statistics import check_atlas_name
@@ -78,6 +88,11 @@ class Settings:
                 raise InputError(f"α = {self.alpha} must be at least 1 (β = α − 1 ≥ 0).")
             params["rules"] = {"*": AlphaBeta(float(self.alpha), float(self.alpha) - 1.0)}
         return params
+
+
+def setting_names() -> tuple[str, ...]:
+    """The keywords of a run that are :class:`Settings` (the others go to the method)."""
+    return tuple(name for name in Settings.__dataclass_fields__ if name != "engine_params")
 
 
 @dataclass

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import mrml, provenance
 from .errors import InputError
-from .jobs import FilterCache, Job, Progress, Settings, compute
+from .jobs import FilterCache, Job, Progress, Settings, compute, setting_names
 
 #: node attribute that identifies the run an output belongs to (same inputs and settings)
 RUN_KEY = "NeuroRelevance.runKey"
@@ -133,7 +133,7 @@ class RelevanceLogic:
         """Check the inputs, load the model if a path is given and copy the volumes' voxels."""
         from .models import LoadedModel, load_model
 
-        options = Settings(**_known_settings(settings))
+        options = Settings(**_known_settings(settings)).check()
         if isinstance(options.atlas, str):
             options.resolve_atlas_name()
         options.atlas = scene_atlas(options.atlas)
@@ -180,6 +180,11 @@ class RelevanceLogic:
         if any(v is None for v in volumes):
             raise InputError("An input volume was removed from the scene during the run; run again.")
         _check_display(s.opacity, s.threshold)
+        if s.atlas is not None and job.table is None:  # the run asked for a table: no table, no run
+            name = getattr(s.atlas, "name", s.atlas)
+            raise InputError(f"No region table could be made against the atlas '{name}', so nothing was changed "
+                             f"(an earlier run stays as it was): {job.table_error or 'it was not computed.'} To see "
+                             "the map alone, run without an atlas (atlas=None).")
         channels = job.loaded.card.input.channels
         for c, raw in enumerate(job.raw):
             mrml.volumes.check_array(raw, f"relevance map for '{channels[c]}' (the network or method "
@@ -360,7 +365,7 @@ def scene_atlas(atlas: Any) -> Any:
 
 
 def _known_settings(settings: dict) -> dict:
-    known = set(Settings.__dataclass_fields__) - {"engine_params"}
+    known = set(setting_names())
     options = {k: v for k, v in settings.items() if k in known}
     options["engine_params"] = {k: v for k, v in settings.items() if k not in known}
     if "filter_range" in options:

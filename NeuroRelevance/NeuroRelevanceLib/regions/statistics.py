@@ -58,13 +58,9 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
     ranked (+ reference_sum, gain). ``table.attrs`` holds atlas, space, licence, overlap, n_subjects,
     grid (shape and spacing of the heatmap) and the minimum region size.
     """
+    check_region_options(min_overlap, min_region_voxels, min_region_mm3)
     atlas_obj = resolve_atlas(atlas, names)
-    if not 0.0 <= float(min_overlap) <= 1.0:
-        raise InputError(f"min_overlap must lie in [0, 1], got {min_overlap}.")
     minimum = (float(min_region_voxels), float(min_region_mm3))
-    if not all(np.isfinite(minimum)) or min(minimum) < 0:
-        raise InputError(f"The minimum region size must be a finite number ≥ 0 (voxels {min_region_voxels}, "
-                         f"mm³ {min_region_mm3}).")
     group = load_heatmaps(heatmap, "heatmap")
     refs = load_heatmaps(reference, "reference heatmap") if reference is not None else []
     index, region_names, labels, members = _regions(atlas_obj, pool_hemispheres)
@@ -96,6 +92,21 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
         "pooled_hemispheres": bool(pool_hemispheres), "grid": describe_grid(group[0].shape, group[0].affine),
         "min_region_voxels": minimum[0], "min_region_mm3": minimum[1]})
     return table
+
+
+def check_region_options(min_overlap: object, min_region_voxels: object, min_region_mm3: object) -> None:
+    """Refuse region-table options that cannot work, before anything is computed (every front end)."""
+    def real(value: object) -> bool:
+        return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
+            and bool(np.isfinite(value))
+
+    if not real(min_overlap) or not 0.0 <= float(min_overlap) <= 1.0:  # type: ignore[arg-type]
+        raise InputError(f"min_overlap must lie in [0, 1] (the share of the map's Σ|R| that must fall inside the "
+                         f"atlas' brain; 0 accepts any overlap), not {min_overlap!r}.")
+    for name, value in (("min_region_voxels", min_region_voxels), ("min_region_mm3", min_region_mm3)):
+        if not real(value) or float(value) < 0:  # type: ignore[arg-type]
+            raise InputError(f"{name} must be a finite number ≥ 0 (the minimum region size: smaller regions are "
+                             f"listed but not ranked), not {value!r}.")
 
 
 def describe_grid(shape: tuple, affine: np.ndarray) -> str:
