@@ -176,9 +176,10 @@ def test_a_rerun_with_bad_region_options_keeps_the_earlier_run_and_table(scene, 
 def test_a_rerun_whose_table_cannot_be_made_fails_as_a_whole(scene, scan, loaded, atlases, earlier):
     logic, run = earlier
     before = census(scene)
-    with pytest.raises(InputError, match="No region table could be made.*far.*not in the atlas' space"):
+    with pytest.raises(InputError, match="No region table could be made.*far.*not in the atlas' space") as info:
         logic.run([scan], loaded, atlas=atlases[1])
     assert census(scene) == before
+    assert "transform=" not in str(info.value) and "lower min_overlap" in str(info.value)  # a run has no transform
 
 
 def test_a_first_run_whose_table_cannot_be_made_adds_nothing(scene, scan, loaded, atlases):

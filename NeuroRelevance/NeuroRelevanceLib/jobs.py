@@ -19,6 +19,9 @@ import numpy as np
 from .errors import InputError
 from .regions.statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
 
+#: how a run's user gets past too little overlap with the atlas (a run takes no transform)
+RUN_OVERLAP_FIX = ("Register the scan to the atlas' template before explaining it, or lower min_overlap "
+                   "(--min-overlap on the command line) to accept the partial overlap.")
 #: progress callback: (message, fraction done in [0, 1])
 Progress = Callable[[str, float], None]
 
@@ -204,10 +207,15 @@ def region_table(job: Job, atlas: Any, min_overlap: float = 0.5,
     from .provenance import regions_entry
     from .regions.scan_tables import heatmap_region_table
 
+    from .regions.statistics import AtlasOverlapError
+
     record = {**job.record, "regions": regions_entry(atlas, min_overlap, min_region_voxels, min_region_mm3)}
-    return heatmap_region_table(statistics_map(job), job.channels[0][1].ijk_to_ras, atlas,
-                                min_overlap=min_overlap, min_region_voxels=min_region_voxels,
-                                min_region_mm3=min_region_mm3, record=record)
+    try:
+        return heatmap_region_table(statistics_map(job), job.channels[0][1].ijk_to_ras, atlas,
+                                    min_overlap=min_overlap, min_region_voxels=min_region_voxels,
+                                    min_region_mm3=min_region_mm3, record=record)
+    except AtlasOverlapError as exc:  # a run has no transform= (the library's way out)
+        raise exc.with_fix(RUN_OVERLAP_FIX) from None
 
 
 def resolve_target(target: Any, card) -> Any:

@@ -181,12 +181,28 @@ def _sums(heatmap: Heatmap, atlas: Atlas, transform: object, min_overlap: float,
     grid = atlas.on_grid(heatmap.shape, heatmap.affine, transform)
     sums = count_regions(heatmap, grid)
     if sums.overlap == 0.0 or sums.overlap < min_overlap:
-        raise InputError(
-            f"Only {sums.overlap:.1%} of the relevance (Σ|R|) of the {heatmap.label} lies inside the brain of atlas "
-            f"'{atlas.name}' ({atlas.space}; {nonzero_share(heatmap, grid):.1%} of its nonzero voxels), below "
-            f"min_overlap={min_overlap:g}: the heatmap is probably not in the atlas' space. Register it to the "
-            "atlas and pass transform=..., or lower min_overlap to accept the partial overlap.")
+        raise AtlasOverlapError(
+            f"Only {sums.overlap:.1%} of the relevance (Σ|R|) of the {heatmap.what or heatmap.label} lies inside the "
+            f"brain of atlas '{atlas.name}' ({atlas.space}; {nonzero_share(heatmap, grid):.1%} of its nonzero "
+            f"voxels), below min_overlap={min_overlap:g}: the heatmap is probably not in the atlas' space.")
     return sums if pooling is None else sums.pooled(*pooling)
+
+
+class AtlasOverlapError(InputError):
+    """Too little of a heatmap's relevance lies inside the atlas. The message ends with the way out
+    for the caller at hand (``with_fix``): the library's ``transform=``, the command line's options."""
+
+    #: the way out through :func:`region_statistics` itself
+    LIBRARY_FIX = ("Register it to the atlas and pass transform=... (a 4×4 RAS matrix or a SimpleITK transform), "
+                   "or lower min_overlap to accept the partial overlap.")
+
+    def __init__(self, finding: str, fix: str = LIBRARY_FIX) -> None:
+        super().__init__(f"{finding} {fix}")
+        self.finding = finding
+
+    def with_fix(self, fix: str) -> "AtlasOverlapError":
+        """The same finding with another way out (for a front end that words its options differently)."""
+        return AtlasOverlapError(self.finding, fix)
 
 
 def _metrics(base: pd.DataFrame, sums: RegionSums) -> pd.DataFrame:
