@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import InputError
 from .regions.statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
+from .windowing import DEFAULT_THRESHOLD
 
 #: how a run's user gets past too little overlap with the atlas (a run takes no transform)
 RUN_OVERLAP_FIX = ("Register the scan to the atlas' template before explaining it, or lower min_overlap "
@@ -45,9 +46,10 @@ class Settings:
     min_region_voxels: float = DEFAULT_MIN_REGION_VOXELS  # smaller regions: listed, not ranked
     min_region_mm3: float = DEFAULT_MIN_REGION_MM3
     opacity: float = 0.5
-    threshold: float = 0.0
+    threshold: float = DEFAULT_THRESHOLD  # |R| below this fraction of the window is not drawn
     positive_only: bool = False
     alpha: Optional[float] = None    # α of the αβ presets (β = α − 1); None: the preset's own
+    table_required: bool = True      # with an atlas: no table, no run (False: keep the map, say why)
     engine_params: dict = field(default_factory=dict)
 
     @property

@@ -24,6 +24,7 @@ import numpy as np
 from . import mrml, provenance
 from .errors import InputError
 from .jobs import FilterCache, Job, Progress, Settings, compute, setting_names
+from .windowing import DEFAULT_THRESHOLD, ROBUST_WINDOW
 
 #: node attribute that identifies the run an output belongs to (same inputs and settings)
 RUN_KEY = "NeuroRelevance.runKey"
@@ -116,9 +117,13 @@ class RelevanceLogic:
     def add_heatmap(self, source, relevance_kji: np.ndarray, method: str, *,
                     parameters: Mapping[str, Any] | None = None, target: Any = None,
                     conservation_error: float | None = None, opacity: float = 0.5,
-                    threshold: float = 0.0, positive_only: bool = False,
+                    threshold: float = DEFAULT_THRESHOLD, positive_only: bool = False,
                     folder: str | int | None = None) -> HeatmapOutput:
-        """Add ``relevance_kji`` (on the grid of ``source``) as a heatmap shown over ``source``."""
+        """Add ``relevance_kji`` (on the grid of ``source``) as a heatmap shown over ``source``.
+
+        ``threshold``: |R| below this fraction of the display window is transparent (default
+        :data:`windowing.DEFAULT_THRESHOLD`, as for runs and exports).
+        """
         _check_display(opacity, threshold)
         with mrml.SceneChange(self.scene):  # all or nothing
             node = mrml.create_heatmap_volume(
@@ -180,7 +185,7 @@ class RelevanceLogic:
         if any(v is None for v in volumes):
             raise InputError("An input volume was removed from the scene during the run; run again.")
         _check_display(s.opacity, s.threshold)
-        if s.atlas is not None and job.table is None:  # the run asked for a table: no table, no run
+        if s.atlas is not None and job.table is None and s.table_required:  # asked for a table: none, no run
             name = getattr(s.atlas, "name", s.atlas)
             raise InputError(f"No region table could be made against the atlas '{name}', so nothing was changed "
                              f"(an earlier run stays as it was): {job.table_error or 'it was not computed.'} To see "
@@ -218,7 +223,8 @@ class RelevanceLogic:
               positive_only: bool) -> None:
         for index, node in enumerate(nodes):
             mrml.show_heatmap(self.scene, node, opacity=opacity, threshold=threshold,
-                              positive_only=positive_only, window=run.window, in_views=index == 0)
+                              positive_only=positive_only, window=run.window, in_views=index == 0,
+                              window_source=ROBUST_WINDOW)
 
     def _display(self, run: RunResult, opacity: float, threshold: float, positive_only: bool) -> None:
         """Same window and colours for every channel; channel 0 over its scan in the views."""
@@ -284,7 +290,7 @@ class RelevanceLogic:
         return self.apply(compute(job, progress))
 
     def refilter(self, run: RunResult, filter: str | None, filter_range=(0.0, 1.0), *,
-                 opacity: float = 0.5, threshold: float = 0.0, positive_only: bool = False) -> None:
+                 opacity: float = 0.5, threshold: float = DEFAULT_THRESHOLD, positive_only: bool = False) -> None:
         """Re-apply an input-placement filter and display settings from the cached raw maps."""
         from .engine.filters import check_filter
 

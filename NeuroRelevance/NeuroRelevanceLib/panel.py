@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .windowing import DEFAULT_THRESHOLD  # noqa: F401 - the display threshold every front end starts from
+
 PRESETS = ["epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1"]
 #: α of the αβ presets; the α field follows the preset unless the user changes it
 PRESET_ALPHA = {"alpha1-beta0": 1.0, "alpha2-beta1": 2.0}

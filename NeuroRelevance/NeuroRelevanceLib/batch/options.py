@@ -90,7 +90,8 @@ class BatchOptions:
                             filter_range=tuple(self.filter_range), filter_placement=self.filter_placement,
                             atlas=self.atlases[0] if self.atlases else None, min_overlap=self.min_overlap,
                             min_region_voxels=self.min_region_voxels, min_region_mm3=self.min_region_mm3,
-                            alpha=self.alpha, engine_params=dict(self.engine_params))
+                            alpha=self.alpha, engine_params=dict(self.engine_params),
+                            table_required=False)  # a subject keeps its map; the summary says why no table
         return settings.resolve(card) if card is not None else settings
 
     def record(self) -> dict:
