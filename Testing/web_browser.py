@@ -143,3 +143,24 @@ def coloured(pixels: np.ndarray, margin: int = 40) -> np.ndarray:
     """Pixels with clear hue (the overlay's reds and blues); the MRI itself is grey."""
     return (pixels.max(axis=-1) - pixels.min(axis=-1)) > margin
 
+
+
+def slot_box(page, slot: str):
+    """Bounding box of the view slot ``#nr-view-<slot>`` (None when it is not displayed)."""
+    locator = page.locator(f"#nr-view-{slot}")
+    if locator.count() == 0 or not locator.is_visible():
+        return None
+    return locator.bounding_box()
+
+
+def slot_pixels(page, slot: str, name: str | None = None) -> np.ndarray:
+    """RGB pixels of one view slot (screenshot kept under ``name`` when given)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    png = page.locator(f"#nr-view-{slot}").screenshot()
+    if name:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / f"{name}.png").write_bytes(png)
+    return np.asarray(Image.open(BytesIO(png)).convert("RGB")).astype(int)
