@@ -62,6 +62,9 @@ def page(data_dir, tmp_path_factory):
 
 
 def _select(page, field_id: str, option: str) -> None:
+    """Choose ``option`` in a Vuetify select (brought to the middle of the drawer first, clear of
+    the Run bar that stays on top)."""
+    page.locator(f"#{field_id}").evaluate("e => e.scrollIntoView({block: 'center'})")
     page.locator(f"#{field_id}").click(force=True)
     page.get_by_role("option", name=option, exact=True).click()
 
@@ -207,6 +210,7 @@ def test_value_under_the_cursor_is_the_maps_value_there(page, tmp_path):
         before = json.dumps((state(page, "probe") or {}).get("ras"))
         page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
         wait_state(page, f"s('probe') && JSON.stringify(s('probe').ras) !== {json.dumps(before)}")
+        time.sleep(0.5)  # the last of the move's events
         probe = state(page, "probe")
         ijk = np.rint(np.linalg.inv(image.affine) @ np.r_[probe["ras"], 1.0])[:3].astype(int)
         assert list(ijk) == probe["ijk"], (ijk, probe)
@@ -220,10 +224,11 @@ def test_value_under_the_cursor_is_the_maps_value_there(page, tmp_path):
 
 
 def _crosshair_column(pixels: np.ndarray) -> int:
-    """Screen column of the crosshair's vertical line (Slicer draws it in a warm yellow)."""
+    """Screen column of the crosshair's vertical line (Slicer draws it in a warm yellow; smoothed
+    over two columns and compressed on the way to the page, so matched loosely)."""
     r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
-    line = (r > 200) & (g > 120) & (b < 110) & (r - b > 120)
-    counts = line.sum(axis=0)
+    line = (r > 80) & (g > 0.7 * r) & (r - b > 40)
+    counts = line.sum(axis=0) + np.r_[0, line.sum(axis=0)[:-1]]
     assert counts.max() > 0.3 * pixels.shape[0], "no crosshair line in the view"
     return int(np.argmax(counts))
 

@@ -140,8 +140,20 @@ def changed_fraction(a: np.ndarray, b: np.ndarray, tolerance: int = 24) -> float
 
 
 def coloured(pixels: np.ndarray, margin: int = 40) -> np.ndarray:
-    """Pixels with clear hue (the overlay's reds and blues); the MRI itself is grey."""
+    """Pixels with clear hue (the overlay's reds and blues, the yellow letters); the MRI is grey."""
     return (pixels.max(axis=-1) - pixels.min(axis=-1)) > margin
+
+
+def heat_coloured(pixels: np.ndarray, margin: int = 40) -> np.ndarray:
+    """The heatmap's reds and blues only (not the yellow letters and crosshair, whose green is high)."""
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    return ((r - np.maximum(g, b)) > margin) | ((b - np.maximum(r, g)) > margin)
+
+
+def without_legend(pixels: np.ndarray) -> np.ndarray:
+    """A view's pixels without its right-hand strip (colour legend at the top, orientation axes at
+    the bottom), so that what is left of the heatmap's colours is the map over the scan."""
+    return pixels[:, : int(0.82 * pixels.shape[1])]
 
 
 

@@ -153,9 +153,11 @@ class RelevanceWebApp:
     def _bind(self) -> None:
         s, ctrl = self.state, self.ctrl
         ctrl.load_demo = lambda: self._guard(self._load_demo, idle=True, where="inputs")
-        ctrl.load_server_file = lambda: self._guard(self._load_server_file, idle=True, where="inputs")
-        ctrl.load_model_path = lambda: self._guard(self._select_model, s.model_path, idle=True,
-                                                   where="inputs")
+        # the typed text comes with the click (a state update sent just before may still be on its way)
+        ctrl.load_server_file = lambda path=None: self._guard(
+            self._load_server_file, s.server_path if path is None else path, idle=True, where="inputs")
+        ctrl.load_model_path = lambda path=None: self._guard(
+            self._select_model, s.model_path if path is None else path, idle=True, where="inputs")
         ctrl.run = self.start_run
         ctrl.cancel = self.cancel
         ctrl.pin = lambda: self._guard(self._pin, idle=True)
@@ -184,7 +186,7 @@ class RelevanceWebApp:
 
         @s.change(*RUN_KEYS)
         def _on_settings(**_):
-            self._update_summary()
+            self._update_summary(settings_changed=True)
 
         @s.change(*DISPLAY_KEYS)
         def _on_display(**_):
@@ -203,12 +205,17 @@ class RelevanceWebApp:
         s = self.state
         return (s.filter_type, tuple(s.filter_range or ()), s.opacity, s.threshold, s.positive_only)
 
-    def _update_summary(self) -> None:
-        """The text beside Run: the shown run, marked when the controls no longer match it."""
+    def _update_summary(self, settings_changed: bool = False) -> None:
+        """The text beside Run: the shown run, marked when the controls no longer match it.
+
+        ``settings_changed``: valid settings again also retire Run's last error message (it was
+        about the settings; how the last run ended stays in the text)."""
         try:
             values = self.values()
         except ValueError:
             values = None  # a half-typed number: the run's own text without the comparison
+        if settings_changed and values is not None and self.state.error_where == "run" and self.job is None:
+            self.state.error = ""
         self.state.summary = self.session.results_text(values, *self._event)
 
     def _download_trigger(self, build):
@@ -230,8 +237,8 @@ class RelevanceWebApp:
     def _load_demo(self) -> None:
         self._show_input(self.session.load_demo(self.state.demo_diagnosis, self.state.demo_age))
 
-    def _load_server_file(self) -> None:
-        self._show_input(self.session.load_server_file(self.state.server_path))
+    def _load_server_file(self, path) -> None:
+        self._show_input(self.session.load_server_file(path))
 
     def load_received(self, receiver) -> bool:
         """Load an upload received over HTTP (see :mod:`.uploads`); False with the page's error set."""

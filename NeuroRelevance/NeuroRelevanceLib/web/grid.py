@@ -27,7 +27,8 @@ def build_grid(app, html) -> None:
             view = views[slot]
             with html.Div(style=(f"grid_styles.{slot}",), id=f"nr-view-slot-{slot}"):
                 with html.Div(style="display: flex; flex-direction: column; flex: 1; min-width: 0;"):
-                    with html.Div(style="flex: 1; display: flex; min-height: 0;", id=f"nr-view-{slot}"):
+                    with html.Div(style="flex: 1 1 0; display: flex; min-height: 0; overflow: hidden;",
+                                  id=f"nr-view-{slot}"):
                         client.ServerTemplate(name=app.server.translator.translate_key(view.get_singleton_tag()))
                     with html.Div(classes="d-flex align-center px-2",
                                   style="height: 26px; background: #181818; color: #ffd54a;"):
@@ -41,7 +42,9 @@ def build_grid(app, html) -> None:
 
 def build_readout(html) -> None:
     """The value line (cursor position, scan, relevance, region) and the caption of the views."""
-    with html.Div(classes="px-3 py-1", style="background: #202020; color: #eee; font-size: 13px;"):
+    with html.Div(classes="px-3 py-1", id="nr-readout",  # fixed height: the views keep their size
+                  style="background: #202020; color: #eee; font-size: 13px; flex: 0 0 132px; "
+                        "overflow-y: auto;"):
         html.Div("{{ probe_text }}", id="nr-probe", style="font-family: monospace;")
         html.Div("{{ caption }}", id="nr-caption", classes="mt-1",
-                 style="white-space: pre-line; font-size: 12px; color: #ccc;")
+                 style="white-space: pre-line; font-size: 12px; color: #ccc; line-height: 1.35;")

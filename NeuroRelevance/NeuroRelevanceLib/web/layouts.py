@@ -42,9 +42,9 @@ def grid_styles(name: str, slots) -> dict:
     shown = slots_of(name)
     styles = {"container": {"display": "grid", "gridTemplateAreas": " ".join(f'"{r}"' for r in rows),
                             "gridTemplateColumns": columns, "gridTemplateRows": heights,
-                            "gap": "2px", "flex": "1 1 auto", "minHeight": "0", "minWidth": "0",
-                            "backgroundColor": "black"}}
+                            "gap": "2px", "flex": "1 1 0", "minHeight": "0", "minWidth": "0",
+                            "overflow": "hidden", "backgroundColor": "black"}}
     for slot in slots:
         styles[slot] = ({"gridArea": slot, "display": "flex", "minWidth": "0", "minHeight": "0",
-                         "position": "relative"} if slot in shown else {"display": "none"})
+                         "overflow": "hidden", "position": "relative"} if slot in shown else {"display": "none"})
     return styles

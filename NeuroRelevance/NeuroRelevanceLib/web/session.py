@@ -164,7 +164,9 @@ class WebSession:
         from ..models import load_model, read_card
         from ..pretrained import model_card_path
 
-        choice = (choice or "").strip()
+        if not isinstance(choice, str):
+            raise InputError("Type the path of a model card (.json) or TorchScript file on the server.")
+        choice = choice.strip()
         if choice.startswith(BUNDLED):
             path = model_card_path(choice[len(BUNDLED):])
         else:

@@ -39,8 +39,11 @@ def build_ui(app):
                 _regions(v)
                 _save(v, html)
         with layout.content:
-            with html.Div(style="display: flex; flex-direction: column; height: 100%;"):
-                with html.Div(style="flex: 1 1 62%; display: flex; min-height: 320px;", id="nr-views"):
+            # the page's height (under the tool bar, above trame's footer), whatever the content
+            with html.Div(style="display: flex; flex-direction: column; height: calc(100vh - 88px);"):
+                # sizes never follow the content: the views keep their size when results arrive
+                with html.Div(style="flex: 1 1 0; display: flex; min-height: 320px; overflow: hidden;",
+                              id="nr-views"):
                     build_grid(app, html)
                 build_readout(html)
                 _results(v, html)
@@ -115,7 +118,7 @@ def _inputs(app, v) -> None:
                                  hint=("'inside ' + roots",), persistent_hint=True, density="compact",
                                  id="nr-server-path")
                 with v.VCol(cols=3):
-                    v.VBtn("Load", click=app.ctrl.load_server_file, id="nr-load-file",
+                    v.VBtn("Load", click=(app.ctrl.load_server_file, "[server_path]"), id="nr-load-file",
                            disabled=("busy",))
             # no v_model: the file goes to the server by HTTP (web/uploads.py), never into the state
             v.VFileInput(v_if="input_kind === 'upload'", label="Upload a scan",
@@ -130,7 +133,7 @@ def _inputs(app, v) -> None:
                     v.VTextField(v_model=("model_path",), label="Model card (.json) or TorchScript",
                                  density="compact", hide_details=True, id="nr-model-path")
                 with v.VCol(cols=3):
-                    v.VBtn("Load", click=app.ctrl.load_model_path, id="nr-load-model")
+                    v.VBtn("Load", click=(app.ctrl.load_model_path, "[model_path]"), id="nr-load-model")
             v.VLabel("{{ model_info }}", classes="text-caption mt-1", id="nr-model-info",
                      style="white-space: normal;")
             html.Div("{{ model_use }}", id="nr-model-use", classes="text-caption mt-1",
@@ -219,7 +222,7 @@ def _save(v, html) -> None:
 
 
 def _results(v, html) -> None:
-    with html.Div(style="flex: 1 1 38%; display: flex; min-height: 240px; overflow: hidden;",
+    with html.Div(style="flex: 0 0 32%; display: flex; min-height: 220px; overflow: hidden;",
                   classes="pa-2 ga-3", id="nr-results"):
         with html.Div(style="flex: 3; overflow: auto;"):
             _error(v, "results")

@@ -145,7 +145,9 @@ class ViewAids:
             if legend is not None:
                 was = legend.StartModify()
                 legend.SetPosition(0.985, 0.97)   # top right, clear of the edge letters
-                legend.SetSize(0.1, 0.38)
+                legend.SetSize(0.14, 0.42)
+                for text in (legend.GetTitleTextProperty(), legend.GetLabelTextProperty()):
+                    text.SetFontSize(14)
                 legend.Modified()
                 legend.EndModify(was)
 
