@@ -165,14 +165,27 @@ def slot_box(page, slot: str):
     return locator.bounding_box()
 
 
-def slot_pixels(page, slot: str, name: str | None = None) -> np.ndarray:
-    """RGB pixels of one view slot (screenshot kept under ``name`` when given)."""
+def slot_pixels(page, slot: str, name: str | None = None, timeout: float = 20.0) -> np.ndarray:
+    """RGB pixels of one view slot once it shows a rendered frame (screenshot kept under ``name``).
+
+    A view that has not been hovered yet may still show its first, black frame: the mouse is moved
+    over it (without clicking) until something is drawn.
+    """
     from io import BytesIO
 
     from PIL import Image
 
-    png = page.locator(f"#nr-view-{slot}").screenshot()
+    locator = page.locator(f"#nr-view-{slot}")
+    box = locator.bounding_box()
+    deadline = time.monotonic() + timeout
+    while True:
+        png = locator.screenshot()
+        pixels = np.asarray(Image.open(BytesIO(png)).convert("RGB")).astype(int)
+        if pixels.max() > 40 or time.monotonic() > deadline:
+            break
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        time.sleep(0.3)
     if name:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / f"{name}.png").write_bytes(png)
-    return np.asarray(Image.open(BytesIO(png)).convert("RGB")).astype(int)
+    return pixels

@@ -15,6 +15,7 @@ from typing import Iterable
 
 from .. import panel
 from ..errors import InputError
+from .defaults import DISPLAY_KEYS, RUN_KEYS
 from .files import FileGate
 from .layouts import COMPARE_LAYOUT, DEFAULT_LAYOUT
 from .limits import ServerLimits
@@ -23,14 +24,6 @@ from .session import BUNDLED, WebSession
 log = logging.getLogger(__name__)
 
 DEMO_MODEL = BUNDLED + "ad_cnn"
-#: state names that only change the display: handled from the cache, never by a new run
-DISPLAY_KEYS = ("filter_type", "filter_range", "opacity", "threshold", "positive_only")
-#: state names a run depends on: a change marks the shown result out of date
-RUN_KEYS = ("method", "preset", "epsilon", "gamma", "alpha", "target", "filter_type", "filter_range",
-            "filter_placement", "atlas", "min_overlap")
-#: the overlay's first look: weak relevance (under 30 % of the window) left out, so the anatomy
-#: stays readable under a clear map (at 5 % a pale pink haze covered a fifth of the brain)
-WEB_DISPLAY = dict(opacity=0.8, threshold=0.3)
 
 
 def prepare_rendering() -> None:
@@ -101,27 +94,10 @@ class RelevanceWebApp:
 
     # ---- state ------------------------------------------------------------------------
     def _set_defaults(self, autorun: bool) -> None:
-        from ..demo_run import DEMO_ATLAS, DEMO_SETTINGS
+        from .defaults import page_defaults
 
-        s = self.state
-        s.trame__title = "NeuroRelevance"
-        s.update(dict(
-            input_kind="demo", demo_diagnosis="AD", demo_age=78, server_path="",
-            model_items=self.model_items, model_choice=DEMO_MODEL, model_path="",
-            model_info="", model_use="", method_items=panel.METHODS, method="lrp",
-            preset_items=panel.PRESETS, preset="epsilon-plus", epsilon=1e-6, gamma=0.25, alpha=1.0,
-            target_items=[panel.PREDICTED], target=panel.PREDICTED,
-            filter_items=panel.FILTERS, filter_type="none", filter_range=[0.0, 1.0],
-            placement_items=panel.PLACEMENTS, filter_placement="input",
-            opacity=WEB_DISPLAY["opacity"], threshold=WEB_DISPLAY["threshold"],
-            positive_only=False, atlas_items=list(self.atlases),
-            atlas=DEMO_ATLAS, min_overlap=DEMO_SETTINGS["min_overlap"],
-            busy=False, progress=0, progress_message="", error="", error_where="run", info="",
-            summary="", pinned_summary="", caption="", input_name="", has_run=False,
-            has_table=False, runs_started=0, overlay_updates=0, table_rows=[],
-            table_headers=_table_headers(), chart_rows=[], chart_caption="", autorun=autorun,
-            download_names=self.session.file_names(), upload_token=self.upload_token,
-            roots=self.session.gate.describe()))
+        self.state.trame__title = "NeuroRelevance"
+        self.state.update(page_defaults(self, autorun))
 
     def values(self) -> dict:
         """The panel's values, checked, in the form ``panel.run_settings`` takes."""
@@ -401,11 +377,3 @@ class RelevanceWebApp:
             import webbrowser
 
             webbrowser.open(url)
-
-
-def _table_headers() -> list[dict]:
-    titles = {"rank": "#", "name": "Region", "voxels": "Voxels", "density": "Density",
-              "fraction_pos": "Share of R⁺", "sum_pos": "ΣR⁺", "sum_neg": "ΣR⁻"}
-    from .reading import TABLE_COLUMNS
-
-    return [{"title": titles[c], "key": c} for c in TABLE_COLUMNS]

@@ -144,7 +144,7 @@ class ViewAids:
             legend = slicer.vtkSlicerColorLogic.GetColorLegendDisplayNode(heatmap)
             if legend is not None:
                 was = legend.StartModify()
-                legend.SetPosition(0.985, 0.97)   # top right, clear of the edge letters
+                legend.SetPosition(0.985, 0.93)   # top right, clear of the edge letters
                 legend.SetSize(0.14, 0.42)
                 for text in (legend.GetTitleTextProperty(), legend.GetLabelTextProperty()):
                     text.SetFontSize(14)
