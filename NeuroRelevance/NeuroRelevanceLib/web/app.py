@@ -15,7 +15,7 @@ from typing import Iterable
 
 from .. import panel
 from ..errors import InputError
-from .defaults import DISPLAY_KEYS, RUN_KEYS
+from .defaults import DISPLAY_KEYS, PAGE_SETTINGS, RUN_KEYS
 from .files import FileGate
 from .layouts import COMPARE_LAYOUT, DEFAULT_LAYOUT
 from .limits import ServerLimits
@@ -272,12 +272,16 @@ class RelevanceWebApp:
             caption="\n".join(session.caption()), download_names=session.file_names()))
         self._show_views()
 
-    def start_run(self) -> None:
+    def start_run(self, shown: dict | None = None) -> None:
         """Start a run in the background and return at once.
 
-        (Returning the task would make trame wait for it before it handles the page's next
+        ``shown``: the settings as the page showed them when Run was clicked (a change made just
+        before the click may still be on its way as a state update); they are checked like any
+        state. (Returning the task would make trame wait for it before it handles the page's next
         event, so Cancel would only arrive after the run.)
         """
+        if isinstance(shown, dict) and self.job is None:
+            self.state.update({k: v for k, v in shown.items() if k in PAGE_SETTINGS})
         self._task = asyncio.ensure_future(self.run())
 
     async def run(self) -> None:

@@ -8,6 +8,8 @@ DISPLAY_KEYS = ("filter_type", "filter_range", "opacity", "threshold", "positive
 #: state names a run depends on: a change marks the shown result out of date
 RUN_KEYS = ("method", "preset", "epsilon", "gamma", "alpha", "target", "filter_type", "filter_range",
             "filter_placement", "atlas", "min_overlap")
+#: every setting a run reads; the Run button sends them with its click
+PAGE_SETTINGS = tuple(dict.fromkeys(RUN_KEYS + DISPLAY_KEYS))
 #: the overlay's first look: weak relevance (under 30 % of the window) left out, so the anatomy
 #: stays readable under a clear map (at 5 % and opacity 0.6 a pale pink haze covered a fifth of
 #: the brain in the demo; see docs/web.md)

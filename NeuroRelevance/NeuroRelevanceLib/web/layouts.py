@@ -21,6 +21,11 @@ _LAYOUTS = {
 }
 
 
+#: share of a view's width given to the colour legend (its labels scale with it): ~100 px
+LEGEND_WIDTH = {"Three slices": 0.2, "Axial primary": 0.13, "Axial": 0.09, "Coronal": 0.09,
+                "Sagittal": 0.09, COMPARE_LAYOUT: 0.14}
+
+
 def layout_names() -> list[str]:
     return list(_LAYOUTS)
 

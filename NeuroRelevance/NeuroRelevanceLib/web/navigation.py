@@ -49,7 +49,7 @@ class Navigator:
         with self.state:
             self.state.layout = name
             self.state.grid_styles = layouts.grid_styles(name, SLOTS)
-        self.aids.set_visible(layouts.slots_of(name))
+        self.aids.set_visible(layouts.slots_of(name), layouts.LEGEND_WIDTH[name])
 
     # ---- what the views show ------------------------------------------------------------------
     def show(self, opacity: float) -> None:

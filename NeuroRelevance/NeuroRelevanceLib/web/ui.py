@@ -4,6 +4,8 @@ Element ids (``nr-...``) are stable: the browser tests and users' own automation
 """
 from __future__ import annotations
 
+from .defaults import PAGE_SETTINGS
+
 DOWNLOADS = (("heatmap", "Relevance map, raw (.nii.gz)", "application/gzip", "mdi-brain"),
              ("displayed", "Map as displayed, filtered (.nii.gz)", "application/gzip", "mdi-filter"),
              ("table", "Regions (.csv)", "text/csv", "mdi-table"),
@@ -70,7 +72,8 @@ def _run_bar(app, v, html) -> None:
                         "border-bottom: 1px solid #ddd;"):
         with v.VRow(dense=True):
             with v.VCol(cols=5):
-                v.VBtn("Run", click=app.ctrl.run, color="primary", block=True, id="nr-run",
+                v.VBtn("Run", click=(app.ctrl.run, f"[{{{', '.join(PAGE_SETTINGS)}}}]"), color="primary",
+                       block=True, id="nr-run",
                        disabled=("busy",), prepend_icon="mdi-play")
             with v.VCol(cols=3):
                 v.VBtn("Cancel", click=app.ctrl.cancel, block=True, id="nr-cancel", disabled=("!busy",))

@@ -53,6 +53,8 @@ class ViewAids:
         interaction = self.scene.GetFirstNodeByClass("vtkMRMLInteractionNode")
         interaction.SetCurrentInteractionMode(interaction.AdjustWindowLevel)  # left-drag: window/level
         self.captions = {slot: "" for slot in SLOTS}
+        self.heatmaps: list = []    # what the views show (their legends follow the layout)
+        self.legend_width = 0.2     # of a view's width: its labels' size follows
         self.corners = {}
         self._syncing = False
         self.on_slice: Optional[Callable[[str], None]] = None
@@ -131,7 +133,8 @@ class ViewAids:
             shown = pinned if slot == "Compare" else heatmap
             view.set_foreground_volume_id(shown.GetID() if shown is not None else None)
             view.set_foreground_opacity(float(opacity))
-        self.refresh_legends([node for node in (heatmap, pinned) if node is not None])
+        self.heatmaps = [node for node in (heatmap, pinned) if node is not None]
+        self.refresh_legends(self.heatmaps)
 
     def refresh_legends(self, heatmaps) -> None:
         """Show each heatmap's colour legend: its displayable manager finds its view's composite
@@ -144,16 +147,18 @@ class ViewAids:
             legend = slicer.vtkSlicerColorLogic.GetColorLegendDisplayNode(heatmap)
             if legend is not None:
                 was = legend.StartModify()
-                legend.SetPosition(0.985, 0.93)   # top right, clear of the edge letters
-                legend.SetSize(0.14, 0.42)
-                for text in (legend.GetTitleTextProperty(), legend.GetLabelTextProperty()):
-                    text.SetFontSize(14)
+                legend.SetPosition(0.985, 0.88)   # top right, clear of the edge letters
+                legend.SetSize(self.legend_width, 0.42)  # its text scales with its width
                 legend.Modified()
                 legend.EndModify(was)
 
-    def set_visible(self, slots) -> None:
-        """Render only the views a layout shows (trame-slicer blocks the others)."""
+    def set_visible(self, slots, legend_width: float = 0.2) -> None:
+        """Render only the views a layout shows (trame-slicer blocks the others), with legends
+        ``legend_width`` of a view wide (narrow views need a wider share to stay legible)."""
         self.app.view_manager.set_current_view_ids([s for s in slots if s in self.views])
+        if legend_width != self.legend_width:
+            self.legend_width = legend_width
+            self.refresh_legends([node for node in self.heatmaps if node.GetScene() is not None])
 
     # ---- navigation ---------------------------------------------------------------------------
     def jump(self, ras) -> None:
