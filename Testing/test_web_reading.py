@@ -258,6 +258,14 @@ def test_a_table_row_takes_the_views_to_its_region(page):
     assert abs(dx_patient) < 2 or np.sign(dx_screen) == -np.sign(dx_patient), \
         f"radiological view: patient right is screen left ({dx_patient=:.1f} mm, {dx_screen=} px)"
     assert dx_screen != 0 or abs(dx_patient) < 2
+    where = state(page, "view_positions")
+    _select(page, "nr-layout", "Axial")  # a layout switch refits the views on the same slices
+    wait_state(page, "s('layout') === 'Axial'")
+    time.sleep(1.5)
+    _select(page, "nr-layout", "Three slices")
+    wait_state(page, "s('layout') === 'Three slices'")
+    time.sleep(1.5)
+    assert state(page, "view_positions") == where
 
 
 def test_window_level_of_the_scan_follows_a_drag(page):

@@ -141,6 +141,17 @@ def test_jump_moves_the_crosshair_and_the_slices(aids):
     assert aids.position("Yellow") == "R 10.0 mm" and aids.position("Green") == "P 12.0 mm"
 
 
+def test_a_refit_keeps_the_slice_the_reader_was_on(aids):
+    aids.jump([6.0, -8.0, 10.0])
+    red = aids.views["Red"]
+    red.render_window().SetSize(2 * SIZE, SIZE)
+    aids.refit(["Red"])
+    assert red.get_slice_value() == pytest.approx(10.0)
+    red.render_window().SetSize(SIZE, SIZE)
+    aids.refit(["Red"])
+    assert red.get_slice_value() == pytest.approx(10.0)
+
+
 def test_a_drag_changes_the_scans_window_and_never_the_heatmaps(aids):
     scan, heat, _ = aids.app_nodes
     shown = scan.GetDisplayNode()

@@ -77,20 +77,21 @@ class RelevanceWebApp:
         """Fit the slices whenever the page resized its views (first load, layout or window change).
 
         The views are created at a default size before the browser reports theirs; a fit at
-        that size would crop the scan. Sizes are watched and, once stable, the views refitted.
+        that size would crop the scan. Sizes are watched and, once stable, the views refitted,
+        each on the slice it shows.
         """
         last, pending = None, False
+        aids = self.navigator.aids
         while True:
             await asyncio.sleep(period)
-            views = self.slicer.view_manager.filter_visible_views(
-                self.slicer.view_manager.get_slice_views())
-            sizes = tuple(tuple(view.render_window().GetSize()) for view in views)
+            slots = [slot for slot, view in aids.views.items() if not view.is_render_blocked]
+            sizes = tuple(tuple(aids.views[slot].render_window().GetSize()) for slot in slots)
             if sizes != last:
                 last, pending = sizes, True
             elif pending:
                 pending = False
                 with self.state:
-                    self.slicer.display_manager.reset_views()
+                    aids.refit(slots)
 
     # ---- state ------------------------------------------------------------------------
     def _set_defaults(self, autorun: bool) -> None:

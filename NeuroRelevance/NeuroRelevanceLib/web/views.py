@@ -147,10 +147,19 @@ class ViewAids:
             legend = slicer.vtkSlicerColorLogic.GetColorLegendDisplayNode(heatmap)
             if legend is not None:
                 was = legend.StartModify()
-                legend.SetPosition(0.985, 0.88)   # top right, clear of the edge letters
-                legend.SetSize(self.legend_width, 0.42)  # its text scales with its width
+                legend.SetPosition(0.985, 0.9)   # top right, clear of the edge letters
+                legend.SetSize(self.legend_width, 0.34)  # its text scales with its width
                 legend.Modified()
                 legend.EndModify(was)
+
+    def refit(self, slots=SLOTS) -> None:
+        """Fit each view's field of view to its size, on the slice it shows (a plain fit would
+        go back to the middle slice and lose where the reader was)."""
+        for slot in slots:
+            view = self.views[slot]
+            offset = view.get_slice_value()
+            view.fit_view_to_content()
+            view.set_slice_value(offset)
 
     def set_visible(self, slots, legend_width: float = 0.2) -> None:
         """Render only the views a layout shows (trame-slicer blocks the others), with legends
