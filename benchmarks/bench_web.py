@@ -111,6 +111,13 @@ def interactive(playwright, log_dir: Path, repeats: int, screenshot: Path | None
     return runs, moves, applied, reading
 
 
+def _crosshair(pixels) -> tuple[int, int]:
+    """Screen column and row of the crosshair's lines (a warm yellow) in a view's pixels."""
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    line = (r > 80) & (g > 0.7 * r) & (r - b > 40)
+    return int(line.sum(axis=0).argmax()), int(line.sum(axis=1).argmax())
+
+
 def _timed(action, condition: str, page) -> float:
     t0 = time.perf_counter()
     action()
@@ -123,11 +130,13 @@ def reading_aids(page, repeats: int, screenshot: Path | None) -> dict:
     import json
 
     times = {"probe": [], "row": [], "layout": []}
+    top = "document.querySelector('.v-navigation-drawer__content').scrollTop = 0"
     if screenshot is not None:
         time.sleep(2.0)
         views_pixels(page)
         page.mouse.move(560, 320)
         time.sleep(1.0)
+        page.evaluate(top)
         page.screenshot(path=str(screenshot))
     red = page.locator("#nr-view-Red").bounding_box()
     for index in range(repeats):
@@ -154,9 +163,11 @@ def reading_aids(page, repeats: int, screenshot: Path | None) -> dict:
                 if screenshot is not None and index == 0:
                     page.locator("#nr-table tbody tr").nth(0).click()
                     time.sleep(2.0)
-                    slot_pixels(page, "Red")
-                    page.mouse.move(red["x"] + 0.42 * 1100, red["y"] + 0.55 * red["height"])
+                    x, y = _crosshair(slot_pixels(page, "Red"))  # hover where the crosshair is
+                    big = page.locator("#nr-view-Red").bounding_box()
+                    page.mouse.move(big["x"] + x + 4, big["y"] + y + 4)
                     time.sleep(1.0)
+                    page.evaluate(top)
                     page.screenshot(path=str(screenshot.with_name("web-axial.png")))
     if screenshot is not None:
         page.click("#nr-pin")

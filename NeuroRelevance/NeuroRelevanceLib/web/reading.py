@@ -134,8 +134,8 @@ def probe_text(values: Optional[dict]) -> str:
     """One line for the page: position, scan value, relevance (and shown value), region."""
     if not values or values.get("ras") is None:
         return "Move the mouse over a view: values at the cursor appear here."
-    r, a, s = values["ras"]
-    text = f"R {r:.1f}  A {a:.1f}  S {s:.1f} mm"
+    text = " ".join(f"{pair[0] if v >= 0 else pair[1]} {abs(v):.1f}"  # as the slice positions read
+                    for v, pair in zip(values["ras"], ("RL", "AP", "SI"))) + " mm"
     if values.get("scan") is None:
         return text + " · outside the scan"
     text += f" · scan {values['scan']:.4g}"
