@@ -251,3 +251,15 @@ def test_broken_upload_is_refused_with_a_message_and_keeps_the_input(server):
     assert status == 400 and "broken" in text
     state = server_state(server.port, server.secret)
     assert "broken" in state["error"]
+
+
+@pytest.mark.parametrize("secret", ["-leading-dash", "--looks-like-an-option", "plain_Secret-42"])
+def test_a_secret_that_begins_with_a_dash_reaches_trame_whole(secret):
+    """token_urlsafe may begin with '-': trame's own parser must still read the whole secret."""
+    from trame.app import get_server
+
+    from NeuroRelevanceLib.web.app import trame_argv
+
+    argv = trame_argv("neurorelevance", secret)
+    args, _ = get_server(f"secret-check-{secret}").cli.parse_known_args(argv[1:])
+    assert args.authKey == secret

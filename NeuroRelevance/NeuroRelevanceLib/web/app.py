@@ -31,6 +31,15 @@ def prepare_rendering() -> None:
     os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkOSOpenGLRenderWindow")
 
 
+
+def trame_argv(program: str, secret: str) -> list[str]:
+    """The ``sys.argv`` trame parses at start: only the secret, joined to its option.
+
+    ``--authKey=<secret>`` in one word, because a random secret may begin with ``-`` and argparse
+    would take ``--authKey -abc`` for a missing value and stop the server.
+    """
+    return [program, f"--authKey={secret}"]
+
 class RelevanceWebApp:
     """One trame server showing one scene: the module's panel on the left, slice views right."""
 
@@ -364,7 +373,7 @@ class RelevanceWebApp:
         self.ctrl.on_server_bind.add(bind)
         self.ctrl.on_server_ready.add(lambda **_: self._announce(host, secret, open_browser))
         # trame reads its options from sys.argv: give it the secret, keep our CLI's arguments away
-        argv, sys.argv = sys.argv, [sys.argv[0], "--authKey", secret]
+        argv, sys.argv = sys.argv, trame_argv(sys.argv[0], secret)
         try:
             self.server.start(port=port, host=host, open_browser=False, timeout=0,
                               show_connection_info=False)
