@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import oblique_grid
 
-from web_browser import (ARTIFACTS, changed_fraction, coloured, free_port, heat_coloured,
+from web_browser import (ARTIFACTS, changed_fraction, coloured, download, free_port, heat_coloured,
                          installable_here, launch_browser, missing_requirement, served_url, slot_pixels,
                          start_server, state, stop_server, views_pixels, wait_pixels_change, wait_state,
                          without_legend)
@@ -146,16 +146,11 @@ def test_downloads_heatmap_and_table(page, tmp_path):
     import nibabel as nib
     import pandas as pd
 
-    with page.expect_download() as info:
-        page.click("#nr-download-heatmap")
-    path = tmp_path / info.value.suggested_filename
-    info.value.save_as(path)
+    path = download(page, "#nr-download-heatmap", tmp_path)
     image = nib.load(path)
     assert path.name.endswith("-relevance.nii.gz") and image.ndim == 3
     assert np.abs(np.asarray(image.dataobj)).max() > 0
-    with page.expect_download() as info:
-        page.click("#nr-download-table")
-    text = info.value.path().read_bytes().decode()
+    text = download(page, "#nr-download-table", tmp_path).read_text(encoding="utf-8")
     assert text.startswith("# "), "the CSV header names what produced the table"
     table = pd.read_csv(io.StringIO(text), comment="#")
     assert {"name", "density", "fraction_pos"} <= set(table.columns) and len(table) >= 5

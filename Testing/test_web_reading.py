@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from web_browser import (changed_fraction, coloured, free_port, heat_coloured, installable_here,
+from web_browser import (changed_fraction, coloured, download, free_port, heat_coloured, installable_here,
                          launch_browser, missing_requirement, served_url, slot_box, slot_pixels,
                          start_server, state, stop_server, views_pixels, wait_state, without_legend)
 
@@ -198,11 +198,7 @@ def test_layouts_show_what_they_name(page):
 def test_value_under_the_cursor_is_the_maps_value_there(page, tmp_path):
     import nibabel as nib
 
-    with page.expect_download() as info:
-        page.click("#nr-download-heatmap")
-    path = tmp_path / info.value.suggested_filename
-    info.value.save_as(path)
-    image = nib.load(path)
+    image = nib.load(download(page, "#nr-download-heatmap", tmp_path))
     raw = np.asarray(image.dataobj, dtype=np.float32)
     box = slot_box(page, "Red")
     checked = 0
@@ -337,27 +333,20 @@ def test_two_runs_side_by_side(page):
 def test_downloads_give_the_raw_map_and_the_displayed_one_only_under_its_name(page, tmp_path):
     import nibabel as nib
 
-    def download(button):
-        with page.expect_download() as info:
-            page.click(button)
-        path = tmp_path / info.value.suggested_filename
-        info.value.save_as(path)
-        return path
-
-    raw_path = download("#nr-download-heatmap")
+    raw_path = download(page, "#nr-download-heatmap", tmp_path)
     raw = np.asarray(nib.load(raw_path).dataobj)
     updates = state(page, "overlay_updates")
     page.evaluate("window.trame.state.update({filter_type: 'pass', filter_range: [0.3, 1.0]})")
     wait_state(page, f"s('overlay_updates') > {updates}")
-    again = download("#nr-download-heatmap")
+    again = download(page, "#nr-download-heatmap", tmp_path)
     assert again.name == raw_path.name and not again.name.endswith("-displayed.nii.gz")
     assert np.array_equal(np.asarray(nib.load(again).dataobj), raw), "the heatmap download is filtered"
-    shown_path = download("#nr-download-displayed")
+    shown_path = download(page, "#nr-download-displayed", tmp_path)
     assert shown_path.name.endswith("-displayed.nii.gz")
     shown = np.asarray(nib.load(shown_path).dataobj)
     assert 0 < np.count_nonzero(shown) < np.count_nonzero(raw)
     assert b"displayed" in nib.load(shown_path).header["descrip"].tobytes()
-    table = download("#nr-download-table").read_text().splitlines()
+    table = download(page, "#nr-download-table", tmp_path).read_text().splitlines()
     assert table[0].startswith("#") and any("record" in line or "method" in line for line in table[:40])
     page.evaluate("window.trame.state.update({filter_type: 'none'})")
 

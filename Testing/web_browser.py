@@ -157,6 +157,15 @@ def without_legend(pixels: np.ndarray) -> np.ndarray:
 
 
 
+def download(page, button: str, folder: Path) -> Path:
+    """Click a download button and save what the browser receives under its suggested name."""
+    with page.expect_download() as info:
+        page.click(button)
+    path = Path(folder) / info.value.suggested_filename
+    info.value.save_as(path)
+    return path
+
+
 def slot_box(page, slot: str):
     """Bounding box of the view slot ``#nr-view-<slot>`` (None when it is not displayed)."""
     locator = page.locator(f"#nr-view-{slot}")
