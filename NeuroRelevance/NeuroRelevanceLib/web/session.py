@@ -229,7 +229,7 @@ class WebSession:
             self.logic.remove_run(pinned.job.key)
 
     def refilter(self, values: dict) -> bool:
-        """Apply filter / α range / threshold / opacity from the cache; False without a run."""
+        """Apply filter / filter range / threshold / opacity from the cache; False without a run."""
         if self.run is None or self.run.node.GetScene() is None:
             return False
         self.logic.refilter(self.run, panel.display_filter(self.run, values["filter_type"]),
