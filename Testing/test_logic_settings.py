@@ -185,3 +185,20 @@ def test_explain_cohort_refuses_bad_region_options_before_writing(batch_inputs, 
         with pytest.raises(InputError, match=next(iter(options))):
             explain_cohort(str(table), card, tmp_path / "out", device="cpu", **options)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("options, name", BAD_REGION_OPTIONS[:3] + BAD_REGION_OPTIONS[7:9])
+def test_add_region_table_refuses_bad_options_and_keeps_the_tables(scene, scan, loaded, atlases, earlier,
+                                                                   options, name):
+    logic, run = earlier
+    before = census(scene)
+    overlap = options.pop("min_overlap", 0.0)
+    with pytest.raises(InputError, match=name):
+        logic.add_region_table(run, atlases[0], overlap, **options)
+    assert census(scene) == before
+
+
+def test_a_run_may_keep_its_map_without_the_table_when_asked(scene, scan, loaded, atlases):
+    """``table_required=False`` (what batch runs use): the map is added and the run says why there is no table."""
+    run = RelevanceLogic(scene).run([scan], loaded, atlas=atlases[1], table_required=False)
+    assert run.table is None and "not in the atlas' space" in run.job.table_error

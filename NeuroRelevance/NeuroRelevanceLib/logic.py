@@ -284,7 +284,10 @@ class RelevanceLogic:
         Outputs are named ``"<volume> · LRP <preset> · <target>"`` (``"<volume> · <method> · <target>"`` for
         ``method="gradcam"`` and the other methods of :mod:`methods`) and sit in one
         subject-hierarchy folder with the region table. Running again with the same inputs and
-        settings replaces that run's nodes (never the inputs). Bad input adds no node.
+        settings replaces that run's nodes (never the inputs). Bad input adds no node: settings are
+        checked first (a misspelled keyword is refused with the closest known name), and a run that
+        asks for an atlas whose table cannot be made fails as a whole (``table_required=False``
+        keeps the map and records why in ``run.job.table_error``).
         """
         job = self.prepare(volumes, model, trusted=trusted, device=device, **settings)
         return self.apply(compute(job, progress))
