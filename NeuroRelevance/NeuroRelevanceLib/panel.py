@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .engine import presets as _presets
+from .windowing import DEFAULT_THRESHOLD  # noqa: F401 - the display threshold every front end starts from
 
 #: the presets the panel offers: the engine's registry (``engine/presets.py``), never a list of our own
 PRESETS = list(_presets.PRESETS)

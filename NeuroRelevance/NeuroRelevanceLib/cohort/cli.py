@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli_checks import device_argument, atlas_argument, load_model_argument, number, output_folder
+from ..batch.cli import add_executor_arguments, collector_from_args
+from ..cli_checks import atlas_argument, device_argument, load_model_argument, model_files, number, \
+    output_folder, spare_inputs
 
 RANK = number(1, 1000, integer=True)
+#: what the command writes in its --out folder (see cohort.outputs.write_outputs); an input there is refused
+WRITES = ("rois/*", "decomposition.npz", "scree.png", "scree.csv", "rank_errors.png", "rank_grid.csv",
+          "loadings.csv", "loadings_vs_target.png", "linear_model_selection.csv", "roi_regions.csv", "summary.json")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -42,6 +47,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0)
     p.add_argument("--atlas", default=None, help="atlas name for per-RoI region summaries (optional)")
     p.add_argument("--quiet", action="store_true")
+    add_executor_arguments(p)  # the activations on Dask workers (each loads the model once)
     p.set_defaults(func=run_cohort)
     return p
 
@@ -52,7 +58,9 @@ def run_cohort(args: argparse.Namespace) -> int:
     Arguments, the atlas, the output folder and the model are checked before the decomposition
     starts; an :class:`InputError` propagates to the command line's handler (one line, exit 2).
     """
-    from .data import read_cohort
+    from pathlib import Path
+
+    from .data import TARGETS_FILE, read_cohort
     from .pipeline import decompose_cohort
 
     _check_ranks(args)
@@ -60,7 +68,11 @@ def run_cohort(args: argparse.Namespace) -> int:
     atlas_argument(args.atlas)
     say = None if args.quiet else (lambda m: print(m, flush=True))
     table = read_cohort(args.cohort, target_column=args.target_column)
-    with output_folder(args.out, "--out") as out:
+    source = Path(args.cohort)
+    spare_inputs({"cohort table": source / TARGETS_FILE if source.is_dir() else source,
+                  "cohort volume": table.paths, "--model": model_files(args.model), "--atlas": args.atlas},
+                 folder=("--out", args.out), writes=WRITES)
+    with output_folder(args.out, "--out") as out, collector_from_args(args, args.model) as collect:
         loaded = load_model_argument(args.model, device=args.device)
         if say:
             say(f"[0/5 model] {loaded.summary()}")
@@ -70,7 +82,7 @@ def run_cohort(args: argparse.Namespace) -> int:
             signed=args.signed,
             sparsity_fractions=args.sparsity, batch_size=args.batch_size, device=args.device,
             seed=args.seed, atlas=args.atlas, out_dir=out, target_name=args.target_column,
-            card=loaded.card, progress=say)
+            card=loaded.card, progress=say, collect=collect)
     if say:
         s = result.summary()
         say(f"rank {s['rank']}; linear-model MAE {s['linear_model_mae']}; network MAE {s['network_mae']}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli_checks import device_argument, check_output_file, load_model_argument, number
+from ..cli_checks import check_output_file, device_argument, load_model_argument, model_files, number, spare_inputs
 
 _CAM = ("gradcam", "gradcam++", "guided_gradcam")
 
@@ -62,7 +62,8 @@ def _baseline(text: str):
         raise InputError(f"--baseline must be a number, 'mean' or 'blur', not {text!r}.") from None
 
 
-def _masks(paths, model_inputs, what: str):
+def _masks(paths, model_inputs, option: str, subjects):
+    """Each mask on its subject's model grid; an empty mask, or one lying outside the scan, is refused."""
     from ..errors import InputError
     from ..nifti import read_nifti
     from ..preprocessing import resample
@@ -70,11 +71,19 @@ def _masks(paths, model_inputs, what: str):
     if paths is None:
         return None
     if len(paths) != len(model_inputs):
-        raise InputError(f"{len(paths)} {what} for {len(model_inputs)} subjects; give one per subject.")
+        raise InputError(f"{option}: {len(paths)} masks for {len(model_inputs)} subjects; give one per subject.")
     out = []
-    for path, mi in zip(paths, model_inputs):
+    for path, mi, subject in zip(paths, model_inputs, subjects):
         array, grid = read_nifti(path)
-        out.append(resample((array > 0).astype("float32"), grid, mi.grid, order="nearest") > 0.5)
+        inside = array > 0
+        if not inside.any():
+            raise InputError(f"{option} {path} is empty (no voxel above 0); give the mask of this subject.")
+        mask = resample(inside.astype("float32"), grid, mi.grid, order="nearest") > 0.5
+        if not mask.any():
+            raise InputError(f"{option} {path} does not overlap the scan {subject}: none of its "
+                             f"{int(inside.sum())} voxels falls inside the region the model sees. Check that the "
+                             "mask is in the scan's space (saved with the scan's affine).")
+        out.append(mask)
     return out
 
 
@@ -91,7 +100,10 @@ def _check_before_work(args: argparse.Namespace) -> None:
         if paths is not None and len(paths) != len(args.subjects):
             raise InputError(f"{option}: {len(paths)} mask(s) for {len(args.subjects)} subject(s); give one "
                              "per subject, in the same order.")
-    for option, path in (("--csv", args.csv), ("--per-subject-csv", args.per_subject_csv), ("--png", args.png)):
+    outputs = {"--csv": args.csv, "--per-subject-csv": args.per_subject_csv, "--png": args.png}
+    spare_inputs({"subject scan": args.subjects, "--model": model_files(args.model),
+                  "--ground-truth": args.ground_truth, "--brain-masks": args.brain_masks}, files=outputs)
+    for option, path in outputs.items():
         check_output_file(path, option)
 
 
@@ -125,9 +137,11 @@ def run_compare(args: argparse.Namespace) -> int:
     for m in _CAM:
         if args.layer:
             options[m] = {"layer": args.layer}
+    ground_truth = _masks(args.ground_truth, inputs, "--ground-truth", args.subjects)
+    brain_masks = _masks(args.brain_masks, inputs, "--brain-masks", args.subjects)
     comparison = compare_methods(
-        loaded.model, xs, args.methods, args.target, ground_truth=_masks(args.ground_truth, inputs, "masks"),
-        brain_masks=_masks(args.brain_masks, inputs, "brain masks"), method_options=options, names=names,
+        loaded.model, xs, args.methods, args.target, ground_truth=ground_truth, brain_masks=brain_masks,
+        method_options=options, names=names,
         perturbation={"steps": args.steps, "fraction": args.fraction, "patch": args.patch,
                       "baseline": _baseline(args.baseline), "random_repeats": args.random_repeats},
         inclusivity_options={"threshold_a": args.threshold}, device=args.device)
