@@ -55,7 +55,6 @@ def test_adding_a_rule_example():
         assert torch.allclose(e.relevance.flatten(1), by_hand, atol=1e-14)
         assert "epsilon-std" in presets.PRESETS
     finally:
-        presets.PRESET_REGISTRY.pop("epsilon-std", None)
-        presets.PRESETS = tuple(presets.PRESET_REGISTRY)
+        presets.unregister_preset("epsilon-std")
         rules._BY_NAME.pop("epsilonstd", None)
         rules.RULE_NAMES = tuple(rules._BY_NAME)

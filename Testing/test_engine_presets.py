@@ -93,8 +93,7 @@ def test_a_registered_preset_is_offered_and_used():
         e = explain(model, x, preset="flat-first", dtype=torch.float64)
         assert e.rules["conv"].endswith("Flat(stabilizer=1e-06)") and "Epsilon" in e.rules["fc"]
     finally:
-        presets.PRESET_REGISTRY.pop("flat-first")
-        presets.PRESETS = tuple(presets.PRESET_REGISTRY)
+        presets.unregister_preset("flat-first")
     with pytest.raises(ValueError, match="Unknown preset 'flat-first'"):
         explain(model, x, preset="flat-first")
 
@@ -112,3 +111,49 @@ def test_each_preset_gives_its_documented_rules(name, conv, dense, first):
     assert rules["0"].split(": ", 1)[1].startswith(first)
     assert rules["2"].split(": ", 1)[1].startswith(conv)
     assert rules["5"].split(": ", 1)[1].startswith(dense)
+
+
+def test_a_registered_preset_reaches_every_front_end():
+    """register_preset: the panel (and the web page, which reads it), provenance, the card schema, batch runs
+    and the metrics CLI accept the new preset at once, and refuse it again once it is removed — no front end
+    keeps a copy taken at import."""
+    import argparse
+
+    from NeuroRelevanceLib import panel, provenance
+    from NeuroRelevanceLib.batch.options import BatchOptions
+    from NeuroRelevanceLib.errors import InputError
+    from NeuroRelevanceLib.metrics import cli as metrics_cli
+    from NeuroRelevanceLib.models import card, schema
+
+    def accepted_everywhere(name: str) -> dict:
+        args = argparse.Namespace(preset=name, baseline="zeros", ground_truth=None, brain_masks=None,
+                                  subjects=["s"], output=None, force=False)
+        try:
+            metrics_cli._check_before_work(args)
+            cli_ok = True
+        except InputError as exc:
+            cli_ok = "is not a preset" not in str(exc)
+        try:
+            BatchOptions(preset=name).checked(type("Card", (), {"recommended_preset": name,
+                                                                "output": None})())
+            batch_ok = True
+        except InputError as exc:
+            batch_ok = "Unknown preset" not in str(exc)
+        except Exception:  # noqa: BLE001 - past the preset check; the stand-in card lacks the rest
+            batch_ok = True
+        return {"panel": name in panel.PRESETS, "panel alpha": panel.PRESET_ALPHA.get(name) == 3.0,
+                "provenance": provenance.PRESET_PARAMETERS.get(name) == ("alpha", "beta")
+                and provenance.effective_alpha(name, None) == 3.0,
+                "card schema": not any("recommended_preset" in p for p in
+                                       schema.check_card({"recommended_preset": name})),
+                "card module": name in card.PRESETS, "batch": batch_ok, "metrics cli": cli_ok}
+
+    name = "alpha3-beta2-test"
+    register_preset(Preset(name, "α3β2 everywhere", conv="alpha2beta1", dense="alpha2beta1",
+                           parameters=("alpha", "beta"), alpha=3.0))
+    try:
+        got = accepted_everywhere(name)
+        assert all(got.values()), f"front ends that do not offer a registered preset: {got}"
+    finally:
+        presets.unregister_preset(name)
+    assert not any(accepted_everywhere(name).values())

@@ -82,7 +82,9 @@ PRESETS: tuple[str, ...] = ()
 
 
 def register_preset(preset: Preset) -> Preset:
-    """Add (or replace) a preset; every front end offers it from then on."""
+    """Add (or replace) a preset; every front end offers it from then on (they read the registry on each
+    access). Slicer's preset combo box is built when the module loads: register before that (e.g. in
+    ``.slicerrc.py``) to see the preset there."""
     global PRESETS
     if not isinstance(preset, Preset):
         raise TypeError(f"register_preset takes a Preset, not {preset!r}.")
@@ -90,6 +92,14 @@ def register_preset(preset: Preset) -> Preset:
         PRESET_REGISTRY[preset.name] = preset
         PRESETS = tuple(PRESET_REGISTRY)
     return preset
+
+
+def unregister_preset(name: str) -> None:
+    """Remove a preset added with ``register_preset`` (no error if it is not registered)."""
+    global PRESETS
+    with _LOCK:
+        PRESET_REGISTRY.pop(name, None)
+        PRESETS = tuple(PRESET_REGISTRY)
 
 
 def get_preset(name: Optional[str]) -> Optional[Preset]:
