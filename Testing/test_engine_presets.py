@@ -157,3 +157,34 @@ def test_a_registered_preset_reaches_every_front_end():
     finally:
         presets.unregister_preset(name)
     assert not any(accepted_everywhere(name).values())
+
+
+def test_a_preset_can_look_at_the_graph_once_per_run():
+    """Preset.prepare sees the whole plan once; choose and note get its answer per layer (the hook the
+    graph-aware presets use)."""
+    from dataclasses import dataclass
+
+    from NeuroRelevanceLib.engine.rules import Flat
+
+    calls = []
+
+    @dataclass(frozen=True)
+    class LastLayerFlat(Preset):
+        def prepare(self, plan):
+            calls.append(plan)
+            return plan.linear()[-1].node
+
+        def choose(self, op, params, context=None):
+            return Flat(params.stabilizer) if op.node is context else super().choose(op, params, context)
+
+        def note(self, op, context=None):
+            return " (last layer)" if op.node is context else ""
+
+    register_preset(LastLayerFlat("last-flat", "flat on the last layer, ε elsewhere", "epsilon", "epsilon"))
+    try:
+        e = explain(_Net().double().eval(), torch.rand(1, 1, 6, 6, 6, dtype=torch.float64), preset="last-flat",
+                    dtype=torch.float64)
+    finally:
+        presets.unregister_preset("last-flat")
+    assert len(calls) == 1
+    assert e.rules["fc"] == "Linear (last layer): Flat(stabilizer=1e-06)" and "Epsilon" in e.rules["conv"]

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from .graph import Plan
 from .operators import Linear, Op, PassThroughGrad, Scale, Unknown
-from .presets import RuleParams, check_rule_keys, override_rule, preset_rule
+from .presets import RuleParams, check_rule_keys, get_preset, override_rule, preset_rule
 from .rules import Rule, ZBox
 
 
@@ -84,13 +84,17 @@ def assign_rules(plan: Plan, opts: RuleOptions) -> dict[str, str]:
     used: dict[str, str] = {}
     by_node = {s.node: s for s in plan.steps}
     params = opts.params
+    preset = get_preset(opts.preset)
+    context = preset.prepare(plan) if preset is not None else None
     for op in linear:
         if op.affine:
             continue
         rule = override_rule(opts.rules, op.module_path, op.name, op.module_type, op.consumes_input, **defaults)
+        note = ""
         if rule is None:
-            rule = preset_rule(opts.preset, op, params)
-        _set(op, _fill_bounds(rule, opts), used, "")
+            rule = preset_rule(opts.preset, op, params, context)
+            note = preset.note(op, context) if preset is not None else ""
+        _set(op, _fill_bounds(rule, opts), used, note)
     for op in linear:
         if not op.affine:
             continue

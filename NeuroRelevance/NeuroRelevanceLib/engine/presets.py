@@ -47,7 +47,8 @@ class Preset:
     ``first_with_bounds``: used instead when the caller gave both zB bounds (``low``/``high``).
     ``parameters``: the rule parameters a run records for this preset (α, β, ε, γ);
     ``alpha``: α of an αβ preset (the panel's α field starts there; β = α − 1).
-    Subclasses may override ``choose`` to look at the graph around a layer (``op.node``).
+    A subclass may look at the graph: ``prepare(plan)`` runs once per explained graph and its result is
+    handed to ``choose`` and ``note`` (the text a run's ``rules`` entry adds for the layer).
     """
 
     name: str
@@ -67,8 +68,17 @@ class Preset:
             return self.first
         return self.dense if layer_kind == "dense" else self.conv
 
-    def choose(self, op: Any, params: RuleParams) -> Any:
-        """The rule object for the linear operator ``op`` (``op.layer.kind``, ``op.consumes_input``)."""
+    def prepare(self, plan: Any) -> Any:
+        """What ``choose`` needs to know about the whole graph (``graph.Plan``), computed once per run."""
+        return None
+
+    def note(self, op: Any, context: Any = None) -> str:
+        """Why ``op`` got its rule, shown in ``Explanation.rules`` (empty: nothing beyond the preset)."""
+        return ""
+
+    def choose(self, op: Any, params: RuleParams, context: Any = None) -> Any:
+        """The rule object for the linear operator ``op`` (``op.layer.kind``, ``op.consumes_input``);
+        ``context``: what ``prepare`` returned (None where the graph is not consulted)."""
         from .rules import make_rule
 
         return make_rule(self.rule_name(op.layer.kind, op.consumes_input, params.bounds_given), params.epsilon,
@@ -136,14 +146,15 @@ for _p in (
     register_preset(_p)
 
 
-def preset_rule(preset: Optional[str], op: Any, params: RuleParams) -> Any:
-    """The rule ``preset`` gives the linear operator ``op`` (ε everywhere for ``None``)."""
+def preset_rule(preset: Optional[str], op: Any, params: RuleParams, context: Any = None) -> Any:
+    """The rule ``preset`` gives the linear operator ``op`` (ε everywhere for ``None``); ``context``: what the
+    preset's ``prepare`` returned for this graph."""
     found = get_preset(preset)
     if found is None:
         from .rules import Epsilon
 
         return Epsilon(params.epsilon)
-    return found.choose(op, params)
+    return found.choose(op, params, context)
 
 
 def _type_matches(key: Any, module_type: Any) -> bool:
