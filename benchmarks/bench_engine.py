@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nets", default=",".join(NETS), help=f"subset of {','.join(NETS)}")
+    p.add_argument("--rows", default=None, help="rows in this order, e.g. resnet18:96x112x96,preact:160x192x160 "
+                                                "(default: every row of --nets)")
     p.add_argument("--presets", default="eps,epsilon-plus,alpha1-beta0", help="eps (= None), epsilon-plus, …")
     p.add_argument("--quick", action="store_true", help="half-size inputs (minutes, not hours)")
     p.add_argument("--runs", type=int, default=3, help="timed rounds (median reported, ≥ 3)")
@@ -230,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
                                      None if preset == "eps" else preset, method, args.device)))
         return 0
     nets = [n for n in args.nets.split(",") if n]
-    rows = [(n, s if not args.quick else tuple(max(16, v // 4 * 2) for v in s)) for n, s in ROWS if n in nets]
+    chosen = ROWS if args.rows is None else [(n, tuple(int(v) for v in shape.split("x")))
+                                             for n, shape in (r.split(":") for r in args.rows.split(",") if r)]
+    rows = [(n, s if not args.quick else tuple(max(16, v // 4 * 2) for v in s)) for n, s in chosen if n in nets]
     if args.profile:
         from bench_profile import profile
 
@@ -257,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
                         and m["size"] == list(size)), None)
             if fwd:
                 memory += [dict(fwd, preset=q) for q in presets[1:]]
-        print(table(results, memory), flush=True)
+        print(table(results, memory), flush=True)  # CPU time, after each row (a long run may be cut short)
+        print("wall:\n" + table(results, memory, "wall"), flush=True)
     print()
     print("CPU time (process, all threads):")
     print(table(results, memory, "cpu"))
