@@ -8,7 +8,6 @@ LRP-0 equals gradient × input (autograd oracle), and relevance is conserved to 
 """
 from __future__ import annotations
 
-import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
