@@ -93,6 +93,9 @@ def test_group_means_and_gains_against_a_reference_group(atlas):
     ref1, ref3 = np.mean([l[0] for l in reference_levels]) * n1, np.mean([l[1] for l in reference_levels]) * n3
     assert table.loc[1, "sum"] == pytest.approx(np.mean([l[0] for l in group_levels]) * n1)
     assert table.loc[1, "reference_sum"] == pytest.approx(ref1)
+    assert table.loc[3, "sum"] == pytest.approx(np.mean([l[1] for l in group_levels]) * n3)
+    assert table.loc[3, "reference_sum"] == pytest.approx(ref3)
+    assert table.loc[3, "gain"] == pytest.approx(table.loc[3, "sum"] / ref3)   # G_a = mean S_a / mean ref S_a
     assert table.loc[1, "gain"] == pytest.approx(4.0 / 2.0)
     assert table.loc[3, "gain"] == pytest.approx(2.0 / 2.0)
     assert np.isnan(table.loc[2, "gain"])  # no reference relevance there: gain undefined, not infinite
