@@ -15,7 +15,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from ..demo.groundtruth import rank_accuracy, relevance_mass_accuracy
+from .groundtruth import rank_accuracy, relevance_mass_accuracy
 from ..errors import InputError
 from ..methods.dispatch import canonical, explain
 from .inclusivity import inclusivity

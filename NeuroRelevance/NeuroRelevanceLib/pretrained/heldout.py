@@ -44,6 +44,19 @@ def input_bounds(card: ModelCard) -> tuple[float, float] | None:
     return (0.0, 1.0) if kind in ("percentile", "minmax") else None
 
 
+def generator_options(card_path: str | Path) -> dict:
+    """Keyword arguments of ``demo.synthesize_subject`` that remake the card's T1 cohort: seed,
+    spacing, atrophy pattern and skull stripping (older cards: ribbon, scalp kept)."""
+    from ..demo.atrophy import AtrophyParams
+
+    source = card_json(card_path).get("training", {}).get("cohort") or {}
+    if not source or "lesion" in source.get("generator", ""):
+        raise ValueError(f"{Path(card_path).name} does not record a synthetic T1 cohort")
+    return {"seed": int(source["seed"]), "spacing": float(source["spacing"]),
+            "params": AtrophyParams(pattern=source.get("pattern", "ribbon")),
+            "skull_strip": bool(source.get("skull_strip", False))}
+
+
 def held_out_indices(card_path: str | Path) -> list[int]:
     """Subject indices of the held-out test split recorded in a demo card."""
     first, stop = card_json(card_path)["training"]["split"]["test"]
@@ -74,13 +87,14 @@ def held_out_subjects(card_path: str | Path, *, indices: list[int] | None = None
     from ..demo.cohort import cohort_table, synthesize_subject
 
     table = cohort_table(int(source["n_subjects"]), seed=seed)
+    options = generator_options(card_path)
     for i in chosen:
         row = table.iloc[i]
         if diagnosis is not None and row["diagnosis"] != diagnosis:
             continue
         if min_age is not None and row["age"] < min_age:
             continue
-        s = synthesize_subject(i, float(row["age"]), str(row["diagnosis"]), spacing=spacing, seed=seed)
+        s = synthesize_subject(i, float(row["age"]), str(row["diagnosis"]), **options)
         x, lab = _prepare([s.image], s.atrophy, s.affine, card)
         yield HeldOutSubject(i, s.subject_id, x, lab, float(row["age"]), str(row["diagnosis"]))
 
