@@ -27,8 +27,20 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--preset", default=None, help="LRP preset (default: the card's recommended preset)")
     p.add_argument("--layer", default=None, help="layer for the Grad-CAM family (default: last conv block)")
     p.add_argument("--target", type=int, default=None, help="class index to explain (default: predicted class)")
-    p.add_argument("--ground-truth", nargs="+", default=None, help="one lesion/atrophy mask per subject")
-    p.add_argument("--brain-masks", nargs="+", default=None, help="one brain mask per subject")
+    p.add_argument("--ground-truth", nargs="+", default=None,
+                   help="one lesion/atrophy label map per subject: the ground-truth report scores every method "
+                        "against it beside the oracle and chance")
+    p.add_argument("--ground-truth-labels", nargs="+", type=int, default=None, metavar="LABEL",
+                   help="label values of --ground-truth that form the mask (default: every non-zero label; "
+                        "the demo cohort's AD-like atrophy is label 1)")
+    p.add_argument("--brain-masks", nargs="+", default=None,
+                   help="one brain mask per subject: the domain of the ground-truth scores and of inclusivity")
+    p.add_argument("--twins", nargs="+", default=None,
+                   help="one effect-free twin per subject (same channels): the true change map |subject - twin| "
+                        "is the oracle (default: the mask itself)")
+    p.add_argument("--atlas", default=None, help="atlas (bundled name or label-map file) for region precision@k")
+    p.add_argument("--oracle-sigmas", nargs="+", type=float, default=[0.0, 1.0, 2.0], metavar="SIGMA",
+                   help="blur of the oracle in voxels (default: %(default)s)")
     p.add_argument("--steps", type=int, default=20, help="perturbation steps (default: %(default)s)")
     p.add_argument("--fraction", type=float, default=0.5, help="share of regions removed at the end "
                                                                 "(default: %(default)s)")
@@ -56,20 +68,19 @@ def _baseline(text: str):
         raise InputError(f"--baseline must be a number, 'mean' or 'blur', not {text!r}.") from None
 
 
-def _masks(paths, model_inputs, what: str):
-    from ..errors import InputError
-    from ..nifti import read_nifti
-    from ..preprocessing import resample
+def print_ground_truth(comparison, args: argparse.Namespace) -> None:
+    """The ground-truth report: methods beside the oracle and chance, then as fractions of the ceiling."""
+    from .groundtruth_report import markdown_table
 
-    if paths is None:
-        return None
-    if len(paths) != len(model_inputs):
-        raise InputError(f"{len(paths)} {what} for {len(model_inputs)} subjects; give one per subject.")
-    out = []
-    for path, mi in zip(paths, model_inputs):
-        array, grid = read_nifti(path)
-        out.append(resample((array > 0).astype("float32"), grid, mi.grid, order="nearest") > 0.5)
-    return out
+    labels = "every non-zero label" if args.ground_truth_labels is None else f"label(s) {args.ground_truth_labels}"
+    domain = "inside the brain masks" if args.brain_masks else "on the whole grid (no --brain-masks)"
+    chance = comparison.table.loc["chance", "mass_accuracy"]
+    print(f"\nGround truth ({labels}; scored {domain}; the mask is {chance:.3f} of that domain, which is the "
+          f"chance level of mass and rank accuracy; mean ± sd over {len(args.subjects)} subject(s)):")
+    print(markdown_table(comparison.table, comparison.sd))
+    sigma = 1.0 if 1.0 in args.oracle_sigmas else args.oracle_sigmas[0]
+    print(f"\nAs a fraction of the oracle at σ = {sigma:g} voxel(s):")
+    print(markdown_table(comparison.fraction_of_ceiling(sigma)))
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -82,6 +93,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from ..nifti import read_nifti
     from ..preprocessing import prepare_input
     from . import compare_methods, plot_curves
+    from .truth_inputs import atlas_maps, change_maps, label_masks
 
     loaded = load_model(Path(args.model), device=args.device)
     if loaded.card is None:
@@ -97,14 +109,19 @@ def run_compare(args: argparse.Namespace) -> int:
     for m in _CAM:
         if args.layer:
             options[m] = {"layer": args.layer}
+    truth = label_masks(args.ground_truth, inputs, args.ground_truth_labels)
     comparison = compare_methods(
-        loaded.model, xs, args.methods, args.target, ground_truth=_masks(args.ground_truth, inputs, "masks"),
-        brain_masks=_masks(args.brain_masks, inputs, "brain masks"), method_options=options, names=names,
+        loaded.model, xs, args.methods, args.target, ground_truth=truth,
+        brain_masks=label_masks(args.brain_masks, inputs, None, "--brain-masks"), method_options=options,
+        names=names, changes=change_maps(args.twins, args.subjects, inputs) if truth else None,
+        atlases=atlas_maps(args.atlas, inputs) if truth else None, oracle_sigmas=tuple(args.oracle_sigmas),
         perturbation={"steps": args.steps, "fraction": args.fraction, "patch": args.patch,
                       "baseline": _baseline(args.baseline), "random_repeats": args.random_repeats},
         inclusivity_options={"threshold_a": args.threshold}, device=args.device)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(comparison.table.to_string(float_format="%.4g"))
+    if truth:
+        print_ground_truth(comparison, args)
     for note in comparison.notes:
         print(f"note: {note}")
     if args.csv:
