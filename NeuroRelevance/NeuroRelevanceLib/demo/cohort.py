@@ -228,6 +228,7 @@ def generate_cohort(out_dir: str | Path, n_subjects: int, spacing: float = 3.0, 
     """Write every subject's T1, atrophy and regions maps (NIfTI) and the manifest; return it.
 
     Files: ``sub-XXXX_T1w.nii.gz``, ``sub-XXXX_atrophy.nii.gz``, ``sub-XXXX_regions.nii.gz``,
+    ``sub-XXXX_brain.nii.gz`` (the brain mask: the domain of ground-truth scores),
     ``participants.csv`` (paths relative to ``out_dir``) and ``cohort.json`` (parameters, label
     meanings, region names). An existing manifest is never overwritten unless ``overwrite=True``.
     ``indices`` writes only those subjects of the ``n_subjects`` cohort (e.g. a model's held-out
@@ -253,10 +254,11 @@ def generate_cohort(out_dir: str | Path, n_subjects: int, spacing: float = 3.0, 
         s = synthesize_subject(int(r.index), float(r.age), str(r.diagnosis), spacing=spacing,
                                seed=seed, atlas=atlas, params=params, skull_strip=skull_strip)
         files = {"image": f"{s.subject_id}_T1w.nii.gz", "atrophy": f"{s.subject_id}_atrophy.nii.gz",
-                 "regions": f"{s.subject_id}_regions.nii.gz"}
+                 "regions": f"{s.subject_id}_regions.nii.gz", "brain": f"{s.subject_id}_brain.nii.gz"}
         save_nifti(s.image, s.affine, out / files["image"])
         save_nifti(s.atrophy, s.affine, out / files["atrophy"])
         save_nifti(s.regions, s.affine, out / files["regions"])
+        save_nifti(s.brain.astype(np.uint8), s.affine, out / files["brain"])
         if twins is not None:
             twin = synthesize_subject(int(r.index), float(r.age),
                                       "control" if twins == "ad" else str(r.diagnosis),
@@ -290,6 +292,7 @@ def load_cohort(out_dir: str | Path) -> pd.DataFrame:
         raise FileNotFoundError(f"{out / MANIFEST} not found; generate the cohort first with "
                                 f"generate_cohort({str(out)!r}, n_subjects)")
     table = pd.read_csv(out / MANIFEST)
-    for col in [c for c in ("image", "atrophy", "regions", "twin") if c in table.columns]:
+    for col in [c for c in ("image", "atrophy", "regions", "brain", "twin")
+                if c in table.columns]:
         table[col] = [str((out / p).resolve()) for p in table[col]]
     return table
