@@ -96,6 +96,7 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._lastRun = None
         self._shownPreset = None
         self._shownDisplay = None
+        self._status = ("", None)  # how the last Apply ended when it did not finish: (event, error)
         self._channels = 1
         self._timer = qt.QTimer()
         self._timer.setInterval(100)
@@ -182,6 +183,9 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._lastRun is not None and self._lastRun.node.GetScene() is None:
             self._lastRun = None  # its output was deleted
         self.ui.regionStatisticsButton.enabled = bool(self._lastRun) and not busy
+        if p and not busy:  # what is shown, marked when the controls moved on; a failed Apply said here
+            self.ui.resultsLabel.text = panel.results_text(
+                self._lastRun, self._settings(), str(p.modelPath), self._volumes(), *self._status)
         display = self._displaySettings()
         if self._lastRun is not None and not busy and display != self._shownDisplay:
             self._shownDisplay = display
@@ -217,7 +221,7 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Show what the model expects: channels (one selector each), classes, preset."""
         from NeuroRelevanceLib.models import read_card
 
-        self.ui.modelInfoLabel.text = ""
+        self.ui.modelInfoLabel.text = self.ui.intendedUseLabel.text = ""
         self.ui.targetComboBox.clear()
         self.ui.targetComboBox.addItem(PREDICTED)
         if not path.endswith(".json"):
@@ -232,6 +236,8 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.targetComboBox.addItems(list(card.output.classes))
             self._parameterNode.preset = card.recommended_preset
             self.ui.modelInfoLabel.text = panel.card_summary(card)
+            self.ui.intendedUseLabel.text = panel.intended_use_text(card)  # ⚠ when the card states none
+            self.ui.intendedUseLabel.styleSheet = "color: #b35900" if card.use_warning else ""
 
     def _settings(self) -> dict:
         p = self._parameterNode
@@ -241,14 +247,22 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             opacity=p.opacity, threshold=p.threshold, positive_only=p.positiveOnly,
             atlas=p.atlasNode or p.atlasName, epsilon=p.epsilon, gamma=p.gamma, alpha=p.alpha)
 
+    def _volumes(self) -> list:
+        return [getattr(self._parameterNode, f"inputVolume{i}") for i in range(self._channels)]
+
     def onApplyButton(self) -> None:
         from NeuroRelevanceLib.jobs import compute
 
         p = self._parameterNode
+        self._status = ("", None)
         with slicer.util.tryWithErrorDisplay("Could not start the relevance run.", waitCursor=True):
-            volumes = [getattr(p, f"inputVolume{i}") for i in range(self._channels)]
-            self._job = self.logic.prepare(volumes, str(p.modelPath), trusted=p.trusted,
-                                           device=p.device, **self._settings())
+            try:
+                self._job = self.logic.prepare(self._volumes(), str(p.modelPath), trusted=p.trusted,
+                                               device=p.device, **self._settings())
+            except Exception as exc:  # also said beside Apply, not only in the dialog
+                self._status = ("failed", exc)
+                self._onParameterChanged()
+                raise
             loaded = self._job.loaded
             self.ui.modelInfoLabel.text = loaded.summary()
             self._error = None
@@ -284,9 +298,9 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if self._error is not None:
                 from NeuroRelevanceLib.jobs import Cancelled
 
-                if isinstance(self._error, Cancelled):
-                    self.ui.resultsLabel.text = str(self._error)
-                else:
+                cancelled = isinstance(self._error, Cancelled)  # said beside Apply (_onParameterChanged)
+                self._status = ("cancelled" if cancelled else "failed", self._error)
+                if not cancelled:
                     slicer.util.errorDisplay(f"The relevance run failed: {self._error}")
             else:
                 with slicer.util.tryWithErrorDisplay("Could not add the results to the scene."):

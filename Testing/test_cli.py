@@ -37,7 +37,10 @@ def test_demo_scene_reloads_in_a_fresh_scene(tmp_path):
     import slicer
 
     assert main(["demo", "--smoke", "--output", str(tmp_path)]) == 0
+    from NeuroRelevanceLib import mrml
+
     scene = slicer.vtkMRMLScene()
+    mrml.register_node_classes(scene)  # as Slicer's Colors module does (the heatmap's colour legend)
     scene.SetURL(str(tmp_path / "smoke.mrml"))
     assert scene.Import()
     heat = scene.GetFirstNodeByName("T1 · smoke LoG")

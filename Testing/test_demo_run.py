@@ -10,6 +10,13 @@ AD_REGIONS = {"entorhinal", "parahippocampal", "hippocampus", "amygdala", "tempo
               "inferiortemporal", "middletemporal"}
 
 
+def _recommended() -> str:
+    from NeuroRelevanceLib.models import read_card
+    from NeuroRelevanceLib.pretrained import model_card_path
+
+    return read_card(model_card_path("ad_cnn")).recommended_preset
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     lines = []
@@ -40,7 +47,9 @@ def test_demo_model_finds_the_ad_like_subject_and_its_regions(report):
     assert result.mass_accuracy == result.scores["mass_accuracy"] > 2 * result.chance["mass_accuracy"]
     assert result.chance["mass_accuracy"] < result.ceiling["mass_accuracy"] <= 1.0
     assert result.chance["auc_brain"] == 0.5 < result.scores["auc_brain"]
-    table = pd.read_csv(out / "regions.csv")
+    from NeuroRelevanceLib.regions import read_csv
+
+    table = read_csv(out / "regions.csv")
     assert {"name", "density", "fraction_pos", "rank"} <= set(table.columns)
 
 
@@ -52,3 +61,43 @@ def test_demo_prints_every_score_beside_chance_and_ceiling(report):
         line = next(line for line in lines if score in line)
         assert "chance" in line and "ceiling" in line, line
     assert "outside the brain" in text
+
+
+def test_demo_region_table_equals_the_cli_on_the_demo_heatmap(report, tmp_path):
+    from NeuroRelevanceLib.cli import main
+    from NeuroRelevanceLib.demo_run import DEMO_ATLAS, DEMO_SETTINGS
+    from NeuroRelevanceLib.regions import read_csv
+
+    _, _, out = report
+    assert main(["regions", str(out / "heatmap.nii.gz"), "--atlas", DEMO_ATLAS, "--min-overlap",
+                 str(DEMO_SETTINGS["min_overlap"]), "--csv", str(tmp_path / "cli.csv")]) == 0
+    demo, cli = read_csv(out / "regions.csv"), read_csv(tmp_path / "cli.csv")
+    assert demo["name"].tolist() == cli["name"].tolist()  # same order, so the same ranks
+    for column in ("label", "voxels", "rank", "ranked"):
+        assert demo[column].tolist() == cli[column].tolist(), column
+    for column in ("sum", "sum_pos", "density", "fraction_pos"):
+        np.testing.assert_allclose(demo[column], cli[column], rtol=1e-9, atol=1e-12, err_msg=column)
+    assert demo.attrs["grid"] == cli.attrs["grid"]  # the scan's grid, not the model's 4 mm one
+    scan = nib.load(out / "scan.nii.gz")
+    assert demo.attrs["grid"].startswith("×".join(map(str, scan.shape)))
+    record = demo.attrs["provenance"]
+    assert record["regions"]["atlas"] == DEMO_ATLAS and record["preset"] == _recommended()
+
+
+def test_demo_files_say_what_produced_them_and_what_the_model_is_for(report):
+    import json
+
+    result, lines, out = report
+    text = "\n".join(lines)
+    assert "not for clinical use" in text.lower() and "synthetic" in text.lower()
+    sidecar = json.loads((out / "heatmap.json").read_text())
+    assert sidecar["values"] == "raw relevance" and sidecar["record"]["model"]["name"] == "ad_cnn"
+    assert "raw" in nib.load(out / "heatmap.nii.gz").header["descrip"].item().decode()
+    header = [line for line in (out / "regions.csv").read_text().splitlines() if line.startswith("#")]
+    assert any("not for clinical use" in line.lower() for line in header)
+    import matplotlib.image as mpimg
+
+    overlay = (mpimg.imread(out / "overlay.png")[..., :3] * 255).astype(int)
+    yellow = (overlay[..., 0] > 220) & (overlay[..., 1] > 180) & (overlay[..., 2] < 120)
+    amber = (overlay[..., 0] > 220) & (overlay[..., 1] > 140) & (overlay[..., 1] < 200) & (overlay[..., 2] < 60)
+    assert yellow.sum() > 200 and amber.sum() > 50  # orientation letters; the intended-use caption

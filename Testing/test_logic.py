@@ -108,8 +108,20 @@ def test_target_by_name_rerun_replaces_and_region_table(scene, loaded, volumes, 
     first = logic.run(volumes, loaded, target="AD", atlas=str(tmp_path / "halves.nii.gz"))
     assert first.node.GetName().endswith("· AD")
     assert set(first.table["name"]) == {"Left half", "Right half"}
-    total = first.explanation.relevance.sum().item()
-    assert first.table["sum"].sum() == pytest.approx(total, rel=1e-4, abs=1e-6)
+    # statistics run on the overlay's scan grid: each scan voxel takes the label of the nearest
+    # atlas voxel (computed here from the RAS positions), summed over both channels' maps
+    grid = mrml.volume_grid(volumes[0])
+    k, j, i = np.indices(grid.shape_kji)
+    ras = (grid.ijk_to_ras @ np.stack([i.ravel(), j.ravel(), k.ravel(), np.ones(i.size)]))[:3]
+    index = np.round((ras - affine[:3, 3:4]) / 8.0).astype(int)
+    inside = np.all((index >= 0) & (index < 8), axis=0)
+    label = np.where(inside, np.where(index[2] < 4, 1, 2), 0).reshape(grid.shape_kji)  # halves along k
+    heat = first.raw_source[0] + first.raw_source[1]
+    table = first.table.set_index("label")
+    for value in (1, 2):
+        assert table.loc[value, "voxels"] == np.count_nonzero(label == value)
+        assert table.loc[value, "sum"] == pytest.approx(float(heat[label == value].sum(dtype=np.float64)),
+                                                        rel=1e-5, abs=1e-7)
     assert first.table_node.GetNumberOfRows() == 2
     count = scene.GetNumberOfNodes()
     second = logic.run(volumes, loaded, target="AD", atlas=str(tmp_path / "halves.nii.gz"))

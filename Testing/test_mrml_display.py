@@ -86,11 +86,15 @@ def test_rendered_png_shows_overlay(scene, views, tmp_path):
     reds = (pixels[..., 0] > 150) & (pixels[..., 2] < 100)
     blues = (pixels[..., 2] > 150) & (pixels[..., 0] < 100)
     assert reds.sum() > 20 and blues.sum() > 20
-    path = views.render_png(tmp_path / "red.png", "Red", offset=0.0)
+    path = views.render_png(tmp_path / "red.png", "Red", offset=0.0, annotate=False)  # the bare view
     reader = vtk.vtkPNGReader()
     reader.SetFileName(str(path))
     reader.Update()
     assert reader.GetOutput().GetDimensions()[:2] == (96, 96)
+    reader.SetFileName(str(views.render_png(tmp_path / "labelled.png", "Red", offset=0.0)))
+    reader.Update()  # labelled by default: letters, colour bar and caption around the view
+    width, height = reader.GetOutput().GetDimensions()[:2]
+    assert width > 96 + 100 and height > 96 + 40
     # with the overlay off the same view has neither red nor blue blobs
     for i in range(3):
         scene.GetNthNodeByClass(i, "vtkMRMLSliceCompositeNode").SetForegroundOpacity(0.0)
@@ -113,7 +117,7 @@ def test_montage_puts_three_views_side_by_side(scene, views, tmp_path):
     assert empty.shape == (96, 96, 4) and empty[..., :3].max() == 0
     _, heat = _source_and_heatmap(scene)
     show_heatmap(scene, heat)
-    path = views.render_montage(tmp_path / "three.png", gap=4)
+    path = views.render_montage(tmp_path / "three.png", gap=4, annotate=False)
     reader = vtk.vtkPNGReader()
     reader.SetFileName(str(path))
     reader.Update()

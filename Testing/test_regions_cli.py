@@ -5,10 +5,10 @@ import argparse
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 import pytest
 
 from NeuroRelevanceLib.errors import InputError
+from NeuroRelevanceLib.regions import read_csv
 from NeuroRelevanceLib.regions.cli import register
 
 
@@ -39,7 +39,8 @@ def test_group_against_reference_writes_csv_and_png(files, capsys):
     args = parse([*paths[1:], "--reference", paths[0], "--atlas", str(folder / "atlas.nii.gz"),
                   "--csv", str(folder / "out.csv"), "--png", str(folder / "out.png"), "--rank-by", "sum"])
     assert args.func(args) == 0
-    table = pd.read_csv(folder / "out.csv").set_index("name")
+    table = read_csv(folder / "out.csv").set_index("name")
+    assert table.attrs["atlas"] == "atlas" and table.attrs["grid"] == "8×8×8 voxels of 1×1×1 mm"
     assert table.loc["Insula_L", "gain"] == pytest.approx(2.5)
     assert (folder / "out.png").stat().st_size > 1000
     assert "Insula_L" in capsys.readouterr().out

@@ -35,7 +35,7 @@ def atlas() -> Atlas:
 def test_indicator_of_one_region_gives_density_one_and_all_the_positive_fraction(atlas):
     labels = toy_labels()
     heat = (labels == 3).astype(np.float32)
-    table = region_statistics((heat, AFFINE), atlas).set_index("label")
+    table = region_statistics((heat, AFFINE), atlas, min_region_mm3=0).set_index("label")
     voxel_volume = np.prod(SPACING)
     assert table.loc[3, "density"] == 1.0
     assert table.loc[3, "fraction_pos"] == 1.0
@@ -54,7 +54,7 @@ def test_signed_sums_match_direct_masks_and_fraction_counts_relevance_outside_th
     labels = toy_labels()
     rng = np.random.default_rng(3)
     heat = rng.normal(size=labels.shape)
-    table = region_statistics((heat, AFFINE), atlas, min_overlap=0.0).set_index("label")
+    table = region_statistics((heat, AFFINE), atlas, min_overlap=0.0, min_region_mm3=0).set_index("label")
     total_pos = heat[heat > 0].sum()
     for label in NAMES:
         values = heat[labels == label]
@@ -181,3 +181,25 @@ def test_extreme_float32_values_and_float16_maps_are_summed_correctly(atlas):
     half = (labels == 2).astype(np.float16) * np.float16(0.5)
     table = region_statistics((half, AFFINE), atlas).set_index("label")
     assert table.loc[2, "density"] == 0.5 and table.loc[2, "fraction_pos"] == 1.0
+
+
+def test_regions_below_the_minimum_size_are_listed_but_not_ranked(atlas):
+    labels = toy_labels()
+    counts = {label: int(np.count_nonzero(labels == label)) for label in NAMES}
+    smallest = min(counts, key=counts.get)
+    heat = np.where(labels > 0, 0.1, 0.0) + 5.0 * (labels == smallest)  # the smallest region is the densest
+    limit = sorted(counts.values())[1]  # every region but the smallest is big enough
+    table = region_statistics((heat, AFFINE), atlas, min_region_voxels=limit, min_region_mm3=0)
+    assert len(table) == len(NAMES)  # still listed
+    small = table.set_index("label").loc[smallest]
+    assert not small["ranked"] and small["rank"] == len(NAMES)  # after the four ranked ones
+    assert table["ranked"].tolist() == [True] * (len(NAMES) - 1) + [False]
+    assert table.loc[0, "rank"] == 1 and table.loc[0, "label"] != smallest
+    mm3 = region_statistics((heat, AFFINE), atlas, min_region_voxels=0,
+                            min_region_mm3=limit * float(np.prod(SPACING)) - 1e-6)
+    assert mm3["ranked"].tolist() == table["ranked"].tolist()
+    assert table.attrs["min_region_voxels"] == limit and "12×10×8 voxels of 1.5×1×2 mm" == table.attrs["grid"]
+    everything = region_statistics((heat, AFFINE), atlas, min_region_voxels=0, min_region_mm3=0)
+    assert everything.loc[0, "label"] == smallest and everything["ranked"].all()
+    with pytest.raises(Exception, match="minimum region size"):
+        region_statistics((heat, AFFINE), atlas, min_region_voxels=-1)

@@ -190,6 +190,7 @@ def test_download_scene_is_a_bundle_that_a_fresh_scene_imports(demo):
         target = demo.tmp / "unzipped"
         bundle.extractall(target)
     fresh = slicer.vtkMRMLScene()
+    mrml.register_node_classes(fresh)  # as Slicer's Colors module does (the heatmap's colour legend)
     fresh.SetURL(str(target / scenes[0]))
     assert fresh.Import()
     heat = fresh.GetFirstNodeByName(demo.run.node.GetName())

@@ -79,9 +79,11 @@ def seed_001(args) -> None:
         for s in itertools.islice(held_out_subjects(path, truth="all"), args.max_subjects):
             x = torch.from_numpy(s.x[None])
             lesion = s.labels > 0
+            with torch.no_grad():
+                predicted = loaded.model(x).argmax(1)[0] == 1   # explain the lesion the model finds
             truth = GroundTruth(lesion, brain=s.brain)
             for name, kind, rng in FILTERS:
-                e = explain(loaded.model, x, preset=preset, target=1, mask=torch.from_numpy(lesion),
+                e = explain(loaded.model, x, preset=preset, target=1, mask=predicted,
                             filter=kind, filter_range=rng, filter_placement="every-layer", device="cpu")
                 r = e.relevance[0].sum(0).numpy()
                 sc = truth.score(r) if np.abs(r).max() > 0 else {"mass_accuracy": np.nan, "auc_brain": np.nan}

@@ -8,7 +8,7 @@ truth on the model grid (``pretrained.heldout.held_out_subjects(truth=...)``):
   subject as a control (the true change is the AD-like effect only);
 - ``brain_age_resnet``: control test subjects aged >= --min-age, the predicted age explained, mask =
   labels 2 and 3 (age-related grey matter and ventricles), twin = the subject without any effect;
-- ``lesion_unet``: test subjects, the lesion logits summed over the true lesion explained, mask =
+- ``lesion_unet``: test subjects, the lesion logits summed over the predicted lesion explained, mask =
   lesion (core and penumbra), twin = the subject without lesions.
 
 Every LRP preset and the gradient family (gradient, gradient x input, guided backprop, Grad-CAM,
@@ -41,12 +41,15 @@ SETUP = {  # model -> (held-out selection, truth twin, mask labels)
 }
 
 
-def target_of(name: str, card, subject) -> object:
-    """What is explained: the AD logit, the age output, or the lesion logits over the true lesion."""
+def target_of(name: str, model, card, subject) -> object:
+    """What is explained: the AD logit, the age output, or the lesion logits summed over the lesion the
+    model predicts (what a user has; the true lesion only if the prediction is empty)."""
     if name == "ad_cnn":
         return card.output.classes.index("AD")
     if name == "lesion_unet":
-        return {"class": 1, "mask": torch.from_numpy(subject.labels > 0)}
+        with torch.no_grad():
+            predicted = model(torch.from_numpy(subject.x[None])).argmax(1)[0] == 1
+        return {"class": 1, "mask": predicted if predicted.any() else torch.from_numpy(subject.labels > 0)}
     return None
 
 
@@ -57,7 +60,7 @@ def maps_of(name: str, model, card, subject, methods: list[str]) -> tuple[dict, 
 
     x = torch.from_numpy(subject.x[None])
     bounds = input_bounds(card) or (None, None)
-    target = target_of(name, card, subject)
+    target = target_of(name, model, card, subject)
     kwargs = {"target": target["class"], "mask": target["mask"]} if isinstance(target, dict) else {"target": target}
     maps, seconds, conservation = {}, {}, {}
     for method in methods:

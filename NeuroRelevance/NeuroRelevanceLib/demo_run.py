@@ -5,12 +5,15 @@ generate a subject the network never saw (a cohort index beyond the training set
 ground-truth atrophy mask, put it in a real MRML scene, run LRP with the card's recommended
 preset, and write to the output folder:
 
-- ``heatmap.nii.gz``        the relevance on the scan's grid
+- ``heatmap.nii.gz`` + ``heatmap.json``   the raw relevance on the scan's grid and its settings record
 - ``scan.nii.gz``, ``atrophy_mask.nii.gz``   the scan and where atrophy was applied (label 1 AD-like,
                             2 age-related grey matter, 3 ventricle growth)
-- ``regions.csv``, ``regions.png``           relevance per atlas region (top regions)
-- ``overlay.png``           axial, sagittal and coronal slices with the overlay
+- ``regions.csv``, ``regions.png``           relevance per atlas region on the scan grid (top regions)
+- ``overlay.png``           axial, sagittal and coronal slices through the AD-like atrophy, labelled (letters,
+                            positions, colour bar, caption with the model's intended use)
 - ``scene.mrml``            the scene (scan, overlay, mask, table), opens in 3D Slicer
+
+The region table is the one ``neurorelevance regions heatmap.nii.gz`` computes from the same file.
 """
 from __future__ import annotations
 
@@ -57,6 +60,8 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     from . import mrml
     from .logic import RelevanceLogic
     from .models import load_model
+    from .heatmap_files import write_heatmap
+    from .provenance import use_lines
     from .regions import plot_top_regions, write_csv
 
     started = time.perf_counter()
@@ -70,6 +75,8 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     log(f"[1/{steps}] Loading the demo network from its model card ({Path(card).name})")
     loaded = load_model(card, device="auto")
     log(f"      {loaded.summary()}")
+    for line in use_lines(loaded.card.use_warning, loaded.card.intended_use, loaded.card.limitations):
+        log(f"      {line}")
     log(f"[2/{steps}] Generating a held-out {diagnosis} subject, age {age:g}, at {spacing:g} mm")
     scene = slicer.vtkMRMLScene()
     views = mrml.SliceViews(scene, size=(320, 320))
@@ -87,20 +94,21 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     scores, chance, ceiling = subject.score(run.raw_source[0])
     for line in ground_truth_lines(scores, chance, ceiling, subject.grid):
         log(f"      {line}")
-    log(f"[4/{steps}] Region statistics ({len(run.table)} regions; "
-        f"{run.table.attrs.get('overlap', float('nan')):.0%} of Σ|R| lies inside the atlas' brain)")
+    log(f"[4/{steps}] Region statistics on the scan grid ({run.table.attrs['grid']}; {len(run.table)} "
+        f"regions; {run.table.attrs.get('overlap', float('nan')):.0%} of Σ|R| lies inside the atlas' brain)")
     top = run.table.head(5)
     for row in top.itertuples():
         log(f"      {int(row.rank):2d}. {row.name:35s} density {row.density:+.3g}  "
             f"fraction of positive relevance {row.fraction_pos:.2f}")
     log(f"[5/{steps}] Writing files to {out.resolve()}")
-    files = {"heatmap": mrml.write_volume(run.node, out / "heatmap.nii.gz"),
+    heatmap, sidecar = write_heatmap(out / "heatmap.nii.gz", run.raw_source[0], grid, run.record)
+    files = {"heatmap": heatmap, "heatmap_json": sidecar,
              "scan": mrml.write_volume(scan, out / "scan.nii.gz"),
              "atrophy_mask": mrml.write_volume(mask, out / "atrophy_mask.nii.gz"),
              "regions_csv": write_csv(run.table, out / "regions.csv"),
              "regions_png": _plot(plot_top_regions, run.table, out / "regions.png"),
              "overlay_png": views.render_montage(out / "overlay.png", offsets=_centre_offsets(
-                 mask_kji == 1 if (mask_kji == 1).any() else mask_kji, grid))}
+                 views, mask_kji == 1 if (mask_kji == 1).any() else mask_kji, grid))}
     log(f"[6/{steps}] Saving the scene (open it in 3D Slicer: File > Add Data)")
     files["scene"] = mrml.save_scene(scene, out / "scene.mrml")
     for kind, path in files.items():
@@ -202,10 +210,10 @@ def _plot(plot, table, path: Path) -> Path:
     return path
 
 
-def _centre_offsets(mask_kji: np.ndarray, grid) -> dict:
-    """Slice offsets (RAS mm) through the centre of the ground-truth mask, per view."""
+def _centre_offsets(views, mask_kji: np.ndarray, grid) -> dict:
+    """Slice offsets through the centre of the ground-truth mask (along each view's own normal)."""
     if not mask_kji.any():
         return {}
     k, j, i = (float(np.mean(a)) for a in np.nonzero(mask_kji))
-    r, a, s = (grid.ijk_to_ras @ np.array([i, j, k, 1.0]))[:3]
-    return {"Red": s, "Yellow": r, "Green": a}
+    return views.offsets_through((grid.ijk_to_ras @ np.array([i, j, k, 1.0]))[:3])
+

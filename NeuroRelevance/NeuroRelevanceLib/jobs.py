@@ -2,9 +2,9 @@
 
 ``Job`` holds copies of the input arrays (read from the scene on the main thread), the loaded
 model and the settings. :func:`compute` does all the heavy work (resampling into the model grid,
-LRP, resampling back, region statistics) without touching MRML, so a GUI can run it on a worker
-thread, report progress and cancel between stages; ``RelevanceLogic.apply`` then adds the nodes
-on the main thread.
+LRP, resampling back, region statistics on the scan grid, the settings record) without touching
+MRML, so a GUI can run it on a worker thread, report progress and cancel between stages;
+``RelevanceLogic.apply`` then adds the nodes on the main thread.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .errors import InputError
+from .regions.statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
 
 #: progress callback: (message, fraction done in [0, 1])
 Progress = Callable[[str, float], None]
@@ -30,7 +31,7 @@ class Cancelled(Exception):
 class Settings:
     """Everything that decides a run's numbers and display."""
 
-    preset: str = "epsilon-plus"
+    preset: Optional[str] = None     # None: the model card's recommended preset (see resolve)
     method: str = "lrp"              # or gradient, gradient_x_input, smoothgrad, gradcam, ...
     target: Any = None
     filter: Optional[str] = None
@@ -38,6 +39,8 @@ class Settings:
     filter_placement: str = "input"
     atlas: Any = None
     min_overlap: float = 0.5         # share of Σ|R| that must lie inside the atlas' brain
+    min_region_voxels: float = DEFAULT_MIN_REGION_VOXELS  # smaller regions: listed, not ranked
+    min_region_mm3: float = DEFAULT_MIN_REGION_MM3
     opacity: float = 0.5
     threshold: float = 0.0
     positive_only: bool = False
@@ -46,8 +49,22 @@ class Settings:
 
     @property
     def label(self) -> str:
-        """How the method appears in node names: "LRP epsilon-plus", "gradcam++", ..."""
-        return f"LRP {self.preset}" if self.method == "lrp" else self.method
+        """How the method appears in node names: "LRP epsilon-plus", "LRP αβ (α=3, β=2)", "gradcam++"."""
+        from .provenance import method_label
+
+        return method_label(self.method, self.preset, self.alpha)
+
+    def resolve(self, card) -> "Settings":
+        """Fill what the card decides: the preset, when none is given, is the card's recommended one."""
+        if self.preset is None:
+            self.preset = card.recommended_preset
+        return self
+
+    def resolve_atlas_name(self) -> None:
+        """Refuse an atlas name that is neither bundled nor a file, before anything runs."""
+        from .regions.statistics import check_atlas_name
+
+        check_atlas_name(self.atlas)
 
     def engine_keywords(self) -> dict:
         """Keywords for ``explain`` beyond the preset: the engine's own plus α as a rule override."""
@@ -71,6 +88,7 @@ class Job:
     channels: list                   # [(array KJI, Grid)] one per model input channel
     volume_ids: list                 # MRML node IDs of the input volumes (for the run key)
     settings: Settings
+    volume_names: list = field(default_factory=list)  # names of the input volumes (for the record)
     cancel_event: threading.Event = field(default_factory=threading.Event)
     prepared: Any = None             # preprocessing.ModelInput
     explanation: Any = None          # engine Explanation (model space)
@@ -80,6 +98,7 @@ class Job:
     table_error: str = ""            # why the region table could not be made (the map still is)
     label: str = ""
     prediction: str = ""
+    record: dict = field(default_factory=dict)  # provenance.build_record: what produced the results
 
     def cancel(self) -> None:
         """Ask a running :func:`compute` to stop at its next stage."""
@@ -133,26 +152,47 @@ def compute(job: Job, progress: Optional[Progress] = None) -> Job:
     stage("Resampling relevance onto the scan", 0.75)
     job.raw = [resample(relevance[c], job.prepared.grid, grid)
                for c, (_, grid) in enumerate(job.channels)]
-    if s.atlas is not None:
-        stage("Region statistics", 0.85)
-        try:
-            job.table = region_table(job.prepared.grid, relevance.sum(0), s.atlas, s.min_overlap)
-        except InputError as exc:  # keep the relevance map; report why there is no table
-            job.table_error = str(exc)
     output = job.explanation.output[0]
     job.label = target_label(output, job.class_index, card)
     job.prediction = describe_prediction(output, card)
+    from .provenance import build_record
+
+    job.record = build_record(job)
+    if s.atlas is not None:
+        stage("Region statistics", 0.85)
+        try:
+            job.table = region_table(job, s.atlas, s.min_overlap, s.min_region_voxels, s.min_region_mm3)
+        except InputError as exc:  # keep the relevance map; report why there is no table
+            job.table_error = str(exc)
     stage("Done", 1.0)
     return job
 
 
-def region_table(model_grid, relevance_kji: np.ndarray, atlas: Any, min_overlap: float = 0.5):
-    """Region statistics of a model-space relevance map (its sums are the engine's own)."""
-    from .geometry import kji_to_nibabel
-    from .regions import region_statistics
+def statistics_map(job: Job) -> np.ndarray:
+    """The map region statistics use: the relevance on the overlay's grid (channel 0's scan grid),
+    summed over input channels (other channels' maps are resampled onto that grid)."""
+    from .preprocessing import resample
 
-    return region_statistics((np.ascontiguousarray(kji_to_nibabel(relevance_kji)),
-                              model_grid.ijk_to_ras), atlas, min_overlap=min_overlap)
+    grid = job.channels[0][1]
+    total = np.array(job.raw[0], dtype=np.float32, copy=True)
+    for c in range(1, len(job.raw)):
+        other = job.channels[c][1]
+        total += job.raw[c] if other.same_as(grid) else \
+            resample(job.explanation.relevance[0, c].numpy(), job.prepared.grid, grid)
+    return total
+
+
+def region_table(job: Job, atlas: Any, min_overlap: float = 0.5,
+                 min_region_voxels: float = DEFAULT_MIN_REGION_VOXELS,
+                 min_region_mm3: float = DEFAULT_MIN_REGION_MM3):
+    """Region statistics of a computed job on the overlay's scan grid (the one path for every front end)."""
+    from .provenance import regions_entry
+    from .regions.scan_tables import heatmap_region_table
+
+    record = {**job.record, "regions": regions_entry(atlas, min_overlap, min_region_voxels, min_region_mm3)}
+    return heatmap_region_table(statistics_map(job), job.channels[0][1].ijk_to_ras, atlas,
+                                min_overlap=min_overlap, min_region_voxels=min_region_voxels,
+                                min_region_mm3=min_region_mm3, record=record)
 
 
 def resolve_target(target: Any, card) -> Any:

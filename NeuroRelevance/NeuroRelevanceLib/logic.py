@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from . import mrml
+from . import mrml, provenance
 from .errors import InputError
 from .jobs import FilterCache, Job, Progress, Settings, compute
 
@@ -25,10 +25,11 @@ RUN_KEY = "NeuroRelevance.runKey"
 
 @dataclass
 class HeatmapOutput:
-    """What one run left in the scene and on disk."""
+    """What one run left in the scene and on disk; ``raw`` is the unfiltered map (KJI) when known."""
 
     node: Any
     files: dict[str, Path] = field(default_factory=dict)
+    raw: Optional[np.ndarray] = field(default=None, repr=False)
 
 
 @dataclass
@@ -41,7 +42,8 @@ class RunResult:
 
     outputs: list[HeatmapOutput]
     job: Job
-    table_node: Any = None
+    table_nodes: dict = field(default_factory=dict)   # atlas name -> table node, one per atlas
+    tables: dict = field(default_factory=dict)        # atlas name -> region table
     _caches: list = field(default_factory=list, repr=False)
 
     def filter_caches(self) -> list:
@@ -70,7 +72,26 @@ class RunResult:
 
     @property
     def table(self):
-        return self.job.table
+        """The most recent region table (the run's own, or the last added)."""
+        return next(reversed(self.tables.values())) if self.tables else None
+
+    @property
+    def table_node(self):
+        return next(reversed(self.table_nodes.values())) if self.table_nodes else None
+
+    @property
+    def record(self) -> dict:
+        """What produced this run (see :mod:`provenance`)."""
+        return self.job.record
+
+    def stale_reasons(self, settings: Mapping[str, Any], model: Any = None, volumes: Any = None) -> list[str]:
+        """Why this run no longer matches ``settings`` (the keywords of :meth:`RelevanceLogic.run`)."""
+        from .provenance import differences
+
+        reasons = differences(self.record, settings, model)
+        if volumes is not None and [getattr(v, "GetID", lambda: v)() for v in volumes] != self.job.volume_ids:
+            reasons.append("input volumes changed")
+        return reasons
 
     @property
     def prediction(self) -> str:
@@ -106,6 +127,8 @@ class RelevanceLogic:
         from .models import LoadedModel, load_model
 
         options = Settings(**_known_settings(settings))
+        if isinstance(options.atlas, str):
+            options.resolve_atlas_name()
         options.atlas = scene_atlas(options.atlas)
         _check_display(options.opacity, options.threshold)
         from .engine.filters import check_filter
@@ -120,7 +143,8 @@ class RelevanceLogic:
         if not volumes or any(v is None for v in volumes):
             raise InputError(f"Select one input volume per model channel ({', '.join(names)}).")
         channels = [mrml.volume_to_array(node) for node in volumes]
-        return Job(loaded, channels, [v.GetID() for v in volumes], options)
+        return Job(loaded, channels, [v.GetID() for v in volumes], options.resolve(loaded.card),
+                   [v.GetName() for v in volumes])
 
     def apply(self, job: Job) -> RunResult:
         """Add a computed job's output volumes (one per channel) and table to the scene."""
@@ -145,15 +169,15 @@ class RelevanceLogic:
                 parameters={**parameters, "channel": job.loaded.card.input.channels[c]},
                 target=job.label, conservation_error=job.explanation.max_conservation_error,
                 folder=folder)
-            out = HeatmapOutput(node)
+            out = HeatmapOutput(node, raw=job.raw[c])
             out.node.SetAttribute(RUN_KEY, key)
+            provenance.write_attributes(out.node, job.record)
+            mrml.display.label_values(out.node, s.filter if s.filter_placement == "input" else None,
+                                      s.filter_range)
             folder = mrml.output_folder(self.scene, out.node)
             run.outputs.append(out)
         if job.table is not None:
-            run.table_node = mrml.table_from_dataframe(
-                self.scene, job.table, f"{volumes[0].GetName()} · {method} · regions")
-            run.table_node.SetAttribute(RUN_KEY, key)
-            mrml.outputs.place_in_folder(self.scene, run.table_node, folder)
+            self._add_table(run, job.table, f"{volumes[0].GetName()} · {method}")
         self._display(run, s.opacity, s.threshold, s.positive_only)
         return run
 
@@ -163,23 +187,36 @@ class RelevanceLogic:
             mrml.show_heatmap(self.scene, out.node, opacity=opacity, threshold=threshold,
                               positive_only=positive_only, window=run.window, in_views=index == 0)
 
-    def add_region_table(self, run: RunResult, atlas: Any, min_overlap: float = 0.5):
-        """Region statistics of a finished run against ``atlas`` (name, path or scene label map)."""
+    def add_region_table(self, run: RunResult, atlas: Any, min_overlap: float = 0.5, **sizes: float):
+        """Region statistics of a finished run against ``atlas`` (name, path or scene label map).
+
+        Computed on the overlay's scan grid like the run's own table; ``sizes``:
+        ``min_region_voxels``/``min_region_mm3``. Each atlas gets its own table node (the same atlas
+        again replaces its table); an unknown atlas name is refused.
+        """
         from .jobs import region_table
 
-        job = run.job
-        job.table = region_table(job.prepared.grid, job.explanation.relevance[0].numpy().sum(0),
-                                 scene_atlas(atlas), min_overlap)
-        if run.table_node is not None:
-            mrml.table_from_dataframe(self.scene, job.table, run.table_node.GetName(),
-                                      node=run.table_node)
-        else:
-            run.table_node = mrml.table_from_dataframe(
-                self.scene, job.table, f"{run.node.GetName()} · regions")
-            run.table_node.SetAttribute(RUN_KEY, run.node.GetAttribute(RUN_KEY) or "")
-            mrml.outputs.place_in_folder(self.scene, run.table_node,
-                                         mrml.output_folder(self.scene, run.node))
+        if isinstance(atlas, str):
+            Settings(atlas=atlas).resolve_atlas_name()
+        table = region_table(run.job, scene_atlas(atlas), min_overlap, **sizes)
+        self._add_table(run, table, run.node.GetAttribute("NeuroRelevance.baseName") or run.node.GetName())
         return run.table_node
+
+    def _add_table(self, run: RunResult, table, stem: str) -> None:
+        """Add or update the table node of ``table``'s atlas in the run's folder."""
+        atlas = table.attrs["atlas"]
+        run.tables.pop(atlas, None)
+        run.tables[atlas] = table
+        node = run.table_nodes.pop(atlas, None)
+        if node is not None and node.GetScene() is not None:
+            mrml.table_from_dataframe(self.scene, table, node.GetName(), node=node)
+        else:
+            node = mrml.table_from_dataframe(self.scene, table, f"{stem} · regions ({atlas}, scan grid)")
+            node.SetAttribute(RUN_KEY, run.job.key)
+            mrml.outputs.place_in_folder(self.scene, node, mrml.output_folder(self.scene, run.node))
+        provenance.write_attributes(node, table.attrs.get("provenance") or run.record)
+        node.SetAttribute("NeuroRelevance.grid", str(table.attrs.get("grid", "")))
+        run.table_nodes[atlas] = node
 
     def run(self, volumes: Sequence[Any], model: Any, *, progress: Progress | None = None,
             trusted: bool = False, device: Any = "auto", **settings: Any) -> RunResult:
@@ -210,6 +247,7 @@ class RelevanceLogic:
             mrml.mark_modified(out.node)
             out.node.SetAttribute("NeuroRelevance.displayFilter", json.dumps(
                 {"filter": filter, "filter_range": [float(v) for v in filter_range]}))
+            mrml.display.label_values(out.node, filter, filter_range)
         self._display(run, opacity, threshold, positive_only)
 
     def run_nodes(self, key: str | None = None) -> list:
@@ -232,11 +270,17 @@ class RelevanceLogic:
         return len(doomed)
 
     def export(self, output: HeatmapOutput, folder: str | Path, stem: str = "heatmap",
-               views: tuple[str, ...] = ("Red", "Yellow", "Green")) -> HeatmapOutput:
-        """Write the heatmap (NIfTI), the scene (.mrml) and, with slice views, PNGs to ``folder``."""
+               views: tuple[str, ...] = ("Red", "Yellow", "Green"), displayed: bool = False) -> HeatmapOutput:
+        """Write the heatmap (NIfTI + JSON sidecar), the scene (.mrml) and, with slice views, labelled PNGs.
+
+        The raw relevance is written as ``<stem>.nii.gz``; with ``displayed=True`` the map as shown
+        (filtered) is written instead, as ``<stem>-displayed.nii.gz``.
+        """
+        from .heatmap_files import export_heatmap
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        output.files["heatmap"] = mrml.write_volume(output.node, folder / f"{stem}.nii.gz")
+        output.files.update(export_heatmap(output.node, output.raw, folder, stem, displayed))
         if self.views is not None:
             for view in views:
                 output.files[f"png_{view}"] = self.views.render_png(folder / f"{stem}_{view}.png", view)

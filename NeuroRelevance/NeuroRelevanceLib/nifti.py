@@ -31,8 +31,13 @@ def read_nifti(path: str | Path, dtype=None) -> tuple[np.ndarray, Grid]:
     return array, Grid(array.shape, image.affine)
 
 
-def write_nifti(path: str | Path, array_kji: np.ndarray, grid: Grid) -> Path:
-    """Write a KJI array on ``grid`` as NIfTI (qform and sform both set to the grid, code 1)."""
+def write_nifti(path: str | Path, array_kji: np.ndarray, grid: Grid, *, description: str = "",
+                intent_name: str = "") -> Path:
+    """Write a KJI array on ``grid`` as NIfTI (qform and sform both set to the grid, code 1).
+
+    ``description`` goes to the header's ``descrip`` (at most 79 ASCII characters), ``intent_name``
+    to ``intent_name`` (at most 15).
+    """
     import nibabel as nib
 
     array_kji = np.asarray(array_kji)
@@ -44,6 +49,10 @@ def write_nifti(path: str | Path, array_kji: np.ndarray, grid: Grid) -> Path:
     image.set_qform(grid.ijk_to_ras, code=1)
     image.set_sform(grid.ijk_to_ras, code=1)
     image.header.set_xyzt_units("mm")
+    if description:
+        image.header["descrip"] = description.encode("ascii", "replace")[:79]
+    if intent_name:
+        image.header["intent_name"] = intent_name.encode("ascii", "replace")[:15]
     path = Path(path)
     nib.save(image, str(path))
     return path

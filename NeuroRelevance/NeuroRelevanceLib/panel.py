@@ -53,18 +53,54 @@ def display_filter(run, filter_type: str) -> str | None:
 
 
 def result_summary(run) -> str:
-    """One line on a finished run: prediction, target score, conservation, time and device."""
+    """What a finished run shows: prediction, target score, conservation, time and device, then
+    what produced it (method, rule parameters, target, filter, atlas, model)."""
+    from .provenance import summary
+
     e = run.explanation
     text = (f"Prediction: {run.prediction}; target {run.job.label} = {float(e.target_value[0]):.4g}; "
-            f"conservation error {e.max_conservation_error:.2e}; {e.seconds:.1f} s on {e.device}")
+            f"conservation error {e.max_conservation_error:.2e}; {e.seconds:.1f} s on {e.device}\n"
+            f"{summary(run.record)}")
     if run.job.table_error:
         text += f"\nNo region table: {run.job.table_error}"
     return text
 
 
+def stale_text(run, settings: dict, model: Any = None, volumes: Any = None) -> str:
+    """"" while the shown run matches the panel's settings, else a line saying what changed."""
+    reasons = run.stale_reasons(settings, model=model, volumes=volumes)
+    if not reasons:
+        return ""
+    return f"⚠ Out of date ({'; '.join(reasons)}): the overlay shows the earlier run. Apply to update."
+
+
+def results_text(run, settings: dict | None = None, model: Any = None, volumes: Any = None,
+                 event: str = "", error: Any = None) -> str:
+    """The text beside Apply: what the shown run is (marked when out of date), and what happened to
+    the last Apply when it did not finish (``event`` "cancelled" or "failed" with its ``error``)."""
+    lines = []
+    if event:
+        lines.append("Cancelled: nothing was changed." if event == "cancelled" else f"Run failed: {error}")
+    if run is None:
+        return "\n".join(lines)
+    if event:
+        lines.append("The overlay still shows the earlier run:")
+    lines.append(result_summary(run))
+    if settings is not None:
+        lines.append(stale_text(run, settings, model, volumes))
+    return "\n".join(line for line in lines if line)
+
+
 def card_summary(card) -> str:
     """What a model card says the model expects and returns."""
     return f"{card.name}: channels {', '.join(card.input.channels)}; {card.output.type}"
+
+
+def intended_use_text(card) -> str:
+    """The card's intended use and limits for the panel, or a warning (starting with ⚠) if it has none."""
+    from .provenance import use_lines
+
+    return "\n".join(use_lines(card.use_warning, card.intended_use, card.limitations))
 
 
 def installed_atlases() -> list[str]:

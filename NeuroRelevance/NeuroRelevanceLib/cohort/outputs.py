@@ -24,12 +24,13 @@ def write_outputs(result, out_dir: str | Path, atlas: str | None = None,
     np.savez(out / "decomposition.npz", **as_numpy(lin.fit), layer_affine=result.layer_affine)
     files["decomposition"] = out / "decomposition.npz"
 
-    files["scree_png"] = plot_scree(result.scree, out / "scree.png")
+    caption = _caption(result.summary())
+    files["scree_png"] = plot_scree(result.scree, out / "scree.png", caption)
     pd.DataFrame({k: pd.Series(v) for k, v in result.scree.items()}).to_csv(out / "scree.csv", index_label="index")
     if result.grid is not None:
         g = result.grid
         files["rank_errors_png"] = plot_rank_errors(g.r1_values, g.r2_values, g.e_train, g.e_val,
-                                                    g.suggested, out / "rank_errors.png")
+                                                    g.suggested, out / "rank_errors.png", caption)
         pd.DataFrame(g.to_rows()).to_csv(out / "rank_grid.csv", index=False)
         files["rank_grid"] = out / "rank_grid.csv"
 
@@ -48,7 +49,7 @@ def write_outputs(result, out_dir: str | Path, atlas: str | None = None,
     files["loadings"] = out / "loadings.csv"
     load_cols = [c for c in loadings.columns if c.startswith("loading_")]
     files["loadings_png"] = plot_loadings(loadings[load_cols].to_numpy(), loadings[target_name].to_numpy(),
-                                          out / "loadings_vs_target.png", target_name)
+                                          out / "loadings_vs_target.png", target_name, caption)
     pd.DataFrame(lin.table).to_csv(out / "linear_model_selection.csv", index=False)
 
     summary = result.summary()
@@ -63,3 +64,12 @@ def write_outputs(result, out_dir: str | Path, atlas: str | None = None,
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     files["summary"] = out / "summary.json"
     return files
+
+
+def _caption(summary: dict) -> list[str]:
+    """Caption of the cohort plots: which layer, how many subjects, which rank, which software."""
+    from .. import __version__
+
+    subjects = ", ".join(f"{k} {v}" for k, v in summary["n_subjects"].items())
+    return [f"Cohort decomposition of layer {summary['layer']} ({subjects} subjects; rank "
+            f"{'×'.join(map(str, summary['rank']))}) · NeuroRelevance {__version__}"]

@@ -6,6 +6,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..annotation import add_caption
+
 
 def _pyplot():
     import matplotlib
@@ -16,7 +18,7 @@ def _pyplot():
     return plt
 
 
-def plot_scree(scree: Mapping[str, Sequence[float]], path: str | Path) -> Path:
+def plot_scree(scree: Mapping[str, Sequence[float]], path: str | Path, caption: Sequence[str] = ()) -> Path:
     """Singular values of the mode-1/2/3 unfoldings on a log scale, one panel per mode."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
@@ -28,14 +30,14 @@ def plot_scree(scree: Mapping[str, Sequence[float]], path: str | Path) -> Path:
         ax.set_xlabel("index")
         ax.set_ylabel("singular value")
         ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, add_caption(fig, caption), 1, 1))  # caption: what was decomposed
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
 
 
 def plot_rank_errors(r1_values, r2_values, e_train: np.ndarray, e_val: np.ndarray,
-                     suggested: tuple[int, int], path: str | Path) -> Path:
+                     suggested: tuple[int, int], path: str | Path, caption: Sequence[str] = ()) -> Path:
     """Train (dashed) and validation (solid) relative errors against R1, one line per R2."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
@@ -51,14 +53,14 @@ def plot_rank_errors(r1_values, r2_values, e_train: np.ndarray, e_val: np.ndarra
     ax.set_title("train (dashed) vs validation (solid)")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, add_caption(fig, caption), 1, 1))  # caption: what was decomposed
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
 
 
 def plot_loadings(loadings: np.ndarray, target: np.ndarray, path: str | Path,
-                  target_name: str = "target") -> Path:
+                  target_name: str = "target", caption: Sequence[str] = ()) -> Path:
     """Scatter of each RoI's subject loading against the target, with a least-squares trend line."""
     plt = _pyplot()
     r = loadings.shape[1]
@@ -80,7 +82,7 @@ def plot_loadings(loadings: np.ndarray, target: np.ndarray, path: str | Path,
             ax.set_title(f"RoI {i + 1} (r = {rho:.2f})", fontsize=9)
         ax.set_xlabel(target_name, fontsize=8)
         ax.set_ylabel("loading", fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, add_caption(fig, caption), 1, 1))  # caption: what was decomposed
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)

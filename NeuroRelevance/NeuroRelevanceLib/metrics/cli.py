@@ -133,7 +133,11 @@ def run_compare(args: argparse.Namespace) -> int:
         comparison.per_subject.to_csv(args.per_subject_csv, index=False)
         print(f"per subject: {args.per_subject_csv}")
     if args.png:
+        from ..provenance import card_caption
+
         plot_curves(comparison.curves, comparison.fractions, args.png,
-                    title=f"{loaded.card.name}: region perturbation ({len(xs)} subjects)")
+                    title=f"{loaded.card.name}: region perturbation ({len(xs)} subjects)",
+                    caption=[f"Methods {', '.join(args.methods)} · target {args.target or 'predicted'}"]
+                    + card_caption(loaded.card))
         print(f"curves: {args.png}")
     return 0

@@ -2,13 +2,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
+from typing import Sequence, Union
 
 import numpy as np
 
 
-def plot_curves(curves: dict, fractions: np.ndarray, path: Union[str, Path], title: str = "") -> Path:
-    """Mean target score against the share of regions removed, one line per method; ``"random"`` dashed."""
+def plot_curves(curves: dict, fractions: np.ndarray, path: Union[str, Path], title: str = "",
+                caption: Sequence[str] = ()) -> Path:
+    """Mean target score against the share of regions removed, one line per method; ``"random"`` dashed.
+
+    ``caption``: lines under the chart (model, methods, target, the model's intended use).
+    """
+    from ..annotation import add_caption
+
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -23,7 +29,7 @@ def plot_curves(curves: dict, fractions: np.ndarray, path: Union[str, Path], tit
     ax.set_title(title or "Region perturbation (a faster drop = a more faithful map)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, add_caption(fig, caption), 1, 1))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -10,13 +10,17 @@ A card sits beside its weights file and holds no code::
                 "orientation": "RAS", "normalization": {"type": "zscore", "mask": "nonzero"}},
       "output": {"type": "classification", "classes": ["control", "AD"]},
       "metrics": {"accuracy": 0.91},
-      "recommended_preset": "alpha1-beta0"
+      "recommended_preset": "alpha1-beta0",
+      "intended_use": "Research on AD-related atrophy patterns in T1 scans of adults.",
+      "limitations": "Not for clinical use. Trained on one scanner; untested on children."
     }
 
 ``input.shape`` is the spatial shape in torch order (D, H, W), which is NeuroRelevance's KJI order;
 ``spacing`` is per (i, j, k) axis in mm, like a Slicer volume's spacing; ``orientation`` names where
 i, j, k run (``"RAS"``: right, anterior, superior); the optional ``origin`` is the RAS position of
 voxel 0 (a template-space model gives it; otherwise the grid is centred on the scan).
+``intended_use`` and ``limitations`` are free text shown with every result (panel, captions,
+reports); a card without them still loads, with a visible warning (:attr:`ModelCard.use_warning`).
 """
 from __future__ import annotations
 
@@ -67,6 +71,18 @@ class ModelCard:
     recommended_preset: str = "epsilon-plus"
     description: str = ""
     path: Path | None = None
+    intended_use: str = ""
+    limitations: str = ""
+
+    @property
+    def use_warning(self) -> str:
+        """A warning when the card does not state its intended use or limitations ("" otherwise)."""
+        missing = [what for what, text in (("intended use", self.intended_use),
+                                           ("limitations", self.limitations)) if not text.strip()]
+        if not missing:
+            return ""
+        return (f"Model card '{self.name}' states no {' and no '.join(missing)}: nothing says what this "
+                "model is for or where it fails; do not rely on its results for decisions about patients.")
 
     @property
     def weights_path(self) -> Path:
@@ -87,6 +103,7 @@ class ModelCard:
             "output": {"type": self.output.type, "classes": list(self.output.classes),
                        "units": self.output.units},
             "metrics": self.metrics, "recommended_preset": self.recommended_preset,
+            "intended_use": self.intended_use, "limitations": self.limitations,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -147,6 +164,9 @@ def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
     normalization = inp.get("normalization", {"type": "none"})
     if not isinstance(normalization, dict) or normalization.get("type") not in NORMALIZATIONS:
         problems.append(f'"input.normalization.type" must be one of {NORMALIZATIONS}')
+    for key in ("intended_use", "limitations"):
+        if not isinstance(raw.get(key, ""), str):
+            problems.append(f'"{key}" must be text')
     if out.get("type", "classification") not in OUTPUT_TYPES:
         problems.append(f'"output.type" must be one of {OUTPUT_TYPES}')
     if problems:
@@ -166,4 +186,5 @@ def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
         metrics=dict(raw.get("metrics", {})),
         recommended_preset=str(raw.get("recommended_preset", "epsilon-plus")),
         path=path.resolve() if path else None,
+        intended_use=str(raw.get("intended_use", "")), limitations=str(raw.get("limitations", "")),
     )

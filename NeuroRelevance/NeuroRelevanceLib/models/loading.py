@@ -26,8 +26,11 @@ class LoadedModel:
 
     def summary(self) -> str:
         name = self.card.name if self.card else type(self.model).__name__
-        return (f"{name}: {self.parameters:,} parameters on {self.device} ({self.format}); "
+        text = (f"{name}: {self.parameters:,} parameters on {self.device} ({self.format}); "
                 f"inputs {self.in_channels or '?'} channel(s), outputs {self.out_features or '?'}")
+        if self.card is not None and self.card.use_warning:
+            text += f"\n⚠ {self.card.use_warning}"
+        return text
 
 
 def load_model(path: str | Path, *, trusted: bool = False, device: Any = "auto") -> LoadedModel:
@@ -67,6 +70,10 @@ def load_model(path: str | Path, *, trusted: bool = False, device: Any = "auto")
     in_channels, out_features = infer_io(model)
     if card is not None:
         in_channels = len(card.input.channels)
+        if card.use_warning:
+            import warnings
+
+            warnings.warn(card.use_warning, UserWarning, stacklevel=2)
     return LoadedModel(model, card, fmt, target, params, in_channels, out_features)
 
 

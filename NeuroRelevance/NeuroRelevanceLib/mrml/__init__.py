@@ -6,6 +6,7 @@ the ``scene`` (``vtkMRMLScene``) or a node explicitly and never uses the global
 """
 from . import labels
 from .display import diverging_color_table, show_heatmap
+from .legend import register_node_classes
 from .outputs import create_heatmap_volume, output_folder
 from .storage import read_volume, save_scene, save_scene_bundle, write_volume
 from .tables import table_from_dataframe, write_table_csv
@@ -14,7 +15,7 @@ from .volumes import array_to_volume, mark_modified, volume_buffer, volume_grid,
 
 __all__ = [
     "SliceViews", "labels", "array_to_volume", "create_heatmap_volume", "diverging_color_table", "output_folder",
-    "read_volume", "save_scene", "save_scene_bundle", "mark_modified", "show_heatmap", "table_from_dataframe", "volume_buffer",
+    "read_volume", "register_node_classes", "save_scene", "save_scene_bundle", "mark_modified", "show_heatmap", "table_from_dataframe", "volume_buffer",
     "volume_grid",
     "volume_to_array", "write_table_csv", "write_volume",
 ]

@@ -1,4 +1,5 @@
-"""Heatmap display: our own diverging colour table, symmetric window, foreground in slice views."""
+"""Heatmap display: our own diverging colour table, symmetric window, foreground in slice views,
+and MRML's colour legend (values, unit, meaning of red and blue) in the views."""
 from __future__ import annotations
 
 import numpy as np
@@ -101,6 +102,9 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
     display.AutoWindowLevelOff()
     display.SetWindowLevelMinMax(0.0 if positive_only else -window, window)
     display.SetAttribute("NeuroRelevance.threshold", repr(float(threshold)))
+    from .legend import show_color_legend
+
+    show_color_legend(scene, heatmap, visible=in_views)  # Slicer's colour bar with values and title
     if not in_views:
         return display
     for composite in _composite_nodes(scene):
@@ -109,6 +113,32 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
         composite.SetForegroundVolumeID(heatmap.GetID())
         composite.SetForegroundOpacity(float(opacity))
     return display
+
+
+#: node attributes: what the voxels hold ("raw relevance" or "displayed: ..."), and the name without it
+VALUES_ATTRIBUTE = "NeuroRelevance.values"
+BASE_NAME_ATTRIBUTE = "NeuroRelevance.baseName"
+
+
+def values_text(kind, value_range=(0.0, 1.0)) -> str:
+    """What a heatmap's voxels hold after a display filter: "raw relevance" or "displayed: pass ..."."""
+    if kind is None:
+        return "raw relevance"
+    low, high = (float(v) for v in value_range)
+    return f"displayed: {kind} {low:.2f}–{high:.2f}"
+
+
+def label_values(node, kind, value_range=(0.0, 1.0)) -> None:
+    """Say on a heatmap node whether it holds the raw map or a filtered one (attribute and name).
+
+    A filtered node is named ``"<name> [shown: pass 0.30–1.00]"``; without a filter it gets its
+    plain name back. The raw map stays in the run's cache and is what exports write by default.
+    """
+    base = node.GetAttribute(BASE_NAME_ATTRIBUTE) or node.GetName()
+    node.SetAttribute(BASE_NAME_ATTRIBUTE, base)
+    text = values_text(kind, value_range)
+    node.SetAttribute(VALUES_ATTRIBUTE, text)
+    node.SetName(base if kind is None else f"{base} [shown: {text.split(': ', 1)[1]}]")
 
 
 def _composite_nodes(scene) -> list:

@@ -1,4 +1,10 @@
-"""Slice views without a GUI: the logics Slicer's app would own, and PNG rendering of a view."""
+"""Slice views without a GUI: the logics Slicer's app would own, and labelled PNGs of the views.
+
+PNGs are labelled by default (see :mod:`annotation`): each view with its orientation letters (taken
+from the view's own XY→RAS matrix: Slicer's radiological convention, patient right on image left)
+and its position in mm, the heatmap's colour bar with values and meaning, and a caption from the
+heatmap's settings record. ``annotate=False`` writes the bare view pixels.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,6 +37,9 @@ class SliceViews:
         self.color_logic = slicer.vtkMRMLColorLogic()
         self.color_logic.SetMRMLScene(scene)
         slicer.vtkMRMLSliceNode.AddDefaultSliceOrientationPresets(scene)
+        from .legend import register_node_classes
+
+        register_node_classes(scene)  # what Slicer's Colors module registers (colour legends)
         self.app_logic = slicer.vtkMRMLApplicationLogic()
         self.app_logic.SetMRMLScene(scene)
         self.slice_logics: dict[str, object] = {}
@@ -72,15 +81,55 @@ class SliceViews:
         pixels[..., 3] = 255  # outside the volumes: opaque black, as in Slicer's views
         return np.ascontiguousarray(pixels)
 
+    def tile(self, view: str = "Red", fit: bool = True, offset: float | None = None):
+        """The view's pixels with its name, orientation letters and slice position (an annotation.Tile)."""
+        from ..annotation import Tile, orientation_letters, position_text
+
+        pixels = self.rgba(view, fit, offset)
+        logic = self._logic(view)
+        node = logic.GetSliceNode()
+        xy = _matrix(node.GetXYToRAS())
+        normal = _matrix(node.GetSliceToRAS())[:3, 2]
+        return Tile(pixels, node.GetOrientation(), position_text(normal, logic.GetSliceOffset()),
+                    orientation_letters(xy))
+
+    def offsets_through(self, ras, views=("Red", "Yellow", "Green")) -> dict:
+        """Slice offsets that make each view pass through the RAS point ``ras`` (along its own normal)."""
+        point = np.asarray(ras, dtype=float)[:3]
+        return {view: float(_matrix(self._logic(view).GetSliceNode().GetSliceToRAS())[:3, 2] @ point)
+                for view in views}
+
+    def annotated(self, views=("Red",), offsets: dict | None = None, heatmap=None):
+        """Labelled views side by side: ``(pixels, annotation.Layout)``. ``heatmap`` defaults to the
+        foreground volume of the views; its display gives the colour bar, its record the caption."""
+        from ..annotation import compose
+        from .legend import caption_for, colour_bar_for
+
+        offsets = offsets or {}
+        tiles = [self.tile(view, True, offsets.get(view)) for view in views]
+        heatmap = heatmap or self.foreground()
+        return compose(tiles, colour_bar_for(heatmap), caption_for(heatmap))
+
+    def foreground(self):
+        """The volume shown in the foreground of the first view (None if there is none)."""
+        composite = self._logic(next(iter(self.slice_logics))).GetSliceCompositeNode()
+        node_id = composite.GetForegroundVolumeID() if composite is not None else None
+        return self.scene.GetNodeByID(node_id) if node_id else None
+
     def render_png(self, path: str | Path, view: str = "Red", fit: bool = True,
-                   offset: float | None = None) -> Path:
-        """Write the blended view to a PNG file (no GPU, no render window) and return its path."""
-        return write_png(path, self.rgba(view, fit, offset))
+                   offset: float | None = None, annotate: bool = True) -> Path:
+        """Write the view to a PNG file (no GPU, no render window), labelled unless ``annotate=False``."""
+        if not annotate:
+            return write_png(path, self.rgba(view, fit, offset))
+        pixels, _ = self.annotated((view,), {view: offset} if offset is not None else None)
+        return write_png(path, pixels)
 
     def render_montage(self, path: str | Path, views=("Red", "Yellow", "Green"),
-                       offsets: dict | None = None, gap: int = 4) -> Path:
-        """The given views side by side in one PNG (e.g. three orthogonal slices)."""
+                       offsets: dict | None = None, gap: int = 4, annotate: bool = True) -> Path:
+        """The given views side by side in one PNG (e.g. three orthogonal slices), labelled by default."""
         offsets = offsets or {}
+        if annotate:
+            return write_png(path, self.annotated(views, offsets)[0])
         tiles = [self.rgba(view, True, offsets.get(view)) for view in views]
         height = max(t.shape[0] for t in tiles)
         spacer = np.zeros((height, gap, 4), np.uint8)
@@ -97,6 +146,10 @@ class SliceViews:
         if view not in self.slice_logics:
             raise InputError(f"Unknown view '{view}'; use one of {sorted(self.slice_logics)}.")
         return self.slice_logics[view]
+
+
+def _matrix(vtk_matrix) -> np.ndarray:
+    return np.array([[vtk_matrix.GetElement(i, j) for j in range(4)] for i in range(4)])
 
 
 def write_png(path: str | Path, pixels: np.ndarray) -> Path:

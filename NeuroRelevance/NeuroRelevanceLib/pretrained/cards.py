@@ -39,6 +39,29 @@ _DESCRIPTIONS = {
                     "penumbra together). Synthetic data only: not for clinical use."),
 }
 
+#: what each demo model is for and where it fails (shown with every result)
+_INTENDED_USE = {
+    "ad_cnn": {
+        "intended_use": ("Research and teaching demo of NeuroRelevance: shows how relevance maps behave on "
+                         "synthetic T1 brains whose AD-like atrophy is known (hippocampus, amygdala, "
+                         "entorhinal, parahippocampal and temporal cortex)."),
+        "limitations": ("Synthetic-data demo, not for clinical use: trained and tested only on generated "
+                        "brains, never on real patients; its AD/control output on a real scan (or on a "
+                        "healthy template) means nothing.")},
+    "brain_age_resnet": {
+        "intended_use": ("Research and teaching demo of NeuroRelevance: relevance maps of a brain-age "
+                         "regressor on synthetic T1 brains whose age effects are known (grey-matter "
+                         "thinning, ventricle growth)."),
+        "limitations": ("Synthetic-data demo, not for clinical use: trained and tested only on generated "
+                        "brains; the age it predicts for a real scan means nothing.")},
+    "lesion_unet": {
+        "intended_use": ("Research and teaching demo of NeuroRelevance: relevance maps of a lesion segmenter "
+                         "on synthetic perfusion/diffusion scans (ADC, rCBF, rCBV, Tmax) whose lesions are "
+                         "known."),
+        "limitations": ("Synthetic-data demo, not for clinical use: trained and tested only on generated "
+                        "scans; its lesion masks on real patients mean nothing.")},
+}
+
 _OUTPUTS = {
     "ad_cnn": {"type": "classification", "classes": ["control", "AD"], "units": ""},
     "brain_age_resnet": {"type": "regression", "classes": [], "units": "years"},
@@ -92,6 +115,7 @@ def card_dict(name: str, model: nn.Module, info: dict, data: Any, seed: int) -> 
     return {
         "name": name,
         "description": _DESCRIPTIONS[name],
+        **_INTENDED_USE[name],
         "architecture": nets.spec(model),
         "weights": f"{name}.safetensors",
         "input": data.grid.card_input(list(channels), norm),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from .statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
+
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``regions`` sub-command; returns its parser (``func`` default set to run_regions)."""
@@ -20,6 +22,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--min-overlap", type=float, default=0.5,
                    help="refuse heatmaps with less of their relevance inside the atlas (default: %(default)s)")
     p.add_argument("--rank-by", default="density", help="metric to rank by (default: %(default)s)")
+    p.add_argument("--min-region-voxels", type=float, default=DEFAULT_MIN_REGION_VOXELS,
+                   help="smaller regions are listed but not ranked (default: %(default)s)")
+    p.add_argument("--min-region-mm3", type=float, default=DEFAULT_MIN_REGION_MM3,
+                   help="smaller regions (mm³) are listed but not ranked (default: %(default)s)")
     p.add_argument("--per-subject", action="store_true", help="one row per subject and region")
     p.add_argument("--top", type=int, default=15, help="rows to print and bars to plot (default: %(default)s)")
     p.add_argument("--csv", default=None, help="write the full table here")
@@ -47,11 +53,16 @@ def run_regions(args: argparse.Namespace) -> int:
     heatmaps = list(args.heatmaps) if len(args.heatmaps) > 1 else args.heatmaps[0]
     table = region_statistics(heatmaps, args.atlas, reference=args.reference, pool_hemispheres=args.pool,
                               names=args.names, min_overlap=args.min_overlap, rank_by=args.rank_by,
-                              per_subject=args.per_subject)
+                              per_subject=args.per_subject, min_region_voxels=args.min_region_voxels,
+                              min_region_mm3=args.min_region_mm3)
+    if isinstance(heatmaps, str):  # a heatmap written by NeuroRelevance: carry its record into the table
+        from .scan_tables import attach_sidecar_record
+
+        attach_sidecar_record(table, heatmaps, args)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(table.head(args.top).to_string(index=False, float_format="%.4g"))
-    print(f"atlas {table.attrs['atlas']} ({table.attrs['space']}); relevance inside the atlas: "
-          f"{table.attrs['overlap']:.1%}")
+    print(f"atlas {table.attrs['atlas']} ({table.attrs['space']}) on the heatmap's grid ({table.attrs['grid']}); "
+          f"relevance inside the atlas: {table.attrs['overlap']:.1%}")
     if args.csv:
         print(f"table: {write_csv(table, args.csv)}")
     if args.png:

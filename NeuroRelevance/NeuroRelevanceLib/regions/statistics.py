@@ -23,6 +23,10 @@ from .heatmaps import Heatmap, load_heatmaps
 from .hemispheres import pooling_groups
 
 METRICS = ["voxels", "volume_mm3", "sum", "sum_pos", "sum_neg", "density", "fraction_pos"]
+#: regions smaller than this (on the heatmap's grid) are listed but not ranked: a density over a
+#: handful of voxels is noise, and such regions used to top the table
+DEFAULT_MIN_REGION_VOXELS = 10
+DEFAULT_MIN_REGION_MM3 = 500.0
 #: atlases built from files or arrays, keyed by content (a few, most recent last)
 _LOADED: dict[tuple, Atlas] = {}
 _LOADED_SIZE = 4
@@ -30,8 +34,9 @@ _LOADED_SIZE = 4
 
 def region_statistics(heatmap: object, atlas: object, reference: object = None, pool_hemispheres: bool = False,
                       *, names: Mapping | str | Path | None = None, transform: object = None,
-                      min_overlap: float = 0.5, rank_by: str = "density",
-                      per_subject: bool = False) -> pd.DataFrame:
+                      min_overlap: float = 0.5, rank_by: str = "density", per_subject: bool = False,
+                      min_region_voxels: float = DEFAULT_MIN_REGION_VOXELS,
+                      min_region_mm3: float = DEFAULT_MIN_REGION_MM3) -> pd.DataFrame:
     """Relevance per atlas region: one row per region, sorted by ``rank`` (1 = most relevant).
 
     heatmap: a NIfTI path, nibabel image, SimpleITK image or ``(array, affine)`` pair (array in
@@ -46,13 +51,20 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
     rank_by: the column ranked (descending) into ``rank``.
     per_subject: return the long table (group, subject, then one row per region for each subject,
         ranked within the subject, with per-subject gains S_a / mean_reference S_a).
+    min_region_voxels, min_region_mm3: a region with fewer voxels, or less volume, on the heatmap's
+        grid is listed (``ranked`` False, after the ranked rows, sharing the last rank) but not ranked.
 
-    Columns: label, name, voxels, volume_mm3, sum, sum_pos, sum_neg, density, fraction_pos, rank
-    (+ reference_sum, gain). ``table.attrs`` holds atlas, space, licence, overlap, n_subjects.
+    Columns: label, name, voxels, volume_mm3, sum, sum_pos, sum_neg, density, fraction_pos, rank,
+    ranked (+ reference_sum, gain). ``table.attrs`` holds atlas, space, licence, overlap, n_subjects,
+    grid (shape and spacing of the heatmap) and the minimum region size.
     """
     atlas_obj = resolve_atlas(atlas, names)
     if not 0.0 <= float(min_overlap) <= 1.0:
         raise InputError(f"min_overlap must lie in [0, 1], got {min_overlap}.")
+    minimum = (float(min_region_voxels), float(min_region_mm3))
+    if not all(np.isfinite(minimum)) or min(minimum) < 0:
+        raise InputError(f"The minimum region size must be a finite number ≥ 0 (voxels {min_region_voxels}, "
+                         f"mm³ {min_region_mm3}).")
     group = load_heatmaps(heatmap, "heatmap")
     refs = load_heatmaps(reference, "reference heatmap") if reference is not None else []
     index, region_names, labels, members = _regions(atlas_obj, pool_hemispheres)
@@ -67,13 +79,13 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
     if per_subject:
         frames = [_subject_frame(t, "group", s.label, reference_sum) for t, s in zip(subjects, sums_group)]
         frames += [_subject_frame(_metrics(base, s), "reference", s.label, reference_sum) for s in sums_ref]
-        table = pd.concat([_ranked(frame, rank_by) for frame in frames], ignore_index=True)
+        table = pd.concat([_ranked(frame, rank_by, minimum) for frame in frames], ignore_index=True)
     else:
         table = subjects[0] if len(subjects) == 1 else _mean_table(base, subjects)
         if reference_sum is not None:
             table["reference_sum"] = reference_sum
             table["gain"] = _ratio(table["sum"].to_numpy(), reference_sum)
-        table = _ranked(table, rank_by)
+        table = _ranked(table, rank_by, minimum)
     all_sums = sums_group + sums_ref
     table.attrs.update({
         "atlas": atlas_obj.name, "space": atlas_obj.space, "licence": atlas_obj.licence,
@@ -81,8 +93,15 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
         "fraction_pos_outside_atlas": float(np.mean([1 - _ratio(s.sums_pos.sum(), s.total_pos)
                                                      for s in sums_group])),
         "n_subjects": len(group), "n_reference": len(refs), "rank_by": rank_by,
-        "pooled_hemispheres": bool(pool_hemispheres)})
+        "pooled_hemispheres": bool(pool_hemispheres), "grid": describe_grid(group[0].shape, group[0].affine),
+        "min_region_voxels": minimum[0], "min_region_mm3": minimum[1]})
     return table
+
+
+def describe_grid(shape: tuple, affine: np.ndarray) -> str:
+    """The heatmap grid in words: "91×109×91 voxels of 2×2×2 mm" (i × j × k)."""
+    spacing = np.linalg.norm(np.asarray(affine, dtype=float)[:3, :3], axis=0)
+    return f"{'×'.join(map(str, shape))} voxels of {'×'.join(f'{s:.4g}' for s in spacing)} mm"
 
 
 def resolve_atlas(atlas: object, names: Mapping | str | Path | None = None) -> Atlas:
@@ -97,9 +116,7 @@ def resolve_atlas(atlas: object, names: Mapping | str | Path | None = None) -> A
             if names is not None:
                 raise InputError(f"names= applies to label-map atlases; {atlas} is bundled with its own names.")
             return load_bundled_atlas(str(atlas))
-        if not path.is_file():
-            raise InputError(f"{atlas!r} is neither a bundled atlas nor an existing label-map file; see "
-                             "available_atlases() or check the path.")
+        check_atlas_name(str(atlas))
         stat = path.stat()
         key = ("file", str(path.resolve()), stat.st_mtime_ns, stat.st_size, _names_key(names))
         return _cached(key, lambda: load_label_map(path, names=names))
@@ -113,6 +130,15 @@ def resolve_atlas(atlas: object, names: Mapping | str | Path | None = None) -> A
         return _cached(key, lambda: Atlas(labels, affine, names))
     raise InputError(f"Cannot use a {type(atlas).__name__} as an atlas; pass a bundled atlas name, a label-map "
                      "path, an Atlas or a (label array, affine) pair.")
+
+
+def check_atlas_name(atlas: str) -> None:
+    """Refuse a name that is neither a bundled atlas nor an existing file (cheap: loads nothing)."""
+    if not Path(atlas).is_file() and not is_bundled(atlas):
+        from .bundled import BUNDLED
+
+        raise InputError(f"{atlas!r} is neither a bundled atlas nor an existing label-map file; the bundled "
+                         f"atlases are {', '.join(sorted(BUNDLED))} (see available_atlases()), or give a path.")
 
 
 def _names_key(names: Mapping | str | Path | None) -> object:
@@ -184,21 +210,25 @@ def _subject_frame(table: pd.DataFrame, group: str, subject: str, reference_sum)
     return table
 
 
-def _ranked(table: pd.DataFrame, rank_by: str) -> pd.DataFrame:
+def _ranked(table: pd.DataFrame, rank_by: str, minimum: tuple[float, float] = (0.0, 0.0)) -> pd.DataFrame:
+    """Rank regions by ``rank_by`` (descending); too small or valueless regions follow, unranked."""
     if rank_by not in table.columns or rank_by in ("label", "name", "labels"):
-        choices = [c for c in table.columns if c not in ("label", "name", "labels")]
+        choices = [c for c in table.columns if c not in ("label", "name", "labels", "ranked")]
         raise InputError(f"rank_by={rank_by!r} is not a metric of this table; choose one of {choices}.")
     values = table[rank_by].to_numpy(dtype=float)
+    ranked = ~np.isnan(values) & (table["voxels"].to_numpy(dtype=float) >= minimum[0]) \
+        & (table["volume_mm3"].to_numpy(dtype=float) >= minimum[1])
     key = np.where(np.isnan(values), -np.inf, values)
-    ordered = np.lexsort((table["label"].to_numpy(), -key))  # descending metric, then ascending label
+    # ranked rows first, each part by descending metric, then ascending label
+    ordered = np.lexsort((table["label"].to_numpy(), -key, ~ranked))
     rank = np.empty(len(values), dtype=np.int64)
     sorted_key = key[ordered]
     first = np.r_[True, sorted_key[1:] != sorted_key[:-1]]  # ties share the smallest rank ("min")
     rank[ordered] = np.maximum.accumulate(np.where(first, np.arange(1, len(values) + 1), 0))
-    missing = np.isnan(values)
-    rank[missing] = np.count_nonzero(~missing) + 1  # regions without a value (no voxels) rank last
+    rank[~ranked] = np.count_nonzero(ranked) + 1  # listed, sharing the last rank
     table = table.iloc[ordered].reset_index(drop=True)
     table["rank"] = rank[ordered]
+    table["ranked"] = ranked[ordered]
     return table
 
 

@@ -1,0 +1,53 @@
+"""Region statistics of a heatmap on its own grid: the one path for the module, console, demo and CLI.
+
+A run's table is computed on the overlay's scan grid (never silently on the model's coarser grid),
+with the grid as a NIfTI file stores it (float32 affine), so the table equals the one
+``neurorelevance regions`` computes from the exported ``heatmap.nii.gz``. The table carries the
+run's settings record in ``table.attrs["provenance"]`` (written to the CSV header).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import numpy as np
+import pandas as pd
+
+from ..geometry import kji_to_nibabel
+from .statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS, region_statistics
+
+
+def nifti_affine(ijk_to_ras: np.ndarray) -> np.ndarray:
+    """The affine as a NIfTI header stores it (sform rows in float32) and nibabel reads it back."""
+    return np.asarray(ijk_to_ras, dtype=np.float32).astype(np.float64)
+
+
+def heatmap_region_table(values_kji: np.ndarray, ijk_to_ras: np.ndarray, atlas: Any, *,
+                         min_overlap: float = 0.5, min_region_voxels: float = DEFAULT_MIN_REGION_VOXELS,
+                         min_region_mm3: float = DEFAULT_MIN_REGION_MM3,
+                         record: Optional[Mapping] = None) -> pd.DataFrame:
+    """Region statistics of a KJI heatmap on its grid (IJK→RAS) against ``atlas``."""
+    values = np.ascontiguousarray(np.asarray(values_kji, dtype=np.float32))
+    table = region_statistics((kji_to_nibabel(values), nifti_affine(ijk_to_ras)), atlas,
+                              min_overlap=min_overlap, min_region_voxels=min_region_voxels,
+                              min_region_mm3=min_region_mm3)
+    if record:
+        table.attrs["provenance"] = dict(record)
+    return table
+
+
+def attach_sidecar_record(table: pd.DataFrame, heatmap_path, options) -> None:
+    """Put the settings record of a heatmap's JSON sidecar (if any) into ``table.attrs``, with the
+    region settings of this table (``options``: min_overlap, min_region_voxels, min_region_mm3)."""
+    import json
+
+    from ..heatmap_files import sidecar_path
+    from ..provenance import regions_entry
+
+    sidecar = sidecar_path(heatmap_path)
+    try:
+        record = json.loads(sidecar.read_text()).get("record") if sidecar.is_file() else None
+    except (ValueError, OSError):
+        record = None
+    if record:
+        table.attrs["provenance"] = {**record, "regions": regions_entry(
+            table.attrs["atlas"], options.min_overlap, options.min_region_voxels, options.min_region_mm3)}
