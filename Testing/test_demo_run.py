@@ -1,7 +1,6 @@
 """The README's main job at a coarse resolution: the trained AD model on a held-out subject."""
 import nibabel as nib
 import numpy as np
-import pandas as pd
 import pytest
 
 from NeuroRelevanceLib.demo_run import run_demo
