@@ -19,8 +19,9 @@ import torch.nn as nn
 from .. import nets
 from ..models import card_from_dict, save_weights
 
-#: the LRP preset each card recommends (chosen with benchmarks/bench_groundtruth.py; see docs)
-RECOMMENDED_PRESET = {"ad_cnn": "alpha1-beta0", "brain_age_resnet": "epsilon-plus",
+#: the LRP preset a freshly trained card starts with; scripts/update_card_evidence.py then scores every
+#: preset on the held-out subjects and records the one the evidence supports, with the reason
+RECOMMENDED_PRESET = {"ad_cnn": "deep-taylor", "brain_age_resnet": "epsilon-plus",
                       "lesion_unet": "epsilon-plus"}
 
 _DESCRIPTIONS = {
