@@ -99,3 +99,17 @@ def test_prepare_input_errors():
         prepare_input([(ones, g), (ones, other)], _card())
     with pytest.raises(InputError, match="NaN"):
         prepare_input([(ones, g), (np.full((4, 4, 4), np.nan), g)], _card())
+
+
+def test_same_grid_keeps_exact_zeros_so_nonzero_statistics_do_not_shift():
+    """A skull-stripped scan already on the model grid: interpolating at the voxel centres leaked ~1e-15
+    into the zero background, and the 'nonzero' percentile then counted thousands of edge voxels."""
+    grid = oblique_grid((12, 14, 10))
+    rng = np.random.default_rng(0)
+    brain = np.zeros(grid.shape_kji, bool)
+    brain[2:10, 3:11, 2:8] = True
+    scan = np.where(brain, rng.uniform(0.5, 1.5, grid.shape_kji), 0.0).astype(np.float32)
+    out = resample(scan, grid, grid)
+    np.testing.assert_array_equal(out, scan)
+    spec = {"type": "percentile", "low": 1.0, "high": 99.0, "mask": "nonzero"}
+    np.testing.assert_array_equal(normalize(out, spec), normalize(scan, spec))

@@ -38,7 +38,7 @@ def test_bundled_card_records_its_evidence_and_follows_the_rule(name):
     card = json.loads(model_card_path(name).read_text())
     evidence = card.get("evidence")
     if evidence is None:
-        pytest.skip(f"{name}: no evidence recorded yet (scripts/update_card_evidence.py)")
+        pytest.skip(f"{name}: no evidence recorded yet (benchmarks/bench_groundtruth.py --write-evidence)")
     methods = evidence["methods"]
     chance = evidence["chance"]["mass_accuracy"]
     table = pd.DataFrame({m: {"mass_accuracy": v["mass_accuracy"]} for m, v in methods.items()}).T

@@ -20,6 +20,7 @@ preset's conservation error and the preset the evidence supports (``pretrained.e
 Prints Markdown tables and writes ``benchmark-output/groundtruth.json``.
 
     .venv/bin/python benchmarks/bench_groundtruth.py
+    .venv/bin/python benchmarks/bench_groundtruth.py --write-evidence      # and record it in the cards
     .venv/bin/python benchmarks/bench_groundtruth.py --models ad_cnn --max-subjects 5 --models-dir /tmp/m
 """
 from __future__ import annotations
@@ -43,12 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-subjects", type=int, default=100, help="at most this many subjects per model")
     parser.add_argument("--min-age", type=float, default=50.0, help="brain-age model: subjects this old or older")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmark-output" / "groundtruth.json")
+    parser.add_argument("--write-evidence", action="store_true",
+                        help="record the scores, the evidence-based preset and its reason in each card")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from NeuroRelevanceLib.metrics.groundtruth_report import markdown_table
     from NeuroRelevanceLib.pretrained import model_card_path
-    from NeuroRelevanceLib.pretrained.evidence import recommend, score_card
+    from NeuroRelevanceLib.pretrained.evidence import recommend, score_card, write_evidence
 
     summary = {}
     for name in args.models:
@@ -68,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             cons = f"{e['conservation_error']:.2g}" if "conservation_error" in e else "–"
             print(f"| {m} | {report.table.loc[m, 'outside_share']:.3f} | {cons} | {e['seconds']:.1f} |")
         print(f"\nEvidence-based recommendation: {recommend(report.table, extra)[1]}")
+        if args.write_evidence:
+            write_evidence(card, name, report, extra)
+            print(f"recorded in {card}")
         print(f"\n({time.perf_counter() - t0:.0f} s)\n", flush=True)
         summary[name] = {"n": int(n), "table": json.loads(report.table.to_json(orient="index")),
                          "sd": json.loads(report.sd.to_json(orient="index")), "methods": extra,

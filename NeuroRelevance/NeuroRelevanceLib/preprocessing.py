@@ -67,8 +67,16 @@ def model_grid(source: Grid, shape_kji: Sequence[int], spacing: Sequence[float] 
 
 def resample(array_kji: np.ndarray, source: Grid, target: Grid, order: str = "linear",
              default: float = 0.0) -> np.ndarray:
-    """Resample ``array_kji`` from ``source`` onto ``target`` in physical space (KJI in and out)."""
+    """Resample ``array_kji`` from ``source`` onto ``target`` in physical space (KJI in and out).
+
+    Onto the same grid (within 1e-6 mm) the array is returned as it is: interpolating at the very
+    voxel centres would leak ~1e-15 of every neighbour into exact zeros (the background of a
+    skull-stripped scan), which a ``"mask": "nonzero"`` normalisation then counts as brain.
+    """
     import SimpleITK as sitk
+
+    if source.same_as(target, atol=1e-6):
+        return np.array(array_kji, dtype=np.float32)
 
     interpolators = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor,
                      "bspline": sitk.sitkBSpline}

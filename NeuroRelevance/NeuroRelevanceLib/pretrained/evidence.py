@@ -14,7 +14,8 @@ with :mod:`NeuroRelevanceLib.metrics.groundtruth` inside the brain, beside the o
 ``FOLD`` × chance of their positive relevance (inside the brain) into the true mask, the one that
 conserves best (smallest median conservation error); if none does, the one with the highest mass
 accuracy. The card then records the scores (``evidence``), the preset and the reason in words
-(``recommendation_reason``), see :func:`write_evidence` and ``scripts/update_card_evidence.py``.
+(``recommendation_reason``), see :func:`write_evidence` and
+``benchmarks/bench_groundtruth.py --write-evidence``.
 """
 from __future__ import annotations
 
@@ -146,7 +147,7 @@ def evidence_entry(name: str, report: Any, extra: dict) -> dict:
     methods = {m: {**row(m), **{k: round(v, 4) for k, v in extra[m].items()}} for m in extra}
     return {"held_out_subjects": int(report.per_subject.subject.nunique()), "explained": SETUP[name][3],
             "scored": "inside the brain mask; outside_share = share of R+ outside it",
-            "script": "scripts/update_card_evidence.py",
+            "script": "benchmarks/bench_groundtruth.py --write-evidence",
             "rule": f"among presets with mass_accuracy >= {FOLD:g} x chance, the smallest conservation error; "
                     f"else the highest mass_accuracy",
             "chance": row("chance"), "oracle_sigma_1": row("oracle σ=1"), "methods": methods}
