@@ -224,7 +224,7 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.modelInfoLabel.text = self.ui.intendedUseLabel.text = ""
         self.ui.targetComboBox.clear()
         self.ui.targetComboBox.addItem(PREDICTED)
-        if not path.endswith(".json"):
+        if not path.lower().endswith(".json"):
             return
         with slicer.util.tryWithErrorDisplay("Could not read the model card."):
             card = read_card(path)

@@ -15,8 +15,8 @@ import pytest
 from conftest import oblique_grid
 
 from web_browser import (ARTIFACTS, changed_fraction, coloured, free_port, installable_here,
-                         launch_browser, missing_requirement, start_server, state, stop_server, views_pixels,
-                         wait_pixels_change, wait_state)
+                         launch_browser, missing_requirement, served_url, start_server, state, stop_server,
+                         views_pixels, wait_pixels_change, wait_state)
 
 REASON = missing_requirement()
 #: under CI, where run.py could install Chromium and OSMesa, a missing piece is a failure, not a skip
@@ -48,7 +48,7 @@ def server(data_dir, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("web-log") / "server.log"
     proc = start_server(port, log, "--no-autorun", "--data", str(data_dir))
-    yield f"http://127.0.0.1:{port}/"
+    yield served_url(log)  # http://127.0.0.1:<port>/?secret=<this server's secret>
     stop_server(proc)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "server.log").write_text(log.read_text())
@@ -180,6 +180,32 @@ def test_bad_upload_shows_error_and_the_app_keeps_working(page, data_dir):
     assert page.locator("#nr-error").count() == 0
 
 
+def test_upload_goes_by_http_and_loads_the_scan(page, data_dir, tmp_path):
+    """The file is POSTed to /nr-upload (streamed to disk), never put into the page's state."""
+    scan = tmp_path / "uploaded.nii.gz"
+    scan.write_bytes((data_dir / "phantom.nii.gz").read_bytes())
+    page.click("#nr-kind-upload")
+    with page.expect_response(lambda r: "/nr-upload" in r.url) as answer:
+        page.locator("#nr-upload").set_input_files(str(scan))
+    assert answer.value.status == 200
+    wait_state(page, "s('input_name') === 'uploaded' && s('error') === ''")
+    assert state(page, "upload") is None  # no bytes in the shared state
+
+
+def test_page_without_the_secret_says_where_to_find_it(page, server):
+    from urllib.parse import urlsplit
+
+    address = urlsplit(server)
+    other = page.context.new_page()
+    try:
+        response = other.goto(f"{address.scheme}://{address.netloc}/")
+        assert response.status == 403 and "?secret=" in other.content()
+        response = other.goto(f"{address.scheme}://{address.netloc}/?secret=wslink-secret")
+        assert response.status == 403  # trame's public default opens nothing
+    finally:
+        other.close()
+
+
 def test_server_files_outside_the_data_folders_are_refused(page):
     page.click("#nr-kind-server")
     page.locator("#nr-server-path").fill("/etc/passwd")
@@ -209,7 +235,7 @@ def test_foreign_origins_cannot_connect(server):
         connection.close()
         return status
 
-    assert handshake(server.rstrip("/")) == 101
+    assert handshake(f"{address.scheme}://{address.netloc}") == 101
     assert handshake("http://evil.example") == 403
     assert handshake("null") == 403
 
@@ -256,7 +282,7 @@ def test_default_start_shows_an_explained_demo(playwright, tmp_path):
         browser = launch_browser(playwright)
         page = browser.new_page(viewport={"width": 1500, "height": 950})
         started = time.perf_counter()
-        page.goto(f"http://127.0.0.1:{port}/")
+        page.goto(served_url(tmp_path / "server.log"))
         wait_state(page, "s('has_run') && !s('busy')")
         pixels = views_pixels(page)
         deadline = time.perf_counter() + 20

@@ -281,3 +281,19 @@ def test_new_runs_and_new_inputs_remove_the_old_run(scene, root, tmp_path, one_t
             web.download_heatmap()
     finally:
         web.close()
+
+
+def test_a_failed_run_keeps_the_previous_run_of_other_settings(demo):
+    """A run whose map is not finite is refused and the run on screen stays, node for node."""
+    from scene_census import census as full_census
+
+    web, scene = demo.session, demo.scene
+    shown = web.run
+    job = jobs.compute(web.prepare(panel_values(preset="epsilon-plus")))
+    assert job.key != shown.job.key  # other settings: a success would replace the shown run
+    job.raw[0] = job.raw[0].copy()
+    job.raw[0][1, 2, 3] = np.nan
+    before = full_census(scene)
+    with pytest.raises(InputError, match="NaN"):
+        web.finish(job)
+    assert full_census(scene) == before and web.run is shown and shown.node.GetScene() is scene

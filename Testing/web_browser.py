@@ -71,6 +71,19 @@ def start_server(port: int, log_path: Path, *args: str, timeout: float = 180.0) 
     raise RuntimeError(f"the web server did not listen within {timeout} s: {log_path.read_text()[-3000:]}")
 
 
+def served_url(log_path: Path, timeout: float = 60.0) -> str:
+    """The page's address with the server's secret, as ``neurorelevance web`` printed it."""
+    import re
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(r"http://\S+\?secret=[A-Za-z0-9_\-]+", log_path.read_text(errors="replace"))
+        if found:
+            return found.group(0)
+        time.sleep(0.3)
+    raise RuntimeError(f"the web server printed no address with its secret: {log_path.read_text()[-3000:]}")
+
+
 def stop_server(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:

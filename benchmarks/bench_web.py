@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Testing"))
 
 from web_browser import (coloured, free_port, launch_browser, missing_requirement,  # noqa: E402
-                         start_server, state, stop_server, views_pixels, wait_pixels_change,
+                         served_url, start_server, state, stop_server, views_pixels, wait_pixels_change,
                          wait_state)
 
 
@@ -41,12 +41,13 @@ def first_overlay(playwright, log_dir: Path) -> tuple[float, float]:
     port = free_port()
     started = time.perf_counter()
     proc = start_server(port, log_dir / "autorun.log")
+    url = served_url(log_dir / "autorun.log")  # the address with this server's secret
     listening = time.perf_counter() - started
     try:
         browser = launch_browser(playwright)
         page = browser.new_page(viewport={"width": 1500, "height": 950})
         t0 = time.perf_counter()
-        page.goto(f"http://127.0.0.1:{port}/")
+        page.goto(url)
         page.wait_for_selector("#nr-views", timeout=60000)
         _overlay_visible(page)
         seconds = time.perf_counter() - t0
@@ -59,11 +60,12 @@ def first_overlay(playwright, log_dir: Path) -> tuple[float, float]:
 def interactive(playwright, log_dir: Path, repeats: int, screenshot: Path | None):
     port = free_port()
     proc = start_server(port, log_dir / "interactive.log", "--no-autorun")
+    url = served_url(log_dir / "interactive.log")
     runs, moves, applied = [], [], []
     try:
         browser = launch_browser(playwright)
         page = browser.new_page(viewport={"width": 1500, "height": 950})
-        page.goto(f"http://127.0.0.1:{port}/")
+        page.goto(url)
         page.wait_for_selector("#nr-run", timeout=60000)
         wait_state(page, "s('input_name') !== ''")
         time.sleep(1.5)

@@ -1,20 +1,31 @@
-"""``neurorelevance`` command line: the main job and the headless tools."""
+"""``neurorelevance`` command line: the main job and the headless tools.
+
+Every sub-command runs through :func:`run_command`, the one error handler: a user error
+(:class:`InputError`, a bad argument, a file that cannot be read or written) is one line on
+stderr and exit code 2; anything else is one line naming the log file that holds the full
+traceback, and exit code 1. Argument types and output checks shared by the sub-commands live in
+:mod:`.cli_checks`. Heavy packages are imported inside the commands, never here.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from . import __version__
+from .cli_checks import Parser, atlas_argument, number, output_folder, report_unexpected, user_error
 from .errors import InputError
 
 #: feature packages that add their own sub-commands through ``register(subparsers)``
 PLUGINS = ("NeuroRelevanceLib.cohort.cli", "NeuroRelevanceLib.regions.cli", "NeuroRelevanceLib.metrics.cli",
            "NeuroRelevanceLib.web")
+#: the demo scan's resolution limits (mm), those of the synthetic-subject generator
+DEMO_SPACING = (0.5, 8.0)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="neurorelevance",
         description="Relevance maps (LRP and related methods) for 3D brain networks.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -22,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="explain a held-out synthetic AD-like brain with the "
                                              "demo network and write the files")
     demo.add_argument("--output", default="demo-output", help="output folder (default: %(default)s)")
-    demo.add_argument("--spacing", type=float, default=2.0,
-                      help="resolution of the generated scan in mm (default: %(default)s)")
+    demo.add_argument("--spacing", type=number(*DEMO_SPACING, unit="mm"), default=2.0,
+                      help="resolution of the generated scan in mm, %g to %g (default: %%(default)s)"
+                           % DEMO_SPACING)
     demo.add_argument("--atlas", default="DesikanKilliany",
                       help="atlas for the region table (default: %(default)s)")
     demo.add_argument("--smoke", action="store_true",
@@ -40,21 +52,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    if args.smoke:
-        from .smoke import run_smoke
+    if not args.smoke:
+        atlas_argument(args.atlas)  # before 40 s of work, not after
+    with output_folder(args.output, "--output") as out:
+        if args.smoke:
+            from .smoke import run_smoke
 
-        run_smoke(args.output)
-        return 0
-    from .demo_run import run_demo
+            run_smoke(out)
+            return 0
+        from .demo_run import run_demo
 
-    run_demo(args.output, spacing=args.spacing, atlas=args.atlas)
+        run_demo(out, spacing=args.spacing, atlas=args.atlas)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run_command(args: argparse.Namespace) -> int:
+    """Run a parsed sub-command through the common error handler; returns the exit code."""
+    command = f"neurorelevance {getattr(args, 'command', '') or ''}".strip()
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return user_error(command, str(exc))
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted.", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        if exc.filename is None:
+            return report_unexpected(command, exc)
+        where = Path(str(exc.filename))
+        return user_error(command, f"{where}: {exc.strerror or exc}; check the path and that you may "
+                                   "read or write there.")
+    except Exception as exc:  # a bug or an unforeseen failure: one line here, the traceback in a log
+        return report_unexpected(command, exc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the sub-command; returns the exit code (never raises SystemExit)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or a bad argument (2, one line already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    return run_command(args)

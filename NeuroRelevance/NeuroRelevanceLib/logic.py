@@ -5,6 +5,12 @@ scene given at construction, never on the global ``slicer.mrmlScene``. A run has
 :meth:`RelevanceLogic.prepare` (main thread: load the model, copy the volumes),
 :func:`jobs.compute` (heavy, no MRML: a GUI may run it on a worker thread) and
 :meth:`RelevanceLogic.apply` (main thread: add the nodes). :meth:`RelevanceLogic.run` does all three.
+
+Scene changes are transactions: ``apply`` first builds and checks everything it will add
+(:meth:`RelevanceLogic.plan`, an :class:`mrml.OutputPlan`), adds the new nodes beside an earlier
+run with the same key (``mrml.commit``, inside an ``mrml.SceneChange`` that undoes a failure) and
+removes the earlier run last; a failure at any step leaves the scene as it was. Calls on a run
+whose output volumes the user deleted are refused with one clear error.
 """
 from __future__ import annotations
 
@@ -114,11 +120,12 @@ class RelevanceLogic:
                     folder: str | int | None = None) -> HeatmapOutput:
         """Add ``relevance_kji`` (on the grid of ``source``) as a heatmap shown over ``source``."""
         _check_display(opacity, threshold)
-        node = mrml.create_heatmap_volume(
-            self.scene, source, relevance_kji, method, parameters=parameters, target=target,
-            conservation_error=conservation_error, folder=folder)
-        mrml.show_heatmap(self.scene, node, source, opacity=opacity, threshold=threshold,
-                          positive_only=positive_only)
+        with mrml.SceneChange(self.scene):  # all or nothing
+            node = mrml.create_heatmap_volume(
+                self.scene, source, relevance_kji, method, parameters=parameters, target=target,
+                conservation_error=conservation_error, folder=folder)
+            mrml.show_heatmap(self.scene, node, source, opacity=opacity, threshold=threshold,
+                              positive_only=positive_only)
         return HeatmapOutput(node)
 
     def prepare(self, volumes: Sequence[Any], model: Any, *, trusted: bool = False,
@@ -147,76 +154,113 @@ class RelevanceLogic:
                    [v.GetName() for v in volumes])
 
     def apply(self, job: Job) -> RunResult:
-        """Add a computed job's output volumes (one per channel) and table to the scene."""
+        """Add a computed job's output volumes (one per channel) and table to the scene.
+
+        Everything is built and checked first (:meth:`plan`); the new nodes are then added beside
+        an earlier run with the same key, and only once they are all in place and shown is the
+        earlier run removed. A failure at any step leaves the scene as it was.
+        """
         s = job.settings
+        run = RunResult([], job)
+        plan = self.plan(job, run)
+        volumes, tables = mrml.commit(
+            self.scene, plan, lambda nodes: self._show(nodes, run, s.opacity, s.threshold, s.positive_only))
+        run.outputs = [HeatmapOutput(node, raw=job.raw[c]) for c, node in enumerate(volumes)]
+        for table_node, planned in zip(tables, plan.tables):
+            run.tables[planned.frame.attrs["atlas"]] = planned.frame
+            run.table_nodes[planned.frame.attrs["atlas"]] = table_node
+        return run
+
+    def plan(self, job: Job, run: RunResult | None = None) -> "mrml.OutputPlan":
+        """What :meth:`apply` will add for ``job`` (all checked; the scene is not changed)."""
+        s = job.settings
+        if job.explanation is None or len(job.raw) != len(job.volume_ids):
+            raise InputError("This run has not been computed yet: call jobs.compute(job) before apply.")
         volumes = [self.scene.GetNodeByID(node_id) for node_id in job.volume_ids]
         if any(v is None for v in volumes):
             raise InputError("An input volume was removed from the scene during the run; run again.")
-        key = job.key
-        self.remove_run(key)
+        _check_display(s.opacity, s.threshold)
+        channels = job.loaded.card.input.channels
+        for c, raw in enumerate(job.raw):
+            mrml.volumes.check_array(raw, f"relevance map for '{channels[c]}' (the network or method "
+                                          "produced non-finite relevance; nothing was changed)")
+        run = run or RunResult([], job)
         method = f"{s.label} · {job.label}"
         parameters = {"method": s.method, "preset": s.preset, "target": job.label, "filter": s.filter,
                       "filter_range": [float(v) for v in s.filter_range],
                       "filter_placement": s.filter_placement, "model": job.loaded.card.name,
                       **{k: v for k, v in s.engine_params.items() if _plain(v)}}
-        run = RunResult([], job)
-        folder = None
-        for c, volume in enumerate(volumes):
-            shown = job.raw[c] if s.filter_placement == "every-layer" else \
-                run.filter_caches()[c].apply(s.filter, s.filter_range)
-            node = mrml.create_heatmap_volume(
-                self.scene, volume, shown, method,
-                parameters={**parameters, "channel": job.loaded.card.input.channels[c]},
-                target=job.label, conservation_error=job.explanation.max_conservation_error,
-                folder=folder)
-            out = HeatmapOutput(node, raw=job.raw[c])
-            out.node.SetAttribute(RUN_KEY, key)
-            provenance.write_attributes(out.node, job.record)
-            mrml.display.label_values(out.node, s.filter if s.filter_placement == "input" else None,
-                                      s.filter_range)
-            folder = mrml.output_folder(self.scene, out.node)
-            run.outputs.append(out)
-        if job.table is not None:
-            self._add_table(run, job.table, f"{volumes[0].GetName()} · {method}")
-        self._display(run, s.opacity, s.threshold, s.positive_only)
-        return run
+        attributes = {RUN_KEY: job.key, provenance.RECORD_ATTRIBUTE: provenance.to_json(job.record)}
+        shown = (s.filter if s.filter_placement == "input" else None, s.filter_range)
+        planned = [mrml.PlannedVolume(
+            volume, job.raw[c] if s.filter_placement == "every-layer" else
+            run.filter_caches()[c].apply(s.filter, s.filter_range), method,
+            parameters={**parameters, "channel": channels[c]}, target=job.label,
+            conservation_error=job.explanation.max_conservation_error, attributes=attributes, shown=shown)
+            for c, volume in enumerate(volumes)]
+        tables = [] if job.table is None else [
+            self._planned_table(job.table, f"{volumes[0].GetName()} · {method}", job)]
+        return mrml.OutputPlan(planned, tables, replaces=self.run_nodes(job.key))
+
+    def _planned_table(self, table, stem: str, job: Job) -> "mrml.PlannedTable":
+        """A region table as its node will be: name, run key, record, grid."""
+        record = table.attrs.get("provenance") or job.record
+        return mrml.PlannedTable(table, f"{stem} · regions ({table.attrs['atlas']}, scan grid)",
+                                 {RUN_KEY: job.key, provenance.RECORD_ATTRIBUTE: provenance.to_json(record),
+                                  "NeuroRelevance.grid": str(table.attrs.get("grid", ""))})
+
+    def _show(self, nodes: list, run: RunResult, opacity: float, threshold: float,
+              positive_only: bool) -> None:
+        for index, node in enumerate(nodes):
+            mrml.show_heatmap(self.scene, node, opacity=opacity, threshold=threshold,
+                              positive_only=positive_only, window=run.window, in_views=index == 0)
 
     def _display(self, run: RunResult, opacity: float, threshold: float, positive_only: bool) -> None:
         """Same window and colours for every channel; channel 0 over its scan in the views."""
-        for index, out in enumerate(run.outputs):
-            mrml.show_heatmap(self.scene, out.node, opacity=opacity, threshold=threshold,
-                              positive_only=positive_only, window=run.window, in_views=index == 0)
+        self._show([out.node for out in run.outputs], run, opacity, threshold, positive_only)
+
+    def _require_outputs(self, run: RunResult) -> None:
+        """Refuse a run whose output volumes are no longer in this scene (deleted by the user)."""
+        if not run.outputs:
+            raise InputError("This run has no output volume in the scene; run again (Apply).")
+        for out in run.outputs:
+            if out.node is None or out.node.GetScene() is not self.scene:
+                name = out.node.GetName() if out.node is not None else "output"
+                raise InputError(f"The output volume '{name}' of this run was deleted from the scene; "
+                                 "run again (Apply) to make it again.")
 
     def add_region_table(self, run: RunResult, atlas: Any, min_overlap: float = 0.5, **sizes: float):
         """Region statistics of a finished run against ``atlas`` (name, path or scene label map).
 
         Computed on the overlay's scan grid like the run's own table; ``sizes``:
         ``min_region_voxels``/``min_region_mm3``. Each atlas gets its own table node (the same atlas
-        again replaces its table); an unknown atlas name is refused.
+        again replaces its table; a table the user deleted is made again); an unknown atlas name is
+        refused. A refusal leaves the run and the scene as they were.
         """
         from .jobs import region_table
 
+        self._require_outputs(run)
         if isinstance(atlas, str):
             Settings(atlas=atlas).resolve_atlas_name()
         table = region_table(run.job, scene_atlas(atlas), min_overlap, **sizes)
-        self._add_table(run, table, run.node.GetAttribute("NeuroRelevance.baseName") or run.node.GetName())
+        stem = run.node.GetAttribute("NeuroRelevance.baseName") or run.node.GetName()
+        planned = self._planned_table(table, stem, run.job)
+        name = table.attrs["atlas"]
+        node = run.table_nodes.get(name)
+        with mrml.SceneChange(self.scene):
+            if node is not None and node.GetScene() is self.scene:
+                mrml.tables.table_from_columns(self.scene, planned.columns, node.GetName(), node=node)
+            else:
+                node = mrml.tables.table_from_columns(self.scene, planned.columns, planned.name)
+                folder = mrml.output_folder(self.scene, run.node)
+                if folder:
+                    mrml.outputs.place_in_folder(self.scene, node, folder)
+            for key, value in planned.attributes.items():
+                node.SetAttribute(key, value)
+        run.tables.pop(name, None)
+        run.table_nodes.pop(name, None)
+        run.tables[name], run.table_nodes[name] = table, node
         return run.table_node
-
-    def _add_table(self, run: RunResult, table, stem: str) -> None:
-        """Add or update the table node of ``table``'s atlas in the run's folder."""
-        atlas = table.attrs["atlas"]
-        run.tables.pop(atlas, None)
-        run.tables[atlas] = table
-        node = run.table_nodes.pop(atlas, None)
-        if node is not None and node.GetScene() is not None:
-            mrml.table_from_dataframe(self.scene, table, node.GetName(), node=node)
-        else:
-            node = mrml.table_from_dataframe(self.scene, table, f"{stem} · regions ({atlas}, scan grid)")
-            node.SetAttribute(RUN_KEY, run.job.key)
-            mrml.outputs.place_in_folder(self.scene, node, mrml.output_folder(self.scene, run.node))
-        provenance.write_attributes(node, table.attrs.get("provenance") or run.record)
-        node.SetAttribute("NeuroRelevance.grid", str(table.attrs.get("grid", "")))
-        run.table_nodes[atlas] = node
 
     def run(self, volumes: Sequence[Any], model: Any, *, progress: Progress | None = None,
             trusted: bool = False, device: Any = "auto", **settings: Any) -> RunResult:
@@ -237,10 +281,14 @@ class RelevanceLogic:
     def refilter(self, run: RunResult, filter: str | None, filter_range=(0.0, 1.0), *,
                  opacity: float = 0.5, threshold: float = 0.0, positive_only: bool = False) -> None:
         """Re-apply an input-placement filter and display settings from the cached raw maps."""
+        from .engine.filters import check_filter
+
         _check_display(opacity, threshold)
+        self._require_outputs(run)
         if run.job.settings.filter_placement == "every-layer" and filter is not None:
             raise InputError("This run was filtered after every layer during propagation; a new "
                              "filter needs a new run (Apply). Opacity and threshold can change.")
+        check_filter(filter, filter_range, "input")  # before any voxel is rewritten
         for out, cache in zip(run.outputs, run.filter_caches()):
             buffer = mrml.volume_buffer(out.node)  # the node's own voxels: filtered in place
             cache.apply(filter, filter_range, out=buffer)
@@ -261,9 +309,13 @@ class RelevanceLogic:
         return found
 
     def remove_run(self, key: str) -> int:
-        """Remove the output volumes and tables of an earlier run with this key; returns the count."""
+        """Remove the output volumes and tables of an earlier run with this key; returns the count.
+
+        Their hierarchy items, display and storage nodes, colour tables and the folders they
+        leave empty go with them.
+        """
         doomed = self.run_nodes(key)
-        folders = {mrml.output_folder(self.scene, node) for node in doomed}
+        folders = {mrml.output_folder(self.scene, node) for node in doomed} - {0}
         for node in doomed:
             mrml.outputs.remove_with_companions(self.scene, node)
         mrml.outputs.remove_empty_folders(self.scene, folders)
@@ -274,17 +326,26 @@ class RelevanceLogic:
         """Write the heatmap (NIfTI + JSON sidecar), the scene (.mrml) and, with slice views, labelled PNGs.
 
         The raw relevance is written as ``<stem>.nii.gz``; with ``displayed=True`` the map as shown
-        (filtered) is written instead, as ``<stem>-displayed.nii.gz``.
+        (filtered) is written instead, as ``<stem>-displayed.nii.gz``. All or nothing: the files
+        are written into a private folder beside the target and moved into place only when every
+        one was written; a failure leaves no partial file, no new folder and no node added.
         """
         from .heatmap_files import export_heatmap
+        from .mrml.storage import staged_folder
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        output.files.update(export_heatmap(output.node, output.raw, folder, stem, displayed))
-        if self.views is not None:
-            for view in views:
-                output.files[f"png_{view}"] = self.views.render_png(folder / f"{stem}_{view}.png", view)
-        output.files["scene"] = mrml.save_scene(self.scene, folder / f"{stem}.mrml")
+        node = output.node if output is not None else None
+        if node is None or node.GetScene() is not self.scene:
+            name = node.GetName() if node is not None else "output"
+            raise InputError(f"The output volume '{name}' was deleted from the scene; run again "
+                             "(Apply) before exporting.")
+        files: dict[str, Path] = {}
+        with staged_folder(folder, stem) as (staging, final), mrml.SceneChange(self.scene):
+            files.update(export_heatmap(node, output.raw, staging, stem, displayed))
+            if self.views is not None:
+                for view in views:
+                    files[f"png_{view}"] = self.views.render_png(staging / f"{stem}_{view}.png", view)
+            files["scene"] = mrml.save_scene(self.scene, staging / f"{stem}.mrml")
+        output.files.update({kind: final / path.name for kind, path in files.items()})
         return output
 
 

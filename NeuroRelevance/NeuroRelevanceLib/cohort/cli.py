@@ -8,8 +8,10 @@ hooks, so there the layer must be a top-level child of a plain chain (checked).
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
+
+from ..cli_checks import device_argument, atlas_argument, load_model_argument, number, output_folder
+
+RANK = number(1, 1000, integer=True)
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -22,17 +24,22 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model card (.json), TorchScript file or .pt2")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--layer", default=None, help="module name to decompose (default: last 3D feature map)")
-    p.add_argument("--rank", type=int, nargs=2, metavar=("R1", "R2"), default=None,
+    p.add_argument("--rank", type=RANK, nargs=2, metavar=("R1", "R2"), default=None,
                    help="use these ranks instead of the elbow suggestion")
-    p.add_argument("--r1", type=int, nargs=2, metavar=("MIN", "MAX"), default=(2, 10))
-    p.add_argument("--r2", type=int, nargs=2, metavar=("MIN", "MAX"), default=(2, 10))
+    p.add_argument("--r1", type=RANK, nargs=2, metavar=("MIN", "MAX"), default=(2, 10),
+                   help="R1 values of the rank grid, MIN to MAX (default: 2 10)")
+    p.add_argument("--r2", type=RANK, nargs=2, metavar=("MIN", "MAX"), default=(2, 10),
+                   help="R2 values of the rank grid, MIN to MAX (default: 2 10)")
     p.add_argument("--no-grid", action="store_true", help="skip the rank grid (needs --rank)")
-    p.add_argument("--sparsity", type=float, nargs="+", default=[0.0, 0.01, 0.03, 0.1],
+    p.add_argument("--signed", choices=("split", "rectify", "refuse"), default="split",
+                   help="negative activations (a layer before its ReLU): decompose the positive and "
+                        "negative parts (split, default), max(A, 0) (rectify), or stop (refuse)")
+    p.add_argument("--sparsity", type=number(0.0, 100.0), nargs="+", default=[0.0, 0.01, 0.03, 0.1],
                    help="ℓ1 weights on U3 as fractions of the mean voxel norm (chosen by validation MAE)")
     p.add_argument("--target-column", default="target")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=number(1, 4096, integer=True), default=4)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0)
     p.add_argument("--atlas", default=None, help="atlas name for per-RoI region summaries (optional)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run_cohort)
@@ -40,29 +47,30 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run_cohort(args: argparse.Namespace) -> int:
-    """Run the pipeline for parsed ``args``; print progress; return 0, or 2 on a user error."""
-    from ..errors import InputError
+    """Run the pipeline for parsed ``args`` and print progress; returns 0.
+
+    Arguments, the atlas, the output folder and the model are checked before the decomposition
+    starts; an :class:`InputError` propagates to the command line's handler (one line, exit 2).
+    """
     from .data import read_cohort
     from .pipeline import decompose_cohort
 
+    _check_ranks(args)
+    device_argument(args.device)
+    atlas_argument(args.atlas)
     say = None if args.quiet else (lambda m: print(m, flush=True))
-    try:
-        from ..models import load_model
-
-        table = read_cohort(args.cohort, target_column=args.target_column)
-        loaded = load_model(Path(args.model), device=args.device)
+    table = read_cohort(args.cohort, target_column=args.target_column)
+    with output_folder(args.out, "--out") as out:
+        loaded = load_model_argument(args.model, device=args.device)
         if say:
             say(f"[0/5 model] {loaded.summary()}")
         result = decompose_cohort(
             table, None, loaded.model, layer=args.layer, rank=args.rank, grid=not args.no_grid,
             r1_values=range(args.r1[0], args.r1[1] + 1), r2_values=range(args.r2[0], args.r2[1] + 1),
+            signed=args.signed,
             sparsity_fractions=args.sparsity, batch_size=args.batch_size, device=args.device,
-            seed=args.seed, atlas=args.atlas, out_dir=args.out, target_name=args.target_column,
-            card=loaded.card,
-            progress=say)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+            seed=args.seed, atlas=args.atlas, out_dir=out, target_name=args.target_column,
+            card=loaded.card, progress=say)
     if say:
         s = result.summary()
         say(f"rank {s['rank']}; linear-model MAE {s['linear_model_mae']}; network MAE {s['network_mae']}")
@@ -70,12 +78,22 @@ def run_cohort(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_ranks(args: argparse.Namespace) -> None:
+    from ..errors import InputError
+
+    for option in ("r1", "r2"):
+        low, high = getattr(args, option)
+        if low > high:
+            raise InputError(f"--{option} {low} {high}: MIN must not exceed MAX; e.g. --{option} {high} {low}.")
+    if args.no_grid and args.rank is None:
+        raise InputError("--no-grid skips the rank search, so give the ranks with --rank R1 R2.")
+
+
 def main(argv=None) -> int:
-    """Stand-alone entry: ``python -m NeuroRelevanceLib.cohort.cli cohort ...``."""
-    parser = argparse.ArgumentParser(prog="neurorelevance")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """Stand-alone entry: ``python -m NeuroRelevanceLib.cohort.cli cohort ...`` (same handler as the CLI)."""
+    from ..cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from .activations import Activations, collect_activations
 from .data import CohortTable, check_grids, load_volume, split_indices
 from .device import resolve_device
 from .linear import LinearResult, fit_linear_model, mae
+from .options import check_options, decomposable
 from .ranks import RankGrid, rank_grid
 from .roi import layer_affine
 from .scree import scree as scree_data
@@ -35,6 +36,9 @@ class CohortResult:
     network_mae: dict[str, float]
     seconds: dict[str, float] = field(default_factory=dict)
     files: dict[str, object] = field(default_factory=dict)
+    signed: str = "none"               # how negative activations were handled (options.SIGNED_MODES)
+    negative_fraction: float = 0.0     # share of negative entries in the layer's activations
+    decomposed_channels: int = 0       # c, or 2c when the signed parts were split
 
     @property
     def layer_affine(self) -> np.ndarray:
@@ -49,6 +53,8 @@ class CohortResult:
         return {
             "layer": a.layer, "tensor_shape": list(a.tensor.shape), "layer_grid": list(a.layer_shape),
             "input_grid": list(a.input_shape), "n_subjects": {k: int(len(v)) for k, v in self.splits.items()},
+            "negative_fraction": round(self.negative_fraction, 4), "signed": self.signed,
+            "decomposed_channels": self.decomposed_channels,
             "rank": list(self.rank), "suggested_rank": list(self.grid.suggested) if self.grid else None,
             "sparsity_fraction": lin.sparsity_fraction, "sparsity": lin.sparsity, "ridge_alpha": lin.alpha,
             "reconstruction_error_train": lin.fit.errors[-1], "iterations": lin.fit.n_iter,
@@ -112,6 +118,24 @@ def _sources(volumes, affine):
     return vols, None, np.eye(4) if affine is None else np.asarray(affine, float)
 
 
+def _grid_values(r1_values: list[int], r2_values: list[int], n_train: int, c: int, v: int,
+                 progress) -> tuple[list[int], list[int]]:
+    """The rank grid's values that fit the tensor; refuse a grid none of whose values fit."""
+    if max(r1_values) > n_train:
+        raise InputError(f"the largest R1 ({max(r1_values)}) exceeds the {n_train} training subjects; "
+                         "use more subjects or smaller R1 values.")
+    r1v = [r for r in r1_values if r <= v]
+    r2v = [r for r in r2_values if r <= c]
+    if not r1v:
+        raise InputError(f"every R1 value {r1_values} exceeds the layer's {v} voxels; use smaller R1 values.")
+    if not r2v:
+        raise InputError(f"every R2 value {r2_values} exceeds the {c} decomposed channels; use R2 <= {c}.")
+    dropped = sorted(set(r1_values) - set(r1v)) + sorted(set(r2_values) - set(r2v))
+    if dropped:
+        _say(progress, "3/5 ranks", f"skipping rank values {dropped} (more than the tensor allows)")
+    return r1v, r2v
+
+
 def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affine=None,
                      rank: Sequence[int] | None = None, grid: bool = True,
                      r1_values: Sequence[int] = range(2, 11), r2_values: Sequence[int] = range(2, 11),
@@ -123,7 +147,7 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
                      batch_size: int = 4, device: str | torch.device | None = "auto",
                      dtype: torch.dtype = torch.float32, seed: int = 0, output_index: int = 0,
                      to_input: Callable | None = None, atlas: str | None = None,
-                     card=None,
+                     card=None, signed: str = "split",
                      out_dir: str | Path | None = None, target_name: str = "target",
                      progress: Callable[[str], None] | None = print) -> CohortResult:
     """Dataset-level explanation (seed 003) of ``model`` over a cohort.
@@ -137,9 +161,17 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
     card: the model's card (``models.ModelCard``): each volume is then resampled into the card's
     model grid and normalised as for a single scan (``preprocessing.prepare_input``), and fed in
     NeuroRelevance's (k, j, i) input order; the RoI maps live on that model grid.
+    signed: what to do with negative activations ("split", "rectify" or "refuse"; see
+    :mod:`.options`). Every option is checked before any volume is read.
     """
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
+    opts = check_options(sparsity_fractions=sparsity_fractions, alphas=alphas, rank=rank, grid=grid,
+                         r1_values=r1_values, r2_values=r2_values, n_iter_max=n_iter_max,
+                         grid_iter_max=grid_iter_max, tol=tol, batch_size=batch_size,
+                         output_index=output_index, signed=signed, atlas=atlas)
+    sparsity_fractions, alphas, rank = opts["sparsity_fractions"], opts["alphas"], opts["rank"]
+    r1_values, r2_values = opts["r1_values"], opts["r2_values"]
     sources, loader, input_affine = _sources(volumes, affine)
     if card is not None:
         sources, loader, input_affine = _carded_sources(sources, loader, input_affine, card)
@@ -160,9 +192,15 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
                                progress=(lambda k, n: _say(progress, "1/5 activations", f"{k}/{n}"))
                                if progress else None)
     seconds["activations"] = time.perf_counter() - t0
-    n, c, v = acts.tensor.shape
-    _say(progress, "1/5 activations", f"layer {acts.layer!r}: tensor {n} × {c} × {v} "
-         f"(grid {acts.layer_shape}), {float((acts.tensor < 0).float().mean()):.1%} negative entries")
+    if output_index >= acts.outputs.shape[1]:
+        raise InputError(f"output_index {output_index} is out of range: the network has "
+                         f"{acts.outputs.shape[1]} output(s).")
+    decomposed, negative = decomposable(acts.tensor, signed, acts.layer)
+    n, c, v = decomposed.shape
+    _say(progress, "1/5 activations", f"layer {acts.layer!r}: tensor {n} × {acts.tensor.shape[1]} × {v} "
+         f"(grid {acts.layer_shape}), {negative:.1%} negative entries"
+         + (f"; decomposing {'[A+, A-] as ' + str(c) + ' channels' if signed == 'split' else 'max(A, 0)'}"
+            if negative > 0 else ""))
 
     if splits is None and isinstance(volumes, CohortTable) and volumes.splits is not None:
         labels = np.asarray(volumes.splits)
@@ -173,18 +211,17 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
         if key not in idx or len(idx[key]) == 0:
             raise InputError(f"the {key!r} split is empty; use more subjects or other split fractions.")
     idx.setdefault("test", np.zeros(0, int))
-    a = acts.tensor.to(device=dev, dtype=dtype)
+    a = decomposed.to(device=dev, dtype=dtype)
     a_tr, a_val = a[idx["train"]], a[idx["val"]]
     a_te = a[idx["test"]] if len(idx["test"]) else None
     fit_kw = dict(device=dev, seed=seed, tol=tol)
     if rank is not None:
-        if int(rank[0]) > len(idx["train"]):
-            raise InputError(f"R1 = {int(rank[0])} exceeds the {len(idx['train'])} training subjects; "
+        if rank[0] > len(idx["train"]):
+            raise InputError(f"R1 = {rank[0]} exceeds the {len(idx['train'])} training subjects; "
                              "use more subjects or a smaller R1.")
         check_rank((len(idx["train"]), c, v), rank)
-    elif max(r1_values) > len(idx["train"]):
-        raise InputError(f"the largest R1 ({max(r1_values)}) exceeds the {len(idx['train'])} training "
-                         "subjects; use more subjects or smaller R1 values.")
+    if grid:
+        r1_values, r2_values = _grid_values(r1_values, r2_values, len(idx["train"]), c, v, progress)
 
     t = time.perf_counter()
     _say(progress, "2/5 scree", "singular values of the mode-1/2/3 unfoldings (training set)")
@@ -194,9 +231,7 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
     rgrid = None
     if grid:
         t = time.perf_counter()
-        r1v = [r for r in r1_values if r <= min(len(idx["train"]), v)]
-        r2v = [r for r in r2_values if r <= c]
-        rgrid = rank_grid(a_tr, a_val, r1v, r2v, n_iter_max=grid_iter_max,
+        rgrid = rank_grid(a_tr, a_val, r1_values, r2_values, n_iter_max=grid_iter_max,
                           progress=(lambda k, tot, row: _say(
                               progress, "3/5 ranks", f"{k}/{tot} R1={row['r1']} R2={row['r2']} "
                               f"E_train={row['e_train']:.4f} E_val={row['e_val']:.4f}")) if progress else None,
@@ -218,7 +253,8 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
     _say(progress, "4/5 linear model", f"MAE linear {lin.mae} vs network {net_mae}")
 
     result = CohortResult(acts, np.asarray(input_affine, float), y, idx, scree, rgrid, chosen, lin,
-                          net_mae, seconds)
+                          net_mae, seconds, signed=signed if negative > 0 else "none",
+                          negative_fraction=negative, decomposed_channels=c)
     if out_dir is not None:
         from .outputs import write_outputs
 

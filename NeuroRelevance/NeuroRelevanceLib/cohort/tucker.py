@@ -23,6 +23,7 @@ the full reconstruction for its error.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -176,6 +177,22 @@ def check_tensor(a: torch.Tensor) -> None:
                          "identically zero.")
 
 
+#: the largest share of ‖A‖² negative entries may hold for the non-negative model (error floor 0.5)
+NEGATIVE_ENERGY_LIMIT = 0.25
+
+
+def check_mostly_nonnegative(a: torch.Tensor) -> None:
+    """With non-negative loadings Â >= 0, so ‖A − Â‖ >= ‖A⁻‖: refuse a tensor whose negative part
+    alone would leave a relative error above 0.5 (noise around zero is fine)."""
+    negative = float(torch.sum(a.clamp(max=0).double() ** 2))
+    share = negative / max(squared_norm(a), 1e-300)
+    if share > NEGATIVE_ENERGY_LIMIT:
+        raise InputError(f"{share:.0%} of the tensor's energy is in negative entries "
+                         f"({float((a < 0).float().mean()):.0%} of them), but with non-negative loadings "
+                         "the model rebuilds only A >= 0: decompose its positive and negative parts "
+                         "(decompose_cohort(..., signed='split')), rectify it, or pass nonneg_loadings=False.")
+
+
 def constrained_nn_tucker(
     tensor,
     rank: Sequence[int],
@@ -204,6 +221,8 @@ def constrained_nn_tucker(
     dev = resolve_device(device)
     a = as_tensor(tensor, dev, dtype)
     check_tensor(a)
+    if nonneg_loadings:
+        check_mostly_nonnegative(a)
     r1, r2 = check_rank(a.shape, rank)
     n, c, v = a.shape
     gen = torch.Generator(device=dev).manual_seed(int(seed))
@@ -249,6 +268,9 @@ def constrained_nn_tucker(
         result.n_iter = len(result.errors)
     result.factors = [u1, u2, u3]
     result.core = _structured_core(h)
+    if not all(bool(f.abs().amax() > 0) for f in (u1, u2 @ h, u3)):
+        raise InputError(f"the decomposition at rank ({r1}, {r2}) collapsed to zero: the tensor has no "
+                         "structure this non-negative model can fit (is it mostly negative?).")
     return _canonical(result)
 
 
@@ -262,7 +284,10 @@ def _core_step(u2: torch.Tensor, m2: torch.Tensor, q: torch.Tensor, h: torch.Ten
     p = u2.T @ u2
     c_mat = u2.T @ m2
     gram = torch.kron(q, p)
-    lr = 1.0 / float(torch.linalg.matrix_norm(p, ord=2) * torch.linalg.matrix_norm(q, ord=2))
+    lipschitz = float(torch.linalg.matrix_norm(p, ord=2) * torch.linalg.matrix_norm(q, ord=2))
+    if not math.isfinite(lipschitz) or lipschitz <= 0:  # a zero factor: nothing to update
+        return h
+    lr = 1.0 / lipschitz
     with tl.backend_context("pytorch", local_threadsafe=True):
         x = fista(c_mat.T.reshape(-1), gram, x=h.T.reshape(-1).clone(), n_iter_max=n_core_iter, lr=lr)
     h_new = x.reshape(h.shape[1], h.shape[0]).T

@@ -1,33 +1,70 @@
-"""``explain``: layer-wise relevance propagation for any traceable PyTorch model."""
+"""``explain``: layer-wise relevance propagation for any traceable PyTorch model.
+
+Guarantees (docs/engine.md, "Guarantees"): every option is validated; the model's own forward runs
+once on a private copy; relevance is propagated only through a graph that reproduced that output
+(``verify.py``); a non-finite map is an error. Nothing global changes: grad/inference mode are set
+for this thread only, the user's model, its flags and tensors and ``x`` are never modified.
+"""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Iterable, Optional, Union
 
 import torch
 
 from ..device import resolve_device
-from .capture import capture
+from ..errors import InputError
+from .assign import RuleOptions, assign_rules
+from .capture import Source, prepare
 from .checks import check_dtype, check_input
 from .explanation import Explanation
 from .filters import apply_filter, check_filter, make_filter
-from .graph import build_plan
-from .presets import PRESETS, check_rule_keys, override_rule, preset_rule
-from .propagate import backward, forward
-from .rules import ZBox
+from .presets import PRESETS
+from .propagate import backward, check_supported
 from .target import selection
+from .validate import check_bounds, check_finite_map, check_options, check_pass_through
+from .verify import _flat, verified_plan
 
 Tensor = torch.Tensor
 
 
+def _per_channel(v: Any, x: Tensor) -> Any:
+    """A 1-D per-channel bound shaped (1, C, 1, …) like ``x``'s channels (so it compares per channel)."""
+    if isinstance(v, Tensor) and v.dim() == 1 and x.dim() > 2 and v.numel() == x.shape[1]:
+        return v.reshape(1, -1, *([1] * (x.dim() - 2)))
+    return v
+
+
 def _bounds(x: Tensor, low: Any, high: Any) -> tuple[Any, Any]:
     """zB bounds: given values, or the per-channel intensity range of ``x``."""
+    low, high = _per_channel(low, x), _per_channel(high, x)
     dims = [0] + list(range(2, x.dim()))
     if low is None:
         low = x.amin(dim=dims, keepdim=True)[:1] if x.dim() > 2 else x.min()
     if high is None:
         high = x.amax(dim=dims, keepdim=True)[:1] if x.dim() > 2 else x.max()
     return low, high
+
+
+def _reference(source: Source, x: Tensor) -> Any:
+    """The model's own output on ``x`` (a private copy in eval mode); a clear error if it fails or is not finite."""
+    try:
+        with torch.no_grad():
+            out = source.reference(x)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the fix
+        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        hint = " An exported program accepts only the shapes it was exported with, unless exported with dynamic " \
+               "dimensions (torch.export.Dim)." if "Guard failed" in line else ""
+        raise InputError(f"The model failed on an input of shape {tuple(x.shape)}: {line}. Check the input "
+                         f"shape/channels the model expects.{hint}") from exc
+    tensors = _flat(out) or []
+    if any(t.is_floating_point() and not bool(torch.isfinite(t).all()) for t in tensors):
+        bad = [name for name, t in source.tensors() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        cause = f"its tensor(s) {', '.join(bad[:5])} contain NaN or infinite values; check the weights file" if bad \
+            else "its activations overflow or divide by zero on this input"
+        raise InputError(f"The model's output on this input contains NaN or infinite values ({cause}); "
+                         "nothing can be explained.")
+    return out
 
 
 def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = "epsilon-plus", target: Any = None,
@@ -51,40 +88,39 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
     if batchnorm not in ("fold", "pass"):
         raise ValueError(f"batchnorm must be 'fold' or 'pass', not {batchnorm!r}.")
     check_filter(filter, filter_range, filter_placement)
+    epsilon, gamma, stabilizer = check_options(epsilon, gamma, stabilizer, low, high)
+    passing = check_pass_through(pass_through)
     check_input(x)
     dev = resolve_device(device)
     dt = check_dtype(dtype)
-    xw = x.detach().to(device=dev, dtype=dt)
-    bounds_given = low is not None and high is not None
-    low, high = _bounds(xw, low, high)
+    # the caller's grad/inference mode must not change the map: our own (thread-local) modes from here on
+    with torch.inference_mode(False), torch.enable_grad():
+        xw = x.detach().to(device=dev, dtype=dt, copy=True)
+        bounds_given = low is not None and high is not None
+        low, high = _bounds(xw, low, high)
+        check_bounds(low, high)
+        opts = RuleOptions(preset, rules, epsilon, gamma, stabilizer, low, high, bounds_given, passing)
+        source = prepare(model, xw, dev, dt)
+        reference = _reference(source, xw)
+        used: dict[str, str] = {}
 
-    captured = capture(model, xw, dev, dt)
-    plan = build_plan(captured, batchnorm)
-    passing = set(pass_through or ())
-    used: dict[str, str] = {}
-    names = {s.module_path or s.name for s in plan.steps if s.kind == "linear"} | {
-        s.name for s in plan.steps if s.kind == "linear"}
-    check_rule_keys(rules, names)
-    for step in plan.steps:
-        if step.kind in ("unknown", "scale") and passing & {step.label, step.label.split(".")[-1], step.name, step.module_path,
-                                                 getattr(step.module_type, "__name__", str(step.module_type))}:
-            step.kind = "passthrough_grad"
-        if step.kind != "linear":
-            continue
-        rule = override_rule(rules, step.module_path, step.name, step.module_type, step.consumes_input)
-        if rule is None:
-            rule = preset_rule(preset, step.layer.kind, step.consumes_input, epsilon, gamma, low, high, bounds_given)
-        if isinstance(rule, ZBox) and (rule.low is None or rule.high is None):
-            rule = ZBox(low if rule.low is None else rule.low, high if rule.high is None else rule.high,
-                        rule.stabilizer)
-        step.rule = rule
-        step.layer.set_companions(rule.companions(step.layer))
-        label = step.module_path or step.name
-        kind = getattr(step.module_type, "__name__", None) or str(step.module_type or step.label)
-        folded = f" + folded {', '.join(step.layer.folded)}" if step.layer.folded else ""
-        used[label if label not in used else f"{label} ({step.name})"] = f"{kind}{folded}: {rule.describe()}"
+        def configure(plan):
+            used.clear()
+            used.update(assign_rules(plan, opts))
 
-    kept, out = forward(plan, xw)
+        plan, kept, out, graph_check = verified_plan(source, xw, reference, dt, batchnorm, configure)
+        check_supported(plan)
+        return _relevance(plan, kept, out, target, mask, stabilizer, (filter, filter_range, filter_placement,
+                                                                     filter_per_channel),
+                          dict(device=dev, dtype=dt, method=method, preset=preset, rules=used,
+                               graph_source=plan.captured.source, stripped=plan.stripped, graph_check=graph_check),
+                          t0)
+
+
+def _relevance(plan: Any, kept: dict, out: Any, target: Any, mask: Any, stabilizer: float, filtering: tuple,
+               fields: dict, t0: float) -> Explanation:
+    """Seed the verified graph's output with the target and walk it back to the input."""
+    filter, filter_range, filter_placement, filter_per_channel = filtering
     if not isinstance(out, Tensor):
         raise ValueError("The model output is not a tensor; wrap the model so that it returns one tensor.")
     weights, target_desc = selection(out, target, mask)
@@ -94,6 +130,7 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
         else None
     with torch.no_grad():
         r_in, totals = backward(plan, kept, seed.reshape(out.shape), stabilizer, layer_filter)
+        check_finite_map(r_in, totals)
         if filter is not None and filter_placement == "input":
             r_in = apply_filter(r_in, filter, filter_range, filter_per_channel)
     del kept
@@ -104,6 +141,5 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
     return Explanation(
         relevance=r_in.detach().cpu(), output=out.detach().cpu(), target_value=target_value.detach().cpu(),
         layer_totals=type(totals)((k, v.detach().cpu()) for k, v in totals.items()),
-        conservation_error=err.detach().cpu(), max_conservation_error=float(err.max()), device=dev, dtype=dt,
-        seconds=time.perf_counter() - t0, method=method, preset=preset, rules=used, target=target_desc,
-        graph_source=captured.source, stripped=plan.stripped)
+        conservation_error=err.detach().cpu(), max_conservation_error=float(err.max()),
+        seconds=time.perf_counter() - t0, target=target_desc, **fields)

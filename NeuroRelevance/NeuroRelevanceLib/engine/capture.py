@@ -1,25 +1,34 @@
-"""Turn whatever the user passes as a model into a torch.fx graph we own.
+"""Turn whatever the user passes as a model into fx graphs we own, plus the model's own forward.
 
-- ``nn.Module``: a deep copy (eval mode, run dtype/device, in-place activations switched off) traced
-  with ``torch.fx.symbolic_trace``; if Python control flow defeats fx, ``torch.export`` is used.
-- ``torch.export.ExportedProgram`` or a ``.pt2`` file: its unlifted graph module (copied).
-- ``torch.jit.ScriptModule`` or a TorchScript file: rebuilt as an fx graph of aten ops
-  (``torchscript.script_to_fx``).
-The user's model, its parameters and its train/eval flags are never modified.
+``prepare`` returns a ``Source``: ``reference(x)`` runs the model itself (a private copy in eval mode,
+in the run's dtype/device) and ``candidates`` build operator graphs, most faithful last:
+
+- ``nn.Module``: a structural copy (new tensors, eval mode, no hooks, in-place activations off)
+  traced with our own fx tracer (``fxtrace.py``, nothing patched globally), then ``torch.export``
+  (as is, then functionalised: views of overwritten tensors), then ``torch.jit.trace`` on this very
+  input (rebuilt by ``torchscript.script_to_fx``);
+- ``torch.export.ExportedProgram`` or a ``.pt2`` file: its unlifted graph, then the functionalised one;
+- ``torch.jit.ScriptModule`` or a TorchScript file: the TorchScript graph walked with this input.
+The caller keeps the first graph that reproduces ``reference(x)`` (``verify.py``). The user's model,
+its tensors, hooks and train/eval flags are never modified or run.
 """
 from __future__ import annotations
 
 import copy
 import os
-import warnings
+import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Optional
 
 import torch
 import torch.fx as fx
 import torch.nn as nn
 
+from .fxtrace import trace_copy
 from .torchscript import script_to_fx
+
+# torch.export and torch.jit.trace patch dynamo/jit configuration while they run: our own calls take turns
+_TRACE_LOCK = threading.RLock()
 
 
 @dataclass
@@ -32,8 +41,11 @@ class Captured:
 
 
 def _cast(t: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Our own copy of ``t`` (never a view of the user's tensor, never an inference tensor)."""
     t = t.detach()
-    return t.to(device=device, dtype=dtype) if t.is_floating_point() else t.to(device=device)
+    if t.is_floating_point():
+        return t.to(device=device, dtype=dtype, copy=True)
+    return t.to(device=device, copy=True)
 
 
 def _structural_copy(module: nn.Module, device: torch.device, dtype: torch.dtype, memo: dict) -> nn.Module:
@@ -65,7 +77,8 @@ def _structural_copy(module: nn.Module, device: torch.device, dtype: torch.dtype
 def _prepare_copy(model: nn.Module, device: torch.device, dtype: torch.dtype) -> nn.Module:
     if isinstance(model, torch.jit.ScriptModule) or any(
             isinstance(m, torch.jit.ScriptModule) for m in model.modules()):
-        work = copy.deepcopy(model)
+        with torch.no_grad():
+            work = copy.deepcopy(model)
         work.eval()
         work.requires_grad_(False)
         for m in work.modules():
@@ -77,85 +90,158 @@ def _prepare_copy(model: nn.Module, device: torch.device, dtype: torch.dtype) ->
     return _structural_copy(model, device, dtype, {})
 
 
-def _defaults_after_first(model: nn.Module) -> dict[str, Any]:
-    """Optional forward arguments (``forward(x, mask=None)``) are traced at their defaults."""
-    import inspect
-    try:
-        params = list(inspect.signature(model.forward).parameters.values())
-    except (TypeError, ValueError):
-        return {}
-    return {p.name: p.default for p in params[1:]
-            if p.default is not inspect.Parameter.empty and p.kind is not inspect.Parameter.VAR_KEYWORD}
-
-
 def _types_of(root: nn.Module) -> dict[str, Any]:
     return {name: type(m) for name, m in root.named_modules()}
 
 
-def _from_export(ep: Any, device: torch.device, dtype: torch.dtype, source: str) -> Captured:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # pytree deprecation noise inside torch
-        gm = copy.deepcopy(ep.module())
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _export_module(ep: Any, device: torch.device, dtype: torch.dtype) -> fx.GraphModule:
+    """Our own copy of the program's module in the run's dtype/device. (``ep.module()`` shares the program's
+    tensors, which may be the user's parameters: only a deep copy may be cast.)"""
+    gm = copy.deepcopy(ep.module())
     gm.requires_grad_(False)
-    gm = gm.to(device=device, dtype=dtype)
+    _run_in(gm, dtype)
+    return gm.to(device=device, dtype=dtype)
+
+
+def _from_export(ep: Any, device: torch.device, dtype: torch.dtype, source: str) -> Captured:
+    gm = _export_module(ep, device, dtype)
     types: dict[str, Any] = {}
     for node in gm.graph.nodes:
         for path, type_name in (node.meta.get("nn_module_stack") or {}).values():
             types.setdefault(path, str(type_name).rsplit(".", 1)[-1])
-    _drop_guards(gm)
     return Captured(gm, source, types)
 
 
-def _drop_guards(gm: fx.GraphModule) -> None:
-    """Remove export's shape-guard call (``_guards_fn``); it checks nothing we rely on."""
+def _run_in(gm: fx.GraphModule, dtype: torch.dtype) -> None:
+    """Let an exported graph run in ``dtype``: drop export's guard call and dtype assertions, and make the
+    floating dtypes baked into ops (``aten.to(..., dtype=float64)``, factories) the run's dtype. The
+    input-spec hook still checks the shapes the program was exported for."""
+    def retarget(v: Any) -> Any:
+        return dtype if isinstance(v, torch.dtype) and v in _FLOATS else v
+
     for node in list(gm.graph.nodes):
         if node.op == "call_module" and str(node.target).startswith("_guards") and not node.users:
             gm.graph.erase_node(node)
+        elif node.op == "call_function" and "_assert_tensor_metadata" in str(node.target) and not node.users:
+            gm.graph.erase_node(node)
+        elif node.op == "call_function":
+            node.args = tuple(retarget(a) for a in node.args)
+            node.kwargs = {k: retarget(v) for k, v in node.kwargs.items()}
     gm.graph.lint()
+    gm.recompile()
 
 
 def _load_path(path: str) -> Any:
+    """Open a model file with the library's one loader, which runs no code from an untrusted file."""
     if not os.path.exists(path):
         raise ValueError(f"Model file {path!r} does not exist; pass an existing .pt2 (torch.export) or "
                          "TorchScript file, or the nn.Module itself.")
-    if path.endswith(".pt2"):
-        return torch.export.load(path)
-    try:
-        return torch.jit.load(path, map_location="cpu")
-    except Exception as exc:  # noqa: BLE001 - we re-raise with the fix
-        raise ValueError(f"Model file {path!r} is neither a torch.export .pt2 archive nor a TorchScript file "
-                         f"({exc.__class__.__name__}); save it with torch.export.save or torch.jit.save.") from exc
+    from ..models import open_model
+
+    return open_model(path)
 
 
-def capture(model: Any, x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> Captured:
-    """Our own fx graph of ``model`` (never the user's objects), in ``dtype`` on ``device``."""
+
+@dataclass
+class Candidate:
+    """One way to obtain an operator graph; ``build`` returns a fresh, unmodified graph on every call."""
+
+    name: str
+    build: Callable[[], Captured]
+    hooks_root: Optional[nn.Module] = None   # a module whose submodules match the graph's call_module nodes
+
+
+@dataclass
+class Source:
+    """The model as the engine sees it: its own forward (``reference``) and graph candidates in order."""
+
+    kind: str
+    reference: Callable[[torch.Tensor], Any]
+    candidates: list[Candidate]
+    tensors: Callable[[], list[tuple[str, torch.Tensor]]]   # named parameters/buffers (to name a NaN)
+
+
+def _named_tensors(module: Any) -> list[tuple[str, torch.Tensor]]:
+    out = list(module.named_parameters()) + list(module.named_buffers())
+    return [(k, v) for k, v in out if isinstance(v, torch.Tensor)]
+
+
+def _module_source(model: nn.Module, x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> Source:
+    work = _prepare_copy(model, device, dtype)
+
+    def fx_graph() -> Captured:
+        return Captured(trace_copy(work), "torch.fx", _types_of(work))
+
+    programs: list = []
+
+    def program() -> Any:
+        if not programs:
+            with _TRACE_LOCK:
+                programs.append(torch.export.export(work, (x,)))
+        return programs[0]
+
+    def exported() -> Captured:
+        return _from_export(program(), device, dtype, "torch.export")
+
+    def functionalised() -> Captured:
+        with _TRACE_LOCK:
+            flat = program().run_decompositions({})
+        return _from_export(flat, device, dtype, "torch.export (functionalised)")
+
+    def jit_traced() -> Captured:
+        with _TRACE_LOCK:
+            traced = torch.jit.trace(work, (x,), check_trace=False)
+        gm, types = script_to_fx(traced, x, device, dtype)
+        return Captured(gm, "torchscript (traced)", {**_types_of(work), **types})
+
+    return Source("nn.Module", work, [Candidate("torch.fx", fx_graph, work), Candidate("torch.export", exported),
+                                      Candidate("torch.export (functionalised)", functionalised),
+                                      Candidate("torchscript (traced)", jit_traced)],
+                  lambda: _named_tensors(work))
+
+
+def _export_source(ep: Any, device: torch.device, dtype: torch.dtype) -> Source:
+    def reference(x: torch.Tensor) -> Any:
+        return _export_module(ep, device, dtype)(x)
+
+    def functional() -> Captured:
+        with _TRACE_LOCK:
+            flat = ep.run_decompositions({})
+        return _from_export(flat, device, dtype, "torch.export (functionalised)")
+
+    return Source("ExportedProgram", reference,
+                  [Candidate("torch.export", lambda: _from_export(ep, device, dtype, "torch.export")),
+                   Candidate("torch.export (functionalised)", functional)],
+                  lambda: [(k, v) for k, v in ep.state_dict.items() if isinstance(v, torch.Tensor)])
+
+
+def _script_source(model: torch.jit.ScriptModule, x: torch.Tensor, device: torch.device,
+                   dtype: torch.dtype) -> Source:
+    def reference(xx: torch.Tensor) -> Any:
+        with torch.no_grad():  # a private copy in eval mode and the run's dtype; the user's module is not run
+            run = copy.deepcopy(model)
+        run.eval()
+        return run.to(device=device, dtype=dtype)(xx)
+
+    def converted() -> Captured:
+        gm, types = script_to_fx(model, x, device, dtype)
+        return Captured(gm, "torchscript", types)
+
+    return Source("TorchScript", reference, [Candidate("torchscript", converted)], lambda: _named_tensors(model))
+
+
+def prepare(model: Any, x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> Source:
+    """The ``Source`` of whatever the user passed as a model (module, scripted module, program or path)."""
     if isinstance(model, (str, os.PathLike)):
         model = _load_path(os.fspath(model))
     if isinstance(model, torch.export.ExportedProgram):
-        return _from_export(model, device, dtype, "torch.export")
+        return _export_source(model, device, dtype)
     if isinstance(model, torch.jit.ScriptModule):
-        flags = {name: m.training for name, m in model.named_modules()}
-        try:
-            model.eval()
-            gm, types = script_to_fx(model, x, device, dtype)
-        finally:
-            for name, m in model.named_modules():
-                m.training = flags.get(name, m.training)
-        return Captured(gm, "torchscript", types)
+        return _script_source(model, x, device, dtype)
     if not isinstance(model, nn.Module):
         raise ValueError(f"explain() needs an nn.Module, a ScriptModule, an ExportedProgram or a path to a "
                          f".pt2/TorchScript file, not {type(model).__name__}.")
-    work = _prepare_copy(model, device, dtype)
-    try:
-        gm = fx.symbolic_trace(work, concrete_args=_defaults_after_first(work) or None)
-        return Captured(gm, "torch.fx", _types_of(work))
-    except Exception as fx_error:  # noqa: BLE001 - fall back to torch.export
-        try:
-            ep = torch.export.export(work, (x,))
-        except Exception as export_error:  # noqa: BLE001
-            raise ValueError(
-                f"Could not build the operator graph of {type(model).__name__}: torch.fx failed "
-                f"({fx_error.__class__.__name__}: {str(fx_error).splitlines()[0][:200]}) and torch.export failed "
-                f"({export_error.__class__.__name__}: {str(export_error).splitlines()[0][:200]}). Make the forward "
-                "traceable (no Python branching on tensor values) or pass a TorchScript/.pt2 file.") from export_error
-        return _from_export(ep, device, dtype, "torch.export")
+    return _module_source(model, x, device, dtype)

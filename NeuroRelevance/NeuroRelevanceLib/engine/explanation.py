@@ -18,6 +18,7 @@ class Explanation:
     ``layer_totals``: node name -> relevance sum per sample, from the output towards the input.
     ``conservation_error``: |ΣR_input − target| / |target| per sample; ``max_conservation_error`` its max.
     ``rules``: layer -> rule used (human-readable).
+    ``graph_check``: how the propagated graph was verified against ``model(x)`` (and any fallback taken).
     """
 
     relevance: torch.Tensor
@@ -35,6 +36,7 @@ class Explanation:
     target: str = ""
     graph_source: str = ""
     stripped: list = field(default_factory=list)
+    graph_check: str = ""
 
     def summary(self) -> str:
         """A few lines for logs and the Slicer console."""

@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from . import ops
 from .capture import Captured
+from .inplace import functionalise
 from .layers import LinearLayer
 
 
@@ -55,6 +56,7 @@ class Plan:
     stripped: list[str]
     consts: dict[fx.Node, Any]
     captured: Captured
+    graph_output: Optional[fx.Node] = None     # the graph's own output node (all of the model's outputs)
 
 
 def _nodes_in(args: Any) -> list[fx.Node]:
@@ -135,10 +137,6 @@ def _bn_affine(weight, bias, mean, var, eps) -> tuple[torch.Tensor, torch.Tensor
     return scale, shift
 
 
-_OUT_OF_PLACE = {operator.iadd: operator.add, operator.isub: operator.sub, operator.imul: operator.mul,
-                 operator.itruediv: operator.truediv}
-
-
 def _generic_run(node: fx.Node, gm: fx.GraphModule) -> Callable[[dict], Any]:
     args, kwargs = node.args, node.kwargs
     if node.op == "call_module":
@@ -146,32 +144,15 @@ def _generic_run(node: fx.Node, gm: fx.GraphModule) -> Callable[[dict], Any]:
         return lambda env: module(*_value(args, env), **_value(kwargs, env))
     if node.op == "call_method":
         name = node.target
-        if name.endswith("_") and not name.endswith("__"):
-            name = name[:-1]  # never mutate recorded activations
         return lambda env: getattr(_value(args[0], env), name)(*_value(args[1:], env), **_value(kwargs, env))
-    target = _OUT_OF_PLACE.get(node.target, node.target)
-    if kwargs.get("inplace") is True:
-        kwargs = {**kwargs, "inplace": False}
+    target = node.target
     return lambda env: target(*_value(args, env), **_value(kwargs, env))
-
-
-def _rewire_inplace(graph: fx.Graph) -> None:
-    """``y = x.relu_()`` runs out of place here, so later uses of ``x`` must read ``y``."""
-    order = {n: i for i, n in enumerate(graph.nodes)}
-    for node in list(graph.nodes):
-        name = str(node.target)
-        if node.op == "call_method" and name.endswith("_") and not name.endswith("__") and node.args \
-                and isinstance(node.args[0], fx.Node):
-            src = node.args[0]
-            for user in list(src.users):
-                if user is not node and order[user] > order[node]:
-                    user.replace_input_with(src, node)
 
 
 def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
     """Classify every node of ``captured.gm``; fold batch norms when ``batchnorm == "fold"``."""
     gm = captured.gm
-    _rewire_inplace(gm.graph)
+    functionalise(gm.graph)  # never overwrite a recorded activation
     nodes = list(gm.graph.nodes)
     placeholders = [n for n in nodes if n.op == "placeholder"]
     if len(placeholders) != 1:
@@ -236,6 +217,7 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
         else:
             from_input[node] = any(from_input.get(a, False) for a in inputs)
         if kind == "batchnorm":
+            step.consumes_input = bool(inputs) and from_input.get(inputs[0], False)
             if module is not None:
                 ok = module.running_mean is not None and module.running_var is not None
                 if ok:
@@ -267,6 +249,7 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
         step_of[node] = step
     if batchnorm == "fold":
         _fold_batchnorms(steps, step_of)
+        _affine_batchnorms(steps)
     _mark_nonnegative_inputs(steps)
     out_nodes = [n for n in _nodes_in(output_node.args) if dep.get(n, False)]
     if len(out_nodes) != 1:
@@ -280,7 +263,7 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
     for step in steps:
         if step.kind == "pass_or_strip":
             step.kind = "pass"
-    return Plan(steps, placeholders[0], effective, stripped, consts, captured)
+    return Plan(steps, placeholders[0], effective, stripped, consts, captured, output_node)
 
 
 _NONNEG_LABELS = {"F.relu", "torch.relu", "ReLU", "ReLU6", "F.relu6", "aten.relu", "aten.relu6", "Tensor.relu",
@@ -325,3 +308,17 @@ def _fold_batchnorms(steps: list[Step], step_of: dict) -> None:
         step.kind = "pass"
         step.extra["folded_into"] = prev.name
         step.run = (lambda s: (lambda env: env[s]))(src)
+
+
+def _affine_batchnorms(steps: list[Step]) -> None:
+    """A BatchNorm that could not be folded becomes a per-channel affine layer (``x * scale + shift``)
+    that takes a rule like any linear layer (``assign.py`` gives it its neighbour's)."""
+    for step in steps:
+        if step.kind != "batchnorm" or step.bn is None:
+            continue
+        scale, shift = step.bn
+        layer = LinearLayer("affine", scale.detach(), shift.detach())
+        x_node = step.inputs[0]
+        step.kind, step.layer, step.inputs = "linear", layer, [x_node]
+        step.extra["affine"] = True
+        step.run = (lambda st, lay, xn: (lambda env: _run_linear(st, lay, env[xn])))(step, layer, x_node)

@@ -15,12 +15,18 @@ import torch
 import torch.nn.functional as F
 
 
+def _channels(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-channel vector (C,) shaped to multiply a (N, C, *spatial) tensor."""
+    return v.reshape(1, -1, *([1] * (like.dim() - 2)))
+
+
 @dataclass
 class LinearLayer:
     """Parameters and geometry of one conv / conv-transpose / dense operation.
 
-    ``kind`` is ``"conv"``, ``"convT"`` or ``"dense"``; ``weight`` and ``bias`` are our own
-    tensors (detached, already in the run's dtype/device), never the user's parameters.
+    ``kind`` is ``"conv"``, ``"convT"``, ``"dense"`` or ``"affine"`` (a per-channel ``x * weight + bias``:
+    a BatchNorm that could not be folded, ``weight`` and ``bias`` of shape (C,)); ``weight`` and ``bias``
+    are our own tensors (detached, already in the run's dtype/device), never the user's parameters.
     ``pre_pad`` holds (pad, mode) for convolutions with a non-zero ``padding_mode``.
     """
 
@@ -49,6 +55,9 @@ class LinearLayer:
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
         """The layer's operation on ``x`` with weight ``w`` and bias ``b`` (None: no bias)."""
+        if self.kind == "affine":
+            out = x * _channels(w, x)
+            return out if b is None else out + _channels(b, x)
         if self.kind == "dense":
             return F.linear(x, w, b)
         if self.pre_pad is not None:
@@ -89,6 +98,8 @@ class LinearLayer:
 
     def vjp(self, x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """Gradient of ``<forward(x, w, ·), g>`` with respect to ``x`` (weights frozen)."""
+        if self.kind == "affine":
+            return g * _channels(w, g)
         if self.kind == "dense":
             return g.matmul(w)
         if self.pre_pad is not None or isinstance(self.padding, str):

@@ -37,12 +37,12 @@ PASS_FUNCS = {
     F.hardtanh, F.relu6, F.hardswish, F.hardsigmoid, torch.sigmoid, F.sigmoid, torch.tanh, F.tanh,
     F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout,
     F.instance_norm, F.group_norm, F.layer_norm, F.local_response_norm, torch.clone, operator.neg, torch.neg,
-    operator.pos, torch.relu_, F.relu_, F.leaky_relu_, F.elu_, torch.sigmoid_, torch.tanh_,
+    operator.pos, torch.relu_, F.relu_, F.leaky_relu_, F.elu_, torch.sigmoid_, torch.tanh_, torch.as_tensor,
 } | _aten("relu", "leaky_relu", "prelu", "_prelu_kernel", "elu", "selu", "celu", "gelu", "silu", "mish",
           "softplus", "hardtanh", "relu6", "hardswish", "hardsigmoid", "sigmoid", "tanh", "dropout", "native_dropout",
           "feature_dropout", "alpha_dropout", "feature_alpha_dropout", "clone", "alias", "contiguous", "detach",
           "instance_norm", "group_norm", "native_group_norm", "layer_norm", "native_layer_norm", "_to_copy", "to",
-          "lift_fresh_copy", "type_as", "neg", "threshold")
+          "lift_fresh_copy", "type_as", "neg", "threshold", "as_tensor")
 PASS_METHODS = {"relu", "sigmoid", "tanh", "clone", "contiguous", "detach", "to", "float", "double", "type_as",
                 "neg", "leaky_relu", "gelu", "elu", "silu"}
 PASS_MODULES = (

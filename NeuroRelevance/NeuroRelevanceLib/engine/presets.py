@@ -17,31 +17,35 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ..errors import InputError
 from .rules import AlphaBeta, Epsilon, Gamma, Rule, WSquare, ZBox, ZPlus, make_rule
 
 PRESETS = ("epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1")
 
 
 def preset_rule(preset: Optional[str], layer_kind: str, consumes_input: bool, epsilon: float, gamma: float,
-                low: Any, high: Any, bounds_given: bool) -> Rule:
-    """The rule ``preset`` assigns to a layer of ``layer_kind`` (``conv``, ``convT`` or ``dense``)."""
+                low: Any, high: Any, bounds_given: bool, stabilizer: float = 1e-6) -> Rule:
+    """The rule ``preset`` assigns to a layer of ``layer_kind`` (``conv``, ``convT`` or ``dense``).
+
+    ``stabilizer`` is the constant of every rule that has one other than ε (z⁺, αβ, γ, w², zB)."""
     dense = layer_kind == "dense"
+    st = stabilizer
     if preset is None:
         return Epsilon(epsilon)
     if preset == "epsilon-plus":
-        return Epsilon(epsilon) if dense else ZPlus()
+        return Epsilon(epsilon) if dense else ZPlus(st)
     if preset == "epsilon-gamma-box":
         if consumes_input:
-            return ZBox(low, high)
-        return Epsilon(epsilon) if dense else Gamma(gamma)
+            return ZBox(low, high, st)
+        return Epsilon(epsilon) if dense else Gamma(gamma, st)
     if preset == "deep-taylor":
         if consumes_input:
-            return ZBox(low, high) if bounds_given else WSquare()
-        return ZPlus()
+            return ZBox(low, high, st) if bounds_given else WSquare(st)
+        return ZPlus(st)
     if preset == "alpha1-beta0":
-        return AlphaBeta(1.0, 0.0)
+        return AlphaBeta(1.0, 0.0, st)
     if preset == "alpha2-beta1":
-        return AlphaBeta(2.0, 1.0)
+        return AlphaBeta(2.0, 1.0, st)
     raise ValueError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)} or None.")
 
 
@@ -54,23 +58,26 @@ def _type_matches(key: Any, module_type: Any) -> bool:
 
 
 def override_rule(rules: Optional[dict], module_path: str, node_name: str, module_type: Any,
-                  consumes_input: bool) -> Optional[Rule]:
-    """The user's rule for this layer, or None when ``rules`` has no matching key."""
+                  consumes_input: bool, exact_only: bool = False, **defaults: float) -> Optional[Rule]:
+    """The user's rule for this layer, or None when ``rules`` has no matching key.
+
+    ``exact_only``: only the layer's own name or type count (no container, ``"input"`` or ``"*"``).
+    ``defaults`` (epsilon, gamma, stabilizer) parametrise rules given by name."""
     if not rules:
         return None
     for key in (module_path, node_name):
         if key and key in rules:
-            return make_rule(rules[key])
+            return make_rule(rules[key], **defaults)
     prefixes = [k for k in rules if isinstance(k, str) and module_path.startswith(k + ".")]
-    if prefixes:  # a container ("layer4") covers every layer inside it; the deepest one wins
-        return make_rule(rules[max(prefixes, key=len)])
-    if consumes_input and "input" in rules:
-        return make_rule(rules["input"])
+    if prefixes and not exact_only:  # a container ("layer4") covers every layer inside it; the deepest one wins
+        return make_rule(rules[max(prefixes, key=len)], **defaults)
+    if consumes_input and "input" in rules and not exact_only:
+        return make_rule(rules["input"], **defaults)
     for key, value in rules.items():
         if _type_matches(key, module_type):
-            return make_rule(value)
-    if "*" in rules:
-        return make_rule(rules["*"])
+            return make_rule(value, **defaults)
+    if "*" in rules and not exact_only:
+        return make_rule(rules["*"], **defaults)
     return None
 
 
@@ -80,7 +87,7 @@ def check_rule_keys(rules: Optional[dict], known_names: set) -> None:
         if isinstance(key, str) and key not in ("*", "input") and key not in known_names and not any(
                 name.startswith(key + ".") for name in known_names):
             close = sorted(known_names)[:8]
-            raise ValueError(f"rules key {key!r} names no conv/dense layer of the model; layer names are e.g. "
+            raise InputError(f"rules key {key!r} names no conv/dense layer of the model; layer names are e.g. "
                              f"{close}. Use a qualified module name, a module type, '*' or 'input'.")
         if not isinstance(key, (str, type)):
-            raise ValueError(f"rules key {key!r} must be a module name, a module type, '*' or 'input'.")
+            raise InputError(f"rules key {key!r} must be a module name, a module type, '*' or 'input'.")

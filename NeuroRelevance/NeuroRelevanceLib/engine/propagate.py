@@ -36,6 +36,31 @@ def _needs(step: Step) -> list[fx.Node]:
     return []
 
 
+class GraphRunError(RuntimeError):
+    """A step of our graph failed in the forward pass (``step``: where; ``reason``: the first line)."""
+
+    def __init__(self, step: Step, exc: BaseException) -> None:
+        self.step, self.reason = step, (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        super().__init__(f"node '{step.name}' ({step.label}): {self.reason}")
+
+
+def unsupported_error(step: Step) -> UnsupportedOperatorError:
+    """The error for an operator without a relevance rule, naming the place and the ``pass_through`` fix."""
+    where = f" in module '{step.module_path}'" if step.module_path else ""
+    key = step.label.split(".")[-1]
+    return UnsupportedOperatorError(
+        f"Operator {step.label} at node '{step.name}'{where} has no relevance rule; to let relevance pass "
+        f"through it like the gradient, call explain(..., pass_through={{'{key}'}})"
+        + (f" or pass_through={{'{step.module_path}'}}" if step.module_path else "") + ".")
+
+
+def check_supported(plan: Plan) -> None:
+    """Raise ``UnsupportedOperatorError`` for the first operator without a rule (after the trace check)."""
+    for step in plan.steps:
+        if step.kind == "unknown":
+            raise unsupported_error(step)
+
+
 def _is_tensorish(v: Any) -> bool:
     return isinstance(v, Tensor) or (isinstance(v, (tuple, list)) and any(isinstance(e, Tensor) for e in v))
 
@@ -56,22 +81,22 @@ def _refine(step: Step, env: dict, value: Any) -> None:
     elif step.kind == "passthrough_grad":
         if len(tensor_inputs) == 1 and isinstance(value, Tensor) and value.shape == env[tensor_inputs[0]].shape:
             step.kind = "passthrough"
-    if step.kind == "unknown":
-        where = f" in module '{step.module_path}'" if step.module_path else ""
-        key = step.label.split(".")[-1]
-        raise UnsupportedOperatorError(
-            f"Operator {step.label} at node '{step.name}'{where} has no relevance rule; to let relevance pass "
-            f"through it like the gradient, call explain(..., pass_through={{'{key}'}})"
-            + (f" or pass_through={{'{step.module_path}'}}" if step.module_path else "") + ".")
 
 
-def forward(plan: Plan, x: Tensor) -> tuple[dict, Any]:
-    """Run the graph on ``x``; returns the kept values and the effective output."""
+def forward(plan: Plan, x: Tensor, record: Optional[dict] = None) -> tuple[dict, Any, Any]:
+    """Run the graph on ``x``; returns the kept values, the effective output and the graph's whole output.
+
+    ``record``: if given, every node value is stored there by node name (and nothing is freed early).
+    Raises ``GraphRunError`` naming the step that failed.
+    """
     steps = plan.steps
     last_use: dict[fx.Node, int] = {}
     for i, s in enumerate(steps):
         for a in s.node.all_input_nodes:
             last_use[a] = i
+    out_args = plan.graph_output.all_input_nodes if plan.graph_output is not None else []
+    for a in out_args:
+        last_use[a] = len(steps)
     keep_count: dict[fx.Node, int] = {}
     for s in steps:
         s.extra["needs"] = _needs(s)
@@ -88,26 +113,26 @@ def forward(plan: Plan, x: Tensor) -> tuple[dict, Any]:
             try:
                 value = s.run(env)
             except Exception as exc:  # noqa: BLE001 - re-raised with the place it happened
-                where = f" in module '{s.module_path}'" if s.module_path else ""
-                raise ValueError(
-                    f"The model failed on an input of shape {tuple(x.shape)} at node '{s.name}' ({s.label}{where}): "
-                    f"{str(exc).splitlines()[0][:300]}. Check the input shape/channels the model expects.") from exc
+                raise GraphRunError(s, exc) from exc
             env[s.node] = value
+            if record is not None:
+                record[s.name] = value
             _refine(s, env, value)
             if s.kind == "meta":
                 meta[s.node] = value
             if s.kind == "reshape":
                 s.extra["in_shape"] = env[s.inputs[0]].shape
             for a in s.node.all_input_nodes:
-                if last_use.get(a) == i and a not in plan.consts and keep_count.get(a, 0) == 0:
+                if last_use.get(a) == i and a not in plan.consts and keep_count.get(a, 0) == 0 and record is None:
                     env.pop(a, None)
     out = env[plan.output_node]
+    full = fx.node.map_arg(plan.graph_output.args[0], lambda n: env[n]) if plan.graph_output is not None else out
     kept = {n: env[n] for n in keep_count if n in env}
     kept["__count__"] = keep_count
     kept["__consts__"] = plan.consts
     kept["__meta__"] = meta
     kept["__input__"] = x
-    return kept, out
+    return kept, out, full
 
 
 def _reduce_to(r: Tensor, shape: torch.Size) -> Tensor:

@@ -22,7 +22,9 @@ from typing import Optional, Union
 
 import torch
 
+from ..errors import InputError
 from .layers import LinearLayer
+from .validate import check_bounds, nonnegative
 
 Tensor = torch.Tensor
 
@@ -100,7 +102,7 @@ class Epsilon(Rule):
     needs_output = True
 
     def __init__(self, epsilon: float = 1e-6) -> None:
-        self.epsilon = float(epsilon)
+        self.epsilon = nonnegative("epsilon", epsilon, type(self).__name__)
 
     def relevance(self, layer, x, z, r, pre=None):
         if z is None:
@@ -126,8 +128,10 @@ class AlphaBeta(Rule):
     name = "alphabeta"
 
     def __init__(self, alpha: float = 1.0, beta: float = 0.0, stabilizer: float = 1e-6) -> None:
-        if alpha < 0 or beta < 0 or abs((alpha - beta) - 1.0) > 1e-12:
-            raise ValueError(f"AlphaBeta needs alpha, beta >= 0 with alpha - beta = 1 (got alpha={alpha}, "
+        alpha, beta = nonnegative("alpha", alpha, "AlphaBeta"), nonnegative("beta", beta, "AlphaBeta")
+        stabilizer = nonnegative("stabilizer", stabilizer, type(self).__name__)
+        if abs((alpha - beta) - 1.0) > 1e-12:
+            raise InputError(f"AlphaBeta needs alpha, beta >= 0 with alpha - beta = 1 (got alpha={alpha}, "
                              f"beta={beta}); use e.g. AlphaBeta(1, 0) or AlphaBeta(2, 1).")
         self.alpha, self.beta, self.stabilizer = float(alpha), float(beta), float(stabilizer)
 
@@ -196,7 +200,8 @@ class Gamma(Rule):
     needs_output = True
 
     def __init__(self, gamma: float = 0.25, stabilizer: float = 1e-6) -> None:
-        self.gamma, self.stabilizer = float(gamma), float(stabilizer)
+        self.gamma = nonnegative("gamma", gamma, "Gamma")
+        self.stabilizer = nonnegative("stabilizer", stabilizer, "Gamma")
 
     def _params(self, layer):
         w, b, g = layer.weight, layer.bias, self.gamma
@@ -239,7 +244,7 @@ class WSquare(Rule):
     name = "wsquare"
 
     def __init__(self, stabilizer: float = 1e-6) -> None:
-        self.stabilizer = float(stabilizer)
+        self.stabilizer = nonnegative("stabilizer", stabilizer, type(self).__name__)
 
     def _weight(self, layer):
         return layer.weight ** 2
@@ -271,7 +276,9 @@ class ZBox(Rule):
 
     def __init__(self, low: Union[float, Tensor, None] = None, high: Union[float, Tensor, None] = None,
                  stabilizer: float = 1e-6) -> None:
-        self.low, self.high, self.stabilizer = low, high, float(stabilizer)
+        check_bounds(low, high, "ZBox")
+        self.low, self.high = low, high
+        self.stabilizer = nonnegative("stabilizer", stabilizer, "ZBox")
 
     def describe(self) -> str:
         def fmt(v):
@@ -297,20 +304,23 @@ class ZBox(Rule):
 
 
 _BY_NAME = {
-    "lrp0": LRP0, "epsilon": Epsilon, "zplus": ZPlus, "alpha1beta0": lambda: AlphaBeta(1.0, 0.0),
-    "alpha2beta1": lambda: AlphaBeta(2.0, 1.0), "gamma": Gamma, "wsquare": WSquare, "flat": Flat, "zbox": ZBox,
+    "lrp0": lambda e, g, s: LRP0(), "epsilon": lambda e, g, s: Epsilon(e), "zplus": lambda e, g, s: ZPlus(s),
+    "alpha1beta0": lambda e, g, s: AlphaBeta(1.0, 0.0, s), "alpha2beta1": lambda e, g, s: AlphaBeta(2.0, 1.0, s),
+    "gamma": lambda e, g, s: Gamma(g, s), "wsquare": lambda e, g, s: WSquare(s), "flat": lambda e, g, s: Flat(s),
+    "zbox": lambda e, g, s: ZBox(None, None, s),
 }
 
 RULE_NAMES = tuple(_BY_NAME)
 
 
-def make_rule(value: Union[Rule, str]) -> Rule:
-    """A rule object from a rule or one of the names in ``RULE_NAMES``."""
+def make_rule(value: Union[Rule, str], epsilon: float = 1e-6, gamma: float = 0.25, stabilizer: float = 1e-6) -> Rule:
+    """A rule object from a rule or one of the names in ``RULE_NAMES``; a name takes ``epsilon``, ``gamma``
+    and ``stabilizer`` (``explain``'s options), a rule object keeps its own."""
     if isinstance(value, Rule):
         return value
     if isinstance(value, str):
         key = value.lower().replace("-", "").replace("_", "").replace("ε", "epsilon")
         if key in _BY_NAME:
-            return _BY_NAME[key]()
-    raise ValueError(f"Unknown LRP rule {value!r}; use a rule object from NeuroRelevanceLib.engine.rules "
+            return _BY_NAME[key](epsilon, gamma, stabilizer)
+    raise InputError(f"Unknown LRP rule {value!r}; use a rule object from NeuroRelevanceLib.engine.rules "
                      f"or one of {', '.join(RULE_NAMES)}.")

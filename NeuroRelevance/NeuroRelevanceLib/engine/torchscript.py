@@ -74,12 +74,15 @@ _PY_OPS: dict[str, Any] = {
     "str": str, "format": lambda f, *a: f.format(*a), "warn": lambda *a, **k: None, "list": list,
     "floor": math.floor, "ceil": math.ceil, "extend": lambda a, b: a.extend(b),
     "dim": lambda t: t.dim(), "size": lambda t, d=None: list(t.shape) if d is None else t.shape[d],
+    "slice": lambda seq, start=None, end=None, step=1: seq[start:end:step],
+    "reverse": lambda lst: lst.reverse(), "insert": lambda lst, i, el: lst.insert(i, el),
+    "pop": lambda lst, i=-1: lst.pop(i), "clear": lambda lst: lst.clear(),
 }
 
 
 def _call_aten(packet: Any, name: str, args: list, kwargs: dict) -> Any:
     if name in _PY_OPS and not _has_tensor(list(args[1:]) + list(kwargs.values())) and (
-            not isinstance(args[0], torch.Tensor) or name in ("dim", "size", "len")):
+            not isinstance(args[0], torch.Tensor) or name in ("dim", "size", "len", "__is__", "__isnot__")):
         return _PY_OPS[name](*args, *kwargs.values())
     return packet(*args, **kwargs)
 
@@ -101,6 +104,7 @@ class _Converter:
         self.attr_nodes: dict[str, fx.Node] = {}
         self.env: dict[Any, Any] = {}
         self.counter = 0
+        self.assigned: dict[tuple[int, str], Any] = {}  # prim::SetAttr, kept here: the module is never written
 
     # -- values -------------------------------------------------------------------------------
     def _tensor_attr(self, path: str, tensor: torch.Tensor) -> _Traced:
@@ -119,6 +123,8 @@ class _Converter:
     def _get_attr(self, owner: Any, name: str) -> Any:
         kind, obj, path = owner
         full = f"{path}.{name}" if path else name
+        if name == "training":
+            return False  # explained in eval mode, without touching the module's own flag
         value = getattr(obj, name)
         if isinstance(value, torch.Tensor):
             return self._tensor_attr(full, value)
@@ -147,7 +153,11 @@ class _Converter:
                 value = self._tensor_attr(f"_const{self.counter}", value)
             self.env[out] = value
         elif kind == "prim::GetAttr":
-            self.env[node.output()] = self._get_attr(ins[0], node.s("name"))
+            key = (id(ins[0][1]), node.s("name")) if isinstance(ins[0], tuple) and len(ins[0]) == 3 else None
+            self.env[node.output()] = self.assigned[key] if key in self.assigned else \
+                self._get_attr(ins[0], node.s("name"))
+        elif kind == "prim::SetAttr":
+            self.assigned[(id(ins[0][1]), node.s("name"))] = ins[1]
         elif kind == "prim::ListConstruct":
             self.env[node.output()] = list(ins)
         elif kind == "prim::TupleConstruct":
@@ -240,7 +250,7 @@ class _Converter:
         if name == "len" and isinstance(ins[0], _Traced):
             self._outputs(node, [len(ins[0].value)])
             return
-        if name in ("append", "_set_item", "extend") and isinstance(ins[0], list):
+        if name in ("append", "_set_item", "extend", "reverse", "insert", "pop", "clear") and isinstance(ins[0], list):
             self._outputs(node, [_PY_OPS[name](*ins)])  # mutate our list (may hold traced tensors)
             return
         if _is_traced(args) or _is_traced(kwargs):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..cli_checks import device_argument, check_output_file, load_model_argument, number
+
 _CAM = ("gradcam", "gradcam++", "guided_gradcam")
 
 
@@ -26,11 +28,12 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="methods to compare (default: %(default)s)")
     p.add_argument("--preset", default=None, help="LRP preset (default: the card's recommended preset)")
     p.add_argument("--layer", default=None, help="layer for the Grad-CAM family (default: last conv block)")
-    p.add_argument("--target", type=int, default=None, help="class index to explain (default: predicted class)")
+    p.add_argument("--target", type=number(0, integer=True), default=None,
+                   help="class index to explain (default: predicted class)")
     p.add_argument("--ground-truth", nargs="+", default=None,
                    help="one lesion/atrophy label map per subject: the ground-truth report scores every method "
                         "against it beside the oracle and chance")
-    p.add_argument("--ground-truth-labels", nargs="+", type=int, default=None, metavar="LABEL",
+    p.add_argument("--ground-truth-labels", nargs="+", type=number(1, integer=True), default=None, metavar="LABEL",
                    help="label values of --ground-truth that form the mask (default: every non-zero label; "
                         "the demo cohort's AD-like atrophy is label 1)")
     p.add_argument("--brain-masks", nargs="+", default=None,
@@ -39,15 +42,18 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="one effect-free twin per subject (same channels): the true change map |subject - twin| "
                         "is the oracle (default: the mask itself)")
     p.add_argument("--atlas", default=None, help="atlas (bundled name or label-map file) for region precision@k")
-    p.add_argument("--oracle-sigmas", nargs="+", type=float, default=[0.0, 1.0, 2.0], metavar="SIGMA",
+    p.add_argument("--oracle-sigmas", nargs="+", type=number(0.0, 10.0), default=[0.0, 1.0, 2.0], metavar="SIGMA",
                    help="blur of the oracle in voxels (default: %(default)s)")
-    p.add_argument("--steps", type=int, default=20, help="perturbation steps (default: %(default)s)")
-    p.add_argument("--fraction", type=float, default=0.5, help="share of regions removed at the end "
-                                                                "(default: %(default)s)")
-    p.add_argument("--patch", type=int, default=1, help="cubic patch edge in voxels (default: %(default)s)")
+    p.add_argument("--steps", type=number(1, 10000, integer=True), default=20,
+                   help="perturbation steps (default: %(default)s)")
+    p.add_argument("--fraction", type=number(0.0, 1.0, low_open=True), default=0.5,
+                   help="share of regions removed at the end (default: %(default)s)")
+    p.add_argument("--patch", type=number(1, 64, integer=True), default=1,
+                   help="cubic patch edge in voxels (default: %(default)s)")
     p.add_argument("--baseline", default="0", help="replacement: a number, 'mean' or 'blur' (default: %(default)s)")
-    p.add_argument("--random-repeats", type=int, default=1, help="random orders averaged (default: %(default)s)")
-    p.add_argument("--threshold", type=float, default=0.1,
+    p.add_argument("--random-repeats", type=number(1, 1000, integer=True), default=1,
+                   help="random orders averaged (default: %(default)s)")
+    p.add_argument("--threshold", type=number(0.0, 1.0), default=0.1,
                    help="inclusivity: relevance kept where |R|/max|R| > this (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--csv", default=None, help="write the method × metric table here")
@@ -83,22 +89,49 @@ def print_ground_truth(comparison, args: argparse.Namespace) -> None:
     print(markdown_table(comparison.fraction_of_ceiling(sigma)))
 
 
+def _check_before_work(args: argparse.Namespace) -> None:
+    """Refuse what can be refused before the model runs: preset, baseline, mask counts, outputs."""
+    from ..engine.presets import PRESETS
+    from ..errors import InputError
+
+    if args.preset is not None and args.preset not in PRESETS:
+        raise InputError(f"--preset {args.preset!r} is not a preset; use one of {', '.join(PRESETS)} "
+                         "(or leave it out for the card's recommended preset).")
+    _baseline(args.baseline)
+    for option, paths in (("--ground-truth", args.ground_truth), ("--brain-masks", args.brain_masks),
+                          ("--twins", args.twins)):
+        if paths is not None and len(paths) != len(args.subjects):
+            raise InputError(f"{option}: {len(paths)} mask(s) for {len(args.subjects)} subject(s); give one "
+                             "per subject, in the same order.")
+    for option, path in (("--csv", args.csv), ("--per-subject-csv", args.per_subject_csv), ("--png", args.png)):
+        check_output_file(path, option)
+    if args.atlas is not None:
+        from ..regions.statistics import check_atlas_name
+
+        check_atlas_name(args.atlas)
+
+
 def run_compare(args: argparse.Namespace) -> int:
     """Run for parsed ``args``; InputError propagates to the caller (the main CLI prints it)."""
     import pandas as pd
     import torch
 
     from ..errors import InputError
-    from ..models import load_model
     from ..nifti import read_nifti
     from ..preprocessing import prepare_input
     from . import compare_methods, plot_curves
     from .truth_inputs import atlas_maps, change_maps, label_masks
 
-    loaded = load_model(Path(args.model), device=args.device)
+    _check_before_work(args)
+    device_argument(args.device)
+    loaded = load_model_argument(args.model, device=args.device)
     if loaded.card is None:
         raise InputError("compare needs a model card (.json) that gives the input grid and normalisation; write a "
                          "card for this model (see docs/models) and pass it with --model.")
+    outputs = loaded.out_features or len(loaded.card.output.classes)
+    if args.target is not None and outputs and args.target >= outputs:
+        raise InputError(f"--target {args.target}: the model has {outputs} outputs; give an index from 0 to "
+                         f"{outputs - 1}, or leave --target out to explain the predicted class.")
     inputs, names = [], []
     for subject in args.subjects:
         channels = [read_nifti(p.strip(), dtype="float32") for p in subject.split(",")]

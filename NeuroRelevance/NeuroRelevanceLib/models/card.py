@@ -21,6 +21,8 @@ i, j, k run (``"RAS"``: right, anterior, superior); the optional ``origin`` is t
 voxel 0 (a template-space model gives it; otherwise the grid is centred on the scan).
 ``intended_use`` and ``limitations`` are free text shown with every result (panel, captions,
 reports); a card without them still loads, with a visible warning (:attr:`ModelCard.use_warning`).
+Every field and its rules: :mod:`.schema`; where the weights may be and what they may hold:
+:mod:`.weights` and docs/security.md.
 """
 from __future__ import annotations
 
@@ -30,11 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from .schema import NORMALIZATIONS, OUTPUT_TYPES, PRESETS, check_card
 
-OUTPUT_TYPES = ("classification", "regression", "segmentation")
-#: the engine's presets (kept here so reading a card needs no torch; a test checks they agree)
-PRESETS = ("epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1")
-NORMALIZATIONS = ("none", "zscore", "minmax", "percentile")
+__all__ = ["InputSpec", "ModelCard", "NORMALIZATIONS", "OUTPUT_TYPES", "OutputSpec", "PRESETS",
+           "card_from_dict", "read_card"]
 
 
 @dataclass(frozen=True)
@@ -118,72 +119,39 @@ def read_card(path: str | Path) -> ModelCard:
     if not path.is_file():
         raise InputError(f"No such model card: {path}.")
     try:
-        raw = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raw = json.loads(path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise InputError(f"{path.name} is not valid JSON ({exc}); a model card is a JSON object.") from exc
+    except OSError as exc:
+        raise InputError(f"{path.name} cannot be read ({exc.strerror or exc}).") from exc
     return card_from_dict(raw, path)
 
 
 def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
-    """Build a :class:`ModelCard` from its JSON object, checking every field."""
+    """Build a :class:`ModelCard` from its JSON object, checking every field (:mod:`.schema`)."""
     where = path.name if path else "model card"
-    problems: list[str] = []
     if not isinstance(raw, dict):
         raise InputError(f"{where}: a model card must be a JSON object.")
-    arch = raw.get("architecture")
-    scripted = str(raw.get("weights", "")).lower().endswith((".pt2", ".ts", ".pt", ".pth"))
-    if arch is None and scripted:
-        pass  # a TorchScript / exported-program file carries its own architecture
-    elif not isinstance(arch, dict) or not isinstance(arch.get("class"), str):
-        problems.append('"architecture" must be {"class": "<importable class>", "kwargs": {...}}')
-    elif not isinstance(arch.get("kwargs", {}), dict):
-        problems.append('"architecture.kwargs" must be a JSON object')
-    if raw.get("recommended_preset", "epsilon-plus") not in PRESETS:
-        problems.append(f'"recommended_preset" must be one of {PRESETS}')
-    if not isinstance(raw.get("weights"), str) or not raw.get("weights"):
-        problems.append('"weights" must name the weights file (.safetensors or a state-dict .pt)')
-    inp = raw.get("input") or {}
-    out = raw.get("output") or {}
-    channels = inp.get("channels", ["image"])
-    if not isinstance(channels, list) or not channels or not all(isinstance(c, str) for c in channels):
-        problems.append('"input.channels" must be a non-empty list of channel names')
-    shape, spacing = inp.get("shape"), inp.get("spacing")
-    if shape is not None and (not isinstance(shape, list) or not all(
-            isinstance(n, int) and n > 0 for n in shape)):
-        problems.append('"input.shape" must be a list of positive integers (D, H, W)')
-    if spacing is not None and (not isinstance(spacing, list) or not all(
-            isinstance(s, (int, float)) and s > 0 for s in spacing)):
-        problems.append('"input.spacing" must be a list of positive numbers (mm)')
-    if shape is not None and spacing is not None and isinstance(shape, list) \
-            and isinstance(spacing, list) and len(shape) != len(spacing):
-        problems.append('"input.shape" and "input.spacing" must have the same length')
-    origin = inp.get("origin")
-    if origin is not None and (not isinstance(origin, list) or len(origin) != 3 or not all(
-            isinstance(v, (int, float)) for v in origin)):
-        problems.append('"input.origin" must be the RAS position [x, y, z] of voxel 0 (mm)')
-    normalization = inp.get("normalization", {"type": "none"})
-    if not isinstance(normalization, dict) or normalization.get("type") not in NORMALIZATIONS:
-        problems.append(f'"input.normalization.type" must be one of {NORMALIZATIONS}')
-    for key in ("intended_use", "limitations"):
-        if not isinstance(raw.get(key, ""), str):
-            problems.append(f'"{key}" must be text')
-    if out.get("type", "classification") not in OUTPUT_TYPES:
-        problems.append(f'"output.type" must be one of {OUTPUT_TYPES}')
+    problems = check_card(raw)
     if problems:
         raise InputError(f"{where} is not a valid model card: " + "; ".join(problems) + ".")
+    arch = raw.get("architecture")
+    inp, out = raw.get("input") or {}, raw.get("output") or {}
+    shape, spacing, origin = inp.get("shape"), inp.get("spacing"), inp.get("origin")
     return ModelCard(
         name=str(raw.get("name") or (path.stem if path else "model")),
         description=str(raw.get("description", "")),
         architecture=None if arch is None else {"class": arch["class"],
                                                 "kwargs": dict(arch.get("kwargs", {}))},
         weights=raw["weights"],
-        input=InputSpec(tuple(channels), None if shape is None else tuple(shape),
+        input=InputSpec(tuple(inp.get("channels", ["image"])), None if shape is None else tuple(shape),
                         None if spacing is None else tuple(float(s) for s in spacing),
-                        str(inp.get("orientation", "RAS")), dict(normalization),
+                        str(inp.get("orientation", "RAS")).upper(),
+                        dict(inp.get("normalization", {"type": "none"})),
                         None if origin is None else tuple(float(v) for v in origin)),
         output=OutputSpec(out.get("type", "classification"), tuple(out.get("classes", ())),
                           str(out.get("units", ""))),
-        metrics=dict(raw.get("metrics", {})),
+        metrics=dict(raw.get("metrics") or {}),
         recommended_preset=str(raw.get("recommended_preset", "epsilon-plus")),
         path=path.resolve() if path else None,
         intended_use=str(raw.get("intended_use", "")), limitations=str(raw.get("limitations", "")),

@@ -1,15 +1,24 @@
-"""Turn a file into a ready ``nn.Module`` on the chosen device, without unpickling untrusted code."""
+"""Turn a file into a ready ``nn.Module`` on the chosen device, without running untrusted code.
+
+Every entry point (library, CLI, Slicer logic, web viewer, ``explain()`` on a path) opens model
+files through :func:`load_model` / :func:`open_model`, which use :mod:`.model_files` (what each
+format may contain and what is refused) and :mod:`.weights` (where a card's weights may be and
+whether they fit). See docs/security.md.
+"""
 from __future__ import annotations
 
 import importlib
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..device import resolve_device
 from ..errors import InputError
+from .archive import suffix_of
 from .card import ModelCard, read_card
+from .model_files import read_model_file
+from .schema import check_network_output
+from .weights import check_fit, confined_weights_path, read_state_dict, weight_shapes, weights_format
 
 
 @dataclass
@@ -39,29 +48,25 @@ def load_model(path: str | Path, *, trusted: bool = False, device: Any = "auto")
     - ``.json``: the card's architecture (one of ``NeuroRelevanceLib.nets``; another importable
       ``nn.Module`` class only with ``trusted``) is built and its weights file read as a state dict
       (``.safetensors``, or ``torch.load(weights_only=True)``): no code is unpickled. A card may
-      instead name a TorchScript or ``.pt2`` file as its weights and omit the architecture.
-    - TorchScript archives (``torch.jit.save``) and exported programs (``.pt2``) hold no pickled
-      Python classes and are loaded directly.
+      instead name a TorchScript or ``.pt2`` file as its weights and omit the architecture. The
+      weights must lie in the card's folder unless ``trusted``.
+    - TorchScript archives and exported programs (``.pt2``) are inspected first and refused if
+      torch would unpickle, execute or load native code from them, or if their code reads or
+      writes files (unless ``trusted``).
     - Any other ``.pt``/``.pth``: a bare state dict needs a card (the architecture is unknown);
       a pickled full module is refused unless ``trusted=True``.
+    The format is read from the file's content; suffixes are not case-sensitive.
     """
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"No such model file: {path}.")
     target = resolve_device(device)
-    suffix = path.suffix.lower()
     card = None
-    if suffix == ".json":
+    if suffix_of(path) == ".json":
         card = read_card(path)
         model, fmt = _from_card(card, trusted)
-    elif suffix == ".pt2":
-        model, fmt = torch.export.load(str(path)).module(), "exported"
-    elif _is_torchscript(path):
-        model, fmt = torch.jit.load(str(path), map_location="cpu"), "torchscript"
     else:
-        model, fmt = _from_pickle(path, trusted), "pickle"
+        model, fmt = _model_of(read_model_file(path, trusted=trusted))
     if fmt != "exported":  # an exported program is already in inference form (no .eval())
         model.eval()
     if hasattr(model, "to"):
@@ -75,6 +80,15 @@ def load_model(path: str | Path, *, trusted: bool = False, device: Any = "auto")
 
             warnings.warn(card.use_warning, UserWarning, stacklevel=2)
     return LoadedModel(model, card, fmt, target, params, in_channels, out_features)
+
+
+def open_model(path: str | Path, *, trusted: bool = False) -> Any:
+    """The object a model file holds, for the engine: an ``ExportedProgram``, a ``ScriptModule`` or
+    an ``nn.Module`` (a card's network, on the CPU). Same checks as :func:`load_model`."""
+    path = Path(path)
+    if suffix_of(path) == ".json":
+        return load_model(path, trusted=trusted, device="cpu").model
+    return read_model_file(path, trusted=trusted).obj
 
 
 def save_weights(model, path: str | Path) -> Path:
@@ -100,57 +114,87 @@ def infer_io(model) -> tuple[int | None, int | None]:
     return int(in_channels), int(out)
 
 
+def _model_of(file) -> tuple[Any, str]:
+    """The runnable module of a model file (an exported program's ``module()``)."""
+    if file.format != "exported":
+        return file.obj, file.format
+    try:
+        return file.obj.module(), file.format
+    except Exception as exc:  # noqa: BLE001 - torch raises assertion errors for inconsistent programs
+        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(f"The exported program cannot be turned into a module ({line}).") from exc
+
+
 def _from_card(card: ModelCard, trusted: bool = False):
     """The card's network: its TorchScript/.pt2 file, or its architecture with the weights."""
-    import torch
-
-    weights = card.weights_path
+    weights = confined_weights_path(card, trusted)
     if not weights.is_file():
         raise InputError(f"The card {card.path.name if card.path else ''} names weights "
                          f"'{card.weights}', but {weights} does not exist.")
-    if weights.suffix.lower() == ".pt2":
-        return torch.export.load(str(weights)).module(), "exported"
-    if _is_torchscript(weights):
-        return torch.jit.load(str(weights), map_location="cpu"), "torchscript"
+    fmt = weights_format(weights)
+    if fmt in ("pt2", "pt2-legacy", "torchscript"):
+        model, kind = _model_of(read_model_file(weights, trusted=trusted))
+        check_network_output(card, _output_shape(model, card, meta=False))
+        return model, kind
     if card.architecture is None:
         raise InputError(f"The card names no architecture, and its weights file {weights.name} is "
                          "not a TorchScript or .pt2 file: add \"architecture\" to the card.")
+    name = card.architecture["class"]
+    meta = _build_architecture(card, trusted, meta=True)
+    if meta is not None:  # shapes first: nothing big is allocated for a card that does not fit
+        check_fit({k: tuple(v.shape) for k, v in meta.state_dict().items()},
+                  weight_shapes(weights, fmt), weights.name, name)
+        check_network_output(card, _output_shape(meta, card, meta=True))
     model = _build_architecture(card, trusted)
-    if weights.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(weights))
-    else:
-        try:
-            state = torch.load(str(weights), map_location="cpu", weights_only=True)
-        except Exception as exc:  # refused pickles and corrupt files raise several types
-            raise InputError(f"{weights.name} is not a plain state dict ({exc}). Save weights "
-                             "with save_weights() or torch.save(model.state_dict()).") from exc
-    if not isinstance(state, dict):
-        raise InputError(f"{weights.name} does not hold a state dict.")
-    fit = f"{weights.name} does not fit {card.architecture['class']} with the card's kwargs"
+    state = read_state_dict(weights, fmt)
     try:
         result = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shape mismatches
-        raise InputError(f"{fit}: {str(exc).splitlines()[-1].strip()}") from exc
+    except RuntimeError as exc:  # shape mismatches (an architecture that cannot be built on meta)
+        raise InputError(f"{weights.name} does not fit {name} with the card's kwargs: "
+                         f"{str(exc).splitlines()[-1].strip()}") from exc
     if result.missing_keys or result.unexpected_keys:
-        raise InputError(f"{fit}: missing {result.missing_keys[:5]}, "
-                         f"unexpected {result.unexpected_keys[:5]}.")
+        raise InputError(f"{weights.name} does not fit {name} with the card's kwargs: missing "
+                         f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}.")
     return model, "card"
 
 
-def _build_architecture(card: ModelCard, trusted: bool):
+def _output_shape(model, card: ModelCard, meta: bool) -> tuple[int, ...] | None:
+    """The network's output shape for one input of the card's shape (None if it cannot be known)."""
+    import torch
+
+    if card.input.shape is None:
+        return None
+    x = torch.zeros((1, len(card.input.channels), *card.input.shape),
+                    device="meta" if meta else "cpu")
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except NotImplementedError:  # an operator without a meta kernel: learn it at the first run
+        return None
+    except (RuntimeError, ValueError, TypeError, AssertionError) as exc:
+        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:240]
+        raise InputError(f"The network does not accept the card's input ({len(card.input.channels)} "
+                         f"channel(s) × input.shape {list(card.input.shape)}): {line}") from exc
+    return tuple(out.shape) if isinstance(out, torch.Tensor) else None
+
+
+def _build_architecture(card: ModelCard, trusted: bool, meta: bool = False):
+    """The card's architecture, freshly built (on the ``meta`` device: no memory), or None when a
+    trusted foreign class cannot be built on ``meta``. The global RNG is left as it was."""
     import torch
 
     from .. import nets
 
     name, kwargs = card.architecture["class"], card.architecture.get("kwargs", {})
+    device = torch.device("meta") if meta else torch.device("cpu")
     try:
-        return nets.from_spec(card.architecture)
+        with device:
+            return nets.from_spec(card.architecture, seed=0)
     except TypeError as exc:
         raise InputError(f"The card's kwargs do not fit {name}: {exc}") from exc
-    except ValueError:
-        pass  # not one of ours: an importable class of an installed package
+    except ValueError as exc:
+        if "unknown architecture" not in str(exc):
+            raise InputError(f"The card's architecture.kwargs are not valid for {name}: {exc}") from exc
     if not trusted:
         raise InputError(
             f"The card names the architecture '{name}', which is not one of NeuroRelevanceLib.nets: "
@@ -166,35 +210,11 @@ def _build_architecture(card: ModelCard, trusted: bool):
     if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
         raise InputError(f"The card's architecture '{name}' is not a torch.nn.Module class.")
     try:
-        return cls(**kwargs)
+        with device, torch.random.fork_rng(devices=[]):
+            return cls(**kwargs)
     except TypeError as exc:
         raise InputError(f"{name} does not accept the card's kwargs: {exc}.") from exc
-
-
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(n.split("/", 1)[-1].startswith(("code/", "constants.pkl"))
-                   for n in archive.namelist())
-
-
-def _from_pickle(path: Path, trusted: bool):
-    import torch
-
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # weights_only refuses anything beyond tensors and containers
-        if not trusted:
-            raise InputError(
-                f"{path.name} is a pickled Python object; loading it would run code stored in the "
-                "file. Export the model (TorchScript or torch.export .pt2), save a model card with "
-                "a state dict, or, if you trust the file's origin, load it with trusted=True "
-                "('I trust this file').") from exc
-        obj = torch.load(str(path), map_location="cpu", weights_only=False)
-    if isinstance(obj, dict):
-        raise InputError(f"{path.name} holds a state dict without its architecture: write a model "
-                         "card (JSON) naming the architecture and this weights file, and load the card.")
-    if not hasattr(obj, "forward"):
-        raise InputError(f"{path.name} holds a {type(obj).__name__}, not a network.")
-    return obj
+    except Exception:  # noqa: BLE001 - a foreign class that cannot be built on meta
+        if meta:
+            return None
+        raise

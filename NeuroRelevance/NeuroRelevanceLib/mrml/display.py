@@ -107,7 +107,7 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
     show_color_legend(scene, heatmap, visible=in_views)  # Slicer's colour bar with values and title
     if not in_views:
         return display
-    for composite in _composite_nodes(scene):
+    for composite in composite_nodes(scene):
         if background is not None:
             composite.SetBackgroundVolumeID(background.GetID())
         composite.SetForegroundVolumeID(heatmap.GetID())
@@ -141,6 +141,7 @@ def label_values(node, kind, value_range=(0.0, 1.0)) -> None:
     node.SetName(base if kind is None else f"{base} [shown: {text.split(': ', 1)[1]}]")
 
 
-def _composite_nodes(scene) -> list:
+def composite_nodes(scene) -> list:
+    """The scene's slice composite nodes (one per slice view)."""
     return [scene.GetNthNodeByClass(i, "vtkMRMLSliceCompositeNode")
             for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode"))]

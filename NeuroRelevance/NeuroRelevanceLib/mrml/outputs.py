@@ -52,48 +52,65 @@ COLOR_TABLE_REFERENCE = "NeuroRelevance.colorTable"
 
 
 def remove_with_companions(scene, node) -> None:
-    """Remove ``node`` and the display nodes, storage node and colour table that serve only it."""
+    """Remove ``node`` with its subject-hierarchy item and the display nodes, storage node and
+    colour table that serve only it.
+
+    The hierarchy item goes first: slicer-core has no subject-hierarchy logic to drop it when the
+    node leaves the scene, and a stale item makes VTK report a "DataNodeCache inconsistency" as
+    soon as a new node is allocated at the old one's address.
+    """
     if node is None or node.GetScene() is None:
         return
     companions = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())] \
         if node.IsA("vtkMRMLDisplayableNode") else []
     companions += [node.GetStorageNode()] if node.IsA("vtkMRMLStorableNode") else []
     companions.append(node.GetNodeReference(COLOR_TABLE_REFERENCE))
-    scene.RemoveNode(node)  # first: a live volume whose display vanished gets a new one
+    sh = existing_hierarchy(scene)
+    item = sh.GetItemByDataNode(node) if sh is not None else 0
+    if item:
+        sh.RemoveItem(item, False, False)  # the item only; the node is removed below
+    scene.RemoveNode(node)  # before its companions: a live volume whose display vanished gets a new one
     for companion in companions:
         if companion is not None and companion.GetScene() is not None:
             scene.RemoveNode(companion)
 
 
 def output_folder(scene, node) -> int:
-    """Subject-hierarchy item ID of the folder holding an output volume."""
-    sh = _hierarchy(scene)
-    return sh.GetItemParent(sh.GetItemByDataNode(node))
+    """Subject-hierarchy item ID of the folder holding an output volume (0: none)."""
+    sh = hierarchy(scene)
+    item = sh.GetItemByDataNode(node)
+    return sh.GetItemParent(item) if item else 0
 
 
-def _hierarchy(scene):
+def hierarchy(scene):
+    """The scene's subject-hierarchy node (added to the scene if it has none)."""
     import slicer
 
     return slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
 
 
+def existing_hierarchy(scene):
+    """The scene's subject-hierarchy node, or None: never adds one."""
+    return scene.GetFirstNodeByClass("vtkMRMLSubjectHierarchyNode")
+
+
 def place_in_folder(scene, node, folder_id: int) -> None:
     """Move ``node`` (e.g. a region table) into an existing subject-hierarchy folder."""
-    sh = _hierarchy(scene)
+    sh = hierarchy(scene)
     item = sh.GetItemByDataNode(node) or sh.CreateItem(folder_id, node)
     sh.SetItemParent(item, folder_id)
 
 
 def remove_empty_folders(scene, folder_ids) -> None:
     """Remove the given subject-hierarchy folders that no longer hold anything."""
-    sh = _hierarchy(scene)
+    sh = hierarchy(scene)
     for folder_id in folder_ids:
         if folder_id and folder_id != sh.GetSceneItemID() and sh.GetNumberOfItemChildren(folder_id) == 0:
             sh.RemoveItem(folder_id)
 
 
 def _place_in_folder(scene, source, node, folder: str | int | None) -> int:
-    sh = _hierarchy(scene)
+    sh = hierarchy(scene)
     source_item = sh.GetItemByDataNode(source)
     parent = (sh.GetItemParent(source_item) if source_item else 0) or sh.GetSceneItemID()
     if isinstance(folder, (int, np.integer)) and folder:

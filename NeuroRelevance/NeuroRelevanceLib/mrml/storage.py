@@ -1,7 +1,12 @@
 """Reading and writing volumes and scenes with MRML storage nodes (NIfTI, NRRD, .mrml)."""
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -173,3 +178,43 @@ def _safe_stem(name: str, used: set[str]) -> str:
         candidate = f"{stem}_{n}"
     used.add(candidate)
     return candidate
+
+
+@contextmanager
+def staged_folder(folder: str | Path, stem: str = "export") -> Iterator[tuple[Path, Path]]:
+    """Write files into a private folder inside ``folder``; move them into place only on success.
+
+    Yields ``(staging, final)``. When the block raises, the staging folder and every folder this
+    call created are removed, so a failed export leaves nothing behind; a folder that cannot be
+    made or written is an :class:`InputError` naming it.
+    """
+    final = Path(folder).expanduser()
+    created = [p for p in [final, *final.parents] if not p.exists()]
+    try:
+        final.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{stem}-partial-", dir=final))
+    except OSError as exc:
+        _remove_folders(created)
+        raise InputError(f"Cannot write to the folder {final} ({exc.strerror or exc}); choose a "
+                         "folder you can write to.") from None
+    try:
+        yield staging, final
+        for entry in sorted(staging.iterdir()):
+            target = final / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        _remove_folders(created)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    """Remove folders this process created (innermost first) if they are empty."""
+    for path in folders:
+        try:
+            path.rmdir()
+        except OSError:
+            pass

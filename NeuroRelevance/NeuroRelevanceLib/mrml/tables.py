@@ -12,21 +12,35 @@ from ..errors import InputError
 
 def table_from_dataframe(scene, frame, name: str, node=None):
     """Fill a ``vtkMRMLTableNode`` (new, or ``node``) from a pandas DataFrame, column by column."""
-    columns = {str(c): frame[c].to_numpy() for c in frame.columns}
-    return table_from_columns(scene, columns, name, node)
+    return table_from_columns(scene, table_columns(frame), name, node)
 
 
-def table_from_columns(scene, columns: Mapping[str, Sequence[Any]], name: str, node=None):
-    """Fill a table node from named columns of equal length; numbers stay numeric."""
-    if scene is None:
-        raise InputError("No MRML scene was given.")
+def table_columns(frame) -> dict[str, np.ndarray]:
+    """A DataFrame's columns as named arrays, checked for a table node (adds nothing)."""
+    if frame is None or not hasattr(frame, "columns"):
+        raise InputError("No table was given: pass a pandas DataFrame.")
+    return check_columns({str(c): frame[c].to_numpy() for c in frame.columns})
+
+
+def check_columns(columns: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
+    """Named columns as arrays: at least one column, all of one length."""
     if not columns:
         raise InputError("The table has no columns.")
-    arrays = {key: np.asarray(values) for key, values in columns.items()}
+    arrays = {str(key): np.asarray(values) for key, values in columns.items()}
     lengths = {len(a) for a in arrays.values()}
     if len(lengths) != 1:
         raise InputError(f"Table columns differ in length: {sorted(lengths)}.")
-    vtk_columns = [_vtk_column(key, values) for key, values in arrays.items()]
+    return arrays
+
+
+def table_from_columns(scene, columns: Mapping[str, Sequence[Any]], name: str, node=None):
+    """Fill a table node from named columns of equal length; numbers stay numeric.
+
+    Everything is checked and converted before a node is added or changed.
+    """
+    if scene is None:
+        raise InputError("No MRML scene was given.")
+    vtk_columns = [_vtk_column(key, values) for key, values in check_columns(columns).items()]
     table = vtk.vtkTable()
     for column in vtk_columns:
         table.AddColumn(column)

@@ -6,7 +6,9 @@ writes the CSV table and the bar chart when asked.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from ..cli_checks import atlas_argument, check_output_file, number
 from .statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
 
 
@@ -19,15 +21,16 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--names", default=None, help="lookup table for a label-map atlas (.txt/.ctbl/.csv/.tsv)")
     p.add_argument("--reference", nargs="+", default=None, help="heatmaps of a reference group (adds gain)")
     p.add_argument("--pool", action="store_true", help="pool left and right regions by name")
-    p.add_argument("--min-overlap", type=float, default=0.5,
+    p.add_argument("--min-overlap", type=number(0.0, 1.0), default=0.5,
                    help="refuse heatmaps with less of their relevance inside the atlas (default: %(default)s)")
     p.add_argument("--rank-by", default="density", help="metric to rank by (default: %(default)s)")
-    p.add_argument("--min-region-voxels", type=float, default=DEFAULT_MIN_REGION_VOXELS,
+    p.add_argument("--min-region-voxels", type=number(0.0), default=DEFAULT_MIN_REGION_VOXELS,
                    help="smaller regions are listed but not ranked (default: %(default)s)")
-    p.add_argument("--min-region-mm3", type=float, default=DEFAULT_MIN_REGION_MM3,
+    p.add_argument("--min-region-mm3", type=number(0.0), default=DEFAULT_MIN_REGION_MM3,
                    help="smaller regions (mm³) are listed but not ranked (default: %(default)s)")
     p.add_argument("--per-subject", action="store_true", help="one row per subject and region")
-    p.add_argument("--top", type=int, default=15, help="rows to print and bars to plot (default: %(default)s)")
+    p.add_argument("--top", type=number(1, integer=True), default=15,
+                   help="rows to print and bars to plot (default: %(default)s)")
     p.add_argument("--csv", default=None, help="write the full table here")
     p.add_argument("--png", default=None, help="write a bar chart of the top regions here")
     p.add_argument("--list-atlases", action="store_true", help="list the bundled atlases and exit")
@@ -36,7 +39,11 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run_regions(args: argparse.Namespace) -> int:
-    """Run for parsed ``args``; InputError propagates to the caller (the main CLI prints it)."""
+    """Run for parsed ``args``; InputError propagates to the caller (the main CLI prints it).
+
+    Everything that can be checked before the statistics is: the atlas is read and the output
+    files proven writable first, so a typo never costs a whole run.
+    """
     import pandas as pd
 
     from ..errors import InputError
@@ -50,6 +57,11 @@ def run_regions(args: argparse.Namespace) -> int:
         return 0
     if not args.heatmaps:
         raise InputError("No heatmap given; pass one or more heatmap files (or --list-atlases).")
+    if args.png and args.per_subject:
+        raise InputError("--png plots one table; drop --per-subject to plot the group.")
+    check_output_file(args.csv, "--csv")
+    check_output_file(args.png, "--png")
+    atlas_argument(args.atlas, names=args.names)
     heatmaps = list(args.heatmaps) if len(args.heatmaps) > 1 else args.heatmaps[0]
     table = region_statistics(heatmaps, args.atlas, reference=args.reference, pool_hemispheres=args.pool,
                               names=args.names, min_overlap=args.min_overlap, rank_by=args.rank_by,
@@ -63,11 +75,12 @@ def run_regions(args: argparse.Namespace) -> int:
         print(table.head(args.top).to_string(index=False, float_format="%.4g"))
     print(f"atlas {table.attrs['atlas']} ({table.attrs['space']}) on the heatmap's grid ({table.attrs['grid']}); "
           f"relevance inside the atlas: {table.attrs['overlap']:.1%}")
+    for path in (args.csv, args.png):
+        if path:
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
     if args.csv:
         print(f"table: {write_csv(table, args.csv)}")
     if args.png:
-        if args.per_subject:
-            raise InputError("--png plots one table; drop --per-subject to plot the group.")
         plot_top_regions(table, args.png, metric=args.rank_by, k=args.top)
         print(f"chart: {args.png}")
     return 0

@@ -10,12 +10,14 @@ import asyncio
 import base64
 import logging
 import os
+import secrets
 from pathlib import Path
 from typing import Iterable
 
 from .. import panel
 from ..errors import InputError
 from .files import FileGate
+from .limits import ServerLimits
 from .session import BUNDLED, WebSession
 
 log = logging.getLogger(__name__)
@@ -30,11 +32,20 @@ def prepare_rendering() -> None:
     os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkOSOpenGLRenderWindow")
 
 
+
+def trame_argv(program: str, secret: str) -> list[str]:
+    """The ``sys.argv`` trame parses at start: only the secret, joined to its option.
+
+    ``--authKey=<secret>`` in one word, because a random secret may begin with ``-`` and argparse
+    would take ``--authKey -abc`` for a missing value and stop the server.
+    """
+    return [program, f"--authKey={secret}"]
+
 class RelevanceWebApp:
     """One trame server showing one scene: the module's panel on the left, slice views right."""
 
     def __init__(self, server=None, *, roots: Iterable[str | Path] = (".",), autorun: bool = True,
-                 demo: bool = True) -> None:
+                 demo: bool = True, limits: ServerLimits | None = None) -> None:
         prepare_rendering()
         from trame.app import get_server
         from trame_slicer import module as trame_slicer_module
@@ -51,7 +62,9 @@ class RelevanceWebApp:
         self.layouts = LayoutManager(self.slicer.scene, self.slicer.view_manager, self.server)
         self.layouts.register_layout_dict(layouts(), lazy_initialization=True)
         self.layouts.set_layout(DEFAULT_LAYOUT)
-        self.session = WebSession(self.slicer.scene, FileGate(roots))
+        self.limits = limits or ServerLimits()
+        self.session = WebSession(self.slicer.scene, FileGate(roots, max_upload=self.limits.max_upload))
+        self.upload_token = secrets.token_urlsafe(32)  # only pages that said hello read the state
         self.job = None
         self.atlases = (panel.NO_ATLAS, *panel.installed_atlases())  # the page cannot extend these
         self.model_items = WebSession.bundled_models()                # nor these
@@ -96,7 +109,7 @@ class RelevanceWebApp:
         s = self.state
         s.trame__title = "NeuroRelevance"
         s.update(dict(
-            input_kind="demo", demo_diagnosis="AD", demo_age=78, server_path="", upload=None,
+            input_kind="demo", demo_diagnosis="AD", demo_age=78, server_path="",
             model_items=self.model_items, model_choice=DEMO_MODEL, model_path="",
             model_info="", method_items=panel.METHODS, method="lrp", preset_items=panel.PRESETS,
             preset="epsilon-plus", epsilon=1e-6, gamma=0.25, alpha=1.0,
@@ -109,7 +122,7 @@ class RelevanceWebApp:
             busy=False, progress=0, progress_message="", error="", info="", summary="",
             input_name="", has_run=False, has_table=False, runs_started=0, overlay_updates=0,
             table_rows=[], table_headers=_table_headers(), chart_src="", autorun=autorun,
-            download_names=self.session.file_names(),
+            download_names=self.session.file_names(), upload_token=self.upload_token,
             roots=self.session.gate.describe()))
 
     def values(self) -> dict:
@@ -151,13 +164,6 @@ class RelevanceWebApp:
                             ("download_table", self.session.download_table),
                             ("download_scene", self.session.download_scene)):
             self.server.trigger(name)(self._download_trigger(build))
-
-        @s.change("upload")
-        def _on_upload(upload=None, **_):
-            if upload:
-                item = upload[0] if isinstance(upload, list) else upload
-                s.upload = None  # do not keep (and re-send to every page) the file's bytes
-                self._guard(self._load_upload, item, idle=True)
 
         @s.change("model_choice")
         def _on_model(model_choice=None, **_):
@@ -216,8 +222,9 @@ class RelevanceWebApp:
     def _load_server_file(self) -> None:
         self._show_input(self.session.load_server_file(self.state.server_path))
 
-    def _load_upload(self, item: dict) -> None:
-        self._show_input(self.session.load_upload(item))
+    def load_received(self, receiver) -> bool:
+        """Load an upload received over HTTP (see :mod:`.uploads`); False with the page's error set."""
+        return self._guard(lambda: self._show_input(self.session.load_received(receiver)), idle=True)
 
     def _show_input(self, scan) -> None:
         display = self.slicer.display_manager
@@ -315,19 +322,44 @@ class RelevanceWebApp:
             self.state.info = "Cancelling after the current step..."
 
     def start(self, *, port: int = 8080, host: str = "127.0.0.1", open_browser: bool = False) -> None:
-        """Serve until interrupted (blocking)."""
+        """Serve until interrupted (blocking), with this server's own secret and its limits.
+
+        The secret is random per start; the page's address carries it (``?secret=...``), printed
+        here and opened with ``open_browser``. trame's public default secret is never accepted.
+        """
         import sys
 
-        from . import guard
+        from . import guard, limits, uploads
 
-        self.ctrl.on_server_bind.add(lambda wslink_server: guard.install(wslink_server, host))
-        argv, sys.argv = sys.argv, sys.argv[:1]  # trame parses sys.argv: keep our CLI's arguments away
+        secret = secrets.token_urlsafe(32)
+        self.server.options["ws_max_msg_size"] = self.limits.max_frame
+
+        def bind(wslink_server) -> None:
+            guard.install(wslink_server, host, secret)
+            limits.install(wslink_server, self.limits)
+            uploads.install(wslink_server, self)
+
+        self.ctrl.on_server_bind.add(bind)
+        self.ctrl.on_server_ready.add(lambda **_: self._announce(host, secret, open_browser))
+        # trame reads its options from sys.argv: give it the secret, keep our CLI's arguments away
+        argv, sys.argv = sys.argv, trame_argv(sys.argv[0], secret)
         try:
-            self.server.start(port=port, host=host, open_browser=open_browser, timeout=0,
-                              show_connection_info=True)
+            self.server.start(port=port, host=host, open_browser=False, timeout=0,
+                              show_connection_info=False)
         finally:
             sys.argv = argv
             self.session.close()
+
+    def _announce(self, host: str, secret: str, open_browser: bool) -> None:
+        """Print the page's address (with the secret) and open it if asked."""
+        shown = f"[{host}]" if ":" in host else host
+        url = f"http://{shown}:{self.server.port}/?secret={secret}"
+        print(f"\nNeuroRelevance Web is running. Open this address (it holds the key to this server; "
+              f"keep it to yourself):\n    {url}\n", flush=True)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(url)
 
 
 def _table_headers() -> list[dict]:

@@ -107,30 +107,79 @@ class FileGate:
 
     def save_upload(self, upload: Upload, folder: Path) -> Path:
         """Write a vetted upload into ``folder`` under a safe name; returns its path."""
-        name = safe_name(upload.name)
-        if not name.lower().endswith(VOLUME_SUFFIXES):
-            raise InputError(f"{upload.name}: not a volume file; upload one of "
-                             f"{', '.join(VOLUME_SUFFIXES)}.")
-        if len(upload.content) == 0:
-            raise InputError(f"{upload.name} is empty.")
-        if len(upload.content) > self.max_upload:
-            raise InputError(f"{upload.name} is {len(upload.content) / 2**20:.0f} MB; uploads are limited "
-                             f"to {self.max_upload / 2**20:.0f} MB. Put the file in a --data folder "
-                             "and type its path instead.")
-        if name.lower().endswith((".nhdr", ".mhd")):
-            raise InputError(f"{upload.name} is a header whose voxels live in another file; upload "
+        receiver = self.receive_upload(upload.name, folder)
+        receiver.write(upload.content)
+        return receiver.finish()
+
+    def receive_upload(self, name: str, folder: Path) -> "UploadReceiver":
+        """Start receiving an upload called ``name`` into ``folder`` (name checked now, bytes later)."""
+        return UploadReceiver(name, folder, self.max_upload)
+
+
+class UploadReceiver:
+    """An upload written to disk block by block, refused as soon as it passes the size limit.
+
+    The name is checked before any byte is accepted; nothing is kept in memory beyond one block;
+    a refused or aborted upload leaves no file (and no folder this receiver made).
+    """
+
+    def __init__(self, name: str, folder: Path, max_bytes: int) -> None:
+        self.name = str(name)
+        safe = safe_name(self.name)
+        if not safe.lower().endswith(VOLUME_SUFFIXES):
+            raise InputError(f"{self.name}: not a volume file; upload one of {', '.join(VOLUME_SUFFIXES)}.")
+        if safe.lower().endswith((".nhdr", ".mhd")):
+            raise InputError(f"{self.name} is a header whose voxels live in another file; upload "
                              "a single-file format (.nii, .nii.gz, .nrrd, .mha).")
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / name
-        path.write_bytes(upload.content)
+        self.folder, self.path, self.max_bytes = Path(folder), Path(folder) / safe, int(max_bytes)
+        self.size = 0
+        self._handle = None
+        self._made_folder = False
+
+    def too_big(self, size: int) -> InputError:
+        return InputError(f"{self.name} is {size / 2**20:.0f} MB or more; uploads are limited to "
+                          f"{self.max_bytes / 2**20:.0f} MB. Put the file in a --data folder and type "
+                          "its path instead.")
+
+    def write(self, block: bytes) -> None:
+        """Append ``block``; refuses (and removes what was written) past the limit."""
+        if self.size + len(block) > self.max_bytes:
+            self.abort()
+            raise self.too_big(self.size + len(block))
+        if not block:
+            return
+        if self._handle is None:
+            self._made_folder = not self.folder.exists()
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._handle = open(self.path, "wb")
+        self._handle.write(block)
+        self.size += len(block)
+
+    def finish(self) -> Path:
+        """Close the file and check it is a self-contained volume; returns its path."""
+        if self._handle is None:
+            raise InputError(f"{self.name} is empty.")
+        self._handle.close()
         try:
-            if referenced_data_files(path):
-                raise InputError(f"{upload.name} takes its voxels from another file; upload a "
+            if referenced_data_files(self.path):
+                raise InputError(f"{self.name} takes its voxels from another file; upload a "
                                  "self-contained volume (NIfTI, or .nrrd/.mha with the data inside).")
         except InputError:
-            path.unlink()
+            self.abort()
             raise
-        return path
+        return self.path
+
+    def abort(self) -> None:
+        """Drop what was received."""
+        if self._handle is not None:
+            self._handle.close()
+            self.path.unlink(missing_ok=True)
+            if self._made_folder:
+                try:
+                    self.folder.rmdir()
+                except OSError:
+                    pass
+        self._handle = None
 
 
 def safe_name(name: str, max_length: int = 120) -> str:

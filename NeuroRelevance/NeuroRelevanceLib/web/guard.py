@@ -61,8 +61,22 @@ def refusal(host: str, origin: str | None, bound_host: str, names: set[str] | No
     return ""
 
 
-def install(wslink_server, bound_host: str) -> None:
-    """Add the check to the aiohttp application of trame's wslink server (before it starts)."""
+#: what a page load without the server's secret gets (a reload loses it: trame strips it from the address)
+NO_SECRET_PAGE = ("<!doctype html><title>NeuroRelevance Web</title><body style='font-family:sans-serif'>"
+                  "<h3>NeuroRelevance Web needs its key</h3><p>Open the address that <code>neurorelevance "
+                  "web</code> printed when it started: it ends in <code>?secret=...</code>. (Reloading the "
+                  "page drops the key from the address; open the printed address again.)</p>")
+PAGES = ("/", "/index.html")
+
+
+def install(wslink_server, bound_host: str, secret: str | None = None) -> None:
+    """Add the checks to the aiohttp application of trame's wslink server (before it starts).
+
+    With ``secret``, a load of the page itself without ``?secret=<secret>`` gets a page that says
+    where to find the address (the WebSocket refuses such a page anyway).
+    """
+    import hmac
+
     from aiohttp import web
 
     names = machine_names(bound_host)
@@ -72,6 +86,10 @@ def install(wslink_server, bound_host: str) -> None:
         reason = refusal(request.host, request.headers.get("Origin"), bound_host, names)
         if reason:
             return web.Response(status=403, text=f"NeuroRelevance Web refused this request: {reason}.")
+        if secret is not None and request.method == "GET" and request.path in PAGES:
+            given = request.query.get("secret", "")
+            if not hmac.compare_digest(given.encode(), secret.encode()):
+                return web.Response(status=403, text=NO_SECRET_PAGE, content_type="text/html")
         return await handler(request)
 
     wslink_server.app.middlewares.append(same_origin_only)

@@ -17,7 +17,7 @@ from typing import Any
 from .. import mrml, panel
 from ..errors import InputError
 from ..logic import RUN_KEY, RelevanceLogic, RunResult
-from .files import MODEL_SUFFIXES, FileGate, Upload
+from .files import MODEL_SUFFIXES, FileGate, Upload, UploadReceiver
 
 BUNDLED = "bundled:"          # model choices "bundled:ad_cnn", ... name the shipped demo cards
 DEMO_DIAGNOSES = ["AD", "CN"]
@@ -75,24 +75,34 @@ class WebSession:
         return self._load_path(path, detached=bool(detached))
 
     def load_upload(self, item: dict):
-        """Replace the input by an uploaded volume; a bad file leaves the current input as it is.
+        """Replace the input by an uploaded volume (``{"name", "content"}``); see :meth:`receive_upload`."""
+        upload = Upload.from_client(item)
+        receiver = self.receive_upload(upload.name)
+        receiver.write(upload.content)
+        return self.load_received(receiver)
+
+    def receive_upload(self, name: str) -> UploadReceiver:
+        """Start an upload into a fresh private folder (the name is checked now, the size as it comes)."""
+        self._uploads += 1
+        return self.gate.receive_upload(name, Path(self._tmp.name) / f"upload-{self._uploads}")
+
+    def load_received(self, receiver: UploadReceiver):
+        """Replace the input by a received upload; a bad file leaves the current input as it is.
 
         Only the current upload's file is kept on disk: a failed upload's and the previous
         input's are deleted.
         """
         import shutil
 
-        upload = Upload.from_client(item)
-        self._uploads += 1
-        folder = Path(self._tmp.name) / f"upload-{self._uploads}"
         try:
-            path = self.gate.save_upload(upload, folder)
+            path = receiver.finish()
             node = self._load_path(path, name=path.name.split(".")[0])
         except Exception:
-            shutil.rmtree(folder, ignore_errors=True)
+            receiver.abort()
+            shutil.rmtree(receiver.folder, ignore_errors=True)
             raise
         for old in Path(self._tmp.name).glob("upload-*"):
-            if old != folder:
+            if old != receiver.folder:
                 shutil.rmtree(old, ignore_errors=True)
         return node
 
@@ -187,11 +197,15 @@ class WebSession:
         return job
 
     def finish(self, job) -> RunResult:
-        """Add a computed job's overlay and table to the scene (replacing the previous run)."""
-        if self.run is not None and self.run.node.GetScene() is not None \
-                and self.run.job.key != job.key:
-            self.logic.remove_run(self.run.job.key)
-        self.run = self.logic.apply(job)
+        """Add a computed job's overlay and table to the scene, then remove the previous run.
+
+        The previous run goes only once the new one is in place: a refused run leaves it shown.
+        """
+        previous = self.run
+        run = self.logic.apply(job)
+        if previous is not None and previous.job.key != job.key:
+            self.logic.remove_run(previous.job.key)
+        self.run = run
         return self.run
 
     def refilter(self, values: dict) -> bool:

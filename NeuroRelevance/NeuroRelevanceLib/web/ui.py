@@ -26,6 +26,11 @@ def build_ui(app):
             v.VBtn(icon="mdi-fit-to-screen", click=app.ctrl.reset_views, variant="plain",
                    id="nr-reset-views", title="Reset the slice views")
         with layout.drawer:
+            from trame.widgets import client
+
+            from .uploads import UPLOAD_SCRIPT
+
+            client.Script(UPLOAD_SCRIPT)
             v.VAlert(v_if="error", text=("error",), type="error", density="compact", closable=True,
                      id="nr-error", classes="ma-2", click_close=app.ctrl.dismiss_error)
             with v.VExpansionPanels(v_model=("panels", ['inputs', 'method', 'filter', 'display', 'regions', 'run']), multiple=True,
@@ -77,9 +82,11 @@ def _inputs(app, v) -> None:
                 with v.VCol(cols=3):
                     v.VBtn("Load", click=app.ctrl.load_server_file, id="nr-load-file",
                            disabled=("busy",))
-            v.VFileInput(v_if="input_kind === 'upload'", v_model=("upload",), label="Upload a scan",
+            # no v_model: the file goes to the server by HTTP (web/uploads.py), never into the state
+            v.VFileInput(v_if="input_kind === 'upload'", label="Upload a scan",
                          accept=".nii,.nii.gz,.gz,.nrrd,.mha", density="compact", show_size=True,
-                         id="nr-upload", disabled=("busy",))
+                         id="nr-upload", disabled=("busy",),
+                         update_modelValue="utils.get('nrUpload')($event, upload_token)")
             v.VSelect(v_model=("model_choice",), label="Model", classes="mt-3", density="compact",
                       items=("model_items.concat([{title: 'Model file on the server…', value: 'path'}])",),
                       hide_details=True, id="nr-model", disabled=("busy",))

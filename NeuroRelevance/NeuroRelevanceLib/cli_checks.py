@@ -1,0 +1,230 @@
+"""What every sub-command of the command line shares: one-line errors, argument types, output checks.
+
+- :class:`Parser` prints an argument error as one line (no usage block) and exits with code 2.
+- :func:`number` and :func:`port` are argparse types that name the valid range in their error.
+- :func:`check_output_file` and :func:`output_folder` prove an output can be written *before*
+  the work starts; :func:`output_folder` removes the folder it made if the command fails.
+- :func:`user_error` and :func:`report_unexpected` are the two ways a command ends in error; the
+  second writes the traceback to a log file (``$NEURORELEVANCE_LOG_DIR``, else the user cache).
+- :func:`load_model_argument` and :func:`atlas_argument` turn any failure to read a ``--model`` or
+  ``--atlas`` into an :class:`InputError` naming the option and the file.
+Nothing heavy is imported at module level (the ``--help`` path stays fast).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .errors import InputError
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (newlines included) turned into one space."""
+    return " ".join(str(text).split())
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: ``prog: error: message (see prog --help)``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(one_line(f"{self.prog}: error: {message} (see {self.prog} --help)"), file=sys.stderr)
+        self.exit(2)
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        for action in self._actions:  # argparse turns "--opt=--" into [] without calling the type
+            value = getattr(namespace, action.dest, None)
+            if action.type is None or not isinstance(value, list):
+                continue
+            if action.nargs is None or (action.nargs == "+" and not value) or \
+                    (isinstance(action.nargs, int) and len(value) != action.nargs):
+                count = "one value" if action.nargs in (None, "+") else f"{action.nargs} values"
+                self.error(f"argument {'/'.join(action.option_strings)}: expected {count}")
+        return namespace, extras
+
+
+def user_error(command: str, message: str) -> int:
+    """Print a user error as one line on stderr; returns the exit code 2."""
+    print(one_line(f"{command}: error: {message}"), file=sys.stderr)
+    return 2
+
+
+def log_folder() -> Path:
+    """Where tracebacks of unexpected failures go: ``$NEURORELEVANCE_LOG_DIR`` or the user cache."""
+    configured = os.environ.get("NEURORELEVANCE_LOG_DIR")
+    if configured:
+        return Path(configured)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "neurorelevance" / "logs"
+
+
+def report_unexpected(command: str, exc: BaseException) -> int:
+    """One line on stderr naming the error and the log file with its traceback; returns 1."""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log = None
+    for folder in (log_folder(), Path(tempfile.gettempdir()) / "neurorelevance-logs"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            log = folder / f"error-{stamp}-{os.getpid()}.log"
+            log.write_text(f"{command} {' '.join(sys.argv[1:])}\n\n{text}", encoding="utf-8")
+            break
+        except OSError:
+            log = None
+    where = f"full traceback in {log}" if log else "the traceback could not be written to a log"
+    summary = one_line(f"{type(exc).__name__}: {exc}")[:300]
+    print(one_line(f"{command}: unexpected error: {summary} ({where}; please report it)"),
+          file=sys.stderr)
+    return 1
+
+
+def number(low: float = -math.inf, high: float = math.inf, *, integer: bool = False,
+           low_open: bool = False, unit: str = "") -> Callable[[str], Any]:
+    """An argparse type: a finite number (an integer if asked) in [low, high] (``(low, high]``)."""
+    kind = "an integer" if integer else "a number"
+    bracket = "(" if low_open else "["
+    if math.isinf(low) and math.isinf(high):
+        span = ""
+    elif math.isinf(high):
+        span = f" {'>' if low_open else '>='} {low:g}"
+    else:
+        span = f" in {bracket}{low:g}, {high:g}]"
+    expected = f"{kind}{span}{' ' + unit if unit else ''}"
+
+    def convert(text: str):
+        try:
+            value = int(text) if integer else float(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    convert.__name__ = kind
+    return convert
+
+
+def port(text: str) -> int:
+    """An argparse type: a TCP port, 1 to 65535 (0: any free port)."""
+    return number(0, 65535, integer=True)(text)
+
+
+def check_output_file(path: str | Path | None, option: str) -> Path | None:
+    """Prove that ``path`` can be written (its folder is made if missing; nothing is left behind)."""
+    if path is None:
+        return None
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise InputError(f"{option} {target} is a folder; give a file name.")
+    _refuse_file_ancestor(target.parent, target, option)
+    made = _missing_folders(target.parent)
+    existed = target.exists()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "ab"):
+            pass
+    except OSError as exc:
+        raise InputError(f"{option} {target} cannot be written ({exc.strerror or exc}); choose a "
+                         "path in a folder you may write to.") from None
+    finally:
+        if not existed and target.is_file():
+            target.unlink()
+        _remove_empty(made)
+    return target
+
+
+@contextmanager
+def output_folder(path: str | Path, option: str) -> Iterator[Path]:
+    """An output folder proven writable before the work; the folder (if made here) goes on failure."""
+    folder = Path(path).expanduser()
+    _refuse_file_ancestor(folder, folder, option)
+    made = _missing_folders(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".neurorelevance-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        _remove_empty(made)
+        raise InputError(f"{option} {folder} cannot be used as an output folder ({exc.strerror or exc}); "
+                         "choose a folder you may write to.") from None
+    try:
+        yield folder
+    except BaseException:
+        if made:
+            shutil.rmtree(made[-1], ignore_errors=True)  # the outermost folder this call made
+        raise
+
+
+def _refuse_file_ancestor(folder: Path, target: Path, option: str) -> None:
+    """A file where a folder of the path should be is named as such."""
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise InputError(f"{option} {target}: {existing} is a file, not a folder; choose another path.")
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, innermost first."""
+    return [p for p in [folder, *folder.parents] if not p.exists() and not p.is_symlink()]
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
+def device_argument(device: str, option: str = "--device") -> None:
+    """Refuse an unknown device name before anything is loaded."""
+    from .device import resolve_device
+
+    try:
+        resolve_device(device)
+    except ValueError as exc:
+        raise InputError(f"{option} {device!r}: {exc}") from None
+
+
+def load_model_argument(path: str | Path, option: str = "--model", **options):
+    """``models.load_model`` for a command-line path: any failure to read it is a user error."""
+    from .models import load_model
+
+    try:
+        return load_model(Path(path), **options)
+    except InputError as exc:
+        raise InputError(f"{option}: {exc}") from None
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a damaged file fails deep inside torch/safetensors/zipfile
+        raise InputError(f"{option} {path}: the model could not be read ({type(exc).__name__}: "
+                         f"{one_line(exc)[:200]}); check that the file and its weights are complete "
+                         "and were saved by NeuroRelevance, torch.jit.save or torch.export.") from None
+
+
+def atlas_argument(atlas: str | None, option: str = "--atlas", names: str | None = None) -> None:
+    """Read ``atlas`` (bundled name or label-map path) now, so a bad one fails before the work."""
+    if atlas is None:
+        return
+    from .regions import resolve_atlas
+
+    try:
+        resolve_atlas(atlas, names)
+    except InputError as exc:
+        raise InputError(f"{option}: {exc}") from None
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise InputError(f"{option} {atlas}: the atlas could not be read ({type(exc).__name__}: "
+                         f"{one_line(exc)[:200]}); pass a bundled atlas name (neurorelevance regions "
+                         "--list-atlases) or a label-map NIfTI.") from None

@@ -1,0 +1,89 @@
+"""Checks of every number the engine is given and of every map it returns: one clear error each."""
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Any, Iterable
+
+import torch
+
+from ..errors import InputError
+
+Tensor = torch.Tensor
+
+
+class NonFiniteRelevanceError(ValueError):
+    """The propagation produced NaN or infinite relevance; no map is returned."""
+
+
+_EXAMPLES = {"epsilon": "1e-6", "gamma": "0.25", "stabilizer": "1e-6", "alpha": "1", "beta": "0"}
+
+
+def nonnegative(name: str, value: Any, where: str = "explain()") -> float:
+    """``value`` as a finite float ≥ 0, or an ``InputError`` naming ``name`` and the fix."""
+    if isinstance(value, bool) or not isinstance(value, Real) and not (
+            isinstance(value, Tensor) and value.numel() == 1):
+        raise InputError(f"{where}: {name} must be a number >= 0, not {value!r}.")
+    v = float(value)
+    if not math.isfinite(v) or v < 0:
+        raise InputError(f"{where}: {name} must be a finite number >= 0, not {v}; e.g. "
+                         f"{name}={_EXAMPLES.get(name, '0')}.")
+    return v
+
+
+def check_bounds(low: Any, high: Any, where: str = "explain()") -> None:
+    """zB bounds: finite, and ``low <= high`` everywhere (scalars or per-channel tensors)."""
+    values = {}
+    for name, v in (("low", low), ("high", high)):
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            raise InputError(f"{where}: {name} must be a number or a per-channel tensor, not {v!r}.")
+        try:
+            t = torch.as_tensor(v, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise InputError(f"{where}: {name} must be a number or a per-channel tensor, not {v!r}.") from exc
+        if not torch.isfinite(t).all():
+            raise InputError(f"{where}: {name} contains NaN or infinite values; give finite zB bounds.")
+        values[name] = t
+    if len(values) == 2:
+        try:
+            bad = bool((values["low"] > values["high"]).any())
+        except RuntimeError as exc:
+            raise InputError(f"{where}: low and high have incompatible shapes {tuple(values['low'].shape)} and "
+                             f"{tuple(values['high'].shape)}.") from exc
+        if bad:
+            raise InputError(f"{where}: low must not exceed high (got low={low}, high={high}); the zB box is "
+                             "[low, high], e.g. the intensity range of the input.")
+
+
+def check_options(epsilon: Any, gamma: Any, stabilizer: Any, low: Any, high: Any) -> tuple[float, float, float]:
+    """Validate ``explain``'s numeric options; returns (epsilon, gamma, stabilizer) as floats."""
+    eps = nonnegative("epsilon", epsilon)
+    gam = nonnegative("gamma", gamma)
+    stab = nonnegative("stabilizer", stabilizer)
+    check_bounds(low, high)
+    return eps, gam, stab
+
+
+def check_pass_through(names: Any) -> set:
+    """``pass_through`` as a set of names (a single string is one name, not its letters)."""
+    if names is None:
+        return set()
+    if isinstance(names, str):
+        return {names}
+    if not isinstance(names, Iterable) or not all(isinstance(n, str) for n in names):
+        raise InputError(f"pass_through must be a set of operator or module names, e.g. {{'mul'}}, not {names!r}.")
+    return set(names)
+
+
+def check_finite_map(relevance: Tensor, totals: dict) -> None:
+    """Refuse a map with NaN/inf, naming the first node (from the output) where relevance became non-finite."""
+    if bool(torch.isfinite(relevance).all()):
+        return
+    where = next((name for name, t in totals.items() if not bool(torch.isfinite(t).all())), None)
+    at = f"; it first became non-finite at node '{where}'" if where else ""
+    raise NonFiniteRelevanceError(
+        f"The relevance map contains NaN or infinite values{at}. No map is returned: a rule divided by a zero "
+        "denominator or the model produced non-finite activations; use a positive stabilizer/epsilon or check "
+        "the model weights.")
