@@ -66,3 +66,16 @@ def test_ad_card_recommendation_finds_the_atrophy_on_a_regenerated_subject():
     score = truth.score(e.relevance[0, 0].numpy())
     assert score["mass_accuracy"] >= FOLD * truth.chance()["mass_accuracy"], score
     assert np.isfinite(e.max_conservation_error)
+
+
+def test_front_ends_show_why_a_preset_is_recommended():
+    """The Slicer panel and the web viewer show panel.card_summary; the demo and compare print the same line."""
+    from NeuroRelevanceLib.models import read_card
+    from NeuroRelevanceLib.panel import card_summary, recommendation_text
+
+    card = read_card(model_card_path("ad_cnn"))
+    text = recommendation_text(card)
+    assert text.startswith(f"Recommended preset {card.recommended_preset}: ") and "× chance" in text
+    assert text in card_summary(card)
+    bare = card.__class__(**{**card.__dict__, "recommendation_reason": ""})
+    assert recommendation_text(bare).endswith("the card gives no evidence for it")

@@ -61,6 +61,7 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     from .logic import RelevanceLogic
     from .models import load_model
     from .heatmap_files import write_heatmap
+    from .panel import recommendation_text
     from .provenance import use_lines
     from .regions import plot_top_regions, write_csv
 
@@ -85,6 +86,7 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     scan, mask, mask_kji, grid = subject.scan, subject.mask, subject.mask_kji, subject.grid
     preset = loaded.card.recommended_preset
     log(f"[3/{steps}] Explaining with LRP ({preset}) and atlas '{atlas}'")
+    log(f"      {recommendation_text(loaded.card)}")
     logic = RelevanceLogic(scene, views)
     # scores are taken inside the brain; relevance outside it (scalp, background) is reported
     run = logic.run([scan], loaded, preset=preset, atlas=atlas, **DEMO_SETTINGS)

@@ -93,8 +93,16 @@ def results_text(run, settings: dict | None = None, model: Any = None, volumes: 
 
 
 def card_summary(card) -> str:
-    """What a model card says the model expects and returns."""
-    return f"{card.name}: channels {', '.join(card.input.channels)}; {card.output.type}"
+    """What a model card says the model expects and returns, and which preset it recommends and why."""
+    return (f"{card.name}: channels {', '.join(card.input.channels)}; {card.output.type}\n"
+            f"{recommendation_text(card)}")
+
+
+def recommendation_text(card) -> str:
+    """The card's recommended preset with the evidence in a line (the reason's first clause)."""
+    reason = getattr(card, "recommendation_reason", "") or ""
+    evidence = reason.split("; ")[0].split(": ", 1)[-1] if reason else "the card gives no evidence for it"
+    return f"Recommended preset {card.recommended_preset}: {evidence}"
 
 
 def intended_use_text(card) -> str:

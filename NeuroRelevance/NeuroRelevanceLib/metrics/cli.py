@@ -139,6 +139,10 @@ def run_compare(args: argparse.Namespace) -> int:
         names.append(Path(subject.split(",")[0]).name.split(".")[0])
     xs = [torch.from_numpy(mi.array)[None] for mi in inputs]
     options: dict = {"lrp": {"preset": args.preset or loaded.card.recommended_preset}}
+    if args.preset is None and "lrp" in args.methods:
+        from ..panel import recommendation_text
+
+        print(f"LRP: {recommendation_text(loaded.card)}")
     for m in _CAM:
         if args.layer:
             options[m] = {"layer": args.layer}
