@@ -181,7 +181,7 @@ class GroundTruth:
         if self.regions is not None:
             out["region_precision"] = self._region_precision(v)
         everywhere = pos_all.sum()
-        out["outside_share"] = float(1.0 - total / everywhere) if everywhere > 0 else float("nan")
+        out["outside_share"] = float(pos_all[~self.brain].sum() / everywhere) if everywhere > 0 else float("nan")
         return out
 
     def _region_precision(self, v: np.ndarray) -> float:
