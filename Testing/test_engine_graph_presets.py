@@ -99,3 +99,11 @@ def test_graph_presets_conserve_where_zplus_on_a_sum_loses_relevance(seed):
 def test_every_front_end_offers_the_engines_presets():
     assert tuple(CARD_PRESETS) == tuple(PRESETS) == tuple(PANEL_PRESETS)
     assert set(GRAPH) <= set(PRESETS)
+
+
+def test_epsilon_preset_is_epsilon_everywhere_by_name():
+    net, x = _init(TinyUNet(), 3), _x((1, 2, 8, 8, 8))
+    named = explain(net, x, preset="epsilon", target=1, dtype=torch.float64)
+    none = explain(net, x, preset=None, target=1, dtype=torch.float64)
+    torch.testing.assert_close(named.relevance, none.relevance, rtol=0, atol=0)
+    assert all("Epsilon" in rule for rule in named.rules.values())

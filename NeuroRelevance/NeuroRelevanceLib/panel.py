@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 PRESETS = ["epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1",
-           "graph-epsilon-plus", "graph-deep-taylor", "graph-alpha1-beta0"]
+           "graph-epsilon-plus", "graph-deep-taylor", "graph-alpha1-beta0", "epsilon"]
 #: α of the αβ presets; the α field follows the preset unless the user changes it
 PRESET_ALPHA = {"alpha1-beta0": 1.0, "alpha2-beta1": 2.0}
 METHODS = ["lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",

@@ -7,6 +7,7 @@
 | ``deep-taylor``     | ZPlus                 | ZPlus      | ZBox(low, high) if bounds given, else WSquare |
 | ``alpha1-beta0``    | AlphaBeta(1, 0)       | AlphaBeta(1, 0) | as the layer type           |
 | ``alpha2-beta1``    | AlphaBeta(2, 1)       | AlphaBeta(2, 1) | as the layer type           |
+| ``epsilon``         | Epsilon(ε)            | Epsilon(ε) | as the layer type (= ``None``, by name, so a card can recommend it) |
 | ``None``            | Epsilon(ε)            | Epsilon(ε) | as the layer type                |
 
 Graph-aware presets (``GRAPH_PRESETS``) decide per layer from the operator graph (``rectified.py``):
@@ -35,7 +36,8 @@ from .rules import AlphaBeta, Epsilon, Gamma, Rule, WSquare, ZBox, ZPlus, make_r
 #: graph-aware preset -> the base preset used on layers with a rectified output
 GRAPH_PRESETS = {"graph-epsilon-plus": "epsilon-plus", "graph-deep-taylor": "deep-taylor",
                  "graph-alpha1-beta0": "alpha1-beta0"}
-PRESETS = ("epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1") + tuple(GRAPH_PRESETS)
+PRESETS = ("epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1",
+           *GRAPH_PRESETS, "epsilon")
 
 
 def preset_rule(preset: Optional[str], layer_kind: str, consumes_input: bool, epsilon: float, gamma: float,
@@ -52,7 +54,7 @@ def preset_rule(preset: Optional[str], layer_kind: str, consumes_input: bool, ep
         if rectified or (base == "deep-taylor" and consumes_input):
             return preset_rule(base, layer_kind, consumes_input, epsilon, gamma, low, high, bounds_given, st)
         return Epsilon(epsilon)
-    if preset is None:
+    if preset is None or preset == "epsilon":
         return Epsilon(epsilon)
     if preset == "epsilon-plus":
         return Epsilon(epsilon) if dense else ZPlus(st)

@@ -15,7 +15,7 @@ from typing import Any
 OUTPUT_TYPES = ("classification", "regression", "segmentation")
 #: the engine's presets (kept here so reading a card needs no torch; a test checks they agree)
 PRESETS = ("epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1",
-           "graph-epsilon-plus", "graph-deep-taylor", "graph-alpha1-beta0")
+           "graph-epsilon-plus", "graph-deep-taylor", "graph-alpha1-beta0", "epsilon")
 NORMALIZATIONS = ("none", "zscore", "minmax", "percentile")
 MASKS = ("nonzero", "none")
 #: the largest input grid a card may ask for (voxels per channel): 512³
