@@ -74,7 +74,8 @@ def seed_001(args) -> None:
 
     path = card(args, "lesion_unet")
     loaded = load_model(path, device="cpu")
-    for preset in (loaded.card.recommended_preset, None):
+    recommended = loaded.card.recommended_preset
+    for preset in (recommended, "epsilon-plus" if recommended != "epsilon-plus" else "epsilon"):
         table = {f"{n} {r}": [] for n, _, r in FILTERS}
         for s in itertools.islice(held_out_subjects(path, truth="all"), args.max_subjects):
             x = torch.from_numpy(s.x[None])
@@ -92,7 +93,7 @@ def seed_001(args) -> None:
                                                sc["mass_accuracy"], sc["auc_brain"]))
         n = len(next(iter(table.values())))
         chance = lesion[s.brain].mean()
-        print(f"\n## seed 001: lesion_unet, LRP {preset or 'epsilon (LRP-ε everywhere)'}, filters at every layer, "
+        print(f"\n## seed 001: lesion_unet, LRP {preset}, filters at every layer, "
               f"{n} held-out subjects (lesion ≈ {chance:.3f} of the brain in the last one)\n")
         print("| filter | D(R, y) lesion | D(R, x) brain | mass in lesion | AUC in brain |\n|---|---|---|---|---|")
         for key, values in table.items():
@@ -151,7 +152,8 @@ def seed_002_004(args) -> None:
         print(f"| {a} – {b} | {np.mean(rho):.2f} ± {np.std(rho):.2f} | {np.mean(shared):.2f} |")
     top5 = [len(set(sorted(d, key=d.get, reverse=True)[:5]) & ad_ids) / 5
             for d in (densities(s["maps"]["lrp"], s["atlas"], s["brain"]) for s in ad)]
-    flat = np.array([s["maps"]["lrp"][s["brain"] & ad[0]["brain"]] for s in ad])
+    common = np.logical_and.reduce([s["brain"] for s in ad])   # template space: compare voxel by voxel
+    flat = np.array([s["maps"]["lrp"][common] for s in ad])
     pairs = [stats.pearsonr(flat[i], flat[j]).statistic for i, j in itertools.combinations(range(len(ad)), 2)]
     controls, _ = ad_maps(args, "control", ["lrp"])
 
