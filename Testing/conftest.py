@@ -48,3 +48,12 @@ def one_torch_thread():
 
 def node_count(scene) -> int:
     return scene.GetNumberOfNodes()
+
+
+@pytest.fixture(scope="session")
+def batch_inputs(tmp_path_factory):
+    """A tiny model card and a synthetic 6-subject cohort at 8 mm with its table (batch tests)."""
+    from batch_helpers import demo_cohort, tiny_card
+
+    folder = tmp_path_factory.mktemp("batch-inputs")
+    return tiny_card(folder / "model"), demo_cohort(folder / "cohort", 6)

@@ -82,7 +82,7 @@ def test_page_values_pass_through_panel_settings():
     ({"threshold": 1.5}, "Threshold"),
     ({"filter_range": [0.8, 0.2]}, "reversed"),
     ({"filter_range": "wide"}, "two numbers"),
-    ({"filter_range": [0.0, 2.0]}, "α range end"),
+    ({"filter_range": [0.0, 2.0]}, "Filter range end"),
     ({"min_overlap": -1}, "Minimum overlap"),
     ({"positive_only": "false"}, "must be true or false"),
 ])

@@ -229,7 +229,7 @@ def test_prepare_needs_a_scan_and_a_model(session, tmp_path):
 
 
 def test_nothing_to_show_or_download_before_a_run(session):
-    assert session.table_rows() == [] and session.chart_png() == b"" and session.summary() == ""
+    assert session.table_rows() == [] and session.chart_rows() == [] and session.summary() == ""
     assert session.refilter(panel_values()) is False
     for download in (session.download_heatmap, session.download_table, session.download_scene):
         with pytest.raises(InputError, match="Run an explanation first"):

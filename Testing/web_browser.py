@@ -140,6 +140,61 @@ def changed_fraction(a: np.ndarray, b: np.ndarray, tolerance: int = 24) -> float
 
 
 def coloured(pixels: np.ndarray, margin: int = 40) -> np.ndarray:
-    """Pixels with clear hue (the overlay's reds and blues); the MRI itself is grey."""
+    """Pixels with clear hue (the overlay's reds and blues, the yellow letters); the MRI is grey."""
     return (pixels.max(axis=-1) - pixels.min(axis=-1)) > margin
 
+
+def heat_coloured(pixels: np.ndarray, margin: int = 40) -> np.ndarray:
+    """The heatmap's reds and blues only (not the yellow letters and crosshair, whose green is high)."""
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    return ((r - np.maximum(g, b)) > margin) | ((b - np.maximum(r, g)) > margin)
+
+
+def without_legend(pixels: np.ndarray) -> np.ndarray:
+    """A view's pixels without its right-hand strip (colour legend at the top, orientation axes at
+    the bottom), so that what is left of the heatmap's colours is the map over the scan."""
+    return pixels[:, : int(0.82 * pixels.shape[1])]
+
+
+
+def download(page, button: str, folder: Path) -> Path:
+    """Click a download button and save what the browser receives under its suggested name."""
+    with page.expect_download() as info:
+        page.click(button)
+    path = Path(folder) / info.value.suggested_filename
+    info.value.save_as(path)
+    return path
+
+
+def slot_box(page, slot: str):
+    """Bounding box of the view slot ``#nr-view-<slot>`` (None when it is not displayed)."""
+    locator = page.locator(f"#nr-view-{slot}")
+    if locator.count() == 0 or not locator.is_visible():
+        return None
+    return locator.bounding_box()
+
+
+def slot_pixels(page, slot: str, name: str | None = None, timeout: float = 20.0) -> np.ndarray:
+    """RGB pixels of one view slot once it shows a rendered frame (screenshot kept under ``name``).
+
+    A view that has not been hovered yet may still show its first, black frame: the mouse is moved
+    over it (without clicking) until something is drawn.
+    """
+    from io import BytesIO
+
+    from PIL import Image
+
+    locator = page.locator(f"#nr-view-{slot}")
+    box = locator.bounding_box()
+    deadline = time.monotonic() + timeout
+    while True:
+        png = locator.screenshot()
+        pixels = np.asarray(Image.open(BytesIO(png)).convert("RGB")).astype(int)
+        if pixels.max() > 40 or time.monotonic() > deadline:
+            break
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        time.sleep(0.3)
+    if name:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / f"{name}.png").write_bytes(png)
+    return pixels

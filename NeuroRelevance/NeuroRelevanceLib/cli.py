@@ -17,18 +17,31 @@ from . import __version__
 from .cli_checks import Parser, atlas_argument, number, output_folder, report_unexpected, user_error
 from .errors import InputError
 
-#: feature packages that add their own sub-commands through ``register(subparsers)``
-PLUGINS = ("NeuroRelevanceLib.cohort.cli", "NeuroRelevanceLib.regions.cli", "NeuroRelevanceLib.metrics.cli",
-           "NeuroRelevanceLib.web")
+#: sub-command -> (the module that adds it through ``register(subparsers)``, its line in the command list).
+#: Only the module of the command being run is imported, so ``--help`` and argument errors stay fast.
+PLUGINS = {
+    "explain": ("NeuroRelevanceLib.batch.cli", "explain scans or a cohort table: relevance maps (NIfTI + JSON "
+                "record), region tables, labelled PNGs, group mean/std maps and region gain; resumable, on Dask "
+                "if asked"),
+    "cohort": ("NeuroRelevanceLib.cohort.cli", "dataset-level explanation: non-negative Tucker decomposition of a "
+               "layer's activations over a cohort (RoI maps, rank selection, linear model)"),
+    "regions": ("NeuroRelevanceLib.regions.cli", "relevance per atlas region (sum, density, positive fraction, "
+                "gain; Böhle et al. 2019)"),
+    "compare": ("NeuroRelevanceLib.metrics.cli", "compare explanation methods on subjects: AOPC (region "
+                "perturbation), mass/rank accuracy and inclusivity against masks; CSV table + PNG of the curves"),
+    "web": ("NeuroRelevanceLib.web", "explore relevance maps in a browser (trame-slicer)"),
+}
 #: the demo scan's resolution limits (mm), those of the synthetic-subject generator
 DEMO_SPACING = (0.5, 8.0)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the sub-command it names is built in full (the others are
+    listed by name and help), so nothing heavy is imported for ``--help`` or a bad argument."""
     parser = Parser(
         prog="neurorelevance",
         description="Relevance maps (LRP and related methods) for 3D brain networks.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_Versions)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="explain a held-out synthetic AD-like brain with the "
                                              "demo network and write the files")
@@ -41,14 +54,45 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--smoke", action="store_true",
                       help="only the MRML bridge smoke run (no network)")
     demo.set_defaults(func=_demo)
-    for name in PLUGINS:
+    chosen = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
+    for command, (name, summary) in PLUGINS.items():
+        if chosen is not None and command != chosen:
+            commands.add_parser(command, help=summary, add_help=False)  # listed; built when it is run
+            continue
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:  # a missing optional package disables that command only
-            print(f"note: '{name.split('.')[-2]}' commands unavailable ({exc}).", file=sys.stderr)
+            print(f"note: '{command}' command unavailable ({exc}).", file=sys.stderr)
             continue
         module.register(commands)
     return parser
+
+
+class _Versions(argparse.Action):
+    """``--version``: the project's version and those of torch, slicer-core and Python (nothing imported)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="print the versions of NeuroRelevance, torch, slicer-core and Python, and exit"):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(versions())
+        parser.exit()
+
+
+def versions() -> str:
+    """"neurorelevance X (torch Y, slicer-core Z, Python W)" from the installed packages' metadata."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return f"{name} {version(name)}"
+        except PackageNotFoundError:
+            return f"{name} not installed"
+
+    return (f"neurorelevance {__version__} ({installed('torch')}, {installed('slicer-core')}, "
+            f"Python {platform.python_version()})")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -88,8 +132,9 @@ def run_command(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the sub-command; returns the exit code (never raises SystemExit)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
     except SystemExit as exc:  # --help, --version (0) or a bad argument (2, one line already printed)
         return exc.code if isinstance(exc.code, int) else 2
     return run_command(args)

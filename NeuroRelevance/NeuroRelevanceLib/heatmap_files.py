@@ -11,6 +11,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from .atomic import atomic_path
 from .errors import InputError
 from .geometry import Grid
 
@@ -26,11 +27,13 @@ def sidecar_path(path: str | Path) -> Path:
 
 
 def write_heatmap(path: str | Path, values_kji: np.ndarray, grid: Grid, record: Optional[Mapping],
-                  values: str = "raw relevance") -> tuple[Path, Path]:
+                  values: str = "raw relevance", extra: Optional[Mapping] = None) -> tuple[Path, Path]:
     """Write ``values_kji`` on ``grid`` as NIfTI with a header description and a JSON sidecar.
 
-    ``values`` says what the voxels hold ("raw relevance" or "displayed: pass 0.30–1.00").
-    Returns the NIfTI and sidecar paths. A wrong shape is refused before anything is written.
+    ``values`` says what the voxels hold ("raw relevance" or "displayed: pass 0.30–1.00"); ``extra``
+    adds top-level sidecar entries (e.g. the subjects of a group mean). Both files are written
+    atomically (see :mod:`.atomic`). Returns the NIfTI and sidecar paths. A wrong shape is refused
+    before anything is written.
     """
     from .nifti import write_nifti
     from .provenance import nifti_description
@@ -40,11 +43,14 @@ def write_heatmap(path: str | Path, values_kji: np.ndarray, grid: Grid, record: 
         raise InputError(f"The heatmap has shape {values_kji.shape} but its grid is {grid.shape_kji} (KJI).")
     kind = "raw" if values.startswith("raw") else "displayed"
     description = nifti_description(record, kind) if record else f"NeuroRelevance {kind} relevance"
-    path = write_nifti(path, values_kji, grid, description=description, intent_name=f"relevance {kind}")
-    sidecar = sidecar_path(path)
-    sidecar.write_text(json.dumps({"values": values, "units": "relevance (a.u.)",
-                                   "record": dict(record or {})}, indent=2, ensure_ascii=False,
-                                  default=str) + "\n", encoding="utf-8")
+    path, sidecar = Path(path), sidecar_path(path)
+    text = json.dumps({"values": values, "units": "relevance (a.u.)", "record": dict(record or {}),
+                       **dict(extra or {})}, indent=2, ensure_ascii=False, default=str) + "\n"
+    # both files are staged under temporary names and renamed only when both are written (sidecar
+    # first): an interrupted or failed write leaves the earlier pair, never a half-written one
+    with atomic_path(path) as staged_map, atomic_path(sidecar) as staged_sidecar:
+        write_nifti(staged_map, values_kji, grid, description=description, intent_name=f"relevance {kind}")
+        staged_sidecar.write_text(text, encoding="utf-8")
     return path, sidecar
 
 

@@ -9,20 +9,27 @@ Public pieces:
 - :func:`collect_activations`, :func:`default_layer` — streamed forward-hook capture
 - :func:`layer_affine`, :func:`save_rois`, :func:`strongest_roi`, :func:`upsample` — RoI maps
 - :func:`read_cohort`, :func:`split_indices` — cohort tables
-"""
-from .activations import Activations, collect_activations, default_layer
-from .data import CohortTable, read_cohort, split_indices
-from .linear import LinearResult, fit_linear_model, global_average_features
-from .pipeline import CohortResult, decompose_cohort
-from .ranks import RankGrid, elbow, rank_grid, suggest_ranks
-from .roi import layer_affine, roi_maps, save_rois, strongest_roi, upsample
-from .scree import scree
-from .tucker import ConstrainedTucker, constrained_nn_tucker, relative_error, solve_loadings
 
-__all__ = [
-    "Activations", "CohortResult", "CohortTable", "ConstrainedTucker", "LinearResult", "RankGrid",
-    "collect_activations", "constrained_nn_tucker", "decompose_cohort", "default_layer", "elbow",
-    "fit_linear_model", "global_average_features", "layer_affine", "rank_grid", "read_cohort",
-    "relative_error", "roi_maps", "save_rois", "scree", "solve_loadings", "split_indices",
-    "strongest_roi", "suggest_ranks", "upsample",
-]
+Names are imported on first use, so ``import NeuroRelevanceLib.cohort`` (and the ``cohort``
+command's ``--help``) does not import torch.
+"""
+from __future__ import annotations
+
+from ..lazy import lazy_exports
+from .scree import scree  # bound here: the name is also a submodule's (the submodule imports no torch at load)
+
+#: public name -> submodule that defines it (imported on first use: ``--help`` needs no torch)
+_LAZY = {
+    "Activations": "activations", "collect_activations": "activations", "default_layer": "activations",
+    "CohortTable": "data", "read_cohort": "data", "split_indices": "data",
+    "LinearResult": "linear", "fit_linear_model": "linear", "global_average_features": "linear",
+    "CohortResult": "pipeline", "decompose_cohort": "pipeline",
+    "RankGrid": "ranks", "elbow": "ranks", "rank_grid": "ranks", "suggest_ranks": "ranks",
+    "layer_affine": "roi", "roi_maps": "roi", "save_rois": "roi", "strongest_roi": "roi", "upsample": "roi",
+    "ConstrainedTucker": "tucker", "constrained_nn_tucker": "tucker", "relative_error": "tucker",
+    "solve_loadings": "tucker",
+}
+
+__all__ = sorted([*_LAZY, "scree"])
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

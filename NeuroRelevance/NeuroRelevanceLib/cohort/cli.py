@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..batch.cli import add_executor_arguments, collector_from_args
 from ..cli_checks import device_argument, atlas_argument, load_model_argument, number, output_folder
 
 RANK = number(1, 1000, integer=True)
@@ -42,6 +43,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0)
     p.add_argument("--atlas", default=None, help="atlas name for per-RoI region summaries (optional)")
     p.add_argument("--quiet", action="store_true")
+    add_executor_arguments(p)  # the activations on Dask workers (each loads the model once)
     p.set_defaults(func=run_cohort)
     return p
 
@@ -60,7 +62,7 @@ def run_cohort(args: argparse.Namespace) -> int:
     atlas_argument(args.atlas)
     say = None if args.quiet else (lambda m: print(m, flush=True))
     table = read_cohort(args.cohort, target_column=args.target_column)
-    with output_folder(args.out, "--out") as out:
+    with output_folder(args.out, "--out") as out, collector_from_args(args, args.model) as collect:
         loaded = load_model_argument(args.model, device=args.device)
         if say:
             say(f"[0/5 model] {loaded.summary()}")
@@ -70,7 +72,7 @@ def run_cohort(args: argparse.Namespace) -> int:
             signed=args.signed,
             sparsity_fractions=args.sparsity, batch_size=args.batch_size, device=args.device,
             seed=args.seed, atlas=args.atlas, out_dir=out, target_name=args.target_column,
-            card=loaded.card, progress=say)
+            card=loaded.card, progress=say, collect=collect)
     if say:
         s = result.summary()
         say(f"rank {s['rank']}; linear-model MAE {s['linear_model_mae']}; network MAE {s['network_mae']}")

@@ -149,7 +149,8 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
                      to_input: Callable | None = None, atlas: str | None = None,
                      card=None, signed: str = "split",
                      out_dir: str | Path | None = None, target_name: str = "target",
-                     progress: Callable[[str], None] | None = print) -> CohortResult:
+                     progress: Callable[[str], None] | None = print,
+                     collect: Callable | None = None) -> CohortResult:
     """Dataset-level explanation (seed 003) of ``model`` over a cohort.
 
     volumes: NIfTI paths, a :class:`CohortTable`, or arrays (nibabel i, j, k order; then give
@@ -163,6 +164,8 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
     NeuroRelevance's (k, j, i) input order; the RoI maps live on that model grid.
     signed: what to do with negative activations ("split", "rectify" or "refuse"; see
     :mod:`.options`). Every option is checked before any volume is read.
+    collect: replaces :func:`collect_activations` (same signature), e.g.
+    ``batch.distributed_collector(executor, model file)`` to collect on Dask workers.
     """
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
@@ -187,10 +190,10 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
     dev = resolve_device(device)
 
     _say(progress, "1/5 activations", f"{len(sources)} subjects in batches of {batch_size}")
-    acts = collect_activations(model, sources, layer=layer, batch_size=batch_size,
-                               device=_model_device(model), load=loader, to_input=to_input,
-                               progress=(lambda k, n: _say(progress, "1/5 activations", f"{k}/{n}"))
-                               if progress else None)
+    acts = (collect or collect_activations)(model, sources, layer=layer, batch_size=batch_size,
+                                            device=_model_device(model), load=loader, to_input=to_input,
+                                            progress=(lambda k, n: _say(progress, "1/5 activations",
+                                                                        f"{k}/{n}")) if progress else None)
     seconds["activations"] = time.perf_counter() - t0
     if output_index >= acts.outputs.shape[1]:
         raise InputError(f"output_index {output_index} is out of range: the network has "

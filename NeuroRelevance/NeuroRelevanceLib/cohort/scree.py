@@ -1,13 +1,18 @@
 """Scree data: leading singular values of the mode-1/2/3 unfoldings of a cohort tensor."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
+
+if TYPE_CHECKING:  # torch is imported by the functions, so importing this module stays cheap
+    import torch
 
 
 def mode_gram(a: torch.Tensor, mode: int) -> torch.Tensor:
     """Gram matrix X_(m) X_(m)ᵀ of the mode-``mode`` unfolding of a 3-way tensor (no copy of A)."""
+    import torch
+
     n, c, v = a.shape
     if mode == 0:
         flat = a.reshape(n, c * v)
@@ -22,6 +27,8 @@ def mode_gram(a: torch.Tensor, mode: int) -> torch.Tensor:
 
 def leading_vectors(a: torch.Tensor, mode: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` left singular vectors and singular values of the mode unfolding (via its Gram)."""
+    import torch
+
     gram = mode_gram(a, mode)
     size = gram.shape[0]
     k = min(k, size)
@@ -44,6 +51,8 @@ def singular_values(a: torch.Tensor, mode: int, k: int = 30, seed: int = 0,
     Exact (eigenvalues of the Gram matrix) when that mode has at most ``gram_limit`` entries,
     otherwise a seeded randomized SVD (``torch.svd_lowrank``, 4 power iterations).
     """
+    import torch
+
     size = a.shape[mode]
     k = min(k, size, a.numel() // size)
     if size <= gram_limit:

@@ -8,10 +8,17 @@ The ground-truth scores (relevance mass / rank accuracy) live in ``NeuroRelevanc
 """
 from __future__ import annotations
 
-from .compare import Comparison, compare_methods
+from ..lazy import lazy_exports
+
+# bound here: ``inclusivity`` is also a submodule's name (that submodule needs only numpy)
 from .inclusivity import binarise, ground_truth_inclusivity, inclusivity, input_inclusivity
-from .perturbation import PerturbationResult, aopc, region_perturbation, region_scores
-from .plots import plot_curves
+
+#: public name -> submodule that defines it (imported on first use: ``compare --help`` needs no torch)
+_LAZY = {"Comparison": "compare", "compare_methods": "compare", "PerturbationResult": "perturbation",
+         "aopc": "perturbation", "region_perturbation": "perturbation", "region_scores": "perturbation",
+         "plot_curves": "plots"}
 
 __all__ = ["Comparison", "PerturbationResult", "aopc", "binarise", "compare_methods", "ground_truth_inclusivity",
            "inclusivity", "input_inclusivity", "plot_curves", "region_perturbation", "region_scores"]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -1,16 +1,20 @@
 """NeuroRelevance Web: the module's workflow in a browser, on trame-slicer's MRML views.
 
 ``neurorelevance web [--port N] [--host 127.0.0.1] [--data DIR ...]`` serves one page: the
-Slicer module's sections (inputs, method, target, filter and α range, display, atlas, Run with
-progress and Cancel, downloads) beside real MRML slice views. All work goes through
-:class:`logic.RelevanceLogic`; this package only binds it to the page.
+Slicer module's sections (inputs, method, target, filter and its filter range, display, atlas, Run with
+progress and Cancel, downloads) beside real MRML slice views that read alone (letters, slice positions,
+colour bars, crosshair, values under the cursor, layouts, a pinned run side by side). All work goes
+through :class:`logic.RelevanceLogic`; this package only binds it to the page.
 
 - :mod:`.files`    which server files may be read; upload checks
 - :mod:`.session`  inputs, model, runs, downloads of one scene (no web framework)
 - :mod:`.app`      the trame application (state, controllers, the run loop, its secret)
 - :mod:`.guard`    same-origin and host checks; :mod:`.limits` message, session limits;
   :mod:`.uploads`  uploads streamed to disk over HTTP
-- :mod:`.ui`       the page layout; :mod:`.layouts` the slice-view layouts
+- :mod:`.reading`  table rows, chart bars, region centres, values at a point
+- :mod:`.views`    Slicer's reading aids on the views; :mod:`.navigation` binds them to the page
+- :mod:`.ui`       the page layout; :mod:`.grid` the views' grid; :mod:`.layouts` the layouts;
+  :mod:`.defaults` the page's first state
 """
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ library's ``show_heatmap``, so the colours and window are those of the Slicer mo
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import os
 import secrets
@@ -16,15 +15,15 @@ from typing import Iterable
 
 from .. import panel
 from ..errors import InputError
+from .defaults import DISPLAY_KEYS, PAGE_SETTINGS, RUN_KEYS
 from .files import FileGate
+from .layouts import COMPARE_LAYOUT, DEFAULT_LAYOUT
 from .limits import ServerLimits
 from .session import BUNDLED, WebSession
 
 log = logging.getLogger(__name__)
 
 DEMO_MODEL = BUNDLED + "ad_cnn"
-#: state names that only change the display: handled from the cache, never by a new run
-DISPLAY_KEYS = ("filter_type", "filter_range", "opacity", "threshold", "positive_only")
 
 
 def prepare_rendering() -> None:
@@ -49,35 +48,35 @@ class RelevanceWebApp:
         prepare_rendering()
         from trame.app import get_server
         from trame_slicer import module as trame_slicer_module
-        from trame_slicer.core import LayoutManager, SlicerApp
+        from trame_slicer.core import SlicerApp
         from trame_slicer.rca_view import register_rca_factories
 
-        from .layouts import DEFAULT_LAYOUT, layouts
+        from .grid import no_gutter
+        from .navigation import Navigator
 
         self.server = get_server(server, client_type="vue3")
         self.server.enable_module(trame_slicer_module)
         self.state, self.ctrl = self.server.state, self.server.controller
         self.slicer = SlicerApp()
-        register_rca_factories(self.slicer.view_manager, self.server)
-        self.layouts = LayoutManager(self.slicer.scene, self.slicer.view_manager, self.server)
-        self.layouts.register_layout_dict(layouts(), lazy_initialization=True)
-        self.layouts.set_layout(DEFAULT_LAYOUT)
+        register_rca_factories(self.slicer.view_manager, self.server, slice_view_ui_f=no_gutter)
         self.limits = limits or ServerLimits()
         self.session = WebSession(self.slicer.scene, FileGate(roots, max_upload=self.limits.max_upload))
+        self.navigator = Navigator(self.server, self.slicer, self.session)
         self.upload_token = secrets.token_urlsafe(32)  # only pages that said hello read the state
         self.job = None
         self.atlases = (panel.NO_ATLAS, *panel.installed_atlases())  # the page cannot extend these
         self.model_items = WebSession.bundled_models()                # nor these
         self._task = None     # the running run's task (kept referenced)
         self._shown = None    # display settings the current overlay was drawn with
+        self._event = ("", None)  # how the last Run ended when it did not finish
         self._set_defaults(autorun)
         self._bind()
         from .ui import build_ui
 
         self.ui = build_ui(self)
-        self._guard(self._select_model, DEMO_MODEL)  # the selector shows it: load it, demo or not
+        self._guard(self._select_model, DEMO_MODEL, where="inputs")  # the selector shows it
         if demo:
-            self._guard(self._load_demo)
+            self._guard(self._load_demo, where="inputs")
         if demo and autorun:
             self.ctrl.on_server_ready.add(lambda **_: self.start_run())
         self.ctrl.on_server_ready.add(lambda **_: setattr(
@@ -87,43 +86,28 @@ class RelevanceWebApp:
         """Fit the slices whenever the page resized its views (first load, layout or window change).
 
         The views are created at a default size before the browser reports theirs; a fit at
-        that size would crop the scan. Sizes are watched and, once stable, the views refitted.
+        that size would crop the scan. Sizes are watched and, once stable, the views refitted,
+        each on the slice it shows.
         """
         last, pending = None, False
+        aids = self.navigator.aids
         while True:
             await asyncio.sleep(period)
-            views = self.slicer.view_manager.filter_visible_views(
-                self.slicer.view_manager.get_slice_views())
-            sizes = tuple(tuple(view.render_window().GetSize()) for view in views)
+            slots = [slot for slot, view in aids.views.items() if not view.is_render_blocked]
+            sizes = tuple(tuple(aids.views[slot].render_window().GetSize()) for slot in slots)
             if sizes != last:
                 last, pending = sizes, True
             elif pending:
                 pending = False
                 with self.state:
-                    self.slicer.display_manager.reset_views()
+                    aids.refit(slots)
 
     # ---- state ------------------------------------------------------------------------
     def _set_defaults(self, autorun: bool) -> None:
-        from ..demo_run import DEMO_ATLAS, DEMO_SETTINGS
+        from .defaults import page_defaults
 
-        s = self.state
-        s.trame__title = "NeuroRelevance"
-        s.update(dict(
-            input_kind="demo", demo_diagnosis="AD", demo_age=78, server_path="",
-            model_items=self.model_items, model_choice=DEMO_MODEL, model_path="",
-            model_info="", method_items=panel.METHODS, method="lrp", preset_items=panel.PRESETS,
-            preset="epsilon-plus", epsilon=1e-6, gamma=0.25, alpha=1.0,
-            target_items=[panel.PREDICTED], target=panel.PREDICTED,
-            filter_items=panel.FILTERS, filter_type="none", filter_range=[0.0, 1.0],
-            placement_items=panel.PLACEMENTS, filter_placement="input",
-            opacity=DEMO_SETTINGS["opacity"], threshold=DEMO_SETTINGS["threshold"],
-            positive_only=False, atlas_items=list(self.atlases),
-            atlas=DEMO_ATLAS, min_overlap=DEMO_SETTINGS["min_overlap"],
-            busy=False, progress=0, progress_message="", error="", info="", summary="",
-            input_name="", has_run=False, has_table=False, runs_started=0, overlay_updates=0,
-            table_rows=[], table_headers=_table_headers(), chart_src="", autorun=autorun,
-            download_names=self.session.file_names(), upload_token=self.upload_token,
-            roots=self.session.gate.describe()))
+        self.state.trame__title = "NeuroRelevance"
+        self.state.update(page_defaults(self, autorun))
 
     def values(self) -> dict:
         """The panel's values, checked, in the form ``panel.run_settings`` takes."""
@@ -131,8 +115,9 @@ class RelevanceWebApp:
 
         return page_values(self.state, atlases=self.atlases, targets=self.session.targets())
 
-    def _guard(self, action, *args, idle: bool = False) -> bool:
-        """Run ``action``; a user error becomes the page's error message, the session lives on.
+    def _guard(self, action, *args, idle: bool = False, where: str = "run") -> bool:
+        """Run ``action``; a user error becomes the page's error message beside the control that
+        caused it (``where``: inputs, run, display, save), and the session lives on.
 
         ``idle``: refuse while a run is in progress (inputs and model must not change under it).
         """
@@ -141,11 +126,11 @@ class RelevanceWebApp:
                 raise InputError("A run is in progress: wait for it or Cancel it first.")
             action(*args)
         except ValueError as exc:  # InputError and the library's own argument checks
-            self.state.error = str(exc)
+            self.state.update(dict(error=str(exc), error_where=where))
             return False
         except Exception as exc:  # unexpected: report it in the page and the server log
             log.exception("web viewer action failed")
-            self.state.error = f"{type(exc).__name__}: {exc}"
+            self.state.update(dict(error=f"{type(exc).__name__}: {exc}", error_where=where))
             return False
         self.state.error = ""
         return True
@@ -153,14 +138,22 @@ class RelevanceWebApp:
     # ---- bindings -----------------------------------------------------------------------
     def _bind(self) -> None:
         s, ctrl = self.state, self.ctrl
-        ctrl.load_demo = lambda: self._guard(self._load_demo, idle=True)
-        ctrl.load_server_file = lambda: self._guard(self._load_server_file, idle=True)
-        ctrl.load_model_path = lambda: self._guard(self._select_model, s.model_path, idle=True)
+        ctrl.load_demo = lambda: self._guard(self._load_demo, idle=True, where="inputs")
+        # the typed text comes with the click (a state update sent just before may still be on its way)
+        ctrl.load_server_file = lambda path=None: self._guard(
+            self._load_server_file, s.server_path if path is None else path, idle=True, where="inputs")
+        ctrl.load_model_path = lambda path=None: self._guard(
+            self._select_model, s.model_path if path is None else path, idle=True, where="inputs")
         ctrl.run = self.start_run
         ctrl.cancel = self.cancel
+        ctrl.pin = lambda: self._guard(self._pin, idle=True)
+        ctrl.unpin = lambda: self._guard(self._unpin, idle=True)
         ctrl.reset_views = lambda: self.slicer.display_manager.reset_views()
         ctrl.dismiss_error = lambda: s.update(dict(error=""))
+        self.server.trigger("nr_jump")(
+            lambda label=None: self._guard(self.navigator.jump_to_region, label, where="results"))
         for name, build in (("download_heatmap", self.session.download_heatmap),
+                            ("download_displayed", self.session.download_displayed),
                             ("download_table", self.session.download_table),
                             ("download_scene", self.session.download_scene)):
             self.server.trigger(name)(self._download_trigger(build))
@@ -169,7 +162,7 @@ class RelevanceWebApp:
         def _on_model(model_choice=None, **_):
             if model_choice == self.session.model_choice or model_choice == "path":
                 return  # already loaded (or the revert below), or a path to type
-            if not self._guard(self._select_bundled, model_choice, idle=True):
+            if not self._guard(self._select_bundled, model_choice, idle=True, where="inputs"):
                 s.model_choice = self.session.model_choice  # show what is loaded; keep the message
 
         @s.change("preset")
@@ -177,13 +170,9 @@ class RelevanceWebApp:
             if isinstance(preset, str) and preset in panel.PRESET_ALPHA:
                 s.alpha = panel.PRESET_ALPHA[preset]
 
-        @s.change("layout")
-        def _on_layout(layout=None, **_):
-            from .layouts import layouts
-            from .values import choice
-
-            if layout:
-                self._guard(lambda: self.layouts.set_layout(choice(layout, "Layout", list(layouts()))))
+        @s.change(*RUN_KEYS)
+        def _on_settings(**_):
+            self._update_summary(settings_changed=True)
 
         @s.change(*DISPLAY_KEYS)
         def _on_display(**_):
@@ -192,13 +181,28 @@ class RelevanceWebApp:
 
     def _refilter(self) -> None:
         """Show the current run with the page's display settings (from the cache)."""
-        if self._guard(lambda: self.session.refilter(self.values())):
+        if self._guard(lambda: self.session.refilter(self.values()), where="display"):
             self.state.overlay_updates += 1
             self._shown = self._display_values()
+            self._show_views()
+            self.state.caption = "\n".join(self.session.caption())
 
     def _display_values(self) -> tuple:
         s = self.state
         return (s.filter_type, tuple(s.filter_range or ()), s.opacity, s.threshold, s.positive_only)
+
+    def _update_summary(self, settings_changed: bool = False) -> None:
+        """The text beside Run: the shown run, marked when the controls no longer match it.
+
+        ``settings_changed``: valid settings again also retire Run's last error message (it was
+        about the settings; how the last run ended stays in the text)."""
+        try:
+            values = self.values()
+        except ValueError:
+            values = None  # a half-typed number: the run's own text without the comparison
+        if settings_changed and values is not None and self.state.error_where == "run" and self.job is None:
+            self.state.error = ""
+        self.state.summary = self.session.results_text(values, *self._event)
 
     def _download_trigger(self, build):
         def trigger():
@@ -209,7 +213,7 @@ class RelevanceWebApp:
             except Exception as exc:
                 if not isinstance(exc, ValueError):
                     log.exception("download failed")
-                self.state.error = str(exc)
+                self.state.update(dict(error=str(exc), error_where="save"))
                 self.state.flush()
                 return None  # the page saves nothing (see ui.DOWNLOADS)
             return self.server.protocol.addAttachment(item.content)
@@ -219,21 +223,25 @@ class RelevanceWebApp:
     def _load_demo(self) -> None:
         self._show_input(self.session.load_demo(self.state.demo_diagnosis, self.state.demo_age))
 
-    def _load_server_file(self) -> None:
-        self._show_input(self.session.load_server_file(self.state.server_path))
+    def _load_server_file(self, path) -> None:
+        self._show_input(self.session.load_server_file(path))
 
     def load_received(self, receiver) -> bool:
         """Load an upload received over HTTP (see :mod:`.uploads`); False with the page's error set."""
-        return self._guard(lambda: self._show_input(self.session.load_received(receiver)), idle=True)
+        return self._guard(lambda: self._show_input(self.session.load_received(receiver)), idle=True,
+                           where="inputs")
 
     def _show_input(self, scan) -> None:
-        display = self.slicer.display_manager
-        display.show_volume_in_slice_background(scan)
-        display.show_volume_in_slice_foreground(None)
-        display.reset_views()
         self._clear_results()
+        self.navigator.set_layout(self.state.layout if self.state.layout != COMPARE_LAYOUT else DEFAULT_LAYOUT)
+        self._show_views()
+        self.slicer.display_manager.reset_views()
         self.state.input_name = scan.GetName()
         self.state.info = f"Loaded {scan.GetName()}."
+
+    def _show_views(self) -> None:
+        self.navigator.show(float(self.state.opacity))
+        self.state.pinned_summary = self.navigator.state.view_captions.get("Compare", "")
 
     def _select_bundled(self, choice) -> None:
         """A choice from the model selector: one of the bundled cards it lists."""
@@ -245,27 +253,45 @@ class RelevanceWebApp:
         loaded = self.session.select_model(choice)
         card = loaded.card
         self.state.update(dict(model_info=f"{panel.card_summary(card)} · {loaded.summary()}",
+                               model_use=panel.intended_use_text(card),
                                target_items=self.session.targets(), target=panel.PREDICTED,
                                preset=card.recommended_preset))
+        self._update_summary()
+
+    def _pin(self) -> None:
+        self.session.pin()
+        self.navigator.set_layout(COMPARE_LAYOUT)
+        self._show_views()
+
+    def _unpin(self) -> None:
+        self.session.unpin()
+        if self.state.layout == COMPARE_LAYOUT:
+            self.navigator.set_layout(DEFAULT_LAYOUT)
+        self._show_views()
 
     def _clear_results(self) -> None:
-        self.state.update(dict(has_run=False, has_table=False, summary="", table_rows=[], chart_src=""))
+        self._event = ("", None)
+        self.state.update(dict(has_run=False, has_table=False, summary="", table_rows=[], chart_rows=[],
+                               chart_caption="", caption="", pinned_summary=""))
 
     def _show_results(self) -> None:
         session = self.session
-        png = session.chart_png()
         self.state.update(dict(
-            has_run=True, has_table=session.run.table is not None, summary=session.summary(),
-            table_rows=session.table_rows(),
-            chart_src="data:image/png;base64," + base64.b64encode(png).decode() if png else "",
-            download_names=session.file_names()))
+            has_run=True, has_table=session.run.table is not None, table_rows=session.table_rows(),
+            chart_rows=session.chart_rows(), chart_caption=session.chart_caption(),
+            caption="\n".join(session.caption()), download_names=session.file_names()))
+        self._show_views()
 
-    def start_run(self) -> None:
+    def start_run(self, shown: dict | None = None) -> None:
         """Start a run in the background and return at once.
 
-        (Returning the task would make trame wait for it before it handles the page's next
+        ``shown``: the settings as the page showed them when Run was clicked (a change made just
+        before the click may still be on its way as a state update); they are checked like any
+        state. (Returning the task would make trame wait for it before it handles the page's next
         event, so Cancel would only arrive after the run.)
         """
+        if isinstance(shown, dict) and self.job is None:
+            self.state.update({k: v for k, v in shown.items() if k in PAGE_SETTINGS})
         self._task = asyncio.ensure_future(self.run())
 
     async def run(self) -> None:
@@ -279,11 +305,11 @@ class RelevanceWebApp:
             try:
                 job = self.session.prepare(self.values())
             except ValueError as exc:
-                s.error = str(exc)
+                s.error, s.error_where = str(exc), "run"
                 return
             except Exception as exc:
                 log.exception("could not start a run")
-                s.error = f"Could not start the run: {type(exc).__name__}: {exc}"
+                s.error, s.error_where = f"Could not start the run: {type(exc).__name__}: {exc}", "run"
                 return
             self.job, s.busy, s.error, s.progress = job, True, "", 0
             s.runs_started = self.session.runs_started
@@ -299,6 +325,7 @@ class RelevanceWebApp:
                 s.progress, s.progress_message = int(100 * progress["fraction"]), progress["message"]
             await asyncio.wait([future], timeout=0.2)
         with s:
+            self._event = ("", None)
             try:
                 future.result()
                 self.session.finish(job)
@@ -306,15 +333,19 @@ class RelevanceWebApp:
                 s.info = "Done."
             except Cancelled as exc:
                 s.info = str(exc) or "Cancelled."
+                self._event = ("cancelled", None)
             except ValueError as exc:
-                s.error = str(exc)
+                s.error, s.error_where = str(exc), "run"
+                self._event = ("failed", exc)
             except Exception as exc:
                 log.exception("relevance run failed")
-                s.error = f"The relevance run failed: {type(exc).__name__}: {exc}"
+                s.error, s.error_where = f"The relevance run failed: {type(exc).__name__}: {exc}", "run"
+                self._event = ("failed", s.error)
             finally:
                 self.job, s.busy, s.progress = None, False, 0
             if self.session.run is not None and self._display_values() != self._shown:
                 self._refilter()  # display settings moved during the run (or it was cancelled)
+            self._update_summary()
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -360,11 +391,3 @@ class RelevanceWebApp:
             import webbrowser
 
             webbrowser.open(url)
-
-
-def _table_headers() -> list[dict]:
-    titles = {"rank": "#", "name": "Region", "voxels": "Voxels", "density": "Density",
-              "fraction_pos": "Share of R⁺", "sum_pos": "ΣR⁺", "sum_neg": "ΣR⁻"}
-    from .session import TABLE_COLUMNS
-
-    return [{"title": titles[c], "key": c} for c in TABLE_COLUMNS]

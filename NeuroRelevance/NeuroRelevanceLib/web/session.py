@@ -8,7 +8,6 @@ this to widgets; the tests drive it directly as well as through a browser.
 """
 from __future__ import annotations
 
-import io
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +16,13 @@ from typing import Any
 from .. import mrml, panel
 from ..errors import InputError
 from ..logic import RUN_KEY, RelevanceLogic, RunResult
+from . import reading
 from .files import MODEL_SUFFIXES, FileGate, Upload, UploadReceiver
+from .reading import TABLE_COLUMNS  # noqa: F401  (the table's columns, for the page)
 
 BUNDLED = "bundled:"          # model choices "bundled:ad_cnn", ... name the shipped demo cards
 DEMO_DIAGNOSES = ["AD", "CN"]
 DEMO_AGES = (40.0, 95.0)      # the synthetic cohort's age range
-TABLE_COLUMNS = ["rank", "name", "voxels", "density", "fraction_pos", "sum_pos", "sum_neg"]
 
 
 @dataclass
@@ -46,6 +46,7 @@ class WebSession:
         self.model = None             # models.LoadedModel
         self.model_choice = ""
         self.run: RunResult | None = None
+        self.pinned: RunResult | None = None  # an earlier run kept beside the current one
         self.runs_started = 0         # how many times the network ran (a refilter is not a run)
         self._uploads = 0
         self._tmp = tempfile.TemporaryDirectory(prefix="neurorelevance-web-")
@@ -139,7 +140,7 @@ class WebSession:
         for node in [self.scan, *self.extra_nodes]:
             if node is not None and node is not keep:
                 self._remove(node)
-        self.scan, self.extra_nodes, self.run = None, [], None
+        self.scan, self.extra_nodes, self.run, self.pinned = None, [], None, None
 
     def _remove(self, node) -> None:
         mrml.outputs.remove_with_companions(self.scene, node)
@@ -163,7 +164,9 @@ class WebSession:
         from ..models import load_model, read_card
         from ..pretrained import model_card_path
 
-        choice = (choice or "").strip()
+        if not isinstance(choice, str):
+            raise InputError("Type the path of a model card (.json) or TorchScript file on the server.")
+        choice = choice.strip()
         if choice.startswith(BUNDLED):
             path = model_card_path(choice[len(BUNDLED):])
         else:
@@ -199,17 +202,34 @@ class WebSession:
     def finish(self, job) -> RunResult:
         """Add a computed job's overlay and table to the scene, then remove the previous run.
 
-        The previous run goes only once the new one is in place: a refused run leaves it shown.
+        The previous run goes only once the new one is in place (a refused run leaves it shown),
+        and never while it is pinned for a side-by-side.
         """
         previous = self.run
         run = self.logic.apply(job)
-        if previous is not None and previous.job.key != job.key:
+        if self.pinned is not None and self.pinned.job.key == job.key:
+            self.pinned = run  # the same settings again: apply replaced the pinned nodes
+        if previous is not None and previous.job.key != job.key and previous is not self.pinned:
             self.logic.remove_run(previous.job.key)
         self.run = run
         return self.run
 
+    def pin(self) -> RunResult:
+        """Keep the current run beside the next ones (a side-by-side); replaces an earlier pin."""
+        run = self._need_run()
+        if self.pinned is not None and self.pinned is not run:
+            self.logic.remove_run(self.pinned.job.key)
+        self.pinned = run
+        return run
+
+    def unpin(self) -> None:
+        """Drop the pinned run (its nodes leave the scene unless it is the current run)."""
+        pinned, self.pinned = self.pinned, None
+        if pinned is not None and pinned is not self.run and pinned.node.GetScene() is not None:
+            self.logic.remove_run(pinned.job.key)
+
     def refilter(self, values: dict) -> bool:
-        """Apply filter / α range / threshold / opacity from the cache; False without a run."""
+        """Apply filter / filter range / threshold / opacity from the cache; False without a run."""
         if self.run is None or self.run.node.GetScene() is None:
             return False
         self.logic.refilter(self.run, panel.display_filter(self.run, values["filter_type"]),
@@ -221,53 +241,79 @@ class WebSession:
     def summary(self) -> str:
         return panel.result_summary(self.run) if self.run is not None else ""
 
+    def results_text(self, values: dict | None = None, event: str = "", error: Any = None) -> str:
+        """The line beside Run: the shown run (marked out of date when ``values`` no longer match
+        it) and what happened to the last Run that did not finish (``event``)."""
+        settings = None
+        if values is not None and self.run is not None:
+            settings = panel.run_settings(**values)
+        card = self.model.card.path if self.model is not None else None
+        return panel.results_text(self.run, settings, model=card,
+                                  volumes=[self.scan] if self.scan is not None else None,
+                                  event=event, error=error)
+
+    def caption(self, run: RunResult | None = None) -> list[str]:
+        """Caption lines of the views showing ``run`` (default: the current run)."""
+        from ..mrml.legend import caption_for
+
+        run = run or self.run
+        return caption_for(run.node) if run is not None else []
+
     def table_rows(self, limit: int = 200) -> list[dict[str, Any]]:
-        """The region table as plain rows (strings and rounded numbers) for a data table."""
-        table = None if self.run is None else self.run.table
-        if table is None:
-            return []
-        rows = []
-        for record in table.head(limit).to_dict("records"):
-            row = {}
-            for column in TABLE_COLUMNS:
-                value = record.get(column)
-                row[column] = value if isinstance(value, str) else \
-                    (int(value) if column in ("rank", "voxels") else float(f"{value:.4g}"))
-            rows.append(row)
-        return rows
+        """The region table as plain rows (unranked regions marked) for a data table."""
+        return reading.table_rows(None if self.run is None else self.run.table, limit)
 
-    def chart_png(self, k: int = 12) -> bytes:
-        """Bar chart of the top regions by relevance density (PNG bytes; empty without a table)."""
-        from ..regions import plot_top_regions
+    def chart_rows(self, k: int = 12) -> list[dict[str, Any]]:
+        """Bars of the top ranked regions by relevance density."""
+        return reading.chart_rows(None if self.run is None else self.run.table, k=k)
 
-        if self.run is None or self.run.table is None or self.run.table.empty:
-            return b""
-        figure = plot_top_regions(self.run.table, k=k, title=f"Relevance density (top {k})")
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
+    def chart_caption(self) -> str:
+        return reading.chart_caption(None if self.run is None else self.run.table)
+
+    def region_centre(self, label: int) -> list[float]:
+        """RAS point inside region ``label`` of the current run's table (near its centre)."""
+        return reading.region_centre(self._need_run(), label)
+
+    def probe(self, ras) -> dict[str, Any]:
+        """Scan value, raw and shown relevance and region at a RAS point."""
+        run = self.run if self.run is not None and self.run.node.GetScene() is not None else None
+        return reading.probe(self.scan, run, ras)
 
     # ---- downloads ----------------------------------------------------------------------
     def file_names(self) -> dict[str, str]:
-        """Download names of the heatmap, the table and the scene, after the input's name."""
+        """Download names of the heatmap (raw, and as displayed), the table and the scene."""
         from .files import safe_name
 
         stem = safe_name(self.scan.GetName() if self.scan is not None else "scene").split(".")[0]
-        return {"heatmap": f"{stem}-relevance.nii.gz", "table": f"{stem}-regions.csv",
-                "scene": f"{stem}-scene.mrb"}
+        return {"heatmap": f"{stem}-relevance.nii.gz", "displayed": f"{stem}-relevance-displayed.nii.gz",
+                "table": f"{stem}-regions.csv", "scene": f"{stem}-scene.mrb"}
 
     def download_heatmap(self) -> Download:
+        """The raw relevance (whatever filter is shown), its record in the NIfTI description."""
+        return self._heatmap(displayed=False)
+
+    def download_displayed(self) -> Download:
+        """The map as displayed (after the filter), named ``...-displayed.nii.gz``."""
+        return self._heatmap(displayed=True)
+
+    def _heatmap(self, displayed: bool) -> Download:
+        from ..heatmap_files import export_heatmap
+
         run = self._need_run()
-        path = Path(self._tmp.name) / self.file_names()["heatmap"]
-        mrml.write_volume(run.node, path)
+        folder = Path(tempfile.mkdtemp(dir=self._tmp.name))
+        stem = self.file_names()["heatmap"][: -len(".nii.gz")]
+        files = export_heatmap(run.node, run.outputs[0].raw, folder, stem, displayed)
+        path = files["heatmap_displayed" if displayed else "heatmap"]
         return Download(path.name, "application/gzip", path.read_bytes())
 
     def download_table(self) -> Download:
+        """The region table as CSV; its ``#`` header carries the run's settings record."""
+        from ..regions import csv_text
+
         run = self._need_run()
         if run.table is None:
             raise InputError("This run has no region table: choose an atlas and run again.")
-        return Download(self.file_names()["table"], "text/csv",
-                        run.table.to_csv(index=False).encode())
+        return Download(self.file_names()["table"], "text/csv", csv_text(run.table).encode())
 
     def download_scene(self) -> Download:
         self._need_run()

@@ -25,7 +25,7 @@ UPLOAD_SCRIPT = """
 window.nrUpload = async function (files, token) {
   const file = Array.isArray(files) ? files[0] : files;
   if (!file) { return; }
-  const show = (message) => window.trame && window.trame.state.set("error", message);
+  const show = (message) => window.trame && window.trame.state.update({error: message, error_where: "inputs"});
   try {
     const response = await fetch("nr-upload?name=" + encodeURIComponent(file.name), {
       method: "POST", body: file, headers: {"X-NeuroRelevance-Upload": token}});
@@ -91,5 +91,5 @@ async def _receive(request, app, answer):
 
 def _refuse(app, answer, status: int, message: str):
     with app.state:
-        app.state.error = message
+        app.state.error, app.state.error_where = message, "inputs"
     return answer(status, False, message)

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from .. import panel
 from ..errors import InputError
 
-LABELS = {"epsilon": "ε", "gamma": "γ", "alpha": "α", "opacity": "Opacity", "threshold": "Threshold",
+LABELS = {"epsilon": "ε", "gamma": "γ", "alpha": "αβ rule α", "opacity": "Opacity", "threshold": "Threshold",
           "min_overlap": "Minimum overlap"}
 EXAMPLES = {"epsilon": "1e-6", "gamma": "0.25", "alpha": "1"}
 
@@ -49,10 +49,10 @@ def page_values(state, *, atlases: Sequence[str], targets: Sequence[str]) -> dic
     try:
         low, high = state.filter_range
     except (TypeError, ValueError):
-        raise InputError("The α range must be two numbers, e.g. [0.2, 1.0].") from None
-    low, high = number(low, "α range start", 0.0, 1.0), number(high, "α range end", 0.0, 1.0)
+        raise InputError("The filter range must be two numbers, e.g. [0.2, 1.0].") from None
+    low, high = number(low, "Filter range start", 0.0, 1.0), number(high, "Filter range end", 0.0, 1.0)
     if low > high:
-        raise InputError(f"The α range [{low:g}, {high:g}] is reversed; its start must not exceed its end.")
+        raise InputError(f"The filter range [{low:g}, {high:g}] is reversed; its start must not exceed its end.")
     return dict(
         method=choice(state.method, "Method", panel.METHODS),
         preset=choice(state.preset, "Preset", panel.PRESETS),

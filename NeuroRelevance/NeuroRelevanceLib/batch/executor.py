@@ -1,0 +1,133 @@
+"""Where tasks run: in this process (the default, no cluster) or on Dask (``dask.distributed``).
+
+Both executors have one method, :meth:`run`, that runs ``fn(chunk, *args)`` for every chunk and
+yields ``(chunk, result)`` as each finishes, so results stream to the caller (and to disk) while
+the rest still runs. :class:`DaskExecutor` starts a ``LocalCluster`` of N single-threaded worker
+processes (``--workers N``), joins a running scheduler (``--scheduler ADDRESS``, e.g. one started
+by dask-jobqueue on SLURM), or uses a ``distributed.Client`` you already have. Dask retries a task
+whose worker died on another worker; a task that killed its workers repeatedly comes back as lost.
+No queue or process pool of our own.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import uuid
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+from ..errors import InputError
+
+#: result of a chunk whose workers died while running it (Dask's KilledWorker)
+LOST = "lost"
+
+
+class InProcessExecutor:
+    """Runs every task here, one after the other (what ``neurorelevance explain`` does by default)."""
+
+    description = "in this process (no cluster)"
+
+    def run(self, fn: Callable, chunks: Iterable[list], *args: Any) -> Iterator[tuple[list, Any]]:
+        for chunk in chunks:
+            yield chunk, fn(chunk, *args)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class DaskExecutor:
+    """Runs tasks on a Dask cluster: a new LocalCluster (``workers``), a scheduler (``scheduler``) or a client."""
+
+    def __init__(self, workers: Optional[int] = None, scheduler: Optional[str] = None, client: Any = None) -> None:
+        given = [name for name, value in (("--workers", workers), ("--scheduler", scheduler), ("client", client))
+                 if value is not None]
+        if len(given) != 1:
+            raise InputError(f"Give exactly one of --workers N (a local cluster) and --scheduler ADDRESS (a running "
+                             f"cluster); got {' and '.join(given) or 'neither'}.")
+        distributed = _distributed()
+        self.cluster = None
+        self._own_client = client is None
+        if client is not None:
+            self.client = client
+        elif scheduler is not None:
+            _check_reachable(scheduler)
+            try:
+                self.client = distributed.Client(scheduler, timeout="30s")
+            except (OSError, TimeoutError) as exc:
+                raise InputError(f"Could not join the Dask scheduler at {scheduler} ({exc}); check the address "
+                                 "and that the scheduler is running.") from exc
+        else:
+            if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+                raise InputError(f"--workers must be a whole number >= 1, not {workers!r}.")
+            self.cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                    dashboard_address=None, silence_logs=logging.ERROR)
+            self.client = distributed.Client(self.cluster)
+
+    @property
+    def description(self) -> str:
+        workers = len(self.client.scheduler_info().get("workers", {}))
+        where = "LocalCluster" if self.cluster is not None else f"scheduler {self.client.scheduler.address}"
+        return f"Dask {where} ({workers} worker{'s' if workers != 1 else ''})"
+
+    def run(self, fn: Callable, chunks: Iterable[list], *args: Any) -> Iterator[tuple[list, Any]]:
+        from distributed import KilledWorker, as_completed
+
+        token = uuid.uuid4().hex[:8]
+        futures = {}
+        for index, chunk in enumerate(chunks):
+            key = f"{getattr(fn, '__name__', 'task')}-{index}-{token}"
+            futures[self.client.submit(fn, chunk, *args, key=key, pure=False)] = chunk
+        try:
+            for future in as_completed(futures):
+                chunk = futures[future]
+                try:
+                    result = future.result()
+                except KilledWorker:
+                    result = LOST
+                yield chunk, result
+        finally:
+            pending = [f for f in futures if not f.done()]
+            if pending:
+                self.client.cancel(pending)
+
+    def close(self) -> None:
+        """Close the client this executor opened and the LocalCluster it started."""
+        if self._own_client:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def make_executor(workers: Optional[int] = None, scheduler: Optional[str] = None):
+    """The in-process executor, or a :class:`DaskExecutor` when ``workers`` or ``scheduler`` is given."""
+    if workers is None and scheduler is None:
+        return InProcessExecutor()
+    return DaskExecutor(workers=workers, scheduler=scheduler)
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError as exc:
+        raise InputError("--workers and --scheduler need Dask: pip install \"dask[distributed]\" (or "
+                         "neurorelevance[dask]); without them the run stays in this process.") from exc
+    return distributed
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse at once a tcp/tls address where nothing listens (Dask would retry for 30 s)."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parsed.hostname, parsed.port
+    except ValueError:
+        host = port = None
+    if parsed.scheme not in ("tcp", "tls") or not host or not port:
+        if parsed.scheme in ("tcp", "tls"):
+            raise InputError(f"--scheduler {address}: give the scheduler's address as tcp://HOST:PORT.")
+        return
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise InputError(f"No Dask scheduler answers at {address} ({exc.strerror or exc}); start one (e.g. "
+                         "'dask scheduler', or dask-jobqueue's SLURMCluster) and pass its address.") from exc

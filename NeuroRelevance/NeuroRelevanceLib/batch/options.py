@@ -1,0 +1,121 @@
+"""The settings of a batch run, checked once against the model card before any subject runs.
+
+:class:`BatchOptions` holds what decides every subject's numbers (method, preset and rule
+parameters, target, filter, atlases and region sizes) and what the run writes (PNG, group gain
+against a reference group). :meth:`BatchOptions.key` identifies them together with the model
+files, so a re-run into the same folder knows whether earlier outputs are still valid.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Optional
+
+from ..errors import InputError
+from ..regions.statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
+
+#: the atlas of the region tables when none is named (as ``neurorelevance regions``)
+DEFAULT_ATLASES = ("AAL3",)
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Everything that decides a batch run's outputs (see :func:`batch.explain_cohort`)."""
+
+    method: str = "lrp"
+    preset: Optional[str] = None          # None: the model card's recommended preset
+    target: Any = None                    # None: the predicted class; a class name or index
+    filter: Optional[str] = None
+    filter_range: tuple = (0.0, 1.0)
+    filter_placement: str = "input"
+    alpha: Optional[float] = None
+    engine_params: dict = field(default_factory=dict)
+    atlases: tuple = DEFAULT_ATLASES
+    min_overlap: float = 0.5
+    min_region_voxels: float = DEFAULT_MIN_REGION_VOXELS
+    min_region_mm3: float = DEFAULT_MIN_REGION_MM3
+    png: bool = True
+    reference_group: Optional[str] = None
+    device: str = "auto"
+    batch_size: int = 1
+
+    def checked(self, card) -> "BatchOptions":
+        """These options validated against ``card`` (preset and method resolved); InputError otherwise."""
+        from ..engine.filters import check_filter
+        from ..jobs import resolve_target
+        from ..methods import canonical
+        from ..models.card import PRESETS
+        from ..regions.statistics import check_atlas_name
+
+        method = canonical(self.method)
+        preset = (self.preset or card.recommended_preset) if method == "lrp" else self.preset
+        if method == "lrp" and preset not in PRESETS:
+            raise InputError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)}.")
+        try:
+            check_filter(self.filter, tuple(self.filter_range), self.filter_placement)
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"{exc} (--filter, --filter-range, --filter-placement)") from exc
+        resolved = resolve_target(self.target, card)
+        classes = list(card.output.classes)
+        if isinstance(resolved, int) and card.output.type == "classification" and classes \
+                and not 0 <= resolved < len(classes):
+            raise InputError(f"Target {resolved} is not a class index of this model (0 to {len(classes) - 1}: "
+                             f"{', '.join(classes)}).")
+        atlases = tuple(str(a) for a in self.atlases)
+        for atlas in atlases:
+            check_atlas_name(atlas)
+        if len(set(atlases)) != len(atlases):
+            raise InputError(f"An atlas is named twice ({', '.join(atlases)}); name each once.")
+        if self.reference_group is not None and not atlases:
+            raise InputError(f"--reference-group {self.reference_group} compares groups region by region: name an "
+                             "atlas (--atlas), or drop --reference-group.")
+        _fraction("min_overlap", self.min_overlap)
+        for name in ("min_region_voxels", "min_region_mm3"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise InputError(f"{name} must be a finite number >= 0, not {value!r}.")
+        if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
+            raise InputError(f"batch_size (--batch-size) must be a whole number >= 1, not {self.batch_size!r}.")
+        if not isinstance(self.device, str) or not _DEVICE.match(self.device):
+            raise InputError(f"Unknown device {self.device!r}; use auto, cpu, cuda or cuda:N.")
+        options = replace(self, method=method, preset=preset, atlases=atlases,
+                          filter_range=tuple(float(v) for v in self.filter_range))
+        options.settings(card).engine_keywords()  # α of the αβ presets is checked here
+        return options
+
+    def settings(self, card=None):
+        """The single-run :class:`jobs.Settings` every subject runs with (first atlas as the run's table)."""
+        from ..jobs import Settings
+
+        settings = Settings(preset=self.preset, method=self.method, target=self.target, filter=self.filter,
+                            filter_range=tuple(self.filter_range), filter_placement=self.filter_placement,
+                            atlas=self.atlases[0] if self.atlases else None, min_overlap=self.min_overlap,
+                            min_region_voxels=self.min_region_voxels, min_region_mm3=self.min_region_mm3,
+                            alpha=self.alpha, engine_params=dict(self.engine_params))
+        return settings.resolve(card) if card is not None else settings
+
+    def record(self) -> dict:
+        """The options as plain data (for ``batch.json`` and the summary)."""
+        data = asdict(self)
+        data["engine_params"] = {k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
+                                 for k, v in sorted(self.engine_params.items())}
+        data["atlases"] = list(self.atlases)
+        data["filter_range"] = list(self.filter_range)
+        return data
+
+    def key(self, card) -> str:
+        """Identifies these options with the model files (card and weights hashes)."""
+        from ..provenance import file_sha256
+
+        decisive = {k: v for k, v in self.record().items() if k not in ("device", "batch_size")}
+        payload = {"options": decisive, "card": file_sha256(card.path), "weights": file_sha256(card.weights_path)}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _fraction(name: str, value: Any) -> None:
+    if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise InputError(f"{name} must lie in [0, 1], not {value!r}.")

@@ -1,0 +1,122 @@
+"""Where a batch run writes, and how a re-run knows what is already complete.
+
+Layout of the output folder::
+
+    batch.json                         the run's settings and their key (one settings per folder)
+    subjects/<id>/<id>_relevance.nii.gz (+ .json sidecar)   raw relevance on the scan grid
+    subjects/<id>/<id>_relevance_<channel>.nii.gz            per channel (multi-channel models)
+    subjects/<id>/<id>_regions_<atlas>.csv                   region table per atlas (scan grid)
+    subjects/<id>/<id>_overview.png                          labelled slices through the relevance
+    subjects/<id>/<id>_done.json                             completion marker, written last
+    cohort/...                          group maps and tables (see :mod:`.group`)
+    summary.json, subjects.csv          what happened to every subject
+
+A subject is complete when its marker exists, names the current settings key and input
+fingerprints, and every file it lists exists with the recorded size. Every file is written under
+a temporary name and renamed (see :mod:`..atomic`), so an interrupted run leaves complete files or
+none, and the marker only after all of them.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Optional
+
+from ..atomic import write_text
+from ..errors import InputError
+
+SETTINGS_FILE = "batch.json"
+SUBJECTS = "subjects"
+COHORT = "cohort"
+
+
+def atlas_tag(atlas: str) -> str:
+    """A file-name-safe tag for an atlas name or label-map path ("AAL3", "my_atlas")."""
+    name = Path(str(atlas)).name
+    for suffix in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", name).strip("_") or "atlas"
+
+
+class SubjectFiles:
+    """The output paths of one subject."""
+
+    def __init__(self, out_dir: str | Path, subject_id: str) -> None:
+        self.id = subject_id
+        self.folder = Path(out_dir) / SUBJECTS / subject_id
+
+    def path(self, suffix: str) -> Path:
+        return self.folder / f"{self.id}_{suffix}"
+
+    @property
+    def relevance(self) -> Path:
+        return self.path("relevance.nii.gz")
+
+    def channel(self, channel: str) -> Path:
+        return self.path(f"relevance_{re.sub(r'[^A-Za-z0-9.-]+', '_', channel)}.nii.gz")
+
+    def regions(self, atlas: str) -> Path:
+        return self.path(f"regions_{atlas_tag(atlas)}.csv")
+
+    @property
+    def png(self) -> Path:
+        return self.path("overview.png")
+
+    @property
+    def marker(self) -> Path:
+        return self.path("done.json")
+
+    def write_marker(self, entry: dict, files: dict[str, Path]) -> None:
+        """Write the completion marker listing ``files`` (kind -> path) with their sizes; last step."""
+        listed = {kind: {"name": str(Path(p).relative_to(self.folder)), "bytes": Path(p).stat().st_size}
+                  for kind, p in files.items()}
+        write_text(self.marker, json.dumps({**entry, "files": listed}, indent=2, default=str) + "\n")
+
+    def complete(self, key: str, inputs: list[str]) -> Optional[dict]:
+        """The marker of complete outputs made with ``key`` from ``inputs``; None when anything differs."""
+        try:
+            entry = json.loads(self.marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if entry.get("settings_key") != key or entry.get("inputs") != inputs:
+            return None
+        for item in entry.get("files", {}).values():
+            path = self.folder / item["name"]
+            if not path.is_file() or path.stat().st_size != item["bytes"]:
+                return None
+        return entry
+
+    def listed(self, entry: dict) -> dict[str, Path]:
+        """The files a marker lists, as kind -> absolute path."""
+        return {kind: self.folder / item["name"] for kind, item in entry.get("files", {}).items()}
+
+
+def claim_folder(out_dir: str | Path, key: str, record: dict, overwrite: bool) -> Path:
+    """Check that ``out_dir`` can hold this run (a folder, empty or written with the same settings)
+    and record the settings in it; refuse other settings unless ``overwrite``. Nothing is written
+    when it is refused."""
+    out = Path(out_dir).expanduser().absolute()  # workers may run in another folder
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--output {out} is a file; give a folder (it is created when missing).")
+    settings = out / SETTINGS_FILE
+    if settings.is_file() and not overwrite:
+        try:
+            earlier = json.loads(settings.read_text(encoding="utf-8"))
+        except ValueError:
+            earlier = {}
+        if earlier.get("key") != key:
+            changed = differences(earlier.get("options", {}), record["options"]) or ["the model files"]
+            raise InputError(f"{out} holds results made with other settings ({'; '.join(changed)}); choose "
+                             "another --output folder, or pass --overwrite (overwrite=True) to recompute "
+                             "every subject there.")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(settings, json.dumps({"key": key, **record}, indent=2, default=str) + "\n")
+    return out
+
+
+def differences(before: dict, now: dict) -> list[str]:
+    """'name: old → new' for every option that changed."""
+    return [f"{name}: {before.get(name)!r} → {now.get(name)!r}" for name in sorted(set(before) | set(now))
+            if before.get(name) != now.get(name) and name not in ("device", "batch_size")]

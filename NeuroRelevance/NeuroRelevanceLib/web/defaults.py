@@ -1,0 +1,49 @@
+"""What the page starts with: every state value the page reads, and which of them trigger what."""
+from __future__ import annotations
+
+from .. import panel
+
+#: state names that only change the display: handled from the cache, never by a new run
+DISPLAY_KEYS = ("filter_type", "filter_range", "opacity", "threshold", "positive_only")
+#: state names a run depends on: a change marks the shown result out of date
+RUN_KEYS = ("method", "preset", "epsilon", "gamma", "alpha", "target", "filter_type", "filter_range",
+            "filter_placement", "atlas", "min_overlap")
+#: every setting a run reads; the Run button sends them with its click
+PAGE_SETTINGS = tuple(dict.fromkeys(RUN_KEYS + DISPLAY_KEYS))
+#: the overlay's first look: weak relevance (under 30 % of the window) left out, so the anatomy
+#: stays readable under a clear map (at 5 % and opacity 0.6 a pale pink haze covered a fifth of
+#: the brain in the demo; see docs/web.md)
+WEB_DISPLAY = dict(opacity=0.8, threshold=0.3)
+
+
+def page_defaults(app, autorun: bool) -> dict:
+    """The page's state before anything is loaded (``app``: the RelevanceWebApp)."""
+    from ..demo_run import DEMO_ATLAS, DEMO_SETTINGS
+    from .app import DEMO_MODEL
+
+    return dict(
+        input_kind="demo", demo_diagnosis="AD", demo_age=78, server_path="",
+        model_items=app.model_items, model_choice=DEMO_MODEL, model_path="",
+        model_info="", model_use="", method_items=panel.METHODS, method="lrp",
+        preset_items=panel.PRESETS, preset="epsilon-plus", epsilon=1e-6, gamma=0.25, alpha=1.0,
+        target_items=[panel.PREDICTED], target=panel.PREDICTED,
+        filter_items=panel.FILTERS, filter_type="none", filter_range=[0.0, 1.0],
+        placement_items=panel.PLACEMENTS, filter_placement="input",
+        opacity=WEB_DISPLAY["opacity"], threshold=WEB_DISPLAY["threshold"],
+        positive_only=False, atlas_items=list(app.atlases),
+        atlas=DEMO_ATLAS, min_overlap=DEMO_SETTINGS["min_overlap"],
+        busy=False, progress=0, progress_message="", error="", error_where="run", info="",
+        summary="", pinned_summary="", caption="", input_name="", has_run=False,
+        has_table=False, runs_started=0, overlay_updates=0, table_rows=[],
+        table_headers=table_headers(), chart_rows=[], chart_caption="", autorun=autorun,
+        download_names=app.session.file_names(), upload_token=app.upload_token,
+        roots=app.session.gate.describe())
+
+
+def table_headers() -> list[dict]:
+    """Column titles of the region table."""
+    from .reading import TABLE_COLUMNS
+
+    titles = {"rank": "#", "name": "Region", "voxels": "Voxels", "density": "Density",
+              "fraction_pos": "Share of R⁺", "sum_pos": "ΣR⁺", "sum_neg": "ΣR⁻"}
+    return [{"title": titles[c], "key": c} for c in TABLE_COLUMNS]
