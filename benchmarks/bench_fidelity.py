@@ -42,14 +42,16 @@ def seed_000(args) -> None:
     """Conservation and positivity of deep-taylor on the seed-000 architecture."""
     from NeuroRelevanceLib.engine import explain
     from NeuroRelevanceLib.models import load_model
-    from NeuroRelevanceLib.pretrained.heldout import held_out_subjects, input_bounds
+    from NeuroRelevanceLib.preprocessing import box_bounds
+    from NeuroRelevanceLib.pretrained.heldout import held_out_subjects
 
     path = card(args, "ad_cnn")
     loaded = load_model(path, device="cpu")
-    low, high = input_bounds(loaded.card) or (None, None)
     rows = []
     for s in itertools.islice(held_out_subjects(path, diagnosis="AD"), args.max_subjects):
         x = torch.from_numpy(s.x[None])
+        box = box_bounds(s.x[None], loaded.card.input.normalization)   # as the product (jobs.py)
+        low, high = torch.from_numpy(box[0]), torch.from_numpy(box[1])
         e32 = explain(loaded.model, x, preset="deep-taylor", target=1, low=low, high=high, device="cpu")
         e64 = explain(loaded.model, x, preset="deep-taylor", target=1, low=low, high=high, device="cpu",
                       dtype=torch.float64, stabilizer=0.0)
@@ -105,6 +107,7 @@ def ad_maps(args, diagnosis: str, methods: list[str]):
     """Maps of ``methods`` on ``ad_cnn``'s held-out subjects of one diagnosis, with atlas and brain."""
     from NeuroRelevanceLib.methods.dispatch import explain
     from NeuroRelevanceLib.models import load_model
+    from NeuroRelevanceLib.preprocessing import box_bounds
     from NeuroRelevanceLib.pretrained.heldout import held_out_subjects
 
     path = card(args, "ad_cnn")
@@ -113,9 +116,12 @@ def ad_maps(args, diagnosis: str, methods: list[str]):
     out = []
     for s in itertools.islice(held_out_subjects(path, diagnosis=diagnosis, truth="all"), args.max_subjects):
         x = torch.from_numpy(s.x[None])
+        box = box_bounds(s.x[None], loaded.card.input.normalization)   # as the product (jobs.py)
         maps = {}
         for m in methods:
-            e = explain(loaded.model, x, m, preset=preset if m == "lrp" else None, target=1, device="cpu")
+            lrp = {"preset": preset, "low": torch.from_numpy(box[0]), "high": torch.from_numpy(box[1])} \
+                if m == "lrp" else {}
+            e = explain(loaded.model, x, m, target=1, device="cpu", **lrp)
             maps[m] = e.relevance[0].sum(0).double().numpy()
             if m == "lrp":
                 logit = float(e.output[0, 1])

@@ -52,10 +52,11 @@ def _target(name: str, model: Any, card: Any, subject: Any) -> dict:
 def _maps(name: str, loaded: Any, subject: Any, methods: list[str]) -> tuple[dict, dict, dict]:
     """Spatial maps (channels summed), seconds, and LRP conservation errors of every method."""
     from ..methods.dispatch import explain
-    from .heldout import input_bounds
+    from ..preprocessing import box_bounds
 
     x = torch.from_numpy(subject.x[None])
-    low, high = input_bounds(loaded.card) or (None, None)
+    box = box_bounds(subject.x[None], loaded.card.input.normalization)   # as the product does (jobs.py)
+    low, high = (None, None) if box is None else (torch.from_numpy(box[0]), torch.from_numpy(box[1]))
     kwargs = _target(name, loaded.model, loaded.card, subject)
     maps, seconds, conservation = {}, {}, {}
     for method in methods:
