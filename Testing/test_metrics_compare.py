@@ -158,3 +158,21 @@ def test_cli_errors(files):
     args = parse([subjects[0], "--model", str(folder / "net.ts"), "--device", "cpu"])
     with pytest.raises(InputError, match="needs a model card"):
         args.func(args)
+
+
+def test_lrp_uses_each_subjects_zb_box():
+    """compare explains like the product: the zB box per subject (masked zeros pinned to [0, 0])."""
+    from NeuroRelevanceLib.preprocessing import box_bounds
+
+    net = DeepTaylorCNN(channels=(2, 3), n_outputs=2).double()
+    x = torch.zeros(1, 1, 8, 8, 8, dtype=torch.float64)
+    x[..., 2:6, 2:6, 2:6] = torch.rand(4, 4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    box = box_bounds(x.numpy(), {"type": "percentile", "mask": "nonzero"})
+    target = int(net(x)[0].argmax())
+    c = compare_methods(net, [x], ["lrp"], target, method_options={"lrp": {"preset": "epsilon-gamma-box"}},
+                        perturbation={"steps": 2}, boxes=[box], device="cpu", dtype=torch.float64)
+    direct = explain(net, x, "lrp", preset="epsilon-gamma-box", target=target, dtype=torch.float64,
+                     low=torch.from_numpy(box[0]).double(), high=torch.from_numpy(box[1]).double())
+    assert c.table.loc["lrp", "aopc"] == pytest.approx(region_perturbation(
+        net, x, direct.relevance, target, steps=2, random_repeats=0, device="cpu", dtype=torch.float64).aopc[0])
+    assert direct.relevance[x == 0].abs().max() == 0

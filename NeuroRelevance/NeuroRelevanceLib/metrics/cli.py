@@ -120,6 +120,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from ..nifti import read_nifti
     from ..preprocessing import prepare_input
     from . import compare_methods, plot_curves
+    from ..preprocessing import box_bounds
     from .truth_inputs import atlas_maps, change_maps, label_masks
 
     _check_before_work(args)
@@ -152,6 +153,7 @@ def run_compare(args: argparse.Namespace) -> int:
         brain_masks=label_masks(args.brain_masks, inputs, None, "--brain-masks"), method_options=options,
         names=names, changes=change_maps(args.twins, args.subjects, inputs) if truth else None,
         atlases=atlas_maps(args.atlas, inputs) if truth else None, oracle_sigmas=tuple(args.oracle_sigmas),
+        boxes=[box_bounds(mi.array[None], loaded.card.input.normalization) for mi in inputs],
         perturbation={"steps": args.steps, "fraction": args.fraction, "patch": args.patch,
                       "baseline": _baseline(args.baseline), "random_repeats": args.random_repeats},
         inclusivity_options={"threshold_a": args.threshold}, device=args.device)

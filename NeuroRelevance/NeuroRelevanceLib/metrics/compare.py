@@ -101,13 +101,15 @@ def compare_methods(model: Any, inputs: Any, methods: Sequence[str], target: Any
                     inclusivity_options: Optional[dict] = None, names: Optional[Sequence[str]] = None,
                     device: Any = "auto", dtype: Optional[torch.dtype] = None,
                     changes: Optional[Sequence[Any]] = None, atlases: Optional[Sequence[Any]] = None,
-                    tolerance: int = 1, oracle_sigmas: Sequence[float] = SIGMAS) -> Comparison:
+                    tolerance: int = 1, oracle_sigmas: Sequence[float] = SIGMAS,
+                    boxes: Optional[Sequence[Any]] = None) -> Comparison:
     """Explain every input with every method and score each map (see module docstring).
 
     ``ground_truth``/``brain_masks``: one spatial mask per input (on the input grid) or None; the
     brain mask is also the domain of the ground-truth scores. ``changes``: per input the true change
     map (input minus its effect-free twin, spatial or shaped like the input) for the oracle rows;
-    ``atlases``: per input an integer label map for region precision.
+    ``atlases``: per input an integer label map for region precision. ``boxes``: per input the zB box
+    ``(low, high)`` LRP uses (e.g. ``preprocessing.box_bounds``), unless ``method_options`` sets one.
     ``perturbation``: options of ``region_perturbation`` (steps, fraction, patch, baseline, ...).
     """
     import pandas as pd
@@ -129,11 +131,17 @@ def compare_methods(model: Any, inputs: Any, methods: Sequence[str], target: Any
     fractions = None
     if ground_truth is not None and changes is None:
         notes.append("oracle: the mask itself (no change map given), not the change the data hold")
-    for label, x, gt, brain, delta, atlas in zip(labels, xs, gts, brains, deltas, labels_maps):
+    box_list = list(boxes) if boxes is not None else [None] * len(xs)
+    if len(box_list) != len(xs):
+        raise InputError(f"{len(box_list)} zB boxes given for {len(xs)} subjects; give one per subject (or none).")
+    for label, x, gt, brain, delta, atlas, box in zip(labels, xs, gts, brains, deltas, labels_maps, box_list):
         truth = _truth(gt, brain, atlas, tolerance, label)
         random_done = False
         for method in canon:
-            e = explain(model, x, method, target=target, device=device, dtype=dtype, **opts.get(method, {}))
+            kwargs = dict(opts.get(method, {}))
+            if method == "lrp" and box is not None and "low" not in kwargs and "high" not in kwargs:
+                kwargs.update(low=torch.as_tensor(box[0]), high=torch.as_tensor(box[1]))
+            e = explain(model, x, method, target=target, device=device, dtype=dtype, **kwargs)
             r = e.relevance.to(torch.float64)
             res = region_perturbation(model, x, r, target, device=device, dtype=dtype,
                                       **{**pert, "random_repeats": 0 if random_done else pert["random_repeats"]})
