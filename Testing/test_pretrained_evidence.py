@@ -54,14 +54,15 @@ def test_ad_card_recommendation_finds_the_atrophy_on_a_regenerated_subject():
     from NeuroRelevanceLib.engine import explain
     from NeuroRelevanceLib.metrics.groundtruth import GroundTruth
     from NeuroRelevanceLib.models import load_model
-    from NeuroRelevanceLib.pretrained.heldout import held_out_subjects, input_bounds
+    from NeuroRelevanceLib.preprocessing import box_bounds
+    from NeuroRelevanceLib.pretrained.heldout import held_out_subjects
 
     path = model_card_path("ad_cnn")
     loaded = load_model(path, device="cpu")
     subject = next(held_out_subjects(path, diagnosis="AD", truth="ad"))
-    low, high = input_bounds(loaded.card) or (None, None)
+    low, high = box_bounds(subject.x[None], loaded.card.input.normalization)   # the product's zB box (jobs.py)
     e = explain(loaded.model, torch.from_numpy(subject.x[None]), preset=loaded.card.recommended_preset,
-                target=1, low=low, high=high, device="cpu")
+                target=1, low=torch.from_numpy(low), high=torch.from_numpy(high), device="cpu")
     truth = GroundTruth(subject.labels == 1, brain=subject.brain)
     score = truth.score(e.relevance[0, 0].numpy())
     assert score["mass_accuracy"] >= FOLD * truth.chance()["mass_accuracy"], score
@@ -79,3 +80,25 @@ def test_front_ends_show_why_a_preset_is_recommended():
     assert text in card_summary(card)
     bare = card.__class__(**{**card.__dict__, "recommendation_reason": ""})
     assert recommendation_text(bare).endswith("the card gives no evidence for it")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_front_ends_say_when_no_preset_reaches_the_bar(name):
+    """A card whose evidence falls short of FOLD x chance must say so wherever its preset is shown,
+    not only show a number: the panel line carries the reason's verdict for every bundled card."""
+    from NeuroRelevanceLib.models import read_card
+    from NeuroRelevanceLib.panel import recommendation_text
+
+    card = read_card(model_card_path(name))
+    evidence = json.loads(model_card_path(name).read_text()).get("evidence")
+    if evidence is None:
+        pytest.skip(f"{name}: no evidence recorded")
+    mass = evidence["methods"][f"lrp:{card.recommended_preset}"]["mass_accuracy"]
+    reaches = mass >= FOLD * evidence["chance"]["mass_accuracy"]
+    text = recommendation_text(card)
+    assert (f"no preset reaches {FOLD:g}× chance" in text) == (not reaches), text
+    short = card.__class__(**{**card.__dict__, "recommendation_reason":
+                              f"{card.recommended_preset}: 0.20 in the mask (1.3× chance 0.159); "
+                              "no preset reaches 5× chance; it puts the most (others: a 0.1)"})
+    assert recommendation_text(short) == (f"Recommended preset {card.recommended_preset}: 0.20 in the mask "
+                                          "(1.3× chance 0.159); no preset reaches 5× chance")

@@ -99,10 +99,14 @@ def card_summary(card) -> str:
 
 
 def recommendation_text(card) -> str:
-    """The card's recommended preset with the evidence in a line (the reason's first clause)."""
+    """The card's recommended preset with the evidence in a line: the reason's first clause and, when the
+    evidence falls short of the bar (``pretrained.evidence.recommend``), the clause that says so."""
     reason = getattr(card, "recommendation_reason", "") or ""
-    evidence = reason.split("; ")[0].split(": ", 1)[-1] if reason else "the card gives no evidence for it"
-    return f"Recommended preset {card.recommended_preset}: {evidence}"
+    if not reason:
+        return f"Recommended preset {card.recommended_preset}: the card gives no evidence for it"
+    clauses = reason.split("; ")
+    shown = [clauses[0].split(": ", 1)[-1]] + [c for c in clauses[1:2] if c.startswith("no preset reaches")]
+    return f"Recommended preset {card.recommended_preset}: {'; '.join(shown)}"
 
 
 def intended_use_text(card) -> str:
