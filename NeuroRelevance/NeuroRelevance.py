@@ -74,7 +74,7 @@ class NeuroRelevanceParameterNode:
     filterHigh: Annotated[float, WithinRange(0.0, 1.0)] = 1.0
     filterPlacement: Annotated[str, Choice(PLACEMENTS)] = "input"
     opacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
-    threshold: Annotated[float, WithinRange(0.0, 0.99)] = 0.0
+    threshold: Annotated[float, WithinRange(0.0, 0.99)] = panel.DEFAULT_THRESHOLD
     positiveOnly: bool = False
     atlasName: str = NO_ATLAS
     atlasNode: Union[slicer.vtkMRMLLabelMapVolumeNode, slicer.vtkMRMLSegmentationNode, None]

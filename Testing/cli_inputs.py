@@ -52,6 +52,12 @@ def make_inputs(folder: Path) -> SimpleNamespace:
     labels[:10], labels[10:] = 1, 2
     nib.save(nib.Nifti1Image(labels, affine), folder / "atlas.nii.gz")
     (folder / "atlas.csv").write_text("id,name\n1,Left\n2,Right\n")
+    mask = np.zeros((20, 22, 18), np.uint8)
+    mask[8:12, 8:12, 6:10] = 1
+    far = affine.copy()
+    far[:3, 3] += 1000.0  # the same mask 1 m away from the scans
+    nib.save(nib.Nifti1Image(mask, far), folder / "far_mask.nii.gz")
+    nib.save(nib.Nifti1Image(np.zeros_like(mask), affine), folder / "empty_mask.nii.gz")
     heat = rng.normal(size=(20, 22, 18)).astype(np.float32)
     nib.save(nib.Nifti1Image(heat, affine), folder / "heat.nii.gz")
     (folder / "text.nii.gz").write_text("not an image")
@@ -61,4 +67,5 @@ def make_inputs(folder: Path) -> SimpleNamespace:
                            corrupt=folder / "corrupt.json", truncated=folder / "truncated.json",
                            notjson=folder / "notjson.json", garbage=folder / "garbage.pt",
                            scans=scans, atlas=folder / "atlas.nii.gz", heat=folder / "heat.nii.gz",
-                           text=folder / "text.nii.gz", blocker=blocker, cohort=folder)
+                           text=folder / "text.nii.gz", blocker=blocker, cohort=folder,
+                           far_mask=folder / "far_mask.nii.gz", empty_mask=folder / "empty_mask.nii.gz")

@@ -83,3 +83,24 @@ def render_slicer_view(size: int = 300, orientation: str = "Axial"):
     image = vtk.vtkImageData()
     image.DeepCopy(grab.GetOutput())
     return image
+
+
+def halves_atlas(folder: Path, name: str = "halves", shift_mm: float = 0.0) -> str:
+    """An 8 mm two-region label map (left/right halves) over the run tests' scan; ``shift_mm`` moves it away."""
+    import nibabel as nib
+
+    labels = np.zeros((8, 8, 8), np.int16)
+    labels[:, :, :4], labels[:, :, 4:] = 1, 2
+    affine = np.diag([8.0, 8.0, 8.0, 1.0])
+    affine[:3, 3] = (-30 + shift_mm, -30 + shift_mm, -30 + shift_mm)
+    nib.save(nib.Nifti1Image(labels, affine), folder / f"{name}.nii.gz")
+    (folder / f"{name}.csv").write_text("id,name\n1,Left half\n2,Right half\n")
+    return str(folder / f"{name}.nii.gz")
+
+
+def run_scan(scene, name: str = "T1"):
+    """The run tests' scan: 20×22×24 voxels of 2×2.5×2.2 mm with a smooth pattern and noise."""
+    grid = Grid.from_parts((20, 22, 24), (2.0, 2.5, 2.2), (-25, -20, -18))
+    k, j, i = np.mgrid[:20, :22, :24]
+    values = 100 + 50 * np.sin(i / 3.0) * np.cos(j / 4.0) + np.random.default_rng(0).normal(0, 5, grid.shape_kji)
+    return mrml.array_to_volume(scene, values.astype(np.float32), grid, name)

@@ -110,6 +110,11 @@ def test_explain_writes_every_output_and_a_summary(capsys, inputs, tmp_path):
                      f"{sid}_overview.png", f"{sid}_done.json"):
             assert (folder / name).is_file(), name
     assert (out / "cohort" / "all_mean.nii.gz").is_file() and (out / "subjects.csv").is_file()
+    from NeuroRelevanceLib.batch.outputs import WRITES
+    from NeuroRelevanceLib.cli_checks import is_written
+
+    unlisted = [p for p in out.rglob("*") if p.is_file() and not is_written(p.relative_to(out).as_posix(), WRITES)]
+    assert not unlisted, f"batch.outputs.WRITES (inputs there are refused) misses {unlisted}"
     # the same command again resumes: nothing is recomputed
     assert main(["explain", *scans, "--model", str(card), "--output", str(out), "--atlas", ATLAS,
                  "--min-overlap", str(MIN_OVERLAP), "--device", "cpu"]) == 0

@@ -110,7 +110,7 @@ def test_regression_card_names_at_most_one_output():
 
 
 # ---- the card against its network and weights ----------------------------------------------
-def _written(tmp_path, card: dict, net=None):
+def is_written(tmp_path, card: dict, net=None):
     save_weights(net or _net(), tmp_path / "net.safetensors")
     path = tmp_path / "card.json"
     path.write_text(json.dumps(card))
@@ -120,33 +120,33 @@ def _written(tmp_path, card: dict, net=None):
 def test_regression_card_on_a_two_output_network_is_refused(tmp_path):
     card = _set(_set(_base(), "output.type", "regression"), "output.classes", [])
     with pytest.raises(InputError, match="regression.*2 values per scan"):
-        load_model(_written(tmp_path, card), device="cpu")
+        load_model(is_written(tmp_path, card), device="cpu")
 
 
 def test_three_names_for_two_outputs_are_refused(tmp_path):
     card = _set(_base(), "output.classes", ["CN", "MCI", "AD"])
     with pytest.raises(InputError, match="names 3 .* returns 2"):
-        load_model(_written(tmp_path, card), device="cpu")
+        load_model(is_written(tmp_path, card), device="cpu")
 
 
 def test_segmentation_card_on_a_classifier_is_refused(tmp_path):
     card = _set(_base(), "output.type", "segmentation")
     with pytest.raises(InputError, match="segmentation"):
-        load_model(_written(tmp_path, card), device="cpu")
+        load_model(is_written(tmp_path, card), device="cpu")
 
 
 def test_input_the_network_cannot_take_is_refused_at_load(tmp_path):
     card = _set(_base(), "input.channels", ["T1", "T2"])
     with pytest.raises(InputError, match="does not accept the card's input"):
-        load_model(_written(tmp_path, card), device="cpu")
+        load_model(is_written(tmp_path, card), device="cpu")
     card = _set(_base(), "input.shape", [2, 2, 2])  # smaller than the net's pooling levels
     with pytest.raises(InputError, match="does not accept the card's input"):
-        load_model(_written(tmp_path, card), device="cpu")
+        load_model(is_written(tmp_path, card), device="cpu")
 
 
 def test_oversized_architecture_fails_fast_with_the_mismatch(tmp_path):
     card = _set(_base(), "architecture.kwargs.channels", [2048, 2048])
-    path = _written(tmp_path, card)
+    path = is_written(tmp_path, card)
     assert path.stat().st_size < 2048
     start = time.perf_counter()
     with pytest.raises(InputError) as info:
@@ -160,7 +160,7 @@ def test_oversized_architecture_fails_fast_with_the_mismatch(tmp_path):
 def test_oversized_architecture_allocates_nothing_big(tmp_path):
     """Peak memory of a fresh process loading the 1 KB card asking for 2048-channel layers."""
     card = _set(_base(), "architecture.kwargs.channels", [2048, 2048])
-    path = _written(tmp_path, card)
+    path = is_written(tmp_path, card)
     code = ("import resource, torch\n"
             "from NeuroRelevanceLib.models import load_model\n"
             "from NeuroRelevanceLib.errors import InputError\n"
@@ -174,7 +174,7 @@ def test_oversized_architecture_allocates_nothing_big(tmp_path):
 
 
 def test_global_rng_is_untouched_by_loading(tmp_path):
-    path = _written(tmp_path, _base())
+    path = is_written(tmp_path, _base())
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)

@@ -93,6 +93,9 @@ def _cases(f, out):
             (compare + ["--csv", str(B / "t.csv")], "--csv"), (compare + ["--png", str(B / "c.png")], "--png"),
             (compare + ["--per-subject-csv", str(B / "r.csv")], "--per-subject-csv"),
             (compare + ["--ground-truth", scan, scan], "--ground-truth"),
+            (compare + ["--ground-truth", str(f.far_mask)], "does not overlap the scan"),
+            (compare + ["--brain-masks", str(f.far_mask)], "does not overlap the scan"),
+            (compare + ["--ground-truth", str(f.empty_mask)], "is empty"),
             (["compare", str(f.folder / "missing.nii.gz"), "--model", card, "--device", "cpu"], "missing.nii.gz"),
             (["compare", scan], "--model"),
         ],
@@ -255,3 +258,29 @@ def test_real_process_prints_one_line_and_exits_2(tmp_path, argv, fragment):
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert fragment in lines[0] and "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_numeric_range_prints_its_bounds_plainly(capsys):
+    """"[1, 1.04858e+06]" was printed for --max-upload-mb: whole-number bounds are written in full."""
+    import argparse
+    import re
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    checked = 0
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            if getattr(action.type, "__name__", "") not in ("an integer", "a number"):
+                continue
+            with pytest.raises(argparse.ArgumentTypeError) as info:
+                action.type("not a number")
+            message = str(info.value)
+            assert not re.search(r"\de[+-]\d", message), (name, action.option_strings, message)
+            checked += 1
+    assert checked >= 20
+    from NeuroRelevanceLib.cli_checks import number
+
+    with pytest.raises(argparse.ArgumentTypeError, match=r"in \[1, 1048576\]"):
+        number(1, 1 << 20, integer=True)("0")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"in \[0.5, 8\] mm"):
+        number(0.5, 8.0, unit="mm")("9")

@@ -95,6 +95,12 @@ def test_cli_with_torchscript_model(cohort_dir, tmp_path, capsys):
     assert "[1/5 activations]" in out and "[4/5 linear model]" in out
     assert (tmp_path / "out" / "rois" / "roi_02.nii.gz").is_file()
     assert not (tmp_path / "out" / "rank_grid.csv").exists()
+    from NeuroRelevanceLib.cli_checks import is_written
+    from NeuroRelevanceLib.cohort.cli import WRITES
+
+    out = tmp_path / "out"
+    unlisted = [p for p in out.rglob("*") if p.is_file() and not is_written(p.relative_to(out).as_posix(), WRITES)]
+    assert not unlisted, f"cohort.cli.WRITES (inputs there are refused) misses {unlisted}"
 
 
 def test_bad_inputs(cohort_dir, tmp_path):

@@ -32,6 +32,11 @@ def test_demo_writes_every_file_and_reports_progress(report):
     heat, scan = nib.load(out / "heatmap.nii.gz"), nib.load(out / "scan.nii.gz")
     assert heat.shape == scan.shape and np.allclose(heat.affine, scan.affine, atol=1e-4)
     assert "scan.nii.gz" not in (out / "scene.mrml").read_text()  # the scene has its own data folder
+    from NeuroRelevanceLib.cli import DEMO_WRITES
+    from NeuroRelevanceLib.cli_checks import is_written
+
+    unlisted = [p for p in out.rglob("*") if p.is_file() and not is_written(p.relative_to(out).as_posix(), DEMO_WRITES)]
+    assert not unlisted, f"cli.DEMO_WRITES (inputs there are refused) misses {unlisted}"
 
 
 def test_demo_model_finds_the_ad_like_subject_and_its_regions(report):

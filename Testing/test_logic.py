@@ -204,14 +204,18 @@ def test_other_methods_through_the_same_run(scene, loaded, volumes):
         logic.run(volumes, loaded, method="gradient", filter="pass", filter_placement="every-layer")
 
 
-def test_region_table_failure_keeps_the_map(scene, loaded, volumes, tmp_path):
+def test_region_table_failure_fails_the_run(scene, loaded, volumes, tmp_path):
+    """A run that asked for a table and cannot make it adds nothing (trial 1, finding 11: it used to "succeed"
+    without the table, replacing the earlier run); the map alone is one run without the atlas away."""
     import nibabel as nib
 
     labels = np.ones((4, 4, 4), np.int16)
     affine = np.diag([2.0, 2.0, 2.0, 1.0])
     affine[:3, 3] = 500.0  # far from the scan: no relevance inside
     nib.save(nib.Nifti1Image(labels, affine), tmp_path / "far.nii.gz")
-    run = RelevanceLogic(scene).run(volumes, loaded, atlas=str(tmp_path / "far.nii.gz"))
-    assert run.table is None and run.table_node is None
-    assert "not in the atlas' space" in run.job.table_error
-    assert np.abs(mrml.volume_to_array(run.node)[0]).max() > 0
+    count = scene.GetNumberOfNodes()
+    with pytest.raises(InputError, match="not in the atlas' space"):
+        RelevanceLogic(scene).run(volumes, loaded, atlas=str(tmp_path / "far.nii.gz"))
+    assert scene.GetNumberOfNodes() == count
+    run = RelevanceLogic(scene).run(volumes, loaded)
+    assert run.table is None and np.abs(mrml.volume_to_array(run.node)[0]).max() > 0

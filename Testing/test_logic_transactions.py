@@ -10,11 +10,10 @@ import pytest
 
 from NeuroRelevanceLib import mrml
 from NeuroRelevanceLib.errors import InputError
-from NeuroRelevanceLib.geometry import Grid
 from NeuroRelevanceLib.jobs import compute
 from NeuroRelevanceLib.logic import RelevanceLogic
 from NeuroRelevanceLib.models import load_model
-from reading_helpers import tiny_card
+from reading_helpers import halves_atlas, run_scan, tiny_card
 from scene_census import census, orphans, vtk_errors
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -27,24 +26,12 @@ def loaded(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def atlas(tmp_path_factory):
-    import nibabel as nib
-
-    folder = tmp_path_factory.mktemp("atlas")
-    labels = np.zeros((8, 8, 8), np.int16)
-    labels[:, :, :4], labels[:, :, 4:] = 1, 2
-    affine = np.diag([8.0, 8.0, 8.0, 1.0])
-    affine[:3, 3] = (-30, -30, -30)
-    nib.save(nib.Nifti1Image(labels, affine), folder / "halves.nii.gz")
-    (folder / "halves.csv").write_text("id,name\n1,Left half\n2,Right half\n")
-    return str(folder / "halves.nii.gz")
+    return halves_atlas(tmp_path_factory.mktemp("atlas"))
 
 
 @pytest.fixture
 def scan(scene):
-    grid = Grid.from_parts((20, 22, 24), (2.0, 2.5, 2.2), (-25, -20, -18))
-    k, j, i = np.mgrid[:20, :22, :24]
-    values = 100 + 50 * np.sin(i / 3.0) * np.cos(j / 4.0) + np.random.default_rng(0).normal(0, 5, grid.shape_kji)
-    return mrml.array_to_volume(scene, values.astype(np.float32), grid, "T1")
+    return run_scan(scene)
 
 
 @pytest.fixture

@@ -146,3 +146,54 @@ def test_targets_are_checked_by_the_engine(net, x, method, target):
         assert str(info.value) == str(exc)
     else:
         assert explain(net, x, method, target=target, device="cpu", dtype=D, **options).target == ref.target
+
+
+# ---- a model the input does not fit: one InputError from every method, as from LRP (trial 1, finding 7) ----
+class TwoInputs(nn.Module):
+    """forward(x, y): explain() passes one tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv3d(1, 2, 3, padding=1), nn.Linear(2, 2)
+
+    def forward(self, x, y):
+        return self.fc(torch.relu(self.conv(x + y)).mean((2, 3, 4)))
+
+
+class TwoChannels(nn.Module):
+    """Expects two input channels; a one-channel x makes the convolution raise a RuntimeError."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv3d(2, 2, 3, padding=1), nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3, 4)))
+
+
+class Raising(nn.Module):
+    """A forward that fails with a plain Python error (an IndexError of the user's code)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(1, 2)
+
+    def forward(self, x):
+        return self.fc(x.mean((2, 3, 4)))[[0, 5]]
+
+
+@pytest.mark.parametrize("model, fragment", [(TwoInputs, "'y'"), (TwoChannels, "channels"), (Raising, "index")])
+@pytest.mark.parametrize("method", METHODS)
+def test_a_model_that_fails_on_the_input_is_one_input_error(method, model, fragment):
+    torch.manual_seed(0)
+    x = torch.rand(1, 1, 5, 5, 5)
+    options = {"layer": "conv"} if "cam" in method and model is not Raising else {}
+    if "cam" in method and model is Raising:
+        options = {"layer": "fc"}
+    with pytest.raises(InputError) as info:
+        explain(model().eval(), x, method=method, **options)
+    message = str(info.value)
+    assert "The model failed on an input of shape (1, 1, 5, 5, 5)" in message, message
+    assert fragment in message.lower() or fragment in message, message
+    if model is TwoInputs and method not in ("lrp", "summary"):  # LRP: the engine's own message
+        assert "one tensor" in message, message

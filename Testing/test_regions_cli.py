@@ -53,3 +53,19 @@ def test_listing_and_missing_heatmap(capsys):
     with pytest.raises(InputError, match="No heatmap given"):
         args = parse([])
         args.func(args)
+
+
+@pytest.mark.parametrize("where", ["heatmap", "reference"])
+def test_the_overlap_refusal_names_the_command_line_way_out(files, capsys, where):
+    """The library's refusal says "pass transform=..."; the command has no such option (trial 1, finding 14)."""
+    from NeuroRelevanceLib.cli import main
+
+    folder, paths = files
+    far = np.eye(4)
+    far[:3, 3] = 1000.0
+    nib.save(nib.Nifti1Image(nib.load(paths[0]).get_fdata().astype(np.float32), far), folder / "far.nii.gz")
+    heat, reference = (folder / "far.nii.gz", paths[1]) if where == "heatmap" else (paths[1], folder / "far.nii.gz")
+    assert main(["regions", str(heat), "--reference", str(reference), "--atlas", str(folder / "atlas.nii.gz")]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "not in the atlas' space" in line and "--min-overlap" in line, line
+    assert "transform=" not in line and "min_overlap" not in line.split("space.")[1], line

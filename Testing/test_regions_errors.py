@@ -151,3 +151,30 @@ def test_label_map_file_with_scaled_float_values_is_refused(tmp_path):
     nib.save(image, tmp_path / "t1.nii.gz")
     with pytest.raises(InputError, match="intensity image"):
         region_statistics((np.ones((6, 6, 6)), np.eye(4)), tmp_path / "t1.nii.gz")
+
+
+@pytest.mark.parametrize("kind", ["nan", "zeros", "4d", "complex", "far"])
+@pytest.mark.parametrize("role", ["heatmap", "reference heatmap"])
+def test_a_file_is_named_as_a_heatmap_file_in_every_message(tmp_path, atlas, kind, role):
+    """"The nan.nii.gz holds 1 NaN …" (trial 1): a file is "the heatmap file nan.nii.gz", never "the nan.nii.gz"."""
+    good = tmp_path / "good.nii.gz"
+    nib.save(nib.Nifti1Image(inside_heat().astype(np.float32), AFFINE), good)
+    values, affine = inside_heat(), AFFINE.copy()
+    if kind == "nan":
+        values[5, 5, 5] = np.nan
+    elif kind == "zeros":
+        values[:] = 0
+    elif kind == "4d":
+        values = np.stack([values, values], axis=-1)
+    elif kind == "complex":
+        values = values.astype(np.complex64)
+    else:
+        affine[:3, 3] = 1000.0
+    bad = tmp_path / f"{kind}.nii.gz"
+    nib.save(nib.Nifti1Image(values, affine), bad)
+    heat, reference = (bad, good) if role == "heatmap" else (good, bad)
+    with pytest.raises(InputError) as info:
+        region_statistics(str(heat), atlas, reference=str(reference), min_overlap=0.0)
+    message = str(info.value)
+    assert f"{role} file {kind}.nii.gz" in message, message
+    assert f"The {kind}.nii.gz" not in message and f"the {kind}.nii.gz" not in message, message

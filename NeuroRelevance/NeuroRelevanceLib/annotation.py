@@ -17,14 +17,19 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .colour_bar import ColourBar, draw as draw_bar, measure, text_size, wrap_pixels
+
+__all__ = ["ColourBar", "Layout", "Tile", "add_caption", "compose", "direction_letter", "orientation_letters",
+           "position_text", "wrap"]
+
 BACKGROUND = "#000000"
 TEXT = "#eeeeee"
 LETTER = "#ffd54a"
 WARNING = "#ffb000"
 CHART_WARNING = "#a04000"
 #: layout in pixels: margin for letters around a tile, title row, colour bar column
-MARGIN, TITLE, BAR_WIDTH, BAR_COLUMN, GAP = 22, 20, 16, 180, 14
-CAPTION_PT = 8.0
+MARGIN, TITLE, GAP = 22, 20, 14
+CAPTION_PT, TITLE_PT = 8.0, 9.5
 _AXIS_LETTERS = (("R", "L"), ("A", "P"), ("S", "I"))
 
 
@@ -39,19 +44,6 @@ class Tile:
 
 
 @dataclass
-class ColourBar:
-    """A colour table drawn from ``low`` (bottom) to ``high`` (top) with values and meaning."""
-
-    rgba: np.ndarray                  # (n, 4) in [0, 1]; alpha 0 = not drawn (below the threshold)
-    low: float
-    high: float
-    label: str = "relevance (a.u.)"
-    top_meaning: str = ""             # e.g. "red: raises the AD score"
-    bottom_meaning: str = ""          # e.g. "blue: lowers it"
-    note: str = ""                    # e.g. "|R| < 5% of the window hidden"
-
-
-@dataclass
 class Layout:
     """Where things were drawn, in pixels (x0, y0, x1, y1; origin top left), for checks and tests."""
 
@@ -61,6 +53,7 @@ class Layout:
     positions: list = field(default_factory=list)  # (text, box)
     colour_bar: Optional[tuple] = None
     caption: Optional[tuple] = None
+    texts: list = field(default_factory=list)      # (text, box) of every text drawn, tick labels included
 
 
 def direction_letter(vector: Sequence[float]) -> str:
@@ -129,20 +122,27 @@ def compose(tiles: Sequence[Tile], colour_bar: Optional[ColourBar] = None, capti
     """Lay ``tiles`` out in a row with letters, positions, a colour bar and a caption.
 
     Returns the RGBA pixels (top row first) and the :class:`Layout`; writes a PNG when ``path`` is
-    given. Tiles keep their pixel size (no resampling of the rendered views).
+    given. Tiles keep their pixel size (no resampling of the rendered views). Every text is measured
+    first: a tile's column is as wide as its title, the colour bar's column as its labels, the image
+    as tall as the bar's texts need, and caption lines wrap at the image's width, so at any tile size
+    no text is cut off at an edge or drawn over another.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     if not tiles:
         raise ValueError("compose needs at least one tile")
+    labels = [" · ".join(s for s in (t.title, t.position) if s) for t in tiles]
+    slots = [int(max(t.pixels.shape[1] + 2 * MARGIN, text_size(label, TITLE_PT, dpi)[0] + 8))
+             for t, label in zip(tiles, labels)]
     tile_h = max(t.pixels.shape[0] for t in tiles)
-    width = sum(t.pixels.shape[1] + 2 * MARGIN + GAP for t in tiles) - GAP + (BAR_COLUMN if colour_bar else 0)
-    chars = max(int(width / (CAPTION_PT * dpi / 72 * 0.55)), 40)
-    lines = wrap(caption, chars)
+    bar = measure(colour_bar, dpi) if colour_bar is not None else None
+    body_h = int(np.ceil(max(tile_h + 2 * MARGIN, bar.height() + 8 if bar else 0)))
+    width = sum(slots) + GAP * (len(tiles) - 1) + (bar.width if bar else 0)
+    lines = [part for line in caption for part in _indent(wrap_pixels(line, CAPTION_PT, width - 24, dpi))]
     line_px = int(round(CAPTION_PT * 1.45 * dpi / 72))
     caption_h = (len(lines) * line_px + 12) if lines else 0
-    row_h = TITLE + 2 * MARGIN + tile_h
+    row_h = TITLE + body_h
     height = row_h + caption_h
     figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor=BACKGROUND)
     FigureCanvasAgg(figure)
@@ -152,17 +152,16 @@ def compose(tiles: Sequence[Tile], colour_bar: Optional[ColourBar] = None, capti
         figure.text(x / width, 1 - y / height, s, **{"color": TEXT, "fontsize": 9, **kw})
 
     x = 0
-    for tile in tiles:
+    for tile, label, slot in zip(tiles, labels, slots):
         h, w = tile.pixels.shape[:2]
-        x0, y0 = x + MARGIN, TITLE + MARGIN + (tile_h - h) // 2
+        x0, y0 = x + (slot - w) // 2, TITLE + (body_h - h) // 2
         axes = figure.add_axes((x0 / width, 1 - (y0 + h) / height, w / width, h / height))
         axes.imshow(tile.pixels[..., :3], interpolation="nearest", aspect="auto")
         axes.set_axis_off()
         layout.tiles.append((x0, y0, x0 + w, y0 + h))
-        if tile.title or tile.position:
-            label = " · ".join(s for s in (tile.title, tile.position) if s)
-            text(x0 + w / 2, TITLE / 2 + 2, label, ha="center", va="center", fontsize=9.5)
-            layout.positions.append((label, (x0, 0, x0 + w, TITLE)))
+        if label:
+            text(x + slot / 2, TITLE / 2 + 2, label, ha="center", va="center", fontsize=TITLE_PT)
+            layout.positions.append((label, (x, 0, x + slot, TITLE)))
         centres = {"left": (x0 - MARGIN / 2, y0 + h / 2), "right": (x0 + w + MARGIN / 2, y0 + h / 2),
                    "top": (x0 + w / 2, y0 - MARGIN / 2), "bottom": (x0 + w / 2, y0 + h + MARGIN / 2)}
         for edge, letter in tile.letters.items():
@@ -170,9 +169,9 @@ def compose(tiles: Sequence[Tile], colour_bar: Optional[ColourBar] = None, capti
             text(cx, cy, letter, ha="center", va="center", fontsize=12, fontweight="bold", color=LETTER)
             half = MARGIN / 2
             layout.letters.append((letter, (int(cx - half), int(cy - half), int(cx + half), int(cy + half))))
-        x += w + 2 * MARGIN + GAP
+        x += slot + GAP
     if colour_bar is not None:
-        layout.colour_bar = _draw_bar(figure, colour_bar, x - GAP, TITLE + MARGIN, tile_h, (width, height), text)
+        layout.colour_bar = draw_bar(figure, colour_bar, bar, x - GAP, TITLE + 4, body_h - 8, (width, height), text)
     if lines:
         top = row_h + 4
         for index, line in enumerate(lines):
@@ -181,6 +180,7 @@ def compose(tiles: Sequence[Tile], colour_bar: Optional[ColourBar] = None, capti
             text(8, top + index * line_px, line, ha="left", va="top", fontsize=CAPTION_PT, color=colour)
         layout.caption = (0, row_h, width, height)
     figure.canvas.draw()
+    layout.texts = _text_boxes(figure, height)
     pixels = np.asarray(figure.canvas.buffer_rgba()).copy()
     if path is not None:
         from matplotlib.image import imsave
@@ -189,33 +189,22 @@ def compose(tiles: Sequence[Tile], colour_bar: Optional[ColourBar] = None, capti
     return pixels, layout
 
 
-def _draw_bar(figure, bar: ColourBar, x: int, top: int, height: int, size: tuple[int, int], text) -> tuple:
-    width, total = size
-    x0 = x + 10
-    bar_top, bar_h = top + 22, max(height - 66, 40)
-    axes = figure.add_axes((x0 / width, 1 - (bar_top + bar_h) / total, BAR_WIDTH / width, bar_h / total))
-    rgba = np.asarray(bar.rgba, dtype=float)
-    colours = np.where(rgba[:, 3:4] > 0, rgba[:, :3], 0.18)  # hidden entries: dark grey
-    axes.imshow(colours[::-1, None, :], aspect="auto", interpolation="nearest",
-                extent=(0, 1, bar.low, bar.high))
-    axes.set_xticks([])
-    ticks = np.linspace(bar.low, bar.high, 5)
-    axes.set_yticks(ticks, labels=[_value(t) for t in ticks])
-    axes.yaxis.tick_right()
-    axes.tick_params(colors=TEXT, labelsize=8, length=3)
-    for spine in axes.spines.values():
-        spine.set_color(TEXT)
-    text(x0 + BAR_WIDTH / 2 - 4, top + 6, bar.top_meaning, ha="left", va="center", fontsize=8)
-    text(x0 + BAR_WIDTH / 2 - 4, bar_top + bar_h + 14, bar.bottom_meaning, ha="left", va="center", fontsize=8)
-    text(x0 + BAR_WIDTH + 62, bar_top + bar_h / 2, bar.label, ha="center", va="center", fontsize=8.5,
-         rotation=90)
-    if bar.note:
-        text(x0 - 4, bar_top + bar_h + 30, "\n".join(textwrap.wrap(bar.note, 28)), ha="left", va="top",
-             fontsize=7)
-    return (x0, bar_top, x0 + BAR_WIDTH, bar_top + bar_h)
+def _indent(lines: list[str]) -> list[str]:
+    """Continuation lines of a wrapped caption line start with two spaces (as :func:`wrap` does)."""
+    return lines[:1] + [f"  {line}" for line in lines[1:]]
 
 
-def _value(value: float) -> str:
-    if abs(value) < 1e-12:
-        return "0"
-    return f"{value:+.2e}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:+.3g}"
+def _text_boxes(figure, height: int) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """(text, (x0, y0, x1, y1)) of every visible text drawn, tick labels included (origin top left)."""
+    renderer = figure.canvas.get_renderer()
+    artists = list(figure.texts)
+    for axes in figure.axes:
+        if axes.axison:  # tiles have their axes off (nothing drawn)
+            artists += [t for axis in (axes.xaxis, axes.yaxis) if axis.get_visible() for t in axis.get_ticklabels()]
+    boxes = []
+    for artist in artists:
+        if not artist.get_visible() or not artist.get_text().strip():
+            continue
+        box = artist.get_window_extent(renderer)
+        boxes.append((artist.get_text(), (box.x0, height - box.y1, box.x1, height - box.y0)))
+    return boxes

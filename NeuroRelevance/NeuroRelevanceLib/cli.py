@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .cli_checks import Parser, atlas_argument, number, output_folder, report_unexpected, user_error
+from .cli_checks import Parser, atlas_argument, number, output_folder, report_unexpected, spare_inputs, user_error
 from .errors import InputError
 
 #: sub-command -> (the module that adds it through ``register(subparsers)``, its line in the command list).
@@ -33,6 +33,9 @@ PLUGINS = {
 }
 #: the demo scan's resolution limits (mm), those of the synthetic-subject generator
 DEMO_SPACING = (0.5, 8.0)
+#: what ``demo`` writes in its --output folder (demo_run.run_demo; the smoke run: smoke.*)
+DEMO_WRITES = ("heatmap.nii.gz", "heatmap.json", "scan.nii.gz", "atrophy_mask.nii.gz", "regions.csv",
+               "regions.png", "overlay.png", "scene.mrml", "scene-data/*", "smoke*")
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -96,6 +99,8 @@ def versions() -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    spare_inputs({"--atlas": None if args.smoke else args.atlas}, folder=("--output", args.output),
+                 writes=DEMO_WRITES)
     if not args.smoke:
         atlas_argument(args.atlas)  # before 40 s of work, not after
     with output_folder(args.output, "--output") as out:

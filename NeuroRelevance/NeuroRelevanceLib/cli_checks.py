@@ -4,6 +4,9 @@
 - :func:`number` and :func:`port` are argparse types that name the valid range in their error.
 - :func:`check_output_file` and :func:`output_folder` prove an output can be written *before*
   the work starts; :func:`output_folder` removes the folder it made if the command fails.
+- :func:`spare_inputs` refuses an output path that is one of the command's inputs (the same file
+  through any spelling, symlink or hard link, or an input lying where an output folder is written);
+  every sub-command that writes files calls it before the work.
 - :func:`user_error` and :func:`report_unexpected` are the two ways a command ends in error; the
   second writes the traceback to a log file (``$NEURORELEVANCE_LOG_DIR``, else the user cache).
 - :func:`load_model_argument` and :func:`atlas_argument` turn any failure to read a ``--model`` or
@@ -13,6 +16,7 @@ Nothing heavy is imported at module level (the ``--help`` path stays fast).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shutil
@@ -20,7 +24,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 from .errors import InputError
 
@@ -96,9 +100,9 @@ def number(low: float = -math.inf, high: float = math.inf, *, integer: bool = Fa
     if math.isinf(low) and math.isinf(high):
         span = ""
     elif math.isinf(high):
-        span = f" {'>' if low_open else '>='} {low:g}"
+        span = f" {'>' if low_open else '>='} {plain_number(low)}"
     else:
-        span = f" in {bracket}{low:g}, {high:g}]"
+        span = f" in {bracket}{plain_number(low)}, {plain_number(high)}]"
     expected = f"{kind}{span}{' ' + unit if unit else ''}"
 
     def convert(text: str):
@@ -112,6 +116,13 @@ def number(low: float = -math.inf, high: float = math.inf, *, integer: bool = Fa
 
     convert.__name__ = kind
     return convert
+
+
+def plain_number(value: float) -> str:
+    """A bound as people write it: whole numbers in full ("1048576", not "1.04858e+06"), others short."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:g}"
 
 
 def port(text: str) -> int:
@@ -184,6 +195,148 @@ def _remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
         except OSError:
             break
+
+
+#: files of an input folder looked at (a DICOM series has hundreds; a mistaken "/" has millions)
+_MAX_FOLDER_FILES = 100_000
+
+
+def spare_inputs(inputs: Mapping[str, Any], *, files: Optional[Mapping[str, Any]] = None,
+                 folder: Optional[tuple[str, Any]] = None, writes: Sequence[str] = ()) -> None:
+    """Refuse an output that would overwrite one of the command's inputs; call it before the work.
+
+    inputs: what each input is called ("heatmap", "--model", ...) -> its path or paths (files or
+        folders; "a.nii.gz,b.nii.gz" channel lists are split; names that are no path, such as a
+        bundled atlas, are skipped).
+    files: output option -> file path. Refused when it is an input file under any spelling
+        (relative, ``..``, a symlink, a hard link) or when two outputs name the same file.
+    folder, writes: (option, folder) of a command that writes ``writes`` inside that folder
+        (relative names; a trailing ``*`` means every path that starts with it). Refused when an
+        input lies at one of those paths, directly or through a link.
+    Nothing is written, created or removed here.
+    """
+    known = list(_input_files(inputs))
+    by_identity = {identity: (role, shown) for role, shown, _, identity in known}
+    seen: dict[tuple, str] = {}
+    for option, path in (files or {}).items():
+        if path is None:
+            continue
+        target = Path(path).expanduser()
+        identity = _identity(target)
+        if identity is None:
+            continue  # a new file is nobody's input
+        if identity in by_identity:
+            role, shown = by_identity[identity]
+            raise InputError(f"{option} {target} is the input {role} {shown} (the same file); writing there would "
+                             "destroy it: choose another output path. Nothing was written.")
+        if identity in seen:
+            raise InputError(f"{seen[identity]} and {option} both name {target}; give each output its own path.")
+        seen[identity] = option
+    if folder is None:
+        return
+    option, path = folder
+    root = Path(os.path.realpath(Path(path).expanduser()))
+    for role, shown, real, _ in known:
+        try:
+            relative = real.relative_to(root).as_posix()
+        except ValueError:
+            continue
+        if is_written(relative, writes):
+            raise InputError(f"{option} {path}: the command writes {relative} in that folder, which is the input "
+                             f"{role} {shown}; choose another output folder. Nothing was written.")
+    for existing, relative in _written_files(root, writes):
+        identity = _identity(existing)
+        if identity in by_identity:
+            role, shown = by_identity[identity]
+            raise InputError(f"{option} {path}: the command writes {relative} in that folder, which is a link to "
+                             f"the input {role} {shown}; choose another output folder. Nothing was written.")
+
+
+def model_files(path: Any) -> list[Path]:
+    """The files behind a ``--model`` argument: the path and, for a card (.json), its weights file."""
+    if path is None:
+        return []
+    files = [Path(path).expanduser()]
+    if files[0].suffix.lower() == ".json":
+        try:
+            weights = json.loads(files[0].read_text(encoding="utf-8")).get("weights")
+        except (OSError, ValueError, AttributeError):
+            weights = None  # an unreadable card is refused by the model loader with its own message
+        if isinstance(weights, str) and weights:
+            files.append(files[0].parent / weights)
+    return files
+
+
+def _identity(path: Path) -> Optional[tuple[int, int]]:
+    """The file a path leads to (device, inode; through symlinks); None when there is none."""
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _input_files(inputs: Mapping[str, Any]) -> Iterator[tuple[str, str, Path, tuple[int, int]]]:
+    """(role, path as given, real path, identity) of every existing input file and folder."""
+    for role, paths in inputs.items():
+        if paths is None or isinstance(paths, (str, Path)):
+            paths = [paths]
+        for given in paths:
+            if given is None or str(given).strip() == "":
+                continue
+            text = str(given)
+            pieces = text.split(",") if "," in text and not Path(text).expanduser().exists() else [text]
+            for piece in pieces:
+                candidate = Path(piece.strip()).expanduser()
+                identity = _identity(candidate)
+                if identity is None:
+                    continue
+                yield role, str(given), Path(os.path.realpath(candidate)), identity
+                if candidate.is_dir():
+                    yield from _folder_files(role, candidate)
+
+
+def _folder_files(role: str, folder: Path) -> Iterator[tuple[str, str, Path, tuple[int, int]]]:
+    count = 0
+    for base, _, names in os.walk(folder):
+        for name in names:
+            count += 1
+            if count > _MAX_FOLDER_FILES:
+                return
+            path = Path(base) / name
+            identity = _identity(path)
+            if identity is not None:
+                yield f"{role} file", str(path), Path(os.path.realpath(path)), identity
+
+
+def is_written(relative: str, writes: Sequence[str]) -> bool:
+    """Whether a command writing ``writes`` (names; a trailing * = a prefix) writes the relative path."""
+    return any(relative == w or (w.endswith("*") and relative.startswith(w[:-1])) for w in writes)
+
+
+def _written_files(root: Path, writes: Sequence[str]) -> Iterator[tuple[Path, str]]:
+    """Existing paths in ``root`` at the names a command writes (to compare them with the inputs)."""
+    if not root.is_dir():
+        return
+    for pattern in writes:
+        if not pattern.endswith("*"):
+            if (root / pattern).exists():
+                yield root / pattern, pattern
+            continue
+        prefix = pattern[:-1]
+        parent = root / prefix.rsplit("/", 1)[0] if "/" in prefix else root
+        count = 0
+        for base, folders, names in os.walk(parent):
+            if "/" not in prefix and base == str(parent):  # top level: only what starts with the prefix
+                folders[:] = [f for f in folders if f.startswith(prefix)]
+            for name in names:
+                path = Path(base) / name
+                relative = path.relative_to(root).as_posix()
+                count += 1
+                if count > _MAX_FOLDER_FILES:
+                    break
+                if relative.startswith(prefix):
+                    yield path, relative
 
 
 def device_argument(device: str, option: str = "--device") -> None:

@@ -18,7 +18,11 @@ import numpy as np
 
 from .errors import InputError
 from .regions.statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
+from .windowing import DEFAULT_THRESHOLD
 
+#: how a run's user gets past too little overlap with the atlas (a run takes no transform)
+RUN_OVERLAP_FIX = ("Register the scan to the atlas' template before explaining it, or lower min_overlap "
+                   "(--min-overlap on the command line) to accept the partial overlap.")
 #: progress callback: (message, fraction done in [0, 1])
 Progress = Callable[[str, float], None]
 
@@ -42,9 +46,10 @@ class Settings:
     min_region_voxels: float = DEFAULT_MIN_REGION_VOXELS  # smaller regions: listed, not ranked
     min_region_mm3: float = DEFAULT_MIN_REGION_MM3
     opacity: float = 0.5
-    threshold: float = 0.0
+    threshold: float = DEFAULT_THRESHOLD  # |R| below this fraction of the window is not drawn
     positive_only: bool = False
     alpha: Optional[float] = None    # α of the αβ presets (β = α − 1); None: the preset's own
+    table_required: bool = True      # with an atlas: no table, no run (False: keep the map, say why)
     engine_params: dict = field(default_factory=dict)
 
     @property
@@ -58,6 +63,16 @@ class Settings:
         """Fill what the card decides: the preset, when none is given, is the card's recommended one."""
         if self.preset is None:
             self.preset = card.recommended_preset
+        return self
+
+    def check(self, where: str = "RelevanceLogic.run") -> "Settings":
+        """Refuse, before any work, keywords the method does not take (with the closest known name)
+        and region options that cannot work; returns these settings."""
+        from .methods.keywords import check_options
+        from .regions.statistics import check_region_options
+
+        check_options(self.method, self.engine_params, setting_names(), where)
+        check_region_options(self.min_overlap, self.min_region_voxels, self.min_region_mm3)
         return self
 
     def resolve_atlas_name(self) -> None:
@@ -78,6 +93,11 @@ class Settings:
                 raise InputError(f"α = {self.alpha} must be at least 1 (β = α − 1 ≥ 0).")
             params["rules"] = {"*": AlphaBeta(float(self.alpha), float(self.alpha) - 1.0)}
         return params
+
+
+def setting_names() -> tuple[str, ...]:
+    """The keywords of a run that are :class:`Settings` (the others go to the method)."""
+    return tuple(name for name in Settings.__dataclass_fields__ if name != "engine_params")
 
 
 @dataclass
@@ -193,10 +213,15 @@ def region_table(job: Job, atlas: Any, min_overlap: float = 0.5,
     from .provenance import regions_entry
     from .regions.scan_tables import heatmap_region_table
 
+    from .regions.statistics import AtlasOverlapError
+
     record = {**job.record, "regions": regions_entry(atlas, min_overlap, min_region_voxels, min_region_mm3)}
-    return heatmap_region_table(statistics_map(job), job.channels[0][1].ijk_to_ras, atlas,
-                                min_overlap=min_overlap, min_region_voxels=min_region_voxels,
-                                min_region_mm3=min_region_mm3, record=record)
+    try:
+        return heatmap_region_table(statistics_map(job), job.channels[0][1].ijk_to_ras, atlas,
+                                    min_overlap=min_overlap, min_region_voxels=min_region_voxels,
+                                    min_region_mm3=min_region_mm3, record=record)
+    except AtlasOverlapError as exc:  # a run has no transform= (the library's way out)
+        raise exc.with_fix(RUN_OVERLAP_FIX) from None
 
 
 def resolve_target(target: Any, card) -> Any:

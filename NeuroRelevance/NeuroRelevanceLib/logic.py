@@ -23,7 +23,8 @@ import numpy as np
 
 from . import mrml, provenance
 from .errors import InputError
-from .jobs import FilterCache, Job, Progress, Settings, compute
+from .jobs import FilterCache, Job, Progress, Settings, compute, setting_names
+from .windowing import DEFAULT_THRESHOLD, ROBUST_WINDOW
 
 #: node attribute that identifies the run an output belongs to (same inputs and settings)
 RUN_KEY = "NeuroRelevance.runKey"
@@ -116,9 +117,13 @@ class RelevanceLogic:
     def add_heatmap(self, source, relevance_kji: np.ndarray, method: str, *,
                     parameters: Mapping[str, Any] | None = None, target: Any = None,
                     conservation_error: float | None = None, opacity: float = 0.5,
-                    threshold: float = 0.0, positive_only: bool = False,
+                    threshold: float = DEFAULT_THRESHOLD, positive_only: bool = False,
                     folder: str | int | None = None) -> HeatmapOutput:
-        """Add ``relevance_kji`` (on the grid of ``source``) as a heatmap shown over ``source``."""
+        """Add ``relevance_kji`` (on the grid of ``source``) as a heatmap shown over ``source``.
+
+        ``threshold``: |R| below this fraction of the display window is transparent (default
+        :data:`windowing.DEFAULT_THRESHOLD`, as for runs and exports).
+        """
         _check_display(opacity, threshold)
         with mrml.SceneChange(self.scene):  # all or nothing
             node = mrml.create_heatmap_volume(
@@ -133,7 +138,7 @@ class RelevanceLogic:
         """Check the inputs, load the model if a path is given and copy the volumes' voxels."""
         from .models import LoadedModel, load_model
 
-        options = Settings(**_known_settings(settings))
+        options = Settings(**_known_settings(settings)).check()
         if isinstance(options.atlas, str):
             options.resolve_atlas_name()
         options.atlas = scene_atlas(options.atlas)
@@ -180,6 +185,11 @@ class RelevanceLogic:
         if any(v is None for v in volumes):
             raise InputError("An input volume was removed from the scene during the run; run again.")
         _check_display(s.opacity, s.threshold)
+        if s.atlas is not None and job.table is None and s.table_required:  # asked for a table: none, no run
+            name = getattr(s.atlas, "name", s.atlas)
+            raise InputError(f"No region table could be made against the atlas '{name}', so nothing was changed "
+                             f"(an earlier run stays as it was): {job.table_error or 'it was not computed.'} To see "
+                             "the map alone, run without an atlas (atlas=None).")
         channels = job.loaded.card.input.channels
         for c, raw in enumerate(job.raw):
             mrml.volumes.check_array(raw, f"relevance map for '{channels[c]}' (the network or method "
@@ -213,7 +223,8 @@ class RelevanceLogic:
               positive_only: bool) -> None:
         for index, node in enumerate(nodes):
             mrml.show_heatmap(self.scene, node, opacity=opacity, threshold=threshold,
-                              positive_only=positive_only, window=run.window, in_views=index == 0)
+                              positive_only=positive_only, window=run.window, in_views=index == 0,
+                              window_source=ROBUST_WINDOW)
 
     def _display(self, run: RunResult, opacity: float, threshold: float, positive_only: bool) -> None:
         """Same window and colours for every channel; channel 0 over its scan in the views."""
@@ -273,13 +284,16 @@ class RelevanceLogic:
         Outputs are named ``"<volume> · LRP <preset> · <target>"`` (``"<volume> · <method> · <target>"`` for
         ``method="gradcam"`` and the other methods of :mod:`methods`) and sit in one
         subject-hierarchy folder with the region table. Running again with the same inputs and
-        settings replaces that run's nodes (never the inputs). Bad input adds no node.
+        settings replaces that run's nodes (never the inputs). Bad input adds no node: settings are
+        checked first (a misspelled keyword is refused with the closest known name), and a run that
+        asks for an atlas whose table cannot be made fails as a whole (``table_required=False``
+        keeps the map and records why in ``run.job.table_error``).
         """
         job = self.prepare(volumes, model, trusted=trusted, device=device, **settings)
         return self.apply(compute(job, progress))
 
     def refilter(self, run: RunResult, filter: str | None, filter_range=(0.0, 1.0), *,
-                 opacity: float = 0.5, threshold: float = 0.0, positive_only: bool = False) -> None:
+                 opacity: float = 0.5, threshold: float = DEFAULT_THRESHOLD, positive_only: bool = False) -> None:
         """Re-apply an input-placement filter and display settings from the cached raw maps."""
         from .engine.filters import check_filter
 
@@ -360,7 +374,7 @@ def scene_atlas(atlas: Any) -> Any:
 
 
 def _known_settings(settings: dict) -> dict:
-    known = set(Settings.__dataclass_fields__) - {"engine_params"}
+    known = set(setting_names())
     options = {k: v for k, v in settings.items() if k in known}
     options["engine_params"] = {k: v for k, v in settings.items() if k not in known}
     if "filter_range" in options:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .windowing import DEFAULT_THRESHOLD  # noqa: F401 - the display threshold every front end starts from
+
 PRESETS = ["epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1",
            "graph-epsilon-plus", "graph-deep-taylor", "graph-alpha1-beta0", "epsilon"]
 #: α of the αβ presets; the α field follows the preset unless the user changes it

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Optional
@@ -49,7 +48,7 @@ class BatchOptions:
         from ..jobs import resolve_target
         from ..methods import canonical
         from ..models.card import PRESETS
-        from ..regions.statistics import check_atlas_name
+        from ..regions.statistics import check_atlas_name, check_region_options
 
         method = canonical(self.method)
         preset = (self.preset or card.recommended_preset) if method == "lrp" else self.preset
@@ -73,18 +72,14 @@ class BatchOptions:
         if self.reference_group is not None and not atlases:
             raise InputError(f"--reference-group {self.reference_group} compares groups region by region: name an "
                              "atlas (--atlas), or drop --reference-group.")
-        _fraction("min_overlap", self.min_overlap)
-        for name in ("min_region_voxels", "min_region_mm3"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise InputError(f"{name} must be a finite number >= 0, not {value!r}.")
+        check_region_options(self.min_overlap, self.min_region_voxels, self.min_region_mm3)
         if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
             raise InputError(f"batch_size (--batch-size) must be a whole number >= 1, not {self.batch_size!r}.")
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
             raise InputError(f"Unknown device {self.device!r}; use auto, cpu, cuda or cuda:N.")
         options = replace(self, method=method, preset=preset, atlases=atlases,
                           filter_range=tuple(float(v) for v in self.filter_range))
-        options.settings(card).engine_keywords()  # α of the αβ presets is checked here
+        options.settings(card).check("explain_cohort").engine_keywords()  # keywords; α of the αβ presets
         return options
 
     def settings(self, card=None):
@@ -95,7 +90,8 @@ class BatchOptions:
                             filter_range=tuple(self.filter_range), filter_placement=self.filter_placement,
                             atlas=self.atlases[0] if self.atlases else None, min_overlap=self.min_overlap,
                             min_region_voxels=self.min_region_voxels, min_region_mm3=self.min_region_mm3,
-                            alpha=self.alpha, engine_params=dict(self.engine_params))
+                            alpha=self.alpha, engine_params=dict(self.engine_params),
+                            table_required=False)  # a subject keeps its map; the summary says why no table
         return settings.resolve(card) if card is not None else settings
 
     def record(self) -> dict:
@@ -115,7 +111,3 @@ class BatchOptions:
         payload = {"options": decisive, "card": file_sha256(card.path), "weights": file_sha256(card.weights_path)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
-
-def _fraction(name: str, value: Any) -> None:
-    if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-        raise InputError(f"{name} must lie in [0, 1], not {value!r}.")

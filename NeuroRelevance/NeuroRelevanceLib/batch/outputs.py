@@ -29,6 +29,8 @@ from ..errors import InputError
 SETTINGS_FILE = "batch.json"
 SUBJECTS = "subjects"
 COHORT = "cohort"
+#: every path a run writes (or cleans up) in its output folder; an input lying there is refused
+WRITES = (SETTINGS_FILE, "summary.json", "subjects.csv", f"{SUBJECTS}/*", f"{COHORT}/*", ".tmp-*")
 
 
 def atlas_tag(atlas: str) -> str:

@@ -84,6 +84,7 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
                            batch_size=batch_size).checked(card)
     people = read_subjects(subjects, card.input.channels)
     _check_reference(options.reference_group, people)
+    _spare_inputs(subjects, people, card_path, options, out_dir)
     source = ModelSource(str(card_path), trusted, options.device)
     if executor is not None and (workers is not None or scheduler is not None):
         raise InputError("Give an executor, or workers / scheduler to make one, not both.")
@@ -114,6 +115,18 @@ def _card_path(model: Any) -> Path:
         raise InputError(f"{path.name} is not a model card: batch runs need the card (.json) that gives the input "
                          "grid and normalisation; write one naming this file as its weights (see docs/pretrained.md).")
     return path.resolve()
+
+
+def _spare_inputs(subjects: Any, people: list[Subject], card_path: Path, options: BatchOptions,
+                  out_dir: str | Path) -> None:
+    """Refuse an output folder where the run would write over one of its inputs (scan, table, model, atlas)."""
+    from ..cli_checks import model_files, spare_inputs
+    from .outputs import WRITES
+
+    spare_inputs({"subject table": subjects if isinstance(subjects, (str, Path)) else None,
+                  "scan": [c for s in people for c in s.channels if isinstance(c, (str, Path))],
+                  "model": model_files(card_path), "atlas": list(options.atlases)},
+                 folder=("--output", out_dir), writes=WRITES)
 
 
 def _check_reference(reference: Optional[str], people: list[Subject]) -> None:

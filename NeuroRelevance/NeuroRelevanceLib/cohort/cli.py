@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 
 from ..batch.cli import add_executor_arguments, collector_from_args
-from ..cli_checks import device_argument, atlas_argument, load_model_argument, number, output_folder
+from ..cli_checks import atlas_argument, device_argument, load_model_argument, model_files, number, \
+    output_folder, spare_inputs
 
 RANK = number(1, 1000, integer=True)
+#: what the command writes in its --out folder (see cohort.outputs.write_outputs); an input there is refused
+WRITES = ("rois/*", "decomposition.npz", "scree.png", "scree.csv", "rank_errors.png", "rank_grid.csv",
+          "loadings.csv", "loadings_vs_target.png", "linear_model_selection.csv", "roi_regions.csv", "summary.json")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -54,7 +58,9 @@ def run_cohort(args: argparse.Namespace) -> int:
     Arguments, the atlas, the output folder and the model are checked before the decomposition
     starts; an :class:`InputError` propagates to the command line's handler (one line, exit 2).
     """
-    from .data import read_cohort
+    from pathlib import Path
+
+    from .data import TARGETS_FILE, read_cohort
     from .pipeline import decompose_cohort
 
     _check_ranks(args)
@@ -62,6 +68,10 @@ def run_cohort(args: argparse.Namespace) -> int:
     atlas_argument(args.atlas)
     say = None if args.quiet else (lambda m: print(m, flush=True))
     table = read_cohort(args.cohort, target_column=args.target_column)
+    source = Path(args.cohort)
+    spare_inputs({"cohort table": source / TARGETS_FILE if source.is_dir() else source,
+                  "cohort volume": table.paths, "--model": model_files(args.model), "--atlas": args.atlas},
+                 folder=("--out", args.out), writes=WRITES)
     with output_folder(args.out, "--out") as out, collector_from_args(args, args.model) as collect:
         loaded = load_model_argument(args.model, device=args.device)
         if say:

@@ -53,14 +53,27 @@ def forward(model: Any, x: Tensor) -> Tensor:
     """
     try:
         out = model(x.clone())
-    except (AssertionError, RuntimeError) as exc:
+    except (InputError, MemoryError, torch.OutOfMemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's model failed on this input: re-raised with the fix
         if fixed_batch(model) and "Guard failed" in str(exc):
             raise InputError(f"The exported program does not accept a batch of {x.shape[0]} ({exc}); export it with "
                              f"a dynamic batch dimension (torch.export.Dim) or pass the nn.Module.") from exc
-        raise
+        raise model_failed(x, exc) from exc
     if not isinstance(out, Tensor):
         raise InputError("The model output is not a tensor; wrap the model so that it returns one tensor.")
     return out
+
+
+def model_failed(x: Tensor, exc: Exception) -> InputError:
+    """The error for a model that fails on ``x``, worded as the LRP engine words it."""
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    hint = ""
+    if isinstance(exc, TypeError) and "required positional argument" in line:
+        hint = (" explain() passes the model one tensor x (N, C, *spatial); wrap a model with several inputs in a "
+                "module whose forward takes that one tensor (e.g. one input per channel).")
+    return InputError(f"The model failed on an input of shape {tuple(x.shape)}: {line}. Check the input "
+                      f"shape/channels the model expects.{hint}")
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli_checks import device_argument, check_output_file, load_model_argument, number
+from ..cli_checks import check_output_file, device_argument, load_model_argument, model_files, number, spare_inputs
 
 _CAM = ("gradcam", "gradcam++", "guided_gradcam")
 
@@ -103,7 +103,11 @@ def _check_before_work(args: argparse.Namespace) -> None:
         if paths is not None and len(paths) != len(args.subjects):
             raise InputError(f"{option}: {len(paths)} mask(s) for {len(args.subjects)} subject(s); give one "
                              "per subject, in the same order.")
-    for option, path in (("--csv", args.csv), ("--per-subject-csv", args.per_subject_csv), ("--png", args.png)):
+    outputs = {"--csv": args.csv, "--per-subject-csv": args.per_subject_csv, "--png": args.png}
+    spare_inputs({"subject scan": args.subjects, "--model": model_files(args.model),
+                  "--ground-truth": args.ground_truth, "--brain-masks": args.brain_masks,
+                  "--twins": args.twins}, files=outputs)
+    for option, path in outputs.items():
         check_output_file(path, option)
     if args.atlas is not None:
         from ..regions.statistics import check_atlas_name
@@ -147,10 +151,10 @@ def run_compare(args: argparse.Namespace) -> int:
     for m in _CAM:
         if args.layer:
             options[m] = {"layer": args.layer}
-    truth = label_masks(args.ground_truth, inputs, args.ground_truth_labels)
+    truth = label_masks(args.ground_truth, inputs, args.ground_truth_labels, subjects=args.subjects)
     comparison = compare_methods(
         loaded.model, xs, args.methods, args.target, ground_truth=truth,
-        brain_masks=label_masks(args.brain_masks, inputs, None, "--brain-masks"), method_options=options,
+        brain_masks=label_masks(args.brain_masks, inputs, None, "--brain-masks", subjects=args.subjects), method_options=options,
         names=names, changes=change_maps(args.twins, args.subjects, inputs) if truth else None,
         atlases=atlas_maps(args.atlas, inputs) if truth else None, oracle_sigmas=tuple(args.oracle_sigmas),
         boxes=[box_bounds(mi.array[None], loaded.card.input.normalization) for mi in inputs],

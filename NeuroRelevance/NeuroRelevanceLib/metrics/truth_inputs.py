@@ -25,8 +25,9 @@ def _check_count(paths: Sequence[str], n: int, option: str) -> None:
 
 
 def label_masks(paths: Sequence[str] | None, model_inputs: list, labels: Sequence[int] | None,
-                option: str = "--ground-truth") -> list | None:
-    """Boolean masks on each model grid: voxels whose label is in ``labels`` (None: any non-zero)."""
+                option: str = "--ground-truth", subjects: Sequence[str] | None = None) -> list | None:
+    """Boolean masks on each model grid: voxels whose label is in ``labels`` (None: any non-zero).
+    An empty mask, a label that no voxel has, or a mask lying outside the scan is refused."""
     from ..nifti import read_nifti
     from ..preprocessing import resample
 
@@ -34,15 +35,23 @@ def label_masks(paths: Sequence[str] | None, model_inputs: list, labels: Sequenc
         return None
     _check_count(paths, len(model_inputs), option)
     out = []
-    for path, mi in zip(paths, model_inputs):
+    for i, (path, mi) in enumerate(zip(paths, model_inputs)):
         array, grid = read_nifti(path)
         values = np.rint(array).astype(np.int64)
+        if not (values > 0).any():
+            raise InputError(f"{option} {path} is empty (no voxel above 0); give the mask of this subject.")
         chosen = values > 0 if labels is None else np.isin(values, list(labels))
         if labels is not None and not chosen.any():
             present = sorted(int(v) for v in np.unique(values) if v)[:8]
             raise InputError(f"{option} {path}: no voxel has label {list(labels)} (labels present: "
                              f"{present}); pick labels with --ground-truth-labels.")
-        out.append(resample(chosen.astype("float32"), grid, mi.grid, order="nearest") > 0.5)
+        mask = resample(chosen.astype("float32"), grid, mi.grid, order="nearest") > 0.5
+        if not mask.any():
+            subject = subjects[i] if subjects is not None else f"number {i + 1}"
+            raise InputError(f"{option} {path} does not overlap the scan {subject}: none of its "
+                             f"{int(chosen.sum())} voxels falls inside the region the model sees. Check that the "
+                             "mask is in the scan's space (saved with the scan's affine).")
+        out.append(mask)
     return out
 
 

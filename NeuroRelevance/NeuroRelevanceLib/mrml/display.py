@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from ..windowing import robust_window
+from ..windowing import DEFAULT_THRESHOLD, ROBUST_WINDOW, robust_window
 from .outputs import COLOR_TABLE_REFERENCE, SOURCE_REFERENCE
 from .volumes import volume_to_array
 
@@ -41,7 +41,7 @@ def colormap_rgba(threshold: float = 0.0, positive_only: bool = False,
     return np.column_stack([rgb, alpha])
 
 
-def diverging_color_table(scene, threshold: float = 0.0, positive_only: bool = False, node=None):
+def diverging_color_table(scene, threshold: float = DEFAULT_THRESHOLD, positive_only: bool = False, node=None):
     """A colour table node with these settings: ``node`` updated in place, or a new one.
 
     Each heatmap owns one table (see :func:`show_heatmap`), so moving the threshold slider
@@ -68,8 +68,8 @@ def diverging_color_table(scene, threshold: float = 0.0, positive_only: bool = F
 
 
 def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
-                 threshold: float = 0.0, positive_only: bool = False,
-                 window: float | None = None, in_views: bool = True):
+                 threshold: float = DEFAULT_THRESHOLD, positive_only: bool = False,
+                 window: float | None = None, in_views: bool = True, window_source: str | None = None):
     """Display ``heatmap`` over ``background`` in every slice view of ``scene``.
 
     ``in_views=False`` only updates the heatmap's own display (colours, window) and leaves the
@@ -77,7 +77,10 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
 
     The window is symmetric around 0, ``[-window, window]`` (``[0, window]`` when
     ``positive_only``), ``window`` defaulting to the 99.5th percentile of nonzero |R|.
-    ``threshold`` is a fraction of the window below which |R| is drawn transparent. ``background`` defaults to the heatmap's source volume.
+    ``window_source`` says how a given window was chosen (for the colour bar; default: the robust
+    percentile when ``window`` is None, else nothing). ``threshold`` is a fraction of the window below
+    which |R| is drawn transparent (default :data:`DEFAULT_THRESHOLD`: no haze of near-zero relevance
+    over the anatomy). ``background`` defaults to the heatmap's source volume.
     Returns the heatmap's display node.
     """
     if heatmap is None:
@@ -89,6 +92,7 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
     if window is None:
         values, _ = volume_to_array(heatmap)
         window = robust_window(values)
+        window_source = ROBUST_WINDOW if window_source is None else window_source
     if not window > 0 or not np.isfinite(window):
         window = 1.0  # an all-zero map: any window shows nothing
     owned = heatmap.GetNodeReference(COLOR_TABLE_REFERENCE)
@@ -102,6 +106,7 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
     display.AutoWindowLevelOff()
     display.SetWindowLevelMinMax(0.0 if positive_only else -window, window)
     display.SetAttribute("NeuroRelevance.threshold", repr(float(threshold)))
+    display.SetAttribute(WINDOW_ATTRIBUTE, window_source or "")
     from .legend import show_color_legend
 
     show_color_legend(scene, heatmap, visible=in_views)  # Slicer's colour bar with values and title
@@ -115,6 +120,8 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
     return display
 
 
+#: display-node attribute: how the display window was chosen (e.g. the robust percentile of |R|)
+WINDOW_ATTRIBUTE = "NeuroRelevance.window"
 #: node attributes: what the voxels hold ("raw relevance" or "displayed: ..."), and the name without it
 VALUES_ATTRIBUTE = "NeuroRelevance.values"
 BASE_NAME_ATTRIBUTE = "NeuroRelevance.baseName"
@@ -126,6 +133,14 @@ def values_text(kind, value_range=(0.0, 1.0)) -> str:
         return "raw relevance"
     low, high = (float(v) for v in value_range)
     return f"displayed: {kind} {low:.2f}–{high:.2f}"
+
+
+def shown_text(values: str) -> str:
+    """A caption's words for what a heatmap's voxels hold: "shown: raw relevance" or
+    "shown: display filter pass 0.30–1.00" (``values`` as :func:`values_text` writes it)."""
+    if values.startswith("displayed: "):
+        return f"shown: display filter {values.split(': ', 1)[1]}"
+    return f"shown: {values}"
 
 
 def label_values(node, kind, value_range=(0.0, 1.0)) -> None:

@@ -76,7 +76,8 @@ def show_color_legend(scene, heatmap, visible: bool = True):
 def colour_bar_for(heatmap):
     """The :class:`annotation.ColourBar` of a displayed heatmap (None without one)."""
     from ..annotation import ColourBar
-    from .display import colormap_rgba
+    from .display import WINDOW_ATTRIBUTE, colormap_rgba
+    from .volumes import volume_to_array
 
     display = heatmap.GetDisplayNode() if heatmap is not None else None
     if display is None:
@@ -85,8 +86,12 @@ def colour_bar_for(heatmap):
     threshold = float(display.GetAttribute("NeuroRelevance.threshold") or 0.0)
     top, bottom = meanings(heatmap)
     note = f"|R| under {threshold:.0%} of the window is hidden" if threshold > 0 else ""
+    values, _ = volume_to_array(heatmap)
+    shown = values if low < 0 else np.clip(values, 0, None)  # positive-only: the negative part is not drawn
+    peak = float(np.abs(shown).max()) if shown.size else None
     return ColourBar(_table_rgba(display) if display.GetColorNode() is not None else
-                     colormap_rgba(threshold, low >= 0.0), low, high, _unit(heatmap), top, bottom, note)
+                     colormap_rgba(threshold, low >= 0.0), low, high, _unit(heatmap), top, bottom, note,
+                     peak=peak, window=display.GetAttribute(WINDOW_ATTRIBUTE) or "")
 
 
 def _table_rgba(display) -> np.ndarray:
@@ -107,12 +112,14 @@ def _unit(heatmap) -> str:
 
 def caption_for(heatmap) -> list[str]:
     """Caption lines of an image showing ``heatmap``: its record (or a note that it has none)."""
+    from .display import shown_text
+
     lines: list[str] = []
     if heatmap is not None:
         record = read_attributes(heatmap)
         values = heatmap.GetAttribute("NeuroRelevance.values") or ""
         if record:
-            lines += caption_lines(record, values=f"shown: {values}" if values else "")
+            lines += caption_lines(record, values=shown_text(values) if values else "")
         else:
             lines.append(f"{heatmap.GetName()} (no NeuroRelevance settings record on this volume)")
     lines.append(f"{CONVENTION[0].upper()}{CONVENTION[1:]}; yellow letters mark the patient's sides, "

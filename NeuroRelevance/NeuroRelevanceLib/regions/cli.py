@@ -8,8 +8,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli_checks import atlas_argument, check_output_file, number
-from .statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
+from ..cli_checks import atlas_argument, check_output_file, number, spare_inputs
+from .statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS, AtlasOverlapError
+
+#: how a command-line user brings a heatmap into the atlas' space (there is no transform option)
+CLI_OVERLAP_FIX = ("Bring the heatmap into the atlas' space first (register the scan to the atlas' template, e.g. "
+                   "MNI152 with ANTs or SimpleITK, apply that transform to the heatmap and pass the resampled file), "
+                   "or lower --min-overlap to accept the partial overlap.")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -59,14 +64,19 @@ def run_regions(args: argparse.Namespace) -> int:
         raise InputError("No heatmap given; pass one or more heatmap files (or --list-atlases).")
     if args.png and args.per_subject:
         raise InputError("--png plots one table; drop --per-subject to plot the group.")
+    spare_inputs({"heatmap": args.heatmaps, "--reference": args.reference, "--atlas": args.atlas,
+                  "--names": args.names}, files={"--csv": args.csv, "--png": args.png})
     check_output_file(args.csv, "--csv")
     check_output_file(args.png, "--png")
     atlas_argument(args.atlas, names=args.names)
     heatmaps = list(args.heatmaps) if len(args.heatmaps) > 1 else args.heatmaps[0]
-    table = region_statistics(heatmaps, args.atlas, reference=args.reference, pool_hemispheres=args.pool,
-                              names=args.names, min_overlap=args.min_overlap, rank_by=args.rank_by,
-                              per_subject=args.per_subject, min_region_voxels=args.min_region_voxels,
-                              min_region_mm3=args.min_region_mm3)
+    try:
+        table = region_statistics(heatmaps, args.atlas, reference=args.reference, pool_hemispheres=args.pool,
+                                  names=args.names, min_overlap=args.min_overlap, rank_by=args.rank_by,
+                                  per_subject=args.per_subject, min_region_voxels=args.min_region_voxels,
+                                  min_region_mm3=args.min_region_mm3)
+    except AtlasOverlapError as exc:  # the command line has no transform= (the library's way out)
+        raise exc.with_fix(CLI_OVERLAP_FIX) from None
     if isinstance(heatmaps, str):  # a heatmap written by NeuroRelevance: carry its record into the table
         from .scan_tables import attach_sidecar_record
 

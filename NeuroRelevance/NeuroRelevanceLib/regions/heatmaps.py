@@ -22,7 +22,8 @@ _BLOCK = 1 << 16
 class Heatmap:
     """A relevance map (nibabel i, j, k order, IJK→RAS grid) with atlas-free summaries.
 
-    ``total_pos`` and ``total_abs`` are Σ R⁺ and Σ |R| over the whole map.
+    ``total_pos`` and ``total_abs`` are Σ R⁺ and Σ |R| over the whole map; ``label`` names the
+    subject in tables (a file's name), ``what`` names the map in messages ("heatmap file h.nii.gz").
     """
 
     values: np.ndarray
@@ -30,6 +31,7 @@ class Heatmap:
     label: str
     total_pos: float = 0.0
     total_abs: float = 0.0
+    what: str = ""
 
     def flat(self) -> tuple[np.ndarray, str]:
         """The values raveled without a copy, and the order ('C' or 'F') used."""
@@ -42,9 +44,13 @@ class Heatmap:
         return self.values.shape  # type: ignore[return-value]
 
 
-def load_heatmap(heatmap: object, label: str = "heatmap") -> Heatmap:
-    """Normalise one heatmap input (path, nibabel image, SimpleITK image or ``(array, affine)``)."""
-    values, affine, label = _read(heatmap, label)
+def load_heatmap(heatmap: object, label: str = "heatmap", what: str | None = None) -> Heatmap:
+    """Normalise one heatmap input (path, nibabel image, SimpleITK image or ``(array, affine)``).
+
+    ``label`` names it in tables, ``what`` in messages (default: ``label``).
+    """
+    table_label = label
+    values, affine, label = _read(heatmap, what or label)
     try:
         values = np.asarray(values)
     except (TypeError, ValueError, RuntimeError) as exc:
@@ -64,7 +70,7 @@ def load_heatmap(heatmap: object, label: str = "heatmap") -> Heatmap:
     if not (values.flags.c_contiguous or values.flags.f_contiguous):
         values = np.ascontiguousarray(values)
     affine = check_affine(affine, label)
-    heatmap = Heatmap(values, affine, label)
+    heatmap = Heatmap(values, affine, table_label, what=label)
     flat, _ = heatmap.flat()
     total, total_abs = _summarise(flat, flat.dtype)
     if not (np.isfinite(total) and np.isfinite(total_abs)):
@@ -99,14 +105,15 @@ def load_heatmaps(heatmaps: object, what: str) -> list[Heatmap]:
     if isinstance(heatmaps, list):
         if not heatmaps:
             raise InputError(f"The {what} list is empty; pass at least one heatmap.")
-        return [load_heatmap(h, _label(h, f"{what} {i}")) for i, h in enumerate(heatmaps)]
-    return [load_heatmap(heatmaps, _label(heatmaps, what))]
+        return [load_heatmap(h, *_names(h, what, f"{what} {i}")) for i, h in enumerate(heatmaps)]
+    return [load_heatmap(heatmaps, *_names(heatmaps, what, what))]
 
 
-def _label(heatmap: object, default: str) -> str:
+def _names(heatmap: object, role: str, default: str) -> tuple[str, str]:
+    """(label for tables, phrase for messages): a file's name and "heatmap file <name>", else ``default``."""
     if isinstance(heatmap, (str, Path)):
-        return Path(heatmap).name
-    return default
+        return Path(heatmap).name, f"{role} file {Path(heatmap).name}"
+    return default, default
 
 
 def _read(heatmap: object, label: str) -> tuple[np.ndarray, np.ndarray, str]:

@@ -69,16 +69,12 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
     space, licence, overlap, n_subjects, grid (shape and spacing of the heatmap), the minimum region
     size and ``gain_on``.
     """
+    check_region_options(min_overlap, min_region_voxels, min_region_mm3)
     if gain_on not in GAIN_ON:
         raise InputError(f"gain_on={gain_on!r}: choose 'positive' (gain on R+, as Böhle et al.) or 'absolute' "
                          f"(on |R|); a gain on signed sums inverts when the reference relevance is negative.")
     atlas_obj = resolve_atlas(atlas, names)
-    if not 0.0 <= float(min_overlap) <= 1.0:
-        raise InputError(f"min_overlap must lie in [0, 1], got {min_overlap}.")
     minimum = (float(min_region_voxels), float(min_region_mm3))
-    if not all(np.isfinite(minimum)) or min(minimum) < 0:
-        raise InputError(f"The minimum region size must be a finite number ≥ 0 (voxels {min_region_voxels}, "
-                         f"mm³ {min_region_mm3}).")
     group = load_heatmaps(heatmap, "heatmap")
     refs = load_heatmaps(reference, "reference heatmap") if reference is not None else []
     index, region_names, labels, members = _regions(atlas_obj, pool_hemispheres)
@@ -131,6 +127,21 @@ def _add_gain(table: pd.DataFrame, reference: tuple[np.ndarray, np.ndarray, str]
     table["gain"] = np.where(defined, _ratio(own, np.where(defined, part, 1.0)), np.nan)
     what = "positive relevance (Σ R⁺ = 0)" if gain_on == "positive" else "relevance (Σ |R| = 0)"
     table["gain_note"] = np.where(defined, "", f"no gain: the reference group has no {what} in this region")
+
+
+def check_region_options(min_overlap: object, min_region_voxels: object, min_region_mm3: object) -> None:
+    """Refuse region-table options that cannot work, before anything is computed (every front end)."""
+    def real(value: object) -> bool:
+        return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
+            and bool(np.isfinite(value))
+
+    if not real(min_overlap) or not 0.0 <= float(min_overlap) <= 1.0:  # type: ignore[arg-type]
+        raise InputError(f"min_overlap must lie in [0, 1] (the share of the map's Σ|R| that must fall inside the "
+                         f"atlas' brain; 0 accepts any overlap), not {min_overlap!r}.")
+    for name, value in (("min_region_voxels", min_region_voxels), ("min_region_mm3", min_region_mm3)):
+        if not real(value) or float(value) < 0:  # type: ignore[arg-type]
+            raise InputError(f"{name} must be a finite number ≥ 0 (the minimum region size: smaller regions are "
+                             f"listed but not ranked), not {value!r}.")
 
 
 def describe_grid(shape: tuple, affine: np.ndarray) -> str:
@@ -205,12 +216,28 @@ def _sums(heatmap: Heatmap, atlas: Atlas, transform: object, min_overlap: float,
     grid = atlas.on_grid(heatmap.shape, heatmap.affine, transform)
     sums = count_regions(heatmap, grid)
     if sums.overlap == 0.0 or sums.overlap < min_overlap:
-        raise InputError(
-            f"Only {sums.overlap:.1%} of the relevance (Σ|R|) of the {heatmap.label} lies inside the brain of atlas "
-            f"'{atlas.name}' ({atlas.space}; {nonzero_share(heatmap, grid):.1%} of its nonzero voxels), below "
-            f"min_overlap={min_overlap:g}: the heatmap is probably not in the atlas' space. Register it to the "
-            "atlas and pass transform=..., or lower min_overlap to accept the partial overlap.")
+        raise AtlasOverlapError(
+            f"Only {sums.overlap:.1%} of the relevance (Σ|R|) of the {heatmap.what or heatmap.label} lies inside the "
+            f"brain of atlas '{atlas.name}' ({atlas.space}; {nonzero_share(heatmap, grid):.1%} of its nonzero "
+            f"voxels), below min_overlap={min_overlap:g}: the heatmap is probably not in the atlas' space.")
     return sums if pooling is None else sums.pooled(*pooling)
+
+
+class AtlasOverlapError(InputError):
+    """Too little of a heatmap's relevance lies inside the atlas. The message ends with the way out
+    for the caller at hand (``with_fix``): the library's ``transform=``, the command line's options."""
+
+    #: the way out through :func:`region_statistics` itself
+    LIBRARY_FIX = ("Register it to the atlas and pass transform=... (a 4×4 RAS matrix or a SimpleITK transform), "
+                   "or lower min_overlap to accept the partial overlap.")
+
+    def __init__(self, finding: str, fix: str = LIBRARY_FIX) -> None:
+        super().__init__(f"{finding} {fix}")
+        self.finding = finding
+
+    def with_fix(self, fix: str) -> "AtlasOverlapError":
+        """The same finding with another way out (for a front end that words its options differently)."""
+        return AtlasOverlapError(self.finding, fix)
 
 
 def _metrics(base: pd.DataFrame, sums: RegionSums) -> pd.DataFrame:
