@@ -25,7 +25,9 @@ RECORD_ATTRIBUTE = "NeuroRelevance.record"
 PRESET_ALPHA = {"alpha1-beta0": 1.0, "alpha2-beta1": 2.0}
 #: the rule parameters each preset uses (besides ZBox bounds, which the rules entry shows)
 PRESET_PARAMETERS = {"epsilon-plus": ("epsilon",), "epsilon-gamma-box": ("epsilon", "gamma"),
-                     "deep-taylor": (), "alpha1-beta0": ("alpha", "beta"), "alpha2-beta1": ("alpha", "beta")}
+                     "deep-taylor": (), "alpha1-beta0": ("alpha", "beta"), "alpha2-beta1": ("alpha", "beta"),
+                     "graph-epsilon-plus": ("epsilon",), "graph-deep-taylor": ("epsilon",),
+                     "graph-alpha1-beta0": ("epsilon",), "epsilon": ("epsilon",)}
 SYMBOLS = {"alpha": "α", "beta": "β", "epsilon": "ε", "gamma": "γ"}
 #: one display convention everywhere (Slicer's), stated on every image we render
 CONVENTION = "radiological view: patient right on image left (as in 3D Slicer)"

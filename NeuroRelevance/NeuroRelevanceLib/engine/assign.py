@@ -12,7 +12,8 @@ from typing import Any, Optional
 
 
 from .graph import Plan, Step
-from .presets import check_rule_keys, override_rule, preset_rule
+from .presets import GRAPH_PRESETS, check_rule_keys, override_rule, preset_rule
+from .rectified import rectified_layers
 from .rules import Rule, ZBox
 
 
@@ -79,15 +80,20 @@ def assign_rules(plan: Plan, opts: RuleOptions) -> dict[str, str]:
             step.kind = "passthrough_grad"
     used: dict[str, str] = {}
     by_node = {s.node: s for s in plan.steps}
+    rectified = rectified_layers(plan) if opts.preset in GRAPH_PRESETS else {}
     for step in linear:
         if step.extra.get("affine"):
             continue
         rule = override_rule(opts.rules, step.module_path, step.name, step.module_type, step.consumes_input,
                              **defaults)
+        note = ""
         if rule is None:
             rule = preset_rule(opts.preset, step.layer.kind, step.consumes_input, opts.epsilon, opts.gamma,
-                               opts.low, opts.high, opts.bounds_given, opts.stabilizer)
-        _set(step, _fill_bounds(rule, opts), used, "")
+                               opts.low, opts.high, opts.bounds_given, opts.stabilizer,
+                               rectified.get(step.node, True))
+            if rectified:
+                note = " (output rectified)" if rectified[step.node] else " (output feeds a sum, concatenation or output)"
+        _set(step, _fill_bounds(rule, opts), used, note)
     for step in linear:
         if not step.extra.get("affine"):
             continue

@@ -7,7 +7,20 @@
 | ``deep-taylor``     | ZPlus                 | ZPlus      | ZBox(low, high) if bounds given, else WSquare |
 | ``alpha1-beta0``    | AlphaBeta(1, 0)       | AlphaBeta(1, 0) | as the layer type           |
 | ``alpha2-beta1``    | AlphaBeta(2, 1)       | AlphaBeta(2, 1) | as the layer type           |
+| ``epsilon``         | Epsilon(ε)            | Epsilon(ε) | as the layer type (= ``None``, by name, so a card can recommend it) |
 | ``None``            | Epsilon(ε)            | Epsilon(ε) | as the layer type                |
+
+Graph-aware presets (``GRAPH_PRESETS``) decide per layer from the operator graph (``rectified.py``):
+a conv/dense layer whose output reaches a ReLU on every path gets the rule of the base preset; one
+whose output feeds a sum, a concatenation, a product, another layer or the model's output directly
+(shortcuts, branch ends, upsamplers, heads) gets ``Epsilon(ε)``, which conserves there where z⁺/αβ
+drop the relevance of negative pre-activations:
+
+| preset                  | output rectified               | output not rectified | input layer |
+|-------------------------|--------------------------------|----------------------|-------------|
+| ``graph-epsilon-plus``  | ZPlus (dense: Epsilon(ε))      | Epsilon(ε)           | as its output |
+| ``graph-deep-taylor``   | ZPlus                          | Epsilon(ε)           | ZBox / WSquare as ``deep-taylor`` |
+| ``graph-alpha1-beta0``  | AlphaBeta(1, 0)                | Epsilon(ε)           | as its output |
 
 Override keys in ``rules=``, most specific first: qualified module name (``"features.3"``), a
 container's name (``"layer4"``: every layer inside it), ``"input"`` (layers consuming the model
@@ -20,17 +33,28 @@ from typing import Any, Optional
 from ..errors import InputError
 from .rules import AlphaBeta, Epsilon, Gamma, Rule, WSquare, ZBox, ZPlus, make_rule
 
-PRESETS = ("epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1")
+#: graph-aware preset -> the base preset used on layers with a rectified output
+GRAPH_PRESETS = {"graph-epsilon-plus": "epsilon-plus", "graph-deep-taylor": "deep-taylor",
+                 "graph-alpha1-beta0": "alpha1-beta0"}
+PRESETS = ("epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1",
+           *GRAPH_PRESETS, "epsilon")
 
 
 def preset_rule(preset: Optional[str], layer_kind: str, consumes_input: bool, epsilon: float, gamma: float,
-                low: Any, high: Any, bounds_given: bool, stabilizer: float = 1e-6) -> Rule:
+                low: Any, high: Any, bounds_given: bool, stabilizer: float = 1e-6,
+                rectified: bool = True) -> Rule:
     """The rule ``preset`` assigns to a layer of ``layer_kind`` (``conv``, ``convT`` or ``dense``).
 
-    ``stabilizer`` is the constant of every rule that has one other than ε (z⁺, αβ, γ, w², zB)."""
+    ``stabilizer`` is the constant of every rule that has one other than ε (z⁺, αβ, γ, w², zB).
+    ``rectified``: whether the layer's output reaches a ReLU on every path (graph-aware presets only)."""
     dense = layer_kind == "dense"
     st = stabilizer
-    if preset is None:
+    if preset in GRAPH_PRESETS:
+        base = GRAPH_PRESETS[preset]
+        if rectified or (base == "deep-taylor" and consumes_input):
+            return preset_rule(base, layer_kind, consumes_input, epsilon, gamma, low, high, bounds_given, st)
+        return Epsilon(epsilon)
+    if preset is None or preset == "epsilon":
         return Epsilon(epsilon)
     if preset == "epsilon-plus":
         return Epsilon(epsilon) if dense else ZPlus(st)

@@ -14,7 +14,8 @@ from typing import Any
 
 OUTPUT_TYPES = ("classification", "regression", "segmentation")
 #: the engine's presets (kept here so reading a card needs no torch; a test checks they agree)
-PRESETS = ("epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1")
+PRESETS = ("epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1",
+           "graph-epsilon-plus", "graph-deep-taylor", "graph-alpha1-beta0", "epsilon")
 NORMALIZATIONS = ("none", "zscore", "minmax", "percentile")
 MASKS = ("nonzero", "none")
 #: the largest input grid a card may ask for (voxels per channel): 512³
@@ -22,7 +23,8 @@ MAX_VOXELS = 512 ** 3
 
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "": ("name", "description", "architecture", "weights", "input", "output", "metrics",
-         "recommended_preset", "intended_use", "limitations", "training", "ground_truth"),
+         "recommended_preset", "recommendation_reason", "evidence", "intended_use", "limitations",
+         "training", "ground_truth"),
     "architecture": ("class", "kwargs"),
     "input": ("channels", "shape", "spacing", "orientation", "origin", "normalization"),
     "input.normalization": ("type", "mask", "low", "high"),
@@ -154,7 +156,7 @@ def _object(raw: dict, key: str, problems: list[str]) -> dict:
 def check_card(raw: dict) -> list[str]:
     """Every problem of a card's JSON object, each naming its field (empty list: valid)."""
     problems = unknown_keys(raw, "") + _non_finite(raw, "")
-    for key in ("name", "description", "intended_use", "limitations"):
+    for key in ("name", "description", "intended_use", "limitations", "recommendation_reason"):
         if key in raw and not isinstance(raw[key], str):
             problems.append(f'"{key}" must be text')
     weights = raw.get("weights")
@@ -175,7 +177,7 @@ def check_card(raw: dict) -> list[str]:
         problems.append(f'"recommended_preset" must be one of {PRESETS}')
     problems += _input_problems(_object(raw, "input", problems))
     problems += _output_problems(_object(raw, "output", problems))
-    for key in ("metrics", "training", "ground_truth"):
+    for key in ("metrics", "training", "ground_truth", "evidence"):
         _object(raw, key, problems)
     return list(dict.fromkeys(problems))
 
