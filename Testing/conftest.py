@@ -7,6 +7,13 @@ import pytest
 from NeuroRelevanceLib.geometry import Grid
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Fail the run when a whole test module is skipped (see skip_guard.py)."""
+    from skip_guard import ALLOWED, SkipGuard
+
+    config.pluginmanager.register(SkipGuard(ALLOWED), "neurorelevance-skip-guard")
+
+
 def oblique_grid(shape_kji=(7, 9, 11), spacing=(0.8, 1.3, 2.9),
                  origin=(-31.5, 17.25, 40.0), angles=(0.3, -0.2, 0.45)) -> Grid:
     """An anisotropic grid rotated about all three axes with an off-centre origin."""

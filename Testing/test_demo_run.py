@@ -1,13 +1,19 @@
 """The README's main job at a coarse resolution: the trained AD model on a held-out subject."""
 import nibabel as nib
 import numpy as np
-import pandas as pd
 import pytest
 
 from NeuroRelevanceLib.demo_run import run_demo
 
 AD_REGIONS = {"entorhinal", "parahippocampal", "hippocampus", "amygdala", "temporalpole",
               "inferiortemporal", "middletemporal"}
+
+
+def _recommended() -> str:
+    from NeuroRelevanceLib.models import read_card
+    from NeuroRelevanceLib.pretrained import model_card_path
+
+    return read_card(model_card_path("ad_cnn")).recommended_preset
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +44,28 @@ def test_demo_model_finds_the_ad_like_subject_and_its_regions(report):
     assert result.prediction.startswith("AD")
     top = [name.rsplit("_", 1)[0] for name, _ in result.top_regions]
     assert len(AD_REGIONS & set(top)) >= 3, top  # the generator's AD regions lead the table
-    assert result.mass_accuracy > 2 * float((nib.load(out / "atrophy_mask.nii.gz").get_fdata() > 0).mean())
+    labels = nib.load(out / "atrophy_mask.nii.gz").get_fdata()
+    assert set(np.unique(labels)) <= {0, 1, 2, 3} and (labels == 1).any()
+    # honest chance: the AD-like label's share of the brain, not the whole atrophy map's share of the grid
+    assert result.chance["mass_accuracy"] > (labels == 1).mean()
+    assert result.mass_accuracy == result.scores["mass_accuracy"] > 2 * result.chance["mass_accuracy"]
+    assert result.chance["mass_accuracy"] < result.ceiling["mass_accuracy"] <= 1.0
+    assert result.chance["auc_brain"] == 0.5 < result.scores["auc_brain"]
     from NeuroRelevanceLib.regions import read_csv
 
     table = read_csv(out / "regions.csv")
     assert {"name", "density", "fraction_pos", "rank"} <= set(table.columns)
+
+
+def test_demo_prints_every_score_beside_chance_and_ceiling(report):
+    _, lines, _ = report
+    text = "\n".join(lines)
+    assert "AD-like atrophy, label 1" in text and "of the brain" in text
+    for score in ("relevance mass accuracy", "within 1 voxel", "rank accuracy", "AUC in the brain"):
+        line = next(line for line in lines if score in line)
+        assert "chance" in line and "ceiling" in line, line
+    assert "outside the brain" in text
+    assert "Recommended preset" in text and "× chance" in text   # why the card's preset was used
 
 
 def test_demo_region_table_equals_the_cli_on_the_demo_heatmap(report, tmp_path):
@@ -63,7 +86,7 @@ def test_demo_region_table_equals_the_cli_on_the_demo_heatmap(report, tmp_path):
     scan = nib.load(out / "scan.nii.gz")
     assert demo.attrs["grid"].startswith("×".join(map(str, scan.shape)))
     record = demo.attrs["provenance"]
-    assert record["regions"]["atlas"] == DEMO_ATLAS and record["preset"] == "alpha1-beta0"
+    assert record["regions"]["atlas"] == DEMO_ATLAS and record["preset"] == _recommended()
 
 
 def test_demo_files_say_what_produced_them_and_what_the_model_is_for(report):

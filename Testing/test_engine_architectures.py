@@ -15,11 +15,8 @@ import torch
 
 from NeuroRelevanceLib import nets
 
-try:
-    from NeuroRelevanceLib import explain
-    from NeuroRelevanceLib.engine.rules import LRP0, Epsilon, Flat, WSquare, ZPlus
-except ImportError as exc:  # the engine lands in parallel; these tests run as soon as it imports
-    pytest.skip(f"NeuroRelevanceLib.engine not importable yet: {exc}", allow_module_level=True)
+from NeuroRelevanceLib import explain
+from NeuroRelevanceLib.engine.rules import LRP0, Epsilon, Flat, WSquare, ZPlus
 
 from engine_nets_helpers import (bias_free, class_select, grad_times_input, mask_select, own_conservation,
                                  randomise_batchnorm)

@@ -3,15 +3,14 @@ relevance: the engine reads each format's operator graph."""
 from __future__ import annotations
 
 import pytest
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 import torch
 
 from test_engine_nets import GraphNet, SegNet, make
 from NeuroRelevanceLib.engine import explain
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
+              pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")]
 
 
 @pytest.fixture(scope="module")

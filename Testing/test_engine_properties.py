@@ -8,18 +8,14 @@ LRP-0 equals gradient × input (autograd oracle), and relevance is conserved to 
 """
 from __future__ import annotations
 
-import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-try:
-    from NeuroRelevanceLib import explain
-    from NeuroRelevanceLib.engine.rules import LRP0, Flat
-except ImportError as exc:  # the engine lands in parallel; these tests run as soon as it imports
-    pytest.skip(f"NeuroRelevanceLib.engine not importable yet: {exc}", allow_module_level=True)
+from NeuroRelevanceLib import explain
+from NeuroRelevanceLib.engine.rules import LRP0, Flat
 
 from engine_nets_helpers import class_select, grad_times_input, own_conservation
 

@@ -125,7 +125,7 @@ class Plain(nn.Module):
         return self.fc(torch.relu(self.c2(torch.relu(self.c1(x)))).flatten(1))
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p != "epsilon"])   # ε everywhere has no such constant
 def test_stabilizer_reaches_every_rule_with_a_constant(preset):
     model = make(Plain(), seed=3)
     x = _x((1, 1, 6, 6, 6), 3)

@@ -127,6 +127,14 @@ def test_target_by_name_rerun_replaces_and_region_table(scene, loaded, volumes, 
     second = logic.run(volumes, loaded, target="AD", atlas=str(tmp_path / "halves.nii.gz"))
     assert scene.GetNumberOfNodes() == count  # replaced, not added
     assert scene.GetNodeByID(first.node.GetID()) is None and volumes[0].GetScene() is scene
+    # the replacement is the live run: in the scene under the same name, with the same (deterministic) numbers
+    assert scene.GetNodeByID(second.node.GetID()) is second.node and second.node.GetName() == first.node.GetName()
+    assert scene.GetNodeByID(second.table_node.GetID()) is second.table_node
+    assert second.table_node.GetNumberOfRows() == 2
+    again = second.table.set_index("label")
+    for value in (1, 2):
+        assert again.loc[value, "voxels"] == table.loc[value, "voxels"]
+        assert again.loc[value, "sum"] == pytest.approx(table.loc[value, "sum"], rel=1e-6, abs=1e-9)
     other = logic.run(volumes, loaded, target="control")
     assert other.node.GetName().endswith("· control") and scene.GetNumberOfNodes() > count
     with pytest.raises(InputError, match="Unknown target class"):
@@ -199,7 +207,25 @@ def test_other_methods_through_the_same_run(scene, loaded, volumes):
     assert run.node.GetName() == "T1 · gradient_x_input · AD"
     assert run.node.GetAttribute("NeuroRelevance.parameters").count('"method": "gradient_x_input"') == 1
     cam = logic.run(volumes, loaded, method="gradcam", target="AD")
-    assert np.abs(mrml.volume_to_array(cam.node)[0]).max() >= 0
+    # model space: captum's LayerGradCam (an independent implementation) on the same prepared input and layer
+    captum_attr = pytest.importorskip("captum.attr")
+    from NeuroRelevanceLib.methods import default_layer
+
+    x = torch.from_numpy(prepare_input([mrml.volume_to_array(v) for v in volumes], loaded.card).array[None])
+    model = loaded.model.eval()
+    layer = dict(model.named_modules())[default_layer(model, x)]
+    target = 1  # "AD" in the card's classes ["control", "AD"]
+    ref = captum_attr.LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=True).detach()
+    ref = captum_attr.LayerAttribution.interpolate(ref, tuple(x.shape[2:]), interpolate_mode="trilinear")[:, 0]
+    mine = cam.explanation.relevance.to(ref.dtype)
+    assert ref.abs().max() > 0 and mine.shape[1] == 2
+    for channel in range(2):   # one Grad-CAM map, shown on each input channel
+        assert float((mine[:, channel] - ref).abs().max() / ref.abs().max()) <= 1e-4
+    # scan space: the overlay is the model-space map brought onto the scan, finite, ≥ 0 (ReLU), not blank
+    shown, grid = mrml.volume_to_array(cam.node)
+    assert grid.same_as(mrml.volume_grid(volumes[0])) and np.all(np.isfinite(shown))
+    assert shown.min() >= -1e-6 and shown.max() > 0.05 * float(ref.max())
+    assert np.allclose(shown, cam.raw_source[0], atol=1e-6)
     with pytest.raises(InputError, match="LRP only"):
         logic.run(volumes, loaded, method="gradient", filter="pass", filter_placement="every-layer")
 

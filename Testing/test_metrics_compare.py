@@ -28,10 +28,18 @@ def test_table_and_curves_agree_with_the_parts():
     pert = {"steps": 4, "patch": 2}
     c = compare_methods(net, x, ["gradient", "gradcam"], ground_truth=gt, brain_masks=[np.ones((8, 8, 8))] * 2,
                         perturbation=pert, device="cpu", dtype=torch.float64)
-    assert list(c.table.index) == ["gradient", "gradcam"]
-    assert {"seconds", "aopc", "aopc_random", "aopc_gap", "mass_accuracy", "rank_accuracy",
-            "ground_truth_inclusivity", "input_inclusivity"} <= set(c.table.columns)
-    assert len(c.per_subject) == 4 and set(c.curves) == {"gradient", "gradcam", "random"}
+    references = ["oracle σ=0", "oracle σ=1", "oracle σ=2", "chance"]
+    assert list(c.table.index) == ["gradient", "gradcam", *references]
+    assert {"seconds", "aopc", "aopc_random", "aopc_gap", "mass_accuracy", "mass_accuracy_1vox", "rank_accuracy",
+            "auc_brain", "pointing_1vox", "ground_truth_inclusivity", "input_inclusivity", "input_mass",
+            "input_auc"} <= set(c.table.columns)
+    assert len(c.per_subject) == 4 + 2 * 4 and set(c.curves) == {"gradient", "gradcam", "random"}
+    # references: the mask itself is the oracle here (no change map), chance is the mask's share
+    assert c.table.loc["oracle σ=0", "mass_accuracy"] == 1.0 and "mask itself" in c.notes[0]
+    assert c.table.loc["chance", "mass_accuracy"] == pytest.approx(27 / 512)
+    assert np.isnan(c.table.loc["chance", "aopc"])
+    assert c.fraction_of_ceiling(1.0).loc["gradient", "auc_brain"] == pytest.approx(
+        c.table.loc["gradient", "auc_brain"] / c.table.loc["oracle σ=1", "auc_brain"])
     r = explain(net, x[1:], "gradient", device="cpu", dtype=torch.float64).relevance
     direct = region_perturbation(net, x[1:], r, random_repeats=0, device="cpu", dtype=torch.float64, **pert)
     row = c.per_subject[(c.per_subject.subject == "subject2") & (c.per_subject.method == "gradient")].iloc[0]
@@ -86,11 +94,55 @@ def test_cli_writes_table_and_png(files, capsys):
                   "--per-subject-csv", str(folder / "out" / "rows.csv")])
     assert args.func(args) == 0
     table = pd.read_csv(folder / "out" / "table.csv", index_col=0)
-    assert list(table.index) == ["lrp", "gradient_x_input", "gradcam++"]
-    assert {"aopc", "aopc_random", "mass_accuracy", "rank_accuracy"} <= set(table.columns)
-    assert len(pd.read_csv(folder / "out" / "rows.csv")) == 6
+    assert list(table.index) == ["lrp", "gradient_x_input", "gradcam++", "oracle σ=0", "oracle σ=1",
+                                 "oracle σ=2", "chance"]
+    assert {"aopc", "aopc_random", "mass_accuracy", "rank_accuracy", "auc_brain"} <= set(table.columns)
+    assert len(pd.read_csv(folder / "out" / "rows.csv")) == 2 * (3 + 4)
     assert (folder / "out" / "curves.png").stat().st_size > 5000
-    assert "gradcam++" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "gradcam++" in out and "Ground truth (every non-zero label; scored on the whole grid" in out
+    share, grown = 64 / 512, 160 / 512          # the 4³ lesion on the 8³ model grid, and grown by a ball
+    assert f"| chance | {share:.3f} | {grown:.3f} | {share:.3f} | 0.500 | {grown:.3f} |" in out
+
+
+def test_cli_ground_truth_labels_twins_brain_and_atlas(files, capsys):
+    """The honest report: only the chosen label, scored in the brain, the twin's change as the oracle."""
+    folder, subjects, masks = files
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    brain = np.zeros((10, 10, 10), np.uint8)
+    brain[1:9, 1:9, 1:9] = 1
+    atlas = np.zeros((10, 10, 10), np.int16)
+    atlas[3:7, 3:7, 3:5], atlas[3:7, 3:7, 5:7], atlas[1:3, 1:9, 1:9], atlas[7:9, 1:9, 1:9] = 1, 2, 3, 4
+    nib.save(nib.Nifti1Image(brain, affine), folder / "brain.nii.gz")
+    nib.save(nib.Nifti1Image(atlas, affine), folder / "atlas.nii.gz")
+    labelled, twins = [], []
+    for i, (subject, mask) in enumerate(zip(subjects, masks)):
+        lab = np.asanyarray(nib.load(mask).dataobj).astype(np.uint8)
+        lab[1:3, 1:3, 1:3] = 2                      # a second label that is not the truth
+        nib.save(nib.Nifti1Image(lab, affine), folder / f"lab{i}.nii.gz")
+        img = nib.load(subject)
+        twin = np.asanyarray(img.dataobj).copy()
+        twin[lab == 1] += 1.0                       # the subject lost signal in label 1
+        nib.save(nib.Nifti1Image(twin, affine), folder / f"twin{i}.nii.gz")
+        labelled.append(str(folder / f"lab{i}.nii.gz"))
+        twins.append(str(folder / f"twin{i}.nii.gz"))
+    args = parse([*subjects, "--model", str(folder / "card.json"), "--methods", "gradient", "--ground-truth",
+                  *labelled, "--ground-truth-labels", "1", "--brain-masks", *[str(folder / "brain.nii.gz")] * 2,
+                  "--twins", *twins, "--atlas", str(folder / "atlas.nii.gz"), "--steps", "2", "--device", "cpu",
+                  "--csv", str(folder / "gt.csv")])
+    assert args.func(args) == 0
+    table = pd.read_csv(folder / "gt.csv", index_col=0)
+    assert table.loc["chance", "mass_accuracy"] == pytest.approx(64 / 512)       # label 1 in an 8³ brain
+    assert table.loc["chance", "region_precision"] == pytest.approx(2 / 4)
+    assert table.loc["oracle σ=0", "mass_accuracy"] == pytest.approx(1.0)        # the change is the label
+    assert table.loc["oracle σ=0", "region_precision"] == 1.0
+    out = capsys.readouterr().out
+    assert "label(s) [1]; scored inside the brain masks; the mask is 0.125 of that domain" in out
+    assert "As a fraction of the oracle at σ = 1" in out
+    args = parse([*subjects, "--model", str(folder / "card.json"), "--ground-truth", *labelled,
+                  "--ground-truth-labels", "7", "--device", "cpu"])
+    with pytest.raises(InputError, match="no voxel has label"):
+        args.func(args)
 
 
 def test_cli_errors(files):
@@ -106,3 +158,21 @@ def test_cli_errors(files):
     args = parse([subjects[0], "--model", str(folder / "net.ts"), "--device", "cpu"])
     with pytest.raises(InputError, match="needs a model card"):
         args.func(args)
+
+
+def test_lrp_uses_each_subjects_zb_box():
+    """compare explains like the product: the zB box per subject (masked zeros pinned to [0, 0])."""
+    from NeuroRelevanceLib.preprocessing import box_bounds
+
+    net = DeepTaylorCNN(channels=(2, 3), n_outputs=2).double()
+    x = torch.zeros(1, 1, 8, 8, 8, dtype=torch.float64)
+    x[..., 2:6, 2:6, 2:6] = torch.rand(4, 4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    box = box_bounds(x.numpy(), {"type": "percentile", "mask": "nonzero"})
+    target = int(net(x)[0].argmax())
+    c = compare_methods(net, [x], ["lrp"], target, method_options={"lrp": {"preset": "epsilon-gamma-box"}},
+                        perturbation={"steps": 2}, boxes=[box], device="cpu", dtype=torch.float64)
+    direct = explain(net, x, "lrp", preset="epsilon-gamma-box", target=target, dtype=torch.float64,
+                     low=torch.from_numpy(box[0]).double(), high=torch.from_numpy(box[1]).double())
+    assert c.table.loc["lrp", "aopc"] == pytest.approx(region_perturbation(
+        net, x, direct.relevance, target, steps=2, random_repeats=0, device="cpu", dtype=torch.float64).aopc[0])
+    assert direct.relevance[x == 0].abs().max() == 0

@@ -38,3 +38,23 @@ def test_bad_inputs():
         inclusivity(np.ones(4), np.zeros(4))
     with pytest.raises(InputError, match="NaN"):
         inclusivity(np.array([np.nan, 1.0]), np.ones(2))
+
+
+@pytest.mark.parametrize("alpha", [0.2, 0.5, 0.8])
+def test_clamp_then_relative_binarisation_is_the_raw_map_at_a_lower_threshold(alpha):
+    """Seed 001's clamp C[0, α] followed by the relative 0.1 binarisation keeps exactly the voxels with
+    |R| > 0.1·α·max|R|: a lower threshold, not a better map (which is why compare reports inclusivity
+    beside the threshold-free mass accuracy and AUC)."""
+    import torch
+
+    from NeuroRelevanceLib.engine.filters import apply_filter
+
+    rng = np.random.default_rng(3)
+    r = rng.standard_cauchy((12, 12, 12))             # heavy tails: a few peaks, like relevance
+    lesion = np.zeros(r.shape, bool)
+    lesion[3:6, 3:6, 3:6] = True
+    r[lesion] += 2.0
+    clamped = apply_filter(torch.from_numpy(r)[None], "clamp", (0.0, alpha))[0].numpy()
+    assert inclusivity(clamped, lesion) == inclusivity(r, lesion, threshold_a=0.1 * alpha)
+    assert inclusivity(clamped, lesion) >= inclusivity(r, lesion)        # the "gain" of the filter
+    assert binarise(clamped, 0.1, relative=True).sum() > binarise(r, 0.1, relative=True).sum()

@@ -155,4 +155,4 @@ def test_card_presets_are_the_engine_presets():
     assert tuple(CARD_PRESETS) == tuple(PRESETS)
     with pytest.raises(InputError, match="recommended_preset"):
         card_from_dict({"architecture": {"class": "UNet3d"}, "weights": "w.safetensors",
-                        "recommended_preset": "epsilon"})
+                        "recommended_preset": "epsilon-minus"})

@@ -99,3 +99,46 @@ def test_prepare_input_errors():
         prepare_input([(ones, g), (ones, other)], _card())
     with pytest.raises(InputError, match="NaN"):
         prepare_input([(ones, g), (np.full((4, 4, 4), np.nan), g)], _card())
+
+
+def test_same_grid_keeps_exact_zeros_so_nonzero_statistics_do_not_shift():
+    """A skull-stripped scan already on the model grid: interpolating at the voxel centres leaked ~1e-15
+    into the zero background, and the 'nonzero' percentile then counted thousands of edge voxels."""
+    grid = oblique_grid((12, 14, 10))
+    rng = np.random.default_rng(0)
+    brain = np.zeros(grid.shape_kji, bool)
+    brain[2:10, 3:11, 2:8] = True
+    scan = np.where(brain, rng.uniform(0.5, 1.5, grid.shape_kji), 0.0).astype(np.float32)
+    out = resample(scan, grid, grid)
+    np.testing.assert_array_equal(out, scan)
+    spec = {"type": "percentile", "low": 1.0, "high": 99.0, "mask": "nonzero"}
+    np.testing.assert_array_equal(normalize(out, spec), normalize(scan, spec))
+
+
+def test_zb_box_pins_masked_zeros_so_they_get_no_relevance():
+    """A 'nonzero'-masked input keeps its zeros at 0: their zB box is [0, 0] and deep Taylor's input rule
+    gives them nothing (with the input's range as the box they take a share of the relevance)."""
+    import torch
+
+    from NeuroRelevanceLib.engine import explain
+    from NeuroRelevanceLib.nets import build
+    from NeuroRelevanceLib.preprocessing import box_bounds
+
+    rng = np.random.default_rng(0)
+    x = np.zeros((1, 2, 8, 8, 8), np.float32)
+    x[:, 0, 2:6, 2:6, 2:6] = rng.uniform(0.2, 1.0, (4, 4, 4))
+    x[:, 1, 3:7, 2:6, 2:6] = rng.uniform(-1.0, 2.0, (4, 4, 4))
+    low, high = box_bounds(x, {"type": "zscore", "mask": "nonzero"})
+    inside = x != 0
+    assert (low[~inside] == 0).all() and (high[~inside] == 0).all()
+    assert np.allclose(low[0, 0][inside[0, 0]], 0.0) and np.allclose(high[0, 0][inside[0, 0]], x[0, 0].max())
+    assert np.allclose(low[0, 1][inside[0, 1]], x[0, 1].min()) and (low <= x).all() and (x <= high).all()
+    assert box_bounds(x, {"type": "zscore"}) is None
+    net = build("DeepTaylorCNN", seed=0, in_channels=2, n_outputs=2, channels=[3, 4]).double().eval()
+    xt = torch.from_numpy(x).double()
+    target = int(net(xt)[0].argmax())      # a positive logit, as deep Taylor explains
+    boxed = explain(net, xt, preset="epsilon-gamma-box", target=target, dtype=torch.float64,
+                    low=torch.from_numpy(low).double(), high=torch.from_numpy(high).double())
+    assert boxed.relevance[torch.from_numpy(~inside)].abs().max() == 0 and boxed.relevance.abs().sum() > 0
+    ranged = explain(net, xt, preset="epsilon-gamma-box", target=target, dtype=torch.float64, low=-1.0, high=2.0)
+    assert ranged.relevance[torch.from_numpy(~inside)].abs().sum() > 0

@@ -121,14 +121,16 @@ def test_generator_still_makes_the_subjects_the_models_were_trained_on(name):
 def test_training_inputs_equal_the_product_preprocessing():
     """The training path (pad + normalise) against the SimpleITK path the product uses."""
     from NeuroRelevanceLib.demo.cohort import cohort_table, synthesize_subject
+    from NeuroRelevanceLib.pretrained.heldout import generator_options
 
     path = model_card_path("ad_cnn")
     raw = card_json(path)
     cohort = raw["training"]["cohort"]
     i = held_out_indices(path)[0]
     row = cohort_table(cohort["n_subjects"], seed=cohort["seed"]).iloc[i]
-    s = synthesize_subject(i, float(row["age"]), str(row["diagnosis"]), spacing=cohort["spacing"],
-                           seed=cohort["seed"])
+    options = generator_options(path)     # seed, spacing, atrophy pattern, skull stripping
+    assert options["params"].pattern == cohort.get("pattern", "ribbon")
+    s = synthesize_subject(i, float(row["age"]), str(row["diagnosis"]), **options)
     grid = model_grid_for(s.affine, s.image.shape)
     ours = normalized_channels(s.image[None], grid, raw["input"]["normalization"])
     product = next(held_out_subjects(path, indices=[i]))

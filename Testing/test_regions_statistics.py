@@ -93,6 +93,9 @@ def test_group_means_and_gains_against_a_reference_group(atlas):
     ref1, ref3 = np.mean([l[0] for l in reference_levels]) * n1, np.mean([l[1] for l in reference_levels]) * n3
     assert table.loc[1, "sum"] == pytest.approx(np.mean([l[0] for l in group_levels]) * n1)
     assert table.loc[1, "reference_sum"] == pytest.approx(ref1)
+    assert table.loc[3, "sum"] == pytest.approx(np.mean([l[1] for l in group_levels]) * n3)
+    assert table.loc[3, "reference_sum"] == pytest.approx(ref3)
+    assert table.loc[3, "gain"] == pytest.approx(table.loc[3, "sum"] / ref3)   # G_a = mean S_a / mean ref S_a
     assert table.loc[1, "gain"] == pytest.approx(4.0 / 2.0)
     assert table.loc[3, "gain"] == pytest.approx(2.0 / 2.0)
     assert np.isnan(table.loc[2, "gain"])  # no reference relevance there: gain undefined, not infinite
@@ -203,3 +206,51 @@ def test_regions_below_the_minimum_size_are_listed_but_not_ranked(atlas):
     assert everything.loc[0, "label"] == smallest and everything["ranked"].all()
     with pytest.raises(Exception, match="minimum region size"):
         region_statistics((heat, AFFINE), atlas, min_region_voxels=-1)
+
+
+def _centred_logit_controls(labels: np.ndarray, rng: np.random.Generator) -> tuple[list, list]:
+    """Patients explained for "AD" put relevance in regions 1 and 3 (most in 1); controls explained for
+    "AD" with centred logits have a negative logit, so their relevance sums are negative in every region
+    (with positive and negative voxels)."""
+    def heat(base: float, r1: float, r3: float, noise: float):
+        h = base + r1 * (labels == 1) + r3 * (labels == 3) + noise * rng.normal(size=labels.shape)
+        return h * (labels > 0), AFFINE
+    patients = [heat(0.02, 1.0 * s, 0.4 * s, 0.01) for s in (1.0, 1.2, 0.9)]
+    controls = [heat(-0.15, 0.0, 0.0, 0.3) for _ in range(3)]
+    return patients, controls
+
+
+def test_gain_against_controls_with_negative_relevance_does_not_invert(atlas):
+    """Finding: with a reference whose relevance sum is negative, the signed gain S/S_ref is negative
+    everywhere and the region the patients' relevance points to ranks last. Gain is on R+ instead."""
+    labels = toy_labels()
+    patients, controls = _centred_logit_controls(labels, np.random.default_rng(0))
+    table = region_statistics(patients, atlas, reference=controls, rank_by="gain", min_region_mm3=0)
+    assert (table["reference_sum"] < 0).all()                # the signed reference sums are negative
+    ranked = table[table.ranked]
+    assert ranked.iloc[0]["label"] == 1                      # the patients' strongest region leads
+    assert (ranked["gain"] >= 0).all()
+    assert table.attrs["gain_on"] == "positive relevance (R+)"
+    by_label = table.set_index("label")
+    pos = [np.clip(h, 0, None)[labels == 1].sum() for h, _ in patients]
+    ref = [np.clip(h, 0, None)[labels == 1].sum() for h, _ in controls]
+    assert by_label.loc[1, "gain"] == pytest.approx(np.mean(pos) / np.mean(ref))
+    assert by_label.loc[1, "reference_sum_pos"] == pytest.approx(np.mean(ref))
+
+
+def test_region_without_positive_reference_relevance_gets_no_gain_and_a_reason(atlas):
+    labels = toy_labels()
+    patients = [(1.0 * (labels == 1) + 0.5 * (labels == 4), AFFINE)]
+    controls = [(-1.0 * (labels == 4) + 0.2 * (labels == 1), AFFINE)]   # region 4: reference sum < 0
+    for gain_on in ("positive", "absolute"):
+        table = region_statistics(patients, atlas, reference=controls, gain_on=gain_on).set_index("label")
+        if gain_on == "positive":
+            assert np.isnan(table.loc[4, "gain"]) and "no positive relevance" in table.loc[4, "gain_note"]
+            assert table.loc[1, "gain"] == pytest.approx(1.0 / 0.2) and table.loc[1, "gain_note"] == ""
+        else:   # |R|: region 4 has reference relevance again, of either sign
+            assert table.loc[4, "gain"] == pytest.approx(0.5) and table.attrs["gain_on"] == "absolute relevance (|R|)"
+        assert np.isnan(table.loc[7, "gain"]) and "no " in table.loc[7, "gain_note"]
+    long = region_statistics(patients, atlas, reference=controls, per_subject=True).set_index("label")
+    assert np.isnan(long.loc[4, "gain"]).all() and (long.loc[4, "gain_note"] != "").all()
+    with pytest.raises(ValueError, match="gain_on"):
+        region_statistics(patients, atlas, reference=controls, gain_on="signed")

@@ -107,8 +107,16 @@ def test_run_produces_overlay_inside_the_brain(page):
     brain = np.concatenate(scans, 1).max(axis=-1) > 25
     overlay = heat_coloured(after)
     assert overlay.mean() > 0.01, f"only {overlay.mean():.4f} of the view area is coloured"
-    inside = (overlay & brain).sum() / overlay.sum()
-    assert inside > 0.9, f"{inside:.2f} of the overlay lies over the scan, expected nearly all"
+    # The 4 mm map is shown on the 2 mm scan, and the card's zB presets put relevance on the brain's edge
+    # (docs/pretrained.md), so linear resampling spreads up to one model voxel past the scan's edge: count
+    # the overlay within one model voxel (4 mm of a ~140 mm wide brain: 1/35 of its width on screen).
+    from scipy import ndimage
+
+    width = int(np.ptp(np.nonzero(scans[0].max(axis=-1) > 25)[1])) + 1
+    near = ndimage.binary_dilation(brain, iterations=max(1, round(width / 35)))
+    inside = (overlay & near).sum() / overlay.sum()
+    assert inside > 0.9, f"{inside:.2f} of the overlay lies over the scan or one model voxel from it"
+    assert (overlay & brain).sum() / overlay.sum() > 0.7, "most of the overlay lies off the scan"
     assert state(page, "runs_started") == 1
 
 

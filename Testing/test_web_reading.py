@@ -120,7 +120,12 @@ def test_views_carry_letters_position_colour_bar_and_caption(page):
     assert letters[int(0.9 * height):, : int(0.3 * width)].sum() > 10, "no slice position drawn"
     assert _legend_columns(axial), "no colour bar (red above blue) in the axial view"
     caption = page.locator("#nr-caption").inner_text()
-    for part in ("ad_cnn", "LRP", "α=1", "target AD", "filter: none", "patient right on image left"):
+    from NeuroRelevanceLib.models import read_card
+    from NeuroRelevanceLib.pretrained import model_card_path
+    from NeuroRelevanceLib.provenance import method_label
+
+    preset = read_card(model_card_path("ad_cnn")).recommended_preset   # the card's (evidence-based) preset
+    for part in ("ad_cnn", method_label("lrp", preset), "target AD", "filter: none", "patient right on image left"):
         assert part in caption, (part, caption)
     assert "not for clinical use" in caption
 

@@ -43,7 +43,7 @@ def slicer_view_png(path: Path, size: int = 560) -> Path:
     app.scene.StartState(app.scene.BatchProcessState)  # the legend's manager finds its composite node
     app.scene.EndState(app.scene.BatchProcessState)
     slicer.vtkSlicerColorLogic.GetColorLegendDisplayNode(run.node).Modified()
-    k, j, i = (float(np.mean(a)) for a in np.nonzero(subject.mask_kji))
+    k, j, i = (float(np.mean(a)) for a in np.nonzero(subject.mask_kji == 1))   # the AD-like atrophy
     centre = subject.grid.ijk_to_ras @ np.array([i, j, k, 1.0])
     window = view.render_window()
     window.SetSize(size, size)
@@ -69,7 +69,7 @@ def main() -> int:
     torch.set_num_threads(2)
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
-        report = run_demo(folder, spacing=2.0, log=lambda line: None)
+        report = run_demo(folder, spacing=2.0, log=print)
         for name in ("overlay_png", "regions_png"):
             target = OUT / Path(report.files[name]).name
             shutil.copyfile(report.files[name], target)

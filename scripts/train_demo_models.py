@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="AD model: channels per block (default 4 8 16)")
     parser.add_argument("--ad-pool", choices=("avg", "max"), default="avg",
                         help="AD model: pooling at the end of each block")
+    parser.add_argument("--pattern", choices=("ribbon", "compact"), default="ribbon",
+                        help="T1 cohort: atrophy in atlas ribbons or in compact balls of the same volume")
+    parser.add_argument("--skull-strip", action="store_true",
+                        help="T1 cohort: zero everything outside the brain mask (default keeps the scalp)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
 
@@ -49,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                         n_lesion_subjects=args.lesion_subjects, epochs=tuple(args.epochs),
                         models=tuple(args.models), activation_l1=args.activation_l1,
                         ad_channels=args.ad_channels, ad_pool=args.ad_pool,
+                        pattern=args.pattern, skull_strip=args.skull_strip,
                         t1_normalization={"type": args.t1_normalization, "mask": "nonzero"}
                         | ({"low": 1.0, "high": 99.0} if args.t1_normalization == "percentile" else {}))
     print(json.dumps(metrics, indent=2))

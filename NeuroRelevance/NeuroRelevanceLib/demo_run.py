@@ -6,9 +6,10 @@ ground-truth atrophy mask, put it in a real MRML scene, run LRP with the card's 
 preset, and write to the output folder:
 
 - ``heatmap.nii.gz`` + ``heatmap.json``   the raw relevance on the scan's grid and its settings record
-- ``scan.nii.gz``, ``atrophy_mask.nii.gz``   the scan and where atrophy was applied
+- ``scan.nii.gz``, ``atrophy_mask.nii.gz``   the scan and where atrophy was applied (label 1 AD-like,
+                            2 age-related grey matter, 3 ventricle growth)
 - ``regions.csv``, ``regions.png``           relevance per atlas region on the scan grid (top regions)
-- ``overlay.png``           axial, sagittal and coronal slices through the atrophy, labelled (letters,
+- ``overlay.png``           axial, sagittal and coronal slices through the AD-like atrophy, labelled (letters,
                             positions, colour bar, caption with the model's intended use)
 - ``scene.mrml``            the scene (scan, overlay, mask, table), opens in 3D Slicer
 
@@ -41,6 +42,10 @@ class DemoReport:
     top_regions: list[tuple[str, float]]
     files: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
+    #: ground-truth scores in the brain against the AD-like label, with their chance and ceiling
+    scores: dict[str, float] = field(default_factory=dict)
+    chance: dict[str, float] = field(default_factory=dict)
+    ceiling: dict[str, float] = field(default_factory=dict)
 
 
 def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, age: float = 78.0,
@@ -53,10 +58,10 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     import slicer
 
     from . import mrml
-    from .demo import ground_truth_scores
     from .logic import RelevanceLogic
     from .models import load_model
     from .heatmap_files import write_heatmap
+    from .panel import recommendation_text
     from .provenance import use_lines
     from .regions import plot_top_regions, write_csv
 
@@ -73,24 +78,24 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     log(f"      {loaded.summary()}")
     for line in use_lines(loaded.card.use_warning, loaded.card.intended_use, loaded.card.limitations):
         log(f"      {line}")
-    card_seed = int(loaded.card.metrics.get("cohort_seed", 0)) if seed is None else seed
     log(f"[2/{steps}] Generating a held-out {diagnosis} subject, age {age:g}, at {spacing:g} mm")
     scene = slicer.vtkMRMLScene()
     views = mrml.SliceViews(scene, size=(320, 320))
-    subject = add_demo_subject(scene, age=age, diagnosis=diagnosis, spacing=spacing, seed=card_seed)
+    subject = add_demo_subject(scene, age=age, diagnosis=diagnosis, spacing=spacing, seed=seed,
+                               card=card)
     scan, mask, mask_kji, grid = subject.scan, subject.mask, subject.mask_kji, subject.grid
     preset = loaded.card.recommended_preset
     log(f"[3/{steps}] Explaining with LRP ({preset}) and atlas '{atlas}'")
+    log(f"      {recommendation_text(loaded.card)}")
     logic = RelevanceLogic(scene, views)
-    # the synthetic scans keep the scalp, where input-layer rules (zB) also put relevance:
-    # accept the partial overlap and report it
+    # scores are taken inside the brain; relevance outside it (scalp, background) is reported
     run = logic.run([scan], loaded, preset=preset, atlas=atlas, **DEMO_SETTINGS)
     e = run.explanation
-    scores = ground_truth_scores(run.raw_source[0], mask_kji.astype(bool))
     log(f"      prediction: {run.prediction}; target {run.job.label} = "
         f"{float(e.target_value[0]):.4g}; conservation error {e.max_conservation_error:.2e}")
-    log(f"      ground truth: relevance mass accuracy {scores['mass_accuracy']:.2f}, "
-        f"rank accuracy {scores['rank_accuracy']:.2f} (share of relevance inside the atrophy mask)")
+    scores, chance, ceiling = subject.score(run.raw_source[0])
+    for line in ground_truth_lines(scores, chance, ceiling, subject.grid):
+        log(f"      {line}")
     log(f"[4/{steps}] Region statistics on the scan grid ({run.table.attrs['grid']}; {len(run.table)} "
         f"regions; {run.table.attrs.get('overlap', float('nan')):.0%} of Σ|R| lies inside the atlas' brain)")
     top = run.table.head(5)
@@ -104,55 +109,102 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
              "atrophy_mask": mrml.write_volume(mask, out / "atrophy_mask.nii.gz"),
              "regions_csv": write_csv(run.table, out / "regions.csv"),
              "regions_png": _plot(plot_top_regions, run.table, out / "regions.png"),
-             "overlay_png": views.render_montage(out / "overlay.png",
-                                                 offsets=_centre_offsets(views, mask_kji, grid))}
+             "overlay_png": views.render_montage(out / "overlay.png", offsets=_centre_offsets(
+                 views, mask_kji == 1 if (mask_kji == 1).any() else mask_kji, grid))}
     log(f"[6/{steps}] Saving the scene (open it in 3D Slicer: File > Add Data)")
     files["scene"] = mrml.save_scene(scene, out / "scene.mrml")
     for kind, path in files.items():
         log(f"      {kind:13s} {path}")
-    report = DemoReport(run.prediction, e.max_conservation_error, scores["mass_accuracy"],
-                        scores["rank_accuracy"],
+    report = DemoReport(run.prediction, e.max_conservation_error,
+                        scores.get("mass_accuracy", float("nan")), scores.get("rank_accuracy", float("nan")),
                         [(r.name, float(r.density)) for r in top.itertuples()], files,
-                        time.perf_counter() - started)
+                        time.perf_counter() - started, scores, chance, ceiling)
     log(f"Done in {report.seconds:.1f} s.")
     return report
 
 
 @dataclass
 class DemoSubject:
-    """A held-out synthetic subject in a scene: the T1 scan and its ground-truth atrophy mask."""
+    """A held-out synthetic subject in a scene: the T1 scan and its ground-truth atrophy labels.
+
+    ``mask_kji`` holds the atrophy labels (1 AD-like, 2 age-related grey matter, 3 ventricles);
+    the AD model is scored against label 1 only, inside ``brain_kji``; ``change_kji`` is the true
+    AD-like change (the scan minus its AD-free twin), the ground-truth oracle.
+    """
 
     scan: object            # vtkMRMLScalarVolumeNode
     mask: object            # vtkMRMLLabelMapVolumeNode
     mask_kji: np.ndarray
     grid: object            # geometry.Grid of both
+    brain_kji: np.ndarray | None = None
+    change_kji: np.ndarray | None = None
+
+    def score(self, heatmap_kji: np.ndarray) -> tuple[dict, dict, dict]:
+        """(scores, chance, ceiling = the true change blurred by one voxel) against the AD label;
+        three empty dicts when the subject has no AD-like atrophy (a control)."""
+        from .metrics.groundtruth import GroundTruth, oracle_maps
+
+        ad = self.mask_kji == 1
+        if not ad.any():
+            return {}, {}, {}
+        truth = GroundTruth(ad, brain=self.brain_kji)
+        change = self.change_kji if self.change_kji is not None else ad.astype(float)
+        return truth.score(heatmap_kji), truth.chance(), truth.score(oracle_maps(change, (1.0,))[1.0])
+
+
+def ground_truth_lines(scores: dict, chance: dict, ceiling: dict, grid) -> list[str]:
+    """What the demo prints about the ground truth: each score beside its chance and ceiling."""
+    if not scores:
+        return ["ground truth: this subject has no AD-like atrophy, so there is nothing to score against"]
+    voxel = float(grid.spacing[0])
+    return [f"ground truth (AD-like atrophy, label 1: {chance['mass_accuracy']:.1%} of the brain; scored "
+            f"inside the brain, ceiling = the true change blurred by 1 voxel = {voxel:g} mm):",
+            f"  relevance mass accuracy {scores['mass_accuracy']:.2f} (chance {chance['mass_accuracy']:.2f}, "
+            f"ceiling {ceiling['mass_accuracy']:.2f}); within 1 voxel {scores['mass_accuracy_1vox']:.2f} "
+            f"(chance {chance['mass_accuracy_1vox']:.2f}, ceiling {ceiling['mass_accuracy_1vox']:.2f})",
+            f"  rank accuracy {scores['rank_accuracy']:.2f} (chance {chance['rank_accuracy']:.2f}, ceiling "
+            f"{ceiling['rank_accuracy']:.2f}); AUC in the brain {scores['auc_brain']:.2f} (chance 0.50, "
+            f"ceiling {ceiling['auc_brain']:.2f}); {scores['outside_share']:.0%} of the positive relevance "
+            f"lies outside the brain"]
 
 
 def add_demo_subject(scene, *, age: float = 78.0, diagnosis: str = "AD", spacing: float = 2.0,
-                     seed: int | None = None, index: int = HELD_OUT_INDEX) -> DemoSubject:
-    """Add a synthetic subject the demo networks never saw (scan + atrophy mask) to ``scene``.
+                     seed: int | None = None, index: int = HELD_OUT_INDEX,
+                     card: str | Path | None = None) -> DemoSubject:
+    """Add a synthetic subject the demo networks never saw (scan + atrophy labels) to ``scene``.
 
-    ``seed`` defaults to the cohort seed recorded in the demo model's card, so the subject comes
-    from the same generator the network was trained on.
+    The generator's seed, atrophy pattern and skull stripping come from the demo model's card
+    (``card``, default the bundled AD model), so the subject is made like the network's training
+    data; ``seed`` overrides the card's seed.
     """
     from . import mrml
     from .demo import synthesize_subject
     from .geometry import Grid, nibabel_to_kji
+    from .pretrained.heldout import generator_options
 
-    if seed is None:
-        from .models import read_card
+    if card is None:
         from .pretrained import model_card_path
 
-        seed = int(read_card(model_card_path(DEMO_MODEL)).metrics.get("cohort_seed", 0))
-    subject = synthesize_subject(index, age, diagnosis, spacing=spacing, seed=seed)
+        card = model_card_path(DEMO_MODEL)
+    try:
+        options = generator_options(card)
+    except (ValueError, KeyError):   # not a demo card: the generator's defaults
+        options = {"seed": 0}
+    options["spacing"] = spacing
+    if seed is not None:
+        options["seed"] = seed
+    subject = synthesize_subject(index, age, diagnosis, **options)
+    twin = synthesize_subject(index, age, "control", **options)
     grid = Grid(nibabel_to_kji(subject.image).shape, subject.affine)
     scan = mrml.array_to_volume(scene, np.ascontiguousarray(nibabel_to_kji(subject.image)), grid,
                                 f"{subject.subject_id} T1")
-    mask_kji = np.ascontiguousarray(nibabel_to_kji(subject.atrophy > 0)).astype(np.uint8)
-    mask = mrml.array_to_volume(scene, mask_kji, grid, "atrophy (ground truth)",
+    mask_kji = np.ascontiguousarray(nibabel_to_kji(subject.atrophy)).astype(np.uint8)
+    mask = mrml.array_to_volume(scene, mask_kji, grid,
+                                "atrophy (ground truth: 1 AD-like, 2 age grey matter, 3 ventricles)",
                                 node_class="vtkMRMLLabelMapVolumeNode")
     mask.CreateDefaultDisplayNodes()
-    return DemoSubject(scan, mask, mask_kji, grid)
+    return DemoSubject(scan, mask, mask_kji, grid, nibabel_to_kji(subject.brain),
+                       nibabel_to_kji(subject.image - twin.image))
 
 
 def _plot(plot, table, path: Path) -> Path:

@@ -143,7 +143,7 @@ def compute(job: Job, progress: Optional[Progress] = None) -> Job:
     import torch
 
     from .methods import explain
-    from .preprocessing import prepare_input, resample
+    from .preprocessing import box_bounds, prepare_input, resample
 
     def stage(message: str, fraction: float) -> None:
         if job.cancel_event.is_set():
@@ -159,10 +159,14 @@ def compute(job: Job, progress: Optional[Progress] = None) -> Job:
     x = torch.from_numpy(job.prepared.array[None])
     if s.method == "lrp":
         every_layer = s.filter_placement == "every-layer"
+        keywords = s.engine_keywords()
+        box = box_bounds(job.prepared.array[None], card.input.normalization)
+        if box is not None and "low" not in keywords and "high" not in keywords:   # zB: masked voxels stay 0
+            keywords.update(low=torch.from_numpy(box[0]), high=torch.from_numpy(box[1]))
         job.explanation = explain(
             job.loaded.model, x, method="lrp", preset=s.preset, target=job.class_index,
             filter=s.filter if every_layer else None, filter_range=s.filter_range,
-            filter_placement=s.filter_placement, device=job.loaded.device, **s.engine_keywords())
+            filter_placement=s.filter_placement, device=job.loaded.device, **keywords)
     else:
         if s.filter_placement == "every-layer":
             raise InputError("Filtering after every layer applies to LRP only; use placement 'input'.")

@@ -103,8 +103,20 @@ def results_text(run, settings: dict | None = None, model: Any = None, volumes: 
 
 
 def card_summary(card) -> str:
-    """What a model card says the model expects and returns."""
-    return f"{card.name}: channels {', '.join(card.input.channels)}; {card.output.type}"
+    """What a model card says the model expects and returns, and which preset it recommends and why."""
+    return (f"{card.name}: channels {', '.join(card.input.channels)}; {card.output.type}\n"
+            f"{recommendation_text(card)}")
+
+
+def recommendation_text(card) -> str:
+    """The card's recommended preset with the evidence in a line: the reason's first clause and, when the
+    evidence falls short of the bar (``pretrained.evidence.recommend``), the clause that says so."""
+    reason = getattr(card, "recommendation_reason", "") or ""
+    if not reason:
+        return f"Recommended preset {card.recommended_preset}: the card gives no evidence for it"
+    clauses = reason.split("; ")
+    shown = [clauses[0].split(": ", 1)[-1]] + [c for c in clauses[1:2] if c.startswith("no preset reaches")]
+    return f"Recommended preset {card.recommended_preset}: {'; '.join(shown)}"
 
 
 def intended_use_text(card) -> str:

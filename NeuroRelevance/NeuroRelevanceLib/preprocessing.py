@@ -67,8 +67,16 @@ def model_grid(source: Grid, shape_kji: Sequence[int], spacing: Sequence[float] 
 
 def resample(array_kji: np.ndarray, source: Grid, target: Grid, order: str = "linear",
              default: float = 0.0) -> np.ndarray:
-    """Resample ``array_kji`` from ``source`` onto ``target`` in physical space (KJI in and out)."""
+    """Resample ``array_kji`` from ``source`` onto ``target`` in physical space (KJI in and out).
+
+    Onto the same grid (within 1e-6 mm) the array is returned as it is: interpolating at the very
+    voxel centres would leak ~1e-15 of every neighbour into exact zeros (the background of a
+    skull-stripped scan), which a ``"mask": "nonzero"`` normalisation then counts as brain.
+    """
     import SimpleITK as sitk
+
+    if source.same_as(target, atol=1e-6):
+        return np.array(array_kji, dtype=np.float32)
 
     interpolators = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor,
                      "bspline": sitk.sitkBSpline}
@@ -111,6 +119,27 @@ def normalize(array: np.ndarray, spec: dict | None) -> np.ndarray:
     if spec.get("mask") == "nonzero":
         out = np.where(mask, out, 0.0)
     return out.astype(np.float32)
+
+
+def box_bounds(x: np.ndarray, normalization: dict | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-voxel input box [low, high] for deep Taylor's zB rule, or None (then the input's range).
+
+    A card whose normalisation has ``"mask": "nonzero"`` keeps every voxel that is 0 in the scan at 0
+    (the background of a skull-stripped scan, the air around a head): such a voxel can take no other
+    value, so its box is [0, 0] and zB gives it no relevance; the other voxels span their channel's
+    range. ``x`` is the model input, (N, C, *spatial).
+    """
+    if (normalization or {}).get("mask") != "nonzero":
+        return None
+    x = np.asarray(x, dtype=np.float32)
+    inside = x != 0
+    axes = tuple(range(2, x.ndim))
+    big = np.float32(np.finfo(np.float32).max)
+    lo = np.where(inside, x, big).min(axis=axes, keepdims=True)
+    hi = np.where(inside, x, -big).max(axis=axes, keepdims=True)
+    lo, hi = np.where(lo == big, 0, lo), np.where(hi == -big, 0, hi)
+    return (np.where(inside, np.minimum(lo, 0), 0).astype(np.float32),
+            np.where(inside, np.maximum(hi, 0), 0).astype(np.float32))
 
 
 def prepare_input(channels: Sequence[tuple[np.ndarray, Grid]], card) -> ModelInput:

@@ -9,6 +9,10 @@ the template ventricle take fluid intensity (a one-voxel soft edge), outside the
 
 Ground-truth label values (``ATROPHY_LABELS``): 1 AD-like grey-matter loss, 2 age-related
 grey-matter loss, 3 age-related ventricle growth; 0 untouched.
+
+``AtrophyParams.pattern = "compact"`` moves the AD-like and age-related loss from the atlas regions
+into solid balls of the same volume at the same places (:mod:`.compact`); there a fraction ``f`` of
+all tissue turns into fluid, ``T1 <- T1 - f * max(T1 - I_csf, 0)``.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from scipy import ndimage as ndi
 ATROPHY_LABELS: dict[int, str] = {1: "ad_grey_matter", 2: "age_grey_matter", 3: "age_ventricles"}
 AD_LABEL, AGE_GM_LABEL, VENTRICLE_LABEL = 1, 2, 3
 DIAGNOSES = ("control", "AD")
+PATTERNS = ("ribbon", "compact")
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,11 @@ class AtrophyParams:
     age_loss_at_90: float = 0.6
     ventricle_growth_at_90_mm: float = 7.0
     age_range: tuple[float, float] = (20.0, 90.0)
+    pattern: str = "ribbon"
+
+    def __post_init__(self) -> None:
+        if self.pattern not in PATTERNS:
+            raise ValueError(f"pattern={self.pattern!r} is unknown; use one of {PATTERNS}")
 
     def age_fraction(self, age: float) -> float:
         """(age - 20) / 70 clipped to [0, 1]: 0 at the youngest age, 1 at the oldest."""
@@ -67,15 +77,21 @@ def apply_atrophy(t1: np.ndarray, gm: np.ndarray, labels: np.ndarray, ventricles
                   brain: np.ndarray, *, age: float, diagnosis: str, severity: float,
                   ad_ids: list[int], age_ids: list[int], intensity: dict[str, float],
                   spacing: float, params: AtrophyParams, enabled: bool = True,
+                  compact: np.ndarray | None = None,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (atrophied T1, applied-atrophy label map, regions label map).
 
     The regions map marks where each effect can act for this anatomy (AD regions whatever the
     diagnosis, ventricle growth at the oldest age); the applied map marks where it acted here.
     With ``enabled=False`` the T1 is returned unchanged and the applied map is empty.
+    ``compact`` (the compact pattern sampled in subject space) is needed for ``pattern="compact"``.
     """
-    ad_region = np.isin(labels, ad_ids)
-    age_region = np.isin(labels, age_ids)
+    if params.pattern == "compact":
+        if compact is None:
+            raise ValueError("pattern='compact' needs the compact map of this subject")
+        ad_region, age_region = (compact == AD_LABEL) & brain, (compact == AGE_GM_LABEL) & brain
+    else:
+        ad_region, age_region = np.isin(labels, ad_ids), np.isin(labels, age_ids)
     a = params.age_fraction(age)
     max_radius = params.ventricle_growth_at_90_mm
     keep_out = ad_region | age_region | ~brain
@@ -100,8 +116,10 @@ def apply_atrophy(t1: np.ndarray, gm: np.ndarray, labels: np.ndarray, ventricles
     if a > 0 and params.age_loss_at_90 > 0:
         loss[age_region] = params.age_loss_at_90 * a
         applied[age_region] = AGE_GM_LABEL
-    contrast = intensity["gm"] - intensity["csf"]
-    out = t1 - loss * gm * np.float32(contrast)
+    if params.pattern == "compact":  # all tissue in the ball, not only its grey matter
+        out = t1 - loss * np.clip(t1 - np.float32(intensity["csf"]), 0.0, None)
+    else:
+        out = t1 - loss * gm * np.float32(intensity["gm"] - intensity["csf"])
     w = ventricle_weight(dist, max_radius * a, spacing, keep_out)
     out = out + w * (np.float32(intensity["csf"]) - out)
     applied[w > 0] = VENTRICLE_LABEL

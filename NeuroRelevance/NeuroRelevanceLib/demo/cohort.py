@@ -59,8 +59,9 @@ class CohortArrays:
     affine: np.ndarray
 
 
-#: atlas label + _BRAIN_CODE * brain + _VENTRICLE_CODE * ventricle: one nearest-neighbour lookup
-_BRAIN_CODE, _VENTRICLE_CODE = 1 << 12, 1 << 13
+#: atlas label + _BRAIN_CODE * brain + _VENTRICLE_CODE * ventricle + compact label << _COMPACT_SHIFT:
+#: one nearest-neighbour lookup
+_BRAIN_CODE, _VENTRICLE_CODE, _COMPACT_SHIFT = 1 << 12, 1 << 13, 14
 
 
 @lru_cache(maxsize=8)
@@ -68,8 +69,11 @@ def _prepared_map(atlas: str, spacing: float, name: str) -> np.ndarray:
     """Template map ``name`` ("t1", "gm", "wm" anti-aliased for ``spacing``; "classes") (cached)."""
     anat = load_anatomy(atlas)
     if name == "classes":
+        from .compact import compact_map
+
         arr = (anat.labels.astype(np.int32) + _BRAIN_CODE * anat.brain
-               + _VENTRICLE_CODE * anat.ventricles).astype(np.int32)
+               + _VENTRICLE_CODE * anat.ventricles
+               + (compact_map(atlas).astype(np.int32) << _COMPACT_SHIFT)).astype(np.int32)
     else:
         arr = smooth_for_spacing(getattr(anat, name), spacing)
     arr.setflags(write=False)
@@ -89,7 +93,8 @@ def subject_space(index: int, *, spacing: float, seed: int, atlas: str = "desika
                   ) -> tuple[Grid, dict[str, np.ndarray], list[np.random.Generator]]:
     """Template maps seen through subject ``index``'s deformation, on the grid for ``spacing``.
 
-    Returns the grid, the sampled maps (``maps`` plus "labels", "brain", "ventricles") and four
+    Returns the grid, the sampled maps (``maps`` plus "labels", "brain", "ventricles", "compact")
+    and four
     independent random generators from ``SeedSequence([seed, index])``: deformation (already
     used), noise, effects, extra (lesions).
     """
@@ -105,6 +110,7 @@ def subject_space(index: int, *, spacing: float, seed: int, atlas: str = "desika
     out["labels"] = classes & (_BRAIN_CODE - 1)
     out["brain"] = (classes & _BRAIN_CODE) > 0
     out["ventricles"] = (classes & _VENTRICLE_CODE) > 0
+    out["compact"] = (classes >> _COMPACT_SHIFT).astype(np.uint8)
     return grid, out, rngs
 
 
@@ -115,11 +121,14 @@ def subject_id(index: int) -> str:
 def synthesize_subject(index: int, age: float, diagnosis: str, *, spacing: float = 3.0,
                        seed: int = 0, atlas: str = "desikan-killiany", effects: bool = True,
                        deformation: bool = True, noise_sd: float = 0.03,
-                       params: AtrophyParams | None = None) -> SyntheticSubject:
+                       params: AtrophyParams | None = None,
+                       skull_strip: bool = False) -> SyntheticSubject:
     """Generate subject ``index`` of cohort ``seed`` with the given age (years) and diagnosis.
 
     ``effects=False`` gives the same subject without atrophy (same deformation and noise);
-    ``deformation=False`` keeps the template shape (for checks against the atlas).
+    ``deformation=False`` keeps the template shape (for checks against the atlas);
+    ``skull_strip=True`` sets every voxel outside the brain mask to 0 (the scalp is kept otherwise);
+    ``params.pattern="compact"`` gives the compact-atrophy variant (:mod:`.compact`).
     """
     params = params or AtrophyParams()
     check_subject_labels(age, diagnosis, params)
@@ -136,10 +145,12 @@ def synthesize_subject(index: int, age: float, diagnosis: str, *, spacing: float
     t1, applied, regions = apply_atrophy(
         t1, gm, labels, ventricles, brain, age=age, diagnosis=diagnosis, severity=severity,
         ad_ids=ad_ids, age_ids=age_ids, intensity=anat.intensity, spacing=float(spacing),
-        params=params, enabled=effects)
+        params=params, enabled=effects, compact=m["compact"])
     gain = np.float32(1.0 + r_noise.normal(0.0, 0.03))
     noise = r_noise.normal(0.0, 1.0, size=grid.shape).astype(np.float32) * np.float32(noise_sd)
     image = gain * t1 + noise * brain
+    if skull_strip:
+        image = image * brain
     info = {"ad_severity": severity if diagnosis == "AD" and effects else 0.0,
             "age_gm_loss": params.age_loss_at_90 * params.age_fraction(age) if effects else 0.0,
             "ventricle_growth_mm": (params.ventricle_growth_at_90_mm * params.age_fraction(age)
@@ -171,12 +182,13 @@ def cohort_table(n_subjects: int, *, seed: int = 0, ad_fraction: float = 0.5,
 def generate_cohort_arrays(n_subjects: int, spacing: float = 3.0, seed: int = 0,
                            ad_fraction: float = 0.5, *, atlas: str = "desikan-killiany",
                            effects: bool = True, params: AtrophyParams | None = None,
-                           ) -> CohortArrays:
+                           skull_strip: bool = False) -> CohortArrays:
     """The whole cohort in memory (no files): for training and tests."""
     params = params or AtrophyParams()
     table = cohort_table(n_subjects, seed=seed, ad_fraction=ad_fraction, age_range=params.age_range)
     subjects = [synthesize_subject(int(r.index), float(r.age), str(r.diagnosis), spacing=spacing,
-                                   seed=seed, atlas=atlas, effects=effects, params=params)
+                                   seed=seed, atlas=atlas, effects=effects, params=params,
+                                   skull_strip=skull_strip)
                 for r in table.itertuples()]
     table = _with_info(table, subjects)
     return CohortArrays(images=np.stack([s.image for s in subjects]),
@@ -210,27 +222,50 @@ def save_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
 
 def generate_cohort(out_dir: str | Path, n_subjects: int, spacing: float = 3.0, seed: int = 0,
                     ad_fraction: float = 0.5, *, atlas: str = "desikan-killiany",
-                    params: AtrophyParams | None = None, overwrite: bool = False) -> pd.DataFrame:
+                    params: AtrophyParams | None = None, overwrite: bool = False,
+                    skull_strip: bool = False, indices: list[int] | None = None,
+                    twins: str | None = None) -> pd.DataFrame:
     """Write every subject's T1, atrophy and regions maps (NIfTI) and the manifest; return it.
 
     Files: ``sub-XXXX_T1w.nii.gz``, ``sub-XXXX_atrophy.nii.gz``, ``sub-XXXX_regions.nii.gz``,
+    ``sub-XXXX_brain.nii.gz`` (the brain mask: the domain of ground-truth scores),
     ``participants.csv`` (paths relative to ``out_dir``) and ``cohort.json`` (parameters, label
     meanings, region names). An existing manifest is never overwritten unless ``overwrite=True``.
+    ``indices`` writes only those subjects of the ``n_subjects`` cohort (e.g. a model's held-out
+    test subjects), with their ages and diagnoses from the whole cohort's table. ``twins="ad"``
+    also writes each subject's twin without the AD-like effect (``sub-XXXX_twin_T1w.nii.gz``: the
+    same subject as a control of the same age), ``twins="all"`` its twin without any effect; the
+    difference subject - twin is the true change map (the ground-truth oracle).
     """
+    if twins not in (None, "ad", "all"):
+        raise ValueError(f"twins={twins!r} must be None, 'ad' or 'all'")
     out = Path(out_dir)
     check_output_folder(out, overwrite)
     params = params or AtrophyParams()
     table = cohort_table(n_subjects, seed=seed, ad_fraction=ad_fraction, age_range=params.age_range)
+    if indices is not None:
+        bad = [i for i in indices if not 0 <= int(i) < len(table)]
+        if bad:
+            raise ValueError(f"indices {bad} lie outside the cohort of {n_subjects} subjects")
+        table = table.iloc[[int(i) for i in indices]].reset_index(drop=True)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for r in table.itertuples():
         s = synthesize_subject(int(r.index), float(r.age), str(r.diagnosis), spacing=spacing,
-                               seed=seed, atlas=atlas, params=params)
+                               seed=seed, atlas=atlas, params=params, skull_strip=skull_strip)
         files = {"image": f"{s.subject_id}_T1w.nii.gz", "atrophy": f"{s.subject_id}_atrophy.nii.gz",
-                 "regions": f"{s.subject_id}_regions.nii.gz"}
+                 "regions": f"{s.subject_id}_regions.nii.gz", "brain": f"{s.subject_id}_brain.nii.gz"}
         save_nifti(s.image, s.affine, out / files["image"])
         save_nifti(s.atrophy, s.affine, out / files["atrophy"])
         save_nifti(s.regions, s.affine, out / files["regions"])
+        save_nifti(s.brain.astype(np.uint8), s.affine, out / files["brain"])
+        if twins is not None:
+            twin = synthesize_subject(int(r.index), float(r.age),
+                                      "control" if twins == "ad" else str(r.diagnosis),
+                                      spacing=spacing, seed=seed, atlas=atlas, params=params,
+                                      skull_strip=skull_strip, effects=twins == "ad")
+            files["twin"] = f"{s.subject_id}_twin_T1w.nii.gz"
+            save_nifti(twin.image, twin.affine, out / files["twin"])
         rows.append({**s.info, **files})
     manifest = pd.concat([table, pd.DataFrame(rows)], axis=1)
     manifest.to_csv(out / MANIFEST, index=False)
@@ -239,6 +274,8 @@ def generate_cohort(out_dir: str | Path, n_subjects: int, spacing: float = 3.0, 
         "generator": "NeuroRelevanceLib.demo.cohort.generate_cohort",
         "n_subjects": int(n_subjects), "spacing_mm": float(spacing), "seed": int(seed),
         "ad_fraction": float(ad_fraction), "atlas": atlas, "params": params.as_dict(),
+        "skull_strip": bool(skull_strip),
+        "indices": None if indices is None else [int(i) for i in indices], "twins": twins,
         "atrophy_labels": {str(k): v for k, v in ATROPHY_LABELS.items()},
         "ad_regions": [anat.names[i] for i in anat.region_ids(AD_REGIONS[atlas])],
         "age_regions": [anat.names[i] for i in anat.region_ids(AGE_REGIONS[atlas])],
@@ -255,6 +292,7 @@ def load_cohort(out_dir: str | Path) -> pd.DataFrame:
         raise FileNotFoundError(f"{out / MANIFEST} not found; generate the cohort first with "
                                 f"generate_cohort({str(out)!r}, n_subjects)")
     table = pd.read_csv(out / MANIFEST)
-    for col in ("image", "atrophy", "regions"):
+    for col in [c for c in ("image", "atrophy", "regions", "brain", "twin")
+                if c in table.columns]:
         table[col] = [str((out / p).resolve()) for p in table[col]]
     return table

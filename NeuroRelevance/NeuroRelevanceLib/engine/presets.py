@@ -12,7 +12,20 @@ rules are named (``rules.RULE_NAMES``) and built when a run asks for them.
 | ``deep-taylor``     | ZPlus                 | ZPlus      | ZBox(low, high) if bounds given, else WSquare |
 | ``alpha1-beta0``    | AlphaBeta(1, 0)       | AlphaBeta(1, 0) | as the layer type           |
 | ``alpha2-beta1``    | AlphaBeta(2, 1)       | AlphaBeta(2, 1) | as the layer type           |
+| ``epsilon``         | Epsilon(ε)            | Epsilon(ε) | as the layer type (= ``None``, by name, so a card can recommend it) |
 | ``None``            | Epsilon(ε)            | Epsilon(ε) | as the layer type                |
+
+Graph-aware presets (``GraphPreset``) decide per layer from the operator graph (``rectified.py``):
+a conv/dense layer whose output reaches a ReLU on every path gets the rule of the base preset; one
+whose output feeds a sum, a concatenation, a product, another layer or the model's output directly
+(shortcuts, branch ends, upsamplers, heads) gets ``Epsilon(ε)``, which conserves there where z⁺/αβ
+drop the relevance of negative pre-activations:
+
+| preset                  | output rectified               | output not rectified | input layer |
+|-------------------------|--------------------------------|----------------------|-------------|
+| ``graph-epsilon-plus``  | ZPlus (dense: Epsilon(ε))      | Epsilon(ε)           | as its output |
+| ``graph-deep-taylor``   | ZPlus                          | Epsilon(ε)           | ZBox / WSquare as ``deep-taylor`` |
+| ``graph-alpha1-beta0``  | AlphaBeta(1, 0)                | Epsilon(ε)           | as its output |
 
 Override keys in ``rules=``, most specific first: qualified module name (``"features.3"``), a
 container's name (``"layer4"``: every layer inside it), ``"input"`` (layers consuming the model
@@ -85,6 +98,34 @@ class Preset:
                          params.gamma, params.stabilizer)
 
 
+@dataclass(frozen=True)
+class GraphPreset(Preset):
+    """A graph-aware preset: the rules of preset ``base`` on layers whose output is rectified (reaches a ReLU
+    on every path, ``rectified.py``), ε on layers whose output feeds a sum, a concatenation, a product,
+    another layer or the model's output, where z⁺/αβ would drop the relevance of negative pre-activations.
+    A ``deep-taylor`` base keeps its input rule (zB / w²) on the input layer either way."""
+
+    base: str = "epsilon-plus"
+
+    def prepare(self, plan: Any) -> Any:
+        from .rectified import rectified_layers
+
+        return rectified_layers(plan)
+
+    def note(self, op: Any, context: Any = None) -> str:
+        if not context or op.node not in context:
+            return ""
+        return " (output rectified)" if context[op.node] else " (output feeds a sum, concatenation or output)"
+
+    def choose(self, op: Any, params: RuleParams, context: Any = None) -> Any:
+        rectified = True if context is None else context.get(op.node, True)
+        if rectified or (self.base == "deep-taylor" and op.consumes_input):
+            return get_preset(self.base).choose(op, params)
+        from .rules import Epsilon
+
+        return Epsilon(params.epsilon)
+
+
 _LOCK = threading.Lock()
 PRESET_REGISTRY: dict[str, Preset] = {}
 #: the registered preset names in display order (kept in step with ``PRESET_REGISTRY``)
@@ -142,7 +183,15 @@ for _p in (
         Preset("alpha1-beta0", "α1β0 on every layer (seed 004)", "alpha1beta0", "alpha1beta0",
                parameters=("alpha", "beta"), alpha=1.0),
         Preset("alpha2-beta1", "α2β1 on every layer", "alpha2beta1", "alpha2beta1", parameters=("alpha", "beta"),
-               alpha=2.0)):
+               alpha=2.0),
+        GraphPreset("graph-epsilon-plus", "z⁺ on convolutions whose output is rectified, ε elsewhere", "zplus",
+                    "epsilon", parameters=("epsilon",), base="epsilon-plus"),
+        GraphPreset("graph-deep-taylor", "deep-taylor where a layer's output is rectified, ε elsewhere", "zplus",
+                    "zplus", first="wsquare", first_with_bounds="zbox", parameters=("epsilon",), base="deep-taylor"),
+        GraphPreset("graph-alpha1-beta0", "α1β0 where a layer's output is rectified, ε elsewhere", "alpha1beta0",
+                    "alpha1beta0", parameters=("epsilon",), base="alpha1-beta0"),
+        Preset("epsilon", "ε on every layer (= None, by name, so a card can recommend it)", "epsilon", "epsilon",
+               parameters=("epsilon",))):
     register_preset(_p)
 
 

@@ -30,8 +30,20 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--layer", default=None, help="layer for the Grad-CAM family (default: last conv block)")
     p.add_argument("--target", type=number(0, integer=True), default=None,
                    help="class index to explain (default: predicted class)")
-    p.add_argument("--ground-truth", nargs="+", default=None, help="one lesion/atrophy mask per subject")
-    p.add_argument("--brain-masks", nargs="+", default=None, help="one brain mask per subject")
+    p.add_argument("--ground-truth", nargs="+", default=None,
+                   help="one lesion/atrophy label map per subject: the ground-truth report scores every method "
+                        "against it beside the oracle and chance")
+    p.add_argument("--ground-truth-labels", nargs="+", type=number(1, integer=True), default=None, metavar="LABEL",
+                   help="label values of --ground-truth that form the mask (default: every non-zero label; "
+                        "the demo cohort's AD-like atrophy is label 1)")
+    p.add_argument("--brain-masks", nargs="+", default=None,
+                   help="one brain mask per subject: the domain of the ground-truth scores and of inclusivity")
+    p.add_argument("--twins", nargs="+", default=None,
+                   help="one effect-free twin per subject (same channels): the true change map |subject - twin| "
+                        "is the oracle (default: the mask itself)")
+    p.add_argument("--atlas", default=None, help="atlas (bundled name or label-map file) for region precision@k")
+    p.add_argument("--oracle-sigmas", nargs="+", type=number(0.0, 10.0), default=[0.0, 1.0, 2.0], metavar="SIGMA",
+                   help="blur of the oracle in voxels (default: %(default)s)")
     p.add_argument("--steps", type=number(1, 10000, integer=True), default=20,
                    help="perturbation steps (default: %(default)s)")
     p.add_argument("--fraction", type=number(0.0, 1.0, low_open=True), default=0.5,
@@ -62,29 +74,19 @@ def _baseline(text: str):
         raise InputError(f"--baseline must be a number, 'mean' or 'blur', not {text!r}.") from None
 
 
-def _masks(paths, model_inputs, option: str, subjects):
-    """Each mask on its subject's model grid; an empty mask, or one lying outside the scan, is refused."""
-    from ..errors import InputError
-    from ..nifti import read_nifti
-    from ..preprocessing import resample
+def print_ground_truth(comparison, args: argparse.Namespace) -> None:
+    """The ground-truth report: methods beside the oracle and chance, then as fractions of the ceiling."""
+    from .groundtruth_report import markdown_table
 
-    if paths is None:
-        return None
-    if len(paths) != len(model_inputs):
-        raise InputError(f"{option}: {len(paths)} masks for {len(model_inputs)} subjects; give one per subject.")
-    out = []
-    for path, mi, subject in zip(paths, model_inputs, subjects):
-        array, grid = read_nifti(path)
-        inside = array > 0
-        if not inside.any():
-            raise InputError(f"{option} {path} is empty (no voxel above 0); give the mask of this subject.")
-        mask = resample(inside.astype("float32"), grid, mi.grid, order="nearest") > 0.5
-        if not mask.any():
-            raise InputError(f"{option} {path} does not overlap the scan {subject}: none of its "
-                             f"{int(inside.sum())} voxels falls inside the region the model sees. Check that the "
-                             "mask is in the scan's space (saved with the scan's affine).")
-        out.append(mask)
-    return out
+    labels = "every non-zero label" if args.ground_truth_labels is None else f"label(s) {args.ground_truth_labels}"
+    domain = "inside the brain masks" if args.brain_masks else "on the whole grid (no --brain-masks)"
+    chance = comparison.table.loc["chance", "mass_accuracy"]
+    print(f"\nGround truth ({labels}; scored {domain}; the mask is {chance:.3f} of that domain, which is the "
+          f"chance level of mass and rank accuracy; mean ± sd over {len(args.subjects)} subject(s)):")
+    print(markdown_table(comparison.table, comparison.sd))
+    sigma = 1.0 if 1.0 in args.oracle_sigmas else args.oracle_sigmas[0]
+    print(f"\nAs a fraction of the oracle at σ = {sigma:g} voxel(s):")
+    print(markdown_table(comparison.fraction_of_ceiling(sigma)))
 
 
 def _check_before_work(args: argparse.Namespace) -> None:
@@ -96,15 +98,21 @@ def _check_before_work(args: argparse.Namespace) -> None:
         raise InputError(f"--preset {args.preset!r} is not a preset; use one of {', '.join(PRESETS)} "
                          "(or leave it out for the card's recommended preset).")
     _baseline(args.baseline)
-    for option, paths in (("--ground-truth", args.ground_truth), ("--brain-masks", args.brain_masks)):
+    for option, paths in (("--ground-truth", args.ground_truth), ("--brain-masks", args.brain_masks),
+                          ("--twins", args.twins)):
         if paths is not None and len(paths) != len(args.subjects):
             raise InputError(f"{option}: {len(paths)} mask(s) for {len(args.subjects)} subject(s); give one "
                              "per subject, in the same order.")
     outputs = {"--csv": args.csv, "--per-subject-csv": args.per_subject_csv, "--png": args.png}
     spare_inputs({"subject scan": args.subjects, "--model": model_files(args.model),
-                  "--ground-truth": args.ground_truth, "--brain-masks": args.brain_masks}, files=outputs)
+                  "--ground-truth": args.ground_truth, "--brain-masks": args.brain_masks,
+                  "--twins": args.twins}, files=outputs)
     for option, path in outputs.items():
         check_output_file(path, option)
+    if args.atlas is not None:
+        from ..regions.statistics import check_atlas_name
+
+        check_atlas_name(args.atlas)
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -116,6 +124,8 @@ def run_compare(args: argparse.Namespace) -> int:
     from ..nifti import read_nifti
     from ..preprocessing import prepare_input
     from . import compare_methods, plot_curves
+    from ..preprocessing import box_bounds
+    from .truth_inputs import atlas_maps, change_maps, label_masks
 
     _check_before_work(args)
     device_argument(args.device)
@@ -134,19 +144,27 @@ def run_compare(args: argparse.Namespace) -> int:
         names.append(Path(subject.split(",")[0]).name.split(".")[0])
     xs = [torch.from_numpy(mi.array)[None] for mi in inputs]
     options: dict = {"lrp": {"preset": args.preset or loaded.card.recommended_preset}}
+    if args.preset is None and "lrp" in args.methods:
+        from ..panel import recommendation_text
+
+        print(f"LRP: {recommendation_text(loaded.card)}")
     for m in _CAM:
         if args.layer:
             options[m] = {"layer": args.layer}
-    ground_truth = _masks(args.ground_truth, inputs, "--ground-truth", args.subjects)
-    brain_masks = _masks(args.brain_masks, inputs, "--brain-masks", args.subjects)
+    truth = label_masks(args.ground_truth, inputs, args.ground_truth_labels, subjects=args.subjects)
     comparison = compare_methods(
-        loaded.model, xs, args.methods, args.target, ground_truth=ground_truth, brain_masks=brain_masks,
-        method_options=options, names=names,
+        loaded.model, xs, args.methods, args.target, ground_truth=truth,
+        brain_masks=label_masks(args.brain_masks, inputs, None, "--brain-masks", subjects=args.subjects), method_options=options,
+        names=names, changes=change_maps(args.twins, args.subjects, inputs) if truth else None,
+        atlases=atlas_maps(args.atlas, inputs) if truth else None, oracle_sigmas=tuple(args.oracle_sigmas),
+        boxes=[box_bounds(mi.array[None], loaded.card.input.normalization) for mi in inputs],
         perturbation={"steps": args.steps, "fraction": args.fraction, "patch": args.patch,
                       "baseline": _baseline(args.baseline), "random_repeats": args.random_repeats},
         inclusivity_options={"threshold_a": args.threshold}, device=args.device)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(comparison.table.to_string(float_format="%.4g"))
+    if truth:
+        print_ground_truth(comparison, args)
     for note in comparison.notes:
         print(f"note: {note}")
     if args.csv:

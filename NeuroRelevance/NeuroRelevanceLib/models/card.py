@@ -21,6 +21,9 @@ i, j, k run (``"RAS"``: right, anterior, superior); the optional ``origin`` is t
 voxel 0 (a template-space model gives it; otherwise the grid is centred on the scan).
 ``intended_use`` and ``limitations`` are free text shown with every result (panel, captions,
 reports); a card without them still loads, with a visible warning (:attr:`ModelCard.use_warning`).
+``recommendation_reason`` says why ``recommended_preset`` is recommended (shown beside it); the
+optional ``evidence`` object holds the held-out scores behind it (the demo cards record them with
+``benchmarks/bench_groundtruth.py --write-evidence``).
 Every field and its rules: :mod:`.schema`; where the weights may be and what they may hold:
 :mod:`.weights` and docs/security.md.
 """
@@ -75,6 +78,8 @@ class ModelCard:
     path: Path | None = None
     intended_use: str = ""
     limitations: str = ""
+    #: why the card recommends its preset, in words (the evidence behind it: held-out scores)
+    recommendation_reason: str = ""
 
     @property
     def use_warning(self) -> str:
@@ -106,6 +111,7 @@ class ModelCard:
                        "units": self.output.units},
             "metrics": self.metrics, "recommended_preset": self.recommended_preset,
             "intended_use": self.intended_use, "limitations": self.limitations,
+            **({"recommendation_reason": self.recommendation_reason} if self.recommendation_reason else {}),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -156,6 +162,7 @@ def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
         recommended_preset=str(raw.get("recommended_preset", "epsilon-plus")),
         path=path.resolve() if path else None,
         intended_use=str(raw.get("intended_use", "")), limitations=str(raw.get("limitations", "")),
+        recommendation_reason=str(raw.get("recommendation_reason", "")),
     )
 
 

@@ -22,7 +22,8 @@ MAX_VOXELS = 512 ** 3
 
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "": ("name", "description", "architecture", "weights", "input", "output", "metrics",
-         "recommended_preset", "intended_use", "limitations", "training", "ground_truth"),
+         "recommended_preset", "recommendation_reason", "evidence", "intended_use", "limitations",
+         "training", "ground_truth"),
     "architecture": ("class", "kwargs"),
     "input": ("channels", "shape", "spacing", "orientation", "origin", "normalization"),
     "input.normalization": ("type", "mask", "low", "high"),
@@ -154,7 +155,7 @@ def _object(raw: dict, key: str, problems: list[str]) -> dict:
 def check_card(raw: dict) -> list[str]:
     """Every problem of a card's JSON object, each naming its field (empty list: valid)."""
     problems = unknown_keys(raw, "") + _non_finite(raw, "")
-    for key in ("name", "description", "intended_use", "limitations"):
+    for key in ("name", "description", "intended_use", "limitations", "recommendation_reason"):
         if key in raw and not isinstance(raw[key], str):
             problems.append(f'"{key}" must be text')
     weights = raw.get("weights")
@@ -175,7 +176,7 @@ def check_card(raw: dict) -> list[str]:
         problems.append(f'"recommended_preset" must be one of {_presets.PRESETS}')
     problems += _input_problems(_object(raw, "input", problems))
     problems += _output_problems(_object(raw, "output", problems))
-    for key in ("metrics", "training", "ground_truth"):
+    for key in ("metrics", "training", "ground_truth", "evidence"):
         _object(raw, key, problems)
     return list(dict.fromkeys(problems))
 

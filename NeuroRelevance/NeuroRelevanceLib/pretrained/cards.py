@@ -19,16 +19,18 @@ import torch.nn as nn
 from .. import nets
 from ..models import card_from_dict, save_weights
 
-#: the LRP preset each card recommends (chosen with benchmarks/bench_groundtruth.py; see docs)
-RECOMMENDED_PRESET = {"ad_cnn": "alpha1-beta0", "brain_age_resnet": "epsilon-plus",
+#: the LRP preset a freshly trained card starts with; benchmarks/bench_groundtruth.py --write-evidence scores every
+#: preset on the held-out subjects and records the one the evidence supports, with the reason
+RECOMMENDED_PRESET = {"ad_cnn": "deep-taylor", "brain_age_resnet": "epsilon-plus",
                       "lesion_unet": "epsilon-plus"}
 
 _DESCRIPTIONS = {
     "ad_cnn": ("Demo AD-like vs control classifier (seed-000 style DeepTaylorCNN) trained on "
-               "NeuroRelevance's synthetic T1 cohort, in which AD-like subjects lose grey matter in "
-               "hippocampus, amygdala, entorhinal, parahippocampal and temporal cortex. Logits are "
-               "centred (they sum to zero), so the AD logit is half the AD-vs-control log-odds. "
-               "Synthetic data only: not for clinical use."),
+               "NeuroRelevance's synthetic, skull-stripped T1 cohort (compact-atrophy variant), in which "
+               "AD-like subjects lose tissue in one solid region per hemisphere over hippocampus, "
+               "amygdala, entorhinal and parahippocampal cortex and one over the temporal pole and "
+               "inferior and middle temporal cortex. Logits are centred (they sum to zero), so the AD "
+               "logit is half the AD-vs-control log-odds. Synthetic data only: not for clinical use."),
     "brain_age_resnet": ("Demo brain-age regressor (seed-003 style pre-activation 3D ResNet) trained "
                          "on NeuroRelevance's synthetic T1 cohort, where frontal/parietal grey matter "
                          "thins and the lateral ventricles grow with age. Output: age in years. "
@@ -70,7 +72,7 @@ _OUTPUTS = {
 
 _GROUND_TRUTH = {
     "ad_cnn": {"labels": "atrophy map of the demo cohort", "explain_class": "AD",
-               "mask": "atrophy == 1 (AD-like grey-matter loss), AD-like subjects"},
+               "mask": "atrophy == 1 (AD-like tissue loss), AD-like subjects"},
     "brain_age_resnet": {"labels": "atrophy map of the demo cohort",
                          "mask": "atrophy in (2, 3) (age-related grey-matter loss and ventricle growth)"},
     "lesion_unet": {"labels": "lesion map of the demo lesion cohort",

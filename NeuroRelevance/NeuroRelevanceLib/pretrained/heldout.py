@@ -5,7 +5,10 @@ subject index range of the test split. Each test subject is regenerated on its o
 generator draws every subject from ``SeedSequence([seed, index])``), then prepared exactly as a
 user's scan would be: :func:`NeuroRelevanceLib.preprocessing.prepare_input` with the card
 (resampling onto the card's grid, normalisation). Its ground-truth mask is resampled onto the same
-grid (nearest neighbour).
+grid (nearest neighbour). With ``truth="ad"`` or ``"all"`` each subject also carries its ground
+truth on the model grid: the brain mask, the subject's own warped atlas labels, and the true change
+map ``sum_c |subject_c - twin_c| / sd_c`` against its twin without the AD-like effect ("ad": the
+same subject as a control) or without any effect ("all"; lesion subjects: without lesions).
 """
 from __future__ import annotations
 
@@ -31,6 +34,9 @@ class HeldOutSubject:
     labels: np.ndarray       # (D, H, W) atrophy labels (T1) or lesion labels (lesion model)
     age: float | None = None
     diagnosis: str | None = None
+    brain: np.ndarray | None = None    # (D, H, W) bool, with ``truth``
+    change: np.ndarray | None = None   # (D, H, W) true change against the twin, with ``truth``
+    atlas: np.ndarray | None = None    # (D, H, W) atlas labels warped into the subject (T1 models)
 
 
 def card_json(card_path: str | Path) -> dict:
@@ -44,6 +50,19 @@ def input_bounds(card: ModelCard) -> tuple[float, float] | None:
     return (0.0, 1.0) if kind in ("percentile", "minmax") else None
 
 
+def generator_options(card_path: str | Path) -> dict:
+    """Keyword arguments of ``demo.synthesize_subject`` that remake the card's T1 cohort: seed,
+    spacing, atrophy pattern and skull stripping (older cards: ribbon, scalp kept)."""
+    from ..demo.atrophy import AtrophyParams
+
+    source = card_json(card_path).get("training", {}).get("cohort") or {}
+    if not source or "lesion" in source.get("generator", ""):
+        raise ValueError(f"{Path(card_path).name} does not record a synthetic T1 cohort")
+    return {"seed": int(source["seed"]), "spacing": float(source["spacing"]),
+            "params": AtrophyParams(pattern=source.get("pattern", "ribbon")),
+            "skull_strip": bool(source.get("skull_strip", False))}
+
+
 def held_out_indices(card_path: str | Path) -> list[int]:
     """Subject indices of the held-out test split recorded in a demo card."""
     first, stop = card_json(card_path)["training"]["split"]["test"]
@@ -52,9 +71,11 @@ def held_out_indices(card_path: str | Path) -> list[int]:
 
 def held_out_subjects(card_path: str | Path, *, indices: list[int] | None = None,
                       diagnosis: str | None = None, min_age: float | None = None,
-                      ) -> Iterator[HeldOutSubject]:
+                      truth: str | None = None) -> Iterator[HeldOutSubject]:
     """Yield the card's held-out test subjects (or ``indices``), optionally only one diagnosis or
-    ages >= ``min_age`` (T1 models)."""
+    ages >= ``min_age`` (T1 models); ``truth`` ("ad" or "all") adds the ground truth (module doc)."""
+    if truth not in (None, "ad", "all"):
+        raise ValueError(f"truth={truth!r} must be None, 'ad' or 'all'")
     card = read_card(card_path)
     raw = card_json(card_path)
     source = raw.get("training", {}).get("cohort")
@@ -68,26 +89,52 @@ def held_out_subjects(card_path: str | Path, *, indices: list[int] | None = None
 
         for i in chosen:
             s = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"])
-            x, lab = _prepare(list(s.channels), s.lesion, s.affine, card)
-            yield HeldOutSubject(i, s.subject_id, x, lab)
+            x, lab, target = _prepare(list(s.channels), s.lesion, s.affine, card)
+            subject = HeldOutSubject(i, s.subject_id, x, lab)
+            if truth:
+                twin = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"],
+                                                 lesions=False)
+                _add_truth(subject, s.channels, twin.channels, s.brain, None, s.affine, target)
+            yield subject
         return
     from ..demo.cohort import cohort_table, synthesize_subject
 
     table = cohort_table(int(source["n_subjects"]), seed=seed)
+    options = generator_options(card_path)
     for i in chosen:
         row = table.iloc[i]
         if diagnosis is not None and row["diagnosis"] != diagnosis:
             continue
         if min_age is not None and row["age"] < min_age:
             continue
-        s = synthesize_subject(i, float(row["age"]), str(row["diagnosis"]), spacing=spacing, seed=seed)
-        x, lab = _prepare([s.image], s.atrophy, s.affine, card)
-        yield HeldOutSubject(i, s.subject_id, x, lab, float(row["age"]), str(row["diagnosis"]))
+        s = synthesize_subject(i, float(row["age"]), str(row["diagnosis"]), **options)
+        x, lab, target = _prepare([s.image], s.atrophy, s.affine, card)
+        subject = HeldOutSubject(i, s.subject_id, x, lab, float(row["age"]), str(row["diagnosis"]))
+        if truth:
+            twin = synthesize_subject(i, float(row["age"]), "control" if truth == "ad" else str(row["diagnosis"]),
+                                      effects=truth == "ad", **options)
+            _add_truth(subject, s.image[None], twin.image[None], s.brain, s.atlas_labels, s.affine, target)
+        yield subject
 
 
 def _prepare(channels_ijk: list[np.ndarray], labels_ijk: np.ndarray, affine: np.ndarray,
-             card: ModelCard) -> tuple[np.ndarray, np.ndarray]:
+             card: ModelCard) -> tuple[np.ndarray, np.ndarray, Grid]:
     grid = Grid(nibabel_to_kji(labels_ijk).shape, affine)
     prepared = prepare_input([(nibabel_to_kji(c), grid) for c in channels_ijk], card)
     labels = resample(nibabel_to_kji(labels_ijk).astype(np.float32), grid, prepared.grid, "nearest")
-    return prepared.array, np.rint(labels).astype(np.uint8)
+    return prepared.array, np.rint(labels).astype(np.uint8), prepared.grid
+
+
+def _add_truth(subject: HeldOutSubject, channels: np.ndarray, twin: np.ndarray, brain: np.ndarray,
+               atlas: np.ndarray | None, affine: np.ndarray, target: Grid) -> None:
+    """Brain mask, atlas labels and the true change map, on the model grid ``target``."""
+    grid = Grid(nibabel_to_kji(brain).shape, affine)
+    change = np.zeros(target.shape_kji, np.float64)
+    for a, b in zip(channels, twin):
+        scale = float(a[a != 0].std()) or 1.0
+        change += np.abs(resample(nibabel_to_kji(a - b), grid, target)) / scale
+    subject.change = change
+    subject.brain = resample(nibabel_to_kji(brain).astype(np.float32), grid, target, "nearest") > 0.5
+    if atlas is not None:
+        subject.atlas = np.rint(resample(nibabel_to_kji(atlas).astype(np.float32), grid, target,
+                                         "nearest")).astype(np.int32)

@@ -63,12 +63,19 @@ class LesionData:
 
 
 def t1_data(n_subjects: int = 160, spacing: float = 4.0, seed: int = 0,
-            normalization: dict | None = None) -> T1Data:
-    """Generate the T1 cohort (ages 20-90, half AD-like) and put it on the model grid."""
+            normalization: dict | None = None, pattern: str = "ribbon",
+            skull_strip: bool = False) -> T1Data:
+    """Generate the T1 cohort (ages 20-90, half AD-like) and put it on the model grid.
+
+    ``pattern`` ("ribbon" or "compact") and ``skull_strip`` are the generator's options; they are
+    recorded in ``source`` so that the card can regenerate the held-out subjects.
+    """
     normalization = dict(normalization or T1_NORMALIZATION)
     from ..demo import generate_cohort_arrays
+    from ..demo.atrophy import AtrophyParams
 
-    cohort = generate_cohort_arrays(n_subjects, spacing=spacing, seed=seed)
+    cohort = generate_cohort_arrays(n_subjects, spacing=spacing, seed=seed,
+                                    params=AtrophyParams(pattern=pattern), skull_strip=skull_strip)
     grid = model_grid_for(cohort.affine, cohort.images.shape[1:])
     x = np.stack([normalized_channels(im[None], grid, normalization) for im in cohort.images])
     labels = torch.tensor(np.array(cohort.table["label"]), dtype=torch.long)
@@ -77,7 +84,8 @@ def t1_data(n_subjects: int = 160, spacing: float = 4.0, seed: int = 0,
                   atrophy=to_model_space(cohort.atrophy, grid), grid=grid,
                   split=split_indices(n_subjects),
                   source={"generator": "NeuroRelevanceLib.demo.generate_cohort_arrays",
-                          "n_subjects": int(n_subjects), "spacing": float(spacing), "seed": int(seed)},
+                          "n_subjects": int(n_subjects), "spacing": float(spacing), "seed": int(seed),
+                          "pattern": pattern, "skull_strip": bool(skull_strip)},
                   normalization=normalization)
 
 
@@ -229,6 +237,7 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
               models: tuple[str, ...] = ("ad_cnn", "brain_age_resnet", "lesion_unet"),
               t1_normalization: dict | None = None, activation_l1: float = 0.0,
               ad_channels: list[int] | None = None, ad_pool: str = "avg",
+              pattern: str = "ribbon", skull_strip: bool = False,
               log: Callable[[str], None] | None = print) -> dict[str, dict]:
     """Generate the cohorts, train the requested demo models and write ``<name>.json`` +
     ``<name>.safetensors`` into ``out_dir``; return each model's metrics."""
@@ -237,8 +246,9 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
     out: dict[str, dict] = {}
     t0 = time.perf_counter()
     if {"ad_cnn", "brain_age_resnet"} & set(models):
-        say(f"generating the T1 cohort: {n_subjects} subjects at {spacing} mm (seed {seed})")
-        t1 = t1_data(n_subjects, spacing, seed, t1_normalization)
+        say(f"generating the T1 cohort: {n_subjects} subjects at {spacing} mm (seed {seed}, "
+            f"{pattern} atrophy, {'skull-stripped' if skull_strip else 'scalp kept'})")
+        t1 = t1_data(n_subjects, spacing, seed, t1_normalization, pattern, skull_strip)
         say(f"  done in {time.perf_counter() - t0:.0f} s, input {tuple(t1.x.shape[1:])}")
         if "ad_cnn" in models:
             say("training ad_cnn (DeepTaylorCNN, control vs AD)")

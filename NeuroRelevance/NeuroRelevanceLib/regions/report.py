@@ -18,7 +18,7 @@ from ..errors import InputError
 
 #: table attributes written as header lines, in this order (then the provenance record)
 HEADER_KEYS = ("atlas", "space", "grid", "min_region_voxels", "min_region_mm3", "overlap", "rank_by",
-               "n_subjects", "n_reference", "pooled_hemispheres", "licence")
+               "n_subjects", "n_reference", "gain_on", "pooled_hemispheres", "licence")
 
 
 def header_lines(table: pd.DataFrame) -> list[str]:
@@ -64,7 +64,10 @@ def read_csv(path: str | Path) -> pd.DataFrame:
             key, sep, value = line[1:].strip().partition(": ")
             if sep and key in HEADER_KEYS + ("provenance",):
                 attrs[key] = _value(value.strip())
-    table = pd.read_csv(path, skiprows=skip, dtype={"name": str, "labels": str, "subject": str, "group": str})
+    table = pd.read_csv(path, skiprows=skip, dtype={"name": str, "labels": str, "subject": str, "group": str,
+                                                     "gain_note": str}, keep_default_na=True)
+    if "gain_note" in table.columns:   # an empty note (gain defined) is read back as text, not NaN
+        table["gain_note"] = table["gain_note"].fillna("")
     table.attrs.update(attrs)
     return table
 

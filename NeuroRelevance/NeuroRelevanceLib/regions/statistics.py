@@ -3,7 +3,12 @@
 For region a with |a| voxels and heatmap R: S_a = Σ_{v∈a} R(v), Σ_a R⁺, Σ_a R⁻ (≤ 0),
 density D_a = S_a / |a|, fraction F_a = Σ_a R⁺ / Σ_all R⁺ (all = the whole heatmap, so the
 fractions sum to the share of positive relevance that falls inside the atlas), and the gain of a
-group against a reference group G_a = mean_group S_a / mean_reference S_a.
+group against a reference group G_a = mean_group S⁺_a / mean_reference S⁺_a on positive relevance
+(``gain_on="positive"``, the default: Böhle et al. explain with β = 0, whose relevance is positive)
+or on |R| (``gain_on="absolute"``). Never on the signed sums: controls explained for the patients'
+class (e.g. a centred "AD" logit) have mostly negative relevance, and a signed gain then turns
+negative everywhere and ranks the patients' strongest region last. A region whose reference sum is
+0 (no positive, or no, relevance there) gets no gain (NaN) and a reason in ``gain_note``.
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ METRICS = ["voxels", "volume_mm3", "sum", "sum_pos", "sum_neg", "density", "frac
 #: handful of voxels is noise, and such regions used to top the table
 DEFAULT_MIN_REGION_VOXELS = 10
 DEFAULT_MIN_REGION_MM3 = 500.0
+#: what the gain is computed on: option value -> the words used in tables and CSV headers
+GAIN_ON = {"positive": "positive relevance (R+)", "absolute": "absolute relevance (|R|)"}
 #: atlases built from files or arrays, keyed by content (a few, most recent last)
 _LOADED: dict[tuple, Atlas] = {}
 _LOADED_SIZE = 4
@@ -36,29 +43,36 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
                       *, names: Mapping | str | Path | None = None, transform: object = None,
                       min_overlap: float = 0.5, rank_by: str = "density", per_subject: bool = False,
                       min_region_voxels: float = DEFAULT_MIN_REGION_VOXELS,
-                      min_region_mm3: float = DEFAULT_MIN_REGION_MM3) -> pd.DataFrame:
+                      min_region_mm3: float = DEFAULT_MIN_REGION_MM3,
+                      gain_on: str = "positive") -> pd.DataFrame:
     """Relevance per atlas region: one row per region, sorted by ``rank`` (1 = most relevant).
 
     heatmap: a NIfTI path, nibabel image, SimpleITK image or ``(array, affine)`` pair (array in
         nibabel i, j, k order, IJK→RAS affine); a *list* of these is a group (means over subjects).
     atlas: a bundled atlas name (see ``available_atlases()``), a label-map path (NIfTI/NRRD), an
         :class:`Atlas`, a SimpleITK label image, or a ``(label array, affine)`` pair.
-    reference: heatmap(s) of a reference group; adds ``reference_sum`` and ``gain``.
+    reference: heatmap(s) of a reference group; adds ``reference_sum`` (signed), the reference sum the
+        gain divides by (``reference_sum_pos`` or ``reference_sum_abs``), ``gain`` and ``gain_note``.
+    gain_on: ``"positive"`` (S⁺, default) or ``"absolute"`` (Σ|R|); never the signed sums (see above).
     pool_hemispheres: add left and right regions with the same base name together.
     names: lookup table (path or ``{id: name}``) for a label-map atlas.
     transform: 4×4 RAS matrix or SimpleITK transform mapping heatmap-space points to atlas space.
     min_overlap: raise when less than this share of a heatmap's relevance Σ|R| lies inside the atlas.
     rank_by: the column ranked (descending) into ``rank``.
     per_subject: return the long table (group, subject, then one row per region for each subject,
-        ranked within the subject, with per-subject gains S_a / mean_reference S_a).
+        ranked within the subject, with per-subject gains S⁺_a / mean_reference S⁺_a).
     min_region_voxels, min_region_mm3: a region with fewer voxels, or less volume, on the heatmap's
         grid is listed (``ranked`` False, after the ranked rows, sharing the last rank) but not ranked.
 
     Columns: label, name, voxels, volume_mm3, sum, sum_pos, sum_neg, density, fraction_pos, rank,
-    ranked (+ reference_sum, gain). ``table.attrs`` holds atlas, space, licence, overlap, n_subjects,
-    grid (shape and spacing of the heatmap) and the minimum region size.
+    ranked (+ reference_sum, reference_sum_pos or _abs, gain, gain_note). ``table.attrs`` holds atlas,
+    space, licence, overlap, n_subjects, grid (shape and spacing of the heatmap), the minimum region
+    size and ``gain_on``.
     """
     check_region_options(min_overlap, min_region_voxels, min_region_mm3)
+    if gain_on not in GAIN_ON:
+        raise InputError(f"gain_on={gain_on!r}: choose 'positive' (gain on R+, as Böhle et al.) or 'absolute' "
+                         f"(on |R|); a gain on signed sums inverts when the reference relevance is negative.")
     atlas_obj = resolve_atlas(atlas, names)
     minimum = (float(min_region_voxels), float(min_region_mm3))
     group = load_heatmaps(heatmap, "heatmap")
@@ -71,16 +85,18 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
     if pool_hemispheres:
         base["labels"] = members
     subjects = [_metrics(base, s) for s in sums_group]
-    reference_sum = np.mean([s.sums for s in sums_ref], axis=0) if refs else None
+    reference = None
+    if refs:
+        reference = (np.mean([s.sums for s in sums_ref], axis=0),
+                     np.mean([_gain_part(s.sums_pos, s.sums, gain_on) for s in sums_ref], axis=0), gain_on)
     if per_subject:
-        frames = [_subject_frame(t, "group", s.label, reference_sum) for t, s in zip(subjects, sums_group)]
-        frames += [_subject_frame(_metrics(base, s), "reference", s.label, reference_sum) for s in sums_ref]
+        frames = [_subject_frame(t, "group", s.label, reference) for t, s in zip(subjects, sums_group)]
+        frames += [_subject_frame(_metrics(base, s), "reference", s.label, reference) for s in sums_ref]
         table = pd.concat([_ranked(frame, rank_by, minimum) for frame in frames], ignore_index=True)
     else:
         table = subjects[0] if len(subjects) == 1 else _mean_table(base, subjects)
-        if reference_sum is not None:
-            table["reference_sum"] = reference_sum
-            table["gain"] = _ratio(table["sum"].to_numpy(), reference_sum)
+        if reference is not None:
+            _add_gain(table, reference)
         table = _ranked(table, rank_by, minimum)
     all_sums = sums_group + sums_ref
     table.attrs.update({
@@ -91,7 +107,26 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
         "n_subjects": len(group), "n_reference": len(refs), "rank_by": rank_by,
         "pooled_hemispheres": bool(pool_hemispheres), "grid": describe_grid(group[0].shape, group[0].affine),
         "min_region_voxels": minimum[0], "min_region_mm3": minimum[1]})
+    if refs:
+        table.attrs["gain_on"] = GAIN_ON[gain_on]
     return table
+
+
+def _gain_part(sums_pos: np.ndarray, sums: np.ndarray, gain_on: str) -> np.ndarray:
+    """Per region: Σ R⁺ (``positive``) or Σ |R| = 2 Σ R⁺ − Σ R (``absolute``)."""
+    return np.asarray(sums_pos, float) if gain_on == "positive" else 2 * np.asarray(sums_pos, float) - sums
+
+
+def _add_gain(table: pd.DataFrame, reference: tuple[np.ndarray, np.ndarray, str]) -> None:
+    """Add reference sums, the gain on R⁺ or |R| and, where it is undefined, the reason."""
+    signed, part, gain_on = reference
+    own = _gain_part(table["sum_pos"].to_numpy(float), table["sum"].to_numpy(float), gain_on)
+    table["reference_sum"] = signed
+    table["reference_sum_pos" if gain_on == "positive" else "reference_sum_abs"] = part
+    defined = part > 0
+    table["gain"] = np.where(defined, _ratio(own, np.where(defined, part, 1.0)), np.nan)
+    what = "positive relevance (Σ R⁺ = 0)" if gain_on == "positive" else "relevance (Σ |R| = 0)"
+    table["gain_note"] = np.where(defined, "", f"no gain: the reference group has no {what} in this region")
 
 
 def check_region_options(min_overlap: object, min_region_voxels: object, min_region_mm3: object) -> None:
@@ -227,13 +262,12 @@ def _mean_table(base: pd.DataFrame, subjects: list[pd.DataFrame]) -> pd.DataFram
     return table
 
 
-def _subject_frame(table: pd.DataFrame, group: str, subject: str, reference_sum) -> pd.DataFrame:
+def _subject_frame(table: pd.DataFrame, group: str, subject: str, reference) -> pd.DataFrame:
     table = table.copy()
     table.insert(0, "subject", subject)
     table.insert(0, "group", group)
-    if reference_sum is not None:
-        table["reference_sum"] = reference_sum
-        table["gain"] = _ratio(table["sum"].to_numpy(), reference_sum)
+    if reference is not None:
+        _add_gain(table, reference)
     return table
 
 
