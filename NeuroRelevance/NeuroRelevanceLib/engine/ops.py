@@ -62,14 +62,15 @@ GRAD_FUNCS = {
     torch.permute, torch.transpose, torch.movedim, F.pad, torch.cat, torch.concat, torch.concatenate, torch.stack,
     torch.split, torch.chunk, torch.unbind, torch.narrow, torch.flip, torch.roll, F.max_pool1d, F.max_pool2d,
     F.max_pool3d, F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d, F.pixel_shuffle,
-    F.pixel_unshuffle, operator.getitem,
+    F.pixel_unshuffle, operator.getitem, torch.t, torch.swapaxes, torch.swapdims,
 } | _aten("permute", "transpose", "t", "cat", "concat", "stack", "split", "split_with_sizes", "chunk", "unbind",
           "narrow", "slice", "select", "constant_pad_nd", "pad", "reflection_pad1d", "reflection_pad2d",
           "reflection_pad3d", "replication_pad1d", "replication_pad2d", "replication_pad3d", "max_pool1d",
           "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices", "adaptive_max_pool1d",
           "adaptive_max_pool2d", "adaptive_max_pool3d", "expand", "repeat", "flip", "roll", "pixel_shuffle",
           "pixel_unshuffle", "movedim", "__getitem__")
-GRAD_METHODS = {"permute", "transpose", "split", "chunk", "unbind", "narrow", "expand", "expand_as", "repeat",
+GRAD_METHODS = {"permute", "transpose", "t", "swapaxes", "swapdims", "split", "chunk", "unbind", "narrow", "expand",
+                "expand_as", "repeat",
                 "flip", "roll", "select", "movedim", "__getitem__"}
 GRAD_MODULES = (
     nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
@@ -94,9 +95,13 @@ ADD_FUNCS = {operator.add, operator.iadd, torch.add} | _aten("add")
 ADD_METHODS = {"add", "add_", "__add__", "__radd__", "__iadd__"}
 SUB_FUNCS = {operator.sub, operator.isub, torch.sub} | _aten("sub")
 SUB_METHODS = {"sub", "sub_", "__sub__", "__isub__"}
+RSUB_FUNCS = _aten("rsub")
 SCALE_FUNCS = {operator.mul, operator.imul, torch.mul, operator.truediv, operator.itruediv, torch.div} | _aten(
     "mul", "div")
 SCALE_METHODS = {"mul", "mul_", "div", "div_", "__mul__", "__rmul__", "__truediv__"}
+MATMUL_FUNCS = {operator.matmul, operator.imatmul, torch.matmul, torch.mm, torch.bmm, torch.einsum} | _aten(
+    "matmul", "mm", "bmm", "einsum")
+MATMUL_METHODS = {"matmul", "mm", "bmm", "__matmul__", "__rmatmul__"}
 
 STRIP_FUNCS = {F.softmax, torch.softmax, F.log_softmax, torch.log_softmax, torch.sigmoid, F.sigmoid} | _aten(
     "softmax", "_softmax", "log_softmax", "_log_softmax", "sigmoid")

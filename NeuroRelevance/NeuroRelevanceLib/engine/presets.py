@@ -79,7 +79,7 @@ class Preset:
             return self.first_with_bounds
         if consumes_input and self.first:
             return self.first
-        return self.dense if layer_kind == "dense" else self.conv
+        return self.dense if layer_kind in ("dense", "map") else self.conv
 
     def prepare(self, plan: Any) -> Any:
         """What ``choose`` needs to know about the whole graph (``graph.Plan``), computed once per run."""
