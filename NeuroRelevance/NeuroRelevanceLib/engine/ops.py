@@ -62,21 +62,22 @@ GRAD_FUNCS = {
     torch.permute, torch.transpose, torch.movedim, F.pad, torch.cat, torch.concat, torch.concatenate, torch.stack,
     torch.split, torch.chunk, torch.unbind, torch.narrow, torch.flip, torch.roll, F.max_pool1d, F.max_pool2d,
     F.max_pool3d, F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d, F.pixel_shuffle,
-    F.pixel_unshuffle, operator.getitem, torch.t, torch.swapaxes, torch.swapdims,
+    F.pixel_unshuffle, operator.getitem, torch.t, torch.swapaxes, torch.swapdims, F.max_unpool1d, F.max_unpool2d,
+    F.max_unpool3d, torch.where,
 } | _aten("permute", "transpose", "t", "cat", "concat", "stack", "split", "split_with_sizes", "chunk", "unbind",
           "narrow", "slice", "select", "constant_pad_nd", "pad", "reflection_pad1d", "reflection_pad2d",
           "reflection_pad3d", "replication_pad1d", "replication_pad2d", "replication_pad3d", "max_pool1d",
           "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices", "adaptive_max_pool1d",
           "adaptive_max_pool2d", "adaptive_max_pool3d", "expand", "repeat", "flip", "roll", "pixel_shuffle",
-          "pixel_unshuffle", "movedim", "__getitem__")
+          "pixel_unshuffle", "movedim", "__getitem__", "max_unpool2d", "max_unpool3d", "where")
 GRAD_METHODS = {"permute", "transpose", "t", "swapaxes", "swapdims", "split", "chunk", "unbind", "narrow", "expand",
-                "expand_as", "repeat",
-                "flip", "roll", "select", "movedim", "__getitem__"}
+                "expand_as", "repeat", "where", "flip", "roll", "select", "movedim", "__getitem__"}
 GRAD_MODULES = (
     nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
     nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d, nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d,
     nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d, nn.ReplicationPad1d, nn.ReplicationPad2d,
-    nn.ReplicationPad3d, nn.PixelShuffle, nn.PixelUnshuffle, nn.ChannelShuffle,
+    nn.ReplicationPad3d, nn.PixelShuffle, nn.PixelUnshuffle, nn.ChannelShuffle, nn.MaxUnpool1d, nn.MaxUnpool2d,
+    nn.MaxUnpool3d,
 )
 
 ZRULE_FUNCS = {

@@ -114,9 +114,11 @@ class Route(Op):
 
     def relevance(self, r, walk):
         tin = self.tensor_inputs
-        grads = vjp(walk.rerun(self, tin), [walk.value(n) for n in tin], r)
-        for n, g in zip(tin, grads):
-            walk.give(n, g)
+        values = [walk.value(n) for n in tin]
+        grads = vjp(walk.rerun(self, tin), values, r)
+        for n, v, g in zip(tin, values, grads):
+            if v.is_floating_point():
+                walk.give(n, g)
 
 
 class TupleGet(Op):
