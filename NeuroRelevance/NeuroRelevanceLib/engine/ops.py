@@ -4,6 +4,7 @@ A target is a torch function, a ``torch.ops.aten`` packet (overloads are normali
 packet), a Tensor method name or an nn.Module type. Tables, by the kind that reads them:
 
 ``PASS_*`` (``Pass``)        elementwise / normalisation / dropout: ``R_in = R_out``
+``CLIP_*`` (``Clip``)        ReLU6 / Hardtanh / clamp: ``R_in = R_out`` where the unit is not saturated, else 0
 ``RESHAPE_*`` (``Reshape``)  view-like: ``R_in = R_out.reshape(input shape)``
 ``GRAD_*`` (``Route``)       data movement, max pooling, concatenation: routed like the gradient
 ``ZRULE_*`` (``ZRule``)      positive linear maps without parameters (avg pool, upsampling, mean)
@@ -35,23 +36,27 @@ def _aten(*names: str) -> set:
 
 PASS_FUNCS = {
     F.relu, torch.relu, F.leaky_relu, F.prelu, F.elu, F.selu, F.celu, F.gelu, F.silu, F.mish, F.softplus,
-    F.hardtanh, F.relu6, F.hardswish, F.hardsigmoid, torch.sigmoid, F.sigmoid, torch.tanh, F.tanh,
+    F.hardswish, F.hardsigmoid, torch.sigmoid, F.sigmoid, torch.tanh, F.tanh,
     F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout,
     F.instance_norm, F.group_norm, F.layer_norm, F.local_response_norm, torch.clone, operator.neg, torch.neg,
     operator.pos, torch.relu_, F.relu_, F.leaky_relu_, F.elu_, torch.sigmoid_, torch.tanh_, torch.as_tensor,
 } | _aten("relu", "leaky_relu", "prelu", "_prelu_kernel", "elu", "selu", "celu", "gelu", "silu", "mish",
-          "softplus", "hardtanh", "relu6", "hardswish", "hardsigmoid", "sigmoid", "tanh", "dropout", "native_dropout",
+          "softplus", "hardswish", "hardsigmoid", "sigmoid", "tanh", "dropout", "native_dropout",
           "feature_dropout", "alpha_dropout", "feature_alpha_dropout", "clone", "alias", "contiguous", "detach",
           "instance_norm", "group_norm", "native_group_norm", "layer_norm", "native_layer_norm", "_to_copy", "to",
           "lift_fresh_copy", "type_as", "neg", "threshold", "as_tensor")
 PASS_METHODS = {"relu", "sigmoid", "tanh", "clone", "contiguous", "detach", "to", "float", "double", "type_as",
                 "neg", "leaky_relu", "gelu", "elu", "silu"}
 PASS_MODULES = (
-    nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Softplus, nn.Hardtanh,
-    nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.Tanh, nn.Sigmoid, nn.Threshold, nn.RReLU,
+    nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Softplus, nn.Hardswish, nn.Hardsigmoid, nn.Tanh, nn.Sigmoid, nn.Threshold, nn.RReLU,
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout, nn.Identity,
     nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm,
 )
+
+CLIP_FUNCS = {F.hardtanh, F.relu6, F.hardtanh_, torch.clamp, torch.clip, torch.clamp_min, torch.clamp_max,
+              torch.clamp_, torch.clip_} | _aten("hardtanh", "relu6", "clamp", "clip", "clamp_min", "clamp_max")
+CLIP_METHODS = {"clamp", "clip", "clamp_min", "clamp_max"}
+CLIP_MODULES = (nn.ReLU6, nn.Hardtanh)
 
 RESHAPE_FUNCS = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze} | _aten(
     "view", "_unsafe_view", "reshape", "flatten", "squeeze", "unsqueeze", "unflatten")

@@ -1,6 +1,8 @@
 """Operators that hand relevance on without a rule of their own: pass, reshape, gradient routing.
 
 - ``Pass``: elementwise activations, dropout, identity, Instance/Group/LayerNorm, casts: ``R_in = R_out``.
+- ``Clip``: ReLU6, Hardtanh, clamp/clip with constant bounds: ``R_in = R_out`` where the unit is not
+  saturated, 0 where it is (the gradient's convention: a saturated unit's output does not depend on its input).
 - ``PassOrStrip``: sigmoid — stripped where it produces the model output, else a pass.
 - ``Strip``: softmax / log-softmax, removed where they produce the model output.
 - ``Reshape``: views, flatten, squeeze: ``R_in = R_out.reshape(input shape)``.
@@ -11,11 +13,12 @@
 """
 from __future__ import annotations
 
+import torch
 import torch.fx as fx
 import torch.nn as nn
 
 from .. import ops
-from .base import Op, Tensor, unsupported_error, vjp
+from .base import Op, Tensor, Unknown, unsupported_error, vjp
 
 _NONNEG_LABELS = {"F.relu", "torch.relu", "ReLU", "ReLU6", "F.relu6", "aten.relu", "aten.relu6", "Tensor.relu",
                   "Tensor.relu_", "torch.relu_", "F.relu_", "Sigmoid", "F.sigmoid", "torch.sigmoid", "aten.sigmoid",
@@ -51,6 +54,31 @@ class Pass(Op):
         r = r.get(0) if isinstance(r, dict) else r
         if r is not None:
             walk.give(self.tensor_inputs[0], r)
+
+
+class Clip(Pass):
+    """ReLU6 / Hardtanh / clamp / clip: relevance passes where ``f(x) == x`` and stops at saturated units
+    (like the gradient), so LRP-0 equals gradient × input through them."""
+
+    kind = "clip"
+    functions = ops.CLIP_FUNCS
+    methods = ops.CLIP_METHODS
+    modules = ops.CLIP_MODULES
+
+    def needs(self):
+        return self.inputs[:1]
+
+    def settle(self, env, value):
+        op = super().settle(env, value)
+        if op is self and len(self.tensor_inputs) != 1:
+            return self.become(Unknown)  # bounds that depend on the input: no rule
+        return op
+
+    def relevance(self, r, walk):
+        x = walk.value(self.inputs[0])
+        with torch.no_grad():
+            kept = walk.rerun(self, self.inputs[:1])([x]) == x
+        walk.give(self.inputs[0], r * kept)
 
 
 class PassOrStrip(Pass):
