@@ -15,7 +15,7 @@ import torch
 
 from ..device import resolve_device
 from ..errors import InputError
-from .assign import RuleOptions, assign_rules
+from .assign import RuleOptions, assign_rules, check_pass_through_matched
 from .capture import Source, prepared
 from .checks import check_dtype, check_input
 from .explanation import Explanation
@@ -23,7 +23,7 @@ from .filters import apply_filter, check_filter, make_filter
 from .presets import get_preset
 from .propagate import backward, check_supported
 from .target import selection
-from .validate import check_bounds, check_finite_map, check_options, check_pass_through
+from .validate import check_bounds, check_finite_map, check_map_substance, check_options, check_pass_through
 from .verify import GraphMismatchError, _flat, verified_plan
 
 Tensor = torch.Tensor
@@ -122,6 +122,7 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
                 source.entry.winner[tuple(xw.shape)] = plan.captured.source
                 graph_check += " (graph captured on an earlier call, checked again on this input)" if reused else ""
         check_supported(plan)
+        check_pass_through_matched(plan, passing)
         return _relevance(plan, rec, out, target, mask, stabilizer, (filter, filter_range, filter_placement,
                                                                      filter_per_channel),
                           dict(device=dev, dtype=dt, method=method, preset=preset, rules=used,
@@ -150,6 +151,7 @@ def _relevance(plan: Any, rec: Any, out: Any, target: Any, mask: Any, stabilizer
     totals[plan.input_node.name] = total_in
     denom = target_value.abs()
     err = (total_in - target_value).abs() / torch.where(denom > 0, denom, torch.ones_like(denom))
+    check_map_substance(r_in, target_value, err)
     return Explanation(
         relevance=r_in.detach().cpu(), output=out.detach().cpu(), target_value=target_value.detach().cpu(),
         layer_totals=type(totals)((k, v.detach().cpu()) for k, v in totals.items()),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from numbers import Real
 from typing import Any, Iterable
 
@@ -15,6 +16,17 @@ Tensor = torch.Tensor
 class NonFiniteRelevanceError(ValueError):
     """The propagation produced NaN or infinite relevance; no map is returned."""
 
+
+class VanishedRelevanceError(ValueError):
+    """The map is zero everywhere although the explained value is not: nothing reached the input."""
+
+
+class ConservationWarning(UserWarning):
+    """The input's relevance differs from the explained value by more than the value itself."""
+
+
+#: above this |ΣR − f| / |f|, a map comes with a ``ConservationWarning``
+CONSERVATION_WARN = 1.0
 
 _EXAMPLES = {"epsilon": "1e-6", "gamma": "0.25", "stabilizer": "1e-6", "alpha": "1", "beta": "0"}
 
@@ -87,3 +99,32 @@ def check_finite_map(relevance: Tensor, totals: dict) -> None:
         f"The relevance map contains NaN or infinite values{at}. No map is returned: a rule divided by a zero "
         "denominator or the model produced non-finite activations; use a positive stabilizer/epsilon or check "
         "the model weights.")
+
+
+def check_map_substance(relevance: Tensor, target_value: Tensor, error: Tensor) -> None:
+    """Refuse a map that is zero everywhere for a non-zero explained value; warn once when relevance is
+    not conserved by more than the value itself (biases, ε or αβ's negative part absorbed it)."""
+    per_sample = relevance.reshape(relevance.shape[0], -1)
+    vanished = [i for i in range(per_sample.shape[0]) if not bool(per_sample[i].any())]
+    if vanished and all(float(target_value.reshape(-1)[i]) == 0.0 for i in vanished):
+        raise VanishedRelevanceError(
+            f"The relevance map is zero everywhere for sample(s) {vanished} because the explained value is exactly "
+            "zero there: there is nothing to distribute. Explain another class/channel (target=), or check the "
+            "input's scale (values far below the usual range underflow).")
+    if vanished:
+        vanished = [i for i in vanished if float(target_value.reshape(-1)[i]) != 0.0]
+        raise VanishedRelevanceError(
+            f"The relevance map is zero everywhere for sample(s) {vanished} although the explained value is not "
+            f"zero ({float(target_value.reshape(-1)[vanished[0]]):.3g}): relevance vanished on the way to the input "
+            "(underflow of tiny values, or an epsilon/stabilizer far larger than the layer outputs). No map is "
+            "returned; explain in float64 (dtype=torch.float64), scale the input to its usual range or use a "
+            "smaller epsilon.")
+    worst = float(error.max()) if error.numel() else 0.0
+    if worst > CONSERVATION_WARN:
+        i = int(error.argmax())
+        warnings.warn(
+            f"Relevance conservation error {worst:.3g} (sample {i}: the input's relevance sums to "
+            f"{float(per_sample[i].sum()):.4g}, the explained value is {float(target_value.reshape(-1)[i]):.4g}): "
+            "most of the value was absorbed by biases, epsilon or the rules' negative parts, so the map shows only "
+            "a small or distorted part of it. See Explanation.layer_totals for where it was lost.",
+            ConservationWarning, stacklevel=3)

@@ -18,7 +18,7 @@ import torch.fx as fx
 import torch.nn as nn
 
 from .. import ops
-from .base import Op, Tensor, Unknown, unsupported_error, vjp
+from .base import Op, Tensor, Unknown, UnsupportedOperatorError, unsupported_error, vjp
 
 _NONNEG_LABELS = {"F.relu", "torch.relu", "ReLU", "ReLU6", "F.relu6", "aten.relu", "aten.relu6", "Tensor.relu",
                   "Tensor.relu_", "torch.relu_", "F.relu_", "Sigmoid", "F.sigmoid", "torch.sigmoid", "aten.sigmoid",
@@ -101,7 +101,12 @@ class Strip(Op):
     strippable = True
 
     def relevance(self, r, walk):
-        raise unsupported_error(self)
+        users = ", ".join(sorted(u.name for u in self.node.users))
+        raise UnsupportedOperatorError(
+            f"{self.label} at node '{self.name}' is not the model's last operation (its result goes on to {users}); "
+            "LRP explains logits, and removes a softmax/log-softmax/sigmoid only where it produces the output. "
+            "Explain the logits: return the layer before the softmax (e.g. a wrapper or a flag that skips it), then "
+            "pick the class with target=.")
 
 
 class Reshape(Op):
