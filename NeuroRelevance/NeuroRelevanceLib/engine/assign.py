@@ -90,8 +90,8 @@ def _fill_bounds(rule: Rule, opts: RuleOptions) -> Rule:
 def assign_rules(plan: Plan, opts: RuleOptions) -> dict[str, str]:
     """Give every linear operator its rule and mark pass-through operators; returns layer -> rule used."""
     linear = plan.linear()
-    names = {s.module_path or s.name for s in linear} | {s.name for s in linear}
-    check_rule_keys(opts.rules, names)
+    shown = {s.module_path or s.name for s in linear}
+    check_rule_keys(opts.rules, shown | {s.name for s in linear}, shown)
     defaults = dict(epsilon=opts.epsilon, gamma=opts.gamma, stabilizer=opts.stabilizer)
     for i, op in enumerate(plan.steps):
         if type(op) in (Unknown, Scale) and opts.pass_through & _names(op):

@@ -199,7 +199,7 @@ def _module_source(model: nn.Module, x: torch.Tensor, device: torch.device, dtyp
 
     def export_program() -> Any:
         with _TRACE_LOCK:
-            return torch.export.export(work, (x,))
+            return torch.export.export(work, (x.clone(),))
 
     program = kept("program", export_program)
 
@@ -213,8 +213,8 @@ def _module_source(model: nn.Module, x: torch.Tensor, device: torch.device, dtyp
 
     def jit_traced() -> Captured:
         with _TRACE_LOCK:
-            traced = torch.jit.trace(work, (x,), check_trace=False)
-        gm, types = script_to_fx(traced, x, device, dtype)
+            traced = torch.jit.trace(work, (x.clone(),), check_trace=False)
+        gm, types = script_to_fx(traced, x.clone(), device, dtype)
         return Captured(gm, "torchscript (traced)", {**_types_of(work), **types})
 
     candidates = [Candidate("torch.fx", kept("torch.fx", fx_graph, per_shape=False), work, fx_graph),
@@ -257,7 +257,7 @@ def _script_source(model: torch.jit.ScriptModule, x: torch.Tensor, device: torch
         return run.to(device=device, dtype=dtype)(xx)
 
     def converted() -> Captured:
-        gm, types = script_to_fx(model, x, device, dtype)
+        gm, types = script_to_fx(model, x.clone(), device, dtype)  # a forward may write x
         return Captured(gm, "torchscript", types)
 
     return Source("TorchScript", reference, [Candidate("torchscript", converted)], lambda: _named_tensors(model))

@@ -17,10 +17,6 @@ class NonFiniteRelevanceError(ValueError):
     """The propagation produced NaN or infinite relevance; no map is returned."""
 
 
-class VanishedRelevanceError(ValueError):
-    """The map is zero everywhere although the explained value is not: nothing reached the input."""
-
-
 class ConservationWarning(UserWarning):
     """The input's relevance differs from the explained value by more than the value itself."""
 
@@ -78,6 +74,16 @@ def check_options(epsilon: Any, gamma: Any, stabilizer: Any, low: Any, high: Any
     return eps, gam, stab
 
 
+def check_representable(dtype: torch.dtype, **values: float) -> None:
+    """Each of ``values`` (ε, γ, stabiliser) must be finite in the run's ``dtype`` (1e300 is inf in float32)."""
+    top = torch.finfo(dtype).max
+    for name, v in values.items():
+        if v > top:
+            raise InputError(f"explain(): {name}={v:g} overflows {str(dtype).replace('torch.', '')} (largest "
+                             f"{top:.3g}), and every map would be zero; use a smaller {name} (e.g. "
+                             f"{name}={_EXAMPLES.get(name, '1e-6')}) or dtype=torch.float64.")
+
+
 def check_pass_through(names: Any) -> set:
     """``pass_through`` as a set of names (a single string is one name, not its letters)."""
     if names is None:
@@ -102,29 +108,27 @@ def check_finite_map(relevance: Tensor, totals: dict) -> None:
 
 
 def check_map_substance(relevance: Tensor, target_value: Tensor, error: Tensor) -> None:
-    """Refuse a map that is zero everywhere for a non-zero explained value; warn once when relevance is
-    not conserved by more than the value itself (biases, ε or αβ's negative part absorbed it)."""
+    """One ``ConservationWarning`` when the map is zero everywhere for a sample (nothing of the explained value
+    reached the input) or relevance is not conserved by more than the value itself (biases, ε or the rules'
+    negative parts absorbed it); nothing otherwise."""
     per_sample = relevance.reshape(relevance.shape[0], -1)
+    values = target_value.reshape(-1)
     vanished = [i for i in range(per_sample.shape[0]) if not bool(per_sample[i].any())]
-    if vanished and all(float(target_value.reshape(-1)[i]) == 0.0 for i in vanished):
-        raise VanishedRelevanceError(
-            f"The relevance map is zero everywhere for sample(s) {vanished} because the explained value is exactly "
-            "zero there: there is nothing to distribute. Explain another class/channel (target=), or check the "
-            "input's scale (values far below the usual range underflow).")
     if vanished:
-        vanished = [i for i in vanished if float(target_value.reshape(-1)[i]) != 0.0]
-        raise VanishedRelevanceError(
-            f"The relevance map is zero everywhere for sample(s) {vanished} although the explained value is not "
-            f"zero ({float(target_value.reshape(-1)[vanished[0]]):.3g}): relevance vanished on the way to the input "
-            "(underflow of tiny values, or an epsilon/stabilizer far larger than the layer outputs). No map is "
-            "returned; explain in float64 (dtype=torch.float64), scale the input to its usual range or use a "
-            "smaller epsilon.")
+        i = vanished[0]
+        why = "the explained value is exactly zero" if float(values[i]) == 0.0 else (
+            f"none of the explained value {float(values[i]):.4g} reached the input: biases absorbed it, the input is "
+            "(nearly) zero or underflows, or the rules (z+, alpha-beta) found no positive contribution on the way")
+        warnings.warn(f"The relevance map is zero everywhere for sample(s) {vanished}: {why}. The map shows "
+                      "nothing; try another target, dtype=torch.float64 or the 'epsilon' preset.",
+                      ConservationWarning, stacklevel=3)
+        return
     worst = float(error.max()) if error.numel() else 0.0
     if worst > CONSERVATION_WARN:
         i = int(error.argmax())
         warnings.warn(
             f"Relevance conservation error {worst:.3g} (sample {i}: the input's relevance sums to "
-            f"{float(per_sample[i].sum()):.4g}, the explained value is {float(target_value.reshape(-1)[i]):.4g}): "
-            "most of the value was absorbed by biases, epsilon or the rules' negative parts, so the map shows only "
-            "a small or distorted part of it. See Explanation.layer_totals for where it was lost.",
+            f"{float(per_sample[i].sum()):.4g}, the explained value is {float(values[i]):.4g}): most of the value "
+            "was absorbed by biases, epsilon or the rules' negative parts, so the map shows only a small or "
+            "distorted part of it. See Explanation.layer_totals for where it was lost.",
             ConservationWarning, stacklevel=3)
