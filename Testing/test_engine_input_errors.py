@@ -91,3 +91,30 @@ def test_float_class_index_is_named_as_such():
         explain(_net(), torch.randn(1, 1, 6, 6, 6), target=1.0)
     text = str(refused.value)
     assert "fractional" not in text and "target=1" in text, text
+
+
+class Branch(nn.Module):
+    """A Python branch on a tensor value: torch.export fails (data-dependent), the traced graph is used."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv3d(1, 4, 3, padding=1), nn.Conv3d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = self.a(x) if x.mean() > 0.5 else self.b(x)
+        return self.fc(torch.relu(h).mean((2, 3, 4)))
+
+
+def test_graph_capture_attempts_do_not_flood_stderr(capfd):
+    import warnings
+
+    torch.manual_seed(2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        e = explain(Branch().eval(), torch.rand(1, 1, 6, 6, 6))
+    err = capfd.readouterr().err
+    assert "def forward" not in err and "symbolic_shapes" not in err, err[:500]
+    assert len(err.strip().splitlines()) <= 1, err[:500]
+    assert not [w for w in caught if "TracerWarning" in type(w.message).__name__]
+    assert "torch.export" in e.graph_check  # what was tried stays on record

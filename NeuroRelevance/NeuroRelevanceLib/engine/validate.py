@@ -121,7 +121,7 @@ def check_map_substance(relevance: Tensor, target_value: Tensor, error: Tensor) 
             "(nearly) zero or underflows, or the rules (z+, alpha-beta) found no positive contribution on the way")
         warnings.warn(f"The relevance map is zero everywhere for sample(s) {vanished}: {why}. The map shows "
                       "nothing; try another target, dtype=torch.float64 or the 'epsilon' preset.",
-                      ConservationWarning, stacklevel=3)
+                      ConservationWarning, stacklevel=4)
         return
     worst = float(error.max()) if error.numel() else 0.0
     if worst > CONSERVATION_WARN:
@@ -131,4 +131,4 @@ def check_map_substance(relevance: Tensor, target_value: Tensor, error: Tensor) 
             f"{float(per_sample[i].sum()):.4g}, the explained value is {float(values[i]):.4g}): most of the value "
             "was absorbed by biases, epsilon or the rules' negative parts, so the map shows only a small or "
             "distorted part of it. See Explanation.layer_totals for where it was lost.",
-            ConservationWarning, stacklevel=3)
+            ConservationWarning, stacklevel=4)
