@@ -84,7 +84,7 @@ def selection(out: Tensor, target: Any = None, mask: Optional[Any] = None) -> tu
                              f"{tuple(out.shape)}, not {tuple(target.shape)}.")
         return _weights(target, out, "The target weight tensor"), "weights"
     if isinstance(target, numbers.Real) and not isinstance(target, numbers.Integral) and float(target).is_integer():
-        raise InputError(f"target={target!r} is a float; class indices are integers: pass target={int(target)}.")
+        raise InputError(f"target={target!r} is a float, not an integer class index: pass target={int(target)}.")
     if isinstance(target, numbers.Real) and not isinstance(target, numbers.Integral):
         raise InputError(f"target must be an integer class index, not {target!r}: a fractional class does not "
                          f"exist (round it yourself if you meant int({target!r})).")
