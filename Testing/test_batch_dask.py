@@ -16,7 +16,7 @@ from NeuroRelevanceLib.batch import DaskExecutor, explain_cohort
 from NeuroRelevanceLib.nifti import read_nifti
 
 pytest.importorskip("distributed")
-OPTIONS = dict(atlases=(ATLAS,), min_overlap=MIN_OVERLAP, reference_group="control", device="cpu")
+OPTIONS = dict(atlases=(ATLAS,), min_overlap=MIN_OVERLAP, reference_group="control", target="AD", device="cpu")
 
 
 @pytest.fixture(scope="module")

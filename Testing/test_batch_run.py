@@ -12,7 +12,7 @@ from NeuroRelevanceLib.batch import explain_cohort
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.nifti import read_nifti, write_nifti
 
-OPTIONS = dict(atlases=(ATLAS,), min_overlap=MIN_OVERLAP, reference_group="control", device="cpu")
+OPTIONS = dict(atlases=(ATLAS,), min_overlap=MIN_OVERLAP, reference_group="control", target="AD", device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -85,6 +85,7 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
     people = read_subjects(subjects, card.input.channels)
     _check_reference(options.reference_group, people)
     _spare_inputs(subjects, people, card_path, options, out_dir)
+    _check_one_target(options, people, card)
     source = ModelSource(str(card_path), trusted, options.device)
     if executor is not None and (workers is not None or scheduler is not None):
         raise InputError("Give an executor, or workers / scheduler to make one, not both.")
@@ -138,6 +139,22 @@ def _check_reference(reference: Optional[str], people: list[Subject]) -> None:
                          f"are {', '.join(groups) or 'none: add a group column to the table'}.")
 
 
+def _check_one_target(options: BatchOptions, people: list[Subject], card) -> None:
+    """Group maps and gain average subjects: refuse them for a classifier when each subject would be
+    explained for its own predicted class (no target given)."""
+    groups = sorted({s.group for s in people if s.group})
+    if options.target is not None or card.output.type != "classification" or not (groups or
+                                                                                 options.reference_group):
+        return
+    classes = list(card.output.classes) or ["0", "1"]
+    compared = f"groups {', '.join(groups)}" + (f", --reference-group {options.reference_group}"
+                                                 if options.reference_group else "")
+    raise InputError(f"The subjects are compared by group ({compared}), which needs one target for all of them, "
+                     "but no target was given, so each subject would be explained for its own predicted class; "
+                     f"pass --target (target=) with one of the model's classes ({', '.join(classes)}), e.g. "
+                     f"--target {classes[-1]}.")
+
+
 def _run(people: list[Subject], plan: Plan, executor, overwrite: bool, progress, say) -> dict[str, dict]:
     rows: dict[str, dict] = {}
     pending = []
@@ -149,7 +166,7 @@ def _run(people: list[Subject], plan: Plan, executor, overwrite: bool, progress,
         else:
             rows[subject.id] = {"id": subject.id, "group": subject.group, "status": "skipped",
                                 "reason": "outputs already complete", "prediction": entry.get("prediction"),
-                                "seconds": 0.0, "files": files.listed(entry)}
+                                "target": entry.get("target"), "seconds": 0.0, "files": files.listed(entry)}
     say(f"{len(people)} subjects: {len(rows)} already complete, {len(pending)} to explain; running "
         f"{executor.description}")
     if hasattr(progress, "start"):
@@ -182,11 +199,18 @@ def _finish(people: list[Subject], rows: dict, options: BatchOptions, out: Path,
                 for row in ordered if row["status"] != "failed"]
     notes = [f"{row['id']}: {row['reason']}" for row in complete if row["status"] == "done" and row.get("reason")]
     result = CohortExplanation(subjects_table(ordered), out_dir=out)
+    targets = sorted({str(row.get("target")) for row in complete})
     if complete:
         sidecar = Path(str(complete[0]["files"]["relevance"]).replace(".nii.gz", ".json"))
         record = cohort_record(json.loads(sidecar.read_text(encoding="utf-8"))["record"])
         result.regions, files = region_tables(complete, options.atlases, out)
         result.files.update(files)
+    if len(targets) > 1:  # averaging maps of different classes would be silently wrong
+        notes.append(f"no group maps or gain: the subjects were explained for different classes "
+                     f"({', '.join(targets)}: each its predicted class); pass --target (target=) to explain "
+                     "every subject for one class")
+        _remove_group_results(out / COHORT)
+    elif complete:
         result.maps, map_notes = group_maps(complete, out, record)
         result.gain, files, gain_notes = gain_tables(complete, options.atlases, options.reference_group, out,
                                                      options, record)
@@ -196,3 +220,10 @@ def _finish(people: list[Subject], rows: dict, options: BatchOptions, out: Path,
     result.summary = write_summary(out, result.subjects, ordered, executor, options.record(), notes,
                                    {**result.files, **result.maps}, seconds)
     return result
+
+
+def _remove_group_results(folder: Path) -> None:
+    """Remove an earlier run's group maps and gain tables, which no longer describe this folder's subjects."""
+    for pattern in ("*_mean.nii.gz", "*_mean.json", "*_std.nii.gz", "*_std.json", "gain_*.csv"):
+        for path in folder.glob(pattern):
+            path.unlink(missing_ok=True)
