@@ -38,7 +38,7 @@ def test_every_subject_is_explained_and_its_map_is_the_single_scan_map(done, inp
     for subject in cohort.itertuples():
         row = _row(done, subject.id)
         written, grid = read_nifti(row["relevance"])
-        expected = single_scan_map(card, subject.path)
+        expected = single_scan_map(card, subject.path, target=1)  # OPTIONS' target "AD"
         scan_grid = read_nifti(subject.path)[1]
         assert grid.same_as(scan_grid)
         assert np.abs(expected).max() > 0

@@ -2,8 +2,8 @@
 
 Order of work: the options are checked against the model card and the model is loaded once here
 (so a bad model, option, table or scheduler is refused before anything is written); the output
-folder is claimed (refused when it holds results of other settings); complete subjects are
-skipped; the others run as tasks (``batch_size`` subjects each) and stream their results; then the
+folder is claimed (refused when it holds results of other settings, or files that are not a batch
+run's outputs: a non-empty folder without ``batch.json``); complete subjects are skipped; the others run as tasks (``batch_size`` subjects each) and stream their results; then the
 cohort outputs are made from the written files, and the summary is written.
 """
 from __future__ import annotations
@@ -17,9 +17,10 @@ import pandas as pd
 
 from ..atomic import remove_stale
 from ..errors import InputError
+from ..folder_owner import check_own_folder, is_empty
 from .executor import LOST, InProcessExecutor, make_executor
 from .options import DEFAULT_ATLASES, BatchOptions
-from .outputs import COHORT, SubjectFiles, claim_folder
+from .outputs import COHORT, SETTINGS_FILE, SubjectFiles, claim_folder
 from .scans import fingerprint
 from .subjects import Subject, read_subjects
 from .task import Plan, explain_subjects
@@ -63,6 +64,8 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
         running scheduler, or on a given :class:`DaskExecutor`; by default everything runs here.
     batch_size: subjects per task (each is still explained on its own, so maps never depend on it).
     overwrite: recompute every subject, even one with complete outputs from other settings.
+    When no subject could be explained and ``out_dir`` was new or empty, everything the run wrote there is
+    removed again: ``out_dir`` of the result is None and its ``summary`` gives every reason.
     progress: called with each subject's result as it finishes (and, if it has one, its ``start(n)``
         with the number of subjects to explain); log: called with status lines.
     """
@@ -85,7 +88,9 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
     people = read_subjects(subjects, card.input.channels)
     _check_reference(options.reference_group, people)
     _spare_inputs(subjects, people, card_path, options, out_dir)
+    check_own_folder(out_dir, "--output", "explain", signatures=(SETTINGS_FILE,))
     _check_one_target(options, people, card)
+    fresh, existed = is_empty(Path(out_dir).expanduser()), Path(out_dir).expanduser().is_dir()
     source = ModelSource(str(card_path), trusted, options.device)
     if executor is not None and (workers is not None or scheduler is not None):
         raise InputError("Give an executor, or workers / scheduler to make one, not both.")
@@ -105,7 +110,12 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
     finally:
         if own:
             executor.close()
-    return _finish(people, rows, options, out, executor.description, time.perf_counter() - started)
+    result = _finish(people, rows, options, out, executor.description, time.perf_counter() - started)
+    counts = result.summary["counts"]
+    if fresh and counts["failed"] and not counts["done"] and not counts["skipped"]:
+        _remove_run(out, keep_folder=existed)  # nothing was explained: leave no folder of failures behind
+        result.out_dir = None
+    return result
 
 
 def _card_path(model: Any) -> Path:
@@ -227,3 +237,24 @@ def _remove_group_results(folder: Path) -> None:
     for pattern in ("*_mean.nii.gz", "*_mean.json", "*_std.nii.gz", "*_std.json", "gain_*.csv"):
         for path in folder.glob(pattern):
             path.unlink(missing_ok=True)
+
+
+def _remove_run(out: Path, keep_folder: bool) -> None:
+    """Remove everything a run wrote into ``out``, which was new or empty before it (and the folder
+    itself unless ``keep_folder``)."""
+    import shutil
+
+    from ..folder_owner import IGNORED
+
+    for path in out.iterdir():
+        if path.name in IGNORED:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if not keep_folder:
+        try:
+            out.rmdir()
+        except OSError:
+            pass
