@@ -127,7 +127,7 @@ def test_bad_subjects_are_reported_and_skipped_and_the_rest_completes(inputs, tm
     result = explain_cohort(mixed, card, tmp_path / "out", **{**OPTIONS, "png": False})
     status = result.subjects.set_index("id")
     assert list(status.loc[cohort["id"], "status"]) == ["done", "done"]
-    reasons = {"broken": "not a readable", "nan": "nan", "far": "empty where the model looks", "missing": "no such"}
+    reasons = {"broken": "not a readable", "nan": "nan", "far": "does not overlap", "missing": "no such"}
     for subject_id, words in reasons.items():
         assert status.loc[subject_id, "status"] == "failed"
         assert words in status.loc[subject_id, "reason"].lower(), status.loc[subject_id, "reason"]
