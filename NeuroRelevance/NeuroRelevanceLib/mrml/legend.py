@@ -24,6 +24,19 @@ def legend_title(heatmap) -> str:
     return f"Relevance (red: for {target})" if target else "Relevance (a.u.)"
 
 
+def window_lines(heatmap) -> list[str]:
+    """Under the legend's title when the map goes beyond the display window: the ends are marked "≥" / "≤"
+    and named as the window, with the map's maximum (as the PNG colour bars say it); else nothing."""
+    from ..colour_bar import value_text
+
+    bar = colour_bar_for(heatmap)
+    if bar is None or not bar.saturated:
+        return []
+    ends = f"top ≥ {value_text(bar.high)}" if bar.low >= 0 else \
+        f"ends ≥ {value_text(bar.high)}, ≤ {value_text(bar.low)}"
+    return [f"{ends}: display window", f"(map max |R| {value_text(bar.peak).lstrip('+')})"]
+
+
 def meanings(heatmap) -> tuple[str, str]:
     """What the top (red) and bottom (blue) of the colour bar mean for this heatmap's target."""
     record = read_attributes(heatmap) or {}
@@ -63,7 +76,7 @@ def show_color_legend(scene, heatmap, visible: bool = True):
         return None
     low, high = display.GetWindowLevelMin(), display.GetWindowLevelMax()
     was = legend.StartModify()
-    legend.SetTitleText(legend_title(heatmap))
+    legend.SetTitleText("\n".join([legend_title(heatmap), *window_lines(heatmap)]))
     legend.SetLabelFormat("%.2g")
     legend.SetNumberOfLabels(5)
     legend.SetScalarRangeFlag(legend.UseManualScalarRange)
