@@ -27,7 +27,8 @@ def heatmap(scene):
 def test_a_window_below_the_map_maximum_is_marked_on_the_legend(scene, heatmap, positive_only):
     show_heatmap(scene, heatmap, window=1.1e-4, positive_only=positive_only, window_source="99.5th percentile")
     title = show_color_legend(scene, heatmap).GetTitleText()
-    assert "≥" in title and "display window" in title and "2.50e-04" in title, title
+    assert "≥" in title and "display window" in title, title
+    assert "\n" not in title, title  # one line: a two-line title's layout lagged a render in the web views
     assert ("≤" in title) != positive_only, title
 
 

@@ -25,16 +25,13 @@ def legend_title(heatmap) -> str:
 
 
 def window_lines(heatmap) -> list[str]:
-    """Under the legend's title when the map goes beyond the display window: the ends are marked "≥" / "≤"
-    and named as the window, with the map's maximum (as the PNG colour bars say it); else nothing."""
-    from ..colour_bar import value_text
-
+    """Under the legend's title when the map goes beyond the display window: its ends are marked "≥" / "≤"
+    and named as the display window (the PNG colour bars also give the map's maximum); else nothing.
+    On the title's line: a second title line made the legend's layout lag one render in the web views."""
     bar = colour_bar_for(heatmap)
     if bar is None or not bar.saturated:
         return []
-    ends = f"top ≥ {value_text(bar.high)}" if bar.low >= 0 else \
-        f"ends ≥ {value_text(bar.high)}, ≤ {value_text(bar.low)}"
-    return [f"{ends}: display window", f"(map max |R| {value_text(bar.peak).lstrip('+')})"]
+    return ["· top ≥ display window" if bar.low >= 0 else "· ends ≥/≤ display window"]
 
 
 def meanings(heatmap) -> tuple[str, str]:
@@ -76,7 +73,7 @@ def show_color_legend(scene, heatmap, visible: bool = True):
         return None
     low, high = display.GetWindowLevelMin(), display.GetWindowLevelMax()
     was = legend.StartModify()
-    legend.SetTitleText("\n".join([legend_title(heatmap), *window_lines(heatmap)]))
+    legend.SetTitleText(" ".join([legend_title(heatmap), *window_lines(heatmap)]))
     legend.SetLabelFormat("%.2g")
     legend.SetNumberOfLabels(5)
     legend.SetScalarRangeFlag(legend.UseManualScalarRange)
