@@ -21,19 +21,32 @@ def read_nifti(path: str | Path, dtype=None) -> tuple[np.ndarray, Grid]:
         image = nib.load(str(path))
     except Exception as exc:  # nibabel raises several types for unreadable files
         raise InputError(f"{path} is not a readable NIfTI file ({exc}).") from exc
+    return from_nibabel(image, dtype, what=str(path))
+
+
+def from_nibabel(image, dtype=None, what: str = "The NIfTI image") -> tuple[np.ndarray, Grid]:
+    """A nibabel image (or anything with ``dataobj`` and ``affine``) as a KJI array and its :class:`Grid`.
+
+    The one place where nibabel's (i, j, k) array order is turned into NeuroRelevance's (k, j, i):
+    a 4D image with one volume counts as 3D; voxels are read (scaled) as nibabel gives them.
+    """
     try:
         data = np.asanyarray(image.dataobj)
     except (EOFError, OSError, ValueError, zlib.error) as exc:  # a truncated or corrupted file
-        raise InputError(f"{path} is damaged or incomplete: its voxels could not be read ({exc}); copy or "
+        raise InputError(f"{what} is damaged or incomplete: its voxels could not be read ({exc}); copy or "
                          "download the file again.") from exc
-    if data.ndim == 4 and data.shape[3] == 1:
+    while data.ndim > 3 and data.shape[-1] == 1:
         data = data[..., 0]
     if data.ndim != 3:
-        raise InputError(f"{path} holds a {data.ndim}D image {data.shape}; a 3D volume is needed.")
+        raise InputError(f"{what} holds a {data.ndim}D image {data.shape}; a 3D volume is needed "
+                         "(pass each volume of a 4D series separately).")
     if dtype is not None:
         data = data.astype(dtype)
     array = np.ascontiguousarray(nibabel_to_kji(data))
-    return array, Grid(array.shape, image.affine)
+    try:
+        return array, Grid(array.shape, np.asarray(image.affine, dtype=float))
+    except ValueError as exc:
+        raise InputError(f"{what} has an unusable affine ({exc}); fix its header (sform/qform).") from exc
 
 
 def write_nifti(path: str | Path, array_kji: np.ndarray, grid: Grid, *, description: str = "",
