@@ -231,8 +231,8 @@ def test_gain_against_controls_with_negative_relevance_does_not_invert(atlas):
     assert (ranked["gain"] >= 0).all()
     assert table.attrs["gain_on"] == "positive relevance (R+)"
     by_label = table.set_index("label")
-    pos = [np.clip(h, 0, None)[labels == 1].sum() for h, _ in patients]
-    ref = [np.clip(h, 0, None)[labels == 1].sum() for h, _ in controls]
+    pos = [np.clip(h, 0, None)[labels.T == 1].sum() for h, _ in patients]
+    ref = [np.clip(h, 0, None)[labels.T == 1].sum() for h, _ in controls]
     assert by_label.loc[1, "gain"] == pytest.approx(np.mean(pos) / np.mean(ref))
     assert by_label.loc[1, "reference_sum_pos"] == pytest.approx(np.mean(ref))
 
