@@ -24,6 +24,26 @@ def read_nifti(path: str | Path, dtype=None) -> tuple[np.ndarray, Grid]:
     return from_nibabel(image, dtype, what=str(path))
 
 
+def read_nifti_grid(path: str | Path) -> Grid:
+    """The :class:`Grid` of a 3D NIfTI file from its header alone (no voxels read)."""
+    import nibabel as nib
+
+    path = Path(path)
+    try:
+        image = nib.load(str(path))
+    except Exception as exc:  # nibabel raises several types for unreadable files
+        raise InputError(f"{path} is not a readable NIfTI file ({exc}).") from exc
+    shape = tuple(image.shape)
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) != 3:
+        raise InputError(f"{path} holds a {len(shape)}D image {shape}; a 3D volume is needed.")
+    try:
+        return Grid(shape[::-1], np.asarray(image.affine, dtype=float))
+    except ValueError as exc:
+        raise InputError(f"{path} has an unusable affine ({exc}); fix its header (sform/qform).") from exc
+
+
 def from_nibabel(image, dtype=None, what: str = "The NIfTI image") -> tuple[np.ndarray, Grid]:
     """A nibabel image (or anything with ``dataobj`` and ``affine``) as a KJI array and its :class:`Grid`.
 
@@ -71,6 +91,22 @@ def write_nifti(path: str | Path, array_kji: np.ndarray, grid: Grid, *, descript
         image.header["descrip"] = description.encode("ascii", "replace")[:79]
     if intent_name:
         image.header["intent_name"] = intent_name.encode("ascii", "replace")[:15]
+    path = Path(path)
+    nib.save(image, str(path))
+    return path
+
+
+def write_nifti_series(path: str | Path, volumes_kji: np.ndarray, grid: Grid) -> Path:
+    """Write ``n`` KJI volumes on ``grid``, stacked as ``(n, k, j, i)``, as one 4D NIfTI (volume axis last)."""
+    import nibabel as nib
+
+    volumes_kji = np.asarray(volumes_kji)
+    if volumes_kji.ndim != 4 or volumes_kji.shape[1:] != grid.shape_kji:
+        raise InputError(f"Volumes of shape {volumes_kji.shape} do not match (n, *{grid.shape_kji}).")
+    image = nib.Nifti1Image(np.ascontiguousarray(volumes_kji.transpose(3, 2, 1, 0)), grid.ijk_to_ras)
+    image.set_qform(grid.ijk_to_ras, code=1)
+    image.set_sform(grid.ijk_to_ras, code=1)
+    image.header.set_xyzt_units("mm")
     path = Path(path)
     nib.save(image, str(path))
     return path
