@@ -10,8 +10,11 @@ from .errors import InputError
 from .geometry import Grid, kji_to_nibabel, nibabel_to_kji
 
 
-def read_nifti(path: str | Path, dtype=None) -> tuple[np.ndarray, Grid]:
-    """Read a 3D NIfTI file into a KJI array and its :class:`Grid` (the file's affine)."""
+def read_nifti(path: str | Path, dtype=None, *, what: str = "file") -> tuple[np.ndarray, Grid]:
+    """Read a 3D NIfTI file into a KJI array and its :class:`Grid` (the file's affine).
+
+    ``what`` names the file's role in messages ("heatmap file" → "The heatmap file h.nii.gz holds …").
+    """
     import nibabel as nib
 
     path = Path(path)
@@ -20,8 +23,8 @@ def read_nifti(path: str | Path, dtype=None) -> tuple[np.ndarray, Grid]:
     try:
         image = nib.load(str(path))
     except Exception as exc:  # nibabel raises several types for unreadable files
-        raise InputError(f"{path} is not a readable NIfTI file ({exc}).") from exc
-    return from_nibabel(image, dtype, what=str(path))
+        raise InputError(f"{path} is not a readable NIfTI {what} ({exc}).") from exc
+    return from_nibabel(image, dtype, what=str(path) if what == "file" else f"The {what} {path.name}")
 
 
 def read_nifti_grid(path: str | Path) -> Grid:

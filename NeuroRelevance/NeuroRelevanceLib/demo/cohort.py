@@ -158,14 +158,14 @@ def synthesize_subject(index: int, age: float, diagnosis: str, *, spacing: float
                                     if effects else 0.0),
             "gain": float(gain)}
     return SyntheticSubject(subject_id=subject_id(index), age=float(age), diagnosis=diagnosis,
-                            image=to_kji(image.astype(np.float32)), atrophy=to_kji(applied),
-                            regions=to_kji(regions), brain=to_kji(brain), grid=grid,
-                            atlas_labels=to_kji(labels.astype(np.int16)), info=info)
+                            image=_to_kji(image.astype(np.float32)), atrophy=_to_kji(applied),
+                            regions=_to_kji(regions), brain=_to_kji(brain), grid=grid,
+                            atlas_labels=_to_kji(labels.astype(np.int16)), info=info)
 
 
-def to_kji(array_ijk: np.ndarray) -> np.ndarray:
+def _to_kji(generated: np.ndarray) -> np.ndarray:
     """The generator's (..., i, j, k) array as a contiguous (..., k, j, i) array (the public order)."""
-    return np.ascontiguousarray(np.swapaxes(array_ijk, -1, -3))
+    return np.ascontiguousarray(np.swapaxes(generated, -1, -3))
 
 
 def cohort_table(n_subjects: int, *, seed: int = 0, ad_fraction: float = 0.5,

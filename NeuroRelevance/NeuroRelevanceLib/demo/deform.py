@@ -121,9 +121,9 @@ def _rotation(angles: np.ndarray) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def world_to_voxel(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """Continuous voxel indices (3, n) of world points (3, n) in an image with ``affine``."""
-    inv = np.linalg.inv(affine).astype(np.float32)
+def world_to_voxel(points: np.ndarray, voxel_to_ras: np.ndarray) -> np.ndarray:
+    """Continuous voxel indices (3, n) of world points (3, n) in an image with the 4×4 ``voxel_to_ras``."""
+    inv = np.linalg.inv(voxel_to_ras).astype(np.float32)
     return inv[:3, :3] @ points + inv[:3, 3:]
 
 

@@ -21,7 +21,7 @@ from scipy import ndimage as ndi
 
 from ..geometry import Grid
 from ..nifti import write_nifti
-from .cohort import MANIFEST, check_output_folder, subject_id, subject_space, to_kji
+from .cohort import MANIFEST, _to_kji, check_output_folder, subject_id, subject_space
 
 CHANNELS = ("ADC", "MTT", "rCBF", "rCBV", "Tmax", "TTP")
 DEFAULT_CHANNELS = ("ADC", "rCBF", "rCBV", "Tmax")
@@ -150,8 +150,8 @@ def synthesize_lesion_subject(index: int, *, spacing: float = 3.0, seed: int = 0
             "penumbra_ml": float((label == 2).sum() * voxel_ml),
             "lesions": params if lesions else []}
     return LesionSubject(subject_id=subject_id(index),
-                         channels=to_kji(np.stack([out[c] for c in channels])),
-                         channel_names=channels, lesion=to_kji(label), brain=to_kji(brain),
+                         channels=_to_kji(np.stack([out[c] for c in channels])),
+                         channel_names=channels, lesion=_to_kji(label), brain=_to_kji(brain),
                          grid=grid, info=info)
 
 

@@ -107,7 +107,7 @@ class Atlas:
 
 def load_label_map(path: str | Path, names: Mapping | str | Path | None = None, name: str | None = None,
                    space: str = "unknown", licence: str = "") -> Atlas:
-    """Read a NIfTI (``nifti.from_nibabel``) or NRRD/MHA (SimpleITK) label map; names from ``names`` or a sidecar.
+    """Read a NIfTI (``nifti.read_nifti``) or NRRD/MHA (SimpleITK) label map; names from ``names`` or a sidecar.
 
     Without ``names``, a lookup table next to the file with the same stem (``.txt``, ``.ctbl``,
     ``.csv``, ``.tsv``) is used when present; otherwise regions are called "label <id>".
@@ -117,15 +117,9 @@ def load_label_map(path: str | Path, names: Mapping | str | Path | None = None, 
         raise InputError(f"No atlas label map at {path}; check the path or use a bundled atlas name.")
     lower = path.name.lower()
     if lower.endswith((".nii", ".nii.gz", ".img", ".hdr")):
-        import nibabel as nib
+        from ..nifti import read_nifti
 
-        try:
-            image = nib.load(str(path))
-        except Exception as exc:  # nibabel raises several exception types for bad files
-            raise InputError(f"{path} is not a readable NIfTI label map ({exc}).") from exc
-        from ..nifti import from_nibabel
-
-        labels, grid = from_nibabel(image, what=f"The label map {path}")
+        labels, grid = read_nifti(path, what="label map")
     else:
         import SimpleITK as sitk
 

@@ -20,10 +20,10 @@ PAIR_HINT = ("pass (array_kji, Grid): the array in Slicer's (k, j, i) order and 
              "the nibabel image itself")
 
 
-def check_affine(affine: object, what: str) -> np.ndarray:
-    """Return ``affine`` as a float 4×4 IJK→RAS matrix, or raise :class:`InputError`."""
+def check_affine(value: object, what: str) -> np.ndarray:
+    """Return ``value`` as a float 4×4 affine (IJK→RAS or RAS→RAS) matrix, or raise :class:`InputError`."""
     try:
-        matrix = np.asarray(affine, dtype=float)
+        matrix = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
         raise InputError(f"The {what} affine is not numeric ({exc}); pass a 4×4 IJK→RAS matrix.") from exc
     if matrix.shape != (4, 4):

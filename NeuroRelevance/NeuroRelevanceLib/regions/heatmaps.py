@@ -140,15 +140,9 @@ def _read_file(path: Path, label: str) -> tuple[np.ndarray, Grid, str]:
     if not path.is_file():
         raise InputError(f"No heatmap file at {path}; check the path.")
     if path.name.lower().endswith((".nii", ".nii.gz", ".img", ".hdr")):
-        import nibabel as nib
+        from ..nifti import read_nifti
 
-        try:
-            image = nib.load(str(path))
-        except Exception as exc:  # nibabel raises several exception types for bad files
-            raise InputError(f"{path} is not a readable NIfTI heatmap ({exc}).") from exc
-        from ..nifti import from_nibabel
-
-        values, grid = from_nibabel(image, what=f"The {label}")
+        values, grid = read_nifti(path, what=label.removesuffix(f" {path.name}"))
         return values, grid, label
     import SimpleITK as sitk
 
