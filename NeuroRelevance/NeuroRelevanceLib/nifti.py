@@ -1,6 +1,7 @@
 """NIfTI files through nibabel, in NeuroRelevance's KJI + IJK→RAS convention (no MRML needed)."""
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,11 @@ def read_nifti(path: str | Path, dtype=None) -> tuple[np.ndarray, Grid]:
         image = nib.load(str(path))
     except Exception as exc:  # nibabel raises several types for unreadable files
         raise InputError(f"{path} is not a readable NIfTI file ({exc}).") from exc
-    data = np.asanyarray(image.dataobj)
+    try:
+        data = np.asanyarray(image.dataobj)
+    except (EOFError, OSError, ValueError, zlib.error) as exc:  # a truncated or corrupted file
+        raise InputError(f"{path} is damaged or incomplete: its voxels could not be read ({exc}); copy or "
+                         "download the file again.") from exc
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
