@@ -28,8 +28,7 @@ from slicer.util import VTKObservationMixin
 
 from NeuroRelevanceLib import panel
 from NeuroRelevanceLib.logic import RelevanceLogic
-from NeuroRelevanceLib.panel import (DEVICES, FILTERS, METHODS, NO_ATLAS, PLACEMENTS, PREDICTED,
-                                     PRESET_ALPHA, PRESETS)
+from NeuroRelevanceLib.panel import DEVICES, FILTERS, METHODS, NO_ATLAS, PLACEMENTS, PREDICTED, PRESETS
 
 CHANNELS = 4  # channel selectors in the .ui
 
@@ -174,8 +173,9 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         busy = self._worker is not None
         if p and p.preset != self._shownPreset:  # α follows the preset unless the user changes it
             self._shownPreset = p.preset
-            if p.preset in PRESET_ALPHA:
-                p.alpha = PRESET_ALPHA[p.preset]
+            alphas = panel.PRESET_ALPHA  # read from the preset registry now
+            if p.preset in alphas:
+                p.alpha = alphas[p.preset]
         ready = bool(p and p.inputVolume0 and str(p.modelPath) not in ("", "."))
         self.ui.applyButton.enabled = ready and not busy
         self.ui.applyButton.toolTip = ("Compute and show the relevance overlay" if ready

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from .engine import presets as _presets
 from .windowing import DEFAULT_THRESHOLD  # noqa: F401 - the display threshold every front end starts from
 
-PRESETS = ["epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1",
-           "graph-epsilon-plus", "graph-deep-taylor", "graph-alpha1-beta0", "epsilon"]
-#: α of the αβ presets; the α field follows the preset unless the user changes it
-PRESET_ALPHA = {"alpha1-beta0": 1.0, "alpha2-beta1": 2.0}
+#: ``PRESETS`` (the presets the panel and the web page offer) and ``PRESET_ALPHA`` (α of the αβ presets; the α
+#: field follows the preset unless the user changes it) are read from the engine's registry
+#: (``engine/presets.py``) on every access, so a preset registered later is offered too (``__getattr__``).
+_LIVE = {"PRESETS": lambda: list(_presets.PRESETS), "PRESET_ALPHA": _presets.preset_alpha}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LIVE:
+        return _LIVE[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 METHODS = ["lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",
            "guided_backprop", "gradcam", "gradcam++", "guided_gradcam"]
 FILTERS = ["none", "pass", "clamp"]
@@ -43,7 +50,8 @@ def run_settings(*, method: str, preset: str, target: str | None, filter_type: s
                     min_overlap=float(min_overlap))
     if method == "lrp":
         settings.update(epsilon=float(epsilon), gamma=float(gamma))
-        if preset in PRESET_ALPHA and float(alpha) != PRESET_ALPHA[preset]:
+        alphas = _presets.preset_alpha()
+        if preset in alphas and float(alpha) != alphas[preset]:
             settings["alpha"] = float(alpha)
     return settings
 

@@ -19,15 +19,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from .engine import presets as _presets
+
 #: node attribute holding the record as JSON
 RECORD_ATTRIBUTE = "NeuroRelevance.record"
-#: α of the αβ presets (β = α − 1)
-PRESET_ALPHA = {"alpha1-beta0": 1.0, "alpha2-beta1": 2.0}
-#: the rule parameters each preset uses (besides ZBox bounds, which the rules entry shows)
-PRESET_PARAMETERS = {"epsilon-plus": ("epsilon",), "epsilon-gamma-box": ("epsilon", "gamma"),
-                     "deep-taylor": (), "alpha1-beta0": ("alpha", "beta"), "alpha2-beta1": ("alpha", "beta"),
-                     "graph-epsilon-plus": ("epsilon",), "graph-deep-taylor": ("epsilon",),
-                     "graph-alpha1-beta0": ("epsilon",), "epsilon": ("epsilon",)}
+#: ``PRESET_ALPHA`` (α of the αβ presets, β = α − 1) and ``PRESET_PARAMETERS`` (the rule parameters each preset
+#: records, besides ZBox bounds, which the rules entry shows) are read from the engine's preset registry on
+#: every access (``__getattr__``): a preset registered later is recorded like the built-in ones.
+_LIVE = {"PRESET_ALPHA": _presets.preset_alpha, "PRESET_PARAMETERS": _presets.preset_parameters}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LIVE:
+        return _LIVE[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 SYMBOLS = {"alpha": "α", "beta": "β", "epsilon": "ε", "gamma": "γ"}
 #: one display convention everywhere (Slicer's), stated on every image we render
 CONVENTION = "radiological view: patient right on image left (as in 3D Slicer)"
@@ -51,9 +58,10 @@ def file_sha256(path: str | Path | None) -> str:
 
 def effective_alpha(preset: Optional[str], alpha: Optional[float]) -> Optional[float]:
     """The α an αβ run uses: the user's α when given, else the preset's own (None for other presets)."""
-    if preset not in PRESET_ALPHA:
+    alphas = _presets.preset_alpha()
+    if preset not in alphas:
         return None
-    return PRESET_ALPHA[preset] if alpha is None else float(alpha)
+    return alphas[preset] if alpha is None else float(alpha)
 
 
 def method_label(method: str, preset: Optional[str], alpha: Optional[float] = None) -> str:
@@ -61,7 +69,7 @@ def method_label(method: str, preset: Optional[str], alpha: Optional[float] = No
     if method != "lrp":
         return method
     value = effective_alpha(preset, alpha)
-    if value is not None and value != PRESET_ALPHA[preset]:
+    if value is not None and value != _presets.preset_alpha()[preset]:
         return f"LRP αβ (α={value:g}, β={value - 1:g})"
     return f"LRP {preset}"
 
@@ -80,7 +88,7 @@ def rule_parameters(settings) -> dict:
     values = {"alpha": alpha, "beta": None if alpha is None else alpha - 1.0,
               "epsilon": float(params.get("epsilon", defaults["epsilon"])),
               "gamma": float(params.get("gamma", defaults["gamma"]))}
-    used = PRESET_PARAMETERS.get(settings.preset, ())
+    used = _presets.preset_parameters().get(settings.preset, ())
     return {name: values[name] for name in used}
 
 

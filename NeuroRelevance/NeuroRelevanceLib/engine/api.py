@@ -7,6 +7,7 @@ for this thread only, the user's model, its flags and tensors and ``x`` are neve
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Iterable, Optional, Union
 
@@ -15,15 +16,15 @@ import torch
 from ..device import resolve_device
 from ..errors import InputError
 from .assign import RuleOptions, assign_rules
-from .capture import Source, prepare
+from .capture import Source, prepared
 from .checks import check_dtype, check_input
 from .explanation import Explanation
 from .filters import apply_filter, check_filter, make_filter
-from .presets import PRESETS
+from .presets import get_preset
 from .propagate import backward, check_supported
 from .target import selection
 from .validate import check_bounds, check_finite_map, check_options, check_pass_through
-from .verify import _flat, verified_plan
+from .verify import GraphMismatchError, _flat, verified_plan
 
 Tensor = torch.Tensor
 
@@ -46,10 +47,11 @@ def _bounds(x: Tensor, low: Any, high: Any) -> tuple[Any, Any]:
     return low, high
 
 
-def _reference(source: Source, x: Tensor) -> Any:
-    """The model's own output on ``x`` (a private copy in eval mode); a clear error if it fails or is not finite."""
+def _reference(source: Source, x: Tensor, context: Any = None) -> Any:
+    """The model's own output on ``x`` (a private copy in eval mode), run inside ``context`` (the graph following
+    it, ``taps.py``); a clear error if it fails or is not finite."""
     try:
-        with torch.no_grad():
+        with torch.no_grad(), (context if context is not None else contextlib.nullcontext()):
             out = source.reference(x)
     except Exception as exc:  # noqa: BLE001 - re-raised with the fix
         line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
@@ -76,15 +78,14 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
     """Layer-wise relevance propagation of ``model`` at input ``x`` (see docs/engine.md).
 
     ``model``: nn.Module, ScriptModule, ExportedProgram, or a path to a .pt2/TorchScript file.
-    ``x``: (N, C, *spatial). ``preset``: one of ``PRESETS`` or None; ``rules`` overrides per layer.
+    ``x``: (N, C, *spatial). ``preset``: a registered preset name (``presets.PRESETS``) or None; ``rules`` overrides per layer.
     ``stabilizer``: the small constant of z+, αβ, γ, w², flat, zB and of sum/pool splits (zennit: 1e-6).
     Returns an ``Explanation``; the model and ``x`` are left untouched.
     """
     t0 = time.perf_counter()
     if method != "lrp":
         raise ValueError(f"method {method!r} is not provided by the relevance engine; use method='lrp'.")
-    if preset is not None and preset not in PRESETS:
-        raise ValueError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)} or None.")
+    get_preset(preset)  # an unknown name: one clear error before anything runs
     if batchnorm not in ("fold", "pass"):
         raise ValueError(f"batchnorm must be 'fold' or 'pass', not {batchnorm!r}.")
     check_filter(filter, filter_range, filter_placement)
@@ -100,24 +101,35 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
         low, high = _bounds(xw, low, high)
         check_bounds(low, high)
         opts = RuleOptions(preset, rules, epsilon, gamma, stabilizer, low, high, bounds_given, passing)
-        source = prepare(model, xw, dev, dt)
-        reference = _reference(source, xw)
         used: dict[str, str] = {}
 
         def configure(plan):
             used.clear()
             used.update(assign_rules(plan, opts))
 
-        plan, kept, out, graph_check = verified_plan(source, xw, reference, dt, batchnorm, configure)
+        with prepared(model, xw, dev, dt) as source:
+            try:
+                plan, rec, out, graph_check = verified_plan(source, xw, lambda ctx: _reference(source, xw, ctx), dt,
+                                                            batchnorm, configure)
+            except GraphMismatchError:
+                if source.entry is None or not source.entry.graphs:
+                    raise
+                source = source.refresh()  # cached graphs failed: capture afresh before refusing
+                plan, rec, out, graph_check = verified_plan(source, xw, lambda ctx: _reference(source, xw, ctx), dt,
+                                                            batchnorm, configure)
+            if source.entry is not None:
+                reused = source.entry.winner.get(tuple(xw.shape)) == plan.captured.source
+                source.entry.winner[tuple(xw.shape)] = plan.captured.source
+                graph_check += " (graph captured on an earlier call, checked again on this input)" if reused else ""
         check_supported(plan)
-        return _relevance(plan, kept, out, target, mask, stabilizer, (filter, filter_range, filter_placement,
+        return _relevance(plan, rec, out, target, mask, stabilizer, (filter, filter_range, filter_placement,
                                                                      filter_per_channel),
                           dict(device=dev, dtype=dt, method=method, preset=preset, rules=used,
                                graph_source=plan.captured.source, stripped=plan.stripped, graph_check=graph_check),
                           t0)
 
 
-def _relevance(plan: Any, kept: dict, out: Any, target: Any, mask: Any, stabilizer: float, filtering: tuple,
+def _relevance(plan: Any, rec: Any, out: Any, target: Any, mask: Any, stabilizer: float, filtering: tuple,
                fields: dict, t0: float) -> Explanation:
     """Seed the verified graph's output with the target and walk it back to the input."""
     filter, filter_range, filter_placement, filter_per_channel = filtering
@@ -129,11 +141,11 @@ def _relevance(plan: Any, kept: dict, out: Any, target: Any, mask: Any, stabiliz
     layer_filter = make_filter(filter, filter_range, filter_per_channel) if filter_placement == "every-layer" \
         else None
     with torch.no_grad():
-        r_in, totals = backward(plan, kept, seed.reshape(out.shape), stabilizer, layer_filter)
+        r_in, totals = backward(plan, rec, seed.reshape(out.shape), stabilizer, layer_filter)
         check_finite_map(r_in, totals)
         if filter is not None and filter_placement == "input":
             r_in = apply_filter(r_in, filter, filter_range, filter_per_channel)
-    del kept
+    del rec
     total_in = r_in.flatten(1).sum(1)
     totals[plan.input_node.name] = total_in
     denom = target_value.abs()

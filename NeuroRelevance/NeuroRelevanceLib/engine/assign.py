@@ -1,7 +1,7 @@
-"""Give every linear step of a plan its rule (preset + per-layer overrides) and mark pass-through ops.
+"""Give every linear operator of a plan its rule (preset + per-layer overrides) and mark pass-through ops.
 
-A BatchNorm that could not be folded is a per-channel affine layer (``graph._affine_batchnorms``); it
-takes the rule of its nearest conv/dense neighbour (downstream first, through activations, pooling,
+A BatchNorm that could not be folded is a per-channel affine layer (``canonizers.py``); it takes the
+rule of its nearest conv/dense neighbour (downstream first, through activations, pooling,
 concatenation …; else upstream), unless ``rules=`` names the BatchNorm itself (its name or type).
 """
 from __future__ import annotations
@@ -10,10 +10,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Optional
 
-
-from .graph import Plan, Step
-from .presets import GRAPH_PRESETS, check_rule_keys, override_rule, preset_rule
-from .rectified import rectified_layers
+from .graph import Plan
+from .operators import Linear, Op, PassThroughGrad, Scale, Unknown
+from .presets import RuleParams, check_rule_keys, get_preset, override_rule, preset_rule
 from .rules import Rule, ZBox
 
 
@@ -31,22 +30,26 @@ class RuleOptions:
     bounds_given: bool
     pass_through: set
 
+    @property
+    def params(self) -> RuleParams:
+        return RuleParams(self.epsilon, self.gamma, self.stabilizer, self.low, self.high, self.bounds_given)
 
-def _type_name(step: Step) -> str:
-    return getattr(step.module_type, "__name__", None) or str(step.module_type or step.label)
+
+def _type_name(op: Op) -> str:
+    return getattr(op.module_type, "__name__", None) or str(op.module_type or op.label)
 
 
-def _names(step: Step) -> set:
-    names = {step.label, step.label.split(".")[-1], step.name, step.module_path, _type_name(step)}
-    if step.node.meta.get("inplace_of"):
-        names.add(step.node.meta["inplace_of"])
+def _names(op: Op) -> set:
+    names = {op.label, op.label.split(".")[-1], op.name, op.module_path, _type_name(op)}
+    if op.node.meta.get("inplace_of"):
+        names.add(op.node.meta["inplace_of"])
     return names
 
 
-def _neighbour(step: Step, by_node: dict) -> Optional[Step]:
-    """The nearest conv/dense step reachable downstream (else upstream) without crossing another one."""
+def _neighbour(op: Linear, by_node: dict) -> Optional[Linear]:
+    """The nearest conv/dense operator reachable downstream (else upstream) without crossing another one."""
     for direction in ("down", "up"):
-        queue, seen = deque([step.node]), {step.node}
+        queue, seen = deque([op.node]), {op.node}
         while queue:
             node = queue.popleft()
             nxt = list(node.users) if direction == "down" else list(by_node[node].inputs if node in by_node else [])
@@ -55,9 +58,9 @@ def _neighbour(step: Step, by_node: dict) -> Optional[Step]:
                     continue
                 seen.add(other)
                 s = by_node[other]
-                if s.kind == "linear" and not s.extra.get("affine"):
+                if isinstance(s, Linear) and not s.affine:
                     return s
-                if s.kind != "linear":
+                if not isinstance(s, Linear):
                     queue.append(other)
     return None
 
@@ -70,53 +73,48 @@ def _fill_bounds(rule: Rule, opts: RuleOptions) -> Rule:
 
 
 def assign_rules(plan: Plan, opts: RuleOptions) -> dict[str, str]:
-    """Set ``step.rule`` on every linear step and mark pass-through steps; returns layer -> rule used."""
-    linear = [s for s in plan.steps if s.kind == "linear"]
+    """Give every linear operator its rule and mark pass-through operators; returns layer -> rule used."""
+    linear = plan.linear()
     names = {s.module_path or s.name for s in linear} | {s.name for s in linear}
     check_rule_keys(opts.rules, names)
     defaults = dict(epsilon=opts.epsilon, gamma=opts.gamma, stabilizer=opts.stabilizer)
-    for step in plan.steps:
-        if step.kind in ("unknown", "scale") and opts.pass_through & _names(step):
-            step.kind = "passthrough_grad"
+    for i, op in enumerate(plan.steps):
+        if type(op) in (Unknown, Scale) and opts.pass_through & _names(op):
+            plan.steps[i] = op.become(PassThroughGrad)
     used: dict[str, str] = {}
     by_node = {s.node: s for s in plan.steps}
-    rectified = rectified_layers(plan) if opts.preset in GRAPH_PRESETS else {}
-    for step in linear:
-        if step.extra.get("affine"):
+    params = opts.params
+    preset = get_preset(opts.preset)
+    context = preset.prepare(plan) if preset is not None else None
+    for op in linear:
+        if op.affine:
             continue
-        rule = override_rule(opts.rules, step.module_path, step.name, step.module_type, step.consumes_input,
-                             **defaults)
+        rule = override_rule(opts.rules, op.module_path, op.name, op.module_type, op.consumes_input, **defaults)
         note = ""
         if rule is None:
-            rule = preset_rule(opts.preset, step.layer.kind, step.consumes_input, opts.epsilon, opts.gamma,
-                               opts.low, opts.high, opts.bounds_given, opts.stabilizer,
-                               rectified.get(step.node, True))
-            if rectified:
-                note = " (output rectified)" if rectified[step.node] else " (output feeds a sum, concatenation or output)"
-        _set(step, _fill_bounds(rule, opts), used, note)
-    for step in linear:
-        if not step.extra.get("affine"):
+            rule = preset_rule(opts.preset, op, params, context)
+            note = preset.note(op, context) if preset is not None else ""
+        _set(op, _fill_bounds(rule, opts), used, note)
+    for op in linear:
+        if not op.affine:
             continue
-        rule = override_rule(opts.rules, step.module_path, step.name, step.module_type, step.consumes_input,
+        rule = override_rule(opts.rules, op.module_path, op.name, op.module_type, op.consumes_input,
                              exact_only=True, **defaults)
         how = "per-channel affine"
         if rule is None:
-            near = _neighbour(step, by_node)
+            near = _neighbour(op, by_node)
             if near is not None:
                 rule = near.rule
                 how += f", rule of '{near.module_path or near.name}'"
             else:
-                rule = preset_rule(opts.preset, "conv", step.consumes_input, opts.epsilon, opts.gamma, opts.low,
-                                   opts.high, opts.bounds_given, opts.stabilizer)
-        _set(step, _fill_bounds(rule, opts), used, f" ({how})")
+                rule = preset_rule(opts.preset, op, params)
+        _set(op, _fill_bounds(rule, opts), used, f" ({how})")
     return used
 
 
-def _set(step: Step, rule: Rule, used: dict, note: str) -> None:
-    step.rule = rule
-    step.layer.set_companions(rule.companions(step.layer))
-    label = step.module_path or step.name
-    folded = f" + folded {', '.join(step.layer.folded)}" if step.layer.folded else ""
-    used[label if label not in used else f"{label} ({step.name})"] = f"{_type_name(step)}{folded}{note}: " \
-                                                                     f"{rule.describe()}"
-
+def _set(op: Linear, rule: Rule, used: dict, note: str) -> None:
+    op.set_rule(rule)
+    label = op.module_path or op.name
+    folded = f" + folded {', '.join(op.layer.folded)}" if op.layer.folded else ""
+    used[label if label not in used else f"{label} ({op.name})"] = f"{_type_name(op)}{folded}{note}: " \
+                                                                   f"{rule.describe()}"

@@ -17,13 +17,15 @@ from __future__ import annotations
 import copy
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 import torch.fx as fx
 import torch.nn as nn
 
+from .cache import Entry, entry_for
 from .fxtrace import trace_copy
 from .torchscript import script_to_fx
 
@@ -147,11 +149,13 @@ def _load_path(path: str) -> Any:
 
 @dataclass
 class Candidate:
-    """One way to obtain an operator graph; ``build`` returns a fresh, unmodified graph on every call."""
+    """One way to obtain an operator graph: ``build`` (possibly cached, then already functionalised by
+    ``build_plan``) and ``fresh`` (a new, unmodified graph, for diagnosis)."""
 
     name: str
     build: Callable[[], Captured]
     hooks_root: Optional[nn.Module] = None   # a module whose submodules match the graph's call_module nodes
+    fresh: Optional[Callable[[], Captured]] = None  # an uncached build (``build`` may return a cached graph)
 
 
 @dataclass
@@ -162,6 +166,9 @@ class Source:
     reference: Callable[[torch.Tensor], Any]
     candidates: list[Candidate]
     tensors: Callable[[], list[tuple[str, torch.Tensor]]]   # named parameters/buffers (to name a NaN)
+    tap_root: Optional[nn.Module] = None   # the private copy ``reference`` runs (its layer calls can be recorded)
+    entry: Optional[Entry] = None          # the cache entry this source was built from (``cache.py``)
+    refresh: Optional[Callable[[], "Source"]] = None  # the same source with the entry's graphs captured afresh
 
 
 def _named_tensors(module: Any) -> list[tuple[str, torch.Tensor]]:
@@ -169,19 +176,32 @@ def _named_tensors(module: Any) -> list[tuple[str, torch.Tensor]]:
     return [(k, v) for k, v in out if isinstance(v, torch.Tensor)]
 
 
-def _module_source(model: nn.Module, x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> Source:
-    work = _prepare_copy(model, device, dtype)
+def _module_source(model: nn.Module, x: torch.Tensor, device: torch.device, dtype: torch.dtype,
+                   entry: Optional[Entry] = None) -> Source:
+    """The Source of an nn.Module: our structural copy (``entry``'s when cached, see ``cache.py``) and its graphs."""
+    work = entry.work if entry is not None else _prepare_copy(model, device, dtype)
+    shape = tuple(x.shape)
+
+    def kept(name: str, build: Callable[[], Any], per_shape: bool = True) -> Callable[[], Any]:
+        """``build`` memoised in the cache entry (per input shape unless the graph is shape-free)."""
+        if entry is None:
+            return build
+        key = (name, shape if per_shape else None)
+
+        def get() -> Any:
+            if key not in entry.graphs:
+                entry.graphs[key] = build()
+            return entry.graphs[key]
+        return get
 
     def fx_graph() -> Captured:
         return Captured(trace_copy(work), "torch.fx", _types_of(work))
 
-    programs: list = []
+    def export_program() -> Any:
+        with _TRACE_LOCK:
+            return torch.export.export(work, (x,))
 
-    def program() -> Any:
-        if not programs:
-            with _TRACE_LOCK:
-                programs.append(torch.export.export(work, (x,)))
-        return programs[0]
+    program = kept("program", export_program)
 
     def exported() -> Captured:
         return _from_export(program(), device, dtype, "torch.export")
@@ -197,10 +217,20 @@ def _module_source(model: nn.Module, x: torch.Tensor, device: torch.device, dtyp
         gm, types = script_to_fx(traced, x, device, dtype)
         return Captured(gm, "torchscript (traced)", {**_types_of(work), **types})
 
-    return Source("nn.Module", work, [Candidate("torch.fx", fx_graph, work), Candidate("torch.export", exported),
-                                      Candidate("torch.export (functionalised)", functionalised),
-                                      Candidate("torchscript (traced)", jit_traced)],
-                  lambda: _named_tensors(work))
+    candidates = [Candidate("torch.fx", kept("torch.fx", fx_graph, per_shape=False), work, fx_graph),
+                  Candidate("torch.export", kept("torch.export", exported), fresh=exported),
+                  Candidate("torch.export (functionalised)", kept("functionalised", functionalised),
+                            fresh=functionalised),
+                  Candidate("torchscript (traced)", kept("torchscript (traced)", jit_traced), fresh=jit_traced)]
+    winner = entry.winner.get(shape) if entry is not None else None
+    candidates.sort(key=lambda c: c.name != winner)  # last time's graph first (stable otherwise)
+    def refresh() -> Source:
+        entry.graphs.clear()
+        entry.winner.clear()
+        return _module_source(model, x, device, dtype, entry)
+
+    return Source("nn.Module", work, candidates, lambda: _named_tensors(work), tap_root=work, entry=entry,
+                  refresh=refresh if entry is not None else None)
 
 
 def _export_source(ep: Any, device: torch.device, dtype: torch.dtype) -> Source:
@@ -231,6 +261,16 @@ def _script_source(model: torch.jit.ScriptModule, x: torch.Tensor, device: torch
         return Captured(gm, "torchscript", types)
 
     return Source("TorchScript", reference, [Candidate("torchscript", converted)], lambda: _named_tensors(model))
+
+
+@contextmanager
+def prepared(model: Any, x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> Iterator[Source]:
+    """``prepare``, reusing a cached copy and its graphs for an unchanged ``nn.Module`` (``cache.py``)."""
+    if isinstance(model, nn.Module) and not isinstance(model, torch.jit.ScriptModule):
+        with entry_for(model, device, dtype, lambda m: _prepare_copy(m, device, dtype)) as entry:
+            yield _module_source(model, x, device, dtype, entry)
+        return
+    yield prepare(model, x, device, dtype)
 
 
 def prepare(model: Any, x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> Source:

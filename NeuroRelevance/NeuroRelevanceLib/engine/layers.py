@@ -2,9 +2,9 @@
 
 Rules only need ``forward(x, w, b)`` (the layer with substituted parameters) and
 ``vjp(x, w, g)`` (the transposed layer applied to ``g``: the gradient w.r.t. the input of
-``forward(x, w, ·)`` with ``g`` as upstream gradient). The vector-Jacobian product uses
-``aten.convolution_backward`` with only the input gradient requested, so no weight gradient and
-no autograd graph are ever built.
+``forward(x, w, ·)`` with ``g`` as upstream gradient). Both run on ``kernels.py`` (the fastest
+torch kernel per shape; the input-gradient as a forward convolution where that is exact), so no
+weight gradient and no autograd graph are ever built.
 """
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
+
+from . import kernels
 
 
 def _channels(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -41,7 +43,8 @@ class LinearLayer:
     pre_pad: Optional[tuple] = None
     folded: list = field(default_factory=list)
     input_nonneg: bool = False  # the graph guarantees a non-negative input (ReLU before it)
-    fused: Optional[tuple] = None  # (weight, bias, n_companions): layer and rule companions in one call
+    companions: list = field(default_factory=list)  # the rule's (weight, bias) pairs computed on the input too
+    fused: Optional[tuple] = None  # (weight, bias) of the layer and its companions stacked, built on first use
 
     @property
     def spatial_dims(self) -> int:
@@ -62,39 +65,41 @@ class LinearLayer:
             return F.linear(x, w, b)
         if self.pre_pad is not None:
             x = F.pad(x, self.pre_pad[0], mode=self.pre_pad[1])
-        n = self.spatial_dims
         if self.kind == "conv":
-            fn = (F.conv1d, F.conv2d, F.conv3d)[n - 1]
-            return fn(x, w, b, self.stride, self.padding, self.dilation, self.groups)
-        fn = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[n - 1]
-        return fn(x, w, b, self.stride, self.padding, self.output_padding, self.groups, self.dilation)
+            padding = self.padding if isinstance(self.padding, str) else self._tuple(self.padding)
+            return kernels.conv(x, w, b, self._tuple(self.stride), padding, self._tuple(self.dilation), self.groups)
+        return kernels.conv_transpose(x, w, b, self._tuple(self.stride), self._tuple(self.padding),
+                                      self._tuple(self.output_padding), self.groups, self._tuple(self.dilation))
 
     def set_companions(self, pairs: list) -> bool:
-        """Prepare one call computing the layer and ``pairs`` of modified (weight, bias) on the same input
-        (stacked along output channels). Only for dense and ungrouped convolutions."""
-        if not pairs or self.kind not in ("conv", "dense") or self.groups != 1:
-            self.fused = None
-            return False
-        weights = [self.weight] + [w for w, _ in pairs]
-        biases = [self.bias] + [b for _, b in pairs]
+        """Let ``run`` compute ``pairs`` of modified (weight, bias) on the layer's input too, in one call with
+        the layer (stacked along output channels). Only for dense and ungrouped convolutions."""
+        self.fused = None
+        self.companions = list(pairs) if pairs and self.kind in ("conv", "dense") and self.groups == 1 else []
+        return bool(self.companions)
+
+    def _stacked(self, pairs: list) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        biases = [b for _, b in pairs]
         if all(b is None for b in biases):
             bias = None
         else:
             bias = torch.cat([b if b is not None else torch.zeros(self.weight.shape[0], dtype=self.weight.dtype,
                                                                   device=self.weight.device) for b in biases])
-        self.fused = (torch.cat(weights, 0), bias, len(pairs))
-        return True
+        return torch.cat([w for w, _ in pairs], 0), bias
+
+    def _split(self, out: torch.Tensor) -> list:
+        """Stacked outputs back into one tensor per weight."""
+        parts = out.split(self.weight.shape[0], dim=-1 if self.kind == "dense" else 1)
+        return [out] if len(parts) == 1 else [p.contiguous() for p in parts]
 
     def run(self, x: torch.Tensor) -> tuple[torch.Tensor, list]:
         """The layer's output, plus the companions' outputs when ``set_companions`` prepared them."""
-        if self.fused is None:
+        if not self.companions:
             return self.forward(x, self.weight, self.bias), []
-        w, b, n = self.fused
-        out = self.forward(x, w, b)
-        c = self.weight.shape[0]
-        dim = -1 if self.kind == "dense" else 1
-        parts = out.split(c, dim=dim)
-        return parts[0], [p.contiguous() for p in parts[1:n + 1]]
+        if self.fused is None:
+            self.fused = self._stacked([(self.weight, self.bias)] + self.companions)
+        parts = self._split(self.forward(x, *self.fused))
+        return parts[0], parts[1:]
 
     def vjp(self, x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """Gradient of ``<forward(x, w, ·), g>`` with respect to ``x`` (weights frozen)."""
@@ -107,38 +112,10 @@ class LinearLayer:
                 xg = x.detach().requires_grad_(True)
                 (grad,) = torch.autograd.grad(self.forward(xg, w, None), xg, g)
             return grad
-        fast = self._fast_vjp(x, w, g)
-        if fast is not None:
-            return fast
-        transposed = self.kind == "convT"
-        grad, _, _ = torch.ops.aten.convolution_backward(
-            g, x, w, None, self._tuple(self.stride), self._tuple(self.padding), self._tuple(self.dilation),
-            transposed, self._tuple(self.output_padding) if transposed else [0] * self.spatial_dims,
-            self.groups, [True, False, False])
-        return grad
-
-    def _fast_vjp(self, x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> Optional[torch.Tensor]:
-        """The transposed map as a forward (transposed) convolution, which CPU backends run faster
-        and with less scratch memory than ``convolution_backward``; None where it does not apply."""
-        n = self.spatial_dims
         stride, padding, dilation = self._tuple(self.stride), self._tuple(self.padding), self._tuple(self.dilation)
         if self.kind == "convT":  # transpose of a transposed convolution: the plain convolution
-            return (F.conv1d, F.conv2d, F.conv3d)[n - 1](g, w, None, stride, padding, dilation, self.groups)
-        if self.groups != 1:
-            return None
-        k = w.shape[2:]
-        if all(s_ == 1 for s_ in stride):
-            pad = [dilation[i] * (k[i] - 1) - padding[i] for i in range(n)]
-            if min(pad) < 0:
-                return None
-            flipped = w.transpose(0, 1).flip(list(range(2, 2 + n)))
-            return (F.conv1d, F.conv2d, F.conv3d)[n - 1](g, flipped, None, 1, pad, dilation)
-        out_pad = [x.shape[2 + i] - ((g.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (k[i] - 1) + 1)
-                   for i in range(n)]
-        if not all(0 <= out_pad[i] < max(stride[i], dilation[i]) for i in range(n)):
-            return None
-        return (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[n - 1](
-            g, w, None, stride, padding, out_pad, 1, dilation)
+            return kernels.conv(g, w, None, stride, padding, dilation, self.groups)
+        return kernels.conv_input_grad(g, w, x.shape, stride, padding, dilation, self.groups)
 
     def out_channel_view(self, scale: torch.Tensor) -> torch.Tensor:
         """Reshape a per-output-channel vector so it multiplies ``weight`` channel-wise."""

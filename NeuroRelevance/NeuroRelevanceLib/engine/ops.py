@@ -1,15 +1,16 @@
-"""Which relevance handler each operator gets: one table per handler kind.
+"""The torch targets each operator kind handles: one table per kind (``operators/`` holds the kinds).
 
-An fx node is classified by its call target (torch function, ``torch.ops.aten`` packet, Tensor
-method name, or nn.Module type). Handler kinds:
+A target is a torch function, a ``torch.ops.aten`` packet (overloads are normalised to their
+packet), a Tensor method name or an nn.Module type. Tables, by the kind that reads them:
 
-``pass``      elementwise / normalisation / dropout: ``R_in = R_out``
-``reshape``   view-like: ``R_in = R_out.reshape(input shape)``
-``grad``      data movement, max pooling, concatenation: relevance routed like the gradient
-``zrule``     positive linear maps without parameters (avg pool, upsampling, mean): z-rule
-``add``/``sub``  sums of tensors: split in proportion to each operand's contribution
-``strip``     softmax / log-softmax / sigmoid, removed when they produce the model output
-``linear``/``batchnorm``  parametrised layers (see ``graph.py``)
+``PASS_*`` (``Pass``)        elementwise / normalisation / dropout: ``R_in = R_out``
+``RESHAPE_*`` (``Reshape``)  view-like: ``R_in = R_out.reshape(input shape)``
+``GRAD_*`` (``Route``)       data movement, max pooling, concatenation: routed like the gradient
+``ZRULE_*`` (``ZRule``)      positive linear maps without parameters (avg pool, upsampling, mean)
+``ADD_*``/``SUB_*`` (``Sum``)  sums of tensors: split in proportion to each operand
+``SCALE_*`` (``Scale``)      products/quotients with a constant: ``R_in = R_out``
+``STRIP_*`` (``Strip``)      softmax / log-softmax, removed when they produce the model output
+``LINEAR_*``/``BATCHNORM_*`` (``Linear``/``BatchNorm``)  parametrised layers
 """
 from __future__ import annotations
 
@@ -103,6 +104,7 @@ STRIP_METHODS = {"softmax", "log_softmax", "sigmoid"}
 STRIP_MODULES = (nn.Softmax, nn.LogSoftmax, nn.Softmax2d, nn.Sigmoid)
 
 META_METHODS = {"size", "dim", "numel", "type", "__len__"}
+SIGMOID_FUNCS = {torch.sigmoid, F.sigmoid, _A.sigmoid}
 
 LINEAR_MODULES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
                   nn.Linear)
@@ -156,49 +158,3 @@ def op_label(node: Any, module: Any = None) -> str:
     name = getattr(target, "__name__", str(target))
     prefix = {"torch.nn.functional": "F", "_operator": "operator", "torch._C._VariableFunctions": "torch"}.get(mod, mod)
     return f"{prefix}.{name}" if prefix else name
-
-
-def classify(node: Any, module: Any = None) -> str:
-    """Handler kind of an fx node (``unknown`` when no table lists it)."""
-    op = node.op
-    if op == "call_module":
-        if isinstance(module, LINEAR_MODULES):
-            return "linear"
-        if isinstance(module, BATCHNORM_MODULES):
-            return "batchnorm"
-        if isinstance(module, STRIP_MODULES) and isinstance(module, nn.Sigmoid):
-            return "pass_or_strip"
-        for kind, types in (("strip", STRIP_MODULES), ("pass", PASS_MODULES), ("reshape", RESHAPE_MODULES),
-                            ("grad", GRAD_MODULES), ("zrule", ZRULE_MODULES)):
-            if isinstance(module, types):
-                return kind
-        return "unknown"
-    if op == "call_method":
-        name = node.target
-        if name.endswith("_") and not name.endswith("__"):
-            name = name[:-1]  # in-place variant: run out of place (graph.py rewires later uses)
-        if name in ("sigmoid",):
-            return "pass_or_strip"
-        for kind, names in (("strip", STRIP_METHODS), ("pass", PASS_METHODS), ("reshape", RESHAPE_METHODS),
-                            ("grad", GRAD_METHODS), ("zrule", ZRULE_METHODS), ("add", ADD_METHODS),
-                            ("sub", SUB_METHODS), ("scale", SCALE_METHODS), ("meta", META_METHODS)):
-            if name in names:
-                return kind
-        return "unknown"
-    if op == "call_function":
-        target = normalise_target(node.target)
-        if target in LINEAR_FUNCS:
-            return "linear"
-        if target in BATCHNORM_FUNCS:
-            return "batchnorm"
-        if target in (torch.sigmoid, F.sigmoid, _A.sigmoid):
-            return "pass_or_strip"
-        for kind, table in (("strip", STRIP_FUNCS), ("pass", PASS_FUNCS), ("reshape", RESHAPE_FUNCS),
-                            ("grad", GRAD_FUNCS), ("zrule", ZRULE_FUNCS), ("add", ADD_FUNCS), ("sub", SUB_FUNCS),
-                            ("scale", SCALE_FUNCS)):
-            if target in table:
-                return kind
-        if target is getattr:
-            return "meta"
-        return "unknown"
-    return op

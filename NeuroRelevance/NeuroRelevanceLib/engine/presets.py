@@ -1,4 +1,9 @@
-"""Presets (composites): which rule each linear layer gets, plus per-layer overrides.
+"""Presets (composites): the one registry of named rule choices, plus per-layer overrides.
+
+Every front end reads ``PRESETS`` / ``PRESET_REGISTRY`` from here: the Slicer panel and its combo box
+(``panel.py``), the web page, the model-card schema, provenance records and the command lines. This
+module imports no torch (the Slicer module and card parsing load it before torch is installed);
+rules are named (``rules.RULE_NAMES``) and built when a run asks for them.
 
 | preset              | conv / conv-transpose | dense      | layer(s) on the input            |
 |---------------------|-----------------------|------------|----------------------------------|
@@ -10,7 +15,7 @@
 | ``epsilon``         | Epsilon(ε)            | Epsilon(ε) | as the layer type (= ``None``, by name, so a card can recommend it) |
 | ``None``            | Epsilon(ε)            | Epsilon(ε) | as the layer type                |
 
-Graph-aware presets (``GRAPH_PRESETS``) decide per layer from the operator graph (``rectified.py``):
+Graph-aware presets (``GraphPreset``) decide per layer from the operator graph (``rectified.py``):
 a conv/dense layer whose output reaches a ReLU on every path gets the rule of the base preset; one
 whose output feeds a sum, a concatenation, a product, another layer or the model's output directly
 (shortcuts, branch ends, upsamplers, heads) gets ``Epsilon(ε)``, which conserves there where z⁺/αβ
@@ -28,49 +33,177 @@ input), module type (``nn.Conv3d``), ``"*"`` (every layer).
 """
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..errors import InputError
-from .rules import AlphaBeta, Epsilon, Gamma, Rule, WSquare, ZBox, ZPlus, make_rule
-
-#: graph-aware preset -> the base preset used on layers with a rectified output
-GRAPH_PRESETS = {"graph-epsilon-plus": "epsilon-plus", "graph-deep-taylor": "deep-taylor",
-                 "graph-alpha1-beta0": "alpha1-beta0"}
-PRESETS = ("epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1",
-           *GRAPH_PRESETS, "epsilon")
 
 
-def preset_rule(preset: Optional[str], layer_kind: str, consumes_input: bool, epsilon: float, gamma: float,
-                low: Any, high: Any, bounds_given: bool, stabilizer: float = 1e-6,
-                rectified: bool = True) -> Rule:
-    """The rule ``preset`` assigns to a layer of ``layer_kind`` (``conv``, ``convT`` or ``dense``).
+@dataclass(frozen=True)
+class RuleParams:
+    """The rule parameters of one run (``explain``'s options)."""
 
-    ``stabilizer`` is the constant of every rule that has one other than ε (z⁺, αβ, γ, w², zB).
-    ``rectified``: whether the layer's output reaches a ReLU on every path (graph-aware presets only)."""
-    dense = layer_kind == "dense"
-    st = stabilizer
-    if preset in GRAPH_PRESETS:
-        base = GRAPH_PRESETS[preset]
-        if rectified or (base == "deep-taylor" and consumes_input):
-            return preset_rule(base, layer_kind, consumes_input, epsilon, gamma, low, high, bounds_given, st)
-        return Epsilon(epsilon)
-    if preset is None or preset == "epsilon":
-        return Epsilon(epsilon)
-    if preset == "epsilon-plus":
-        return Epsilon(epsilon) if dense else ZPlus(st)
-    if preset == "epsilon-gamma-box":
-        if consumes_input:
-            return ZBox(low, high, st)
-        return Epsilon(epsilon) if dense else Gamma(gamma, st)
-    if preset == "deep-taylor":
-        if consumes_input:
-            return ZBox(low, high, st) if bounds_given else WSquare(st)
-        return ZPlus(st)
-    if preset == "alpha1-beta0":
-        return AlphaBeta(1.0, 0.0, st)
-    if preset == "alpha2-beta1":
-        return AlphaBeta(2.0, 1.0, st)
-    raise ValueError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)} or None.")
+    epsilon: float = 1e-6
+    gamma: float = 0.25
+    stabilizer: float = 1e-6
+    low: Any = None
+    high: Any = None
+    bounds_given: bool = False
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named composite: the rule for each kind of layer, by rule name (``rules.RULE_NAMES``).
+
+    ``first``: the rule of layers that consume the model input (None: as their type);
+    ``first_with_bounds``: used instead when the caller gave both zB bounds (``low``/``high``).
+    ``parameters``: the rule parameters a run records for this preset (α, β, ε, γ);
+    ``alpha``: α of an αβ preset (the panel's α field starts there; β = α − 1).
+    A subclass may look at the graph: ``prepare(plan)`` runs once per explained graph and its result is
+    handed to ``choose`` and ``note`` (the text a run's ``rules`` entry adds for the layer).
+    """
+
+    name: str
+    summary: str
+    conv: str
+    dense: str
+    first: Optional[str] = None
+    first_with_bounds: Optional[str] = None
+    parameters: tuple[str, ...] = ()
+    alpha: Optional[float] = None
+
+    def rule_name(self, layer_kind: str, consumes_input: bool, bounds_given: bool = False) -> str:
+        """The rule name for a layer of ``layer_kind`` (``conv``, ``convT``, ``dense``, ``affine``)."""
+        if consumes_input and bounds_given and self.first_with_bounds:
+            return self.first_with_bounds
+        if consumes_input and self.first:
+            return self.first
+        return self.dense if layer_kind == "dense" else self.conv
+
+    def prepare(self, plan: Any) -> Any:
+        """What ``choose`` needs to know about the whole graph (``graph.Plan``), computed once per run."""
+        return None
+
+    def note(self, op: Any, context: Any = None) -> str:
+        """Why ``op`` got its rule, shown in ``Explanation.rules`` (empty: nothing beyond the preset)."""
+        return ""
+
+    def choose(self, op: Any, params: RuleParams, context: Any = None) -> Any:
+        """The rule object for the linear operator ``op`` (``op.layer.kind``, ``op.consumes_input``);
+        ``context``: what ``prepare`` returned (None where the graph is not consulted)."""
+        from .rules import make_rule
+
+        return make_rule(self.rule_name(op.layer.kind, op.consumes_input, params.bounds_given), params.epsilon,
+                         params.gamma, params.stabilizer)
+
+
+@dataclass(frozen=True)
+class GraphPreset(Preset):
+    """A graph-aware preset: the rules of preset ``base`` on layers whose output is rectified (reaches a ReLU
+    on every path, ``rectified.py``), ε on layers whose output feeds a sum, a concatenation, a product,
+    another layer or the model's output, where z⁺/αβ would drop the relevance of negative pre-activations.
+    A ``deep-taylor`` base keeps its input rule (zB / w²) on the input layer either way."""
+
+    base: str = "epsilon-plus"
+
+    def prepare(self, plan: Any) -> Any:
+        from .rectified import rectified_layers
+
+        return rectified_layers(plan)
+
+    def note(self, op: Any, context: Any = None) -> str:
+        if not context or op.node not in context:
+            return ""
+        return " (output rectified)" if context[op.node] else " (output feeds a sum, concatenation or output)"
+
+    def choose(self, op: Any, params: RuleParams, context: Any = None) -> Any:
+        rectified = True if context is None else context.get(op.node, True)
+        if rectified or (self.base == "deep-taylor" and op.consumes_input):
+            return get_preset(self.base).choose(op, params)
+        from .rules import Epsilon
+
+        return Epsilon(params.epsilon)
+
+
+_LOCK = threading.Lock()
+PRESET_REGISTRY: dict[str, Preset] = {}
+#: the registered preset names in display order (kept in step with ``PRESET_REGISTRY``)
+PRESETS: tuple[str, ...] = ()
+
+
+def register_preset(preset: Preset) -> Preset:
+    """Add (or replace) a preset; every front end offers it from then on (they read the registry on each
+    access). Slicer's preset combo box is built when the module loads: register before that (e.g. in
+    ``.slicerrc.py``) to see the preset there."""
+    global PRESETS
+    if not isinstance(preset, Preset):
+        raise TypeError(f"register_preset takes a Preset, not {preset!r}.")
+    with _LOCK:
+        PRESET_REGISTRY[preset.name] = preset
+        PRESETS = tuple(PRESET_REGISTRY)
+    return preset
+
+
+def unregister_preset(name: str) -> None:
+    """Remove a preset added with ``register_preset`` (no error if it is not registered)."""
+    global PRESETS
+    with _LOCK:
+        PRESET_REGISTRY.pop(name, None)
+        PRESETS = tuple(PRESET_REGISTRY)
+
+
+def get_preset(name: Optional[str]) -> Optional[Preset]:
+    """The registered preset called ``name`` (None for ``None``); a clear error for an unknown name."""
+    if name is None:
+        return None
+    preset = PRESET_REGISTRY.get(name) if isinstance(name, str) else None
+    if preset is None:
+        raise ValueError(f"Unknown preset {name!r}; use one of {', '.join(PRESET_REGISTRY)} or None.")
+    return preset
+
+
+def preset_alpha() -> dict[str, float]:
+    """α of the αβ presets, by name."""
+    return {p.name: p.alpha for p in PRESET_REGISTRY.values() if p.alpha is not None}
+
+
+def preset_parameters() -> dict[str, tuple[str, ...]]:
+    """The rule parameters each preset records (provenance), by name."""
+    return {p.name: p.parameters for p in PRESET_REGISTRY.values()}
+
+
+for _p in (
+        Preset("epsilon-plus", "z⁺ on convolutions, ε on dense layers", "zplus", "epsilon",
+               parameters=("epsilon",)),
+        Preset("epsilon-gamma-box", "γ on convolutions, ε on dense layers, zB on the input", "gamma", "epsilon",
+               first="zbox", parameters=("epsilon", "gamma")),
+        Preset("deep-taylor", "z⁺ everywhere; zB on the input if bounds are given, else w² (seed 000)", "zplus",
+               "zplus", first="wsquare", first_with_bounds="zbox"),
+        Preset("alpha1-beta0", "α1β0 on every layer (seed 004)", "alpha1beta0", "alpha1beta0",
+               parameters=("alpha", "beta"), alpha=1.0),
+        Preset("alpha2-beta1", "α2β1 on every layer", "alpha2beta1", "alpha2beta1", parameters=("alpha", "beta"),
+               alpha=2.0),
+        GraphPreset("graph-epsilon-plus", "z⁺ on convolutions whose output is rectified, ε elsewhere", "zplus",
+                    "epsilon", parameters=("epsilon",), base="epsilon-plus"),
+        GraphPreset("graph-deep-taylor", "deep-taylor where a layer's output is rectified, ε elsewhere", "zplus",
+                    "zplus", first="wsquare", first_with_bounds="zbox", parameters=("epsilon",), base="deep-taylor"),
+        GraphPreset("graph-alpha1-beta0", "α1β0 where a layer's output is rectified, ε elsewhere", "alpha1beta0",
+                    "alpha1beta0", parameters=("epsilon",), base="alpha1-beta0"),
+        Preset("epsilon", "ε on every layer (= None, by name, so a card can recommend it)", "epsilon", "epsilon",
+               parameters=("epsilon",))):
+    register_preset(_p)
+
+
+def preset_rule(preset: Optional[str], op: Any, params: RuleParams, context: Any = None) -> Any:
+    """The rule ``preset`` gives the linear operator ``op`` (ε everywhere for ``None``); ``context``: what the
+    preset's ``prepare`` returned for this graph."""
+    found = get_preset(preset)
+    if found is None:
+        from .rules import Epsilon
+
+        return Epsilon(params.epsilon)
+    return found.choose(op, params, context)
 
 
 def _type_matches(key: Any, module_type: Any) -> bool:
@@ -82,13 +215,15 @@ def _type_matches(key: Any, module_type: Any) -> bool:
 
 
 def override_rule(rules: Optional[dict], module_path: str, node_name: str, module_type: Any,
-                  consumes_input: bool, exact_only: bool = False, **defaults: float) -> Optional[Rule]:
+                  consumes_input: bool, exact_only: bool = False, **defaults: float) -> Optional[Any]:
     """The user's rule for this layer, or None when ``rules`` has no matching key.
 
     ``exact_only``: only the layer's own name or type count (no container, ``"input"`` or ``"*"``).
     ``defaults`` (epsilon, gamma, stabilizer) parametrise rules given by name."""
     if not rules:
         return None
+    from .rules import make_rule
+
     for key in (module_path, node_name):
         if key and key in rules:
             return make_rule(rules[key], **defaults)

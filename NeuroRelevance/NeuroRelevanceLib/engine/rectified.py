@@ -6,13 +6,14 @@ a ReLU before anything else that matters: on the way it may pass ops that keep t
 indexing). It is *not* rectified when a path first reaches a sum or difference (a residual add, a
 shortcut), a concatenation (a U-Net skip), a product, another linear layer, any other activation, or
 the model's output (a head). z⁺ and αβ assume the layer's relevance comes through a ReLU; where it
-does not, they drop relevance, and the ``graph-*`` presets use ε there (``presets.py``).
+does not, they drop relevance, and the ``graph-*`` presets use ε there (``presets.GraphPreset``).
 """
 from __future__ import annotations
 
 import torch.fx as fx
 
-from .graph import Plan, Step
+from .graph import Plan
+from .operators import Linear, Op
 
 #: activations whose output is max(0, ·)-like
 RECTIFIERS = {"F.relu", "torch.relu", "ReLU", "ReLU6", "F.relu6", "aten.relu", "aten.relu6", "Tensor.relu",
@@ -25,24 +26,24 @@ _CONCAT_LABELS = {"torch.cat", "torch.concat", "torch.concatenate", "torch.stack
                   "aten.stack"}
 
 
-def _verdict(step: Step) -> str:
-    """``rectifier``, ``through`` or ``sink`` for a step on a path downstream of a linear layer."""
-    if step.label in RECTIFIERS:
+def _verdict(op: Op) -> str:
+    """``rectifier``, ``through`` or ``sink`` for an operator on a path downstream of a linear layer."""
+    if op.label in RECTIFIERS:
         return "rectifier"
-    if step.kind == "linear":
-        return "through" if step.extra.get("affine") else "sink"
-    if step.kind == "pass":
-        return "through" if "folded_into" in step.extra or step.label in _THROUGH_LABELS else "sink"
-    if step.kind in ("reshape", "zrule", "tuple_get"):
+    if isinstance(op, Linear):
+        return "through" if op.affine else "sink"
+    if op.kind == "pass":
+        return "through" if getattr(op, "folded_into", None) or op.label in _THROUGH_LABELS else "sink"
+    if op.kind in ("reshape", "zrule", "tuple_get"):
         return "through"
-    if step.kind == "grad":
-        return "sink" if step.label in _CONCAT_LABELS else "through"
-    return "sink"   # add, sub, scale, strip, unknown, ...
+    if op.kind == "grad":   # routing: slicing, padding, pooling, upsampling … but a concatenation ends the path
+        return "sink" if op.label in _CONCAT_LABELS else "through"
+    return "sink"   # sums, differences, scales, stripped outputs, pass-through products, unknown …
 
 
-def output_rectified(step: Step, by_node: dict[fx.Node, Step], output_node: fx.Node) -> bool:
-    """Whether every downstream path of ``step`` reaches a ReLU first (see the module docstring)."""
-    stack, seen = [step.node], {step.node}
+def output_rectified(op: Op, by_node: dict[fx.Node, Op], output_node: fx.Node) -> bool:
+    """Whether every downstream path of ``op`` reaches a ReLU first (see the module docstring)."""
+    stack, seen = [op.node], {op.node}
     while stack:
         node = stack.pop()
         if node is output_node or not node.users:
@@ -61,6 +62,6 @@ def output_rectified(step: Step, by_node: dict[fx.Node, Step], output_node: fx.N
 
 
 def rectified_layers(plan: Plan) -> dict[fx.Node, bool]:
-    """Linear node -> whether its output is rectified, for every linear step of ``plan``."""
-    by_node = {s.node: s for s in plan.steps}
-    return {s.node: output_rectified(s, by_node, plan.output_node) for s in plan.steps if s.kind == "linear"}
+    """Linear node -> whether its output is rectified, for every linear operator of ``plan``."""
+    by_node = {op.node: op for op in plan.steps}
+    return {op.node: output_rectified(op, by_node, plan.output_node) for op in plan.linear()}

@@ -313,6 +313,17 @@ _BY_NAME = {
 RULE_NAMES = tuple(_BY_NAME)
 
 
+def register_rule(name: str, factory) -> None:
+    """Make a rule available by ``name`` (in ``rules=`` and in presets): ``factory(epsilon, gamma, stabilizer)``
+    returns the rule object (see docs/engine.md, "Adding a rule")."""
+    global RULE_NAMES
+    key = name.lower().replace("-", "").replace("_", "")
+    if not key or not callable(factory):
+        raise ValueError("register_rule needs a name and a factory(epsilon, gamma, stabilizer) -> Rule.")
+    _BY_NAME[key] = factory
+    RULE_NAMES = tuple(_BY_NAME)
+
+
 def make_rule(value: Union[Rule, str], epsilon: float = 1e-6, gamma: float = 0.25, stabilizer: float = 1e-6) -> Rule:
     """A rule object from a rule or one of the names in ``RULE_NAMES``; a name takes ``epsilon``, ``gamma``
     and ``stabilizer`` (``explain``'s options), a rule object keeps its own."""
@@ -323,4 +334,4 @@ def make_rule(value: Union[Rule, str], epsilon: float = 1e-6, gamma: float = 0.2
         if key in _BY_NAME:
             return _BY_NAME[key](epsilon, gamma, stabilizer)
     raise InputError(f"Unknown LRP rule {value!r}; use a rule object from NeuroRelevanceLib.engine.rules "
-                     f"or one of {', '.join(RULE_NAMES)}.")
+                     f"or one of {', '.join(_BY_NAME)}.")

@@ -17,7 +17,9 @@ import torch.fx as fx
 from ..errors import InputError
 from .capture import Candidate, Source
 from .graph import Plan, build_plan
-from .propagate import GraphRunError, forward
+from .operators import Unknown
+from .propagate import ForwardRun, GraphRunError, Recording, forward
+from .taps import Lockstep, TapMismatch
 
 Tensor = torch.Tensor
 
@@ -97,12 +99,17 @@ def _interpret(gm: fx.GraphModule, x: Tensor) -> dict[str, Any]:
     return values
 
 
+def _folded(step: Any) -> bool:
+    layer = getattr(step, "layer", None)
+    return layer is not None and bool(layer.folded)
+
+
 def _first_departure(plan: Plan, values: dict, reference: dict, tol: float) -> Optional[str]:
     for step in plan.steps:
         got, want = values.get(step.name), reference.get(step.name)
         if not isinstance(got, Tensor) or not isinstance(want, Tensor) or got.shape != want.shape:
             continue
-        if step.layer is not None and step.layer.folded:
+        if _folded(step):
             continue  # its value already includes the folded BatchNorm
         d = difference(got, want)
         if d > tol:
@@ -146,7 +153,7 @@ def _first_module_difference(plan: Plan, values: dict, root: torch.nn.Module, x:
         if got is None:
             continue
         d = difference(got, outs[k])
-        if d > tol and not (step.layer is not None and step.layer.folded):
+        if d > tol and not _folded(step):
             missing = [p for p in seen if p not in in_graph and not any(q.startswith(p + ".") for q in in_graph)]
             extra = f"; modules the model ran that are missing from the graph: {', '.join(missing[:5])}" \
                 if missing else ""
@@ -163,7 +170,7 @@ def _diagnose(candidate: Candidate, plan: Plan, x: Tensor, tol: float) -> str:
     except GraphRunError as exc:
         return f"our graph failed at {_where(exc.step)}: {exc.reason}"
     try:
-        departure = _first_departure(plan, values, _interpret(candidate.build().gm, x), tol)
+        departure = _first_departure(plan, values, _interpret((candidate.fresh or candidate.build)().gm, x), tol)
     except Exception:  # noqa: BLE001 - diagnosis is best effort
         departure = None
     if departure:
@@ -173,14 +180,32 @@ def _diagnose(candidate: Candidate, plan: Plan, x: Tensor, tol: float) -> str:
     return "the captured graph itself computes a different output"
 
 
-def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype, batchnorm: str,
-                  configure: Callable[[Plan], None]) -> tuple[Plan, dict, Any, str]:
-    """The first candidate graph that reproduces ``reference`` on ``x``: (plan, kept values, effective
-    output, a sentence saying what was checked). Raises ``GraphMismatchError`` when none does."""
+def _first_run(plan: Plan, x: Tensor, source: Source, reference_fn: Callable, tol: float) -> tuple:
+    """The model's own forward with the graph's forward following it (``taps.py``): (reference, recording,
+    effective output, whole output, a note on what was shared). A mismatch reruns the graph on its own."""
+    lock = Lockstep(source.tap_root, ForwardRun(plan, x), tol, source.entry.probes if source.entry else None)
+    reference = reference_fn(lock)
+    try:
+        rec, out, full = lock.finish()
+    except TapMismatch:
+        rec, out, full = forward(plan, x)  # the check and its diagnosis exactly as without sharing
+        return reference, rec, out, full, ""
+    note = f"; {lock.used} layers shared with the model's own forward (inputs checked)" if lock.used else ""
+    return reference, rec, out, full, note
+
+
+def verified_plan(source: Source, x: Tensor, reference_fn: Callable[[Any], Any], dtype: torch.dtype,
+                  batchnorm: str, configure: Callable[[Plan], None]) -> tuple[Plan, Recording, Any, str]:
+    """The first candidate graph that reproduces the model's own output on ``x``: (plan, forward recording,
+    effective output, a sentence saying what was checked). Raises ``GraphMismatchError`` when none does.
+
+    ``reference_fn(context)`` runs the model's own forward on our copy inside ``context`` (None, or the
+    ``Lockstep`` of the first graph, which then follows it: one forward pass for both) and checks it."""
     tol = tolerance(dtype, x.device)
     attempts: list[str] = []
     structural: Optional[Exception] = None
     ran = False
+    reference: Any = None
     for candidate in source.candidates:
         try:
             captured = candidate.build()
@@ -200,7 +225,12 @@ def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype,
             user_error = exc
         ran = True
         try:
-            kept, out, full = forward(plan, x)
+            if ran and reference is None and candidate.hooks_root is not None and source.tap_root is not None:
+                reference, kept, out, full, shared = _first_run(plan, x, source, reference_fn, tol)
+            else:
+                if reference is None:
+                    reference = reference_fn(None)
+                (kept, out, full), shared = forward(plan, x), ""
         except GraphRunError as exc:
             attempts.append(f"{candidate.name}: our graph failed at {_where(exc.step)} although the model ran "
                             f"({exc.reason})")
@@ -216,10 +246,12 @@ def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype,
         if d <= tol:
             before = f" (after {'; '.join(attempts)})" if attempts else ""
             return plan, kept, out, (f"{captured.source} graph reproduced model(x): max |Δ| / max |y| = {d:.1e} "
-                                     f"≤ {tol:.0e}{before}")
+                                     f"≤ {tol:.0e}{shared}{before}")
         del kept
         attempts.append(f"{candidate.name}: output differs from model(x) by max |Δ| / max |y| = {d:.2e} "
                         f"(tolerance {tol:.0e}); {_diagnose(candidate, plan, x, tol)}")
+    if reference is None:
+        reference_fn(None)  # a model that fails on this input says so before any graph does
     if structural is not None and not ran:
         raise structural  # e.g. several inputs: every graph says so, the message names the fix
     raise GraphMismatchError(
@@ -232,7 +264,7 @@ def verified_plan(source: Source, x: Tensor, reference: Any, dtype: torch.dtype,
 def _opaque(plan: Plan) -> Optional[Any]:
     """The first step that calls a TorchScript submodule as a black box (no operators to propagate through)."""
     for step in plan.steps:
-        if step.kind != "unknown":
+        if not isinstance(step, Unknown):
             continue
         if step.node.op == "call_method" and step.node.target == "forward":
             return step

@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from .schema import NORMALIZATIONS, OUTPUT_TYPES, PRESETS, check_card
+from . import schema as _schema
+from .schema import NORMALIZATIONS, OUTPUT_TYPES, check_card
 
 __all__ = ["InputSpec", "ModelCard", "NORMALIZATIONS", "OUTPUT_TYPES", "OutputSpec", "PRESETS",
            "card_from_dict", "read_card"]
@@ -163,3 +164,10 @@ def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
         intended_use=str(raw.get("intended_use", "")), limitations=str(raw.get("limitations", "")),
         recommendation_reason=str(raw.get("recommendation_reason", "")),
     )
+
+
+def __getattr__(name: str) -> Any:
+    """``PRESETS``: the engine's registered presets, read on every access (``schema.PRESETS``)."""
+    if name == "PRESETS":
+        return _schema.PRESETS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

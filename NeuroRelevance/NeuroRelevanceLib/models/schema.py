@@ -12,10 +12,9 @@ import json
 import math
 from typing import Any
 
+from ..engine import presets as _presets
+
 OUTPUT_TYPES = ("classification", "regression", "segmentation")
-#: the engine's presets (kept here so reading a card needs no torch; a test checks they agree)
-PRESETS = ("epsilon-plus", "epsilon-gamma-box", "deep-taylor", "alpha1-beta0", "alpha2-beta1",
-           "graph-epsilon-plus", "graph-deep-taylor", "graph-alpha1-beta0", "epsilon")
 NORMALIZATIONS = ("none", "zscore", "minmax", "percentile")
 MASKS = ("nonzero", "none")
 #: the largest input grid a card may ask for (voxels per channel): 512³
@@ -173,8 +172,8 @@ def check_card(raw: dict) -> list[str]:
         problems += unknown_keys(arch, "architecture")
         if not isinstance(arch.get("kwargs", {}), dict):
             problems.append('"architecture.kwargs" must be a JSON object')
-    if raw.get("recommended_preset", "epsilon-plus") not in PRESETS:
-        problems.append(f'"recommended_preset" must be one of {PRESETS}')
+    if raw.get("recommended_preset", "epsilon-plus") not in _presets.PRESETS:
+        problems.append(f'"recommended_preset" must be one of {_presets.PRESETS}')
     problems += _input_problems(_object(raw, "input", problems))
     problems += _output_problems(_object(raw, "output", problems))
     for key in ("metrics", "training", "ground_truth", "evidence"):
@@ -204,3 +203,11 @@ def check_network_output(card: Any, shape: tuple[int, ...] | None) -> None:
     if classes and len(classes) != size:
         raise InputError(f"{where}: output.classes names {len(classes)} ({', '.join(classes)}) but "
                          f"the network returns {size} {per}; give one name per output.")
+
+
+def __getattr__(name: str) -> Any:
+    """``PRESETS``: the engine's registered presets, read on every access (its registry imports no torch, so
+    reading a card still needs none; a preset registered later is accepted too)."""
+    if name == "PRESETS":
+        return _presets.PRESETS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,180 @@
+"""Operators that hand relevance on without a rule of their own: pass, reshape, gradient routing.
+
+- ``Pass``: elementwise activations, dropout, identity, Instance/Group/LayerNorm, casts: ``R_in = R_out``.
+- ``PassOrStrip``: sigmoid — stripped where it produces the model output, else a pass.
+- ``Strip``: softmax / log-softmax, removed where they produce the model output.
+- ``Reshape``: views, flatten, squeeze: ``R_in = R_out.reshape(input shape)``.
+- ``Route``: data movement, concatenation, slicing, padding, max pooling: routed like the gradient.
+- ``TupleGet``: an element of a tuple-valued op (the op receives a dict index -> relevance).
+- ``PassThrough`` / ``PassThroughGrad``: operators without a rule that the caller named in
+  ``pass_through=``: relevance passes unchanged where the op keeps the shape, else like the gradient.
+"""
+from __future__ import annotations
+
+import torch.fx as fx
+import torch.nn as nn
+
+from .. import ops
+from .base import Op, Tensor, unsupported_error, vjp
+
+_NONNEG_LABELS = {"F.relu", "torch.relu", "ReLU", "ReLU6", "F.relu6", "aten.relu", "aten.relu6", "Tensor.relu",
+                  "Tensor.relu_", "torch.relu_", "F.relu_", "Sigmoid", "F.sigmoid", "torch.sigmoid", "aten.sigmoid",
+                  "Tensor.sigmoid", "Softplus", "F.softplus", "aten.softplus", "Hardsigmoid", "F.hardsigmoid"}
+_INHERIT_LABELS = {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Identity", "F.dropout", "aten.dropout",
+                   "aten.clone", "torch.clone", "Tensor.contiguous", "Tensor.clone", "aten.alias", "aten.contiguous"}
+
+
+class Input(Op):
+    """The model input: where the walk ends."""
+
+    kind = "input"
+
+    def relevance(self, r, walk):
+        walk.relevance[self.node] = r
+
+
+class Pass(Op):
+    """``R_in = R_out`` (elementwise activations, dropout, identity, normalisation by the input's own
+    statistics, casts; a folded BatchNorm; an op with one tensor operand and a constant)."""
+
+    kind = "pass"
+    functions = ops.PASS_FUNCS
+    methods = ops.PASS_METHODS
+    modules = ops.PASS_MODULES
+
+    def nonnegative(self, inputs):
+        if self.label in _NONNEG_LABELS:
+            return True
+        return self.label in _INHERIT_LABELS and bool(inputs) and inputs[0]
+
+    def relevance(self, r, walk):
+        r = r.get(0) if isinstance(r, dict) else r
+        if r is not None:
+            walk.give(self.tensor_inputs[0], r)
+
+
+class PassOrStrip(Pass):
+    """Sigmoid: stripped where it produces the model output (``Plan.stripped``), else a pass."""
+
+    kind = "pass"
+    functions = frozenset(ops.SIGMOID_FUNCS)
+    methods = frozenset({"sigmoid"})
+    modules = (nn.Sigmoid,)
+    strippable = True
+
+
+class Strip(Op):
+    """Softmax / log-softmax: removed where they produce the model output; no rule elsewhere."""
+
+    kind = "strip"
+    functions = ops.STRIP_FUNCS
+    methods = ops.STRIP_METHODS
+    modules = ops.STRIP_MODULES
+    strippable = True
+
+    def relevance(self, r, walk):
+        raise unsupported_error(self)
+
+
+class Reshape(Op):
+    """View-like ops: ``R_in = R_out.reshape(input shape)``."""
+
+    kind = "reshape"
+    functions = ops.RESHAPE_FUNCS
+    methods = ops.RESHAPE_METHODS
+    modules = ops.RESHAPE_MODULES
+
+    def settle(self, env, value):
+        op = super().settle(env, value)
+        op.in_shape = env[self.inputs[0]].shape if self.inputs and isinstance(env.get(self.inputs[0]), Tensor) \
+            else None
+        return op
+
+    def nonnegative(self, inputs):
+        return bool(inputs) and all(inputs)
+
+    def relevance(self, r, walk):
+        walk.give(self.inputs[0], r.reshape(self.in_shape))
+
+
+class Route(Op):
+    """Data movement, concatenation, slicing, padding, max pooling: relevance routed like the gradient
+    (slices go back where they came from, max pooling is winner-take-all)."""
+
+    kind = "grad"
+    functions = ops.GRAD_FUNCS
+    methods = ops.GRAD_METHODS
+    modules = ops.GRAD_MODULES
+
+    def needs(self):
+        return list(self.inputs)
+
+    def nonnegative(self, inputs):
+        return self.label != "F.pad" and bool(inputs) and all(inputs)
+
+    def relevance(self, r, walk):
+        tin = self.tensor_inputs
+        grads = vjp(walk.rerun(self, tin), [walk.value(n) for n in tin], r)
+        for n, g in zip(tin, grads):
+            walk.give(n, g)
+
+
+class TupleGet(Op):
+    """``out[i]`` of a tuple-valued op: relevance collected per index for that op (``t[i]`` of a tensor
+    is a routed slice)."""
+
+    kind = "tuple_get"
+
+    def settle(self, env, value):
+        op = super().settle(env, value)
+        if op is self and not isinstance(env.get(self.node.args[0]), (tuple, list)):
+            return self.become(Route)
+        return op
+
+    def nonnegative(self, inputs):
+        return bool(inputs) and all(inputs)
+
+    def relevance(self, r, walk):
+        src, idx = self.node.args[0], self.node.args[1]
+        slot = walk.relevance.setdefault(src, {})
+        slot[idx] = slot[idx] + r if idx in slot else r
+
+
+class Identity(Pass):
+    """A node whose value is another node's (a folded BatchNorm, element 0 of a collapsed tuple)."""
+
+    kind = "pass"
+
+
+class PassThroughGrad(Route):
+    """An operator named in ``pass_through=``: relevance routed like the gradient."""
+
+    kind = "passthrough_grad"
+
+    def nonnegative(self, inputs):
+        return False
+
+    def settle(self, env, value):
+        op = super().settle(env, value)
+        if type(op) is PassThroughGrad and len(op.tensor_inputs) == 1 and isinstance(value, Tensor) \
+                and value.shape == env[op.tensor_inputs[0]].shape:
+            return op.become(PassThrough)
+        return op
+
+
+class PassThrough(Pass):
+    """An operator named in ``pass_through=`` that keeps its input's shape: ``R_in = R_out``."""
+
+    kind = "passthrough"
+
+    def nonnegative(self, inputs):
+        return False
+
+
+def getitem_kind(node: fx.Node, source: Op) -> type[Op]:
+    """The kind of ``source[i]``: an identity of a collapsed tuple, a tuple element, or a routed slice."""
+    if getattr(source, "tuple_collapsed", False):
+        return Identity
+    if source.kind in ("pass", "batchnorm", "grad", "unknown", "passthrough"):
+        return TupleGet if isinstance(node.args[1], int) else Route
+    return Route

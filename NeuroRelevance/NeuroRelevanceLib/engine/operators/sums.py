@@ -1,0 +1,102 @@
+"""Sums, differences and products with constants.
+
+- ``Sum`` (``a + α·b``, ``a − α·b``): relevance shared in proportion to each term's contribution,
+  ``R_a = a · R / stab(a ± α·b)`` (broadcast terms summed back to their shape); a constant term
+  absorbs its share like a bias. Equals zennit's ``Sum`` module with its ``Norm`` rule.
+- ``Scale`` (``x * c``, ``x / c`` with a number or constant tensor): ``R_in = R_out``; a product of
+  two activations has no rule (``Unknown``).
+"""
+from __future__ import annotations
+
+import torch
+import torch.fx as fx
+
+from .. import ops
+from ..rules import divide
+from .base import Op, Tensor, Unknown
+from .routing import Pass
+
+
+def _reduce_to(r: Tensor, shape: torch.Size) -> Tensor:
+    """Sum ``r`` over broadcast dimensions so it has ``shape``."""
+    if r.shape == shape:
+        return r
+    while r.dim() > len(shape):
+        r = r.sum(0)
+    dims = [d for d, (a, b) in enumerate(zip(r.shape, shape)) if b == 1 and a != 1]
+    return r.sum(dims, keepdim=True) if dims else r
+
+
+class Sum(Op):
+    """``a + α·b``: relevance split in proportion to each term (``R_a = a·R / stab(a + α·b)``)."""
+
+    kind = "add"
+    functions = ops.ADD_FUNCS
+    methods = ops.ADD_METHODS
+    records_total = True
+    sign = 1.0
+
+    def needs(self):
+        return list(self.inputs)  # the sum itself is recomputed from its terms
+
+    def settle(self, env, value):
+        op = super().settle(env, value)
+        if op is not self:
+            return op
+        tensors = [a for a in self.node.args[:2] if isinstance(a, fx.Node) and isinstance(env.get(a), Tensor)]
+        if len(tensors) == 1 and tensors[0] in self.tensor_inputs:
+            return self.become(Pass)  # x + constant number: relevance passes (the number is not a term)
+        return self
+
+    def nonnegative(self, inputs):
+        return self.sign > 0 and bool(inputs) and all(inputs)
+
+    def relevance(self, r, walk):
+        node = self.node
+        args = list(node.args)
+        alpha = node.kwargs.get("alpha", 1)
+        if len(args) > 2 and not isinstance(args[2], fx.Node):
+            alpha = args[2]
+        terms = []
+        for k, a in enumerate(args[:2]):
+            sign = 1.0 if k == 0 else self.sign * alpha
+            if isinstance(a, fx.Node):
+                terms.append((a if a in self.inputs else None, walk.value(a), sign))
+            else:
+                terms.append((None, a, sign))
+        z = None
+        for _, value, sign in terms:
+            term = value if sign == 1 else value * sign
+            z = term if z is None else z + term
+        s = divide(r, z, walk.stabilizer)
+        del z
+        for a, value, sign in terms:
+            if a is None:
+                continue
+            contrib = s * value
+            if sign != 1:
+                contrib.mul_(sign)
+            walk.give(a, _reduce_to(contrib, value.shape))
+
+
+class Difference(Sum):
+    """``a − α·b``: the split of ``a + (−α)·b``."""
+
+    kind = "sub"
+    functions = ops.SUB_FUNCS
+    methods = ops.SUB_METHODS
+    sign = -1.0
+
+
+class Scale(Op):
+    """``x * c`` or ``x / c``: a pass when one operand is a constant; a product of activations has no rule."""
+
+    kind = "scale"
+    functions = ops.SCALE_FUNCS
+    methods = ops.SCALE_METHODS
+
+    def settle(self, env, value):
+        op = super().settle(env, value)
+        if op is not self:
+            return op
+        return self.become(Pass if len(self.tensor_inputs) == 1 else Unknown)
