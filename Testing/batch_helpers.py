@@ -57,9 +57,9 @@ def read_map(path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(image.get_fdata(dtype=np.float64)), image.affine
 
 
-def single_scan_map(card: Path, scan: Path, preset: str = "epsilon-plus") -> np.ndarray:
+def single_scan_map(card: Path, scan: Path, preset: str = "epsilon-plus", target=None) -> np.ndarray:
     """The oracle for one subject: ``NeuroRelevanceLib.explain`` on the card's input, resampled onto the
-    scan grid (KJI), without the batch code."""
+    scan grid (KJI), without the batch code (``target``: a class index; None the predicted class)."""
     import torch
 
     from NeuroRelevanceLib import explain
@@ -71,5 +71,5 @@ def single_scan_map(card: Path, scan: Path, preset: str = "epsilon-plus") -> np.
     array, grid = read_nifti(scan, dtype="float32")
     prepared = prepare_input([(array, grid)], loaded.card)
     result = explain(loaded.model, torch.from_numpy(prepared.array[None]), method="lrp", preset=preset,
-                     device="cpu")
+                     target=target, device="cpu")
     return resample(result.relevance[0, 0].numpy(), prepared.grid, grid)

@@ -103,7 +103,7 @@ def test_slicer_colour_legend_is_added_once_and_follows_the_display(scene, views
     legend = mrml.legend.show_color_legend(scene, heat)
     assert legend is not None and legend.IsA("vtkMRMLColorLegendDisplayNode")
     assert legend.GetVisibility() and legend.GetPrimaryDisplayNode() is heat.GetDisplayNode()
-    assert legend.GetTitleText() == "Relevance (red: for AD)"
+    assert legend.GetTitleText().splitlines()[0] == "Relevance (red: for AD)"
     window = heat.GetDisplayNode().GetWindowLevelMax()
     assert legend.GetScalarRange() == pytest.approx((-window, window))
     assert legend.GetLabelFormat() == "%.2g"

@@ -88,7 +88,7 @@ def test_user_errors_are_one_line_naming_the_argument_and_exit_2(capsys, inputs,
                 "--batch-size")
     _user_error(capsys, ["explain", str(table), "--model", str(card), "--output", str(table)], "--output")
     _user_error(capsys, ["explain", str(table), "--model", str(card), "--output", out,
-                         "--scheduler", "tcp://127.0.0.1:1"], "127.0.0.1:1")
+                         "--target", "AD", "--scheduler", "tcp://127.0.0.1:1"], "127.0.0.1:1")
     assert not (tmp_path / "out").exists()  # nothing was written by a refused command
 
 

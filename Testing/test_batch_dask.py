@@ -16,7 +16,7 @@ from NeuroRelevanceLib.batch import DaskExecutor, explain_cohort
 from NeuroRelevanceLib.nifti import read_nifti
 
 pytest.importorskip("distributed")
-OPTIONS = dict(atlases=(ATLAS,), min_overlap=MIN_OVERLAP, reference_group="control", device="cpu")
+OPTIONS = dict(atlases=(ATLAS,), min_overlap=MIN_OVERLAP, reference_group="control", target="AD", device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_workers_give_the_single_scan_maps_and_load_the_model_once_each(cluster,
     assert (subjects["status"] == "done").all()
     for subject in pd.read_csv(table).head(3).itertuples():
         written, _ = read_nifti(subjects.loc[subject.id, "relevance"])
-        expected = single_scan_map(card, subject.path)
+        expected = single_scan_map(card, subject.path, target=1)  # OPTIONS' target "AD"
         assert np.allclose(written, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max()), subject.id
     assert all(os.path.isfile(p) for p in subjects["png"])  # VTK renders inside the worker processes too
     workers = subjects.groupby("worker")["model_loads"].max()

@@ -12,7 +12,7 @@ from NeuroRelevanceLib.batch import explain_cohort
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.nifti import read_nifti, write_nifti
 
-OPTIONS = dict(atlases=(ATLAS,), min_overlap=MIN_OVERLAP, reference_group="control", device="cpu")
+OPTIONS = dict(atlases=(ATLAS,), min_overlap=MIN_OVERLAP, reference_group="control", target="AD", device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_every_subject_is_explained_and_its_map_is_the_single_scan_map(done, inp
     for subject in cohort.itertuples():
         row = _row(done, subject.id)
         written, grid = read_nifti(row["relevance"])
-        expected = single_scan_map(card, subject.path)
+        expected = single_scan_map(card, subject.path, target=1)  # OPTIONS' target "AD"
         scan_grid = read_nifti(subject.path)[1]
         assert grid.same_as(scan_grid)
         assert np.abs(expected).max() > 0
@@ -127,7 +127,7 @@ def test_bad_subjects_are_reported_and_skipped_and_the_rest_completes(inputs, tm
     result = explain_cohort(mixed, card, tmp_path / "out", **{**OPTIONS, "png": False})
     status = result.subjects.set_index("id")
     assert list(status.loc[cohort["id"], "status"]) == ["done", "done"]
-    reasons = {"broken": "not a readable", "nan": "nan", "far": "empty where the model looks", "missing": "no such"}
+    reasons = {"broken": "not a readable", "nan": "nan", "far": "does not overlap", "missing": "no such"}
     for subject_id, words in reasons.items():
         assert status.loc[subject_id, "status"] == "failed"
         assert words in status.loc[subject_id, "reason"].lower(), status.loc[subject_id, "reason"]

@@ -280,3 +280,15 @@ def test_generated_cards_load_correctly_or_raise_one_clear_error(card, weights_d
         assert out.shape[1] == len(loaded.card.output.classes)
     if loaded.card.output.type == "regression":
         assert out.shape[1] == 1
+
+
+@pytest.mark.parametrize("card", [
+    {"name": {"\n": float("inf")}},
+    {"name": "x", "metrics": {"auc\nline": float("nan")}},
+    {"name": "x", "training": {"a": [1.0, {"b\r\nc": float("-inf")}]}},
+])
+def test_field_names_with_line_breaks_stay_on_one_line(card):
+    """A key holding a line break is quoted JSON-style, so the error stays one line (found by hypothesis)."""
+    with pytest.raises(InputError) as info:
+        card_from_dict(card)
+    assert "\n" not in str(info.value) and "\r" not in str(info.value)

@@ -37,8 +37,7 @@ def test_card_preprocessing_feeds_the_model_its_own_input(tmp_path):
             loaded.model(torch.from_numpy(prepared.array[None]))
     hook.remove()
     assert torch.allclose(result.activations.tensor, torch.cat(seen), atol=1e-5)
-    expected = prepared.grid.ijk_to_ras[:, [2, 1, 0, 3]]
-    assert np.allclose(result.input_affine, expected)
+    assert result.input_grid.same_as(prepared.grid, atol=1e-9)
 
 
 def test_multichannel_cards_are_refused(tmp_path):

@@ -68,7 +68,7 @@ def test_pipeline_writes_everything_and_is_deterministic(cohort_dir, tmp_path):
     np.testing.assert_array_equal(r1.linear.fit.factors[2].numpy(), r2.linear.fit.factors[2].numpy())
     assert r1.linear.mae == r2.linear.mae
     img = nib.load(tmp_path / "a" / "rois" / "roi_01.nii.gz")
-    assert img.shape == SHAPE and np.allclose(img.affine, table.affine)
+    assert img.shape == SHAPE and np.allclose(img.affine, table.grid.ijk_to_ras)
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["layer"] == "3" and summary["tensor_shape"] == [30, 8, 6 * 6 * 4]
     assert set(summary["linear_model_mae"]) == {"train", "val", "test"}

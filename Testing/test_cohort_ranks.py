@@ -50,3 +50,24 @@ def test_grid_rejects_r1_above_training_subjects():
     a = np.random.default_rng(0).random((4, 3, 10))
     with pytest.raises(InputError, match="training subjects"):
         rank_grid(a, a, r1_values=[2, 6], r2_values=[2], device="cpu")
+
+
+def test_randomized_scree_uses_its_own_generator_and_matches_numpy(monkeypatch):
+    """Trial 2: the randomized path seeded torch's global generator (torch.manual_seed), which changes the
+    user's process state and is not safe beside other threads. It must use a local torch.Generator."""
+    import torch
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the global torch RNG was seeded")
+
+    monkeypatch.setattr(torch, "manual_seed", refuse)
+    monkeypatch.setattr(torch.random, "manual_seed", refuse)
+    rng = np.random.default_rng(3)
+    low_rank = rng.random((60, 6)) @ rng.random((6, 40))  # rank 6 < 14 probes: the range finder is exact
+    a = torch.as_tensor(low_rank.reshape(12, 5, 40), dtype=torch.float64)
+    before = torch.get_rng_state().clone()
+    values = singular_values(a, 2, k=4, seed=7, gram_limit=1)  # force the randomized path
+    assert torch.equal(torch.get_rng_state(), before)
+    expected = np.linalg.svd(np.moveaxis(a.numpy(), 2, 0).reshape(40, -1), compute_uv=False)[:4]
+    assert np.allclose(values.numpy(), expected, rtol=1e-8)
+    assert torch.equal(values, singular_values(a, 2, k=4, seed=7, gram_limit=1))  # seeded: repeatable

@@ -79,19 +79,19 @@ def _atlas_file_centroid_mm(ids: list[int]) -> np.ndarray:
 @pytest.mark.parametrize("spacing", [3.0, 1.0])
 def test_geometry_matches_atlas_in_world_space(spacing):
     s = synthesize_subject(0, 50.0, "AD", spacing=spacing, seed=0, deformation=False, noise_sd=0)
-    aff = s.affine
+    aff = s.grid.ijk_to_ras
     np.testing.assert_allclose(np.diag(aff)[:3], spacing)
     assert nib.aff2axcodes(aff) == ("R", "A", "S")
     names = read_atlas_names("desikan-killiany")
     ad_ids = region_ids(names, AD_REGIONS["desikan-killiany"])
-    np.testing.assert_allclose(_centroid_mm(s.regions, aff, [AD_LABEL]),
+    np.testing.assert_allclose(_centroid_mm(s.regions.T, aff, [AD_LABEL]),
                                _atlas_file_centroid_mm(ad_ids), atol=0.6 * spacing)
     # one-sided structures pin down left/right, front/back and up/down
     for name in ("hippocampus_L", "superiorfrontal_R", "entorhinal_L"):
         rid = [k for k, v in names.items() if v == name]
-        got = _centroid_mm(s.atlas_labels, aff, rid)
+        got = _centroid_mm(s.atlas_labels.T, aff, rid)
         np.testing.assert_allclose(got, _atlas_file_centroid_mm(rid), atol=0.6 * spacing)
-    assert _centroid_mm(s.atlas_labels, aff, [40])[0] < -10  # hippocampus_L: RAS x < 0
+    assert _centroid_mm(s.atlas_labels.T, aff, [40])[0] < -10  # hippocampus_L: RAS x < 0
 
 
 def test_written_cohort_has_correct_nifti_geometry_and_manifest(tmp_path):
@@ -102,11 +102,11 @@ def test_written_cohort_has_correct_nifti_geometry_and_manifest(tmp_path):
     for n, row in table.iterrows():
         img = nib.load(row.image)
         assert img.header.get_sform(coded=True)[1] == 1 and img.header.get_qform(coded=True)[1] == 1
-        np.testing.assert_allclose(img.affine, arrays.affine)
+        np.testing.assert_allclose(img.affine, arrays.grid.ijk_to_ras)
         assert img.header.get_zooms() == (3.0, 3.0, 3.0)
-        np.testing.assert_array_equal(np.asanyarray(img.dataobj), arrays.images[n])
+        np.testing.assert_array_equal(np.asanyarray(img.dataobj), arrays.images[n].transpose(2, 1, 0))
         atrophy = np.asanyarray(nib.load(row.atrophy).dataobj)
-        np.testing.assert_array_equal(atrophy, arrays.atrophy[n])
+        np.testing.assert_array_equal(atrophy, arrays.atrophy[n].transpose(2, 1, 0))
         assert nib.load(row.regions).shape == img.shape
     pd.testing.assert_series_equal(table.age, arrays.table.age)
     desc = json.loads((tmp_path / "cohort.json").read_text())

@@ -27,7 +27,7 @@ def pair():
 def test_compact_keeps_the_volume_and_the_place_but_not_the_shape(pair):
     ribbon, compact = pair
     for label in (AD_LABEL, AGE_GM_LABEL):
-        r, c = ribbon.atrophy == label, compact.atrophy == label
+        r, c = ribbon.atrophy.T == label, compact.atrophy.T == label   # (i, j, k): axis 0 runs left-right
         assert 0.75 < c.sum() / r.sum() < 1.3, (label, c.sum(), r.sum())
         # the same lobes: centroids within 15 mm per hemisphere
         for side in (slice(None, r.shape[0] // 2), slice(r.shape[0] // 2, None)):
@@ -82,9 +82,9 @@ def test_held_out_indices_and_twins_on_disk(tmp_path):
                                params=COMPACT, skull_strip=True)
         img = np.asanyarray(nib.load(row.image).dataobj)
         twin = np.asanyarray(nib.load(row.twin).dataobj)
-        np.testing.assert_array_equal(img, s.image)
+        np.testing.assert_array_equal(img, s.image.transpose(2, 1, 0))
         changed = img != twin
-        assert (changed <= (s.atrophy == AD_LABEL)).all()
+        assert (changed <= (s.atrophy.T == AD_LABEL)).all()
         assert changed.any() == (row.diagnosis == "AD")
     with pytest.raises(ValueError, match="outside the cohort"):
         generate_cohort(tmp_path / "x", 10, indices=[10])

@@ -63,18 +63,18 @@ def test_written_lesion_cohort(tmp_path):
     for n, row in manifest.iterrows():
         for c, name in enumerate(arrays.channel_names):
             img = nib.load(tmp_path / row[name])
-            np.testing.assert_allclose(img.affine, arrays.affine)
+            np.testing.assert_allclose(img.affine, arrays.grid.ijk_to_ras)
             assert nib.aff2axcodes(img.affine) == ("R", "A", "S")
-            np.testing.assert_array_equal(np.asanyarray(img.dataobj), arrays.images[n, c])
+            np.testing.assert_array_equal(np.asanyarray(img.dataobj), arrays.images[n, c].transpose(2, 1, 0))
         np.testing.assert_array_equal(np.asanyarray(nib.load(tmp_path / row.lesion).dataobj),
-                                      arrays.lesions[n])
+                                      arrays.lesions[n].transpose(2, 1, 0))
     pd.testing.assert_series_equal(manifest.core_ml, arrays.table.core_ml)
     desc = json.loads((tmp_path / "lesions.json").read_text())
     assert desc["lesion_labels"] == {"1": "core", "2": "penumbra"}
     with pytest.raises(FileExistsError, match="overwrite=True"):
         generate_lesion_cohort(tmp_path, 2, spacing=3.0, seed=5)
     table = load_lesion_cohort(tmp_path)
-    assert nib.load(table.Tmax[1]).shape == arrays.images.shape[2:]
+    assert nib.load(table.Tmax[1]).shape == arrays.images.shape[2:][::-1]
     with pytest.raises(FileNotFoundError, match="generate_lesion_cohort"):
         load_lesion_cohort(tmp_path / "missing")
 

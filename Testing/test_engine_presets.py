@@ -126,8 +126,9 @@ def test_a_registered_preset_reaches_every_front_end():
     from NeuroRelevanceLib.models import card, schema
 
     def accepted_everywhere(name: str) -> dict:
-        args = argparse.Namespace(preset=name, baseline="zeros", ground_truth=None, brain_masks=None,
-                                  subjects=["s"], output=None, force=False)
+        parser = argparse.ArgumentParser()
+        metrics_cli.register(parser.add_subparsers())
+        args = parser.parse_args(["compare", "missing-scan.nii.gz", "--model", "missing.json", "--preset", name])
         try:
             metrics_cli._check_before_work(args)
             cli_ok = True

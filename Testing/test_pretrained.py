@@ -13,6 +13,7 @@ from NeuroRelevanceLib import nets
 from NeuroRelevanceLib.demo.deform import make_grid
 from NeuroRelevanceLib.models import load_model, read_card
 from NeuroRelevanceLib.pretrained import MODELS, available_models, model_card_path
+from NeuroRelevanceLib.geometry import Grid
 from NeuroRelevanceLib.pretrained.data import (model_grid_for, normalized_channels, split_indices,
                                                to_model_space)
 from NeuroRelevanceLib.pretrained.heldout import card_json, held_out_subjects, held_out_indices
@@ -53,9 +54,9 @@ def test_cards_describe_the_architecture_and_the_generator_grid(loaded):
         gen = make_grid(spacing)  # the generator's template-space grid
         inp = result.card.input
         assert inp.spacing == (spacing,) * 3 and inp.orientation == "RAS"
-        np.testing.assert_allclose(inp.origin, gen.affine[:3, 3])  # RAS of voxel 0
+        np.testing.assert_allclose(inp.origin, gen.origin)  # RAS of voxel 0
         multiple = 4 if name == "lesion_unet" else 1
-        assert inp.shape == tuple(-(-n // multiple) * multiple for n in reversed(gen.shape))
+        assert inp.shape == tuple(-(-n // multiple) * multiple for n in gen.shape_kji)
         assert len(inp.channels) == result.in_channels
     assert loaded["ad_cnn"].card.output.classes == ("control", "AD")
     assert loaded["brain_age_resnet"].card.output.units == "years"
@@ -131,7 +132,7 @@ def test_training_inputs_equal_the_product_preprocessing():
     options = generator_options(path)     # seed, spacing, atrophy pattern, skull stripping
     assert options["params"].pattern == cohort.get("pattern", "ribbon")
     s = synthesize_subject(i, float(row["age"]), str(row["diagnosis"]), **options)
-    grid = model_grid_for(s.affine, s.image.shape)
+    grid = model_grid_for(s.grid)
     ours = normalized_channels(s.image[None], grid, raw["input"]["normalization"])
     product = next(held_out_subjects(path, indices=[i]))
     np.testing.assert_allclose(ours, product.x, atol=1e-4)  # SimpleITK float32 arithmetic
@@ -154,9 +155,9 @@ def test_split_and_grid_helpers():
     assert s.train + s.val + s.test == tuple(range(20)) and len(s.test) == 4 and len(s.val) == 3
     with pytest.raises(ValueError, match="too few"):
         split_indices(3)
-    g = model_grid_for(np.diag([4.0, 4.0, 4.0, 1.0]), (41, 51, 43), multiple=4)
+    g = model_grid_for(Grid((43, 51, 41), np.diag([4.0, 4.0, 4.0, 1.0])), multiple=4)
     assert g.shape_kji == (44, 52, 44)
-    padded = to_model_space(np.ones((41, 51, 43)), g)
+    padded = to_model_space(np.ones((43, 51, 41)), g)
     assert padded.shape == (44, 52, 44) and padded.sum() == 41 * 51 * 43 and padded[43].sum() == 0
 
 

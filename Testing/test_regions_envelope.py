@@ -4,6 +4,7 @@ import pytest
 
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.regions import region_statistics
+from volumes import kji
 
 
 def _shell_atlas():
@@ -18,7 +19,7 @@ def test_relevance_in_enclosed_white_matter_is_inside_the_atlas():
     labels, core, outside, affine = _shell_atlas()
     heat = np.where(core, 1.0, 0.0)
     heat[labels == 1] = 0.1
-    table = region_statistics((heat, affine), (labels, affine), names={1: "cortex"})
+    table = region_statistics(kji(heat, affine), kji(labels, affine), names={1: "cortex"})
     assert table.attrs["overlap"] == pytest.approx(1.0)
     assert table.loc[table.name == "cortex", "sum"].item() == pytest.approx(0.1 * (labels == 1).sum())
 
@@ -27,4 +28,4 @@ def test_relevance_outside_the_brain_outline_is_refused():
     labels, core, outside, affine = _shell_atlas()
     heat = np.where(outside, 1.0, 0.0)
     with pytest.raises(InputError, match="not in the atlas' space"):
-        region_statistics((heat, affine), (labels, affine), names={1: "cortex"})
+        region_statistics(kji(heat, affine), kji(labels, affine), names={1: "cortex"})

@@ -7,7 +7,9 @@ import pytest
 
 from NeuroRelevanceLib import region_statistics
 from NeuroRelevanceLib.errors import InputError
-from NeuroRelevanceLib.regions import Atlas, plot_top_regions, read_lookup_table
+from NeuroRelevanceLib.regions import plot_top_regions, read_lookup_table
+from NeuroRelevanceLib.geometry import Grid
+from volumes import atlas_ijk, kji
 
 AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
 
@@ -17,7 +19,7 @@ def atlas() -> Atlas:
     labels = np.zeros((10, 10, 10), dtype=np.uint8)
     labels[2:8, 2:8, 2:8] = 1
     labels[2:5, 2:8, 2:8] = 2
-    return Atlas(labels, AFFINE, {1: "Core", 2: "Side"}, name="box")
+    return atlas_ijk(labels, AFFINE, {1: "Core", 2: "Side"}, name="box")
 
 
 def inside_heat() -> np.ndarray:
@@ -30,14 +32,14 @@ def test_heatmap_outside_the_atlas_names_the_overlap_and_the_fix(atlas):
     far = AFFINE.copy()
     far[:3, 3] = (500.0, 0.0, 0.0)
     with pytest.raises(InputError, match=r"Only 0\.0% of the relevance .*0\.0% of its nonzero voxels.*transform="):
-        region_statistics((inside_heat(), far), atlas, min_overlap=0.0)
+        region_statistics(kji(inside_heat(), far), atlas, min_overlap=0.0)
 
 
 def test_partial_overlap_below_the_threshold_is_refused_and_accepted_when_lowered(atlas):
     heat = np.ones((10, 10, 10))  # support = whole grid; atlas regions cover 6³ of 10³ voxels
     with pytest.raises(InputError, match=r"21\.6% .*21\.6% of its nonzero voxels.*min_overlap=0\.5"):
-        region_statistics((heat, AFFINE), atlas)
-    table = region_statistics((heat, AFFINE), atlas, min_overlap=0.2)
+        region_statistics(kji(heat, AFFINE), atlas)
+    table = region_statistics(kji(heat, AFFINE), atlas, min_overlap=0.2)
     assert table.attrs["overlap"] == pytest.approx(0.216)
 
 
@@ -45,24 +47,24 @@ def test_overlap_weighs_relevance_not_just_nonzero_voxels(atlas):
     """A faint nonzero tail everywhere (e.g. a Gaussian) must not look like a misregistration."""
     heat = np.full((10, 10, 10), 1e-9)
     heat[3:7, 3:7, 3:7] = 1.0
-    table = region_statistics((heat, AFFINE), atlas)
+    table = region_statistics(kji(heat, AFFINE), atlas)
     assert table.attrs["overlap"] > 0.99
     heat = np.full((10, 10, 10), 1.0)
     heat[3:7, 3:7, 3:7] = 1e-3  # most relevance outside the regions: refused
     with pytest.raises(InputError, match=r"relevance \(Σ\|R\|\).*21\.6% of its nonzero voxels"):
-        region_statistics((heat, AFFINE), atlas)
+        region_statistics(kji(heat, AFFINE), atlas)
 
 
 def test_non_integer_label_map(atlas):
     labels = np.random.default_rng(0).uniform(0, 5, size=(10, 10, 10))
     with pytest.raises(InputError, match="non-integer values"):
-        region_statistics((inside_heat(), AFFINE), (labels, AFFINE))
+        region_statistics(kji(inside_heat(), AFFINE), kji(labels, AFFINE))
 
 
 def test_float_label_map_with_integer_values_is_fine():
     labels = np.zeros((10, 10, 10), dtype=np.float32)
     labels[2:8, 2:8, 2:8] = 3.0
-    table = region_statistics((inside_heat(), AFFINE), (labels, AFFINE))
+    table = region_statistics(kji(inside_heat(), AFFINE), kji(labels, AFFINE))
     assert table["label"].tolist() == [3]
 
 
@@ -74,16 +76,18 @@ def test_float_label_map_with_integer_values_is_fine():
 ])
 def test_bad_label_maps(labels, message):
     with pytest.raises(InputError, match=message):
-        region_statistics((inside_heat(), AFFINE), (labels, AFFINE))
+        region_statistics(kji(inside_heat(), AFFINE), kji(labels, AFFINE))
 
 
 @pytest.mark.parametrize("heatmap, message", [
-    ((np.zeros((10, 10, 10)), AFFINE), "all zero"),
-    ((np.full((10, 10, 10), np.nan), AFFINE), "1000 NaN or infinite"),
-    ((np.ones((10, 10, 10, 2)), AFFINE), r"4D \(10, 10, 10, 2\)"),
-    ((np.ones((10, 10)), AFFINE), "2D"),
-    ((np.ones((10, 10, 10)), np.eye(3)), "4×4"),
-    ((np.ones((10, 10, 10)), np.zeros((4, 4))), "last row|singular"),
+    (kji(np.zeros((10, 10, 10)), AFFINE), "all zero"),
+    (kji(np.full((10, 10, 10), np.nan), AFFINE), "1000 NaN or infinite"),
+    ((np.ones((2, 10, 10, 10)), Grid((10, 10, 10), AFFINE)), r"4D \(2, 10, 10, 10\)"),
+    (kji(np.ones((10, 10)), AFFINE), "2D"),
+    ((np.ones((10, 10, 10)), np.eye(3)), r"ndarray, not a Grid.*\(array_kji, Grid\)"),
+    ((np.ones((10, 10, 10)), AFFINE), r"ndarray, not a Grid.*transpose\(2, 1, 0\)"),   # the old (array, affine)
+    ((np.ones((14, 12, 10)), Grid((10, 12, 14), AFFINE)), r"shape \(14, 12, 10\) but its Grid is \(10, 12, 14\)"),
+    ((np.ones((10, 10, 10)), Grid((10, 10, 10), np.r_[AFFINE[:3], [[0, 0, 1, 1]]])), "last row"),
     ((np.ones((10, 10, 10)),), r"1 items"),
     (np.ones((10, 10, 10)), "without geometry"),
     ("/no/such/heatmap.nii.gz", "No heatmap file"),
@@ -99,7 +103,7 @@ def test_one_nan_is_counted(atlas):
     heat[0, 0, 0] = np.inf
     heat[1, 0, 0] = np.nan
     with pytest.raises(InputError, match="2 NaN or infinite values"):
-        region_statistics((heat, AFFINE), atlas)
+        region_statistics(kji(heat, AFFINE), atlas)
     assert np.isinf(heat[0, 0, 0])  # the user's array is untouched
 
 
@@ -112,17 +116,17 @@ def test_one_nan_is_counted(atlas):
 ])
 def test_bad_options(atlas, kwargs, message):
     with pytest.raises(InputError, match=message):
-        region_statistics((inside_heat(), AFFINE), atlas, **kwargs)
+        region_statistics(kji(inside_heat(), AFFINE), atlas, **kwargs)
 
 
 def test_unknown_atlas_lists_the_choices():
     with pytest.raises(InputError, match=r"neither a bundled atlas.*available_atlases"):
-        region_statistics((inside_heat(), AFFINE), "Brodmann")
+        region_statistics(kji(inside_heat(), AFFINE), "Brodmann")
 
 
 def test_names_with_a_bundled_atlas_is_refused():
     with pytest.raises(InputError, match="bundled with its own names"):
-        region_statistics((inside_heat(), AFFINE), "AAL", names={1: "x"})
+        region_statistics(kji(inside_heat(), AFFINE), "AAL", names={1: "x"})
 
 
 def test_unreadable_files(tmp_path, atlas):
@@ -141,7 +145,7 @@ def test_unreadable_files(tmp_path, atlas):
 
 
 def test_plot_rejects_unknown_metric(atlas):
-    table = region_statistics((inside_heat(), AFFINE), atlas)
+    table = region_statistics(kji(inside_heat(), AFFINE), atlas)
     with pytest.raises(InputError, match="no 'gain' column"):
         plot_top_regions(table, metric="gain")
 
@@ -150,7 +154,7 @@ def test_label_map_file_with_scaled_float_values_is_refused(tmp_path):
     image = nib.Nifti1Image(np.random.default_rng(1).uniform(0, 3, (6, 6, 6)).astype(np.float32), np.eye(4))
     nib.save(image, tmp_path / "t1.nii.gz")
     with pytest.raises(InputError, match="intensity image"):
-        region_statistics((np.ones((6, 6, 6)), np.eye(4)), tmp_path / "t1.nii.gz")
+        region_statistics(kji(np.ones((6, 6, 6)), np.eye(4)), tmp_path / "t1.nii.gz")
 
 
 @pytest.mark.parametrize("kind", ["nan", "zeros", "4d", "complex", "far"])

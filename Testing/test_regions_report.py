@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from NeuroRelevanceLib import region_statistics
-from NeuroRelevanceLib.regions import Atlas, plot_top_regions, read_csv, write_csv
+from NeuroRelevanceLib.regions import plot_top_regions, read_csv, write_csv
+from volumes import atlas_ijk, kji
 
 AFFINE = np.diag([1.5, 1.5, 1.5, 1.0])
 
@@ -15,9 +16,9 @@ def table(per_subject: bool = False, pool: bool = False) -> pd.DataFrame:
     rng = np.random.default_rng(7)
     labels = rng.integers(0, 9, size=(4, 4, 4)).repeat(3, 0).repeat(3, 1).repeat(3, 2)
     names = {i: f"Region {i}_{'L' if i % 2 else 'R'}" for i in range(1, 9)}
-    atlas = Atlas(labels, AFFINE, names, name="blocks")
-    group = [(rng.gamma(2.0, size=labels.shape), AFFINE) for _ in range(3)]
-    reference = [(rng.gamma(1.0, size=labels.shape), AFFINE) for _ in range(2)]
+    atlas = atlas_ijk(labels, AFFINE, names, name="blocks")
+    group = [kji(rng.gamma(2.0, size=labels.shape), AFFINE) for _ in range(3)]
+    reference = [kji(rng.gamma(1.0, size=labels.shape), AFFINE) for _ in range(2)]
     return region_statistics(group, atlas, reference=reference, per_subject=per_subject,
                              pool_hemispheres=pool, min_overlap=0, min_region_voxels=0, min_region_mm3=0)
 

@@ -12,8 +12,9 @@ import pytest
 import SimpleITK as sitk
 
 from NeuroRelevanceLib import region_statistics
-from NeuroRelevanceLib.regions import Atlas, load_label_map
-from NeuroRelevanceLib.regions.grids import FLIP_XY, sitk_from_ijk
+from NeuroRelevanceLib.regions import load_label_map
+from NeuroRelevanceLib.geometry import RAS_TO_LPS as FLIP_XY
+from volumes import atlas_ijk, grid_ijk, kji, sitk_ijk
 
 
 def rotation(a: float, b: float, c: float) -> np.ndarray:
@@ -83,7 +84,7 @@ def test_counts_and_sums_match_the_affine_oracle(atlas_data, name):
     expected = oracle_labels(labels, atlas_affine, heat_shape, heat_affine)
     assert np.count_nonzero(expected) > 500  # the grids do overlap substantially
     heat = np.random.default_rng(1).normal(size=heat_shape)
-    table = region_statistics((heat, heat_affine), Atlas(labels, atlas_affine), min_overlap=0).set_index("label")
+    table = region_statistics(kji(heat, heat_affine), atlas_ijk(labels, atlas_affine), min_overlap=0).set_index("label")
     ids = table.index.to_numpy()
     np.testing.assert_array_equal(table["voxels"].to_numpy(), np.bincount(expected.ravel(), minlength=41)[ids])
     sums = np.bincount(expected.ravel(), weights=heat.ravel(), minlength=41)[ids]
@@ -95,9 +96,9 @@ def test_counts_and_sums_match_the_affine_oracle(atlas_data, name):
 def test_resampled_grid_matches_the_oracle_voxel_by_voxel(atlas_data):
     labels, atlas_affine = atlas_data
     heat_shape, heat_affine = GRIDS["oblique-flipped"]
-    atlas = Atlas(labels, atlas_affine)
-    grid = atlas.on_grid(heat_shape, heat_affine)
-    resampled_ids = np.concatenate([[0], atlas.ids])[grid.dense_ijk()]
+    atlas = atlas_ijk(labels, atlas_affine)
+    grid = atlas.on_grid(grid_ijk(heat_shape, heat_affine))
+    resampled_ids = np.concatenate([[0], atlas.ids])[grid.dense_kji.T]
     np.testing.assert_array_equal(resampled_ids, oracle_labels(labels, atlas_affine, heat_shape, heat_affine))
 
 
@@ -123,15 +124,15 @@ def test_numpy_and_simpleitk_transforms_map_heatmap_space_into_atlas_space(atlas
     expected = oracle_labels(labels, moved, heat_shape, heat_affine, transform)
     assert np.count_nonzero(expected) > 500
     heat = np.random.default_rng(4).normal(size=heat_shape)
-    atlas = Atlas(labels, moved)
-    with_matrix = region_statistics((heat, heat_affine), atlas, transform=transform, min_overlap=0)
+    atlas = atlas_ijk(labels, moved)
+    with_matrix = region_statistics(kji(heat, heat_affine), atlas, transform=transform, min_overlap=0)
     ids = with_matrix["label"].to_numpy()
     np.testing.assert_array_equal(with_matrix["voxels"], np.bincount(expected.ravel(), minlength=41)[ids])
     lps = FLIP_XY @ transform @ FLIP_XY
     itk = sitk.AffineTransform(3)
     itk.SetMatrix(lps[:3, :3].ravel().tolist())
     itk.SetTranslation(lps[:3, 3].tolist())
-    with_itk = region_statistics((heat, heat_affine), atlas, transform=itk, min_overlap=0)
+    with_itk = region_statistics(kji(heat, heat_affine), atlas, transform=itk, min_overlap=0)
     np.testing.assert_array_equal(with_itk["voxels"], with_matrix["voxels"])
     np.testing.assert_allclose(with_itk["sum"], with_matrix["sum"])
 
@@ -139,38 +140,38 @@ def test_numpy_and_simpleitk_transforms_map_heatmap_space_into_atlas_space(atlas
 def test_nifti_and_nrrd_label_maps_read_to_the_same_atlas(atlas_data, tmp_path):
     labels, atlas_affine = atlas_data
     nib.save(nib.Nifti1Image(labels, atlas_affine), tmp_path / "atlas.nii.gz")
-    sitk.WriteImage(sitk_from_ijk(labels, atlas_affine), str(tmp_path / "atlas.nrrd"))
+    sitk.WriteImage(sitk_ijk(labels, atlas_affine), str(tmp_path / "atlas.nrrd"))
     heat_shape, heat_affine = GRIDS["oblique"]
     expected = oracle_labels(labels, atlas_affine, heat_shape, heat_affine)
     for path in (tmp_path / "atlas.nii.gz", tmp_path / "atlas.nrrd"):
         atlas = load_label_map(path)
-        np.testing.assert_allclose(atlas.affine, atlas_affine, atol=1e-5)
-        np.testing.assert_array_equal(atlas.label_map(), labels)
-        grid = atlas.on_grid(heat_shape, heat_affine)
-        np.testing.assert_array_equal(np.concatenate([[0], atlas.ids])[grid.dense_ijk()], expected)
+        np.testing.assert_allclose(atlas.grid.ijk_to_ras, atlas_affine, atol=1e-5)
+        np.testing.assert_array_equal(atlas.label_map().T, labels)
+        grid = atlas.on_grid(grid_ijk(heat_shape, heat_affine))
+        np.testing.assert_array_equal(np.concatenate([[0], atlas.ids])[grid.dense_kji.T], expected)
 
 
 def test_resampled_grids_are_cached_per_grid_and_transform(atlas_data):
     labels, atlas_affine = atlas_data
-    atlas = Atlas(labels, atlas_affine)
+    atlas = atlas_ijk(labels, atlas_affine)
     shape, heat_affine = GRIDS["oblique"]
-    first = atlas.on_grid(shape, heat_affine)
-    assert atlas.on_grid(shape, heat_affine.copy()) is first
-    assert atlas.on_grid(shape, heat_affine, transform=translation((1.0, 0, 0))) is not first
-    assert atlas.on_grid((shape[0] + 1, *shape[1:]), heat_affine) is not first
+    first = atlas.on_grid(grid_ijk(shape, heat_affine))
+    assert atlas.on_grid(grid_ijk(shape, heat_affine.copy())) is first
+    assert atlas.on_grid(grid_ijk(shape, heat_affine), transform=translation((1.0, 0, 0))) is not first
+    assert atlas.on_grid(grid_ijk((shape[0] + 1, *shape[1:]), heat_affine)) is not first
 
 
 def test_array_atlases_are_cached_by_content_so_repeat_calls_reuse_the_grid(atlas_data):
     from NeuroRelevanceLib.regions import resolve_atlas
 
     labels, atlas_affine = atlas_data
-    first = resolve_atlas((labels, atlas_affine), {1: "one"})
-    assert resolve_atlas((labels.copy(), atlas_affine.copy()), {1: "one"}) is first
+    first = resolve_atlas(kji(labels, atlas_affine), {1: "one"})
+    assert resolve_atlas(kji(labels.copy(), atlas_affine.copy()), {1: "one"}) is first
     changed = labels.copy()
     changed[0, 0, 0] += 1
-    assert resolve_atlas((changed, atlas_affine), {1: "one"}) is not first
-    assert resolve_atlas((labels, atlas_affine), {1: "uno"}) is not first
-    assert resolve_atlas(sitk_from_ijk(labels, atlas_affine), {1: "one"}).n_regions == first.n_regions
+    assert resolve_atlas(kji(changed, atlas_affine), {1: "one"}) is not first
+    assert resolve_atlas(kji(labels, atlas_affine), {1: "uno"}) is not first
+    assert resolve_atlas(sitk_ijk(labels, atlas_affine), {1: "one"}).n_regions == first.n_regions
 
 
 def test_sheared_heatmap_grid_still_matches_the_oracle(atlas_data):
@@ -181,13 +182,15 @@ def test_sheared_heatmap_grid_still_matches_the_oracle(atlas_data):
     heat_affine = heat_affine @ shear
     expected = oracle_labels(labels, atlas_affine, heat_shape, heat_affine)
     assert np.count_nonzero(expected) > 500
-    grid = Atlas(labels, atlas_affine).on_grid(heat_shape, heat_affine)
-    resampled = np.concatenate([[0], np.unique(labels[labels > 0])])[grid.dense_ijk()]
+    grid = atlas_ijk(labels, atlas_affine).on_grid(grid_ijk(heat_shape, heat_affine))
+    resampled = np.concatenate([[0], np.unique(labels[labels > 0])])[grid.dense_kji.T]
     np.testing.assert_array_equal(resampled, expected)
 
 
 def test_slicer_ordered_label_arrays(atlas_data):
+    from NeuroRelevanceLib.regions import Atlas
+
     labels, atlas_affine = atlas_data
-    atlas = Atlas.from_kji(np.ascontiguousarray(labels.transpose(2, 1, 0)), atlas_affine, {1: "one"})
-    np.testing.assert_array_equal(atlas.label_map(), labels)
+    atlas = Atlas(np.ascontiguousarray(labels.transpose(2, 1, 0)), grid_ijk(labels.shape, atlas_affine), {1: "one"})
+    np.testing.assert_array_equal(atlas.label_map().T, labels)
     assert atlas.names[0] == "one"

@@ -7,8 +7,7 @@ import pytest
 import SimpleITK as sitk
 
 from NeuroRelevanceLib import region_statistics
-from NeuroRelevanceLib.regions import Atlas
-from NeuroRelevanceLib.regions.grids import sitk_from_ijk
+from volumes import atlas_ijk, kji, sitk_ijk
 
 SPACING = (1.5, 1.0, 2.0)
 AFFINE = np.diag([*SPACING, 1.0])
@@ -29,13 +28,13 @@ def toy_labels() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def atlas() -> Atlas:
-    return Atlas(toy_labels(), AFFINE, NAMES, name="toy")
+    return atlas_ijk(toy_labels(), AFFINE, NAMES, name="toy")
 
 
 def test_indicator_of_one_region_gives_density_one_and_all_the_positive_fraction(atlas):
     labels = toy_labels()
     heat = (labels == 3).astype(np.float32)
-    table = region_statistics((heat, AFFINE), atlas, min_region_mm3=0).set_index("label")
+    table = region_statistics(kji(heat, AFFINE), atlas, min_region_mm3=0).set_index("label")
     voxel_volume = np.prod(SPACING)
     assert table.loc[3, "density"] == 1.0
     assert table.loc[3, "fraction_pos"] == 1.0
@@ -54,7 +53,7 @@ def test_signed_sums_match_direct_masks_and_fraction_counts_relevance_outside_th
     labels = toy_labels()
     rng = np.random.default_rng(3)
     heat = rng.normal(size=labels.shape)
-    table = region_statistics((heat, AFFINE), atlas, min_overlap=0.0, min_region_mm3=0).set_index("label")
+    table = region_statistics(kji(heat, AFFINE), atlas, min_overlap=0.0, min_region_mm3=0).set_index("label")
     total_pos = heat[heat > 0].sum()
     for label in NAMES:
         values = heat[labels == label]
@@ -72,9 +71,9 @@ def test_signed_sums_match_direct_masks_and_fraction_counts_relevance_outside_th
 def test_rows_come_sorted_by_rank_and_rank_by_picks_the_metric(atlas):
     labels = toy_labels()
     heat = np.where(labels == 7, 1.0, 0.0) + np.where(labels == 1, 0.5, 0.0)
-    by_density = region_statistics((heat, AFFINE), atlas, rank_by="density")
+    by_density = region_statistics(kji(heat, AFFINE), atlas, rank_by="density")
     assert by_density["label"].tolist()[:2] == [7, 1]
-    by_sum = region_statistics((heat, AFFINE), atlas, rank_by="sum")
+    by_sum = region_statistics(kji(heat, AFFINE), atlas, rank_by="sum")
     expected = sorted([7, 1], key=lambda lab: -heat[labels == lab].sum())
     assert by_sum["label"].tolist()[:2] == expected
 
@@ -85,7 +84,7 @@ def test_group_means_and_gains_against_a_reference_group(atlas):
     group_levels = [(2.0, 1.0), (4.0, 3.0), (6.0, 2.0)]      # (value in region 1, value in region 3)
     reference_levels = [(1.0, 2.0), (3.0, 2.0)]
     def heat(level):
-        return (level[0] * inside[1] + level[1] * inside[3]).astype(float), AFFINE
+        return kji((level[0] * inside[1] + level[1] * inside[3]).astype(float), AFFINE)
     group = [heat(level) for level in group_levels]
     reference = [heat(level) for level in reference_levels]
     table = region_statistics(group, atlas, reference=reference).set_index("label")
@@ -116,7 +115,7 @@ def test_single_heatmap_against_a_reference_gets_its_own_gain(atlas):
     labels = toy_labels()
     heat = 3.0 * (labels == 4)
     reference = 1.5 * (labels == 4) + 1.0 * (labels == 1)
-    table = region_statistics((heat, AFFINE), atlas, reference=(reference, AFFINE)).set_index("label")
+    table = region_statistics(kji(heat, AFFINE), atlas, reference=kji(reference, AFFINE)).set_index("label")
     assert table.loc[4, "gain"] == pytest.approx(2.0)
     assert table.loc[1, "gain"] == 0.0
 
@@ -125,8 +124,8 @@ def test_pooling_adds_left_and_right_by_name(atlas):
     labels = toy_labels()
     rng = np.random.default_rng(5)
     heat = rng.uniform(0.1, 1.0, size=labels.shape)
-    plain = region_statistics((heat, AFFINE), atlas, min_overlap=0).set_index("label")
-    pooled = region_statistics((heat, AFFINE), atlas, pool_hemispheres=True, min_overlap=0).set_index("name")
+    plain = region_statistics(kji(heat, AFFINE), atlas, min_overlap=0).set_index("label")
+    pooled = region_statistics(kji(heat, AFFINE), atlas, pool_hemispheres=True, min_overlap=0).set_index("name")
     assert sorted(pooled.index) == ["Amygdala", "Hippocampus", "Vermis"]
     assert pooled.loc["Hippocampus", "labels"] == "1;2"
     for name, (left, right) in {"Hippocampus": (1, 2), "Amygdala": (3, 4)}.items():
@@ -140,13 +139,13 @@ def test_pooling_adds_left_and_right_by_name(atlas):
 def test_every_input_form_and_memory_order_gives_the_same_table(atlas, tmp_path):
     labels = toy_labels()
     heat = np.random.default_rng(9).normal(size=labels.shape).astype(np.float32)
-    expected = region_statistics((heat, AFFINE), atlas, min_overlap=0)
+    expected = region_statistics(kji(heat, AFFINE), atlas, min_overlap=0)
     image = nib.Nifti1Image(heat, AFFINE)
     nib.save(image, tmp_path / "heat.nii.gz")
-    sitk.WriteImage(sitk_from_ijk(heat, AFFINE), str(tmp_path / "heat.nrrd"))
-    forms = [(np.asfortranarray(heat), AFFINE), (heat.astype(np.float64), AFFINE), image,
-             tmp_path / "heat.nii.gz", str(tmp_path / "heat.nrrd"), sitk_from_ijk(heat, AFFINE),
-             (heat[..., None], AFFINE)]
+    sitk.WriteImage(sitk_ijk(heat, AFFINE), str(tmp_path / "heat.nrrd"))
+    forms = [kji(np.asfortranarray(heat), AFFINE), kji(heat.astype(np.float64), AFFINE), image,
+             tmp_path / "heat.nii.gz", str(tmp_path / "heat.nrrd"), sitk_ijk(heat, AFFINE),
+             nib.Nifti1Image(heat[..., None], AFFINE)]
     for form in forms:
         table = region_statistics(form, atlas, min_overlap=0)
         assert table["label"].tolist() == expected["label"].tolist()
@@ -158,7 +157,7 @@ def test_inputs_are_left_untouched(atlas):
     labels = toy_labels()
     heat = np.random.default_rng(2).normal(size=labels.shape)
     before, affine_before = heat.copy(), AFFINE.copy()
-    region_statistics((heat, AFFINE), atlas, min_overlap=0, pool_hemispheres=True)
+    region_statistics(kji(heat, AFFINE), atlas, min_overlap=0, pool_hemispheres=True)
     np.testing.assert_array_equal(heat, before)
     np.testing.assert_array_equal(AFFINE, affine_before)
 
@@ -166,10 +165,10 @@ def test_inputs_are_left_untouched(atlas):
 def test_empty_regions_get_no_density_and_rank_last():
     labels = toy_labels()
     affine = AFFINE.copy()
-    atlas = Atlas(labels, affine, NAMES)
+    atlas = atlas_ijk(labels, affine, NAMES)
     # a heatmap grid covering only the lower half in k: ids 3, 4 (k >= 4) are not on it except slab 7
     heat = np.ones((12, 10, 3))
-    table = region_statistics((heat, affine), atlas, min_overlap=0.1).set_index("label")
+    table = region_statistics(kji(heat, affine), atlas, min_overlap=0.1).set_index("label")
     assert table.loc[3, "voxels"] == 0 and np.isnan(table.loc[3, "density"])
     assert table.loc[3, "rank"] == table["rank"].max()
 
@@ -178,11 +177,11 @@ def test_extreme_float32_values_and_float16_maps_are_summed_correctly(atlas):
     labels = toy_labels()
     heat = np.zeros(labels.shape, dtype=np.float32)
     heat[labels == 1] = 3e38  # float32 block sums overflow; the totals are redone in float64
-    table = region_statistics((heat, AFFINE), atlas).set_index("label")
+    table = region_statistics(kji(heat, AFFINE), atlas).set_index("label")
     assert table.loc[1, "sum"] == pytest.approx(3e38 * np.count_nonzero(labels == 1), rel=1e-6)
     assert table.loc[1, "fraction_pos"] == pytest.approx(1.0)
     half = (labels == 2).astype(np.float16) * np.float16(0.5)
-    table = region_statistics((half, AFFINE), atlas).set_index("label")
+    table = region_statistics(kji(half, AFFINE), atlas).set_index("label")
     assert table.loc[2, "density"] == 0.5 and table.loc[2, "fraction_pos"] == 1.0
 
 
@@ -192,20 +191,20 @@ def test_regions_below_the_minimum_size_are_listed_but_not_ranked(atlas):
     smallest = min(counts, key=counts.get)
     heat = np.where(labels > 0, 0.1, 0.0) + 5.0 * (labels == smallest)  # the smallest region is the densest
     limit = sorted(counts.values())[1]  # every region but the smallest is big enough
-    table = region_statistics((heat, AFFINE), atlas, min_region_voxels=limit, min_region_mm3=0)
+    table = region_statistics(kji(heat, AFFINE), atlas, min_region_voxels=limit, min_region_mm3=0)
     assert len(table) == len(NAMES)  # still listed
     small = table.set_index("label").loc[smallest]
     assert not small["ranked"] and small["rank"] == len(NAMES)  # after the four ranked ones
     assert table["ranked"].tolist() == [True] * (len(NAMES) - 1) + [False]
     assert table.loc[0, "rank"] == 1 and table.loc[0, "label"] != smallest
-    mm3 = region_statistics((heat, AFFINE), atlas, min_region_voxels=0,
+    mm3 = region_statistics(kji(heat, AFFINE), atlas, min_region_voxels=0,
                             min_region_mm3=limit * float(np.prod(SPACING)) - 1e-6)
     assert mm3["ranked"].tolist() == table["ranked"].tolist()
     assert table.attrs["min_region_voxels"] == limit and "12×10×8 voxels of 1.5×1×2 mm" == table.attrs["grid"]
-    everything = region_statistics((heat, AFFINE), atlas, min_region_voxels=0, min_region_mm3=0)
+    everything = region_statistics(kji(heat, AFFINE), atlas, min_region_voxels=0, min_region_mm3=0)
     assert everything.loc[0, "label"] == smallest and everything["ranked"].all()
     with pytest.raises(Exception, match="minimum region size"):
-        region_statistics((heat, AFFINE), atlas, min_region_voxels=-1)
+        region_statistics(kji(heat, AFFINE), atlas, min_region_voxels=-1)
 
 
 def _centred_logit_controls(labels: np.ndarray, rng: np.random.Generator) -> tuple[list, list]:
@@ -214,7 +213,7 @@ def _centred_logit_controls(labels: np.ndarray, rng: np.random.Generator) -> tup
     (with positive and negative voxels)."""
     def heat(base: float, r1: float, r3: float, noise: float):
         h = base + r1 * (labels == 1) + r3 * (labels == 3) + noise * rng.normal(size=labels.shape)
-        return h * (labels > 0), AFFINE
+        return kji(h * (labels > 0), AFFINE)
     patients = [heat(0.02, 1.0 * s, 0.4 * s, 0.01) for s in (1.0, 1.2, 0.9)]
     controls = [heat(-0.15, 0.0, 0.0, 0.3) for _ in range(3)]
     return patients, controls
@@ -232,16 +231,16 @@ def test_gain_against_controls_with_negative_relevance_does_not_invert(atlas):
     assert (ranked["gain"] >= 0).all()
     assert table.attrs["gain_on"] == "positive relevance (R+)"
     by_label = table.set_index("label")
-    pos = [np.clip(h, 0, None)[labels == 1].sum() for h, _ in patients]
-    ref = [np.clip(h, 0, None)[labels == 1].sum() for h, _ in controls]
+    pos = [np.clip(h, 0, None)[labels.T == 1].sum() for h, _ in patients]
+    ref = [np.clip(h, 0, None)[labels.T == 1].sum() for h, _ in controls]
     assert by_label.loc[1, "gain"] == pytest.approx(np.mean(pos) / np.mean(ref))
     assert by_label.loc[1, "reference_sum_pos"] == pytest.approx(np.mean(ref))
 
 
 def test_region_without_positive_reference_relevance_gets_no_gain_and_a_reason(atlas):
     labels = toy_labels()
-    patients = [(1.0 * (labels == 1) + 0.5 * (labels == 4), AFFINE)]
-    controls = [(-1.0 * (labels == 4) + 0.2 * (labels == 1), AFFINE)]   # region 4: reference sum < 0
+    patients = [kji(1.0 * (labels == 1) + 0.5 * (labels == 4), AFFINE)]
+    controls = [kji(-1.0 * (labels == 4) + 0.2 * (labels == 1), AFFINE)]   # region 4: reference sum < 0
     for gain_on in ("positive", "absolute"):
         table = region_statistics(patients, atlas, reference=controls, gain_on=gain_on).set_index("label")
         if gain_on == "positive":

@@ -249,8 +249,8 @@ def test_a_table_row_takes_the_views_to_its_region(page):
         name = rows.nth(index).locator("td").nth(1).inner_text()
         wait_state(page, f"s('crosshair_region') === {name!r}")
         ras = np.asarray(state(page, "crosshair"))
-        ijk = np.rint(np.linalg.inv(atlas.affine) @ np.r_[ras, 1.0])[:3].astype(int)
-        label = int(atlas.label_map()[tuple(ijk)])
+        ijk = np.rint(np.linalg.inv(atlas.grid.ijk_to_ras) @ np.r_[ras, 1.0])[:3].astype(int)
+        label = int(atlas.label_map().T[tuple(ijk)])
         assert atlas.names[list(atlas.ids).index(label)] == name, (name, ras)
         position = state(page, "view_positions")["Red"]
         assert float(position.split()[1]) == pytest.approx(abs(ras[2]), abs=1.1), (position, ras)

@@ -100,8 +100,8 @@ def test_a_region_centre_lies_inside_its_region(demo):
     from NeuroRelevanceLib.regions import load_bundled_atlas
 
     atlas = load_bundled_atlas(ATLAS)
-    to_atlas = np.linalg.inv(atlas.affine)
-    labels = atlas.label_map()
+    to_atlas = np.linalg.inv(atlas.grid.ijk_to_ras)
+    labels = atlas.label_map().T   # (i, j, k) view: indexed by the ijk computed above
     for row in demo.session.table_rows()[:25]:
         ras = demo.session.region_centre(row["label"])
         ijk = np.rint(to_atlas @ np.r_[ras, 1.0])[:3].astype(int)

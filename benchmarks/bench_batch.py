@@ -62,7 +62,7 @@ def run_mode(mode: str, table: Path, out: Path) -> dict:
     started = time.perf_counter()
     try:
         result = explain_cohort(table, model_card_path("ad_cnn"), out, atlases=(ATLAS,), min_overlap=0.2,
-                                reference_group="control", executor=executor, device="cpu")
+                                reference_group="control", target="AD", executor=executor, device="cpu")
     finally:
         if executor is not None:
             executor.close()

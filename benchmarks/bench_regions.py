@@ -17,11 +17,14 @@ import time
 import numpy as np
 
 from NeuroRelevanceLib import region_statistics
+from NeuroRelevanceLib.geometry import Grid
 from NeuroRelevanceLib.regions import load_bundled_atlas
 
 #: FSL's MNI152 1 mm grid (x flipped), 182×218×182
 MNI_1MM = np.array([[-1.0, 0, 0, 90], [0, 1, 0, -126], [0, 0, 1, -72], [0, 0, 0, 1]])
 SHAPE = (182, 218, 182)
+#: the same grid as NeuroRelevance takes it, arrays in (k, j, i) order
+GRID = Grid(SHAPE[::-1], MNI_1MM)
 
 
 def timed(function, repeats: int) -> tuple[float, float, float, object]:
@@ -54,26 +57,26 @@ def main() -> int:
 
     def resample():
         atlas._grids.clear()  # measure a cold resampling every time
-        return atlas.on_grid(SHAPE, MNI_1MM)
+        return atlas.on_grid(GRID)
     resampling = timed(resample, 5)
     grid = resampling[3]
     report(f"resample AAL3 onto the {SHAPE} 1 mm grid (SimpleITK nearest neighbour)", resampling, 1000)
 
     rng = np.random.default_rng(0)
-    brain = grid.dense_ijk() > 0
-    heat = (rng.gamma(1.5, size=SHAPE) - 1.0).astype(np.float32) * brain  # signed, mostly inside the atlas
+    brain = grid.dense_kji > 0
+    heat = (rng.gamma(1.5, size=GRID.shape_kji) - 1.0).astype(np.float32) * brain  # signed, mostly inside the atlas
     heat[:5] = rng.normal(size=heat[:5].shape) * 0.01                    # a little relevance outside
-    region_statistics((heat, MNI_1MM), atlas)  # warm-up (also builds the flat index of in-atlas voxels)
+    region_statistics((heat, GRID), atlas)  # warm-up (also builds the flat index of in-atlas voxels)
 
     rows = []
     for label, array in (("float32 C-order", heat), ("float32 F-order", np.asfortranarray(heat)),
                          ("float64 C-order", heat.astype(np.float64))):
-        figures = timed(lambda: region_statistics((array, MNI_1MM), atlas), args.repeats)
+        figures = timed(lambda: region_statistics((array, GRID), atlas), args.repeats)
         table = figures[3]
         rows.append(figures)
         report(f"all metrics, 166 regions, {label} heatmap", figures, 50)
     report("  same with hemisphere pooling",
-           timed(lambda: region_statistics((heat, MNI_1MM), atlas, pool_hemispheres=True), args.repeats))
+           timed(lambda: region_statistics((heat, GRID), atlas, pool_hemispheres=True), args.repeats))
     print(f"overlap {table.attrs['overlap']:.3f}; top regions by density:")
     print(table.head(8)[["label", "name", "voxels", "sum", "density", "fraction_pos", "rank"]].to_string(index=False))
 

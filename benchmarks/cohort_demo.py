@@ -41,18 +41,16 @@ def main() -> None:
     t0 = time.perf_counter()
     subjects = list(held_out_subjects(card_path, indices=list(range(args.subjects))))
     print(f"regenerated {len(subjects)} subjects in {time.perf_counter() - t0:.0f} s")
-    # The cohort pipeline feeds each array to the network in the axis order it is given, and the
-    # demo networks take NeuroRelevance's model input (D, H, W) = (k, j, i): pass the KJI arrays
-    # with the matching axis-permuted affine (a valid NIfTI geometry for the RoI maps too).
+    # The cohort pipeline feeds every volume as (D, H, W) = (k, j, i), the demo networks' input
+    # order: pass the held-out subjects' KJI arrays with the model grid they lie on.
     volumes = np.stack([s.x[0] for s in subjects])                         # (n, k, j, i)
     ages = np.array([s.age for s in subjects])
     age_mask = np.stack([np.isin(s.labels, (2, 3)) for s in subjects]).any(0)  # KJI, any subject
     brain = np.stack([s.x[0] > 0 for s in subjects]).all(0)
     spec = loaded.card.input
-    affine = Grid.from_parts(spec.shape, spec.spacing, spec.origin,
-                             orientation_directions(spec.orientation)).ijk_to_ras[:, [2, 1, 0, 3]]
+    model_grid = Grid.from_parts(spec.shape, spec.spacing, spec.origin, orientation_directions(spec.orientation))
     t0 = time.perf_counter()
-    result = decompose_cohort(volumes, ages, loaded.model, affine=affine, seed=0, batch_size=8,
+    result = decompose_cohort(volumes, ages, loaded.model, volume_grid=model_grid, seed=0, batch_size=8,
                               rank=tuple(args.rank) if args.rank else None,
                               r1_values=range(2, 8), r2_values=range(2, 8),
                               progress=lambda message: print(f"  {message}", flush=True))

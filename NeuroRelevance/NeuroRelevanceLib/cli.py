@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__
 from .cli_checks import Parser, atlas_argument, number, output_folder, report_unexpected, spare_inputs, user_error
 from .errors import InputError
+from .folder_owner import OUTPUT_MARKER
 
 #: sub-command -> (the module that adds it through ``register(subparsers)``, its line in the command list).
 #: Only the module of the command being run is imported, so ``--help`` and argument errors stay fast.
@@ -35,7 +36,7 @@ PLUGINS = {
 DEMO_SPACING = (0.5, 8.0)
 #: what ``demo`` writes in its --output folder (demo_run.run_demo; the smoke run: smoke.*)
 DEMO_WRITES = ("heatmap.nii.gz", "heatmap.json", "scan.nii.gz", "atrophy_mask.nii.gz", "regions.csv",
-               "regions.png", "overlay.png", "scene.mrml", "scene-data/*", "smoke*")
+               "regions.png", "overlay.png", "scene.mrml", "scene-data/*", "smoke*", OUTPUT_MARKER)
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -103,7 +104,7 @@ def _demo(args: argparse.Namespace) -> int:
                  writes=DEMO_WRITES)
     if not args.smoke:
         atlas_argument(args.atlas)  # before 40 s of work, not after
-    with output_folder(args.output, "--output") as out:
+    with output_folder(args.output, "--output", "demo", signatures=("heatmap.json", "smoke*")) as out:
         if args.smoke:
             from .smoke import run_smoke
 

@@ -155,16 +155,28 @@ def check_output_file(path: str | Path | None, option: str) -> Path | None:
 
 
 @contextmanager
-def output_folder(path: str | Path, option: str) -> Iterator[Path]:
-    """An output folder proven writable before the work; the folder (if made here) goes on failure."""
+def output_folder(path: str | Path, option: str, command: Optional[str] = None,
+                  signatures: Sequence[str] = ()) -> Iterator[Path]:
+    """An output folder proven writable before the work; the folder (if made here) goes on failure.
+
+    With ``command``, an existing non-empty folder that ``command`` did not write (see
+    :mod:`.folder_owner`; ``signatures`` are its files from before the marker) is refused, and the
+    folder is marked as ``command``'s before the work.
+    """
+    from .folder_owner import check_own_folder, mark_folder
+
     folder = Path(path).expanduser()
     _refuse_file_ancestor(folder, folder, option)
+    if command is not None:
+        check_own_folder(folder, option, command, signatures)
     made = _missing_folders(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".neurorelevance-write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
+        if command is not None:
+            mark_folder(folder, command)
     except OSError as exc:
         _remove_empty(made)
         raise InputError(f"{option} {folder} cannot be used as an output folder ({exc.strerror or exc}); "

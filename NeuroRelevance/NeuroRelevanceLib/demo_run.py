@@ -179,7 +179,6 @@ def add_demo_subject(scene, *, age: float = 78.0, diagnosis: str = "AD", spacing
     """
     from . import mrml
     from .demo import synthesize_subject
-    from .geometry import Grid, nibabel_to_kji
     from .pretrained.heldout import generator_options
 
     if card is None:
@@ -195,16 +194,14 @@ def add_demo_subject(scene, *, age: float = 78.0, diagnosis: str = "AD", spacing
         options["seed"] = seed
     subject = synthesize_subject(index, age, diagnosis, **options)
     twin = synthesize_subject(index, age, "control", **options)
-    grid = Grid(nibabel_to_kji(subject.image).shape, subject.affine)
-    scan = mrml.array_to_volume(scene, np.ascontiguousarray(nibabel_to_kji(subject.image)), grid,
-                                f"{subject.subject_id} T1")
-    mask_kji = np.ascontiguousarray(nibabel_to_kji(subject.atrophy)).astype(np.uint8)
+    grid = subject.grid
+    scan = mrml.array_to_volume(scene, subject.image, grid, f"{subject.subject_id} T1")
+    mask_kji = subject.atrophy.astype(np.uint8)
     mask = mrml.array_to_volume(scene, mask_kji, grid,
                                 "atrophy (ground truth: 1 AD-like, 2 age grey matter, 3 ventricles)",
                                 node_class="vtkMRMLLabelMapVolumeNode")
     mask.CreateDefaultDisplayNodes()
-    return DemoSubject(scan, mask, mask_kji, grid, nibabel_to_kji(subject.brain),
-                       nibabel_to_kji(subject.image - twin.image))
+    return DemoSubject(scan, mask, mask_kji, grid, subject.brain, subject.image - twin.image)
 
 
 def _plot(plot, table, path: Path) -> Path:

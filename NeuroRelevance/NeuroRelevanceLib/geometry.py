@@ -1,13 +1,19 @@
 """Image-grid geometry shared by Slicer, NIfTI and SimpleITK, with no MRML and no torch.
 
-One convention is used throughout NeuroRelevance:
+One convention is used at every public surface of NeuroRelevance (scene bridge, preprocessing,
+regions, cohort, demo, metrics): a volume is ``(array_kji, Grid)``:
 
 - arrays are **KJI**-ordered (slice, row, column), as Slicer's ``arrayFromVolume`` and
   SimpleITK's ``GetArrayFromImage`` give them;
-- geometry is the 4×4 **IJK→RAS** matrix, as in a Slicer volume node. A NIfTI affine maps
-  nibabel's (i, j, k) array index to RAS, so it is the same matrix; only the array axes are
-  reversed (``nibabel array == kji.transpose(2, 1, 0)``);
-- SimpleITK speaks **LPS**: origin and direction get their first two rows negated.
+- geometry is a :class:`Grid`: the array shape and the 4×4 **IJK→RAS** matrix, as in a Slicer
+  volume node. A NIfTI affine maps nibabel's (i, j, k) array index to RAS, so it is the same
+  matrix; only the array axes are reversed (``nibabel array == kji.transpose(2, 1, 0)``). Only the
+  NIfTI reader and writer (``NeuroRelevanceLib.nifti``) see nibabel's order, through
+  :func:`kji_to_nibabel` and :func:`nibabel_to_kji`;
+- SimpleITK speaks **LPS**: origin and direction get their first two rows negated
+  (:func:`sitk_geometry`, :func:`grid_from_sitk`, :func:`array_to_sitk`).
+
+``Testing/test_array_convention.py`` checks that every public function keeps to it.
 """
 from __future__ import annotations
 

@@ -217,7 +217,7 @@ def region_table(job: Job, atlas: Any, min_overlap: float = 0.5,
 
     record = {**job.record, "regions": regions_entry(atlas, min_overlap, min_region_voxels, min_region_mm3)}
     try:
-        return heatmap_region_table(statistics_map(job), job.channels[0][1].ijk_to_ras, atlas,
+        return heatmap_region_table(statistics_map(job), job.channels[0][1], atlas,
                                     min_overlap=min_overlap, min_region_voxels=min_region_voxels,
                                     min_region_mm3=min_region_mm3, record=record)
     except AtlasOverlapError as exc:  # a run has no transform= (the library's way out)

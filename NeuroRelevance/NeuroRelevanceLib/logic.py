@@ -370,7 +370,7 @@ def scene_atlas(atlas: Any) -> Any:
     from .regions import Atlas
 
     labels, grid, names = mrml.labels.labelmap_arrays(atlas)
-    return Atlas.from_kji(labels, grid.ijk_to_ras, names, name=atlas.GetName(), space="scene")
+    return Atlas(labels, grid, names, name=atlas.GetName(), space="scene")
 
 
 def _known_settings(settings: dict) -> dict:

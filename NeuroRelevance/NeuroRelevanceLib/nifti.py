@@ -1,6 +1,7 @@
 """NIfTI files through nibabel, in NeuroRelevance's KJI + IJK→RAS convention (no MRML needed)."""
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,11 @@ from .errors import InputError
 from .geometry import Grid, kji_to_nibabel, nibabel_to_kji
 
 
-def read_nifti(path: str | Path, dtype=None) -> tuple[np.ndarray, Grid]:
-    """Read a 3D NIfTI file into a KJI array and its :class:`Grid` (the file's affine)."""
+def read_nifti(path: str | Path, dtype=None, *, what: str = "file") -> tuple[np.ndarray, Grid]:
+    """Read a 3D NIfTI file into a KJI array and its :class:`Grid` (the file's affine).
+
+    ``what`` names the file's role in messages ("heatmap file" → "The heatmap file h.nii.gz holds …").
+    """
     import nibabel as nib
 
     path = Path(path)
@@ -19,16 +23,53 @@ def read_nifti(path: str | Path, dtype=None) -> tuple[np.ndarray, Grid]:
     try:
         image = nib.load(str(path))
     except Exception as exc:  # nibabel raises several types for unreadable files
+        raise InputError(f"{path} is not a readable NIfTI {what} ({exc}).") from exc
+    return from_nibabel(image, dtype, what=str(path) if what == "file" else f"The {what} {path.name}")
+
+
+def read_nifti_grid(path: str | Path) -> Grid:
+    """The :class:`Grid` of a 3D NIfTI file from its header alone (no voxels read)."""
+    import nibabel as nib
+
+    path = Path(path)
+    try:
+        image = nib.load(str(path))
+    except Exception as exc:  # nibabel raises several types for unreadable files
         raise InputError(f"{path} is not a readable NIfTI file ({exc}).") from exc
-    data = np.asanyarray(image.dataobj)
-    if data.ndim == 4 and data.shape[3] == 1:
+    shape = tuple(image.shape)
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) != 3:
+        raise InputError(f"{path} holds a {len(shape)}D image {shape}; a 3D volume is needed.")
+    try:
+        return Grid(shape[::-1], np.asarray(image.affine, dtype=float))
+    except ValueError as exc:
+        raise InputError(f"{path} has an unusable affine ({exc}); fix its header (sform/qform).") from exc
+
+
+def from_nibabel(image, dtype=None, what: str = "The NIfTI image") -> tuple[np.ndarray, Grid]:
+    """A nibabel image (or anything with ``dataobj`` and ``affine``) as a KJI array and its :class:`Grid`.
+
+    The one place where nibabel's (i, j, k) array order is turned into NeuroRelevance's (k, j, i):
+    a 4D image with one volume counts as 3D; voxels are read (scaled) as nibabel gives them.
+    """
+    try:
+        data = np.asanyarray(image.dataobj)
+    except (EOFError, OSError, ValueError, zlib.error) as exc:  # a truncated or corrupted file
+        raise InputError(f"{what} is damaged or incomplete: its voxels could not be read ({exc}); copy or "
+                         "download the file again.") from exc
+    while data.ndim > 3 and data.shape[-1] == 1:
         data = data[..., 0]
     if data.ndim != 3:
-        raise InputError(f"{path} holds a {data.ndim}D image {data.shape}; a 3D volume is needed.")
+        raise InputError(f"{what} holds a {data.ndim}D image {data.shape}; a 3D volume is needed "
+                         "(pass each volume of a 4D series separately).")
     if dtype is not None:
         data = data.astype(dtype)
     array = np.ascontiguousarray(nibabel_to_kji(data))
-    return array, Grid(array.shape, image.affine)
+    try:
+        return array, Grid(array.shape, np.asarray(image.affine, dtype=float))
+    except ValueError as exc:
+        raise InputError(f"{what} has an unusable affine ({exc}); fix its header (sform/qform).") from exc
 
 
 def write_nifti(path: str | Path, array_kji: np.ndarray, grid: Grid, *, description: str = "",
@@ -53,6 +94,22 @@ def write_nifti(path: str | Path, array_kji: np.ndarray, grid: Grid, *, descript
         image.header["descrip"] = description.encode("ascii", "replace")[:79]
     if intent_name:
         image.header["intent_name"] = intent_name.encode("ascii", "replace")[:15]
+    path = Path(path)
+    nib.save(image, str(path))
+    return path
+
+
+def write_nifti_series(path: str | Path, volumes_kji: np.ndarray, grid: Grid) -> Path:
+    """Write ``n`` KJI volumes on ``grid``, stacked as ``(n, k, j, i)``, as one 4D NIfTI (volume axis last)."""
+    import nibabel as nib
+
+    volumes_kji = np.asarray(volumes_kji)
+    if volumes_kji.ndim != 4 or volumes_kji.shape[1:] != grid.shape_kji:
+        raise InputError(f"Volumes of shape {volumes_kji.shape} do not match (n, *{grid.shape_kji}).")
+    image = nib.Nifti1Image(np.ascontiguousarray(volumes_kji.transpose(3, 2, 1, 0)), grid.ijk_to_ras)
+    image.set_qform(grid.ijk_to_ras, code=1)
+    image.set_sform(grid.ijk_to_ras, code=1)
+    image.header.set_xyzt_units("mm")
     path = Path(path)
     nib.save(image, str(path))
     return path

@@ -89,6 +89,21 @@ def resample(array_kji: np.ndarray, source: Grid, target: Grid, order: str = "li
     return sitk.GetArrayFromImage(out)
 
 
+def check_overlap(scan: Grid, model: Grid) -> None:
+    """Refuse a scan that lies wholly outside the model's input grid (not registered to its template)."""
+    covered = resample(np.ones(scan.shape_kji, np.float32), scan, model, order="nearest")
+    if covered.any():
+        return
+
+    def centre(grid: Grid) -> str:
+        k, j, i = ((n - 1) / 2.0 for n in grid.shape_kji)
+        return "(" + ", ".join(f"{v:.0f}" for v in (grid.ijk_to_ras @ np.array([i, j, k, 1.0]))[:3]) + ")"
+
+    raise InputError(f"The scan does not overlap the model's input grid (scan centre at RAS {centre(scan)} mm, "
+                     f"model grid centre at {centre(model)} mm): the model expects scans in its template space "
+                     "(the card's input grid); register the scan to that template first.")
+
+
 def normalize(array: np.ndarray, spec: dict | None) -> np.ndarray:
     """Intensity normalisation named by a card: none, zscore, minmax or percentile.
 
@@ -161,6 +176,7 @@ def prepare_input(channels: Sequence[tuple[np.ndarray, Grid]], card) -> ModelInp
         raise InputError("The model card gives no input shape: add input.shape (D, H, W).")
     grid = model_grid(first, spec.shape, spec.spacing, spec.orientation or DEFAULT_ORIENTATION,
                       spec.origin)
+    check_overlap(first, grid)
     stacked = np.stack([normalize(resample(a, first, grid), spec.normalization)
                         for a, _ in channels])
     return ModelInput(stacked, grid, first)

@@ -143,8 +143,9 @@ def run_explain(args: argparse.Namespace) -> int:
     counts = result.summary["counts"]
     if counts["failed"] and not counts["done"] and not counts["skipped"]:
         first = result.summary["failed"][0]
+        where = "nothing was written" if result.out_dir is None else f"see {result.out_dir / 'summary.json'}"
         raise InputError(f"no subject could be explained ({counts['failed']} failed; e.g. {first['id']}: "
-                         f"{first['reason']}); see {result.out_dir / 'summary.json'}.")
+                         f"{first['reason']}); {where}.")
     return SOME_FAILED if counts["failed"] else 0
 
 

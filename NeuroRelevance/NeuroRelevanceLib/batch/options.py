@@ -47,10 +47,14 @@ class BatchOptions:
         from ..engine.filters import check_filter
         from ..jobs import resolve_target
         from ..methods import canonical
+        from ..methods.keywords import check_lrp_options
         from ..models.card import PRESETS
         from ..regions.statistics import check_atlas_name, check_region_options
 
         method = canonical(self.method)
+        check_lrp_options([method], {"--preset (preset=)": self.preset, "--alpha (alpha=)": self.alpha,
+                                     "--filter-placement (filter_placement=)": self.filter_placement
+                                     if self.filter_placement == "every-layer" else None})
         preset = (self.preset or card.recommended_preset) if method == "lrp" else self.preset
         if method == "lrp" and preset not in PRESETS:
             raise InputError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)}.")

@@ -12,7 +12,8 @@ Layout of the output folder::
     summary.json, subjects.csv          what happened to every subject
 
 A subject is complete when its marker exists, names the current settings key and input
-fingerprints, and every file it lists exists with the recorded size. Every file is written under
+fingerprints, and every file it lists (and every map's JSON sidecar) exists with the recorded size
+and SHA-256, each sidecar readable. Every file is written under
 a temporary name and renamed (see :mod:`..atomic`), so an interrupted run leaves complete files or
 none, and the marker only after all of them.
 """
@@ -71,28 +72,56 @@ class SubjectFiles:
         return self.path("done.json")
 
     def write_marker(self, entry: dict, files: dict[str, Path]) -> None:
-        """Write the completion marker listing ``files`` (kind -> path) with their sizes; last step."""
-        listed = {kind: {"name": str(Path(p).relative_to(self.folder)), "bytes": Path(p).stat().st_size}
-                  for kind, p in files.items()}
-        write_text(self.marker, json.dumps({**entry, "files": listed}, indent=2, default=str) + "\n")
+        """Write the completion marker listing ``files`` (kind -> path) and each map's JSON sidecar with
+        their sizes and SHA-256; last step."""
+        listed = {kind: self._item(Path(p)) for kind, p in files.items()}
+        sidecars = [_sidecar(Path(p)) for p in files.values() if str(p).endswith(".nii.gz")]
+        entry = {**entry, "files": listed, "sidecars": [self._item(p) for p in sidecars if p.is_file()]}
+        write_text(self.marker, json.dumps(entry, indent=2, default=str) + "\n")
+
+    def _item(self, path: Path) -> dict:
+        from ..provenance import file_sha256
+
+        return {"name": str(path.relative_to(self.folder)), "bytes": path.stat().st_size,
+                "sha256": file_sha256(path)}
 
     def complete(self, key: str, inputs: list[str]) -> Optional[dict]:
-        """The marker of complete outputs made with ``key`` from ``inputs``; None when anything differs."""
+        """The marker of complete outputs made with ``key`` from ``inputs``; None when anything differs:
+        a listed file or a map's sidecar is missing, of another size or content, or a sidecar is no JSON."""
         try:
             entry = json.loads(self.marker.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         if entry.get("settings_key") != key or entry.get("inputs") != inputs:
             return None
-        for item in entry.get("files", {}).values():
-            path = self.folder / item["name"]
-            if not path.is_file() or path.stat().st_size != item["bytes"]:
+        items = list(entry.get("files", {}).values()) + list(entry.get("sidecars", []))
+        if not all(self._intact(item) for item in items):
+            return None
+        maps = [self.folder / item["name"] for item in entry.get("files", {}).values()
+                if item["name"].endswith(".nii.gz")]
+        for sidecar in map(_sidecar, maps):  # markers of older runs list no sidecars: read them
+            try:
+                json.loads(sidecar.read_text(encoding="utf-8"))["record"]
+            except (OSError, ValueError, KeyError, TypeError):
                 return None
         return entry
+
+    def _intact(self, item: dict) -> bool:
+        from ..provenance import file_sha256
+
+        path = self.folder / item["name"]
+        if not path.is_file() or path.stat().st_size != item["bytes"]:
+            return False
+        return "sha256" not in item or file_sha256(path) == item["sha256"]
 
     def listed(self, entry: dict) -> dict[str, Path]:
         """The files a marker lists, as kind -> absolute path."""
         return {kind: self.folder / item["name"] for kind, item in entry.get("files", {}).items()}
+
+
+def _sidecar(path: Path) -> Path:
+    """The JSON sidecar of a ``.nii.gz`` map."""
+    return Path(str(path)[: -len(".nii.gz")] + ".json")
 
 
 def claim_folder(out_dir: str | Path, key: str, record: dict, overwrite: bool) -> Path:

@@ -2,8 +2,8 @@
 
 Order of work: the options are checked against the model card and the model is loaded once here
 (so a bad model, option, table or scheduler is refused before anything is written); the output
-folder is claimed (refused when it holds results of other settings); complete subjects are
-skipped; the others run as tasks (``batch_size`` subjects each) and stream their results; then the
+folder is claimed (refused when it holds results of other settings, or files that are not a batch
+run's outputs: a non-empty folder without ``batch.json``); complete subjects are skipped; the others run as tasks (``batch_size`` subjects each) and stream their results; then the
 cohort outputs are made from the written files, and the summary is written.
 """
 from __future__ import annotations
@@ -17,9 +17,10 @@ import pandas as pd
 
 from ..atomic import remove_stale
 from ..errors import InputError
+from ..folder_owner import check_own_folder, is_empty
 from .executor import LOST, InProcessExecutor, make_executor
 from .options import DEFAULT_ATLASES, BatchOptions
-from .outputs import COHORT, SubjectFiles, claim_folder
+from .outputs import COHORT, SETTINGS_FILE, SubjectFiles, claim_folder
 from .scans import fingerprint
 from .subjects import Subject, read_subjects
 from .task import Plan, explain_subjects
@@ -63,6 +64,8 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
         running scheduler, or on a given :class:`DaskExecutor`; by default everything runs here.
     batch_size: subjects per task (each is still explained on its own, so maps never depend on it).
     overwrite: recompute every subject, even one with complete outputs from other settings.
+    When no subject could be explained and ``out_dir`` was new or empty, everything the run wrote there is
+    removed again: ``out_dir`` of the result is None and its ``summary`` gives every reason.
     progress: called with each subject's result as it finishes (and, if it has one, its ``start(n)``
         with the number of subjects to explain); log: called with status lines.
     """
@@ -85,6 +88,9 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
     people = read_subjects(subjects, card.input.channels)
     _check_reference(options.reference_group, people)
     _spare_inputs(subjects, people, card_path, options, out_dir)
+    check_own_folder(out_dir, "--output", "explain", signatures=(SETTINGS_FILE,))
+    _check_one_target(options, people, card)
+    fresh, existed = is_empty(Path(out_dir).expanduser()), Path(out_dir).expanduser().is_dir()
     source = ModelSource(str(card_path), trusted, options.device)
     if executor is not None and (workers is not None or scheduler is not None):
         raise InputError("Give an executor, or workers / scheduler to make one, not both.")
@@ -104,7 +110,12 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
     finally:
         if own:
             executor.close()
-    return _finish(people, rows, options, out, executor.description, time.perf_counter() - started)
+    result = _finish(people, rows, options, out, executor.description, time.perf_counter() - started)
+    counts = result.summary["counts"]
+    if fresh and counts["failed"] and not counts["done"] and not counts["skipped"]:
+        _remove_run(out, keep_folder=existed)  # nothing was explained: leave no folder of failures behind
+        result.out_dir = None
+    return result
 
 
 def _card_path(model: Any) -> Path:
@@ -138,6 +149,22 @@ def _check_reference(reference: Optional[str], people: list[Subject]) -> None:
                          f"are {', '.join(groups) or 'none: add a group column to the table'}.")
 
 
+def _check_one_target(options: BatchOptions, people: list[Subject], card) -> None:
+    """Group maps and gain average subjects: refuse them for a classifier when each subject would be
+    explained for its own predicted class (no target given)."""
+    groups = sorted({s.group for s in people if s.group})
+    if options.target is not None or card.output.type != "classification" or not (groups or
+                                                                                 options.reference_group):
+        return
+    classes = list(card.output.classes) or ["0", "1"]
+    compared = f"groups {', '.join(groups)}" + (f", --reference-group {options.reference_group}"
+                                                 if options.reference_group else "")
+    raise InputError(f"The subjects are compared by group ({compared}), which needs one target for all of them, "
+                     "but no target was given, so each subject would be explained for its own predicted class; "
+                     f"pass --target (target=) with one of the model's classes ({', '.join(classes)}), e.g. "
+                     f"--target {classes[-1]}.")
+
+
 def _run(people: list[Subject], plan: Plan, executor, overwrite: bool, progress, say) -> dict[str, dict]:
     rows: dict[str, dict] = {}
     pending = []
@@ -149,7 +176,7 @@ def _run(people: list[Subject], plan: Plan, executor, overwrite: bool, progress,
         else:
             rows[subject.id] = {"id": subject.id, "group": subject.group, "status": "skipped",
                                 "reason": "outputs already complete", "prediction": entry.get("prediction"),
-                                "seconds": 0.0, "files": files.listed(entry)}
+                                "target": entry.get("target"), "seconds": 0.0, "files": files.listed(entry)}
     say(f"{len(people)} subjects: {len(rows)} already complete, {len(pending)} to explain; running "
         f"{executor.description}")
     if hasattr(progress, "start"):
@@ -182,11 +209,18 @@ def _finish(people: list[Subject], rows: dict, options: BatchOptions, out: Path,
                 for row in ordered if row["status"] != "failed"]
     notes = [f"{row['id']}: {row['reason']}" for row in complete if row["status"] == "done" and row.get("reason")]
     result = CohortExplanation(subjects_table(ordered), out_dir=out)
+    targets = sorted({str(row.get("target")) for row in complete})
     if complete:
         sidecar = Path(str(complete[0]["files"]["relevance"]).replace(".nii.gz", ".json"))
         record = cohort_record(json.loads(sidecar.read_text(encoding="utf-8"))["record"])
         result.regions, files = region_tables(complete, options.atlases, out)
         result.files.update(files)
+    if len(targets) > 1:  # averaging maps of different classes would be silently wrong
+        notes.append(f"no group maps or gain: the subjects were explained for different classes "
+                     f"({', '.join(targets)}: each its predicted class); pass --target (target=) to explain "
+                     "every subject for one class")
+        _remove_group_results(out / COHORT)
+    elif complete:
         result.maps, map_notes = group_maps(complete, out, record)
         result.gain, files, gain_notes = gain_tables(complete, options.atlases, options.reference_group, out,
                                                      options, record)
@@ -196,3 +230,31 @@ def _finish(people: list[Subject], rows: dict, options: BatchOptions, out: Path,
     result.summary = write_summary(out, result.subjects, ordered, executor, options.record(), notes,
                                    {**result.files, **result.maps}, seconds)
     return result
+
+
+def _remove_group_results(folder: Path) -> None:
+    """Remove an earlier run's group maps and gain tables, which no longer describe this folder's subjects."""
+    for pattern in ("*_mean.nii.gz", "*_mean.json", "*_std.nii.gz", "*_std.json", "gain_*.csv"):
+        for path in folder.glob(pattern):
+            path.unlink(missing_ok=True)
+
+
+def _remove_run(out: Path, keep_folder: bool) -> None:
+    """Remove everything a run wrote into ``out``, which was new or empty before it (and the folder
+    itself unless ``keep_folder``)."""
+    import shutil
+
+    from ..folder_owner import IGNORED
+
+    for path in out.iterdir():
+        if path.name in IGNORED:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if not keep_folder:
+        try:
+            out.rmdir()
+        except OSError:
+            pass

@@ -158,12 +158,11 @@ def _unique_names(subjects: list[Subject]) -> None:
     if len(paths) != len(set(paths)):
         twice = next(p for p in paths if paths.count(p) > 1)
         raise InputError(f"{twice} is listed twice; list each subject once (or give them distinct ids).")
+    ids = _with_formats(unnamed, [_derived_id(s, 0) for s in unnamed])
     depth = 0
-    while True:
-        ids = [_derived_id(s, depth) for s in unnamed]
-        if len(ids) == len(set(ids)) or depth > 8:
-            break
+    while len(ids) != len(set(ids)) and depth < 8:  # same names in several folders: add the folders
         depth += 1
+        ids = [_derived_id(s, depth) for s in unnamed]
     for subject, subject_id in zip(unnamed, ids):
         subject.id = subject_id
     _refuse_duplicates([s.id for s in subjects], "the subject list")
@@ -181,6 +180,20 @@ def _derived_id(subject: Subject, depth: int) -> str:
     return text or "subject"
 
 
+def _with_formats(subjects: list[Subject], ids: list[str]) -> list[str]:
+    """Ids that clash only because one name comes in several formats (a.nii.gz, a.nrrd) get the format
+    ("a_nii-gz", "a_nrrd")."""
+    clashing = {i for i in ids if ids.count(i) > 1}
+    out = []
+    for subject, subject_id in zip(subjects, ids):
+        first = subject.channels[0]
+        if subject_id in clashing and isinstance(first, Path) and str(first):
+            suffix = first.name[len(_stem(first.name)):].lstrip(".")
+            subject_id = f"{subject_id}_{suffix.replace('.', '-')}" if suffix else subject_id
+        out.append(subject_id)
+    return out
+
+
 def _stem(name: str) -> str:
     lower = name.lower()
     for suffix in NIFTI[::-1] + ITK + (".dcm",):
@@ -193,5 +206,6 @@ def _refuse_duplicates(ids: list[str], where: str) -> None:
     seen: set[str] = set()
     for subject_id in ids:
         if subject_id in seen:
-            raise InputError(f"{where} lists id {subject_id!r} twice; give every subject its own id.")
+            raise InputError(f"{where} lists id {subject_id!r} twice; give every subject its own id: list the "
+                             "subjects in a table (CSV) with an id column, or rename one of the files.")
         seen.add(subject_id)

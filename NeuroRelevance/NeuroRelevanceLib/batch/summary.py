@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Optional
 
 import pandas as pd
 
@@ -45,7 +46,7 @@ def write_summary(out: Path, table: pd.DataFrame, rows: list[dict], executor: st
     return summary
 
 
-def summary_lines(summary: dict, out: Path, limit: int = 20) -> list[str]:
+def summary_lines(summary: dict, out: Optional[Path], limit: int = 20) -> list[str]:
     """The printed summary: counts, time, where it ran, every failure with its reason, notes, the folder."""
     c = summary["counts"]
     total = sum(c.values())
@@ -57,5 +58,8 @@ def summary_lines(summary: dict, out: Path, limit: int = 20) -> list[str]:
     if len(summary["failed"]) > limit:
         lines.append(f"  ... and {len(summary['failed']) - limit} more (see subjects.csv)")
     lines += [f"  note: {note}" for note in summary["notes"]]
-    lines.append(f"outputs in {Path(out).resolve()} (summary.json, subjects.csv, subjects/, cohort/)")
+    if out is None:
+        lines.append("nothing was written: no subject could be explained (the reasons are above)")
+    else:
+        lines.append(f"outputs in {Path(out).resolve()} (summary.json, subjects.csv, subjects/, cohort/)")
     return lines

@@ -58,7 +58,7 @@ def explain_subject(subject: Subject, loaded, plan: Plan) -> dict:
                  "notes": notes, "seconds": round(time.perf_counter() - started, 3)}
         files.write_marker(entry, outputs)
         result.update(status="done", reason="; ".join(notes), prediction=job.prediction,
-                      files={k: str(v) for k, v in outputs.items()})
+                      target=job.label, files={k: str(v) for k, v in outputs.items()})
     except InputError as exc:
         _remove(written)
         result.update(status="failed", reason=str(exc))

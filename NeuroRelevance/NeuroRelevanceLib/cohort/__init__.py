@@ -7,7 +7,7 @@ Public pieces:
 - :func:`rank_grid`, :func:`elbow`, :func:`scree` — rank selection (Algorithm 1)
 - :func:`fit_linear_model`, :func:`global_average_features` — Algorithm 2
 - :func:`collect_activations`, :func:`default_layer` — streamed forward-hook capture
-- :func:`layer_affine`, :func:`save_rois`, :func:`strongest_roi`, :func:`upsample` — RoI maps
+- :func:`layer_grid`, :func:`save_rois`, :func:`strongest_roi`, :func:`upsample` — RoI maps
 - :func:`read_cohort`, :func:`split_indices` — cohort tables
 
 Names are imported on first use, so ``import NeuroRelevanceLib.cohort`` (and the ``cohort``
@@ -25,7 +25,7 @@ _LAZY = {
     "LinearResult": "linear", "fit_linear_model": "linear", "global_average_features": "linear",
     "CohortResult": "pipeline", "decompose_cohort": "pipeline",
     "RankGrid": "ranks", "elbow": "ranks", "rank_grid": "ranks", "suggest_ranks": "ranks",
-    "layer_affine": "roi", "roi_maps": "roi", "save_rois": "roi", "strongest_roi": "roi", "upsample": "roi",
+    "layer_grid": "roi", "roi_maps": "roi", "save_rois": "roi", "strongest_roi": "roi", "upsample": "roi",
     "ConstrainedTucker": "tucker", "constrained_nn_tucker": "tucker", "relative_error": "tucker",
     "solve_loadings": "tucker",
 }

@@ -13,10 +13,13 @@ from ..batch.cli import add_executor_arguments, collector_from_args
 from ..cli_checks import atlas_argument, device_argument, load_model_argument, model_files, number, \
     output_folder, spare_inputs
 
+from ..folder_owner import OUTPUT_MARKER
+
 RANK = number(1, 1000, integer=True)
 #: what the command writes in its --out folder (see cohort.outputs.write_outputs); an input there is refused
 WRITES = ("rois/*", "decomposition.npz", "scree.png", "scree.csv", "rank_errors.png", "rank_grid.csv",
-          "loadings.csv", "loadings_vs_target.png", "linear_model_selection.csv", "roi_regions.csv", "summary.json")
+          "loadings.csv", "loadings_vs_target.png", "linear_model_selection.csv", "roi_regions.csv", "summary.json",
+          OUTPUT_MARKER)
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -72,7 +75,8 @@ def run_cohort(args: argparse.Namespace) -> int:
     spare_inputs({"cohort table": source / TARGETS_FILE if source.is_dir() else source,
                   "cohort volume": table.paths, "--model": model_files(args.model), "--atlas": args.atlas},
                  folder=("--out", args.out), writes=WRITES)
-    with output_folder(args.out, "--out") as out, collector_from_args(args, args.model) as collect:
+    with output_folder(args.out, "--out", "cohort", signatures=("decomposition.npz",)) as out, \
+            collector_from_args(args, args.model) as collect:
         loaded = load_model_argument(args.model, device=args.device)
         if say:
             say(f"[0/5 model] {loaded.summary()}")

@@ -5,23 +5,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..geometry import Grid
 
 TARGETS_FILE = "targets.csv"
 
 
 @dataclass
 class CohortTable:
-    """Volume paths, targets, the shared grid (shape, affine) and optional split labels."""
+    """Volume paths, targets, the shared :class:`Grid` and optional split labels."""
 
     paths: list[Path]
     targets: np.ndarray
-    shape: tuple[int, ...]
-    affine: np.ndarray
+    grid: Grid
     splits: list[str] | None = None
 
 
@@ -56,31 +55,33 @@ def read_cohort(source: str | Path, path_column: str = "path", target_column: st
         unknown = sorted(set(splits) - {"train", "val", "test"})
         if unknown:
             raise InputError(f"unknown split label(s) {unknown} in {csv}; use train, val or test.")
-    shape, affine = check_grids(paths)
-    return CohortTable(paths, targets, shape, affine, splits)
+    return CohortTable(paths, targets, check_grids(paths), splits)
 
 
-def check_grids(paths: Sequence[Path], atol: float = 1e-4) -> tuple[tuple[int, ...], np.ndarray]:
-    """Check every volume exists and shares the first one's shape and affine (headers only)."""
+def check_grids(paths: Sequence[Path], atol: float = 1e-4) -> Grid:
+    """Check every volume exists and shares the first one's shape and affine (headers only); their :class:`Grid`."""
     if not paths:
         raise InputError("the cohort lists no volumes; add at least one subject.")
-    ref_shape = ref_affine = None
+    from ..nifti import read_nifti_grid
+
+    first = None
     for p in paths:
         if not Path(p).is_file():
             raise InputError(f"volume {p} does not exist; fix the path in the cohort table.")
-        img = nib.load(str(p))
-        if ref_shape is None:
-            ref_shape, ref_affine = img.shape, img.affine
-            continue
-        if img.shape != ref_shape or not np.allclose(img.affine, ref_affine, atol=atol):
-            raise InputError(f"volume {p} has grid {img.shape} / affine differing from the first volume "
-                             f"({ref_shape}); resample all volumes onto one grid (e.g. MNI) first.")
-    return tuple(ref_shape), np.asarray(ref_affine, float)
+        grid = read_nifti_grid(p)
+        if first is None:
+            first = grid
+        elif not grid.same_as(first, atol=atol):
+            raise InputError(f"volume {p} has grid {grid.shape_kji} / affine differing from the first volume "
+                             f"({first.shape_kji}); resample all volumes onto one grid (e.g. MNI) first.")
+    return first
 
 
 def load_volume(path: str | Path) -> np.ndarray:
-    """Voxel array of a NIfTI volume (nibabel i, j, k order, float32); NaN checks happen later."""
-    return np.asarray(nib.load(str(path)).get_fdata(dtype=np.float32))
+    """Voxel array of a NIfTI volume in (k, j, i) order, float32 (``nifti.read_nifti``); NaN checks happen later."""
+    from ..nifti import read_nifti
+
+    return read_nifti(path, dtype=np.float32)[0]
 
 
 def split_indices(targets: np.ndarray, fractions: Sequence[float] = (0.6, 0.2, 0.2),

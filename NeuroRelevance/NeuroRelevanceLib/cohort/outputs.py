@@ -19,9 +19,8 @@ def write_outputs(result, out_dir: str | Path, atlas: str | None = None,
     out.mkdir(parents=True, exist_ok=True)
     acts, lin = result.activations, result.linear
     files: dict[str, object] = {}
-    files.update(save_rois(out / "rois", lin.fit.factors[2], acts.layer_shape, acts.input_shape,
-                           result.input_affine))
-    np.savez(out / "decomposition.npz", **as_numpy(lin.fit), layer_affine=result.layer_affine)
+    files.update(save_rois(out / "rois", lin.fit.factors[2], acts.layer_shape, result.input_grid))
+    np.savez(out / "decomposition.npz", **as_numpy(lin.fit), layer_affine=result.layer_grid.ijk_to_ras)
     files["decomposition"] = out / "decomposition.npz"
 
     caption = _caption(result.summary())

@@ -10,13 +10,14 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..geometry import Grid
 from .activations import Activations, collect_activations
 from .data import CohortTable, check_grids, load_volume, split_indices
 from .device import resolve_device
 from .linear import LinearResult, fit_linear_model, mae
 from .options import check_options, decomposable
 from .ranks import RankGrid, rank_grid
-from .roi import layer_affine
+from .roi import layer_grid
 from .scree import scree as scree_data
 from .tucker import check_rank
 
@@ -26,7 +27,7 @@ class CohortResult:
     """Everything the pipeline computed; ``write(out_dir)`` saves it (see :mod:`.outputs`)."""
 
     activations: Activations
-    input_affine: np.ndarray
+    input_grid: Grid                   # the grid of the arrays the model saw, (k, j, i) = (D, H, W)
     targets: np.ndarray
     splits: dict[str, np.ndarray]
     scree: dict[str, list[float]]
@@ -41,10 +42,9 @@ class CohortResult:
     decomposed_channels: int = 0       # c, or 2c when the signed parts were split
 
     @property
-    def layer_affine(self) -> np.ndarray:
-        """Voxel→world affine of the decomposed layer's grid."""
-        a = self.activations
-        return layer_affine(self.input_affine, a.input_shape, a.layer_shape)
+    def layer_grid(self) -> Grid:
+        """The :class:`Grid` of the decomposed layer (U3's columns reshaped to ``layer_shape``)."""
+        return layer_grid(self.input_grid, self.activations.layer_shape)
 
     def summary(self) -> dict:
         """JSON-ready summary: layer, shapes, ranks, λ, α, MAE of the linear model and the network."""
@@ -74,13 +74,9 @@ def _model_device(model) -> torch.device:
         return torch.device("cpu")
 
 
-def _carded_sources(sources, loader, affine, card):
-    """Feed every volume through the card's preprocessing (model grid, normalisation).
-
-    The model then sees NeuroRelevance's input convention, (D, H, W) = (k, j, i), so the arrays
-    handed on are KJI and the input affine is the model grid's with its axes permuted to match.
-    """
-    from ..geometry import Grid, nibabel_to_kji
+def _carded_sources(sources, loader, grid: Grid, card):
+    """Feed every volume through the card's preprocessing (model grid, normalisation); the input
+    grid becomes the model grid."""
     from ..nifti import read_nifti
     from ..preprocessing import prepare_input
 
@@ -91,31 +87,36 @@ def _carded_sources(sources, loader, affine, card):
 
     def load(source):
         if isinstance(source, (str, Path)):
-            array, grid = read_nifti(source, dtype=np.float32)
+            array, source_grid = read_nifti(source, dtype=np.float32)
         else:
-            array = np.ascontiguousarray(nibabel_to_kji(loader(source) if loader else source))
-            grid = Grid(array.shape, affine)
-        prepared = prepare_input([(array, grid)], card)
+            array = np.asarray(loader(source) if loader else source)
+            source_grid = grid if array.shape == grid.shape_kji else Grid(array.shape, grid.ijk_to_ras)
+        prepared = prepare_input([(array, source_grid)], card)
         if grids and not prepared.grid.same_as(grids[0], atol=1e-3):
             raise InputError("the volumes lead to different model grids: register them to one "
                              "template (or give the card an input.origin).")
         grids.append(prepared.grid)
         return prepared.array[0]
 
-    first = load(sources[0])  # fixes the model grid and so the input affine
+    first = load(sources[0])  # fixes the model grid and so the input grid
     del first
-    return sources, load, grids[0].ijk_to_ras[:, [2, 1, 0, 3]]
+    return sources, load, grids[0]
 
 
-def _sources(volumes, affine):
-    """(sources, loader, input affine) for paths, a CohortTable or in-memory arrays."""
+def _sources(volumes, volume_grid: Grid | None):
+    """(sources, loader, input grid) for paths, a CohortTable or in-memory (k, j, i) arrays."""
     if isinstance(volumes, CohortTable):
-        return list(volumes.paths), load_volume, volumes.affine
+        return list(volumes.paths), load_volume, volumes.grid
     vols = list(volumes)
     if vols and isinstance(vols[0], (str, Path)):
-        _, aff = check_grids([Path(v) for v in vols])
-        return [Path(v) for v in vols], load_volume, aff
-    return vols, None, np.eye(4) if affine is None else np.asarray(affine, float)
+        return [Path(v) for v in vols], load_volume, check_grids([Path(v) for v in vols])
+    if volume_grid is not None and not isinstance(volume_grid, Grid):
+        raise InputError(f"volume_grid is a {type(volume_grid).__name__}; pass a geometry.Grid "
+                         "(Grid(shape_kji, ijk_to_ras)) for the (k, j, i) arrays.")
+    if volume_grid is None:
+        shape = np.shape(vols[0]) if vols else (1, 1, 1)
+        volume_grid = Grid(tuple(shape[-3:]) if len(shape) >= 3 else (1, 1, 1), np.eye(4))
+    return vols, None, volume_grid
 
 
 def _grid_values(r1_values: list[int], r2_values: list[int], n_train: int, c: int, v: int,
@@ -136,7 +137,7 @@ def _grid_values(r1_values: list[int], r2_values: list[int], n_train: int, c: in
     return r1v, r2v
 
 
-def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affine=None,
+def decompose_cohort(volumes, targets, model, *, layer: str | None = None, volume_grid: Grid | None = None,
                      rank: Sequence[int] | None = None, grid: bool = True,
                      r1_values: Sequence[int] = range(2, 11), r2_values: Sequence[int] = range(2, 11),
                      splits: dict[str, Sequence[int]] | None = None,
@@ -153,15 +154,16 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
                      collect: Callable | None = None) -> CohortResult:
     """Dataset-level explanation (seed 003) of ``model`` over a cohort.
 
-    volumes: NIfTI paths, a :class:`CohortTable`, or arrays (nibabel i, j, k order; then give
-    ``affine``). targets: one number per subject. model: an ``nn.Module`` (or a TorchScript
+    volumes: NIfTI paths, a :class:`CohortTable`, or arrays in (k, j, i) order (then give their
+    ``volume_grid``, a ``geometry.Grid``; default: 1 mm voxels at the origin). Every volume reaches the
+    network as (D, H, W) = (k, j, i), NeuroRelevance's model input order. targets: one number per subject. model: an ``nn.Module`` (or a TorchScript
     chain); it runs on its own device, unchanged. Stages: activations of ``layer`` (default: the
     last 3D feature map) → scree data → Algorithm 1 over ``r1_values × r2_values`` (suggested
     rank by the elbow unless ``rank`` is given) → Algorithm 2 (λ on U3 and ridge α by validation
     MAE) → RoI maps. With ``out_dir`` everything is written there (NIfTI, PNG, CSV, JSON).
     card: the model's card (``models.ModelCard``): each volume is then resampled into the card's
     model grid and normalised as for a single scan (``preprocessing.prepare_input``), and fed in
-    NeuroRelevance's (k, j, i) input order; the RoI maps live on that model grid.
+    the same (k, j, i) order; the RoI maps live on that model grid.
     signed: what to do with negative activations ("split", "rectify" or "refuse"; see
     :mod:`.options`). Every option is checked before any volume is read.
     collect: replaces :func:`collect_activations` (same signature), e.g.
@@ -175,9 +177,9 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
                          output_index=output_index, signed=signed, atlas=atlas)
     sparsity_fractions, alphas, rank = opts["sparsity_fractions"], opts["alphas"], opts["rank"]
     r1_values, r2_values = opts["r1_values"], opts["r2_values"]
-    sources, loader, input_affine = _sources(volumes, affine)
+    sources, loader, input_grid = _sources(volumes, volume_grid)
     if card is not None:
-        sources, loader, input_affine = _carded_sources(sources, loader, input_affine, card)
+        sources, loader, input_grid = _carded_sources(sources, loader, input_grid, card)
     y = np.asarray(targets if not isinstance(volumes, CohortTable) or targets is not None
                    else volumes.targets, float).reshape(-1)
     if len(y) != len(sources):
@@ -195,6 +197,9 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
                                             progress=(lambda k, n: _say(progress, "1/5 activations",
                                                                         f"{k}/{n}")) if progress else None)
     seconds["activations"] = time.perf_counter() - t0
+    if tuple(acts.input_shape) != input_grid.shape_kji:
+        raise InputError(f"the volumes have shape {tuple(acts.input_shape)} but volume_grid is {input_grid.shape_kji} "
+                         "(k, j, i); pass the Grid of the (k, j, i) arrays.")
     if output_index >= acts.outputs.shape[1]:
         raise InputError(f"output_index {output_index} is out of range: the network has "
                          f"{acts.outputs.shape[1]} output(s).")
@@ -255,7 +260,7 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, affin
     net_mae = {k: mae(pred_net[ix], y[ix]) for k, ix in idx.items() if len(ix)}
     _say(progress, "4/5 linear model", f"MAE linear {lin.mae} vs network {net_mae}")
 
-    result = CohortResult(acts, np.asarray(input_affine, float), y, idx, scree, rgrid, chosen, lin,
+    result = CohortResult(acts, input_grid, y, idx, scree, rgrid, chosen, lin,
                           net_mae, seconds, signed=signed if negative > 0 else "none",
                           negative_fraction=negative, decomposed_channels=c)
     if out_dir is not None:

@@ -1,35 +1,37 @@
 """RoI maps: spatial factors U3 on the layer grid, upsampled onto the input grid, saved as NIfTI.
 
-Layer-grid geometry: a layer with shape (x, y, z) computed from an input of shape (X, Y, Z)
-has per-axis scale s = X / x; layer voxel j covers input voxels [j·s, (j+1)·s) and its centre
-sits at input index j·s + (s − 1)/2. Hence ``layer_affine = input_affine @ [[diag(s), (s−1)/2],
-[0, 1]]``. Trilinear upsampling with ``align_corners=False`` uses the same centre convention, so
-an upsampled RoI lies on the input grid with the input affine.
+Arrays are in the model's input order (D, H, W) = (k, j, i) and geometry is a ``geometry.Grid``.
+Layer-grid geometry: a layer with shape (d, h, w) computed from an input of shape (D, H, W) has
+per-axis scale s = D / d, …; layer voxel n covers input voxels [n·s, (n+1)·s) and its centre sits
+at input index n·s + (s − 1)/2. Hence the layer grid's IJK→RAS matrix is ``input @ [[diag(s),
+(s−1)/2], [0, 1]]`` (s in i, j, k order). Trilinear upsampling with ``align_corners=False`` uses the
+same centre convention, so an upsampled RoI lies on the input grid.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
-import nibabel as nib
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..geometry import Grid
 
 
-def layer_affine(input_affine: np.ndarray, input_shape: Sequence[int], layer_shape: Sequence[int]) -> np.ndarray:
-    """Voxel→world affine of the layer grid (see the module docstring)."""
-    s = np.asarray(input_shape[-3:], float) / np.asarray(layer_shape, float)
+def layer_grid(input_grid: Grid, layer_shape: Sequence[int]) -> Grid:
+    """The :class:`Grid` of a layer of shape ``layer_shape`` (k, j, i) computed from ``input_grid``
+    (see the module docstring)."""
+    s = (np.asarray(input_grid.shape_kji, float) / np.asarray(layer_shape[-3:], float))[::-1]
     m = np.eye(4)
     m[:3, :3] = np.diag(s)
     m[:3, 3] = (s - 1.0) / 2.0
-    return np.asarray(input_affine, float) @ m
+    return Grid(tuple(int(n) for n in layer_shape[-3:]), input_grid.ijk_to_ras @ m)
 
 
 def roi_maps(u3, layer_shape: Sequence[int]) -> np.ndarray:
-    """Columns of U3 (v × R1) reshaped to (R1, x, y, z) (C order, as activations are flattened)."""
+    """Columns of U3 (v × R1) reshaped to (R1, *layer_shape) (C order, as activations are flattened)."""
     u3 = torch.as_tensor(u3).detach().cpu().double()
     if u3.shape[0] != int(np.prod(layer_shape)):
         raise InputError(f"U3 has {u3.shape[0]} rows but the layer grid {tuple(layer_shape)} has "
@@ -38,7 +40,7 @@ def roi_maps(u3, layer_shape: Sequence[int]) -> np.ndarray:
 
 
 def upsample(maps: np.ndarray, input_shape: Sequence[int]) -> np.ndarray:
-    """Trilinear upsampling (align_corners=False) of (R, x, y, z) maps onto ``input_shape``."""
+    """Trilinear upsampling (align_corners=False) of (R, *layer_shape) maps onto ``input_shape``."""
     t = torch.as_tensor(maps, dtype=torch.float64)[None]
     out = F.interpolate(t, size=tuple(int(s) for s in input_shape[-3:]), mode="trilinear",
                         align_corners=False)
@@ -55,25 +57,21 @@ def strongest_roi(maps: np.ndarray, threshold: float = 0.1) -> np.ndarray:
     return labels
 
 
-def save_rois(out_dir: str | Path, u3, layer_shape: Sequence[int], input_shape: Sequence[int],
-              input_affine: np.ndarray, threshold: float = 0.1) -> dict[str, list[Path] | Path]:
+def save_rois(out_dir: str | Path, u3, layer_shape: Sequence[int], input_grid: Grid,
+              threshold: float = 0.1) -> dict[str, list[Path] | Path]:
     """Write roi_XX.nii.gz (input grid, float32), rois_layer_grid.nii.gz (4-D, layer grid) and
-    roi_labels.nii.gz (strongest RoI). Returns the paths."""
+    roi_labels.nii.gz (strongest RoI). ``layer_shape`` is (k, j, i). Returns the paths."""
+    from ..nifti import write_nifti, write_nifti_series
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     coarse = roi_maps(u3, layer_shape)
-    fine = upsample(coarse, input_shape)
-    affine = np.asarray(input_affine, float)
-    paths = []
-    for i, m in enumerate(fine):
-        p = out / f"roi_{i + 1:02d}.nii.gz"
-        nib.save(nib.Nifti1Image(m.astype(np.float32), affine), p)
-        paths.append(p)
-    layer_path = out / "rois_layer_grid.nii.gz"
-    nib.save(nib.Nifti1Image(np.moveaxis(coarse, 0, -1).astype(np.float32),
-                             layer_affine(affine, input_shape, layer_shape)), layer_path)
-    label_path = out / "roi_labels.nii.gz"
-    nib.save(nib.Nifti1Image(strongest_roi(fine, threshold), affine), label_path)
+    fine = upsample(coarse, input_grid.shape_kji)
+    paths = [write_nifti(out / f"roi_{i + 1:02d}.nii.gz", m.astype(np.float32), input_grid)
+             for i, m in enumerate(fine)]
+    layer_path = write_nifti_series(out / "rois_layer_grid.nii.gz", coarse.astype(np.float32),
+                                    layer_grid(input_grid, layer_shape))
+    label_path = write_nifti(out / "roi_labels.nii.gz", strongest_roi(fine, threshold), input_grid)
     return {"rois": paths, "layer_grid": layer_path, "labels": label_path}
 
 

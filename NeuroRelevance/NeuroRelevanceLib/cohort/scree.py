@@ -49,7 +49,7 @@ def singular_values(a: torch.Tensor, mode: int, k: int = 30, seed: int = 0,
     """Leading ``k`` singular values of the mode unfolding.
 
     Exact (eigenvalues of the Gram matrix) when that mode has at most ``gram_limit`` entries,
-    otherwise a seeded randomized SVD (``torch.svd_lowrank``, 4 power iterations).
+    otherwise a seeded randomized SVD (:func:`randomized_singular_values`, 4 power iterations).
     """
     import torch
 
@@ -58,10 +58,23 @@ def singular_values(a: torch.Tensor, mode: int, k: int = 30, seed: int = 0,
     if size <= gram_limit:
         return leading_vectors(a, mode, k)[1]
     unf = torch.movedim(a, mode, 0).reshape(size, -1)
-    with torch.random.fork_rng(devices=[a.device] if a.device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        _, s, _ = torch.svd_lowrank(unf, q=min(k + 10, min(unf.shape)), niter=4)
-    return s[:k]
+    return randomized_singular_values(unf, k, seed)[:k]
+
+
+def randomized_singular_values(x: torch.Tensor, k: int, seed: int = 0, niter: int = 4) -> torch.Tensor:
+    """Leading singular values of a matrix by a randomized range finder with ``niter`` power iterations
+    (Halko, Martinsson & Tropp 2011), drawn from a local ``torch.Generator`` seeded with ``seed``: the
+    global random state of the user's process is neither read nor changed."""
+    import torch
+
+    q = min(k + 10, min(x.shape))
+    generator = torch.Generator(device=x.device).manual_seed(int(seed))
+    omega = torch.randn(x.shape[1], q, generator=generator, device=x.device, dtype=x.dtype)
+    basis = torch.linalg.qr(x @ omega).Q
+    for _ in range(niter):  # power iterations, re-orthonormalised each half step
+        basis = torch.linalg.qr(x.T @ basis).Q
+        basis = torch.linalg.qr(x @ basis).Q
+    return torch.linalg.svdvals(basis.T @ x)
 
 
 def scree(a: torch.Tensor, k: int = 30, seed: int = 0) -> dict[str, list[float]]:

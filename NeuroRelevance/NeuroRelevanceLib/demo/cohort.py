@@ -3,7 +3,8 @@
 Every subject ``index`` of a cohort with ``seed`` draws its own random streams from
 ``SeedSequence([seed, index])`` (deformation, noise, effect severity), so a subject is the same
 whatever else is generated, with effects on or off, and at any spacing (up to the grid).
-Arrays are in nibabel order ``[i, j, k]`` with a RAS ``affine`` (mm).
+Public arrays are in Slicer's (k, j, i) order on a :class:`~NeuroRelevanceLib.geometry.Grid` (RAS, mm); the
+generator samples in (i, j, k) internally, so a subject's voxels are the same as before the convention was unified.
 """
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import geometry
+from ..geometry import Grid
 from ..nifti import write_nifti
 from .anatomy import AD_REGIONS, AGE_REGIONS, load_anatomy
 from .atrophy import ATROPHY_LABELS, AtrophyParams, apply_atrophy, check_subject_labels
-from .deform import Grid, make_grid, random_deformation, sample, smooth_for_spacing, world_to_voxel
+from .deform import make_grid, random_deformation, sample, smooth_for_spacing, world_points, world_to_voxel
 
 MANIFEST = "participants.csv"
 DESCRIPTION = "cohort.json"
@@ -27,7 +28,7 @@ DESCRIPTION = "cohort.json"
 
 @dataclass
 class SyntheticSubject:
-    """One subject: T1-like image, applied-atrophy and regions label maps, labels, geometry.
+    """One subject: T1-like image, applied-atrophy and regions label maps, labels, all (k, j, i) on ``grid``.
 
     ``atlas_labels`` is the atlas warped into this subject (in memory only, not written).
     """
@@ -39,7 +40,7 @@ class SyntheticSubject:
     atrophy: np.ndarray
     regions: np.ndarray
     brain: np.ndarray
-    affine: np.ndarray
+    grid: Grid
     atlas_labels: np.ndarray
     info: dict = field(default_factory=dict)
 
@@ -50,13 +51,13 @@ class SyntheticSubject:
 
 @dataclass
 class CohortArrays:
-    """A cohort in memory: images (n, i, j, k) float32, atrophy maps (n, i, j, k) uint8, table."""
+    """A cohort in memory: images (n, k, j, i) float32, atrophy maps (n, k, j, i) uint8, table, ``grid``."""
 
     images: np.ndarray
     atrophy: np.ndarray
     regions: np.ndarray
     table: pd.DataFrame
-    affine: np.ndarray
+    grid: Grid
 
 
 #: atlas label + _BRAIN_CODE * brain + _VENTRICLE_CODE * ventricle + compact label << _COMPACT_SHIFT:
@@ -83,7 +84,7 @@ def _prepared_map(atlas: str, spacing: float, name: str) -> np.ndarray:
 @lru_cache(maxsize=4)
 def _grid_points(spacing: float) -> tuple[Grid, np.ndarray]:
     grid = make_grid(spacing)
-    pts = grid.world_points()
+    pts = world_points(grid)
     pts.setflags(write=False)
     return grid, pts
 
@@ -93,7 +94,7 @@ def subject_space(index: int, *, spacing: float, seed: int, atlas: str = "desika
                   ) -> tuple[Grid, dict[str, np.ndarray], list[np.random.Generator]]:
     """Template maps seen through subject ``index``'s deformation, on the grid for ``spacing``.
 
-    Returns the grid, the sampled maps (``maps`` plus "labels", "brain", "ventricles", "compact")
+    Returns the grid, the sampled maps (internal: in (i, j, k) order, ``grid.shape_ijk``) (``maps`` plus "labels", "brain", "ventricles", "compact")
     and four
     independent random generators from ``SeedSequence([seed, index])``: deformation (already
     used), noise, effects, extra (lesions).
@@ -104,9 +105,9 @@ def subject_space(index: int, *, spacing: float, seed: int, atlas: str = "desika
             for s in np.random.SeedSequence([int(seed), int(index)]).spawn(4)]
     phi = random_deformation(rngs[0], enabled=deformation)
     vox = world_to_voxel(phi.apply_grid(grid, pts), anat.affine)
-    out = {name: sample(_prepared_map(atlas, float(spacing), name), vox, grid.shape)
+    out = {name: sample(_prepared_map(atlas, float(spacing), name), vox, grid.shape_ijk)
            for name in maps}
-    classes = sample(_prepared_map(atlas, float(spacing), "classes"), vox, grid.shape, order=0)
+    classes = sample(_prepared_map(atlas, float(spacing), "classes"), vox, grid.shape_ijk, order=0)
     out["labels"] = classes & (_BRAIN_CODE - 1)
     out["brain"] = (classes & _BRAIN_CODE) > 0
     out["ventricles"] = (classes & _VENTRICLE_CODE) > 0
@@ -147,7 +148,7 @@ def synthesize_subject(index: int, age: float, diagnosis: str, *, spacing: float
         ad_ids=ad_ids, age_ids=age_ids, intensity=anat.intensity, spacing=float(spacing),
         params=params, enabled=effects, compact=m["compact"])
     gain = np.float32(1.0 + r_noise.normal(0.0, 0.03))
-    noise = r_noise.normal(0.0, 1.0, size=grid.shape).astype(np.float32) * np.float32(noise_sd)
+    noise = r_noise.normal(0.0, 1.0, size=grid.shape_ijk).astype(np.float32) * np.float32(noise_sd)
     image = gain * t1 + noise * brain
     if skull_strip:
         image = image * brain
@@ -157,9 +158,14 @@ def synthesize_subject(index: int, age: float, diagnosis: str, *, spacing: float
                                     if effects else 0.0),
             "gain": float(gain)}
     return SyntheticSubject(subject_id=subject_id(index), age=float(age), diagnosis=diagnosis,
-                            image=image.astype(np.float32), atrophy=applied, regions=regions,
-                            brain=brain, affine=grid.affine.copy(),
-                            atlas_labels=labels.astype(np.int16), info=info)
+                            image=_to_kji(image.astype(np.float32)), atrophy=_to_kji(applied),
+                            regions=_to_kji(regions), brain=_to_kji(brain), grid=grid,
+                            atlas_labels=_to_kji(labels.astype(np.int16)), info=info)
+
+
+def _to_kji(generated: np.ndarray) -> np.ndarray:
+    """The generator's (..., i, j, k) array as a contiguous (..., k, j, i) array (the public order)."""
+    return np.ascontiguousarray(np.swapaxes(generated, -1, -3))
 
 
 def cohort_table(n_subjects: int, *, seed: int = 0, ad_fraction: float = 0.5,
@@ -194,7 +200,7 @@ def generate_cohort_arrays(n_subjects: int, spacing: float = 3.0, seed: int = 0,
     return CohortArrays(images=np.stack([s.image for s in subjects]),
                         atrophy=np.stack([s.atrophy for s in subjects]),
                         regions=np.stack([s.regions for s in subjects]),
-                        table=table, affine=subjects[0].affine)
+                        table=table, grid=subjects[0].grid)
 
 
 def _with_info(table: pd.DataFrame, subjects: list[SyntheticSubject]) -> pd.DataFrame:
@@ -212,12 +218,6 @@ def check_output_folder(out: Path, overwrite: bool) -> None:
     if existing:
         raise FileExistsError(f"{out} already holds {existing[0]} (and {len(existing) - 1} more "
                               f"cohort files); pass overwrite=True or choose an empty folder")
-
-
-def save_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
-    """Write a nibabel-ordered ``array`` with ``affine`` as sform and qform (scanner/RAS, code 1)."""
-    kji = geometry.nibabel_to_kji(array)
-    write_nifti(path, kji, geometry.Grid(kji.shape, affine))
 
 
 def generate_cohort(out_dir: str | Path, n_subjects: int, spacing: float = 3.0, seed: int = 0,
@@ -255,17 +255,17 @@ def generate_cohort(out_dir: str | Path, n_subjects: int, spacing: float = 3.0, 
                                seed=seed, atlas=atlas, params=params, skull_strip=skull_strip)
         files = {"image": f"{s.subject_id}_T1w.nii.gz", "atrophy": f"{s.subject_id}_atrophy.nii.gz",
                  "regions": f"{s.subject_id}_regions.nii.gz", "brain": f"{s.subject_id}_brain.nii.gz"}
-        save_nifti(s.image, s.affine, out / files["image"])
-        save_nifti(s.atrophy, s.affine, out / files["atrophy"])
-        save_nifti(s.regions, s.affine, out / files["regions"])
-        save_nifti(s.brain.astype(np.uint8), s.affine, out / files["brain"])
+        write_nifti(out / files["image"], s.image, s.grid)
+        write_nifti(out / files["atrophy"], s.atrophy, s.grid)
+        write_nifti(out / files["regions"], s.regions, s.grid)
+        write_nifti(out / files["brain"], s.brain.astype(np.uint8), s.grid)
         if twins is not None:
             twin = synthesize_subject(int(r.index), float(r.age),
                                       "control" if twins == "ad" else str(r.diagnosis),
                                       spacing=spacing, seed=seed, atlas=atlas, params=params,
                                       skull_strip=skull_strip, effects=twins == "ad")
             files["twin"] = f"{s.subject_id}_twin_T1w.nii.gz"
-            save_nifti(twin.image, twin.affine, out / files["twin"])
+            write_nifti(out / files["twin"], twin.image, twin.grid)
         rows.append({**s.info, **files})
     manifest = pd.concat([table, pd.DataFrame(rows)], axis=1)
     manifest.to_csv(out / MANIFEST, index=False)

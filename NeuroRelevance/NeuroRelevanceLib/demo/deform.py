@@ -13,29 +13,20 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..geometry import Grid
 from .anatomy import BRAIN_BOX_MM
 
 
-@dataclass(frozen=True)
-class Grid:
-    """An output grid: array shape ``[i, j, k]`` and the voxel-to-RAS ``affine``."""
-
-    shape: tuple[int, int, int]
-    affine: np.ndarray
-
-    @property
-    def spacing(self) -> float:
-        return float(self.affine[0, 0])
-
-    def world_points(self) -> np.ndarray:
-        """RAS coordinates (mm) of every voxel centre, shape (3, n_voxels)."""
-        ijk = np.indices(self.shape, dtype=np.float32).reshape(3, -1)
-        return (self.affine[:3, :3].astype(np.float32) @ ijk
-                + self.affine[:3, 3:].astype(np.float32))
+def world_points(grid: Grid) -> np.ndarray:
+    """RAS coordinates (mm) of every voxel centre, shape (3, n_voxels), voxels in (i, j, k) C order
+    (the generator's sampling order; reshape to ``grid.shape_ijk`` and transpose for a KJI array)."""
+    ijk = np.indices(grid.shape_ijk, dtype=np.float32).reshape(3, -1)
+    return (grid.ijk_to_ras[:3, :3].astype(np.float32) @ ijk
+            + grid.ijk_to_ras[:3, 3:].astype(np.float32))
 
 
 def make_grid(spacing: float) -> Grid:
-    """Isotropic RAS grid with ``spacing`` mm voxels covering the template brain."""
+    """Isotropic RAS :class:`~NeuroRelevanceLib.geometry.Grid` with ``spacing`` mm voxels covering the template brain."""
     if not np.isfinite(spacing) or not 0.5 <= spacing <= 8.0:
         raise ValueError(f"spacing={spacing!r} mm is outside 0.5..8 mm; use e.g. 3.0 for CPU "
                          f"training or 1.0 for display")
@@ -45,7 +36,7 @@ def make_grid(spacing: float) -> Grid:
     affine = np.diag([spacing, spacing, spacing, 1.0])
     # centre the grid on the box so that coarse grids stay symmetric about the midline
     affine[:3, 3] = (lo + hi) / 2 - spacing * (np.array(shape) - 1) / 2
-    return Grid(shape=shape, affine=affine)
+    return Grid(shape[::-1], affine)
 
 
 @dataclass(frozen=True)
@@ -78,9 +69,10 @@ class Deformation:
         return out.astype(np.float32)
 
     def apply_grid(self, grid: "Grid", points: np.ndarray) -> np.ndarray:
-        """Same as ``apply(points)`` for ``points = grid.world_points()``, evaluated separably."""
+        """Same as ``apply(points)`` for ``points = world_points(grid)`` (an axis-aligned grid), evaluated separably."""
         out = self._affine_part(points)
-        basis = [_bspline_matrix((grid.affine[a, 3] + grid.affine[a, a] * np.arange(grid.shape[a])
+        matrix, shape = grid.ijk_to_ras, grid.shape_ijk
+        basis = [_bspline_matrix((matrix[a, 3] + matrix[a, a] * np.arange(shape[a])
                                   - self.control_origin[a]) / self.control_step,
                                  self.control.shape[1 + a]) for a in range(3)]
         field = np.einsum("ia,jb,kc,dabc->dijk", *basis, self.control, optimize=True)
@@ -129,9 +121,9 @@ def _rotation(angles: np.ndarray) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def world_to_voxel(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """Continuous voxel indices (3, n) of world points (3, n) in an image with ``affine``."""
-    inv = np.linalg.inv(affine).astype(np.float32)
+def world_to_voxel(points: np.ndarray, voxel_to_ras: np.ndarray) -> np.ndarray:
+    """Continuous voxel indices (3, n) of world points (3, n) in an image with the 4×4 ``voxel_to_ras``."""
+    inv = np.linalg.inv(voxel_to_ras).astype(np.float32)
     return inv[:3, :3] @ points + inv[:3, 3:]
 
 

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from .cohort import MANIFEST, check_output_folder, save_nifti, subject_id, subject_space
+from ..geometry import Grid
+from ..nifti import write_nifti
+from .cohort import MANIFEST, _to_kji, check_output_folder, subject_id, subject_space
 
 CHANNELS = ("ADC", "MTT", "rCBF", "rCBV", "Tmax", "TTP")
 DEFAULT_CHANNELS = ("ADC", "rCBF", "rCBV", "Tmax")
@@ -37,25 +39,25 @@ _LESION = {"ADC": (0.55, 0.0, 1.0, 0.0), "MTT": (2.0, 0.0, 1.6, 0.0),
 
 @dataclass
 class LesionSubject:
-    """One subject: channels (C, i, j, k) float32, lesion label map (1 core, 2 penumbra)."""
+    """One subject: channels (C, k, j, i) float32, lesion label map (1 core, 2 penumbra), brain mask, on ``grid``."""
 
     subject_id: str
     channels: np.ndarray
     channel_names: tuple[str, ...]
     lesion: np.ndarray
     brain: np.ndarray
-    affine: np.ndarray
+    grid: Grid
     info: dict = field(default_factory=dict)
 
 
 @dataclass
 class LesionArrays:
-    """A lesion cohort in memory: images (n, C, i, j, k), lesion maps (n, i, j, k), table."""
+    """A lesion cohort in memory: images (n, C, k, j, i), lesion maps (n, k, j, i), table, ``grid``."""
 
     images: np.ndarray
     lesions: np.ndarray
     table: pd.DataFrame
-    affine: np.ndarray
+    grid: Grid
     channel_names: tuple[str, ...]
 
 
@@ -126,10 +128,10 @@ def synthesize_lesion_subject(index: int, *, spacing: float = 3.0, seed: int = 0
     fluid = np.clip(1.0 - gm - wm, 0, 1) * brain
     tissue = (gm + wm) > 0.5
     count = int(n_lesions if n_lesions is not None else r_les.integers(1, 4))
-    core_w, pen_w, params = _lesion_fields(r_les, tissue, grid.affine, count, float(spacing))
+    core_w, pen_w, params = _lesion_fields(r_les, tissue, grid.ijk_to_ras, count, float(spacing))
     if not lesions:
         core_w, pen_w = np.zeros_like(core_w), np.zeros_like(pen_w)
-    label = np.zeros(grid.shape, dtype=np.uint8)
+    label = np.zeros(grid.shape_ijk, dtype=np.uint8)
     label[pen_w > 0] = 2
     label[core_w > 0] = 1
     pen_only = pen_w * (1.0 - core_w)
@@ -139,7 +141,7 @@ def synthesize_lesion_subject(index: int, *, spacing: float = 3.0, seed: int = 0
         base = g * gm + w * wm + f * fluid
         cm, ca, pm, pa = _LESION[name]
         value = (base * (1 + core_w * (cm - 1) + pen_only * (pm - 1)) + core_w * ca + pen_only * pa)
-        eps = r_noise.normal(0.0, noise * max(g, w), size=grid.shape).astype(np.float32)
+        eps = r_noise.normal(0.0, noise * max(g, w), size=grid.shape_ijk).astype(np.float32)
         if name in channels:
             out[name] = (value + eps * brain).astype(np.float32)
     voxel_ml = float(spacing) ** 3 / 1000.0
@@ -148,9 +150,9 @@ def synthesize_lesion_subject(index: int, *, spacing: float = 3.0, seed: int = 0
             "penumbra_ml": float((label == 2).sum() * voxel_ml),
             "lesions": params if lesions else []}
     return LesionSubject(subject_id=subject_id(index),
-                         channels=np.stack([out[c] for c in channels]),
-                         channel_names=channels, lesion=label, brain=brain,
-                         affine=grid.affine.copy(), info=info)
+                         channels=_to_kji(np.stack([out[c] for c in channels])),
+                         channel_names=channels, lesion=_to_kji(label), brain=_to_kji(brain),
+                         grid=grid, info=info)
 
 
 def generate_lesion_arrays(n_subjects: int, spacing: float = 3.0, seed: int = 0, *,
@@ -166,7 +168,7 @@ def generate_lesion_arrays(n_subjects: int, spacing: float = 3.0, seed: int = 0,
                           for i, s in enumerate(subjects)])
     return LesionArrays(images=np.stack([s.channels for s in subjects]),
                         lesions=np.stack([s.lesion for s in subjects]), table=table,
-                        affine=subjects[0].affine, channel_names=tuple(channels))
+                        grid=subjects[0].grid, channel_names=tuple(channels))
 
 
 def generate_lesion_cohort(out_dir: str | Path, n_subjects: int, spacing: float = 3.0,
@@ -189,9 +191,9 @@ def generate_lesion_cohort(out_dir: str | Path, n_subjects: int, spacing: float 
                **{k: v for k, v in s.info.items() if k != "lesions"}}
         for c, name in enumerate(channels):
             row[name] = f"{s.subject_id}_{name}.nii.gz"
-            save_nifti(s.channels[c], s.affine, out / row[name])
+            write_nifti(out / row[name], s.channels[c], s.grid)
         row["lesion"] = f"{s.subject_id}_lesion.nii.gz"
-        save_nifti(s.lesion, s.affine, out / row["lesion"])
+        write_nifti(out / row["lesion"], s.lesion, s.grid)
         rows.append(row)
         details[s.subject_id] = s.info["lesions"]
     manifest = pd.DataFrame(rows)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import InputError
 
 #: what a run sets itself (model, input, target, filter, device): never a user keyword for a method
 RUN_OWN = ("model", "x", "method", "preset", "target", "filter", "filter_range", "filter_placement", "device")
+#: methods that run LRP, and so take its preset, α and per-layer filter placement
+LRP_METHODS = ("lrp", "summary")
 #: options of ``method="summary"`` (see ``dispatch._summary``)
 SUMMARY_OPTIONS = ("methods", "weights", "normalisation", "absolute", "method_options", "mask", "dtype")
 
@@ -66,3 +68,20 @@ def check_options(method: str, options: Mapping[str, Any], settings: Iterable[st
     more = f" (also unknown: {', '.join(map(repr, unknown[1:]))})" if len(unknown) > 1 else ""
     raise InputError(f"{call}unknown keyword {key!r} for method {name!r}{more}: {hint}. The options of {name} "
                      f"are {listed}{also}. Nothing was run.")
+
+
+def check_lrp_options(methods: Sequence[str], given: Mapping[str, Any]) -> None:
+    """Refuse LRP-only options when none of ``methods`` runs LRP (they would be ignored silently).
+
+    given: how each option is named for the user ("--preset (preset=)") -> its value; None means not given.
+    """
+    from .dispatch import canonical
+
+    names = [canonical(m) for m in methods]
+    if any(name in LRP_METHODS for name in names):
+        return
+    for option, value in given.items():
+        if value is not None:
+            which = f"method is {names[0]}" if len(names) == 1 else f"methods are {', '.join(names)}"
+            raise InputError(f"{option} {value} is an LRP option, but the {which}, which does not use it; drop "
+                             f"{option.split(' ')[0]}, or choose the lrp method.")

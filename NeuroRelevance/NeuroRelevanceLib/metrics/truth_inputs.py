@@ -94,5 +94,5 @@ def atlas_maps(atlas: str | None, model_inputs: list) -> list | None:
     from ..regions.statistics import resolve_atlas
 
     resolved = resolve_atlas(atlas)
-    return [np.asarray(resolved.on_grid(mi.grid.shape_ijk, mi.grid.ijk_to_ras).dense_kji, dtype=np.int32)
+    return [np.asarray(resolved.on_grid(mi.grid).dense_kji, dtype=np.int32)
             for mi in model_inputs]

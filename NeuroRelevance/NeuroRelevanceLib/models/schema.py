@@ -134,7 +134,7 @@ def _output_problems(out: dict) -> list[str]:
 
 def _non_finite(obj: Any, field: str) -> list[str]:
     if isinstance(obj, float) and not math.isfinite(obj):
-        return [f'"{field}" is {obj}, which is not a JSON number']
+        return [f'{json.dumps(field, ensure_ascii=False)[:80]} is {obj}, which is not a JSON number']
     if isinstance(obj, dict):
         return [p for k, v in obj.items() for p in _non_finite(v, f"{field}.{k}" if field else str(k))]
     if isinstance(obj, list):

@@ -24,6 +24,16 @@ def legend_title(heatmap) -> str:
     return f"Relevance (red: for {target})" if target else "Relevance (a.u.)"
 
 
+def window_lines(heatmap) -> list[str]:
+    """Under the legend's title when the map goes beyond the display window: its ends are marked "≥" / "≤"
+    and named as the display window (the PNG colour bars also give the map's maximum); else nothing.
+    On the title's line: a second title line made the legend's layout lag one render in the web views."""
+    bar = colour_bar_for(heatmap)
+    if bar is None or not bar.saturated:
+        return []
+    return ["· top ≥ display window" if bar.low >= 0 else "· ends ≥/≤ display window"]
+
+
 def meanings(heatmap) -> tuple[str, str]:
     """What the top (red) and bottom (blue) of the colour bar mean for this heatmap's target."""
     record = read_attributes(heatmap) or {}
@@ -63,7 +73,7 @@ def show_color_legend(scene, heatmap, visible: bool = True):
         return None
     low, high = display.GetWindowLevelMin(), display.GetWindowLevelMax()
     was = legend.StartModify()
-    legend.SetTitleText(legend_title(heatmap))
+    legend.SetTitleText(" ".join([legend_title(heatmap), *window_lines(heatmap)]))
     legend.SetLabelFormat("%.2g")
     legend.SetNumberOfLabels(5)
     legend.SetScalarRangeFlag(legend.UseManualScalarRange)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..geometry import Grid
 from ..preprocessing import normalize
 
 #: what the T1 models and the lesion model are fed (the card's ``input.normalization``)
@@ -39,19 +40,19 @@ class ModelGrid:
                 "normalization": dict(normalization)}
 
 
-def model_grid_for(affine: np.ndarray, shape_ijk: tuple[int, ...], multiple: int = 1) -> ModelGrid:
-    """Model grid of a generator grid (RAS, axis-aligned), padded up to a multiple of ``multiple``."""
-    affine = np.asarray(affine, dtype=float)
+def model_grid_for(grid: Grid, multiple: int = 1) -> ModelGrid:
+    """Model grid of a generator :class:`Grid` (RAS, axis-aligned), padded up to a multiple of ``multiple``."""
+    affine = grid.ijk_to_ras
     if not np.allclose(affine[:3, :3], np.diag(np.diag(affine[:3, :3]))) or (np.diag(affine)[:3] <= 0).any():
         raise ValueError("the demo generator's grid must be axis-aligned RAS (positive diagonal affine)")
-    padded = tuple(int(-(-n // multiple) * multiple) for n in shape_ijk)
-    return ModelGrid(shape_kji=tuple(reversed(padded)), spacing=float(affine[0, 0]),
+    padded = tuple(int(-(-n // multiple) * multiple) for n in grid.shape_kji)
+    return ModelGrid(shape_kji=padded, spacing=float(affine[0, 0]),
                      origin=tuple(float(v) for v in affine[:3, 3]))
 
 
-def to_model_space(volume_ijk: np.ndarray, grid: ModelGrid) -> np.ndarray:
-    """Reorder a nibabel-ordered ``(..., i, j, k)`` array to KJI and zero-pad it onto ``grid``."""
-    kji = np.moveaxis(np.asarray(volume_ijk), (-3, -2, -1), (-1, -2, -3))
+def to_model_space(volume_kji: np.ndarray, grid: ModelGrid) -> np.ndarray:
+    """Zero-pad a ``(..., k, j, i)`` array onto ``grid`` (the padding goes after the last voxel)."""
+    kji = np.asarray(volume_kji)
     pad = [(0, 0)] * (kji.ndim - 3) + [(0, t - s) for s, t in zip(kji.shape[-3:], grid.shape_kji)]
     if any(p[1] < 0 for p in pad):
         raise ValueError(f"volume of shape {kji.shape[-3:]} (KJI) is larger than the model grid "
@@ -59,10 +60,10 @@ def to_model_space(volume_ijk: np.ndarray, grid: ModelGrid) -> np.ndarray:
     return np.pad(kji, pad)
 
 
-def normalized_channels(channels_ijk: np.ndarray, grid: ModelGrid,
+def normalized_channels(channels_kji: np.ndarray, grid: ModelGrid,
                         normalization: dict[str, Any]) -> np.ndarray:
-    """``(C, i, j, k)`` raw channels -> ``(C, D, H, W)`` float32 model input, each channel normalised."""
-    kji = to_model_space(channels_ijk, grid)
+    """``(C, k, j, i)`` raw channels -> ``(C, D, H, W)`` float32 model input, each channel normalised."""
+    kji = to_model_space(channels_kji, grid)
     return np.stack([normalize(c, normalization) for c in kji]).astype(np.float32)
 
 

@@ -19,7 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..geometry import Grid, nibabel_to_kji
+from ..geometry import Grid
 from ..models import ModelCard, read_card
 from ..preprocessing import prepare_input, resample
 
@@ -89,12 +89,12 @@ def held_out_subjects(card_path: str | Path, *, indices: list[int] | None = None
 
         for i in chosen:
             s = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"])
-            x, lab, target = _prepare(list(s.channels), s.lesion, s.affine, card)
+            x, lab, target = _prepare(list(s.channels), s.lesion, s.grid, card)
             subject = HeldOutSubject(i, s.subject_id, x, lab)
             if truth:
                 twin = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"],
                                                  lesions=False)
-                _add_truth(subject, s.channels, twin.channels, s.brain, None, s.affine, target)
+                _add_truth(subject, s.channels, twin.channels, s.brain, None, s.grid, target)
             yield subject
         return
     from ..demo.cohort import cohort_table, synthesize_subject
@@ -108,33 +108,32 @@ def held_out_subjects(card_path: str | Path, *, indices: list[int] | None = None
         if min_age is not None and row["age"] < min_age:
             continue
         s = synthesize_subject(i, float(row["age"]), str(row["diagnosis"]), **options)
-        x, lab, target = _prepare([s.image], s.atrophy, s.affine, card)
+        x, lab, target = _prepare([s.image], s.atrophy, s.grid, card)
         subject = HeldOutSubject(i, s.subject_id, x, lab, float(row["age"]), str(row["diagnosis"]))
         if truth:
             twin = synthesize_subject(i, float(row["age"]), "control" if truth == "ad" else str(row["diagnosis"]),
                                       effects=truth == "ad", **options)
-            _add_truth(subject, s.image[None], twin.image[None], s.brain, s.atlas_labels, s.affine, target)
+            _add_truth(subject, s.image[None], twin.image[None], s.brain, s.atlas_labels, s.grid, target)
         yield subject
 
 
-def _prepare(channels_ijk: list[np.ndarray], labels_ijk: np.ndarray, affine: np.ndarray,
+def _prepare(channels_kji: list[np.ndarray], labels_kji: np.ndarray, grid: Grid,
              card: ModelCard) -> tuple[np.ndarray, np.ndarray, Grid]:
-    grid = Grid(nibabel_to_kji(labels_ijk).shape, affine)
-    prepared = prepare_input([(nibabel_to_kji(c), grid) for c in channels_ijk], card)
-    labels = resample(nibabel_to_kji(labels_ijk).astype(np.float32), grid, prepared.grid, "nearest")
+    prepared = prepare_input([(c, grid) for c in channels_kji], card)
+    labels = resample(labels_kji.astype(np.float32), grid, prepared.grid, "nearest")
     return prepared.array, np.rint(labels).astype(np.uint8), prepared.grid
 
 
 def _add_truth(subject: HeldOutSubject, channels: np.ndarray, twin: np.ndarray, brain: np.ndarray,
-               atlas: np.ndarray | None, affine: np.ndarray, target: Grid) -> None:
-    """Brain mask, atlas labels and the true change map, on the model grid ``target``."""
-    grid = Grid(nibabel_to_kji(brain).shape, affine)
+               atlas: np.ndarray | None, grid: Grid, target: Grid) -> None:
+    """Brain mask, atlas labels and the true change map (all (k, j, i) on ``grid``), on the model grid ``target``."""
     change = np.zeros(target.shape_kji, np.float64)
     for a, b in zip(channels, twin):
-        scale = float(a[a != 0].std()) or 1.0
-        change += np.abs(resample(nibabel_to_kji(a - b), grid, target)) / scale
+        inside = a.ravel(order="F")  # the channel's voxels in (i, j, k) order, as the cards' figures were computed
+        scale = float(inside[inside != 0].std()) or 1.0
+        change += np.abs(resample(a - b, grid, target)) / scale
     subject.change = change
-    subject.brain = resample(nibabel_to_kji(brain).astype(np.float32), grid, target, "nearest") > 0.5
+    subject.brain = resample(brain.astype(np.float32), grid, target, "nearest") > 0.5
     if atlas is not None:
-        subject.atlas = np.rint(resample(nibabel_to_kji(atlas).astype(np.float32), grid, target,
+        subject.atlas = np.rint(resample(atlas.astype(np.float32), grid, target,
                                          "nearest")).astype(np.int32)

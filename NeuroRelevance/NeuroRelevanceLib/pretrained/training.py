@@ -76,7 +76,7 @@ def t1_data(n_subjects: int = 160, spacing: float = 4.0, seed: int = 0,
 
     cohort = generate_cohort_arrays(n_subjects, spacing=spacing, seed=seed,
                                     params=AtrophyParams(pattern=pattern), skull_strip=skull_strip)
-    grid = model_grid_for(cohort.affine, cohort.images.shape[1:])
+    grid = model_grid_for(cohort.grid)
     x = np.stack([normalized_channels(im[None], grid, normalization) for im in cohort.images])
     labels = torch.tensor(np.array(cohort.table["label"]), dtype=torch.long)
     return T1Data(x=torch.from_numpy(x), label=labels,
@@ -95,7 +95,7 @@ def lesion_data(n_subjects: int = 60, spacing: float = 4.0, seed: int = 0) -> Le
 
     cohort = generate_lesion_arrays(n_subjects, spacing=spacing, seed=seed)
     divisor = 2 ** (len(LESION_KWARGS["features"]) - 1)
-    grid = model_grid_for(cohort.affine, cohort.images.shape[2:], multiple=divisor)
+    grid = model_grid_for(cohort.grid, multiple=divisor)
     x = np.stack([normalized_channels(im, grid, LESION_NORMALIZATION) for im in cohort.images])
     lesion = (to_model_space(cohort.lesions, grid) > 0).astype(np.int64)  # core or penumbra
     return LesionData(x=torch.from_numpy(x), lesion=torch.from_numpy(lesion),

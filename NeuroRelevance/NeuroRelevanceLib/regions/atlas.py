@@ -12,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+import warnings
+
 from ..errors import InputError
-from .grids import check_affine, ijk_from_sitk
+from ..geometry import Grid
+from .grids import check_affine, check_grid, check_shape, from_sitk
 from .lookup_tables import as_names, read_lookup_table
 from .resample import LabelGrid, resample_dense, transform_key
 
@@ -23,15 +26,18 @@ _SIDECAR_SUFFIXES = (".txt", ".ctbl", ".csv", ".tsv")
 
 
 class Atlas:
-    """Integer label map (nibabel i, j, k order), IJK→RAS affine and ``{id: name}`` names.
+    """Integer label map in (k, j, i) order on a :class:`~NeuroRelevanceLib.geometry.Grid`, and ``{id: name}``.
 
-    ``licence`` and ``space`` are free-text notes carried into result tables.
+    ``Atlas(labels_kji, grid)`` takes a label array as Slicer's ``arrayFromVolume`` gives it (a labelmap
+    node) and the grid of its IJK→RAS matrix. ``licence`` and ``space`` are free-text notes carried into
+    result tables.
     """
 
-    def __init__(self, labels: np.ndarray, affine: np.ndarray, names: Mapping | str | Path | None = None,
+    def __init__(self, labels_kji: np.ndarray, grid: Grid, names: Mapping | str | Path | None = None,
                  name: str = "custom", space: str = "unknown", licence: str = "") -> None:
-        labels = _integer_labels(labels, name)
-        self.affine = check_affine(affine, f"atlas '{name}'")
+        labels = _integer_labels(labels_kji, name)
+        self.grid = check_grid(grid, f"atlas '{name}'")
+        check_shape(labels.shape, self.grid, f"atlas '{name}' label map")
         self.name, self.space, self.licence = name, space, licence
         counts = np.bincount(labels.ravel()) if labels.max() < 2**22 else None
         if counts is not None:
@@ -61,40 +67,38 @@ class Atlas:
         self._dense_image = None
         self._grids: OrderedDict[tuple, LabelGrid] = OrderedDict()
 
-    @classmethod
-    def from_kji(cls, labels_kji: np.ndarray, ijk_to_ras: np.ndarray, names: Mapping | str | Path | None = None,
-                 name: str = "labelmap", space: str = "unknown", licence: str = "") -> "Atlas":
-        """An atlas from a Slicer-ordered (k, j, i) label array and its IJK→RAS matrix (e.g. a labelmap node)."""
-        labels = np.asarray(labels_kji)
-        if labels.ndim != 3:
-            raise InputError(f"The labelmap '{name}' is {labels.ndim}D {labels.shape}; a 3D label map is needed.")
-        return cls(labels.transpose(2, 1, 0), ijk_to_ras, names, name=name, space=space, licence=licence)
-
     @property
     def n_regions(self) -> int:
         return int(self.ids.size)
 
     def label_map(self) -> np.ndarray:
-        """The label map with the original ids (nibabel i, j, k order)."""
+        """The label map with the original ids ((k, j, i) order, on :attr:`grid`)."""
         return np.concatenate([[0], self.ids])[self.dense]
 
-    def on_grid(self, shape: tuple[int, int, int], affine: np.ndarray, transform=None) -> LabelGrid:
-        """This atlas resampled (nearest neighbour, physical space) onto a heatmap grid; cached."""
-        affine = check_affine(affine, "heatmap")
-        key = (tuple(int(s) for s in shape), np.round(affine, 6).tobytes(), transform_key(transform))
-        grid = self._grids.get(key)
-        if grid is None:
+    def on_grid(self, grid: Grid, transform=None, *legacy) -> LabelGrid:
+        """This atlas resampled (nearest neighbour, physical space) onto a heatmap's :class:`Grid`; cached.
+
+        ``transform`` (a 4×4 RAS matrix or a SimpleITK transform) maps heatmap-space points to atlas space.
+        """
+        if not isinstance(grid, Grid) and transform is not None:  # the old on_grid(shape_ijk, affine[, transform])
+            warnings.warn("Atlas.on_grid(shape_ijk, affine) is deprecated: pass a geometry.Grid "
+                          "(Grid(shape_kji, ijk_to_ras)).", DeprecationWarning, stacklevel=2)
+            grid = Grid(tuple(reversed(tuple(grid))), check_affine(transform, "heatmap"))
+            transform = legacy[0] if legacy else None
+        grid = check_grid(grid, "heatmap")
+        key = (grid.shape_kji, np.round(grid.ijk_to_ras, 6).tobytes(), transform_key(transform))
+        found = self._grids.get(key)
+        if found is None:
             if self._dense_image is None:
-                from .grids import sitk_from_ijk
-                self._dense_image = sitk_from_ijk(self.dense, self.affine)
-            grid = LabelGrid(resample_dense(self._dense_image, shape, affine, transform),
-                             affine, self.n_regions)
-            self._grids[key] = grid
+                from ..geometry import array_to_sitk
+                self._dense_image = array_to_sitk(self.dense, self.grid)
+            found = LabelGrid(resample_dense(self._dense_image, grid, transform), grid, self.n_regions)
+            self._grids[key] = found
             while len(self._grids) > GRID_CACHE_SIZE:
                 self._grids.popitem(last=False)
         else:
             self._grids.move_to_end(key)
-        return grid
+        return found
 
     def __repr__(self) -> str:
         return (f"Atlas({self.name!r}, {self.n_regions} regions, shape {self.shape}, "
@@ -103,7 +107,7 @@ class Atlas:
 
 def load_label_map(path: str | Path, names: Mapping | str | Path | None = None, name: str | None = None,
                    space: str = "unknown", licence: str = "") -> Atlas:
-    """Read a NIfTI (nibabel) or NRRD/MHA (SimpleITK) label map; names from ``names`` or a sidecar.
+    """Read a NIfTI (``nifti.read_nifti``) or NRRD/MHA (SimpleITK) label map; names from ``names`` or a sidecar.
 
     Without ``names``, a lookup table next to the file with the same stem (``.txt``, ``.ctbl``,
     ``.csv``, ``.tsv``) is used when present; otherwise regions are called "label <id>".
@@ -113,26 +117,20 @@ def load_label_map(path: str | Path, names: Mapping | str | Path | None = None, 
         raise InputError(f"No atlas label map at {path}; check the path or use a bundled atlas name.")
     lower = path.name.lower()
     if lower.endswith((".nii", ".nii.gz", ".img", ".hdr")):
-        import nibabel as nib
+        from ..nifti import read_nifti
 
-        try:
-            image = nib.load(str(path))
-        except Exception as exc:  # nibabel raises several exception types for bad files
-            raise InputError(f"{path} is not a readable NIfTI label map ({exc}).") from exc
-        labels, affine = np.asanyarray(image.dataobj), image.affine
+        labels, grid = read_nifti(path, what="label map")
     else:
         import SimpleITK as sitk
 
         try:
-            labels, affine = ijk_from_sitk(sitk.ReadImage(str(path)))
+            labels, grid = from_sitk(sitk.ReadImage(str(path)))
         except RuntimeError as exc:
             raise InputError(f"{path} is not a label map SimpleITK can read ({exc}).") from exc
-    if labels.ndim == 4 and labels.shape[3] == 1:
-        labels = labels[..., 0]
     if names is None:
         names = _sidecar_table(path)
     stem = lower.split(".")[0]
-    return Atlas(labels, affine, names, name=name or path.name[:len(stem)], space=space, licence=licence)
+    return Atlas(labels, grid, names, name=name or path.name[:len(stem)], space=space, licence=licence)
 
 
 def _sidecar_table(path: Path) -> dict[int, str] | None:
@@ -146,8 +144,6 @@ def _sidecar_table(path: Path) -> dict[int, str] | None:
 
 def _integer_labels(labels: object, name: str) -> np.ndarray:
     array = np.asarray(labels)
-    if array.ndim == 4 and array.shape[3] == 1:
-        array = array[..., 0]
     if array.ndim != 3:
         raise InputError(f"The atlas '{name}' label map is {array.ndim}D {array.shape}; a 3D label map is needed "
                          "(export a multi-layer segmentation as one labelmap first).")

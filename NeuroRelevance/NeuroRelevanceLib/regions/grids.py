@@ -1,9 +1,10 @@
-"""Voxel grids for region statistics: nibabel (i, j, k) arrays with an IJK→RAS affine.
+"""Voxel grids for region statistics: checks of NeuroRelevance's ``(array_kji, Grid)`` convention.
 
-The regions package speaks the NIfTI convention at its surface: an array indexed ``[i, j, k]``
-(as ``nibabel`` returns it) and a 4×4 affine mapping ``(i, j, k, 1)`` to RAS millimetres.
-SimpleITK works in LPS with arrays indexed ``[k, j, i]``; the helpers here adapt the package's
-NIfTI-style calls to ``NeuroRelevanceLib.geometry``, which does every conversion.
+The regions package speaks the convention of the whole library (``NeuroRelevanceLib.geometry``):
+an array indexed ``[k, j, i]`` (as Slicer's ``arrayFromVolume`` and SimpleITK give it) and a
+:class:`~NeuroRelevanceLib.geometry.Grid` holding its IJK→RAS matrix. NIfTI files and nibabel images
+are read by ``NeuroRelevanceLib.nifti``, SimpleITK images by :func:`from_sitk`; ``geometry`` does
+every conversion to SimpleITK's LPS.
 """
 from __future__ import annotations
 
@@ -11,15 +12,18 @@ import numpy as np
 
 from .. import geometry
 from ..errors import InputError
+from ..geometry import Grid
 
-#: RAS <-> LPS: negate the first two world axes (its own inverse)
-FLIP_XY = geometry.RAS_TO_LPS
+#: how a caller passes an in-memory volume (quoted in messages)
+PAIR_HINT = ("pass (array_kji, Grid): the array in Slicer's (k, j, i) order and a NeuroRelevanceLib.geometry.Grid "
+             "(e.g. Grid(array_kji.shape, ijk_to_ras)); a nibabel array is array_ijk.transpose(2, 1, 0), or pass "
+             "the nibabel image itself")
 
 
-def check_affine(affine: object, what: str) -> np.ndarray:
-    """Return ``affine`` as a float 4×4 IJK→RAS matrix, or raise :class:`InputError`."""
+def check_affine(value: object, what: str) -> np.ndarray:
+    """Return ``value`` as a float 4×4 affine (IJK→RAS or RAS→RAS) matrix, or raise :class:`InputError`."""
     try:
-        matrix = np.asarray(affine, dtype=float)
+        matrix = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
         raise InputError(f"The {what} affine is not numeric ({exc}); pass a 4×4 IJK→RAS matrix.") from exc
     if matrix.shape != (4, 4):
@@ -34,33 +38,40 @@ def check_affine(affine: object, what: str) -> np.ndarray:
     return matrix
 
 
-def voxel_volume(affine: np.ndarray) -> float:
-    """Volume of one voxel in mm³ (|det| of the affine's 3×3 part)."""
-    return float(abs(np.linalg.det(np.asarray(affine, dtype=float)[:3, :3])))
+def check_grid(grid: object, what: str) -> Grid:
+    """``grid`` if it is a usable :class:`Grid` (an affine, not projective, IJK→RAS), else :class:`InputError`."""
+    if not isinstance(grid, Grid):
+        raise InputError(f"The {what} geometry is a {type(grid).__name__}, not a Grid; {PAIR_HINT}.")
+    check_affine(grid.ijk_to_ras, what)
+    return grid
 
 
-def sitk_geometry(affine: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
-    """SimpleITK ``(origin, spacing, direction)`` in LPS for an IJK→RAS affine."""
-    spacing, origin, direction = geometry.sitk_geometry(affine)
-    return origin, spacing, direction
+def volume_pair(pair: tuple, what: str) -> tuple[np.ndarray, Grid]:
+    """Check an in-memory ``(array_kji, Grid)`` pair: two items, the second a Grid (the caller checks the
+    array's dimensions, then :func:`check_shape`)."""
+    if len(pair) != 2:
+        raise InputError(f"The {what} tuple has {len(pair)} items; {PAIR_HINT}.")
+    array, grid = pair
+    return array, check_grid(grid, what)
 
 
-def affine_from_sitk(image) -> np.ndarray:
-    """The IJK→RAS affine of a SimpleITK image (its LPS geometry with x and y negated)."""
-    return geometry.grid_from_sitk(image).ijk_to_ras
+def check_shape(shape: tuple, grid: Grid, what: str) -> None:
+    """Refuse an array whose shape is not its grid's (k, j, i) shape (e.g. a nibabel-ordered array)."""
+    if tuple(shape) != grid.shape_kji:
+        raise InputError(f"The {what} array has shape {tuple(shape)} but its Grid is {grid.shape_kji} (k, j, i); "
+                         f"{PAIR_HINT}.")
 
 
-def sitk_from_ijk(array_ijk: np.ndarray, affine: np.ndarray):
-    """A SimpleITK image holding a nibabel-ordered array on the grid of ``affine``."""
-    array_kji = np.ascontiguousarray(geometry.nibabel_to_kji(array_ijk))
-    return geometry.array_to_sitk(array_kji, geometry.Grid(array_kji.shape, affine))
+def voxel_volume(grid: Grid) -> float:
+    """Volume of one voxel in mm³ (|det| of the IJK→RAS matrix's 3×3 part)."""
+    return float(abs(np.linalg.det(grid.ijk_to_ras[:3, :3])))
 
 
-def ijk_from_sitk(image) -> tuple[np.ndarray, np.ndarray]:
-    """``(array in i, j, k order, IJK→RAS affine)`` of a 3D scalar SimpleITK image."""
+def from_sitk(image) -> tuple[np.ndarray, Grid]:
+    """``(array_kji, Grid)`` of a 3D scalar SimpleITK image."""
     import SimpleITK as sitk
 
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"Expected a 3D scalar image, got a {image.GetDimension()}D image with "
                          f"{image.GetNumberOfComponentsPerPixel()} components per voxel.")
-    return sitk.GetArrayFromImage(image).transpose(2, 1, 0), affine_from_sitk(image)
+    return sitk.GetArrayFromImage(image), geometry.grid_from_sitk(image)

@@ -1,4 +1,4 @@
-"""Heatmap inputs for region statistics: files, nibabel images, SimpleITK images, (array, affine).
+"""Heatmap inputs for region statistics: files, nibabel images, SimpleITK images, (array_kji, Grid) pairs.
 
 A heatmap is checked once here (3D, finite, not all zero) and summarised with the numbers that
 do not depend on the atlas (Σ R⁺ and Σ |R| over the whole map).
@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .grids import check_affine, ijk_from_sitk
+from ..geometry import Grid
+from .grids import PAIR_HINT, check_shape, from_sitk, volume_pair
 
 #: elements per block when summarising a heatmap: temporaries stay in cache, and each block's
 #: pairwise float32 sum is accurate to ~1e-7 relative before the blocks add up in float64
@@ -20,14 +21,14 @@ _BLOCK = 1 << 16
 
 @dataclass(eq=False)
 class Heatmap:
-    """A relevance map (nibabel i, j, k order, IJK→RAS grid) with atlas-free summaries.
+    """A relevance map ((k, j, i) order, on ``grid``) with atlas-free summaries.
 
     ``total_pos`` and ``total_abs`` are Σ R⁺ and Σ |R| over the whole map; ``label`` names the
     subject in tables (a file's name), ``what`` names the map in messages ("heatmap file h.nii.gz").
     """
 
     values: np.ndarray
-    affine: np.ndarray
+    grid: Grid
     label: str
     total_pos: float = 0.0
     total_abs: float = 0.0
@@ -45,19 +46,17 @@ class Heatmap:
 
 
 def load_heatmap(heatmap: object, label: str = "heatmap", what: str | None = None) -> Heatmap:
-    """Normalise one heatmap input (path, nibabel image, SimpleITK image or ``(array, affine)``).
+    """Normalise one heatmap input (path, nibabel image, SimpleITK image or ``(array_kji, Grid)``).
 
     ``label`` names it in tables, ``what`` in messages (default: ``label``).
     """
     table_label = label
-    values, affine, label = _read(heatmap, what or label)
+    values, grid, label = _read(heatmap, what or label)
     try:
         values = np.asarray(values)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise InputError(f"The {label} cannot be read as a numpy array ({exc}); pass a numpy array "
                          "(for a GPU tensor: tensor.detach().cpu().numpy()).") from exc
-    while values.ndim > 3 and values.shape[-1] == 1:
-        values = values[..., 0]
     if values.ndim != 3:
         raise InputError(f"The {label} is {values.ndim}D {values.shape}; region statistics need one 3D map "
                          "(pass each volume of a 4D series separately, as a list).")
@@ -69,8 +68,8 @@ def load_heatmap(heatmap: object, label: str = "heatmap", what: str | None = Non
         values = values.astype(np.float32)
     if not (values.flags.c_contiguous or values.flags.f_contiguous):
         values = np.ascontiguousarray(values)
-    affine = check_affine(affine, label)
-    heatmap = Heatmap(values, affine, table_label, what=label)
+    check_shape(values.shape, grid, label)
+    heatmap = Heatmap(values, grid, table_label, what=label)
     flat, _ = heatmap.flat()
     total, total_abs = _summarise(flat, flat.dtype)
     if not (np.isfinite(total) and np.isfinite(total_abs)):
@@ -116,41 +115,39 @@ def _names(heatmap: object, role: str, default: str) -> tuple[str, str]:
     return default, default
 
 
-def _read(heatmap: object, label: str) -> tuple[np.ndarray, np.ndarray, str]:
+def _read(heatmap: object, label: str) -> tuple[object, Grid, str]:
     if isinstance(heatmap, (str, Path)):
         return _read_file(Path(heatmap), label)
     if isinstance(heatmap, tuple):
-        if len(heatmap) != 2:
-            raise InputError(f"The {label} tuple has {len(heatmap)} items; pass (array, affine) with the array "
-                             "in nibabel (i, j, k) order and a 4×4 IJK→RAS affine.")
-        return heatmap[0], heatmap[1], label
+        values, grid = volume_pair(heatmap, label)
+        return values, grid, label
     if hasattr(heatmap, "affine") and hasattr(heatmap, "dataobj"):  # nibabel spatial image
-        return np.asanyarray(heatmap.dataobj), heatmap.affine, label
+        from ..nifti import from_nibabel
+
+        values, grid = from_nibabel(heatmap, what=f"The {label}")
+        return values, grid, label
     if hasattr(heatmap, "GetDirection") and hasattr(heatmap, "GetSpacing"):  # SimpleITK image
-        values, affine = ijk_from_sitk(heatmap)
-        return values, affine, label
+        values, grid = from_sitk(heatmap)
+        return values, grid, label
     if isinstance(heatmap, np.ndarray):
-        raise InputError(f"The {label} is a bare array without geometry; pass (array, affine) with its 4×4 "
-                         "IJK→RAS affine so it can be placed against the atlas.")
+        raise InputError(f"The {label} is a bare array without geometry, so it cannot be placed against the "
+                         f"atlas; {PAIR_HINT}.")
     raise InputError(f"Cannot read the {label} from a {type(heatmap).__name__}; pass a NIfTI path, a nibabel "
-                     "image, a SimpleITK image or an (array, affine) pair.")
+                     "image, a SimpleITK image or an (array_kji, Grid) pair.")
 
 
-def _read_file(path: Path, label: str) -> tuple[np.ndarray, np.ndarray, str]:
+def _read_file(path: Path, label: str) -> tuple[np.ndarray, Grid, str]:
     if not path.is_file():
         raise InputError(f"No heatmap file at {path}; check the path.")
     if path.name.lower().endswith((".nii", ".nii.gz", ".img", ".hdr")):
-        import nibabel as nib
+        from ..nifti import read_nifti
 
-        try:
-            image = nib.load(str(path))
-        except Exception as exc:  # nibabel raises several exception types for bad files
-            raise InputError(f"{path} is not a readable NIfTI heatmap ({exc}).") from exc
-        return np.asanyarray(image.dataobj), image.affine, label
+        values, grid = read_nifti(path, what=label.removesuffix(f" {path.name}"))
+        return values, grid, label
     import SimpleITK as sitk
 
     try:
-        values, affine = ijk_from_sitk(sitk.ReadImage(str(path)))
+        values, grid = from_sitk(sitk.ReadImage(str(path)))
     except RuntimeError as exc:
         raise InputError(f"{path} is not an image SimpleITK can read ({exc}).") from exc
-    return values, affine, label
+    return values, grid, label

@@ -15,31 +15,28 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .grids import FLIP_XY, check_affine, sitk_geometry, voxel_volume
+from ..geometry import RAS_TO_LPS, Grid, sitk_geometry
+from .grids import check_affine, voxel_volume
 
 
 class LabelGrid:
     """An atlas' dense region index on one heatmap grid, with what the counting step needs."""
 
-    def __init__(self, dense_kji: np.ndarray, affine: np.ndarray, n_regions: int) -> None:
-        #: dense region index (0 = outside every region), array in (k, j, i) order
+    def __init__(self, dense_kji: np.ndarray, grid: Grid, n_regions: int) -> None:
+        #: dense region index (0 = outside every region), array in (k, j, i) order on ``grid``
         self.dense_kji = dense_kji
         self.dense_kji.flags.writeable = False
-        self.affine = affine
+        self.grid = grid
         self.n_regions = n_regions
-        self.voxel_volume = voxel_volume(affine)
+        self.voxel_volume = voxel_volume(grid)
         #: voxels per region on this grid (index 0 = outside the atlas)
         self.counts = np.bincount(dense_kji.ravel(), minlength=n_regions + 1)
         self._inside: dict[str, object] = {}
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """Grid shape in nibabel (i, j, k) order."""
-        return tuple(reversed(self.dense_kji.shape))  # type: ignore[return-value]
-
-    def dense_ijk(self) -> np.ndarray:
-        """The dense region index in nibabel (i, j, k) order (a view)."""
-        return self.dense_kji.transpose(2, 1, 0)
+        """Grid shape in (k, j, i) order."""
+        return self.dense_kji.shape  # type: ignore[return-value]
 
     def envelope(self, order: str) -> np.ndarray:
         """Flat indices (ravel ``order``) of the atlas' brain outline on this grid.
@@ -55,13 +52,13 @@ class LabelGrid:
 
             mask = ndimage.binary_closing(self.dense_kji > 0, iterations=2, border_value=0)
             mask = ndimage.binary_fill_holes(mask | (self.dense_kji > 0))
-            flat = mask.ravel() if order == "F" else np.ascontiguousarray(mask.transpose(2, 1, 0)).ravel()
+            flat = mask.ravel(order=order)
             found = np.flatnonzero(flat)
             self._inside[key] = found
         return found
 
     def inside(self, order: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """In-atlas voxels of a heatmap raveled in ``order`` ('C' or 'F'), grouped by region.
+        """In-atlas voxels of a (k, j, i) heatmap raveled in ``order`` ('C' or 'F'), grouped by region.
 
         Returns ``(flat index, start, region)``: the flat indices of all in-atlas voxels sorted by
         region (ascending within a region), the offset where each non-empty region's run starts,
@@ -69,10 +66,7 @@ class LabelGrid:
         """
         found = self._inside.get(order)
         if found is None:
-            if order == "F":  # F-ravel of an (i, j, k) array == C-ravel of its (k, j, i) view
-                flat = self.dense_kji.ravel()
-            else:
-                flat = np.ascontiguousarray(self.dense_kji.transpose(2, 1, 0)).ravel()
+            flat = self.dense_kji.ravel(order=order)
             index = np.flatnonzero(flat)
             region = flat[index]
             by_region = np.argsort(region, kind="stable")
@@ -107,24 +101,24 @@ def to_sitk_transform(transform):
         if transform.GetDimension() != 3:
             raise InputError(f"The transform is {transform.GetDimension()}D; a 3D transform is needed.")
         return transform
-    matrix = FLIP_XY @ check_affine(transform, "transform") @ FLIP_XY
+    matrix = RAS_TO_LPS @ check_affine(transform, "transform") @ RAS_TO_LPS
     affine = sitk.AffineTransform(3)
     affine.SetMatrix(matrix[:3, :3].ravel().tolist())
     affine.SetTranslation(matrix[:3, 3].tolist())
     return affine
 
 
-def resample_dense(dense_image, shape: tuple[int, int, int], affine: np.ndarray, transform=None) -> np.ndarray:
-    """Resample a dense-index atlas image onto the grid (``shape`` in i, j, k; RAS ``affine``).
+def resample_dense(dense_image, grid: Grid, transform=None) -> np.ndarray:
+    """Resample a dense-index atlas image onto ``grid``.
 
     Returns the resampled dense index in (k, j, i) order; voxels whose centre falls outside the
     atlas get 0.
     """
     import SimpleITK as sitk
 
-    origin, spacing, direction = sitk_geometry(affine)
+    spacing, origin, direction = sitk_geometry(grid)
     resampler = sitk.ResampleImageFilter()
-    resampler.SetSize([int(s) for s in shape])
+    resampler.SetSize([int(s) for s in grid.shape_ijk])
     resampler.SetOutputOrigin(origin)
     resampler.SetOutputSpacing(spacing)
     resampler.SetOutputDirection(direction)

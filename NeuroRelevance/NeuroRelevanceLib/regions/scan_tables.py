@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import pandas as pd
 
-from ..geometry import kji_to_nibabel
+from ..geometry import Grid
 from .statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS, region_statistics
 
 
@@ -21,13 +21,13 @@ def nifti_affine(ijk_to_ras: np.ndarray) -> np.ndarray:
     return np.asarray(ijk_to_ras, dtype=np.float32).astype(np.float64)
 
 
-def heatmap_region_table(values_kji: np.ndarray, ijk_to_ras: np.ndarray, atlas: Any, *,
+def heatmap_region_table(values_kji: np.ndarray, grid: Grid, atlas: Any, *,
                          min_overlap: float = 0.5, min_region_voxels: float = DEFAULT_MIN_REGION_VOXELS,
                          min_region_mm3: float = DEFAULT_MIN_REGION_MM3,
                          record: Optional[Mapping] = None) -> pd.DataFrame:
-    """Region statistics of a KJI heatmap on its grid (IJK→RAS) against ``atlas``."""
+    """Region statistics of a KJI heatmap on its ``grid`` against ``atlas``."""
     values = np.ascontiguousarray(np.asarray(values_kji, dtype=np.float32))
-    table = region_statistics((kji_to_nibabel(values), nifti_affine(ijk_to_ras)), atlas,
+    table = region_statistics((values, Grid(grid.shape_kji, nifti_affine(grid.ijk_to_ras))), atlas,
                               min_overlap=min_overlap, min_region_voxels=min_region_voxels,
                               min_region_mm3=min_region_mm3)
     if record:

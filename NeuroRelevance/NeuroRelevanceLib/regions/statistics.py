@@ -23,7 +23,8 @@ from ..errors import InputError
 from .atlas import Atlas, load_label_map
 from .bundled import is_bundled, load_bundled_atlas
 from .counting import RegionSums, count_regions, nonzero_share
-from .grids import ijk_from_sitk
+from ..geometry import Grid
+from .grids import PAIR_HINT, from_sitk, volume_pair
 from .heatmaps import Heatmap, load_heatmaps
 from .hemispheres import pooling_groups
 
@@ -47,10 +48,10 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
                       gain_on: str = "positive") -> pd.DataFrame:
     """Relevance per atlas region: one row per region, sorted by ``rank`` (1 = most relevant).
 
-    heatmap: a NIfTI path, nibabel image, SimpleITK image or ``(array, affine)`` pair (array in
-        nibabel i, j, k order, IJK→RAS affine); a *list* of these is a group (means over subjects).
+    heatmap: a NIfTI path, nibabel image, SimpleITK image or ``(array_kji, Grid)`` pair (array in
+        Slicer's k, j, i order, ``geometry.Grid``); a *list* of these is a group (means over subjects).
     atlas: a bundled atlas name (see ``available_atlases()``), a label-map path (NIfTI/NRRD), an
-        :class:`Atlas`, a SimpleITK label image, or a ``(label array, affine)`` pair.
+        :class:`Atlas`, a SimpleITK label image, or a ``(labels_kji, Grid)`` pair.
     reference: heatmap(s) of a reference group; adds ``reference_sum`` (signed), the reference sum the
         gain divides by (``reference_sum_pos`` or ``reference_sum_abs``), ``gain`` and ``gain_note``.
     gain_on: ``"positive"`` (S⁺, default) or ``"absolute"`` (Σ|R|); never the signed sums (see above).
@@ -105,7 +106,7 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
         "fraction_pos_outside_atlas": float(np.mean([1 - _ratio(s.sums_pos.sum(), s.total_pos)
                                                      for s in sums_group])),
         "n_subjects": len(group), "n_reference": len(refs), "rank_by": rank_by,
-        "pooled_hemispheres": bool(pool_hemispheres), "grid": describe_grid(group[0].shape, group[0].affine),
+        "pooled_hemispheres": bool(pool_hemispheres), "grid": describe_grid(group[0].grid),
         "min_region_voxels": minimum[0], "min_region_mm3": minimum[1]})
     if refs:
         table.attrs["gain_on"] = GAIN_ON[gain_on]
@@ -144,10 +145,9 @@ def check_region_options(min_overlap: object, min_region_voxels: object, min_reg
                              f"listed but not ranked), not {value!r}.")
 
 
-def describe_grid(shape: tuple, affine: np.ndarray) -> str:
+def describe_grid(grid: Grid) -> str:
     """The heatmap grid in words: "91×109×91 voxels of 2×2×2 mm" (i × j × k)."""
-    spacing = np.linalg.norm(np.asarray(affine, dtype=float)[:3, :3], axis=0)
-    return f"{'×'.join(map(str, shape))} voxels of {'×'.join(f'{s:.4g}' for s in spacing)} mm"
+    return f"{'×'.join(map(str, grid.shape_ijk))} voxels of {'×'.join(f'{s:.4g}' for s in grid.spacing)} mm"
 
 
 def resolve_atlas(atlas: object, names: Mapping | str | Path | None = None) -> Atlas:
@@ -167,15 +167,16 @@ def resolve_atlas(atlas: object, names: Mapping | str | Path | None = None) -> A
         key = ("file", str(path.resolve()), stat.st_mtime_ns, stat.st_size, _names_key(names))
         return _cached(key, lambda: load_label_map(path, names=names))
     if hasattr(atlas, "GetDirection") and hasattr(atlas, "GetSpacing"):
-        atlas = ijk_from_sitk(atlas)
-    if isinstance(atlas, tuple) and len(atlas) == 2:
-        labels, affine = np.asarray(atlas[0]), np.asarray(atlas[1], dtype=float)
+        atlas = from_sitk(atlas)
+    if isinstance(atlas, tuple):
+        labels, grid = volume_pair(atlas, "atlas")
+        labels = np.asarray(labels)
         digest = hashlib.blake2b(np.ascontiguousarray(labels).view(np.uint8).data, digest_size=16).hexdigest() \
             if labels.dtype != object else str(id(labels))
-        key = ("array", labels.shape, str(labels.dtype), digest, affine.tobytes(), _names_key(names))
-        return _cached(key, lambda: Atlas(labels, affine, names))
+        key = ("array", labels.shape, str(labels.dtype), digest, grid.ijk_to_ras.tobytes(), _names_key(names))
+        return _cached(key, lambda: Atlas(labels, grid, names))
     raise InputError(f"Cannot use a {type(atlas).__name__} as an atlas; pass a bundled atlas name, a label-map "
-                     "path, an Atlas or a (label array, affine) pair.")
+                     f"path, an Atlas or a (labels_kji, Grid) pair ({PAIR_HINT}).")
 
 
 def check_atlas_name(atlas: str) -> None:
@@ -213,7 +214,7 @@ def _regions(atlas: Atlas, pool: bool) -> tuple[np.ndarray, list[str], list[int]
 
 def _sums(heatmap: Heatmap, atlas: Atlas, transform: object, min_overlap: float,
           pooling: tuple[np.ndarray, int] | None) -> RegionSums:
-    grid = atlas.on_grid(heatmap.shape, heatmap.affine, transform)
+    grid = atlas.on_grid(heatmap.grid, transform)
     sums = count_regions(heatmap, grid)
     if sums.overlap == 0.0 or sums.overlap < min_overlap:
         raise AtlasOverlapError(
