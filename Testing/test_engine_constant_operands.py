@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from engine_nets_helpers import grad_times_input
+from engine_nets_helpers import grad_times_input, graph_formats, lrp0, relative_error
 from NeuroRelevanceLib.engine import UnsupportedOperatorError, explain
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
@@ -51,27 +51,15 @@ class Offset(nn.Module):
         return self.fc(h.mean((2, 3, 4)))
 
 
-def _formats(model: nn.Module, x: torch.Tensor) -> dict:
-    return {"module": model, "exported": torch.export.export(model, (x,)), "traced": torch.jit.trace(model, x)}
-
-
-def _lrp0(model, x, target, **kw):
-    return explain(model, x, preset=None, rules={"*": "lrp0"}, stabilizer=0.0, dtype=D, target=target, **kw)
-
-
-def _rel(a, b):
-    return float((a - b).abs().max() / b.abs().max())
-
-
 @pytest.mark.parametrize("how", OFFSETS)
 def test_python_number_offset_is_a_bias(how):
     torch.manual_seed(3)
     model = Offset(how).to(D).eval()
     x = torch.randn(1, 1, 6, 6, 6, dtype=D)
     gxi, _ = grad_times_input(model, x, lambda out: out[:, 1])
-    for fmt, m in _formats(model, x).items():
-        e = _lrp0(m, x, 1)
-        assert _rel(e.relevance, gxi) < 1e-9, (how, fmt, _rel(e.relevance, gxi))
+    for fmt, m in graph_formats(model, x).items():
+        e = lrp0(m, x, 1)
+        assert relative_error(e.relevance, gxi) < 1e-9, (how, fmt, relative_error(e.relevance, gxi))
 
 
 def test_number_and_buffer_offsets_agree_under_every_preset():
@@ -91,7 +79,7 @@ def test_number_and_buffer_offsets_agree_under_every_preset():
     for preset in ("epsilon-plus", "alpha1-beta0", None):
         ea = explain(a, x, preset=preset, target=0, dtype=D)
         eb = explain(b, x, preset=preset, target=0, dtype=D)
-        assert _rel(ea.relevance, eb.relevance) < 1e-10, preset
+        assert relative_error(ea.relevance, eb.relevance) < 1e-10, preset
 
 
 class Square(nn.Module):
@@ -119,9 +107,9 @@ def test_product_of_an_activation_with_itself_is_refused(how):
     torch.manual_seed(5)
     model = Square(how).to(D).eval()
     x = torch.randn(1, 1, 6, 6, 6, dtype=D)
-    for fmt, m in _formats(model, x).items():
+    for fmt, m in graph_formats(model, x).items():
         with pytest.raises(UnsupportedOperatorError, match="pass_through"):
-            _lrp0(m, x, 1)
+            lrp0(m, x, 1)
 
 
 class Head(nn.Module):
@@ -157,13 +145,13 @@ def test_functional_dense_head_is_exact_or_refused_without_a_wrong_hint(how):
     model = Head(how).to(D).eval()
     x = torch.randn(1, 1, 6, 6, 6, dtype=D)
     gxi, _ = grad_times_input(model, x, lambda out: out[:, 1])
-    for fmt, m in _formats(model, x).items():
+    for fmt, m in graph_formats(model, x).items():
         try:
-            e = _lrp0(m, x, 1)
+            e = lrp0(m, x, 1)
         except UnsupportedOperatorError as refused:
             assert "pass_through" not in str(refused), (how, fmt, str(refused))
             continue
-        assert _rel(e.relevance, gxi) < 1e-9, (how, fmt, _rel(e.relevance, gxi))
+        assert relative_error(e.relevance, gxi) < 1e-9, (how, fmt, relative_error(e.relevance, gxi))
         for preset in ("epsilon-plus", "alpha1-beta0"):
             ep = explain(m, x, preset=preset, target=1, dtype=D)
             assert torch.isfinite(ep.relevance).all()
@@ -188,4 +176,4 @@ def test_matmul_head_is_a_dense_layer_under_the_preset():
     for preset in ("epsilon-plus", "alpha1-beta0", "deep-taylor"):
         a = explain(model, x, preset=preset, target=2, dtype=D)
         b = explain(ref, x, preset=preset, target=2, dtype=D)
-        assert _rel(a.relevance, b.relevance) < 1e-10, preset
+        assert relative_error(a.relevance, b.relevance) < 1e-10, preset

@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine_nets_helpers import grad_times_input
-from NeuroRelevanceLib.engine import UnsupportedOperatorError, explain
+from engine_nets_helpers import grad_times_input, graph_formats, lrp0, relative_error
+from NeuroRelevanceLib.engine import UnsupportedOperatorError
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning",
@@ -72,22 +72,15 @@ class Gate(nn.Module):
         return self.fc((torch.relu(self.s(x)) * torch.sigmoid(self.g(x))).mean((2, 3, 4)))
 
 
-def _lrp0(model, x, **kw):
-    return explain(model, x, preset=None, rules={"*": "lrp0"}, stabilizer=0.0, dtype=D, target=1, **kw)
-
-
 @pytest.mark.parametrize("model", [Unpool(), Unpool(functional=True), Where()], ids=["module", "functional", "where"])
 def test_index_and_mask_operators_route_like_the_gradient(model):
     torch.manual_seed(0)
     model = model.to(D).eval()
     x = torch.randn(1, 1, 8, 8, 8, dtype=D)
     gxi, _ = grad_times_input(model, x, lambda out: out[:, 1])
-    formats = [model]
-    if not isinstance(model, Unpool):  # torch.export and torch.jit.trace themselves fail on max_unpool3d (2.13)
-        formats += [torch.jit.trace(model, x), torch.export.export(model, (x,))]
-    for m in formats:
-        e = _lrp0(m, x)
-        assert float((e.relevance - gxi).abs().max() / gxi.abs().max()) < 1e-9
+    unpool = isinstance(model, Unpool)  # torch.export and torch.jit.trace themselves fail on max_unpool3d (2.13)
+    for fmt, m in graph_formats(model, x, exported=not unpool, traced=not unpool).items():
+        assert relative_error(lrp0(m, x, 1).relevance, gxi) < 1e-9, fmt
 
 
 @pytest.mark.parametrize("model", [MaskedMul(), Gate()], ids=["masked", "gate"])
@@ -98,7 +91,7 @@ def test_following_every_hint_gives_a_map_or_one_clear_error(model):
     names: set = set()
     for _ in range(6):
         try:
-            e = _lrp0(model, x, pass_through=names)
+            e = lrp0(model, x, 1, pass_through=names)
         except UnsupportedOperatorError as refused:
             hint = re.search(r"pass_through=\{'([^']+)'\}", str(refused))
             assert hint, str(refused)
