@@ -19,7 +19,7 @@ from .assign import RuleOptions, assign_rules, check_pass_through_matched
 from .capture import Source, prepared
 from .checks import check_dtype, check_input, check_model_device, check_rules_mapping
 from .explanation import Explanation
-from .filters import apply_filter, check_filter, make_filter
+from ..explanation.filters import apply_filter, check_filter, make_filter
 from .presets import get_preset
 from .propagate import backward, check_supported
 from .target import selection

@@ -1,0 +1,4 @@
+"""The shared core of every explanation method (LRP in ``engine``, the others in ``methods``).
+
+- ``filters``  Tjoa et al.'s pass/clamp fraction filters: one spec, applied to torch tensors or numpy arrays
+"""
