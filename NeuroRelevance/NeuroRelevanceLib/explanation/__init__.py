@@ -1,4 +1,5 @@
 """The shared core of every explanation method (LRP in ``engine``, the others in ``methods``).
 
 - ``filters``  Tjoa et al.'s pass/clamp fraction filters: one spec, applied to torch tensors or numpy arrays
+- ``conservation``  the relative error of a map's total against the explained value (conservation, completeness)
 """

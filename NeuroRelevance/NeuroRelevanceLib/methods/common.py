@@ -171,12 +171,6 @@ def package(method: str, relevance: Tensor, tgt: Target, device: torch.device, d
         rules={k: str(v) for k, v in parameters.items()}, target=tgt.description, parameters=dict(parameters))
 
 
-def relative_error(total: Tensor, reference: Tensor) -> Tensor:
-    """|total − reference| / |reference| (plain |difference| where the reference is 0)."""
-    denom = reference.abs()
-    return (total - reference).abs() / torch.where(denom > 0, denom, torch.ones_like(denom))
-
-
 def setup(model: Any, x: Any, device: Any, dtype: Optional[torch.dtype]) -> tuple[Any, Tensor, torch.device,
                                                                                      torch.dtype]:
     """Check ``x``, resolve device/dtype, and make private copies of the model and of ``x`` there.
