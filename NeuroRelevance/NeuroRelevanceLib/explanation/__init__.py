@@ -2,4 +2,8 @@
 
 - ``filters``  Tjoa et al.'s pass/clamp fraction filters: one spec, applied to torch tensors or numpy arrays
 - ``conservation``  the relative error of a map's total against the explained value (conservation, completeness)
+- ``layers``  the layer probe and the default layers (Grad-CAM's last convolution block, the cohort's last
+  feature map)
+
+Named ``explanation`` (not ``explain``) so that ``NeuroRelevanceLib.explain`` stays the function.
 """
