@@ -19,7 +19,7 @@ from ..engine.checks import check_dtype, check_input
 from ..engine.explanation import Explanation
 from ..engine.target import selection
 from ..errors import InputError
-from .isolation import private_input, private_model
+from ..explanation.working_copy import private_input, working_copy
 from .options import check_finite
 
 Tensor = torch.Tensor
@@ -180,4 +180,4 @@ def setup(model: Any, x: Any, device: Any, dtype: Optional[torch.dtype]) -> tupl
     check_input(x)
     dev = resolve_device(device)
     dt = check_dtype(dtype)
-    return private_model(model, dev, dt), private_input(x, dev, dt), dev, dt
+    return working_copy(model, dev, dt), private_input(x, dev, dt), dev, dt
