@@ -1,6 +1,6 @@
 """The one private working copy of a user's model (and input) that every explanation method runs on.
 
-``working_copy``: a deep copy in eval mode with new, frozen, normal (non-inference) parameter and buffer tensors
+``working_copy``: a structural copy in eval mode with new, frozen, normal (non-inference) parameter and buffer tensors
 on the run device/dtype and without the user's module hooks (torch's own hooks such as ``weight_norm`` and
 pruning, which compute a weight, are kept); TorchScript modules are re-loaded from their serialised form, so
 they get executors of their own (deep-copied where they cannot be serialised). ``inplace=False`` also turns off
@@ -31,12 +31,11 @@ def _is_torch_own(hook: Any) -> bool:
     return isinstance(owner, str) and owner.startswith("torch.")
 
 
-def _hook_replacements(module: nn.Module) -> dict[int, Any]:
-    """memo entries: every hook table of ``module`` -> a new table holding only torch's own hooks."""
-    state = vars(module)
-    tables = {k: v for k, v in state.items() if "hook" in k and isinstance(v, dict)}
-    kept = {hid for k, v in tables.items() for hid, h in v.items() if callable(h) and _is_torch_own(h)}
-    return {id(v): type(v)((hid, h) for hid, h in v.items() if hid in kept) for v in tables.values()}
+def _hook_tables(module: nn.Module) -> dict[str, Any]:
+    """Every hook table of ``module`` (attribute name -> a new table holding only torch's own hooks)."""
+    tables = {k: v for k, v in vars(module).items() if "hook" in k and isinstance(v, dict)}
+    kept = {hid for v in tables.values() for hid, h in v.items() if callable(h) and _is_torch_own(h)}
+    return {k: type(v)((hid, h) for hid, h in v.items() if hid in kept) for k, v in tables.items()}
 
 
 def _frozen(t: Tensor, device: torch.device, dtype: torch.dtype) -> Tensor:
@@ -59,30 +58,36 @@ def _script_copy(script: torch.jit.ScriptModule, device: torch.device) -> torch.
         return torch.jit.load(buffer, map_location=device)
 
 
-def _memo(model: nn.Module, device: torch.device, dtype: torch.dtype) -> dict[int, Any]:
-    """What ``copy.deepcopy`` must put in place of tensors, hook tables and TorchScript submodules."""
-    memo: dict[int, Any] = {}
-    pending, seen = [model], set()
-    while pending:
-        module = pending.pop()
-        if id(module) in seen:
-            continue
-        seen.add(id(module))
-        if isinstance(module, torch.jit.ScriptModule):
-            memo[id(module)] = _script_copy(module, device)
-            continue
-        pending.extend(m for m in module._modules.values() if m is not None)
-        memo.update(_hook_replacements(module))
-        for p in module._parameters.values():
-            if p is not None and id(p) not in memo:
-                memo[id(p)] = nn.Parameter(_frozen(p, device, dtype), requires_grad=False)
-        for b in module._buffers.values():
-            if b is not None and id(b) not in memo:
-                memo[id(b)] = _frozen(b, device, dtype)
-        for value in vars(module).values():    # plain tensor attributes (e.g. weight_norm's computed weight)
-            if isinstance(value, Tensor) and id(value) not in memo:
-                memo[id(value)] = value.detach().clone()
-    return memo
+def _structural_copy(module: nn.Module, device: torch.device, dtype: torch.dtype, memo: dict[int, Any]) -> nn.Module:
+    """A copy of the module tree with new (cast, frozen) parameters and buffers, cloned tensor attributes (e.g.
+    weight_norm's computed weight), hook tables holding only torch's own hooks, and re-loaded TorchScript
+    submodules. Other attributes are shared (they are only read), so a model holding locks or files copies."""
+    if id(module) in memo:
+        return memo[id(module)]
+    if isinstance(module, torch.jit.ScriptModule):
+        memo[id(module)] = _script_copy(module, device)
+        return memo[id(module)]
+    new = object.__new__(module.__class__)   # not cls.__new__: a GraphModule's would make a class without forward
+    new.__dict__ = module.__dict__.copy()
+    memo[id(module)] = new
+    for key, value in module.__dict__.items():   # plain tensor attributes (e.g. weight_norm's computed weight)
+        if isinstance(value, Tensor):
+            new.__dict__[key] = memo[id(value)] if id(value) in memo else value.detach().clone()
+    new.__dict__.update({k: v for k, v in _hook_tables(module).items()})
+    new._parameters = {k: None if v is None else _tensor(v, device, dtype, memo, parameter=True)
+                       for k, v in module._parameters.items()}
+    new._buffers = {k: None if v is None else _tensor(v, device, dtype, memo) for k, v in module._buffers.items()}
+    new._modules = {k: None if v is None else _structural_copy(v, device, dtype, memo)
+                    for k, v in module._modules.items()}
+    return new
+
+
+def _tensor(t: Tensor, device: torch.device, dtype: torch.dtype, memo: dict[int, Any], parameter: bool = False) -> Any:
+    """The copy of a parameter or buffer, once per tensor (tied weights stay tied)."""
+    if id(t) not in memo:
+        frozen = _frozen(t, device, dtype)
+        memo[id(t)] = nn.Parameter(frozen, requires_grad=False) if parameter else frozen
+    return memo[id(t)]
 
 
 def working_copy(model: Any, device: torch.device, dtype: torch.dtype, inplace: bool = True) -> Any:
@@ -102,7 +107,7 @@ def working_copy(model: Any, device: torch.device, dtype: torch.dtype, inplace: 
         if isinstance(model, torch.jit.ScriptModule):
             work = _script_copy(model, device)
         else:
-            work = copy.deepcopy(model, _memo(model, device, dtype))
+            work = _structural_copy(model, device, dtype, {})
     except Exception as exc:  # noqa: BLE001 - exotic modules; re-raised with the fix
         raise InputError(f"The model could not be copied ({exc}); pass a plain nn.Module or TorchScript module "
                          f"(a model keeps its data in parameters, buffers and submodules).") from exc
