@@ -20,7 +20,7 @@ from .capture import Source, prepared
 from .checks import check_dtype, check_input, check_model_device, check_rules_mapping
 from ..explanation.conservation import relative_error
 from ..explanation.filters import apply_filter, check_filter, make_filter
-from .explanation import Explanation
+from ..explanation.result import Explanation
 from .presets import get_preset
 from .propagate import backward, check_supported
 from .target import selection

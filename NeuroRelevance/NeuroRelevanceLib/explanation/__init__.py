@@ -2,6 +2,7 @@
 
 - ``filters``  Tjoa et al.'s pass/clamp fraction filters: one spec, applied to torch tensors or numpy arrays
 - ``conservation``  the relative error of a map's total against the explained value (conservation, completeness)
+- ``result``  ``Explanation``, what every method returns
 - ``layers``  the layer probe and the default layers (Grad-CAM's last convolution block, the cohort's last
   feature map)
 

@@ -16,7 +16,7 @@ import torch
 
 from ..device import resolve_device
 from ..engine.checks import check_dtype, check_input
-from ..engine.explanation import Explanation
+from ..explanation.result import Explanation
 from ..engine.target import selection
 from ..errors import InputError
 from ..explanation.working_copy import private_input, working_copy
