@@ -17,13 +17,13 @@ from ..device import resolve_device
 from ..errors import InputError
 from .assign import RuleOptions, assign_rules, check_pass_through_matched
 from .capture import Source, prepared
-from .checks import check_dtype, check_input, check_model_device, check_rules_mapping
+from ..explanation.checks import check_dtype, check_input, check_model_device, check_rules_mapping
 from ..explanation.conservation import relative_error
 from ..explanation.filters import apply_filter, check_filter, make_filter
 from ..explanation.result import Explanation
 from .presets import get_preset
 from .propagate import backward, check_supported
-from .target import selection
+from ..explanation.target import selection
 from .validate import (check_bounds, check_finite_map, check_map_substance, check_options, check_pass_through,
                        check_representable)
 from .verify import GraphMismatchError, _flat, verified_plan

@@ -1,7 +1,7 @@
 """Shared plumbing of the gradient-based methods: a private working copy of the model, the input on
 the chosen device, the explained scalar (same target handling as the LRP engine) and the result object.
 
-Every method explains ``S(x) = Σ output(x) · W`` where ``W = engine.target.selection(output(x), target, mask)``
+Every method explains ``S(x) = Σ output(x) · W`` where ``W = explanation.target.selection(output(x), target, mask)``
 is fixed once from the output at ``x`` (predicted class / class index / regression output / segmentation
 channel summed over a mask), so all methods — LRP included — explain exactly the same number.
 """
@@ -15,9 +15,9 @@ from typing import Any, Callable, Optional
 import torch
 
 from ..device import resolve_device
-from ..engine.checks import check_dtype, check_input
+from ..explanation.checks import check_dtype, check_input
 from ..explanation.result import Explanation
-from ..engine.target import selection
+from ..explanation.target import selection
 from ..errors import InputError
 from ..explanation.working_copy import private_input, working_copy
 from .options import check_finite
@@ -98,7 +98,7 @@ class Target:
 
 
 def target_from_output(out: Tensor, target: Any, mask: Any) -> Target:
-    """Fix the selection weights from an output (``engine.target.selection``)."""
+    """Fix the selection weights from an output (``explanation.target.selection``)."""
     if not isinstance(out, Tensor):
         raise InputError("The model output is not a tensor; wrap the model so that it returns one tensor.")
     out = out.detach()
