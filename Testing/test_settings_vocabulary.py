@@ -94,7 +94,7 @@ def test_slicer_ui_agrees_with_the_vocabulary():
 def test_ui_check_fails_when_a_range_drifts():
     text = UI.read_text()
     drifted = re.sub(r"(<widget class=\"QDoubleSpinBox\" name=\"epsilonSpinBox\">.*?<property name=\"maximum\">"
-                     r"\s*<double>)[^<]*", r"\g<1>10.0", text, count=1, flags=re.S)
+                     r"\s*<double>)[^<]*", r"\g<1>5.0", text, count=1, flags=re.S)
     assert drifted != text
     assert any("epsilonSpinBox.maximum" in p for p in ui_disagreements(drifted))
 
@@ -160,7 +160,9 @@ def test_web_page_accepts_exactly_the_vocabulary_range(name):
     from NeuroRelevanceLib.web.values import page_values
 
     opt = OPTIONS[name]
-    state = dict(vocabulary.web_state())
+    from NeuroRelevanceLib.web.defaults import option_state
+
+    state = {**option_state(), "atlas": "none"}
     low, high = opt.bounds
     for inside in (low, high):
         page_values(SimpleNamespace(**{**state, name: inside}), atlases=["none"], targets=["predicted"])
@@ -175,7 +177,9 @@ def test_web_widgets_write_no_range_by_hand():
 
 
 def test_web_start_values_are_the_vocabulary_defaults():
-    state = vocabulary.web_state()
+    from NeuroRelevanceLib.web.defaults import option_state
+
+    state = option_state()
     for name, opt in OPTIONS.items():
         if opt.slicer and name not in ("filter", "atlas", "device"):
             assert state[name] == opt.web_default, name
