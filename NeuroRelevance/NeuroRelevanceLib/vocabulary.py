@@ -178,3 +178,20 @@ def cli_number(name: str) -> Callable[[str], float]:
     from .cli_checks import number
 
     return number(*option(name).bounds)
+
+
+def add_option(parser: Any, name: str, *, help_suffix: str = "", **overrides: Any) -> Any:
+    """Add the command-line flag of option ``name`` to an argparse ``parser``: its choices or its range
+    (as the flag's type), its library default and its help text; ``overrides`` replace any of these."""
+    opt = option(name)
+    kwargs: dict[str, Any] = dict(default=opt.library_default)
+    if opt.choices is not None:
+        kwargs["choices"] = opt.items
+    elif opt.low is not None:
+        kwargs["type"] = cli_number(name)
+    kwargs.update(overrides)
+    text = opt.help
+    if opt.low is not None and opt.high is not None and opt.high != float("inf"):
+        text += " in [%g, %g]" % opt.bounds
+    kwargs["help"] = f"{text} ({help_suffix})" if help_suffix else text
+    return parser.add_argument(opt.flag, **kwargs)
