@@ -28,7 +28,11 @@ from slicer.util import VTKObservationMixin
 
 from NeuroRelevanceLib import panel
 from NeuroRelevanceLib.logic import RelevanceLogic
-from NeuroRelevanceLib.panel import DEVICES, FILTERS, METHODS, NO_ATLAS, PLACEMENTS, PREDICTED, PRESETS
+from NeuroRelevanceLib.panel import NO_ATLAS, PREDICTED, PRESETS
+# the parameter node's ranges, choices (which fill the combo boxes) and start values: NeuroRelevanceLib/vocabulary.py
+from NeuroRelevanceLib.vocabulary import bounds as _bounds
+from NeuroRelevanceLib.vocabulary import items as _items
+from NeuroRelevanceLib.vocabulary import shown as _shown
 
 CHANNELS = 4  # channel selectors in the .ui
 
@@ -61,21 +65,21 @@ class NeuroRelevanceParameterNode:
     inputVolume3: slicer.vtkMRMLScalarVolumeNode
     modelPath: pathlib.Path
     trusted: bool = False
-    device: Annotated[str, Choice(DEVICES)] = "auto"
-    preset: Annotated[str, Choice(PRESETS)] = "epsilon-plus"
-    method: Annotated[str, Choice(METHODS)] = "lrp"
-    epsilon: Annotated[float, WithinRange(0.0, 10.0)] = 1e-6
-    gamma: Annotated[float, WithinRange(0.0, 10.0)] = 0.25
-    alpha: Annotated[float, WithinRange(1.0, 10.0)] = 1.0
-    target: str = PREDICTED
-    filterType: Annotated[str, Choice(FILTERS)] = "none"
-    filterLow: Annotated[float, WithinRange(0.0, 1.0)] = 0.0
-    filterHigh: Annotated[float, WithinRange(0.0, 1.0)] = 1.0
-    filterPlacement: Annotated[str, Choice(PLACEMENTS)] = "input"
-    opacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
-    threshold: Annotated[float, WithinRange(0.0, 0.99)] = panel.DEFAULT_THRESHOLD
-    positiveOnly: bool = False
-    atlasName: str = NO_ATLAS
+    device: Annotated[str, Choice(_items("device"))] = _shown("device")
+    preset: Annotated[str, Choice(PRESETS)] = _shown("preset")
+    method: Annotated[str, Choice(_items("method"))] = _shown("method")
+    epsilon: Annotated[float, WithinRange(*_bounds("epsilon"))] = _shown("epsilon")
+    gamma: Annotated[float, WithinRange(*_bounds("gamma"))] = _shown("gamma")
+    alpha: Annotated[float, WithinRange(*_bounds("alpha"))] = _shown("alpha")
+    target: str = _shown("target")
+    filterType: Annotated[str, Choice(_items("filter"))] = _shown("filter")
+    filterLow: Annotated[float, WithinRange(*_bounds("filter_range"))] = _shown("filter_range")[0]
+    filterHigh: Annotated[float, WithinRange(*_bounds("filter_range"))] = _shown("filter_range")[1]
+    filterPlacement: Annotated[str, Choice(_items("filter_placement"))] = _shown("filter_placement")
+    opacity: Annotated[float, WithinRange(*_bounds("opacity"))] = _shown("opacity")
+    threshold: Annotated[float, WithinRange(*_bounds("threshold"))] = _shown("threshold")
+    positiveOnly: bool = _shown("positive_only")
+    atlasName: str = _shown("atlas")
     atlasNode: Union[slicer.vtkMRMLLabelMapVolumeNode, slicer.vtkMRMLSegmentationNode, None]
     outputVolume: slicer.vtkMRMLScalarVolumeNode
 

@@ -168,6 +168,21 @@ def option(name: str) -> Option:
         raise KeyError(f"no run option {name!r}; known: {', '.join(OPTIONS)}") from None
 
 
+def shown(name: str) -> Any:
+    """The Slicer panel's start value of option ``name``."""
+    return option(name).panel_default
+
+
+def items(name: str) -> list:
+    """The choices of option ``name`` (what a combo box offers)."""
+    return option(name).items
+
+
+def bounds(name: str) -> tuple[float, float]:
+    """The range of number option ``name``."""
+    return option(name).bounds
+
+
 def filter_kind(value: Any) -> Optional[str]:
     """The library's filter value: ``None`` for no filter ("none", "", None), else the name."""
     return None if value in (None, "", NO_FILTER) else value
