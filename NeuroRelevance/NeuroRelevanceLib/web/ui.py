@@ -4,7 +4,7 @@ Element ids (``nr-...``) are stable: the browser tests and users' own automation
 """
 from __future__ import annotations
 
-from ..vocabulary import OPTIONS
+from ..vocabulary import NO_FILTER, OPTIONS
 from .defaults import PAGE_SETTINGS
 
 DOWNLOADS = (("heatmap", "Relevance map, raw (.nii.gz)", "application/gzip", "mdi-brain"),
@@ -179,7 +179,7 @@ def _filter(v) -> None:
                       density="compact", hide_details=True, id="nr-filter-type")
             v.VRangeSlider(v_model=("filter_range",), **_span("filter_range"), step=0.01, label="Filter range",
                            thumb_label=True, hide_details=True, classes="mt-4", id="nr-filter-range",
-                           disabled=("filter_type === 'none'",),
+                           disabled=(f"filter_type === '{NO_FILTER}'",),
                            title="Bounds of |relevance| / max|relevance| the filter keeps (not the αβ rule's α)")
             v.VSelect(v_model=("filter_placement",), items=("placement_items",),
                       label="Applied", density="compact", hide_details=True, id="nr-placement")
@@ -224,7 +224,7 @@ def _save(v, html) -> None:
             with html.Div(classes="d-flex flex-column ga-1"):
                 for key, label, mime, icon in DOWNLOADS:
                     condition = "!has_run || busy" + {"table": " || !has_table",
-                                                      "displayed": " || filter_type === 'none'"}.get(key, "")
+                                                      "displayed": f" || filter_type === '{NO_FILTER}'"}.get(key, "")
                     v.VBtn(label, prepend_icon=icon, variant="tonal", density="compact",
                            id=f"nr-download-{key}", disabled=(condition,),
                            click=f"trigger('download_{key}').then((data) => data && "
