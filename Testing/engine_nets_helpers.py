@@ -6,6 +6,8 @@
 - ``grad_times_input(model, x, select)``: the autograd oracle for LRP-0 on such networks.
 - ``own_conservation(relevance, target_value)``: |ΣR − f| / |f| per sample, computed here rather
   than read from the engine's report.
+- ``graph_formats(model, x)``, ``lrp0(model, x, target)``, ``relative_error(a, b)``: the same net as module,
+  exported program and traced TorchScript; LRP-0 in the oracle's setting; the error measure.
 """
 from __future__ import annotations
 
@@ -92,3 +94,26 @@ def class_select(index: int) -> Callable[[torch.Tensor], torch.Tensor]:
 def mask_select(channel: int, mask: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """Selector of Σ over ``mask`` of output channel ``channel`` of a ``(N, K, D, H, W)`` output."""
     return lambda out: (out[:, channel] * mask.to(out.dtype)).flatten(1).sum(1)
+
+
+def graph_formats(model: nn.Module, x: torch.Tensor, exported: bool = True, traced: bool = True) -> dict:
+    """``model`` as nn.Module, as an exported program and traced to TorchScript (by name)."""
+    out: dict = {"module": model}
+    if exported:
+        out["exported"] = torch.export.export(model, (x,))
+    if traced:
+        out["traced"] = torch.jit.trace(model, x)
+    return out
+
+
+def lrp0(model, x: torch.Tensor, target, **kw):
+    """LRP-0 everywhere, float64, stabilizer 0: the setting of the gradient × input oracle."""
+    from NeuroRelevanceLib.engine import explain
+
+    return explain(model, x, preset=None, rules={"*": "lrp0"}, stabilizer=0.0, dtype=torch.float64, target=target,
+                   **kw)
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    """max |a − b| / max |b|."""
+    return float((a - b).abs().max() / b.abs().max())

@@ -15,15 +15,16 @@ import torch
 
 from ..device import resolve_device
 from ..errors import InputError
-from .assign import RuleOptions, assign_rules
+from .assign import RuleOptions, assign_rules, check_pass_through_matched
 from .capture import Source, prepared
-from .checks import check_dtype, check_input
+from .checks import check_dtype, check_input, check_model_device, check_rules_mapping
 from .explanation import Explanation
 from .filters import apply_filter, check_filter, make_filter
 from .presets import get_preset
 from .propagate import backward, check_supported
 from .target import selection
-from .validate import check_bounds, check_finite_map, check_options, check_pass_through
+from .validate import (check_bounds, check_finite_map, check_map_substance, check_options, check_pass_through,
+                       check_representable)
 from .verify import GraphMismatchError, _flat, verified_plan
 
 Tensor = torch.Tensor
@@ -52,7 +53,7 @@ def _reference(source: Source, x: Tensor, context: Any = None) -> Any:
     it, ``taps.py``); a clear error if it fails or is not finite."""
     try:
         with torch.no_grad(), (context if context is not None else contextlib.nullcontext()):
-            out = source.reference(x)
+            out = source.reference(x.clone())  # a fresh copy: a model may normalise its input in place
     except Exception as exc:  # noqa: BLE001 - re-raised with the fix
         line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         hint = " An exported program accepts only the shapes it was exported with, unless exported with dynamic " \
@@ -74,7 +75,7 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
             low: Any = None, high: Any = None, filter: Optional[str] = None,
             filter_range: tuple = (0.0, 1.0), filter_placement: str = "input", filter_per_channel: bool = False,
             batchnorm: str = "fold", pass_through: Iterable[str] = (), device: Union[str, torch.device] = "auto",
-            dtype: Optional[torch.dtype] = None, stabilizer: float = 1e-6) -> Explanation:
+            dtype: Optional[torch.dtype] = None, stabilizer: float = 1e-6, **unknown: Any) -> Explanation:
     """Layer-wise relevance propagation of ``model`` at input ``x`` (see docs/engine.md).
 
     ``model``: nn.Module, ScriptModule, ExportedProgram, or a path to a .pt2/TorchScript file.
@@ -83,6 +84,9 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
     Returns an ``Explanation``; the model and ``x`` are left untouched.
     """
     t0 = time.perf_counter()
+    if unknown:  # a misspelled keyword: one clear error naming it and the closest option
+        from ..methods.keywords import RUN_OWN, check_options as check_keywords
+        check_keywords("lrp", unknown, settings=RUN_OWN, where="explain()")
     if method != "lrp":
         raise ValueError(f"method {method!r} is not provided by the relevance engine; use method='lrp'.")
     get_preset(preset)  # an unknown name: one clear error before anything runs
@@ -91,9 +95,12 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
     check_filter(filter, filter_range, filter_placement)
     epsilon, gamma, stabilizer = check_options(epsilon, gamma, stabilizer, low, high)
     passing = check_pass_through(pass_through)
+    check_rules_mapping(rules)
     check_input(x)
+    check_model_device(model)
     dev = resolve_device(device)
     dt = check_dtype(dtype)
+    check_representable(dt, epsilon=epsilon, gamma=gamma, stabilizer=stabilizer)
     # the caller's grad/inference mode must not change the map: our own (thread-local) modes from here on
     with torch.inference_mode(False), torch.enable_grad():
         xw = x.detach().to(device=dev, dtype=dt, copy=True)
@@ -122,6 +129,7 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
                 source.entry.winner[tuple(xw.shape)] = plan.captured.source
                 graph_check += " (graph captured on an earlier call, checked again on this input)" if reused else ""
         check_supported(plan)
+        check_pass_through_matched(plan, passing)
         return _relevance(plan, rec, out, target, mask, stabilizer, (filter, filter_range, filter_placement,
                                                                      filter_per_channel),
                           dict(device=dev, dtype=dt, method=method, preset=preset, rules=used,
@@ -150,6 +158,7 @@ def _relevance(plan: Any, rec: Any, out: Any, target: Any, mask: Any, stabilizer
     totals[plan.input_node.name] = total_in
     denom = target_value.abs()
     err = (total_in - target_value).abs() / torch.where(denom > 0, denom, torch.ones_like(denom))
+    check_map_substance(r_in, target_value, err)
     return Explanation(
         relevance=r_in.detach().cpu(), output=out.detach().cpu(), target_value=target_value.detach().cpu(),
         layer_totals=type(totals)((k, v.detach().cpu()) for k, v in totals.items()),

@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from ..errors import InputError
 from .graph import Plan
 from .operators import Linear, Op, PassThroughGrad, Scale, Unknown
 from .presets import RuleParams, check_rule_keys, get_preset, override_rule, preset_rule
@@ -46,6 +47,20 @@ def _names(op: Op) -> set:
     return names
 
 
+def check_pass_through_matched(plan: Plan, names: set) -> None:
+    """Refuse ``pass_through`` names that match no operator of the explained graph (a typo would be ignored)."""
+    known: set = set()
+    for op in plan.steps:
+        known |= {n for n in _names(op) if n}
+    unknown = sorted(n for n in names if n not in known and not (n.endswith("_") and n[:-1] in known))
+    if unknown:
+        import difflib
+        close = sorted({c for n in unknown for c in difflib.get_close_matches(n, sorted(known), n=3, cutoff=0.6)})
+        hint = f" Close matches: {close}." if close else ""
+        raise InputError(f"pass_through name(s) {unknown} match no operator or module of the model.{hint} Names "
+                         "are operator names as in the engine's error messages (e.g. 'mul'), module names or types.")
+
+
 def _neighbour(op: Linear, by_node: dict) -> Optional[Linear]:
     """The nearest conv/dense operator reachable downstream (else upstream) without crossing another one."""
     for direction in ("down", "up"):
@@ -75,8 +90,8 @@ def _fill_bounds(rule: Rule, opts: RuleOptions) -> Rule:
 def assign_rules(plan: Plan, opts: RuleOptions) -> dict[str, str]:
     """Give every linear operator its rule and mark pass-through operators; returns layer -> rule used."""
     linear = plan.linear()
-    names = {s.module_path or s.name for s in linear} | {s.name for s in linear}
-    check_rule_keys(opts.rules, names)
+    shown = {s.module_path or s.name for s in linear}
+    check_rule_keys(opts.rules, shown | {s.name for s in linear}, shown)
     defaults = dict(epsilon=opts.epsilon, gamma=opts.gamma, stabilizer=opts.stabilizer)
     for i, op in enumerate(plan.steps):
         if type(op) in (Unknown, Scale) and opts.pass_through & _names(op):

@@ -44,7 +44,7 @@ class BatchNormCanonizer:
                 continue
             src = op.inputs[0]
             prev = ops[by_node[src]] if src in by_node else None
-            if isinstance(prev, Linear) and not prev.affine and len(src.users) == 1:
+            if isinstance(prev, Linear) and not prev.affine and prev.layer.kind != "map" and len(src.users) == 1:
                 ops[i] = self._fold(op, prev)
             else:
                 ops[i] = self._affine(op)

@@ -27,6 +27,7 @@ import torch.nn as nn
 
 from .cache import Entry, entry_for
 from .fxtrace import trace_copy
+from .quiet import quiet_capture
 from .torchscript import script_to_fx
 
 # torch.export and torch.jit.trace patch dynamo/jit configuration while they run: our own calls take turns
@@ -198,8 +199,8 @@ def _module_source(model: nn.Module, x: torch.Tensor, device: torch.device, dtyp
         return Captured(trace_copy(work), "torch.fx", _types_of(work))
 
     def export_program() -> Any:
-        with _TRACE_LOCK:
-            return torch.export.export(work, (x,))
+        with _TRACE_LOCK, quiet_capture():
+            return torch.export.export(work, (x.clone(),))
 
     program = kept("program", export_program)
 
@@ -207,14 +208,14 @@ def _module_source(model: nn.Module, x: torch.Tensor, device: torch.device, dtyp
         return _from_export(program(), device, dtype, "torch.export")
 
     def functionalised() -> Captured:
-        with _TRACE_LOCK:
+        with _TRACE_LOCK, quiet_capture():
             flat = program().run_decompositions({})
         return _from_export(flat, device, dtype, "torch.export (functionalised)")
 
     def jit_traced() -> Captured:
-        with _TRACE_LOCK:
-            traced = torch.jit.trace(work, (x,), check_trace=False)
-        gm, types = script_to_fx(traced, x, device, dtype)
+        with _TRACE_LOCK, quiet_capture():
+            traced = torch.jit.trace(work, (x.clone(),), check_trace=False)
+        gm, types = script_to_fx(traced, x.clone(), device, dtype)
         return Captured(gm, "torchscript (traced)", {**_types_of(work), **types})
 
     candidates = [Candidate("torch.fx", kept("torch.fx", fx_graph, per_shape=False), work, fx_graph),
@@ -238,7 +239,7 @@ def _export_source(ep: Any, device: torch.device, dtype: torch.dtype) -> Source:
         return _export_module(ep, device, dtype)(x)
 
     def functional() -> Captured:
-        with _TRACE_LOCK:
+        with _TRACE_LOCK, quiet_capture():
             flat = ep.run_decompositions({})
         return _from_export(flat, device, dtype, "torch.export (functionalised)")
 
@@ -257,7 +258,7 @@ def _script_source(model: torch.jit.ScriptModule, x: torch.Tensor, device: torch
         return run.to(device=device, dtype=dtype)(xx)
 
     def converted() -> Captured:
-        gm, types = script_to_fx(model, x, device, dtype)
+        gm, types = script_to_fx(model, x.clone(), device, dtype)  # a forward may write x
         return Captured(gm, "torchscript", types)
 
     return Source("TorchScript", reference, [Candidate("torchscript", converted)], lambda: _named_tensors(model))

@@ -18,7 +18,9 @@ from . import ops
 from .canonizers import canonizers_for
 from .capture import Captured
 from .inplace import functionalise
-from .operators import (BatchNorm, Identity, Input, Linear, Op, UnsupportedOperatorError, classify, getitem_kind)
+from .layers import LinearLayer
+from .operators import (BatchNorm, Identity, Input, Linear, MatMul, Op, Unknown, UnsupportedOperatorError, classify,
+                        getitem_kind)
 from .operators.linear import batchnorm_affine, layer_from_call, layer_from_module, weights_from_input
 
 __all__ = ["Plan", "build_plan", "UnsupportedOperatorError"]
@@ -116,6 +118,41 @@ def _make_linear(op: Linear, module: Any, dep: dict, consts: dict) -> Optional[s
     return qualified
 
 
+def _matmul_operands(node: fx.Node, dep: dict, consts: dict) -> Optional[tuple[fx.Node, fx.Node]]:
+    """(activation, constant) operands of a matmul/einsum node with exactly one of each, else None."""
+    operands = [n for n in _nodes_in((node.args, node.kwargs))]
+    live = [n for n in operands if dep.get(n, False)]
+    fixed = [n for n in operands if not dep.get(n, False) and isinstance(consts.get(n), torch.Tensor)]
+    if len(live) != 1 or len(fixed) != 1 or len(operands) != 2:
+        return None
+    return live[0], fixed[0]
+
+
+def _make_matmul(op: MatMul, dep: dict, consts: dict) -> Optional[str]:
+    """Attach a matmul/einsum with one constant operand as a dense layer without bias (``LinearLayer``)."""
+    node = op.node
+    x_node, w_node = _matmul_operands(node, dep, consts)
+    weight = consts[w_node]
+    name = ops.normalise_target(node.target) if node.op == "call_function" else node.target
+    simple = name in (operator.matmul, torch.matmul, torch.mm, torch.ops.aten.matmul, torch.ops.aten.mm,
+                      "matmul", "mm", "__matmul__")
+    if simple and node.args[:2] == (x_node, w_node) and weight.dim() == 2:
+        layer = LinearLayer("dense", weight.t().contiguous(), None)  # h @ M = linear(h, Mᵀ)
+    else:
+        run = _generic_run(node, op.captured_gm)
+
+        def fn(x: torch.Tensor, w: torch.Tensor) -> Any:
+            env = dict(consts)
+            env[x_node], env[w_node] = x, w
+            return run(env)
+        layer = LinearLayer("map", weight, None, fn=fn)
+    op.attach(layer, x_node)
+    qualified = _attr_name(w_node)
+    if qualified is None and w_node.args and isinstance(w_node.args[0], fx.Node):
+        qualified = _attr_name(w_node.args[0])
+    return qualified
+
+
 def _make_batchnorm(op: BatchNorm, module: Any, consts: dict) -> Optional[str]:
     """Read a BatchNorm's running statistics; returns the weight's qualified name for functional calls."""
     node = op.node
@@ -164,6 +201,8 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
             continue
         module = gm.get_submodule(node.target) if node.op == "call_module" else None
         kind = classify(node, module)
+        if kind is MatMul and _matmul_operands(node, dep, consts) is None:
+            kind = Unknown  # a product of two activations
         inputs = [a for a in dict.fromkeys(arg_nodes) if dep.get(a, False)]
         if node.op == "call_function" and node.target is operator.getitem and isinstance(node.args[0], fx.Node) \
                 and node.args[0] in op_of:
@@ -174,7 +213,12 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
             src = node.args[0]
             op.run = lambda env, _s=src: env[_s]
         qualified = None
-        if isinstance(op, Linear):
+        if isinstance(op, MatMul):
+            op.captured_gm = gm
+            qualified = _make_matmul(op, dep, consts)
+            op.consumes_input = from_input.get(op.inputs[0], False)
+            from_input[node] = False
+        elif isinstance(op, Linear):
             qualified = _make_linear(op, module, dep, consts)
             op.consumes_input = from_input.get(op.inputs[0], False)
             from_input[node] = False

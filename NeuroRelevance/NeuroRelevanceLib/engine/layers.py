@@ -26,8 +26,10 @@ def _channels(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class LinearLayer:
     """Parameters and geometry of one conv / conv-transpose / dense operation.
 
-    ``kind`` is ``"conv"``, ``"convT"``, ``"dense"`` or ``"affine"`` (a per-channel ``x * weight + bias``:
-    a BatchNorm that could not be folded, ``weight`` and ``bias`` of shape (C,)); ``weight`` and ``bias``
+    ``kind`` is ``"conv"``, ``"convT"``, ``"dense"``, ``"affine"`` (a per-channel ``x * weight + bias``:
+    a BatchNorm that could not be folded, ``weight`` and ``bias`` of shape (C,)) or ``"map"`` (any map
+    linear in the input and in ``weight``, ``fn(x, weight)``: a matmul or einsum with a constant operand,
+    under the dense rule; no bias); ``weight`` and ``bias``
     are our own tensors (detached, already in the run's dtype/device), never the user's parameters.
     ``pre_pad`` holds (pad, mode) for convolutions with a non-zero ``padding_mode``.
     """
@@ -45,6 +47,7 @@ class LinearLayer:
     input_nonneg: bool = False  # the graph guarantees a non-negative input (ReLU before it)
     companions: list = field(default_factory=list)  # the rule's (weight, bias) pairs computed on the input too
     fused: Optional[tuple] = None  # (weight, bias) of the layer and its companions stacked, built on first use
+    fn: Any = None  # kind "map": fn(x, weight)
 
     @property
     def spatial_dims(self) -> int:
@@ -63,6 +66,9 @@ class LinearLayer:
             return out if b is None else out + _channels(b, x)
         if self.kind == "dense":
             return F.linear(x, w, b)
+        if self.kind == "map":
+            out = self.fn(x, w)
+            return out if b is None else out + b
         if self.pre_pad is not None:
             x = F.pad(x, self.pre_pad[0], mode=self.pre_pad[1])
         if self.kind == "conv":
@@ -107,7 +113,7 @@ class LinearLayer:
             return g * _channels(w, g)
         if self.kind == "dense":
             return g.matmul(w)
-        if self.pre_pad is not None or isinstance(self.padding, str):
+        if self.kind == "map" or self.pre_pad is not None or isinstance(self.padding, str):
             with torch.enable_grad():
                 xg = x.detach().requires_grad_(True)
                 (grad,) = torch.autograd.grad(self.forward(xg, w, None), xg, g)

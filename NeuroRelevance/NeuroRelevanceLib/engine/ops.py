@@ -4,6 +4,7 @@ A target is a torch function, a ``torch.ops.aten`` packet (overloads are normali
 packet), a Tensor method name or an nn.Module type. Tables, by the kind that reads them:
 
 ``PASS_*`` (``Pass``)        elementwise / normalisation / dropout: ``R_in = R_out``
+``CLIP_*`` (``Clip``)        ReLU6 / Hardtanh / clamp: ``R_in = R_out`` where the unit is not saturated, else 0
 ``RESHAPE_*`` (``Reshape``)  view-like: ``R_in = R_out.reshape(input shape)``
 ``GRAD_*`` (``Route``)       data movement, max pooling, concatenation: routed like the gradient
 ``ZRULE_*`` (``ZRule``)      positive linear maps without parameters (avg pool, upsampling, mean)
@@ -35,23 +36,27 @@ def _aten(*names: str) -> set:
 
 PASS_FUNCS = {
     F.relu, torch.relu, F.leaky_relu, F.prelu, F.elu, F.selu, F.celu, F.gelu, F.silu, F.mish, F.softplus,
-    F.hardtanh, F.relu6, F.hardswish, F.hardsigmoid, torch.sigmoid, F.sigmoid, torch.tanh, F.tanh,
+    F.hardswish, F.hardsigmoid, torch.sigmoid, F.sigmoid, torch.tanh, F.tanh,
     F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout,
     F.instance_norm, F.group_norm, F.layer_norm, F.local_response_norm, torch.clone, operator.neg, torch.neg,
     operator.pos, torch.relu_, F.relu_, F.leaky_relu_, F.elu_, torch.sigmoid_, torch.tanh_, torch.as_tensor,
 } | _aten("relu", "leaky_relu", "prelu", "_prelu_kernel", "elu", "selu", "celu", "gelu", "silu", "mish",
-          "softplus", "hardtanh", "relu6", "hardswish", "hardsigmoid", "sigmoid", "tanh", "dropout", "native_dropout",
+          "softplus", "hardswish", "hardsigmoid", "sigmoid", "tanh", "dropout", "native_dropout",
           "feature_dropout", "alpha_dropout", "feature_alpha_dropout", "clone", "alias", "contiguous", "detach",
           "instance_norm", "group_norm", "native_group_norm", "layer_norm", "native_layer_norm", "_to_copy", "to",
           "lift_fresh_copy", "type_as", "neg", "threshold", "as_tensor")
 PASS_METHODS = {"relu", "sigmoid", "tanh", "clone", "contiguous", "detach", "to", "float", "double", "type_as",
                 "neg", "leaky_relu", "gelu", "elu", "silu"}
 PASS_MODULES = (
-    nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Softplus, nn.Hardtanh,
-    nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.Tanh, nn.Sigmoid, nn.Threshold, nn.RReLU,
+    nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Softplus, nn.Hardswish, nn.Hardsigmoid, nn.Tanh, nn.Sigmoid, nn.Threshold, nn.RReLU,
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout, nn.Identity,
     nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm,
 )
+
+CLIP_FUNCS = {F.hardtanh, F.relu6, F.hardtanh_, torch.clamp, torch.clip, torch.clamp_min, torch.clamp_max,
+              torch.clamp_, torch.clip_} | _aten("hardtanh", "relu6", "clamp", "clip", "clamp_min", "clamp_max")
+CLIP_METHODS = {"clamp", "clip", "clamp_min", "clamp_max"}
+CLIP_MODULES = (nn.ReLU6, nn.Hardtanh)
 
 RESHAPE_FUNCS = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze} | _aten(
     "view", "_unsafe_view", "reshape", "flatten", "squeeze", "unsqueeze", "unflatten")
@@ -62,20 +67,22 @@ GRAD_FUNCS = {
     torch.permute, torch.transpose, torch.movedim, F.pad, torch.cat, torch.concat, torch.concatenate, torch.stack,
     torch.split, torch.chunk, torch.unbind, torch.narrow, torch.flip, torch.roll, F.max_pool1d, F.max_pool2d,
     F.max_pool3d, F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d, F.pixel_shuffle,
-    F.pixel_unshuffle, operator.getitem,
+    F.pixel_unshuffle, operator.getitem, torch.t, torch.swapaxes, torch.swapdims, F.max_unpool1d, F.max_unpool2d,
+    F.max_unpool3d, torch.where,
 } | _aten("permute", "transpose", "t", "cat", "concat", "stack", "split", "split_with_sizes", "chunk", "unbind",
           "narrow", "slice", "select", "constant_pad_nd", "pad", "reflection_pad1d", "reflection_pad2d",
           "reflection_pad3d", "replication_pad1d", "replication_pad2d", "replication_pad3d", "max_pool1d",
           "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices", "adaptive_max_pool1d",
           "adaptive_max_pool2d", "adaptive_max_pool3d", "expand", "repeat", "flip", "roll", "pixel_shuffle",
-          "pixel_unshuffle", "movedim", "__getitem__")
-GRAD_METHODS = {"permute", "transpose", "split", "chunk", "unbind", "narrow", "expand", "expand_as", "repeat",
-                "flip", "roll", "select", "movedim", "__getitem__"}
+          "pixel_unshuffle", "movedim", "__getitem__", "max_unpool2d", "max_unpool3d", "where")
+GRAD_METHODS = {"permute", "transpose", "t", "swapaxes", "swapdims", "split", "chunk", "unbind", "narrow", "expand",
+                "expand_as", "repeat", "where", "flip", "roll", "select", "movedim", "__getitem__"}
 GRAD_MODULES = (
     nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
     nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d, nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d,
     nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d, nn.ReplicationPad1d, nn.ReplicationPad2d,
-    nn.ReplicationPad3d, nn.PixelShuffle, nn.PixelUnshuffle, nn.ChannelShuffle,
+    nn.ReplicationPad3d, nn.PixelShuffle, nn.PixelUnshuffle, nn.ChannelShuffle, nn.MaxUnpool1d, nn.MaxUnpool2d,
+    nn.MaxUnpool3d,
 )
 
 ZRULE_FUNCS = {
@@ -94,9 +101,13 @@ ADD_FUNCS = {operator.add, operator.iadd, torch.add} | _aten("add")
 ADD_METHODS = {"add", "add_", "__add__", "__radd__", "__iadd__"}
 SUB_FUNCS = {operator.sub, operator.isub, torch.sub} | _aten("sub")
 SUB_METHODS = {"sub", "sub_", "__sub__", "__isub__"}
+RSUB_FUNCS = _aten("rsub")
 SCALE_FUNCS = {operator.mul, operator.imul, torch.mul, operator.truediv, operator.itruediv, torch.div} | _aten(
     "mul", "div")
 SCALE_METHODS = {"mul", "mul_", "div", "div_", "__mul__", "__rmul__", "__truediv__"}
+MATMUL_FUNCS = {operator.matmul, operator.imatmul, torch.matmul, torch.mm, torch.bmm, torch.einsum} | _aten(
+    "matmul", "mm", "bmm", "einsum")
+MATMUL_METHODS = {"matmul", "mm", "bmm", "__matmul__", "__rmatmul__"}
 
 STRIP_FUNCS = {F.softmax, torch.softmax, F.log_softmax, torch.log_softmax, torch.sigmoid, F.sigmoid} | _aten(
     "softmax", "_softmax", "log_softmax", "_log_softmax", "sigmoid")

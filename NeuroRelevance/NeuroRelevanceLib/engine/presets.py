@@ -79,7 +79,7 @@ class Preset:
             return self.first_with_bounds
         if consumes_input and self.first:
             return self.first
-        return self.dense if layer_kind == "dense" else self.conv
+        return self.dense if layer_kind in ("dense", "map") else self.conv
 
     def prepare(self, plan: Any) -> Any:
         """What ``choose`` needs to know about the whole graph (``graph.Plan``), computed once per run."""
@@ -240,13 +240,19 @@ def override_rule(rules: Optional[dict], module_path: str, node_name: str, modul
     return None
 
 
-def check_rule_keys(rules: Optional[dict], known_names: set) -> None:
-    """Fail early on a rule key that names no layer (a typo would otherwise be silently ignored)."""
+def check_rule_keys(rules: Optional[dict], known_names: set, shown: Optional[set] = None) -> None:
+    """Fail early on a rule key that names no layer (a typo would otherwise be silently ignored).
+
+    ``known_names``: every accepted key; ``shown``: the names offered in the message (the user-visible layer
+    names, not internal graph node names); all of ``known_names`` when not given."""
+    visible = sorted(shown if shown else known_names)
     for key in rules or {}:
         if isinstance(key, str) and key not in ("*", "input") and key not in known_names and not any(
                 name.startswith(key + ".") for name in known_names):
-            close = sorted(known_names)[:8]
-            raise InputError(f"rules key {key!r} names no conv/dense layer of the model; layer names are e.g. "
-                             f"{close}. Use a qualified module name, a module type, '*' or 'input'.")
+            import difflib
+            close = difflib.get_close_matches(key, visible, n=3, cutoff=0.6)
+            hint = f"did you mean {close}? " if close else ""
+            raise InputError(f"rules key {key!r} names no conv/dense layer of the model; {hint}layer names are "
+                             f"e.g. {visible[:8]}. Use a qualified module name, a module type, '*' or 'input'.")
         if not isinstance(key, (str, type)):
             raise InputError(f"rules key {key!r} must be a module name, a module type, '*' or 'input'.")

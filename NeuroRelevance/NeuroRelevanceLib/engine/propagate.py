@@ -207,7 +207,7 @@ def backward(plan: Plan, rec: Recording, seed: Tensor, stabilizer: float,
         if isinstance(op, Meta):
             continue
         if isinstance(r, Tensor) and op.records_total or node is plan.output_node:
-            totals[node.name] = r.flatten(1).sum(1)
+            totals[node.name] = r.reshape(r.shape[0], -1).sum(1) if r.dim() else r.reshape(1)
         if isinstance(op, Input):
             walk.relevance[node] = r
             break

@@ -83,10 +83,15 @@ def selection(out: Tensor, target: Any = None, mask: Optional[Any] = None) -> tu
             raise InputError(f"A float target tensor gives weights and must have the output's shape "
                              f"{tuple(out.shape)}, not {tuple(target.shape)}.")
         return _weights(target, out, "The target weight tensor"), "weights"
+    if isinstance(target, numbers.Real) and not isinstance(target, numbers.Integral) and float(target).is_integer():
+        raise InputError(f"target={target!r} is a float, not an integer class index: pass target={int(target)}.")
     if isinstance(target, numbers.Real) and not isinstance(target, numbers.Integral):
         raise InputError(f"target must be an integer class index, not {target!r}: a fractional class does not "
                          f"exist (round it yourself if you meant int({target!r})).")
     n = out.shape[0]
+    if mask is not None and out.dim() <= 2:
+        raise InputError(f"mask= selects voxels of a segmentation output, but this model's output has shape "
+                         f"{tuple(out.shape)} (no spatial axes): drop mask=, or explain a class with target=.")
     if out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1):
         if target is not None and not bool((_class_indices(target, n) == 0).all()):
             raise InputError(f"The model has a single output; target must be None or 0, not {target!r}.")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from numbers import Real
 from typing import Any, Iterable
 
@@ -15,6 +16,13 @@ Tensor = torch.Tensor
 class NonFiniteRelevanceError(ValueError):
     """The propagation produced NaN or infinite relevance; no map is returned."""
 
+
+class ConservationWarning(UserWarning):
+    """The input's relevance differs from the explained value by more than the value itself."""
+
+
+#: above this |ΣR − f| / |f|, a map comes with a ``ConservationWarning``
+CONSERVATION_WARN = 1.0
 
 _EXAMPLES = {"epsilon": "1e-6", "gamma": "0.25", "stabilizer": "1e-6", "alpha": "1", "beta": "0"}
 
@@ -66,6 +74,16 @@ def check_options(epsilon: Any, gamma: Any, stabilizer: Any, low: Any, high: Any
     return eps, gam, stab
 
 
+def check_representable(dtype: torch.dtype, **values: float) -> None:
+    """Each of ``values`` (ε, γ, stabiliser) must be finite in the run's ``dtype`` (1e300 is inf in float32)."""
+    top = torch.finfo(dtype).max
+    for name, v in values.items():
+        if v > top:
+            raise InputError(f"explain(): {name}={v:g} overflows {str(dtype).replace('torch.', '')} (largest "
+                             f"{top:.3g}), and every map would be zero; use a smaller {name} (e.g. "
+                             f"{name}={_EXAMPLES.get(name, '1e-6')}) or dtype=torch.float64.")
+
+
 def check_pass_through(names: Any) -> set:
     """``pass_through`` as a set of names (a single string is one name, not its letters)."""
     if names is None:
@@ -87,3 +105,30 @@ def check_finite_map(relevance: Tensor, totals: dict) -> None:
         f"The relevance map contains NaN or infinite values{at}. No map is returned: a rule divided by a zero "
         "denominator or the model produced non-finite activations; use a positive stabilizer/epsilon or check "
         "the model weights.")
+
+
+def check_map_substance(relevance: Tensor, target_value: Tensor, error: Tensor) -> None:
+    """One ``ConservationWarning`` when the map is zero everywhere for a sample (nothing of the explained value
+    reached the input) or relevance is not conserved by more than the value itself (biases, ε or the rules'
+    negative parts absorbed it); nothing otherwise."""
+    per_sample = relevance.reshape(relevance.shape[0], -1)
+    values = target_value.reshape(-1)
+    vanished = [i for i in range(per_sample.shape[0]) if not bool(per_sample[i].any())]
+    if vanished:
+        i = vanished[0]
+        why = "the explained value is exactly zero" if float(values[i]) == 0.0 else (
+            f"none of the explained value {float(values[i]):.4g} reached the input: biases absorbed it, the input is "
+            "(nearly) zero or underflows, or the rules (z+, alpha-beta) found no positive contribution on the way")
+        warnings.warn(f"The relevance map is zero everywhere for sample(s) {vanished}: {why}. The map shows "
+                      "nothing; try another target, dtype=torch.float64 or the 'epsilon' preset.",
+                      ConservationWarning, stacklevel=4)
+        return
+    worst = float(error.max()) if error.numel() else 0.0
+    if worst > CONSERVATION_WARN:
+        i = int(error.argmax())
+        warnings.warn(
+            f"Relevance conservation error {worst:.3g} (sample {i}: the input's relevance sums to "
+            f"{float(per_sample[i].sum()):.4g}, the explained value is {float(values[i]):.4g}): most of the value "
+            "was absorbed by biases, epsilon or the rules' negative parts, so the map shows only a small or "
+            "distorted part of it. See Explanation.layer_totals for where it was lost.",
+            ConservationWarning, stacklevel=4)

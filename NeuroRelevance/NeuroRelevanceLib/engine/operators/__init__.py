@@ -14,14 +14,14 @@ from typing import Any, Iterator
 import torch.fx as fx
 
 from .base import Meta, Op, Unknown, UnsupportedOperatorError, Walk, unsupported_error, vjp
-from .linear import BatchNorm, Linear
+from .linear import BatchNorm, Linear, MatMul
 from .pooling import MaxPool, ZRule
-from .routing import (Identity, Input, Pass, PassOrStrip, PassThrough, PassThroughGrad, Reshape, Route, Strip,
+from .routing import (Clip, Identity, Input, Pass, PassOrStrip, PassThrough, PassThroughGrad, Reshape, Route, Strip,
                       TupleGet, getitem_kind)
-from .sums import Difference, Scale, Sum
+from .sums import Difference, ReverseDifference, Scale, Sum
 
-BUILTIN: tuple[type[Op], ...] = (Linear, BatchNorm, PassOrStrip, Strip, Pass, Reshape, MaxPool, Route, ZRule, Sum,
-                                 Difference, Scale, Meta)
+BUILTIN: tuple[type[Op], ...] = (Linear, MatMul, BatchNorm, PassOrStrip, Strip, Clip, Pass, Reshape, MaxPool, Route, ZRule, Sum,
+                                 Difference, ReverseDifference, Scale, Meta)
 _LOCK = threading.Lock()
 _ADDED: tuple[type[Op], ...] = ()
 
@@ -70,7 +70,7 @@ def classify(node: fx.Node, module: Any = None) -> type[Op]:
     return Unknown
 
 
-__all__ = ["Op", "Walk", "Input", "Pass", "PassOrStrip", "Strip", "Reshape", "Route", "TupleGet", "Identity",
-           "PassThrough", "PassThroughGrad", "ZRule", "MaxPool", "Sum", "Difference", "Scale", "Meta", "Unknown", "Linear",
+__all__ = ["Op", "Walk", "Input", "Pass", "Clip", "PassOrStrip", "Strip", "Reshape", "Route", "TupleGet", "Identity",
+           "PassThrough", "PassThroughGrad", "ZRule", "MaxPool", "Sum", "Difference", "ReverseDifference", "Scale", "MatMul", "Meta", "Unknown", "Linear",
            "BatchNorm", "UnsupportedOperatorError", "unsupported_error", "vjp", "classify", "registered",
            "register_operator", "unregister_operator", "operators_added", "getitem_kind"]

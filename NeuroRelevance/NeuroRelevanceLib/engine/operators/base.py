@@ -38,6 +38,11 @@ def is_tensorish(v: Any) -> bool:
     return isinstance(v, Tensor) or (isinstance(v, (tuple, list)) and any(isinstance(e, Tensor) for e in v))
 
 
+def _carries_relevance(t: Tensor) -> bool:
+    """Floating/complex tensors carry relevance; boolean and integer ones (masks, indices) do not."""
+    return t.is_floating_point() or t.is_complex()
+
+
 class Op:
     """One operator of the graph: its forward function, what it keeps, its relevance step.
 
@@ -97,8 +102,8 @@ class Op:
     def settle(self, env: dict, value: Any) -> "Op":
         """The op for this node once its forward value is known (``self`` unless the value decides)."""
         self.tensor_inputs = [n for n in self.inputs if isinstance(env.get(n), Tensor)]
-        if not is_tensorish(value):
-            return self.become(Meta)
+        if not is_tensorish(value) or (isinstance(value, Tensor) and not _carries_relevance(value)):
+            return self.become(Meta)  # sizes, and masks/indices (``a > b``, argmax): no relevance
         return self
 
     def nonnegative(self, inputs: list[bool]) -> bool:
@@ -187,9 +192,10 @@ class Walk:
 
 def vjp(fn: Callable, inputs: list[Tensor], grads: Any) -> tuple:
     """Input-gradients of ``fn`` (a small parameter-free op) for upstream ``grads`` (a tensor, or a dict
-    output index -> tensor for tuple-valued ops); zeros for inputs it does not reach."""
+    output index -> tensor for tuple-valued ops); zeros for inputs it does not reach and for integer or
+    boolean inputs (indices, masks)."""
     with torch.enable_grad():
-        xs = [t.detach().requires_grad_(True) for t in inputs]
+        xs = [t.detach().requires_grad_(True) if _carries_relevance(t) else t for t in inputs]
         out = fn(xs)
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         if isinstance(grads, dict):
@@ -199,5 +205,8 @@ def vjp(fn: Callable, inputs: list[Tensor], grads: Any) -> tuple:
         pairs = [(o, g) for o, g in pairs if isinstance(o, Tensor) and o.requires_grad]
         if not pairs:
             return tuple(torch.zeros_like(t) for t in inputs)
-        res = torch.autograd.grad([p[0] for p in pairs], xs, [p[1] for p in pairs], allow_unused=True)
+        wrt = [t for t in xs if t.requires_grad]
+        found = dict(zip(map(id, wrt), torch.autograd.grad([p[0] for p in pairs], wrt, [p[1] for p in pairs],
+                                                            allow_unused=True)))
+    res = [found.get(id(t)) for t in xs]
     return tuple(torch.zeros_like(t) if g is None else g for t, g in zip(inputs, res))

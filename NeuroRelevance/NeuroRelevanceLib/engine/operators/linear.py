@@ -109,6 +109,17 @@ class Linear(Op):
         walk.give(self.inputs[0], r_in)
 
 
+class MatMul(Linear):
+    """``h @ W``, ``W @ h``, ``torch.mm``/``bmm``/``einsum`` with one activation and one constant operand: a
+    dense layer without bias (``graph.py`` gives it its ``LinearLayer``). A product of two activations
+    has no rule (``Unknown``)."""
+
+    kind = "linear"
+    functions = frozenset(ops.MATMUL_FUNCS)
+    methods = frozenset(ops.MATMUL_METHODS)
+    modules = ()
+
+
 class BatchNorm(Op):
     """A BatchNorm in eval mode (``bn``: its per-channel scale and shift; None without running
     statistics, when it normalises by batch statistics and passes relevance like Instance/GroupNorm).

@@ -1,6 +1,8 @@
 """Operators that hand relevance on without a rule of their own: pass, reshape, gradient routing.
 
 - ``Pass``: elementwise activations, dropout, identity, Instance/Group/LayerNorm, casts: ``R_in = R_out``.
+- ``Clip``: ReLU6, Hardtanh, clamp/clip with constant bounds: ``R_in = R_out`` where the unit is not
+  saturated, 0 where it is (the gradient's convention: a saturated unit's output does not depend on its input).
 - ``PassOrStrip``: sigmoid — stripped where it produces the model output, else a pass.
 - ``Strip``: softmax / log-softmax, removed where they produce the model output.
 - ``Reshape``: views, flatten, squeeze: ``R_in = R_out.reshape(input shape)``.
@@ -11,11 +13,12 @@
 """
 from __future__ import annotations
 
+import torch
 import torch.fx as fx
 import torch.nn as nn
 
 from .. import ops
-from .base import Op, Tensor, unsupported_error, vjp
+from .base import Op, Tensor, Unknown, UnsupportedOperatorError, unsupported_error, vjp
 
 _NONNEG_LABELS = {"F.relu", "torch.relu", "ReLU", "ReLU6", "F.relu6", "aten.relu", "aten.relu6", "Tensor.relu",
                   "Tensor.relu_", "torch.relu_", "F.relu_", "Sigmoid", "F.sigmoid", "torch.sigmoid", "aten.sigmoid",
@@ -53,6 +56,31 @@ class Pass(Op):
             walk.give(self.tensor_inputs[0], r)
 
 
+class Clip(Pass):
+    """ReLU6 / Hardtanh / clamp / clip: relevance passes where ``f(x) == x`` and stops at saturated units
+    (like the gradient), so LRP-0 equals gradient × input through them."""
+
+    kind = "clip"
+    functions = ops.CLIP_FUNCS
+    methods = ops.CLIP_METHODS
+    modules = ops.CLIP_MODULES
+
+    def needs(self):
+        return self.inputs[:1]
+
+    def settle(self, env, value):
+        op = super().settle(env, value)
+        if op is self and len(self.tensor_inputs) != 1:
+            return self.become(Unknown)  # bounds that depend on the input: no rule
+        return op
+
+    def relevance(self, r, walk):
+        x = walk.value(self.inputs[0])
+        with torch.no_grad():
+            kept = walk.rerun(self, self.inputs[:1])([x]) == x
+        walk.give(self.inputs[0], r * kept)
+
+
 class PassOrStrip(Pass):
     """Sigmoid: stripped where it produces the model output (``Plan.stripped``), else a pass."""
 
@@ -73,7 +101,12 @@ class Strip(Op):
     strippable = True
 
     def relevance(self, r, walk):
-        raise unsupported_error(self)
+        users = ", ".join(sorted(u.name for u in self.node.users))
+        raise UnsupportedOperatorError(
+            f"{self.label} at node '{self.name}' is not the model's last operation (its result goes on to {users}); "
+            "LRP explains logits, and removes a softmax/log-softmax/sigmoid only where it produces the output. "
+            "Explain the logits: return the layer before the softmax (e.g. a wrapper or a flag that skips it), then "
+            "pick the class with target=.")
 
 
 class Reshape(Op):
@@ -114,9 +147,11 @@ class Route(Op):
 
     def relevance(self, r, walk):
         tin = self.tensor_inputs
-        grads = vjp(walk.rerun(self, tin), [walk.value(n) for n in tin], r)
-        for n, g in zip(tin, grads):
-            walk.give(n, g)
+        values = [walk.value(n) for n in tin]
+        grads = vjp(walk.rerun(self, tin), values, r)
+        for n, v, g in zip(tin, values, grads):
+            if v.is_floating_point():
+                walk.give(n, g)
 
 
 class TupleGet(Op):

@@ -1,10 +1,11 @@
 """Sums, differences and products with constants.
 
-- ``Sum`` (``a + α·b``, ``a − α·b``): relevance shared in proportion to each term's contribution,
-  ``R_a = a · R / stab(a ± α·b)`` (broadcast terms summed back to their shape); a constant term
-  absorbs its share like a bias. Equals zennit's ``Sum`` module with its ``Norm`` rule.
+- ``Sum`` (``a + α·b``, ``a − α·b``, ``c − α·a``): relevance shared in proportion to each term's
+  contribution, ``R_a = a · R / stab(a ± α·b)`` (broadcast terms summed back to their shape); a constant
+  term — a tensor or a Python number alike — absorbs its share like a bias. Equals zennit's ``Sum``
+  module with its ``Norm`` rule.
 - ``Scale`` (``x * c``, ``x / c`` with a number or constant tensor): ``R_in = R_out``; a product of
-  two activations has no rule (``Unknown``).
+  two activations (also ``h * h``) and a quotient by an activation (``c / h``) have no rule (``Unknown``).
 """
 from __future__ import annotations
 
@@ -39,17 +40,12 @@ class Sum(Op):
     def needs(self):
         return list(self.inputs)  # the sum itself is recomputed from its terms
 
-    def settle(self, env, value):
-        op = super().settle(env, value)
-        if op is not self:
-            return op
-        tensors = [a for a in self.node.args[:2] if isinstance(a, fx.Node) and isinstance(env.get(a), Tensor)]
-        if len(tensors) == 1 and tensors[0] in self.tensor_inputs:
-            return self.become(Pass)  # x + constant number: relevance passes (the number is not a term)
-        return self
-
     def nonnegative(self, inputs):
         return self.sign > 0 and bool(inputs) and all(inputs)
+
+    def _signs(self, alpha: float) -> tuple[float, float]:
+        """The factors of the two operands in the sum."""
+        return 1.0, self.sign * alpha
 
     def relevance(self, r, walk):
         node = self.node
@@ -58,8 +54,7 @@ class Sum(Op):
         if len(args) > 2 and not isinstance(args[2], fx.Node):
             alpha = args[2]
         terms = []
-        for k, a in enumerate(args[:2]):
-            sign = 1.0 if k == 0 else self.sign * alpha
+        for a, sign in zip(args[:2], self._signs(alpha)):
             if isinstance(a, fx.Node):
                 terms.append((a if a in self.inputs else None, walk.value(a), sign))
             else:
@@ -88,6 +83,17 @@ class Difference(Sum):
     sign = -1.0
 
 
+class ReverseDifference(Sum):
+    """``aten.rsub(a, c, α) = c − α·a`` (TorchScript's ``2.0 - h``): the split of ``c + (−α)·a``."""
+
+    kind = "rsub"
+    functions = ops.RSUB_FUNCS
+    methods = frozenset({"__rsub__"})
+
+    def _signs(self, alpha):
+        return -alpha, 1.0
+
+
 class Scale(Op):
     """``x * c`` or ``x / c``: a pass when one operand is a constant; a product of activations has no rule."""
 
@@ -99,4 +105,9 @@ class Scale(Op):
         op = super().settle(env, value)
         if op is not self:
             return op
-        return self.become(Pass if len(self.tensor_inputs) == 1 else Unknown)
+        args = self.node.args[:2]
+        live = [k for k, a in enumerate(args) if isinstance(a, fx.Node) and a in self.tensor_inputs]
+        divides = self.label.split(".")[-1].strip("_") in ("truediv", "itruediv", "div")
+        if len(live) == 1 and not (divides and live[0] != 0):
+            return self.become(Pass)
+        return self.become(Unknown)  # h * h, a * b, c / h: no LRP rule
