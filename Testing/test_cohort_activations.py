@@ -9,8 +9,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from NeuroRelevanceLib.cohort import collect_activations, default_layer
+from NeuroRelevanceLib.cohort import collect_activations
 from NeuroRelevanceLib.errors import InputError
+from NeuroRelevanceLib.explanation.layers import last_feature_map
 
 
 class SmallNet(nn.Module):
@@ -66,7 +67,7 @@ def test_streaming_equals_single_pass_and_manual_forward(net, volumes):
 def test_named_layer_and_default_layer(net, volumes):
     acts = collect_activations(net, volumes[:2], layer="stem.2", batch_size=1)
     assert acts.tensor.shape == (2, 4, 16 * 12 * 8) and acts.layer_shape == (16, 12, 8)
-    assert default_layer(net, torch.as_tensor(volumes[0])[None, None]) == "block"
+    assert last_feature_map(net, torch.as_tensor(volumes[0])[None, None]) == "block"
 
 
 def test_torchscript_chain_matches_module(volumes):

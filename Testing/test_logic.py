@@ -192,8 +192,8 @@ def test_alpha_setting_becomes_an_alpha_beta_rule(scene, loaded, volumes):
 @pytest.mark.parametrize("kind, value_range", [(None, (0, 1)), ("pass", (0.0, 1.0)), ("pass", (0.25, 0.8)),
                                                ("clamp", (0.0, 1.0)), ("clamp", (0.1, 0.4))])
 def test_fast_filter_equals_the_engine_filter(kind, value_range):
-    from NeuroRelevanceLib.engine.filters import apply_filter
-    from NeuroRelevanceLib.jobs import FilterCache
+    from NeuroRelevanceLib.explanation.filters import apply_filter
+    from NeuroRelevanceLib.explanation.filters import FilterCache
 
     raw = np.random.default_rng(3).normal(size=(9, 10, 11)).astype(np.float32)
     raw[0, 0, :4] = 0.0
@@ -209,11 +209,11 @@ def test_other_methods_through_the_same_run(scene, loaded, volumes):
     cam = logic.run(volumes, loaded, method="gradcam", target="AD")
     # model space: captum's LayerGradCam (an independent implementation) on the same prepared input and layer
     captum_attr = pytest.importorskip("captum.attr")
-    from NeuroRelevanceLib.methods import default_layer
+    from NeuroRelevanceLib.explanation.layers import last_conv_block
 
     x = torch.from_numpy(prepare_input([mrml.volume_to_array(v) for v in volumes], loaded.card).array[None])
     model = loaded.model.eval()
-    layer = dict(model.named_modules())[default_layer(model, x)]
+    layer = dict(model.named_modules())[last_conv_block(model, x)]
     target = 1  # "AD" in the card's classes ["control", "AD"]
     ref = captum_attr.LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=True).detach()
     ref = captum_attr.LayerAttribution.interpolate(ref, tuple(x.shape[2:]), interpolate_mode="trilinear")[:, 0]

@@ -5,7 +5,8 @@ import torch
 import torch.nn as nn
 
 from NeuroRelevanceLib.errors import InputError
-from NeuroRelevanceLib.methods import (default_layer, gradcam, gradcam_plus_plus, gradcampp_weights,
+from NeuroRelevanceLib.explanation.layers import last_conv_block
+from NeuroRelevanceLib.methods import (gradcam, gradcam_plus_plus, gradcampp_weights,
                                        guided_backprop, guided_gradcam, upsample)
 from NeuroRelevanceLib.nets import DeepTaylorCNN
 
@@ -132,9 +133,9 @@ def test_guided_gradcam_is_guided_backprop_times_cam():
 
 def test_default_layer_is_the_last_conv_block():
     net = DeepTaylorCNN(channels=(2, 3), n_outputs=2)
-    assert default_layer(net, torch.zeros(1, 1, 8, 8, 8)) == "features.block2"
+    assert last_conv_block(net, torch.zeros(1, 1, 8, 8, 8)) == "features.block2"
     bare = nn.Sequential(nn.Conv3d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 8, 2))
-    assert default_layer(bare, torch.zeros(1, 1, 4, 4, 4)) == "0"
+    assert last_conv_block(bare, torch.zeros(1, 1, 4, 4, 4)) == "0"
 
 
 def test_layer_errors_name_the_fix():

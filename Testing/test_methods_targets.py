@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from NeuroRelevanceLib.methods import METHODS, default_layer, explain
+from NeuroRelevanceLib.explanation.layers import last_conv_block
+from NeuroRelevanceLib.methods import METHODS, explain
 from NeuroRelevanceLib.nets import PreActResNet3d, UNet3d
 
 torch.set_num_threads(1)
@@ -16,7 +17,7 @@ def test_segmentation_channel_over_a_mask():
     x = torch.randn(2, 2, 4, 4, 4, generator=torch.Generator().manual_seed(1), dtype=D)
     mask = torch.zeros(4, 4, 4, dtype=D)
     mask[1:3, :2, 2:] = 1
-    assert default_layer(net, x) == "decoder.0"          # the block before the 1×1×1 head
+    assert last_conv_block(net, x) == "decoder.0"          # the block before the 1×1×1 head
     xi = x.clone().requires_grad_(True)
     s = (net(xi)[:, 1] * mask).flatten(1).sum(1)
     (oracle,) = torch.autograd.grad(s.sum(), xi)

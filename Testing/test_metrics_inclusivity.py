@@ -47,7 +47,7 @@ def test_clamp_then_relative_binarisation_is_the_raw_map_at_a_lower_threshold(al
     beside the threshold-free mass accuracy and AUC)."""
     import torch
 
-    from NeuroRelevanceLib.engine.filters import apply_filter
+    from NeuroRelevanceLib.explanation.filters import apply_filter
 
     rng = np.random.default_rng(3)
     r = rng.standard_cauchy((12, 12, 12))             # heavy tails: a few peaks, like relevance

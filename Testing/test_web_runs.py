@@ -111,7 +111,7 @@ def _pass_oracle(raw: np.ndarray, low: float, high: float):
 def test_refilter_changes_voxels_from_the_cache_without_a_run(demo):
     import torch
 
-    from NeuroRelevanceLib.engine.filters import apply_filter
+    from NeuroRelevanceLib.explanation.filters import apply_filter
 
     web, run = demo.session, demo.run
     raw = np.asarray(demo.job.raw[0])

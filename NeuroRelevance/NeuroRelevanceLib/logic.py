@@ -23,7 +23,8 @@ import numpy as np
 
 from . import mrml, provenance
 from .errors import InputError
-from .jobs import FilterCache, Job, Progress, Settings, compute, setting_names
+from .explanation.filters import FilterCache
+from .jobs import Job, Progress, Settings, compute, setting_names
 from .windowing import DEFAULT_THRESHOLD, ROBUST_WINDOW
 
 #: node attribute that identifies the run an output belongs to (same inputs and settings)
@@ -54,7 +55,7 @@ class RunResult:
     _caches: list = field(default_factory=list, repr=False)
 
     def filter_caches(self) -> list:
-        """Per-channel :class:`jobs.FilterCache` of the raw maps, one normaliser for all channels."""
+        """Per-channel :class:`explanation.filters.FilterCache` of the raw maps, one normaliser for all channels."""
         if not self._caches:
             peak = max(float(np.max(np.abs(raw))) for raw in self.job.raw)
             self._caches = [FilterCache(raw, peak) for raw in self.job.raw]
@@ -143,7 +144,7 @@ class RelevanceLogic:
             options.resolve_atlas_name()
         options.atlas = scene_atlas(options.atlas)
         _check_display(options.opacity, options.threshold)
-        from .engine.filters import check_filter
+        from .explanation.filters import check_filter
 
         check_filter(options.filter, options.filter_range, options.filter_placement)
         loaded = model if isinstance(model, LoadedModel) else load_model(
@@ -295,7 +296,7 @@ class RelevanceLogic:
     def refilter(self, run: RunResult, filter: str | None, filter_range=(0.0, 1.0), *,
                  opacity: float = 0.5, threshold: float = DEFAULT_THRESHOLD, positive_only: bool = False) -> None:
         """Re-apply an input-placement filter and display settings from the cached raw maps."""
-        from .engine.filters import check_filter
+        from .explanation.filters import check_filter
 
         _check_display(opacity, threshold)
         self._require_outputs(run)

@@ -44,7 +44,7 @@ class BatchOptions:
 
     def checked(self, card) -> "BatchOptions":
         """These options validated against ``card`` (preset and method resolved); InputError otherwise."""
-        from ..engine.filters import check_filter
+        from ..explanation.filters import check_filter
         from ..jobs import resolve_target
         from ..methods import canonical
         from ..methods.keywords import check_lrp_options

@@ -6,7 +6,7 @@ Public pieces:
 - :func:`constrained_nn_tucker`, :func:`solve_loadings`, :func:`relative_error` — eq. (2) solver
 - :func:`rank_grid`, :func:`elbow`, :func:`scree` — rank selection (Algorithm 1)
 - :func:`fit_linear_model`, :func:`global_average_features` — Algorithm 2
-- :func:`collect_activations`, :func:`default_layer` — streamed forward-hook capture
+- :func:`collect_activations` (default layer: ``explanation.layers.last_feature_map``) — streamed forward-hook capture
 - :func:`layer_grid`, :func:`save_rois`, :func:`strongest_roi`, :func:`upsample` — RoI maps
 - :func:`read_cohort`, :func:`split_indices` — cohort tables
 
@@ -20,7 +20,7 @@ from .scree import scree  # bound here: the name is also a submodule's (the subm
 
 #: public name -> submodule that defines it (imported on first use: ``--help`` needs no torch)
 _LAZY = {
-    "Activations": "activations", "collect_activations": "activations", "default_layer": "activations",
+    "Activations": "activations", "collect_activations": "activations",
     "CohortTable": "data", "read_cohort": "data", "split_indices": "data",
     "LinearResult": "linear", "fit_linear_model": "linear", "global_average_features": "linear",
     "CohortResult": "pipeline", "decompose_cohort": "pipeline",

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..explanation.layers import last_feature_map
 
 #: a source of one subject: an array (nibabel i, j, k order) or anything ``load`` accepts
 Loader = Callable[[object], np.ndarray]
@@ -37,50 +38,6 @@ def _default_input(volume: np.ndarray) -> torch.Tensor:
     """(x, y, z) → (1, x, y, z) single-channel input; (ch, x, y, z) is kept as is."""
     t = torch.as_tensor(np.asarray(volume, dtype=np.float32))
     return t[None] if t.ndim == 3 else t
-
-
-def _spatial_maps(model, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
-    """(name, output shape) of every module whose output is a 5-D map with > 1 voxel, in
-    completion order (a container completes after its children)."""
-    seen: list[tuple[str, tuple[int, ...]]] = []
-    handles = []
-    for name, mod in model.named_modules():
-        if not name:
-            continue
-
-        def hook(_m, _i, out, name=name):
-            if torch.is_tensor(out) and out.ndim == 5 and int(np.prod(out.shape[2:])) > 1:
-                seen.append((name, tuple(out.shape)))
-        handles.append(mod.register_forward_hook(hook))
-    try:
-        model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return seen
-
-
-def default_layer(model, example: torch.Tensor) -> str:
-    """The last module (completion order) whose output is a 5-D feature map with > 1 voxel.
-
-    A block container completes after its last child, so for ``features.block4`` ending with a
-    ReLU the block's name is chosen: the last convolutional block's output map (seed 003 §3.1).
-    """
-    with torch.no_grad():
-        maps = _script_chain_maps(model, example) if _is_script(model) else _spatial_maps(model, example)
-    if not maps:
-        raise InputError("the model has no module whose output is a 3D feature map (5-D tensor with "
-                         "more than one voxel); pass layer= naming the module to decompose.")
-    return maps[-1][0]
-
-
-def _script_chain_maps(model, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
-    out = []
-    for name, child in model.named_children():
-        x = child(x)
-        if torch.is_tensor(x) and x.ndim == 5 and int(np.prod(x.shape[2:])) > 1:
-            out.append((name, tuple(x.shape)))
-    return out
 
 
 def _run_script_chain(model, x: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,7 +112,7 @@ def _collect(model, sources, layer, batch_size, dev, load, to_input, progress) -
     n = len(sources)
     x, vol_shape = _load_batch(sources, 0, min(batch_size, n), load, to_input, None)
     x = x.to(dev)
-    layer = layer or default_layer(model, x[:1])
+    layer = layer or last_feature_map(model, x[:1])
     captured: dict[str, torch.Tensor] = {}
     handle = None
     if not _is_script(model):

@@ -1,11 +1,10 @@
-"""Synthetic demo data with known ground truth, and ground-truth scores for heatmaps.
+"""Synthetic demo data with known ground truth (its scores are in ``NeuroRelevanceLib.metrics.groundtruth``).
 
 - ``anatomy``      MNI152 template maps and a named atlas from installed wheels (no download)
 - ``deform``       output grids and smooth random deformations
 - ``atrophy``      age- and AD-like grey-matter loss and ventricle growth inside atlas regions
 - ``cohort``       T1 cohort generator (in memory or NIfTI + manifest)
 - ``lesions``      multi-channel (perfusion-like) lesion cohort with lesion masks
-- ``groundtruth``  relevance mass accuracy and rank accuracy of a heatmap against a mask
 
 Submodules are imported on first use, so ``import NeuroRelevanceLib.demo`` is cheap.
 """
@@ -19,8 +18,6 @@ _LAZY = {
     "synthesize_subject": "cohort", "cohort_table": "cohort",
     "generate_lesion_cohort": "lesions", "generate_lesion_arrays": "lesions",
     "synthesize_lesion_subject": "lesions", "load_lesion_cohort": "lesions",
-    "relevance_mass_accuracy": "groundtruth", "rank_accuracy": "groundtruth",
-    "ground_truth_scores": "groundtruth",
     "load_anatomy": "anatomy",
 }
 

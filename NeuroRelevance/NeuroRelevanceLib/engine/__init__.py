@@ -13,7 +13,7 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "explain": ".api", "Explanation": ".explanation", "apply_filter": ".filters",
+    "explain": ".api", "Explanation": "..explanation.result", "apply_filter": "..explanation.filters",
     "UnsupportedOperatorError": ".operators", "register_operator": ".operators",
     "unregister_operator": ".operators", "PRESETS": ".presets", "Preset": ".presets",
     "register_preset": ".presets", "get_preset": ".presets",

@@ -17,12 +17,13 @@ from ..device import resolve_device
 from ..errors import InputError
 from .assign import RuleOptions, assign_rules, check_pass_through_matched
 from .capture import Source, prepared
-from .checks import check_dtype, check_input, check_model_device, check_rules_mapping
-from .explanation import Explanation
-from .filters import apply_filter, check_filter, make_filter
+from ..explanation.checks import check_dtype, check_input, check_model_device, check_rules_mapping
+from ..explanation.conservation import relative_error
+from ..explanation.filters import apply_filter, check_filter, make_filter
+from ..explanation.result import Explanation
 from .presets import get_preset
 from .propagate import backward, check_supported
-from .target import selection
+from ..explanation.target import selection
 from .validate import (check_bounds, check_finite_map, check_map_substance, check_options, check_pass_through,
                        check_representable)
 from .verify import GraphMismatchError, _flat, verified_plan
@@ -156,8 +157,7 @@ def _relevance(plan: Any, rec: Any, out: Any, target: Any, mask: Any, stabilizer
     del rec
     total_in = r_in.flatten(1).sum(1)
     totals[plan.input_node.name] = total_in
-    denom = target_value.abs()
-    err = (total_in - target_value).abs() / torch.where(denom > 0, denom, torch.ones_like(denom))
+    err = relative_error(total_in, target_value)
     check_map_substance(r_in, target_value, err)
     return Explanation(
         relevance=r_in.detach().cpu(), output=out.detach().cpu(), target_value=target_value.detach().cpu(),

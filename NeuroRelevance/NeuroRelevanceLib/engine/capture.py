@@ -3,7 +3,7 @@
 ``prepare`` returns a ``Source``: ``reference(x)`` runs the model itself (a private copy in eval mode,
 in the run's dtype/device) and ``candidates`` build operator graphs, most faithful last:
 
-- ``nn.Module``: a structural copy (new tensors, eval mode, no hooks, in-place activations off)
+- ``nn.Module``: the shared working copy (``explanation.working_copy``; in-place activations off)
   traced with our own fx tracer (``fxtrace.py``, nothing patched globally), then ``torch.export``
   (as is, then functionalised: views of overwritten tensors), then ``torch.jit.trace`` on this very
   input (rebuilt by ``torchscript.script_to_fx``);
@@ -25,6 +25,7 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
+from ..explanation.working_copy import working_copy
 from .cache import Entry, entry_for
 from .fxtrace import trace_copy
 from .quiet import quiet_capture
@@ -43,54 +44,9 @@ class Captured:
     module_types: dict[str, Any] = field(default_factory=dict)
 
 
-def _cast(t: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """Our own copy of ``t`` (never a view of the user's tensor, never an inference tensor)."""
-    t = t.detach()
-    if t.is_floating_point():
-        return t.to(device=device, dtype=dtype, copy=True)
-    return t.to(device=device, copy=True)
-
-
-def _structural_copy(module: nn.Module, device: torch.device, dtype: torch.dtype, memo: dict) -> nn.Module:
-    """A copy of the module tree with new (cast, frozen) parameter and buffer tensors, eval mode, no
-    hooks and no in-place activations. Much cheaper than ``copy.deepcopy``: other attributes are
-    shared (they are only read)."""
-    if id(module) in memo:
-        return memo[id(module)]
-    new = module.__class__.__new__(module.__class__)
-    new.__dict__ = module.__dict__.copy()
-    memo[id(module)] = new
-    new._parameters = {k: (None if v is None else memo.setdefault(
-        id(v), nn.Parameter(_cast(v, device, dtype), requires_grad=False))) for k, v in module._parameters.items()}
-    new._buffers = {k: (None if v is None else _cast(v, device, dtype)) for k, v in module._buffers.items()}
-    new._modules = {k: (None if v is None else _structural_copy(v, device, dtype, memo))
-                    for k, v in module._modules.items()}
-    for name in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
-                 "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks_with_kwargs",
-                 "_state_dict_hooks", "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
-                 "_load_state_dict_post_hooks"):
-        if name in new.__dict__:
-            new.__dict__[name] = type(module.__dict__[name])()
-    new.training = False
-    if new.__dict__.get("inplace") is True:
-        new.inplace = False
-    return new
-
-
 def _prepare_copy(model: nn.Module, device: torch.device, dtype: torch.dtype) -> nn.Module:
-    if isinstance(model, torch.jit.ScriptModule) or any(
-            isinstance(m, torch.jit.ScriptModule) for m in model.modules()):
-        with torch.no_grad():
-            work = copy.deepcopy(model)
-        work.eval()
-        work.requires_grad_(False)
-        for m in work.modules():
-            if getattr(m, "inplace", False) is True:
-                m.inplace = False
-            m._forward_hooks.clear()
-            m._forward_pre_hooks.clear()
-        return work.to(device=device, dtype=dtype)
-    return _structural_copy(model, device, dtype, {})
+    """The shared working copy (``explanation.working_copy``) with in-place activations off."""
+    return working_copy(model, device, dtype, inplace=False)
 
 
 def _types_of(root: nn.Module) -> dict[str, Any]:

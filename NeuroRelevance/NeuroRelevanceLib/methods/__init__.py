@@ -14,10 +14,9 @@ from .gradcam import (class_activation_map, gradcam, gradcam_plus_plus, gradcam_
 from .gradient import gradient, gradient_x_input, smoothgrad
 from .guided_backprop import guide_relus, guided_backprop
 from .integrated_gradients import integrated_gradients
-from .layers import default_layer
 from .summary import NORMALISATIONS, combine, normalise, summary_of
 
 __all__ = ["METHODS", "NORMALISATIONS", "MethodExplanation", "canonical", "class_activation_map", "combine",
-           "default_layer", "explain", "gradcam", "gradcam_plus_plus", "gradcam_weights", "gradcampp_weights",
+           "explain", "gradcam", "gradcam_plus_plus", "gradcam_weights", "gradcampp_weights",
            "gradient", "gradient_x_input", "guide_relus", "guided_backprop", "guided_gradcam", "integrated_gradients",
            "normalise", "smoothgrad", "summary_of", "upsample"]

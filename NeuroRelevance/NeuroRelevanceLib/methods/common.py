@@ -1,7 +1,7 @@
 """Shared plumbing of the gradient-based methods: a private working copy of the model, the input on
 the chosen device, the explained scalar (same target handling as the LRP engine) and the result object.
 
-Every method explains ``S(x) = Σ output(x) · W`` where ``W = engine.target.selection(output(x), target, mask)``
+Every method explains ``S(x) = Σ output(x) · W`` where ``W = explanation.target.selection(output(x), target, mask)``
 is fixed once from the output at ``x`` (predicted class / class index / regression output / segmentation
 channel summed over a mask), so all methods — LRP included — explain exactly the same number.
 """
@@ -15,11 +15,11 @@ from typing import Any, Callable, Optional
 import torch
 
 from ..device import resolve_device
-from ..engine.checks import check_dtype, check_input
-from ..engine.explanation import Explanation
-from ..engine.target import selection
+from ..explanation.checks import check_dtype, check_input
+from ..explanation.result import Explanation
+from ..explanation.target import selection
 from ..errors import InputError
-from .isolation import private_input, private_model
+from ..explanation.working_copy import private_input, working_copy
 from .options import check_finite
 
 Tensor = torch.Tensor
@@ -98,7 +98,7 @@ class Target:
 
 
 def target_from_output(out: Tensor, target: Any, mask: Any) -> Target:
-    """Fix the selection weights from an output (``engine.target.selection``)."""
+    """Fix the selection weights from an output (``explanation.target.selection``)."""
     if not isinstance(out, Tensor):
         raise InputError("The model output is not a tensor; wrap the model so that it returns one tensor.")
     out = out.detach()
@@ -171,12 +171,6 @@ def package(method: str, relevance: Tensor, tgt: Target, device: torch.device, d
         rules={k: str(v) for k, v in parameters.items()}, target=tgt.description, parameters=dict(parameters))
 
 
-def relative_error(total: Tensor, reference: Tensor) -> Tensor:
-    """|total − reference| / |reference| (plain |difference| where the reference is 0)."""
-    denom = reference.abs()
-    return (total - reference).abs() / torch.where(denom > 0, denom, torch.ones_like(denom))
-
-
 def setup(model: Any, x: Any, device: Any, dtype: Optional[torch.dtype]) -> tuple[Any, Tensor, torch.device,
                                                                                      torch.dtype]:
     """Check ``x``, resolve device/dtype, and make private copies of the model and of ``x`` there.
@@ -186,4 +180,4 @@ def setup(model: Any, x: Any, device: Any, dtype: Optional[torch.dtype]) -> tupl
     check_input(x)
     dev = resolve_device(device)
     dt = check_dtype(dtype)
-    return private_model(model, dev, dt), private_input(x, dev, dt), dev, dt
+    return working_copy(model, dev, dt), private_input(x, dev, dt), dev, dt

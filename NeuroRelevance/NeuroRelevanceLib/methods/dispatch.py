@@ -6,7 +6,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from ..engine.filters import apply_filter, check_filter
+from ..explanation.filters import apply_filter, check_filter
 from ..errors import InputError
 from .gradcam import gradcam, gradcam_plus_plus, guided_gradcam
 from .gradient import gradient, gradient_x_input, smoothgrad

@@ -11,7 +11,8 @@ from typing import Any, Optional
 import torch
 
 from . import options
-from .common import (MethodExplanation, fixed_batch, input_gradient, make_target, package, relative_error, setup,
+from ..explanation.conservation import relative_error
+from .common import (MethodExplanation, fixed_batch, input_gradient, make_target, package, setup,
                      target_and_gradient)
 from .isolation import isolated_call
 

@@ -15,7 +15,8 @@ import torch
 
 from ..errors import InputError
 from . import options
-from .common import (MethodExplanation, fixed_batch, forward, input_gradient, make_target, package, relative_error,
+from ..explanation.conservation import relative_error
+from .common import (MethodExplanation, fixed_batch, forward, input_gradient, make_target, package,
                      setup)
 from .isolation import isolated_call
 

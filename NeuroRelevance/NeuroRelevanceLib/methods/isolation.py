@@ -3,31 +3,18 @@
 - ``isolated()``: grad mode on and inference mode off for this thread only, whatever the caller's
   ``torch.no_grad()`` / ``torch.inference_mode()``; TorchScript runs unoptimised in this thread, so autograd
   records plain operator nodes (guided backprop sees every ReLU) — all three are thread-local switches;
-- ``private_model``: a deep copy in eval mode with new, frozen, normal (non-inference) parameter and buffer
-  tensors on the run device/dtype and without the user's module hooks (torch's own hooks such as
-  ``weight_norm`` and pruning, which compute a weight, are kept); TorchScript modules are re-loaded from
-  their serialised form, so they get executors of their own (deep-copied where they cannot be serialised);
-- ``private_input``: a normal tensor that shares no memory with the caller's ``x``.
+- the private copies of the model and of ``x`` come from ``explanation.working_copy`` (shared with LRP).
 Module hooks registered globally (``torch.nn.modules.module.register_module_forward_hook``) are process
 state that the caller chose; they are not disabled, as that would change every other thread too.
 """
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
-import io
-import types
-import warnings
-from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 import torch
-from torch import nn
 
-from ..errors import InputError
-
-Tensor = torch.Tensor
 F = TypeVar("F", bound=Callable)
 
 
@@ -45,100 +32,3 @@ def isolated_call(func: F) -> F:
         with isolated():
             return func(*args, **kwargs)
     return wrapper  # type: ignore[return-value]
-
-
-def _is_torch_own(hook: Any) -> bool:
-    """Hooks that torch installs to compute a weight (weight_norm, spectral_norm, pruning) are the model's."""
-    plain = isinstance(hook, (types.FunctionType, types.MethodType))
-    owner = getattr(hook, "__module__", None) if plain else type(hook).__module__
-    return isinstance(owner, str) and owner.startswith("torch.")
-
-
-def _hook_replacements(module: nn.Module) -> dict[int, Any]:
-    """memo entries: every hook table of ``module`` -> a new table holding only torch's own hooks."""
-    state = vars(module)
-    tables = {k: v for k, v in state.items() if "hook" in k and isinstance(v, dict)}
-    kept = {hid for k, v in tables.items() for hid, h in v.items() if callable(h) and _is_torch_own(h)}
-    return {id(v): type(v)((hid, h) for hid, h in v.items() if hid in kept) for v in tables.values()}
-
-
-def _frozen(t: Tensor, device: torch.device, dtype: torch.dtype) -> Tensor:
-    t = t.detach()
-    return t.to(device=device, dtype=dtype, copy=True) if t.is_floating_point() else t.to(device=device, copy=True)
-
-
-def _script_copy(script: torch.jit.ScriptModule, device: torch.device) -> torch.jit.ScriptModule:
-    """A TorchScript module re-loaded from the serialised form of ``script`` (new tensors, flags and executors);
-    a deep copy (new tensors and flags, shared executors) where it cannot be serialised (calls into Python)."""
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)   # "torch.jit.save/load is deprecated" (torch 2.13)
-        try:
-            torch.jit.save(script, buffer)
-        except RuntimeError:
-            with torch.no_grad():   # made under grad mode, a TorchScript deep copy has non-leaf parameters
-                return copy.deepcopy(script)
-        buffer.seek(0)
-        return torch.jit.load(buffer, map_location=device)
-
-
-def _memo(model: nn.Module, device: torch.device, dtype: torch.dtype) -> dict[int, Any]:
-    """What ``copy.deepcopy`` must put in place of tensors, hook tables and TorchScript submodules."""
-    memo: dict[int, Any] = {}
-    pending, seen = [model], set()
-    while pending:
-        module = pending.pop()
-        if id(module) in seen:
-            continue
-        seen.add(id(module))
-        if isinstance(module, torch.jit.ScriptModule):
-            memo[id(module)] = _script_copy(module, device)
-            continue
-        pending.extend(m for m in module._modules.values() if m is not None)
-        memo.update(_hook_replacements(module))
-        for p in module._parameters.values():
-            if p is not None and id(p) not in memo:
-                memo[id(p)] = nn.Parameter(_frozen(p, device, dtype), requires_grad=False)
-        for b in module._buffers.values():
-            if b is not None and id(b) not in memo:
-                memo[id(b)] = _frozen(b, device, dtype)
-        for value in vars(module).values():    # plain tensor attributes (e.g. weight_norm's computed weight)
-            if isinstance(value, Tensor) and id(value) not in memo:
-                memo[id(value)] = value.detach().clone()
-    return memo
-
-
-def private_model(model: Any, device: torch.device, dtype: torch.dtype) -> Any:
-    """The caller's model as a private, frozen, eval-mode copy on ``device``/``dtype`` (see module docstring).
-
-    ``model`` may also be an ``ExportedProgram`` or a path to a model card, TorchScript file or ``.pt2``.
-    """
-    if isinstance(model, (str, Path)):
-        from ..models import load_model
-
-        model = load_model(model, device="cpu").model
-    if isinstance(model, torch.export.ExportedProgram):
-        model = model.module()
-    if not isinstance(model, nn.Module):
-        raise InputError(f"model must be a torch nn.Module (or a path to a model file), not {type(model).__name__}.")
-    try:
-        if isinstance(model, torch.jit.ScriptModule):
-            work = _script_copy(model, device)
-        else:
-            work = copy.deepcopy(model, _memo(model, device, dtype))
-    except Exception as exc:  # noqa: BLE001 - exotic modules; re-raised with the fix
-        raise InputError(f"The model could not be copied ({exc}); pass a plain nn.Module or TorchScript module "
-                         f"(a model keeps its data in parameters, buffers and submodules).") from exc
-    if not isinstance(work, torch.fx.GraphModule):
-        work.eval()
-    with torch.no_grad():
-        work = work.to(device=device, dtype=dtype)
-    for p in work.parameters():
-        p.requires_grad_(False)
-    return work
-
-
-def private_input(x: Tensor, device: torch.device, dtype: torch.dtype) -> Tensor:
-    """A copy of ``x`` on ``device``/``dtype`` that shares no memory with it (and is not an inference tensor)."""
-    with torch.inference_mode(False):
-        return x.detach().to(device=device, dtype=dtype, copy=True)

@@ -9,53 +9,16 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..explanation.layers import CONVOLUTIONS, last_conv_block
 from .common import Target, forward, target_from_output
 
 Tensor = torch.Tensor
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 
 def _check_hookable(model: Any) -> None:
     if isinstance(model, torch.jit.ScriptModule) or not isinstance(model, nn.Module):
         raise InputError("Grad-CAM reads a layer's output through module hooks, which TorchScript models do not "
                          "run; load the model from its card (architecture + weights) or pass the nn.Module.")
-
-
-def _probe(model: nn.Module, x: Tensor) -> list[tuple[str, Any]]:
-    """(name, output shape or None) of every submodule call, in execution order."""
-    calls: list[tuple[str, Any]] = []
-    handles = []
-    for name, module in model.named_modules():
-        if not name:
-            continue
-        handles.append(module.register_forward_hook(
-            lambda m, i, o, name=name: calls.append((name, tuple(o.shape) if isinstance(o, Tensor) else None))))
-    try:
-        with torch.no_grad():
-            forward(model, x)
-    finally:
-        for h in handles:
-            h.remove()
-    return calls
-
-
-def default_layer(model: nn.Module, x: Tensor) -> str:
-    """The last convolution block: the parent of the last convolution run (a final pointwise head skipped), if
-    its output is spatial, else that convolution itself."""
-    calls = _probe(model, x)
-    modules = dict(model.named_modules())
-    convs = [name for name, _ in calls if isinstance(modules[name], _CONV)]
-    if not convs:
-        raise InputError("The model has no convolution layer for Grad-CAM to default to; pass layer='<module name>' "
-                         "of a layer with a spatial output.")
-    last = convs[-1]
-    if len(convs) > 1 and all(k == 1 for k in modules[last].kernel_size):
-        last = convs[-2]     # a pointwise classifier head (e.g. a U-Net's 1×1×1 conv): use the block before it
-    parent = last.rsplit(".", 1)[0] if "." in last else ""
-    shapes = {name: shape for name, shape in calls}
-    if parent and shapes.get(parent) is not None and len(shapes[parent]) == x.dim():
-        return parent
-    return last
 
 
 #: user's model -> {input shape: default layer}, so repeated calls skip the probing forward
@@ -75,12 +38,12 @@ def resolve_layer(model: Any, x: Tensor, layer: Optional[str], key: Any = None) 
             cached = {}
         shape = tuple(x.shape[1:])
         if shape not in cached:
-            cached[shape] = default_layer(model, x)
+            cached[shape] = last_conv_block(model, x, lambda t: forward(model, t))
         return cached[shape]
     names = [n for n, _ in model.named_modules() if n]
     if not isinstance(layer, str) or layer not in names:
         close = difflib.get_close_matches(str(layer), names, n=3)
-        convs = [n for n, m in model.named_modules() if isinstance(m, _CONV)][-3:]
+        convs = [n for n, m in model.named_modules() if isinstance(m, CONVOLUTIONS)][-3:]
         hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
         raise InputError(f"The model has no layer named {layer!r}; {hint}pass the name of a submodule as listed by "
                          f"model.named_modules(), e.g. {', '.join(repr(c) for c in convs) or 'a convolution'}.")

@@ -4,7 +4,7 @@
   ``ground_truth_inclusivity``, ``binarise``;
 - faithfulness by region perturbation with AOPC and a random reference: ``region_perturbation``, ``aopc``;
 - ``compare_methods``: methods × inputs → table method × metric and mean curves; ``plot_curves`` writes a PNG.
-The ground-truth scores (relevance mass / rank accuracy) live in ``NeuroRelevanceLib.demo.groundtruth``.
+The ground-truth scores (relevance mass / rank accuracy) live in ``metrics.groundtruth``.
 """
 from __future__ import annotations
 

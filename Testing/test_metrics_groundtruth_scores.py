@@ -7,8 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from NeuroRelevanceLib.demo.groundtruth import (ground_truth_scores, rank_accuracy,
-                                                relevance_mass_accuracy)
+from NeuroRelevanceLib.metrics.groundtruth import ground_truth_scores, rank_accuracy, relevance_mass_accuracy
 
 
 def _half_mask(shape=(4, 5, 6)) -> np.ndarray:

@@ -1,0 +1,106 @@
+"""Tjoa et al.'s fraction filters (seed 001) on max-|R|-normalised relevance: one spec for torch and numpy.
+
+The relevance of each sample (or of each sample's channel) is divided by its maximum absolute
+value, filtered, and multiplied back:
+- pass P[α1, α2]: keep values with |r| in [α1, α2], zero the rest;
+- clamp C[α1, α2]: clamp |r| into [α1, α2], keeping the sign (zeros stay zero).
+With [0, 1] both are the identity. :func:`filter_magnitudes` is the one implementation; it runs on a
+torch tensor (the engine, the methods) or a numpy array (:class:`FilterCache`, the Slicer/web re-filtering).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+KINDS = (None, "pass", "clamp")
+PLACEMENTS = ("input", "every-layer")
+
+
+def check_filter(kind: Optional[str], value_range: tuple, placement: str) -> None:
+    """Validate the filter options with a message that names the fix."""
+    if kind not in KINDS:
+        raise ValueError(f"filter must be None, 'pass' or 'clamp', not {kind!r}.")
+    lo, hi = (float(v) for v in value_range)
+    if not (0.0 <= lo <= hi <= 1.0):
+        raise ValueError(f"filter_range must satisfy 0 <= a1 <= a2 <= 1 (got {value_range}).")
+    if placement not in PLACEMENTS:
+        raise ValueError(f"filter_placement must be 'input' or 'every-layer', not {placement!r}.")
+
+
+def filter_magnitudes(values: Any, magnitude: Any, sign: Any, kind: str, lo: Any, hi: Any,
+                      out: Optional[np.ndarray] = None) -> Any:
+    """Pass or clamp ``values`` given their |value| and sign, with absolute bounds ``lo``/``hi`` (scalars or
+    arrays broadcasting against ``values``); torch tensors or numpy arrays (``out`` for numpy only)."""
+    numpy = isinstance(values, np.ndarray)
+    if kind == "pass":
+        keep = (magnitude >= lo) & (magnitude <= hi)
+        return np.multiply(values, keep, out=out) if numpy else values * keep
+    if numpy:
+        clipped = np.clip(magnitude, lo, hi, out=out)
+        return np.multiply(clipped, sign, out=clipped)
+    return sign * magnitude.clamp(min=lo, max=hi)
+
+
+def apply_filter(r: Any, kind: str, value_range: tuple, per_channel: bool = False) -> Any:
+    """Filter relevance ``r`` (batch first, torch tensor) as described in the module docstring."""
+    torch = _torch()
+    lo, hi = (float(v) for v in value_range)
+    dims = tuple(range(2, r.dim())) if per_channel and r.dim() > 2 else tuple(range(1, r.dim()))
+    if not dims:
+        return r
+    mag = r.abs()
+    scale = mag.amax(dim=dims, keepdim=True)
+    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+    return filter_magnitudes(r, mag, torch.sign(r), kind, lo * safe, hi * safe)
+
+
+def make_filter(kind: Optional[str], value_range: tuple, per_channel: bool) -> Optional[Callable[[Any], Any]]:
+    """A one-argument filter function, or None for no filter."""
+    if kind is None:
+        return None
+    return lambda r: apply_filter(r, kind, value_range, per_channel)
+
+
+class FilterCache:
+    """One raw map prepared for fast re-filtering: |R|, sign and max|R| computed once.
+
+    :meth:`apply` is :func:`apply_filter` on a numpy array (same :func:`filter_magnitudes`) and can write
+    straight into a volume's voxel buffer. ``peak`` is the normaliser: give the maximum over all channels
+    of a run so the channels are filtered alike, as the engine does on the model grid (the maps here are
+    resampled onto the scan grid, so the numbers differ from the model-space filter by the interpolation).
+    """
+
+    def __init__(self, raw: np.ndarray, peak: Optional[float] = None) -> None:
+        self.raw = np.ascontiguousarray(raw, dtype=np.float32)
+        self.magnitude = np.abs(self.raw)
+        self.sign = np.sign(self.raw)
+        own = float(self.magnitude.max()) if self.raw.size else 0.0
+        self.peak = own if peak is None else float(peak)
+        self._window: Optional[float] = None
+
+    @property
+    def window(self) -> float:
+        """The display window of this map (robust: 99.5th percentile of nonzero |R|), cached."""
+        if self._window is None:
+            from ..windowing import robust_window
+
+            self._window = robust_window(self.magnitude) or 1.0
+        return self._window
+
+    def apply(self, kind: Optional[str], value_range=(0.0, 1.0), out: Optional[np.ndarray] = None) -> np.ndarray:
+        """The filtered map (written into ``out`` when given)."""
+        check_filter(kind, value_range, "input")
+        out = np.empty_like(self.raw) if out is None else out.reshape(self.raw.shape)
+        if kind is None:
+            np.copyto(out, self.raw)
+            return out
+        scale = self.peak if self.peak > 0 else 1.0
+        lo, hi = float(value_range[0]) * scale, float(value_range[1]) * scale
+        return filter_magnitudes(self.raw, self.magnitude, self.sign, kind, lo, hi, out=out)
+
+
+def _torch():
+    import torch
+
+    return torch
