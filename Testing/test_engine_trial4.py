@@ -246,3 +246,12 @@ def test_exported_program_gives_no_future_warning():
         warnings.simplefilter("always")
         explain(ep, X, pass_through={"cumsum"}, **LRP0)
     assert not [w for w in rec if issubclass(w.category, FutureWarning)], [str(w.message) for w in rec]
+
+
+def test_scalar_output_of_a_batch_is_one_clear_error():
+    from NeuroRelevanceLib.errors import InputError
+    torch.manual_seed(0)
+    with pytest.raises(InputError, match="one sample at a time"):
+        explain(Scalar("mean").to(D).eval(), X.expand(2, -1, -1, -1, -1), **LRP0)
+    with pytest.raises(InputError, match="scalar"):
+        explain(Scalar("mean").to(D).eval(), X, target=1, **LRP0)
