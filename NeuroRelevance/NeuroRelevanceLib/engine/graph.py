@@ -19,8 +19,9 @@ from .canonizers import canonizers_for
 from .capture import Captured
 from .inplace import functionalise
 from .layers import LinearLayer
-from .operators import (BatchNorm, Identity, Input, Linear, MatMul, Op, Unknown, UnsupportedOperatorError, classify,
-                        getitem_kind)
+from .operators import (BatchNorm, Identity, Input, Linear, MatMul, Op, TupleGet, Unknown, UnsupportedOperatorError,
+                        classify, getitem_kind)
+from .operators.routing import TUPLE_FIELDS
 from .operators.linear import batchnorm_affine, layer_from_call, layer_from_module, weights_from_input
 
 __all__ = ["Plan", "build_plan", "UnsupportedOperatorError"]
@@ -208,6 +209,9 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
         if node.op == "call_function" and node.target is operator.getitem and isinstance(node.args[0], fx.Node) \
                 and node.args[0] in op_of:
             kind = getitem_kind(node, op_of[node.args[0]])
+        elif node.op == "call_function" and node.target is getattr and node.args[0] in op_of \
+                and node.args[1] in TUPLE_FIELDS:  # ``torch.max(h, 1).values``: element 0, like ``[0]``
+            kind = Identity if getitem_kind(node, op_of[node.args[0]]) is Identity else TupleGet
         op = kind(node, (lambda env: None) if kind is Input else _generic_run(node, gm), inputs,
                   label=ops.op_label(node, module) if node.op != "placeholder" else "", module=module)
         if kind is Identity:

@@ -154,9 +154,12 @@ class Route(Op):
                 walk.give(n, g)
 
 
+TUPLE_FIELDS = {"values": 0, "indices": 1}  # fields of max/min/topk/sort/… results (torch.return_types)
+
+
 class TupleGet(Op):
-    """``out[i]`` of a tuple-valued op: relevance collected per index for that op (``t[i]`` of a tensor
-    is a routed slice)."""
+    """``out[i]`` (or ``out.values``) of a tuple-valued op: relevance collected per index for that op (``t[i]``
+    of a tensor is a routed slice)."""
 
     kind = "tuple_get"
 
@@ -171,6 +174,7 @@ class TupleGet(Op):
 
     def relevance(self, r, walk):
         src, idx = self.node.args[0], self.node.args[1]
+        idx = TUPLE_FIELDS.get(idx, idx) if isinstance(idx, str) else idx
         slot = walk.relevance.setdefault(src, {})
         slot[idx] = slot[idx] + r if idx in slot else r
 
