@@ -151,10 +151,11 @@ class Mixer(nn.Module):
 
 
 @pytest.mark.parametrize("fmt", ["module", "export", "script"])
-def test_pass_through_of_shape_keeping_mixing_op_routes_like_gradient(fmt):
+@pytest.mark.parametrize("how", ["cumsum", "cummax"])
+def test_pass_through_of_shape_keeping_mixing_op_routes_like_gradient(how, fmt):
     torch.manual_seed(0)
-    m = Mixer("cumsum").to(D).eval()
-    e = explain(_fmt(m, fmt), X, pass_through={"cumsum"}, **LRP0)
+    m = Mixer(how).to(D).eval()
+    e = explain(_fmt(m, fmt), X, pass_through={how}, **LRP0)
     assert _close(e.relevance, _gxi(m, X))
 
 
