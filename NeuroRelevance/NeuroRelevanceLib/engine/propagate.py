@@ -99,7 +99,7 @@ class ForwardRun:
         env[op.node] = value
         if self.record is not None:
             self.record[op.name] = value
-        op = steps[i] = op.settle(env, value)
+        op = steps[i] = _constant_operands(op, self.meta).settle(env, value)
         if isinstance(op, Meta):
             self.meta[op.node] = value
         if self.record is None:
@@ -147,6 +147,21 @@ class ForwardRun:
             else out
         kept = {n: env[n] for n in self.counts if n in env}
         return Recording(kept, self.counts, plan.consts, self.meta, self.x, self.recipes), out, full
+
+
+def _constant_operands(op: Op, meta: dict) -> Op:
+    """``op`` without the operands that carry no relevance (masks, indices, sizes and whatever is computed only
+    from them, e.g. ``(x > 0.2).float()`` and its sum): they are constants for the relevance step (a product
+    with a mask is a constant gate, a division by a mask's size a constant scale); an op made only of them
+    carries no relevance itself (``Meta``)."""
+    if isinstance(op, (Meta, Input)) or not any(a in meta for a in op.inputs):
+        return op
+    live = [a for a in op.inputs if a not in meta]
+    if not live:
+        return op.become(Meta)
+    op = op.become(type(op))
+    op.inputs = live
+    return op
 
 
 def apply_post(plan: Plan, value: Any, env: dict) -> Any:
