@@ -280,3 +280,72 @@ def test_scalar_output_of_a_batch_is_one_clear_error():
         explain(Scalar("mean").to(D).eval(), X.expand(2, -1, -1, -1, -1), **LRP0)
     with pytest.raises(InputError, match="scalar"):
         explain(Scalar("mean").to(D).eval(), X, target=1, **LRP0)
+
+
+class AsOps(nn.Module):
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.c = nn.Conv3d(1, 4, 3, padding=1, bias=False)
+        self.fc = nn.Linear(4, 1, bias=False)
+
+    def forward(self, x):
+        h = F.relu(self.c(x))
+        if self.how == "view_as":
+            h = h.flatten(2).view_as(h)
+        elif self.how == "reshape_as":
+            h = h.flatten(2).reshape_as(h)
+        else:
+            h = h.mean((2, 3, 4), keepdim=True).expand_as(h) * 0.5 + h * 0.5
+        return self.fc(h.mean((2, 3, 4)))
+
+
+@pytest.mark.parametrize("fmt", ["module", "export", "script"])
+@pytest.mark.parametrize("how", ["view_as", "reshape_as", "expand_as"])
+def test_view_as_and_expand_as_route_in_every_format(how, fmt):
+    torch.manual_seed(0)
+    m = AsOps(how).to(D).eval()
+    e = explain(_fmt(m, fmt), X, **LRP0)
+    assert _close(e.relevance, _gxi(m, X))
+
+
+class Attention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c = nn.Conv3d(1, 4, 3, padding=1, bias=False)
+        self.q = nn.Linear(4, 4, bias=False)
+        self.fc = nn.Linear(4, 1, bias=False)
+
+    def forward(self, x):
+        t = F.relu(self.c(x)).flatten(2).transpose(1, 2)          # (N, L, C)
+        a = torch.softmax(self.q(t) @ t.transpose(1, 2), dim=-1)  # (N, L, L)
+        return self.fc((a @ t).mean(1))
+
+
+@pytest.mark.parametrize("fmt", ["module", "export", "script"])
+def test_attention_softmax_can_be_passed_through(fmt):
+    torch.manual_seed(0)
+    m = Attention().to(D).eval()
+    e = explain(_fmt(m, fmt), X, pass_through={"softmax", "matmul"}, **LRP0)
+    assert torch.isfinite(e.relevance).all() and float(e.relevance.abs().sum()) > 0
+
+
+class Ratio(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c = nn.Conv3d(1, 4, 3, padding=1, bias=False)
+        self.fc = nn.Linear(4, 1, bias=False)
+
+    def forward(self, x):
+        h = F.relu(self.c(x)).mean((2, 3, 4))
+        return self.fc(h / (h.sum(1, keepdim=True) + 1))
+
+
+@pytest.mark.parametrize("fmt", ["module", "export", "script"])
+@pytest.mark.parametrize("name", ["div", "truediv"])
+def test_pass_through_names_accept_aliases_of_one_op(name, fmt):
+    torch.manual_seed(0)
+    m = Ratio().to(D).eval()
+    ref = explain(m, X, pass_through={"truediv"}, **LRP0)
+    e = explain(_fmt(m, fmt), X, pass_through={name}, **LRP0)
+    assert torch.allclose(e.relevance, ref.relevance, rtol=1e-9, atol=1e-15)
