@@ -37,6 +37,16 @@ def _fmt(m, fmt):
     return torch.jit.script(m) if fmt == "script" else m
 
 
+class Tiny(nn.Module):
+    """conv (1 -> 4, no bias) -> ... -> dense (4 -> k, no bias); ``how`` picks the variant."""
+
+    def __init__(self, how: str = "", k: int = 1) -> None:
+        super().__init__()
+        self.how = how
+        self.c = nn.Conv3d(1, 4, 3, padding=1, bias=False)
+        self.fc = nn.Linear(4, k, bias=False)
+
+
 class Head(nn.Module):
     """conv -> relu -> mean -> fc (2 outputs), then an output nonlinearity and shape-only ops."""
 
@@ -105,13 +115,7 @@ def test_scalar_output_is_explained(how, fmt):
     assert _close(e.relevance, _gxi(m, X))
 
 
-class Values(nn.Module):
-    def __init__(self, how: str) -> None:
-        super().__init__()
-        self.how = how
-        self.c = nn.Conv3d(1, 4, 3, padding=1, bias=False)
-        self.fc = nn.Linear(4, 1, bias=False)
-
+class Values(Tiny):
     def forward(self, x):
         h = F.relu(self.c(x)).flatten(2)
         k = self.how
@@ -137,13 +141,7 @@ def test_values_attribute_routes_like_index_0(how, name, fmt):
     assert _close(e.relevance, g)
 
 
-class Mixer(nn.Module):
-    def __init__(self, how: str) -> None:
-        super().__init__()
-        self.how = how
-        self.c = nn.Conv3d(1, 4, 3, padding=1, bias=False)
-        self.fc = nn.Linear(4, 1, bias=False)
-
+class Mixer(Tiny):
     def forward(self, x):
         h = F.relu(self.c(x))
         h = torch.cumsum(h, 2) if self.how == "cumsum" else torch.cummax(h, 2).values
@@ -159,11 +157,9 @@ def test_pass_through_of_shape_keeping_mixing_op_routes_like_gradient(how, fmt):
     assert _close(e.relevance, _gxi(m, X))
 
 
-class MaskMean(nn.Module):
+class MaskMean(Tiny):
     def __init__(self) -> None:
-        super().__init__()
-        self.c = nn.Conv3d(1, 4, 3, padding=1, bias=False)
-        self.fc = nn.Linear(4, 2, bias=False)
+        super().__init__("", 2)
 
     def forward(self, x):
         brain = (x > 0.2).to(x.dtype)
@@ -282,13 +278,7 @@ def test_scalar_output_of_a_batch_is_one_clear_error():
         explain(Scalar("mean").to(D).eval(), X, target=1, **LRP0)
 
 
-class AsOps(nn.Module):
-    def __init__(self, how: str) -> None:
-        super().__init__()
-        self.how = how
-        self.c = nn.Conv3d(1, 4, 3, padding=1, bias=False)
-        self.fc = nn.Linear(4, 1, bias=False)
-
+class AsOps(Tiny):
     def forward(self, x):
         h = F.relu(self.c(x))
         if self.how == "view_as":
@@ -330,11 +320,9 @@ def test_attention_softmax_can_be_passed_through(fmt):
     assert torch.isfinite(e.relevance).all() and float(e.relevance.abs().sum()) > 0
 
 
-class Ratio(nn.Module):
+class Ratio(Tiny):
     def __init__(self) -> None:
-        super().__init__()
-        self.c = nn.Conv3d(1, 4, 3, padding=1, bias=False)
-        self.fc = nn.Linear(4, 1, bias=False)
+        super().__init__("", 1)
 
     def forward(self, x):
         h = F.relu(self.c(x)).mean((2, 3, 4))
