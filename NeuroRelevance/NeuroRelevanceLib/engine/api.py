@@ -144,9 +144,12 @@ def _relevance(plan: Any, rec: Any, out: Any, target: Any, mask: Any, stabilizer
     filter, filter_range, filter_placement, filter_per_channel = filtering
     if not isinstance(out, Tensor):
         raise ValueError("The model output is not a tensor; wrap the model so that it returns one tensor.")
+    if out.dim() == 0 and rec.input.shape[0] != 1:
+        raise InputError(f"The model returns one scalar for the whole batch of {rec.input.shape[0]} samples; "
+                         "explain one sample at a time (x[i:i + 1]).")
     weights, target_desc = selection(out, target, mask)
     seed = out * weights
-    target_value = seed.flatten(1).sum(1) if seed.dim() > 1 else seed
+    target_value = seed.flatten(1).sum(1) if seed.dim() > 1 else seed.reshape(-1)
     layer_filter = make_filter(filter, filter_range, filter_per_channel) if filter_placement == "every-layer" \
         else None
     with torch.no_grad():

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from ..errors import InputError
 from .graph import Plan
-from .operators import Linear, Op, PassThroughGrad, Scale, Unknown
+from .operators import Linear, Op, PassThroughGrad, Scale, Strip, Unknown
 from .presets import RuleParams, check_rule_keys, get_preset, override_rule, preset_rule
 from .rules import Rule, ZBox
 
@@ -40,10 +40,18 @@ def _type_name(op: Op) -> str:
     return getattr(op.module_type, "__name__", None) or str(op.module_type or op.label)
 
 
+#: names of one operation that differ by graph format (``operator.truediv`` in fx, ``aten.div`` exported)
+_ALIASES = [{"truediv", "div", "__truediv__"}, {"matmul", "mm", "bmm", "__matmul__"}, {"cat", "concat", "concatenate"},
+            {"mul", "__mul__"}, {"add", "__add__"}, {"sub", "__sub__"}]
+
+
 def _names(op: Op) -> set:
     names = {op.label, op.label.split(".")[-1], op.name, op.module_path, _type_name(op)}
     if op.node.meta.get("inplace_of"):
         names.add(op.node.meta["inplace_of"])
+    for group in _ALIASES:
+        if names & group:
+            names |= group
     return names
 
 
@@ -94,7 +102,7 @@ def assign_rules(plan: Plan, opts: RuleOptions) -> dict[str, str]:
     check_rule_keys(opts.rules, shown | {s.name for s in linear}, shown)
     defaults = dict(epsilon=opts.epsilon, gamma=opts.gamma, stabilizer=opts.stabilizer)
     for i, op in enumerate(plan.steps):
-        if type(op) in (Unknown, Scale) and opts.pass_through & _names(op):
+        if type(op) in (Unknown, Scale, Strip) and opts.pass_through & _names(op):
             plan.steps[i] = op.become(PassThroughGrad)
     used: dict[str, str] = {}
     by_node = {s.node: s for s in plan.steps}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
@@ -58,8 +59,11 @@ _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 def _export_module(ep: Any, device: torch.device, dtype: torch.dtype) -> fx.GraphModule:
     """Our own copy of the program's module in the run's dtype/device. (``ep.module()`` shares the program's
-    tensors, which may be the user's parameters: only a deep copy may be cast.)"""
-    gm = copy.deepcopy(ep.module())
+    tensors, which may be the user's parameters: only a deep copy may be cast.) torch's own deprecation notice
+    about its pytree specs (``isinstance(treespec, LeafSpec)``), raised by copying them, is silenced here only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+        gm = copy.deepcopy(ep.module())
     gm.requires_grad_(False)
     _run_in(gm, dtype)
     return gm.to(device=device, dtype=dtype)

@@ -8,7 +8,7 @@ whose input is certainly non-negative, and strips a softmax/sigmoid that produce
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import torch
@@ -19,8 +19,9 @@ from .canonizers import canonizers_for
 from .capture import Captured
 from .inplace import functionalise
 from .layers import LinearLayer
-from .operators import (BatchNorm, Identity, Input, Linear, MatMul, Op, Unknown, UnsupportedOperatorError, classify,
-                        getitem_kind)
+from .operators import (BatchNorm, Identity, Input, Linear, MatMul, Op, TupleGet, Unknown, UnsupportedOperatorError,
+                        classify, getitem_kind)
+from .operators.routing import TUPLE_FIELDS
 from .operators.linear import batchnorm_affine, layer_from_call, layer_from_module, weights_from_input
 
 __all__ = ["Plan", "build_plan", "UnsupportedOperatorError"]
@@ -37,6 +38,7 @@ class Plan:
     consts: dict[fx.Node, Any]
     captured: Captured
     graph_output: Optional[fx.Node] = None     # the graph's own output node (all of the model's outputs)
+    post: list[Op] = field(default_factory=list)  # shape-only ops after a stripped softmax/sigmoid, re-applied
 
     def linear(self) -> list[Linear]:
         """The conv/dense (and affine BatchNorm) layers, in graph order."""
@@ -207,6 +209,9 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
         if node.op == "call_function" and node.target is operator.getitem and isinstance(node.args[0], fx.Node) \
                 and node.args[0] in op_of:
             kind = getitem_kind(node, op_of[node.args[0]])
+        elif node.op == "call_function" and node.target is getattr and node.args[0] in op_of \
+                and node.args[1] in TUPLE_FIELDS:  # ``torch.max(h, 1).values``: element 0, like ``[0]``
+            kind = Identity if getitem_kind(node, op_of[node.args[0]]) is Identity else TupleGet
         op = kind(node, (lambda env: None) if kind is Input else _generic_run(node, gm), inputs,
                   label=ops.op_label(node, module) if node.op != "placeholder" else "", module=module)
         if kind is Identity:
@@ -240,12 +245,43 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
     if len(out_nodes) != 1:
         raise ValueError(f"The model returns {len(out_nodes)} tensors that depend on its input; wrap it so that it "
                          "returns the one output to explain.")
-    op_of = {op.node: op for op in steps}
-    effective, stripped = out_nodes[0], []
-    while effective in op_of and getattr(op_of[effective], "strippable", False) and len(effective.users) == 1:
-        stripped.append(op_of[effective].label)
-        effective = op_of[effective].inputs[0]
-    return Plan(steps, placeholders[0], effective, stripped, consts, captured, output_node)
+    effective, stripped, post = _strip_output(out_nodes[0], {op.node: op for op in steps})
+    return Plan(steps, placeholders[0], effective, stripped, consts, captured, output_node, post)
+
+
+_SELECT_TARGETS = {operator.getitem, torch.select, torch.narrow, torch.ops.aten.select, torch.ops.aten.slice,
+                   torch.ops.aten.narrow}
+
+
+def _shape_only(op: Op) -> bool:
+    """A view/reshape, or a slice/select/index of one tensor: moves values, never mixes them."""
+    if op.kind == "reshape":
+        return len(op.inputs) == 1
+    if op.kind not in ("grad", "tuple_get") or len(op.inputs) != 1:
+        return False
+    node = op.node
+    if node.op == "call_method":
+        return node.target in ("select", "narrow", "__getitem__")
+    return node.op == "call_function" and ops.normalise_target(node.target) in _SELECT_TARGETS
+
+
+def _strip_output(out: fx.Node, op_of: dict) -> tuple[fx.Node, list[str], list[Op]]:
+    """Strip softmax/sigmoid ops that produce the output, also behind shape-only ops (``sigmoid(z).squeeze(1)``,
+    ``softmax(z)[:, 1]``): the effective output, the stripped labels, and the shape ops to re-apply to it."""
+    effective, stripped, post = out, [], []
+    node, chain = out, []
+    while node in op_of and len(node.users) == 1:
+        op = op_of[node]
+        if getattr(op, "strippable", False):
+            stripped.append(op.label)
+            post = chain + post
+            effective, chain = op.inputs[0], []
+        elif not _shape_only(op):
+            break
+        else:
+            chain = [op] + chain
+        node = op.inputs[0]
+    return effective, stripped, post
 
 
 def _mark_nonnegative_inputs(steps: list[Op]) -> None:

@@ -59,7 +59,7 @@ CLIP_METHODS = {"clamp", "clip", "clamp_min", "clamp_max"}
 CLIP_MODULES = (nn.ReLU6, nn.Hardtanh)
 
 RESHAPE_FUNCS = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze} | _aten(
-    "view", "_unsafe_view", "reshape", "flatten", "squeeze", "unsqueeze", "unflatten")
+    "view", "_unsafe_view", "reshape", "flatten", "squeeze", "unsqueeze", "unflatten", "view_as", "reshape_as")
 RESHAPE_METHODS = {"view", "reshape", "flatten", "squeeze", "unsqueeze", "view_as", "reshape_as", "unflatten"}
 RESHAPE_MODULES = (nn.Flatten, nn.Unflatten)
 
@@ -74,7 +74,7 @@ GRAD_FUNCS = {
           "reflection_pad3d", "replication_pad1d", "replication_pad2d", "replication_pad3d", "max_pool1d",
           "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices", "adaptive_max_pool1d",
           "adaptive_max_pool2d", "adaptive_max_pool3d", "expand", "repeat", "flip", "roll", "pixel_shuffle",
-          "pixel_unshuffle", "movedim", "__getitem__", "max_unpool2d", "max_unpool3d", "where")
+          "pixel_unshuffle", "movedim", "__getitem__", "max_unpool2d", "max_unpool3d", "where", "expand_as")
 GRAD_METHODS = {"permute", "transpose", "t", "swapaxes", "swapdims", "split", "chunk", "unbind", "narrow", "expand",
                 "expand_as", "repeat", "where", "flip", "roll", "select", "movedim", "__getitem__"}
 GRAD_MODULES = (

@@ -17,7 +17,7 @@ import torch.fx as fx
 
 from .graph import Plan
 from .operators import (Identity, Input, Linear, Meta, Op, Pass, PassOrStrip, Reshape, Unknown, Walk,
-                        unsupported_error)
+                        unsupported_error, vjp)
 
 Tensor = torch.Tensor
 
@@ -99,7 +99,7 @@ class ForwardRun:
         env[op.node] = value
         if self.record is not None:
             self.record[op.name] = value
-        op = steps[i] = op.settle(env, value)
+        op = steps[i] = _constant_operands(op, self.meta).settle(env, value)
         if isinstance(op, Meta):
             self.meta[op.node] = value
         if self.record is None:
@@ -142,11 +142,33 @@ class ForwardRun:
         self.advance()
         env, plan = self.env, self.plan
         self._check_guarded([n for n in self.counts if n in env])
-        out = env[plan.output_node]
+        out = apply_post(plan, env[plan.output_node], {**plan.consts, **self.meta})
         full = fx.node.map_arg(plan.graph_output.args[0], lambda n: env[n]) if plan.graph_output is not None \
             else out
         kept = {n: env[n] for n in self.counts if n in env}
         return Recording(kept, self.counts, plan.consts, self.meta, self.x, self.recipes), out, full
+
+
+def _constant_operands(op: Op, meta: dict) -> Op:
+    """``op`` without the operands that carry no relevance (masks, indices, sizes and whatever is computed only
+    from them, e.g. ``(x > 0.2).float()`` and its sum): they are constants for the relevance step (a product
+    with a mask is a constant gate, a division by a mask's size a constant scale); an op made only of them
+    carries no relevance itself (``Meta``)."""
+    if isinstance(op, (Meta, Input)) or not any(a in meta for a in op.inputs):
+        return op
+    live = [a for a in op.inputs if a not in meta]
+    if not live:
+        return op.become(Meta)
+    op = op.become(type(op))
+    op.inputs = live
+    return op
+
+
+def apply_post(plan: Plan, value: Any, env: dict) -> Any:
+    """The effective output through the shape-only ops that followed a stripped softmax/sigmoid (``Plan.post``)."""
+    for op in plan.post:
+        value = op.run({**env, op.inputs[0]: value})
+    return value
 
 
 def forward(plan: Plan, x: Tensor, record: Optional[dict] = None, recompute: bool = True
@@ -187,6 +209,9 @@ def backward(plan: Plan, rec: Recording, seed: Tensor, stabilizer: float,
              layer_filter: Optional[Callable[[Tensor], Tensor]] = None) -> tuple[Tensor, "OrderedDict[str, Tensor]"]:
     """Propagate ``seed`` (relevance of the effective output) to the input; returns it and layer totals."""
     walk = Walk(rec.values, rec.consts, rec.meta, stabilizer, layer_filter, rec.recipes)
+    if plan.post:  # relevance of the re-applied shape ops, back on the effective output (their transpose)
+        seed = vjp(lambda xs: apply_post(plan, xs[0], {**rec.consts, **rec.meta}), [rec.values[plan.output_node]],
+                   seed)[0]
     walk.relevance[plan.output_node] = seed
     totals: "OrderedDict[str, Tensor]" = OrderedDict()
     counts = rec.counts

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 from numbers import Real
 from typing import Any, Iterable
@@ -18,11 +20,24 @@ class NonFiniteRelevanceError(ValueError):
 
 
 class ConservationWarning(UserWarning):
-    """The input's relevance differs from the explained value by more than the value itself."""
+    """The map kept almost none of the explained value (absorbed) or far more than it (inflated)."""
 
 
-#: above this |ΣR − f| / |f|, a map comes with a ``ConservationWarning``
-CONSERVATION_WARN = 1.0
+#: a map whose total |relevance| is below this fraction of |f| warns "absorbed"
+ABSORBED_WARN = 0.01
+#: a map whose |ΣR| exceeds this multiple of |f| warns "inflated" (untrained biased BatchNorm CNNs reach ~5x on
+#: small logits, so 2x would be noise)
+INFLATED_WARN = 10.0
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside NeuroRelevanceLib (the caller's line), for ``warnings.warn``
+    called by the function that calls this."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(2), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 _EXAMPLES = {"epsilon": "1e-6", "gamma": "0.25", "stabilizer": "1e-6", "alpha": "1", "beta": "0"}
 
@@ -108,11 +123,13 @@ def check_finite_map(relevance: Tensor, totals: dict) -> None:
 
 
 def check_map_substance(relevance: Tensor, target_value: Tensor, error: Tensor) -> None:
-    """One ``ConservationWarning`` when the map is zero everywhere for a sample (nothing of the explained value
-    reached the input) or relevance is not conserved by more than the value itself (biases, ε or the rules'
-    negative parts absorbed it); nothing otherwise."""
+    """One ``ConservationWarning`` (at the caller's line) when the map is zero everywhere for a sample, keeps
+    almost none of the explained value (total |relevance| < 1 % of |f|: absorbed by biases, ε, the rules'
+    negative parts or operators passed through) or inflates it (|ΣR| > 10 |f|); silent on the ordinary losses of
+    biased networks. ``error``: |ΣR − f| / |f| per sample (reported)."""
     per_sample = relevance.reshape(relevance.shape[0], -1)
     values = target_value.reshape(-1)
+    level = caller_stacklevel()
     vanished = [i for i in range(per_sample.shape[0]) if not bool(per_sample[i].any())]
     if vanished:
         i = vanished[0]
@@ -121,14 +138,24 @@ def check_map_substance(relevance: Tensor, target_value: Tensor, error: Tensor) 
             "(nearly) zero or underflows, or the rules (z+, alpha-beta) found no positive contribution on the way")
         warnings.warn(f"The relevance map is zero everywhere for sample(s) {vanished}: {why}. The map shows "
                       "nothing; try another target, dtype=torch.float64 or the 'epsilon' preset.",
-                      ConservationWarning, stacklevel=4)
+                      ConservationWarning, stacklevel=level)
         return
-    worst = float(error.max()) if error.numel() else 0.0
-    if worst > CONSERVATION_WARN:
-        i = int(error.argmax())
+    f = values.abs().to(per_sample.dtype) if values.numel() == per_sample.shape[0] else \
+        values.abs().sum().expand(per_sample.shape[0]).to(per_sample.dtype)
+    kept = per_sample.abs().sum(1) / f.clamp_min(torch.finfo(f.dtype).tiny)
+    grown = per_sample.sum(1).abs() / f.clamp_min(torch.finfo(f.dtype).tiny)
+    absorbed = [i for i in range(len(f)) if float(f[i]) > 0 and float(kept[i]) < ABSORBED_WARN]
+    inflated = [i for i in range(len(f)) if float(f[i]) > 0 and float(grown[i]) > INFLATED_WARN]
+    for bad, what in ((absorbed, "absorbed"), (inflated, "inflated")):
+        if not bad:
+            continue
+        i = bad[0]
+        how = (f"the map keeps only {100 * float(kept[i]):.3g} % of it: it was absorbed by biases, epsilon, the "
+               "rules' negative parts or an operator passed through (pass_through=)") if what == "absorbed" else \
+            (f"the map sums to {float(grown[i]):.3g} times it: relevance was inflated, e.g. by a negative bias or an "
+             "operator passed through (pass_through=) that does not conserve it")
         warnings.warn(
-            f"Relevance conservation error {worst:.3g} (sample {i}: the input's relevance sums to "
-            f"{float(per_sample[i].sum()):.4g}, the explained value is {float(values[i]):.4g}): most of the value "
-            "was absorbed by biases, epsilon or the rules' negative parts, so the map shows only a small or "
-            "distorted part of it. See Explanation.layer_totals for where it was lost.",
-            ConservationWarning, stacklevel=4)
+            f"Relevance {what} for sample(s) {bad} (sample {i}: the input's relevance sums to "
+            f"{float(per_sample[i].sum()):.4g}, the explained value is {float(values[i]):.4g}; conservation error "
+            f"{float(error.reshape(-1)[i]):.3g}): {how}. See Explanation.layer_totals for where it happened.",
+            ConservationWarning, stacklevel=level)

@@ -2,7 +2,7 @@
 
 - classifier output (N, K), K > 1: ``target`` None -> predicted class per sample; an integer or a
   per-sample integer tensor -> that class (any class, e.g. for an anti-heatmap);
-- single regression output (N,) or (N, 1): the output itself;
+- single regression output (N,) or (N, 1), or one scalar (a model ending in ``.mean()``): the output itself;
 - segmentation output (N, K, *spatial): class ``target`` (default: 1 if K > 1, else 0) summed over
   ``mask`` (default: the predicted foreground — argmax == class for K > 1, logit > 0 for K == 1);
 - a float tensor shaped like the output, or a callable ``output -> weights``: explicit weights.
@@ -88,6 +88,11 @@ def selection(out: Tensor, target: Any = None, mask: Optional[Any] = None) -> tu
     if isinstance(target, numbers.Real) and not isinstance(target, numbers.Integral):
         raise InputError(f"target must be an integer class index, not {target!r}: a fractional class does not "
                          f"exist (round it yourself if you meant int({target!r})).")
+    if out.dim() == 0:  # one scalar (``.mean()``/``.sum()`` at the end): the value itself
+        if mask is not None or (target is not None and not bool((_class_indices(target, 1) == 0).all())):
+            raise InputError(f"The model returns one scalar; target must be None or 0 and mask= cannot select "
+                             f"anything in it (target={target!r}, mask {'given' if mask is not None else 'None'}).")
+        return torch.ones_like(out), "scalar output"
     n = out.shape[0]
     if mask is not None and out.dim() <= 2:
         raise InputError(f"mask= selects voxels of a segmentation output, but this model's output has shape "

@@ -16,8 +16,8 @@ import torch.fx as fx
 from .base import Meta, Op, Unknown, UnsupportedOperatorError, Walk, unsupported_error, vjp
 from .linear import BatchNorm, Linear, MatMul
 from .pooling import MaxPool, ZRule
-from .routing import (Clip, Identity, Input, Pass, PassOrStrip, PassThrough, PassThroughGrad, Reshape, Route, Strip,
-                      TupleGet, getitem_kind)
+from .routing import (Clip, Identity, Input, Pass, PassOrStrip, PassThrough, PassThroughGrad, PassThroughMix, Reshape, Route,
+                      Strip, TupleGet, getitem_kind)
 from .sums import Difference, ReverseDifference, Scale, Sum
 
 BUILTIN: tuple[type[Op], ...] = (Linear, MatMul, BatchNorm, PassOrStrip, Strip, Clip, Pass, Reshape, MaxPool, Route, ZRule, Sum,
@@ -71,6 +71,6 @@ def classify(node: fx.Node, module: Any = None) -> type[Op]:
 
 
 __all__ = ["Op", "Walk", "Input", "Pass", "Clip", "PassOrStrip", "Strip", "Reshape", "Route", "TupleGet", "Identity",
-           "PassThrough", "PassThroughGrad", "ZRule", "MaxPool", "Sum", "Difference", "ReverseDifference", "Scale", "MatMul", "Meta", "Unknown", "Linear",
+           "PassThrough", "PassThroughGrad", "PassThroughMix", "ZRule", "MaxPool", "Sum", "Difference", "ReverseDifference", "Scale", "MatMul", "Meta", "Unknown", "Linear",
            "BatchNorm", "UnsupportedOperatorError", "unsupported_error", "vjp", "classify", "registered",
            "register_operator", "unregister_operator", "operators_added", "getitem_kind"]

@@ -8,8 +8,10 @@
 - ``Reshape``: views, flatten, squeeze: ``R_in = R_out.reshape(input shape)``.
 - ``Route``: data movement, concatenation, slicing, padding, max pooling: routed like the gradient.
 - ``TupleGet``: an element of a tuple-valued op (the op receives a dict index -> relevance).
-- ``PassThrough`` / ``PassThroughGrad``: operators without a rule that the caller named in
-  ``pass_through=``: relevance passes unchanged where the op keeps the shape, else like the gradient.
+- ``PassThrough`` / ``PassThroughMix`` / ``PassThroughGrad``: operators without a rule that the caller named
+  in ``pass_through=``: relevance passes unchanged through an elementwise op of one tensor, by the z-rule
+  through the gradient (``x ⊙ Jᵀ(R/f(x))``) through a shape-keeping op that mixes voxels (``cumsum``), and
+  like the gradient (``Jᵀ R``: selections, products of activations) otherwise.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import torch.fx as fx
 import torch.nn as nn
 
 from .. import ops
+from ..rules import divide
 from .base import Op, Tensor, Unknown, UnsupportedOperatorError, unsupported_error, vjp
 
 _NONNEG_LABELS = {"F.relu", "torch.relu", "ReLU", "ReLU6", "F.relu6", "aten.relu", "aten.relu6", "Tensor.relu",
@@ -154,9 +157,12 @@ class Route(Op):
                 walk.give(n, g)
 
 
+TUPLE_FIELDS = {"values": 0, "indices": 1}  # fields of max/min/topk/sort/… results (torch.return_types)
+
+
 class TupleGet(Op):
-    """``out[i]`` of a tuple-valued op: relevance collected per index for that op (``t[i]`` of a tensor
-    is a routed slice)."""
+    """``out[i]`` (or ``out.values``) of a tuple-valued op: relevance collected per index for that op (``t[i]``
+    of a tensor is a routed slice)."""
 
     kind = "tuple_get"
 
@@ -171,6 +177,7 @@ class TupleGet(Op):
 
     def relevance(self, r, walk):
         src, idx = self.node.args[0], self.node.args[1]
+        idx = TUPLE_FIELDS.get(idx, idx) if isinstance(idx, str) else idx
         slot = walk.relevance.setdefault(src, {})
         slot[idx] = slot[idx] + r if idx in slot else r
 
@@ -193,8 +200,22 @@ class PassThroughGrad(Route):
         op = super().settle(env, value)
         if type(op) is PassThroughGrad and len(op.tensor_inputs) == 1 and isinstance(value, Tensor) \
                 and value.shape == env[op.tensor_inputs[0]].shape:
-            return op.become(PassThrough)
+            return op.become(PassThrough if _elementwise(op, env, value) else PassThroughMix)
         return op
+
+
+def _elementwise(op: Op, env: dict, value: Tensor) -> bool:
+    """Whether ``op`` (one tensor input, shape kept) acts voxel by voxel: a change of half the input's entries
+    changes no other output entry (``cumsum``, ``cummax``, a voxel softmax do)."""
+    node = op.tensor_inputs[0]
+    x = env[node]
+    if not x.is_floating_point() or x.numel() < 2:
+        return True
+    picked = torch.rand(x.shape, generator=torch.Generator().manual_seed(0)).to(x.device) < 0.5
+    bumped = x + picked * (1 + x.abs().max())
+    with torch.no_grad():
+        moved = op.run({**env, node: bumped})
+    return not bool(((moved != value) & ~picked).any())
 
 
 class PassThrough(Pass):
@@ -204,6 +225,25 @@ class PassThrough(Pass):
 
     def nonnegative(self, inputs):
         return False
+
+
+class PassThroughMix(Route):
+    """An operator named in ``pass_through=`` that keeps the shape but mixes voxels (``cumsum``, ``cummax``):
+    the z-rule through its gradient, ``R_in = x ⊙ Jᵀ (R_out / f(x))`` (exact for linear and positively
+    homogeneous ops, like a layer without bias)."""
+
+    kind = "passthrough_mix"
+
+    def nonnegative(self, inputs):
+        return False
+
+    def relevance(self, r, walk):
+        node = self.tensor_inputs[0]
+        x = walk.value(node)
+        with torch.no_grad():
+            z = walk.rerun(self, [node])([x])
+        c, = vjp(walk.rerun(self, [node]), [x], divide(r, z, walk.stabilizer))
+        walk.give(node, x * c)
 
 
 def getitem_kind(node: fx.Node, source: Op) -> type[Op]:
