@@ -99,6 +99,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="smaller regions (mm³) are listed but not ranked (default: as 'neurorelevance regions')")
     p.add_argument("--reference-group", default=None, metavar="GROUP",
                    help="the table's group the others are compared with (region gain, seed 004)")
+    p.add_argument("--gain-on", choices=("positive", "absolute"), default="positive",
+                   help="the region gain divides sums of positive relevance (R+) or of |R| (default: %(default)s)")
     p.add_argument("--no-png", action="store_true", help="skip the labelled PNG of each subject")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: auto)")
     p.add_argument("--batch-size", type=number(1, 4096, integer=True), default=1, metavar="N",
@@ -130,7 +132,7 @@ def run_explain(args: argparse.Namespace) -> int:
             filter=args.filter, filter_range=tuple(args.filter_range), filter_placement=args.filter_placement,
             alpha=args.alpha, atlases=atlases, min_overlap=args.min_overlap,
             min_region_voxels=args.min_region_voxels, min_region_mm3=args.min_region_mm3, png=not args.no_png,
-            reference_group=args.reference_group, device=args.device, batch_size=args.batch_size,
+            reference_group=args.reference_group, gain_on=args.gain_on, device=args.device, batch_size=args.batch_size,
             executor=executor, overwrite=args.overwrite, progress=reporter,
             log=None if args.quiet else (lambda message: print(message, flush=True)), **engine)
     finally:
