@@ -6,6 +6,8 @@ imports neither Qt nor the Slicer app:
 
 - ``NeuroRelevanceLib/logic.py``    scene workflow: prepare / compute / apply, refilter, tables
 - ``NeuroRelevanceLib/jobs.py``     the thread-safe compute step (progress, cancel)
+- ``NeuroRelevanceLib/background.py`` that step on a worker thread (start, progress, cancel, result)
+- ``NeuroRelevanceLib/vocabulary.py`` every run option: range, choices, default, help
 - ``NeuroRelevanceLib/models/``     model cards, safe loading
 - ``NeuroRelevanceLib/mrml/``       volume nodes <-> numpy, outputs, display, storage, tables
 - ``NeuroRelevanceLib/engine/``     relevance propagation on the model's operator graph
@@ -14,7 +16,6 @@ imports neither Qt nor the Slicer app:
 from __future__ import annotations
 
 import pathlib
-import threading
 from typing import Annotated, Union
 
 import qt
@@ -28,7 +29,11 @@ from slicer.util import VTKObservationMixin
 
 from NeuroRelevanceLib import panel
 from NeuroRelevanceLib.logic import RelevanceLogic
-from NeuroRelevanceLib.panel import DEVICES, FILTERS, METHODS, NO_ATLAS, PLACEMENTS, PREDICTED, PRESETS
+from NeuroRelevanceLib.panel import NO_ATLAS, PREDICTED, PRESETS
+# the parameter node's ranges, choices (which fill the combo boxes) and start values: NeuroRelevanceLib/vocabulary.py
+from NeuroRelevanceLib.vocabulary import bounds as _bounds
+from NeuroRelevanceLib.vocabulary import items as _items
+from NeuroRelevanceLib.vocabulary import shown as _shown
 
 CHANNELS = 4  # channel selectors in the .ui
 
@@ -61,21 +66,21 @@ class NeuroRelevanceParameterNode:
     inputVolume3: slicer.vtkMRMLScalarVolumeNode
     modelPath: pathlib.Path
     trusted: bool = False
-    device: Annotated[str, Choice(DEVICES)] = "auto"
-    preset: Annotated[str, Choice(PRESETS)] = "epsilon-plus"
-    method: Annotated[str, Choice(METHODS)] = "lrp"
-    epsilon: Annotated[float, WithinRange(0.0, 10.0)] = 1e-6
-    gamma: Annotated[float, WithinRange(0.0, 10.0)] = 0.25
-    alpha: Annotated[float, WithinRange(1.0, 10.0)] = 1.0
-    target: str = PREDICTED
-    filterType: Annotated[str, Choice(FILTERS)] = "none"
-    filterLow: Annotated[float, WithinRange(0.0, 1.0)] = 0.0
-    filterHigh: Annotated[float, WithinRange(0.0, 1.0)] = 1.0
-    filterPlacement: Annotated[str, Choice(PLACEMENTS)] = "input"
-    opacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
-    threshold: Annotated[float, WithinRange(0.0, 0.99)] = panel.DEFAULT_THRESHOLD
-    positiveOnly: bool = False
-    atlasName: str = NO_ATLAS
+    device: Annotated[str, Choice(_items("device"))] = _shown("device")
+    preset: Annotated[str, Choice(PRESETS)] = _shown("preset")
+    method: Annotated[str, Choice(_items("method"))] = _shown("method")
+    epsilon: Annotated[float, WithinRange(*_bounds("epsilon"))] = _shown("epsilon")
+    gamma: Annotated[float, WithinRange(*_bounds("gamma"))] = _shown("gamma")
+    alpha: Annotated[float, WithinRange(*_bounds("alpha"))] = _shown("alpha")
+    target: str = _shown("target")
+    filterType: Annotated[str, Choice(_items("filter"))] = _shown("filter")
+    filterLow: Annotated[float, WithinRange(*_bounds("filter_range"))] = _shown("filter_range")[0]
+    filterHigh: Annotated[float, WithinRange(*_bounds("filter_range"))] = _shown("filter_range")[1]
+    filterPlacement: Annotated[str, Choice(_items("filter_placement"))] = _shown("filter_placement")
+    opacity: Annotated[float, WithinRange(*_bounds("opacity"))] = _shown("opacity")
+    threshold: Annotated[float, WithinRange(*_bounds("threshold"))] = _shown("threshold")
+    positiveOnly: bool = _shown("positive_only")
+    atlasName: str = _shown("atlas")
     atlasNode: Union[slicer.vtkMRMLLabelMapVolumeNode, slicer.vtkMRMLSegmentationNode, None]
     outputVolume: slicer.vtkMRMLScalarVolumeNode
 
@@ -91,7 +96,6 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._job = None
         self._worker = None
-        self._progress = ("", 0.0)
         self._lastRun = None
         self._shownPreset = None
         self._shownDisplay = None
@@ -251,7 +255,7 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return [getattr(self._parameterNode, f"inputVolume{i}") for i in range(self._channels)]
 
     def onApplyButton(self) -> None:
-        from NeuroRelevanceLib.jobs import compute
+        from NeuroRelevanceLib.background import BackgroundRun
 
         p = self._parameterNode
         self._status = ("", None)
@@ -263,48 +267,35 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._status = ("failed", exc)
                 self._onParameterChanged()
                 raise
-            loaded = self._job.loaded
-            self.ui.modelInfoLabel.text = loaded.summary()
-            self._error = None
-
-            def work():
-                try:
-                    compute(self._job, lambda message, fraction: setattr(self, "_progress", (message, fraction)))
-                except Exception as exc:  # reported on the GUI thread by _poll
-                    self._error = exc
-
-            self._worker = threading.Thread(target=work, daemon=True)
-            self._worker.start()
+            self.ui.modelInfoLabel.text = self._job.loaded.summary()
+            self._worker = BackgroundRun(self._job).start()  # compute on a worker thread
             self.ui.progressBar.visible = True
             self.ui.cancelButton.enabled = True
             self._onParameterChanged()
             self._timer.start()
 
     def _poll(self) -> None:
-        message, fraction = self._progress
-        self.ui.progressBar.value = int(100 * fraction)
-        self.ui.progressBar.format = f"{message} %p%"
         if self._worker is None:
             return
-        if self._worker.is_alive():
-            # Slicer's main thread holds the GIL while idle: lend it to the worker between polls
-            self._worker.join(0.08)
+        message, fraction = self._worker.progress
+        self.ui.progressBar.value = int(100 * fraction)
+        self.ui.progressBar.format = f"{message} %p%"
+        # Slicer's main thread holds the GIL while idle: lend it to the worker between polls
+        if not self._worker.wait(0.08):
             return
         self._timer.stop()
-        self._worker = None
+        worker, self._worker = self._worker, None
         self.ui.cancelButton.enabled = False
         self.ui.progressBar.visible = False
         try:
-            if self._error is not None:
-                from NeuroRelevanceLib.jobs import Cancelled
-
-                cancelled = isinstance(self._error, Cancelled)  # said beside Apply (_onParameterChanged)
-                self._status = ("cancelled" if cancelled else "failed", self._error)
-                if not cancelled:
-                    slicer.util.errorDisplay(f"The relevance run failed: {self._error}")
+            if worker.error is not None:
+                # said beside Apply (_onParameterChanged)
+                self._status = ("cancelled" if worker.cancelled else "failed", worker.error)
+                if not worker.cancelled:
+                    slicer.util.errorDisplay(f"The relevance run failed: {worker.error}")
             else:
                 with slicer.util.tryWithErrorDisplay("Could not add the results to the scene."):
-                    self._lastRun = self.logic.apply(self._job)  # applies the current display
+                    self._lastRun = self.logic.apply(worker.result())  # applies the current display
                     self._shownDisplay = self._displaySettings()
                     self._showResults()
         finally:

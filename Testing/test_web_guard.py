@@ -77,7 +77,7 @@ def test_page_values_pass_through_panel_settings():
     ({"filter_placement": "everywhere"}, "Placement"),
     ({"epsilon": ""}, "ε must be a number (got ''); type e.g. 1e-6"),
     ({"gamma": "a lot"}, "γ must be a number"),
-    ({"alpha": 0.5}, "α = 0.5 must lie in [1, 1000]"),
+    ({"alpha": 0.5}, "α = 0.5 must lie in [1, 10]"),
     ({"opacity": float("nan")}, "Opacity"),
     ({"threshold": 1.5}, "Threshold"),
     ({"filter_range": [0.8, 0.2]}, "reversed"),

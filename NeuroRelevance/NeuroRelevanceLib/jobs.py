@@ -52,6 +52,11 @@ class Settings:
     table_required: bool = True      # with an atlas: no table, no run (False: keep the map, say why)
     engine_params: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        from .vocabulary import filter_kind
+
+        self.filter = filter_kind(self.filter)  # "none" (a widget's word) and None are one "no filter"
+
     @property
     def label(self) -> str:
         """How the method appears in node names: "LRP epsilon-plus", "LRP αβ (α=3, β=2)", "gradcam++"."""

@@ -8,26 +8,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import vocabulary as _vocabulary
 from .engine import presets as _presets
+from .vocabulary import NO_ATLAS, NO_FILTER, PREDICTED, filter_kind  # noqa: F401 - the widgets' words
 from .windowing import DEFAULT_THRESHOLD  # noqa: F401 - the display threshold every front end starts from
 
 #: ``PRESETS`` (the presets the panel and the web page offer) and ``PRESET_ALPHA`` (α of the αβ presets; the α
 #: field follows the preset unless the user changes it) are read from the engine's registry
 #: (``engine/presets.py``) on every access, so a preset registered later is offered too (``__getattr__``).
-_LIVE = {"PRESETS": lambda: list(_presets.PRESETS), "PRESET_ALPHA": _presets.preset_alpha}
+_LIVE = {"PRESETS": lambda: _vocabulary.OPTIONS["preset"].items, "PRESET_ALPHA": _presets.preset_alpha}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LIVE:
         return _LIVE[name]()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-METHODS = ["lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",
-           "guided_backprop", "gradcam", "gradcam++", "guided_gradcam"]
-FILTERS = ["none", "pass", "clamp"]
-PLACEMENTS = ["input", "every-layer"]
-DEVICES = ["auto", "cuda", "cpu"]
-PREDICTED = "predicted"
-NO_ATLAS = "none"
+
+
+#: the choices every panel offers, from the one option vocabulary (``vocabulary.OPTIONS``)
+METHODS = _vocabulary.OPTIONS["method"].items
+FILTERS = _vocabulary.OPTIONS["filter"].items
+PLACEMENTS = _vocabulary.OPTIONS["filter_placement"].items
+DEVICES = _vocabulary.OPTIONS["device"].items
 
 
 def run_settings(*, method: str, preset: str, target: str | None, filter_type: str,
@@ -42,7 +44,7 @@ def run_settings(*, method: str, preset: str, target: str | None, filter_type: s
     """
     settings = dict(method=method, preset=preset,
                     target=None if target in (None, "", PREDICTED) else target,
-                    filter=None if filter_type == "none" else filter_type,
+                    filter=filter_kind(filter_type),
                     filter_range=(float(filter_low), float(filter_high)),
                     filter_placement=filter_placement, opacity=float(opacity),
                     threshold=float(threshold), positive_only=bool(positive_only),
@@ -58,7 +60,7 @@ def run_settings(*, method: str, preset: str, target: str | None, filter_type: s
 
 def display_filter(run, filter_type: str) -> str | None:
     """The filter a refresh from the cache applies (none for runs filtered at every layer)."""
-    if filter_type == "none" or run.job.settings.filter_placement == "every-layer":
+    if filter_kind(filter_type) is None or run.job.settings.filter_placement == "every-layer":
         return None
     return filter_type
 

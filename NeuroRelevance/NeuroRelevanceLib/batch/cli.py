@@ -61,9 +61,9 @@ def collector_from_args(args: argparse.Namespace, model: str) -> Iterator:
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``explain`` sub-command; returns its parser (``func`` set to :func:`run_explain`)."""
-    from ..cli_checks import number
-
     from ..cli import PLUGINS
+    from ..cli_checks import number
+    from ..vocabulary import OPTIONS, add_option
 
     p = subparsers.add_parser(
         "explain", help=PLUGINS["explain"][1],
@@ -76,33 +76,29 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, metavar="CARD",
                    help="model card (.json); its weights may be a state dict, TorchScript or .pt2 file")
     p.add_argument("--output", default="explain-output", metavar="DIR", help="output folder (default: %(default)s)")
-    p.add_argument("--method", default="lrp", help="explanation method (default: lrp; see docs/methods.md)")
-    p.add_argument("--preset", default=None, help="LRP preset (default: the card's recommended preset)")
-    p.add_argument("--alpha", type=number(1.0, 100.0), default=None,
-                   help="α of the αβ presets (β = α − 1; default: the preset's own)")
-    p.add_argument("--epsilon", type=number(0.0, 1e6), default=None, help="ε of the LRP-ε rules")
-    p.add_argument("--gamma", type=number(0.0, 1e6), default=None, help="γ of the LRP-γ rules")
-    p.add_argument("--target", default=None, help="class name or index to explain (default: the predicted class)")
-    p.add_argument("--filter", choices=("pass", "clamp"), default=None, help="relevance filter (seed 001)")
-    p.add_argument("--filter-range", type=number(0.0, 1.0), nargs=2, default=(0.0, 1.0), metavar=("LOW", "HIGH"),
-                   help="α1 α2 of the filter, fractions of max |R| (default: 0 1)")
-    p.add_argument("--filter-placement", choices=("input", "every-layer"), default="input",
-                   help="filter once at the input or after every layer (LRP only; default: input)")
+    add_option(p, "method", choices=None,  # the library also takes aliases (saliency, ig, ...) and summary
+               help_suffix="default: %(default)s; " + ", ".join(OPTIONS["method"].items) + ", summary")
+    add_option(p, "preset")
+    add_option(p, "alpha")
+    add_option(p, "epsilon", default=None, help_suffix="default: %g" % OPTIONS["epsilon"].library_default)
+    add_option(p, "gamma", default=None, help_suffix="default: %g" % OPTIONS["gamma"].library_default)
+    add_option(p, "target")
+    add_option(p, "filter", help_suffix="seed 001; default: none")
+    add_option(p, "filter_range", nargs=2, metavar=("LOW", "HIGH"), help_suffix="default: 0 1")
+    add_option(p, "filter_placement", help_suffix="default: %(default)s")
     p.add_argument("--atlas", nargs="+", default=None, metavar="ATLAS",
                    help="atlases for the region tables, bundled names or label-map files (default: AAL3; "
                         "'none' for no tables)")
-    p.add_argument("--min-overlap", type=number(0.0, 1.0), default=0.5,
-                   help="share of Σ|R| that must lie inside the atlas (default: %(default)s)")
-    p.add_argument("--min-region-voxels", type=number(0.0), default=None,
-                   help="smaller regions are listed but not ranked (default: as 'neurorelevance regions')")
-    p.add_argument("--min-region-mm3", type=number(0.0), default=None,
-                   help="smaller regions (mm³) are listed but not ranked (default: as 'neurorelevance regions')")
+    add_option(p, "min_overlap", help_suffix="default: %(default)s")
+    add_option(p, "min_region_voxels", default=None, help_suffix="default: as 'neurorelevance regions'")
+    add_option(p, "min_region_mm3", default=None, help_suffix="default: as 'neurorelevance regions'")
     p.add_argument("--reference-group", default=None, metavar="GROUP",
                    help="the table's group the others are compared with (region gain, seed 004)")
     p.add_argument("--gain-on", choices=("positive", "absolute"), default="positive",
                    help="the region gain divides sums of positive relevance (R+) or of |R| (default: %(default)s)")
     p.add_argument("--no-png", action="store_true", help="skip the labelled PNG of each subject")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: auto)")
+    p.add_argument("--device", default=OPTIONS["device"].library_default,
+                   help=f"{OPTIONS['device'].help} (default: %(default)s)")
     p.add_argument("--batch-size", type=number(1, 4096, integer=True), default=1, metavar="N",
                    help="subjects per task; each is still explained on its own (default: 1)")
     add_executor_arguments(p)
@@ -118,6 +114,7 @@ def run_explain(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from .progress import ProgressReporter
     from .run import explain_cohort
+    from ..vocabulary import filter_kind
     from .summary import summary_lines
 
     inputs = args.inputs[0] if len(args.inputs) == 1 and args.inputs[0].lower().endswith((".csv", ".tsv")) \
@@ -129,7 +126,7 @@ def run_explain(args: argparse.Namespace) -> int:
     try:
         result = explain_cohort(
             inputs, args.model, args.output, method=args.method, preset=args.preset, target=_target(args.target),
-            filter=args.filter, filter_range=tuple(args.filter_range), filter_placement=args.filter_placement,
+            filter=filter_kind(args.filter), filter_range=tuple(args.filter_range), filter_placement=args.filter_placement,
             alpha=args.alpha, atlases=atlases, min_overlap=args.min_overlap,
             min_region_voxels=args.min_region_voxels, min_region_mm3=args.min_region_mm3, png=not args.no_png,
             reference_group=args.reference_group, gain_on=args.gain_on, device=args.device, batch_size=args.batch_size,

@@ -36,9 +36,9 @@ from typing import Any, Optional
 
 from ..errors import InputError
 from . import schema as _schema
-from .schema import NORMALIZATIONS, OUTPUT_TYPES, check_card
+from .schema import INPUT_NORMALIZATIONS, OUTPUT_TYPES, check_card
 
-__all__ = ["InputSpec", "ModelCard", "NORMALIZATIONS", "OUTPUT_TYPES", "OutputSpec", "PRESETS",
+__all__ = ["INPUT_NORMALIZATIONS", "InputSpec", "ModelCard", "OUTPUT_TYPES", "OutputSpec", "PRESETS",
            "card_from_dict", "read_card"]
 
 

@@ -15,7 +15,9 @@ from typing import Any
 from ..engine import presets as _presets
 
 OUTPUT_TYPES = ("classification", "regression", "segmentation")
-NORMALIZATIONS = ("none", "zscore", "minmax", "percentile")
+#: choices of the card field ``input.normalization.type`` (what the model expects of its input); not the map
+#: normalisation of ``method="summary"`` (``methods.NORMALISATIONS``)
+INPUT_NORMALIZATIONS = ("none", "zscore", "minmax", "percentile")
 MASKS = ("nonzero", "none")
 #: the largest input grid a card may ask for (voxels per channel): 512³
 MAX_VOXELS = 512 ** 3
@@ -102,8 +104,8 @@ def _normalization_problems(norm: Any) -> list[str]:
         return [f'"input.normalization" must be an object such as {{"type": "zscore"}}, not {str(norm)[:40]!r}']
     problems = unknown_keys(norm, "input.normalization")
     kind = norm.get("type", "none")
-    if kind not in NORMALIZATIONS:
-        problems.append(f'"input.normalization.type" must be one of {NORMALIZATIONS}, not {str(kind)[:30]!r}')
+    if kind not in INPUT_NORMALIZATIONS:
+        problems.append(f'"input.normalization.type" must be one of {INPUT_NORMALIZATIONS}, not {str(kind)[:30]!r}')
     if norm.get("mask", "none") not in MASKS:
         problems.append(f'"input.normalization.mask" must be one of {MASKS}, not {str(norm.get("mask"))[:30]!r}')
     bounds = {k: norm[k] for k in ("low", "high") if k in norm}

@@ -296,7 +296,8 @@ class RelevanceWebApp:
 
     async def run(self) -> None:
         """Prepare on the server loop, compute on a worker thread, apply back on the loop."""
-        from ..jobs import Cancelled, compute
+        from ..background import BackgroundRun
+        from ..jobs import Cancelled
 
         s = self.state
         if self.job is not None:
@@ -314,20 +315,16 @@ class RelevanceWebApp:
             self.job, s.busy, s.error, s.progress = job, True, "", 0
             s.runs_started = self.session.runs_started
             self._shown = self._display_values()  # apply() shows the run with these
-        progress = {"message": "Starting", "fraction": 0.0}
-
-        def report(message: str, fraction: float) -> None:  # called on the worker thread
-            progress.update(message=message, fraction=fraction)
-
-        future = asyncio.get_running_loop().run_in_executor(None, compute, job, report)
-        while not future.done():
+        handle = BackgroundRun(job).start()  # compute on a worker thread
+        while not handle.done:
             with s:
-                s.progress, s.progress_message = int(100 * progress["fraction"]), progress["message"]
-            await asyncio.wait([future], timeout=0.2)
+                message, fraction = handle.progress
+                s.progress, s.progress_message = int(100 * fraction), message
+            await asyncio.get_running_loop().run_in_executor(None, handle.wait, 0.2)
         with s:
             self._event = ("", None)
             try:
-                future.result()
+                handle.result()
                 self.session.finish(job)
                 self._show_results()
                 s.info = "Done."

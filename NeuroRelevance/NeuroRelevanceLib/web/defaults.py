@@ -1,7 +1,7 @@
 """What the page starts with: every state value the page reads, and which of them trigger what."""
 from __future__ import annotations
 
-from .. import panel
+from .. import panel, vocabulary
 
 #: state names that only change the display: handled from the cache, never by a new run
 DISPLAY_KEYS = ("filter_type", "filter_range", "opacity", "threshold", "positive_only")
@@ -10,10 +10,16 @@ RUN_KEYS = ("method", "preset", "epsilon", "gamma", "alpha", "target", "filter_t
             "filter_placement", "atlas", "min_overlap")
 #: every setting a run reads; the Run button sends them with its click
 PAGE_SETTINGS = tuple(dict.fromkeys(RUN_KEYS + DISPLAY_KEYS))
-#: the overlay's first look: weak relevance (under 30 % of the window) left out, so the anatomy
-#: stays readable under a clear map (at 5 % and opacity 0.6 a pale pink haze covered a fifth of
-#: the brain in the demo; see docs/web.md)
-WEB_DISPLAY = dict(opacity=0.8, threshold=0.3)
+#: the page's state names of the run options (``vocabulary.OPTIONS``) where they differ from the keyword names
+PAGE_NAMES = {"filter": "filter_type"}
+
+
+def option_state() -> dict:
+    """The start values of the run options on the page (``vocabulary.OPTIONS``), by page state name."""
+    names = {PAGE_NAMES.get(name, name): name for name in vocabulary.OPTIONS}
+    state = {key: vocabulary.OPTIONS[names[key]].web_default for key in PAGE_SETTINGS if key in names}
+    state["filter_range"] = list(state["filter_range"])
+    return state
 
 
 def page_defaults(app, autorun: bool) -> dict:
@@ -24,14 +30,10 @@ def page_defaults(app, autorun: bool) -> dict:
     return dict(
         input_kind="demo", demo_diagnosis="AD", demo_age=78, server_path="",
         model_items=app.model_items, model_choice=DEMO_MODEL, model_path="",
-        model_info="", model_use="", method_items=panel.METHODS, method="lrp",
-        preset_items=panel.PRESETS, preset="epsilon-plus", epsilon=1e-6, gamma=0.25, alpha=1.0,
-        target_items=[panel.PREDICTED], target=panel.PREDICTED,
-        filter_items=panel.FILTERS, filter_type="none", filter_range=[0.0, 1.0],
-        placement_items=panel.PLACEMENTS, filter_placement="input",
-        opacity=WEB_DISPLAY["opacity"], threshold=WEB_DISPLAY["threshold"],
-        positive_only=False, atlas_items=list(app.atlases),
-        atlas=DEMO_ATLAS, min_overlap=DEMO_SETTINGS["min_overlap"],
+        model_info="", model_use="", method_items=panel.METHODS, preset_items=panel.PRESETS,
+        target_items=[panel.PREDICTED], filter_items=panel.FILTERS, placement_items=panel.PLACEMENTS,
+        **{**option_state(), "atlas": DEMO_ATLAS, "min_overlap": DEMO_SETTINGS["min_overlap"]},
+        atlas_items=list(app.atlases),
         busy=False, progress=0, progress_message="", error="", error_where="run", info="",
         summary="", pinned_summary="", caption="", input_name="", has_run=False,
         has_table=False, runs_started=0, overlay_updates=0, table_rows=[],

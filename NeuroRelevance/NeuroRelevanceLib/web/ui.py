@@ -4,6 +4,7 @@ Element ids (``nr-...``) are stable: the browser tests and users' own automation
 """
 from __future__ import annotations
 
+from ..vocabulary import NO_FILTER, OPTIONS
 from .defaults import PAGE_SETTINGS
 
 DOWNLOADS = (("heatmap", "Relevance map, raw (.nii.gz)", "application/gzip", "mdi-brain"),
@@ -155,12 +156,19 @@ def _method(v) -> None:
                 with v.VCol(cols=12):
                     v.VSelect(v_model=("preset",), items=("preset_items",), label="LRP rule preset",
                               density="compact", hide_details=True, id="nr-preset")
-                for name, label in (("epsilon", "ε"), ("gamma", "γ"), ("alpha", "αβ rule α")):
+                for name in ("epsilon", "gamma", "alpha"):
                     with v.VCol(cols=4):
-                        v.VTextField(v_model_number=(name,), label=label,
+                        v.VTextField(v_model_number=(name,), label=OPTIONS[name].label,
+                                     title="%s in [%g, %g]" % (OPTIONS[name].help, *OPTIONS[name].bounds),
                                      density="compact", hide_details=True, id=f"nr-rule-{name}")
             v.VSelect(v_model=("target",), items=("target_items",), label="Target", density="compact",
                       classes="mt-3", hide_details=True, id="nr-target")
+
+
+def _span(name: str) -> dict:
+    """``min``/``max`` of a slider: the option's range in the vocabulary (``vocabulary.OPTIONS``)."""
+    low, high = OPTIONS[name].bounds
+    return {"min": low, "max": high}
 
 
 def _filter(v) -> None:
@@ -169,9 +177,9 @@ def _filter(v) -> None:
         with v.VExpansionPanelText():
             v.VSelect(v_model=("filter_type",), items=("filter_items",), label="Filter type",
                       density="compact", hide_details=True, id="nr-filter-type")
-            v.VRangeSlider(v_model=("filter_range",), min=0, max=1, step=0.01, label="Filter range",
+            v.VRangeSlider(v_model=("filter_range",), **_span("filter_range"), step=0.01, label="Filter range",
                            thumb_label=True, hide_details=True, classes="mt-4", id="nr-filter-range",
-                           disabled=("filter_type === 'none'",),
+                           disabled=(f"filter_type === '{NO_FILTER}'",),
                            title="Bounds of |relevance| / max|relevance| the filter keeps (not the αβ rule's α)")
             v.VSelect(v_model=("filter_placement",), items=("placement_items",),
                       label="Applied", density="compact", hide_details=True, id="nr-placement")
@@ -181,9 +189,9 @@ def _display(v) -> None:
     with v.VExpansionPanel(value="display", id="nr-panel-display"):
         v.VExpansionPanelTitle("Display")
         with v.VExpansionPanelText():
-            v.VSlider(v_model=("opacity",), min=0, max=1, step=0.05, label="Opacity",
+            v.VSlider(v_model=("opacity",), **_span("opacity"), step=0.05, label="Opacity",
                       thumb_label=True, hide_details=True, id="nr-opacity")
-            v.VSlider(v_model=("threshold",), min=0, max=0.95, step=0.01, label="Threshold",
+            v.VSlider(v_model=("threshold",), **_span("threshold"), step=0.01, label="Threshold",
                       thumb_label=True, hide_details=True, id="nr-threshold",
                       title="|R| under this fraction of the colour window is not drawn")
             v.VCheckbox(v_model=("positive_only",), label="Positive relevance only",
@@ -216,7 +224,7 @@ def _save(v, html) -> None:
             with html.Div(classes="d-flex flex-column ga-1"):
                 for key, label, mime, icon in DOWNLOADS:
                     condition = "!has_run || busy" + {"table": " || !has_table",
-                                                      "displayed": " || filter_type === 'none'"}.get(key, "")
+                                                      "displayed": f" || filter_type === '{NO_FILTER}'"}.get(key, "")
                     v.VBtn(label, prepend_icon=icon, variant="tonal", density="compact",
                            id=f"nr-download-{key}", disabled=(condition,),
                            click=f"trigger('download_{key}').then((data) => data && "

@@ -10,10 +10,10 @@ import math
 from typing import Any, Sequence
 
 from .. import panel
+from ..vocabulary import OPTIONS
 from ..errors import InputError
 
-LABELS = {"epsilon": "ε", "gamma": "γ", "alpha": "αβ rule α", "opacity": "Opacity", "threshold": "Threshold",
-          "min_overlap": "Minimum overlap"}
+LABELS = {name: option.label for name, option in OPTIONS.items() if option.label}
 EXAMPLES = {"epsilon": "1e-6", "gamma": "0.25", "alpha": "1"}
 
 
@@ -50,7 +50,8 @@ def page_values(state, *, atlases: Sequence[str], targets: Sequence[str]) -> dic
         low, high = state.filter_range
     except (TypeError, ValueError):
         raise InputError("The filter range must be two numbers, e.g. [0.2, 1.0].") from None
-    low, high = number(low, "Filter range start", 0.0, 1.0), number(high, "Filter range end", 0.0, 1.0)
+    bounds = OPTIONS["filter_range"].bounds
+    low, high = number(low, "Filter range start", *bounds), number(high, "Filter range end", *bounds)
     if low > high:
         raise InputError(f"The filter range [{low:g}, {high:g}] is reversed; its start must not exceed its end.")
     return dict(
@@ -60,14 +61,14 @@ def page_values(state, *, atlases: Sequence[str], targets: Sequence[str]) -> dic
         filter_type=choice(state.filter_type, "Filter", panel.FILTERS),
         filter_low=low, filter_high=high,
         filter_placement=choice(state.filter_placement, "Placement", panel.PLACEMENTS),
-        opacity=number(state.opacity, "opacity", 0.0, 1.0),
-        threshold=number(state.threshold, "threshold", 0.0, 0.99),
+        opacity=number(state.opacity, "opacity", *OPTIONS["opacity"].bounds),
+        threshold=number(state.threshold, "threshold", *OPTIONS["threshold"].bounds),
         positive_only=flag(state.positive_only, "Positive relevance only"),
         atlas=choice(state.atlas, "Atlas", atlases),
-        epsilon=number(state.epsilon, "epsilon", 0.0, 1e3),
-        gamma=number(state.gamma, "gamma", 0.0, 1e3),
-        alpha=number(state.alpha, "alpha", 1.0, 1e3),
-        min_overlap=number(state.min_overlap, "min_overlap", 0.0, 1.0))
+        epsilon=number(state.epsilon, "epsilon", *OPTIONS["epsilon"].bounds),
+        gamma=number(state.gamma, "gamma", *OPTIONS["gamma"].bounds),
+        alpha=number(state.alpha, "alpha", *OPTIONS["alpha"].bounds),
+        min_overlap=number(state.min_overlap, "min_overlap", *OPTIONS["min_overlap"].bounds))
 
 
 def _example(low: float, high: float) -> str:

@@ -1,0 +1,212 @@
+"""The one declaration of every run option: name, type, range, choices, defaults and help text.
+
+The Slicer module (parameter node, combo items, spin-box ranges), the web page (start values, widget
+ranges, the checks of what the browser sends), the ``explain`` command line (flags) and the console
+defaults (``jobs.Settings``) are derived from :data:`OPTIONS`; ``Testing/test_settings_vocabulary.py``
+checks that they all agree. This module imports neither torch nor Qt nor pandas; the preset list is read
+live from the engine's registry (``engine/presets.py``), the region-size defaults from ``regions``
+when asked.
+
+Ranges of the LRP rule parameters (one range everywhere, the panel's spin boxes included):
+
+- ε ∈ [0, 1000]: ε is added to a layer's pre-activations z, so it is in z's units; networks fed
+  unnormalised intensities have |z| in the hundreds or thousands, where an ε capped at 10 would have
+  no visible effect (ε ≫ |z| turns every ε layer into a near-constant spread of relevance, so
+  larger values add nothing).
+- γ ∈ [0, 1000]: γ weighs the positive weights (z + γ z⁺); from γ ≈ 100 on the rule equals z⁺ within
+  1 %, so the cap only stops typing errors.
+- α ∈ [1, 10]: the αβ rule with β = α − 1; the papers use α ∈ {1, 2}; at α = 10 it already subtracts
+  nine times the negative part from ten times the positive one.
+
+"No filter" is ``None`` in the library and "none" in the widgets (:data:`NO_FILTER`);
+:func:`filter_kind` maps either to ``None``. The card field ``input.normalization.type`` (what the
+model expects of its input) has its choices in ``models.schema.INPUT_NORMALIZATIONS``; the map
+normalisation of ``method="summary"`` (``methods.NORMALISATIONS``) is a different thing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+#: the widgets' word for "no filter" / "no atlas" and for "explain the predicted class"
+NO_FILTER = "none"
+NO_ATLAS = "none"
+PREDICTED = "predicted"
+
+
+def _presets() -> tuple:
+    from .engine import presets
+
+    return tuple(presets.PRESETS)
+
+
+def _rule_default(name: str) -> Callable[[], float]:
+    def read() -> float:
+        from .engine.presets import RuleParams
+
+        return getattr(RuleParams(), name)
+    return read
+
+
+def _region_default(name: str) -> Callable[[], float]:
+    def read() -> float:
+        from .regions import statistics
+
+        return getattr(statistics, name)
+    return read
+
+
+def _threshold() -> float:
+    from .windowing import DEFAULT_THRESHOLD
+
+    return DEFAULT_THRESHOLD
+
+
+@dataclass(frozen=True)
+class Option:
+    """One run option. ``default``: the library's (console, command line) value; ``shown``: what a
+    panel starts from where it differs (a widget cannot show ``None``); ``web``: the web page's start
+    value where it deliberately differs from the Slicer panel's. A callable is read when asked."""
+
+    name: str
+    kind: type
+    help: str
+    default: Any = None
+    shown: Any = None
+    web: Any = None
+    low: Optional[float] = None
+    high: Optional[float] = None
+    choices: Any = None
+    flag: Optional[str] = None
+    slicer: Optional[str] = None
+    label: str = ""
+
+    def _read(self, value: Any) -> Any:
+        return value() if callable(value) else value
+
+    @property
+    def library_default(self) -> Any:
+        """The default of the console (``jobs.Settings``) and the command line."""
+        return self._read(self.default)
+
+    @property
+    def panel_default(self) -> Any:
+        """The Slicer panel's start value."""
+        return self._read(self.shown) if self.shown is not None else self.library_default
+
+    @property
+    def web_default(self) -> Any:
+        """The web page's start value."""
+        return self._read(self.web) if self.web is not None else self.panel_default
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of a number option."""
+        if self.low is None or self.high is None:
+            raise TypeError(f"option {self.name!r} has no range")
+        return (float(self.low), float(self.high))
+
+    @property
+    def items(self) -> list:
+        """The choices a widget offers (read live, e.g. the preset registry)."""
+        return list(self._read(self.choices))
+
+
+def _options(*options: Option) -> dict[str, Option]:
+    return {o.name: o for o in options}
+
+
+#: every run option, by the keyword name of ``RelevanceLogic.prepare``/``run`` (and the web page's state)
+OPTIONS: dict[str, Option] = _options(
+    Option("method", str, "explanation method (see docs/methods.md)", "lrp",
+           choices=("lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",
+                    "guided_backprop", "gradcam", "gradcam++", "guided_gradcam"),
+           flag="--method", slicer="method", label="Method"),
+    Option("preset", str, "LRP preset (default: the model card's recommended preset)", None,
+           shown="epsilon-plus", choices=_presets, flag="--preset", slicer="preset", label="LRP rule preset"),
+    Option("epsilon", float, "ε of the LRP-ε rules (stabiliser, in pre-activation units)",
+           _rule_default("epsilon"), low=0.0, high=1000.0, flag="--epsilon", slicer="epsilon", label="ε"),
+    Option("gamma", float, "γ of the LRP-γ rules", _rule_default("gamma"), low=0.0, high=1000.0,
+           flag="--gamma", slicer="gamma", label="γ"),
+    Option("alpha", float, "α of the αβ presets (β = α − 1; default: the preset's own)", None, shown=1.0,
+           low=1.0, high=10.0, flag="--alpha", slicer="alpha", label="αβ rule α"),
+    Option("target", str, "class name or index to explain (default: the predicted class)", None,
+           shown=PREDICTED, flag="--target", slicer="target", label="Target"),
+    Option("filter", str, "relevance filter: pass keeps |R| inside the range, clamp "
+           "clips into it", None, shown=NO_FILTER, choices=(NO_FILTER, "pass", "clamp"), flag="--filter",
+           slicer="filterType", label="Filter type"),
+    Option("filter_range", float, "α1 α2 of the filter, fractions of max |R|", (0.0, 1.0), low=0.0, high=1.0,
+           flag="--filter-range", label="Filter range"),
+    Option("filter_placement", str, "filter once at the input or after every layer (LRP only)", "input",
+           choices=("input", "every-layer"), flag="--filter-placement", slicer="filterPlacement",
+           label="Applied"),
+    Option("atlas", str, "atlas of the region table", None, shown=NO_ATLAS, slicer="atlasName", label="Atlas"),
+    Option("min_overlap", float, "share of Σ|R| that must lie inside the atlas", 0.5, low=0.0, high=1.0,
+           flag="--min-overlap", label="Minimum overlap"),
+    Option("min_region_voxels", float, "smaller regions are listed but not ranked",
+           _region_default("DEFAULT_MIN_REGION_VOXELS"), low=0.0, high=float("inf"), flag="--min-region-voxels"),
+    Option("min_region_mm3", float, "smaller regions (mm³) are listed but not ranked",
+           _region_default("DEFAULT_MIN_REGION_MM3"), low=0.0, high=float("inf"), flag="--min-region-mm3"),
+    # the web page starts with a clearer map: weak relevance (under 30 % of the window) left out, so the
+    # anatomy stays readable (at 5 % and opacity 0.6 a pale haze covered a fifth of the demo brain; docs/web.md)
+    Option("opacity", float, "foreground opacity of the heatmap", 0.5, web=0.8, low=0.0, high=1.0,
+           slicer="opacity", label="Opacity"),
+    Option("threshold", float, "|R| under this fraction of the display window is not drawn", _threshold,
+           web=0.3, low=0.0, high=0.99, slicer="threshold", label="Threshold"),
+    Option("positive_only", bool, "show positive relevance only", False, slicer="positiveOnly",
+           label="Positive relevance only"),
+    Option("device", str, "auto (CUDA when present), cpu or cuda", "auto", choices=("auto", "cuda", "cpu"),
+           flag="--device", slicer="device", label="Device"),
+)
+
+
+def option(name: str) -> Option:
+    """The option called ``name`` (KeyError names the known ones)."""
+    try:
+        return OPTIONS[name]
+    except KeyError:
+        raise KeyError(f"no run option {name!r}; known: {', '.join(OPTIONS)}") from None
+
+
+def shown(name: str) -> Any:
+    """The Slicer panel's start value of option ``name``."""
+    return option(name).panel_default
+
+
+def items(name: str) -> list:
+    """The choices of option ``name`` (what a combo box offers)."""
+    return option(name).items
+
+
+def bounds(name: str) -> tuple[float, float]:
+    """The range of number option ``name``."""
+    return option(name).bounds
+
+
+def filter_kind(value: Any) -> Optional[str]:
+    """The library's filter value: ``None`` for no filter ("none", "", None), else the name."""
+    return None if value in (None, "", NO_FILTER) else value
+
+
+def cli_number(name: str) -> Callable[[str], float]:
+    """The argparse type of a number option: a finite number within the option's range."""
+    from .cli_checks import number
+
+    return number(*option(name).bounds)
+
+
+def add_option(parser: Any, name: str, *, help_suffix: str = "", **overrides: Any) -> Any:
+    """Add the command-line flag of option ``name`` to an argparse ``parser``: its choices or its range
+    (as the flag's type), its library default and its help text; ``overrides`` replace any of these."""
+    opt = option(name)
+    kwargs: dict[str, Any] = dict(default=opt.library_default)
+    if opt.choices is not None:
+        kwargs["choices"] = opt.items
+    elif opt.low is not None:
+        kwargs["type"] = cli_number(name)
+    kwargs.update(overrides)
+    text = opt.help
+    if opt.low is not None and opt.high is not None and opt.high != float("inf"):
+        text += " in [%g, %g]" % opt.bounds
+    kwargs["help"] = f"{text} ({help_suffix})" if help_suffix else text
+    return parser.add_argument(opt.flag, **kwargs)
