@@ -176,3 +176,20 @@ def test_lrp_uses_each_subjects_zb_box():
     assert c.table.loc["lrp", "aopc"] == pytest.approx(region_perturbation(
         net, x, direct.relevance, target, steps=2, random_repeats=0, device="cpu", dtype=torch.float64).aopc[0])
     assert direct.relevance[x == 0].abs().max() == 0
+
+
+def test_cli_target_takes_a_class_name_like_explain(files, capsys):
+    """Trial 3: ``compare --target AD`` was refused ("expected an integer") while ``explain --target AD`` works."""
+    folder, subjects, _ = files
+    common = [subjects[0], "--model", str(folder / "card.json"), "--methods", "gradient_x_input", "--steps", "2",
+              "--device", "cpu", "--random-repeats", "1"]
+    tables = []
+    for target in ("AD", "1"):
+        args = parse([*common, "--target", target, "--csv", str(folder / f"t{target}.csv")])
+        assert args.func(args) == 0
+        tables.append(pd.read_csv(folder / f"t{target}.csv", index_col=0))
+    assert tables[0]["aopc"].equals(tables[1]["aopc"])      # the same class, the same numbers
+    for bad, message in (("MCI", "Unknown target class 'MCI'"), ("2", "--target 2")):
+        args = parse([*common, "--target", bad])
+        with pytest.raises(InputError, match=message):
+            args.func(args)

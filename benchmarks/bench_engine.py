@@ -261,8 +261,9 @@ def main(argv: list[str] | None = None) -> int:
                         and m["size"] == list(size)), None)
             if fwd:
                 memory += [dict(fwd, preset=q) for q in presets[1:]]
-        print(table(results, memory), flush=True)  # CPU time, after each row (a long run may be cut short)
-        print("wall:\n" + table(results, memory, "wall"), flush=True)
+        if (net, size) != rows[-1]:  # the tables so far (a long run may be cut short); the last: below, once
+            print("so far, CPU time:\n" + table(results, memory), flush=True)
+            print("so far, wall time:\n" + table(results, memory, "wall"), flush=True)
     print()
     print("CPU time (process, all threads):")
     print(table(results, memory, "cpu"))

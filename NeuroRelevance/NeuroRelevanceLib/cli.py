@@ -126,6 +126,8 @@ def run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"{command}: interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): files are written before printing; end quietly
+        return _reader_gone()
     except OSError as exc:
         if exc.filename is None:
             return report_unexpected(command, exc)
@@ -143,4 +145,18 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser(argv).parse_args(argv)
     except SystemExit as exc:  # --help, --version (0) or a bad argument (2, one line already printed)
         return exc.code if isinstance(exc.code, int) else 2
+    except BrokenPipeError:
+        return _reader_gone()
     return run_command(args)
+
+
+def _reader_gone() -> int:
+    """stdout's reader closed the pipe: send what is left (and Python's final flush) to /dev/null; exit 0."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor (e.g. a captured stream): nothing to redirect
+        pass
+    return 0

@@ -262,6 +262,21 @@ def describe_prediction(output, card) -> str:
         names = card.output.classes or tuple(str(i) for i in range(len(probabilities)))
         return f"{names[best]} (p = {float(probabilities[best]):.3f})"
     if kind == "regression":
-        return f"{float(output.flatten()[0]):.2f} {card.output.units}".strip()
+        warning = prediction_warning(output, card)
+        return f"{float(output.flatten()[0]):.2f} {card.output.units}".strip() + (f" ({warning})" if warning else "")
     foreground = int((output.argmax(0) > 0).sum()) if output.shape[0] > 1 else int((output > 0).sum())
     return f"{foreground} foreground voxels"
+
+
+def prediction_warning(output, card) -> str:
+    """"" or a note that a regression output lies outside the card's stated training range (``output.range``)."""
+    span = getattr(card.output, "range", None)
+    if card.output.type != "regression" or not span:
+        return ""
+    value = float(output.flatten()[0])
+    if span[0] <= value <= span[1]:
+        return ""
+    units = f" {card.output.units}" if card.output.units else ""
+    return (f"⚠ {value:.2f}{units} is outside the model's training range {span[0]:g}–{span[1]:g}{units}: "
+            "an extrapolation, not a measurement")
+

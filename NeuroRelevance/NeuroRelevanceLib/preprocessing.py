@@ -3,7 +3,8 @@
 The model card fixes the input grid: spatial ``shape`` (KJI), ``spacing`` (i, j, k; mm), axis
 ``orientation`` (e.g. ``"RAS"``: i runs to the Right, j to Anterior, k to Superior) and optionally
 ``origin`` (RAS of voxel 0). Without an origin the model grid is centred on the scan. Channels are
-resampled with linear interpolation (outside the scan: 0), then normalised as the card says.
+normalised as the card says with statistics from the scan's own grid, then resampled with linear
+interpolation (outside the scan: a raw 0), so a scan finer than the model grid is fed like one on it.
 
 Relevance computed on the model grid is brought back for display by linear interpolation onto the
 source grid. Interpolation does not conserve sums: region statistics and conservation checks use
@@ -12,7 +13,7 @@ the model-space map, which :class:`ModelInput` keeps.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -104,36 +105,70 @@ def check_overlap(scan: Grid, model: Grid) -> None:
                      "(the card's input grid); register the scan to that template first.")
 
 
+def normalizer(array: np.ndarray, spec: dict | None) -> Callable[[np.ndarray], np.ndarray]:
+    """The normalisation named by a card, with its statistics taken from ``array`` (the scan on its own grid).
+
+    The returned function applies those fixed statistics to any array (e.g. the scan, or a raw value of 0 for
+    the outside of the scan); with ``"mask": "nonzero"`` every voxel that is exactly 0 stays 0.
+    """
+    spec = dict(spec or {"type": "none"})
+    kind = spec.get("type", "none")
+    array = np.asarray(array, dtype=np.float32)
+    masked = spec.get("mask") == "nonzero"
+    values = array[array != 0] if masked else array.ravel()
+    if values.size == 0:
+        raise InputError("The scan is empty where the model looks (all zeros): check the input "
+                         "volume and the model grid.")
+    if kind == "none":
+        def scale(a: np.ndarray) -> np.ndarray:
+            return a.copy()
+    elif kind == "zscore":
+        mean, std = float(values.mean()), float(values.std())
+
+        def scale(a: np.ndarray) -> np.ndarray:
+            return (a - mean) / (std if std > 0 else 1.0)
+    elif kind == "minmax":
+        lo, hi = float(values.min()), float(values.max())
+
+        def scale(a: np.ndarray) -> np.ndarray:
+            return (a - lo) / ((hi - lo) or 1.0)
+    elif kind == "percentile":
+        plo, phi = np.percentile(values, [spec.get("low", 1.0), spec.get("high", 99.0)])
+
+        def scale(a: np.ndarray) -> np.ndarray:
+            return np.clip((a - plo) / ((phi - plo) or 1.0), 0.0, 1.0)
+    else:
+        raise InputError(f"Unknown normalisation '{kind}'; use none, zscore, minmax or percentile.")
+
+    def apply(a: np.ndarray) -> np.ndarray:
+        a = np.asarray(a, dtype=np.float32)
+        out = scale(a)
+        if masked:
+            out = np.where(a != 0, out, 0.0)
+        return out.astype(np.float32)
+    return apply
+
+
 def normalize(array: np.ndarray, spec: dict | None) -> np.ndarray:
     """Intensity normalisation named by a card: none, zscore, minmax or percentile.
 
     ``{"type": "zscore", "mask": "nonzero"}`` uses only voxels != 0 for the statistics (and keeps
     the background at 0); ``percentile`` maps ``[low, high]`` percentiles (default 1, 99) to [0, 1].
     """
-    spec = dict(spec or {"type": "none"})
-    kind = spec.get("type", "none")
-    array = np.asarray(array, dtype=np.float32)
-    mask = array != 0 if spec.get("mask") == "nonzero" else np.ones(array.shape, bool)
-    if not mask.any():
-        raise InputError("The scan is empty where the model looks (all zeros): check the input "
-                         "volume and the model grid.")
-    values = array[mask]
-    if kind == "none":
-        out = array.copy()
-    elif kind == "zscore":
-        std = float(values.std())
-        out = (array - float(values.mean())) / (std if std > 0 else 1.0)
-    elif kind == "minmax":
-        lo, hi = float(values.min()), float(values.max())
-        out = (array - lo) / ((hi - lo) or 1.0)
-    elif kind == "percentile":
-        lo, hi = np.percentile(values, [spec.get("low", 1.0), spec.get("high", 99.0)])
-        out = np.clip((array - lo) / ((hi - lo) or 1.0), 0.0, 1.0)
-    else:
-        raise InputError(f"Unknown normalisation '{kind}'; use none, zscore, minmax or percentile.")
-    if spec.get("mask") == "nonzero":
-        out = np.where(mask, out, 0.0)
-    return out.astype(np.float32)
+    return normalizer(array, spec)(array)
+
+
+def normalize_then_resample(array: np.ndarray, source: Grid, target: Grid, spec: dict | None) -> np.ndarray:
+    """Normalise on the scan's own grid, then resample onto ``target`` (linear; outside the scan: raw 0).
+
+    Normalising first keeps the statistics those of the scan's own voxels: after resampling, the
+    interpolated rim of a skull-stripped brain would join a ``"nonzero"`` mask and shift them, so the
+    same brain on an oblique or anisotropic grid would be fed differently. Outside the scan gets the
+    normalised value of a raw 0 (0 under a ``"nonzero"`` mask, so the background stays exactly 0).
+    """
+    apply = normalizer(array, spec)
+    outside = float(apply(np.zeros(1, np.float32))[0])
+    return resample(apply(array), source, target, default=outside)
 
 
 def box_bounds(x: np.ndarray, normalization: dict | None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -177,6 +212,5 @@ def prepare_input(channels: Sequence[tuple[np.ndarray, Grid]], card) -> ModelInp
     grid = model_grid(first, spec.shape, spec.spacing, spec.orientation or DEFAULT_ORIENTATION,
                       spec.origin)
     check_overlap(first, grid)
-    stacked = np.stack([normalize(resample(a, first, grid), spec.normalization)
-                        for a, _ in channels])
+    stacked = np.stack([normalize_then_resample(a, first, grid, spec.normalization) for a, _ in channels])
     return ModelInput(stacked, grid, first)

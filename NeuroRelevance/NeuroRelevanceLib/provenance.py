@@ -239,8 +239,8 @@ def caption_lines(record: Mapping, values: str = "") -> list[str]:
     sha = model.get("weights_sha256", "")
     lines = [f"Model {model['name']}" + (f" (weights sha256 {sha[:12]}…)" if sha else "")
              + f" · {summary(record).split('; model ')[0]}" + (f" · {values}" if values else ""),
-             f"Prediction: {record.get('prediction', '')} · scan grid "
-             f"{'×'.join(map(str, scan['shape_kji'][::-1]))} at "
+             (f"Prediction: {record['prediction']} · " if record.get("prediction") else "")  # none for a cohort
+             + f"scan grid {'×'.join(map(str, scan['shape_kji'][::-1]))} at "
              f"{'×'.join(f'{s:g}' for s in scan['spacing_mm'])} mm · {record['software']}"]
     return lines + use_lines(model.get("use_warning", ""), model.get("intended_use", ""),
                              model.get("limitations", ""))

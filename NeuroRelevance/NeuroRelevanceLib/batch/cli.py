@@ -94,6 +94,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     add_option(p, "min_region_mm3", default=None, help_suffix="default: as 'neurorelevance regions'")
     p.add_argument("--reference-group", default=None, metavar="GROUP",
                    help="the table's group the others are compared with (region gain, seed 004)")
+    p.add_argument("--gain-on", choices=("positive", "absolute"), default="positive",
+                   help="the region gain divides sums of positive relevance (R+) or of |R| (default: %(default)s)")
     p.add_argument("--no-png", action="store_true", help="skip the labelled PNG of each subject")
     p.add_argument("--device", default=OPTIONS["device"].library_default,
                    help=f"{OPTIONS['device'].help} (default: %(default)s)")
@@ -127,7 +129,7 @@ def run_explain(args: argparse.Namespace) -> int:
             filter=filter_kind(args.filter), filter_range=tuple(args.filter_range), filter_placement=args.filter_placement,
             alpha=args.alpha, atlases=atlases, min_overlap=args.min_overlap,
             min_region_voxels=args.min_region_voxels, min_region_mm3=args.min_region_mm3, png=not args.no_png,
-            reference_group=args.reference_group, device=args.device, batch_size=args.batch_size,
+            reference_group=args.reference_group, gain_on=args.gain_on, device=args.device, batch_size=args.batch_size,
             executor=executor, overwrite=args.overwrite, progress=reporter,
             log=None if args.quiet else (lambda message: print(message, flush=True)), **engine)
     finally:

@@ -173,11 +173,13 @@ def gain_tables(entries: list[dict], atlases: tuple, reference_group: Optional[s
             try:
                 table = region_statistics(members, atlas, reference=reference, min_overlap=options.min_overlap,
                                           min_region_voxels=options.min_region_voxels,
-                                          min_region_mm3=options.min_region_mm3)
+                                          min_region_mm3=options.min_region_mm3, gain_on=options.gain_on)
             except InputError as exc:
                 notes.append(f"no {atlas} gain for {comparison}: {exc}")
                 continue
             table.insert(0, "comparison", comparison)
+            if table.attrs.get("gain_summary"):
+                notes.append(f"{atlas} gain for {comparison}: {table.attrs['gain_summary']}")
             table.attrs["provenance"] = {**record, "comparison": comparison, "regions": regions_entry(
                 atlas, options.min_overlap, options.min_region_voxels, options.min_region_mm3)}
             name = f"gain_{atlas_tag(atlas)}_{_safe(group)}-vs-{_safe(reference_group)}"

@@ -39,6 +39,7 @@ class BatchOptions:
     min_region_mm3: float = DEFAULT_MIN_REGION_MM3
     png: bool = True
     reference_group: Optional[str] = None
+    gain_on: str = "positive"              # the group gain on R+ or |R| (regions.region_statistics)
     device: str = "auto"
     batch_size: int = 1
 
@@ -77,6 +78,9 @@ class BatchOptions:
             raise InputError(f"--reference-group {self.reference_group} compares groups region by region: name an "
                              "atlas (--atlas), or drop --reference-group.")
         check_region_options(self.min_overlap, self.min_region_voxels, self.min_region_mm3)
+        if self.gain_on not in ("positive", "absolute"):
+            raise InputError(f"gain_on (--gain-on) must be 'positive' (gain on R+) or 'absolute' (on |R|), not "
+                             f"{self.gain_on!r}.")
         if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
             raise InputError(f"batch_size (--batch-size) must be a whole number >= 1, not {self.batch_size!r}.")
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
@@ -111,7 +115,7 @@ class BatchOptions:
         """Identifies these options with the model files (card and weights hashes)."""
         from ..provenance import file_sha256
 
-        decisive = {k: v for k, v in self.record().items() if k not in ("device", "batch_size")}
+        decisive = {k: v for k, v in self.record().items() if k not in ("device", "batch_size", "gain_on")}
         payload = {"options": decisive, "card": file_sha256(card.path), "weights": file_sha256(card.weights_path)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 

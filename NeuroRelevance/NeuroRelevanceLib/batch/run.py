@@ -46,7 +46,8 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
                    alpha: Optional[float] = None, atlases: Sequence[str] = DEFAULT_ATLASES,
                    min_overlap: float = 0.5, min_region_voxels: Optional[float] = None,
                    min_region_mm3: Optional[float] = None, png: bool = True,
-                   reference_group: Optional[str] = None, device: str = "auto", batch_size: int = 1,
+                   reference_group: Optional[str] = None, gain_on: str = "positive", device: str = "auto",
+                   batch_size: int = 1,
                    workers: Optional[int] = None, scheduler: Optional[str] = None, executor: Any = None,
                    overwrite: bool = False, trusted: bool = False,
                    progress: Optional[Callable[[dict], None]] = None,
@@ -59,7 +60,8 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
     model: the model card (.json; its weights may be a state dict, TorchScript or .pt2 file).
     method, preset, target, filter, filter_range, filter_placement, alpha, ``engine_params`` (epsilon,
         gamma, ...): as for a single scan (``RelevanceLogic.run``). atlases: region tables, one per atlas.
-    reference_group: the group the others' region gain is computed against (seed 004).
+    reference_group: the group the others' region gain is computed against (seed 004); gain_on: that gain on
+        positive relevance (``"positive"``, default) or on |R| (``"absolute"``), as ``region_statistics``.
     workers / scheduler / executor: run on a new Dask LocalCluster of that many processes, on a
         running scheduler, or on a given :class:`DaskExecutor`; by default everything runs here.
     batch_size: subjects per task (each is still explained on its own, so maps never depend on it).
@@ -83,7 +85,7 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
                            min_region_voxels=DEFAULT_MIN_REGION_VOXELS if min_region_voxels is None
                            else min_region_voxels,
                            min_region_mm3=DEFAULT_MIN_REGION_MM3 if min_region_mm3 is None else min_region_mm3,
-                           png=bool(png), reference_group=reference_group, device=device,
+                           png=bool(png), reference_group=reference_group, gain_on=gain_on, device=device,
                            batch_size=batch_size).checked(card)
     people = read_subjects(subjects, card.input.channels)
     _check_reference(options.reference_group, people)

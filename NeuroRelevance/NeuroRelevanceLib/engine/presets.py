@@ -132,17 +132,65 @@ PRESET_REGISTRY: dict[str, Preset] = {}
 PRESETS: tuple[str, ...] = ()
 
 
-def register_preset(preset: Preset) -> Preset:
-    """Add (or replace) a preset; every front end offers it from then on (they read the registry on each
-    access). Slicer's preset combo box is built when the module loads: register before that (e.g. in
-    ``.slicerrc.py``) to see the preset there."""
-    global PRESETS
+def register_preset(preset: Preset, *, replace: bool = False) -> Preset:
+    """Add a preset; every front end offers it from then on (they read the registry on each access).
+    Slicer's preset combo box is built when the module loads: register before that (e.g. in ``.slicerrc.py``)
+    to see the preset there.
+
+    Refused (ValueError, nothing registered): a name already registered, unless ``replace=True`` (runs and
+    records name the preset, so a silent redefinition would make them lie); an empty name or "None" (ε by
+    ``preset=None``); a rule name that ``rules.make_rule`` does not know (``rules.RULE_NAMES``, with
+    ``register_rule``'s additions); a ``GraphPreset`` whose ``base`` is not registered.
+    """
+    _check_new_preset(preset, replace)
+    _add(preset)
+    return preset
+
+
+def _check_new_preset(preset: Preset, replace: bool) -> None:
     if not isinstance(preset, Preset):
         raise TypeError(f"register_preset takes a Preset, not {preset!r}.")
+    name = preset.name
+    if not isinstance(name, str) or not name.strip() or name.strip().lower() == "none":
+        raise ValueError(f"A preset needs a name (non-empty text other than 'None', which means ε by "
+                         f"preset=None), not {name!r}.")
+    if name in PRESET_REGISTRY and not replace:
+        raise ValueError(f"Preset '{name}' is already registered ({PRESET_REGISTRY[name].summary}); runs and their "
+                         "records name presets, so choose another name, or pass replace=True to redefine it.")
+    known = _rule_keys()
+    for field in ("conv", "dense", "first", "first_with_bounds"):
+        rule = getattr(preset, field)
+        if rule is None and field in ("first", "first_with_bounds"):
+            continue
+        if not isinstance(rule, str) or (known is not None and _rule_key(rule) not in known):
+            raise ValueError(f"Preset '{name}': unknown rule {rule!r} for {field}; use one of "
+                             f"{', '.join(known or ())} (or add one with rules.register_rule first).")
+    base = getattr(preset, "base", None)
+    if isinstance(preset, GraphPreset) and base not in PRESET_REGISTRY:
+        raise ValueError(f"Graph preset '{name}': base preset {base!r} is not registered; use one of "
+                         f"{', '.join(PRESET_REGISTRY)}.")
+
+
+def _rule_key(name: str) -> str:
+    """A rule name as ``rules.make_rule`` reads it (case, '-' and '_' ignored, 'ε' = 'epsilon')."""
+    return name.lower().replace("-", "").replace("_", "").replace("ε", "epsilon")
+
+
+def _rule_keys() -> tuple[str, ...] | None:
+    """The rule names runs can build (``rules.RULE_NAMES``); None where torch is not installed yet (Slicer before
+    its first run): the names are then checked when a run builds the rules."""
+    try:
+        from . import rules
+    except ImportError:
+        return None
+    return tuple(rules.RULE_NAMES)
+
+
+def _add(preset: Preset) -> None:
+    global PRESETS
     with _LOCK:
         PRESET_REGISTRY[preset.name] = preset
         PRESETS = tuple(PRESET_REGISTRY)
-    return preset
 
 
 def unregister_preset(name: str) -> None:
@@ -192,7 +240,7 @@ for _p in (
                     "alpha1beta0", parameters=("epsilon",), base="alpha1-beta0"),
         Preset("epsilon", "ε on every layer (= None, by name, so a card can recommend it)", "epsilon", "epsilon",
                parameters=("epsilon",))):
-    register_preset(_p)
+    _add(_p)   # the built-ins (their rule names are checked by the tests; this module loads without torch)
 
 
 def preset_rule(preset: Optional[str], op: Any, params: RuleParams, context: Any = None) -> Any:

@@ -28,8 +28,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="methods to compare (default: %(default)s)")
     p.add_argument("--preset", default=None, help="LRP preset (default: the card's recommended preset)")
     p.add_argument("--layer", default=None, help="layer for the Grad-CAM family (default: last conv block)")
-    p.add_argument("--target", type=number(0, integer=True), default=None,
-                   help="class index to explain (default: predicted class)")
+    p.add_argument("--target", default=None,
+                   help="class name or index to explain, as for explain (default: predicted class)")
     p.add_argument("--ground-truth", nargs="+", default=None,
                    help="one lesion/atrophy label map per subject: the ground-truth report scores every method "
                         "against it beside the oracle and chance")
@@ -118,6 +118,21 @@ def _check_before_work(args: argparse.Namespace) -> None:
         check_atlas_name(args.atlas)
 
 
+def _class_target(text: str | None, card) -> int | None:
+    """``--target``: a class index, or a class name of the card (as ``explain`` takes it)."""
+    from ..errors import InputError
+    from ..jobs import resolve_target
+
+    if text is None:
+        return None
+    text = str(text).strip()
+    if text.lstrip("-").isdigit():
+        if int(text) < 0:
+            raise InputError(f"--target {text}: give a class index ≥ 0 or a class name.")
+        return int(text)
+    return resolve_target(text, card)
+
+
 def run_compare(args: argparse.Namespace) -> int:
     """Run for parsed ``args``; InputError propagates to the caller (the main CLI prints it)."""
     import pandas as pd
@@ -137,6 +152,7 @@ def run_compare(args: argparse.Namespace) -> int:
         raise InputError("compare needs a model card (.json) that gives the input grid and normalisation; write a "
                          "card for this model (see docs/models) and pass it with --model.")
     outputs = loaded.out_features or len(loaded.card.output.classes)
+    args.target = _class_target(args.target, loaded.card)
     if args.target is not None and outputs and args.target >= outputs:
         raise InputError(f"--target {args.target}: the model has {outputs} outputs; give an index from 0 to "
                          f"{outputs - 1}, or leave --target out to explain the predicted class.")
@@ -183,7 +199,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
         plot_curves(comparison.curves, comparison.fractions, args.png,
                     title=f"{loaded.card.name}: region perturbation ({len(xs)} subjects)",
-                    caption=[f"Methods {', '.join(args.methods)} · target {args.target or 'predicted'}"]
+                    caption=[f"Methods {', '.join(args.methods)} · target "
+                             f"{'predicted' if args.target is None else args.target}"]
                     + card_caption(loaded.card))
         print(f"curves: {args.png}")
     return 0

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from ..errors import InputError
 from . import schema as _schema
@@ -61,6 +61,7 @@ class OutputSpec:
     type: str = "classification"
     classes: tuple[str, ...] = ()
     units: str = ""
+    range: Optional[tuple[float, float]] = None   # a regression's training range: predictions outside are flagged
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ class ModelCard:
                       "origin": None if self.input.origin is None else list(self.input.origin),
                       "normalization": self.input.normalization},
             "output": {"type": self.output.type, "classes": list(self.output.classes),
-                       "units": self.output.units},
+                       "units": self.output.units,
+                       **({"range": list(self.output.range)} if self.output.range else {})},
             "metrics": self.metrics, "recommended_preset": self.recommended_preset,
             "intended_use": self.intended_use, "limitations": self.limitations,
             **({"recommendation_reason": self.recommendation_reason} if self.recommendation_reason else {}),
@@ -157,7 +159,8 @@ def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
                         dict(inp.get("normalization", {"type": "none"})),
                         None if origin is None else tuple(float(v) for v in origin)),
         output=OutputSpec(out.get("type", "classification"), tuple(out.get("classes", ())),
-                          str(out.get("units", ""))),
+                          str(out.get("units", "")),
+                          None if out.get("range") is None else tuple(float(v) for v in out["range"])),
         metrics=dict(raw.get("metrics") or {}),
         recommended_preset=str(raw.get("recommended_preset", "epsilon-plus")),
         path=path.resolve() if path else None,

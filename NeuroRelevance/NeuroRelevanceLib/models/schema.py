@@ -29,7 +29,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "architecture": ("class", "kwargs"),
     "input": ("channels", "shape", "spacing", "orientation", "origin", "normalization"),
     "input.normalization": ("type", "mask", "low", "high"),
-    "output": ("type", "classes", "units"),
+    "output": ("type", "classes", "units", "range"),
 }
 _AXES = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
 
@@ -131,6 +131,11 @@ def _output_problems(out: dict) -> list[str]:
                         "has one output (use output.type 'classification' for classes)")
     if not isinstance(out.get("units", ""), str):
         problems.append('"output.units" must be text (e.g. "years")')
+    span = out.get("range")
+    if span is not None and not (isinstance(span, list) and len(span) == 2 and all(map(_number, span))
+                                 and span[0] < span[1]):
+        problems.append(f'"output.range" must be the training range [low, high] of a regression output, low < high, '
+                        f"not {str(span)[:40]}")
     return problems
 
 

@@ -66,7 +66,8 @@ _INTENDED_USE = {
 
 _OUTPUTS = {
     "ad_cnn": {"type": "classification", "classes": ["control", "AD"], "units": ""},
-    "brain_age_resnet": {"type": "regression", "classes": [], "units": "years"},
+    "brain_age_resnet": {"type": "regression", "classes": [], "units": "years",
+                         "range": [20.0, 90.0]},   # the demo generator's ages (demo.atrophy.AtrophyParams.age_range)
     "lesion_unet": {"type": "segmentation", "classes": ["background", "lesion"], "units": ""},
 }
 

@@ -25,6 +25,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--atlas", default="AAL3", help="bundled atlas name or a label-map path (default: %(default)s)")
     p.add_argument("--names", default=None, help="lookup table for a label-map atlas (.txt/.ctbl/.csv/.tsv)")
     p.add_argument("--reference", nargs="+", default=None, help="heatmaps of a reference group (adds gain)")
+    p.add_argument("--gain-on", choices=("positive", "absolute"), default="positive",
+                   help="the gain against --reference divides sums of positive relevance (R+, Böhle et al.) or of "
+                        "|R| (default: %(default)s)")
     p.add_argument("--pool", action="store_true", help="pool left and right regions by name")
     p.add_argument("--min-overlap", type=number(0.0, 1.0), default=0.5,
                    help="refuse heatmaps with less of their relevance inside the atlas (default: %(default)s)")
@@ -74,23 +77,28 @@ def run_regions(args: argparse.Namespace) -> int:
         table = region_statistics(heatmaps, args.atlas, reference=args.reference, pool_hemispheres=args.pool,
                                   names=args.names, min_overlap=args.min_overlap, rank_by=args.rank_by,
                                   per_subject=args.per_subject, min_region_voxels=args.min_region_voxels,
-                                  min_region_mm3=args.min_region_mm3)
+                                  min_region_mm3=args.min_region_mm3, gain_on=args.gain_on)
     except AtlasOverlapError as exc:  # the command line has no transform= (the library's way out)
         raise exc.with_fix(CLI_OVERLAP_FIX) from None
     if isinstance(heatmaps, str):  # a heatmap written by NeuroRelevance: carry its record into the table
         from .scan_tables import attach_sidecar_record
 
         attach_sidecar_record(table, heatmaps, args)
+    for path in (args.csv, args.png):   # the files first: a closed pipe (| head) must not lose them
+        if path:
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    if args.csv:
+        written.append(f"table: {write_csv(table, args.csv)}")
+    if args.png:
+        plot_top_regions(table, args.png, metric=args.rank_by, k=args.top)
+        written.append(f"chart: {args.png}")
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(table.head(args.top).to_string(index=False, float_format="%.4g"))
     print(f"atlas {table.attrs['atlas']} ({table.attrs['space']}) on the heatmap's grid ({table.attrs['grid']}); "
           f"relevance inside the atlas: {table.attrs['overlap']:.1%}")
-    for path in (args.csv, args.png):
-        if path:
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    if args.csv:
-        print(f"table: {write_csv(table, args.csv)}")
-    if args.png:
-        plot_top_regions(table, args.png, metric=args.rank_by, k=args.top)
-        print(f"chart: {args.png}")
+    if table.attrs.get("gain_summary"):
+        print(f"note: {table.attrs['gain_summary']}")
+    for line in written:
+        print(line)
     return 0

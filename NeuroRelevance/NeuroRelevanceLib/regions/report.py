@@ -18,7 +18,7 @@ from ..errors import InputError
 
 #: table attributes written as header lines, in this order (then the provenance record)
 HEADER_KEYS = ("atlas", "space", "grid", "min_region_voxels", "min_region_mm3", "overlap", "rank_by",
-               "n_subjects", "n_reference", "gain_on", "pooled_hemispheres", "licence")
+               "n_subjects", "n_reference", "gain_on", "gain_floor", "gain_summary", "pooled_hemispheres", "licence")
 
 
 def header_lines(table: pd.DataFrame) -> list[str]:

@@ -8,7 +8,9 @@ group against a reference group G_a = mean_group S⁺_a / mean_reference S⁺_a 
 or on |R| (``gain_on="absolute"``). Never on the signed sums: controls explained for the patients'
 class (e.g. a centred "AD" logit) have mostly negative relevance, and a signed gain then turns
 negative everywhere and ranks the patients' strongest region last. A region whose reference sum is
-0 (no positive, or no, relevance there) gets no gain (NaN) and a reason in ``gain_note``.
+0 (no positive, or no, relevance there), or below ``gain_floor`` (default 1 %) of the largest region's
+reference sum (numerical noise: a reference Σ R⁺ of 1e-8 gave a gain of 3e4 that ranked first), gets no
+gain (NaN) and a reason in ``gain_note``; when most regions have none, ``table.attrs["gain_summary"]`` says so.
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ DEFAULT_MIN_REGION_VOXELS = 10
 DEFAULT_MIN_REGION_MM3 = 500.0
 #: what the gain is computed on: option value -> the words used in tables and CSV headers
 GAIN_ON = {"positive": "positive relevance (R+)", "absolute": "absolute relevance (|R|)"}
+#: a region whose reference sum is below this fraction of the largest region's reference sum gets no gain
+DEFAULT_GAIN_FLOOR = 0.01
 #: atlases built from files or arrays, keyed by content (a few, most recent last)
 _LOADED: dict[tuple, Atlas] = {}
 _LOADED_SIZE = 4
@@ -45,7 +49,7 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
                       min_overlap: float = 0.5, rank_by: str = "density", per_subject: bool = False,
                       min_region_voxels: float = DEFAULT_MIN_REGION_VOXELS,
                       min_region_mm3: float = DEFAULT_MIN_REGION_MM3,
-                      gain_on: str = "positive") -> pd.DataFrame:
+                      gain_on: str = "positive", gain_floor: float = DEFAULT_GAIN_FLOOR) -> pd.DataFrame:
     """Relevance per atlas region: one row per region, sorted by ``rank`` (1 = most relevant).
 
     heatmap: a NIfTI path, nibabel image, SimpleITK image or ``(array_kji, Grid)`` pair (array in
@@ -55,6 +59,8 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
     reference: heatmap(s) of a reference group; adds ``reference_sum`` (signed), the reference sum the
         gain divides by (``reference_sum_pos`` or ``reference_sum_abs``), ``gain`` and ``gain_note``.
     gain_on: ``"positive"`` (S⁺, default) or ``"absolute"`` (Σ|R|); never the signed sums (see above).
+    gain_floor: a region whose reference sum is below this fraction of the largest region's reference sum
+        gets no gain (noise, not a baseline); 0 divides by any positive reference sum.
     pool_hemispheres: add left and right regions with the same base name together.
     names: lookup table (path or ``{id: name}``) for a label-map atlas.
     transform: 4×4 RAS matrix or SimpleITK transform mapping heatmap-space points to atlas space.
@@ -68,12 +74,16 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
     Columns: label, name, voxels, volume_mm3, sum, sum_pos, sum_neg, density, fraction_pos, rank,
     ranked (+ reference_sum, reference_sum_pos or _abs, gain, gain_note). ``table.attrs`` holds atlas,
     space, licence, overlap, n_subjects, grid (shape and spacing of the heatmap), the minimum region
-    size and ``gain_on``.
+    size and ``gain_on``, ``gain_floor`` (and ``gain_summary`` when most regions have no gain).
     """
     check_region_options(min_overlap, min_region_voxels, min_region_mm3)
     if gain_on not in GAIN_ON:
         raise InputError(f"gain_on={gain_on!r}: choose 'positive' (gain on R+, as Böhle et al.) or 'absolute' "
                          f"(on |R|); a gain on signed sums inverts when the reference relevance is negative.")
+    if isinstance(gain_floor, bool) or not isinstance(gain_floor, (int, float, np.integer, np.floating)) \
+            or not 0.0 <= float(gain_floor) < 1.0:
+        raise InputError(f"gain_floor={gain_floor!r}: give a fraction in [0, 1) of the largest region's reference "
+                         "sum (default 0.01); regions below it get no gain.")
     atlas_obj = resolve_atlas(atlas, names)
     minimum = (float(min_region_voxels), float(min_region_mm3))
     group = load_heatmaps(heatmap, "heatmap")
@@ -89,7 +99,8 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
     reference = None
     if refs:
         reference = (np.mean([s.sums for s in sums_ref], axis=0),
-                     np.mean([_gain_part(s.sums_pos, s.sums, gain_on) for s in sums_ref], axis=0), gain_on)
+                     np.mean([_gain_part(s.sums_pos, s.sums, gain_on) for s in sums_ref], axis=0), gain_on,
+                     float(gain_floor))
     if per_subject:
         frames = [_subject_frame(t, "group", s.label, reference) for t, s in zip(subjects, sums_group)]
         frames += [_subject_frame(_metrics(base, s), "reference", s.label, reference) for s in sums_ref]
@@ -110,7 +121,23 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
         "min_region_voxels": minimum[0], "min_region_mm3": minimum[1]})
     if refs:
         table.attrs["gain_on"] = GAIN_ON[gain_on]
+        table.attrs["gain_floor"] = float(gain_floor)
+        if not per_subject:
+            summary = gain_summary(table, gain_on)
+            if summary:
+                table.attrs["gain_summary"] = summary
     return table
+
+
+def gain_summary(table: pd.DataFrame, gain_on: str) -> str:
+    """A note when most regions of a gain table have no gain ("" otherwise): the comparison says little."""
+    missing, total = int(table["gain"].isna().sum()), len(table)
+    if total == 0 or missing <= total / 2:
+        return ""
+    other = ("--gain-on absolute (gain_on='absolute') or density compare them instead" if gain_on == "positive"
+             else "density compares them instead")
+    return (f"{missing} of {total} regions have no gain: the reference group has little or no "
+            f"{GAIN_ON[gain_on]} there (e.g. controls explained for the patients' class); {other}.")
 
 
 def _gain_part(sums_pos: np.ndarray, sums: np.ndarray, gain_on: str) -> np.ndarray:
@@ -118,16 +145,22 @@ def _gain_part(sums_pos: np.ndarray, sums: np.ndarray, gain_on: str) -> np.ndarr
     return np.asarray(sums_pos, float) if gain_on == "positive" else 2 * np.asarray(sums_pos, float) - sums
 
 
-def _add_gain(table: pd.DataFrame, reference: tuple[np.ndarray, np.ndarray, str]) -> None:
+def _add_gain(table: pd.DataFrame, reference: tuple[np.ndarray, np.ndarray, str, float]) -> None:
     """Add reference sums, the gain on R⁺ or |R| and, where it is undefined, the reason."""
-    signed, part, gain_on = reference
+    signed, part, gain_on, floor = reference
     own = _gain_part(table["sum_pos"].to_numpy(float), table["sum"].to_numpy(float), gain_on)
     table["reference_sum"] = signed
     table["reference_sum_pos" if gain_on == "positive" else "reference_sum_abs"] = part
-    defined = part > 0
+    largest = float(np.max(part)) if len(part) else 0.0
+    noise = (part > 0) & (part < floor * largest)
+    defined = (part > 0) & ~noise
     table["gain"] = np.where(defined, _ratio(own, np.where(defined, part, 1.0)), np.nan)
     what = "positive relevance (Σ R⁺ = 0)" if gain_on == "positive" else "relevance (Σ |R| = 0)"
-    table["gain_note"] = np.where(defined, "", f"no gain: the reference group has no {what} in this region")
+    symbol = "Σ R⁺" if gain_on == "positive" else "Σ |R|"
+    table["gain_note"] = np.where(defined, "", np.where(
+        noise, f"no gain: the reference group's {symbol} here is below {floor:.0%} of its largest region's "
+               f"({largest:.3g}), too little to divide by",
+        f"no gain: the reference group has no {what} in this region"))
 
 
 def check_region_options(min_overlap: object, min_region_voxels: object, min_region_mm3: object) -> None:
