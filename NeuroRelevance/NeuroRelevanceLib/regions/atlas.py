@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-import warnings
 
 from ..errors import InputError
 from ..geometry import Grid
-from .grids import check_affine, check_grid, check_shape, from_sitk
+from .grids import check_grid, check_shape, from_sitk
 from .lookup_tables import as_names, read_lookup_table
 from .resample import LabelGrid, resample_dense, transform_key
 
@@ -75,16 +74,11 @@ class Atlas:
         """The label map with the original ids ((k, j, i) order, on :attr:`grid`)."""
         return np.concatenate([[0], self.ids])[self.dense]
 
-    def on_grid(self, grid: Grid, transform=None, *legacy) -> LabelGrid:
+    def on_grid(self, grid: Grid, transform=None) -> LabelGrid:
         """This atlas resampled (nearest neighbour, physical space) onto a heatmap's :class:`Grid`; cached.
 
         ``transform`` (a 4×4 RAS matrix or a SimpleITK transform) maps heatmap-space points to atlas space.
         """
-        if not isinstance(grid, Grid) and transform is not None:  # the old on_grid(shape_ijk, affine[, transform])
-            warnings.warn("Atlas.on_grid(shape_ijk, affine) is deprecated: pass a geometry.Grid "
-                          "(Grid(shape_kji, ijk_to_ras)).", DeprecationWarning, stacklevel=2)
-            grid = Grid(tuple(reversed(tuple(grid))), check_affine(transform, "heatmap"))
-            transform = legacy[0] if legacy else None
         grid = check_grid(grid, "heatmap")
         key = (grid.shape_kji, np.round(grid.ijk_to_ras, 6).tobytes(), transform_key(transform))
         found = self._grids.get(key)

@@ -61,6 +61,7 @@ def chart_caption(table) -> str:
 
 def _label_grid(run):
     """The run's atlas on its heatmap grid (the one the table was computed on) and the atlas."""
+    from ..geometry import Grid
     from ..regions.scan_tables import nifti_affine
     from ..regions.statistics import resolve_atlas
 
@@ -69,7 +70,7 @@ def _label_grid(run):
         raise InputError("This run has no region table: choose an atlas and run again.")
     atlas = resolve_atlas(table.attrs["atlas"])
     grid = run.job.channels[0][1]
-    return atlas, atlas.on_grid(tuple(reversed(grid.shape_kji)), nifti_affine(grid.ijk_to_ras)), grid
+    return atlas, atlas.on_grid(Grid(grid.shape_kji, nifti_affine(grid.ijk_to_ras))), grid
 
 
 def region_centre(run, label: int) -> list[float]:
