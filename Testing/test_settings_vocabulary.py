@@ -150,7 +150,7 @@ def test_panel_choices_are_the_vocabulary_choices():
 
 
 def test_methods_offered_are_methods_the_library_runs():
-    from NeuroRelevanceLib.methods import METHODS
+    from NeuroRelevanceLib.explanation.dispatch import METHODS
 
     assert set(OPTIONS["method"].items) <= set(METHODS)
 

@@ -73,7 +73,7 @@ class Settings:
     def check(self, where: str = "RelevanceLogic.run") -> "Settings":
         """Refuse, before any work, keywords the method does not take (with the closest known name)
         and region options that cannot work; returns these settings."""
-        from .methods.keywords import check_options
+        from .explanation.keywords import check_options
         from .regions.statistics import check_region_options
 
         check_options(self.method, self.engine_params, setting_names(), where)
@@ -147,7 +147,7 @@ def compute(job: Job, progress: Optional[Progress] = None) -> Job:
     """Do the heavy part of a run (no MRML access; safe on a worker thread)."""
     import torch
 
-    from .methods import explain
+    from .explanation.dispatch import explain
     from .preprocessing import box_bounds, prepare_input, resample
 
     def stage(message: str, fraction: float) -> None:

@@ -21,7 +21,7 @@ Ranges of the LRP rule parameters (one range everywhere, the panel's spin boxes 
 "No filter" is ``None`` in the library and "none" in the widgets (:data:`NO_FILTER`);
 :func:`filter_kind` maps either to ``None``. The card field ``input.normalization.type`` (what the
 model expects of its input) has its choices in ``models.schema.INPUT_NORMALIZATIONS``; the map
-normalisation of ``method="summary"`` (``methods.NORMALISATIONS``) is a different thing.
+normalisation of ``method="summary"`` (``methods.SUMMARY_NORMALISATIONS``) is a different thing.
 """
 from __future__ import annotations
 

@@ -97,7 +97,7 @@ def _check_before_work(args: argparse.Namespace) -> None:
     if args.preset is not None and args.preset not in PRESETS:
         raise InputError(f"--preset {args.preset!r} is not a preset; use one of {', '.join(PRESETS)} "
                          "(or leave it out for the card's recommended preset).")
-    from ..methods.keywords import check_lrp_options
+    from ..explanation.keywords import check_lrp_options
 
     check_lrp_options(args.methods, {"--preset": args.preset})
     _baseline(args.baseline)
