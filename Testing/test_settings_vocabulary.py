@@ -123,13 +123,7 @@ def test_command_line_check_fails_when_a_range_drifts():
     assert any("--epsilon accepts" in p for p in problems) and any("--filter choices" in p for p in problems)
 
 
-def test_other_command_lines_agree_too():
-    from NeuroRelevanceLib.cli import build_parser
-
-    for command in ("regions", "compare"):
-        parser = build_parser([command])
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        assert cli_disagreements(sub.choices[command]) == [], command
+# the flags of regions, cohort, compare and demo (and labels, help texts): Testing/test_option_agreement.py
 
 
 def test_console_defaults_are_the_vocabulary_defaults():
