@@ -184,7 +184,7 @@ def test_web_start_values_are_the_vocabulary_defaults():
 def test_no_filter_is_one_value_in_the_library(value):
     from NeuroRelevanceLib.jobs import Settings
 
-    assert vocabulary.filter_kind(value) is None
+    assert vocabulary.library_filter(value) is None
     assert panel.run_settings(method="gradient", preset="epsilon-plus", target=None, filter_type=value or "none",
                               filter_low=0, filter_high=1, filter_placement="input", opacity=0.5, threshold=0.1,
                               positive_only=False, atlas=None, epsilon=1e-6, gamma=0.25, alpha=1)["filter"] is None

@@ -53,9 +53,9 @@ class Settings:
     engine_params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from .vocabulary import filter_kind
+        from .vocabulary import library_filter
 
-        self.filter = filter_kind(self.filter)  # "none" (a widget's word) and None are one "no filter"
+        self.filter = library_filter(self.filter)  # "none" (a widget's word) and None are one "no filter"
 
     @property
     def label(self) -> str:

@@ -19,7 +19,7 @@ Ranges of the LRP rule parameters (one range everywhere, the panel's spin boxes 
   nine times the negative part from ten times the positive one.
 
 "No filter" is ``None`` in the library and "none" in the widgets (:data:`NO_FILTER`);
-:func:`filter_kind` maps either to ``None``. The card field ``input.normalization.type`` (what the
+:func:`library_filter` maps either to ``None``. The card field ``input.normalization.type`` (what the
 model expects of its input) has its choices in ``models.schema.INPUT_NORMALIZATIONS``; the map
 normalisation of ``method="summary"`` (``methods.SUMMARY_NORMALISATIONS``) is a different thing.
 """
@@ -197,7 +197,7 @@ def tooltip(name: str) -> str:
     return text[:1].upper() + text[1:] if text[:1].isascii() else text
 
 
-def filter_kind(value: Any) -> Optional[str]:
+def library_filter(value: Any) -> Optional[str]:
     """The library's filter value: ``None`` for no filter ("none", "", None), else the name."""
     return None if value in (None, "", NO_FILTER) else value
 

@@ -111,7 +111,7 @@ def run_explain(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from .progress import ProgressReporter
     from .run import explain_cohort
-    from ..vocabulary import filter_kind
+    from ..vocabulary import library_filter
     from .summary import summary_lines
 
     inputs = args.inputs[0] if len(args.inputs) == 1 and args.inputs[0].lower().endswith((".csv", ".tsv")) \
@@ -123,7 +123,7 @@ def run_explain(args: argparse.Namespace) -> int:
     try:
         result = explain_cohort(
             inputs, args.model, args.output, method=args.method, preset=args.preset, target=_target(args.target),
-            filter=filter_kind(args.filter), filter_range=tuple(args.filter_range), filter_placement=args.filter_placement,
+            filter=library_filter(args.filter), filter_range=tuple(args.filter_range), filter_placement=args.filter_placement,
             alpha=args.alpha, atlases=atlases, min_overlap=args.min_overlap,
             min_region_voxels=args.min_region_voxels, min_region_mm3=args.min_region_mm3, png=not args.no_png,
             reference_group=args.reference_group, gain_on=args.gain_on, device=args.device, batch_size=args.batch_size,

@@ -101,12 +101,12 @@ def _inputs(app, v) -> None:
     with v.VExpansionPanel(value="inputs", id="nr-panel-inputs"):
         v.VExpansionPanelTitle("Inputs")
         with v.VExpansionPanelText():
-            with v.VBtnToggle(v_model=("input_kind", "demo"), mandatory=True, density="compact",
+            with v.VBtnToggle(v_model=("input_source", "demo"), mandatory=True, density="compact",
                               divided=True, classes="mb-2"):
-                v.VBtn("Demo", value="demo", id="nr-kind-demo")
-                v.VBtn("Server file", value="server", id="nr-kind-server")
-                v.VBtn("Upload", value="upload", id="nr-kind-upload")
-            with v.VRow(v_if="input_kind === 'demo'", dense=True):
+                v.VBtn("Demo", value="demo", id="nr-source-demo")
+                v.VBtn("Server file", value="server", id="nr-source-server")
+                v.VBtn("Upload", value="upload", id="nr-source-upload")
+            with v.VRow(v_if="input_source === 'demo'", dense=True):
                 with v.VCol(cols=5):
                     v.VSelect(v_model=("demo_diagnosis",), items=("['AD', 'CN']",), label="Diagnosis",
                               density="compact", hide_details=True)
@@ -116,7 +116,7 @@ def _inputs(app, v) -> None:
                 with v.VCol(cols=4):
                     v.VBtn("Load", click=app.ctrl.load_demo, id="nr-load-demo", block=True,
                            disabled=("busy",))
-            with v.VRow(v_if="input_kind === 'server'", dense=True):
+            with v.VRow(v_if="input_source === 'server'", dense=True):
                 with v.VCol(cols=9):
                     v.VTextField(v_model=("server_path",), label="Volume file (.nii.gz, .nrrd, ...)",
                                  hint=("'inside ' + roots",), persistent_hint=True, density="compact",
@@ -125,7 +125,7 @@ def _inputs(app, v) -> None:
                     v.VBtn("Load", click=(app.ctrl.load_server_file, "[server_path]"), id="nr-load-file",
                            disabled=("busy",))
             # no v_model: the file goes to the server by HTTP (web/uploads.py), never into the state
-            v.VFileInput(v_if="input_kind === 'upload'", label="Upload a scan",
+            v.VFileInput(v_if="input_source === 'upload'", label="Upload a scan",
                          accept=".nii,.nii.gz,.gz,.nrrd,.mha", density="compact", show_size=True,
                          id="nr-upload", disabled=("busy",),
                          update_modelValue="utils.get('nrUpload')($event, upload_token)")
