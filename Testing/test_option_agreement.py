@@ -29,7 +29,9 @@ OWN_DEFAULTS = {("regions", "--atlas"): "a region table needs an atlas: AAL3 unl
                 ("demo", "--atlas"): "the demo cohort is labelled with Desikan-Killiany"}
 #: flag -> why the command line takes more than the widgets' choices (checked when the command runs)
 OWN_CHOICES = {"--device": "the command line also takes cuda:N (cli_checks.device_argument)",
-               "--method": "the command line also takes the aliases (saliency, ig, ...) and summary"}
+               "--method": "the command line also takes the aliases (saliency, ig, ...) and summary",
+               ("compare", "--preset"): "checked against the live preset registry before any work, with the fix "
+                                        "(metrics/cli._check_before_work; test_engine_presets)"}
 #: flags shared by sub-commands that name different settings (not in the vocabulary), with the reason
 SAME_WORD_OTHER_SETTING = {
     "--batch-size": "explain: subjects per task; cohort: volumes per forward pass of the activation capture",
@@ -68,7 +70,8 @@ def flag_disagreements(command: str, action: argparse.Action) -> list[str]:
     if action.option_strings[0] != opt.flag or action.dest != opt.name:
         problems.append(f"{where}: flag/dest should be {opt.flag} / {opt.name}, not {action.option_strings[0]} / "
                         f"{action.dest}")
-    if opt.choices is not None and opt.flag not in OWN_CHOICES and set(action.choices or ()) != set(opt.items):
+    own_choices = opt.flag in OWN_CHOICES or (command, opt.flag) in OWN_CHOICES
+    if opt.choices is not None and not own_choices and set(action.choices or ()) != set(opt.items):
         problems.append(f"{where} choices {action.choices} != {opt.items}")
     default = tuple(action.default) if isinstance(action.default, list) else action.default
     # None: not given, the library's default applies (a flag may need to tell "not given" from the default)

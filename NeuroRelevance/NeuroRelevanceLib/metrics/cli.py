@@ -27,7 +27,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", default=["lrp", "gradient_x_input", "integrated_gradients",
                                                      "guided_backprop", "gradcam++"],
                    help="methods to compare (default: %(default)s)")
-    add_option(p, "preset")
+    add_option(p, "preset", choices=None)  # checked against the live registry in _check_before_work
     p.add_argument("--layer", default=None, help="layer for the Grad-CAM family (default: last conv block)")
     add_option(p, "target", help_suffix="as for explain")
     p.add_argument("--ground-truth", nargs="+", default=None,
