@@ -32,11 +32,11 @@ def test_focal_balls_hold_the_documented_share_of_the_template_brain():
     # in the prefrontal group (superior, rostral and caudal middle frontal), one per side, away from the AD balls
     group = COMPACT_GROUPS[ATLAS][AGE_GM_LABEL][0]
     frontal = np.isin(anat.labels, anat.region_ids(group))
-    world = lambda ijk: anat.affine[:3, :3] @ np.asarray(ijk) + anat.affine[:3, 3]
+    m = anat.grid.ijk_to_ras
     for k in (1, 2):
         ball = parts == k
         assert frontal[ball].mean() > 0.3                 # mostly frontal cortex and its white matter
-        x, y, _ = world(ndi.center_of_mass(ball))
+        x, y, _ = m[:3, :3] @ np.asarray(ndi.center_of_mass(ball))[::-1] + m[:3, 3]   # (k, j, i) -> RAS
         assert abs(x) > 10 and y > 0                      # off the midline, anterior to the central sulcus
     assert not (focal & (compact_map(ATLAS) == AD_LABEL)).any()
 
