@@ -211,10 +211,9 @@ def test_atomic_writes_leave_the_old_file_when_writing_fails(tmp_path, grid):
     target = tmp_path / "map.nii.gz"
     write_heatmap(target, np.ones(grid.shape_kji, np.float32), grid, None)
     before = target.read_bytes()
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as temporary:
-            temporary.write_bytes(b"half a file")
-            raise RuntimeError("killed while writing")
+    with pytest.raises(RuntimeError), atomic_path(target) as temporary:
+        temporary.write_bytes(b"half a file")
+        raise RuntimeError("killed while writing")
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map.json", "map.nii.gz"]
     # the heatmap writer stages the map and its sidecar: when the sidecar cannot be written, the old map stays

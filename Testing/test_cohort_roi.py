@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from NeuroRelevanceLib.cohort import layer_grid, roi_maps, save_rois, strongest_roi, upsample
-from NeuroRelevanceLib.geometry import Grid
 from NeuroRelevanceLib.errors import InputError
+from NeuroRelevanceLib.geometry import Grid
 
 INPUT_SHAPE = (16, 12, 8)
 LAYER_SHAPE = (4, 3, 2)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from NeuroRelevanceLib.errors import InputError
+from NeuroRelevanceLib.methods import explain
 from NeuroRelevanceLib.metrics import compare_methods, region_perturbation
 from NeuroRelevanceLib.metrics.cli import register
-from NeuroRelevanceLib.methods import explain
 from NeuroRelevanceLib.models import save_weights
 from NeuroRelevanceLib.nets import DeepTaylorCNN, build, spec
 

@@ -2,12 +2,11 @@
 import numpy as np
 import pytest
 
+from conftest import oblique_grid
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.geometry import Grid
 from NeuroRelevanceLib.models import card_from_dict
-from NeuroRelevanceLib.preprocessing import (model_grid, normalize, orientation_directions,
-                                             prepare_input, resample)
-from conftest import oblique_grid
+from NeuroRelevanceLib.preprocessing import model_grid, normalize, orientation_directions, prepare_input, resample
 
 
 def _ras_of_voxels(grid):

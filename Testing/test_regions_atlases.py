@@ -54,7 +54,7 @@ def test_the_left_hippocampus_is_in_the_same_place_in_every_atlas():
               "Neuromorphometrics": "Left Hippocampus"}
     for name, region in wanted.items():
         atlas = load_bundled_atlas(name)
-        ijk = np.argwhere(atlas.dense.T == atlas.names.index(region) + 1)
+        ijk = np.argwhere(atlas.names.index(region) + 1 == atlas.dense.T)
         centroid = (np.c_[ijk, np.ones(len(ijk))] @ atlas.grid.ijk_to_ras.T)[:, :3].mean(axis=0)
         assert np.linalg.norm(centroid - [-26.0, -22.0, -13.0]) < 8.0, (name, centroid)
         assert 2500 < len(ijk) < 9000, (name, len(ijk))  # mm³ at 1 mm: a hippocampus, not a lobe

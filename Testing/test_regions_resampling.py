@@ -12,8 +12,8 @@ import pytest
 import SimpleITK as sitk
 
 from NeuroRelevanceLib import region_statistics
-from NeuroRelevanceLib.regions import load_label_map
 from NeuroRelevanceLib.geometry import RAS_TO_LPS as FLIP_XY
+from NeuroRelevanceLib.regions import load_label_map
 from volumes import atlas_ijk, grid_ijk, kji, sitk_ijk
 
 

@@ -13,8 +13,7 @@ import torch
 
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.models import load_model
-from security_payloads import (ALL, SPRUNG, TRUSTED_RUNS, card_for, example, payloads,  # noqa: F401
-                               tiny_net)
+from security_payloads import ALL, SPRUNG, TRUSTED_RUNS, card_for, example, payloads, tiny_net  # noqa: F401
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning"),

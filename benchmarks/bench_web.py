@@ -26,9 +26,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Testing"))
 
-from web_browser import (free_port, heat_coloured, launch_browser, missing_requirement,  # noqa: E402
-                         served_url, slot_pixels, start_server, state, stop_server, views_pixels,
-                         wait_pixels_change, wait_state, without_legend)
+from web_browser import (  # noqa: E402
+    free_port,
+    heat_coloured,
+    launch_browser,
+    missing_requirement,
+    served_url,
+    slot_pixels,
+    start_server,
+    state,
+    stop_server,
+    views_pixels,
+    wait_pixels_change,
+    wait_state,
+    without_legend,
+)
 
 
 def _overlay_visible(page, timeout: float = 120.0) -> float:

@@ -11,13 +11,14 @@ they are right for any orientation; NeuroRelevance follows Slicer's radiological
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
-from .colour_bar import ColourBar, draw as draw_bar, measure, text_size, wrap_pixels
+from .colour_bar import ColourBar, measure, text_size, wrap_pixels
+from .colour_bar import draw as draw_bar
 
 __all__ = ["ColourBar", "Layout", "Tile", "add_caption", "compose", "direction_letter", "orientation_letters",
            "position_text", "wrap"]
@@ -51,8 +52,8 @@ class Layout:
     tiles: list = field(default_factory=list)
     letters: list = field(default_factory=list)   # (text, box)
     positions: list = field(default_factory=list)  # (text, box)
-    colour_bar: Optional[tuple] = None
-    caption: Optional[tuple] = None
+    colour_bar: tuple | None = None
+    caption: tuple | None = None
     texts: list = field(default_factory=list)      # (text, box) of every text drawn, tick labels included
 
 
@@ -117,7 +118,7 @@ def add_caption(figure, lines: Sequence[str], fontsize: float = 7.5) -> float:
     return fraction
 
 
-def compose(tiles: Sequence[Tile], colour_bar: Optional[ColourBar] = None, caption: Sequence[str] = (),
+def compose(tiles: Sequence[Tile], colour_bar: ColourBar | None = None, caption: Sequence[str] = (),
             path: str | Path | None = None, dpi: int = 100) -> tuple[np.ndarray, Layout]:
     """Lay ``tiles`` out in a row with letters, positions, a colour bar and a caption.
 

@@ -15,9 +15,10 @@ whose output volumes the user deleted are refused with one clear error.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class HeatmapOutput:
 
     node: Any
     files: dict[str, Path] = field(default_factory=dict)
-    raw: Optional[np.ndarray] = field(default=None, repr=False)
+    raw: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -109,7 +110,7 @@ class RunResult:
 class RelevanceLogic:
     """Explains scans in a scene and turns relevance into labelled, displayed output volumes."""
 
-    def __init__(self, scene, views: "mrml.SliceViews | None" = None) -> None:
+    def __init__(self, scene, views: mrml.SliceViews | None = None) -> None:
         if scene is None:
             raise InputError("No MRML scene was given.")
         self.scene = scene
@@ -177,7 +178,7 @@ class RelevanceLogic:
             run.table_nodes[planned.frame.attrs["atlas"]] = table_node
         return run
 
-    def plan(self, job: Job, run: RunResult | None = None) -> "mrml.OutputPlan":
+    def plan(self, job: Job, run: RunResult | None = None) -> mrml.OutputPlan:
         """What :meth:`apply` will add for ``job`` (all checked; the scene is not changed)."""
         s = job.settings
         if job.explanation is None or len(job.raw) != len(job.volume_ids):
@@ -213,7 +214,7 @@ class RelevanceLogic:
             self._planned_table(job.table, f"{volumes[0].GetName()} · {method}", job)]
         return mrml.OutputPlan(planned, tables, replaces=self.run_nodes(job.key))
 
-    def _planned_table(self, table, stem: str, job: Job) -> "mrml.PlannedTable":
+    def _planned_table(self, table, stem: str, job: Job) -> mrml.PlannedTable:
         """A region table as its node will be: name, run key, record, grid."""
         record = table.attrs.get("provenance") or job.record
         return mrml.PlannedTable(table, f"{stem} · regions ({table.attrs['atlas']}, scan grid)",

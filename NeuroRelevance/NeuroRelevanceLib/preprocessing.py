@@ -12,8 +12,8 @@ the model-space map, which :class:`ModelInput` keeps.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 

@@ -15,9 +15,10 @@ import hashlib
 import inspect
 import json
 import os
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from .engine import presets as _presets
 
@@ -56,7 +57,7 @@ def file_sha256(path: str | Path | None) -> str:
     return _HASHES[key]
 
 
-def effective_alpha(preset: Optional[str], alpha: Optional[float]) -> Optional[float]:
+def effective_alpha(preset: str | None, alpha: float | None) -> float | None:
     """The α an αβ run uses: the user's α when given, else the preset's own (None for other presets)."""
     alphas = _presets.preset_alpha()
     if preset not in alphas:
@@ -64,7 +65,7 @@ def effective_alpha(preset: Optional[str], alpha: Optional[float]) -> Optional[f
     return alphas[preset] if alpha is None else float(alpha)
 
 
-def method_label(method: str, preset: Optional[str], alpha: Optional[float] = None) -> str:
+def method_label(method: str, preset: str | None, alpha: float | None = None) -> str:
     """How a method appears in node names: "LRP epsilon-plus", "LRP αβ (α=3, β=2)", "gradcam++"."""
     if method != "lrp":
         return method
@@ -104,7 +105,7 @@ def _rules(explanation) -> dict:
             if layer != "filter"}
 
 
-def _atlas_name(atlas: Any) -> Optional[str]:
+def _atlas_name(atlas: Any) -> str | None:
     if atlas is None:
         return None
     if hasattr(atlas, "GetName"):
@@ -278,7 +279,7 @@ def write_attributes(node, record: Mapping) -> None:
     node.SetAttribute(RECORD_ATTRIBUTE, to_json(record))
 
 
-def read_attributes(node) -> Optional[dict]:
+def read_attributes(node) -> dict | None:
     """The record stored on a node by :func:`write_attributes` (None if it has none)."""
     text = node.GetAttribute(RECORD_ATTRIBUTE) if node is not None else None
     return json.loads(text) if text else None

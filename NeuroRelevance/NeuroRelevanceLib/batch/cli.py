@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 #: exit code when some subjects failed and the others were written
 SOME_FAILED = 3
@@ -112,9 +112,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run_explain(args: argparse.Namespace) -> int:
     """Run ``explain`` for parsed ``args``; InputError goes to the command line's handler (exit 2)."""
     from ..errors import InputError
+    from ..vocabulary import filter_kind
     from .progress import ProgressReporter
     from .run import explain_cohort
-    from ..vocabulary import filter_kind
     from .summary import summary_lines
 
     inputs = args.inputs[0] if len(args.inputs) == 1 and args.inputs[0].lower().endswith((".csv", ".tsv")) \

@@ -10,9 +10,10 @@ file is the subject's own failure, reported when it is explained.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import InputError
 from .scans import ITK, NIFTI

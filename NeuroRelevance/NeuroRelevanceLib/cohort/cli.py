@@ -10,9 +10,15 @@ from __future__ import annotations
 import argparse
 
 from ..batch.cli import add_executor_arguments, collector_from_args
-from ..cli_checks import atlas_argument, device_argument, load_model_argument, model_files, number, \
-    output_folder, spare_inputs
-
+from ..cli_checks import (
+    atlas_argument,
+    device_argument,
+    load_model_argument,
+    model_files,
+    number,
+    output_folder,
+    spare_inputs,
+)
 from ..folder_owner import OUTPUT_MARKER
 
 RANK = number(1, 1000, integer=True)

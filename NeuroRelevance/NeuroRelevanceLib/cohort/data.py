@@ -1,9 +1,9 @@
 """Cohort inputs: NIfTI volumes with targets, from a folder or a CSV, checked for one shared grid."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

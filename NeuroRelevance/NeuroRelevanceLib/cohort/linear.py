@@ -8,8 +8,8 @@ smallest validation MAE wins. Features are standardised (training mean/std) befo
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch

@@ -1,8 +1,8 @@
 """PNG plots of a cohort decomposition (matplotlib, Agg backend; no display needed)."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -9,8 +9,8 @@ same centre convention, so an upsampled RoI lies on the input grid.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

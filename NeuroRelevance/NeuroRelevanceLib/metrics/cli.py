@@ -140,9 +140,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
     from ..errors import InputError
     from ..nifti import read_nifti
-    from ..preprocessing import prepare_input
+    from ..preprocessing import box_bounds, prepare_input
     from . import compare_methods, plot_curves
-    from ..preprocessing import box_bounds
     from .truth_inputs import atlas_maps, change_maps, label_masks
 
     _check_before_work(args)

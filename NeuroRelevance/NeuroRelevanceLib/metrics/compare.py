@@ -14,8 +14,9 @@ is recorded as NaN, with the reason in ``notes``.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,7 +61,7 @@ def _inputs(inputs: Any) -> list[Tensor]:
     return [t if t.dim() >= 2 and t.shape[0] == 1 else t.unsqueeze(0) for t in items]
 
 
-def _masks(masks: Optional[Sequence[Any]], n: int, what: str) -> list:
+def _masks(masks: Sequence[Any] | None, n: int, what: str) -> list:
     if masks is None:
         return [None] * n
     masks = list(masks)
@@ -69,7 +70,7 @@ def _masks(masks: Optional[Sequence[Any]], n: int, what: str) -> list:
     return [None if m is None else np.asarray(m.detach().cpu() if hasattr(m, "detach") else m) for m in masks]
 
 
-def _truth(gt: Any, brain: Any, atlas: Any, tolerance: int, label: str) -> Optional[GroundTruth]:
+def _truth(gt: Any, brain: Any, atlas: Any, tolerance: int, label: str) -> GroundTruth | None:
     if gt is None:
         return None
     try:
@@ -96,13 +97,13 @@ def _score(name: str, func, notes: list, label: str) -> float:
 
 
 def compare_methods(model: Any, inputs: Any, methods: Sequence[str], target: Any = None, *,
-                    ground_truth: Optional[Sequence[Any]] = None, brain_masks: Optional[Sequence[Any]] = None,
-                    method_options: Optional[dict] = None, perturbation: Optional[dict] = None,
-                    inclusivity_options: Optional[dict] = None, names: Optional[Sequence[str]] = None,
-                    device: Any = "auto", dtype: Optional[torch.dtype] = None,
-                    changes: Optional[Sequence[Any]] = None, atlases: Optional[Sequence[Any]] = None,
+                    ground_truth: Sequence[Any] | None = None, brain_masks: Sequence[Any] | None = None,
+                    method_options: dict | None = None, perturbation: dict | None = None,
+                    inclusivity_options: dict | None = None, names: Sequence[str] | None = None,
+                    device: Any = "auto", dtype: torch.dtype | None = None,
+                    changes: Sequence[Any] | None = None, atlases: Sequence[Any] | None = None,
                     tolerance: int = 1, oracle_sigmas: Sequence[float] = SIGMAS,
-                    boxes: Optional[Sequence[Any]] = None) -> Comparison:
+                    boxes: Sequence[Any] | None = None) -> Comparison:
     """Explain every input with every method and score each map (see module docstring).
 
     ``ground_truth``/``brain_masks``: one spatial mask per input (on the input grid) or None; the

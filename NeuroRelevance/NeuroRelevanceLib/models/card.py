@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import InputError
 from . import schema as _schema
@@ -61,7 +61,7 @@ class OutputSpec:
     type: str = "classification"
     classes: tuple[str, ...] = ()
     units: str = ""
-    range: Optional[tuple[float, float]] = None   # a regression's training range: predictions outside are flagged
+    range: tuple[float, float] | None = None   # a regression's training range: predictions outside are flagged
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,15 @@ nodes the plan replaces, gives the new nodes their plain names and drops folders
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
 from .display import label_values
-from .outputs import create_heatmap_volume, output_folder, place_in_folder, remove_empty_folders, \
-    remove_with_companions
+from .outputs import create_heatmap_volume, output_folder, place_in_folder, remove_empty_folders, remove_with_companions
 from .tables import table_columns, table_from_columns
 from .transaction import SceneChange
 from .volumes import check_array, volume_grid

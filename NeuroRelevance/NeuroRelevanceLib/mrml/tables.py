@@ -1,8 +1,9 @@
 """Table nodes from tabular results (e.g. region statistics), saved as CSV."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import vtk

@@ -22,7 +22,7 @@ class SceneChange:
         self._items: set[int] = set()
         self._views: list[tuple] = []
 
-    def __enter__(self) -> "SceneChange":
+    def __enter__(self) -> SceneChange:
         self._nodes = node_ids(self.scene)
         self._items = set(item_ids(self.scene))
         self._views = [(c, c.GetBackgroundVolumeID(), c.GetForegroundVolumeID(), c.GetForegroundOpacity())

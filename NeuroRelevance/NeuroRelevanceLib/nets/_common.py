@@ -6,7 +6,8 @@ in ``model.config`` (JSON-ready: tuples become lists), so a model card can write
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn

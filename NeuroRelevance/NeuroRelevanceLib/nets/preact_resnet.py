@@ -9,7 +9,7 @@ and a 1×1×1 projection shortcut on the pre-activated input.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn

@@ -8,7 +8,8 @@ unpickling code). ``spec(model)`` writes the pair for a model built here.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn

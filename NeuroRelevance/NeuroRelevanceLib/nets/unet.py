@@ -9,7 +9,7 @@ transposed convolutions — the cases LRP tools built around ``nn.Sequential`` t
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from ..errors import InputError
 from ..geometry import Grid
 from .grids import check_grid, check_shape, from_sitk

@@ -21,7 +21,7 @@ class RegionSums:
     overlap: float
     label: str
 
-    def pooled(self, group: np.ndarray, n_groups: int) -> "RegionSums":
+    def pooled(self, group: np.ndarray, n_groups: int) -> RegionSums:
         """Totals summed within groups of regions (``group[i]`` = group of region i)."""
         def pool(values: np.ndarray) -> np.ndarray:
             return np.bincount(group, weights=values, minlength=n_groups)

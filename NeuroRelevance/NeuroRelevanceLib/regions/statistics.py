@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..geometry import Grid
 from .atlas import Atlas, load_label_map
 from .bundled import is_bundled, load_bundled_atlas
 from .counting import RegionSums, count_regions, nonzero_share
-from ..geometry import Grid
 from .grids import PAIR_HINT, from_sitk, volume_pair
 from .heatmaps import Heatmap, load_heatmaps
 from .hemispheres import pooling_groups
@@ -269,7 +269,7 @@ class AtlasOverlapError(InputError):
         super().__init__(f"{finding} {fix}")
         self.finding = finding
 
-    def with_fix(self, fix: str) -> "AtlasOverlapError":
+    def with_fix(self, fix: str) -> AtlasOverlapError:
         """The same finding with another way out (for a front end that words its options differently)."""
         return AtlasOverlapError(self.finding, fix)
 
