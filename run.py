@@ -55,8 +55,8 @@ def ensure_venv() -> Path:
     want = _fingerprint()
     if py.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
         return py
-    if sys.version_info < (3, 10):
-        sys.exit("NeuroRelevance needs Python >= 3.10 (found %s)." % sys.version.split()[0])
+    if sys.version_info < (3, 10):  # noqa: UP036 - run.py is started by whatever python3 is on the PATH
+        sys.exit(f"NeuroRelevance needs Python >= 3.10 (found {sys.version.split()[0]}).")
     if not py.exists():
         print(f"Creating virtual environment in {VENV} ...", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)

@@ -116,7 +116,7 @@ def test_cli_ground_truth_labels_twins_brain_and_atlas(files, capsys):
     nib.save(nib.Nifti1Image(brain, affine), folder / "brain.nii.gz")
     nib.save(nib.Nifti1Image(atlas, affine), folder / "atlas.nii.gz")
     labelled, twins = [], []
-    for i, (subject, mask) in enumerate(zip(subjects, masks)):
+    for i, (subject, mask) in enumerate(zip(subjects, masks, strict=True)):
         lab = np.asanyarray(nib.load(mask).dataobj).astype(np.uint8)
         lab[1:3, 1:3, 1:3] = 2                      # a second label that is not the truth
         nib.save(nib.Nifti1Image(lab, affine), folder / f"lab{i}.nii.gz")

@@ -43,7 +43,7 @@ def test_left_regions_lie_left_of_the_midline(name):
     centroid_x = np.bincount(region, weights=x)[1:] / np.bincount(region)[1:]
     sides = [split_hemisphere(n)[1] for n in atlas.names]
     assert sum(s is not None for s in sides) > 0.8 * atlas.n_regions
-    for region_name, side, cx in zip(atlas.names, sides, centroid_x):
+    for region_name, side, cx in zip(atlas.names, sides, centroid_x, strict=True):
         if side:
             assert (cx < 0) == (side == "L"), f"{region_name} centroid at x={cx:.1f}"
 

@@ -154,7 +154,7 @@ def reading_aids(page, repeats: int, screenshot: Path | None) -> dict:
     for index in range(repeats):
         before = json.dumps(state(page, "probe"))
         x = red["x"] + (0.3 + 0.08 * index) * red["width"]
-        times["probe"].append(_timed(lambda: page.mouse.move(x, red["y"] + 0.5 * red["height"]),
+        times["probe"].append(_timed(lambda x=x: page.mouse.move(x, red["y"] + 0.5 * red["height"]),
                                      f"JSON.stringify(s('probe')) !== {json.dumps(before)}", page))
         row = page.locator("#nr-table tbody tr").nth(index % 4)
         name = row.locator("td").nth(1).inner_text()

@@ -135,7 +135,7 @@ def compose(tiles: Sequence[Tile], colour_bar: ColourBar | None = None, caption:
         raise ValueError("compose needs at least one tile")
     labels = [" · ".join(s for s in (t.title, t.position) if s) for t in tiles]
     slots = [int(max(t.pixels.shape[1] + 2 * MARGIN, text_size(label, TITLE_PT, dpi)[0] + 8))
-             for t, label in zip(tiles, labels)]
+             for t, label in zip(tiles, labels, strict=True)]
     tile_h = max(t.pixels.shape[0] for t in tiles)
     bar = measure(colour_bar, dpi) if colour_bar is not None else None
     body_h = int(np.ceil(max(tile_h + 2 * MARGIN, bar.height() + 8 if bar else 0)))
@@ -153,7 +153,7 @@ def compose(tiles: Sequence[Tile], colour_bar: ColourBar | None = None, caption:
         figure.text(x / width, 1 - y / height, s, **{"color": TEXT, "fontsize": 9, **kw})
 
     x = 0
-    for tile, label, slot in zip(tiles, labels, slots):
+    for tile, label, slot in zip(tiles, labels, slots, strict=True):
         h, w = tile.pixels.shape[:2]
         x0, y0 = x + (slot - w) // 2, TITLE + (body_h - h) // 2
         axes = figure.add_axes((x0 / width, 1 - (y0 + h) / height, w / width, h / height))

@@ -98,7 +98,7 @@ class RunResult:
         from .provenance import differences
 
         reasons = differences(self.record, settings, model)
-        if volumes is not None and [getattr(v, "GetID", lambda: v)() for v in volumes] != self.job.volume_ids:
+        if volumes is not None and [v.GetID() if hasattr(v, "GetID") else v for v in volumes] != self.job.volume_ids:
             reasons.append("input volumes changed")
         return reasons
 
@@ -173,7 +173,7 @@ class RelevanceLogic:
         volumes, tables = mrml.commit(
             self.scene, plan, lambda nodes: self._show(nodes, run, s.opacity, s.threshold, s.positive_only))
         run.outputs = [HeatmapOutput(node, raw=job.raw[c]) for c, node in enumerate(volumes)]
-        for table_node, planned in zip(tables, plan.tables):
+        for table_node, planned in zip(tables, plan.tables, strict=True):
             run.tables[planned.frame.attrs["atlas"]] = planned.frame
             run.table_nodes[planned.frame.attrs["atlas"]] = table_node
         return run
@@ -305,7 +305,7 @@ class RelevanceLogic:
             raise InputError("This run was filtered after every layer during propagation; a new "
                              "filter needs a new run (Apply). Opacity and threshold can change.")
         check_filter(filter, filter_range, "input")  # before any voxel is rewritten
-        for out, cache in zip(run.outputs, run.filter_caches()):
+        for out, cache in zip(run.outputs, run.filter_caches(), strict=True):
             buffer = mrml.volume_buffer(out.node)  # the node's own voxels: filtered in place
             cache.apply(filter, filter_range, out=buffer)
             mrml.mark_modified(out.node)

@@ -199,7 +199,7 @@ def prepare_input(channels: Sequence[tuple[np.ndarray, Grid]], card) -> ModelInp
         raise InputError(f"The model takes {len(spec.channels)} channel(s) {list(spec.channels)}, "
                          f"but {len(channels)} volume(s) were given.")
     first = channels[0][1]
-    for name, (array, grid) in zip(spec.channels, channels):
+    for name, (array, grid) in zip(spec.channels, channels, strict=True):
         if np.asarray(array).shape != grid.shape_kji:
             raise InputError(f"Channel '{name}': array shape does not match its grid.")
         if not grid.same_as(first, atol=1e-3):

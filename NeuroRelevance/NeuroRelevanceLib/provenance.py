@@ -135,7 +135,7 @@ def build_record(job) -> dict:
                   "intended_use": card.intended_use, "limitations": card.limitations,
                   "use_warning": card.use_warning},
         "inputs": [{"channel": channel, "volume": name}
-                   for channel, name in zip(card.input.channels, job.volume_names)],
+                   for channel, name in zip(card.input.channels, job.volume_names, strict=True)],
         "method": s.method, "label": s.label,
         "preset": s.preset if s.method == "lrp" else None,
         "rule_parameters": rule_parameters(s),

@@ -3,11 +3,13 @@
 Order of work: the options are checked against the model card and the model is loaded once here
 (so a bad model, option, table or scheduler is refused before anything is written); the output
 folder is claimed (refused when it holds results of other settings, or files that are not a batch
-run's outputs: a non-empty folder without ``batch.json``); complete subjects are skipped; the others run as tasks (``batch_size`` subjects each) and stream their results; then the
-cohort outputs are made from the written files, and the summary is written.
+run's outputs: a non-empty folder without ``batch.json``); complete subjects are skipped; the others
+run as tasks (``batch_size`` subjects each) and stream their results; then the cohort outputs are
+made from the written files, and the summary is written.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -257,7 +259,5 @@ def _remove_run(out: Path, keep_folder: bool) -> None:
         else:
             path.unlink(missing_ok=True)
     if not keep_folder:
-        try:
+        with contextlib.suppress(OSError):
             out.rmdir()
-        except OSError:
-            pass

@@ -35,7 +35,8 @@ class Subject:
     def describe(self) -> dict:
         """Plain data for summaries: id, group, covariates and the inputs."""
         return {"id": self.id, "group": self.group, **self.covariates,
-                "inputs": [str(c) if not isinstance(c, tuple) else n for c, n in zip(self.channels, self.names)]}
+                "inputs": [str(c) if not isinstance(c, tuple) else n
+                           for c, n in zip(self.channels, self.names, strict=True)]}
 
 
 def read_subjects(source: Any, channels: Sequence[str]) -> list[Subject]:
@@ -164,7 +165,7 @@ def _unique_names(subjects: list[Subject]) -> None:
     while len(ids) != len(set(ids)) and depth < 8:  # same names in several folders: add the folders
         depth += 1
         ids = [_derived_id(s, depth) for s in unnamed]
-    for subject, subject_id in zip(unnamed, ids):
+    for subject, subject_id in zip(unnamed, ids, strict=True):
         subject.id = subject_id
     _refuse_duplicates([s.id for s in subjects], "the subject list")
 
@@ -186,7 +187,7 @@ def _with_formats(subjects: list[Subject], ids: list[str]) -> list[str]:
     ("a_nii-gz", "a_nrrd")."""
     clashing = {i for i in ids if ids.count(i) > 1}
     out = []
-    for subject, subject_id in zip(subjects, ids):
+    for subject, subject_id in zip(subjects, ids, strict=True):
         first = subject.channels[0]
         if subject_id in clashing and isinstance(first, Path) and str(first):
             suffix = first.name[len(_stem(first.name)):].lstrip(".")

@@ -45,7 +45,7 @@ def read_cohort(source: str | Path, path_column: str = "path", target_column: st
                              "name the columns path and target or pass the column names.")
     paths = [Path(p) if Path(p).is_absolute() else base / p for p in table[path_column].astype(str)]
     targets = pd.to_numeric(table[target_column], errors="coerce").to_numpy(float)
-    bad = [str(p) for p, t in zip(paths, targets) if not np.isfinite(t)]
+    bad = [str(p) for p, t in zip(paths, targets, strict=True) if not np.isfinite(t)]
     if bad:
         raise InputError(f"targets missing or not numeric for {len(bad)} subject(s), e.g. {bad[0]}; "
                          "give a number for every subject.")

@@ -156,11 +156,12 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, volum
 
     volumes: NIfTI paths, a :class:`CohortTable`, or arrays in (k, j, i) order (then give their
     ``volume_grid``, a ``geometry.Grid``; default: 1 mm voxels at the origin). Every volume reaches the
-    network as (D, H, W) = (k, j, i), NeuroRelevance's model input order. targets: one number per subject. model: an ``nn.Module`` (or a TorchScript
-    chain); it runs on its own device, unchanged. Stages: activations of ``layer`` (default: the
-    last 3D feature map) → scree data → Algorithm 1 over ``r1_values × r2_values`` (suggested
-    rank by the elbow unless ``rank`` is given) → Algorithm 2 (λ on U3 and ridge α by validation
-    MAE) → RoI maps. With ``out_dir`` everything is written there (NIfTI, PNG, CSV, JSON).
+    network as (D, H, W) = (k, j, i), NeuroRelevance's model input order. targets: one number per
+    subject. model: an ``nn.Module`` (or a TorchScript chain); it runs on its own device, unchanged.
+    Stages: activations of ``layer`` (default: the last 3D feature map) → scree data → Algorithm 1
+    over ``r1_values × r2_values`` (suggested rank by the elbow unless ``rank`` is given) → Algorithm 2
+    (λ on U3 and ridge α by validation MAE) → RoI maps. With ``out_dir`` everything is written there
+    (NIfTI, PNG, CSV, JSON).
     card: the model's card (``models.ModelCard``): each volume is then resampled into the card's
     model grid and normalised as for a single scan (``preprocessing.prepare_input``), and fed in
     the same (k, j, i) order; the RoI maps live on that model grid.

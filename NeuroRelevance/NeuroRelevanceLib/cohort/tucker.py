@@ -334,10 +334,7 @@ def solve_loadings(tensor, fit: ConstrainedTucker) -> tuple[torch.Tensor, float]
     w = (a.reshape(n * c, v) @ u3).reshape(n, c, -1)
     m1 = (w * b[None]).sum(1)
     gram = (b.T @ b) * (u3.T @ u3)
-    if fit.nonneg_loadings:
-        u1 = _exact_nnls(gram, m1)
-    else:
-        u1 = torch.linalg.lstsq(gram, m1.T).solution.T
+    u1 = _exact_nnls(gram, m1) if fit.nonneg_loadings else torch.linalg.lstsq(gram, m1.T).solution.T
     norm2 = squared_norm(a)
     res2 = norm2 - 2.0 * float(torch.sum(m1 * u1, dtype=torch.float64)) \
         + float(torch.sum(gram * (u1.T @ u1), dtype=torch.float64))

@@ -172,7 +172,8 @@ def run_compare(args: argparse.Namespace) -> int:
     truth = label_masks(args.ground_truth, inputs, args.ground_truth_labels, subjects=args.subjects)
     comparison = compare_methods(
         loaded.model, xs, args.methods, args.target, ground_truth=truth,
-        brain_masks=label_masks(args.brain_masks, inputs, None, "--brain-masks", subjects=args.subjects), method_options=options,
+        brain_masks=label_masks(args.brain_masks, inputs, None, "--brain-masks", subjects=args.subjects),
+        method_options=options,
         names=names, changes=change_maps(args.twins, args.subjects, inputs) if truth else None,
         atlases=atlas_maps(args.atlas, inputs) if truth else None, oracle_sigmas=tuple(args.oracle_sigmas),
         boxes=[box_bounds(mi.array[None], loaded.card.input.normalization) for mi in inputs],

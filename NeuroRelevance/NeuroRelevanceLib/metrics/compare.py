@@ -14,8 +14,9 @@ is recorded as NaN, with the reason in ``notes``.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -88,7 +89,7 @@ def _brain_scores(spatial: np.ndarray, brain: np.ndarray, incl: dict, notes: lis
             "input_auc": auc(spatial.ravel(), inside.ravel())}
 
 
-def _score(name: str, func, notes: list, label: str) -> float:
+def _score(name: str, func: Callable[[], Any], notes: list, label: str) -> float:
     try:
         return float(func())
     except ValueError as exc:
@@ -135,7 +136,8 @@ def compare_methods(model: Any, inputs: Any, methods: Sequence[str], target: Any
     box_list = list(boxes) if boxes is not None else [None] * len(xs)
     if len(box_list) != len(xs):
         raise InputError(f"{len(box_list)} zB boxes given for {len(xs)} subjects; give one per subject (or none).")
-    for label, x, gt, brain, delta, atlas, box in zip(labels, xs, gts, brains, deltas, labels_maps, box_list):
+    per_subject_inputs = zip(labels, xs, gts, brains, deltas, labels_maps, box_list, strict=True)
+    for label, x, gt, brain, delta, atlas, box in per_subject_inputs:
         truth = _truth(gt, brain, atlas, tolerance, label)
         random_done = False
         for method in canon:
@@ -161,7 +163,7 @@ def compare_methods(model: Any, inputs: Any, methods: Sequence[str], target: Any
                 row.update(truth.score(spatial))
                 if row["mass_accuracy"] != row["mass_accuracy"]:
                     notes.append(f"{label}/{method}: mass accuracy undefined (no positive relevance in the brain)")
-                row["ground_truth_inclusivity"] = _score("inclusivity", lambda: inclusivity(spatial, gt, **incl),
+                row["ground_truth_inclusivity"] = _score("inclusivity", partial(inclusivity, spatial, gt, **incl),
                                                          notes, f"{label}/{method}")
             if brain is not None:
                 row.update(_brain_scores(spatial, brain, incl, notes, f"{label}/{method}"))

@@ -38,7 +38,7 @@ from ..errors import InputError
 from . import schema as _schema
 from .schema import INPUT_NORMALIZATIONS, OUTPUT_TYPES, check_card
 
-__all__ = ["INPUT_NORMALIZATIONS", "InputSpec", "ModelCard", "OUTPUT_TYPES", "OutputSpec", "PRESETS",
+__all__ = ["INPUT_NORMALIZATIONS", "InputSpec", "ModelCard", "OUTPUT_TYPES", "OutputSpec", "PRESETS",  # noqa: F822 - module __getattr__
            "card_from_dict", "read_card"]
 
 

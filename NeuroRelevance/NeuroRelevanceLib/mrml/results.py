@@ -113,10 +113,10 @@ def commit(scene, plan: OutputPlan, show: Callable[[list], None] | None = None) 
     for node in old:
         remove_with_companions(scene, node)
     remove_empty_folders(scene, old_folders)
-    for node, planned in zip(volumes, plan.volumes):
+    for node, planned in zip(volumes, plan.volumes, strict=True):
         settle_name(scene, node, planned.name)
         label_values(node, *planned.shown)  # "… [shown: pass 0.30–1.00]" when filtered
-    for node, planned in zip(tables, plan.tables):
+    for node, planned in zip(tables, plan.tables, strict=True):
         settle_name(scene, node, planned.name)
     return volumes, tables
 

@@ -5,7 +5,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
@@ -214,7 +214,5 @@ def staged_folder(folder: str | Path, stem: str = "export") -> Iterator[tuple[Pa
 def _remove_folders(folders: list[Path]) -> None:
     """Remove folders this process created (innermost first) if they are empty."""
     for path in folders:
-        try:
+        with suppress(OSError):
             path.rmdir()
-        except OSError:
-            pass

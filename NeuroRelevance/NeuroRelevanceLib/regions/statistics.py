@@ -102,7 +102,7 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
                      np.mean([_gain_part(s.sums_pos, s.sums, gain_on) for s in sums_ref], axis=0), gain_on,
                      float(gain_floor))
     if per_subject:
-        frames = [_subject_frame(t, "group", s.label, reference) for t, s in zip(subjects, sums_group)]
+        frames = [_subject_frame(t, "group", s.label, reference) for t, s in zip(subjects, sums_group, strict=True)]
         frames += [_subject_frame(_metrics(base, s), "reference", s.label, reference) for s in sums_ref]
         table = pd.concat([_ranked(frame, rank_by, minimum) for frame in frames], ignore_index=True)
     else:
