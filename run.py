@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import venv
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -44,7 +45,7 @@ def _fingerprint(names: list[str] = INPUTS) -> str:
     return digest.hexdigest()
 
 
-def _run(cmd: list[str]) -> None:
+def _run(cmd: Sequence[str | Path]) -> None:
     print("+", " ".join(str(c) for c in cmd), flush=True)
     subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT)
 
@@ -60,8 +61,8 @@ def ensure_venv() -> Path:
     if not py.exists():
         print(f"Creating virtual environment in {VENV} ...", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
-    pip = [py, "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
-    reqs: list[str] = []
+    pip: list[str | Path] = [py, "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
+    reqs: list[str | Path] = []
     for name in REQUIREMENTS:
         reqs += ["-r", name]
     _run(pip + reqs)

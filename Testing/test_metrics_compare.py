@@ -58,6 +58,16 @@ def test_input_errors():
         compare_methods(net, x, "gradient", device="cpu")
 
 
+@pytest.mark.parametrize("names", [["only-one"], ["a", "b", "c"]])
+def test_one_name_per_subject_or_an_error(names):
+    """Fewer names than inputs used to drop the unnamed subjects from the comparison without a word."""
+    net = DeepTaylorCNN(channels=(2,), n_outputs=2)
+    x = torch.randn(2, 1, 4, 4, 4)
+    with pytest.raises(InputError, match=f"{len(names)} names given for 2 subjects"):
+        compare_methods(net, x, ["gradient"], names=names, perturbation={"steps": 2, "random_repeats": 0},
+                        device="cpu")
+
+
 def parse(argv):
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))

@@ -123,6 +123,8 @@ def compare_methods(model: Any, inputs: Any, methods: Sequence[str], target: Any
     gts, brains = _masks(ground_truth, len(xs), "ground-truth masks"), _masks(brain_masks, len(xs), "brain masks")
     deltas, labels_maps = _masks(changes, len(xs), "change maps"), _masks(atlases, len(xs), "atlas label maps")
     labels = list(names) if names is not None else [f"subject{i + 1}" for i in range(len(xs))]
+    if len(labels) != len(xs):
+        raise InputError(f"{len(labels)} names given for {len(xs)} subjects; give one per subject (or none).")
     opts = {canonical(k): dict(v) for k, v in (method_options or {}).items()}
     pert = dict(perturbation or {})
     pert.setdefault("random_repeats", 1)
@@ -130,7 +132,7 @@ def compare_methods(model: Any, inputs: Any, methods: Sequence[str], target: Any
     rows, notes = [], []
     curves: dict[str, list] = {m: [] for m in canon}
     curves["random"] = []
-    fractions = None
+    fractions = np.zeros(0)  # set by the first perturbation run (there is at least one: inputs and methods)
     if ground_truth is not None and changes is None:
         notes.append("oracle: the mask itself (no change map given), not the change the data hold")
     box_list = list(boxes) if boxes is not None else [None] * len(xs)
@@ -148,7 +150,7 @@ def compare_methods(model: Any, inputs: Any, methods: Sequence[str], target: Any
             r = e.relevance.to(torch.float64)
             res = region_perturbation(model, x, r, target, device=device, dtype=dtype,
                                       **{**pert, "random_repeats": 0 if random_done else pert["random_repeats"]})
-            if not random_done and res.random_scores is not None:
+            if not random_done and res.random_scores is not None and res.aopc_random is not None:
                 curves["random"].append(res.random_scores[0])
                 aopc_random = float(res.aopc_random[0])
                 random_done = True

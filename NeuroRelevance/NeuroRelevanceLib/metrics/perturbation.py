@@ -155,6 +155,8 @@ def region_perturbation(model: Any, x: Tensor, relevance: Any, target: Any = Non
         step_map = _removal_step(order, counts, cell_shape, p, spatial)
         args = (xw[i:i + 1], base[i:i + 1], tgt.weights[i:i + 1])
         scores[i] = _curve(work, *args, step_map, steps, batch_size)
+        if rand is None:
+            continue
         for _ in range(random_repeats):
             step_map = _removal_step(rng.permutation(n_regions), counts, cell_shape, p, spatial)
             rand[i] += _curve(work, *args, step_map, steps, batch_size) / random_repeats

@@ -1,7 +1,7 @@
 """Table nodes from tabular results (e.g. region statistics), saved as CSV."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ def check_columns(columns: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]
     return arrays
 
 
-def table_from_columns(scene, columns: Mapping[str, Sequence[Any]], name: str, node=None):
+def table_from_columns(scene, columns: Mapping[str, Sequence[Any] | np.ndarray], name: str, node=None):
     """Fill a table node from named columns of equal length; numbers stay numeric.
 
     Everything is checked and converted before a node is added or changed.
@@ -66,6 +66,7 @@ def write_table_csv(node, path: str | Path) -> Path:
 
 
 def _vtk_column(name: str, values: np.ndarray):
+    cast: Callable[[Any], Any]
     if values.dtype.kind in "iub":
         column = vtk.vtkLongLongArray()
         cast = int
