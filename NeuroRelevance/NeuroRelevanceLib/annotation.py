@@ -57,7 +57,7 @@ class Layout:
     texts: list = field(default_factory=list)      # (text, box) of every text drawn, tick labels included
 
 
-def direction_letter(vector: Sequence[float]) -> str:
+def direction_letter(vector: Sequence[float] | np.ndarray) -> str:
     """The RAS letter a direction points to most ("R", "L", "A", "P", "S" or "I")."""
     v = np.asarray(vector, dtype=float)[:3]
     axis = int(np.argmax(np.abs(v)))
@@ -72,7 +72,7 @@ def orientation_letters(xy_to_ras: np.ndarray) -> dict:
             "top": direction_letter(up), "bottom": direction_letter(-up)}
 
 
-def position_text(normal: Sequence[float], offset: float) -> str:
+def position_text(normal: Sequence[float] | np.ndarray, offset: float) -> str:
     """Slice position along its normal, as Slicer shows it: "S 12.0 mm", "I 3.5 mm", "R 40.0 mm"."""
     n = np.asarray(normal, dtype=float)[:3]
     axis = int(np.argmax(np.abs(n)))
@@ -146,7 +146,7 @@ def compose(tiles: Sequence[Tile], colour_bar: ColourBar | None = None, caption:
     row_h = TITLE + body_h
     height = row_h + caption_h
     figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor=BACKGROUND)
-    FigureCanvasAgg(figure)
+    canvas = FigureCanvasAgg(figure)
     layout = Layout((width, height))
 
     def text(x: float, y: float, s: str, **kw) -> None:
@@ -171,7 +171,7 @@ def compose(tiles: Sequence[Tile], colour_bar: ColourBar | None = None, caption:
             half = MARGIN / 2
             layout.letters.append((letter, (int(cx - half), int(cy - half), int(cx + half), int(cy + half))))
         x += slot + GAP
-    if colour_bar is not None:
+    if colour_bar is not None and bar is not None:
         layout.colour_bar = draw_bar(figure, colour_bar, bar, x - GAP, TITLE + 4, body_h - 8, (width, height), text)
     if lines:
         top = row_h + 4
@@ -180,9 +180,9 @@ def compose(tiles: Sequence[Tile], colour_bar: ColourBar | None = None, caption:
                 lines[index - 1])) else TEXT
             text(8, top + index * line_px, line, ha="left", va="top", fontsize=CAPTION_PT, color=colour)
         layout.caption = (0, row_h, width, height)
-    figure.canvas.draw()
+    canvas.draw()
     layout.texts = _text_boxes(figure, height)
-    pixels = np.asarray(figure.canvas.buffer_rgba()).copy()
+    pixels = np.asarray(canvas.buffer_rgba()).copy()
     if path is not None:
         from matplotlib.image import imsave
 

@@ -23,9 +23,11 @@ class BackgroundRun:
     def __init__(self, job: Job, *, work: Callable[[Job, Progress], Any] | None = None,
                  on_progress: Progress | None = None) -> None:
         if work is None:
-            from .jobs import compute as work
+            from .jobs import compute
+
+            work = compute
         self.job = job
-        self._work = work
+        self._work: Callable[[Job, Progress], Any] = work
         self._on_progress = on_progress
         self.progress: tuple[str, float] = ("Starting", 0.0)
         self.error: BaseException | None = None

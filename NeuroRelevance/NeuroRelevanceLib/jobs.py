@@ -92,6 +92,8 @@ class Settings:
         params = dict(self.engine_params)
         if self.method != "lrp":
             return params
+        if self.preset is None:
+            raise ValueError("Settings.resolve(card) must run before engine_keywords(): the preset is not chosen yet.")
         if self.alpha is not None and self.preset.startswith("alpha") and "rules" not in params:
             from .engine.rules import AlphaBeta
 

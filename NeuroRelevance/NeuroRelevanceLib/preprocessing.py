@@ -57,13 +57,13 @@ def model_grid(source: Grid, shape_kji: Sequence[int], spacing: Sequence[float] 
     """The model's input grid; centred on ``source`` unless ``origin`` is given."""
     if len(shape_kji) != 3:
         raise InputError(f"The model input shape {tuple(shape_kji)} is not 3D (D, H, W).")
-    spacing = np.asarray(spacing if spacing is not None else source.spacing, dtype=float)
+    spacing_mm = np.asarray(spacing if spacing is not None else source.spacing, dtype=float)
     directions = orientation_directions(orientation)
     if origin is None:
         size_ijk = np.array(list(reversed(shape_kji)), dtype=float)
         centre = source.ijk_to_ras @ np.r_[(np.array(source.shape_ijk) - 1) / 2.0, 1.0]
-        origin = centre[:3] - directions @ (spacing * (size_ijk - 1) / 2.0)
-    return Grid.from_parts(shape_kji, spacing, origin, directions)
+        origin = centre[:3] - directions @ (spacing_mm * (size_ijk - 1) / 2.0)
+    return Grid.from_parts(shape_kji, spacing_mm, origin, directions)
 
 
 def resample(array_kji: np.ndarray, source: Grid, target: Grid, order: str = "linear",

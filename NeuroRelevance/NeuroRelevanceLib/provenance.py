@@ -70,7 +70,7 @@ def method_label(method: str, preset: str | None, alpha: float | None = None) ->
     if method != "lrp":
         return method
     value = effective_alpha(preset, alpha)
-    if value is not None and value != _presets.preset_alpha()[preset]:
+    if value is not None and preset is not None and value != _presets.preset_alpha()[preset]:
         return f"LRP αβ (α={value:g}, β={value - 1:g})"
     return f"LRP {preset}"
 

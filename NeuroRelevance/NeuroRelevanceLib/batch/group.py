@@ -111,6 +111,8 @@ def group_maps(entries: list[dict], out: Path, record: dict) -> tuple[dict, list
             if entry["id"] in belongs[name]:
                 _welford(sums.setdefault(name, [0, np.zeros(reference.shape_kji), np.zeros(reference.shape_kji)]),
                          values)
+    if reference is None:  # entries is not empty: the first map's grid is the reference
+        raise ValueError("no subject map was read")
     folder = out / COHORT
     folder.mkdir(parents=True, exist_ok=True)
     files, notes = {}, []

@@ -126,7 +126,8 @@ def _from_item(item: Any, channels: Sequence[str], index: int) -> Subject:
     if len(parts) != len(channels):
         raise InputError(f"Subject {index + 1} gives {len(parts)} input(s), but the model takes {len(channels)} "
                          f"channel(s) ({', '.join(channels)}); give one file per channel, comma-separated.")
-    inputs, names = [], []
+    inputs: list[Any] = []  # paths, or (array_kji, Grid) pairs copied off the scene
+    names: list[str] = []
     for part in parts:
         if hasattr(part, "GetID"):  # a scene volume: its voxels are copied now
             from ..mrml import volume_to_array
@@ -137,8 +138,9 @@ def _from_item(item: Any, channels: Sequence[str], index: int) -> Subject:
             inputs.append(part)
             names.append(f"array {index + 1}")
         else:
-            inputs.append(Path(str(part).strip()).expanduser().absolute())
-            names.append(inputs[-1].name)
+            path = Path(str(part).strip()).expanduser().absolute()
+            inputs.append(path)
+            names.append(path.name)
     return Subject("", inputs, None, {}, names)
 
 

@@ -136,6 +136,12 @@ def read_card(path: str | Path) -> ModelCard:
     return card_from_dict(raw, path)
 
 
+def _pair(values: Any) -> tuple[float, float]:
+    """``[low, high]`` (checked by :func:`check_card`) as floats."""
+    low, high = (float(v) for v in values)
+    return low, high
+
+
 def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
     """Build a :class:`ModelCard` from its JSON object, checking every field (:mod:`.schema`)."""
     where = path.name if path else "model card"
@@ -160,7 +166,7 @@ def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
                         None if origin is None else tuple(float(v) for v in origin)),
         output=OutputSpec(out.get("type", "classification"), tuple(out.get("classes", ())),
                           str(out.get("units", "")),
-                          None if out.get("range") is None else tuple(float(v) for v in out["range"])),
+                          None if out.get("range") is None else _pair(out["range"])),
         metrics=dict(raw.get("metrics") or {}),
         recommended_preset=str(raw.get("recommended_preset", "epsilon-plus")),
         path=path.resolve() if path else None,

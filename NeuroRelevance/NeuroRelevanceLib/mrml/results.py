@@ -102,11 +102,11 @@ def commit(scene, plan: OutputPlan, show: Callable[[list], None] | None = None) 
             folder = folder or output_folder(scene, node)
             volumes.append(node)
         tables = []
-        for planned in plan.tables:
-            node = table_from_columns(scene, planned.columns, planned.name)
-            for key, value in planned.attributes.items():
+        for planned_table in plan.tables:
+            node = table_from_columns(scene, planned_table.columns, planned_table.name)
+            for key, value in planned_table.attributes.items():
                 node.SetAttribute(key, value)
-            place_in_folder(scene, node, folder)
+            place_in_folder(scene, node, folder or 0)  # a volume came first: folder is set
             tables.append(node)
         if show is not None:
             show(volumes)
@@ -116,8 +116,8 @@ def commit(scene, plan: OutputPlan, show: Callable[[list], None] | None = None) 
     for node, planned in zip(volumes, plan.volumes, strict=True):
         settle_name(scene, node, planned.name)
         label_values(node, *planned.shown)  # "… [shown: pass 0.30–1.00]" when filtered
-    for node, planned in zip(tables, plan.tables, strict=True):
-        settle_name(scene, node, planned.name)
+    for node, planned_table in zip(tables, plan.tables, strict=True):
+        settle_name(scene, node, planned_table.name)
     return volumes, tables
 
 

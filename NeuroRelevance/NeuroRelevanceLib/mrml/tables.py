@@ -23,7 +23,7 @@ def table_columns(frame) -> dict[str, np.ndarray]:
     return check_columns({str(c): frame[c].to_numpy() for c in frame.columns})
 
 
-def check_columns(columns: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
+def check_columns(columns: Mapping[str, Sequence[Any] | np.ndarray]) -> dict[str, np.ndarray]:
     """Named columns as arrays: at least one column, all of one length."""
     if not columns:
         raise InputError("The table has no columns.")

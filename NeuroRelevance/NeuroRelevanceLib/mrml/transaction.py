@@ -9,6 +9,8 @@ result after the block succeeded.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from .display import composite_nodes
 from .outputs import existing_hierarchy, remove_with_companions
 
@@ -34,7 +36,7 @@ class SceneChange:
         return [self.scene.GetNthNode(i) for i in range(self.scene.GetNumberOfNodes())
                 if self.scene.GetNthNode(i).GetID() not in self._nodes]
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         if exc_type is not None:
             self.rollback()
         return False  # never swallow the error

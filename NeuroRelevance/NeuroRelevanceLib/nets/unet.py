@@ -76,7 +76,8 @@ class UNet3d(ConfigMixin, nn.Module):
         choice("norm", norm, _NORMS, name)
         choice("pool", pool, ("max", "avg"), name)
         sizes = (pool_size,) * 3 if isinstance(pool_size, int) else pool_size
-        psize = int_tuple("pool_size", sizes, name, length=3)
+        pd, ph, pw = int_tuple("pool_size", sizes, name, length=3)
+        psize = (pd, ph, pw)
         kernel_size = positive_int("kernel_size", kernel_size, name)
         if kernel_size % 2 == 0:
             raise ValueError(f"{name}: kernel_size must be odd for 'same' padding, got {kernel_size}.")

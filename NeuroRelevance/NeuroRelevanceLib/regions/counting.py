@@ -54,5 +54,5 @@ def count_regions(heatmap: Heatmap, grid: LabelGrid) -> RegionSums:
 def nonzero_share(heatmap: Heatmap, grid: LabelGrid) -> float:
     """Share of the heatmap's nonzero voxels that lie inside some atlas region (for messages)."""
     flat, order = heatmap.flat()
-    nonzero = np.count_nonzero(flat != 0)
-    return np.count_nonzero(flat[grid.inside(order)[0]] != 0) / max(nonzero, 1)
+    nonzero = int(np.count_nonzero(flat != 0))
+    return int(np.count_nonzero(flat[grid.inside(order)[0]] != 0)) / max(nonzero, 1)

@@ -197,7 +197,7 @@ def resolve_atlas(atlas: object, names: Mapping | str | Path | None = None) -> A
             return load_bundled_atlas(str(atlas))
         check_atlas_name(str(atlas))
         stat = path.stat()
-        key = ("file", str(path.resolve()), stat.st_mtime_ns, stat.st_size, _names_key(names))
+        key: tuple = ("file", str(path.resolve()), stat.st_mtime_ns, stat.st_size, _names_key(names))
         return _cached(key, lambda: load_label_map(path, names=names))
     if hasattr(atlas, "GetDirection") and hasattr(atlas, "GetSpacing"):
         atlas = from_sitk(atlas)
