@@ -64,7 +64,7 @@ def check_grids(paths: Sequence[Path], atol: float = 1e-4) -> Grid:
         raise InputError("the cohort lists no volumes; add at least one subject.")
     from ..nifti import read_nifti_grid
 
-    first = None
+    first: Grid | None = None
     for p in paths:
         if not Path(p).is_file():
             raise InputError(f"volume {p} does not exist; fix the path in the cohort table.")
@@ -74,6 +74,8 @@ def check_grids(paths: Sequence[Path], atol: float = 1e-4) -> Grid:
         elif not grid.same_as(first, atol=atol):
             raise InputError(f"volume {p} has grid {grid.shape_kji} / affine differing from the first volume "
                              f"({first.shape_kji}); resample all volumes onto one grid (e.g. MNI) first.")
+    if first is None:  # unreachable: paths is not empty
+        raise InputError("the cohort lists no volumes; add at least one subject.")
     return first
 
 
