@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
+from NeuroRelevanceLib import explain
 from NeuroRelevanceLib.errors import InputError
-from NeuroRelevanceLib.methods import explain
 from NeuroRelevanceLib.metrics import compare_methods, region_perturbation
 from NeuroRelevanceLib.metrics.cli import register
 from NeuroRelevanceLib.models import save_weights

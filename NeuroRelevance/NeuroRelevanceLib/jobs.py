@@ -54,9 +54,9 @@ class Settings:
     engine_params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from .vocabulary import filter_kind
+        from .vocabulary import library_filter
 
-        self.filter = filter_kind(self.filter)  # "none" (a widget's word) and None are one "no filter"
+        self.filter = library_filter(self.filter)  # "none" (a widget's word) and None are one "no filter"
 
     @property
     def label(self) -> str:
@@ -74,7 +74,7 @@ class Settings:
     def check(self, where: str = "RelevanceLogic.run") -> Settings:
         """Refuse, before any work, keywords the method does not take (with the closest known name)
         and region options that cannot work; returns these settings."""
-        from .methods.keywords import check_options
+        from .explanation.keywords import check_options
         from .regions.statistics import check_region_options
 
         check_options(self.method, self.engine_params, setting_names(), where)
@@ -150,7 +150,7 @@ def compute(job: Job, progress: Progress | None = None) -> Job:
     """Do the heavy part of a run (no MRML access; safe on a worker thread)."""
     import torch
 
-    from .methods import explain
+    from .explanation.dispatch import explain
     from .preprocessing import box_bounds, prepare_input, resample
 
     def stage(message: str, fraction: float) -> None:

@@ -45,10 +45,10 @@ class BatchOptions:
 
     def checked(self, card) -> BatchOptions:
         """These options validated against ``card`` (preset and method resolved); InputError otherwise."""
+        from ..explanation.dispatch import canonical
         from ..explanation.filters import check_filter
+        from ..explanation.keywords import check_lrp_options
         from ..jobs import resolve_target
-        from ..methods import canonical
-        from ..methods.keywords import check_lrp_options
         from ..models.card import PRESETS
         from ..regions.statistics import check_atlas_name, check_region_options
 

@@ -67,7 +67,8 @@ _BRAIN_CODE, _VENTRICLE_CODE, _COMPACT_SHIFT = 1 << 12, 1 << 13, 14
 
 @lru_cache(maxsize=8)
 def _prepared_map(atlas: str, spacing: float, name: str) -> np.ndarray:
-    """Template map ``name`` ("t1", "gm", "wm" anti-aliased for ``spacing``; "classes") (cached)."""
+    """Template map ``name`` ("t1", "gm", "wm" anti-aliased for ``spacing``; "classes") (cached), in the
+    generator's internal (i, j, k) order."""
     anat = load_anatomy(atlas)
     if name == "classes":
         from .compact import compact_map
@@ -75,8 +76,9 @@ def _prepared_map(atlas: str, spacing: float, name: str) -> np.ndarray:
         arr = (anat.labels.astype(np.int32) + _BRAIN_CODE * anat.brain
                + _VENTRICLE_CODE * anat.ventricles
                + (compact_map(atlas).astype(np.int32) << _COMPACT_SHIFT)).astype(np.int32)
+        arr = np.ascontiguousarray(arr.transpose(2, 1, 0))   # the anatomy's (k, j, i) -> the sampler's (i, j, k)
     else:
-        arr = smooth_for_spacing(getattr(anat, name), spacing)
+        arr = smooth_for_spacing(np.ascontiguousarray(getattr(anat, name).transpose(2, 1, 0)), spacing)
     arr.setflags(write=False)
     return arr
 
@@ -104,7 +106,7 @@ def subject_space(index: int, *, spacing: float, seed: int, atlas: str = "desika
     rngs = [np.random.default_rng(s)
             for s in np.random.SeedSequence([int(seed), int(index)]).spawn(4)]
     phi = random_deformation(rngs[0], enabled=deformation)
-    vox = world_to_voxel(phi.apply_grid(grid, pts), anat.affine)
+    vox = world_to_voxel(phi.apply_grid(grid, pts), anat.grid.ijk_to_ras)
     out = {name: sample(_prepared_map(atlas, float(spacing), name), vox, grid.shape_ijk)
            for name in maps}
     classes = sample(_prepared_map(atlas, float(spacing), "classes"), vox, grid.shape_ijk, order=0)

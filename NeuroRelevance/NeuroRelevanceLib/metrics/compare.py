@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..methods.dispatch import canonical, explain
+from ..explanation.dispatch import canonical, explain
 from .groundtruth import GroundTruth, auc
 from .groundtruth_report import SIGMAS, fraction_of_ceiling, reference_rows, score_columns, summarise
 from .inclusivity import inclusivity

@@ -51,7 +51,7 @@ def _target(name: str, model: Any, card: Any, subject: Any) -> dict:
 
 def _maps(name: str, loaded: Any, subject: Any, methods: list[str]) -> tuple[dict, dict, dict]:
     """Spatial maps (channels summed), seconds, and LRP conservation errors of every method."""
-    from ..methods.dispatch import explain
+    from ..explanation.dispatch import explain
     from ..preprocessing import box_bounds
 
     x = torch.from_numpy(subject.x[None])
