@@ -30,7 +30,8 @@ def test_regions_into_a_closed_pipe_writes_the_csv_and_exits_quietly(tmp_path):
     nib.save(nib.Nifti1Image(labels, np.eye(4)), tmp_path / "atlas.nii.gz")
     (tmp_path / "atlas.csv").write_text("id,name\n1,Insula_L\n2,Insula_R\n")
     nib.save(nib.Nifti1Image(np.ones((8, 8, 8), np.float32), np.eye(4)), tmp_path / "h.nii.gz")
-    code, err = _run_with_closed_stdout(["regions", str(tmp_path / "h.nii.gz"), "--atlas", str(tmp_path / "atlas.nii.gz"),
+    code, err = _run_with_closed_stdout(["regions", str(tmp_path / "h.nii.gz"),
+                                         "--atlas", str(tmp_path / "atlas.nii.gz"),
                                          "--names", str(tmp_path / "atlas.csv"), "--min-region-mm3", "0",
                                          "--csv", str(tmp_path / "t.csv")], tmp_path)
     assert (tmp_path / "t.csv").is_file() and "Insula_L" in (tmp_path / "t.csv").read_text()

@@ -1,4 +1,6 @@
-"""No command writes over its own inputs (trial 1, finding 4: ``regions h.nii.gz --png h.nii.gz`` destroyed the heatmap).
+"""No command writes over its own inputs.
+
+(Trial 1, finding 4: ``regions h.nii.gz --png h.nii.gz`` destroyed the heatmap.)
 
 Every sub-command that writes files is tried with an output that *is* one of its inputs — the same path, a
 relative spelling, a symlink, a hard link, a symlinked folder — and with an output folder in which an input

@@ -22,7 +22,8 @@ def test_one_explain_reached_by_every_documented_path():
     """``NeuroRelevanceLib.explain`` is the dispatcher in ``explanation``; the old documented path
     ``NeuroRelevanceLib.methods.explain`` (docs before the move) is the same function."""
     from NeuroRelevanceLib.explanation import dispatch
-    from NeuroRelevanceLib.methods import METHODS, canonical, explain as old
+    from NeuroRelevanceLib.methods import METHODS, canonical
+    from NeuroRelevanceLib.methods import explain as old
 
     assert NeuroRelevanceLib.explain is dispatch.explain is old
     assert METHODS is dispatch.METHODS and canonical is dispatch.canonical

@@ -79,8 +79,9 @@ def test_a_misspelled_keyword_is_refused_in_prepare_with_a_suggestion(scene, sca
 
 
 def test_the_message_lists_the_known_options():
-    from NeuroRelevanceLib.engine import explain
     import inspect
+
+    from NeuroRelevanceLib.engine import explain
 
     with pytest.raises(InputError) as info:
         Settings(engine_params={"epsilonn": 1.0}).check()

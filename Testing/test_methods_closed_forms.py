@@ -4,8 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from NeuroRelevanceLib.methods import (gradient, gradient_x_input, guided_backprop, integrated_gradients,
-                                       smoothgrad)
+from NeuroRelevanceLib.methods import gradient, gradient_x_input, guided_backprop, integrated_gradients, smoothgrad
 
 torch.set_num_threads(1)
 D = torch.float64

@@ -6,8 +6,14 @@ import torch.nn as nn
 
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.explanation.layers import last_conv_block
-from NeuroRelevanceLib.methods import (gradcam, gradcam_plus_plus, gradcampp_weights,
-                                       guided_backprop, guided_gradcam, upsample)
+from NeuroRelevanceLib.methods import (
+    gradcam,
+    gradcam_plus_plus,
+    gradcampp_weights,
+    guided_backprop,
+    guided_gradcam,
+    upsample,
+)
 from NeuroRelevanceLib.nets import DeepTaylorCNN
 
 torch.set_num_threads(1)
@@ -57,7 +63,7 @@ def test_gradcam_lights_the_region_the_target_depends_on():
     x = torch.zeros(1, 2, 6, 6, 6, dtype=D)
     x[0, 0, 1:3, 1:3, 1:3] = 1.0      # R
     x[0, 1, 3:6, 4:6, 2:5] = 2.0      # Q
-    for cls, (ch, region) in enumerate([(0, x[0, 0] > 0), (1, x[0, 1] > 0)]):
+    for cls, region in enumerate([x[0, 0] > 0, x[0, 1] > 0]):   # class c looks at channel c
         for method in (gradcam, gradcam_plus_plus):
             m = method(net, x, target=cls, layer="features", device="cpu", dtype=D).relevance[0, 0]
             assert (m[region] > 0).all() and (m[~region] == 0).all(), (cls, method.__name__)
@@ -80,11 +86,11 @@ def test_gradcampp_weights_sum_over_all_three_axes():
     expected = np.zeros((2, 3))
     for n in range(2):
         for k in range(3):
-            total = sum(a[n, k, i, j, l] for i in range(2) for j in range(3) for l in range(4))
+            total = sum(a[n, k, i, j, m] for i in range(2) for j in range(3) for m in range(4))
             for i in range(2):
                 for j in range(3):
-                    for l in range(4):
-                        gv = g[n, k, i, j, l]
+                    for m in range(4):
+                        gv = g[n, k, i, j, m]
                         den = 2 * gv ** 2 + total * gv ** 3
                         alpha = gv ** 2 / den if den != 0 else 0.0
                         expected[n, k] += alpha * max(gv, 0.0)

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 captum_attr = pytest.importorskip("captum.attr")
 monai_nets = pytest.importorskip("monai.networks.nets")
 
-from NeuroRelevanceLib.errors import InputError  # noqa: E402
 from NeuroRelevanceLib import explain  # noqa: E402
+from NeuroRelevanceLib.errors import InputError  # noqa: E402
 
 torch.set_num_threads(1)
 D = torch.float64
@@ -200,7 +200,7 @@ def test_scripted_and_exported_give_the_module_maps(case):
         for fmt, other in formats.items():
             got = _ours(other, x, target, method).relevance
             assert _gap(got, ref) <= 1e-9, (name, fmt, method)
-    for fmt, other in formats.items():
+    for other in formats.values():
         with pytest.raises(InputError, match="layer"):
             _ours(other, x, target, "gradcam")
 

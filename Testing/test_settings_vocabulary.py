@@ -103,7 +103,7 @@ def test_slicer_module_takes_every_range_default_and_choice_from_the_vocabulary(
     code = WIDGET_CODE.read_text()
     assert not re.search(r"WithinRange\(\s*[-\d.]", code), "a range is written by hand in NeuroRelevance.py"
     assert not re.search(r"Choice\(\s*[\[\"(]", code), "choices are written by hand in NeuroRelevance.py"
-    for name, opt in OPTIONS.items():
+    for opt in OPTIONS.values():
         if opt.slicer:
             assert re.search(rf"\b{opt.slicer}: .*= (_shown|vocabulary)", code), \
                 f"parameter {opt.slicer} does not start from the vocabulary"
@@ -136,11 +136,11 @@ def test_console_defaults_are_the_vocabulary_defaults():
 
 
 def test_panel_choices_are_the_vocabulary_choices():
-    assert panel.METHODS == OPTIONS["method"].items
-    assert panel.FILTERS == OPTIONS["filter"].items
-    assert panel.PLACEMENTS == OPTIONS["filter_placement"].items
-    assert panel.DEVICES == OPTIONS["device"].items
-    assert panel.PRESETS == OPTIONS["preset"].items
+    assert OPTIONS["method"].items == panel.METHODS
+    assert OPTIONS["filter"].items == panel.FILTERS
+    assert OPTIONS["filter_placement"].items == panel.PLACEMENTS
+    assert OPTIONS["device"].items == panel.DEVICES
+    assert OPTIONS["preset"].items == panel.PRESETS
 
 
 def test_methods_offered_are_methods_the_library_runs():

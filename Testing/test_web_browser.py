@@ -12,12 +12,28 @@ import time
 
 import numpy as np
 import pytest
-from conftest import oblique_grid
 
-from web_browser import (ARTIFACTS, changed_fraction, coloured, download, free_port, heat_coloured,
-                         installable_here, launch_browser, missing_requirement, served_url, slot_pixels,
-                         start_server, state, stop_server, views_pixels, wait_pixels_change, wait_state,
-                         without_legend)
+from conftest import oblique_grid
+from web_browser import (
+    ARTIFACTS,
+    changed_fraction,
+    coloured,
+    download,
+    free_port,
+    heat_coloured,
+    installable_here,
+    launch_browser,
+    missing_requirement,
+    served_url,
+    slot_pixels,
+    start_server,
+    state,
+    stop_server,
+    views_pixels,
+    wait_pixels_change,
+    wait_state,
+    without_legend,
+)
 
 REASON = missing_requirement()
 #: under CI, where run.py could install Chromium and OSMesa, a missing piece is a failure, not a skip

@@ -9,7 +9,6 @@ still open, before and after.
 from __future__ import annotations
 
 import asyncio
-import io
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,8 +17,18 @@ import numpy as np
 import pytest
 
 from web_browser import free_port, stop_server
-from web_wire import (DEFAULT_SECRET, chunk, oversized_frames, packed, post, rss_mb, served_secret,
-                      server_state, session, start)
+from web_wire import (
+    DEFAULT_SECRET,
+    chunk,
+    oversized_frames,
+    packed,
+    post,
+    rss_mb,
+    served_secret,
+    server_state,
+    session,
+    start,
+)
 
 pytest.importorskip("trame_slicer")
 pytest.importorskip("psutil")
@@ -141,7 +150,7 @@ def test_a_message_in_several_chunks_is_still_put_together(server):
     body = packed({"wslink": "1.0", "id": "rpc:c0:5", "method": "no.such.method", "args": [], "kwargs": {}})[12:]
     parts = [body[:5], body[5:9], body[9:]]
     offsets = [0, 5, 9]
-    frames = [chunk(4000, offset, len(body), part) for offset, part in zip(offsets, parts)]
+    frames = [chunk(4000, offset, len(body), part) for offset, part in zip(offsets, parts, strict=True)]
     report = asyncio.run(session(server.port, server.secret, frames))
     assert report["authenticated"] and not report["closed"]
 
@@ -212,7 +221,7 @@ def test_streamed_upload_beyond_the_limit_stops_at_the_limit(server):
     print(f"streamed upload: server RSS grew {grown:.0f} MB; refused with {status}")
     assert status in (413, 0) and (status == 0 or f"{UPLOAD_MB} MB" in text), text
     assert grown < 32
-    assert not list(Path("/tmp").glob(f"neurorelevance-web-*/upload-*/big.nii.gz"))
+    assert not list(Path("/tmp").glob("neurorelevance-web-*/upload-*/big.nii.gz"))
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-NeuroRelevance-Upload": "wrong"}])
@@ -227,11 +236,10 @@ def test_upload_from_another_origin_is_refused(server):
     async def foreign():
         import aiohttp
 
-        async with aiohttp.ClientSession() as client:
-            async with client.post(f"http://127.0.0.1:{server.port}/nr-upload?name=s.nii.gz", data=b"abc",
-                                   headers={"Origin": "http://evil.example",
-                                            "X-NeuroRelevance-Upload": token}) as response:
-                return response.status
+        async with aiohttp.ClientSession() as client, \
+                client.post(f"http://127.0.0.1:{server.port}/nr-upload?name=s.nii.gz", data=b"abc",
+                            headers={"Origin": "http://evil.example", "X-NeuroRelevance-Upload": token}) as response:
+            return response.status
 
     assert asyncio.run(foreign()) == 403
 

@@ -14,9 +14,25 @@ import time
 import numpy as np
 import pytest
 
-from web_browser import (changed_fraction, coloured, download, free_port, heat_coloured, installable_here,
-                         launch_browser, missing_requirement, served_url, slot_box, slot_pixels,
-                         start_server, state, stop_server, views_pixels, wait_state, without_legend)
+from web_browser import (
+    changed_fraction,
+    coloured,
+    download,
+    free_port,
+    heat_coloured,
+    installable_here,
+    launch_browser,
+    missing_requirement,
+    served_url,
+    slot_box,
+    slot_pixels,
+    start_server,
+    state,
+    stop_server,
+    views_pixels,
+    wait_state,
+    without_legend,
+)
 
 REASON = missing_requirement()
 STRICT = bool(os.environ.get("CI")) and installable_here()
@@ -148,7 +164,7 @@ def test_default_overlay_does_not_haze_the_anatomy(page):
 def test_run_is_always_visible_and_its_errors_appear_beside_it(page):
     run = page.locator("#nr-run").bounding_box()
     assert run is not None and page.locator("#nr-run").is_visible()
-    assert 0 <= run["y"] and run["y"] + run["height"] <= VIEWPORT["height"], f"Run is below the fold: {run}"
+    assert run["y"] >= 0 and run["y"] + run["height"] <= VIEWPORT["height"], f"Run is below the fold: {run}"
     page.locator("#nr-panel-filter").scroll_into_view_if_needed()  # scrolled drawer: Run stays
     assert page.locator("#nr-run").bounding_box()["y"] + run["height"] <= VIEWPORT["height"]
     page.locator("#nr-rule-epsilon").fill("")
@@ -157,7 +173,7 @@ def test_run_is_always_visible_and_its_errors_appear_beside_it(page):
     error = page.locator("#nr-error").bounding_box()
     run = page.locator("#nr-run").bounding_box()
     assert "must be a number" in page.locator("#nr-error").inner_text()
-    assert 0 <= error["y"] and error["y"] + error["height"] <= VIEWPORT["height"], "the error is out of view"
+    assert error["y"] >= 0 and error["y"] + error["height"] <= VIEWPORT["height"], "the error is out of view"
     gap = min(abs(error["y"] - (run["y"] + run["height"])), abs(run["y"] - (error["y"] + error["height"])))
     assert gap < 60, f"the error is {gap:.0f} px away from Run"
     page.locator("#nr-rule-epsilon").fill("1e-6")

@@ -180,9 +180,8 @@ def test_the_page_shows_the_cards_intended_use_or_a_warning(tmp_path):
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from reading_helpers import tiny_card
-
     from NeuroRelevanceLib.web.app import RelevanceWebApp
+    from reading_helpers import tiny_card
 
     card = json.loads(tiny_card(tmp_path).read_text())
     for key in ("intended_use", "limitations"):

@@ -23,11 +23,19 @@ from NeuroRelevanceLib.geometry import nibabel_to_kji
 from NeuroRelevanceLib.logic import RUN_KEY
 from NeuroRelevanceLib.web.files import FileGate
 from NeuroRelevanceLib.web.session import TABLE_COLUMNS, WebSession
+from web_session_helpers import (  # noqa: F401  (fixtures, registered by import)
+    ATLAS,
+    SHAPE_KJI,
+    census,
+    panel_values,
+    root_fixture,
+    run_nodes,
+    session_fixture,
+    upload_item,
+    write_oblique_nifti,
+)
 
 slicer = pytest.importorskip("slicer")
-
-from web_session_helpers import (ATLAS, SHAPE_KJI, census, panel_values, root, run_nodes,  # noqa: F401
-                                 session, upload_item, write_oblique_nifti)
 
 
 # ---- one real run shared by the tests below --------------------------------------------------
@@ -81,7 +89,7 @@ def test_table_rows_follow_the_region_table(demo):
     atlas_names = set(load_bundled_atlas(ATLAS).names)
     assert {r["name"] for r in rows} <= atlas_names  # real region names, not label numbers
     assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
-    for row, record in zip(rows, table.to_dict("records")):
+    for row, record in zip(rows, table.to_dict("records")[:len(rows)], strict=True):
         assert row["voxels"] == int(record["voxels"])
         for column in ("density", "fraction_pos", "sum_pos", "sum_neg"):
             assert row[column] == pytest.approx(record[column], rel=1e-3, abs=1e-12)

@@ -15,11 +15,17 @@ import pytest
 from NeuroRelevanceLib import mrml, panel
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.web.session import WebSession
+from web_session_helpers import (  # noqa: F401  (fixtures, registered by import)
+    SHAPE_KJI,
+    census,
+    panel_values,
+    root_fixture,
+    session_fixture,
+    upload_item,
+    write_oblique_nifti,
+)
 
 slicer = pytest.importorskip("slicer")
-
-from web_session_helpers import (ATLAS, SHAPE_KJI, census, panel_values, root, run_nodes,  # noqa: F401
-                                 session, upload_item, write_oblique_nifti)
 
 
 # ---- inputs -----------------------------------------------------------------------------------

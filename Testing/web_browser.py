@@ -54,10 +54,10 @@ def free_port() -> int:
 def start_server(port: int, log_path: Path, *args: str, timeout: float = 180.0) -> subprocess.Popen:
     """Start ``python -m NeuroRelevanceLib web`` and wait until the port answers."""
     env = dict(os.environ, PYTHONNOUSERSITE="1")
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "NeuroRelevanceLib", "web", "--port", str(port),
-                             "--host", "127.0.0.1", *args], stdout=log, stderr=subprocess.STDOUT,
-                            env=env, cwd=ROOT)
+    with open(log_path, "w") as log:  # the server writes to its own copy of the handle
+        proc = subprocess.Popen([sys.executable, "-m", "NeuroRelevanceLib", "web", "--port", str(port),
+                                 "--host", "127.0.0.1", *args], stdout=log, stderr=subprocess.STDOUT,
+                                env=env, cwd=ROOT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

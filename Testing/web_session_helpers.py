@@ -59,15 +59,15 @@ def census(scene) -> collections.Counter:
                                for i in range(scene.GetNumberOfNodes()))
 
 
-@pytest.fixture
-def root(tmp_path):
+@pytest.fixture(name="root")
+def root_fixture(tmp_path):
     folder = tmp_path / "data"
     folder.mkdir()
     return folder
 
 
-@pytest.fixture
-def session(scene, root):
+@pytest.fixture(name="session")
+def session_fixture(scene, root):
     web = WebSession(scene, FileGate([root], max_upload=64 * 1024))
     yield web
     web.close()

@@ -75,33 +75,32 @@ async def session(port: int, secret: str, frames: list[bytes], during=None, sett
     url = f"http://127.0.0.1:{port}"
     report: dict = {"authenticated": False, "closed": False, "during": None}
     closing = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
-    async with aiohttp.ClientSession() as client:
-        async with client.ws_connect(f"{url}/ws", origin=url, max_msg_size=0) as ws:
-            await ws.send_bytes(hello(secret))
-            answer = await _decode(ws)
-            report["hello"] = answer
-            report["authenticated"] = bool(answer and "result" in answer and "clientID" in answer["result"])
-            for frame in frames:
-                if ws.closed:
-                    break
-                try:
-                    await ws.send_bytes(frame)
-                except (ConnectionError, aiohttp.ClientError):  # the server hung up mid-frame
-                    report["closed"] = True
-                    break
-            deadline = asyncio.get_running_loop().time() + settle
-            samples = []
-            while asyncio.get_running_loop().time() < deadline and not report["closed"]:
-                if during is not None:
-                    samples.append(during())
-                try:
-                    msg = await ws.receive(timeout=0.2)
-                    report["closed"] = msg.type in closing
-                except asyncio.TimeoutError:
-                    report["closed"] = ws.closed
+    async with aiohttp.ClientSession() as client, client.ws_connect(f"{url}/ws", origin=url, max_msg_size=0) as ws:
+        await ws.send_bytes(hello(secret))
+        answer = await _decode(ws)
+        report["hello"] = answer
+        report["authenticated"] = bool(answer and "result" in answer and "clientID" in answer["result"])
+        for frame in frames:
+            if ws.closed:
+                break
+            try:
+                await ws.send_bytes(frame)
+            except (ConnectionError, aiohttp.ClientError):  # the server hung up mid-frame
+                report["closed"] = True
+                break
+        deadline = asyncio.get_running_loop().time() + settle
+        samples = []
+        while asyncio.get_running_loop().time() < deadline and not report["closed"]:
             if during is not None:
                 samples.append(during())
-                report["during"] = max(samples)
+            try:
+                msg = await ws.receive(timeout=0.2)
+                report["closed"] = msg.type in closing
+            except asyncio.TimeoutError:
+                report["closed"] = ws.closed
+        if during is not None:
+            samples.append(during())
+            report["during"] = max(samples)
     return report
 
 
@@ -122,16 +121,15 @@ async def call(port: int, secret: str, method: str, *args) -> dict:
     import aiohttp
 
     url = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as client:
-        async with client.ws_connect(f"{url}/ws", origin=url, max_msg_size=0) as ws:
-            await ws.send_bytes(hello(secret))
-            await _decode(ws)
-            await ws.send_bytes(packed({"wslink": "1.0", "id": "rpc:c0:1", "method": method,
-                                        "args": list(args), "kwargs": {}}, message_id=8))
-            while True:
-                answer = await _decode(ws)
-                if answer is None or answer.get("id") == "rpc:c0:1":
-                    return answer or {}
+    async with aiohttp.ClientSession() as client, client.ws_connect(f"{url}/ws", origin=url, max_msg_size=0) as ws:
+        await ws.send_bytes(hello(secret))
+        await _decode(ws)
+        await ws.send_bytes(packed({"wslink": "1.0", "id": "rpc:c0:1", "method": method,
+                                    "args": list(args), "kwargs": {}}, message_id=8))
+        while True:
+            answer = await _decode(ws)
+            if answer is None or answer.get("id") == "rpc:c0:1":
+                return answer or {}
 
 
 def server_state(port: int, secret: str) -> dict:

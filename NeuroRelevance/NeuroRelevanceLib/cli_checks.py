@@ -22,9 +22,10 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any
 
 from .errors import InputError
 
@@ -155,7 +156,7 @@ def check_output_file(path: str | Path | None, option: str) -> Path | None:
 
 
 @contextmanager
-def output_folder(path: str | Path, option: str, command: Optional[str] = None,
+def output_folder(path: str | Path, option: str, command: str | None = None,
                   signatures: Sequence[str] = ()) -> Iterator[Path]:
     """An output folder proven writable before the work; the folder (if made here) goes on failure.
 
@@ -213,8 +214,8 @@ def _remove_empty(folders: list[Path]) -> None:
 _MAX_FOLDER_FILES = 100_000
 
 
-def spare_inputs(inputs: Mapping[str, Any], *, files: Optional[Mapping[str, Any]] = None,
-                 folder: Optional[tuple[str, Any]] = None, writes: Sequence[str] = ()) -> None:
+def spare_inputs(inputs: Mapping[str, Any], *, files: Mapping[str, Any] | None = None,
+                 folder: tuple[str, Any] | None = None, writes: Sequence[str] = ()) -> None:
     """Refuse an output that would overwrite one of the command's inputs; call it before the work.
 
     inputs: what each input is called ("heatmap", "--model", ...) -> its path or paths (files or
@@ -279,7 +280,7 @@ def model_files(path: Any) -> list[Path]:
     return files
 
 
-def _identity(path: Path) -> Optional[tuple[int, int]]:
+def _identity(path: Path) -> tuple[int, int] | None:
     """The file a path leads to (device, inode; through symlinks); None when there is none."""
     try:
         status = os.stat(path)

@@ -18,9 +18,9 @@ The region table is the one ``neurorelevance regions heatmap.nii.gz`` computes f
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -58,9 +58,9 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     import slicer
 
     from . import mrml
+    from .heatmap_files import write_heatmap
     from .logic import RelevanceLogic
     from .models import load_model
-    from .heatmap_files import write_heatmap
     from .panel import recommendation_text
     from .provenance import use_lines
     from .regions import plot_top_regions, write_csv

@@ -25,8 +25,9 @@ normalisation of ``method="summary"`` (``methods.SUMMARY_NORMALISATIONS``) is a 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 #: the widgets' word for "no filter" / "no atlas" and for "explain the predicted class"
 NO_FILTER = "none"
@@ -74,11 +75,11 @@ class Option:
     default: Any = None
     shown: Any = None
     web: Any = None
-    low: Optional[float] = None
-    high: Optional[float] = None
+    low: float | None = None
+    high: float | None = None
     choices: Any = None
-    flag: Optional[str] = None
-    slicer: Optional[str] = None
+    flag: str | None = None
+    slicer: str | None = None
     label: str = ""
 
     def _read(self, value: Any) -> Any:
@@ -197,7 +198,7 @@ def tooltip(name: str) -> str:
     return text[:1].upper() + text[1:] if text[:1].isascii() else text
 
 
-def library_filter(value: Any) -> Optional[str]:
+def library_filter(value: Any) -> str | None:
     """The library's filter value: ``None`` for no filter ("none", "", None), else the name."""
     return None if value in (None, "", NO_FILTER) else value
 
@@ -221,6 +222,6 @@ def add_option(parser: Any, name: str, *, help_suffix: str = "", **overrides: An
     kwargs.update(overrides)
     text = opt.help
     if opt.low is not None and opt.high is not None and opt.high != float("inf"):
-        text += " in [%g, %g]" % opt.bounds
+        text += f" in [{opt.bounds[0]:g}, {opt.bounds[1]:g}]"
     kwargs["help"] = f"{text} ({help_suffix})" if help_suffix else text
     return parser.add_argument(opt.flag, **kwargs)

@@ -1,7 +1,8 @@
 """Checks every explanation method applies to its input tensor and run dtype."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -31,7 +32,7 @@ def check_input(x: Any) -> None:
         raise InputError("x contains NaN or infinite values; clean or mask them before explaining.")
 
 
-def check_dtype(dtype: Optional[torch.dtype]) -> torch.dtype:
+def check_dtype(dtype: torch.dtype | None) -> torch.dtype:
     """float32 unless another floating dtype is asked for."""
     dt = dtype or torch.float32
     if dt not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):

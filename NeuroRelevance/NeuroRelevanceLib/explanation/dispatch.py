@@ -6,7 +6,8 @@ The one module that joins ``engine`` (LRP) and ``methods`` (the others); neither
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -71,7 +72,7 @@ def _call(func: Callable, name: str, model: Any, x: Tensor, target: Any, options
     return result
 
 
-def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = "epsilon-plus", target: Any = None,
+def explain(model: Any, x: Tensor, method: str = "lrp", preset: str | None = "epsilon-plus", target: Any = None,
             **options: Any):
     """Explain ``model`` at ``x`` with ``method``; returns an ``engine.Explanation`` (relevance shaped like x).
 
@@ -92,9 +93,9 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
     return _call(FUNCTIONS[name], name, model, x, target, options)
 
 
-def _summary(model: Any, x: Tensor, preset: Optional[str], target: Any, methods: Sequence[str] = DEFAULT_SUMMARY,
-             weights: Optional[Sequence[float]] = None, normalisation: str = "rank", absolute: bool = False,
-             method_options: Optional[dict] = None, **shared: Any):
+def _summary(model: Any, x: Tensor, preset: str | None, target: Any, methods: Sequence[str] = DEFAULT_SUMMARY,
+             weights: Sequence[float] | None = None, normalisation: str = "rank", absolute: bool = False,
+             method_options: dict | None = None, **shared: Any):
     unknown = sorted(set(shared) - {"mask", "device", "dtype"})
     if unknown:
         raise InputError(f"method 'summary' has no option {', '.join(map(repr, unknown))}; pass per-method options "

@@ -9,7 +9,8 @@ torch tensor (the engine, the methods) or a numpy array (:class:`FilterCache`, t
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,7 @@ FILTER_TYPES = (None, "pass", "clamp")
 PLACEMENTS = ("input", "every-layer")
 
 
-def check_filter(filter_type: Optional[str], value_range: tuple, placement: str) -> None:
+def check_filter(filter_type: str | None, value_range: tuple, placement: str) -> None:
     """Validate the filter options with a message that names the fix."""
     if filter_type not in FILTER_TYPES:
         raise ValueError(f"filter must be None, 'pass' or 'clamp', not {filter_type!r}.")
@@ -29,7 +30,7 @@ def check_filter(filter_type: Optional[str], value_range: tuple, placement: str)
 
 
 def filter_magnitudes(values: Any, magnitude: Any, sign: Any, filter_type: str, lo: Any, hi: Any,
-                      out: Optional[np.ndarray] = None) -> Any:
+                      out: np.ndarray | None = None) -> Any:
     """Pass or clamp ``values`` given their |value| and sign, with absolute bounds ``lo``/``hi`` (scalars or
     arrays broadcasting against ``values``); torch tensors or numpy arrays (``out`` for numpy only)."""
     numpy = isinstance(values, np.ndarray)
@@ -55,8 +56,8 @@ def apply_filter(r: Any, filter_type: str, value_range: tuple, per_channel: bool
     return filter_magnitudes(r, mag, torch.sign(r), filter_type, lo * safe, hi * safe)
 
 
-def make_filter(filter_type: Optional[str], value_range: tuple,
-                per_channel: bool) -> Optional[Callable[[Any], Any]]:
+def make_filter(filter_type: str | None, value_range: tuple,
+                per_channel: bool) -> Callable[[Any], Any] | None:
     """A one-argument filter function, or None for no filter."""
     if filter_type is None:
         return None
@@ -72,13 +73,13 @@ class FilterCache:
     resampled onto the scan grid, so the numbers differ from the model-space filter by the interpolation).
     """
 
-    def __init__(self, raw: np.ndarray, peak: Optional[float] = None) -> None:
+    def __init__(self, raw: np.ndarray, peak: float | None = None) -> None:
         self.raw = np.ascontiguousarray(raw, dtype=np.float32)
         self.magnitude = np.abs(self.raw)
         self.sign = np.sign(self.raw)
         own = float(self.magnitude.max()) if self.raw.size else 0.0
         self.peak = own if peak is None else float(peak)
-        self._window: Optional[float] = None
+        self._window: float | None = None
 
     @property
     def window(self) -> float:
@@ -89,8 +90,8 @@ class FilterCache:
             self._window = robust_window(self.magnitude) or 1.0
         return self._window
 
-    def apply(self, filter_type: Optional[str], value_range=(0.0, 1.0),
-              out: Optional[np.ndarray] = None) -> np.ndarray:
+    def apply(self, filter_type: str | None, value_range=(0.0, 1.0),
+              out: np.ndarray | None = None) -> np.ndarray:
         """The filtered map (written into ``out`` when given)."""
         check_filter(filter_type, value_range, "input")
         out = np.empty_like(self.raw) if out is None else out.reshape(self.raw.shape)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from ..errors import InputError
 

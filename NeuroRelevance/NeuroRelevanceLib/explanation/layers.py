@@ -2,7 +2,8 @@
 from it — the last convolution block (Grad-CAM, ``methods``) and the last feature map (cohort decomposition)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -13,15 +14,15 @@ Tensor = torch.Tensor
 CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 
-def layer_outputs(model: nn.Module, x: Tensor, run: Optional[Callable[[Tensor], Any]] = None
-                  ) -> list[tuple[str, Optional[tuple[int, ...]]]]:
+def layer_outputs(model: nn.Module, x: Tensor, run: Callable[[Tensor], Any] | None = None
+                  ) -> list[tuple[str, tuple[int, ...] | None]]:
     """(name, output shape or None for a non-tensor output) of every submodule call on ``x``, in completion
     order (a container completes after its children), without grad.
 
     ``run`` is the forward to use (default ``model``). A TorchScript model takes no hooks: its top-level
     children are run as a chain instead.
     """
-    calls: list[tuple[str, Optional[tuple[int, ...]]]] = []
+    calls: list[tuple[str, tuple[int, ...] | None]] = []
     with torch.no_grad():
         if isinstance(model, torch.jit.ScriptModule):
             for name, child in model.named_children():
@@ -41,7 +42,7 @@ def layer_outputs(model: nn.Module, x: Tensor, run: Optional[Callable[[Tensor], 
     return calls
 
 
-def last_conv_block(model: nn.Module, x: Tensor, run: Optional[Callable[[Tensor], Any]] = None) -> str:
+def last_conv_block(model: nn.Module, x: Tensor, run: Callable[[Tensor], Any] | None = None) -> str:
     """Grad-CAM's default layer: the parent of the last convolution run (a final pointwise head skipped), if its
     output is spatial, else that convolution itself."""
     calls = layer_outputs(model, x, run)

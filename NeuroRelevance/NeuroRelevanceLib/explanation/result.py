@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Optional
 
 import torch
 
@@ -26,14 +25,14 @@ class Explanation:
     relevance: torch.Tensor
     output: torch.Tensor
     target_value: torch.Tensor
-    layer_totals: "OrderedDict[str, torch.Tensor]"
+    layer_totals: OrderedDict[str, torch.Tensor]
     conservation_error: torch.Tensor
     max_conservation_error: float
     device: torch.device
     dtype: torch.dtype
     seconds: float
     method: str
-    preset: Optional[str]
+    preset: str | None
     rules: dict = field(default_factory=dict)
     target: str = ""
     graph_source: str = ""

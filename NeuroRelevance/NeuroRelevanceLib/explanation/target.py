@@ -15,7 +15,7 @@ selects nothing — each is an ``InputError`` naming the cause, never a map of s
 from __future__ import annotations
 
 import numbers
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -74,7 +74,7 @@ def _weights(w: Any, out: Tensor, what: str) -> Tensor:
     return w
 
 
-def selection(out: Tensor, target: Any = None, mask: Optional[Any] = None) -> tuple[Tensor, str]:
+def selection(out: Tensor, target: Any = None, mask: Any | None = None) -> tuple[Tensor, str]:
     """Weights shaped like ``out`` that pick the explained values, and a description."""
     if callable(target) and not isinstance(target, Tensor):
         return _weights(target(out), out, "The target callable"), "callable target"

@@ -10,8 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .gradcam import (class_activation_map, gradcam, gradcam_plus_plus, gradcam_weights, gradcampp_weights,
-                      guided_gradcam, upsample)
+from .gradcam import (
+    class_activation_map,
+    gradcam,
+    gradcam_plus_plus,
+    gradcam_weights,
+    gradcampp_weights,
+    guided_gradcam,
+    upsample,
+)
 from .gradient import gradient, gradient_x_input, smoothgrad
 from .guided_backprop import guide_relus, guided_backprop
 from .integrated_gradients import integrated_gradients

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 import torch
 
 from ..device import resolve_device
+from ..errors import InputError
 from ..explanation.checks import check_dtype, check_input
 from ..explanation.result import Explanation
 from ..explanation.target import selection
-from ..errors import InputError
 from ..explanation.working_copy import private_input, working_copy
 from .options import check_finite
 
@@ -134,7 +135,7 @@ def input_gradient(model: Any, x: Tensor, score: Callable[[Tensor], Tensor]) -> 
 
 
 def package(method: str, relevance: Tensor, tgt: Target, device: torch.device, dtype: torch.dtype, t0: float,
-            parameters: dict, completeness: Optional[Tensor] = None) -> Explanation:
+            parameters: dict, completeness: Tensor | None = None) -> Explanation:
     """Wrap a map into the engine's result type (CPU tensors; NaN error where no conservation is claimed).
 
     A map with a non-finite value is refused (``InputError``), never returned.
@@ -155,7 +156,7 @@ def package(method: str, relevance: Tensor, tgt: Target, device: torch.device, d
         rules={k: str(v) for k, v in parameters.items()}, target=tgt.description, parameters=dict(parameters))
 
 
-def setup(model: Any, x: Any, device: Any, dtype: Optional[torch.dtype]) -> tuple[Any, Tensor, torch.device,
+def setup(model: Any, x: Any, device: Any, dtype: torch.dtype | None) -> tuple[Any, Tensor, torch.device,
                                                                                      torch.dtype]:
     """Check ``x``, resolve device/dtype, and make private copies of the model and of ``x`` there.
 

@@ -13,14 +13,14 @@ The map is the same for every input channel and is repeated across them, so it h
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
-from . import options
 from ..explanation.result import Explanation
+from . import options
 from .common import package, setup
 from .guided_backprop import guide_relus
 from .isolation import isolated_call
@@ -76,8 +76,8 @@ def upsample(cam: Tensor, size: tuple[int, ...]) -> Tensor:
     return F.interpolate(cam, size=tuple(size), mode=_MODES[cam.dim() - 2], align_corners=False)
 
 
-def _cam(model: Any, x: Tensor, target: Any, mask: Any, layer: Optional[str], plus: bool, relu: bool,
-         device: Any, dtype: Optional[torch.dtype], guided: bool = False):
+def _cam(model: Any, x: Tensor, target: Any, mask: Any, layer: str | None, plus: bool, relu: bool,
+         device: Any, dtype: torch.dtype | None, guided: bool = False):
     t0 = time.perf_counter()
     plus, relu = options.flag("plus", plus), options.flag("relu", relu)
     work, xw, dev, dt = setup(model, x, device, dtype)
@@ -97,26 +97,26 @@ def _cam(model: Any, x: Tensor, target: Any, mask: Any, layer: Optional[str], pl
 
 
 @isolated_call
-def gradcam(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, layer: Optional[str] = None,
-            relu: bool = True, device: Any = "auto", dtype: Optional[torch.dtype] = None) -> Explanation:
+def gradcam(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, layer: str | None = None,
+            relu: bool = True, device: Any = "auto", dtype: torch.dtype | None = None) -> Explanation:
     """Grad-CAM at ``layer`` (a module name; default: the last convolution block), upsampled to ``x``'s grid."""
     rel, tgt, dev, dt, t0, params = _cam(model, x, target, mask, layer, False, relu, device, dtype)
     return package("gradcam", rel, tgt, dev, dt, t0, params)
 
 
 @isolated_call
-def gradcam_plus_plus(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, layer: Optional[str] = None,
+def gradcam_plus_plus(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, layer: str | None = None,
                       relu: bool = True, device: Any = "auto",
-                      dtype: Optional[torch.dtype] = None) -> Explanation:
+                      dtype: torch.dtype | None = None) -> Explanation:
     """Grad-CAM++ at ``layer`` with its weights summed over all spatial axes, upsampled to ``x``'s grid."""
     rel, tgt, dev, dt, t0, params = _cam(model, x, target, mask, layer, True, relu, device, dtype)
     return package("gradcam++", rel, tgt, dev, dt, t0, params)
 
 
 @isolated_call
-def guided_gradcam(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, layer: Optional[str] = None,
+def guided_gradcam(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, layer: str | None = None,
                    plus: bool = False, device: Any = "auto",
-                   dtype: Optional[torch.dtype] = None) -> Explanation:
+                   dtype: torch.dtype | None = None) -> Explanation:
     """Guided backprop ⊙ upsampled Grad-CAM (Grad-CAM++ when ``plus``), per input channel."""
     rel, tgt, dev, dt, t0, params = _cam(model, x, target, mask, layer, plus, True, device, dtype, guided=True)
     params["cam"] = "gradcam++" if plus else "gradcam"

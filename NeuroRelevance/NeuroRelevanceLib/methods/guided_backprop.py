@@ -12,7 +12,7 @@ sample of the batch. The hooks live on a graph that only this call owns: nothing
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -67,7 +67,7 @@ def guided_gradient(model: Any, x: Tensor, target: Any, mask: Any) -> tuple[Targ
 
 @isolated_call
 def guided_backprop(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, device: Any = "auto",
-                    dtype: Optional[torch.dtype] = None) -> Explanation:
+                    dtype: torch.dtype | None = None) -> Explanation:
     """Guided backpropagation map shaped like ``x`` (signed only through the first layer's weights)."""
     t0 = time.perf_counter()
     work, xw, dev, dt = setup(model, x, device, dtype)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import difflib
 import weakref
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,10 +22,10 @@ def _check_hookable(model: Any) -> None:
 
 
 #: user's model -> {input shape: default layer}, so repeated calls skip the probing forward
-_DEFAULTS: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+_DEFAULTS: weakref.WeakKeyDictionary[Any, dict] = weakref.WeakKeyDictionary()
 
 
-def resolve_layer(model: Any, x: Tensor, layer: Optional[str], key: Any = None) -> str:
+def resolve_layer(model: Any, x: Tensor, layer: str | None, key: Any = None) -> str:
     """Check ``layer`` names a submodule of ``model`` (or choose the default) and return its name.
 
     ``key``: the user's model, under which the default found for this input shape is remembered.

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ def flag(name: str, value: Any) -> bool:
     return bool(value)
 
 
-def seed(value: Any) -> Optional[int]:
+def seed(value: Any) -> int | None:
     """``None`` (fresh noise) or an integer in [0, 2**32)."""
     if value is None:
         return None

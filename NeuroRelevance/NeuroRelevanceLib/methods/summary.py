@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ def normalise(relevance: Tensor, how: str = "rank", absolute: bool = False) -> T
     return torch.from_numpy(scaled).reshape(r.shape)
 
 
-def check_weights(weights: Optional[Sequence[float]], k: int) -> np.ndarray:
+def check_weights(weights: Sequence[float] | None, k: int) -> np.ndarray:
     """The summary weights scaled to sum to 1 (equal weights for None); anything else is an ``InputError``."""
     if weights is None:
         return np.full(k, 1.0 / k)
@@ -55,7 +56,7 @@ def check_weights(weights: Optional[Sequence[float]], k: int) -> np.ndarray:
     return w / w.sum()
 
 
-def combine(maps: Sequence[Tensor], weights: Optional[Sequence[float]] = None, normalisation: str = "rank",
+def combine(maps: Sequence[Tensor], weights: Sequence[float] | None = None, normalisation: str = "rank",
             absolute: bool = False) -> Tensor:
     """Σ_i w_i · normalise(map_i) with the weights scaled to sum to 1 (equal weights by default)."""
     if len(maps) == 0:
@@ -64,10 +65,10 @@ def combine(maps: Sequence[Tensor], weights: Optional[Sequence[float]] = None, n
     if len(shapes) != 1:
         raise InputError(f"All maps must have the same shape to be combined, got {sorted(shapes)}.")
     w = check_weights(weights, len(maps))
-    return sum(float(wi) * normalise(m, normalisation, absolute) for wi, m in zip(w, maps))
+    return sum(float(wi) * normalise(m, normalisation, absolute) for wi, m in zip(w, maps, strict=True))
 
 
-def summary_of(explanations: Sequence[Any], weights: Optional[Sequence[float]] = None, normalisation: str = "rank",
+def summary_of(explanations: Sequence[Any], weights: Sequence[float] | None = None, normalisation: str = "rank",
                absolute: bool = False) -> Explanation:
     """A summary ``Explanation`` from existing explanations of the same input and target."""
     if len(explanations) == 0:
@@ -86,5 +87,6 @@ def summary_of(explanations: Sequence[Any], weights: Optional[Sequence[float]] =
         conservation_error=torch.full((n,), float("nan"), dtype=torch.float64), max_conservation_error=float("nan"),
         device=first.device, dtype=torch.float64,
         seconds=sum(e.seconds for e in explanations) + time.perf_counter() - t0, method="summary", preset=None,
-        rules={name: f"weight {wi:.4g}, {normalisation}" for name, wi in zip(names, w)}, target=first.target,
+        rules={name: f"weight {wi:.4g}, {normalisation}" for name, wi in zip(names, w, strict=True)},
+        target=first.target,
         parameters=params)

@@ -10,8 +10,8 @@ import asyncio
 import logging
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from .. import panel
 from ..errors import InputError

@@ -6,10 +6,11 @@ with; an upload is size-checked, given a safe file name and read in a private te
 """
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from ..errors import InputError
 from ..mrml.storage import VOLUME_SUFFIXES
@@ -28,7 +29,7 @@ class Upload:
     content: bytes
 
     @classmethod
-    def from_client(cls, item: dict) -> "Upload":
+    def from_client(cls, item: dict) -> Upload:
         """The dict a trame file input sends (``name``, ``content`` as bytes, ``size``...)."""
         if not isinstance(item, dict) or "name" not in item:
             raise InputError("The upload arrived incomplete; choose the file again.")
@@ -111,7 +112,7 @@ class FileGate:
         receiver.write(upload.content)
         return receiver.finish()
 
-    def receive_upload(self, name: str, folder: Path) -> "UploadReceiver":
+    def receive_upload(self, name: str, folder: Path) -> UploadReceiver:
         """Start receiving an upload called ``name`` into ``folder`` (name checked now, bytes later)."""
         return UploadReceiver(name, folder, self.max_upload)
 
@@ -151,7 +152,7 @@ class UploadReceiver:
         if self._handle is None:
             self._made_folder = not self.folder.exists()
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._handle = open(self.path, "wb")
+            self._handle = open(self.path, "wb")  # noqa: SIM115  (kept open across write() calls; closed in finish/abort)
         self._handle.write(block)
         self.size += len(block)
 
@@ -175,10 +176,8 @@ class UploadReceiver:
             self._handle.close()
             self.path.unlink(missing_ok=True)
             if self._made_folder:
-                try:
+                with contextlib.suppress(OSError):  # not empty: something else is in it, keep it
                     self.folder.rmdir()
-                except OSError:
-                    pass
         self._handle = None
 
 

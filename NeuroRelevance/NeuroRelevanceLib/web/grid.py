@@ -25,19 +25,19 @@ def build_grid(app, html) -> None:
     with html.Div(style=("grid_styles.container",), id="nr-grid"):
         for slot in SLOTS:
             view = views[slot]
-            with html.Div(style=(f"grid_styles.{slot}",), id=f"nr-view-slot-{slot}"):
-                with html.Div(style="display: flex; flex-direction: column; flex: 1; min-width: 0;"):
-                    with html.Div(style="flex: 1 1 0; display: flex; min-height: 0; overflow: hidden;",
-                                  id=f"nr-view-{slot}"):
-                        client.ServerTemplate(name=app.server.translator.translate_key(view.get_singleton_tag()))
-                    with html.Div(classes="d-flex align-center px-2",
-                                  style="height: 26px; background: #181818; color: #ffd54a;"):
-                        html.Span(SLOT_NAMES[slot], classes="text-caption mr-2", style="color: #bbb;")
-                        Slider(typed_state=connect_slice_view_slider_to_state(app.server, view),
-                               theme="dark", density="compact", classes="mx-2", color="#ffd54a",
-                               id=f"nr-slider-{slot}")
-                        html.Span(f"{{{{ view_positions.{slot} }}}}", classes="text-caption",
-                                  style="min-width: 72px; text-align: right;", id=f"nr-position-{slot}")
+            with html.Div(style=(f"grid_styles.{slot}",), id=f"nr-view-slot-{slot}"), \
+                    html.Div(style="display: flex; flex-direction: column; flex: 1; min-width: 0;"):
+                with html.Div(style="flex: 1 1 0; display: flex; min-height: 0; overflow: hidden;",
+                              id=f"nr-view-{slot}"):
+                    client.ServerTemplate(name=app.server.translator.translate_key(view.get_singleton_tag()))
+                with html.Div(classes="d-flex align-center px-2",
+                              style="height: 26px; background: #181818; color: #ffd54a;"):
+                    html.Span(SLOT_NAMES[slot], classes="text-caption mr-2", style="color: #bbb;")
+                    Slider(typed_state=connect_slice_view_slider_to_state(app.server, view),
+                           theme="dark", density="compact", classes="mx-2", color="#ffd54a",
+                           id=f"nr-slider-{slot}")
+                    html.Span(f"{{{{ view_positions.{slot} }}}}", classes="text-caption",
+                              style="min-width: 72px; text-align: right;", id=f"nr-position-{slot}")
 
 
 def build_readout(html) -> None:

@@ -7,7 +7,7 @@ region table was computed on.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +49,7 @@ def chart_rows(table, metric: str = "density", k: int = 12) -> list[dict[str, An
     return [{"name": str(name), "label": int(label), "value": float(value),
              "width": round(100.0 * abs(value) / peak, 2) if peak > 0 else 0.0,
              "text": f"{value:.3g}", "negative": bool(value < 0)}
-            for name, label, value in zip(top["name"], top["label"], top["_v"])]
+            for name, label, value in zip(top["name"], top["label"], top["_v"], strict=True)]
 
 
 def chart_caption(table) -> str:
@@ -131,12 +131,12 @@ def probe(scan, run, ras) -> dict[str, Any]:
     return result
 
 
-def probe_text(values: Optional[dict]) -> str:
+def probe_text(values: dict | None) -> str:
     """One line for the page: position, scan value, relevance (and shown value), region."""
     if not values or values.get("ras") is None:
         return "Move the mouse over a view: values at the cursor appear here."
     text = " ".join(f"{pair[0] if v >= 0 else pair[1]} {abs(v):.1f}"  # as the slice positions read
-                    for v, pair in zip(values["ras"], ("RL", "AP", "SI"))) + " mm"
+                    for v, pair in zip(values["ras"], ("RL", "AP", "SI"), strict=True)) + " mm"
     if values.get("scan") is None:
         return text + " · outside the scan"
     text += f" · scan {values['scan']:.4g}"

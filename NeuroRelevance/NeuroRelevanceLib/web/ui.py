@@ -41,15 +41,14 @@ def build_ui(app):
                 _display(v)
                 _regions(v)
                 _save(v, html)
-        with layout.content:
-            # the page's height (under the tool bar, above trame's footer), whatever the content
-            with html.Div(style="display: flex; flex-direction: column; height: calc(100vh - 88px);"):
-                # sizes never follow the content: the views keep their size when results arrive
-                with html.Div(style="flex: 1 1 0; display: flex; min-height: 320px; overflow: hidden;",
-                              id="nr-views"):
-                    build_grid(app, html)
-                build_readout(html)
-                _results(v, html)
+        # the page's height (under the tool bar, above trame's footer), whatever the content
+        with layout.content, html.Div(style="display: flex; flex-direction: column; height: calc(100vh - 88px);"):
+            # sizes never follow the content: the views keep their size when results arrive
+            with html.Div(style="flex: 1 1 0; display: flex; min-height: 320px; overflow: hidden;",
+                          id="nr-views"):
+                build_grid(app, html)
+            build_readout(html)
+            _results(v, html)
     return layout
 
 
@@ -158,9 +157,10 @@ def _method(v) -> None:
                               title=OPTIONS["preset"].help, density="compact", hide_details=True,
                               id="nr-preset")
                 for name in ("epsilon", "gamma", "alpha"):
+                    low, high = OPTIONS[name].bounds
                     with v.VCol(cols=4):
                         v.VTextField(v_model_number=(name,), label=OPTIONS[name].label,
-                                     title="%s in [%g, %g]" % (OPTIONS[name].help, *OPTIONS[name].bounds),
+                                     title=f"{OPTIONS[name].help} in [{low:g}, {high:g}]",
                                      density="compact", hide_details=True, id=f"nr-rule-{name}")
             v.VSelect(v_model=("target",), items=("target_items",), label=OPTIONS["target"].label,
                       title=OPTIONS["target"].help, density="compact", classes="mt-3", hide_details=True,

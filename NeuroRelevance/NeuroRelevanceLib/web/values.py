@@ -7,11 +7,12 @@ valid value, shown on the page.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .. import panel
-from ..vocabulary import OPTIONS
 from ..errors import InputError
+from ..vocabulary import OPTIONS
 
 LABELS = {name: option.label for name, option in OPTIONS.items() if option.label}
 EXAMPLES = {"epsilon": "1e-6", "gamma": "0.25", "alpha": "1"}

@@ -11,7 +11,7 @@ slice. Nothing here knows trame's state: :mod:`.navigation` binds it to the page
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 
@@ -46,7 +46,7 @@ class ViewAids:
         self.app = slicer_app
         self.scene = slicer_app.scene
         self.views = {slot: slicer_app.view_manager.create_view(definition)
-                      for slot, definition in zip(SLOTS, view_definitions())}
+                      for slot, definition in zip(SLOTS, view_definitions(), strict=True)}
         self.crosshair = self.scene.GetFirstNodeByClass("vtkMRMLCrosshairNode")
         self.crosshair.SetCrosshairMode(slicer.vtkMRMLCrosshairNode.ShowBasic)
         self.crosshair.SetCrosshairBehavior(slicer.vtkMRMLCrosshairNode.OffsetJumpSlice)
@@ -57,7 +57,7 @@ class ViewAids:
         self.legend_width = 0.2     # of a view's width: its labels' size follows
         self.corners = {}
         self._syncing = False
-        self.on_slice: Optional[Callable[[str], None]] = None
+        self.on_slice: Callable[[str], None] | None = None
         for slot, view in self.views.items():
             self._equip(slot, view)
         for slot in ("Red", "Compare"):  # the side-by-side shows the same slice
@@ -178,7 +178,7 @@ class ViewAids:
         self.crosshair.SetCrosshairRAS(r, a, s)
         slicer.vtkMRMLSliceNode.JumpAllSlices(self.scene, r, a, s, slicer.vtkMRMLSliceNode.OffsetJumpSlice)
 
-    def cursor(self) -> Optional[list[float]]:
+    def cursor(self) -> list[float] | None:
         """RAS of the mouse over a slice view (None when it is over none)."""
         ras = [0.0, 0.0, 0.0]
         return [float(v) for v in ras] if self.crosshair.GetCursorPositionRAS(ras) else None
