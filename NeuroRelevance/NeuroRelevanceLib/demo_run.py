@@ -21,8 +21,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .geometry import Grid
 
 DEMO_MODEL = "ad_cnn"
 HELD_OUT_INDEX = 9001  # far beyond any training index: a subject the network never saw
@@ -62,12 +66,12 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     from .logic import RelevanceLogic
     from .models import load_model
     from .panel import recommendation_text
+    from .errors import InputError
     from .provenance import use_lines
     from .regions import plot_top_regions, write_csv
 
     started = time.perf_counter()
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     steps = 6
     if card is None:
         from .pretrained import model_card_path
@@ -75,8 +79,13 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
         card = model_card_path(DEMO_MODEL)
     log(f"[1/{steps}] Loading the demo network from its model card ({Path(card).name})")
     loaded = load_model(card, device="auto")
+    model_card = loaded.card
+    if model_card is None:
+        raise InputError(f"{card} is a model file, not a model card: the demo takes a card (.json) that names "
+                         "the network's intended use and recommended preset.")
+    out.mkdir(parents=True, exist_ok=True)
     log(f"      {loaded.summary()}")
-    for line in use_lines(loaded.card.use_warning, loaded.card.intended_use, loaded.card.limitations):
+    for line in use_lines(model_card.use_warning, model_card.intended_use, model_card.limitations):
         log(f"      {line}")
     log(f"[2/{steps}] Generating a held-out {diagnosis} subject, age {age:g}, at {spacing:g} mm")
     scene = slicer.vtkMRMLScene()
@@ -84,7 +93,7 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     subject = add_demo_subject(scene, age=age, diagnosis=diagnosis, spacing=spacing, seed=seed,
                                card=card)
     scan, mask, mask_kji, grid = subject.scan, subject.mask, subject.mask_kji, subject.grid
-    preset = loaded.card.recommended_preset
+    preset = model_card.recommended_preset
     log(f"[3/{steps}] Explaining with LRP ({preset}) and atlas '{atlas}'")
     log(f"      {recommendation_text(loaded.card)}")
     logic = RelevanceLogic(scene, views)
@@ -135,7 +144,7 @@ class DemoSubject:
     scan: object            # vtkMRMLScalarVolumeNode
     mask: object            # vtkMRMLLabelMapVolumeNode
     mask_kji: np.ndarray
-    grid: object            # geometry.Grid of both
+    grid: Grid              # of both
     brain_kji: np.ndarray | None = None
     change_kji: np.ndarray | None = None
 

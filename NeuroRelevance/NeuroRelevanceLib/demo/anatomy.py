@@ -21,12 +21,16 @@ import importlib.util
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nibabel as nib
 import numpy as np
 from scipy import ndimage as ndi
 
 from ..geometry import Grid
+from ..nifti import load_volume
+
+if TYPE_CHECKING:
+    from nibabel.spatialimages import SpatialImage
 
 ATLASES = ("desikan-killiany", "aal3")
 
@@ -139,7 +143,7 @@ def region_ids(names: dict[int, str], wanted: tuple[str, ...] | list[str],
     return sorted(set(ids))
 
 
-def _resample_labels(image: nib.Nifti1Image, shape: tuple[int, ...],
+def _resample_labels(image: SpatialImage, shape: tuple[int, ...],
                      affine: np.ndarray) -> np.ndarray:
     """Nearest-neighbour resampling of a label image onto the nibabel grid (shape, affine), in mm space."""
     src = np.asanyarray(image.dataobj)
@@ -192,11 +196,11 @@ def load_anatomy(atlas: str = "desikan-killiany") -> Anatomy:
 @lru_cache(maxsize=2)
 def _load_anatomy(atlas: str) -> Anatomy:
     paths = template_paths()
-    img = nib.load(paths["t1"])
+    img = load_volume(paths["t1"], "template")
     crop, affine = _crop_to_box(img.affine, img.shape)
     t1 = np.asarray(img.dataobj[crop], dtype=np.float32)
-    gm = np.asarray(nib.load(paths["gm"]).dataobj[crop], dtype=np.float32) / 255.0
-    wm = np.asarray(nib.load(paths["wm"]).dataobj[crop], dtype=np.float32) / 255.0
+    gm = np.asarray(load_volume(paths["gm"], "template").dataobj[crop], dtype=np.float32) / 255.0
+    wm = np.asarray(load_volume(paths["wm"], "template").dataobj[crop], dtype=np.float32) / 255.0
     brain = ndi.binary_fill_holes((gm + wm) > 0.5)
     ventricles = _lateral_ventricles(gm, wm, brain, affine)
     wm_level = float(np.median(t1[wm > 0.9]))
@@ -204,7 +208,7 @@ def _load_anatomy(atlas: str) -> Anatomy:
     intensity = {"wm": 1.0, "gm": float(np.median(t1[gm > 0.9])),
                  "csf": float(np.median(t1[ventricles]))}
     atlas_img, _ = atlas_paths(atlas)
-    labels = _resample_labels(nib.load(atlas_img), t1.shape, affine)
+    labels = _resample_labels(load_volume(atlas_img, "atlas"), t1.shape, affine)
     maps = {}
     for name, arr in (("t1", t1), ("gm", gm), ("wm", wm), ("brain", brain), ("ventricles", ventricles),
                       ("labels", labels)):
