@@ -100,7 +100,7 @@ def test_default_summary_is_the_seed_trio(net, x):
     assert s.relevance.min() >= 0 and s.relevance.max() <= 1
 
 
-def test_seed001_filters_apply_to_other_methods(net, x):
+def test_tjoa_filters_apply_to_other_methods(net, x):
     g = explain(net, x, "gradient", device="cpu", dtype=D).relevance
     f = explain(net, x, "gradient", filter="clamp", filter_range=(0.0, 0.2), device="cpu", dtype=D)
     peak = g.flatten(1).abs().amax(1).reshape(-1, 1, 1, 1, 1)

@@ -25,12 +25,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import InputError
 
 
-def one_line(text: str) -> str:
+def one_line(text: object) -> str:
     """``text`` with every run of whitespace (newlines included) turned into one space."""
     return " ".join(str(text).split())
 
@@ -38,7 +38,7 @@ def one_line(text: str) -> str:
 class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line: ``prog: error: message (see prog --help)``."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         print(one_line(f"{self.prog}: error: {message} (see {self.prog} --help)"), file=sys.stderr)
         self.exit(2)
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
@@ -31,8 +31,18 @@ if TYPE_CHECKING:
 DEMO_MODEL = "ad_cnn"
 HELD_OUT_INDEX = 9001  # far beyond any training index: a subject the network never saw
 DEMO_ATLAS = "DesikanKilliany"
+
+
+class DemoSettings(TypedDict):
+    """Display and region settings of the demo (keywords of ``RelevanceLogic.run``)."""
+
+    min_overlap: float
+    opacity: float
+    threshold: float
+
+
 #: display and region settings of the demo (the web viewer opens with the same)
-DEMO_SETTINGS = dict(min_overlap=0.2, opacity=0.6, threshold=0.05)
+DEMO_SETTINGS = DemoSettings(min_overlap=0.2, opacity=0.6, threshold=0.05)
 
 
 @dataclass
@@ -62,11 +72,11 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     import slicer
 
     from . import mrml
+    from .errors import InputError
     from .heatmap_files import write_heatmap
     from .logic import RelevanceLogic
     from .models import load_model
     from .panel import recommendation_text
-    from .errors import InputError
     from .provenance import use_lines
     from .regions import plot_top_regions, write_csv
 

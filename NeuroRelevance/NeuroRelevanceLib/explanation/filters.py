@@ -1,4 +1,4 @@
-"""Tjoa et al.'s fraction filters (seed 001) on max-|R|-normalised relevance: one spec for torch and numpy.
+"""Tjoa et al.'s fraction filters on max-|R|-normalised relevance: one spec for torch and numpy.
 
 The relevance of each sample (or of each sample's channel) is divided by its maximum absolute
 value, filtered, and multiplied back:

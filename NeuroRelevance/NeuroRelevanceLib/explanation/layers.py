@@ -56,7 +56,8 @@ def last_conv_block(model: nn.Module, x: Tensor, run: Callable[[Tensor], Any] | 
         last = convs[-2]     # a pointwise classifier head (e.g. a U-Net's 1×1×1 conv): use the block before it
     parent = last.rsplit(".", 1)[0] if "." in last else ""
     shapes = dict(calls)
-    if parent and shapes.get(parent) is not None and len(shapes[parent]) == x.dim():
+    parent_shape = shapes.get(parent)
+    if parent and parent_shape is not None and len(parent_shape) == x.dim():
         return parent
     return last
 
@@ -66,7 +67,8 @@ def last_feature_map(model: nn.Module, x: Tensor) -> str:
     map shaped like ``x`` with more than one voxel.
 
     A block container completes after its last child, so for ``features.block4`` ending with a ReLU the
-    block's name is chosen: the last convolutional block's output map (seed 003 §3.1).
+    block's name is chosen: the last convolutional block's output map (§3.1 of the activation tensor-decomposition
+    paper, docs/glossary.md).
     """
     maps = [name for name, shape in layer_outputs(model, x)
             if shape is not None and len(shape) == x.dim() and _voxels(shape) > 1]

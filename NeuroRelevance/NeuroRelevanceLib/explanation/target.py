@@ -84,7 +84,7 @@ def selection(out: Tensor, target: Any = None, mask: Any | None = None) -> tuple
                              f"{tuple(out.shape)}, not {tuple(target.shape)}.")
         return _weights(target, out, "The target weight tensor"), "weights"
     if isinstance(target, numbers.Real) and not isinstance(target, numbers.Integral) and float(target).is_integer():
-        raise InputError(f"target={target!r} is a float, not an integer class index: pass target={int(target)}.")
+        raise InputError(f"target={target!r} is a float, not an integer class index: pass target={int(float(target))}.")
     if isinstance(target, numbers.Real) and not isinstance(target, numbers.Integral):
         raise InputError(f"target must be an integer class index, not {target!r}: a fractional class does not "
                          f"exist (round it yourself if you meant int({target!r})).")
@@ -116,24 +116,24 @@ def selection(out: Tensor, target: Any = None, mask: Any | None = None) -> tuple
         return w, desc
     # segmentation / dense output
     if target is None:
-        cls = 1 if k > 1 else 0
+        channel = 1 if k > 1 else 0
     else:
         idx = _class_indices(target, 1)
         if idx.numel() != 1:
             raise InputError(f"A segmentation target is one output channel, not {target!r}.")
-        cls = int(idx[0])
-    if not 0 <= cls < k:
+        channel = int(idx[0])
+    if not 0 <= channel < k:
         raise InputError(f"target {target!r} is not an output channel in [0, {k - 1}].")
     if mask is None:
-        fg = (out.argmax(dim=1, keepdim=True) == cls) if k > 1 else (out[:, :1] > 0)
-        m, desc = fg.to(out.dtype), f"channel {cls} over the predicted foreground"
-        rule = f"argmax == {cls}" if k > 1 else "logit > 0"
-        what = f"The predicted foreground of channel {cls} (voxels where {rule})"
+        fg = (out.argmax(dim=1, keepdim=True) == channel) if k > 1 else (out[:, :1] > 0)
+        m, desc = fg.to(out.dtype), f"channel {channel} over the predicted foreground"
+        rule = f"argmax == {channel}" if k > 1 else "logit > 0"
+        what = f"The predicted foreground of channel {channel} (voxels where {rule})"
     else:
-        m, desc = _mask_tensor(mask, out), f"channel {cls} over the given mask"
+        m, desc = _mask_tensor(mask, out), f"channel {channel} over the given mask"
         what = "The given mask"
     w = torch.zeros_like(out)
-    w[:, cls:cls + 1] = m.expand(n, 1, *out.shape[2:]) if m.shape[1] == 1 else m[:, cls:cls + 1]
+    w[:, channel:channel + 1] = m.expand(n, 1, *out.shape[2:]) if m.shape[1] == 1 else m[:, channel:channel + 1]
     empty = [i for i in range(n) if not bool((w[i] != 0).any())]
     if empty:
         raise InputError(f"{what} is empty for sample(s) {empty}: there is nothing to explain. Pass mask= with the "

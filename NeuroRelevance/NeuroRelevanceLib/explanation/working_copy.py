@@ -14,7 +14,7 @@ import io
 import types
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -103,6 +103,7 @@ def working_copy(model: Any, device: torch.device, dtype: torch.dtype, inplace: 
         model = model.module()
     if not isinstance(model, nn.Module):
         raise InputError(f"model must be a torch nn.Module (or a path to a model file), not {type(model).__name__}.")
+    work: nn.Module
     try:
         if isinstance(model, torch.jit.ScriptModule):
             work = _script_copy(model, device)
@@ -120,7 +121,7 @@ def working_copy(model: Any, device: torch.device, dtype: torch.dtype, inplace: 
     if not inplace:
         for m in work.modules():
             if getattr(m, "inplace", None) is True:
-                m.inplace = False
+                cast(Any, m).inplace = False  # a plain flag (ReLU, Dropout, ...), not a tensor or submodule
     return work
 
 

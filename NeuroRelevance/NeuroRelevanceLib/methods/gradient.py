@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from functools import partial
 from typing import Any
 
 import torch
@@ -69,7 +70,7 @@ def smoothgrad(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, s
         noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(base_seed * 7919 + j),
                                          dtype=torch.float64) for j in range(start, start + k)]).to(dev, dt)
         noisy = (xw.unsqueeze(1) + sigma * span.unsqueeze(1) * noise.unsqueeze(0)).reshape(n * k, *shape)
-        g, _ = input_gradient(work, noisy, lambda out, k=k: tgt.score_repeated(out, k))
+        g, _ = input_gradient(work, noisy, partial(tgt.score_repeated, repeats=k))
         total += g.reshape(n, k, *shape).sum(1)
     return package("smoothgrad", total / samples, tgt, dev, dt, t0,
                    {"samples": samples, "sigma": sigma, "seed": base_seed})

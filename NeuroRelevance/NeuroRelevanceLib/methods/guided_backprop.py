@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import torch
+from torch.autograd.graph import Node
 
 from ..errors import InputError
 from ..explanation.result import Explanation
@@ -40,7 +41,9 @@ def guide_relus(score: Tensor) -> int:
     """Make every ReLU on the autograd graph of ``score`` guided (for the next backward); returns their number."""
     if score.grad_fn is None:
         return 0
-    pending, seen, count = [score.grad_fn], set(), 0
+    pending: list[Node | None] = [score.grad_fn]  # next_functions holds None for inputs without a graph
+    seen: set[Node] = set()
+    count = 0
     while pending:
         node = pending.pop()
         if node is None or node in seen:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,7 @@ def integrated_gradients(model: Any, x: Tensor, target: Any = None, *, mask: Any
         k = t.numel()
         view = (1, k) + (1,) * len(shape)
         points = (base.unsqueeze(1) + t.reshape(view) * delta.unsqueeze(1)).reshape(n * k, *shape)
-        g, _ = input_gradient(work, points, lambda out, k=k: tgt.score_repeated(out, k))
+        g, _ = input_gradient(work, points, partial(tgt.score_repeated, repeats=k))
         total += (g.reshape(n, k, *shape) * w.reshape(view)).sum(1)
     attr = delta * total
     err = relative_error(attr.flatten(1).sum(1), tgt.value - s_base)

@@ -28,7 +28,7 @@ def positive_int(name: str, value: Any, hint: str = "") -> int:
 
 def non_negative(name: str, value: Any, hint: str = "") -> float:
     """A finite real number ≥ 0."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and float(value) >= 0
     if not ok:
         raise InputError(f"{name} must be a finite number >= 0, not {value!r}{'; ' + hint if hint else ''}.")
     return float(value)

@@ -1,4 +1,6 @@
-"""Summary map (seed 002): several methods' maps, each normalised per sample, combined as a weighted mean.
+"""Summary map: several methods' maps, each normalised per sample, combined as a weighted mean.
+
+As in Kennedy et al.'s multi-method study (LRP, guided backprop, Grad-CAM++ side by side; docs/glossary.md).
 
 Normalisations (per sample, over all channels and voxels):
 - ``"rank"``: each value replaced by its rank, scaled to [0, 1] (ties share their mean rank) — insensitive to
@@ -42,7 +44,7 @@ def normalise(relevance: Tensor, how: str = "rank", absolute: bool = False) -> T
     return torch.from_numpy(scaled).reshape(r.shape)
 
 
-def check_weights(weights: Sequence[float] | None, k: int) -> np.ndarray:
+def check_weights(weights: Sequence[float] | np.ndarray | None, k: int) -> np.ndarray:
     """The summary weights scaled to sum to 1 (equal weights for None); anything else is an ``InputError``."""
     if weights is None:
         return np.full(k, 1.0 / k)
@@ -56,7 +58,7 @@ def check_weights(weights: Sequence[float] | None, k: int) -> np.ndarray:
     return w / w.sum()
 
 
-def combine(maps: Sequence[Tensor], weights: Sequence[float] | None = None, normalisation: str = "rank",
+def combine(maps: Sequence[Tensor], weights: Sequence[float] | np.ndarray | None = None, normalisation: str = "rank",
             absolute: bool = False) -> Tensor:
     """Σ_i w_i · normalise(map_i) with the weights scaled to sum to 1 (equal weights by default)."""
     if len(maps) == 0:
@@ -65,7 +67,8 @@ def combine(maps: Sequence[Tensor], weights: Sequence[float] | None = None, norm
     if len(shapes) != 1:
         raise InputError(f"All maps must have the same shape to be combined, got {sorted(shapes)}.")
     w = check_weights(weights, len(maps))
-    return sum(float(wi) * normalise(m, normalisation, absolute) for wi, m in zip(w, maps, strict=True))
+    parts = [float(wi) * normalise(m, normalisation, absolute) for wi, m in zip(w, maps, strict=True)]
+    return torch.stack(parts).sum(0)
 
 
 def summary_of(explanations: Sequence[Any], weights: Sequence[float] | None = None, normalisation: str = "rank",

@@ -66,9 +66,9 @@ class RelevanceWebApp:
         self.job = None
         self.atlases = (panel.NO_ATLAS, *panel.installed_atlases())  # the page cannot extend these
         self.model_items = WebSession.bundled_models()                # nor these
-        self._task = None     # the running run's task (kept referenced)
-        self._shown = None    # display settings the current overlay was drawn with
-        self._event = ("", None)  # how the last Run ended when it did not finish
+        self._task: asyncio.Task[None] | None = None  # the running run's task (kept referenced)
+        self._shown: tuple | None = None  # display settings the current overlay was drawn with
+        self._event: tuple[str, object] = ("", None)  # how the last Run ended when it did not finish
         self._set_defaults(autorun)
         self._bind()
         from .ui import build_ui
@@ -277,7 +277,8 @@ class RelevanceWebApp:
     def _show_results(self) -> None:
         session = self.session
         self.state.update(dict(
-            has_run=True, has_table=session.run.table is not None, table_rows=session.table_rows(),
+            has_run=True, has_table=session.run is not None and session.run.table is not None,
+            table_rows=session.table_rows(),
             chart_rows=session.chart_rows(), chart_caption=session.chart_caption(),
             caption="\n".join(session.caption()), download_names=session.file_names()))
         self._show_views()

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import InputError
 from ..mrml.storage import VOLUME_SUFFIXES
@@ -134,7 +135,7 @@ class UploadReceiver:
                              "a single-file format (.nii, .nii.gz, .nrrd, .mha).")
         self.folder, self.path, self.max_bytes = Path(folder), Path(folder) / safe, int(max_bytes)
         self.size = 0
-        self._handle = None
+        self._handle: BinaryIO | None = None
         self._made_folder = False
 
     def too_big(self, size: int) -> InputError:

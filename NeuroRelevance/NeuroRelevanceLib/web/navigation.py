@@ -24,7 +24,7 @@ class Navigator:
         self.aids.on_slice = self._slice_moved
         self._scan_display = None
         self._scan_observer = None
-        self._last_probe = None
+        self._last_probe: tuple | None = None
         crosshair = self.aids.crosshair
         crosshair.AddObserver(crosshair.CursorPositionModifiedEvent, self._cursor_moved)
         crosshair.AddObserver("ModifiedEvent", self._crosshair_moved)

@@ -12,7 +12,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import mrml, panel
 from ..errors import InputError
@@ -20,6 +20,9 @@ from ..logic import RUN_KEY, RelevanceLogic, RunResult
 from . import reading
 from .files import MODEL_SUFFIXES, FileGate, Upload, UploadReceiver
 from .reading import TABLE_COLUMNS  # noqa: F401  (the table's columns, for the page)
+
+if TYPE_CHECKING:
+    from ..models import LoadedModel
 
 BUNDLED = "bundled:"          # model choices "bundled:ad_cnn", ... name the shipped demo cards
 DEMO_DIAGNOSES = ["AD", "CN"]
@@ -61,9 +64,9 @@ class WebSession:
         self.scene = scene
         self.gate = gate
         self.logic = RelevanceLogic(scene)
-        self.scan = None              # the input volume node
+        self.scan: Any = None         # the input volume node (vtkMRMLScalarVolumeNode)
         self.extra_nodes: list = []   # nodes that belong to the input (the demo's atrophy mask)
-        self.model = None             # models.LoadedModel
+        self.model: LoadedModel | None = None
         self.model_choice = ""
         self.run: RunResult | None = None
         self.pinned: RunResult | None = None  # an earlier run kept beside the current one
@@ -208,7 +211,8 @@ class WebSession:
         return loaded
 
     def targets(self) -> list[str]:
-        classes = list(self.model.card.output.classes) if self.model is not None else []
+        card = self.model.card if self.model is not None else None
+        classes = list(card.output.classes) if card is not None else []
         return [panel.PREDICTED, *classes]
 
     # ---- runs ---------------------------------------------------------------------------
@@ -270,7 +274,7 @@ class WebSession:
         settings = None
         if values is not None and self.run is not None:
             settings = panel.run_settings(**values)
-        card = self.model.card.path if self.model is not None else None
+        card = self.model.card.path if self.model is not None and self.model.card is not None else None
         return panel.results_text(self.run, settings, model=card,
                                   volumes=[self.scan] if self.scan is not None else None,
                                   event=event, error=error)

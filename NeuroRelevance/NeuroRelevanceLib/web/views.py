@@ -12,6 +12,7 @@ slice. Nothing here knows trame's state: :mod:`.navigation` binds it to the page
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class ViewAids:
         self.captions = {slot: "" for slot in SLOTS}
         self.heatmaps: list = []    # what the views show (their legends follow the layout)
         self.legend_width = 0.2     # of a view's width: its labels' size follows
-        self.corners = {}
+        self.corners: dict[str, Any] = {}
         self._syncing = False
         self.on_slice: Callable[[str], None] | None = None
         for slot, view in self.views.items():
