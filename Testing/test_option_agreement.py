@@ -168,8 +168,8 @@ def web_controls(source: str) -> dict[str, dict[str, ast.expr]]:
 
 def _reads_option(expr: ast.expr, field: str) -> bool:
     """``expr`` reads the vocabulary: ``OPTIONS[...].<field>`` (or a formatted text that starts with it)."""
-    if isinstance(expr, ast.BinOp):  # "%s in [%g, %g]" % (OPTIONS[name].help, ...)
-        expr = expr.right.elts[0] if isinstance(expr.right, ast.Tuple) else expr.right
+    if isinstance(expr, ast.JoinedStr) and expr.values and isinstance(expr.values[0], ast.FormattedValue):
+        expr = expr.values[0].value  # f"{OPTIONS[name].help} in [{low:g}, {high:g}]"
     return isinstance(expr, ast.Attribute) and expr.attr == field and isinstance(expr.value, ast.Subscript) \
         and isinstance(expr.value.value, ast.Name) and expr.value.value.id == "OPTIONS"
 
