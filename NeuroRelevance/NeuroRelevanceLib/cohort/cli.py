@@ -10,8 +10,15 @@ from __future__ import annotations
 import argparse
 
 from ..batch.cli import add_executor_arguments, collector_from_args
-from ..cli_checks import atlas_argument, device_argument, load_model_argument, model_files, number, \
-    output_folder, spare_inputs
+from ..cli_checks import (
+    atlas_argument,
+    device_argument,
+    load_model_argument,
+    model_files,
+    number,
+    output_folder,
+    spare_inputs,
+)
 from ..folder_owner import OUTPUT_MARKER
 from ..vocabulary import add_option
 

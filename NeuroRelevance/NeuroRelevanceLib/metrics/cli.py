@@ -142,9 +142,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
     from ..errors import InputError
     from ..nifti import read_nifti
-    from ..preprocessing import prepare_input
+    from ..preprocessing import box_bounds, prepare_input
     from . import compare_methods, plot_curves
-    from ..preprocessing import box_bounds
     from .truth_inputs import atlas_maps, change_maps, label_masks
 
     _check_before_work(args)
@@ -175,7 +174,8 @@ def run_compare(args: argparse.Namespace) -> int:
     truth = label_masks(args.ground_truth, inputs, args.ground_truth_labels, subjects=args.subjects)
     comparison = compare_methods(
         loaded.model, xs, args.methods, args.target, ground_truth=truth,
-        brain_masks=label_masks(args.brain_masks, inputs, None, "--brain-masks", subjects=args.subjects), method_options=options,
+        brain_masks=label_masks(args.brain_masks, inputs, None, "--brain-masks", subjects=args.subjects),
+        method_options=options,
         names=names, changes=change_maps(args.twins, args.subjects, inputs) if truth else None,
         atlases=atlas_maps(args.atlas, inputs) if truth else None, oracle_sigmas=tuple(args.oracle_sigmas),
         boxes=[box_bounds(mi.array[None], loaded.card.input.normalization) for mi in inputs],
