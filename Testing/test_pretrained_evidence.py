@@ -49,12 +49,7 @@ def test_bundled_card_records_its_evidence_and_follows_the_rule(name):
     assert evidence["held_out_subjects"] >= 5
 
 
-SHORT_OF_THE_BAR = pytest.mark.xfail(strict=True, reason="brain_age_resnet: 3.4x chance on the focal age pattern "
-                                    "(docs/pretrained.md); passes once a retrained model reaches the bar")
-
-
-@pytest.mark.parametrize("name", [m if m != "brain_age_resnet" else pytest.param(m, marks=SHORT_OF_THE_BAR)
-                                  for m in MODELS])
+@pytest.mark.parametrize("name", MODELS)
 def test_bundled_card_recommendation_reaches_five_times_chance(name):
     """The issue's bar, per the stored evidence: every bundled card's recommended preset puts at least
     FOLD x chance of its in-brain positive relevance in the true mask (mean over the held-out subjects),
@@ -125,6 +120,27 @@ def test_brain_age_card_records_the_focal_age_cohort():
     assert options["params"].age_pattern == "focal" and options["params"].pattern == "compact"
     assert options["skull_strip"]
     assert generator_options(model_card_path("ad_cnn"))["params"].age_pattern == "frontoparietal"
+    # the stronger focal loss and the training-time intensity jitter it was trained with are recorded
+    raw = card_json(path)["training"]
+    assert options["params"].age_loss_at_90 == raw["cohort"]["age_loss_at_90"] == 0.8
+    assert raw["options"]["intensity_jitter"] == 0.05
+
+
+def test_generator_options_follow_the_recorded_age_loss(tmp_path):
+    """A card's recorded age_loss_at_90 remakes the cohort with it; a card without one gets the generator's default."""
+    from NeuroRelevanceLib.demo.atrophy import AtrophyParams
+    from NeuroRelevanceLib.pretrained.heldout import card_json, generator_options
+
+    raw = card_json(model_card_path("brain_age_resnet"))
+    for loss in (0.7, None):
+        cohort = dict(raw["training"]["cohort"])
+        cohort.pop("age_loss_at_90", None)
+        if loss is not None:
+            cohort["age_loss_at_90"] = loss
+        path = tmp_path / f"card_{loss}.json"
+        path.write_text(json.dumps({**raw, "training": {**raw["training"], "cohort": cohort}}))
+        expected = AtrophyParams().age_loss_at_90 if loss is None else loss
+        assert generator_options(path)["params"].age_loss_at_90 == expected
 
 
 def test_front_ends_show_why_a_preset_is_recommended():

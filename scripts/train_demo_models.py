@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--age-pattern", choices=("frontoparietal", "focal"), default="frontoparietal",
                         help="T1 cohort: age-related loss over five frontal/parietal regions, or in one small "
                              "prefrontal ball per hemisphere (the shipped brain-age model)")
+    parser.add_argument("--age-loss", type=float, default=None,
+                        help="T1 cohort: age-related loss fraction at 90 years (default: the generator's 0.6)")
+    parser.add_argument("--age-jitter", type=float, default=0.0,
+                        help="brain-age model: random global scale and offset (uniform within +-this) of each "
+                             "training scan's brain intensities, so the normalisation's age-dependent shift "
+                             "carries no age")
     parser.add_argument("--skull-strip", action="store_true",
                         help="T1 cohort: zero everything outside the brain mask (default keeps the scalp)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -59,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                         models=tuple(args.models), activation_l1=args.activation_l1,
                         ad_channels=args.ad_channels, ad_pool=args.ad_pool,
                         pattern=args.pattern, skull_strip=args.skull_strip, age_pattern=args.age_pattern,
-                        age_l1=args.age_l1,
+                        age_l1=args.age_l1, age_loss_at_90=args.age_loss, age_jitter=args.age_jitter,
                         t1_normalization={"type": args.t1_normalization, "mask": "nonzero"}
                         | ({"low": 1.0, "high": 99.0} if args.t1_normalization == "percentile" else {}))
     print(json.dumps(metrics, indent=2))

@@ -52,7 +52,8 @@ def input_bounds(card: ModelCard) -> tuple[float, float] | None:
 
 def generator_options(card_path: str | Path) -> dict:
     """Keyword arguments of ``demo.synthesize_subject`` that remake the card's T1 cohort: seed,
-    spacing, atrophy and age patterns and skull stripping (older cards: ribbon, frontoparietal, scalp kept)."""
+    spacing, atrophy and age patterns, the age-related loss at 90 and skull stripping (older cards:
+    ribbon, frontoparietal, the generator's default loss, scalp kept)."""
     from ..demo.atrophy import AtrophyParams
 
     source = card_json(card_path).get("training", {}).get("cohort") or {}
@@ -60,7 +61,9 @@ def generator_options(card_path: str | Path) -> dict:
         raise ValueError(f"{Path(card_path).name} does not record a synthetic T1 cohort")
     return {"seed": int(source["seed"]), "spacing": float(source["spacing"]),
             "params": AtrophyParams(pattern=source.get("pattern", "ribbon"),
-                                    age_pattern=source.get("age_pattern", "frontoparietal")),
+                                    age_pattern=source.get("age_pattern", "frontoparietal"),
+                                    age_loss_at_90=float(source.get("age_loss_at_90",
+                                                                    AtrophyParams.age_loss_at_90))),
             "skull_strip": bool(source.get("skull_strip", False))}
 
 

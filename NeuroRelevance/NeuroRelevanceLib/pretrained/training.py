@@ -64,19 +64,22 @@ class LesionData:
 
 def t1_data(n_subjects: int = 160, spacing: float = 4.0, seed: int = 0,
             normalization: dict | None = None, pattern: str = "ribbon",
-            skull_strip: bool = False, age_pattern: str = "frontoparietal") -> T1Data:
+            skull_strip: bool = False, age_pattern: str = "frontoparietal",
+            age_loss_at_90: float | None = None) -> T1Data:
     """Generate the T1 cohort (ages 20-90, half AD-like) and put it on the model grid.
 
-    ``pattern`` ("ribbon" or "compact"), ``age_pattern`` ("frontoparietal" or "focal") and
-    ``skull_strip`` are the generator's options; they are recorded in ``source`` so that the card
-    can regenerate the held-out subjects.
+    ``pattern`` ("ribbon" or "compact"), ``age_pattern`` ("frontoparietal" or "focal"),
+    ``skull_strip`` and ``age_loss_at_90`` (the age-related loss fraction at 90 years; None: the
+    generator's default) are the generator's options; they are recorded in ``source`` so that the
+    card can regenerate the held-out subjects.
     """
     normalization = dict(normalization or T1_NORMALIZATION)
     from ..demo import generate_cohort_arrays
     from ..demo.atrophy import AtrophyParams
 
-    cohort = generate_cohort_arrays(n_subjects, spacing=spacing, seed=seed,
-                                    params=AtrophyParams(pattern=pattern, age_pattern=age_pattern),
+    params = AtrophyParams(pattern=pattern, age_pattern=age_pattern,
+                           **({} if age_loss_at_90 is None else {"age_loss_at_90": float(age_loss_at_90)}))
+    cohort = generate_cohort_arrays(n_subjects, spacing=spacing, seed=seed, params=params,
                                     skull_strip=skull_strip)
     grid = model_grid_for(cohort.grid)
     x = np.stack([normalized_channels(im[None], grid, normalization) for im in cohort.images])
@@ -88,7 +91,7 @@ def t1_data(n_subjects: int = 160, spacing: float = 4.0, seed: int = 0,
                   source={"generator": "NeuroRelevanceLib.demo.generate_cohort_arrays",
                           "n_subjects": int(n_subjects), "spacing": float(spacing), "seed": int(seed),
                           "pattern": pattern, "skull_strip": bool(skull_strip),
-                          "age_pattern": age_pattern},
+                          "age_pattern": age_pattern, "age_loss_at_90": params.age_loss_at_90},
                   normalization=normalization)
 
 
@@ -165,8 +168,12 @@ def train_ad_cnn(data: T1Data, seed: int = 0, epochs: int = 6,
 
 def train_brain_age(data: T1Data, seed: int = 0, epochs: int = 12,
                     log: Callable[[str], None] | None = print,
-                    activation_l1: float = 0.0) -> tuple[nn.Module, dict]:
+                    activation_l1: float = 0.0, intensity_jitter: float = 0.0) -> tuple[nn.Module, dict]:
     """Train the PreActResNet3d brain-age regressor (output in years); return it and metrics.
+
+    ``intensity_jitter`` > 0 rescales each training scan's brain voxels by a random global affine map
+    (:func:`jitter_intensity`): the input normalisation's statistics shift with age (ventricle growth
+    moves the low percentile), and the jitter makes that shift useless as age evidence.
 
     ``activation_l1`` > 0 adds that weight times the mean of the last (rectified) feature maps to the
     loss: the head's bias carries the mean age and the features fire only where the evidence is.
@@ -191,14 +198,29 @@ def train_brain_age(data: T1Data, seed: int = 0, epochs: int = 12,
 
     try:
         result = fit(model, data.x[tr], data.age[tr], data.x[va], data.age[va], loss_fn=loss,
-                     score_fn=score, epochs=epochs, lr=3e-3, seed=seed, log=log)
+                     score_fn=score, epochs=epochs, lr=3e-3, seed=seed, log=log,
+                     augment=jitter_intensity(intensity_jitter) if intensity_jitter > 0 else None)
     finally:
         hook.remove()
     metrics = regression_metrics(predict(model, data.x[te]), data.age[te])
     metrics["validation_mae"] = regression_metrics(predict(model, data.x[va]), data.age[va])["mae"]
     metrics.update(n_test=len(te), n_val=len(va), n_train=len(tr))
     return model.cpu().eval(), {"metrics": metrics, "fit": result,
-                                "options": {"activation_l1": activation_l1}}
+                                "options": {"activation_l1": activation_l1,
+                                            "intensity_jitter": intensity_jitter}}
+
+
+def jitter_intensity(amount: float):
+    """Batch transform: each scan's non-zero voxels ``v`` become ``(1 + s) v + o`` with ``s`` and ``o``
+    uniform in ``[-amount, amount]`` (one draw per scan); the background stays 0."""
+
+    def apply(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (len(x),) + (1,) * (x.dim() - 1)
+        scale = 1 + (torch.rand(shape, generator=gen) * 2 - 1) * amount
+        offset = (torch.rand(shape, generator=gen) * 2 - 1) * amount
+        return torch.where(x != 0, x * scale + offset, x), y
+
+    return apply
 
 
 def _seg_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -258,6 +280,7 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
               ad_channels: list[int] | None = None, ad_pool: str = "avg",
               pattern: str = "ribbon", skull_strip: bool = False,
               age_pattern: str = "frontoparietal", age_l1: float = 0.0,
+              age_loss_at_90: float | None = None, age_jitter: float = 0.0,
               log: Callable[[str], None] | None = print) -> dict[str, dict]:
     """Generate the cohorts, train the requested demo models and write ``<name>.json`` +
     ``<name>.safetensors`` into ``out_dir``; return each model's metrics."""
@@ -267,9 +290,11 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
     t0 = time.perf_counter()
     if {"ad_cnn", "brain_age_resnet"} & set(models):
         say(f"generating the T1 cohort: {n_subjects} subjects at {spacing} mm (seed {seed}, "
-            f"{pattern} atrophy, {age_pattern} age effect, "
+            f"{pattern} atrophy, {age_pattern} age effect"
+            f"{'' if age_loss_at_90 is None else f' (loss {age_loss_at_90:g} at 90)'}, "
             f"{'skull-stripped' if skull_strip else 'scalp kept'})")
-        t1 = t1_data(n_subjects, spacing, seed, t1_normalization, pattern, skull_strip, age_pattern)
+        t1 = t1_data(n_subjects, spacing, seed, t1_normalization, pattern, skull_strip, age_pattern,
+                     age_loss_at_90)
         say(f"  done in {time.perf_counter() - t0:.0f} s, input {tuple(t1.x.shape[1:])}")
         if "ad_cnn" in models:
             say("training ad_cnn (DeepTaylorCNN, control vs AD)")
@@ -279,7 +304,7 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
             say(f"  held-out: {info['metrics']}")
         if "brain_age_resnet" in models:
             say("training brain_age_resnet (PreActResNet3d, age in years)")
-            model, info = train_brain_age(t1, seed, epochs[1], log, age_l1)
+            model, info = train_brain_age(t1, seed, epochs[1], log, age_l1, age_jitter)
             write_model("brain_age_resnet", model, info, t1, out_dir, seed)
             out["brain_age_resnet"] = info["metrics"]
             say(f"  held-out: {info['metrics']}")
