@@ -73,24 +73,28 @@ def _maps(name: str, loaded: Any, subject: Any, methods: list[str]) -> tuple[dic
 
 
 def score_card(name: str, card_path: str | Path, *, max_subjects: int = 100, min_age: float = 50.0,
-               presets: Optional[tuple[str, ...]] = None,
+               presets: Optional[tuple[str, ...]] = None, split: str = "test",
+               other_methods: bool = True,
                log: Optional[Callable[[str], None]] = print) -> tuple[Any, dict]:
     """The ground-truth report (``metrics.groundtruth_report``) of a demo model over its held-out
-    subjects, and per method its mean seconds and (LRP) median conservation error."""
+    subjects, and per method its mean seconds and (LRP) median conservation error.
+
+    ``split="val"`` scores the validation subjects instead (model selection, ``pretrained.selection``);
+    ``other_methods=False`` scores the LRP presets only (all that :func:`recommend` needs)."""
     from ..engine import PRESETS
     from ..metrics.groundtruth_report import ground_truth_report
     from ..models import load_model
-    from .heldout import held_out_subjects
+    from .heldout import held_out_indices, held_out_subjects
 
     loaded = load_model(card_path, device="cpu")
     select, twin, labels, _ = SETUP[name]
-    methods = [f"lrp:{p}" for p in (presets or PRESETS)] + list(OTHER_METHODS)
+    methods = [f"lrp:{p}" for p in (presets or PRESETS)] + (list(OTHER_METHODS) if other_methods else [])
     maps: dict[str, list] = {m: [] for m in methods}
     seconds: dict[str, list] = {m: [] for m in methods}
     conservation: dict[str, list] = {m: [] for m in methods if m.startswith("lrp:")}
     masks, brains, changes, atlases, names = [], [], [], [], []
     subjects = held_out_subjects(card_path, truth=twin, min_age=min_age if name == "brain_age_resnet" else None,
-                                 **select)
+                                 indices=held_out_indices(card_path, split), **select)
     for subject in subjects:
         if len(masks) >= max_subjects:
             break

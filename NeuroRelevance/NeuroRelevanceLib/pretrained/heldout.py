@@ -67,9 +67,9 @@ def generator_options(card_path: str | Path) -> dict:
             "skull_strip": bool(source.get("skull_strip", False))}
 
 
-def held_out_indices(card_path: str | Path) -> list[int]:
-    """Subject indices of the held-out test split recorded in a demo card."""
-    first, stop = card_json(card_path)["training"]["split"]["test"]
+def held_out_indices(card_path: str | Path, split: str = "test") -> list[int]:
+    """Subject indices of the held-out test split (or ``split``: "val", "train") recorded in a demo card."""
+    first, stop = card_json(card_path)["training"]["split"][split]
     return list(range(int(first), int(stop)))
 
 

@@ -281,10 +281,15 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
               pattern: str = "ribbon", skull_strip: bool = False,
               age_pattern: str = "frontoparietal", age_l1: float = 0.0,
               age_loss_at_90: float | None = None, age_jitter: float = 0.0,
+              train_seed: int | None = None,
               log: Callable[[str], None] | None = print) -> dict[str, dict]:
     """Generate the cohorts, train the requested demo models and write ``<name>.json`` +
-    ``<name>.safetensors`` into ``out_dir``; return each model's metrics."""
-    torch.manual_seed(seed)
+    ``<name>.safetensors`` into ``out_dir``; return each model's metrics.
+
+    ``seed`` makes the cohorts; ``train_seed`` (default: ``seed``) the weights' initialisation and
+    the batch order, so that training runs on the same cohort and split can be compared."""
+    train_seed = seed if train_seed is None else int(train_seed)
+    torch.manual_seed(train_seed)
     say = log or (lambda s: None)
     out: dict[str, dict] = {}
     t0 = time.perf_counter()
@@ -298,14 +303,14 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
         say(f"  done in {time.perf_counter() - t0:.0f} s, input {tuple(t1.x.shape[1:])}")
         if "ad_cnn" in models:
             say("training ad_cnn (DeepTaylorCNN, control vs AD)")
-            model, info = train_ad_cnn(t1, seed, epochs[0], log, activation_l1, ad_channels, ad_pool)
-            write_model("ad_cnn", model, info, t1, out_dir, seed)
+            model, info = train_ad_cnn(t1, train_seed, epochs[0], log, activation_l1, ad_channels, ad_pool)
+            write_model("ad_cnn", model, info, t1, out_dir, train_seed)
             out["ad_cnn"] = info["metrics"]
             say(f"  held-out: {info['metrics']}")
         if "brain_age_resnet" in models:
             say("training brain_age_resnet (PreActResNet3d, age in years)")
-            model, info = train_brain_age(t1, seed, epochs[1], log, age_l1, age_jitter)
-            write_model("brain_age_resnet", model, info, t1, out_dir, seed)
+            model, info = train_brain_age(t1, train_seed, epochs[1], log, age_l1, age_jitter)
+            write_model("brain_age_resnet", model, info, t1, out_dir, train_seed)
             out["brain_age_resnet"] = info["metrics"]
             say(f"  held-out: {info['metrics']}")
     if "lesion_unet" in models:
@@ -314,8 +319,8 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
         les = lesion_data(n_lesion_subjects, spacing, seed)
         say(f"  done in {time.perf_counter() - t2:.0f} s, input {tuple(les.x.shape[1:])}")
         say("training lesion_unet (UNet3d, background/lesion)")
-        model, info = train_lesion_unet(les, seed, epochs[2], log)
-        write_model("lesion_unet", model, info, les, out_dir, seed)
+        model, info = train_lesion_unet(les, train_seed, epochs[2], log)
+        write_model("lesion_unet", model, info, les, out_dir, train_seed)
         out["lesion_unet"] = info["metrics"]
         say(f"  held-out: {info['metrics']}")
     say(f"all done in {time.perf_counter() - t0:.0f} s")
