@@ -64,6 +64,7 @@ def select_candidate(name: str, candidates: list[str | Path], out_dir: str | Pat
                      log: Optional[Callable[[str], None]] = print) -> dict[str, Any]:
     """Score each candidate folder's ``<name>.json`` on validation, copy the kept one's card and
     weights into ``out_dir`` with the selection record in ``training.selection``; return the record."""
+    from .cards import _INTENDED_USE
     from .heldout import card_json
 
     say = log or (lambda s: None)
@@ -85,6 +86,7 @@ def select_candidate(name: str, candidates: list[str | Path], out_dir: str | Pat
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(chosen / f"{name}.safetensors", out / f"{name}.safetensors")
     card = card_json(chosen / f"{name}.json")
+    card.update(_INTENDED_USE[name])   # the limitations as cards.py words them now (they cite the selection)
     card["training"]["selection"] = record
     (out / f"{name}.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     say(f"kept seed {record['selected_train_seed']} -> {out / (name + '.json')}")
