@@ -104,3 +104,19 @@ def test_rules_write_only_their_own_buffers_and_match_the_formula(rule, which):
     got = rule.relevance(layer, x, z if rule.needs_output else None, r)
     assert torch.allclose(got, _reference(rule, layer, x, r), rtol=1e-8, atol=1e-10), name
     assert torch.equal(x, x0) and torch.equal(r, r0) and torch.equal(z, z0) and torch.equal(layer.weight, w0)
+
+
+def test_tap_comparison_is_the_relative_max_difference():
+    from NeuroRelevanceLib.engine.taps import _relative
+
+    g = torch.Generator().manual_seed(7)
+    b = torch.randn(2, 3, 4, 5, generator=g)
+    a = b + 1e-3 * torch.randn(2, 3, 4, 5, generator=g)
+    assert _relative(b, b) == 0.0 and _relative(b.view(2, 3, 20), b.view(2, 3, 20)) == 0.0
+    assert _relative(a, b) == pytest.approx(float((a - b).abs().max() / b.abs().max()), rel=1e-6)
+    assert _relative(b.clone(), b) == 0.0
+    assert _relative(b.t() if b.dim() == 2 else b.transpose(0, 1).contiguous().transpose(0, 1), b) == 0.0
+    nan = a.clone()
+    nan[0, 0, 0, 0] = float("nan")
+    assert _relative(nan, b) == float("inf") and _relative(a[:1], b) == float("inf")
+    assert _relative(torch.zeros(3), torch.zeros(3)) == 0.0 and _relative(torch.ones(3), torch.zeros(3)) == 1.0
