@@ -16,20 +16,24 @@ imports neither Qt nor the Slicer app:
 from __future__ import annotations
 
 import pathlib
-from typing import Annotated, Union
+from typing import Annotated
 
 import qt
 import slicer
 import vtk
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
-from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest,
-                                           ScriptedLoadableModuleWidget)
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
 from slicer.util import VTKObservationMixin
 
 from NeuroRelevanceLib import panel
 from NeuroRelevanceLib.logic import RelevanceLogic
 from NeuroRelevanceLib.panel import NO_ATLAS, PREDICTED, PRESETS
+
 # the parameter node's ranges, choices (which fill the combo boxes) and start values: NeuroRelevanceLib/vocabulary.py
 from NeuroRelevanceLib.vocabulary import bounds as _bounds
 from NeuroRelevanceLib.vocabulary import items as _items
@@ -81,7 +85,7 @@ class NeuroRelevanceParameterNode:
     threshold: Annotated[float, WithinRange(*_bounds("threshold"))] = _shown("threshold")
     positiveOnly: bool = _shown("positive_only")
     atlasName: str = _shown("atlas")
-    atlasNode: Union[slicer.vtkMRMLLabelMapVolumeNode, slicer.vtkMRMLSegmentationNode, None]
+    atlasNode: slicer.vtkMRMLLabelMapVolumeNode | slicer.vtkMRMLSegmentationNode | None
     outputVolume: slicer.vtkMRMLScalarVolumeNode
 
 

@@ -8,13 +8,15 @@ TorchScript unpickler) have ``spring=None``: they are refused by our inspection 
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import pickle
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch
@@ -50,10 +52,8 @@ class Payload:
 
     def spring_it(self) -> None:
         """Load (and call) the file with torch's own API, ignoring what breaks after the payload ran."""
-        try:
+        with contextlib.suppress(Exception):  # the payload usually breaks the load after it ran
             self.spring()
-        except Exception:  # noqa: BLE001 - the payload usually breaks the load after it ran
-            pass
 
 
 def tiny_net() -> nn.Module:
@@ -278,6 +278,14 @@ def _python_global_in_constants(marker: Path) -> bytes:
     return rewrite_zip(buffer.getvalue(), edit)
 
 
+def _load_pt2(path: Path) -> object:
+    return torch.export.load(str(path))
+
+
+def _call_pt2(path: Path, x: torch.Tensor) -> object:
+    return torch.export.load(str(path)).module()(x)
+
+
 def build_payloads(folder: Path) -> dict[str, Payload]:
     """Write every crafted file into ``folder``; name → :class:`Payload`."""
     import warnings
@@ -292,9 +300,9 @@ def build_payloads(folder: Path) -> dict[str, Payload]:
         path.write_bytes(rewrite_zip(base, lambda m, r, e=edit, k=marker: e(m, r, k)))
         spring = None
         if when == "load":
-            spring = (lambda p=path: torch.export.load(str(p)))
+            spring = partial(_load_pt2, path)
         elif when == "call":
-            spring = (lambda p=path: torch.export.load(str(p)).module()(x))
+            spring = partial(_call_pt2, path, x)
         out[name] = Payload(name, path, marker, spring, trusted_runs=when == "load")
     # the same .pt2 payload under other names: the format comes from the content
     for name, filename in (("pt2_upper_case", "EVIL.PT2"), ("pt2_named_pt", "evil.pt"),
@@ -345,8 +353,8 @@ def card_for(payload: Payload, folder: Path, name: str = "card.json") -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def payloads(tmp_path_factory) -> dict[str, Payload]:
+@pytest.fixture(scope="module", name="payloads")
+def payloads_fixture(tmp_path_factory) -> dict[str, Payload]:
     """Every crafted file, built once per test module (markers cleared before each use)."""
     built = build_payloads(tmp_path_factory.mktemp("payloads"))
     yield built

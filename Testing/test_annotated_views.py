@@ -54,8 +54,9 @@ def test_letters_come_from_each_views_geometry(views):
 def test_right_hemisphere_is_drawn_on_the_side_lettered_R(scene, views, shown):
     centre = SCAN_GRID.ijk_to_ras @ np.array([11.5, 14.5, 9.5, 1.0])
     pixels, layout = views.annotated(("Red", "Yellow", "Green"), views.offsets_through(centre[:3] + [20, 0, 0]))
-    for (view, expected), box in zip(SLICER_LETTERS.items(), layout.tiles):
+    for (view, expected), box in zip(SLICER_LETTERS.items(), layout.tiles, strict=True):
         letters = [(text, b) for text, b in layout.letters if box[0] - 30 < b[0] < box[2] + 30]
+        assert sorted(text for text, _ in letters) == sorted(expected.values()), view  # all four, no neighbour's
         for text, letter_box in letters:
             assert _read_letter(pixels, letter_box) == text, (view, text)  # what is drawn is what we meant
         x0, y0, x1, y1 = box

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,7 @@ def test_every_subject_is_explained_and_its_map_is_the_single_scan_map(done, inp
 def test_each_subject_has_a_sidecar_record_a_region_table_and_a_labelled_png(done, inputs):
     card, table = inputs
     row = _row(done, "sub-0000")
-    sidecar = json.loads(open(str(row["relevance"]).replace(".nii.gz", ".json")).read())
+    sidecar = json.loads(Path(str(row["relevance"]).replace(".nii.gz", ".json")).read_text())
     record = sidecar["record"]
     assert sidecar["values"] == "raw relevance"
     assert (record["method"], record["preset"], record["model"]["name"]) == ("lrp", "epsilon-plus", "tiny-batch")
@@ -73,7 +74,7 @@ def test_group_mean_and_std_maps_equal_numpy_over_the_written_maps(done):
         assert np.allclose(affine, read_map(members["relevance"].iloc[0])[1])
         assert np.allclose(mean, stack.mean(0), rtol=1e-5, atol=1e-7 * np.abs(stack).max()), name
         assert np.allclose(std, stack.std(0, ddof=1), rtol=1e-4, atol=1e-7 * np.abs(stack).max()), name
-        sidecar = json.loads(open(str(done.maps[f"{name}_mean"]).replace(".nii.gz", ".json")).read())
+        sidecar = json.loads(Path(str(done.maps[f"{name}_mean"]).replace(".nii.gz", ".json")).read_text())
         assert sidecar["subjects"] == list(members["id"])
 
 
@@ -134,7 +135,7 @@ def test_bad_subjects_are_reported_and_skipped_and_the_rest_completes(inputs, tm
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["counts"] == {"done": 2, "skipped": 0, "failed": 4}
     assert {f["id"] for f in summary["failed"]} == set(reasons)
-    assert json.loads(open(str(result.maps["all_mean"]).replace(".nii.gz", ".json")).read())["subjects"] == \
+    assert json.loads(Path(str(result.maps["all_mean"]).replace(".nii.gz", ".json")).read_text())["subjects"] == \
         list(cohort["id"])
     assert not (tmp_path / "out" / "subjects" / "nan").exists() or \
         not any((tmp_path / "out" / "subjects" / "nan").iterdir())
@@ -156,7 +157,7 @@ def test_a_rerun_skips_complete_subjects_and_refuses_other_settings(inputs, tmp_
     redone = explain_cohort(small, card, out, **{**OPTIONS, "png": False, "preset": "alpha1-beta0",
                                                  "overwrite": True})
     assert list(redone.subjects["status"]) == ["done"] * 3
-    record = json.loads(open(str(_row(redone, "sub-0000")["relevance"]).replace(".nii.gz", ".json")).read())
+    record = json.loads(Path(str(_row(redone, "sub-0000")["relevance"]).replace(".nii.gz", ".json")).read_text())
     assert record["record"]["preset"] == "alpha1-beta0"
 
 
@@ -211,10 +212,9 @@ def test_atomic_writes_leave_the_old_file_when_writing_fails(tmp_path, grid):
     target = tmp_path / "map.nii.gz"
     write_heatmap(target, np.ones(grid.shape_kji, np.float32), grid, None)
     before = target.read_bytes()
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as temporary:
-            temporary.write_bytes(b"half a file")
-            raise RuntimeError("killed while writing")
+    with pytest.raises(RuntimeError), atomic_path(target) as temporary:
+        temporary.write_bytes(b"half a file")
+        raise RuntimeError("killed while writing")
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map.json", "map.nii.gz"]
     # the heatmap writer stages the map and its sidecar: when the sidecar cannot be written, the old map stays
@@ -238,12 +238,13 @@ def test_scene_volumes_from_slicers_console_give_the_same_maps_as_their_files(in
 
     card, table = inputs
     cohort = pd.read_csv(table).head(2)
-    nodes = [mrml.array_to_volume(scene, *read_nifti(p), f"{i} T1") for i, p in zip(cohort["id"], cohort["path"])]
+    nodes = [mrml.array_to_volume(scene, *read_nifti(p), f"{i} T1")
+             for i, p in zip(cohort["id"], cohort["path"], strict=True)]
     before = scene.GetNumberOfNodes()
     result = explain_cohort(nodes, card, tmp_path / "out", atlases=(), png=False, device="cpu")
     assert scene.GetNumberOfNodes() == before  # the scene is read, never changed
     assert list(result.subjects["id"]) == [f"{i}_T1" for i in cohort["id"]]
-    for row, path in zip(result.subjects.itertuples(), cohort["path"]):
+    for row, path in zip(result.subjects.itertuples(), cohort["path"], strict=True):
         assert np.allclose(read_nifti(row.relevance)[0], single_scan_map(card, path), rtol=1e-5, atol=1e-12)
     with pytest.raises(InputError, match="not both"):
         explain_cohort(nodes, card, tmp_path / "other", executor=object(), workers=2)

@@ -57,8 +57,8 @@ def test_with_a_target_every_record_and_row_names_that_target(batch_inputs, tmp_
     rows = result.subjects.set_index("id")
     assert list(rows["status"]) == ["done"] * 4
     for subject_id, row in rows.iterrows():
-        assert _sidecar(row["relevance"])["record"]["target"]["label"] == "AD"
-        assert row["target"] == "AD"
+        assert _sidecar(row["relevance"])["record"]["target"]["label"] == "AD", subject_id
+        assert row["target"] == "AD", subject_id
     written = pd.read_csv(tmp_path / "out" / "subjects.csv")
     assert list(written["target"]) == ["AD"] * 4
     for name in ("all_mean", "group-AD_mean", "group-control_mean"):

@@ -1,6 +1,7 @@
 """The model-card schema: every field checked in one place, each error naming its field; the card
 checked against its network (output type and size) and its architecture against the weights'
 shapes before anything is allocated; generated cards load correctly or raise one clear error."""
+import contextlib
 import copy
 import json
 import math
@@ -232,10 +233,8 @@ def cards(draw, sensible_only: bool = False):
         sensible = _SENSIBLE.get(field)
         value = draw(sensible if sensible_only else st.one_of(sensible, sensible, _JSON)
                      if sensible is not None else _JSON)
-        try:
+        with contextlib.suppress(TypeError, AttributeError):  # a parent was already replaced by a non-object
             card = _set(card, field, value)
-        except (TypeError, AttributeError):  # a parent was already replaced by a non-object
-            pass
     return card
 
 

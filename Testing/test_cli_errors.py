@@ -204,7 +204,7 @@ NUMERIC = {
     ("compare", "--fraction"): (["s.nii.gz", "--model", "m.json"], 0.0, 1.0, False, True),
     ("compare", "--patch"): (["s.nii.gz", "--model", "m.json"], 1, 64, True, False),
     ("compare", "--random-repeats"): (["s.nii.gz", "--model", "m.json"], 1, 1000, True, False),
-    ("compare", "--threshold"): (["s.nii.gz", "--model", "m.json"], 0.0, 1.0, False, False),
+    ("compare", "--inclusivity-threshold"): (["s.nii.gz", "--model", "m.json"], 0.0, 1.0, False, False),
     # compare --target takes class names like explain's (trial 3); test_metrics_compare checks its values
     ("cohort", "--batch-size"): (["c", "--model", "m", "--out", "o"], 1, 4096, True, False),
     ("cohort", "--seed"): (["c", "--model", "m", "--out", "o"], 0, 2**32 - 1, True, False),

@@ -146,3 +146,13 @@ def test_cli_refuses_bad_options_at_the_start(cohort_dir, card_path, tmp_path, c
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and err.strip().count("\n") == 0
     assert not out.exists()
+
+
+@pytest.mark.parametrize("empty", ["sparsity_fractions", "alphas"])
+def test_fit_linear_model_refuses_an_empty_search(empty):
+    """An empty λ or α list left no best model: a TypeError (unpacking None) instead of a clear refusal."""
+    from NeuroRelevanceLib.cohort import fit_linear_model
+
+    a = torch.rand(6, 2, 8, dtype=torch.float64)
+    with pytest.raises(InputError, match=f"{empty} is empty"):
+        fit_linear_model(a[:4], np.arange(4.0), a[4:], np.arange(2.0), (2, 2), **{empty: ()})

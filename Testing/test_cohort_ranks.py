@@ -10,7 +10,6 @@ from NeuroRelevanceLib.cohort.scree import singular_values
 from NeuroRelevanceLib.cohort.synthetic import synthetic_tensor
 from NeuroRelevanceLib.errors import InputError
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from NeuroRelevanceLib.cohort import layer_grid, roi_maps, save_rois, strongest_roi, upsample
-from NeuroRelevanceLib.geometry import Grid
 from NeuroRelevanceLib.errors import InputError
+from NeuroRelevanceLib.geometry import Grid
 
 INPUT_SHAPE = (16, 12, 8)
 LAYER_SHAPE = (4, 3, 2)
@@ -45,7 +45,7 @@ def test_upsampled_layer_map_lands_on_input_world_coordinates():
     fine = upsample(coarse[None], INPUT_SHAPE)[0]
     expect = world_kji(aff, INPUT_SHAPE) @ coef + const
     s = np.array(INPUT_SHAPE) // np.array(LAYER_SHAPE)
-    inner = tuple(slice(si // 2, n - si // 2) for si, n in zip(s, INPUT_SHAPE))
+    inner = tuple(slice(si // 2, n - si // 2) for si, n in zip(s, INPUT_SHAPE, strict=True))
     np.testing.assert_allclose(fine[inner], expect[inner], rtol=1e-10, atol=1e-9)
     # layer voxel (0,0,0) is the centre of the first s×s×s input block
     centre = aff @ np.r_[(s[::-1] - 1) / 2.0, 1.0]

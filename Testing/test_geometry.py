@@ -3,9 +3,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from NeuroRelevanceLib.geometry import (Grid, array_to_sitk, grid_from_sitk, kji_to_nibabel,
-                                        nibabel_to_kji)
 from conftest import oblique_grid
+from NeuroRelevanceLib.geometry import Grid, array_to_sitk, grid_from_sitk, kji_to_nibabel, nibabel_to_kji
 
 
 def test_parts_roundtrip(grid):

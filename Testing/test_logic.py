@@ -192,8 +192,7 @@ def test_alpha_setting_becomes_an_alpha_beta_rule(scene, loaded, volumes):
 @pytest.mark.parametrize("kind, value_range", [(None, (0, 1)), ("pass", (0.0, 1.0)), ("pass", (0.25, 0.8)),
                                                ("clamp", (0.0, 1.0)), ("clamp", (0.1, 0.4))])
 def test_fast_filter_equals_the_engine_filter(kind, value_range):
-    from NeuroRelevanceLib.explanation.filters import apply_filter
-    from NeuroRelevanceLib.explanation.filters import FilterCache
+    from NeuroRelevanceLib.explanation.filters import FilterCache, apply_filter
 
     raw = np.random.default_rng(3).normal(size=(9, 10, 11)).astype(np.float32)
     raw[0, 0, :4] = 0.0

@@ -101,7 +101,7 @@ def test_an_option_of_another_method_is_named_as_such(scene, scan, loaded):
 
 
 def test_every_known_option_passes_the_check():
-    from NeuroRelevanceLib.methods.keywords import method_options
+    from NeuroRelevanceLib.explanation.keywords import method_options
     from NeuroRelevanceLib.panel import METHODS
 
     for method in [*METHODS, "summary"]:

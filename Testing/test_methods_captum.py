@@ -8,7 +8,7 @@ import torch.nn as nn
 
 captum_attr = pytest.importorskip("captum.attr")
 
-from NeuroRelevanceLib.methods import explain  # noqa: E402
+from NeuroRelevanceLib import explain  # noqa: E402
 
 torch.set_num_threads(1)
 D = torch.float64

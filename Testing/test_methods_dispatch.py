@@ -5,7 +5,8 @@ import torch.nn as nn
 
 from NeuroRelevanceLib import engine
 from NeuroRelevanceLib.errors import InputError
-from NeuroRelevanceLib.methods import METHODS, combine, explain, normalise
+from NeuroRelevanceLib.explanation.dispatch import METHODS, explain
+from NeuroRelevanceLib.methods import combine, normalise
 from NeuroRelevanceLib.nets import DeepTaylorCNN
 
 torch.set_num_threads(1)

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 from torch.utils._python_dispatch import is_in_any_mode_without_ignore_compile_internals, is_in_torch_dispatch_mode
 
-from NeuroRelevanceLib.methods import METHODS, explain
+from NeuroRelevanceLib.explanation.dispatch import METHODS, explain
 
 torch.set_num_threads(1)
 D = torch.float64

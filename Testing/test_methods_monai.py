@@ -20,7 +20,7 @@ captum_attr = pytest.importorskip("captum.attr")
 monai_nets = pytest.importorskip("monai.networks.nets")
 
 from NeuroRelevanceLib.errors import InputError  # noqa: E402
-from NeuroRelevanceLib.methods import explain  # noqa: E402
+from NeuroRelevanceLib import explain  # noqa: E402
 
 torch.set_num_threads(1)
 D = torch.float64

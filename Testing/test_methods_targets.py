@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from NeuroRelevanceLib.explanation.layers import last_conv_block
-from NeuroRelevanceLib.methods import METHODS, explain
+from NeuroRelevanceLib.explanation.dispatch import METHODS, explain
 from NeuroRelevanceLib.nets import PreActResNet3d, UNet3d
 
 torch.set_num_threads(1)

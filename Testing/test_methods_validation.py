@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from NeuroRelevanceLib import engine
 from NeuroRelevanceLib.errors import InputError
-from NeuroRelevanceLib.methods import METHODS, explain
+from NeuroRelevanceLib.explanation.dispatch import METHODS, explain
 
 torch.set_num_threads(1)
 D = torch.float64

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
+from NeuroRelevanceLib import explain
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.metrics import compare_methods, region_perturbation
 from NeuroRelevanceLib.metrics.cli import register
-from NeuroRelevanceLib.methods import explain
 from NeuroRelevanceLib.models import save_weights
 from NeuroRelevanceLib.nets import DeepTaylorCNN, build, spec
 
@@ -56,6 +56,16 @@ def test_input_errors():
         compare_methods(net, x, ["gradient"], ground_truth=[None, None], device="cpu")
     with pytest.raises(InputError, match="non-empty list of method names"):
         compare_methods(net, x, "gradient", device="cpu")
+
+
+@pytest.mark.parametrize("names", [["only-one"], ["a", "b", "c"]])
+def test_one_name_per_subject_or_an_error(names):
+    """Fewer names than inputs used to drop the unnamed subjects from the comparison without a word."""
+    net = DeepTaylorCNN(channels=(2,), n_outputs=2)
+    x = torch.randn(2, 1, 4, 4, 4)
+    with pytest.raises(InputError, match=f"{len(names)} names given for 2 subjects"):
+        compare_methods(net, x, ["gradient"], names=names, perturbation={"steps": 2, "random_repeats": 0},
+                        device="cpu")
 
 
 def parse(argv):
@@ -116,7 +126,7 @@ def test_cli_ground_truth_labels_twins_brain_and_atlas(files, capsys):
     nib.save(nib.Nifti1Image(brain, affine), folder / "brain.nii.gz")
     nib.save(nib.Nifti1Image(atlas, affine), folder / "atlas.nii.gz")
     labelled, twins = [], []
-    for i, (subject, mask) in enumerate(zip(subjects, masks)):
+    for i, (subject, mask) in enumerate(zip(subjects, masks, strict=True)):
         lab = np.asanyarray(nib.load(mask).dataobj).astype(np.uint8)
         lab[1:3, 1:3, 1:3] = 2                      # a second label that is not the truth
         nib.save(nib.Nifti1Image(lab, affine), folder / f"lab{i}.nii.gz")

@@ -7,8 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from NeuroRelevanceLib.metrics.groundtruth import GroundTruth, oracle_maps
-from NeuroRelevanceLib.metrics.groundtruth_report import (fraction_of_ceiling, ground_truth_report,
-                                                         oracle_name)
+from NeuroRelevanceLib.metrics.groundtruth_report import fraction_of_ceiling, ground_truth_report, oracle_name
 
 
 def _scene(seed: int = 0):

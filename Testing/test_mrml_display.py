@@ -5,8 +5,7 @@ import vtk
 
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.geometry import Grid
-from NeuroRelevanceLib.mrml import (array_to_volume, create_heatmap_volume,
-                                    diverging_color_table, show_heatmap)
+from NeuroRelevanceLib.mrml import array_to_volume, create_heatmap_volume, diverging_color_table, show_heatmap
 from NeuroRelevanceLib.mrml.display import colormap_rgba
 
 

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import vtk
 
+from conftest import node_count
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.mrml import array_to_volume, volume_grid, volume_to_array
-from conftest import node_count
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.float32, np.float64])

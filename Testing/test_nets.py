@@ -70,8 +70,8 @@ def test_preact_resnet_seed_003_shape_and_parameter_count():
     widths, units = (8, 16, 32, 64, 128), (3, 4, 6, 4, 3)
     expected = _conv(1, 8)
     c_in = 8
-    for s, (w, n) in enumerate(zip(widths, units)):
-        for u in range(n):
+    for w, n in zip(widths, units, strict=True):
+        for _ in range(n):
             expected += 2 * c_in + _conv(c_in, w) + 2 * w + _conv(w, w)
             if c_in != w:
                 expected += _conv(c_in, w, k=1)
@@ -92,7 +92,7 @@ def test_unet_parameter_count():
     for f in feats:
         expected += _conv(c, f) + _conv(f, f) + 4 * f
         c = f
-    for low, high in zip(feats[:-1], feats[1:]):
+    for low, high in zip(feats[:-1], feats[1:], strict=True):
         expected += 8 * high * low + low  # ConvTranspose3d kernel 2, stride 2
         expected += _conv(2 * low, low) + _conv(low, low) + 4 * low
     expected += feats[0] * n_classes + n_classes
@@ -118,9 +118,9 @@ def test_seed_makes_weights_reproducible_without_touching_global_rng(name):
     b = build(name, seed=7)
     c = build(name, seed=8)
     assert torch.equal(before, after)
-    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
-    assert any(not torch.equal(va, vc) for va, vc in zip(a.state_dict().values(), c.state_dict().values()))
+    assert any(not torch.equal(va, vc) for va, vc in zip(a.state_dict().values(), c.state_dict().values(), strict=True))
 
 
 @pytest.mark.parametrize("name, kwargs", [
@@ -135,7 +135,7 @@ def test_config_survives_json_and_rebuilds_same_architecture(name, kwargs):
     assert card["class"] == f"NeuroRelevanceLib.nets.{name}"
     rebuilt = nets.from_spec(card, seed=1)
     assert type(rebuilt) is type(model) and rebuilt.config == model.config
-    for (ka, va), (kb, vb) in zip(model.state_dict().items(), rebuilt.state_dict().items()):
+    for (ka, va), (kb, vb) in zip(model.state_dict().items(), rebuilt.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
     assert not rebuilt.training
 

@@ -99,9 +99,8 @@ def test_a_folder_a_command_wrote_is_its_own_and_no_other_commands(tmp_path):
         (folder / "summary.json").write_text("{}")
     with output_folder(out, "--out", command="cohort"):
         pass  # a re-run into its own folder
-    with pytest.raises(InputError, match="not empty"):
-        with output_folder(out, "--output", command="demo"):
-            pass
+    with pytest.raises(InputError, match="not empty"), output_folder(out, "--output", command="demo"):
+        pass
 
 
 @pytest.mark.parametrize("existing", [False, True])

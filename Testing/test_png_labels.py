@@ -107,7 +107,7 @@ def test_a_real_view_with_a_long_target_reads_alone(scene, views, shown):
         check_readable(pixels, layout)
     texts = [text for text, _ in layout.texts]
     window = heat.GetDisplayNode().GetWindowLevelMax()
-    assert window < 25.0 and f"≥ {'+%.3g' % window}" in texts, texts
+    assert window < 25.0 and f"≥ +{window:.3g}" in texts, texts
     assert any("percentile" in t for t in texts) and any("max 25" in t for t in texts)
 
 

@@ -2,12 +2,11 @@
 import numpy as np
 import pytest
 
+from conftest import oblique_grid
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.geometry import Grid
 from NeuroRelevanceLib.models import card_from_dict
-from NeuroRelevanceLib.preprocessing import (model_grid, normalize, orientation_directions,
-                                             prepare_input, resample)
-from conftest import oblique_grid
+from NeuroRelevanceLib.preprocessing import model_grid, normalize, orientation_directions, prepare_input, resample
 
 
 def _ras_of_voxels(grid):
@@ -43,7 +42,10 @@ def test_linear_interpolation_is_exact_for_a_linear_field():
 def test_model_grid_is_centred_and_oriented():
     source = oblique_grid()
     grid = model_grid(source, (8, 10, 12), (2.0, 3.0, 4.0), "RAS")
-    centre = lambda g: (g.ijk_to_ras @ np.r_[(np.array(g.shape_ijk) - 1) / 2, 1])[:3]
+
+    def centre(g):
+        return (g.ijk_to_ras @ np.r_[(np.array(g.shape_ijk) - 1) / 2, 1])[:3]
+
     assert np.allclose(centre(grid), centre(source))
     assert np.allclose(grid.directions, np.eye(3)) and np.allclose(grid.spacing, (2, 3, 4))
     fixed = model_grid(source, (8, 10, 12), (2, 2, 2), "RAS", origin=(-90, -126, -72))

@@ -26,7 +26,7 @@ def _oblique_copy(image, spacing=(1.5, 2.5, 3.5), angles=((2, 12.0), (0, 20.0)),
         direction = direction @ _rotation(axis, degrees)
     spacing = np.asarray(spacing, float)
     extent = np.array(image.GetSize()) * np.array(image.GetSpacing())
-    size = [int(np.ceil(e * 1.15 / s)) for e, s in zip(extent, spacing)]
+    size = [int(np.ceil(e * 1.15 / s)) for e, s in zip(extent, spacing, strict=True)]
     reference = sitk.Image(size, sitk.sitkFloat32)
     reference.SetSpacing(spacing.tolist())
     reference.SetDirection(direction.flatten().tolist())

@@ -49,24 +49,82 @@ def test_bundled_card_records_its_evidence_and_follows_the_rule(name):
     assert evidence["held_out_subjects"] >= 5
 
 
-def test_ad_card_recommendation_finds_the_atrophy_on_a_regenerated_subject():
-    """Recompute, don't trust the record: one held-out AD-like subject, the card's preset, ≥ 5x chance."""
+SHORT_OF_THE_BAR = pytest.mark.xfail(strict=True, reason="brain_age_resnet: 3.4x chance on the focal age pattern "
+                                    "(docs/pretrained.md); passes once a retrained model reaches the bar")
+
+
+@pytest.mark.parametrize("name", [m if m != "brain_age_resnet" else pytest.param(m, marks=SHORT_OF_THE_BAR)
+                                  for m in MODELS])
+def test_bundled_card_recommendation_reaches_five_times_chance(name):
+    """The issue's bar, per the stored evidence: every bundled card's recommended preset puts at least
+    FOLD x chance of its in-brain positive relevance in the true mask (mean over the held-out subjects),
+    and the card names its weakest subject."""
+    card = json.loads(model_card_path(name).read_text())
+    evidence = card["evidence"]
+    entry = evidence["methods"][f"lrp:{card['recommended_preset']}"]
+    chance = evidence["chance"]["mass_accuracy"]
+    weakest = entry["min_subject_fold"]
+    assert 0 < weakest <= entry["mass_accuracy"] / chance + 0.05
+    assert f"{weakest:.1f}× on the weakest" in card["recommendation_reason"]
+    assert "on the mean over the held-out subjects" in card["recommendation_reason"]
+    assert entry["mass_accuracy"] <= evidence["oracle_sigma_1"]["mass_accuracy"] + 0.05   # below the ceiling
+    assert entry["mass_accuracy"] >= FOLD * chance, (name, entry["mass_accuracy"], chance)
+
+
+def test_rule_names_the_weakest_subject_when_known():
+    table, extra = _table({"a": (0.40, 0.5), "b": (0.31, 0.03)}, chance=0.06)
+    extra["lrp:b"]["min_subject_fold"] = 4.66
+    preset, reason = recommend(table, extra)
+    assert preset == "b" and "(5.2× chance 0.060 on the mean over the held-out subjects, 4.7× on the weakest)" \
+        in reason
+
+
+def test_subject_folds_divide_by_each_subjects_chance():
+    from NeuroRelevanceLib.pretrained.evidence import subject_folds
+
+    per_subject = pd.DataFrame([
+        {"subject": "s1", "method": "lrp:a", "mass_accuracy": 0.3}, {"subject": "s1", "method": "chance",
+                                                                      "mass_accuracy": 0.05},
+        {"subject": "s2", "method": "lrp:a", "mass_accuracy": 0.2}, {"subject": "s2", "method": "chance",
+                                                                      "mass_accuracy": 0.04}])
+    folds = subject_folds(per_subject)
+    assert folds.loc["s1", "lrp:a"] == pytest.approx(6.0) and folds.loc["s2", "lrp:a"] == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("name, select, labels, fold", [
+    ("ad_cnn", {"diagnosis": "AD"}, (1,), FOLD),
+    ("brain_age_resnet", {"diagnosis": "control", "min_age": 50}, (2, 3), 2.5)])   # 2.8-4x on its subjects
+def test_card_recommendation_finds_the_effect_on_a_regenerated_subject(name, select, labels, fold):
+    """Recompute, don't trust the record: one held-out subject, the card's preset, ``fold`` x chance (AD: the bar)."""
     from NeuroRelevanceLib.engine import explain
     from NeuroRelevanceLib.metrics.groundtruth import GroundTruth
     from NeuroRelevanceLib.models import load_model
     from NeuroRelevanceLib.preprocessing import box_bounds
     from NeuroRelevanceLib.pretrained.heldout import held_out_subjects
 
-    path = model_card_path("ad_cnn")
+    path = model_card_path(name)
     loaded = load_model(path, device="cpu")
-    subject = next(held_out_subjects(path, diagnosis="AD", truth="ad"))
+    subject = next(held_out_subjects(path, truth="ad" if name == "ad_cnn" else "all", **select))
     low, high = box_bounds(subject.x[None], loaded.card.input.normalization)   # the product's zB box (jobs.py)
     e = explain(loaded.model, torch.from_numpy(subject.x[None]), preset=loaded.card.recommended_preset,
-                target=1, low=torch.from_numpy(low), high=torch.from_numpy(high), device="cpu")
-    truth = GroundTruth(subject.labels == 1, brain=subject.brain)
+                target=1 if name == "ad_cnn" else None, low=torch.from_numpy(low), high=torch.from_numpy(high),
+                device="cpu")
+    truth = GroundTruth(np.isin(subject.labels, labels), brain=subject.brain)
     score = truth.score(e.relevance[0, 0].numpy())
-    assert score["mass_accuracy"] >= FOLD * truth.chance()["mass_accuracy"], score
+    assert score["mass_accuracy"] >= fold * truth.chance()["mass_accuracy"], score
     assert np.isfinite(e.max_conservation_error)
+
+
+def test_brain_age_card_records_the_focal_age_cohort():
+    """The held-out evidence is regenerated with the options the model was trained on."""
+    from NeuroRelevanceLib.pretrained.heldout import card_json, generator_options
+
+    path = model_card_path("brain_age_resnet")
+    assert card_json(path)["training"]["cohort"]["age_pattern"] == "focal"
+    options = generator_options(path)
+    assert options["params"].age_pattern == "focal" and options["params"].pattern == "compact"
+    assert options["skull_strip"]
+    assert generator_options(model_card_path("ad_cnn"))["params"].age_pattern == "frontoparietal"
 
 
 def test_front_ends_show_why_a_preset_is_recommended():

@@ -43,7 +43,7 @@ def test_left_regions_lie_left_of_the_midline(name):
     centroid_x = np.bincount(region, weights=x)[1:] / np.bincount(region)[1:]
     sides = [split_hemisphere(n)[1] for n in atlas.names]
     assert sum(s is not None for s in sides) > 0.8 * atlas.n_regions
-    for region_name, side, cx in zip(atlas.names, sides, centroid_x):
+    for region_name, side, cx in zip(atlas.names, sides, centroid_x, strict=True):
         if side:
             assert (cx < 0) == (side == "L"), f"{region_name} centroid at x={cx:.1f}"
 
@@ -54,7 +54,7 @@ def test_the_left_hippocampus_is_in_the_same_place_in_every_atlas():
               "Neuromorphometrics": "Left Hippocampus"}
     for name, region in wanted.items():
         atlas = load_bundled_atlas(name)
-        ijk = np.argwhere(atlas.dense.T == atlas.names.index(region) + 1)
+        ijk = np.argwhere(atlas.names.index(region) + 1 == atlas.dense.T)
         centroid = (np.c_[ijk, np.ones(len(ijk))] @ atlas.grid.ijk_to_ras.T)[:, :3].mean(axis=0)
         assert np.linalg.norm(centroid - [-26.0, -22.0, -13.0]) < 8.0, (name, centroid)
         assert 2500 < len(ijk) < 9000, (name, len(ijk))  # mm³ at 1 mm: a hippocampus, not a lobe

@@ -7,8 +7,8 @@ import pytest
 
 from NeuroRelevanceLib import region_statistics
 from NeuroRelevanceLib.errors import InputError
-from NeuroRelevanceLib.regions import plot_top_regions, read_lookup_table
 from NeuroRelevanceLib.geometry import Grid
+from NeuroRelevanceLib.regions import Atlas, plot_top_regions, read_lookup_table
 from volumes import atlas_ijk, kji
 
 AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])

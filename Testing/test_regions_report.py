@@ -39,7 +39,7 @@ def test_bar_chart_png_shows_the_top_regions_by_name(tmp_path):
     assert np.ptp(pixels[..., :3]) > 0.5 and (pixels[..., :3] < 0.9).mean() > 0.02  # not blank
     axes = figure.axes[0]
     names = [label.get_text() for label in axes.get_yticklabels()]
-    top_down = [name for _, name in sorted(zip(axes.get_yticks(), names), reverse=True)]
+    top_down = [name for _, name in sorted(zip(axes.get_yticks(), names, strict=True), reverse=True)]
     assert top_down == stats.nlargest(5, "gain")["name"].tolist()  # largest at the top
     assert axes.get_xlabel() == "gain"
 

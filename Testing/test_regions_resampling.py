@@ -12,8 +12,8 @@ import pytest
 import SimpleITK as sitk
 
 from NeuroRelevanceLib import region_statistics
-from NeuroRelevanceLib.regions import load_label_map
 from NeuroRelevanceLib.geometry import RAS_TO_LPS as FLIP_XY
+from NeuroRelevanceLib.regions import load_label_map
 from volumes import atlas_ijk, grid_ijk, kji, sitk_ijk
 
 
@@ -24,9 +24,9 @@ def rotation(a: float, b: float, c: float) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def affine(spacing, origin, rot=np.eye(3), flip=(1, 1, 1)) -> np.ndarray:
+def affine(spacing, origin, rot=None, flip=(1, 1, 1)) -> np.ndarray:
     matrix = np.eye(4)
-    matrix[:3, :3] = rot @ np.diag(np.asarray(spacing) * np.asarray(flip))
+    matrix[:3, :3] = (np.eye(3) if rot is None else rot) @ np.diag(np.asarray(spacing) * np.asarray(flip))
     matrix[:3, 3] = origin
     return matrix
 
@@ -37,8 +37,9 @@ def translation(offset) -> np.ndarray:
     return matrix
 
 
-def oracle_labels(atlas_labels, atlas_affine, heat_shape, heat_affine, transform=np.eye(4)) -> np.ndarray:
+def oracle_labels(atlas_labels, atlas_affine, heat_shape, heat_affine, transform=None) -> np.ndarray:
     """Label at each heatmap voxel centre by pure affine arithmetic (nibabel i, j, k order)."""
+    transform = np.eye(4) if transform is None else transform
     ijk = np.stack(np.meshgrid(*[np.arange(n) for n in heat_shape], indexing="ij"), axis=-1).reshape(-1, 3)
     points = np.c_[ijk, np.ones(len(ijk))] @ (np.linalg.inv(atlas_affine) @ transform @ heat_affine).T
     index = np.floor(points[:, :3] + 0.5).astype(int)
@@ -60,7 +61,7 @@ def atlas_data():
     return labels, atlas_affine
 
 
-def centred(shape, spacing, shift, rot=np.eye(3), flip=(1, 1, 1)):
+def centred(shape, spacing, shift, rot=None, flip=(1, 1, 1)):
     """A grid whose centre lies ``shift`` mm from the test atlas' centre (about (-23, 13.5, 3.5))."""
     matrix = affine(spacing, (0.0, 0.0, 0.0), rot, flip)
     centre = np.array([-23.0, 13.5, 3.5]) + np.asarray(shift)
@@ -108,7 +109,7 @@ def test_index_based_lookup_would_fail_this_test(atlas_data):
     heat_shape, heat_affine = GRIDS["anisotropic-shifted"]
     expected = oracle_labels(labels, atlas_affine, heat_shape, heat_affine)
     by_index = np.zeros(heat_shape, dtype=labels.dtype)
-    common = tuple(slice(0, min(a, b)) for a, b in zip(heat_shape, labels.shape))
+    common = tuple(slice(0, min(a, b)) for a, b in zip(heat_shape, labels.shape, strict=True))
     by_index[common] = labels[common]
     assert np.mean(by_index == expected) < 0.5
 

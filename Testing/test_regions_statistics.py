@@ -7,6 +7,7 @@ import pytest
 import SimpleITK as sitk
 
 from NeuroRelevanceLib import region_statistics
+from NeuroRelevanceLib.regions import Atlas
 from volumes import atlas_ijk, kji, sitk_ijk
 
 SPACING = (1.5, 1.0, 2.0)
@@ -89,10 +90,11 @@ def test_group_means_and_gains_against_a_reference_group(atlas):
     reference = [heat(level) for level in reference_levels]
     table = region_statistics(group, atlas, reference=reference).set_index("label")
     n1, n3 = inside[1].sum(), inside[3].sum()
-    ref1, ref3 = np.mean([l[0] for l in reference_levels]) * n1, np.mean([l[1] for l in reference_levels]) * n3
-    assert table.loc[1, "sum"] == pytest.approx(np.mean([l[0] for l in group_levels]) * n1)
+    ref1 = np.mean([level[0] for level in reference_levels]) * n1
+    ref3 = np.mean([level[1] for level in reference_levels]) * n3
+    assert table.loc[1, "sum"] == pytest.approx(np.mean([level[0] for level in group_levels]) * n1)
     assert table.loc[1, "reference_sum"] == pytest.approx(ref1)
-    assert table.loc[3, "sum"] == pytest.approx(np.mean([l[1] for l in group_levels]) * n3)
+    assert table.loc[3, "sum"] == pytest.approx(np.mean([level[1] for level in group_levels]) * n3)
     assert table.loc[3, "reference_sum"] == pytest.approx(ref3)
     assert table.loc[3, "gain"] == pytest.approx(table.loc[3, "sum"] / ref3)   # G_a = mean S_a / mean ref S_a
     assert table.loc[1, "gain"] == pytest.approx(4.0 / 2.0)
@@ -107,7 +109,7 @@ def test_group_means_and_gains_against_a_reference_group(atlas):
     assert (long["group"] == "reference").sum() == 2 * len(NAMES)
     assert np.mean(region1["gain"]) == pytest.approx(table.loc[1, "gain"])
     for subject, rows in long.groupby("subject"):
-        assert sorted(rows["rank"]) == rows["rank"].tolist()  # ranked within each subject
+        assert sorted(rows["rank"]) == rows["rank"].tolist(), subject  # ranked within each subject
         assert rows.iloc[0]["label"] in (1, 3)
 
 
@@ -200,7 +202,7 @@ def test_regions_below_the_minimum_size_are_listed_but_not_ranked(atlas):
     mm3 = region_statistics(kji(heat, AFFINE), atlas, min_region_voxels=0,
                             min_region_mm3=limit * float(np.prod(SPACING)) - 1e-6)
     assert mm3["ranked"].tolist() == table["ranked"].tolist()
-    assert table.attrs["min_region_voxels"] == limit and "12×10×8 voxels of 1.5×1×2 mm" == table.attrs["grid"]
+    assert table.attrs["min_region_voxels"] == limit and table.attrs["grid"] == "12×10×8 voxels of 1.5×1×2 mm"
     everything = region_statistics(kji(heat, AFFINE), atlas, min_region_voxels=0, min_region_mm3=0)
     assert everything.loc[0, "label"] == smallest and everything["ranked"].all()
     with pytest.raises(Exception, match="minimum region size"):

@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 
-from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.jobs import describe_prediction, prediction_warning
 from NeuroRelevanceLib.models import read_card
 from NeuroRelevanceLib.models.card import card_from_dict

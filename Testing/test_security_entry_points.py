@@ -3,6 +3,7 @@ the CLI (``compare``/``cohort --model``, in-process and as ``python -m``), the S
 (``RelevanceLogic.prepare``) and the web viewer's model selector. Each must refuse with one
 clear error and leave no marker; only the Slicer logic with ``trusted=True`` hands the file to torch.
 """
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from NeuroRelevanceLib.errors import InputError
-from security_payloads import ALL, TRUSTED_RUNS, card_for, payloads  # noqa: F401
+from security_payloads import ALL, TRUSTED_RUNS, card_for, payloads_fixture  # noqa: F401 - the `payloads` fixture
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -112,10 +113,8 @@ def test_slicer_logic_with_trust_hands_the_file_to_torch(payloads, name, scene):
 
     payload = payloads[name]
     payload.reset()
-    try:
+    with contextlib.suppress(InputError, ValueError):  # no card, or the payload broke the model after it ran
         RelevanceLogic(scene).prepare([_scan(scene)], str(payload.path), trusted=True)
-    except (InputError, ValueError):
-        pass  # no card, or the payload broke the model after it ran
     assert payload.fired()
     payload.reset()
 

@@ -5,6 +5,7 @@ proves each trap is real (torch's own loaders spring it); the others give the sa
 ``load_model``, to a card naming them as weights, to ``open_model`` and to ``explain()`` on a path,
 and check that each refuses with one clear error and that no marker appears.
 """
+import contextlib
 import io
 import warnings
 
@@ -13,8 +14,15 @@ import torch
 
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.models import load_model
-from security_payloads import (ALL, SPRUNG, TRUSTED_RUNS, card_for, example, payloads,  # noqa: F401
-                               tiny_net)
+from security_payloads import (  # noqa: F401 - payloads_fixture: the `payloads` fixture
+    ALL,
+    SPRUNG,
+    TRUSTED_RUNS,
+    card_for,
+    example,
+    payloads_fixture,
+    tiny_net,
+)
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -71,10 +79,8 @@ def test_trusted_load_reaches_the_payload(payloads, name):
     """trusted=True hands the file to torch: the payload runs (that is what trust means)."""
     payload = payloads[name]
     payload.reset()
-    try:
+    with contextlib.suppress(InputError, ValueError):  # the payload broke the model after it ran
         load_model(payload.path, trusted=True, device="cpu")
-    except (InputError, ValueError):
-        pass  # the payload broke the model after it ran
     assert payload.fired()
     payload.reset()
 

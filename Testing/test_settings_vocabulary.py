@@ -123,13 +123,7 @@ def test_command_line_check_fails_when_a_range_drifts():
     assert any("--epsilon accepts" in p for p in problems) and any("--filter choices" in p for p in problems)
 
 
-def test_other_command_lines_agree_too():
-    from NeuroRelevanceLib.cli import build_parser
-
-    for command in ("regions", "compare"):
-        parser = build_parser([command])
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        assert cli_disagreements(sub.choices[command]) == [], command
+# the flags of regions, cohort, compare and demo (and labels, help texts): Testing/test_option_agreement.py
 
 
 def test_console_defaults_are_the_vocabulary_defaults():
@@ -150,7 +144,7 @@ def test_panel_choices_are_the_vocabulary_choices():
 
 
 def test_methods_offered_are_methods_the_library_runs():
-    from NeuroRelevanceLib.methods import METHODS
+    from NeuroRelevanceLib.explanation.dispatch import METHODS
 
     assert set(OPTIONS["method"].items) <= set(METHODS)
 
@@ -190,7 +184,7 @@ def test_web_start_values_are_the_vocabulary_defaults():
 def test_no_filter_is_one_value_in_the_library(value):
     from NeuroRelevanceLib.jobs import Settings
 
-    assert vocabulary.filter_kind(value) is None
+    assert vocabulary.library_filter(value) is None
     assert panel.run_settings(method="gradient", preset="epsilon-plus", target=None, filter_type=value or "none",
                               filter_low=0, filter_high=1, filter_placement="input", opacity=0.5, threshold=0.1,
                               positive_only=False, atlas=None, epsilon=1e-6, gamma=0.25, alpha=1)["filter"] is None

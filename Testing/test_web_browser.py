@@ -184,7 +184,7 @@ def test_cancel_stops_a_run_and_keeps_the_last_result(page):
 
 def test_bad_upload_shows_error_and_the_app_keeps_working(page, data_dir):
     runs = state(page, "runs_started")
-    page.click("#nr-kind-upload")
+    page.click("#nr-source-upload")
     page.locator("#nr-upload").set_input_files(str(data_dir / "broken.nii.gz"))
     page.wait_for_selector("#nr-error", timeout=30000)
     message = page.locator("#nr-error").inner_text()
@@ -200,7 +200,7 @@ def test_upload_goes_by_http_and_loads_the_scan(page, data_dir, tmp_path):
     """The file is POSTed to /nr-upload (streamed to disk), never put into the page's state."""
     scan = tmp_path / "uploaded.nii.gz"
     scan.write_bytes((data_dir / "phantom.nii.gz").read_bytes())
-    page.click("#nr-kind-upload")
+    page.click("#nr-source-upload")
     with page.expect_response(lambda r: "/nr-upload" in r.url) as answer:
         page.locator("#nr-upload").set_input_files(str(scan))
     assert answer.value.status == 200
@@ -223,7 +223,7 @@ def test_page_without_the_secret_says_where_to_find_it(page, server):
 
 
 def test_server_files_outside_the_data_folders_are_refused(page):
-    page.click("#nr-kind-server")
+    page.click("#nr-source-server")
     page.locator("#nr-server-path").fill("/etc/passwd")
     page.click("#nr-load-file")
     page.wait_for_selector("#nr-error", timeout=30000)
@@ -275,8 +275,8 @@ def test_tampered_state_is_refused_with_a_message(page):
     page.evaluate("window.trame.state.set('model_choice', 'bundled:../../evil')")
     wait_state(page, "s('error').includes('Model') && s('model_choice') === 'bundled:ad_cnn'")
     page.evaluate("window.trame.state.set('server_path', 5)")
-    page.click("#nr-kind-server")
+    page.click("#nr-source-server")
     page.click("#nr-load-file")
     wait_state(page, "s('error').includes('Type the path')")
-    page.click("#nr-kind-demo")
+    page.click("#nr-source-demo")
     assert state(page, "runs_started") == runs

@@ -363,7 +363,7 @@ def test_downloads_give_the_raw_map_and_the_displayed_one_only_under_its_name(pa
 def test_scan_value_under_the_cursor_on_a_server_file(page, data_dir):
     import nibabel as nib
 
-    page.click("#nr-kind-server")
+    page.click("#nr-source-server")
     page.locator("#nr-server-path").fill("phantom.nii.gz")
     page.click("#nr-load-file")
     wait_state(page, "s('input_name') === 'phantom' && s('error') === ''")

@@ -165,7 +165,10 @@ def test_filter_range_is_named_apart_from_the_rule_alpha():
     root = WEB.parents[2]
     for path in (WEB / "ui.py", WEB / "values.py", root / "docs" / "web.md"):
         assert "α range" not in path.read_text(), path
-    assert "Filter range" in (WEB / "ui.py").read_text()
+    from NeuroRelevanceLib.vocabulary import OPTIONS
+
+    assert OPTIONS["filter_range"].label == "Filter range" and "αβ" in OPTIONS["filter_range"].help
+    assert 'label=OPTIONS["filter_range"].label' in (WEB / "ui.py").read_text()
     state = SimpleNamespace(**{**{k: v for k, v in panel_values().items()
                                   if k not in ("filter_low", "filter_high")},
                                "filter_range": [0.0, 2.0], "target": "predicted", "atlas": "none"})

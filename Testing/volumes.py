@@ -35,4 +35,5 @@ def sitk_ijk(array_ijk, affine):
     """A SimpleITK image of a nibabel-ordered array (through ``geometry.array_to_sitk``)."""
     from NeuroRelevanceLib.geometry import array_to_sitk
 
-    return array_to_sitk(np.ascontiguousarray(np.asarray(array_ijk).transpose(2, 1, 0)), grid_ijk(np.shape(array_ijk), affine))
+    array_kji = np.ascontiguousarray(np.asarray(array_ijk).transpose(2, 1, 0))
+    return array_to_sitk(array_kji, grid_ijk(np.shape(array_ijk), affine))

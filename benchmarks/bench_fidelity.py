@@ -111,7 +111,7 @@ def seed_001(args) -> None:
 
 def ad_maps(args, diagnosis: str, methods: list[str]):
     """Maps of ``methods`` on ``ad_cnn``'s held-out subjects of one diagnosis, with atlas and brain."""
-    from NeuroRelevanceLib.methods.dispatch import explain
+    from NeuroRelevanceLib.explanation.dispatch import explain
     from NeuroRelevanceLib.models import load_model
     from NeuroRelevanceLib.preprocessing import box_bounds
     from NeuroRelevanceLib.pretrained.heldout import held_out_subjects

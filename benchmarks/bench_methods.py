@@ -39,8 +39,8 @@ def main(argv=None) -> int:
     import torch
     from bench_engine import _build
 
+    from NeuroRelevanceLib import explain
     from NeuroRelevanceLib.device import resolve_device
-    from NeuroRelevanceLib.methods import explain
     from NeuroRelevanceLib.metrics import region_perturbation
 
     OPTIONS["integrated_gradients"]["steps"] = args.ig_steps

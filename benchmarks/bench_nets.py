@@ -4,7 +4,7 @@ Weights are random (seeded); every BatchNorm gets non-trivial running statistics
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 #: name -> (label, input channels)
 NETS = {
@@ -21,7 +21,7 @@ ONE_MM = (182, 218, 182)
 PRESETS = (None, "epsilon-plus", "alpha1-beta0")
 
 
-def preset_label(preset: Optional[str]) -> str:
+def preset_label(preset: str | None) -> str:
     return "ε" if preset is None else preset
 
 

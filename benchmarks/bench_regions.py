@@ -71,7 +71,7 @@ def main() -> int:
     rows = []
     for label, array in (("float32 C-order", heat), ("float32 F-order", np.asfortranarray(heat)),
                          ("float64 C-order", heat.astype(np.float64))):
-        figures = timed(lambda: region_statistics((array, GRID), atlas), args.repeats)
+        figures = timed(lambda array=array: region_statistics((array, GRID), atlas), args.repeats)
         table = figures[3]
         rows.append(figures)
         report(f"all metrics, 166 regions, {label} heatmap", figures, 50)

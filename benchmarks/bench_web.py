@@ -26,9 +26,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Testing"))
 
-from web_browser import (free_port, heat_coloured, launch_browser, missing_requirement,  # noqa: E402
-                         served_url, slot_pixels, start_server, state, stop_server, views_pixels,
-                         wait_pixels_change, wait_state, without_legend)
+from web_browser import (  # noqa: E402
+    free_port,
+    heat_coloured,
+    launch_browser,
+    missing_requirement,
+    served_url,
+    slot_pixels,
+    start_server,
+    state,
+    stop_server,
+    views_pixels,
+    wait_pixels_change,
+    wait_state,
+    without_legend,
+)
 
 
 def _overlay_visible(page, timeout: float = 120.0) -> float:
@@ -142,7 +154,7 @@ def reading_aids(page, repeats: int, screenshot: Path | None) -> dict:
     for index in range(repeats):
         before = json.dumps(state(page, "probe"))
         x = red["x"] + (0.3 + 0.08 * index) * red["width"]
-        times["probe"].append(_timed(lambda: page.mouse.move(x, red["y"] + 0.5 * red["height"]),
+        times["probe"].append(_timed(lambda x=x: page.mouse.move(x, red["y"] + 0.5 * red["height"]),
                                      f"JSON.stringify(s('probe')) !== {json.dumps(before)}", page))
         row = page.locator("#nr-table tbody tr").nth(index % 4)
         name = row.locator("td").nth(1).inner_text()

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import copy
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing"))
-from zennit_standin import import_zennit  # noqa: E402
-
 from bench_nets import target_index  # noqa: E402
+
+from zennit_standin import import_zennit  # noqa: E402
 
 zennit = import_zennit()
 import zennit.rules as zr  # noqa: E402
@@ -25,7 +26,7 @@ from zennit.composites import LayerMapComposite  # noqa: E402
 from zennit.types import Activation, AvgPool, Convolution, Linear  # noqa: E402
 
 
-def _layer_map(preset: Optional[str]) -> list:
+def _layer_map(preset: str | None) -> list:
     if preset is None:
         conv, dense = zr.Epsilon(epsilon=1e-6), zr.Epsilon(epsilon=1e-6)
     elif preset == "epsilon-plus":
@@ -37,7 +38,7 @@ def _layer_map(preset: Optional[str]) -> list:
     return [(Activation, zr.Pass()), (AvgPool, zr.Norm()), (Convolution, conv), (Linear, dense)]
 
 
-def zennit_step(net: str, model: Any, x: Any, preset: Optional[str]) -> Callable[[], Any]:
+def zennit_step(net: str, model: Any, x: Any, preset: str | None) -> Callable[[], Any]:
     """One zennit attribution of the benchmark's output (``bench_nets.target_index``), seeded with its value."""
     import torch
 

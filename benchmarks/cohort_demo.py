@@ -30,11 +30,11 @@ def main() -> None:
 
     from NeuroRelevanceLib.cohort import decompose_cohort
     from NeuroRelevanceLib.cohort.roi import roi_maps, upsample
+    from NeuroRelevanceLib.geometry import Grid
     from NeuroRelevanceLib.models import load_model
+    from NeuroRelevanceLib.preprocessing import orientation_directions
     from NeuroRelevanceLib.pretrained import model_card_path
     from NeuroRelevanceLib.pretrained.heldout import held_out_subjects
-    from NeuroRelevanceLib.geometry import Grid
-    from NeuroRelevanceLib.preprocessing import orientation_directions
 
     card_path = model_card_path("brain_age_resnet")
     loaded = load_model(card_path, device="cpu")

@@ -20,9 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing"))
-from zennit_standin import import_zennit  # noqa: E402
-
 from NeuroRelevanceLib.nets import PreActResNet3d, PreActUnit  # noqa: E402
+from zennit_standin import import_zennit  # noqa: E402
 
 zennit = import_zennit()
 from zennit.canonizers import AttributeCanonizer  # noqa: E402
@@ -59,8 +58,8 @@ class PreActResNetCanonizer(AttributeCanonizer):
 def zennit_relevance(model: nn.Module, x: torch.Tensor, composite_name: str = "EpsilonPlusFlat",
                      epsilon: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
     """(output, relevance) from zennit for ``model`` (a PreActResNet3d), seeded with the output value."""
-    from zennit.attribution import Gradient
     from zennit import composites
+    from zennit.attribution import Gradient
 
     composite = getattr(composites, composite_name)(epsilon=epsilon, canonizers=[PreActResNetCanonizer()])
     with Gradient(model=model, composite=composite) as attributor:

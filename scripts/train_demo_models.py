@@ -35,12 +35,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="intensity normalisation of the T1 models' input")
     parser.add_argument("--activation-l1", type=float, default=0.0,
                         help="AD model: weight of the L1 penalty on its last feature maps")
+    parser.add_argument("--age-l1", type=float, default=0.0,
+                        help="brain-age model: weight of the L1 penalty on its last feature maps")
     parser.add_argument("--ad-channels", type=int, nargs="+", default=None,
                         help="AD model: channels per block (default 4 8 16)")
     parser.add_argument("--ad-pool", choices=("avg", "max"), default="avg",
                         help="AD model: pooling at the end of each block")
     parser.add_argument("--pattern", choices=("ribbon", "compact"), default="ribbon",
                         help="T1 cohort: atrophy in atlas ribbons or in compact balls of the same volume")
+    parser.add_argument("--age-pattern", choices=("frontoparietal", "focal"), default="frontoparietal",
+                        help="T1 cohort: age-related loss over five frontal/parietal regions, or in one small "
+                             "prefrontal ball per hemisphere (the shipped brain-age model)")
     parser.add_argument("--skull-strip", action="store_true",
                         help="T1 cohort: zero everything outside the brain mask (default keeps the scalp)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -53,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                         n_lesion_subjects=args.lesion_subjects, epochs=tuple(args.epochs),
                         models=tuple(args.models), activation_l1=args.activation_l1,
                         ad_channels=args.ad_channels, ad_pool=args.ad_pool,
-                        pattern=args.pattern, skull_strip=args.skull_strip,
+                        pattern=args.pattern, skull_strip=args.skull_strip, age_pattern=args.age_pattern,
+                        age_l1=args.age_l1,
                         t1_normalization={"type": args.t1_normalization, "mask": "nonzero"}
                         | ({"low": 1.0, "high": 99.0} if args.t1_normalization == "percentile" else {}))
     print(json.dumps(metrics, indent=2))

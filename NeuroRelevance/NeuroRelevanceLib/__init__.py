@@ -3,7 +3,8 @@
 The public API is re-exported here and imported lazily, so ``import NeuroRelevanceLib`` is cheap
 (no torch, no vtk) and each part pulls in only what it needs:
 
-- ``explain``                          LRP (``engine``) and the other methods (``methods``)
+- ``explain``                          LRP (``engine``) and the other methods (``methods``), one entry point
+                                       (``explanation.dispatch``)
 - ``compare_methods``                  faithfulness / inclusivity / ground-truth metrics (``metrics``)
 - ``available_atlases``, ``region_statistics``   atlas statistics (``NeuroRelevanceLib.regions``)
 - ``decompose_cohort`` and friends     dataset-level Tucker decomposition (``NeuroRelevanceLib.cohort``)
@@ -18,7 +19,7 @@ __version__ = "0.1.0"
 
 #: public name -> module that defines it (imported on first access)
 _LAZY = {
-    "explain": "NeuroRelevanceLib.methods",
+    "explain": "NeuroRelevanceLib.explanation.dispatch",
     "compare_methods": "NeuroRelevanceLib.metrics",
     "available_atlases": "NeuroRelevanceLib.regions",
     "region_statistics": "NeuroRelevanceLib.regions",

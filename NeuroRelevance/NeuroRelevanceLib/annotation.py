@@ -11,13 +11,14 @@ they are right for any orientation; NeuroRelevance follows Slicer's radiological
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
-from .colour_bar import ColourBar, draw as draw_bar, measure, text_size, wrap_pixels
+from .colour_bar import ColourBar, measure, text_size, wrap_pixels
+from .colour_bar import draw as draw_bar
 
 __all__ = ["ColourBar", "Layout", "Tile", "add_caption", "compose", "direction_letter", "orientation_letters",
            "position_text", "wrap"]
@@ -51,12 +52,12 @@ class Layout:
     tiles: list = field(default_factory=list)
     letters: list = field(default_factory=list)   # (text, box)
     positions: list = field(default_factory=list)  # (text, box)
-    colour_bar: Optional[tuple] = None
-    caption: Optional[tuple] = None
+    colour_bar: tuple | None = None
+    caption: tuple | None = None
     texts: list = field(default_factory=list)      # (text, box) of every text drawn, tick labels included
 
 
-def direction_letter(vector: Sequence[float]) -> str:
+def direction_letter(vector: Sequence[float] | np.ndarray) -> str:
     """The RAS letter a direction points to most ("R", "L", "A", "P", "S" or "I")."""
     v = np.asarray(vector, dtype=float)[:3]
     axis = int(np.argmax(np.abs(v)))
@@ -71,7 +72,7 @@ def orientation_letters(xy_to_ras: np.ndarray) -> dict:
             "top": direction_letter(up), "bottom": direction_letter(-up)}
 
 
-def position_text(normal: Sequence[float], offset: float) -> str:
+def position_text(normal: Sequence[float] | np.ndarray, offset: float) -> str:
     """Slice position along its normal, as Slicer shows it: "S 12.0 mm", "I 3.5 mm", "R 40.0 mm"."""
     n = np.asarray(normal, dtype=float)[:3]
     axis = int(np.argmax(np.abs(n)))
@@ -117,7 +118,7 @@ def add_caption(figure, lines: Sequence[str], fontsize: float = 7.5) -> float:
     return fraction
 
 
-def compose(tiles: Sequence[Tile], colour_bar: Optional[ColourBar] = None, caption: Sequence[str] = (),
+def compose(tiles: Sequence[Tile], colour_bar: ColourBar | None = None, caption: Sequence[str] = (),
             path: str | Path | None = None, dpi: int = 100) -> tuple[np.ndarray, Layout]:
     """Lay ``tiles`` out in a row with letters, positions, a colour bar and a caption.
 
@@ -134,7 +135,7 @@ def compose(tiles: Sequence[Tile], colour_bar: Optional[ColourBar] = None, capti
         raise ValueError("compose needs at least one tile")
     labels = [" · ".join(s for s in (t.title, t.position) if s) for t in tiles]
     slots = [int(max(t.pixels.shape[1] + 2 * MARGIN, text_size(label, TITLE_PT, dpi)[0] + 8))
-             for t, label in zip(tiles, labels)]
+             for t, label in zip(tiles, labels, strict=True)]
     tile_h = max(t.pixels.shape[0] for t in tiles)
     bar = measure(colour_bar, dpi) if colour_bar is not None else None
     body_h = int(np.ceil(max(tile_h + 2 * MARGIN, bar.height() + 8 if bar else 0)))
@@ -145,14 +146,14 @@ def compose(tiles: Sequence[Tile], colour_bar: Optional[ColourBar] = None, capti
     row_h = TITLE + body_h
     height = row_h + caption_h
     figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor=BACKGROUND)
-    FigureCanvasAgg(figure)
+    canvas = FigureCanvasAgg(figure)
     layout = Layout((width, height))
 
     def text(x: float, y: float, s: str, **kw) -> None:
         figure.text(x / width, 1 - y / height, s, **{"color": TEXT, "fontsize": 9, **kw})
 
     x = 0
-    for tile, label, slot in zip(tiles, labels, slots):
+    for tile, label, slot in zip(tiles, labels, slots, strict=True):
         h, w = tile.pixels.shape[:2]
         x0, y0 = x + (slot - w) // 2, TITLE + (body_h - h) // 2
         axes = figure.add_axes((x0 / width, 1 - (y0 + h) / height, w / width, h / height))
@@ -170,7 +171,7 @@ def compose(tiles: Sequence[Tile], colour_bar: Optional[ColourBar] = None, capti
             half = MARGIN / 2
             layout.letters.append((letter, (int(cx - half), int(cy - half), int(cx + half), int(cy + half))))
         x += slot + GAP
-    if colour_bar is not None:
+    if colour_bar is not None and bar is not None:
         layout.colour_bar = draw_bar(figure, colour_bar, bar, x - GAP, TITLE + 4, body_h - 8, (width, height), text)
     if lines:
         top = row_h + 4
@@ -179,9 +180,9 @@ def compose(tiles: Sequence[Tile], colour_bar: Optional[ColourBar] = None, capti
                 lines[index - 1])) else TEXT
             text(8, top + index * line_px, line, ha="left", va="top", fontsize=CAPTION_PT, color=colour)
         layout.caption = (0, row_h, width, height)
-    figure.canvas.draw()
+    canvas.draw()
     layout.texts = _text_boxes(figure, height)
-    pixels = np.asarray(figure.canvas.buffer_rgba()).copy()
+    pixels = np.asarray(canvas.buffer_rgba()).copy()
     if path is not None:
         from matplotlib.image import imsave
 

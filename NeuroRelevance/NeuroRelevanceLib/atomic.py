@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 #: prefix of temporary names (hidden files, never a result)
 PREFIX = ".tmp-"

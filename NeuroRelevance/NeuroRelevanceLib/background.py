@@ -6,7 +6,8 @@ apply the result on their own thread (the scene is never touched by the worker).
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from .jobs import Cancelled, Job, Progress
 
@@ -19,18 +20,20 @@ class BackgroundRun:
     work raised (:class:`jobs.Cancelled` after :meth:`cancel`).
     """
 
-    def __init__(self, job: Job, *, work: Optional[Callable[[Job, Progress], Any]] = None,
-                 on_progress: Optional[Progress] = None) -> None:
+    def __init__(self, job: Job, *, work: Callable[[Job, Progress], Any] | None = None,
+                 on_progress: Progress | None = None) -> None:
         if work is None:
-            from .jobs import compute as work
+            from .jobs import compute
+
+            work = compute
         self.job = job
-        self._work = work
+        self._work: Callable[[Job, Progress], Any] = work
         self._on_progress = on_progress
         self.progress: tuple[str, float] = ("Starting", 0.0)
-        self.error: Optional[BaseException] = None
+        self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True, name="NeuroRelevance run")
 
-    def start(self) -> "BackgroundRun":
+    def start(self) -> BackgroundRun:
         """Start the work; returns self."""
         self._thread.start()
         return self
@@ -55,7 +58,7 @@ class BackgroundRun:
         """True once the work has finished (or failed, or was cancelled)."""
         return self._thread.ident is not None and not self._thread.is_alive()
 
-    def wait(self, timeout: Optional[float] = None) -> bool:
+    def wait(self, timeout: float | None = None) -> bool:
         """Block up to ``timeout`` seconds (lending the GIL to the worker); True when done."""
         self._thread.join(timeout)
         return self.done

@@ -17,6 +17,7 @@ from . import __version__
 from .cli_checks import Parser, atlas_argument, number, output_folder, report_unexpected, spare_inputs, user_error
 from .errors import InputError
 from .folder_owner import OUTPUT_MARKER
+from .vocabulary import add_option
 
 #: sub-command -> (the module that adds it through ``register(subparsers)``, its line in the command list).
 #: Only the module of the command being run is imported, so ``--help`` and argument errors stay fast.
@@ -53,8 +54,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     demo.add_argument("--spacing", type=number(*DEMO_SPACING, unit="mm"), default=2.0,
                       help="resolution of the generated scan in mm, %g to %g (default: %%(default)s)"
                            % DEMO_SPACING)
-    demo.add_argument("--atlas", default="DesikanKilliany",
-                      help="atlas for the region table (default: %(default)s)")
+    add_option(demo, "atlas", default="DesikanKilliany", help_suffix="default: %(default)s")
     demo.add_argument("--smoke", action="store_true",
                       help="only the MRML bridge smoke run (no network)")
     demo.set_defaults(func=_demo)

@@ -8,9 +8,9 @@ beyond it, the ends say so ("≥ +0.417") and a note gives the window and the ma
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class ColourBar:
     top_meaning: str = ""             # e.g. "red: raises the AD score"
     bottom_meaning: str = ""          # e.g. "blue: lowers it"
     note: str = ""                    # e.g. "|R| under 5% of the window is hidden"
-    peak: Optional[float] = None      # max |value| of the map shown; beyond the window: ends marked ≥ / ≤
+    peak: float | None = None      # max |value| of the map shown; beyond the window: ends marked ≥ / ≤
     window: str = ""                  # how the window was chosen, e.g. "99.5th percentile of nonzero |R|"
 
     @property

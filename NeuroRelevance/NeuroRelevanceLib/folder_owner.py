@@ -10,9 +10,9 @@ Nothing here imports anything heavy.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Optional, Sequence
 
 from .errors import InputError
 
@@ -22,7 +22,7 @@ OUTPUT_MARKER = ".neurorelevance-output.json"
 IGNORED = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
 
-def folder_owner(folder: Path) -> Optional[str]:
+def folder_owner(folder: Path) -> str | None:
     """The command named by ``folder``'s marker (None when there is no readable marker)."""
     try:
         return str(json.loads((folder / OUTPUT_MARKER).read_text(encoding="utf-8"))["command"])

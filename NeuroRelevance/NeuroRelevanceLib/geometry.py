@@ -61,7 +61,7 @@ class Grid:
         return tuple(reversed(self.shape_kji))  # type: ignore[return-value]
 
     @classmethod
-    def from_parts(cls, shape_kji, spacing, origin, directions=None) -> "Grid":
+    def from_parts(cls, shape_kji, spacing, origin, directions=None) -> Grid:
         """Build a grid from spacing (i, j, k), RAS origin and direction columns."""
         directions = np.eye(3) if directions is None else np.asarray(directions, dtype=float)
         matrix = np.eye(4)
@@ -72,7 +72,7 @@ class Grid:
     def ras_to_ijk(self) -> np.ndarray:
         return np.linalg.inv(self.ijk_to_ras)
 
-    def same_as(self, other: "Grid", atol: float = 1e-4) -> bool:
+    def same_as(self, other: Grid, atol: float = 1e-4) -> bool:
         """True when both grids have the same shape and (within ``atol`` mm) the same geometry."""
         return self.shape_kji == other.shape_kji and np.allclose(
             self.ijk_to_ras, other.ijk_to_ras, atol=atol)
@@ -88,7 +88,7 @@ def nibabel_to_kji(array_ijk: np.ndarray) -> np.ndarray:
     return np.asarray(array_ijk).transpose(2, 1, 0)
 
 
-def sitk_geometry(grid: "Grid | np.ndarray") -> tuple[tuple, tuple, tuple]:
+def sitk_geometry(grid: Grid | np.ndarray) -> tuple[tuple, tuple, tuple]:
     """SimpleITK ``(spacing, origin, direction)`` (LPS) for a grid or a 4×4 IJK→RAS matrix."""
     matrix = grid.ijk_to_ras if isinstance(grid, Grid) else np.asarray(grid, dtype=float)
     lps = RAS_TO_LPS @ matrix

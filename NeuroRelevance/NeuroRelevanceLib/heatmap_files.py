@@ -6,8 +6,9 @@ sidecar beside it (``heatmap.nii.gz`` → ``heatmap.json``) with the run's whole
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import numpy as np
 
@@ -26,8 +27,8 @@ def sidecar_path(path: str | Path) -> Path:
     return path.with_suffix(".json")
 
 
-def write_heatmap(path: str | Path, values_kji: np.ndarray, grid: Grid, record: Optional[Mapping],
-                  values: str = "raw relevance", extra: Optional[Mapping] = None) -> tuple[Path, Path]:
+def write_heatmap(path: str | Path, values_kji: np.ndarray, grid: Grid, record: Mapping | None,
+                  values: str = "raw relevance", extra: Mapping | None = None) -> tuple[Path, Path]:
     """Write ``values_kji`` on ``grid`` as NIfTI with a header description and a JSON sidecar.
 
     ``values`` says what the voxels hold ("raw relevance" or "displayed: pass 0.30–1.00"); ``extra``
@@ -54,7 +55,7 @@ def write_heatmap(path: str | Path, values_kji: np.ndarray, grid: Grid, record: 
     return path, sidecar
 
 
-def export_heatmap(node, raw: Optional[np.ndarray], folder: Path, stem: str, displayed: bool) -> dict[str, Any]:
+def export_heatmap(node, raw: np.ndarray | None, folder: Path, stem: str, displayed: bool) -> dict[str, Any]:
     """Write a heatmap node's raw map (``<stem>.nii.gz``) or, if ``displayed``, its shown voxels
     (``<stem>-displayed.nii.gz``); returns the written files by kind."""
     from .mrml import volume_to_array

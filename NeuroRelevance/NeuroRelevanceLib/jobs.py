@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 
@@ -35,10 +36,10 @@ class Cancelled(Exception):
 class Settings:
     """Everything that decides a run's numbers and display."""
 
-    preset: Optional[str] = None     # None: the model card's recommended preset (see resolve)
+    preset: str | None = None     # None: the model card's recommended preset (see resolve)
     method: str = "lrp"              # or gradient, gradient_x_input, smoothgrad, gradcam, ...
     target: Any = None
-    filter: Optional[str] = None
+    filter: str | None = None
     filter_range: tuple = (0.0, 1.0)
     filter_placement: str = "input"
     atlas: Any = None
@@ -48,14 +49,14 @@ class Settings:
     opacity: float = 0.5
     threshold: float = DEFAULT_THRESHOLD  # |R| below this fraction of the window is not drawn
     positive_only: bool = False
-    alpha: Optional[float] = None    # α of the αβ presets (β = α − 1); None: the preset's own
+    alpha: float | None = None    # α of the αβ presets (β = α − 1); None: the preset's own
     table_required: bool = True      # with an atlas: no table, no run (False: keep the map, say why)
     engine_params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from .vocabulary import filter_kind
+        from .vocabulary import library_filter
 
-        self.filter = filter_kind(self.filter)  # "none" (a widget's word) and None are one "no filter"
+        self.filter = library_filter(self.filter)  # "none" (a widget's word) and None are one "no filter"
 
     @property
     def label(self) -> str:
@@ -64,16 +65,16 @@ class Settings:
 
         return method_label(self.method, self.preset, self.alpha)
 
-    def resolve(self, card) -> "Settings":
+    def resolve(self, card) -> Settings:
         """Fill what the card decides: the preset, when none is given, is the card's recommended one."""
         if self.preset is None:
             self.preset = card.recommended_preset
         return self
 
-    def check(self, where: str = "RelevanceLogic.run") -> "Settings":
+    def check(self, where: str = "RelevanceLogic.run") -> Settings:
         """Refuse, before any work, keywords the method does not take (with the closest known name)
         and region options that cannot work; returns these settings."""
-        from .methods.keywords import check_options
+        from .explanation.keywords import check_options
         from .regions.statistics import check_region_options
 
         check_options(self.method, self.engine_params, setting_names(), where)
@@ -91,6 +92,8 @@ class Settings:
         params = dict(self.engine_params)
         if self.method != "lrp":
             return params
+        if self.preset is None:
+            raise ValueError("Settings.resolve(card) must run before engine_keywords(): the preset is not chosen yet.")
         if self.alpha is not None and self.preset.startswith("alpha") and "rules" not in params:
             from .engine.rules import AlphaBeta
 
@@ -143,11 +146,11 @@ class Job:
         return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
 
-def compute(job: Job, progress: Optional[Progress] = None) -> Job:
+def compute(job: Job, progress: Progress | None = None) -> Job:
     """Do the heavy part of a run (no MRML access; safe on a worker thread)."""
     import torch
 
-    from .methods import explain
+    from .explanation.dispatch import explain
     from .preprocessing import box_bounds, prepare_input, resample
 
     def stage(message: str, fraction: float) -> None:
@@ -217,7 +220,6 @@ def region_table(job: Job, atlas: Any, min_overlap: float = 0.5,
     """Region statistics of a computed job on the overlay's scan grid (the one path for every front end)."""
     from .provenance import regions_entry
     from .regions.scan_tables import heatmap_region_table
-
     from .regions.statistics import AtlasOverlapError
 
     record = {**job.record, "regions": regions_entry(atlas, min_overlap, min_region_voxels, min_region_mm3)}

@@ -7,7 +7,8 @@ for (PEP 562) and keeps it in the package's namespace afterwards.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def lazy_exports(package: str, names: dict[str, str], namespace: dict) -> tuple[Callable, Callable]:

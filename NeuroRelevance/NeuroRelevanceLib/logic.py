@@ -15,9 +15,10 @@ whose output volumes the user deleted are refused with one clear error.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class HeatmapOutput:
 
     node: Any
     files: dict[str, Path] = field(default_factory=dict)
-    raw: Optional[np.ndarray] = field(default=None, repr=False)
+    raw: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -97,7 +98,7 @@ class RunResult:
         from .provenance import differences
 
         reasons = differences(self.record, settings, model)
-        if volumes is not None and [getattr(v, "GetID", lambda: v)() for v in volumes] != self.job.volume_ids:
+        if volumes is not None and [v.GetID() if hasattr(v, "GetID") else v for v in volumes] != self.job.volume_ids:
             reasons.append("input volumes changed")
         return reasons
 
@@ -109,7 +110,7 @@ class RunResult:
 class RelevanceLogic:
     """Explains scans in a scene and turns relevance into labelled, displayed output volumes."""
 
-    def __init__(self, scene, views: "mrml.SliceViews | None" = None) -> None:
+    def __init__(self, scene, views: mrml.SliceViews | None = None) -> None:
         if scene is None:
             raise InputError("No MRML scene was given.")
         self.scene = scene
@@ -172,12 +173,12 @@ class RelevanceLogic:
         volumes, tables = mrml.commit(
             self.scene, plan, lambda nodes: self._show(nodes, run, s.opacity, s.threshold, s.positive_only))
         run.outputs = [HeatmapOutput(node, raw=job.raw[c]) for c, node in enumerate(volumes)]
-        for table_node, planned in zip(tables, plan.tables):
+        for table_node, planned in zip(tables, plan.tables, strict=True):
             run.tables[planned.frame.attrs["atlas"]] = planned.frame
             run.table_nodes[planned.frame.attrs["atlas"]] = table_node
         return run
 
-    def plan(self, job: Job, run: RunResult | None = None) -> "mrml.OutputPlan":
+    def plan(self, job: Job, run: RunResult | None = None) -> mrml.OutputPlan:
         """What :meth:`apply` will add for ``job`` (all checked; the scene is not changed)."""
         s = job.settings
         if job.explanation is None or len(job.raw) != len(job.volume_ids):
@@ -213,7 +214,7 @@ class RelevanceLogic:
             self._planned_table(job.table, f"{volumes[0].GetName()} · {method}", job)]
         return mrml.OutputPlan(planned, tables, replaces=self.run_nodes(job.key))
 
-    def _planned_table(self, table, stem: str, job: Job) -> "mrml.PlannedTable":
+    def _planned_table(self, table, stem: str, job: Job) -> mrml.PlannedTable:
         """A region table as its node will be: name, run key, record, grid."""
         record = table.attrs.get("provenance") or job.record
         return mrml.PlannedTable(table, f"{stem} · regions ({table.attrs['atlas']}, scan grid)",
@@ -304,7 +305,7 @@ class RelevanceLogic:
             raise InputError("This run was filtered after every layer during propagation; a new "
                              "filter needs a new run (Apply). Opacity and threshold can change.")
         check_filter(filter, filter_range, "input")  # before any voxel is rewritten
-        for out, cache in zip(run.outputs, run.filter_caches()):
+        for out, cache in zip(run.outputs, run.filter_caches(), strict=True):
             buffer = mrml.volume_buffer(out.node)  # the node's own voxels: filtered in place
             cache.apply(filter, filter_range, out=buffer)
             mrml.mark_modified(out.node)

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import InputError
 from .geometry import Grid, kji_to_nibabel, nibabel_to_kji
+
+if TYPE_CHECKING:
+    from nibabel.spatialimages import SpatialImage
 
 
 def read_nifti(path: str | Path, dtype=None, *, what: str = "file") -> tuple[np.ndarray, Grid]:
@@ -15,27 +19,17 @@ def read_nifti(path: str | Path, dtype=None, *, what: str = "file") -> tuple[np.
 
     ``what`` names the file's role in messages ("heatmap file" → "The heatmap file h.nii.gz holds …").
     """
-    import nibabel as nib
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"No such file: {path}. Check the path.")
-    try:
-        image = nib.load(str(path))
-    except Exception as exc:  # nibabel raises several types for unreadable files
-        raise InputError(f"{path} is not a readable NIfTI {what} ({exc}).") from exc
+    image = load_volume(path, what)
     return from_nibabel(image, dtype, what=str(path) if what == "file" else f"The {what} {path.name}")
 
 
 def read_nifti_grid(path: str | Path) -> Grid:
     """The :class:`Grid` of a 3D NIfTI file from its header alone (no voxels read)."""
-    import nibabel as nib
-
     path = Path(path)
-    try:
-        image = nib.load(str(path))
-    except Exception as exc:  # nibabel raises several types for unreadable files
-        raise InputError(f"{path} is not a readable NIfTI file ({exc}).") from exc
+    image = load_volume(path, "file")
     shape = tuple(image.shape)
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]
@@ -45,6 +39,19 @@ def read_nifti_grid(path: str | Path) -> Grid:
         return Grid(shape[::-1], np.asarray(image.affine, dtype=float))
     except ValueError as exc:
         raise InputError(f"{path} has an unusable affine ({exc}); fix its header (sform/qform).") from exc
+
+
+def load_volume(path: Path, what: str) -> SpatialImage:
+    """``nibabel.load`` with its failures, and files that are not volumes (a GIFTI surface), as InputError."""
+    import nibabel as nib
+
+    try:
+        image = nib.load(str(path))
+    except Exception as exc:  # nibabel raises several types for unreadable files
+        raise InputError(f"{path} is not a readable NIfTI {what} ({exc}).") from exc
+    if not isinstance(image, nib.spatialimages.SpatialImage):
+        raise InputError(f"{path} is a {type(image).__name__}, not a volume: give a NIfTI image (.nii or .nii.gz).")
+    return image
 
 
 def from_nibabel(image, dtype=None, what: str = "The NIfTI image") -> tuple[np.ndarray, Grid]:

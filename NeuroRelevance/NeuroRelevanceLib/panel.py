@@ -10,7 +10,7 @@ from typing import Any
 
 from . import vocabulary as _vocabulary
 from .engine import presets as _presets
-from .vocabulary import NO_ATLAS, NO_FILTER, PREDICTED, filter_kind  # noqa: F401 - the widgets' words
+from .vocabulary import NO_ATLAS, NO_FILTER, PREDICTED, library_filter  # noqa: F401 - the widgets' words
 from .windowing import DEFAULT_THRESHOLD  # noqa: F401 - the display threshold every front end starts from
 
 #: ``PRESETS`` (the presets the panel and the web page offer) and ``PRESET_ALPHA`` (α of the αβ presets; the α
@@ -44,7 +44,7 @@ def run_settings(*, method: str, preset: str, target: str | None, filter_type: s
     """
     settings = dict(method=method, preset=preset,
                     target=None if target in (None, "", PREDICTED) else target,
-                    filter=filter_kind(filter_type),
+                    filter=library_filter(filter_type),
                     filter_range=(float(filter_low), float(filter_high)),
                     filter_placement=filter_placement, opacity=float(opacity),
                     threshold=float(threshold), positive_only=bool(positive_only),
@@ -60,7 +60,7 @@ def run_settings(*, method: str, preset: str, target: str | None, filter_type: s
 
 def display_filter(run, filter_type: str) -> str | None:
     """The filter a refresh from the cache applies (none for runs filtered at every layer)."""
-    if filter_kind(filter_type) is None or run.job.settings.filter_placement == "every-layer":
+    if library_filter(filter_type) is None or run.job.settings.filter_placement == "every-layer":
         return None
     return filter_type
 

@@ -12,8 +12,8 @@ the model-space map, which :class:`ModelInput` keeps.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -57,13 +57,13 @@ def model_grid(source: Grid, shape_kji: Sequence[int], spacing: Sequence[float] 
     """The model's input grid; centred on ``source`` unless ``origin`` is given."""
     if len(shape_kji) != 3:
         raise InputError(f"The model input shape {tuple(shape_kji)} is not 3D (D, H, W).")
-    spacing = np.asarray(spacing if spacing is not None else source.spacing, dtype=float)
+    spacing_mm = np.asarray(spacing if spacing is not None else source.spacing, dtype=float)
     directions = orientation_directions(orientation)
     if origin is None:
         size_ijk = np.array(list(reversed(shape_kji)), dtype=float)
         centre = source.ijk_to_ras @ np.r_[(np.array(source.shape_ijk) - 1) / 2.0, 1.0]
-        origin = centre[:3] - directions @ (spacing * (size_ijk - 1) / 2.0)
-    return Grid.from_parts(shape_kji, spacing, origin, directions)
+        origin = centre[:3] - directions @ (spacing_mm * (size_ijk - 1) / 2.0)
+    return Grid.from_parts(shape_kji, spacing_mm, origin, directions)
 
 
 def resample(array_kji: np.ndarray, source: Grid, target: Grid, order: str = "linear",
@@ -199,7 +199,7 @@ def prepare_input(channels: Sequence[tuple[np.ndarray, Grid]], card) -> ModelInp
         raise InputError(f"The model takes {len(spec.channels)} channel(s) {list(spec.channels)}, "
                          f"but {len(channels)} volume(s) were given.")
     first = channels[0][1]
-    for name, (array, grid) in zip(spec.channels, channels):
+    for name, (array, grid) in zip(spec.channels, channels, strict=True):
         if np.asarray(array).shape != grid.shape_kji:
             raise InputError(f"Channel '{name}': array shape does not match its grid.")
         if not grid.same_as(first, atol=1e-3):

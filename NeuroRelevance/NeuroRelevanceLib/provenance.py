@@ -15,9 +15,10 @@ import hashlib
 import inspect
 import json
 import os
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from .engine import presets as _presets
 
@@ -56,7 +57,7 @@ def file_sha256(path: str | Path | None) -> str:
     return _HASHES[key]
 
 
-def effective_alpha(preset: Optional[str], alpha: Optional[float]) -> Optional[float]:
+def effective_alpha(preset: str | None, alpha: float | None) -> float | None:
     """The α an αβ run uses: the user's α when given, else the preset's own (None for other presets)."""
     alphas = _presets.preset_alpha()
     if preset not in alphas:
@@ -64,12 +65,12 @@ def effective_alpha(preset: Optional[str], alpha: Optional[float]) -> Optional[f
     return alphas[preset] if alpha is None else float(alpha)
 
 
-def method_label(method: str, preset: Optional[str], alpha: Optional[float] = None) -> str:
+def method_label(method: str, preset: str | None, alpha: float | None = None) -> str:
     """How a method appears in node names: "LRP epsilon-plus", "LRP αβ (α=3, β=2)", "gradcam++"."""
     if method != "lrp":
         return method
     value = effective_alpha(preset, alpha)
-    if value is not None and value != _presets.preset_alpha()[preset]:
+    if value is not None and preset is not None and value != _presets.preset_alpha()[preset]:
         return f"LRP αβ (α={value:g}, β={value - 1:g})"
     return f"LRP {preset}"
 
@@ -104,7 +105,7 @@ def _rules(explanation) -> dict:
             if layer != "filter"}
 
 
-def _atlas_name(atlas: Any) -> Optional[str]:
+def _atlas_name(atlas: Any) -> str | None:
     if atlas is None:
         return None
     if hasattr(atlas, "GetName"):
@@ -134,7 +135,7 @@ def build_record(job) -> dict:
                   "intended_use": card.intended_use, "limitations": card.limitations,
                   "use_warning": card.use_warning},
         "inputs": [{"channel": channel, "volume": name}
-                   for channel, name in zip(card.input.channels, job.volume_names)],
+                   for channel, name in zip(card.input.channels, job.volume_names, strict=True)],
         "method": s.method, "label": s.label,
         "preset": s.preset if s.method == "lrp" else None,
         "rule_parameters": rule_parameters(s),
@@ -278,7 +279,7 @@ def write_attributes(node, record: Mapping) -> None:
     node.SetAttribute(RECORD_ATTRIBUTE, to_json(record))
 
 
-def read_attributes(node) -> Optional[dict]:
+def read_attributes(node) -> dict | None:
     """The record stored on a node by :func:`write_attributes` (None if it has none)."""
     text = node.GetAttribute(RECORD_ATTRIBUTE) if node is not None else None
     return json.loads(text) if text else None

@@ -1,9 +1,10 @@
-"""The skeleton's main job: a small end-to-end run through the MRML bridge, no network, no model.
+"""``neurorelevance demo --smoke``: a quick check of the MRML bridge alone, no network, no model.
 
 It loads the small T1 that ships inside nibabel, makes a signed heatmap-like map from it
 (a Laplacian of Gaussian with SimpleITK: positive and negative blobs with a real brain's
-geometry), shows it as an overlay and writes NIfTI, .mrml and PNG files. The real demo (a trained
-network explained by LRP) replaces the heatmap source once the demo models land.
+geometry), shows it as an overlay and writes NIfTI, .mrml and PNG files. It checks that volumes, display,
+storage and rendering work where the network is not needed; ``neurorelevance demo`` without ``--smoke``
+(``demo_run.py``) explains a synthetic brain with a trained demo network.
 """
 from __future__ import annotations
 

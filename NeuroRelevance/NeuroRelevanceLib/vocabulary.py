@@ -19,9 +19,9 @@ Ranges of the LRP rule parameters (one range everywhere, the panel's spin boxes 
   nine times the negative part from ten times the positive one.
 
 "No filter" is ``None`` in the library and "none" in the widgets (:data:`NO_FILTER`);
-:func:`filter_kind` maps either to ``None``. The card field ``input.normalization.type`` (what the
+:func:`library_filter` maps either to ``None``. The card field ``input.normalization.type`` (what the
 model expects of its input) has its choices in ``models.schema.INPUT_NORMALIZATIONS``; the map
-normalisation of ``method="summary"`` (``methods.NORMALISATIONS``) is a different thing.
+normalisation of ``method="summary"`` (``methods.SUMMARY_NORMALISATIONS``) is a different thing.
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ class Option:
     value where it deliberately differs from the Slicer panel's. A callable is read when asked."""
 
     name: str
-    kind: type
+    value_type: type
     help: str
     default: Any = None
     shown: Any = None
@@ -118,29 +118,33 @@ def _options(*options: Option) -> dict[str, Option]:
 
 #: every run option, by the keyword name of ``RelevanceLogic.prepare``/``run`` (and the web page's state)
 OPTIONS: dict[str, Option] = _options(
-    Option("method", str, "explanation method (see docs/methods.md)", "lrp",
+    Option("method", str, "explanation method: lrp uses the preset and the rule parameters, the other methods "
+           "ignore them (docs/methods.md)", "lrp",
            choices=("lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",
                     "guided_backprop", "gradcam", "gradcam++", "guided_gradcam"),
            flag="--method", slicer="method", label="Method"),
-    Option("preset", str, "LRP preset (default: the model card's recommended preset)", None,
+    Option("preset", str, "composite of LRP rules (default: the model card's recommended preset)", None,
            shown="epsilon-plus", choices=_presets, flag="--preset", slicer="preset", label="LRP rule preset"),
     Option("epsilon", float, "ε of the LRP-ε rules (stabiliser, in pre-activation units)",
            _rule_default("epsilon"), low=0.0, high=1000.0, flag="--epsilon", slicer="epsilon", label="ε"),
     Option("gamma", float, "γ of the LRP-γ rules", _rule_default("gamma"), low=0.0, high=1000.0,
            flag="--gamma", slicer="gamma", label="γ"),
-    Option("alpha", float, "α of the αβ presets (β = α − 1; default: the preset's own)", None, shown=1.0,
-           low=1.0, high=10.0, flag="--alpha", slicer="alpha", label="αβ rule α"),
-    Option("target", str, "class name or index to explain (default: the predicted class)", None,
-           shown=PREDICTED, flag="--target", slicer="target", label="Target"),
-    Option("filter", str, "relevance filter: pass keeps |R| inside the range, clamp "
-           "clips into it", None, shown=NO_FILTER, choices=(NO_FILTER, "pass", "clamp"), flag="--filter",
+    Option("alpha", float, "α of the αβ presets (β = α − 1; default: the preset's own, another value runs "
+           "AlphaBeta(α, α − 1)); not the filter range", None, shown=1.0, low=1.0, high=10.0, flag="--alpha",
+           slicer="alpha", label="αβ rule α"),
+    Option("target", str, "class name or index to explain (default: the predicted class; another class gives an "
+           "anti-heatmap)", None, shown=PREDICTED, flag="--target", slicer="target", label="Target"),
+    Option("filter", str, "relevance filter (Tjoa et al.): pass keeps |R| inside the range, clamp clips into it",
+           None, shown=NO_FILTER, choices=(NO_FILTER, "pass", "clamp"), flag="--filter",
            slicer="filterType", label="Filter type"),
-    Option("filter_range", float, "α1 α2 of the filter, fractions of max |R|", (0.0, 1.0), low=0.0, high=1.0,
+    Option("filter_range", float, "α1 α2 of the filter, fractions of max |R| (not the αβ rule's α)", (0.0, 1.0),
+           low=0.0, high=1.0,
            flag="--filter-range", label="Filter range"),
-    Option("filter_placement", str, "filter once at the input or after every layer (LRP only)", "input",
-           choices=("input", "every-layer"), flag="--filter-placement", slicer="filterPlacement",
-           label="Applied"),
-    Option("atlas", str, "atlas of the region table", None, shown=NO_ATLAS, slicer="atlasName", label="Atlas"),
+    Option("filter_placement", str, "filter once at the input, or after every layer during propagation (LRP only)",
+           "input", choices=("input", "every-layer"), flag="--filter-placement", slicer="filterPlacement",
+           label="Filter placement"),
+    Option("atlas", str, "atlas of the region table: a bundled atlas name or a label-map file", None,
+           shown=NO_ATLAS, flag="--atlas", slicer="atlasName", label="Atlas"),
     Option("min_overlap", float, "share of Σ|R| that must lie inside the atlas", 0.5, low=0.0, high=1.0,
            flag="--min-overlap", label="Minimum overlap"),
     Option("min_region_voxels", float, "smaller regions are listed but not ranked",
@@ -153,10 +157,14 @@ OPTIONS: dict[str, Option] = _options(
            slicer="opacity", label="Opacity"),
     Option("threshold", float, "|R| under this fraction of the display window is not drawn", _threshold,
            web=0.3, low=0.0, high=0.99, slicer="threshold", label="Threshold"),
-    Option("positive_only", bool, "show positive relevance only", False, slicer="positiveOnly",
+    Option("positive_only", bool, "show positive relevance only, with a red-yellow colour table instead of the "
+           "blue-red diverging one", False, slicer="positiveOnly",
            label="Positive relevance only"),
-    Option("device", str, "auto (CUDA when present), cpu or cuda", "auto", choices=("auto", "cuda", "cpu"),
+    Option("device", str, "where to compute: auto (CUDA when present), cpu or cuda", "auto",
+           choices=("auto", "cuda", "cpu"),
            flag="--device", slicer="device", label="Device"),
+    Option("gain_on", str, "the region gain against a reference group divides sums of positive relevance (R+, "
+           "Böhle et al.) or of |R|", "positive", choices=("positive", "absolute"), flag="--gain-on"),
 )
 
 
@@ -183,7 +191,13 @@ def bounds(name: str) -> tuple[float, float]:
     return option(name).bounds
 
 
-def filter_kind(value: Any) -> Optional[str]:
+def tooltip(name: str) -> str:
+    """The help text of option ``name`` as a widget's tool tip (first ASCII letter upper-case)."""
+    text = option(name).help
+    return text[:1].upper() + text[1:] if text[:1].isascii() else text
+
+
+def library_filter(value: Any) -> Optional[str]:
     """The library's filter value: ``None`` for no filter ("none", "", None), else the name."""
     return None if value in (None, "", NO_FILTER) else value
 

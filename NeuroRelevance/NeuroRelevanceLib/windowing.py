@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 #: the percentile of nonzero |R| a display window is set to, and how a colour bar says so
 ROBUST_PERCENTILE = 99.5
 ROBUST_WINDOW = f"{ROBUST_PERCENTILE:g}th percentile of nonzero |R|"

@@ -9,7 +9,8 @@ caught instead of decomposing the wrong network's activations.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,8 +19,8 @@ from .executor import LOST
 from .worker import ModelSource, worker_model
 
 
-def activation_chunk(chunk: list, source: ModelSource, layer: Optional[str], batch_size: int,
-                     load: Optional[Callable], to_input: Optional[Callable]):
+def activation_chunk(chunk: list, source: ModelSource, layer: str | None, batch_size: int,
+                     load: Callable | None, to_input: Callable | None):
     """The task: activations of the subjects ``chunk`` ([(index, source)]) with this worker's model."""
     from ..cohort.activations import collect_activations
 
@@ -31,9 +32,9 @@ def activation_chunk(chunk: list, source: ModelSource, layer: Optional[str], bat
 def distributed_collector(executor: Any, source: ModelSource) -> Callable:
     """A ``collect_activations``-compatible function that runs on ``executor``'s workers."""
 
-    def collect(model, sources: Sequence, layer: Optional[str] = None, batch_size: int = 4, device: Any = None,
-                load: Optional[Callable] = None, to_input: Optional[Callable] = None,
-                progress: Optional[Callable[[int, int], None]] = None):
+    def collect(model, sources: Sequence, layer: str | None = None, batch_size: int = 4, device: Any = None,
+                load: Callable | None = None, to_input: Callable | None = None,
+                progress: Callable[[int, int], None] | None = None):
         import torch
 
         from ..cohort.activations import Activations, collect_activations

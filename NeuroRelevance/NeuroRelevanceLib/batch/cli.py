@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 #: exit code when some subjects failed and the others were written
 SOME_FAILED = 3
@@ -80,25 +80,22 @@ def register(subparsers) -> argparse.ArgumentParser:
                help_suffix="default: %(default)s; " + ", ".join(OPTIONS["method"].items) + ", summary")
     add_option(p, "preset")
     add_option(p, "alpha")
-    add_option(p, "epsilon", default=None, help_suffix="default: %g" % OPTIONS["epsilon"].library_default)
-    add_option(p, "gamma", default=None, help_suffix="default: %g" % OPTIONS["gamma"].library_default)
+    add_option(p, "epsilon", default=None, help_suffix=f"default: {OPTIONS['epsilon'].library_default:g}")
+    add_option(p, "gamma", default=None, help_suffix=f"default: {OPTIONS['gamma'].library_default:g}")
     add_option(p, "target")
-    add_option(p, "filter", help_suffix="seed 001; default: none")
+    add_option(p, "filter", help_suffix="default: none")
     add_option(p, "filter_range", nargs=2, metavar=("LOW", "HIGH"), help_suffix="default: 0 1")
     add_option(p, "filter_placement", help_suffix="default: %(default)s")
-    p.add_argument("--atlas", nargs="+", default=None, metavar="ATLAS",
-                   help="atlases for the region tables, bundled names or label-map files (default: AAL3; "
-                        "'none' for no tables)")
+    add_option(p, "atlas", nargs="+", metavar="ATLAS",
+               help_suffix="several for several tables; default: AAL3; 'none' for no tables")
     add_option(p, "min_overlap", help_suffix="default: %(default)s")
     add_option(p, "min_region_voxels", default=None, help_suffix="default: as 'neurorelevance regions'")
     add_option(p, "min_region_mm3", default=None, help_suffix="default: as 'neurorelevance regions'")
     p.add_argument("--reference-group", default=None, metavar="GROUP",
-                   help="the table's group the others are compared with (region gain, seed 004)")
-    p.add_argument("--gain-on", choices=("positive", "absolute"), default="positive",
-                   help="the region gain divides sums of positive relevance (R+) or of |R| (default: %(default)s)")
+                   help="the table's group the others are compared with (region gain, Böhle et al.)")
+    add_option(p, "gain_on", help_suffix="default: %(default)s")
     p.add_argument("--no-png", action="store_true", help="skip the labelled PNG of each subject")
-    p.add_argument("--device", default=OPTIONS["device"].library_default,
-                   help=f"{OPTIONS['device'].help} (default: %(default)s)")
+    add_option(p, "device", choices=None, help_suffix="or cuda:N; default: %(default)s")
     p.add_argument("--batch-size", type=number(1, 4096, integer=True), default=1, metavar="N",
                    help="subjects per task; each is still explained on its own (default: 1)")
     add_executor_arguments(p)
@@ -112,9 +109,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run_explain(args: argparse.Namespace) -> int:
     """Run ``explain`` for parsed ``args``; InputError goes to the command line's handler (exit 2)."""
     from ..errors import InputError
+    from ..vocabulary import library_filter
     from .progress import ProgressReporter
     from .run import explain_cohort
-    from ..vocabulary import filter_kind
     from .summary import summary_lines
 
     inputs = args.inputs[0] if len(args.inputs) == 1 and args.inputs[0].lower().endswith((".csv", ".tsv")) \
@@ -126,7 +123,8 @@ def run_explain(args: argparse.Namespace) -> int:
     try:
         result = explain_cohort(
             inputs, args.model, args.output, method=args.method, preset=args.preset, target=_target(args.target),
-            filter=filter_kind(args.filter), filter_range=tuple(args.filter_range), filter_placement=args.filter_placement,
+            filter=library_filter(args.filter), filter_range=tuple(args.filter_range),
+            filter_placement=args.filter_placement,
             alpha=args.alpha, atlases=atlases, min_overlap=args.min_overlap,
             min_region_voxels=args.min_region_voxels, min_region_mm3=args.min_region_mm3, png=not args.no_png,
             reference_group=args.reference_group, gain_on=args.gain_on, device=args.device, batch_size=args.batch_size,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import socket
 import uuid
-from typing import Any, Callable, Iterable, Iterator, Optional
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from ..errors import InputError
 
@@ -37,7 +38,7 @@ class InProcessExecutor:
 class DaskExecutor:
     """Runs tasks on a Dask cluster: a new LocalCluster (``workers``), a scheduler (``scheduler``) or a client."""
 
-    def __init__(self, workers: Optional[int] = None, scheduler: Optional[str] = None, client: Any = None) -> None:
+    def __init__(self, workers: int | None = None, scheduler: str | None = None, client: Any = None) -> None:
         given = [name for name, value in (("--workers", workers), ("--scheduler", scheduler), ("client", client))
                  if value is not None]
         if len(given) != 1:
@@ -97,7 +98,7 @@ class DaskExecutor:
             self.cluster.close()
 
 
-def make_executor(workers: Optional[int] = None, scheduler: Optional[str] = None):
+def make_executor(workers: int | None = None, scheduler: str | None = None):
     """The in-process executor, or a :class:`DaskExecutor` when ``workers`` or ``scheduler`` is given."""
     if workers is None and scheduler is None:
         return InProcessExecutor()

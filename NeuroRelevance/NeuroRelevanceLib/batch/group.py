@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -98,7 +97,7 @@ def group_maps(entries: list[dict], out: Path, record: dict) -> tuple[dict, list
         if entry.get("group"):
             members.setdefault(f"group-{_safe(entry['group'])}", []).append(entry)
     belongs = {name: {e["id"] for e in group} for name, group in members.items()}
-    reference: Optional[Grid] = None
+    reference: Grid | None = None
     sums: dict[str, list] = {}
     resampled: list[str] = []
     for entry in entries:
@@ -112,6 +111,8 @@ def group_maps(entries: list[dict], out: Path, record: dict) -> tuple[dict, list
             if entry["id"] in belongs[name]:
                 _welford(sums.setdefault(name, [0, np.zeros(reference.shape_kji), np.zeros(reference.shape_kji)]),
                          values)
+    if reference is None:  # entries is not empty: the first map's grid is the reference
+        raise ValueError("no subject map was read")
     folder = out / COHORT
     folder.mkdir(parents=True, exist_ok=True)
     files, notes = {}, []
@@ -145,7 +146,7 @@ def _welford(state: list, values: np.ndarray) -> None:
     state[2] += delta * (values - state[1])
 
 
-def gain_tables(entries: list[dict], atlases: tuple, reference_group: Optional[str], out: Path, options,
+def gain_tables(entries: list[dict], atlases: tuple, reference_group: str | None, out: Path, options,
                 record: dict) -> tuple[dict, dict, list[str]]:
     """Region gain of every group against ``reference_group`` per atlas (``regions.region_statistics``).
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import InputError
 from ..regions.statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
@@ -26,29 +26,29 @@ class BatchOptions:
     """Everything that decides a batch run's outputs (see :func:`batch.explain_cohort`)."""
 
     method: str = "lrp"
-    preset: Optional[str] = None          # None: the model card's recommended preset
+    preset: str | None = None          # None: the model card's recommended preset
     target: Any = None                    # None: the predicted class; a class name or index
-    filter: Optional[str] = None
+    filter: str | None = None
     filter_range: tuple = (0.0, 1.0)
     filter_placement: str = "input"
-    alpha: Optional[float] = None
+    alpha: float | None = None
     engine_params: dict = field(default_factory=dict)
     atlases: tuple = DEFAULT_ATLASES
     min_overlap: float = 0.5
     min_region_voxels: float = DEFAULT_MIN_REGION_VOXELS
     min_region_mm3: float = DEFAULT_MIN_REGION_MM3
     png: bool = True
-    reference_group: Optional[str] = None
+    reference_group: str | None = None
     gain_on: str = "positive"              # the group gain on R+ or |R| (regions.region_statistics)
     device: str = "auto"
     batch_size: int = 1
 
-    def checked(self, card) -> "BatchOptions":
+    def checked(self, card) -> BatchOptions:
         """These options validated against ``card`` (preset and method resolved); InputError otherwise."""
+        from ..explanation.dispatch import canonical
         from ..explanation.filters import check_filter
+        from ..explanation.keywords import check_lrp_options
         from ..jobs import resolve_target
-        from ..methods import canonical
-        from ..methods.keywords import check_lrp_options
         from ..models.card import PRESETS
         from ..regions.statistics import check_atlas_name, check_region_options
 

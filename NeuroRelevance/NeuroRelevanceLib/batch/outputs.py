@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Optional
 
 from ..atomic import write_text
 from ..errors import InputError
@@ -85,7 +84,7 @@ class SubjectFiles:
         return {"name": str(path.relative_to(self.folder)), "bytes": path.stat().st_size,
                 "sha256": file_sha256(path)}
 
-    def complete(self, key: str, inputs: list[str]) -> Optional[dict]:
+    def complete(self, key: str, inputs: list[str]) -> dict | None:
         """The marker of complete outputs made with ``key`` from ``inputs``; None when anything differs:
         a listed file or a map's sidecar is missing, of another size or content, or a sidecar is no JSON."""
         try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Optional, TextIO
+from typing import TextIO
 
 _WIDTH = 28
 
@@ -15,7 +15,7 @@ class ProgressReporter:
     and the estimated time left; in a log file (SLURM output, CI) each subject gets its own line.
     """
 
-    def __init__(self, total: int, stream: Optional[TextIO] = None, tty: Optional[bool] = None) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None, tty: bool | None = None) -> None:
         self.total = max(int(total), 0)
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)()) if tty is None else tty

@@ -3,15 +3,18 @@
 Order of work: the options are checked against the model card and the model is loaded once here
 (so a bad model, option, table or scheduler is refused before anything is written); the output
 folder is claimed (refused when it holds results of other settings, or files that are not a batch
-run's outputs: a non-empty folder without ``batch.json``); complete subjects are skipped; the others run as tasks (``batch_size`` subjects each) and stream their results; then the
-cohort outputs are made from the written files, and the summary is written.
+run's outputs: a non-empty folder without ``batch.json``); complete subjects are skipped; the others
+run as tasks (``batch_size`` subjects each) and stream their results; then the cohort outputs are
+made from the written files, and the summary is written.
 """
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -37,21 +40,21 @@ class CohortExplanation:
     maps: dict = field(default_factory=dict)          # "all_mean", "group-AD_std", ... -> NIfTI path
     files: dict = field(default_factory=dict)         # every cohort file by kind
     summary: dict = field(default_factory=dict)
-    out_dir: Optional[Path] = None
+    out_dir: Path | None = None
 
 
 def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, method: str = "lrp",
-                   preset: Optional[str] = None, target: Any = None, filter: Optional[str] = None,
+                   preset: str | None = None, target: Any = None, filter: str | None = None,
                    filter_range: Sequence[float] = (0.0, 1.0), filter_placement: str = "input",
-                   alpha: Optional[float] = None, atlases: Sequence[str] = DEFAULT_ATLASES,
-                   min_overlap: float = 0.5, min_region_voxels: Optional[float] = None,
-                   min_region_mm3: Optional[float] = None, png: bool = True,
-                   reference_group: Optional[str] = None, gain_on: str = "positive", device: str = "auto",
+                   alpha: float | None = None, atlases: Sequence[str] = DEFAULT_ATLASES,
+                   min_overlap: float = 0.5, min_region_voxels: float | None = None,
+                   min_region_mm3: float | None = None, png: bool = True,
+                   reference_group: str | None = None, gain_on: str = "positive", device: str = "auto",
                    batch_size: int = 1,
-                   workers: Optional[int] = None, scheduler: Optional[str] = None, executor: Any = None,
+                   workers: int | None = None, scheduler: str | None = None, executor: Any = None,
                    overwrite: bool = False, trusted: bool = False,
-                   progress: Optional[Callable[[dict], None]] = None,
-                   log: Optional[Callable[[str], None]] = None, **engine_params: Any) -> CohortExplanation:
+                   progress: Callable[[dict], None] | None = None,
+                   log: Callable[[str], None] | None = None, **engine_params: Any) -> CohortExplanation:
     """Explain every subject and write per-subject and cohort outputs to ``out_dir``.
 
     subjects: a CSV/TSV table (``path`` or ``path_<channel>``, optional ``id``, ``group``, covariates), a
@@ -142,7 +145,7 @@ def _spare_inputs(subjects: Any, people: list[Subject], card_path: Path, options
                  folder=("--output", out_dir), writes=WRITES)
 
 
-def _check_reference(reference: Optional[str], people: list[Subject]) -> None:
+def _check_reference(reference: str | None, people: list[Subject]) -> None:
     if reference is None:
         return
     groups = sorted({s.group for s in people if s.group})
@@ -256,7 +259,5 @@ def _remove_run(out: Path, keep_folder: bool) -> None:
         else:
             path.unlink(missing_ok=True)
     if not keep_folder:
-        try:
+        with contextlib.suppress(OSError):
             out.rmdir()
-        except OSError:
-            pass

@@ -10,9 +10,10 @@ file is the subject's own failure, reported when it is explained.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import InputError
 from .scans import ITK, NIFTI
@@ -34,7 +35,8 @@ class Subject:
     def describe(self) -> dict:
         """Plain data for summaries: id, group, covariates and the inputs."""
         return {"id": self.id, "group": self.group, **self.covariates,
-                "inputs": [str(c) if not isinstance(c, tuple) else n for c, n in zip(self.channels, self.names)]}
+                "inputs": [str(c) if not isinstance(c, tuple) else n
+                           for c, n in zip(self.channels, self.names, strict=True)]}
 
 
 def read_subjects(source: Any, channels: Sequence[str]) -> list[Subject]:
@@ -124,7 +126,8 @@ def _from_item(item: Any, channels: Sequence[str], index: int) -> Subject:
     if len(parts) != len(channels):
         raise InputError(f"Subject {index + 1} gives {len(parts)} input(s), but the model takes {len(channels)} "
                          f"channel(s) ({', '.join(channels)}); give one file per channel, comma-separated.")
-    inputs, names = [], []
+    inputs: list[Any] = []  # paths, or (array_kji, Grid) pairs copied off the scene
+    names: list[str] = []
     for part in parts:
         if hasattr(part, "GetID"):  # a scene volume: its voxels are copied now
             from ..mrml import volume_to_array
@@ -135,8 +138,9 @@ def _from_item(item: Any, channels: Sequence[str], index: int) -> Subject:
             inputs.append(part)
             names.append(f"array {index + 1}")
         else:
-            inputs.append(Path(str(part).strip()).expanduser().absolute())
-            names.append(inputs[-1].name)
+            path = Path(str(part).strip()).expanduser().absolute()
+            inputs.append(path)
+            names.append(path.name)
     return Subject("", inputs, None, {}, names)
 
 
@@ -163,7 +167,7 @@ def _unique_names(subjects: list[Subject]) -> None:
     while len(ids) != len(set(ids)) and depth < 8:  # same names in several folders: add the folders
         depth += 1
         ids = [_derived_id(s, depth) for s in unnamed]
-    for subject, subject_id in zip(unnamed, ids):
+    for subject, subject_id in zip(unnamed, ids, strict=True):
         subject.id = subject_id
     _refuse_duplicates([s.id for s in subjects], "the subject list")
 
@@ -185,7 +189,7 @@ def _with_formats(subjects: list[Subject], ids: list[str]) -> list[str]:
     ("a_nii-gz", "a_nrrd")."""
     clashing = {i for i in ids if ids.count(i) > 1}
     out = []
-    for subject, subject_id in zip(subjects, ids):
+    for subject, subject_id in zip(subjects, ids, strict=True):
         first = subject.channels[0]
         if subject_id in clashing and isinstance(first, Path) and str(first):
             suffix = first.name[len(_stem(first.name)):].lstrip(".")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Optional
 
 import pandas as pd
 
@@ -46,7 +45,7 @@ def write_summary(out: Path, table: pd.DataFrame, rows: list[dict], executor: st
     return summary
 
 
-def summary_lines(summary: dict, out: Optional[Path], limit: int = 20) -> list[str]:
+def summary_lines(summary: dict, out: Path | None, limit: int = 20) -> list[str]:
     """The printed summary: counts, time, where it ran, every failure with its reason, notes, the folder."""
     c = summary["counts"]
     total = sum(c.values())

@@ -13,6 +13,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def explain_subject(subject: Subject, loaded, plan: Plan) -> dict:
     """Explain one subject and write its outputs; returns its result (status done or failed)."""
     started = time.perf_counter()
     files = SubjectFiles(plan.out_dir, subject.id)
-    result = {"id": subject.id, "group": subject.group}
+    result: dict[str, Any] = {"id": subject.id, "group": subject.group}
     written: list[Path] = []
     try:
         remove_stale(files.folder)

@@ -16,7 +16,7 @@ command's ``--help``) does not import torch.
 from __future__ import annotations
 
 from ..lazy import lazy_exports
-from .scree import scree  # bound here: the name is also a submodule's (the submodule imports no torch at load)
+from .scree import scree as scree  # bound here: the name is also a submodule's (the submodule imports no torch at load)
 
 #: public name -> submodule that defines it (imported on first use: ``--help`` needs no torch)
 _LAZY = {

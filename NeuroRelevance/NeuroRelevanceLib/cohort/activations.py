@@ -6,8 +6,9 @@ nothing else about it changes.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ def _default_input(volume: np.ndarray) -> torch.Tensor:
     return t[None] if t.ndim == 3 else t
 
 
-def _run_script_chain(model, x: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _run_script_chain(model, x: torch.Tensor, layer: str) -> tuple[Any, torch.Tensor]:
     """TorchScript models take no hooks: run the top-level children in order, capture ``layer``,
     and check that the chain reproduces the model's output (else the model is not a chain)."""
     names = [n for n, _ in model.named_children()]
@@ -90,18 +91,21 @@ def collect_activations(model, sources: Sequence, layer: str | None = None, batc
 
 def _load_batch(sources: Sequence, start: int, stop: int, load: Loader, to_input,
                 ref_shape: tuple | None) -> tuple[torch.Tensor, tuple]:
+    if start >= stop:
+        raise InputError("no subject was given; the cohort needs at least one volume.")
     vols = []
+    shape: tuple = ()
     for k in range(start, stop):
         vol = np.asarray(load(sources[k]))
         if not np.isfinite(vol).all():
             raise InputError(f"subject {k} ({_describe(sources[k])}) has NaN or infinite voxels; "
                              "repair or drop that volume.")
-        ref_shape = ref_shape or vol.shape
-        if vol.shape != ref_shape:
+        shape = ref_shape = ref_shape or vol.shape
+        if vol.shape != shape:
             raise InputError(f"subject {k} ({_describe(sources[k])}) has grid {vol.shape} but the first "
-                             f"subject has {ref_shape}; resample all volumes onto one grid.")
+                             f"subject has {shape}; resample all volumes onto one grid.")
         vols.append(to_input(vol))
-    return torch.stack(vols), ref_shape
+    return torch.stack(vols), shape
 
 
 def _describe(source) -> str:
@@ -127,7 +131,8 @@ def _collect(model, sources, layer, batch_size, dev, load, to_input, progress) -
                                  "module used once.")
             captured["out"] = out
         handle = modules[layer].register_forward_hook(hook)
-    a = outputs = None
+    a: torch.Tensor | None = None
+    outputs: torch.Tensor | None = None
     try:
         start = 0
         while start < n:
@@ -141,12 +146,12 @@ def _collect(model, sources, layer, batch_size, dev, load, to_input, progress) -
             else:
                 out = model(x)
                 feat = captured.get("out")
-            if not torch.is_tensor(feat) or feat.ndim != 5:
+            if not isinstance(feat, torch.Tensor) or feat.ndim != 5:
                 raise InputError(f"module {layer!r} does not output a 5-D (batch, c, x, y, z) map; "
                                  "choose a convolutional layer.")
             feat = feat.detach().float().cpu()
             out = torch.as_tensor(out).detach().float().cpu().reshape(stop - start, -1)
-            if a is None:
+            if a is None or outputs is None:
                 c, lx, ly, lz = feat.shape[1:]
                 a = torch.empty((n, c, lx * ly * lz), dtype=torch.float32)
                 outputs = torch.empty((n, out.shape[1]), dtype=torch.float32)
@@ -159,6 +164,8 @@ def _collect(model, sources, layer, batch_size, dev, load, to_input, progress) -
     finally:
         if handle is not None:
             handle.remove()
+    if a is None or outputs is None:
+        raise InputError("no subject was given; the cohort needs at least one volume.")
     if not torch.isfinite(a).all():
         raise InputError(f"layer {layer!r} produced NaN or infinite activations; check the model "
                          "and the input intensities.")

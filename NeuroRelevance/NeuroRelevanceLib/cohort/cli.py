@@ -1,4 +1,4 @@
-"""``neurorelevance cohort``: the seed-003 cohort decomposition from the command line.
+"""``neurorelevance cohort``: the cohort decomposition (docs/glossary.md, cohort paper) from the command line.
 
 ``register(subparsers)`` adds the sub-command to an argparse subparsers object; it calls
 :func:`run_cohort`. The model is read with ``NeuroRelevanceLib.models.load_model`` (model card
@@ -10,10 +10,17 @@ from __future__ import annotations
 import argparse
 
 from ..batch.cli import add_executor_arguments, collector_from_args
-from ..cli_checks import atlas_argument, device_argument, load_model_argument, model_files, number, \
-    output_folder, spare_inputs
-
+from ..cli_checks import (
+    atlas_argument,
+    device_argument,
+    load_model_argument,
+    model_files,
+    number,
+    output_folder,
+    spare_inputs,
+)
 from ..folder_owner import OUTPUT_MARKER
+from ..vocabulary import add_option
 
 RANK = number(1, 1000, integer=True)
 #: what the command writes in its --out folder (see cohort.outputs.write_outputs); an input there is refused
@@ -45,11 +52,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--sparsity", type=number(0.0, 100.0), nargs="+", default=[0.0, 0.01, 0.03, 0.1],
                    help="ℓ1 weights on U3 as fractions of the mean voxel norm (chosen by validation MAE)")
     p.add_argument("--target-column", default="target")
-    p.add_argument("--batch-size", type=number(1, 4096, integer=True), default=4)
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--batch-size", type=number(1, 4096, integer=True), default=4,
+                   help="volumes per forward pass of the activation capture (default: %(default)s)")
+    add_option(p, "device", choices=None, help_suffix="or cuda:N; default: %(default)s")
     p.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0)
-    p.add_argument("--atlas", default=None, help="atlas name for per-RoI region summaries (optional)")
-    p.add_argument("--quiet", action="store_true")
+    add_option(p, "atlas", help_suffix="here for per-RoI region summaries; optional")
+    p.add_argument("--quiet", action="store_true", help="print nothing (no progress, no summary)")
     add_executor_arguments(p)  # the activations on Dask workers (each loads the model once)
     p.set_defaults(func=run_cohort)
     return p

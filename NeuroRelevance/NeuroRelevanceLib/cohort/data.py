@@ -1,9 +1,9 @@
 """Cohort inputs: NIfTI volumes with targets, from a folder or a CSV, checked for one shared grid."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -45,7 +45,7 @@ def read_cohort(source: str | Path, path_column: str = "path", target_column: st
                              "name the columns path and target or pass the column names.")
     paths = [Path(p) if Path(p).is_absolute() else base / p for p in table[path_column].astype(str)]
     targets = pd.to_numeric(table[target_column], errors="coerce").to_numpy(float)
-    bad = [str(p) for p, t in zip(paths, targets) if not np.isfinite(t)]
+    bad = [str(p) for p, t in zip(paths, targets, strict=True) if not np.isfinite(t)]
     if bad:
         raise InputError(f"targets missing or not numeric for {len(bad)} subject(s), e.g. {bad[0]}; "
                          "give a number for every subject.")
@@ -64,7 +64,7 @@ def check_grids(paths: Sequence[Path], atol: float = 1e-4) -> Grid:
         raise InputError("the cohort lists no volumes; add at least one subject.")
     from ..nifti import read_nifti_grid
 
-    first = None
+    first: Grid | None = None
     for p in paths:
         if not Path(p).is_file():
             raise InputError(f"volume {p} does not exist; fix the path in the cohort table.")
@@ -74,6 +74,8 @@ def check_grids(paths: Sequence[Path], atol: float = 1e-4) -> Grid:
         elif not grid.same_as(first, atol=atol):
             raise InputError(f"volume {p} has grid {grid.shape_kji} / affine differing from the first volume "
                              f"({first.shape_kji}); resample all volumes onto one grid (e.g. MNI) first.")
+    if first is None:  # unreachable: paths is not empty
+        raise InputError("the cohort lists no volumes; add at least one subject.")
     return first
 
 

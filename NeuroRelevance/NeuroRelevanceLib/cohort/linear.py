@@ -8,8 +8,8 @@ smallest validation MAE wins. Features are standardised (training mean/std) befo
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -62,6 +62,9 @@ def fit_linear_model(a_train, y_train, a_val, y_val, rank: Sequence[int],
                      a_test=None, y_test=None,
                      progress: Callable[[str], None] | None = None, **fit_kwargs) -> LinearResult:
     """Algorithm 2: pick (λ, α) by validation MAE; report train/val/test MAE of the chosen model."""
+    for name, values in (("sparsity_fractions", sparsity_fractions), ("alphas", alphas)):
+        if len(values) == 0:
+            raise InputError(f"{name} is empty; give at least one value to search over.")
     y_train, y_val = np.asarray(y_train, float), np.asarray(y_val, float)
     if len(y_train) != a_train.shape[0] or len(y_val) != a_val.shape[0]:
         raise InputError("the number of targets differs from the number of subjects in a split; "
@@ -83,8 +86,10 @@ def fit_linear_model(a_train, y_train, a_val, y_val, rank: Sequence[int],
             table.append(row)
             if best is None or row["mae_val"] < best[0]["mae_val"]:
                 best = (row, model, fit, u1_val)
-        if progress is not None:
+        if progress is not None and best is not None:
             progress(f"λ fraction {frac:g}: best validation MAE so far {best[0]['mae_val']:.4g}")
+    if best is None:  # unreachable: both searches are non-empty
+        raise InputError("no (λ, α) pair was tried.")
     row, model, fit, u1_val = best
     preds = {"train": model.predict(global_average_features(fit)),
              "val": model.predict(global_average_features(fit, u1_val))}

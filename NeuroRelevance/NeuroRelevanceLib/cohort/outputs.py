@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,9 +19,10 @@ def write_outputs(result, out_dir: str | Path, atlas: str | None = None,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     acts, lin = result.activations, result.linear
-    files: dict[str, object] = {}
+    files: dict[str, Any] = {}
     files.update(save_rois(out / "rois", lin.fit.factors[2], acts.layer_shape, result.input_grid))
-    np.savez(out / "decomposition.npz", **as_numpy(lin.fit), layer_affine=result.layer_grid.ijk_to_ras)
+    arrays: dict[str, Any] = {**as_numpy(lin.fit), "layer_affine": result.layer_grid.ijk_to_ras}
+    np.savez(out / "decomposition.npz", **arrays)
     files["decomposition"] = out / "decomposition.npz"
 
     caption = _caption(result.summary())

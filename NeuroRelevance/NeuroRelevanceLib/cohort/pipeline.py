@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -119,7 +119,7 @@ def _sources(volumes, volume_grid: Grid | None):
     return vols, None, volume_grid
 
 
-def _grid_values(r1_values: list[int], r2_values: list[int], n_train: int, c: int, v: int,
+def _grid_values(r1_values: Sequence[int], r2_values: Sequence[int], n_train: int, c: int, v: int,
                  progress) -> tuple[list[int], list[int]]:
     """The rank grid's values that fit the tensor; refuse a grid none of whose values fit."""
     if max(r1_values) > n_train:
@@ -156,11 +156,12 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, volum
 
     volumes: NIfTI paths, a :class:`CohortTable`, or arrays in (k, j, i) order (then give their
     ``volume_grid``, a ``geometry.Grid``; default: 1 mm voxels at the origin). Every volume reaches the
-    network as (D, H, W) = (k, j, i), NeuroRelevance's model input order. targets: one number per subject. model: an ``nn.Module`` (or a TorchScript
-    chain); it runs on its own device, unchanged. Stages: activations of ``layer`` (default: the
-    last 3D feature map) → scree data → Algorithm 1 over ``r1_values × r2_values`` (suggested
-    rank by the elbow unless ``rank`` is given) → Algorithm 2 (λ on U3 and ridge α by validation
-    MAE) → RoI maps. With ``out_dir`` everything is written there (NIfTI, PNG, CSV, JSON).
+    network as (D, H, W) = (k, j, i), NeuroRelevance's model input order. targets: one number per
+    subject. model: an ``nn.Module`` (or a TorchScript chain); it runs on its own device, unchanged.
+    Stages: activations of ``layer`` (default: the last 3D feature map) → scree data → Algorithm 1
+    over ``r1_values × r2_values`` (suggested rank by the elbow unless ``rank`` is given) → Algorithm 2
+    (λ on U3 and ridge α by validation MAE) → RoI maps. With ``out_dir`` everything is written there
+    (NIfTI, PNG, CSV, JSON).
     card: the model's card (``models.ModelCard``): each volume is then resampled into the card's
     model grid and normalised as for a single scan (``preprocessing.prepare_input``), and fed in
     the same (k, j, i) order; the RoI maps live on that model grid.
@@ -212,7 +213,7 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, volum
 
     if splits is None and isinstance(volumes, CohortTable) and volumes.splits is not None:
         labels = np.asarray(volumes.splits)
-        splits = {k: np.flatnonzero(labels == k) for k in ("train", "val", "test")}
+        splits = {k: np.flatnonzero(labels == k).tolist() for k in ("train", "val", "test")}
     idx = ({k: np.asarray(v_, int) for k, v_ in splits.items()} if splits is not None
            else split_indices(y, split_fractions, seed))
     for key in ("train", "val"):
@@ -246,7 +247,13 @@ def decompose_cohort(volumes, targets, model, *, layer: str | None = None, volum
                           **fit_kw)
         seconds["rank_grid"] = time.perf_counter() - t
         _say(progress, "3/5 ranks", f"suggested (R1, R2) = {rgrid.suggested}")
-    chosen = tuple(int(r) for r in (rank if rank is not None else rgrid.suggested))
+    if rank is not None:
+        r1, r2 = (int(r) for r in rank)
+    elif rgrid is not None:
+        r1, r2 = (int(r) for r in rgrid.suggested)
+    else:  # refused at the start (no rank and no grid)
+        raise InputError("no rank was given and the rank grid is switched off; pass rank=(R1, R2).")
+    chosen = (r1, r2)
 
     t = time.perf_counter()
     _say(progress, "4/5 linear model", f"rank {chosen}, λ fractions {list(sparsity_fractions)}")

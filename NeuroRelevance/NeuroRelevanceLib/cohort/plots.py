@@ -1,8 +1,8 @@
 """PNG plots of a cohort decomposition (matplotlib, Agg backend; no display needed)."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -23,8 +23,8 @@ def plot_scree(scree: Mapping[str, Sequence[float]], path: str | Path, caption: 
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
     titles = {"mode1": "mode 1 (subjects)", "mode2": "mode 2 (channels)", "mode3": "mode 3 (voxels)"}
-    for ax, (key, vals) in zip(axes, scree.items()):
-        vals = np.asarray(vals, float)
+    for ax, (key, values) in zip(axes, scree.items(), strict=False):  # three panels: modes past the third are not drawn
+        vals = np.asarray(values, float)
         ax.semilogy(np.arange(1, len(vals) + 1), np.maximum(vals, 1e-300), "o-", ms=3)
         ax.set_title(titles.get(key, key))
         ax.set_xlabel("index")

@@ -1,8 +1,8 @@
 """Rank selection (seed 003 §3.5, Algorithm 1): train/validation errors over an (R1, R2) grid."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch

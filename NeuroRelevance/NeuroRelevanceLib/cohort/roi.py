@@ -9,8 +9,8 @@ same centre convention, so an upsampled RoI lies on the input grid.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -27,7 +27,8 @@ def layer_grid(input_grid: Grid, layer_shape: Sequence[int]) -> Grid:
     m = np.eye(4)
     m[:3, :3] = np.diag(s)
     m[:3, 3] = (s - 1.0) / 2.0
-    return Grid(tuple(int(n) for n in layer_shape[-3:]), input_grid.ijk_to_ras @ m)
+    nk, nj, ni = (int(n) for n in layer_shape[-3:])
+    return Grid((nk, nj, ni), input_grid.ijk_to_ras @ m)
 
 
 def roi_maps(u3, layer_shape: Sequence[int]) -> np.ndarray:

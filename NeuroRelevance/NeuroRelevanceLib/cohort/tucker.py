@@ -24,8 +24,8 @@ the full reconstruction for its error.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import tensorly as tl
@@ -106,17 +106,19 @@ def init_vectors(a: torch.Tensor, r1: int, r2: int) -> dict[int, torch.Tensor]:
 
 
 def _init_factors(a: torch.Tensor, r1: int, r2: int, init, gen: torch.Generator, nonneg: bool,
-                  cache: dict[int, torch.Tensor] | None) -> tuple[torch.Tensor, ...]:
+                  cache: dict[int, torch.Tensor] | None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(U1, U2, H, U3 or None). ``init``: "svd", "random" or a previous fit with the same R1 and
     R2' ≤ R2 (warm start: extra U2 columns from the SVD, extra H rows small)."""
     n, c, _ = a.shape
-    kw = dict(device=a.device, dtype=a.dtype)
-    h = torch.rand((r2, r1), generator=gen, **kw) + 0.5
+    dev, dtype = a.device, a.dtype
+    h = torch.rand((r2, r1), generator=gen, device=dev, dtype=dtype) + 0.5
     if isinstance(init, str) and init == "random":
-        return torch.rand((n, r1), generator=gen, **kw), torch.rand((c, r2), generator=gen, **kw), h, None
+        u1 = torch.rand((n, r1), generator=gen, device=dev, dtype=dtype)
+        return u1, torch.rand((c, r2), generator=gen, device=dev, dtype=dtype), h, None
     if isinstance(init, ConstrainedTucker):
-        p1, p2, p3 = (f.to(**kw) for f in init.factors)
-        ph = init.diagonal_faces.to(**kw)
+        p1, p2, p3 = (f.to(device=dev, dtype=dtype) for f in init.factors)
+        ph = init.diagonal_faces.to(device=dev, dtype=dtype)
         if p1.shape != (n, r1) or p3.shape[1] != r1 or p2.shape[1] > r2 or p2.shape[0] != c:
             raise InputError(f"a warm start needs the same R1 and no larger R2; got {init.rank} for "
                              f"({r1}, {r2}).")
@@ -124,7 +126,7 @@ def _init_factors(a: torch.Tensor, r1: int, r2: int, init, gen: torch.Generator,
         if k < r2:
             extra = _svd_columns(a, 1, r2, gen, nonneg, cache)[:, k:]
             p2 = torch.cat([p2, extra], dim=1)
-            ph = torch.cat([ph, 0.1 * ph.mean() * torch.ones((r2 - k, r1), **kw)], dim=0)
+            ph = torch.cat([ph, 0.1 * ph.mean() * torch.ones((r2 - k, r1), device=dev, dtype=dtype)], dim=0)
         return p1.clone(), p2.clone(), ph.clone(), p3.clone()
     if not (isinstance(init, str) and init == "svd"):
         raise InputError(f"init={init!r} is not supported; use 'svd', 'random' or a previous fit.")
@@ -334,10 +336,7 @@ def solve_loadings(tensor, fit: ConstrainedTucker) -> tuple[torch.Tensor, float]
     w = (a.reshape(n * c, v) @ u3).reshape(n, c, -1)
     m1 = (w * b[None]).sum(1)
     gram = (b.T @ b) * (u3.T @ u3)
-    if fit.nonneg_loadings:
-        u1 = _exact_nnls(gram, m1)
-    else:
-        u1 = torch.linalg.lstsq(gram, m1.T).solution.T
+    u1 = _exact_nnls(gram, m1) if fit.nonneg_loadings else torch.linalg.lstsq(gram, m1.T).solution.T
     norm2 = squared_norm(a)
     res2 = norm2 - 2.0 * float(torch.sum(m1 * u1, dtype=torch.float64)) \
         + float(torch.sum(gram * (u1.T @ u1), dtype=torch.float64))

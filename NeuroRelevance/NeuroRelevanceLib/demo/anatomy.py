@@ -11,7 +11,8 @@ Atlas (named regions), one of:
 
 Nothing is downloaded; a missing file raises a ``FileNotFoundError`` naming the package to install.
 All volumes are returned on the template's 1 mm grid (atlas resampled by nearest neighbour in
-physical space), in nibabel's array order ``[i, j, k]`` with a RAS ``affine``.
+physical space) as the rest of the library takes them: arrays in (k, j, i) order with a ``geometry.Grid``
+(``Anatomy.grid``). nibabel's (i, j, k) order is used only while the files are read here.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from scipy import ndimage as ndi
+
+from ..geometry import Grid
 
 ATLASES = ("desikan-killiany", "aal3")
 
@@ -47,7 +50,7 @@ AGE_REGIONS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Anatomy:
-    """Template maps on the MNI 1 mm grid.
+    """Template maps on the MNI 1 mm grid ``grid``, each an array in (k, j, i) order (``grid.shape_kji``).
 
     ``t1`` is scaled so that median white matter is 1.0; ``gm``/``wm`` are probabilities in [0, 1];
     ``labels`` holds atlas ids, ``names`` maps id -> region name; ``ventricles`` is the lateral
@@ -61,7 +64,7 @@ class Anatomy:
     ventricles: np.ndarray
     labels: np.ndarray
     names: dict[int, str]
-    affine: np.ndarray
+    grid: Grid
     atlas: str
     intensity: dict[str, float] = field(default_factory=dict)
 
@@ -136,9 +139,9 @@ def region_ids(names: dict[int, str], wanted: tuple[str, ...] | list[str],
     return sorted(set(ids))
 
 
-def resample_labels(image: nib.Nifti1Image, shape: tuple[int, ...],
-                    affine: np.ndarray) -> np.ndarray:
-    """Nearest-neighbour resampling of a label image onto the grid (shape, affine), in mm space."""
+def _resample_labels(image: nib.Nifti1Image, shape: tuple[int, ...],
+                     affine: np.ndarray) -> np.ndarray:
+    """Nearest-neighbour resampling of a label image onto the nibabel grid (shape, affine), in mm space."""
     src = np.asanyarray(image.dataobj)
     ijk = np.indices(shape, dtype=np.float32).reshape(3, -1)
     vox = (np.linalg.inv(image.affine) @ affine)
@@ -201,8 +204,11 @@ def _load_anatomy(atlas: str) -> Anatomy:
     intensity = {"wm": 1.0, "gm": float(np.median(t1[gm > 0.9])),
                  "csf": float(np.median(t1[ventricles]))}
     atlas_img, _ = atlas_paths(atlas)
-    labels = resample_labels(nib.load(atlas_img), t1.shape, affine)
-    for arr in (t1, gm, wm, brain, ventricles, labels):
-        arr.setflags(write=False)
-    return Anatomy(t1=t1, gm=gm, wm=wm, brain=brain, ventricles=ventricles, labels=labels,
-                   names=read_atlas_names(atlas), affine=affine, atlas=atlas, intensity=intensity)
+    labels = _resample_labels(nib.load(atlas_img), t1.shape, affine)
+    maps = {}
+    for name, arr in (("t1", t1), ("gm", gm), ("wm", wm), ("brain", brain), ("ventricles", ventricles),
+                      ("labels", labels)):
+        maps[name] = np.ascontiguousarray(arr.transpose(2, 1, 0))   # nibabel (i, j, k) -> (k, j, i)
+        maps[name].setflags(write=False)
+    grid = Grid(maps["t1"].shape, affine)
+    return Anatomy(**maps, names=read_atlas_names(atlas), grid=grid, atlas=atlas, intensity=intensity)

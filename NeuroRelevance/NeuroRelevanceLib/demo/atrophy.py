@@ -13,6 +13,11 @@ grey-matter loss, 3 age-related ventricle growth; 0 untouched.
 ``AtrophyParams.pattern = "compact"`` moves the AD-like and age-related loss from the atlas regions
 into solid balls of the same volume at the same places (:mod:`.compact`); there a fraction ``f`` of
 all tissue turns into fluid, ``T1 <- T1 - f * max(T1 - I_csf, 0)``.
+
+``AtrophyParams.age_pattern = "focal"`` confines the age-related grey-matter loss to one small ball
+per hemisphere in the prefrontal cortex (:func:`.compact.focal_age_map`) instead of the five
+frontal/parietal regions ("frontoparietal", the default); ventricle growth is the same. The loss
+inside the balls follows ``pattern`` (grey matter only for "ribbon", all tissue for "compact").
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ ATROPHY_LABELS: dict[int, str] = {1: "ad_grey_matter", 2: "age_grey_matter", 3: 
 AD_LABEL, AGE_GM_LABEL, VENTRICLE_LABEL = 1, 2, 3
 DIAGNOSES = ("control", "AD")
 PATTERNS = ("ribbon", "compact")
+AGE_PATTERNS = ("frontoparietal", "focal")
 
 
 @dataclass(frozen=True)
@@ -36,10 +42,13 @@ class AtrophyParams:
     ventricle_growth_at_90_mm: float = 7.0
     age_range: tuple[float, float] = (20.0, 90.0)
     pattern: str = "ribbon"
+    age_pattern: str = "frontoparietal"
 
     def __post_init__(self) -> None:
         if self.pattern not in PATTERNS:
             raise ValueError(f"pattern={self.pattern!r} is unknown; use one of {PATTERNS}")
+        if self.age_pattern not in AGE_PATTERNS:
+            raise ValueError(f"age_pattern={self.age_pattern!r} is unknown; use one of {AGE_PATTERNS}")
 
     def age_fraction(self, age: float) -> float:
         """(age - 20) / 70 clipped to [0, 1]: 0 at the youngest age, 1 at the oldest."""
@@ -77,14 +86,15 @@ def apply_atrophy(t1: np.ndarray, gm: np.ndarray, labels: np.ndarray, ventricles
                   brain: np.ndarray, *, age: float, diagnosis: str, severity: float,
                   ad_ids: list[int], age_ids: list[int], intensity: dict[str, float],
                   spacing: float, params: AtrophyParams, enabled: bool = True,
-                  compact: np.ndarray | None = None,
+                  compact: np.ndarray | None = None, focal_age: np.ndarray | None = None,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (atrophied T1, applied-atrophy label map, regions label map).
 
     The regions map marks where each effect can act for this anatomy (AD regions whatever the
     diagnosis, ventricle growth at the oldest age); the applied map marks where it acted here.
     With ``enabled=False`` the T1 is returned unchanged and the applied map is empty.
-    ``compact`` (the compact pattern sampled in subject space) is needed for ``pattern="compact"``.
+    ``compact`` (the compact pattern sampled in subject space) is needed for ``pattern="compact"``,
+    ``focal_age`` (the focal age balls in subject space) for ``age_pattern="focal"``.
     """
     if params.pattern == "compact":
         if compact is None:
@@ -92,6 +102,10 @@ def apply_atrophy(t1: np.ndarray, gm: np.ndarray, labels: np.ndarray, ventricles
         ad_region, age_region = (compact == AD_LABEL) & brain, (compact == AGE_GM_LABEL) & brain
     else:
         ad_region, age_region = np.isin(labels, ad_ids), np.isin(labels, age_ids)
+    if params.age_pattern == "focal":
+        if focal_age is None:
+            raise ValueError("age_pattern='focal' needs the focal age map of this subject")
+        age_region = focal_age & brain & ~ad_region
     a = params.age_fraction(age)
     max_radius = params.ventricle_growth_at_90_mm
     keep_out = ad_region | age_region | ~brain

@@ -60,23 +60,26 @@ class CohortArrays:
     grid: Grid
 
 
-#: atlas label + _BRAIN_CODE * brain + _VENTRICLE_CODE * ventricle + compact label << _COMPACT_SHIFT:
-#: one nearest-neighbour lookup
-_BRAIN_CODE, _VENTRICLE_CODE, _COMPACT_SHIFT = 1 << 12, 1 << 13, 14
+#: atlas label + _BRAIN_CODE * brain + _VENTRICLE_CODE * ventricle + compact label << _COMPACT_SHIFT
+#: + _FOCAL_CODE * focal age ball: one nearest-neighbour lookup
+_BRAIN_CODE, _VENTRICLE_CODE, _COMPACT_SHIFT, _FOCAL_CODE = 1 << 12, 1 << 13, 14, 1 << 16
 
 
 @lru_cache(maxsize=8)
 def _prepared_map(atlas: str, spacing: float, name: str) -> np.ndarray:
-    """Template map ``name`` ("t1", "gm", "wm" anti-aliased for ``spacing``; "classes") (cached)."""
+    """Template map ``name`` ("t1", "gm", "wm" anti-aliased for ``spacing``; "classes") (cached), in the
+    generator's internal (i, j, k) order."""
     anat = load_anatomy(atlas)
     if name == "classes":
-        from .compact import compact_map
+        from .compact import compact_map, focal_age_map
 
         arr = (anat.labels.astype(np.int32) + _BRAIN_CODE * anat.brain
                + _VENTRICLE_CODE * anat.ventricles
-               + (compact_map(atlas).astype(np.int32) << _COMPACT_SHIFT)).astype(np.int32)
+               + (compact_map(atlas).astype(np.int32) << _COMPACT_SHIFT)
+               + _FOCAL_CODE * focal_age_map(atlas)).astype(np.int32)
+        arr = np.ascontiguousarray(arr.transpose(2, 1, 0))   # the anatomy's (k, j, i) -> the sampler's (i, j, k)
     else:
-        arr = smooth_for_spacing(getattr(anat, name), spacing)
+        arr = smooth_for_spacing(np.ascontiguousarray(getattr(anat, name).transpose(2, 1, 0)), spacing)
     arr.setflags(write=False)
     return arr
 
@@ -94,7 +97,8 @@ def subject_space(index: int, *, spacing: float, seed: int, atlas: str = "desika
                   ) -> tuple[Grid, dict[str, np.ndarray], list[np.random.Generator]]:
     """Template maps seen through subject ``index``'s deformation, on the grid for ``spacing``.
 
-    Returns the grid, the sampled maps (internal: in (i, j, k) order, ``grid.shape_ijk``) (``maps`` plus "labels", "brain", "ventricles", "compact")
+    Returns the grid, the sampled maps (internal: in (i, j, k) order, ``grid.shape_ijk``) (``maps`` plus "labels", "brain",
+    "ventricles", "compact", "focal_age")
     and four
     independent random generators from ``SeedSequence([seed, index])``: deformation (already
     used), noise, effects, extra (lesions).
@@ -104,14 +108,15 @@ def subject_space(index: int, *, spacing: float, seed: int, atlas: str = "desika
     rngs = [np.random.default_rng(s)
             for s in np.random.SeedSequence([int(seed), int(index)]).spawn(4)]
     phi = random_deformation(rngs[0], enabled=deformation)
-    vox = world_to_voxel(phi.apply_grid(grid, pts), anat.affine)
+    vox = world_to_voxel(phi.apply_grid(grid, pts), anat.grid.ijk_to_ras)
     out = {name: sample(_prepared_map(atlas, float(spacing), name), vox, grid.shape_ijk)
            for name in maps}
     classes = sample(_prepared_map(atlas, float(spacing), "classes"), vox, grid.shape_ijk, order=0)
     out["labels"] = classes & (_BRAIN_CODE - 1)
     out["brain"] = (classes & _BRAIN_CODE) > 0
     out["ventricles"] = (classes & _VENTRICLE_CODE) > 0
-    out["compact"] = (classes >> _COMPACT_SHIFT).astype(np.uint8)
+    out["compact"] = ((classes >> _COMPACT_SHIFT) & 3).astype(np.uint8)
+    out["focal_age"] = (classes & _FOCAL_CODE) > 0
     return grid, out, rngs
 
 
@@ -129,7 +134,8 @@ def synthesize_subject(index: int, age: float, diagnosis: str, *, spacing: float
     ``effects=False`` gives the same subject without atrophy (same deformation and noise);
     ``deformation=False`` keeps the template shape (for checks against the atlas);
     ``skull_strip=True`` sets every voxel outside the brain mask to 0 (the scalp is kept otherwise);
-    ``params.pattern="compact"`` gives the compact-atrophy variant (:mod:`.compact`).
+    ``params.pattern="compact"`` gives the compact-atrophy variant (:mod:`.compact`),
+    ``params.age_pattern="focal"`` the focal age effect (:func:`.compact.focal_age_map`).
     """
     params = params or AtrophyParams()
     check_subject_labels(age, diagnosis, params)
@@ -146,7 +152,7 @@ def synthesize_subject(index: int, age: float, diagnosis: str, *, spacing: float
     t1, applied, regions = apply_atrophy(
         t1, gm, labels, ventricles, brain, age=age, diagnosis=diagnosis, severity=severity,
         ad_ids=ad_ids, age_ids=age_ids, intensity=anat.intensity, spacing=float(spacing),
-        params=params, enabled=effects, compact=m["compact"])
+        params=params, enabled=effects, compact=m["compact"], focal_age=m["focal_age"])
     gain = np.float32(1.0 + r_noise.normal(0.0, 0.03))
     noise = r_noise.normal(0.0, 1.0, size=grid.shape_ijk).astype(np.float32) * np.float32(noise_sd)
     image = gain * t1 + noise * brain

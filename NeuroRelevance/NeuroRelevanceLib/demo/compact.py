@@ -11,6 +11,12 @@ alike), so the change covers the ball rather than only its grey matter.
 
 Template-space map values: 0 outside, :data:`AD_LABEL` in AD balls, :data:`AGE_GM_LABEL` in
 age balls (the labels of :mod:`.atrophy`); an AD ball wins where two balls overlap.
+
+The *focal* age pattern (``AtrophyParams(age_pattern="focal")``, :func:`focal_age_map`) confines
+age-related loss to one small ball per hemisphere at the centroid of the prefrontal group (superior,
+rostral and caudal middle frontal), each holding :data:`FOCAL_AGE_SHARE` of the template brain: the
+prefrontal cortex is where grey matter declines most with age, and a small solid target keeps the
+age mask (with the ventricle shell) a few per cent of the brain, so a heatmap can score far above chance.
 """
 from __future__ import annotations
 
@@ -36,6 +42,10 @@ COMPACT_GROUPS: dict[str, dict[int, tuple[tuple[str, ...], ...]]] = {
         AGE_GM_LABEL: (("Frontal_Sup_2", "Frontal_Mid_2"), ("Parietal_Sup", "Parietal_Inf")),
     },
 }
+
+
+#: focal age pattern: share of the template brain in each hemisphere's prefrontal ball
+FOCAL_AGE_SHARE = 0.005
 
 
 def equal_volume_ball(brain: np.ndarray, centre_vox: np.ndarray, n_voxels: int) -> np.ndarray:
@@ -68,5 +78,22 @@ def compact_map(atlas: str = "desikan-killiany") -> np.ndarray:
                     raise RuntimeError(f"no voxel of {group} ({side[1]}) inside the template brain")
                 centre = np.array(ndi.center_of_mass(region))
                 out[equal_volume_ball(anat.brain, centre, int(region.sum()))] = label
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=2)
+def focal_age_map(atlas: str = "desikan-killiany") -> np.ndarray:
+    """The focal age pattern on the template's 1 mm grid: True in one ball per hemisphere at the
+    prefrontal group's centroid, each holding ``FOCAL_AGE_SHARE`` of the brain (bool, read-only; cached)."""
+    anat = load_anatomy(atlas)
+    out = np.zeros(anat.labels.shape, dtype=bool)
+    group = COMPACT_GROUPS[atlas][AGE_GM_LABEL][0]   # the prefrontal group
+    n_voxels = int(round(FOCAL_AGE_SHARE * int(anat.brain.sum())))
+    for side in ("_L", "_R"):
+        region = np.isin(anat.labels, _hemisphere_ids(anat.names, group, side)) & anat.brain
+        if not region.any():
+            raise RuntimeError(f"no voxel of {group} ({side[1]}) inside the template brain")
+        out |= equal_volume_ball(anat.brain, np.array(ndi.center_of_mass(region)), n_voxels)
     out.setflags(write=False)
     return out

@@ -86,7 +86,7 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
     """
     t0 = time.perf_counter()
     if unknown:  # a misspelled keyword: one clear error naming it and the closest option
-        from ..methods.keywords import RUN_OWN, check_options as check_keywords
+        from ..explanation.keywords import RUN_OWN, check_options as check_keywords
         check_keywords("lrp", unknown, settings=RUN_OWN, where="explain()")
     if method != "lrp":
         raise ValueError(f"method {method!r} is not provided by the relevance engine; use method='lrp'.")

@@ -13,14 +13,14 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-KINDS = (None, "pass", "clamp")
+FILTER_TYPES = (None, "pass", "clamp")
 PLACEMENTS = ("input", "every-layer")
 
 
-def check_filter(kind: Optional[str], value_range: tuple, placement: str) -> None:
+def check_filter(filter_type: Optional[str], value_range: tuple, placement: str) -> None:
     """Validate the filter options with a message that names the fix."""
-    if kind not in KINDS:
-        raise ValueError(f"filter must be None, 'pass' or 'clamp', not {kind!r}.")
+    if filter_type not in FILTER_TYPES:
+        raise ValueError(f"filter must be None, 'pass' or 'clamp', not {filter_type!r}.")
     lo, hi = (float(v) for v in value_range)
     if not (0.0 <= lo <= hi <= 1.0):
         raise ValueError(f"filter_range must satisfy 0 <= a1 <= a2 <= 1 (got {value_range}).")
@@ -28,12 +28,12 @@ def check_filter(kind: Optional[str], value_range: tuple, placement: str) -> Non
         raise ValueError(f"filter_placement must be 'input' or 'every-layer', not {placement!r}.")
 
 
-def filter_magnitudes(values: Any, magnitude: Any, sign: Any, kind: str, lo: Any, hi: Any,
+def filter_magnitudes(values: Any, magnitude: Any, sign: Any, filter_type: str, lo: Any, hi: Any,
                       out: Optional[np.ndarray] = None) -> Any:
     """Pass or clamp ``values`` given their |value| and sign, with absolute bounds ``lo``/``hi`` (scalars or
     arrays broadcasting against ``values``); torch tensors or numpy arrays (``out`` for numpy only)."""
     numpy = isinstance(values, np.ndarray)
-    if kind == "pass":
+    if filter_type == "pass":
         keep = (magnitude >= lo) & (magnitude <= hi)
         return np.multiply(values, keep, out=out) if numpy else values * keep
     if numpy:
@@ -42,7 +42,7 @@ def filter_magnitudes(values: Any, magnitude: Any, sign: Any, kind: str, lo: Any
     return sign * magnitude.clamp(min=lo, max=hi)
 
 
-def apply_filter(r: Any, kind: str, value_range: tuple, per_channel: bool = False) -> Any:
+def apply_filter(r: Any, filter_type: str, value_range: tuple, per_channel: bool = False) -> Any:
     """Filter relevance ``r`` (batch first, torch tensor) as described in the module docstring."""
     torch = _torch()
     lo, hi = (float(v) for v in value_range)
@@ -52,14 +52,15 @@ def apply_filter(r: Any, kind: str, value_range: tuple, per_channel: bool = Fals
     mag = r.abs()
     scale = mag.amax(dim=dims, keepdim=True)
     safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-    return filter_magnitudes(r, mag, torch.sign(r), kind, lo * safe, hi * safe)
+    return filter_magnitudes(r, mag, torch.sign(r), filter_type, lo * safe, hi * safe)
 
 
-def make_filter(kind: Optional[str], value_range: tuple, per_channel: bool) -> Optional[Callable[[Any], Any]]:
+def make_filter(filter_type: Optional[str], value_range: tuple,
+                per_channel: bool) -> Optional[Callable[[Any], Any]]:
     """A one-argument filter function, or None for no filter."""
-    if kind is None:
+    if filter_type is None:
         return None
-    return lambda r: apply_filter(r, kind, value_range, per_channel)
+    return lambda r: apply_filter(r, filter_type, value_range, per_channel)
 
 
 class FilterCache:
@@ -88,16 +89,17 @@ class FilterCache:
             self._window = robust_window(self.magnitude) or 1.0
         return self._window
 
-    def apply(self, kind: Optional[str], value_range=(0.0, 1.0), out: Optional[np.ndarray] = None) -> np.ndarray:
+    def apply(self, filter_type: Optional[str], value_range=(0.0, 1.0),
+              out: Optional[np.ndarray] = None) -> np.ndarray:
         """The filtered map (written into ``out`` when given)."""
-        check_filter(kind, value_range, "input")
+        check_filter(filter_type, value_range, "input")
         out = np.empty_like(self.raw) if out is None else out.reshape(self.raw.shape)
-        if kind is None:
+        if filter_type is None:
             np.copyto(out, self.raw)
             return out
         scale = self.peak if self.peak > 0 else 1.0
         lo, hi = float(value_range[0]) * scale, float(value_range[1]) * scale
-        return filter_magnitudes(self.raw, self.magnitude, self.sign, kind, lo, hi, out=out)
+        return filter_magnitudes(self.raw, self.magnitude, self.sign, filter_type, lo, hi, out=out)
 
 
 def _torch():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import torch
@@ -23,22 +23,6 @@ from ..explanation.working_copy import private_input, working_copy
 from .options import check_finite
 
 Tensor = torch.Tensor
-
-
-@dataclass
-class MethodExplanation(Explanation):
-    """An ``Explanation`` from a method other than LRP; ``parameters`` records how it was made."""
-
-    parameters: dict = field(default_factory=dict)
-
-    def summary(self) -> str:
-        """A few lines for logs and the Slicer console."""
-        err = "n/a" if self.max_conservation_error != self.max_conservation_error else \
-            f"{self.max_conservation_error:.2e}"
-        params = ", ".join(f"{k}={v}" for k, v in self.parameters.items())
-        return (f"{self.method} ({params}) on {self.device} ({str(self.dtype).replace('torch.', '')}), "
-                f"{self.seconds:.2f} s; target {self.target}: {self.target_value.tolist()}; "
-                f"completeness error max {err}")
 
 
 def fixed_batch(model: Any) -> bool:
@@ -150,7 +134,7 @@ def input_gradient(model: Any, x: Tensor, score: Callable[[Tensor], Tensor]) -> 
 
 
 def package(method: str, relevance: Tensor, tgt: Target, device: torch.device, dtype: torch.dtype, t0: float,
-            parameters: dict, completeness: Optional[Tensor] = None) -> MethodExplanation:
+            parameters: dict, completeness: Optional[Tensor] = None) -> Explanation:
     """Wrap a map into the engine's result type (CPU tensors; NaN error where no conservation is claimed).
 
     A map with a non-finite value is refused (``InputError``), never returned.
@@ -164,7 +148,7 @@ def package(method: str, relevance: Tensor, tgt: Target, device: torch.device, d
     else:
         err = completeness.detach().cpu()
         max_err = float(err.max())
-    return MethodExplanation(
+    return Explanation(
         relevance=relevance.detach().cpu(), output=tgt.output.cpu(), target_value=tgt.value.cpu(),
         layer_totals=OrderedDict([("input", total.cpu())]), conservation_error=err, max_conservation_error=max_err,
         device=device, dtype=dtype, seconds=time.perf_counter() - t0, method=method, preset=None,

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from . import options
-from .common import MethodExplanation, package, setup
+from ..explanation.result import Explanation
+from .common import package, setup
 from .guided_backprop import guide_relus
 from .isolation import isolated_call
 from .layers import capture, resolve_layer
@@ -97,7 +98,7 @@ def _cam(model: Any, x: Tensor, target: Any, mask: Any, layer: Optional[str], pl
 
 @isolated_call
 def gradcam(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, layer: Optional[str] = None,
-            relu: bool = True, device: Any = "auto", dtype: Optional[torch.dtype] = None) -> MethodExplanation:
+            relu: bool = True, device: Any = "auto", dtype: Optional[torch.dtype] = None) -> Explanation:
     """Grad-CAM at ``layer`` (a module name; default: the last convolution block), upsampled to ``x``'s grid."""
     rel, tgt, dev, dt, t0, params = _cam(model, x, target, mask, layer, False, relu, device, dtype)
     return package("gradcam", rel, tgt, dev, dt, t0, params)
@@ -106,7 +107,7 @@ def gradcam(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, laye
 @isolated_call
 def gradcam_plus_plus(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, layer: Optional[str] = None,
                       relu: bool = True, device: Any = "auto",
-                      dtype: Optional[torch.dtype] = None) -> MethodExplanation:
+                      dtype: Optional[torch.dtype] = None) -> Explanation:
     """Grad-CAM++ at ``layer`` with its weights summed over all spatial axes, upsampled to ``x``'s grid."""
     rel, tgt, dev, dt, t0, params = _cam(model, x, target, mask, layer, True, relu, device, dtype)
     return package("gradcam++", rel, tgt, dev, dt, t0, params)
@@ -115,7 +116,7 @@ def gradcam_plus_plus(model: Any, x: Tensor, target: Any = None, *, mask: Any = 
 @isolated_call
 def guided_gradcam(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, layer: Optional[str] = None,
                    plus: bool = False, device: Any = "auto",
-                   dtype: Optional[torch.dtype] = None) -> MethodExplanation:
+                   dtype: Optional[torch.dtype] = None) -> Explanation:
     """Guided backprop ⊙ upsampled Grad-CAM (Grad-CAM++ when ``plus``), per input channel."""
     rel, tgt, dev, dt, t0, params = _cam(model, x, target, mask, layer, plus, True, device, dtype, guided=True)
     params["cam"] = "gradcam++" if plus else "gradcam"

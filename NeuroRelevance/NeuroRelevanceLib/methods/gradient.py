@@ -12,7 +12,8 @@ import torch
 
 from . import options
 from ..explanation.conservation import relative_error
-from .common import (MethodExplanation, fixed_batch, input_gradient, make_target, package, setup,
+from ..explanation.result import Explanation
+from .common import (fixed_batch, input_gradient, make_target, package, setup,
                      target_and_gradient)
 from .isolation import isolated_call
 
@@ -21,7 +22,7 @@ Tensor = torch.Tensor
 
 @isolated_call
 def gradient(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, device: Any = "auto",
-             dtype: Optional[torch.dtype] = None) -> MethodExplanation:
+             dtype: Optional[torch.dtype] = None) -> Explanation:
     """∂S/∂x: the sensitivity of the explained output to each input voxel (signed)."""
     t0 = time.perf_counter()
     work, xw, dev, dt = setup(model, x, device, dtype)
@@ -31,7 +32,7 @@ def gradient(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, dev
 
 @isolated_call
 def gradient_x_input(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, device: Any = "auto",
-                     dtype: Optional[torch.dtype] = None) -> MethodExplanation:
+                     dtype: Optional[torch.dtype] = None) -> Explanation:
     """x ⊙ ∂S/∂x. Its sum equals S for bias-free piecewise-linear (ReLU) nets; that gap is reported."""
     t0 = time.perf_counter()
     work, xw, dev, dt = setup(model, x, device, dtype)
@@ -44,7 +45,7 @@ def gradient_x_input(model: Any, x: Tensor, target: Any = None, *, mask: Any = N
 @isolated_call
 def smoothgrad(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, samples: int = 25,
                sigma: float = 0.15, seed: Optional[int] = 0, batch_size: int = 4, device: Any = "auto",
-               dtype: Optional[torch.dtype] = None) -> MethodExplanation:
+               dtype: Optional[torch.dtype] = None) -> Explanation:
     """Mean gradient over ``samples`` noisy copies ``x + N(0, (σ·(max x − min x))²)`` (per sample's range).
 
     ``sigma`` is a fraction of each sample's intensity range (0.1-0.2 suggested by the authors);

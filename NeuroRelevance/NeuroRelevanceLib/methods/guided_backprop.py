@@ -17,7 +17,8 @@ from typing import Any, Optional
 import torch
 
 from ..errors import InputError
-from .common import MethodExplanation, Target, package, setup, target_and_score
+from ..explanation.result import Explanation
+from .common import Target, package, setup, target_and_score
 from .isolation import isolated_call
 
 Tensor = torch.Tensor
@@ -66,7 +67,7 @@ def guided_gradient(model: Any, x: Tensor, target: Any, mask: Any) -> tuple[Targ
 
 @isolated_call
 def guided_backprop(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, device: Any = "auto",
-                    dtype: Optional[torch.dtype] = None) -> MethodExplanation:
+                    dtype: Optional[torch.dtype] = None) -> Explanation:
     """Guided backpropagation map shaped like ``x`` (signed only through the first layer's weights)."""
     t0 = time.perf_counter()
     work, xw, dev, dt = setup(model, x, device, dtype)

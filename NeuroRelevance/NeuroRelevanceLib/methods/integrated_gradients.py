@@ -16,7 +16,8 @@ import torch
 from ..errors import InputError
 from . import options
 from ..explanation.conservation import relative_error
-from .common import (MethodExplanation, fixed_batch, forward, input_gradient, make_target, package,
+from ..explanation.result import Explanation
+from .common import (fixed_batch, forward, input_gradient, make_target, package,
                      setup)
 from .isolation import isolated_call
 
@@ -44,7 +45,7 @@ def path_nodes(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
 @isolated_call
 def integrated_gradients(model: Any, x: Tensor, target: Any = None, *, mask: Any = None, baseline: Any = None,
                          steps: int = 64, rule: str = "midpoint", batch_size: int = 4, device: Any = "auto",
-                         dtype: Optional[torch.dtype] = None) -> MethodExplanation:
+                         dtype: Optional[torch.dtype] = None) -> Explanation:
     """Integrated gradients from ``baseline`` (None = zeros, a number, or a tensor) to ``x``.
 
     ``steps`` path points integrated with ``rule`` (midpoint, trapezoid, gauss-legendre); ``batch_size`` path

@@ -16,16 +16,16 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from .common import MethodExplanation
+from ..explanation.result import Explanation
 
 Tensor = torch.Tensor
-NORMALISATIONS = ("rank", "max-abs")
+SUMMARY_NORMALISATIONS = ("rank", "max-abs")
 
 
 def normalise(relevance: Tensor, how: str = "rank", absolute: bool = False) -> Tensor:
     """Per-sample normalisation of a map (N, ...) — see the module docstring."""
-    if how not in NORMALISATIONS:
-        raise InputError(f"Unknown normalisation {how!r}; use one of {', '.join(NORMALISATIONS)}.")
+    if how not in SUMMARY_NORMALISATIONS:
+        raise InputError(f"Unknown normalisation {how!r}; use one of {', '.join(SUMMARY_NORMALISATIONS)}.")
     r = relevance.detach().to(torch.float64).cpu()
     if absolute:
         r = r.abs()
@@ -68,7 +68,7 @@ def combine(maps: Sequence[Tensor], weights: Optional[Sequence[float]] = None, n
 
 
 def summary_of(explanations: Sequence[Any], weights: Optional[Sequence[float]] = None, normalisation: str = "rank",
-               absolute: bool = False) -> MethodExplanation:
+               absolute: bool = False) -> Explanation:
     """A summary ``Explanation`` from existing explanations of the same input and target."""
     if len(explanations) == 0:
         raise InputError("A summary needs at least one explanation; pass e.g. methods=['lrp', 'gradcam++'].")
@@ -80,7 +80,7 @@ def summary_of(explanations: Sequence[Any], weights: Optional[Sequence[float]] =
     params = {"methods": names, "weights": [round(float(v), 6) for v in w], "normalisation": normalisation,
               "absolute": absolute}
     n = rel.shape[0]
-    return MethodExplanation(
+    return Explanation(
         relevance=rel, output=first.output, target_value=first.target_value,
         layer_totals=OrderedDict([("input", rel.flatten(1).sum(1))]),
         conservation_error=torch.full((n,), float("nan"), dtype=torch.float64), max_conservation_error=float("nan"),

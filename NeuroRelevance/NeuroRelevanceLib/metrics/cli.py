@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from ..cli_checks import check_output_file, device_argument, load_model_argument, model_files, number, spare_inputs
+from ..vocabulary import add_option
 
 _CAM = ("gradcam", "gradcam++", "guided_gradcam")
 
@@ -26,10 +27,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", default=["lrp", "gradient_x_input", "integrated_gradients",
                                                      "guided_backprop", "gradcam++"],
                    help="methods to compare (default: %(default)s)")
-    p.add_argument("--preset", default=None, help="LRP preset (default: the card's recommended preset)")
+    add_option(p, "preset", choices=None)  # checked against the live registry in _check_before_work
     p.add_argument("--layer", default=None, help="layer for the Grad-CAM family (default: last conv block)")
-    p.add_argument("--target", default=None,
-                   help="class name or index to explain, as for explain (default: predicted class)")
+    add_option(p, "target", help_suffix="as for explain")
     p.add_argument("--ground-truth", nargs="+", default=None,
                    help="one lesion/atrophy label map per subject: the ground-truth report scores every method "
                         "against it beside the oracle and chance")
@@ -41,7 +41,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--twins", nargs="+", default=None,
                    help="one effect-free twin per subject (same channels): the true change map |subject - twin| "
                         "is the oracle (default: the mask itself)")
-    p.add_argument("--atlas", default=None, help="atlas (bundled name or label-map file) for region precision@k")
+    add_option(p, "atlas", help_suffix="here for region precision@k")
     p.add_argument("--oracle-sigmas", nargs="+", type=number(0.0, 10.0), default=[0.0, 1.0, 2.0], metavar="SIGMA",
                    help="blur of the oracle in voxels (default: %(default)s)")
     p.add_argument("--steps", type=number(1, 10000, integer=True), default=20,
@@ -53,9 +53,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--baseline", default="0", help="replacement: a number, 'mean' or 'blur' (default: %(default)s)")
     p.add_argument("--random-repeats", type=number(1, 1000, integer=True), default=1,
                    help="random orders averaged (default: %(default)s)")
-    p.add_argument("--threshold", type=number(0.0, 1.0), default=0.1,
-                   help="inclusivity: relevance kept where |R|/max|R| > this (default: %(default)s)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--inclusivity-threshold", "--threshold", dest="inclusivity_threshold", type=number(0.0, 1.0),
+                   default=0.1,
+                   help="inclusivity: relevance kept where |R|/max|R| > this (default: %(default)s; --threshold is "
+                        "its older name)")
+    add_option(p, "device", choices=None, help_suffix="or cuda:N; default: %(default)s")
     p.add_argument("--csv", default=None, help="write the method × metric table here")
     p.add_argument("--per-subject-csv", default=None, help="write one row per subject and method here")
     p.add_argument("--png", default=None, help="write the mean perturbation curves here")
@@ -97,7 +99,7 @@ def _check_before_work(args: argparse.Namespace) -> None:
     if args.preset is not None and args.preset not in PRESETS:
         raise InputError(f"--preset {args.preset!r} is not a preset; use one of {', '.join(PRESETS)} "
                          "(or leave it out for the card's recommended preset).")
-    from ..methods.keywords import check_lrp_options
+    from ..explanation.keywords import check_lrp_options
 
     check_lrp_options(args.methods, {"--preset": args.preset})
     _baseline(args.baseline)
@@ -140,9 +142,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
     from ..errors import InputError
     from ..nifti import read_nifti
-    from ..preprocessing import prepare_input
+    from ..preprocessing import box_bounds, prepare_input
     from . import compare_methods, plot_curves
-    from ..preprocessing import box_bounds
     from .truth_inputs import atlas_maps, change_maps, label_masks
 
     _check_before_work(args)
@@ -173,13 +174,14 @@ def run_compare(args: argparse.Namespace) -> int:
     truth = label_masks(args.ground_truth, inputs, args.ground_truth_labels, subjects=args.subjects)
     comparison = compare_methods(
         loaded.model, xs, args.methods, args.target, ground_truth=truth,
-        brain_masks=label_masks(args.brain_masks, inputs, None, "--brain-masks", subjects=args.subjects), method_options=options,
+        brain_masks=label_masks(args.brain_masks, inputs, None, "--brain-masks", subjects=args.subjects),
+        method_options=options,
         names=names, changes=change_maps(args.twins, args.subjects, inputs) if truth else None,
         atlases=atlas_maps(args.atlas, inputs) if truth else None, oracle_sigmas=tuple(args.oracle_sigmas),
         boxes=[box_bounds(mi.array[None], loaded.card.input.normalization) for mi in inputs],
         perturbation={"steps": args.steps, "fraction": args.fraction, "patch": args.patch,
                       "baseline": _baseline(args.baseline), "random_repeats": args.random_repeats},
-        inclusivity_options={"threshold_a": args.threshold}, device=args.device)
+        inclusivity_options={"threshold_a": args.inclusivity_threshold}, device=args.device)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(comparison.table.to_string(float_format="%.4g"))
     if truth:

@@ -14,14 +14,16 @@ is recorded as NaN, with the reason in ``notes``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import InputError
-from ..methods.dispatch import canonical, explain
+from ..explanation.dispatch import canonical, explain
 from .groundtruth import GroundTruth, auc
 from .groundtruth_report import SIGMAS, fraction_of_ceiling, reference_rows, score_columns, summarise
 from .inclusivity import inclusivity
@@ -60,7 +62,7 @@ def _inputs(inputs: Any) -> list[Tensor]:
     return [t if t.dim() >= 2 and t.shape[0] == 1 else t.unsqueeze(0) for t in items]
 
 
-def _masks(masks: Optional[Sequence[Any]], n: int, what: str) -> list:
+def _masks(masks: Sequence[Any] | None, n: int, what: str) -> list:
     if masks is None:
         return [None] * n
     masks = list(masks)
@@ -69,7 +71,7 @@ def _masks(masks: Optional[Sequence[Any]], n: int, what: str) -> list:
     return [None if m is None else np.asarray(m.detach().cpu() if hasattr(m, "detach") else m) for m in masks]
 
 
-def _truth(gt: Any, brain: Any, atlas: Any, tolerance: int, label: str) -> Optional[GroundTruth]:
+def _truth(gt: Any, brain: Any, atlas: Any, tolerance: int, label: str) -> GroundTruth | None:
     if gt is None:
         return None
     try:
@@ -87,7 +89,7 @@ def _brain_scores(spatial: np.ndarray, brain: np.ndarray, incl: dict, notes: lis
             "input_auc": auc(spatial.ravel(), inside.ravel())}
 
 
-def _score(name: str, func, notes: list, label: str) -> float:
+def _score(name: str, func: Callable[[], Any], notes: list, label: str) -> float:
     try:
         return float(func())
     except ValueError as exc:
@@ -96,13 +98,13 @@ def _score(name: str, func, notes: list, label: str) -> float:
 
 
 def compare_methods(model: Any, inputs: Any, methods: Sequence[str], target: Any = None, *,
-                    ground_truth: Optional[Sequence[Any]] = None, brain_masks: Optional[Sequence[Any]] = None,
-                    method_options: Optional[dict] = None, perturbation: Optional[dict] = None,
-                    inclusivity_options: Optional[dict] = None, names: Optional[Sequence[str]] = None,
-                    device: Any = "auto", dtype: Optional[torch.dtype] = None,
-                    changes: Optional[Sequence[Any]] = None, atlases: Optional[Sequence[Any]] = None,
+                    ground_truth: Sequence[Any] | None = None, brain_masks: Sequence[Any] | None = None,
+                    method_options: dict | None = None, perturbation: dict | None = None,
+                    inclusivity_options: dict | None = None, names: Sequence[str] | None = None,
+                    device: Any = "auto", dtype: torch.dtype | None = None,
+                    changes: Sequence[Any] | None = None, atlases: Sequence[Any] | None = None,
                     tolerance: int = 1, oracle_sigmas: Sequence[float] = SIGMAS,
-                    boxes: Optional[Sequence[Any]] = None) -> Comparison:
+                    boxes: Sequence[Any] | None = None) -> Comparison:
     """Explain every input with every method and score each map (see module docstring).
 
     ``ground_truth``/``brain_masks``: one spatial mask per input (on the input grid) or None; the
@@ -121,6 +123,8 @@ def compare_methods(model: Any, inputs: Any, methods: Sequence[str], target: Any
     gts, brains = _masks(ground_truth, len(xs), "ground-truth masks"), _masks(brain_masks, len(xs), "brain masks")
     deltas, labels_maps = _masks(changes, len(xs), "change maps"), _masks(atlases, len(xs), "atlas label maps")
     labels = list(names) if names is not None else [f"subject{i + 1}" for i in range(len(xs))]
+    if len(labels) != len(xs):
+        raise InputError(f"{len(labels)} names given for {len(xs)} subjects; give one per subject (or none).")
     opts = {canonical(k): dict(v) for k, v in (method_options or {}).items()}
     pert = dict(perturbation or {})
     pert.setdefault("random_repeats", 1)
@@ -128,13 +132,14 @@ def compare_methods(model: Any, inputs: Any, methods: Sequence[str], target: Any
     rows, notes = [], []
     curves: dict[str, list] = {m: [] for m in canon}
     curves["random"] = []
-    fractions = None
+    fractions = np.zeros(0)  # set by the first perturbation run (there is at least one: inputs and methods)
     if ground_truth is not None and changes is None:
         notes.append("oracle: the mask itself (no change map given), not the change the data hold")
     box_list = list(boxes) if boxes is not None else [None] * len(xs)
     if len(box_list) != len(xs):
         raise InputError(f"{len(box_list)} zB boxes given for {len(xs)} subjects; give one per subject (or none).")
-    for label, x, gt, brain, delta, atlas, box in zip(labels, xs, gts, brains, deltas, labels_maps, box_list):
+    per_subject_inputs = zip(labels, xs, gts, brains, deltas, labels_maps, box_list, strict=True)
+    for label, x, gt, brain, delta, atlas, box in per_subject_inputs:
         truth = _truth(gt, brain, atlas, tolerance, label)
         random_done = False
         for method in canon:
@@ -145,7 +150,7 @@ def compare_methods(model: Any, inputs: Any, methods: Sequence[str], target: Any
             r = e.relevance.to(torch.float64)
             res = region_perturbation(model, x, r, target, device=device, dtype=dtype,
                                       **{**pert, "random_repeats": 0 if random_done else pert["random_repeats"]})
-            if not random_done and res.random_scores is not None:
+            if not random_done and res.random_scores is not None and res.aopc_random is not None:
                 curves["random"].append(res.random_scores[0])
                 aopc_random = float(res.aopc_random[0])
                 random_done = True
@@ -160,7 +165,7 @@ def compare_methods(model: Any, inputs: Any, methods: Sequence[str], target: Any
                 row.update(truth.score(spatial))
                 if row["mass_accuracy"] != row["mass_accuracy"]:
                     notes.append(f"{label}/{method}: mass accuracy undefined (no positive relevance in the brain)")
-                row["ground_truth_inclusivity"] = _score("inclusivity", lambda: inclusivity(spatial, gt, **incl),
+                row["ground_truth_inclusivity"] = _score("inclusivity", partial(inclusivity, spatial, gt, **incl),
                                                          notes, f"{label}/{method}")
             if brain is not None:
                 row.update(_brain_scores(spatial, brain, incl, notes, f"{label}/{method}"))

@@ -179,13 +179,13 @@ class GroundTruth:
         out["auc_brain"] = auc(v, self.inside)
         out["pointing" + self.suffix] = top_k_hits(v, self.inside_grown, 1)
         if self.regions is not None:
-            out["region_precision"] = self._region_precision(v)
+            out["region_precision"] = self._region_precision(v, self.regions)
         everywhere = pos_all.sum()
         out["outside_share"] = float(pos_all[~self.brain].sum() / everywhere) if everywhere > 0 else float("nan")
         return out
 
-    def _region_precision(self, v: np.ndarray) -> float:
-        lab, ids, true = self.regions
+    def _region_precision(self, v: np.ndarray, regions: tuple[np.ndarray, np.ndarray, np.ndarray]) -> float:
+        lab, ids, true = regions
         if not true.any():
             return float("nan")
         index = np.searchsorted(ids, lab[lab > 0])

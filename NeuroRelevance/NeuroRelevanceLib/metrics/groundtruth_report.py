@@ -16,8 +16,9 @@ and reads a method's score as a fraction of the ceiling (:func:`fraction_of_ceil
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -11,8 +11,9 @@ random, so flat maps score like random ones. Perturbed inputs run in batches on 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,12 +32,12 @@ class PerturbationResult:
     fractions: np.ndarray
     scores: np.ndarray
     aopc: np.ndarray
-    random_scores: Optional[np.ndarray]
-    aopc_random: Optional[np.ndarray]
+    random_scores: np.ndarray | None
+    aopc_random: np.ndarray | None
     settings: dict
 
     @property
-    def aopc_gap(self) -> Optional[np.ndarray]:
+    def aopc_gap(self) -> np.ndarray | None:
         """AOPC of the map minus AOPC of the random order (> 0: better than chance)."""
         return None if self.aopc_random is None else self.aopc - self.aopc_random
 
@@ -47,7 +48,7 @@ def aopc(scores: np.ndarray) -> np.ndarray:
     return (s[..., :1] - s).mean(-1)
 
 
-def _patch(patch: Union[int, Sequence[int]], spatial: tuple[int, ...]) -> tuple[int, ...]:
+def _patch(patch: int | Sequence[int], spatial: tuple[int, ...]) -> tuple[int, ...]:
     p = (patch,) * len(spatial) if isinstance(patch, int) else tuple(int(v) for v in patch)
     if len(p) != len(spatial) or any(v < 1 for v in p):
         raise InputError(f"patch must be a positive integer or one per spatial axis ({len(spatial)}), not {patch!r}.")
@@ -112,10 +113,10 @@ def _curve(model: Any, x1: Tensor, base1: Tensor, weights1: Tensor, step_map: np
 
 
 def region_perturbation(model: Any, x: Tensor, relevance: Any, target: Any = None, *, mask: Any = None,
-                        steps: int = 20, fraction: float = 0.5, patch: Union[int, Sequence[int]] = 1,
+                        steps: int = 20, fraction: float = 0.5, patch: int | Sequence[int] = 1,
                         baseline: Any = 0.0, blur_sigma: float = 2.0, random_repeats: int = 1, seed: int = 0,
                         batch_size: int = 8, device: Any = "auto",
-                        dtype: Optional[torch.dtype] = None) -> PerturbationResult:
+                        dtype: torch.dtype | None = None) -> PerturbationResult:
     """Most-relevant-first perturbation curve and AOPC of ``relevance`` (shaped like ``x``) for every sample.
 
     ``random_repeats`` random orders are averaged into the reference curve (0: none). ``batch_size`` perturbed
@@ -154,6 +155,8 @@ def region_perturbation(model: Any, x: Tensor, relevance: Any, target: Any = Non
         step_map = _removal_step(order, counts, cell_shape, p, spatial)
         args = (xw[i:i + 1], base[i:i + 1], tgt.weights[i:i + 1])
         scores[i] = _curve(work, *args, step_map, steps, batch_size)
+        if rand is None:
+            continue
         for _ in range(random_repeats):
             step_map = _removal_step(rng.permutation(n_regions), counts, cell_shape, p, spatial)
             rand[i] += _curve(work, *args, step_map, steps, batch_size) / random_repeats

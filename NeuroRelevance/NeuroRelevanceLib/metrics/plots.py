@@ -1,21 +1,21 @@
 """Perturbation curves as a PNG (matplotlib, no display needed)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, Union
 
 import numpy as np
 
 
-def plot_curves(curves: dict, fractions: np.ndarray, path: Union[str, Path], title: str = "",
+def plot_curves(curves: dict, fractions: np.ndarray, path: str | Path, title: str = "",
                 caption: Sequence[str] = ()) -> Path:
     """Mean target score against the share of regions removed, one line per method; ``"random"`` dashed.
 
     ``caption``: lines under the chart (model, methods, target, the model's intended use).
     """
-    from ..annotation import add_caption
-
     import matplotlib
+
+    from ..annotation import add_caption
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt

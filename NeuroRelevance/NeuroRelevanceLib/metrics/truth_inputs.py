@@ -11,7 +11,7 @@
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -35,7 +35,7 @@ def label_masks(paths: Sequence[str] | None, model_inputs: list, labels: Sequenc
         return None
     _check_count(paths, len(model_inputs), option)
     out = []
-    for i, (path, mi) in enumerate(zip(paths, model_inputs)):
+    for i, (path, mi) in enumerate(zip(paths, model_inputs, strict=True)):
         array, grid = read_nifti(path)
         values = np.rint(array).astype(np.int64)
         if not (values > 0).any():
@@ -64,13 +64,13 @@ def change_maps(twins: Sequence[str] | None, subjects: Sequence[str], model_inpu
         return None
     _check_count(twins, len(subjects), "--twins")
     out = []
-    for twin, subject, mi in zip(twins, subjects, model_inputs):
+    for twin, subject, mi in zip(twins, subjects, model_inputs, strict=True):
         a_paths, b_paths = subject.split(","), twin.split(",")
         if len(a_paths) != len(b_paths):
             raise InputError(f"--twins {twin}: {len(b_paths)} channel(s) for a subject with {len(a_paths)}; "
                              f"give the twin's channels in the same order.")
         total = np.zeros(mi.array.shape[1:], np.float64)
-        for a_path, b_path in zip(a_paths, b_paths):
+        for a_path, b_path in zip(a_paths, b_paths, strict=True):
             a, grid_a = read_nifti(a_path.strip(), dtype="float32")
             b, grid_b = read_nifti(b_path.strip(), dtype="float32")
             if a.shape != b.shape or not grid_a.same_as(grid_b, atol=1e-3):

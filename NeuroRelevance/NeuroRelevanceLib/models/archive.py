@@ -15,6 +15,7 @@ import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 
@@ -29,7 +30,7 @@ class Archive:
     name: str                 # the file's name, for messages
     root: str
     names: list[str]
-    _reader: object
+    _reader: Any             # torch's PyTorchFileReader (torch._C, untyped)
 
     def read(self, member: str) -> bytes:
         """A member's bytes, as torch reads them."""

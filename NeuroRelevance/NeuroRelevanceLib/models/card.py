@@ -32,13 +32,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import InputError
 from . import schema as _schema
 from .schema import INPUT_NORMALIZATIONS, OUTPUT_TYPES, check_card
 
-__all__ = ["INPUT_NORMALIZATIONS", "InputSpec", "ModelCard", "OUTPUT_TYPES", "OutputSpec", "PRESETS",
+__all__ = ["INPUT_NORMALIZATIONS", "InputSpec", "ModelCard", "OUTPUT_TYPES", "OutputSpec", "PRESETS",  # noqa: F822 - module __getattr__
            "card_from_dict", "read_card"]
 
 
@@ -61,7 +61,7 @@ class OutputSpec:
     type: str = "classification"
     classes: tuple[str, ...] = ()
     units: str = ""
-    range: Optional[tuple[float, float]] = None   # a regression's training range: predictions outside are flagged
+    range: tuple[float, float] | None = None   # a regression's training range: predictions outside are flagged
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,12 @@ def read_card(path: str | Path) -> ModelCard:
     return card_from_dict(raw, path)
 
 
+def _pair(values: Any) -> tuple[float, float]:
+    """``[low, high]`` (checked by :func:`check_card`) as floats."""
+    low, high = (float(v) for v in values)
+    return low, high
+
+
 def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
     """Build a :class:`ModelCard` from its JSON object, checking every field (:mod:`.schema`)."""
     where = path.name if path else "model card"
@@ -160,7 +166,7 @@ def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
                         None if origin is None else tuple(float(v) for v in origin)),
         output=OutputSpec(out.get("type", "classification"), tuple(out.get("classes", ())),
                           str(out.get("units", "")),
-                          None if out.get("range") is None else tuple(float(v) for v in out["range"])),
+                          None if out.get("range") is None else _pair(out["range"])),
         metrics=dict(raw.get("metrics") or {}),
         recommended_preset=str(raw.get("recommended_preset", "epsilon-plus")),
         path=path.resolve() if path else None,

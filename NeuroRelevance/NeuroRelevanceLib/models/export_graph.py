@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import keyword
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .expressions import guard_ok, symbolic_expression_ok
 

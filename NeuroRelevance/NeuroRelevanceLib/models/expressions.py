@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Callable
+from collections.abc import Callable
 
 _SYMBOL = re.compile(r"^[a-z]+[0-9]+$")
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -109,8 +109,8 @@ def infer_io(model) -> tuple[int | None, int | None]:
     if not layers:
         return None, None
     first, last = layers[0], layers[-1]
-    in_channels = first.in_channels if hasattr(first, "in_channels") else first.in_features
-    out = last.out_channels if hasattr(last, "out_channels") else last.out_features
+    in_channels = first.in_features if isinstance(first, nn.Linear) else first.in_channels
+    out = last.out_features if isinstance(last, nn.Linear) else last.out_channels
     return int(in_channels), int(out)
 
 
@@ -185,6 +185,8 @@ def _build_architecture(card: ModelCard, trusted: bool, meta: bool = False):
 
     from .. import nets
 
+    if card.architecture is None:
+        raise InputError("The card names no architecture: add \"architecture\" to the card.")
     name, kwargs = card.architecture["class"], card.architecture.get("kwargs", {})
     device = torch.device("meta") if meta else torch.device("cpu")
     try:

@@ -145,7 +145,7 @@ def _fit_problem(meta: Any, nbytes: int) -> str | None:
     item = torch.empty(0, dtype=dtype).element_size()
     if nbytes % item:
         return f"its payload of {nbytes} bytes is not a whole number of {dtype} elements"
-    needed = 0 if 0 in sizes else offset[0] + sum((s - 1) * st for s, st in zip(sizes, strides)) + 1
+    needed = 0 if 0 in sizes else offset[0] + sum((s - 1) * st for s, st in zip(sizes, strides, strict=True)) + 1
     available = nbytes // item
     if needed > available:
         return (f"it declares a {sizes} tensor but stores {available} element(s); torch would "

@@ -16,7 +16,7 @@ from ..engine import presets as _presets
 
 OUTPUT_TYPES = ("classification", "regression", "segmentation")
 #: choices of the card field ``input.normalization.type`` (what the model expects of its input); not the map
-#: normalisation of ``method="summary"`` (``methods.NORMALISATIONS``)
+#: normalisation of ``method="summary"`` (``methods.SUMMARY_NORMALISATIONS``)
 INPUT_NORMALIZATIONS = ("none", "zscore", "minmax", "percentile")
 MASKS = ("nonzero", "none")
 #: the largest input grid a card may ask for (voxels per channel): 512³

@@ -77,7 +77,8 @@ def weight_shapes(path: Path, fmt: str) -> dict[str, tuple[int, ...]]:
 
         try:
             with safe_open(str(path), framework="pt") as handle:
-                return {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
+                names = handle.keys()  # safe_open is not iterable itself
+                return {k: tuple(handle.get_slice(k).get_shape()) for k in names}
         except Exception as exc:  # noqa: BLE001 - SafetensorError and OSError
             raise InputError(f"{path.name} is not a readable safetensors file ({exc}).") from exc
     return {k: tuple(v.shape) for k, v in _torch_state(path, fmt).items()}

@@ -127,12 +127,12 @@ VALUES_ATTRIBUTE = "NeuroRelevance.values"
 BASE_NAME_ATTRIBUTE = "NeuroRelevance.baseName"
 
 
-def values_text(kind, value_range=(0.0, 1.0)) -> str:
+def values_text(filter_type, value_range=(0.0, 1.0)) -> str:
     """What a heatmap's voxels hold after a display filter: "raw relevance" or "displayed: pass ..."."""
-    if kind is None:
+    if filter_type is None:
         return "raw relevance"
     low, high = (float(v) for v in value_range)
-    return f"displayed: {kind} {low:.2f}–{high:.2f}"
+    return f"displayed: {filter_type} {low:.2f}–{high:.2f}"
 
 
 def shown_text(values: str) -> str:
@@ -143,7 +143,7 @@ def shown_text(values: str) -> str:
     return f"shown: {values}"
 
 
-def label_values(node, kind, value_range=(0.0, 1.0)) -> None:
+def label_values(node, filter_type, value_range=(0.0, 1.0)) -> None:
     """Say on a heatmap node whether it holds the raw map or a filtered one (attribute and name).
 
     A filtered node is named ``"<name> [shown: pass 0.30–1.00]"``; without a filter it gets its
@@ -151,9 +151,9 @@ def label_values(node, kind, value_range=(0.0, 1.0)) -> None:
     """
     base = node.GetAttribute(BASE_NAME_ATTRIBUTE) or node.GetName()
     node.SetAttribute(BASE_NAME_ATTRIBUTE, base)
-    text = values_text(kind, value_range)
+    text = values_text(filter_type, value_range)
     node.SetAttribute(VALUES_ATTRIBUTE, text)
-    node.SetName(base if kind is None else f"{base} [shown: {text.split(': ', 1)[1]}]")
+    node.SetName(base if filter_type is None else f"{base} [shown: {text.split(': ', 1)[1]}]")
 
 
 def composite_nodes(scene) -> list:

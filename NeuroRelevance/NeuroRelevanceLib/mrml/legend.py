@@ -7,8 +7,6 @@ slice views show the colour bar with values and its title. :func:`colour_bar_for
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from ..provenance import CONVENTION, caption_lines, read_attributes

@@ -10,15 +10,15 @@ nodes the plan replaces, gives the new nodes their plain names and drops folders
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
 from .display import label_values
-from .outputs import create_heatmap_volume, output_folder, place_in_folder, remove_empty_folders, \
-    remove_with_companions
+from .outputs import create_heatmap_volume, output_folder, place_in_folder, remove_empty_folders, remove_with_companions
 from .tables import table_columns, table_from_columns
 from .transaction import SceneChange
 from .volumes import check_array, volume_grid
@@ -102,22 +102,22 @@ def commit(scene, plan: OutputPlan, show: Callable[[list], None] | None = None) 
             folder = folder or output_folder(scene, node)
             volumes.append(node)
         tables = []
-        for planned in plan.tables:
-            node = table_from_columns(scene, planned.columns, planned.name)
-            for key, value in planned.attributes.items():
+        for planned_table in plan.tables:
+            node = table_from_columns(scene, planned_table.columns, planned_table.name)
+            for key, value in planned_table.attributes.items():
                 node.SetAttribute(key, value)
-            place_in_folder(scene, node, folder)
+            place_in_folder(scene, node, folder or 0)  # a volume came first: folder is set
             tables.append(node)
         if show is not None:
             show(volumes)
     for node in old:
         remove_with_companions(scene, node)
     remove_empty_folders(scene, old_folders)
-    for node, planned in zip(volumes, plan.volumes):
+    for node, planned in zip(volumes, plan.volumes, strict=True):
         settle_name(scene, node, planned.name)
         label_values(node, *planned.shown)  # "… [shown: pass 0.30–1.00]" when filtered
-    for node, planned in zip(tables, plan.tables):
-        settle_name(scene, node, planned.name)
+    for node, planned_table in zip(tables, plan.tables, strict=True):
+        settle_name(scene, node, planned_table.name)
     return volumes, tables
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
+from ..nifti import load_volume
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -50,10 +52,8 @@ def _refuse_time_series(path: Path) -> None:
     if not path.name.lower().endswith((".nii", ".nii.gz")):
         return
     try:
-        import nibabel
-
-        shape = nibabel.load(str(path)).shape
-    except Exception:  # unreadable: the volume reader reports it
+        shape = load_volume(path, "file").shape
+    except InputError:  # unreadable: the volume reader reports it
         return
     if len(shape) > 3 and any(n > 1 for n in shape[3:]):
         raise InputError(f"{path.name} holds {int(np.prod(shape[3:]))} volumes (shape {shape}); "
@@ -65,10 +65,7 @@ def _unreadable(path: Path) -> str:
     """Why ITK could not read ``path``: a sheared NIfTI is named as such, anything else is invalid."""
     if path.name.lower().endswith((".nii", ".nii.gz")):
         try:
-            import nibabel
-            import numpy as np
-
-            affine = nibabel.load(str(path)).affine
+            affine = load_volume(path, "file").affine
             axes = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
             if np.abs(axes.T @ axes - np.eye(3)).max() > 1e-4:
                 return (f"Could not read {path.name}: its voxel axes are not orthogonal (a sheared "
@@ -109,8 +106,8 @@ def save_scene(scene, path: str | Path) -> Path:
     data_dir = path.parent / f"{path.stem}-data"
     data_dir.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
-    restore: list[tuple[object, str | None]] = []
-    added: list[object] = []
+    restore: list[tuple[Any, str | None]] = []
+    added: list[Any] = []
     url, root = scene.GetURL(), scene.GetRootDirectory()
     try:
         for index in range(scene.GetNumberOfNodesByClass("vtkMRMLStorableNode")):
@@ -214,7 +211,5 @@ def staged_folder(folder: str | Path, stem: str = "export") -> Iterator[tuple[Pa
 def _remove_folders(folders: list[Path]) -> None:
     """Remove folders this process created (innermost first) if they are empty."""
     for path in folders:
-        try:
+        with suppress(OSError):
             path.rmdir()
-        except OSError:
-            pass

@@ -1,8 +1,9 @@
 """Table nodes from tabular results (e.g. region statistics), saved as CSV."""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import vtk
@@ -22,7 +23,7 @@ def table_columns(frame) -> dict[str, np.ndarray]:
     return check_columns({str(c): frame[c].to_numpy() for c in frame.columns})
 
 
-def check_columns(columns: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
+def check_columns(columns: Mapping[str, Sequence[Any] | np.ndarray]) -> dict[str, np.ndarray]:
     """Named columns as arrays: at least one column, all of one length."""
     if not columns:
         raise InputError("The table has no columns.")
@@ -33,7 +34,7 @@ def check_columns(columns: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]
     return arrays
 
 
-def table_from_columns(scene, columns: Mapping[str, Sequence[Any]], name: str, node=None):
+def table_from_columns(scene, columns: Mapping[str, Sequence[Any] | np.ndarray], name: str, node=None):
     """Fill a table node from named columns of equal length; numbers stay numeric.
 
     Everything is checked and converted before a node is added or changed.
@@ -65,6 +66,7 @@ def write_table_csv(node, path: str | Path) -> Path:
 
 
 def _vtk_column(name: str, values: np.ndarray):
+    cast: Callable[[Any], Any]
     if values.dtype.kind in "iub":
         column = vtk.vtkLongLongArray()
         cast = int

@@ -9,6 +9,8 @@ result after the block succeeded.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from .display import composite_nodes
 from .outputs import existing_hierarchy, remove_with_companions
 
@@ -22,7 +24,7 @@ class SceneChange:
         self._items: set[int] = set()
         self._views: list[tuple] = []
 
-    def __enter__(self) -> "SceneChange":
+    def __enter__(self) -> SceneChange:
         self._nodes = node_ids(self.scene)
         self._items = set(item_ids(self.scene))
         self._views = [(c, c.GetBackgroundVolumeID(), c.GetForegroundVolumeID(), c.GetForegroundOpacity())
@@ -34,7 +36,7 @@ class SceneChange:
         return [self.scene.GetNthNode(i) for i in range(self.scene.GetNumberOfNodes())
                 if self.scene.GetNthNode(i).GetID() not in self._nodes]
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         if exc_type is not None:
             self.rollback()
         return False  # never swallow the error

@@ -6,7 +6,8 @@ in ``model.config`` (JSON-ready: tuples become lists), so a model card can write
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -90,6 +91,7 @@ def check_batch(x: torch.Tensor, in_channels: int, name: str, min_size: int = 1,
     if min(spatial) < min_size:
         raise ValueError(f"{name} needs every spatial side >= {min_size} (one halving per level), got "
                          f"{spatial}; resample the volume larger or build the net with fewer levels.")
-    if divisor is not None and any(s % d for s, d in zip(spatial, divisor)):
+    if divisor is not None and any(s % d for s, d in zip(spatial, divisor, strict=True)):
         raise ValueError(f"{name} needs spatial sides divisible by {tuple(divisor)} (its poolings), got "
-                         f"{spatial}; pad or crop the volume to a multiple, or build the net with fewer levels or another pool_size.")
+                         f"{spatial}; pad or crop the volume to a multiple, or build the net with fewer levels or "
+                         "another pool_size.")

@@ -8,7 +8,7 @@ containers, so the network is also a plain sequential model for tools that need 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn

@@ -9,7 +9,7 @@ and a 1×1×1 projection shortcut on the pre-activated input.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -83,7 +83,7 @@ class PreActResNet3d(ConfigMixin, nn.Module):
                               bias=bool(bias))
         stages = []
         c_in = widths_t[0]
-        for s, (width, n_units) in enumerate(zip(widths_t, units_t)):
+        for s, (width, n_units) in enumerate(zip(widths_t, units_t, strict=True)):
             stage = []
             for u in range(n_units):
                 stride = 2 if (s > 0 and u == 0) else 1

@@ -8,7 +8,8 @@ unpickling code). ``spec(model)`` writes the pair for a model built here.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -76,7 +77,7 @@ def spec(model: nn.Module) -> dict[str, Any]:
     if ARCHITECTURES.get(name) is not type(model):
         raise ValueError(f"{name} is not one of NeuroRelevanceLib.nets' architectures {sorted(ARCHITECTURES)}; "
                          "write its card entry by hand.")
-    return {"class": f"NeuroRelevanceLib.nets.{name}", "kwargs": model.config}  # type: ignore[attr-defined]
+    return {"class": f"NeuroRelevanceLib.nets.{name}", "kwargs": model.config}
 
 
 def from_spec(entry: Mapping[str, Any], *, seed: int | None = None) -> nn.Module:

@@ -9,7 +9,7 @@ transposed convolutions — the cases LRP tools built around ``nn.Sequential`` t
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -76,7 +76,8 @@ class UNet3d(ConfigMixin, nn.Module):
         choice("norm", norm, _NORMS, name)
         choice("pool", pool, ("max", "avg"), name)
         sizes = (pool_size,) * 3 if isinstance(pool_size, int) else pool_size
-        psize = int_tuple("pool_size", sizes, name, length=3)
+        pd, ph, pw = int_tuple("pool_size", sizes, name, length=3)
+        psize = (pd, ph, pw)
         kernel_size = positive_int("kernel_size", kernel_size, name)
         if kernel_size % 2 == 0:
             raise ValueError(f"{name}: kernel_size must be odd for 'same' padding, got {kernel_size}.")
@@ -94,7 +95,7 @@ class UNet3d(ConfigMixin, nn.Module):
             c_in = f
         self.upsample = nn.ModuleList()
         self.decoder = nn.ModuleList()
-        for f_low, f_high in zip(reversed(feats[:-1]), reversed(feats[1:])):
+        for f_low, f_high in zip(reversed(feats[:-1]), reversed(feats[1:]), strict=True):
             self.upsample.append(nn.ConvTranspose3d(f_high, f_low, psize, stride=psize, bias=bool(bias)))
             self.decoder.append(DoubleConv(2 * f_low, f_low, norm, bool(bias), kernel_size))
         self.head = nn.Conv3d(feats[0], n_classes, 1, bias=bool(bias))
@@ -109,11 +110,8 @@ class UNet3d(ConfigMixin, nn.Module):
             x = block(x)
             if level < last:
                 skips.append(x)
-                if self.pool == "max":
-                    x = F.max_pool3d(x, self.pool_size)
-                else:
-                    x = F.avg_pool3d(x, self.pool_size)
-        for i, (up, block) in enumerate(zip(self.upsample, self.decoder)):
+                x = F.max_pool3d(x, self.pool_size) if self.pool == "max" else F.avg_pool3d(x, self.pool_size)
+        for i, (up, block) in enumerate(zip(self.upsample, self.decoder, strict=True)):
             x = torch.cat([skips[-1 - i], up(x)], dim=1)
             x = block(x)
         return self.head(x)

@@ -32,8 +32,9 @@ _DESCRIPTIONS = {
                "inferior and middle temporal cortex. Logits are centred (they sum to zero), so the AD "
                "logit is half the AD-vs-control log-odds. Synthetic data only: not for clinical use."),
     "brain_age_resnet": ("Demo brain-age regressor (seed-003 style pre-activation 3D ResNet) trained "
-                         "on NeuroRelevance's synthetic T1 cohort, where frontal/parietal grey matter "
-                         "thins and the lateral ventricles grow with age. Output: age in years. "
+                         "on NeuroRelevance's synthetic, skull-stripped T1 cohort with the focal age "
+                         "pattern, where tissue is lost with age in one small prefrontal region per "
+                         "hemisphere and the lateral ventricles grow. Output: age in years. "
                          "Synthetic data only: not for clinical use."),
     "lesion_unet": ("Demo multi-channel lesion segmenter (seed-001 style 3D U-Net) trained on "
                     "NeuroRelevance's synthetic perfusion/diffusion cohort (ADC, rCBF, rCBV, Tmax); "
@@ -55,7 +56,12 @@ _INTENDED_USE = {
                          "regressor on synthetic T1 brains whose age effects are known (grey-matter "
                          "thinning, ventricle growth)."),
         "limitations": ("Synthetic-data demo, not for clinical use: trained and tested only on generated "
-                        "brains; the age it predicts for a real scan means nothing.")},
+                        "brains; the age it predicts for a real scan means nothing. Its heatmaps are "
+                        "not validated localisers: on its held-out subjects the recommended preset puts "
+                        "its positive relevance in the age-effect regions at about 3.5× chance, short of "
+                        "the 5× bar (the regions are 4 % of the brain; the true change blurred by one "
+                        "voxel reaches 13×): much of a predicted age is the mean age, spread over the "
+                        "whole brain (docs/pretrained.md).")},
     "lesion_unet": {
         "intended_use": ("Research and teaching demo of NeuroRelevance: relevance maps of a lesion segmenter "
                          "on synthetic perfusion/diffusion scans (ADC, rCBF, rCBV, Tmax) whose lesions are "

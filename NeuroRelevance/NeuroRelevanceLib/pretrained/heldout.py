@@ -52,14 +52,15 @@ def input_bounds(card: ModelCard) -> tuple[float, float] | None:
 
 def generator_options(card_path: str | Path) -> dict:
     """Keyword arguments of ``demo.synthesize_subject`` that remake the card's T1 cohort: seed,
-    spacing, atrophy pattern and skull stripping (older cards: ribbon, scalp kept)."""
+    spacing, atrophy and age patterns and skull stripping (older cards: ribbon, frontoparietal, scalp kept)."""
     from ..demo.atrophy import AtrophyParams
 
     source = card_json(card_path).get("training", {}).get("cohort") or {}
     if not source or "lesion" in source.get("generator", ""):
         raise ValueError(f"{Path(card_path).name} does not record a synthetic T1 cohort")
     return {"seed": int(source["seed"]), "spacing": float(source["spacing"]),
-            "params": AtrophyParams(pattern=source.get("pattern", "ribbon")),
+            "params": AtrophyParams(pattern=source.get("pattern", "ribbon"),
+                                    age_pattern=source.get("age_pattern", "frontoparietal")),
             "skull_strip": bool(source.get("skull_strip", False))}
 
 

@@ -64,18 +64,20 @@ class LesionData:
 
 def t1_data(n_subjects: int = 160, spacing: float = 4.0, seed: int = 0,
             normalization: dict | None = None, pattern: str = "ribbon",
-            skull_strip: bool = False) -> T1Data:
+            skull_strip: bool = False, age_pattern: str = "frontoparietal") -> T1Data:
     """Generate the T1 cohort (ages 20-90, half AD-like) and put it on the model grid.
 
-    ``pattern`` ("ribbon" or "compact") and ``skull_strip`` are the generator's options; they are
-    recorded in ``source`` so that the card can regenerate the held-out subjects.
+    ``pattern`` ("ribbon" or "compact"), ``age_pattern`` ("frontoparietal" or "focal") and
+    ``skull_strip`` are the generator's options; they are recorded in ``source`` so that the card
+    can regenerate the held-out subjects.
     """
     normalization = dict(normalization or T1_NORMALIZATION)
     from ..demo import generate_cohort_arrays
     from ..demo.atrophy import AtrophyParams
 
     cohort = generate_cohort_arrays(n_subjects, spacing=spacing, seed=seed,
-                                    params=AtrophyParams(pattern=pattern), skull_strip=skull_strip)
+                                    params=AtrophyParams(pattern=pattern, age_pattern=age_pattern),
+                                    skull_strip=skull_strip)
     grid = model_grid_for(cohort.grid)
     x = np.stack([normalized_channels(im[None], grid, normalization) for im in cohort.images])
     labels = torch.tensor(np.array(cohort.table["label"]), dtype=torch.long)
@@ -85,7 +87,8 @@ def t1_data(n_subjects: int = 160, spacing: float = 4.0, seed: int = 0,
                   split=split_indices(n_subjects),
                   source={"generator": "NeuroRelevanceLib.demo.generate_cohort_arrays",
                           "n_subjects": int(n_subjects), "spacing": float(spacing), "seed": int(seed),
-                          "pattern": pattern, "skull_strip": bool(skull_strip)},
+                          "pattern": pattern, "skull_strip": bool(skull_strip),
+                          "age_pattern": age_pattern},
                   normalization=normalization)
 
 
@@ -161,25 +164,41 @@ def train_ad_cnn(data: T1Data, seed: int = 0, epochs: int = 6,
 
 
 def train_brain_age(data: T1Data, seed: int = 0, epochs: int = 12,
-                    log: Callable[[str], None] | None = print) -> tuple[nn.Module, dict]:
-    """Train the PreActResNet3d brain-age regressor (output in years); return it and metrics."""
+                    log: Callable[[str], None] | None = print,
+                    activation_l1: float = 0.0) -> tuple[nn.Module, dict]:
+    """Train the PreActResNet3d brain-age regressor (output in years); return it and metrics.
+
+    ``activation_l1`` > 0 adds that weight times the mean of the last (rectified) feature maps to the
+    loss: the head's bias carries the mean age and the features fire only where the evidence is.
+    """
     tr, va, te = (list(s) for s in (data.split.train, data.split.val, data.split.test))
     mean, sd = float(data.age[tr].mean()), float(data.age[tr].std())
     model = nets.build("PreActResNet3d", seed=seed, **AGE_KWARGS).to(_device())
     with torch.no_grad():  # start at the mean age, scale the head to years
         model.head.bias.fill_(mean)
         model.head.weight.mul_(sd)
+    features: list[torch.Tensor] = []
+    hook = model.bn_final.register_forward_hook(lambda m, i, o: features.append(F.relu(o)))
 
     def loss(out: torch.Tensor, age: torch.Tensor) -> torch.Tensor:
-        return F.smooth_l1_loss(out.reshape(-1) / sd, age / sd)
+        penalty = features[-1].mean() if features else out.new_zeros(())
+        features.clear()
+        return F.smooth_l1_loss(out.reshape(-1) / sd, age / sd) + activation_l1 * penalty
 
-    result = fit(model, data.x[tr], data.age[tr], data.x[va], data.age[va], loss_fn=loss,
-                 score_fn=lambda o, t: -regression_metrics(o, t)["mae"], epochs=epochs, lr=3e-3,
-                 seed=seed, log=log)
+    def score(out: torch.Tensor, age: torch.Tensor) -> float:
+        features.clear()
+        return -regression_metrics(out, age)["mae"]
+
+    try:
+        result = fit(model, data.x[tr], data.age[tr], data.x[va], data.age[va], loss_fn=loss,
+                     score_fn=score, epochs=epochs, lr=3e-3, seed=seed, log=log)
+    finally:
+        hook.remove()
     metrics = regression_metrics(predict(model, data.x[te]), data.age[te])
     metrics["validation_mae"] = regression_metrics(predict(model, data.x[va]), data.age[va])["mae"]
     metrics.update(n_test=len(te), n_val=len(va), n_train=len(tr))
-    return model.cpu().eval(), {"metrics": metrics, "fit": result}
+    return model.cpu().eval(), {"metrics": metrics, "fit": result,
+                                "options": {"activation_l1": activation_l1}}
 
 
 def _seg_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -238,6 +257,7 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
               t1_normalization: dict | None = None, activation_l1: float = 0.0,
               ad_channels: list[int] | None = None, ad_pool: str = "avg",
               pattern: str = "ribbon", skull_strip: bool = False,
+              age_pattern: str = "frontoparietal", age_l1: float = 0.0,
               log: Callable[[str], None] | None = print) -> dict[str, dict]:
     """Generate the cohorts, train the requested demo models and write ``<name>.json`` +
     ``<name>.safetensors`` into ``out_dir``; return each model's metrics."""
@@ -247,8 +267,9 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
     t0 = time.perf_counter()
     if {"ad_cnn", "brain_age_resnet"} & set(models):
         say(f"generating the T1 cohort: {n_subjects} subjects at {spacing} mm (seed {seed}, "
-            f"{pattern} atrophy, {'skull-stripped' if skull_strip else 'scalp kept'})")
-        t1 = t1_data(n_subjects, spacing, seed, t1_normalization, pattern, skull_strip)
+            f"{pattern} atrophy, {age_pattern} age effect, "
+            f"{'skull-stripped' if skull_strip else 'scalp kept'})")
+        t1 = t1_data(n_subjects, spacing, seed, t1_normalization, pattern, skull_strip, age_pattern)
         say(f"  done in {time.perf_counter() - t0:.0f} s, input {tuple(t1.x.shape[1:])}")
         if "ad_cnn" in models:
             say("training ad_cnn (DeepTaylorCNN, control vs AD)")
@@ -258,7 +279,7 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
             say(f"  held-out: {info['metrics']}")
         if "brain_age_resnet" in models:
             say("training brain_age_resnet (PreActResNet3d, age in years)")
-            model, info = train_brain_age(t1, seed, epochs[1], log)
+            model, info = train_brain_age(t1, seed, epochs[1], log, age_l1)
             write_model("brain_age_resnet", model, info, t1, out_dir, seed)
             out["brain_age_resnet"] = info["metrics"]
             say(f"  held-out: {info['metrics']}")

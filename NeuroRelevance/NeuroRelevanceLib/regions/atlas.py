@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from ..errors import InputError
 from ..geometry import Grid
 from .grids import check_grid, check_shape, from_sitk
@@ -39,10 +38,7 @@ class Atlas:
         check_shape(labels.shape, self.grid, f"atlas '{name}' label map")
         self.name, self.space, self.licence = name, space, licence
         counts = np.bincount(labels.ravel()) if labels.max() < 2**22 else None
-        if counts is not None:
-            ids = np.flatnonzero(counts)
-        else:
-            ids = np.unique(labels)
+        ids = np.flatnonzero(counts) if counts is not None else np.unique(labels)
         ids = ids[ids != 0].astype(np.int64)
         if ids.size == 0:
             raise InputError(f"The atlas '{name}' holds only background (0); pass a label map with regions.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from ..errors import InputError
@@ -107,7 +107,7 @@ def load_bundled_atlas(name: str) -> Atlas:
     return _load(entry)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(entry: BundledAtlas) -> Atlas:
     root = package_dir(entry.package)
     if root is None:

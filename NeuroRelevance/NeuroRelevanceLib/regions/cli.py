@@ -9,7 +9,8 @@ import argparse
 from pathlib import Path
 
 from ..cli_checks import atlas_argument, check_output_file, number, spare_inputs
-from .statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS, AtlasOverlapError
+from ..vocabulary import add_option
+from .statistics import AtlasOverlapError
 
 #: how a command-line user brings a heatmap into the atlas' space (there is no transform option)
 CLI_OVERLAP_FIX = ("Bring the heatmap into the atlas' space first (register the scan to the atlas' template, e.g. "
@@ -22,20 +23,15 @@ def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "regions", help="relevance per atlas region (sum, density, positive fraction, gain; Böhle et al. 2019)")
     p.add_argument("heatmaps", nargs="*", help="heatmap NIfTI/NRRD files (several = a group: means over subjects)")
-    p.add_argument("--atlas", default="AAL3", help="bundled atlas name or a label-map path (default: %(default)s)")
+    add_option(p, "atlas", default="AAL3", help_suffix="default: %(default)s")
     p.add_argument("--names", default=None, help="lookup table for a label-map atlas (.txt/.ctbl/.csv/.tsv)")
     p.add_argument("--reference", nargs="+", default=None, help="heatmaps of a reference group (adds gain)")
-    p.add_argument("--gain-on", choices=("positive", "absolute"), default="positive",
-                   help="the gain against --reference divides sums of positive relevance (R+, Böhle et al.) or of "
-                        "|R| (default: %(default)s)")
+    add_option(p, "gain_on", help_suffix="the group of --reference; default: %(default)s")
     p.add_argument("--pool", action="store_true", help="pool left and right regions by name")
-    p.add_argument("--min-overlap", type=number(0.0, 1.0), default=0.5,
-                   help="refuse heatmaps with less of their relevance inside the atlas (default: %(default)s)")
+    add_option(p, "min_overlap", help_suffix="heatmaps with less are refused; default: %(default)s")
     p.add_argument("--rank-by", default="density", help="metric to rank by (default: %(default)s)")
-    p.add_argument("--min-region-voxels", type=number(0.0), default=DEFAULT_MIN_REGION_VOXELS,
-                   help="smaller regions are listed but not ranked (default: %(default)s)")
-    p.add_argument("--min-region-mm3", type=number(0.0), default=DEFAULT_MIN_REGION_MM3,
-                   help="smaller regions (mm³) are listed but not ranked (default: %(default)s)")
+    add_option(p, "min_region_voxels", help_suffix="default: %(default)s")
+    add_option(p, "min_region_mm3", help_suffix="default: %(default)s")
     p.add_argument("--per-subject", action="store_true", help="one row per subject and region")
     p.add_argument("--top", type=number(1, integer=True), default=15,
                    help="rows to print and bars to plot (default: %(default)s)")

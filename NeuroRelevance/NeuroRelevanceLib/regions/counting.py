@@ -21,7 +21,7 @@ class RegionSums:
     overlap: float
     label: str
 
-    def pooled(self, group: np.ndarray, n_groups: int) -> "RegionSums":
+    def pooled(self, group: np.ndarray, n_groups: int) -> RegionSums:
         """Totals summed within groups of regions (``group[i]`` = group of region i)."""
         def pool(values: np.ndarray) -> np.ndarray:
             return np.bincount(group, weights=values, minlength=n_groups)
@@ -54,5 +54,5 @@ def count_regions(heatmap: Heatmap, grid: LabelGrid) -> RegionSums:
 def nonzero_share(heatmap: Heatmap, grid: LabelGrid) -> float:
     """Share of the heatmap's nonzero voxels that lie inside some atlas region (for messages)."""
     flat, order = heatmap.flat()
-    nonzero = np.count_nonzero(flat != 0)
-    return np.count_nonzero(flat[grid.inside(order)[0]] != 0) / max(nonzero, 1)
+    nonzero = int(np.count_nonzero(flat != 0))
+    return int(np.count_nonzero(flat[grid.inside(order)[0]] != 0)) / max(nonzero, 1)

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from ..errors import InputError
 from ..geometry import Grid
 from .grids import PAIR_HINT, check_shape, from_sitk, volume_pair
+
+#: how a (k, j, i) array is raveled without a copy
+RavelOrder = Literal["C", "F"]
 
 #: elements per block when summarising a heatmap: temporaries stay in cache, and each block's
 #: pairwise float32 sum is accurate to ~1e-7 relative before the blocks add up in float64
@@ -34,15 +38,15 @@ class Heatmap:
     total_abs: float = 0.0
     what: str = ""
 
-    def flat(self) -> tuple[np.ndarray, str]:
+    def flat(self) -> tuple[np.ndarray, RavelOrder]:
         """The values raveled without a copy, and the order ('C' or 'F') used."""
         values = self.values
-        order = "F" if values.flags.f_contiguous and not values.flags.c_contiguous else "C"
+        order: RavelOrder = "F" if values.flags.f_contiguous and not values.flags.c_contiguous else "C"
         return values.ravel(order=order), order
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return self.values.shape  # type: ignore[return-value]
+        return self.values.shape
 
 
 def load_heatmap(heatmap: object, label: str = "heatmap", what: str | None = None) -> Heatmap:
@@ -86,7 +90,7 @@ def load_heatmap(heatmap: object, label: str = "heatmap", what: str | None = Non
     return heatmap
 
 
-def _summarise(flat: np.ndarray, dtype: np.dtype) -> tuple[float, float]:
+def _summarise(flat: np.ndarray, dtype: np.dtype | type[np.floating]) -> tuple[float, float]:
     """Σ R and Σ |R| in one blocked pass (NaN and inf propagate into the sums)."""
     total = total_abs = 0.0
     scratch = np.empty(min(_BLOCK, flat.size), dtype=flat.dtype)

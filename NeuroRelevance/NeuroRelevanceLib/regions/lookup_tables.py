@@ -94,12 +94,12 @@ def _read_delimited(text: str, path: Path) -> dict[int, str]:
     if _is_int(header[0]) and len(header) >= 2:
         id_col, name_col, body = 0, 1, rows
     else:
-        id_col = _pick(header, _ID_COLUMNS, rows[1:], want_int=True)
-        name_col = _pick(header, _NAME_COLUMNS, rows[1:], want_int=False, exclude=id_col)
-        if id_col is None or name_col is None:
+        found_id = _pick(header, _ID_COLUMNS, rows[1:], want_int=True)
+        found_name = _pick(header, _NAME_COLUMNS, rows[1:], want_int=False, exclude=found_id)
+        if found_id is None or found_name is None:
             raise InputError(f"{path}: cannot find an id and a name column in header {rows[0]}; "
                              "name them 'id' and 'name'.")
-        body = rows[1:]
+        id_col, name_col, body = found_id, found_name, rows[1:]
     names: dict[int, str] = {}
     for row in body:
         if len(row) <= max(id_col, name_col) or not _is_int(row[id_col]):

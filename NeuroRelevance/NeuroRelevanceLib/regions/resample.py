@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import InputError
 from ..geometry import RAS_TO_LPS, Grid, sitk_geometry
 from .grids import check_affine, voxel_volume
+from .heatmaps import RavelOrder
 
 
 class LabelGrid:
@@ -31,22 +32,22 @@ class LabelGrid:
         self.voxel_volume = voxel_volume(grid)
         #: voxels per region on this grid (index 0 = outside the atlas)
         self.counts = np.bincount(dense_kji.ravel(), minlength=n_regions + 1)
-        self._inside: dict[str, object] = {}
+        self._envelope: dict[str, np.ndarray] = {}
+        self._inside: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     @property
     def shape(self) -> tuple[int, int, int]:
         """Grid shape in (k, j, i) order."""
-        return self.dense_kji.shape  # type: ignore[return-value]
+        return self.dense_kji.shape
 
-    def envelope(self, order: str) -> np.ndarray:
+    def envelope(self, order: RavelOrder) -> np.ndarray:
         """Flat indices (ravel ``order``) of the atlas' brain outline on this grid.
 
         The outline is the labelled voxels closed (2 voxels) and hole-filled, so the white matter
         and ventricles that a cortical/subcortical parcellation leaves unlabelled count as inside
         the atlas. It decides whether a heatmap lies in the atlas' space at all.
         """
-        key = f"envelope-{order}"
-        found = self._inside.get(key)
+        found = self._envelope.get(order)
         if found is None:
             from scipy import ndimage
 
@@ -54,10 +55,10 @@ class LabelGrid:
             mask = ndimage.binary_fill_holes(mask | (self.dense_kji > 0))
             flat = mask.ravel(order=order)
             found = np.flatnonzero(flat)
-            self._inside[key] = found
+            self._envelope[order] = found
         return found
 
-    def inside(self, order: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def inside(self, order: RavelOrder) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """In-atlas voxels of a (k, j, i) heatmap raveled in ``order`` ('C' or 'F'), grouped by region.
 
         Returns ``(flat index, start, region)``: the flat indices of all in-atlas voxels sorted by

@@ -7,7 +7,8 @@ run's settings record in ``table.attrs["provenance"]`` (written to the CSV heade
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ def nifti_affine(ijk_to_ras: np.ndarray) -> np.ndarray:
 def heatmap_region_table(values_kji: np.ndarray, grid: Grid, atlas: Any, *,
                          min_overlap: float = 0.5, min_region_voxels: float = DEFAULT_MIN_REGION_VOXELS,
                          min_region_mm3: float = DEFAULT_MIN_REGION_MM3,
-                         record: Optional[Mapping] = None) -> pd.DataFrame:
+                         record: Mapping | None = None) -> pd.DataFrame:
     """Region statistics of a KJI heatmap on its ``grid`` against ``atlas``."""
     values = np.ascontiguousarray(np.asarray(values_kji, dtype=np.float32))
     table = region_statistics((values, Grid(grid.shape_kji, nifti_affine(grid.ijk_to_ras))), atlas,

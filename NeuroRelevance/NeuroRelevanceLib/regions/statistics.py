@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..geometry import Grid
 from .atlas import Atlas, load_label_map
 from .bundled import is_bundled, load_bundled_atlas
 from .counting import RegionSums, count_regions, nonzero_share
-from ..geometry import Grid
 from .grids import PAIR_HINT, from_sitk, volume_pair
 from .heatmaps import Heatmap, load_heatmaps
 from .hemispheres import pooling_groups
@@ -102,7 +102,7 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
                      np.mean([_gain_part(s.sums_pos, s.sums, gain_on) for s in sums_ref], axis=0), gain_on,
                      float(gain_floor))
     if per_subject:
-        frames = [_subject_frame(t, "group", s.label, reference) for t, s in zip(subjects, sums_group)]
+        frames = [_subject_frame(t, "group", s.label, reference) for t, s in zip(subjects, sums_group, strict=True)]
         frames += [_subject_frame(_metrics(base, s), "reference", s.label, reference) for s in sums_ref]
         table = pd.concat([_ranked(frame, rank_by, minimum) for frame in frames], ignore_index=True)
     else:
@@ -197,7 +197,7 @@ def resolve_atlas(atlas: object, names: Mapping | str | Path | None = None) -> A
             return load_bundled_atlas(str(atlas))
         check_atlas_name(str(atlas))
         stat = path.stat()
-        key = ("file", str(path.resolve()), stat.st_mtime_ns, stat.st_size, _names_key(names))
+        key: tuple = ("file", str(path.resolve()), stat.st_mtime_ns, stat.st_size, _names_key(names))
         return _cached(key, lambda: load_label_map(path, names=names))
     if hasattr(atlas, "GetDirection") and hasattr(atlas, "GetSpacing"):
         atlas = from_sitk(atlas)
@@ -269,7 +269,7 @@ class AtlasOverlapError(InputError):
         super().__init__(f"{finding} {fix}")
         self.finding = finding
 
-    def with_fix(self, fix: str) -> "AtlasOverlapError":
+    def with_fix(self, fix: str) -> AtlasOverlapError:
         """The same finding with another way out (for a front end that words its options differently)."""
         return AtlasOverlapError(self.finding, fix)
 

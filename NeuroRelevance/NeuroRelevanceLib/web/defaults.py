@@ -28,7 +28,7 @@ def page_defaults(app, autorun: bool) -> dict:
     from .app import DEMO_MODEL
 
     return dict(
-        input_kind="demo", demo_diagnosis="AD", demo_age=78, server_path="",
+        input_source="demo", demo_diagnosis="AD", demo_age=78, server_path="",
         model_items=app.model_items, model_choice=DEMO_MODEL, model_path="",
         model_info="", model_use="", method_items=panel.METHODS, preset_items=panel.PRESETS,
         target_items=[panel.PREDICTED], filter_items=panel.FILTERS, placement_items=panel.PLACEMENTS,

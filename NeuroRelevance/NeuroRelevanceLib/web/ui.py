@@ -101,12 +101,12 @@ def _inputs(app, v) -> None:
     with v.VExpansionPanel(value="inputs", id="nr-panel-inputs"):
         v.VExpansionPanelTitle("Inputs")
         with v.VExpansionPanelText():
-            with v.VBtnToggle(v_model=("input_kind", "demo"), mandatory=True, density="compact",
+            with v.VBtnToggle(v_model=("input_source", "demo"), mandatory=True, density="compact",
                               divided=True, classes="mb-2"):
-                v.VBtn("Demo", value="demo", id="nr-kind-demo")
-                v.VBtn("Server file", value="server", id="nr-kind-server")
-                v.VBtn("Upload", value="upload", id="nr-kind-upload")
-            with v.VRow(v_if="input_kind === 'demo'", dense=True):
+                v.VBtn("Demo", value="demo", id="nr-source-demo")
+                v.VBtn("Server file", value="server", id="nr-source-server")
+                v.VBtn("Upload", value="upload", id="nr-source-upload")
+            with v.VRow(v_if="input_source === 'demo'", dense=True):
                 with v.VCol(cols=5):
                     v.VSelect(v_model=("demo_diagnosis",), items=("['AD', 'CN']",), label="Diagnosis",
                               density="compact", hide_details=True)
@@ -116,7 +116,7 @@ def _inputs(app, v) -> None:
                 with v.VCol(cols=4):
                     v.VBtn("Load", click=app.ctrl.load_demo, id="nr-load-demo", block=True,
                            disabled=("busy",))
-            with v.VRow(v_if="input_kind === 'server'", dense=True):
+            with v.VRow(v_if="input_source === 'server'", dense=True):
                 with v.VCol(cols=9):
                     v.VTextField(v_model=("server_path",), label="Volume file (.nii.gz, .nrrd, ...)",
                                  hint=("'inside ' + roots",), persistent_hint=True, density="compact",
@@ -125,7 +125,7 @@ def _inputs(app, v) -> None:
                     v.VBtn("Load", click=(app.ctrl.load_server_file, "[server_path]"), id="nr-load-file",
                            disabled=("busy",))
             # no v_model: the file goes to the server by HTTP (web/uploads.py), never into the state
-            v.VFileInput(v_if="input_kind === 'upload'", label="Upload a scan",
+            v.VFileInput(v_if="input_source === 'upload'", label="Upload a scan",
                          accept=".nii,.nii.gz,.gz,.nrrd,.mha", density="compact", show_size=True,
                          id="nr-upload", disabled=("busy",),
                          update_modelValue="utils.get('nrUpload')($event, upload_token)")
@@ -150,19 +150,21 @@ def _method(v) -> None:
     with v.VExpansionPanel(value="method", id="nr-panel-method"):
         v.VExpansionPanelTitle("Method and target")
         with v.VExpansionPanelText():
-            v.VSelect(v_model=("method",), items=("method_items",), label="Method", density="compact",
-                      id="nr-method")
+            v.VSelect(v_model=("method",), items=("method_items",), label=OPTIONS["method"].label,
+                      title=OPTIONS["method"].help, density="compact", id="nr-method")
             with v.VRow(v_if="method === 'lrp'", dense=True):
                 with v.VCol(cols=12):
-                    v.VSelect(v_model=("preset",), items=("preset_items",), label="LRP rule preset",
-                              density="compact", hide_details=True, id="nr-preset")
+                    v.VSelect(v_model=("preset",), items=("preset_items",), label=OPTIONS["preset"].label,
+                              title=OPTIONS["preset"].help, density="compact", hide_details=True,
+                              id="nr-preset")
                 for name in ("epsilon", "gamma", "alpha"):
                     with v.VCol(cols=4):
                         v.VTextField(v_model_number=(name,), label=OPTIONS[name].label,
                                      title="%s in [%g, %g]" % (OPTIONS[name].help, *OPTIONS[name].bounds),
                                      density="compact", hide_details=True, id=f"nr-rule-{name}")
-            v.VSelect(v_model=("target",), items=("target_items",), label="Target", density="compact",
-                      classes="mt-3", hide_details=True, id="nr-target")
+            v.VSelect(v_model=("target",), items=("target_items",), label=OPTIONS["target"].label,
+                      title=OPTIONS["target"].help, density="compact", classes="mt-3", hide_details=True,
+                      id="nr-target")
 
 
 def _span(name: str) -> dict:
@@ -175,27 +177,30 @@ def _filter(v) -> None:
     with v.VExpansionPanel(value="filter", id="nr-panel-filter"):
         v.VExpansionPanelTitle("Filter")
         with v.VExpansionPanelText():
-            v.VSelect(v_model=("filter_type",), items=("filter_items",), label="Filter type",
-                      density="compact", hide_details=True, id="nr-filter-type")
-            v.VRangeSlider(v_model=("filter_range",), **_span("filter_range"), step=0.01, label="Filter range",
+            v.VSelect(v_model=("filter_type",), items=("filter_items",), label=OPTIONS["filter"].label,
+                      title=OPTIONS["filter"].help, density="compact", hide_details=True,
+                      id="nr-filter-type")
+            v.VRangeSlider(v_model=("filter_range",), **_span("filter_range"), step=0.01,
+                           label=OPTIONS["filter_range"].label,
                            thumb_label=True, hide_details=True, classes="mt-4", id="nr-filter-range",
                            disabled=(f"filter_type === '{NO_FILTER}'",),
-                           title="Bounds of |relevance| / max|relevance| the filter keeps (not the αβ rule's α)")
+                           title=OPTIONS["filter_range"].help)
             v.VSelect(v_model=("filter_placement",), items=("placement_items",),
-                      label="Applied", density="compact", hide_details=True, id="nr-placement")
+                      label=OPTIONS["filter_placement"].label, title=OPTIONS["filter_placement"].help,
+                      density="compact", hide_details=True, id="nr-placement")
 
 
 def _display(v) -> None:
     with v.VExpansionPanel(value="display", id="nr-panel-display"):
         v.VExpansionPanelTitle("Display")
         with v.VExpansionPanelText():
-            v.VSlider(v_model=("opacity",), **_span("opacity"), step=0.05, label="Opacity",
-                      thumb_label=True, hide_details=True, id="nr-opacity")
-            v.VSlider(v_model=("threshold",), **_span("threshold"), step=0.01, label="Threshold",
-                      thumb_label=True, hide_details=True, id="nr-threshold",
-                      title="|R| under this fraction of the colour window is not drawn")
-            v.VCheckbox(v_model=("positive_only",), label="Positive relevance only",
-                        density="compact", hide_details=True, id="nr-positive-only")
+            v.VSlider(v_model=("opacity",), **_span("opacity"), step=0.05, label=OPTIONS["opacity"].label,
+                      title=OPTIONS["opacity"].help, thumb_label=True, hide_details=True, id="nr-opacity")
+            v.VSlider(v_model=("threshold",), **_span("threshold"), step=0.01, label=OPTIONS["threshold"].label,
+                      thumb_label=True, hide_details=True, id="nr-threshold", title=OPTIONS["threshold"].help)
+            v.VCheckbox(v_model=("positive_only",), label=OPTIONS["positive_only"].label,
+                        title=OPTIONS["positive_only"].help, density="compact", hide_details=True,
+                        id="nr-positive-only")
             with v.VRow(dense=True, classes="mt-1"):
                 with v.VCol(cols=6):
                     v.VTextField(v_model_number=("scan_window",), type="number", label="Scan window",
@@ -213,8 +218,8 @@ def _regions(v) -> None:
     with v.VExpansionPanel(value="regions", id="nr-panel-regions"):
         v.VExpansionPanelTitle("Region statistics")
         with v.VExpansionPanelText():
-            v.VSelect(v_model=("atlas",), items=("atlas_items",), label="Atlas", density="compact",
-                      hide_details=True, id="nr-atlas")
+            v.VSelect(v_model=("atlas",), items=("atlas_items",), label=OPTIONS["atlas"].label,
+                      title=OPTIONS["atlas"].help, density="compact", hide_details=True, id="nr-atlas")
 
 
 def _save(v, html) -> None:

@@ -1,4 +1,8 @@
-"""``explain(model, x, method=...)``: one entry point for LRP (the engine, unchanged) and every other method."""
+"""``explain(model, x, method=...)``: one entry point for LRP (the engine, unchanged) and every other method.
+
+The one module that joins ``engine`` (LRP) and ``methods`` (the others); neither imports it
+(``Testing/test_layering.py``). ``NeuroRelevanceLib.explain`` is this function.
+"""
 from __future__ import annotations
 
 import inspect
@@ -6,14 +10,14 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from ..explanation.filters import apply_filter, check_filter
 from ..errors import InputError
-from .gradcam import gradcam, gradcam_plus_plus, guided_gradcam
-from .gradient import gradient, gradient_x_input, smoothgrad
-from .guided_backprop import guided_backprop
-from .integrated_gradients import integrated_gradients
-from .options import choice, flag
-from .summary import NORMALISATIONS, check_weights, summary_of
+from ..methods.gradcam import gradcam, gradcam_plus_plus, guided_gradcam
+from ..methods.gradient import gradient, gradient_x_input, smoothgrad
+from ..methods.guided_backprop import guided_backprop
+from ..methods.integrated_gradients import integrated_gradients
+from ..methods.options import choice, flag
+from ..methods.summary import SUMMARY_NORMALISATIONS, check_weights, summary_of
+from .filters import apply_filter, check_filter
 
 Tensor = torch.Tensor
 
@@ -27,7 +31,7 @@ METHODS = ("lrp",) + tuple(FUNCTIONS) + ("summary",)
 ALIASES = {"saliency": "gradient", "input_x_gradient": "gradient_x_input", "ig": "integrated_gradients",
            "gbp": "guided_backprop", "grad_cam": "gradcam", "grad_cam++": "gradcam++", "gradcampp": "gradcam++",
            "gradcam_plus_plus": "gradcam++", "gradcam_pp": "gradcam++", "guided_grad_cam": "guided_gradcam"}
-DEFAULT_SUMMARY = ("lrp", "guided_backprop", "gradcam++")   # the seed-002 trio
+DEFAULT_SUMMARY = ("lrp", "guided_backprop", "gradcam++")   # the trio Kennedy et al. compared (docs/glossary.md)
 
 
 def canonical(method: Any) -> str:
@@ -72,7 +76,7 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
     """Explain ``model`` at ``x`` with ``method``; returns an ``engine.Explanation`` (relevance shaped like x).
 
     ``method="lrp"``: ``engine.explain`` with ``preset`` and its options, unchanged. Other methods take their
-    own options (see ``methods.<name>``); ``preset`` applies to LRP only and is ignored by them. Seed 001's
+    own options (see ``methods.<name>``); ``preset`` applies to LRP only and is ignored by them. Tjoa et al.'s
     ``filter`` / ``filter_range`` / ``filter_per_channel`` apply to every method's map (at the input).
     ``method="summary"``: ``methods`` (default LRP, guided backprop, Grad-CAM++), ``weights``,
     ``normalisation`` ("rank" or "max-abs"), ``absolute``, ``method_options`` ({method: {option: value}}),
@@ -102,7 +106,7 @@ def _summary(model: Any, x: Tensor, preset: Optional[str], target: Any, methods:
     if "summary" in names:
         raise InputError("A summary cannot contain another summary method; list the methods themselves.")
     check_weights(weights, len(names))
-    choice("normalisation", normalisation, NORMALISATIONS)
+    choice("normalisation", normalisation, SUMMARY_NORMALISATIONS)
     flag("absolute", absolute)
     per = _per_method(method_options, names)
     explanations = [explain(model, x, n, preset, target, **{**shared, **per.get(n, {})}) for n in names]
