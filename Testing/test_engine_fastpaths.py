@@ -25,7 +25,8 @@ def _affine_and_conv(bias: str, nonneg: bool) -> tuple[LinearLayer, LinearLayer]
     c = 5
     w = torch.randn(c, generator=g, dtype=DT)
     w[0] = 0.0  # a channel the layer switches off
-    b = {"none": None, "pos": torch.rand(c, generator=g, dtype=DT), "mixed": torch.randn(c, generator=g, dtype=DT)}[bias]
+    biases = {"none": None, "pos": torch.rand(c, generator=g, dtype=DT), "mixed": torch.randn(c, generator=g, dtype=DT)}
+    b = biases[bias]
     affine = LinearLayer("affine", w, b, input_nonneg=nonneg)
     conv = LinearLayer("conv", torch.diag(w).reshape(c, c, 1, 1, 1), None if b is None else b.clone(), 1, 0, 1, 1,
                        input_nonneg=nonneg)
