@@ -60,6 +60,18 @@ def _neg(t: Optional[Tensor]) -> Optional[Tensor]:
     return None if t is None else t.clamp(max=0)
 
 
+def _channels(v: Tensor, like: Tensor) -> Tensor:
+    """A per-channel vector (C,) shaped to broadcast over a (N, C, *spatial) tensor."""
+    return v.reshape(1, -1, *([1] * (like.dim() - 2)))
+
+
+def _times(fresh: Tensor, x: Tensor) -> Tensor:
+    """``fresh * x``, written into ``fresh`` (a temporary the rule owns) where the shapes allow."""
+    if fresh.shape == torch.broadcast_shapes(fresh.shape, x.shape) and fresh.dtype == x.dtype:
+        return fresh.mul_(x)
+    return fresh * x
+
+
 def _has_negative(layer: LinearLayer, x: Tensor) -> bool:
     """False when the graph guarantees x >= 0 (e.g. after a ReLU); otherwise look."""
     if layer.input_nonneg:
@@ -105,9 +117,12 @@ class Epsilon(Rule):
         self.epsilon = nonnegative("epsilon", epsilon, type(self).__name__)
 
     def relevance(self, layer, x, z, r, pre=None):
+        if layer.kind == "affine":  # one input per output: R_x = (x w) · R / stab(x w + b), no transposed map
+            u = layer.forward(x, layer.weight, None)
+            return divide(r, u if layer.bias is None else u + _channels(layer.bias, u), self.epsilon).mul_(u)
         if z is None:
             z = layer.forward(x, layer.weight, layer.bias)
-        return x * layer.vjp(x, layer.weight, divide(r, z, self.epsilon))
+        return _times(layer.vjp(x, layer.weight, divide(r, z, self.epsilon)), x)
 
 
 class LRP0(Epsilon):
@@ -145,9 +160,26 @@ class AlphaBeta(Rule):
             z = z + layer.forward(xn, w_b, None)
         s = divide(r, z, self.stabilizer, sign, inplace=True)  # z is ours: a companion or fresh
         del z
-        out = xp * layer.vjp(xp, w_a, s)
+        out = _times(layer.vjp(xp, w_a, s), xp)
         if mixed:
-            out = out + xn * layer.vjp(xn, w_b, s)
+            out.add_(_times(layer.vjp(xn, w_b, s), xn))
+        return out
+
+    def _affine(self, layer, x, r):
+        """Closed form on a per-channel affine layer: the positive part of one term ``u = x w`` is u⁺
+        (x⁺w⁺ + x⁻w⁻), so ``R_x = α u⁺ R / (u⁺ + b⁺ + ε) − β u⁻ R / (u⁻ + b⁻ − ε)``."""
+        u = layer.forward(x, layer.weight, None)
+        b = self._bias(layer)
+        out = None
+        for factor, clamp, bias, sign in ((self.alpha, {"min": 0}, _pos(b), +1), (-self.beta, {"max": 0}, _neg(b), -1)):
+            if factor == 0.0:
+                continue
+            part = u.clamp(**clamp)
+            den = part if bias is None else part + _channels(bias, part)
+            rel = divide(r, den, self.stabilizer, sign, inplace=bias is not None).mul_(part)
+            if factor != 1.0:
+                rel.mul_(factor)
+            out = rel if out is None else out.add_(rel)
         return out
 
     def _bias(self, layer):
@@ -163,15 +195,17 @@ class AlphaBeta(Rule):
         return pairs
 
     def relevance(self, layer, x, z, r, pre=None):
+        if layer.kind == "affine":
+            return self._affine(layer, x, r)
         w, b = layer.weight, self._bias(layer)
         mixed = _has_negative(layer, x)
         pre = pre or [None, None]
         wp, wn = w.clamp(min=0), w.clamp(max=0)
         out = self._part(layer, x, r, wp, wn, _pos(b), mixed, +1, pre[0])
         if self.alpha != 1.0:
-            out = self.alpha * out
+            out.mul_(self.alpha)
         if self.beta != 0.0:
-            out = out - self.beta * self._part(layer, x, r, wn, wp, _neg(b), mixed, -1, pre[1])
+            out.sub_(self._part(layer, x, r, wn, wp, _neg(b), mixed, -1, pre[1]), alpha=self.beta)
         return out
 
 

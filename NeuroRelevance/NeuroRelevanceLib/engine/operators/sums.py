@@ -63,12 +63,13 @@ class Sum(Op):
         for _, value, sign in terms:
             term = value if sign == 1 else value * sign
             z = term if z is None else z + term
-        s = divide(r, z, walk.stabilizer)
+        s = divide(r, z, walk.stabilizer)  # a temporary of ours: the last term's share is written into it
         del z
-        for a, value, sign in terms:
-            if a is None:
-                continue
-            contrib = s * value
+        live = [t for t in terms if t[0] is not None]
+        for k, (a, value, sign) in enumerate(live):
+            last = k == len(live) - 1 and isinstance(value, Tensor) and s.shape == torch.broadcast_shapes(
+                s.shape, value.shape) and s.dtype == value.dtype
+            contrib = s.mul_(value) if last else s * value
             if sign != 1:
                 contrib.mul_(sign)
             walk.give(a, _reduce_to(contrib, value.shape))
