@@ -20,8 +20,8 @@ DEFAULT_OUT = ROOT / "NeuroRelevance" / "NeuroRelevanceLib" / "pretrained"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from NeuroRelevanceLib.pretrained.training import train_all
     from NeuroRelevanceLib.pretrained import MODELS
+    from NeuroRelevanceLib.pretrained.training import train_all
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for cards and weights")

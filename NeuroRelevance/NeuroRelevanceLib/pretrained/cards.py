@@ -109,7 +109,7 @@ def generator_check(card_path: str | Path) -> dict[str, Any]:
     subjects from the same seed, the numbers differ and the weights should be retrained. (Rounded
     statistics rather than a hash: they survive last-bit differences between numpy builds.)
     """
-    from .heldout import held_out_subjects, held_out_indices
+    from .heldout import held_out_indices, held_out_subjects
 
     index = held_out_indices(card_path)[0]
     subject = next(held_out_subjects(card_path, indices=[index]))

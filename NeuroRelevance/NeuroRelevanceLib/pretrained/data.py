@@ -53,7 +53,7 @@ def model_grid_for(grid: Grid, multiple: int = 1) -> ModelGrid:
 def to_model_space(volume_kji: np.ndarray, grid: ModelGrid) -> np.ndarray:
     """Zero-pad a ``(..., k, j, i)`` array onto ``grid`` (the padding goes after the last voxel)."""
     kji = np.asarray(volume_kji)
-    pad = [(0, 0)] * (kji.ndim - 3) + [(0, t - s) for s, t in zip(kji.shape[-3:], grid.shape_kji)]
+    pad = [(0, 0)] * (kji.ndim - 3) + [(0, t - s) for s, t in zip(kji.shape[-3:], grid.shape_kji, strict=True)]
     if any(p[1] < 0 for p in pad):
         raise ValueError(f"volume of shape {kji.shape[-3:]} (KJI) is larger than the model grid "
                          f"{grid.shape_kji}")

@@ -15,15 +15,17 @@ with :mod:`NeuroRelevanceLib.metrics.groundtruth` inside the brain, beside the o
 conserves best (smallest median conservation error); if none does, the one with the highest mass
 accuracy. The bar is on the *mean* over the held-out subjects (mean mass accuracy against mean
 chance); each preset's weakest subject (``min_subject_fold``: the smallest per-subject mass accuracy /
-chance) is recorded beside it and named in the reason. The card then records the scores (``evidence``), the preset and the reason in words
+chance) is recorded beside it and named in the reason. The card then records the scores (``evidence``),
+the preset and the reason in words
 (``recommendation_reason``), see :func:`write_evidence` and
 ``benchmarks/bench_groundtruth.py --write-evidence``.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,9 +75,9 @@ def _maps(name: str, loaded: Any, subject: Any, methods: list[str]) -> tuple[dic
 
 
 def score_card(name: str, card_path: str | Path, *, max_subjects: int = 100, min_age: float = 50.0,
-               presets: Optional[tuple[str, ...]] = None, split: str = "test",
+               presets: tuple[str, ...] | None = None, split: str = "test",
                other_methods: bool = True,
-               log: Optional[Callable[[str], None]] = print) -> tuple[Any, dict]:
+               log: Callable[[str], None] | None = print) -> tuple[Any, dict]:
     """The ground-truth report (``metrics.groundtruth_report``) of a demo model over its held-out
     subjects, and per method its mean seconds and (LRP) median conservation error.
 

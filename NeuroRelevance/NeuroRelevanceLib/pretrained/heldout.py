@@ -13,9 +13,9 @@ same subject as a control) or without any effect ("all"; lesion subjects: withou
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -132,7 +132,7 @@ def _add_truth(subject: HeldOutSubject, channels: np.ndarray, twin: np.ndarray, 
                atlas: np.ndarray | None, grid: Grid, target: Grid) -> None:
     """Brain mask, atlas labels and the true change map (all (k, j, i) on ``grid``), on the model grid ``target``."""
     change = np.zeros(target.shape_kji, np.float64)
-    for a, b in zip(channels, twin):
+    for a, b in zip(channels, twin, strict=True):
         inside = a.ravel(order="F")  # the channel's voxels in (i, j, k) order, as the cards' figures were computed
         scale = float(inside[inside != 0].std()) or 1.0
         change += np.abs(resample(a - b, grid, target)) / scale

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 RULE = ("score every candidate on the validation subjects with the evidence's metric and rule "
         "(pretrained.evidence.recommend: mean mass accuracy of positive relevance in the true mask over "
@@ -23,7 +24,7 @@ RULE = ("score every candidate on the validation subjects with the evidence's me
 
 
 def validation_score(name: str, card_path: str | Path, *, min_age: float = 50.0,
-                     log: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+                     log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """One candidate's validation figures: the rule's preset, its mass accuracy, chance, fold,
     weakest subject's fold, the validation MAE and the indices of the subjects scored."""
     from .evidence import recommend, score_card
@@ -51,9 +52,10 @@ def selection_record(name: str, scores: list[dict[str, Any]], val_range: list[in
     """What the card records: candidates with their validation scores, the subjects, the rule, the choice."""
     best = select(scores)
     subjects = scores[0]["subjects"]
+    chosen_by = (f"controls aged >= {min_age:g}" if name == "brain_age_resnet" else "as the evidence selects them")
     return {"split": "val", "val_range": list(val_range), "subjects": subjects,
-            "subjects_note": (f"validation subjects scored: {'controls aged >= ' + format(min_age, 'g') if name == 'brain_age_resnet' else 'as the evidence selects them'}"
-                              ", the same selection the evidence uses on the test split"),
+            "subjects_note": ("validation subjects scored: " + chosen_by
+                              + ", the same selection the evidence uses on the test split"),
             "rule": RULE, "script": "scripts/select_demo_seed.py",
             "candidates": [{k: v for k, v in s.items() if k != "subjects"} for s in scores],
             "selected_train_seed": best["train_seed"],
@@ -61,7 +63,7 @@ def selection_record(name: str, scores: list[dict[str, Any]], val_range: list[in
 
 
 def select_candidate(name: str, candidates: list[str | Path], out_dir: str | Path, *, min_age: float = 50.0,
-                     log: Optional[Callable[[str], None]] = print) -> dict[str, Any]:
+                     log: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Score each candidate folder's ``<name>.json`` on validation, copy the kept one's card and
     weights into ``out_dir`` with the selection record in ``training.selection``; return the record."""
     from .cards import _INTENDED_USE

@@ -11,9 +11,9 @@ present) and scored on the held-out subjects; :func:`train_all` writes weights a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -22,10 +22,17 @@ import torch.nn.functional as F
 
 from .. import nets
 from .cards import write_model
-from .data import (LESION_NORMALIZATION, T1_NORMALIZATION, ModelGrid, Split, model_grid_for,
-                   normalized_channels, split_indices, to_model_space)
-from .loops import (classification_metrics, fit, predict, regression_metrics,
-                    segmentation_metrics)
+from .data import (
+    LESION_NORMALIZATION,
+    T1_NORMALIZATION,
+    ModelGrid,
+    Split,
+    model_grid_for,
+    normalized_channels,
+    split_indices,
+    to_model_space,
+)
+from .loops import classification_metrics, fit, predict, regression_metrics, segmentation_metrics
 
 AD_CLASSES = ["control", "AD"]
 LESION_CLASSES = ["background", "lesion"]
@@ -240,7 +247,7 @@ def lesion_patches(size: int = 24, p_lesion: float = 0.7):
     def crop(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ys = [], []
         shape = torch.tensor(y.shape[1:])
-        for xi, yi in zip(x, y):
+        for xi, yi in zip(x, y, strict=True):
             fg = torch.nonzero(yi > 0)
             if len(fg) and float(torch.rand(1, generator=gen)) < p_lesion:
                 centre = fg[int(torch.randint(len(fg), (1,), generator=gen))]
