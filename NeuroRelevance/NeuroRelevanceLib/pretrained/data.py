@@ -46,8 +46,8 @@ def model_grid_for(grid: Grid, multiple: int = 1) -> ModelGrid:
     if not np.allclose(affine[:3, :3], np.diag(np.diag(affine[:3, :3]))) or (np.diag(affine)[:3] <= 0).any():
         raise ValueError("the demo generator's grid must be axis-aligned RAS (positive diagonal affine)")
     padded = tuple(int(-(-n // multiple) * multiple) for n in grid.shape_kji)
-    return ModelGrid(shape_kji=padded, spacing=float(affine[0, 0]),
-                     origin=tuple(float(v) for v in affine[:3, 3]))
+    return ModelGrid(shape_kji=(padded[0], padded[1], padded[2]), spacing=float(affine[0, 0]),
+                     origin=(float(affine[0, 3]), float(affine[1, 3]), float(affine[2, 3])))
 
 
 def to_model_space(volume_kji: np.ndarray, grid: ModelGrid) -> np.ndarray:

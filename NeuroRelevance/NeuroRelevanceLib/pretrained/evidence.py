@@ -94,14 +94,21 @@ def score_card(name: str, card_path: str | Path, *, max_subjects: int = 100, min
     maps: dict[str, list] = {m: [] for m in methods}
     seconds: dict[str, list] = {m: [] for m in methods}
     conservation: dict[str, list] = {m: [] for m in methods if m.startswith("lrp:")}
-    masks, brains, changes, atlases, names = [], [], [], [], []
+    masks: list[np.ndarray] = []
+    brains: list[np.ndarray] = []
+    changes: list[np.ndarray] = []
+    atlases: list[np.ndarray | None] = []
+    names: list[str] = []
     subjects = held_out_subjects(card_path, truth=twin, min_age=min_age if name == "brain_age_resnet" else None,
                                  indices=held_out_indices(card_path, split), **select)
     for subject in subjects:
         if len(masks) >= max_subjects:
             break
         mask = np.isin(subject.labels, labels)
-        if not (mask & subject.brain).any():
+        brain, change = subject.brain, subject.change
+        if brain is None or change is None:
+            raise ValueError(f"held-out subject {subject.index} has no ground truth: build it with truth=")
+        if not (mask & brain).any():
             continue
         subject_maps, secs, cons = _maps(name, loaded, subject, methods)
         for m in methods:
@@ -110,8 +117,8 @@ def score_card(name: str, card_path: str | Path, *, max_subjects: int = 100, min
         for m, v in cons.items():
             conservation[m].append(v)
         masks.append(mask)
-        brains.append(subject.brain)
-        changes.append(subject.change)
+        brains.append(brain)
+        changes.append(change)
         atlases.append(subject.atlas)
         names.append(subject.subject_id)
         if log:

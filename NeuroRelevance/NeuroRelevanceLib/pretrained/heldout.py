@@ -92,13 +92,13 @@ def held_out_subjects(card_path: str | Path, *, indices: list[int] | None = None
         from ..demo.lesions import synthesize_lesion_subject
 
         for i in chosen:
-            s = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"])
-            x, lab, target = _prepare(list(s.channels), s.lesion, s.grid, card)
-            subject = HeldOutSubject(i, s.subject_id, x, lab)
+            lesion = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"])
+            x, lab, target = _prepare(list(lesion.channels), lesion.lesion, lesion.grid, card)
+            subject = HeldOutSubject(i, lesion.subject_id, x, lab)
             if truth:
-                twin = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"],
-                                                 lesions=False)
-                _add_truth(subject, s.channels, twin.channels, s.brain, None, s.grid, target)
+                healthy = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"],
+                                                    lesions=False)
+                _add_truth(subject, lesion.channels, healthy.channels, lesion.brain, None, lesion.grid, target)
             yield subject
         return
     from ..demo.cohort import cohort_table, synthesize_subject

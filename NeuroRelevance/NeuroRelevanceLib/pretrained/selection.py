@@ -72,8 +72,7 @@ def select_candidate(name: str, candidates: list[str | Path], out_dir: str | Pat
     say = log or (lambda s: None)
     scores, folders = [], {}
     for folder in map(Path, candidates):
-        card = folder / f"{name}.json"
-        score = validation_score(name, card, min_age=min_age)
+        score = validation_score(name, folder / f"{name}.json", min_age=min_age)
         folders[score["train_seed"]] = folder
         scores.append(score)
         say(f"  seed {score['train_seed']}: {score['preset']} {score['mass_accuracy']:.3f} = "

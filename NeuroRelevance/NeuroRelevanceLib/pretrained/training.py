@@ -10,10 +10,12 @@ present) and scored on the held-out subjects; :func:`train_all` writes weights a
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -39,7 +41,7 @@ LESION_CLASSES = ["background", "lesion"]
 AD_KWARGS = {"in_channels": 1, "n_outputs": 2, "channels": [4, 8, 16]}
 AGE_KWARGS = {"in_channels": 1, "n_outputs": 1, "widths": [4, 8, 16], "units": [1, 1, 1],
               "task": "regression", "stem_stride": 2}
-LESION_KWARGS = {"in_channels": 4, "n_classes": 2, "features": [4, 8, 16]}
+LESION_KWARGS: dict[str, Any] = {"in_channels": 4, "n_classes": 2, "features": [4, 8, 16]}
 
 
 @dataclass
@@ -84,8 +86,9 @@ def t1_data(n_subjects: int = 160, spacing: float = 4.0, seed: int = 0,
     from ..demo import generate_cohort_arrays
     from ..demo.atrophy import AtrophyParams
 
-    params = AtrophyParams(pattern=pattern, age_pattern=age_pattern,
-                           **({} if age_loss_at_90 is None else {"age_loss_at_90": float(age_loss_at_90)}))
+    params = AtrophyParams(pattern=pattern, age_pattern=age_pattern)
+    if age_loss_at_90 is not None:
+        params = dataclasses.replace(params, age_loss_at_90=float(age_loss_at_90))
     cohort = generate_cohort_arrays(n_subjects, spacing=spacing, seed=seed, params=params,
                                     skull_strip=skull_strip)
     grid = model_grid_for(cohort.grid)
@@ -130,9 +133,9 @@ def center_logits(model: nn.Module) -> None:
     half the log-odds), so explaining one logit explains the decision."""
     fc = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
     with torch.no_grad():
-        fc.weight -= fc.weight.mean(0, keepdim=True)
+        fc.weight.sub_(fc.weight.mean(0, keepdim=True))
         if fc.bias is not None:
-            fc.bias -= fc.bias.mean()
+            fc.bias.sub_(fc.bias.mean())
 
 
 def train_ad_cnn(data: T1Data, seed: int = 0, epochs: int = 6,
@@ -148,7 +151,7 @@ def train_ad_cnn(data: T1Data, seed: int = 0, epochs: int = 6,
     kwargs = dict(AD_KWARGS, pool=pool, **({"channels": list(channels)} if channels else {}))
     model = nets.build("DeepTaylorCNN", seed=seed, **kwargs).to(_device())
     features: list[torch.Tensor] = []
-    hook = model.features.register_forward_hook(lambda m, i, o: features.append(o))
+    hook = cast(nn.Module, model.features).register_forward_hook(lambda m, i, o: features.append(o))
 
     def loss_fn(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         penalty = features[-1].mean() if features else out.new_zeros(())
@@ -189,10 +192,11 @@ def train_brain_age(data: T1Data, seed: int = 0, epochs: int = 12,
     mean, sd = float(data.age[tr].mean()), float(data.age[tr].std())
     model = nets.build("PreActResNet3d", seed=seed, **AGE_KWARGS).to(_device())
     with torch.no_grad():  # start at the mean age, scale the head to years
-        model.head.bias.fill_(mean)
-        model.head.weight.mul_(sd)
+        head = cast(nn.Linear, model.head)
+        head.bias.fill_(mean)
+        head.weight.mul_(sd)
     features: list[torch.Tensor] = []
-    hook = model.bn_final.register_forward_hook(lambda m, i, o: features.append(F.relu(o)))
+    hook = cast(nn.Module, model.bn_final).register_forward_hook(lambda m, i, o: features.append(F.relu(o)))
 
     def loss(out: torch.Tensor, age: torch.Tensor) -> torch.Tensor:
         penalty = features[-1].mean() if features else out.new_zeros(())
