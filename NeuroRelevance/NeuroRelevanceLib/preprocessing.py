@@ -116,8 +116,8 @@ def check_overlap(scan: Grid, model: Grid, array_kji: np.ndarray | None = None,
                   origin_given: bool = True) -> float:
     """Refuse a scan whose data cover less than ``MIN_GRID_COVERAGE`` of the model's input grid (not
     registered to the card's template, or not a brain); returns the covered share. Without ``array_kji``
-    the scan's whole field of view counts as data."""
-    data = np.ones(scan.shape_kji, np.float32) if array_kji is None else array_kji
+    an all-zero scan, the scan's whole field of view counts as data (an empty scan is refused as such later)."""
+    data = array_kji if array_kji is not None and np.any(array_kji) else np.ones(scan.shape_kji, np.float32)
     covered = grid_coverage(data, scan, model)
     if covered >= MIN_GRID_COVERAGE:
         return covered
@@ -126,7 +126,7 @@ def check_overlap(scan: Grid, model: Grid, array_kji: np.ndarray | None = None,
            "check that the scan is a whole brain at the card's resolution")
     raise InputError(
         f"The scan's data cover {100 * covered:.2g} % of the model's input grid (RAS box {_box(model)} mm; the "
-        f"scan's grid spans {_box(scan)} mm): it {where}, so the model would explain empty space. Nothing was "
+        f"scan's grid spans {_box(scan)} mm): it {where}, so the model would see no brain. Nothing was "
         f"run; {fix} (see {REGISTRATION_DOCS}).")
 
 
