@@ -118,9 +118,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run a parsed sub-command through the common error handler; returns the exit code."""
+    from .models.model_files import CLI_TRUST_HINT, UntrustedFileError
+
     command = f"neurorelevance {getattr(args, 'command', '') or ''}".strip()
     try:
         return int(args.func(args) or 0)
+    except UntrustedFileError as exc:  # wherever a command met it: the command line's advice, not trusted=True
+        return user_error(command, f"{exc.found} {CLI_TRUST_HINT}")
     except InputError as exc:
         return user_error(command, str(exc))
     except KeyboardInterrupt:
