@@ -353,13 +353,23 @@ def _written_files(root: Path, writes: Sequence[str]) -> Iterator[tuple[Path, st
 
 
 def device_argument(device: str, option: str = "--device") -> None:
-    """Refuse an unknown device name before anything is loaded."""
-    from .device import resolve_device
+    """Refuse a device name that is unknown or not available here before anything is loaded: the one
+    message every sub-command gives (in command-line words)."""
+    import re
 
+    from .device import DeviceError, resolve_device
+
+    if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", str(device)):
+        raise InputError(f"{option} {device}: unknown device; use auto, cpu, cuda or cuda:N.")
     try:
         resolve_device(device)
-    except ValueError as exc:
-        raise InputError(f"{option} {device!r}: {exc}") from None
+    except DeviceError as exc:
+        if exc.unknown:
+            raise InputError(f"{option} {device}: unknown device; use auto, cpu, cuda or cuda:N.") from None
+        if device == "cuda" or "no CUDA device" in str(exc):
+            raise InputError(f"{option} {device}: no CUDA device is available here; use {option} auto (CUDA when "
+                             f"present) or {option} cpu.") from None
+        raise InputError(f"{option} {exc}") from None
 
 
 def load_model_argument(path: str | Path, option: str = "--model", **options):

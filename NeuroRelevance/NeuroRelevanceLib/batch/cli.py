@@ -108,11 +108,14 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run_explain(args: argparse.Namespace) -> int:
     """Run ``explain`` for parsed ``args``; InputError goes to the command line's handler (exit 2)."""
+    from ..cli_checks import device_argument
     from ..errors import InputError
     from ..vocabulary import library_filter
     from .progress import ProgressReporter
     from .run import explain_cohort
     from .summary import summary_lines
+
+    device_argument(args.device)  # the message every sub-command gives, before the inputs are read
 
     inputs = args.inputs[0] if len(args.inputs) == 1 and args.inputs[0].lower().endswith((".csv", ".tsv")) \
         else list(args.inputs)

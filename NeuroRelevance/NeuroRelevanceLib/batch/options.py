@@ -69,7 +69,10 @@ class BatchOptions:
             check_filter(self.filter, tuple(self.filter_range), self.filter_placement)
         except (ValueError, TypeError) as exc:
             raise InputError(f"{exc} (--filter, --filter-range, --filter-placement)") from exc
-        resolved = resolve_target(self.target, card)
+        try:
+            resolved = resolve_target(self.target, card)
+        except InputError as exc:
+            raise InputError(f"--target (target=) {self.target}: {exc}") from None
         classes = list(card.output.classes)
         if isinstance(resolved, int) and card.output.type == "classification" and classes \
                 and not 0 <= resolved < len(classes):

@@ -132,7 +132,10 @@ def _class_target(text: str | None, card) -> int | None:
         if int(text) < 0:
             raise InputError(f"--target {text}: give a class index ≥ 0 or a class name.")
         return int(text)
-    return resolve_target(text, card)
+    try:
+        return resolve_target(text, card)
+    except InputError as exc:
+        raise InputError(f"--target {text}: {exc}") from None
 
 
 def run_compare(args: argparse.Namespace) -> int:
