@@ -241,3 +241,21 @@ def test_help_texts_read_plainly():
 def test_methods_doc_names_the_inclusivity_flag():
     text = (Path(__file__).resolve().parents[1] / "docs" / "methods.md").read_text(encoding="utf-8")
     assert "--inclusivity-threshold" in text
+
+
+def test_every_bounded_number_option_names_its_range_in_the_help():
+    """The class of F9: a range the parser enforces is one the help states."""
+    import argparse
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    missing = []
+    for name, sub in commands.choices.items():
+        for action in sub._actions:  # noqa: SLF001
+            span = getattr(action.type, "span", "")
+            if not span.startswith("in ["):
+                continue
+            text = " ".join((action.help or "").split())
+            if span.removeprefix("in ") not in text:
+                missing.append(f"{name} {'/'.join(action.option_strings)}: {span} not in {text!r}")
+    assert not missing, "\n".join(missing)

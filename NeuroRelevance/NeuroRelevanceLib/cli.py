@@ -52,8 +52,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                                              "demo network and write the files")
     demo.add_argument("--output", default="demo-output", help="output folder (default: %(default)s)")
     demo.add_argument("--spacing", type=number(*DEMO_SPACING, unit="mm"), default=2.0,
-                      help=f"resolution of the generated scan in mm, {DEMO_SPACING[0]:g} to {DEMO_SPACING[1]:g} "
-                           "(default: %(default)s)")
+                      help="resolution of the generated scan in mm (default: %(default)s)")
     add_option(demo, "atlas", default="DesikanKilliany", help_suffix="default: %(default)s")
     demo.add_argument("--smoke", action="store_true",
                       help="only the MRML bridge smoke run (no network)")

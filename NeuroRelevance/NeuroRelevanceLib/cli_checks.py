@@ -42,6 +42,11 @@ class Parser(argparse.ArgumentParser):
         print(one_line(f"{self.prog}: error: {message} (see {self.prog} --help)"), file=sys.stderr)
         self.exit(2)
 
+    def add_argument(self, *args, **kwargs):
+        """``add_argument`` whose help states the range a :func:`number` type enforces ("range [1, 4096]")."""
+        kwargs["help"] = with_range(kwargs.get("help"), getattr(kwargs.get("type"), "span", ""))
+        return super().add_argument(*args, **kwargs)
+
     def parse_known_args(self, args=None, namespace=None):
         namespace, extras = super().parse_known_args(args, namespace)
         for action in self._actions:  # argparse turns "--opt=--" into [] without calling the type
@@ -53,6 +58,17 @@ class Parser(argparse.ArgumentParser):
                 count = "one value" if action.nargs in (None, "+") else f"{action.nargs} values"
                 self.error(f"argument {'/'.join(action.option_strings)}: expected {count}")
         return namespace, extras
+
+
+def with_range(help_text: str | None, span: str) -> str | None:
+    """``help_text`` with the range ``span`` ("in [0, 100]") as a note, unless it states it already; a help
+    text that ends in a parenthesis takes the note inside it."""
+    if not span.startswith("in [") or help_text is None or help_text == argparse.SUPPRESS:
+        return help_text
+    note = f"range {span.removeprefix('in ')}"
+    if span.removeprefix("in ") in help_text:
+        return help_text
+    return f"{help_text[:-1]}; {note})" if help_text.endswith(")") else f"{help_text} ({note})"
 
 
 def user_error(command: str, message: str) -> int:
@@ -116,6 +132,7 @@ def number(low: float = -math.inf, high: float = math.inf, *, integer: bool = Fa
         return value
 
     convert.__name__ = kind
+    convert.span = span.strip()  # type: ignore[attr-defined]  # "in [0, 100]", ">= 1" or "": for help texts
     return convert
 
 

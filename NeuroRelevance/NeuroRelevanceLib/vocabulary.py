@@ -130,8 +130,8 @@ OPTIONS: dict[str, Option] = _options(
            _rule_default("epsilon"), low=0.0, high=1000.0, flag="--epsilon", slicer="epsilon", label="ε"),
     Option("gamma", float, "γ of the LRP-γ rules", _rule_default("gamma"), low=0.0, high=1000.0,
            flag="--gamma", slicer="gamma", label="γ"),
-    Option("alpha", float, "α of the αβ presets (β = α − 1; default: the preset's own, another value runs "
-           "AlphaBeta(α, α − 1)); not the filter range", None, shown=1.0, low=1.0, high=10.0, flag="--alpha",
+    Option("alpha", float, "α of the αβ presets, β = α − 1 (not the filter range's α1, α2); default: the preset's "
+           "own α, another value runs AlphaBeta(α, α − 1)", None, shown=1.0, low=1.0, high=10.0, flag="--alpha",
            slicer="alpha", label="αβ rule α"),
     Option("target", str, "class name or index to explain (default: the predicted class; another class gives an "
            "anti-heatmap)", None, shown=PREDICTED, flag="--target", slicer="target", label="Target"),
@@ -256,7 +256,11 @@ def add_option(parser: Any, name: str, *, help_suffix: str = "", **overrides: An
         kwargs["type"] = cli_number(name)
     kwargs.update(overrides)
     text = opt.help
+    if help_suffix:  # one parenthesis: a help text that ends in one takes the note inside it
+        text = f"{text[:-1]}; {help_suffix})" if text.endswith(")") else f"{text} ({help_suffix})"
     if opt.low is not None and opt.high is not None and opt.high != float("inf"):
-        text += f" in [{opt.bounds[0]:g}, {opt.bounds[1]:g}]"
-    kwargs["help"] = f"{text} ({help_suffix})" if help_suffix else text
+        from .cli_checks import with_range
+
+        text = with_range(text, f"in [{opt.bounds[0]:g}, {opt.bounds[1]:g}]") or text
+    kwargs["help"] = text
     return parser.add_argument(opt.flag, **kwargs)

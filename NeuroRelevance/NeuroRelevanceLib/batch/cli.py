@@ -25,7 +25,7 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=number(1, 4096, integer=True), default=None, metavar="N",
                        help="run on a Dask LocalCluster of N worker processes on this machine "
-                            "(default: everything in this process, no cluster)")
+                            "(default: everything in this process, no cluster; range [1, 4096])")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="run on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (one started with "
                             "dask-jobqueue on SLURM: see docs/batch.md)")
