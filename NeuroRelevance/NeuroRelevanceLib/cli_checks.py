@@ -61,14 +61,14 @@ class Parser(argparse.ArgumentParser):
 
 
 def with_range(help_text: str | None, span: str) -> str | None:
-    """``help_text`` with the range ``span`` ("in [0, 100]") as a note, unless it states it already; a help
-    text that ends in a parenthesis takes the note inside it."""
+    """``help_text`` with the range ``span`` ("in [0, 100]") as a note, unless it states it already: "(range
+    [0, 100])", or "; range [0, 100]" after a help text that ends in a parenthesis (never two in a row)."""
     if not span.startswith("in [") or help_text is None or help_text == argparse.SUPPRESS:
         return help_text
     note = f"range {span.removeprefix('in ')}"
     if span.removeprefix("in ") in help_text:
         return help_text
-    return f"{help_text[:-1]}; {note})" if help_text.endswith(")") else f"{help_text} ({note})"
+    return f"{help_text}; {note}" if help_text.endswith(")") else f"{help_text} ({note})"
 
 
 def user_error(command: str, message: str) -> int:

@@ -256,8 +256,8 @@ def add_option(parser: Any, name: str, *, help_suffix: str = "", **overrides: An
         kwargs["type"] = cli_number(name)
     kwargs.update(overrides)
     text = opt.help
-    if help_suffix:  # one parenthesis: a help text that ends in one takes the note inside it
-        text = f"{text[:-1]}; {help_suffix})" if text.endswith(")") else f"{text} ({help_suffix})"
+    if help_suffix:  # no second parenthesis right after one: "(…); note"
+        text = f"{text}; {help_suffix}" if text.endswith(")") else f"{text} ({help_suffix})"
     if opt.low is not None and opt.high is not None and opt.high != float("inf"):
         from .cli_checks import with_range
 
