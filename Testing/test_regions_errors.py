@@ -120,7 +120,7 @@ def test_bad_options(atlas, kwargs, message):
 
 
 def test_unknown_atlas_lists_the_choices():
-    with pytest.raises(InputError, match=r"neither a bundled atlas.*available_atlases"):
+    with pytest.raises(InputError, match=r"neither a bundled atlas.*AAL3, DesikanKilliany"):
         region_statistics(kji(inside_heat(), AFFINE), "Brodmann")
 
 

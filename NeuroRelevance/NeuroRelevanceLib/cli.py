@@ -52,8 +52,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                                              "demo network and write the files")
     demo.add_argument("--output", default="demo-output", help="output folder (default: %(default)s)")
     demo.add_argument("--spacing", type=number(*DEMO_SPACING, unit="mm"), default=2.0,
-                      help=f"resolution of the generated scan in mm, {DEMO_SPACING[0]:g} to {DEMO_SPACING[1]:g} "
-                           "(default: %(default)s)")
+                      help="resolution of the generated scan in mm (default: %(default)s)")
     add_option(demo, "atlas", default="DesikanKilliany", help_suffix="default: %(default)s")
     demo.add_argument("--smoke", action="store_true",
                       help="only the MRML bridge smoke run (no network)")
@@ -118,9 +117,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run a parsed sub-command through the common error handler; returns the exit code."""
+    from .models.model_files import CLI_TRUST_HINT, UntrustedFileError
+
     command = f"neurorelevance {getattr(args, 'command', '') or ''}".strip()
     try:
         return int(args.func(args) or 0)
+    except UntrustedFileError as exc:  # wherever a command met it: the command line's advice, not trusted=True
+        return user_error(command, f"{exc.found} {CLI_TRUST_HINT}")
     except InputError as exc:
         return user_error(command, str(exc))
     except KeyboardInterrupt:

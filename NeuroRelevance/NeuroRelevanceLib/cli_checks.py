@@ -42,6 +42,11 @@ class Parser(argparse.ArgumentParser):
         print(one_line(f"{self.prog}: error: {message} (see {self.prog} --help)"), file=sys.stderr)
         self.exit(2)
 
+    def add_argument(self, *args, **kwargs):
+        """``add_argument`` whose help states the range a :func:`number` type enforces ("range [1, 4096]")."""
+        kwargs["help"] = with_range(kwargs.get("help"), getattr(kwargs.get("type"), "span", ""))
+        return super().add_argument(*args, **kwargs)
+
     def parse_known_args(self, args=None, namespace=None):
         namespace, extras = super().parse_known_args(args, namespace)
         for action in self._actions:  # argparse turns "--opt=--" into [] without calling the type
@@ -53,6 +58,17 @@ class Parser(argparse.ArgumentParser):
                 count = "one value" if action.nargs in (None, "+") else f"{action.nargs} values"
                 self.error(f"argument {'/'.join(action.option_strings)}: expected {count}")
         return namespace, extras
+
+
+def with_range(help_text: str | None, span: str) -> str | None:
+    """``help_text`` with the range ``span`` ("in [0, 100]") as a note, unless it states it already: "(range
+    [0, 100])", or "; range [0, 100]" after a help text that ends in a parenthesis (never two in a row)."""
+    if not span.startswith("in [") or help_text is None or help_text == argparse.SUPPRESS:
+        return help_text
+    note = f"range {span.removeprefix('in ')}"
+    if span.removeprefix("in ") in help_text:
+        return help_text
+    return f"{help_text}; {note}" if help_text.endswith(")") else f"{help_text} ({note})"
 
 
 def user_error(command: str, message: str) -> int:
@@ -116,6 +132,7 @@ def number(low: float = -math.inf, high: float = math.inf, *, integer: bool = Fa
         return value
 
     convert.__name__ = kind
+    convert.span = span.strip()  # type: ignore[attr-defined]  # "in [0, 100]", ">= 1" or "": for help texts
     return convert
 
 
@@ -353,21 +370,34 @@ def _written_files(root: Path, writes: Sequence[str]) -> Iterator[tuple[Path, st
 
 
 def device_argument(device: str, option: str = "--device") -> None:
-    """Refuse an unknown device name before anything is loaded."""
-    from .device import resolve_device
+    """Refuse a device name that is unknown or not available here before anything is loaded: the one
+    message every sub-command gives (in command-line words)."""
+    import re
 
+    from .device import DeviceError, resolve_device
+
+    if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", str(device)):
+        raise InputError(f"{option} {device}: unknown device; use auto, cpu, cuda or cuda:N.")
     try:
         resolve_device(device)
-    except ValueError as exc:
-        raise InputError(f"{option} {device!r}: {exc}") from None
+    except DeviceError as exc:
+        if exc.unknown:
+            raise InputError(f"{option} {device}: unknown device; use auto, cpu, cuda or cuda:N.") from None
+        if device == "cuda" or "no CUDA device" in str(exc):
+            raise InputError(f"{option} {device}: no CUDA device is available here; use {option} auto (CUDA when "
+                             f"present) or {option} cpu.") from None
+        raise InputError(f"{option} {exc}") from None
 
 
 def load_model_argument(path: str | Path, option: str = "--model", **options):
     """``models.load_model`` for a command-line path: any failure to read it is a user error."""
     from .models import load_model
+    from .models.model_files import CLI_TRUST_HINT, UntrustedFileError
 
     try:
         return load_model(Path(path), **options)
+    except UntrustedFileError as exc:  # the library's "mark it trusted" is no advice a command-line user can follow
+        raise UntrustedFileError(f"{option}: {exc.found}", CLI_TRUST_HINT) from None
     except InputError as exc:
         raise InputError(f"{option}: {exc}") from None
     except (MemoryError, KeyboardInterrupt):

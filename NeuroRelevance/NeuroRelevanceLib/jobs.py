@@ -253,6 +253,11 @@ def resolve_target(target: Any, card) -> Any:
     """A class name from the card becomes its index; other targets pass through unchanged."""
     if isinstance(target, str):
         classes = list(card.output.classes)
+        if target not in classes and (card.output.type != "classification" or not classes):
+            raise InputError(f"'{target}' is not a class of this model: it is a {card.output.type} model "
+                             f"{'without class names' if not classes else 'whose outputs are ' + ', '.join(classes)}, "
+                             "so the target is an output index (0 for a single output); leave the target out "
+                             "to explain the model's output.")
         if target not in classes:
             raise InputError(f"Unknown target class '{target}'; the model's classes are {classes}.")
         return classes.index(target)

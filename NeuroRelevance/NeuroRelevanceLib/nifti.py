@@ -50,8 +50,25 @@ def load_volume(path: Path, what: str) -> SpatialImage:
     except Exception as exc:  # nibabel raises several types for unreadable files
         raise InputError(f"{path} is not a readable NIfTI {what} ({exc}).") from exc
     if not isinstance(image, nib.spatialimages.SpatialImage):
-        raise InputError(f"{path} is a {type(image).__name__}, not a volume: give a NIfTI image (.nii or .nii.gz).")
+        raise _not_a_volume(path, image)
     return image
+
+
+def _not_a_volume(path: Path, image: object) -> InputError:
+    return InputError(f"{path} is a {type(image).__name__}, not a volume: give a NIfTI image (.nii or .nii.gz).")
+
+
+def refuse_non_volume(path: Path) -> None:
+    """Raise the :func:`load_volume` error for a file nibabel reads as something other than a volume (a GIFTI
+    surface); call it where another reader (SimpleITK) failed, so every command says the same."""
+    import nibabel as nib
+
+    try:
+        image = nib.load(str(path))
+    except Exception:  # noqa: BLE001 - not a file nibabel knows: the caller's own message stands
+        return
+    if not isinstance(image, nib.spatialimages.SpatialImage):
+        raise _not_a_volume(path, image)
 
 
 def from_nibabel(image, dtype=None, what: str = "The NIfTI image") -> tuple[np.ndarray, Grid]:

@@ -130,8 +130,8 @@ OPTIONS: dict[str, Option] = _options(
            _rule_default("epsilon"), low=0.0, high=1000.0, flag="--epsilon", slicer="epsilon", label="ε"),
     Option("gamma", float, "γ of the LRP-γ rules", _rule_default("gamma"), low=0.0, high=1000.0,
            flag="--gamma", slicer="gamma", label="γ"),
-    Option("alpha", float, "α of the αβ presets (β = α − 1; default: the preset's own, another value runs "
-           "AlphaBeta(α, α − 1)); not the filter range", None, shown=1.0, low=1.0, high=10.0, flag="--alpha",
+    Option("alpha", float, "α of the αβ presets, β = α − 1 (not the filter range's α1, α2); default: the preset's "
+           "own α, another value runs AlphaBeta(α, α − 1)", None, shown=1.0, low=1.0, high=10.0, flag="--alpha",
            slicer="alpha", label="αβ rule α"),
     Option("target", str, "class name or index to explain (default: the predicted class; another class gives an "
            "anti-heatmap)", None, shown=PREDICTED, flag="--target", slicer="target", label="Target"),
@@ -203,6 +203,41 @@ def library_filter(value: Any) -> str | None:
     return None if value in (None, "", NO_FILTER) else value
 
 
+def check_without_effect(method: str, preset: str | None, given: dict[str, Any], filter: str | None,
+                         filter_range: Any, filter_placement: str) -> None:
+    """Refuse an option that would change nothing with the others given (it would only be recorded).
+
+    given: the rule parameters set by the user ("alpha", "epsilon", "gamma" -> value; None: not given).
+    Which parameters a preset's rules use is read from the preset registry (``engine/presets.py``).
+    Filter options need a filter. Messages name the command-line flag and the library keyword.
+    """
+    from .engine.presets import preset_parameters
+    from .errors import InputError
+
+    def label(name: str) -> str:
+        opt = option(name)
+        return f"{opt.flag} ({opt.name}=)"
+
+    if library_filter(filter) is None:
+        if tuple(float(v) for v in filter_range) != tuple(option("filter_range").library_default):
+            raise InputError(f"{label('filter_range')} {' '.join(f'{float(v):g}' for v in filter_range)} has no "
+                             "effect without a filter; add --filter pass or --filter clamp, or drop --filter-range.")
+        if filter_placement != option("filter_placement").library_default:
+            raise InputError(f"{label('filter_placement')} {filter_placement} has no effect without a filter; add "
+                             "--filter pass or --filter clamp, or drop --filter-placement.")
+    if method != "lrp" or preset is None:
+        return
+    table = preset_parameters()
+    used = table.get(preset, ())
+    for name, value in given.items():
+        if value is None or name in used:
+            continue
+        users = [p for p, params in table.items() if name in params]
+        uses = f"whose rules use {', '.join(used)}" if used else "whose rules take no parameter"
+        raise InputError(f"{label(name)} {value:g} has no effect with the preset {preset}, {uses}; drop "
+                         f"{option(name).flag}, or choose a preset that uses it ({', '.join(users)}).")
+
+
 def cli_number(name: str) -> Callable[[str], float]:
     """The argparse type of a number option: a finite number within the option's range."""
     from .cli_checks import number
@@ -221,7 +256,11 @@ def add_option(parser: Any, name: str, *, help_suffix: str = "", **overrides: An
         kwargs["type"] = cli_number(name)
     kwargs.update(overrides)
     text = opt.help
+    if help_suffix:  # no second parenthesis right after one: "(…); note"
+        text = f"{text}; {help_suffix}" if text.endswith(")") else f"{text} ({help_suffix})"
     if opt.low is not None and opt.high is not None and opt.high != float("inf"):
-        text += f" in [{opt.bounds[0]:g}, {opt.bounds[1]:g}]"
-    kwargs["help"] = f"{text} ({help_suffix})" if help_suffix else text
+        from .cli_checks import with_range
+
+        text = with_range(text, f"in [{opt.bounds[0]:g}, {opt.bounds[1]:g}]") or text
+    kwargs["help"] = text
     return parser.add_argument(opt.flag, **kwargs)

@@ -25,7 +25,7 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=number(1, 4096, integer=True), default=None, metavar="N",
                        help="run on a Dask LocalCluster of N worker processes on this machine "
-                            "(default: everything in this process, no cluster)")
+                            "(default: everything in this process, no cluster; range [1, 4096])")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="run on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (one started with "
                             "dask-jobqueue on SLURM: see docs/batch.md)")
@@ -108,11 +108,14 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run_explain(args: argparse.Namespace) -> int:
     """Run ``explain`` for parsed ``args``; InputError goes to the command line's handler (exit 2)."""
+    from ..cli_checks import device_argument
     from ..errors import InputError
     from ..vocabulary import library_filter
     from .progress import ProgressReporter
     from .run import explain_cohort
     from .summary import summary_lines
+
+    device_argument(args.device)  # the message every sub-command gives, before the inputs are read
 
     inputs = args.inputs[0] if len(args.inputs) == 1 and args.inputs[0].lower().endswith((".csv", ".tsv")) \
         else list(args.inputs)

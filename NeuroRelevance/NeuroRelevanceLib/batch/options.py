@@ -47,23 +47,32 @@ class BatchOptions:
         """These options validated against ``card`` (preset and method resolved); InputError otherwise."""
         from ..explanation.dispatch import canonical
         from ..explanation.filters import check_filter
-        from ..explanation.keywords import check_lrp_options
+        from ..explanation.keywords import check_lrp_options, method_options
         from ..jobs import resolve_target
         from ..models.card import PRESETS
         from ..regions.statistics import check_atlas_name, check_region_options
+        from ..vocabulary import check_without_effect
 
         method = canonical(self.method)
+        rule_params = {"alpha": self.alpha, **{k: self.engine_params.get(k) for k in ("epsilon", "gamma")}}
         check_lrp_options([method], {"--preset (preset=)": self.preset, "--alpha (alpha=)": self.alpha,
                                      "--filter-placement (filter_placement=)": self.filter_placement
-                                     if self.filter_placement == "every-layer" else None})
+                                     if self.filter_placement == "every-layer" else None,
+                                     **{f"--{k} ({k}=)": v for k, v in rule_params.items()
+                                        if k != "alpha" and k not in method_options(method)}})
         preset = (self.preset or card.recommended_preset) if method == "lrp" else self.preset
         if method == "lrp" and preset not in PRESETS:
             raise InputError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)}.")
+        if "rules" not in self.engine_params:  # custom per-layer rules take the parameters they name
+            check_without_effect(method, preset, rule_params, self.filter, self.filter_range, self.filter_placement)
         try:
             check_filter(self.filter, tuple(self.filter_range), self.filter_placement)
         except (ValueError, TypeError) as exc:
             raise InputError(f"{exc} (--filter, --filter-range, --filter-placement)") from exc
-        resolved = resolve_target(self.target, card)
+        try:
+            resolved = resolve_target(self.target, card)
+        except InputError as exc:
+            raise InputError(f"--target (target=) {self.target}: {exc}") from None
         classes = list(card.output.classes)
         if isinstance(resolved, int) and card.output.type == "classification" and classes \
                 and not 0 <= resolved < len(classes):

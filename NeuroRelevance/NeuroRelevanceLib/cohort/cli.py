@@ -50,12 +50,16 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="negative activations (a layer before its ReLU): decompose the positive and "
                         "negative parts (split, default), max(A, 0) (rectify), or stop (refuse)")
     p.add_argument("--sparsity", type=number(0.0, 100.0), nargs="+", default=[0.0, 0.01, 0.03, 0.1],
-                   help="ℓ1 weights on U3 as fractions of the mean voxel norm (chosen by validation MAE)")
-    p.add_argument("--target-column", default="target")
+                   help="ℓ1 weights on U3 as fractions of the mean voxel norm, the one with the lowest "
+                        "validation MAE is kept (default: 0 0.01 0.03 0.1)")
+    p.add_argument("--target-column", default="target",
+                   help="the cohort table's column with each subject's target (default: %(default)s)")
     p.add_argument("--batch-size", type=number(1, 4096, integer=True), default=4,
                    help="volumes per forward pass of the activation capture (default: %(default)s)")
     add_option(p, "device", choices=None, help_suffix="or cuda:N; default: %(default)s")
-    p.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0)
+    p.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0,
+                   help="seed of the train/validation/test split (when the table has no split column) and of the "
+                        "decomposition's random start (default: %(default)s)")
     add_option(p, "atlas", help_suffix="here for per-RoI region summaries; optional")
     p.add_argument("--quiet", action="store_true", help="print nothing (no progress, no summary)")
     add_executor_arguments(p)  # the activations on Dask workers (each loads the model once)

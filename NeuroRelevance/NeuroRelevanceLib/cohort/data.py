@@ -38,7 +38,7 @@ def read_cohort(source: str | Path, path_column: str = "path", target_column: st
         csv, base = src, src.parent
     else:
         raise InputError(f"no such cohort folder or CSV: {src}.")
-    table = pd.read_csv(csv)
+    table = _read_table(csv, path_column, target_column)
     for col in (path_column, target_column):
         if col not in table.columns:
             raise InputError(f"{csv} has no column {col!r} (columns: {', '.join(table.columns)}); "
@@ -56,6 +56,25 @@ def read_cohort(source: str | Path, path_column: str = "path", target_column: st
         if unknown:
             raise InputError(f"unknown split label(s) {unknown} in {csv}; use train, val or test.")
     return CohortTable(paths, targets, check_grids(paths), splits)
+
+
+def _read_table(csv: Path, path_column: str, target_column: str) -> pd.DataFrame:
+    """The cohort table, or one clear error when ``csv`` is no text table (a NIfTI, a model, any binary file)."""
+    expected = (f"give a folder with {TARGETS_FILE} (and the volumes) or a CSV table with columns "
+                f"{path_column},{target_column}[,split].")
+    try:
+        with open(csv, "rb") as handle:
+            head = handle.read(8192)
+    except OSError as exc:
+        raise InputError(f"cohort table {csv} cannot be read ({exc.strerror or exc}).") from None
+    if b"\x00" in head or head[:2] == b"\x1f\x8b":  # NUL bytes or gzip: a binary file (a .nii.gz scan, a model)
+        raise InputError(f"{csv} is a binary file, not a cohort table: {expected}")
+    try:
+        return pd.read_csv(csv, encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{csv} is not UTF-8 text, so not a cohort table: {expected}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"{csv} cannot be read as a CSV table ({str(exc).strip()[:120]}): {expected}") from None
 
 
 def check_grids(paths: Sequence[Path], atol: float = 1e-4) -> Grid:

@@ -16,6 +16,11 @@ from ..vocabulary import add_option
 _CAM = ("gradcam", "gradcam++", "guided_gradcam")
 
 
+#: the methods and oracle blurs compared unless told (the help prints them as a user types them)
+DEFAULT_METHODS = ("lrp", "gradient_x_input", "integrated_gradients", "guided_backprop", "gradcam++")
+ORACLE_SIGMAS = (0.0, 1.0, 2.0)
+
+
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``compare`` sub-command; returns its parser (``func`` default set to run_compare)."""
     p = subparsers.add_parser(
@@ -24,9 +29,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("subjects", nargs="+", help="one NIfTI per subject (several channels: comma-separated, in the "
                                                "card's channel order)")
     p.add_argument("--model", required=True, help="model card (.json) with its weights")
-    p.add_argument("--methods", nargs="+", default=["lrp", "gradient_x_input", "integrated_gradients",
-                                                     "guided_backprop", "gradcam++"],
-                   help="methods to compare (default: %(default)s)")
+    p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
+                   help=f"methods to compare (default: {' '.join(DEFAULT_METHODS)})")
     add_option(p, "preset", choices=None)  # checked against the live registry in _check_before_work
     p.add_argument("--layer", default=None, help="layer for the Grad-CAM family (default: last conv block)")
     add_option(p, "target", help_suffix="as for explain")
@@ -42,8 +46,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="one effect-free twin per subject (same channels): the true change map |subject - twin| "
                         "is the oracle (default: the mask itself)")
     add_option(p, "atlas", help_suffix="here for region precision@k")
-    p.add_argument("--oracle-sigmas", nargs="+", type=number(0.0, 10.0), default=[0.0, 1.0, 2.0], metavar="SIGMA",
-                   help="blur of the oracle in voxels (default: %(default)s)")
+    p.add_argument("--oracle-sigmas", nargs="+", type=number(0.0, 10.0), default=list(ORACLE_SIGMAS), metavar="SIGMA",
+                   help=f"blur of the oracle in voxels (default: {' '.join(f'{v:g}' for v in ORACLE_SIGMAS)})")
     p.add_argument("--steps", type=number(1, 10000, integer=True), default=20,
                    help="perturbation steps (default: %(default)s)")
     p.add_argument("--fraction", type=number(0.0, 1.0, low_open=True), default=0.5,
@@ -132,7 +136,10 @@ def _class_target(text: str | None, card) -> int | None:
         if int(text) < 0:
             raise InputError(f"--target {text}: give a class index ≥ 0 or a class name.")
         return int(text)
-    return resolve_target(text, card)
+    try:
+        return resolve_target(text, card)
+    except InputError as exc:
+        raise InputError(f"--target {text}: {exc}") from None
 
 
 def run_compare(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from ..device import resolve_device
 from ..errors import InputError
 from .archive import suffix_of
 from .card import ModelCard, read_card
-from .model_files import read_model_file
+from .model_files import UntrustedFileError, read_model_file
 from .schema import check_network_output
 from .weights import check_fit, confined_weights_path, read_state_dict, weight_shapes, weights_format
 
@@ -198,11 +198,11 @@ def _build_architecture(card: ModelCard, trusted: bool, meta: bool = False):
         if "unknown architecture" not in str(exc):
             raise InputError(f"The card's architecture.kwargs are not valid for {name}: {exc}") from exc
     if not trusted:
-        raise InputError(
+        raise UntrustedFileError(
             f"The card names the architecture '{name}', which is not one of NeuroRelevanceLib.nets: "
-            "importing and calling it runs that package's code. Load it with trusted=True ('I trust "
-            "this file') if you trust the card, or export the model (TorchScript / .pt2) and name "
-            "that file as the card's weights.")
+            "importing and calling it runs that package's code.",
+            "Load it with trusted=True ('I trust this file') if you trust the card, or export the model "
+            "(TorchScript / .pt2) and name that file as the card's weights.")
     module_name, _, class_name = name.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)

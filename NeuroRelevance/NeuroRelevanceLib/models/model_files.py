@@ -29,8 +29,24 @@ from .archive import open_archive, sniff
 TRUST_HINT = ("NeuroRelevance loads such a file only when you mark it trusted (trusted=True, "
               "'I trust this file'); if it is your own model, export it again from a plain network "
               "(torch.export.save or torch.jit.save).")
+#: what the command line says instead of :data:`TRUST_HINT`: it has no way to mark a file trusted
+CLI_TRUST_HINT = ("The command line never runs code from a model file: write a model card (JSON) naming a "
+                  "NeuroRelevanceLib.nets architecture and safetensors weights, or export the model without pickles "
+                  "(torch.export.save or torch.jit.save) and name that file as the card's weights (see "
+                  "docs/pretrained.md); if you trust the file, use it from the Python API, where load_model takes "
+                  "trusted=True.")
 CARD_HINT = ("write a model card (JSON) naming the architecture and this weights file, and load "
              "the card (see docs/pretrained.md).")
+
+
+class UntrustedFileError(InputError):
+    """A refusal to run code from a file: ``found`` says what was found (front-end neutral); the
+    message adds the library's advice (mark the file ``trusted=True``). A front end that cannot mark
+    a file trusted replaces the advice (:func:`cli_checks.load_model_argument`)."""
+
+    def __init__(self, found: str, advice: str = TRUST_HINT) -> None:
+        super().__init__(f"{found} {advice}")
+        self.found = found
 
 
 @dataclass
@@ -51,11 +67,11 @@ def read_bytes(path: Path, what: str = "model file") -> bytes:
         raise InputError(f"{path.name} cannot be read ({exc.strerror or exc}).") from exc
 
 
-def refuse(name: str, problems: list[str]) -> InputError:
+def refuse(name: str, problems: list[str]) -> UntrustedFileError:
     """The error for a file that would run code: what was found, and how to proceed."""
     shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
-    return InputError(f"{name} holds what torch would run as code, unpickle or use to touch files "
-                      f"while loading or running it: {shown}. {TRUST_HINT}")
+    return UntrustedFileError(f"{name} holds what torch would run as code, unpickle or use to touch files "
+                              f"while loading or running it: {shown}.")
 
 
 def _torch_error(name: str, reader: str, exc: BaseException) -> InputError:
@@ -121,11 +137,11 @@ def _unpickle(data: bytes, name: str, trusted: bool) -> Any:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - weights_only refuses anything beyond tensors
         if not trusted:
-            raise InputError(
+            raise UntrustedFileError(
                 f"{name} is a pickled Python object (or not a model file at all); loading it would "
-                "run code stored in the file. Export the model (TorchScript or torch.export .pt2), "
-                "save a model card with a state dict, or, if you trust the file's origin, load it "
-                "with trusted=True ('I trust this file').") from exc
+                "run code stored in the file.",
+                "Export the model (TorchScript or torch.export .pt2), save a model card with a state dict, "
+                "or, if you trust the file's origin, load it with trusted=True ('I trust this file').") from exc
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001

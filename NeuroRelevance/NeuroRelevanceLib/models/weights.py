@@ -10,12 +10,15 @@
 """
 from __future__ import annotations
 
+import pickle
+import re
 import zipfile
 from pathlib import Path, PurePath
 from typing import Any
 
 from ..errors import InputError
 from .archive import is_safetensors, zip_format
+from .model_files import UntrustedFileError
 
 
 def confined_weights_path(card: Any, trusted: bool = False) -> Path:
@@ -25,9 +28,9 @@ def confined_weights_path(card: Any, trusted: bool = False) -> Path:
     if trusted:
         return (base / named).resolve()
     where = card.path.name if card.path is not None else "The model card"
-    refusal = InputError(
+    refusal = UntrustedFileError(
         f"{where} names the weights '{named}' outside the card's own folder; keep the weights file "
-        "beside the card (or in a folder below it), or load the card with trusted=True if you trust it.")
+        "beside the card (or in a folder below it).", "Or load the card with trusted=True if you trust it.")
     pure = PurePath(named)
     if "\x00" in named or pure.is_absolute() or pure.anchor or ".." in pure.parts:
         raise refusal
@@ -60,14 +63,25 @@ def _torch_state(path: Path, fmt: str) -> dict:
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True,
                            mmap=(fmt == "torch-zip"))
-    except Exception as exc:  # noqa: BLE001 - refused pickles and corrupt files raise several types
-        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise InputError(f"{path.name} is not a plain state dict ({line}). Save weights with "
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" not in str(exc):  # a damaged file, not a refused object
+            raise InputError(f"{path.name} is not a plain state dict ({_first_line(exc)}). Save weights with "
+                             "save_weights() or torch.save(model.state_dict()).") from exc
+        raise InputError(f"{path.name} is a pickled Python object, not a plain state dict (names → tensors): "
+                         "reading it would run code stored in the file. Save the weights with save_weights() or "
+                         "torch.save(model.state_dict()).") from exc
+    except Exception as exc:  # noqa: BLE001 - corrupt files raise several types
+        raise InputError(f"{path.name} is not a plain state dict ({_first_line(exc)}). Save weights with "
                          "save_weights() or torch.save(model.state_dict()).") from exc
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
         raise InputError(f"{path.name} does not hold a state dict (names → tensors).")
     return state
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, without terminal colour codes (torch adds some)."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", (str(exc).strip().splitlines() or [type(exc).__name__])[0])[:160]
 
 
 def weight_shapes(path: Path, fmt: str) -> dict[str, tuple[int, ...]]:

@@ -116,6 +116,9 @@ def load_label_map(path: str | Path, names: Mapping | str | Path | None = None, 
         try:
             labels, grid = from_sitk(sitk.ReadImage(str(path)))
         except RuntimeError as exc:
+            from ..nifti import refuse_non_volume
+
+            refuse_non_volume(path)  # a GIFTI surface: said as every command says it
             raise InputError(f"{path} is not a label map SimpleITK can read ({exc}).") from exc
     if names is None:
         names = _sidecar_table(path)

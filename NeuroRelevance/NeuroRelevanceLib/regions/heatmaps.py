@@ -153,5 +153,8 @@ def _read_file(path: Path, label: str) -> tuple[np.ndarray, Grid, str]:
     try:
         values, grid = from_sitk(sitk.ReadImage(str(path)))
     except RuntimeError as exc:
+        from ..nifti import refuse_non_volume
+
+        refuse_non_volume(path)  # a GIFTI surface: said as every command says it
         raise InputError(f"{path} is not an image SimpleITK can read ({exc}).") from exc
     return values, grid, label

@@ -217,8 +217,9 @@ def check_atlas_name(atlas: str) -> None:
     if not Path(atlas).is_file() and not is_bundled(atlas):
         from .bundled import BUNDLED
 
+        names = sorted((entry.name for entry in BUNDLED.values()), key=str.lower)  # as the help and docs spell them
         raise InputError(f"{atlas!r} is neither a bundled atlas nor an existing label-map file; the bundled "
-                         f"atlases are {', '.join(sorted(BUNDLED))} (see available_atlases()), or give a path.")
+                         f"atlases are {', '.join(names)}; or give the path of a label map.")
 
 
 def _names_key(names: Mapping | str | Path | None) -> object:
