@@ -1,8 +1,8 @@
 """Trained demo networks that ship with NeuroRelevance, each a JSON model card + safetensors weights.
 
-- ``ad_cnn``            AD-like vs control classifier (DeepTaylorCNN, seed-000 style)
-- ``brain_age_resnet``  brain-age regressor in years (PreActResNet3d, seed-003 style)
-- ``lesion_unet``       lesion segmenter from four perfusion/diffusion channels (UNet3d, seed-001 style)
+- ``ad_cnn``            AD-like vs control classifier (DeepTaylorCNN, after Taylor's brain-age CNN)
+- ``brain_age_resnet``  brain-age regressor in years (PreActResNet3d, as in the tensor-decomposition brain-age paper)
+- ``lesion_unet``       lesion segmenter from four perfusion/diffusion channels (UNet3d, as in Tjoa et al.)
 
 All three were trained on the synthetic cohorts of :mod:`NeuroRelevanceLib.demo` by
 ``scripts/train_demo_models.py`` (see docs/pretrained.md). Load one with

@@ -25,19 +25,19 @@ RECOMMENDED_PRESET = {"ad_cnn": "deep-taylor", "brain_age_resnet": "epsilon-plus
                       "lesion_unet": "epsilon-plus"}
 
 _DESCRIPTIONS = {
-    "ad_cnn": ("Demo AD-like vs control classifier (seed-000 style DeepTaylorCNN) trained on "
-               "NeuroRelevance's synthetic, skull-stripped T1 cohort (compact-atrophy variant), in which "
+    "ad_cnn": ("Demo AD-like vs control classifier (DeepTaylorCNN, after Taylor's deep-Taylor brain-age CNN) "
+               "trained on NeuroRelevance's synthetic, skull-stripped T1 cohort (compact-atrophy variant), in which "
                "AD-like subjects lose tissue in one solid region per hemisphere over hippocampus, "
                "amygdala, entorhinal and parahippocampal cortex and one over the temporal pole and "
                "inferior and middle temporal cortex. Logits are centred (they sum to zero), so the AD "
                "logit is half the AD-vs-control log-odds. Synthetic data only: not for clinical use."),
-    "brain_age_resnet": ("Demo brain-age regressor (seed-003 style pre-activation 3D ResNet) trained "
-                         "on NeuroRelevance's synthetic, skull-stripped T1 cohort with the focal age "
+    "brain_age_resnet": ("Demo brain-age regressor (pre-activation 3D ResNet, as in the tensor-decomposition "
+                         "brain-age paper) trained on NeuroRelevance's synthetic, skull-stripped T1 cohort with the focal age "
                          "pattern, where tissue is lost with age in one small prefrontal region per "
                          "hemisphere and the lateral ventricles grow. Output: age in years. "
                          "Synthetic data only: not for clinical use."),
-    "lesion_unet": ("Demo multi-channel lesion segmenter (seed-001 style 3D U-Net) trained on "
-                    "NeuroRelevance's synthetic perfusion/diffusion cohort (ADC, rCBF, rCBV, Tmax); "
+    "lesion_unet": ("Demo multi-channel lesion segmenter (3D U-Net, as in Tjoa et al.'s stroke-lesion LRP paper) "
+                    "trained on NeuroRelevance's synthetic perfusion/diffusion cohort (ADC, rCBF, rCBV, Tmax); "
                     "per-voxel logits for background and lesion (infarct core and hypoperfused "
                     "penumbra together). Synthetic data only: not for clinical use."),
 }
