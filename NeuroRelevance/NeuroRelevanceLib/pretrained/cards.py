@@ -32,8 +32,8 @@ _DESCRIPTIONS = {
                "inferior and middle temporal cortex. Logits are centred (they sum to zero), so the AD "
                "logit is half the AD-vs-control log-odds. Synthetic data only: not for clinical use."),
     "brain_age_resnet": ("Demo brain-age regressor (pre-activation 3D ResNet, as in the tensor-decomposition "
-                         "brain-age paper) trained on NeuroRelevance's synthetic, skull-stripped T1 cohort with the focal age "
-                         "pattern, where tissue is lost with age in one small prefrontal region per "
+                         "brain-age paper) trained on NeuroRelevance's synthetic, skull-stripped T1 cohort "
+                         "with the focal age pattern, where tissue is lost with age in one small prefrontal region per "
                          "hemisphere and the lateral ventricles grow. Output: age in years. "
                          "Synthetic data only: not for clinical use."),
     "lesion_unet": ("Demo multi-channel lesion segmenter (3D U-Net, as in Tjoa et al.'s stroke-lesion LRP paper) "
