@@ -101,7 +101,7 @@ ADD_FUNCS = {operator.add, operator.iadd, torch.add} | _aten("add")
 ADD_METHODS = {"add", "add_", "__add__", "__radd__", "__iadd__"}
 SUB_FUNCS = {operator.sub, operator.isub, torch.sub} | _aten("sub")
 SUB_METHODS = {"sub", "sub_", "__sub__", "__isub__"}
-RSUB_FUNCS = _aten("rsub")
+RSUB_FUNCS = {torch.rsub} | _aten("rsub")
 SCALE_FUNCS = {operator.mul, operator.imul, torch.mul, operator.truediv, operator.itruediv, torch.div} | _aten(
     "mul", "div")
 SCALE_METHODS = {"mul", "mul_", "div", "div_", "__mul__", "__rmul__", "__truediv__"}
