@@ -48,7 +48,8 @@ PASS_FUNCS = {
 PASS_METHODS = {"relu", "sigmoid", "tanh", "clone", "contiguous", "detach", "to", "float", "double", "type_as",
                 "neg", "leaky_relu", "gelu", "elu", "silu"}
 PASS_MODULES = (
-    nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Softplus, nn.Hardswish, nn.Hardsigmoid, nn.Tanh, nn.Sigmoid, nn.Threshold, nn.RReLU,
+    nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Softplus, nn.Hardswish,
+    nn.Hardsigmoid, nn.Tanh, nn.Sigmoid, nn.Threshold, nn.RReLU,
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout, nn.Identity,
     nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm,
 )

@@ -9,6 +9,9 @@
 """
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import ClassVar
+
 import torch
 import torch.fx as fx
 
@@ -41,8 +44,8 @@ class Sum(Op):
     """``a + α·b``: relevance split in proportion to each term (``R_a = a·R / stab(a + α·b)``)."""
 
     kind = "add"
-    functions = ops.ADD_FUNCS
-    methods = ops.ADD_METHODS
+    functions: ClassVar[Collection] = ops.ADD_FUNCS
+    methods: ClassVar[Collection] = ops.ADD_METHODS
     records_total = True
     sign = 1.0
 
