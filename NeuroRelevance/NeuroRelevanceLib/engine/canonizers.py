@@ -57,6 +57,7 @@ class BatchNormCanonizer:
         into.layer.fold_affine(scale, shift, bn.module_path or bn.name)
         into.folded_module = bn.module  # the BatchNorm module (None for a functional call)
         ident = bn.become(Identity)
+        ident.folded_into = into.name  # ``rectified.py``: a folded BatchNorm passes the rectification through
         src = bn.inputs[0]
         ident.run = lambda env: env[src]
         return ident

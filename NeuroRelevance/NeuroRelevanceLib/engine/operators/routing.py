@@ -189,6 +189,7 @@ class Identity(Pass):
     """A node whose value is another node's (a folded BatchNorm, element 0 of a collapsed tuple)."""
 
     kind = "pass"
+    folded_into: str | None = None  # the layer a folded BatchNorm went into (``canonizers.py``)
 
 
 class PassThroughGrad(Route):
