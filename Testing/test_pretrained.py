@@ -11,12 +11,11 @@ import torch
 
 from NeuroRelevanceLib import nets
 from NeuroRelevanceLib.demo.deform import make_grid
+from NeuroRelevanceLib.geometry import Grid
 from NeuroRelevanceLib.models import load_model, read_card
 from NeuroRelevanceLib.pretrained import MODELS, available_models, model_card_path
-from NeuroRelevanceLib.geometry import Grid
-from NeuroRelevanceLib.pretrained.data import (model_grid_for, normalized_channels, split_indices,
-                                               to_model_space)
-from NeuroRelevanceLib.pretrained.heldout import card_json, held_out_subjects, held_out_indices
+from NeuroRelevanceLib.pretrained.data import model_grid_for, normalized_channels, split_indices, to_model_space
+from NeuroRelevanceLib.pretrained.heldout import card_json, held_out_indices, held_out_subjects
 from NeuroRelevanceLib.pretrained.loops import classification_metrics, dice, regression_metrics
 from NeuroRelevanceLib.pretrained.training import center_logits
 

@@ -25,13 +25,13 @@ def test_jitter_is_one_affine_map_per_scan_and_keeps_the_background():
     out, y2 = jitter_intensity(0.1)(x, y, torch.Generator().manual_seed(0))
     assert torch.equal(y2, y)
     assert torch.equal(out[x == 0], x[x == 0])                       # background stays exactly 0
-    for xi, oi in zip(x, out):
+    for xi, oi in zip(x, out, strict=True):
         inside = xi != 0
         a = np.polyfit(xi[inside].numpy(), oi[inside].numpy(), 1)    # an exact line per scan
         assert np.allclose(np.polyval(a, xi[inside].numpy()), oi[inside].numpy(), atol=1e-6)
         assert abs(a[0] - 1) <= 0.1 + 1e-6 and abs(a[1]) <= 0.1 + 1e-6
     slopes = {round(float(np.polyfit(xi[xi != 0].numpy(), oi[xi != 0].numpy(), 1)[0]), 5)
-              for xi, oi in zip(x, out)}
+              for xi, oi in zip(x, out, strict=True)}
     assert len(slopes) == 3                                          # a fresh draw per scan
 
 

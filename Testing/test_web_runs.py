@@ -32,6 +32,7 @@ from web_session_helpers import (  # noqa: F401  (fixtures, registered by import
     run_nodes,
     session_fixture,
     upload_item,
+    write_brain_nifti,
     write_oblique_nifti,
 )
 
@@ -252,8 +253,8 @@ def test_save_scene_bundle_refuses_other_suffixes(scene, tmp_path):
 def test_new_runs_and_new_inputs_remove_the_old_run(scene, root, tmp_path, one_torch_thread):
     web = WebSession(scene, FileGate([root]))
     try:
-        write_oblique_nifti(tmp_path / "first.nii.gz", seed=1)
-        write_oblique_nifti(tmp_path / "second.nii.gz", seed=2)
+        write_brain_nifti(tmp_path / "first.nii.gz", seed=1)   # a run refuses a scan outside the model grid
+        write_brain_nifti(tmp_path / "second.nii.gz", seed=2)
         first = web.load_upload(upload_item(tmp_path / "first.nii.gz"))
         only_upload = census(scene)
         web.select_model("bundled:ad_cnn")

@@ -40,6 +40,18 @@ def write_oblique_nifti(path: Path, dtype=np.float32, seed: int = 0):
     return reread.affine, nibabel_to_kji(np.asanyarray(reread.dataobj))
 
 
+def write_brain_nifti(path: Path, seed: int = 0) -> None:
+    """A held-out synthetic brain of ad_cnn's cohort at 4 mm (in the card's template space: a run takes it)."""
+    from NeuroRelevanceLib.demo import synthesize_subject
+    from NeuroRelevanceLib.pretrained import model_card_path
+    from NeuroRelevanceLib.pretrained.heldout import generator_options
+
+    subject = synthesize_subject(150 + seed, 75.0, "AD", **{**generator_options(model_card_path("ad_cnn")),
+                                                             "spacing": 4.0})
+    nib.save(nib.Nifti1Image(np.ascontiguousarray(subject.image.transpose(2, 1, 0)), subject.grid.ijk_to_ras),
+             str(path))
+
+
 def upload_item(path: Path, name: str | None = None) -> dict:
     content = path.read_bytes()
     return {"name": name or path.name, "content": content, "size": len(content)}

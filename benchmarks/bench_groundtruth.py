@@ -12,7 +12,8 @@ truth on the model grid (``pretrained.heldout.held_out_subjects(truth=...)``):
   lesion (core and penumbra), twin = the subject without lesions.
 
 Every LRP preset and the gradient family (gradient, gradient x input, guided backprop, Grad-CAM,
-Grad-CAM++) are scored (``pretrained.evidence.score_card``) with ``metrics.groundtruth`` inside the brain: mass accuracy, mass within
+Grad-CAM++) are scored (``pretrained.evidence.score_card``) with ``metrics.groundtruth`` inside the brain:
+mass accuracy, mass within
 1 voxel, rank accuracy, AUC in the brain, pointing within 1 voxel, region precision@k after pooling
 over the subject's atlas regions (T1 models), each beside the oracle (the true change blurred by
 sigma 0, 1, 2 voxels) and chance; then the same as fractions of the sigma-1 ceiling, and each LRP
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         print(report.markdown())
         print("\nAs a fraction of the oracle at σ = 1 voxel:\n")
         print(markdown_table(report.fraction_of_ceiling(1.0)))
-        print("\n| method | outside the brain (share of R+) | conservation error (median) | seconds |\n|---|---|---|---|")
+        print("\n| method | outside the brain (share of R+) | conservation error (median) | seconds |"
+              "\n|---|---|---|---|")
         for m, e in extra.items():
             cons = f"{e['conservation_error']:.2g}" if "conservation_error" in e else "–"
             print(f"| {m} | {report.table.loc[m, 'outside_share']:.3f} | {cons} | {e['seconds']:.1f} |")

@@ -20,12 +20,14 @@ DEFAULT_OUT = ROOT / "NeuroRelevance" / "NeuroRelevanceLib" / "pretrained"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from NeuroRelevanceLib.pretrained.training import train_all
     from NeuroRelevanceLib.pretrained import MODELS
+    from NeuroRelevanceLib.pretrained.training import train_all
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for cards and weights")
-    parser.add_argument("--seed", type=int, default=0, help="cohort and training seed")
+    parser.add_argument("--seed", type=int, default=0, help="cohort seed (and training seed, by default)")
+    parser.add_argument("--train-seed", type=int, default=None,
+                        help="training seed (initialisation, batch order) if not --seed; same cohort and split")
     parser.add_argument("--spacing", type=float, default=4.0, help="voxel size in mm (3-4 for CPU)")
     parser.add_argument("--subjects", type=int, default=160, help="T1 cohort size (AD and brain-age models)")
     parser.add_argument("--lesion-subjects", type=int, default=60, help="lesion cohort size")
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                         ad_channels=args.ad_channels, ad_pool=args.ad_pool,
                         pattern=args.pattern, skull_strip=args.skull_strip, age_pattern=args.age_pattern,
                         age_l1=args.age_l1, age_loss_at_90=args.age_loss, age_jitter=args.age_jitter,
+                        train_seed=args.train_seed,
                         t1_normalization={"type": args.t1_normalization, "mask": "nonzero"}
                         | ({"low": 1.0, "high": 99.0} if args.t1_normalization == "percentile" else {}))
     print(json.dumps(metrics, indent=2))

@@ -113,7 +113,7 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     log(f"      prediction: {run.prediction}; target {run.job.label} = "
         f"{float(e.target_value[0]):.4g}; conservation error {e.max_conservation_error:.2e}")
     scores, chance, ceiling = subject.score(run.raw_source[0])
-    for line in ground_truth_lines(scores, chance, ceiling, subject.grid):
+    for line in ground_truth_lines(scores, chance, ceiling, subject.grid, subject.labels):
         log(f"      {line}")
     log(f"[4/{steps}] Region statistics on the scan grid ({run.table.attrs['grid']}; {len(run.table)} "
         f"regions; {run.table.attrs.get('overlap', float('nan')):.0%} of Σ|R| lies inside the atlas' brain)")
@@ -129,7 +129,7 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
              "regions_csv": write_csv(run.table, out / "regions.csv"),
              "regions_png": _plot(plot_top_regions, run.table, out / "regions.png"),
              "overlay_png": views.render_montage(out / "overlay.png", offsets=_centre_offsets(
-                 views, mask_kji == 1 if (mask_kji == 1).any() else mask_kji, grid))}
+                 views, subject.truth if subject.truth.any() else mask_kji, grid))}
     log(f"[6/{steps}] Saving the scene (open it in 3D Slicer: File > Add Data)")
     files["scene"] = mrml.save_scene(scene, out / "scene.mrml")
     for kind, path in files.items():
@@ -147,8 +147,9 @@ class DemoSubject:
     """A held-out synthetic subject in a scene: the T1 scan and its ground-truth atrophy labels.
 
     ``mask_kji`` holds the atrophy labels (1 AD-like, 2 age-related grey matter, 3 ventricles);
-    the AD model is scored against label 1 only, inside ``brain_kji``; ``change_kji`` is the true
-    AD-like change (the scan minus its AD-free twin), the ground-truth oracle.
+    a model is scored against the labels its card names (``labels``: (1,) for the AD model, (2, 3)
+    for the brain-age model, None for every non-zero label), inside ``brain_kji``; ``change_kji`` is
+    the true change of those labels (the scan minus its twin without them), the ground-truth oracle.
     """
 
     scan: object            # vtkMRMLScalarVolumeNode
@@ -157,26 +158,58 @@ class DemoSubject:
     grid: Grid              # of both
     brain_kji: np.ndarray | None = None
     change_kji: np.ndarray | None = None
+    labels: tuple[int, ...] | None = (1,)
+
+    @property
+    def truth(self) -> np.ndarray:
+        """The voxels of the card's ground-truth labels."""
+        return self.mask_kji > 0 if self.labels is None else np.isin(self.mask_kji, self.labels)
 
     def score(self, heatmap_kji: np.ndarray) -> tuple[dict, dict, dict]:
-        """(scores, chance, ceiling = the true change blurred by one voxel) against the AD label;
-        three empty dicts when the subject has no AD-like atrophy (a control)."""
+        """(scores, chance, ceiling = the true change blurred by one voxel) against the card's labels;
+        three empty dicts when the subject has none of them (e.g. a control for the AD model)."""
         from .metrics.groundtruth import GroundTruth, oracle_maps
 
-        ad = self.mask_kji == 1
-        if not ad.any():
+        mask = self.truth
+        if not mask.any():
             return {}, {}, {}
-        truth = GroundTruth(ad, brain=self.brain_kji)
-        change = self.change_kji if self.change_kji is not None else ad.astype(float)
+        truth = GroundTruth(mask, brain=self.brain_kji)
+        change = self.change_kji if self.change_kji is not None else mask.astype(float)
         return truth.score(heatmap_kji), truth.chance(), truth.score(oracle_maps(change, (1.0,))[1.0])
 
 
-def ground_truth_lines(scores: dict, chance: dict, ceiling: dict, grid) -> list[str]:
+def truth_words(labels: tuple[int, ...] | None) -> str:
+    """The ground-truth labels in words: "AD-like atrophy, label 1", "age-related atrophy, labels 2, 3"."""
+    if labels is None:
+        return "every non-zero label"
+    names = {1: "AD-like", 2: "age-related", 3: "age-related"}
+    kinds = " and ".join(dict.fromkeys(names.get(label, f"label {label}") for label in labels))
+    return f"{kinds} atrophy, label{'s' if len(labels) > 1 else ''} {', '.join(str(n) for n in labels)}"
+
+
+def truth_labels(card: str | Path) -> tuple[int, ...] | None:
+    """The atrophy labels a card's ``ground_truth.mask`` names ("atrophy == 1", "atrophy in (2, 3)");
+    None for "> 0" (every non-zero label); (1,) (AD-like) when the card names none."""
+    import json
+    import re
+
+    text = str((json.loads(Path(card).read_text()).get("ground_truth") or {}).get("mask", ""))
+    if match := re.search(r"\bin\s*\(([\d,\s]+)\)", text):
+        return tuple(int(n) for n in re.findall(r"\d+", match.group(1)))
+    if match := re.search(r"==\s*(\d+)", text):
+        return (int(match.group(1)),)
+    return None if re.search(r">\s*0\b", text) else (1,)
+
+
+def ground_truth_lines(scores: dict, chance: dict, ceiling: dict, grid,
+                       labels: tuple[int, ...] | None = (1,)) -> list[str]:
     """What the demo prints about the ground truth: each score beside its chance and ceiling."""
+    words = truth_words(labels)
     if not scores:
-        return ["ground truth: this subject has no AD-like atrophy, so there is nothing to score against"]
+        return [f"ground truth: this subject has none of the model card's ground truth ({words}), so there is "
+                "nothing to score against"]
     voxel = float(grid.spacing[0])
-    return [f"ground truth (AD-like atrophy, label 1: {chance['mass_accuracy']:.1%} of the brain; scored "
+    return [f"ground truth ({words}: {chance['mass_accuracy']:.1%} of the brain; scored "
             f"inside the brain, ceiling = the true change blurred by 1 voxel = {voxel:g} mm):",
             f"  relevance mass accuracy {scores['mass_accuracy']:.2f} (chance {chance['mass_accuracy']:.2f}, "
             f"ceiling {ceiling['mass_accuracy']:.2f}); within 1 voxel {scores['mass_accuracy_1vox']:.2f} "
@@ -211,8 +244,11 @@ def add_demo_subject(scene, *, age: float = 78.0, diagnosis: str = "AD", spacing
     options["spacing"] = spacing
     if seed is not None:
         options["seed"] = seed
+    labels = truth_labels(card)
     subject = synthesize_subject(index, age, diagnosis, **options)
-    twin = synthesize_subject(index, age, "control", **options)
+    # the twin lacks exactly the scored change: the AD-free control, or the subject without any atrophy
+    twin = synthesize_subject(index, age, "control", **options) if labels == (1,) else \
+        synthesize_subject(index, age, diagnosis, effects=False, **options)
     grid = subject.grid
     scan = mrml.array_to_volume(scene, subject.image, grid, f"{subject.subject_id} T1")
     mask_kji = subject.atrophy.astype(np.uint8)
@@ -220,7 +256,7 @@ def add_demo_subject(scene, *, age: float = 78.0, diagnosis: str = "AD", spacing
                                 "atrophy (ground truth: 1 AD-like, 2 age grey matter, 3 ventricles)",
                                 node_class="vtkMRMLLabelMapVolumeNode")
     mask.CreateDefaultDisplayNodes()
-    return DemoSubject(scan, mask, mask_kji, grid, subject.brain, subject.image - twin.image)
+    return DemoSubject(scan, mask, mask_kji, grid, subject.brain, subject.image - twin.image, labels)
 
 
 def _plot(plot, table, path: Path) -> Path:

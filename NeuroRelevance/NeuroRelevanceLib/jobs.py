@@ -24,6 +24,8 @@ from .windowing import DEFAULT_THRESHOLD
 #: how a run's user gets past too little overlap with the atlas (a run takes no transform)
 RUN_OVERLAP_FIX = ("Register the scan to the atlas' template before explaining it, or lower min_overlap "
                    "(--min-overlap on the command line) to accept the partial overlap.")
+#: an LRP map whose Σ|R| keeps less than this share of the explained value has no substance: refused
+NO_SUBSTANCE = 1e-3
 #: progress callback: (message, fraction done in [0, 1])
 Progress = Callable[[str, float], None]
 
@@ -180,6 +182,7 @@ def compute(job: Job, progress: Progress | None = None) -> Job:
             raise InputError("Filtering after every layer applies to LRP only; use placement 'input'.")
         job.explanation = explain(job.loaded.model, x, method=s.method, target=job.class_index,
                                   device=job.loaded.device, **s.engine_keywords())
+    check_substance(job.explanation, s.method)
     relevance = job.explanation.relevance[0].numpy()
     stage("Resampling relevance onto the scan", 0.75)
     job.raw = [resample(relevance[c], job.prepared.grid, grid)
@@ -198,6 +201,21 @@ def compute(job: Job, progress: Progress | None = None) -> Job:
             job.table_error = str(exc)
     stage("Done", 1.0)
     return job
+
+
+def check_substance(explanation: Any, method: str) -> None:
+    """Refuse a map that shows nothing: zero everywhere, or (LRP, which conserves) keeping less than
+    ``NO_SUBSTANCE`` of the explained value, as when the scan's data barely reach the model's grid."""
+    relevance = explanation.relevance.double()
+    value = float(explanation.target_value.double().abs().sum())
+    kept = float(relevance.abs().sum())
+    if kept > 0 and (method != "lrp" or value == 0 or kept >= NO_SUBSTANCE * value):
+        return
+    share = f" (Σ|R| = {kept:.3g}, {kept / value:.2g} of the explained value {value:.4g})" if value else ""
+    raise InputError(
+        f"The {method} map has no relevance in it{share}: nothing reached the input, so there is no map to show "
+        "and nothing was written. Check that the scan is a brain registered to the model's input grid (the "
+        "card's template space) and that the target is one the model responds to.")
 
 
 def statistics_map(job: Job) -> np.ndarray:

@@ -90,19 +90,44 @@ def resample(array_kji: np.ndarray, source: Grid, target: Grid, order: str = "li
     return sitk.GetArrayFromImage(out)
 
 
-def check_overlap(scan: Grid, model: Grid) -> None:
-    """Refuse a scan that lies wholly outside the model's input grid (not registered to its template)."""
-    covered = resample(np.ones(scan.shape_kji, np.float32), scan, model, order="nearest")
-    if covered.any():
-        return
+#: a scan whose data (non-zero voxels) reach less of the model's input grid than this is refused: it is not
+#: in the model's template space (an unregistered scan), or not a brain scan at all; a skull-stripped brain
+#: registered to MNI fills about 20-30 % of an MNI box, a head with its scalp nearly all of it
+MIN_GRID_COVERAGE = 0.05
+#: where a user reads how a scan must be placed for a model card
+REGISTRATION_DOCS = "docs/pretrained.md, input.origin"
 
-    def centre(grid: Grid) -> str:
-        k, j, i = ((n - 1) / 2.0 for n in grid.shape_kji)
-        return "(" + ", ".join(f"{v:.0f}" for v in (grid.ijk_to_ras @ np.array([i, j, k, 1.0]))[:3]) + ")"
 
-    raise InputError(f"The scan does not overlap the model's input grid (scan centre at RAS {centre(scan)} mm, "
-                     f"model grid centre at {centre(model)} mm): the model expects scans in its template space "
-                     "(the card's input grid); register the scan to that template first.")
+def grid_coverage(array_kji: np.ndarray, scan: Grid, model: Grid) -> float:
+    """Share of the model grid's voxels that fall on a non-zero voxel of the scan (nearest neighbour)."""
+    data = (np.asarray(array_kji) != 0).astype(np.float32)
+    return float(resample(data, scan, model, order="nearest").mean())
+
+
+def _box(grid: Grid) -> str:
+    """The RAS bounding box (mm) of a grid's voxel centres, e.g. "R -80..84, A -117..87, S -78..90"."""
+    corners = np.array([[i, j, k, 1.0] for i in (0, grid.shape_kji[2] - 1) for j in (0, grid.shape_kji[1] - 1)
+                        for k in (0, grid.shape_kji[0] - 1)]) @ grid.ijk_to_ras.T
+    low, high = corners[:, :3].min(0), corners[:, :3].max(0)
+    return ", ".join(f"{axis} {lo:.0f}..{hi:.0f}" for axis, lo, hi in zip("RAS", low, high, strict=True))
+
+
+def check_overlap(scan: Grid, model: Grid, array_kji: np.ndarray | None = None,
+                  origin_given: bool = True) -> float:
+    """Refuse a scan whose data cover less than ``MIN_GRID_COVERAGE`` of the model's input grid (not
+    registered to the card's template, or not a brain); returns the covered share. Without ``array_kji``
+    an all-zero scan, the scan's whole field of view counts as data (an empty scan is refused as such later)."""
+    data = array_kji if array_kji is not None and np.any(array_kji) else np.ones(scan.shape_kji, np.float32)
+    covered = grid_coverage(data, scan, model)
+    if covered >= MIN_GRID_COVERAGE:
+        return covered
+    where = "does not overlap the model's input grid at all" if covered == 0 else "reaches only a small part of it"
+    fix = ("register it to the model's template space (MNI for the bundled models) first" if origin_given else
+           "check that the scan is a whole brain at the card's resolution")
+    raise InputError(
+        f"The scan's data cover {100 * covered:.2g} % of the model's input grid (RAS box {_box(model)} mm; the "
+        f"scan's grid spans {_box(scan)} mm): it {where}, so the model would see no brain. Nothing was "
+        f"run; {fix} (see {REGISTRATION_DOCS}).")
 
 
 def normalizer(array: np.ndarray, spec: dict | None) -> Callable[[np.ndarray], np.ndarray]:
@@ -211,6 +236,6 @@ def prepare_input(channels: Sequence[tuple[np.ndarray, Grid]], card) -> ModelInp
         raise InputError("The model card gives no input shape: add input.shape (D, H, W).")
     grid = model_grid(first, spec.shape, spec.spacing, spec.orientation or DEFAULT_ORIENTATION,
                       spec.origin)
-    check_overlap(first, grid)
+    check_overlap(first, grid, channels[0][0], spec.origin is not None)
     stacked = np.stack([normalize_then_resample(a, first, grid, spec.normalization) for a, _ in channels])
     return ModelInput(stacked, grid, first)

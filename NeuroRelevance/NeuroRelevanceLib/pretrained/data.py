@@ -46,14 +46,14 @@ def model_grid_for(grid: Grid, multiple: int = 1) -> ModelGrid:
     if not np.allclose(affine[:3, :3], np.diag(np.diag(affine[:3, :3]))) or (np.diag(affine)[:3] <= 0).any():
         raise ValueError("the demo generator's grid must be axis-aligned RAS (positive diagonal affine)")
     padded = tuple(int(-(-n // multiple) * multiple) for n in grid.shape_kji)
-    return ModelGrid(shape_kji=padded, spacing=float(affine[0, 0]),
-                     origin=tuple(float(v) for v in affine[:3, 3]))
+    return ModelGrid(shape_kji=(padded[0], padded[1], padded[2]), spacing=float(affine[0, 0]),
+                     origin=(float(affine[0, 3]), float(affine[1, 3]), float(affine[2, 3])))
 
 
 def to_model_space(volume_kji: np.ndarray, grid: ModelGrid) -> np.ndarray:
     """Zero-pad a ``(..., k, j, i)`` array onto ``grid`` (the padding goes after the last voxel)."""
     kji = np.asarray(volume_kji)
-    pad = [(0, 0)] * (kji.ndim - 3) + [(0, t - s) for s, t in zip(kji.shape[-3:], grid.shape_kji)]
+    pad = [(0, 0)] * (kji.ndim - 3) + [(0, t - s) for s, t in zip(kji.shape[-3:], grid.shape_kji, strict=True)]
     if any(p[1] < 0 for p in pad):
         raise ValueError(f"volume of shape {kji.shape[-3:]} (KJI) is larger than the model grid "
                          f"{grid.shape_kji}")

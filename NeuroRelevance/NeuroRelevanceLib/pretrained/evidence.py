@@ -15,15 +15,17 @@ with :mod:`NeuroRelevanceLib.metrics.groundtruth` inside the brain, beside the o
 conserves best (smallest median conservation error); if none does, the one with the highest mass
 accuracy. The bar is on the *mean* over the held-out subjects (mean mass accuracy against mean
 chance); each preset's weakest subject (``min_subject_fold``: the smallest per-subject mass accuracy /
-chance) is recorded beside it and named in the reason. The card then records the scores (``evidence``), the preset and the reason in words
+chance) is recorded beside it and named in the reason. The card then records the scores (``evidence``),
+the preset and the reason in words
 (``recommendation_reason``), see :func:`write_evidence` and
 ``benchmarks/bench_groundtruth.py --write-evidence``.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,29 +75,40 @@ def _maps(name: str, loaded: Any, subject: Any, methods: list[str]) -> tuple[dic
 
 
 def score_card(name: str, card_path: str | Path, *, max_subjects: int = 100, min_age: float = 50.0,
-               presets: Optional[tuple[str, ...]] = None,
-               log: Optional[Callable[[str], None]] = print) -> tuple[Any, dict]:
+               presets: tuple[str, ...] | None = None, split: str = "test",
+               other_methods: bool = True,
+               log: Callable[[str], None] | None = print) -> tuple[Any, dict]:
     """The ground-truth report (``metrics.groundtruth_report``) of a demo model over its held-out
-    subjects, and per method its mean seconds and (LRP) median conservation error."""
+    subjects, and per method its mean seconds and (LRP) median conservation error.
+
+    ``split="val"`` scores the validation subjects instead (model selection, ``pretrained.selection``);
+    ``other_methods=False`` scores the LRP presets only (all that :func:`recommend` needs)."""
     from ..engine import PRESETS
     from ..metrics.groundtruth_report import ground_truth_report
     from ..models import load_model
-    from .heldout import held_out_subjects
+    from .heldout import held_out_indices, held_out_subjects
 
     loaded = load_model(card_path, device="cpu")
     select, twin, labels, _ = SETUP[name]
-    methods = [f"lrp:{p}" for p in (presets or PRESETS)] + list(OTHER_METHODS)
+    methods = [f"lrp:{p}" for p in (presets or PRESETS)] + (list(OTHER_METHODS) if other_methods else [])
     maps: dict[str, list] = {m: [] for m in methods}
     seconds: dict[str, list] = {m: [] for m in methods}
     conservation: dict[str, list] = {m: [] for m in methods if m.startswith("lrp:")}
-    masks, brains, changes, atlases, names = [], [], [], [], []
+    masks: list[np.ndarray] = []
+    brains: list[np.ndarray] = []
+    changes: list[np.ndarray] = []
+    atlases: list[np.ndarray | None] = []
+    names: list[str] = []
     subjects = held_out_subjects(card_path, truth=twin, min_age=min_age if name == "brain_age_resnet" else None,
-                                 **select)
+                                 indices=held_out_indices(card_path, split), **select)
     for subject in subjects:
         if len(masks) >= max_subjects:
             break
         mask = np.isin(subject.labels, labels)
-        if not (mask & subject.brain).any():
+        brain, change = subject.brain, subject.change
+        if brain is None or change is None:
+            raise ValueError(f"held-out subject {subject.index} has no ground truth: build it with truth=")
+        if not (mask & brain).any():
             continue
         subject_maps, secs, cons = _maps(name, loaded, subject, methods)
         for m in methods:
@@ -104,8 +117,8 @@ def score_card(name: str, card_path: str | Path, *, max_subjects: int = 100, min
         for m, v in cons.items():
             conservation[m].append(v)
         masks.append(mask)
-        brains.append(subject.brain)
-        changes.append(subject.change)
+        brains.append(brain)
+        changes.append(change)
         atlases.append(subject.atlas)
         names.append(subject.subject_id)
         if log:

@@ -13,9 +13,9 @@ same subject as a control) or without any effect ("all"; lesion subjects: withou
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -67,9 +67,9 @@ def generator_options(card_path: str | Path) -> dict:
             "skull_strip": bool(source.get("skull_strip", False))}
 
 
-def held_out_indices(card_path: str | Path) -> list[int]:
-    """Subject indices of the held-out test split recorded in a demo card."""
-    first, stop = card_json(card_path)["training"]["split"]["test"]
+def held_out_indices(card_path: str | Path, split: str = "test") -> list[int]:
+    """Subject indices of the held-out test split (or ``split``: "val", "train") recorded in a demo card."""
+    first, stop = card_json(card_path)["training"]["split"][split]
     return list(range(int(first), int(stop)))
 
 
@@ -92,13 +92,13 @@ def held_out_subjects(card_path: str | Path, *, indices: list[int] | None = None
         from ..demo.lesions import synthesize_lesion_subject
 
         for i in chosen:
-            s = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"])
-            x, lab, target = _prepare(list(s.channels), s.lesion, s.grid, card)
-            subject = HeldOutSubject(i, s.subject_id, x, lab)
+            lesion = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"])
+            x, lab, target = _prepare(list(lesion.channels), lesion.lesion, lesion.grid, card)
+            subject = HeldOutSubject(i, lesion.subject_id, x, lab)
             if truth:
-                twin = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"],
-                                                 lesions=False)
-                _add_truth(subject, s.channels, twin.channels, s.brain, None, s.grid, target)
+                healthy = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"],
+                                                    lesions=False)
+                _add_truth(subject, lesion.channels, healthy.channels, lesion.brain, None, lesion.grid, target)
             yield subject
         return
     from ..demo.cohort import cohort_table, synthesize_subject
@@ -132,7 +132,7 @@ def _add_truth(subject: HeldOutSubject, channels: np.ndarray, twin: np.ndarray, 
                atlas: np.ndarray | None, grid: Grid, target: Grid) -> None:
     """Brain mask, atlas labels and the true change map (all (k, j, i) on ``grid``), on the model grid ``target``."""
     change = np.zeros(target.shape_kji, np.float64)
-    for a, b in zip(channels, twin):
+    for a, b in zip(channels, twin, strict=True):
         inside = a.ravel(order="F")  # the channel's voxels in (i, j, k) order, as the cards' figures were computed
         scale = float(inside[inside != 0].std()) or 1.0
         change += np.abs(resample(a - b, grid, target)) / scale

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -60,7 +60,7 @@ def recalibrate_batchnorm(model: nn.Module, x: Tensor, batch_size: int = 8) -> N
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
             model(x[i:i + batch_size].to(device))
-    for m, momentum in zip(norms, momenta):
+    for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     model.eval()
 
@@ -150,6 +150,6 @@ def segmentation_metrics(logits: Tensor, labels: Tensor, class_names: list[str])
     lab = labels.numpy()
     out = {}
     for c in range(1, len(class_names)):
-        out[f"dice_{class_names[c]}"] = float(np.mean([dice(p == c, t == c) for p, t in zip(pred, lab)]))
-    out["dice_lesion"] = float(np.mean([dice(p > 0, t > 0) for p, t in zip(pred, lab)]))
+        out[f"dice_{class_names[c]}"] = float(np.mean([dice(p == c, t == c) for p, t in zip(pred, lab, strict=True)]))
+    out["dice_lesion"] = float(np.mean([dice(p > 0, t > 0) for p, t in zip(pred, lab, strict=True)]))
     return out

@@ -10,10 +10,12 @@ present) and scored on the held-out subjects; :func:`train_all` writes weights a
 """
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -22,17 +24,24 @@ import torch.nn.functional as F
 
 from .. import nets
 from .cards import write_model
-from .data import (LESION_NORMALIZATION, T1_NORMALIZATION, ModelGrid, Split, model_grid_for,
-                   normalized_channels, split_indices, to_model_space)
-from .loops import (classification_metrics, fit, predict, regression_metrics,
-                    segmentation_metrics)
+from .data import (
+    LESION_NORMALIZATION,
+    T1_NORMALIZATION,
+    ModelGrid,
+    Split,
+    model_grid_for,
+    normalized_channels,
+    split_indices,
+    to_model_space,
+)
+from .loops import classification_metrics, fit, predict, regression_metrics, segmentation_metrics
 
 AD_CLASSES = ["control", "AD"]
 LESION_CLASSES = ["background", "lesion"]
 AD_KWARGS = {"in_channels": 1, "n_outputs": 2, "channels": [4, 8, 16]}
 AGE_KWARGS = {"in_channels": 1, "n_outputs": 1, "widths": [4, 8, 16], "units": [1, 1, 1],
               "task": "regression", "stem_stride": 2}
-LESION_KWARGS = {"in_channels": 4, "n_classes": 2, "features": [4, 8, 16]}
+LESION_KWARGS: dict[str, Any] = {"in_channels": 4, "n_classes": 2, "features": [4, 8, 16]}
 
 
 @dataclass
@@ -77,8 +86,9 @@ def t1_data(n_subjects: int = 160, spacing: float = 4.0, seed: int = 0,
     from ..demo import generate_cohort_arrays
     from ..demo.atrophy import AtrophyParams
 
-    params = AtrophyParams(pattern=pattern, age_pattern=age_pattern,
-                           **({} if age_loss_at_90 is None else {"age_loss_at_90": float(age_loss_at_90)}))
+    params = AtrophyParams(pattern=pattern, age_pattern=age_pattern)
+    if age_loss_at_90 is not None:
+        params = dataclasses.replace(params, age_loss_at_90=float(age_loss_at_90))
     cohort = generate_cohort_arrays(n_subjects, spacing=spacing, seed=seed, params=params,
                                     skull_strip=skull_strip)
     grid = model_grid_for(cohort.grid)
@@ -123,9 +133,9 @@ def center_logits(model: nn.Module) -> None:
     half the log-odds), so explaining one logit explains the decision."""
     fc = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
     with torch.no_grad():
-        fc.weight -= fc.weight.mean(0, keepdim=True)
+        fc.weight.sub_(fc.weight.mean(0, keepdim=True))
         if fc.bias is not None:
-            fc.bias -= fc.bias.mean()
+            fc.bias.sub_(fc.bias.mean())
 
 
 def train_ad_cnn(data: T1Data, seed: int = 0, epochs: int = 6,
@@ -141,7 +151,7 @@ def train_ad_cnn(data: T1Data, seed: int = 0, epochs: int = 6,
     kwargs = dict(AD_KWARGS, pool=pool, **({"channels": list(channels)} if channels else {}))
     model = nets.build("DeepTaylorCNN", seed=seed, **kwargs).to(_device())
     features: list[torch.Tensor] = []
-    hook = model.features.register_forward_hook(lambda m, i, o: features.append(o))
+    hook = cast(nn.Module, model.features).register_forward_hook(lambda m, i, o: features.append(o))
 
     def loss_fn(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         penalty = features[-1].mean() if features else out.new_zeros(())
@@ -182,10 +192,11 @@ def train_brain_age(data: T1Data, seed: int = 0, epochs: int = 12,
     mean, sd = float(data.age[tr].mean()), float(data.age[tr].std())
     model = nets.build("PreActResNet3d", seed=seed, **AGE_KWARGS).to(_device())
     with torch.no_grad():  # start at the mean age, scale the head to years
-        model.head.bias.fill_(mean)
-        model.head.weight.mul_(sd)
+        head = cast(nn.Linear, model.head)
+        head.bias.fill_(mean)
+        head.weight.mul_(sd)
     features: list[torch.Tensor] = []
-    hook = model.bn_final.register_forward_hook(lambda m, i, o: features.append(F.relu(o)))
+    hook = cast(nn.Module, model.bn_final).register_forward_hook(lambda m, i, o: features.append(F.relu(o)))
 
     def loss(out: torch.Tensor, age: torch.Tensor) -> torch.Tensor:
         penalty = features[-1].mean() if features else out.new_zeros(())
@@ -240,7 +251,7 @@ def lesion_patches(size: int = 24, p_lesion: float = 0.7):
     def crop(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ys = [], []
         shape = torch.tensor(y.shape[1:])
-        for xi, yi in zip(x, y):
+        for xi, yi in zip(x, y, strict=True):
             fg = torch.nonzero(yi > 0)
             if len(fg) and float(torch.rand(1, generator=gen)) < p_lesion:
                 centre = fg[int(torch.randint(len(fg), (1,), generator=gen))]
@@ -281,10 +292,15 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
               pattern: str = "ribbon", skull_strip: bool = False,
               age_pattern: str = "frontoparietal", age_l1: float = 0.0,
               age_loss_at_90: float | None = None, age_jitter: float = 0.0,
+              train_seed: int | None = None,
               log: Callable[[str], None] | None = print) -> dict[str, dict]:
     """Generate the cohorts, train the requested demo models and write ``<name>.json`` +
-    ``<name>.safetensors`` into ``out_dir``; return each model's metrics."""
-    torch.manual_seed(seed)
+    ``<name>.safetensors`` into ``out_dir``; return each model's metrics.
+
+    ``seed`` makes the cohorts; ``train_seed`` (default: ``seed``) the weights' initialisation and
+    the batch order, so that training runs on the same cohort and split can be compared."""
+    train_seed = seed if train_seed is None else int(train_seed)
+    torch.manual_seed(train_seed)
     say = log or (lambda s: None)
     out: dict[str, dict] = {}
     t0 = time.perf_counter()
@@ -298,14 +314,14 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
         say(f"  done in {time.perf_counter() - t0:.0f} s, input {tuple(t1.x.shape[1:])}")
         if "ad_cnn" in models:
             say("training ad_cnn (DeepTaylorCNN, control vs AD)")
-            model, info = train_ad_cnn(t1, seed, epochs[0], log, activation_l1, ad_channels, ad_pool)
-            write_model("ad_cnn", model, info, t1, out_dir, seed)
+            model, info = train_ad_cnn(t1, train_seed, epochs[0], log, activation_l1, ad_channels, ad_pool)
+            write_model("ad_cnn", model, info, t1, out_dir, train_seed)
             out["ad_cnn"] = info["metrics"]
             say(f"  held-out: {info['metrics']}")
         if "brain_age_resnet" in models:
             say("training brain_age_resnet (PreActResNet3d, age in years)")
-            model, info = train_brain_age(t1, seed, epochs[1], log, age_l1, age_jitter)
-            write_model("brain_age_resnet", model, info, t1, out_dir, seed)
+            model, info = train_brain_age(t1, train_seed, epochs[1], log, age_l1, age_jitter)
+            write_model("brain_age_resnet", model, info, t1, out_dir, train_seed)
             out["brain_age_resnet"] = info["metrics"]
             say(f"  held-out: {info['metrics']}")
     if "lesion_unet" in models:
@@ -314,8 +330,8 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
         les = lesion_data(n_lesion_subjects, spacing, seed)
         say(f"  done in {time.perf_counter() - t2:.0f} s, input {tuple(les.x.shape[1:])}")
         say("training lesion_unet (UNet3d, background/lesion)")
-        model, info = train_lesion_unet(les, seed, epochs[2], log)
-        write_model("lesion_unet", model, info, les, out_dir, seed)
+        model, info = train_lesion_unet(les, train_seed, epochs[2], log)
+        write_model("lesion_unet", model, info, les, out_dir, train_seed)
         out["lesion_unet"] = info["metrics"]
         say(f"  held-out: {info['metrics']}")
     say(f"all done in {time.perf_counter() - t0:.0f} s")

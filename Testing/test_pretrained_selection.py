@@ -1,0 +1,53 @@
+"""Model selection on validation subjects only: the rule, the validation split in the scorer, and the
+bundled brain-age card's recorded selection (no test subject may take part in choosing the run)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from NeuroRelevanceLib.pretrained import model_card_path
+from NeuroRelevanceLib.pretrained.selection import select
+
+
+def _score(seed: int, fold: float, mae: float = 8.0) -> dict:
+    return {"train_seed": seed, "fold": fold, "validation_mae": mae}
+
+
+def test_select_keeps_the_best_validation_fold_then_lower_mae_then_lower_seed():
+    assert select([_score(0, 3.0), _score(1, 4.2), _score(2, 4.1)])["train_seed"] == 1
+    assert select([_score(0, 4.2, 9.0), _score(1, 4.2, 7.0)])["train_seed"] == 1
+    assert select([_score(3, 4.2), _score(1, 4.2)])["train_seed"] == 1
+
+
+def test_score_card_on_the_validation_split_scores_validation_subjects_only():
+    """The scorer itself reads the split from the card: validation indices, never the test ones."""
+    from NeuroRelevanceLib.pretrained.evidence import score_card
+    from NeuroRelevanceLib.pretrained.heldout import held_out_indices
+
+    path = model_card_path("brain_age_resnet")
+    report, extra = score_card("brain_age_resnet", path, max_subjects=1, presets=("epsilon",), split="val",
+                               other_methods=False, log=None)
+    scored = {int(s.split("-")[-1]) for s in report.per_subject.subject.unique()}
+    assert scored and scored <= set(held_out_indices(path, "val"))
+    assert not scored & set(held_out_indices(path, "test"))
+    assert set(extra) == {"lrp:epsilon"}
+
+
+def test_brain_age_card_records_a_selection_made_on_validation_subjects_only():
+    card = json.loads(model_card_path("brain_age_resnet").read_text())
+    training = card["training"]
+    record = training["selection"]
+    val, test = (set(range(*training["split"][k])) for k in ("val", "test"))
+    assert record["split"] == "val" and record["val_range"] == training["split"]["val"]
+    assert record["subjects"] and set(record["subjects"]) <= val
+    assert not set(record["subjects"]) & test
+    text = json.dumps(record)
+    assert not any(f"sub-{i:04d}" in text for i in test)     # no test subject named anywhere in the record
+    candidates = record["candidates"]
+    assert len(candidates) >= 3 and len({c["train_seed"] for c in candidates}) == len(candidates)
+    best = max(candidates, key=lambda c: c["fold"])
+    assert record["selected_train_seed"] == best["train_seed"] == training["seed"]
+    assert record["fold_spread"] == [min(c["fold"] for c in candidates), max(c["fold"] for c in candidates)]
+    for c in candidates:   # the same rule as the evidence: the fold is the rule's preset's mass over chance
+        assert c["fold"] == pytest.approx(c["mass_accuracy"] / c["chance"], rel=0.01)
