@@ -10,8 +10,13 @@ import pytest
 
 from NeuroRelevanceLib.demo.anatomy import AD_REGIONS, atlas_paths, read_atlas_names, region_ids
 from NeuroRelevanceLib.demo.atrophy import AD_LABEL, AGE_GM_LABEL, VENTRICLE_LABEL
-from NeuroRelevanceLib.demo.cohort import (cohort_table, generate_cohort, generate_cohort_arrays,
-                                           load_cohort, synthesize_subject)
+from NeuroRelevanceLib.demo.cohort import (
+    cohort_table,
+    generate_cohort,
+    generate_cohort_arrays,
+    load_cohort,
+    synthesize_subject,
+)
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ def pair():
 def test_compact_keeps_the_volume_and_the_place_but_not_the_shape(pair):
     ribbon, compact = pair
     for label in (AD_LABEL, AGE_GM_LABEL):
-        r, c = ribbon.atrophy.T == label, compact.atrophy.T == label   # (i, j, k): axis 0 runs left-right
+        r, c = label == ribbon.atrophy.T, label == compact.atrophy.T   # (i, j, k): axis 0 runs left-right
         assert 0.75 < c.sum() / r.sum() < 1.3, (label, c.sum(), r.sum())
         # the same lobes: centroids within 15 mm per hemisphere
         for side in (slice(None, r.shape[0] // 2), slice(r.shape[0] // 2, None)):

@@ -8,9 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from NeuroRelevanceLib.demo.lesions import (CHANNELS, generate_lesion_arrays,
-                                            generate_lesion_cohort, load_lesion_cohort,
-                                            synthesize_lesion_subject)
+from NeuroRelevanceLib.demo.lesions import (
+    CHANNELS,
+    generate_lesion_arrays,
+    generate_lesion_cohort,
+    load_lesion_cohort,
+    synthesize_lesion_subject,
+)
 
 
 @pytest.fixture(scope="module")

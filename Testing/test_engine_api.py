@@ -6,10 +6,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from NeuroRelevanceLib.engine import (
+    AlphaBeta,
+    Epsilon,
+    Explanation,
+    UnsupportedOperatorError,
+    ZBox,
+    ZPlus,
+    apply_filter,
+    explain,
+)
 from test_engine_nets import GraphNet, Regressor, SegNet, make
-from NeuroRelevanceLib.engine import (AlphaBeta, Epsilon, Explanation, UnsupportedOperatorError, ZBox, ZPlus,
-                                      apply_filter, explain)
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from NeuroRelevanceLib import nets
-
-from NeuroRelevanceLib import explain
+from engine_nets_helpers import (
+    bias_free,
+    class_select,
+    grad_times_input,
+    mask_select,
+    own_conservation,
+    randomise_batchnorm,
+)
+from NeuroRelevanceLib import explain, nets
 from NeuroRelevanceLib.engine.rules import LRP0, Epsilon, Flat, WSquare, ZPlus
-
-from engine_nets_helpers import (bias_free, class_select, grad_times_input, mask_select, own_conservation,
-                                 randomise_batchnorm)
 
 F64 = torch.float64
 STAB = 0.0  # no stabiliser: the engine guards z == 0 itself, so conservation is exact to round-off

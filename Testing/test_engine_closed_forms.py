@@ -4,9 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from test_engine_nets import GraphNet, make
 from NeuroRelevanceLib.engine import LRP0, Epsilon, Flat, WSquare, ZPlus, explain
-
+from test_engine_nets import GraphNet, make
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -107,7 +107,7 @@ def test_product_of_an_activation_with_itself_is_refused(how):
     torch.manual_seed(5)
     model = Square(how).to(D).eval()
     x = torch.randn(1, 1, 6, 6, 6, dtype=D)
-    for fmt, m in graph_formats(model, x).items():
+    for m in graph_formats(model, x).values():
         with pytest.raises(UnsupportedOperatorError, match="pass_through"):
             lrp0(m, x, 1)
 

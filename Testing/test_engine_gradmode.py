@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from test_engine_nets import GraphNet, SegNet, make
 from NeuroRelevanceLib.engine import PRESETS, explain
+from test_engine_nets import GraphNet, SegNet, make
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning",

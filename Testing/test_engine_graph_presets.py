@@ -76,6 +76,21 @@ def test_the_graph_decides_each_layers_rule():
     assert "ZBox" in d.rules["enc"] and "ZPlus" in d.rules["dec"] and "Epsilon" in d.rules["up"]
 
 
+def test_a_folded_batchnorm_passes_the_rectification_through():
+    """conv → BatchNorm → ReLU: the BatchNorm is folded into the conv, whose output is still rectified."""
+    net = nn.Sequential(nn.Conv3d(1, 3, 3, padding=1), nn.BatchNorm3d(3), nn.ReLU(),
+                        nn.Conv3d(3, 3, 3, padding=1), nn.BatchNorm3d(3), nn.ReLU(),
+                        nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(3, 2))
+    net = _init(net, 0)
+    for bn in (net[1], net[4]):
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+    e = explain(net, _x((1, 1, 6, 6, 6)), preset="graph-epsilon-plus", target=0, dtype=torch.float64)
+    for layer in ("0", "3"):
+        assert "ZPlus" in e.rules[layer] and "output rectified" in e.rules[layer], (layer, e.rules[layer])
+        assert "folded" in e.rules[layer], (layer, e.rules[layer])
+
+
 def test_rules_are_the_same_for_a_scripted_model():
     net, x = _init(Residual(), 0), _x((1, 1, 6, 6, 6))
     a = explain(net, x, preset="graph-epsilon-plus", target=0, dtype=torch.float64)

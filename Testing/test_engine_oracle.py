@@ -19,21 +19,19 @@ import pytest
 import torch
 import torch.nn as nn
 
-from zennit_standin import import_zennit
-
 from NeuroRelevanceLib.engine import explain
 from NeuroRelevanceLib.engine import rules as R
+from zennit_standin import import_zennit
 
 zennit = import_zennit()
 import zennit.rules as zr  # noqa: E402
+from torchvision.models.resnet import BasicBlock as StandinBasicBlock  # noqa: E402  (stand-in class)
 from zennit.attribution import Gradient  # noqa: E402
 from zennit.canonizers import SequentialMergeBatchNorm  # noqa: E402
 from zennit.composites import LayerMapComposite, SpecialFirstLayerMapComposite  # noqa: E402
 from zennit.layer import Sum  # noqa: E402
 from zennit.torchvision import ResNetCanonizer  # noqa: E402
 from zennit.types import Activation, AvgPool, Convolution, Linear  # noqa: E402
-from torchvision.models.resnet import BasicBlock as StandinBasicBlock  # noqa: E402  (stand-in class)
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,8 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from NeuroRelevanceLib.engine import explain
-from NeuroRelevanceLib.engine import presets
+from NeuroRelevanceLib.engine import explain, presets
 from NeuroRelevanceLib.engine.presets import GraphPreset, Preset, register_preset
 
 

@@ -53,9 +53,9 @@ def test_front_ends_read_the_registry():
     from NeuroRelevanceLib import panel, provenance
     from NeuroRelevanceLib.models import schema
 
-    assert panel.PRESETS == list(presets.PRESETS) and tuple(schema.PRESETS) == presets.PRESETS
+    assert list(presets.PRESETS) == panel.PRESETS and tuple(schema.PRESETS) == presets.PRESETS
     assert panel.PRESET_ALPHA == provenance.PRESET_ALPHA == {"alpha1-beta0": 1.0, "alpha2-beta1": 2.0}
-    assert provenance.PRESET_PARAMETERS == {p.name: p.parameters for p in presets.PRESET_REGISTRY.values()}
+    assert {p.name: p.parameters for p in presets.PRESET_REGISTRY.values()} == provenance.PRESET_PARAMETERS
     # the Slicer combo box is filled by the parameter node from Choice(panel.PRESETS), not from the .ui
     tree = ET.parse(MODULE / "Resources" / "UI" / "NeuroRelevance.ui")
     combo = next(w for w in tree.iter("widget") if w.get("name") == "presetComboBox")

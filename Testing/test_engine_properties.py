@@ -14,10 +14,9 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine_nets_helpers import class_select, grad_times_input, own_conservation
 from NeuroRelevanceLib import explain
 from NeuroRelevanceLib.engine.rules import LRP0, Flat
-
-from engine_nets_helpers import class_select, grad_times_input, own_conservation
 
 KINDS = ("conv", "residual", "concat", "down_up", "avgpool", "maxpool")
 SIDE = 8

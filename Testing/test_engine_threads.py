@@ -12,8 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from test_engine_nets import GraphNet, SegNet, make
 from NeuroRelevanceLib.engine import explain
+from test_engine_nets import GraphNet, SegNet, make
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning",
                                          "ignore::UserWarning")]
@@ -41,7 +41,7 @@ def test_concurrent_calls_equal_serial_calls():
         parallel = list(pool.map(run, jobs * 2))
     for k, r in enumerate(parallel):
         assert torch.equal(r, serial[k % len(jobs)]), k
-    for (m, _, _), state in zip(jobs, before):
+    for (m, _, _), state in zip(jobs, before, strict=True):
         assert all(torch.equal(v, m.state_dict()[k]) for k, v in state.items())
 
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from test_engine_nets import GraphNet, SegNet, make
-from NeuroRelevanceLib.engine import (AlphaBeta, Epsilon, Flat, Gamma, PRESETS, WSquare, ZBox, ZPlus, explain)
+from NeuroRelevanceLib.engine import PRESETS, AlphaBeta, Epsilon, Flat, Gamma, WSquare, ZBox, ZPlus, explain
 from NeuroRelevanceLib.engine.validate import NonFiniteRelevanceError
 from NeuroRelevanceLib.errors import InputError
+from test_engine_nets import GraphNet, SegNet, make
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")]

@@ -1,17 +1,20 @@
 """Benchmark: our LRP against a plain forward pass and against zennit, on real 3-D networks (issue 14).
 
 Rows (network × input × preset):
-  seed-003 ResNet (``nets.PreActResNet3d``, 3.7 M parameters) at 96×112×96 and 160×192×160,
+  brain-age ResNet of the tensor-decomposition paper (``nets.PreActResNet3d``, 3.7 M parameters) at 96×112×96
+  and 160×192×160,
   MONAI resnet18 (3D, 33 M) and DenseNet121 (3D, 11 M) at 96×112×96, MONAI UNet (16…256 channels,
   two residual units per level, 4.8 M) at 128³; presets ε (``preset=None``), ``epsilon-plus`` and
   ``alpha1-beta0``. zennit 0.5 runs the same rules (``LayerMapComposite`` of Epsilon / ZPlus ignoring
-  biases / AlphaBeta(1, 0)); on the seed-003 ResNet with the pre-activation canonizer of
+  biases / AlphaBeta(1, 0)); on the brain-age ResNet with the pre-activation canonizer of
   ``zennit_preact.py``, on MONAI's nets without canonizers (timing only: zennit sees MONAI's
-  residual adds, concatenations and BatchNorms as plain gradients). Weights are random, BatchNorm statistics non-trivial.
+  residual adds, concatenations and BatchNorms as plain gradients). Weights are random, BatchNorm statistics
+  non-trivial.
 
 Timing: per network ONE process runs every method of every preset round-robin (forward, ours, zennit,
 forward, …) after a warm-up, so the ratios share the machine's load; medians of ``--runs`` (≥ 3) wall
-and process-CPU times (the forward pass's median pools its runs of all presets). Peak memory: a fresh subprocess per (row, method) runs it once; peak =
+and process-CPU times (the forward pass's median pools its runs of all presets). Peak memory: a fresh
+subprocess per (row, method) runs it once; peak =
 ``ru_maxrss`` minus the resident size before the run (model and input loaded) on CPU,
 ``torch.cuda.max_memory_allocated`` minus the allocated memory before the run on CUDA.
 
@@ -33,20 +36,21 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_nets import NETS, PRESETS, ROWS, build, explain_kwargs, preset_label  # noqa: E402
+from bench_nets import NETS, ROWS, build, explain_kwargs, preset_label  # noqa: E402
 
 METHODS = ("forward", "ours", "zennit")
 TARGET = {None: 2.0, "epsilon-plus": 2.5, "alpha1-beta0": 2.5}
 
 
 def _build(size: tuple, device: Any = "cpu") -> tuple[Any, Any]:
-    """The seed-003 ResNet and an input (kept for ``bench_methods.py``)."""
+    """The brain-age ResNet (tensor-decomposition paper) and an input (kept for ``bench_methods.py``)."""
     return build("preact", size, device)
 
 
@@ -63,7 +67,7 @@ def _device(arg: str):
     return torch.device(arg)
 
 
-def make_step(method: str, net: str, model: Any, x: Any, preset: Optional[str], device: Any) -> Callable[[], Any]:
+def make_step(method: str, net: str, model: Any, x: Any, preset: str | None, device: Any) -> Callable[[], Any]:
     """A no-argument function running ``method`` once (its result is discarded by the caller)."""
     import torch
 
@@ -123,7 +127,7 @@ def time_row(net: str, size: tuple, presets: list, methods: list, runs: int, dev
             for (p, m) in steps]
 
 
-def peak_memory(net: str, size: tuple, preset: Optional[str], method: str, device_arg: str) -> dict:
+def peak_memory(net: str, size: tuple, preset: str | None, method: str, device_arg: str) -> dict:
     """Peak memory (MB) of one run of ``method`` on top of the loaded model and input, in this process."""
     import torch
 
@@ -187,8 +191,8 @@ def table(results: list[dict], memory: list[dict], clock: str = "cpu") -> str:
     def f(v, fmt="{:.2f}"):
         return fmt.format(v) if v is not None else "–"
 
-    out = [f"| network | input | preset | forward s | ours s | zennit s | ours/fwd | ours/zennit | "
-           f"peak MB fwd / ours / zennit | targets |", "|---|---|---|---|---|---|---|---|---|---|"]
+    out = ["| network | input | preset | forward s | ours s | zennit s | ours/fwd | ours/zennit | "
+           "peak MB fwd / ours / zennit | targets |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows.values():
         fwd, ours, zen = row.get("forward"), row.get("ours"), row.get("zennit")
         mem = " / ".join(f(row.get(f"mem_{m}"), "{:.0f}") for m in METHODS)

@@ -63,7 +63,8 @@ def seed_000(args) -> None:
                     float(r[0, 0][torch.from_numpy(~s.brain)].clamp(min=0).sum() / r.clamp(min=0).sum())]
         rows.append(row + [float(e32.target_value[0])])
     a = np.array(rows)
-    print(f"\n## seed 000: deep-taylor on ad_cnn, {len(a)} held-out AD-like subjects (AD logit {a[:, -1].mean():.2f})\n")
+    print(f"\n## seed 000: deep-taylor on ad_cnn, {len(a)} held-out AD-like subjects "
+          f"(AD logit {a[:, -1].mean():.2f})\n")
     print("| figure | per-voxel box (product) | input range [0, 1] as box |\n|---|---|---|")
     for i, what in enumerate(("conservation error, float32, stabiliser 1e-6 (median)",
                               "conservation error, float64, stabiliser 0 (median)",

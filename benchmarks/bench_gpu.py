@@ -3,10 +3,10 @@
 1. The table (same networks, inputs and presets as ``bench_engine.py``): forward, ours and zennit timed
    round-robin in one process per network (CUDA-synchronised), peak memory per (row, method) in its own
    process from ``torch.cuda.max_memory_allocated``.
-2. A 1 mm MNI-grid heatmap (1×1×182×218×182) for the seed-003 ResNet and MONAI DenseNet121 with
-   ``preset="epsilon-plus"``: wall time of a warm call (median of ``--runs``), of the first call (copy,
-   trace, cuDNN autotuning), and the peak ``torch.cuda.max_memory_allocated`` of the call above what the
-   model and the input take. Goal (issue 14): < 1 s per heatmap on a current GPU.
+2. A 1 mm MNI-grid heatmap (1×1×182×218×182) for the brain-age ResNet (tensor-decomposition paper) and
+   MONAI DenseNet121 with ``preset="epsilon-plus"``: wall time of a warm call (median of ``--runs``), of the
+   first call (copy, trace, cuDNN autotuning), and the peak ``torch.cuda.max_memory_allocated`` of the call
+   above what the model and the input take. Goal (issue 14): < 1 s per heatmap on a current GPU.
 
 Without CUDA it says so and exits with status 2 (``--device cpu`` runs the same code on the CPU, which the
 test suite does at tiny sizes).
@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -41,7 +41,7 @@ def _sync(device: Any) -> None:
         torch.cuda.synchronize(device)
 
 
-def heatmap(net: str, size: tuple, device: Any, runs: int, preset: Optional[str] = "epsilon-plus") -> dict:
+def heatmap(net: str, size: tuple, device: Any, runs: int, preset: str | None = "epsilon-plus") -> dict:
     """Time one heatmap of ``net`` at ``size`` on ``device`` (first call, then warm calls) and its peak memory."""
     import torch
 
@@ -95,7 +95,7 @@ def heatmap_lines(results: list[dict]) -> str:
     return "\n".join(out)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda", help="cuda (default), cuda:N, or cpu (the suite's self-test)")

@@ -8,7 +8,7 @@ from typing import Any
 
 #: name -> (label, input channels)
 NETS = {
-    "preact": ("seed-003 ResNet", 1),
+    "preact": ("brain-age ResNet (tensor-decomposition paper)", 1),
     "resnet18": ("MONAI resnet18", 1),
     "densenet121": ("MONAI DenseNet121", 1),
     "unet": ("MONAI UNet", 1),
@@ -62,7 +62,7 @@ def build(name: str, size: tuple, device: Any = "cpu", seed: int = 0) -> tuple[A
 
 
 def target_index(name: str) -> int:
-    """The explained output: the regression output of the seed-003 ResNet, class/channel 1 of the others."""
+    """The explained output: the regression output of the brain-age ResNet, class/channel 1 of the others."""
     return 0 if name == "preact" else 1
 
 

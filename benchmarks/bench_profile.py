@@ -21,9 +21,10 @@ from bench_nets import build, explain_kwargs
 def profile(net: str, size: tuple, preset: str | None, device_arg: str = "cpu", rows: int = 25) -> None:
     """Print the top operators (by self time, grouped by input shape) of one warm explain call."""
     import torch
-    from NeuroRelevanceLib.engine import explain
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
+
+    from NeuroRelevanceLib.engine import explain
 
     device = torch.device("cuda" if device_arg == "cuda" else "cpu")
     model, x = build(net, size, device)
@@ -57,9 +58,10 @@ def _step_name(args: tuple) -> str:
 
 def phases(net: str, size: tuple, preset: str | None) -> None:
     """Print forward+check vs walk, the walk by operator kind/rule and its layer convolutions (CPU, one call)."""
+    import torch
+
     import NeuroRelevanceLib.engine.api as api
     import NeuroRelevanceLib.engine.layers as layers
-    import torch
     from NeuroRelevanceLib.engine import explain, operators
 
     model, x = build(net, size)

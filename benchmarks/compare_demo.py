@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 
-def write_held_out(card: Path, out: Path, n: int) -> "object":
+def write_held_out(card: Path, out: Path, n: int) -> object:
     """Write up to ``n`` held-out AD-like subjects of ``card`` with twins and brain masks; the table."""
     from NeuroRelevanceLib.demo.cohort import cohort_table, generate_cohort, load_cohort
     from NeuroRelevanceLib.pretrained.heldout import card_json, generator_options, held_out_indices

@@ -109,7 +109,7 @@ def _box(grid: Grid) -> str:
     corners = np.array([[i, j, k, 1.0] for i in (0, grid.shape_kji[2] - 1) for j in (0, grid.shape_kji[1] - 1)
                         for k in (0, grid.shape_kji[0] - 1)]) @ grid.ijk_to_ras.T
     low, high = corners[:, :3].min(0), corners[:, :3].max(0)
-    return ", ".join(f"{axis} {lo:.0f}..{hi:.0f}" for axis, lo, hi in zip("RAS", low, high))
+    return ", ".join(f"{axis} {lo:.0f}..{hi:.0f}" for axis, lo, hi in zip("RAS", low, high, strict=True))
 
 
 def check_overlap(scan: Grid, model: Grid, array_kji: np.ndarray | None = None,

@@ -97,8 +97,8 @@ def subject_space(index: int, *, spacing: float, seed: int, atlas: str = "desika
                   ) -> tuple[Grid, dict[str, np.ndarray], list[np.random.Generator]]:
     """Template maps seen through subject ``index``'s deformation, on the grid for ``spacing``.
 
-    Returns the grid, the sampled maps (internal: in (i, j, k) order, ``grid.shape_ijk``) (``maps`` plus "labels", "brain",
-    "ventricles", "compact", "focal_age")
+    Returns the grid, the sampled maps (internal: in (i, j, k) order, ``grid.shape_ijk``) (``maps`` plus
+    "labels", "brain", "ventricles", "compact", "focal_age")
     and four
     independent random generators from ``SeedSequence([seed, index])``: deformation (already
     used), noise, effects, extra (lesions).

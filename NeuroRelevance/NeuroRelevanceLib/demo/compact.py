@@ -52,7 +52,7 @@ def equal_volume_ball(brain: np.ndarray, centre_vox: np.ndarray, n_voxels: int) 
     """Brain voxels within the smallest radius around ``centre_vox`` that holds ``n_voxels`` of them
     (voxels tied at that radius are all kept)."""
     grid = np.indices(brain.shape, dtype=np.float32)
-    dist = np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, centre_vox.astype(np.float32))))
+    dist = np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, centre_vox.astype(np.float32), strict=True)))
     inside = np.sort(dist[brain])
     radius = inside[min(int(n_voxels), inside.size) - 1]
     return brain & (dist <= radius)

@@ -26,17 +26,19 @@ def world_points(grid: Grid) -> np.ndarray:
 
 
 def make_grid(spacing: float) -> Grid:
-    """Isotropic RAS :class:`~NeuroRelevanceLib.geometry.Grid` with ``spacing`` mm voxels covering the template brain."""
+    """Isotropic RAS :class:`~NeuroRelevanceLib.geometry.Grid` with ``spacing`` mm voxels covering the template
+    brain."""
     if not np.isfinite(spacing) or not 0.5 <= spacing <= 8.0:
         raise ValueError(f"spacing={spacing!r} mm is outside 0.5..8 mm; use e.g. 3.0 for CPU "
                          f"training or 1.0 for display")
     lo = np.array([b[0] for b in BRAIN_BOX_MM])
     hi = np.array([b[1] for b in BRAIN_BOX_MM])
-    shape = tuple(int(np.ceil((h - l) / spacing)) + 1 for l, h in zip(lo, hi))
+    ni, nj, nk = (int(np.ceil((h - low) / spacing)) + 1 for low, h in zip(lo, hi, strict=True))
+    shape = (ni, nj, nk)
     affine = np.diag([spacing, spacing, spacing, 1.0])
     # centre the grid on the box so that coarse grids stay symmetric about the midline
     affine[:3, 3] = (lo + hi) / 2 - spacing * (np.array(shape) - 1) / 2
-    return Grid(shape[::-1], affine)
+    return Grid((nk, nj, ni), affine)
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class Deformation:
                                              prefilter=False)
         return out.astype(np.float32)
 
-    def apply_grid(self, grid: "Grid", points: np.ndarray) -> np.ndarray:
+    def apply_grid(self, grid: Grid, points: np.ndarray) -> np.ndarray:
         """Same as ``apply(points)`` for ``points = world_points(grid)`` (an axis-aligned grid), evaluated separably."""
         out = self._affine_part(points)
         matrix, shape = grid.ijk_to_ras, grid.shape_ijk
@@ -99,7 +101,7 @@ def random_deformation(rng: np.random.Generator, *, displacement_mm: float = 2.0
     """Draw a smooth random map; ``enabled=False`` draws the same numbers but returns identity."""
     lo = np.array([b[0] for b in BRAIN_BOX_MM]) - 2 * control_step_mm
     hi = np.array([b[1] for b in BRAIN_BOX_MM]) + 2 * control_step_mm
-    n = tuple(int(np.ceil((h - l) / control_step_mm)) + 1 for l, h in zip(lo, hi))
+    n = tuple(int(np.ceil((h - low) / control_step_mm)) + 1 for low, h in zip(lo, hi, strict=True))
     control = rng.normal(0.0, displacement_mm / _BSPLINE_GAIN_3D, size=(3,) + n)
     scale = 1.0 + rng.normal(0.0, scale_sd) + rng.normal(0.0, scale_sd / 2, size=3)
     angles = np.deg2rad(rng.normal(0.0, rotation_sd_deg, size=3))

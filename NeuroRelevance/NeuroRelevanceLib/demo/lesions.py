@@ -86,8 +86,8 @@ def _lesion_fields(rng: np.random.Generator, tissue: np.ndarray, grid_affine: np
         raise RuntimeError("no brain tissue deep enough for a lesion; use a finer spacing")
     ijk = np.indices(shape, dtype=np.float32).reshape(3, -1)
     world = (grid_affine[:3, :3] @ ijk + grid_affine[:3, 3:]).astype(np.float32)
-    level = np.full(ijk.shape[1], np.inf, dtype=np.float32)
-    outer = np.full(ijk.shape[1], np.inf, dtype=np.float32)
+    level: np.ndarray = np.full(ijk.shape[1], np.inf, dtype=np.float32)
+    outer: np.ndarray = np.full(ijk.shape[1], np.inf, dtype=np.float32)
     params = []
     for _ in range(n_lesions):
         centre_ijk = candidates[rng.integers(len(candidates))]

@@ -9,23 +9,30 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Iterable, Optional, Union
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 
 from ..device import resolve_device
 from ..errors import InputError
-from .assign import RuleOptions, assign_rules, check_pass_through_matched
-from .capture import Source, prepared
 from ..explanation.checks import check_dtype, check_input, check_model_device, check_rules_mapping
 from ..explanation.conservation import relative_error
 from ..explanation.filters import apply_filter, check_filter, make_filter
 from ..explanation.result import Explanation
+from ..explanation.target import selection
+from .assign import RuleOptions, assign_rules, check_pass_through_matched
+from .capture import Source, prepared
 from .presets import get_preset
 from .propagate import backward, check_supported
-from ..explanation.target import selection
-from .validate import (check_bounds, check_finite_map, check_map_substance, check_options, check_pass_through,
-                       check_representable)
+from .validate import (
+    check_bounds,
+    check_finite_map,
+    check_map_substance,
+    check_options,
+    check_pass_through,
+    check_representable,
+)
 from .verify import GraphMismatchError, _flat, verified_plan
 
 Tensor = torch.Tensor
@@ -71,22 +78,24 @@ def _reference(source: Source, x: Tensor, context: Any = None) -> Any:
     return out
 
 
-def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = "epsilon-plus", target: Any = None,
-            *, rules: Optional[dict] = None, mask: Any = None, epsilon: float = 1e-6, gamma: float = 0.25,
-            low: Any = None, high: Any = None, filter: Optional[str] = None,
+def explain(model: Any, x: Tensor, method: str = "lrp", preset: str | None = "epsilon-plus", target: Any = None,
+            *, rules: dict | None = None, mask: Any = None, epsilon: float = 1e-6, gamma: float = 0.25,
+            low: Any = None, high: Any = None, filter: str | None = None,
             filter_range: tuple = (0.0, 1.0), filter_placement: str = "input", filter_per_channel: bool = False,
-            batchnorm: str = "fold", pass_through: Iterable[str] = (), device: Union[str, torch.device] = "auto",
-            dtype: Optional[torch.dtype] = None, stabilizer: float = 1e-6, **unknown: Any) -> Explanation:
+            batchnorm: str = "fold", pass_through: Iterable[str] = (), device: str | torch.device = "auto",
+            dtype: torch.dtype | None = None, stabilizer: float = 1e-6, **unknown: Any) -> Explanation:
     """Layer-wise relevance propagation of ``model`` at input ``x`` (see docs/engine.md).
 
     ``model``: nn.Module, ScriptModule, ExportedProgram, or a path to a .pt2/TorchScript file.
-    ``x``: (N, C, *spatial). ``preset``: a registered preset name (``presets.PRESETS``) or None; ``rules`` overrides per layer.
+    ``x``: (N, C, *spatial). ``preset``: a registered preset name (``presets.PRESETS``) or None; ``rules``
+    overrides per layer.
     ``stabilizer``: the small constant of z+, αβ, γ, w², flat, zB and of sum/pool splits (zennit: 1e-6).
     Returns an ``Explanation``; the model and ``x`` are left untouched.
     """
     t0 = time.perf_counter()
     if unknown:  # a misspelled keyword: one clear error naming it and the closest option
-        from ..explanation.keywords import RUN_OWN, check_options as check_keywords
+        from ..explanation.keywords import RUN_OWN
+        from ..explanation.keywords import check_options as check_keywords
         check_keywords("lrp", unknown, settings=RUN_OWN, where="explain()")
     if method != "lrp":
         raise ValueError(f"method {method!r} is not provided by the relevance engine; use method='lrp'.")
@@ -120,7 +129,7 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: Optional[str] = 
                 plan, rec, out, graph_check = verified_plan(source, xw, lambda ctx: _reference(source, xw, ctx), dt,
                                                             batchnorm, configure)
             except GraphMismatchError:
-                if source.entry is None or not source.entry.graphs:
+                if source.entry is None or not source.entry.graphs or source.refresh is None:
                     raise
                 source = source.refresh()  # cached graphs failed: capture afresh before refusing
                 plan, rec, out, graph_check = verified_plan(source, xw, lambda ctx: _reference(source, xw, ctx), dt,

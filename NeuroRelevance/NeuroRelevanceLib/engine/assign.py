@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import InputError
 from .graph import Plan
@@ -21,8 +21,8 @@ from .rules import Rule, ZBox
 class RuleOptions:
     """What ``explain`` was asked for, as far as rules are concerned."""
 
-    preset: Optional[str]
-    rules: Optional[dict]
+    preset: str | None
+    rules: dict | None
     epsilon: float
     gamma: float
     stabilizer: float
@@ -69,7 +69,7 @@ def check_pass_through_matched(plan: Plan, names: set) -> None:
                          "are operator names as in the engine's error messages (e.g. 'mul'), module names or types.")
 
 
-def _neighbour(op: Linear, by_node: dict) -> Optional[Linear]:
+def _neighbour(op: Linear, by_node: dict) -> Linear | None:
     """The nearest conv/dense operator reachable downstream (else upstream) without crossing another one."""
     for direction in ("down", "up"):
         queue, seen = deque([op.node]), {op.node}
@@ -112,7 +112,8 @@ def assign_rules(plan: Plan, opts: RuleOptions) -> dict[str, str]:
     for op in linear:
         if op.affine:
             continue
-        rule = override_rule(opts.rules, op.module_path, op.name, op.module_type, op.consumes_input, **defaults)
+        rule = override_rule(opts.rules, op.module_path, op.name, op.module_type, op.consumes_input, False,
+                             **defaults)
         note = ""
         if rule is None:
             rule = preset_rule(opts.preset, op, params, context)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -59,7 +60,7 @@ def _value_sig(v: Any, depth: int = 0) -> Any:
     return ("id", id(v))
 
 
-def fingerprint(model: nn.Module) -> Optional[tuple]:
+def fingerprint(model: nn.Module) -> tuple | None:
     """Everything about ``model`` that its forward can depend on (see module doc); None: not cacheable."""
     try:
         parts = []
@@ -76,9 +77,9 @@ def fingerprint(model: nn.Module) -> Optional[tuple]:
 class Entry:
     """Our copy of one model for one device/dtype, its captured graphs and what was learnt about them."""
 
-    def __init__(self, print_: tuple, work: nn.Module) -> None:
+    def __init__(self, print_: tuple, work: nn.Module | None) -> None:
         self.fingerprint = print_
-        self.work = work
+        self.work = work                        # built by ``entry_for`` before the entry is handed out
         self.graphs: dict[tuple, Any] = {}      # (candidate name, input shape) -> Captured
         self.winner: dict[tuple, str] = {}      # input shape -> the candidate that reproduced the model
         self.probes: dict = {}                  # layer-equals-module checks (``taps.py``), by module
@@ -86,8 +87,8 @@ class Entry:
 
 
 _LOCK = threading.Lock()
-_ENTRIES: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
-_ORDER: "OrderedDict[tuple, weakref.ref]" = OrderedDict()   # (id(model), device, dtype) -> model, LRU
+_ENTRIES: weakref.WeakKeyDictionary[nn.Module, dict] = weakref.WeakKeyDictionary()
+_ORDER: OrderedDict[tuple, weakref.ref] = OrderedDict()   # (id(model), device, dtype) -> model, LRU
 
 
 def _evict() -> None:
@@ -99,7 +100,7 @@ def _evict() -> None:
 
 
 @contextmanager
-def entry_for(model: nn.Module, device: torch.device, dtype: torch.dtype, build) -> Iterator[Optional[Entry]]:
+def entry_for(model: nn.Module, device: torch.device, dtype: torch.dtype, build) -> Iterator[Entry | None]:
     """The cached entry of ``model`` (``build(model)`` -> work copy when missing or stale), held for this call;
     None when the model cannot be cached or another call is using its entry (the caller copies afresh)."""
     print_ = fingerprint(model)

@@ -4,7 +4,7 @@ A canonizer changes only the plan — our own operator list and our own weight c
 user's model or the captured graph, so there is nothing to undo afterwards (zennit's canonizers
 patch the model and must restore it). ``build_plan`` applies ``canonizers_for(batchnorm)``.
 
-``BatchNormCanonizer`` (seed 000; DESIGN.md "Relevance engine"):
+``BatchNormCanonizer`` (Deep Taylor paper; DESIGN.md "Relevance engine"):
 - ``"fold"``: a BatchNorm whose input is the output of a conv/dense layer that nothing else reads is
   folded into that layer (``w' = s·w``, ``b' = s·b + t``; exact); every other BatchNorm with running
   statistics (after a concatenation as in DenseNet, before the activation in pre-activation nets, on
@@ -15,6 +15,8 @@ A BatchNorm without running statistics normalises by batch statistics and passes
 from __future__ import annotations
 
 from typing import Protocol
+
+from torch import Tensor
 
 from .layers import LinearLayer
 from .operators import BatchNorm, Identity, Linear, Op
@@ -42,27 +44,26 @@ class BatchNormCanonizer:
         for i, op in enumerate(ops):
             if not isinstance(op, BatchNorm) or op.bn is None:
                 continue
+            scale, shift = op.bn
             src = op.inputs[0]
             prev = ops[by_node[src]] if src in by_node else None
             if isinstance(prev, Linear) and not prev.affine and prev.layer.kind != "map" and len(src.users) == 1:
-                ops[i] = self._fold(op, prev)
+                ops[i] = self._fold(op, scale, shift, prev)
             else:
-                ops[i] = self._affine(op)
+                ops[i] = self._affine(op, scale, shift)
 
     @staticmethod
-    def _fold(bn: BatchNorm, into: Linear) -> Op:
-        scale, shift = bn.bn
+    def _fold(bn: BatchNorm, scale: Tensor, shift: Tensor, into: Linear) -> Op:
         into.layer.fold_affine(scale, shift, bn.module_path or bn.name)
         into.folded_module = bn.module  # the BatchNorm module (None for a functional call)
         ident = bn.become(Identity)
-        ident.folded_into = into.name
+        ident.folded_into = into.name  # ``rectified.py``: a folded BatchNorm passes the rectification through
         src = bn.inputs[0]
         ident.run = lambda env: env[src]
         return ident
 
     @staticmethod
-    def _affine(bn: BatchNorm) -> Op:
-        scale, shift = bn.bn
+    def _affine(bn: BatchNorm, scale: Tensor, shift: Tensor) -> Op:
         lin = Linear(bn.node, bn.run, bn.inputs, bn.label, bn.module)
         for key in ("module_path", "module_type", "consumes_input", "tensor_inputs"):
             setattr(lin, key, getattr(bn, key))

@@ -18,9 +18,11 @@ import copy
 import os
 import threading
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from functools import partial
+from typing import Any
 
 import torch
 import torch.fx as fx
@@ -86,9 +88,9 @@ def _run_in(gm: fx.GraphModule, dtype: torch.dtype) -> None:
         return dtype if isinstance(v, torch.dtype) and v in _FLOATS else v
 
     for node in list(gm.graph.nodes):
-        if node.op == "call_module" and str(node.target).startswith("_guards") and not node.users:
-            gm.graph.erase_node(node)
-        elif node.op == "call_function" and "_assert_tensor_metadata" in str(node.target) and not node.users:
+        guard = node.op == "call_module" and str(node.target).startswith("_guards")
+        assertion = node.op == "call_function" and "_assert_tensor_metadata" in str(node.target)
+        if (guard or assertion) and not node.users:
             gm.graph.erase_node(node)
         elif node.op == "call_function":
             node.args = tuple(retarget(a) for a in node.args)
@@ -115,8 +117,8 @@ class Candidate:
 
     name: str
     build: Callable[[], Captured]
-    hooks_root: Optional[nn.Module] = None   # a module whose submodules match the graph's call_module nodes
-    fresh: Optional[Callable[[], Captured]] = None  # an uncached build (``build`` may return a cached graph)
+    hooks_root: nn.Module | None = None   # a module whose submodules match the graph's call_module nodes
+    fresh: Callable[[], Captured] | None = None  # an uncached build (``build`` may return a cached graph)
 
 
 @dataclass
@@ -127,9 +129,9 @@ class Source:
     reference: Callable[[torch.Tensor], Any]
     candidates: list[Candidate]
     tensors: Callable[[], list[tuple[str, torch.Tensor]]]   # named parameters/buffers (to name a NaN)
-    tap_root: Optional[nn.Module] = None   # the private copy ``reference`` runs (its layer calls can be recorded)
-    entry: Optional[Entry] = None          # the cache entry this source was built from (``cache.py``)
-    refresh: Optional[Callable[[], "Source"]] = None  # the same source with the entry's graphs captured afresh
+    tap_root: nn.Module | None = None   # the private copy ``reference`` runs (its layer calls can be recorded)
+    entry: Entry | None = None          # the cache entry this source was built from (``cache.py``)
+    refresh: Callable[[], Source] | None = None  # the same source with the entry's graphs captured afresh
 
 
 def _named_tensors(module: Any) -> list[tuple[str, torch.Tensor]]:
@@ -138,9 +140,10 @@ def _named_tensors(module: Any) -> list[tuple[str, torch.Tensor]]:
 
 
 def _module_source(model: nn.Module, x: torch.Tensor, device: torch.device, dtype: torch.dtype,
-                   entry: Optional[Entry] = None) -> Source:
+                   entry: Entry | None = None) -> Source:
     """The Source of an nn.Module: our structural copy (``entry``'s when cached, see ``cache.py``) and its graphs."""
     work = entry.work if entry is not None else _prepare_copy(model, device, dtype)
+    assert work is not None, "entry_for builds the entry's copy before handing it out"
     shape = tuple(x.shape)
 
     def kept(name: str, build: Callable[[], Any], per_shape: bool = True) -> Callable[[], Any]:
@@ -185,13 +188,16 @@ def _module_source(model: nn.Module, x: torch.Tensor, device: torch.device, dtyp
                   Candidate("torchscript (traced)", kept("torchscript (traced)", jit_traced), fresh=jit_traced)]
     winner = entry.winner.get(shape) if entry is not None else None
     candidates.sort(key=lambda c: c.name != winner)  # last time's graph first (stable otherwise)
-    def refresh() -> Source:
-        entry.graphs.clear()
-        entry.winner.clear()
-        return _module_source(model, x, device, dtype, entry)
-
+    refresh = None if entry is None else partial(_refreshed, model, x, device, dtype, entry)
     return Source("nn.Module", work, candidates, lambda: _named_tensors(work), tap_root=work, entry=entry,
-                  refresh=refresh if entry is not None else None)
+                  refresh=refresh)
+
+
+def _refreshed(model: nn.Module, x: torch.Tensor, device: torch.device, dtype: torch.dtype, entry: Entry) -> Source:
+    """The Source of ``model`` with ``entry``'s graphs captured afresh."""
+    entry.graphs.clear()
+    entry.winner.clear()
+    return _module_source(model, x, device, dtype, entry)
 
 
 def _export_source(ep: Any, device: torch.device, dtype: torch.dtype) -> Source:

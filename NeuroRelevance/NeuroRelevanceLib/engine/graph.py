@@ -8,8 +8,9 @@ whose input is certainly non-negative, and strips a softmax/sigmoid that produce
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 import torch
 import torch.fx as fx
@@ -19,10 +20,21 @@ from .canonizers import canonizers_for
 from .capture import Captured
 from .inplace import functionalise
 from .layers import LinearLayer
-from .operators import (BatchNorm, Identity, Input, Linear, MatMul, Op, TupleGet, Unknown, UnsupportedOperatorError,
-                        classify, getitem_kind)
-from .operators.routing import TUPLE_FIELDS
+from .operators import (
+    BatchNorm,
+    Identity,
+    Input,
+    Linear,
+    MatMul,
+    Op,
+    TupleGet,
+    Unknown,
+    UnsupportedOperatorError,
+    classify,
+    getitem_kind,
+)
 from .operators.linear import batchnorm_affine, layer_from_call, layer_from_module, weights_from_input
+from .operators.routing import TUPLE_FIELDS
 
 __all__ = ["Plan", "build_plan", "UnsupportedOperatorError"]
 
@@ -37,7 +49,7 @@ class Plan:
     stripped: list[str]
     consts: dict[fx.Node, Any]
     captured: Captured
-    graph_output: Optional[fx.Node] = None     # the graph's own output node (all of the model's outputs)
+    graph_output: fx.Node | None = None     # the graph's own output node (all of the model's outputs)
     post: list[Op] = field(default_factory=list)  # shape-only ops after a stripped softmax/sigmoid, re-applied
 
     def linear(self) -> list[Linear]:
@@ -52,7 +64,7 @@ def _nodes_in(args: Any) -> list[fx.Node]:
 
 
 def _bind(names: list[str], args: tuple, kwargs: dict) -> dict:
-    bound = dict(zip(names, args))
+    bound = dict(zip(names, args, strict=False))  # trailing parameters may be defaulted
     bound.update({k: v for k, v in kwargs.items() if k in names})
     return bound
 
@@ -61,7 +73,7 @@ def _value(arg: Any, consts: dict) -> Any:
     return fx.node.map_arg(arg, lambda n: consts[n])
 
 
-def _module_path(node: fx.Node, qualified: Optional[str] = None) -> str:
+def _module_path(node: fx.Node, qualified: str | None = None) -> str:
     if node.op == "call_module":
         return str(node.target)
     if qualified:
@@ -73,7 +85,7 @@ def _module_path(node: fx.Node, qualified: Optional[str] = None) -> str:
     return ""
 
 
-def _attr_name(node: Any) -> Optional[str]:
+def _attr_name(node: Any) -> str | None:
     if isinstance(node, fx.Node) and node.op == "get_attr":
         return node.meta.get("qualified_name", str(node.target))
     return None
@@ -82,13 +94,20 @@ def _attr_name(node: Any) -> Optional[str]:
 def _generic_run(node: fx.Node, gm: fx.GraphModule) -> Callable[[dict], Any]:
     args, kwargs = node.args, node.kwargs
     if node.op == "call_module":
-        module = gm.get_submodule(node.target)
+        module = gm.get_submodule(str(node.target))
         return lambda env: module(*_value(args, env), **_value(kwargs, env))
     if node.op == "call_method":
-        name = node.target
+        name = str(node.target)
         return lambda env: getattr(_value(args[0], env), name)(*_value(args[1:], env), **_value(kwargs, env))
     target = node.target
+    if not callable(target):
+        raise TypeError(f"node {node.name} ({node.op}) has no callable target: {target!r}")
     return lambda env: target(*_value(args, env), **_value(kwargs, env))
+
+
+def _reads(src: Any) -> Callable[[dict], Any]:
+    """A forward that hands on ``src``'s value."""
+    return lambda env: env[src]
 
 
 def _const(node: fx.Node, gm: fx.GraphModule, consts: dict) -> Any:
@@ -101,7 +120,7 @@ def _const(node: fx.Node, gm: fx.GraphModule, consts: dict) -> Any:
         return _generic_run(node, gm)(consts)
 
 
-def _make_linear(op: Linear, module: Any, dep: dict, consts: dict) -> Optional[str]:
+def _make_linear(op: Linear, module: Any, dep: dict, consts: dict) -> str | None:
     """Attach the layer of a conv/dense node; returns the weight's qualified name for functional calls."""
     node = op.node
     if module is not None:
@@ -120,7 +139,7 @@ def _make_linear(op: Linear, module: Any, dep: dict, consts: dict) -> Optional[s
     return qualified
 
 
-def _matmul_operands(node: fx.Node, dep: dict, consts: dict) -> Optional[tuple[fx.Node, fx.Node]]:
+def _matmul_operands(node: fx.Node, dep: dict, consts: dict) -> tuple[fx.Node, fx.Node] | None:
     """(activation, constant) operands of a matmul/einsum node with exactly one of each, else None."""
     operands = [n for n in _nodes_in((node.args, node.kwargs))]
     live = [n for n in operands if dep.get(n, False)]
@@ -130,10 +149,12 @@ def _matmul_operands(node: fx.Node, dep: dict, consts: dict) -> Optional[tuple[f
     return live[0], fixed[0]
 
 
-def _make_matmul(op: MatMul, dep: dict, consts: dict) -> Optional[str]:
+def _make_matmul(op: MatMul, dep: dict, consts: dict, gm: fx.GraphModule) -> str | None:
     """Attach a matmul/einsum with one constant operand as a dense layer without bias (``LinearLayer``)."""
     node = op.node
-    x_node, w_node = _matmul_operands(node, dep, consts)
+    operands = _matmul_operands(node, dep, consts)
+    assert operands is not None, "the graph builder classifies a product of two activations as Unknown"
+    x_node, w_node = operands
     weight = consts[w_node]
     name = ops.normalise_target(node.target) if node.op == "call_function" else node.target
     simple = name in (operator.matmul, torch.matmul, torch.mm, torch.ops.aten.matmul, torch.ops.aten.mm,
@@ -141,7 +162,7 @@ def _make_matmul(op: MatMul, dep: dict, consts: dict) -> Optional[str]:
     if simple and node.args[:2] == (x_node, w_node) and weight.dim() == 2:
         layer = LinearLayer("dense", weight.t().contiguous(), None)  # h @ M = linear(h, Mᵀ)
     else:
-        run = _generic_run(node, op.captured_gm)
+        run = _generic_run(node, gm)
 
         def fn(x: torch.Tensor, w: torch.Tensor) -> Any:
             env = dict(consts)
@@ -155,7 +176,7 @@ def _make_matmul(op: MatMul, dep: dict, consts: dict) -> Optional[str]:
     return qualified
 
 
-def _make_batchnorm(op: BatchNorm, module: Any, consts: dict) -> Optional[str]:
+def _make_batchnorm(op: BatchNorm, module: Any, consts: dict) -> str | None:
     """Read a BatchNorm's running statistics; returns the weight's qualified name for functional calls."""
     node = op.node
     if module is not None:
@@ -173,7 +194,9 @@ def _make_batchnorm(op: BatchNorm, module: Any, consts: dict) -> Optional[str]:
     if not bound.get("training", False) and bound.get("running_mean") is not None:
         op.bn = batchnorm_affine(bound.get("weight"), bound.get("bias"), bound["running_mean"],
                                  bound["running_var"], bound.get("eps", 1e-5))
-    op.inputs = [node.args[0]]
+    x_node = node.args[0]
+    assert isinstance(x_node, fx.Node), "a BatchNorm in the graph depends on the input"
+    op.inputs = [x_node]
     return _attr_name(node.args[1]) if len(node.args) > 1 else None
 
 
@@ -212,15 +235,15 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
         elif node.op == "call_function" and node.target is getattr and node.args[0] in op_of \
                 and node.args[1] in TUPLE_FIELDS:  # ``torch.max(h, 1).values``: element 0, like ``[0]``
             kind = Identity if getitem_kind(node, op_of[node.args[0]]) is Identity else TupleGet
-        op = kind(node, (lambda env: None) if kind is Input else _generic_run(node, gm), inputs,
+        run: Callable[[dict], Any] = (lambda env: None) if kind is Input else _generic_run(node, gm)
+        op = kind(node, run, inputs,
                   label=ops.op_label(node, module) if node.op != "placeholder" else "", module=module)
         if kind is Identity:
             src = node.args[0]
-            op.run = lambda env, _s=src: env[_s]
+            op.run = _reads(src)
         qualified = None
         if isinstance(op, MatMul):
-            op.captured_gm = gm
-            qualified = _make_matmul(op, dep, consts)
+            qualified = _make_matmul(op, dep, consts, gm)
             op.consumes_input = from_input.get(op.inputs[0], False)
             from_input[node] = False
         elif isinstance(op, Linear):
@@ -241,6 +264,7 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
     for canonizer in canonizers_for(batchnorm):
         canonizer.apply(steps)
     _mark_nonnegative_inputs(steps)
+    assert output_node is not None, "an fx graph ends in its output node"
     out_nodes = [n for n in _nodes_in(output_node.args) if dep.get(n, False)]
     if len(out_nodes) != 1:
         raise ValueError(f"The model returns {len(out_nodes)} tensors that depend on its input; wrap it so that it "
@@ -268,8 +292,10 @@ def _shape_only(op: Op) -> bool:
 def _strip_output(out: fx.Node, op_of: dict) -> tuple[fx.Node, list[str], list[Op]]:
     """Strip softmax/sigmoid ops that produce the output, also behind shape-only ops (``sigmoid(z).squeeze(1)``,
     ``softmax(z)[:, 1]``): the effective output, the stripped labels, and the shape ops to re-apply to it."""
-    effective, stripped, post = out, [], []
-    node, chain = out, []
+    effective, node = out, out
+    stripped: list[str] = []
+    post: list[Op] = []
+    chain: list[Op] = []
     while node in op_of and len(node.users) == 1:
         op = op_of[node]
         if getattr(op, "strippable", False):

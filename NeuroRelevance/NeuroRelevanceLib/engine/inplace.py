@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import operator
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.fx as fx
@@ -32,7 +32,7 @@ def _is_inplace_name(name: str) -> bool:
     return name.endswith("_") and not name.endswith("__") and len(name) > 1
 
 
-def _aten_functional(target: torch._ops.OpOverload) -> Optional[Any]:
+def _aten_functional(target: torch._ops.OpOverload) -> Any | None:
     """``aten.relu_.default`` -> ``aten.relu.default`` where the schema writes its first argument."""
     args = target._schema.arguments
     if not args or args[0].alias_info is None or not args[0].alias_info.is_write:
@@ -44,7 +44,7 @@ def _aten_functional(target: torch._ops.OpOverload) -> Optional[Any]:
     return getattr(packet, target._overloadname, None) if packet is not None else None
 
 
-def _python_functional(target: Any) -> Optional[Any]:
+def _python_functional(target: Any) -> Any | None:
     """``torch.relu_`` / ``F.elu_`` -> ``torch.relu`` / ``F.elu``."""
     name = getattr(target, "__name__", "")
     if not _is_inplace_name(name):
@@ -60,6 +60,8 @@ def _drop_inplace_flag(node: fx.Node) -> bool:
     if node.kwargs.get("inplace") is True:
         node.kwargs = {**node.kwargs, "inplace": False}
         return True
+    if not callable(node.target):
+        return False
     try:
         params = list(inspect.signature(node.target).parameters)
     except (TypeError, ValueError):
@@ -84,6 +86,8 @@ def _make_out_of_place(node: fx.Node) -> bool:
     if node.op != "call_function":
         return False
     target = node.target
+    if not callable(target):
+        return False
     if isinstance(target, torch._ops.OpOverload):
         functional = _aten_functional(target)
         if functional is not None:

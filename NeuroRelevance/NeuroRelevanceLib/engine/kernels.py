@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +35,7 @@ _FEW_OUTPUTS = 2              # output channels up to which a space-to-depth str
 
 def _onednn(x: Tensor, w: Tensor, out_voxels: int) -> bool:
     return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and w.dtype == x.dtype
-            and torch.backends.mkldnn.enabled and torch.backends.mkldnn.is_available()
+            and bool(torch.backends.mkldnn.enabled) and torch.backends.mkldnn.is_available()
             and any(k > 1 for k in w.shape[2:]) and out_voxels >= _ONEDNN_MIN_OUTPUT)
 
 
@@ -43,7 +43,7 @@ def _out_size(n: int, k: int, s: int, p: int, d: int) -> int:
     return (n + 2 * p - d * (k - 1) - 1) // s + 1
 
 
-def conv(x: Tensor, w: Tensor, b: Optional[Tensor], stride: Sequence[int], padding: Sequence[int] | str,
+def conv(x: Tensor, w: Tensor, b: Tensor | None, stride: Sequence[int], padding: Sequence[int] | str,
          dilation: Sequence[int], groups: int) -> Tensor:
     """``F.convNd(x, w, b, stride, padding, dilation, groups)`` on the fastest kernel (see module doc)."""
     n = w.dim() - 2
@@ -57,7 +57,7 @@ def conv(x: Tensor, w: Tensor, b: Optional[Tensor], stride: Sequence[int], paddi
     return _CONV[n - 1](x, w, b, stride, padding, dilation, groups)
 
 
-def _onednn_conv(x: Tensor, w: Tensor, b: Optional[Tensor], padding: Sequence[int], stride: Sequence[int],
+def _onednn_conv(x: Tensor, w: Tensor, b: Tensor | None, padding: Sequence[int], stride: Sequence[int],
                  dilation: Sequence[int], groups: int) -> Tensor:
     return torch.ops.aten.mkldnn_convolution(x.contiguous(), w.contiguous(), b, list(padding), list(stride),
                                              list(dilation), groups)
@@ -71,7 +71,7 @@ def _interleave(t: Tensor, n: int, stride: Sequence[int], channels: int) -> Tens
     return t.permute(order).reshape(t.shape[0], channels, *[q[d] * stride[d] for d in range(n)])
 
 
-def _space_to_depth_conv(x: Tensor, w: Tensor, b: Optional[Tensor], padding: Sequence[int],
+def _space_to_depth_conv(x: Tensor, w: Tensor, b: Tensor | None, padding: Sequence[int],
                          out: Sequence[int]) -> Tensor:
     """A stride-1 convolution with one or two output channels (oneDNN vectorises over output channels, so
     these run ~3× slower than a 16-channel one) as a stride-2 convolution whose 2^n output channels are
@@ -91,7 +91,7 @@ def _space_to_depth_conv(x: Tensor, w: Tensor, b: Optional[Tensor], padding: Seq
     return y if b is None else y + b.reshape(1, -1, *([1] * n))
 
 
-def conv_transpose(x: Tensor, w: Tensor, b: Optional[Tensor], stride: Sequence[int], padding: Sequence[int],
+def conv_transpose(x: Tensor, w: Tensor, b: Tensor | None, stride: Sequence[int], padding: Sequence[int],
                    output_padding: Sequence[int], groups: int, dilation: Sequence[int]) -> Tensor:
     """``F.conv_transposeNd`` (torch's own kernel)."""
     return _CONV_T[w.dim() - 3](x, w, b, stride, padding, output_padding, groups, dilation)

@@ -9,7 +9,7 @@ weight gradient and no autograd graph are ever built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,17 +36,17 @@ class LinearLayer:
 
     kind: str
     weight: torch.Tensor
-    bias: Optional[torch.Tensor]
+    bias: torch.Tensor | None
     stride: Any = 1
     padding: Any = 0
     dilation: Any = 1
     groups: int = 1
     output_padding: Any = 0
-    pre_pad: Optional[tuple] = None
+    pre_pad: tuple | None = None
     folded: list = field(default_factory=list)
     input_nonneg: bool = False  # the graph guarantees a non-negative input (ReLU before it)
     companions: list = field(default_factory=list)  # the rule's (weight, bias) pairs computed on the input too
-    fused: Optional[tuple] = None  # (weight, bias) of the layer and its companions stacked, built on first use
+    fused: tuple | None = None  # (weight, bias) of the layer and its companions stacked, built on first use
     fn: Any = None  # kind "map": fn(x, weight)
 
     @property
@@ -59,7 +59,7 @@ class LinearLayer:
             return [value] * n
         return list(value)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         """The layer's operation on ``x`` with weight ``w`` and bias ``b`` (None: no bias)."""
         if self.kind == "affine":
             out = x * _channels(w, x)
@@ -84,7 +84,7 @@ class LinearLayer:
         self.companions = list(pairs) if pairs and self.kind in ("conv", "dense") and self.groups == 1 else []
         return bool(self.companions)
 
-    def _stacked(self, pairs: list) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def _stacked(self, pairs: list) -> tuple[torch.Tensor, torch.Tensor | None]:
         biases = [b for _, b in pairs]
         if all(b is None for b in biases):
             bias = None

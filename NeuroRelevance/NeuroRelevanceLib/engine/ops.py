@@ -48,7 +48,8 @@ PASS_FUNCS = {
 PASS_METHODS = {"relu", "sigmoid", "tanh", "clone", "contiguous", "detach", "to", "float", "double", "type_as",
                 "neg", "leaky_relu", "gelu", "elu", "silu"}
 PASS_MODULES = (
-    nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Softplus, nn.Hardswish, nn.Hardsigmoid, nn.Tanh, nn.Sigmoid, nn.Threshold, nn.RReLU,
+    nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Softplus, nn.Hardswish,
+    nn.Hardsigmoid, nn.Tanh, nn.Sigmoid, nn.Threshold, nn.RReLU,
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout, nn.Identity,
     nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm,
 )
@@ -101,7 +102,7 @@ ADD_FUNCS = {operator.add, operator.iadd, torch.add} | _aten("add")
 ADD_METHODS = {"add", "add_", "__add__", "__radd__", "__iadd__"}
 SUB_FUNCS = {operator.sub, operator.isub, torch.sub} | _aten("sub")
 SUB_METHODS = {"sub", "sub_", "__sub__", "__isub__"}
-RSUB_FUNCS = _aten("rsub")
+RSUB_FUNCS = {torch.rsub} | _aten("rsub")
 SCALE_FUNCS = {operator.mul, operator.imul, torch.mul, operator.truediv, operator.itruediv, torch.div} | _aten(
     "mul", "div")
 SCALE_METHODS = {"mul", "mul_", "div", "div_", "__mul__", "__rmul__", "__truediv__"}

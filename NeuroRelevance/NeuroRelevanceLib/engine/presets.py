@@ -12,8 +12,10 @@ rules are named (``rules.RULE_NAMES``) and built when a run asks for them.
 | ``deep-taylor``     | ZPlus                 | ZPlus      | ZBox(low, high) if bounds given, else WSquare |
 | ``alpha1-beta0``    | AlphaBeta(1, 0)       | AlphaBeta(1, 0) | as the layer type           |
 | ``alpha2-beta1``    | AlphaBeta(2, 1)       | AlphaBeta(2, 1) | as the layer type           |
-| ``epsilon``         | Epsilon(ε)            | Epsilon(ε) | as the layer type (= ``None``, by name, so a card can recommend it) |
+| ``epsilon``         | Epsilon(ε)            | Epsilon(ε) | as the layer type (= ``None``)   |
 | ``None``            | Epsilon(ε)            | Epsilon(ε) | as the layer type                |
+
+``epsilon`` is ``None`` with a name, so that a model card can recommend it.
 
 Graph-aware presets (``GraphPreset``) decide per layer from the operator graph (``rectified.py``):
 a conv/dense layer whose output reaches a ReLU on every path gets the rule of the base preset; one
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, overload
 
 from ..errors import InputError
 
@@ -68,10 +70,10 @@ class Preset:
     summary: str
     conv: str
     dense: str
-    first: Optional[str] = None
-    first_with_bounds: Optional[str] = None
+    first: str | None = None
+    first_with_bounds: str | None = None
     parameters: tuple[str, ...] = ()
-    alpha: Optional[float] = None
+    alpha: float | None = None
 
     def rule_name(self, layer_kind: str, consumes_input: bool, bounds_given: bool = False) -> str:
         """The rule name for a layer of ``layer_kind`` (``conv``, ``convT``, ``dense``, ``affine``)."""
@@ -201,7 +203,13 @@ def unregister_preset(name: str) -> None:
         PRESETS = tuple(PRESET_REGISTRY)
 
 
-def get_preset(name: Optional[str]) -> Optional[Preset]:
+@overload
+def get_preset(name: str) -> Preset: ...
+@overload
+def get_preset(name: None) -> None: ...
+@overload
+def get_preset(name: str | None) -> Preset | None: ...
+def get_preset(name: str | None) -> Preset | None:
     """The registered preset called ``name`` (None for ``None``); a clear error for an unknown name."""
     if name is None:
         return None
@@ -226,9 +234,9 @@ for _p in (
                parameters=("epsilon",)),
         Preset("epsilon-gamma-box", "γ on convolutions, ε on dense layers, zB on the input", "gamma", "epsilon",
                first="zbox", parameters=("epsilon", "gamma")),
-        Preset("deep-taylor", "z⁺ everywhere; zB on the input if bounds are given, else w² (seed 000)", "zplus",
-               "zplus", first="wsquare", first_with_bounds="zbox"),
-        Preset("alpha1-beta0", "α1β0 on every layer (seed 004)", "alpha1beta0", "alpha1beta0",
+        Preset("deep-taylor", "z⁺ everywhere; zB on the input if bounds are given, else w² (Deep Taylor paper)",
+               "zplus", "zplus", first="wsquare", first_with_bounds="zbox"),
+        Preset("alpha1-beta0", "α1β0 on every layer (Böhle et al.)", "alpha1beta0", "alpha1beta0",
                parameters=("alpha", "beta"), alpha=1.0),
         Preset("alpha2-beta1", "α2β1 on every layer", "alpha2beta1", "alpha2beta1", parameters=("alpha", "beta"),
                alpha=2.0),
@@ -243,7 +251,7 @@ for _p in (
     _add(_p)   # the built-ins (their rule names are checked by the tests; this module loads without torch)
 
 
-def preset_rule(preset: Optional[str], op: Any, params: RuleParams, context: Any = None) -> Any:
+def preset_rule(preset: str | None, op: Any, params: RuleParams, context: Any = None) -> Any:
     """The rule ``preset`` gives the linear operator ``op`` (ε everywhere for ``None``); ``context``: what the
     preset's ``prepare`` returned for this graph."""
     found = get_preset(preset)
@@ -262,8 +270,8 @@ def _type_matches(key: Any, module_type: Any) -> bool:
     return key.__name__ == str(module_type)
 
 
-def override_rule(rules: Optional[dict], module_path: str, node_name: str, module_type: Any,
-                  consumes_input: bool, exact_only: bool = False, **defaults: float) -> Optional[Any]:
+def override_rule(rules: dict | None, module_path: str, node_name: str, module_type: Any,
+                  consumes_input: bool, exact_only: bool = False, **defaults: float) -> Any | None:
     """The user's rule for this layer, or None when ``rules`` has no matching key.
 
     ``exact_only``: only the layer's own name or type count (no container, ``"input"`` or ``"*"``).
@@ -288,7 +296,7 @@ def override_rule(rules: Optional[dict], module_path: str, node_name: str, modul
     return None
 
 
-def check_rule_keys(rules: Optional[dict], known_names: set, shown: Optional[set] = None) -> None:
+def check_rule_keys(rules: dict | None, known_names: set, shown: set | None = None) -> None:
     """Fail early on a rule key that names no layer (a typo would otherwise be silently ignored).
 
     ``known_names``: every accepted key; ``shown``: the names offered in the message (the user-visible layer

@@ -9,15 +9,28 @@ upsampling), whose transposes are taken w.r.t. their inputs only.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 import torch
 import torch.fx as fx
 
 from .graph import Plan
-from .operators import (Identity, Input, Linear, Meta, Op, Pass, PassOrStrip, Reshape, Unknown, Walk,
-                        unsupported_error, vjp)
+from .operators import (
+    Identity,
+    Input,
+    Linear,
+    Meta,
+    Op,
+    Pass,
+    PassOrStrip,
+    Reshape,
+    Unknown,
+    Walk,
+    unsupported_error,
+    vjp,
+)
 
 Tensor = torch.Tensor
 
@@ -62,7 +75,7 @@ class ForwardRun:
     Operators settle on their values (``Op.settle``) and replace themselves in ``plan.steps``.
     """
 
-    def __init__(self, plan: Plan, x: Tensor, record: Optional[dict] = None, recompute: bool = True) -> None:
+    def __init__(self, plan: Plan, x: Tensor, record: dict | None = None, recompute: bool = True) -> None:
         self.plan, self.x, self.record = plan, x, record
         steps = plan.steps
         self.last_use: dict[fx.Node, int] = {}
@@ -109,7 +122,7 @@ class ForwardRun:
                     self.guarded.pop(a, None)
         self.i += 1
 
-    def advance(self, stop: Optional[Callable[[Op], bool]] = None) -> Optional[Op]:
+    def advance(self, stop: Callable[[Op], bool] | None = None) -> Op | None:
         """Run operators until ``stop(op)`` (that op is returned, not run) or the end (None).
         Raises ``GraphRunError`` naming the step that failed."""
         steps = self.plan.steps
@@ -171,7 +184,7 @@ def apply_post(plan: Plan, value: Any, env: dict) -> Any:
     return value
 
 
-def forward(plan: Plan, x: Tensor, record: Optional[dict] = None, recompute: bool = True
+def forward(plan: Plan, x: Tensor, record: dict | None = None, recompute: bool = True
             ) -> tuple[Recording, Any, Any]:
     """Run the whole graph on ``x`` (see ``ForwardRun``): the recording, the effective output, the whole output."""
     return ForwardRun(plan, x, record, recompute).finish()
@@ -206,14 +219,14 @@ def _recompute_plan(steps: list[Op], output: fx.Node) -> dict:
 
 
 def backward(plan: Plan, rec: Recording, seed: Tensor, stabilizer: float,
-             layer_filter: Optional[Callable[[Tensor], Tensor]] = None) -> tuple[Tensor, "OrderedDict[str, Tensor]"]:
+             layer_filter: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, OrderedDict[str, Tensor]]:
     """Propagate ``seed`` (relevance of the effective output) to the input; returns it and layer totals."""
     walk = Walk(rec.values, rec.consts, rec.meta, stabilizer, layer_filter, rec.recipes)
     if plan.post:  # relevance of the re-applied shape ops, back on the effective output (their transpose)
         seed = vjp(lambda xs: apply_post(plan, xs[0], {**rec.consts, **rec.meta}), [rec.values[plan.output_node]],
                    seed)[0]
     walk.relevance[plan.output_node] = seed
-    totals: "OrderedDict[str, Tensor]" = OrderedDict()
+    totals: OrderedDict[str, Tensor] = OrderedDict()
     counts = rec.counts
     start = next(i for i, op in enumerate(plan.steps) if op.node is plan.output_node)
 

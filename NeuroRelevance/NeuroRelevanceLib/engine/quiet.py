@@ -13,8 +13,8 @@ import logging
 import sys
 import threading
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 class _Hold(logging.Filter):

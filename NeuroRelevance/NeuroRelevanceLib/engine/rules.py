@@ -8,17 +8,15 @@ input-gradients of linear maps are ever evaluated.
 Conventions (chosen to agree with zennit 0.5, see docs/engine.md):
 - stabiliser: ``z + eps * sign(z)`` with ``sign(0) = +1`` (``stabilize``); LRP-0 divides safely
   (0 where z == 0).
-- ``ZPlus`` ignores the bias (deep Taylor z+-rule, seed 000); ``AlphaBeta`` counts b+ in the
+- ``ZPlus`` ignores the bias (z+-rule of the Deep Taylor paper); ``AlphaBeta`` counts b+ in the
   positive and b- in the negative part (zennit, iNNvestigate). ``ZPlus() == AlphaBeta(1, 0)`` on
   bias-free layers.
-- ``WSquare`` and ``Flat`` ignore the bias (seed 000); zennit's ``WSquare`` adds b², so the oracle
-  test passes ``zero_params='bias'`` to zennit there.
+- ``WSquare`` and ``Flat`` ignore the bias (as in the Deep Taylor paper); zennit's ``WSquare`` adds b², so
+  the oracle test passes ``zero_params='bias'`` to zennit there.
 - ``Gamma`` is the generalised gamma rule (positive and negative outputs treated separately).
 - ``ZBox`` uses bounds ``low``/``high`` (scalars or tensors broadcastable to the input).
 """
 from __future__ import annotations
-
-from typing import Optional, Union
 
 import torch
 
@@ -52,11 +50,11 @@ def divide(r: Tensor, z: Tensor, eps: float, sign: int = 0, inplace: bool = Fals
     return torch.div(r, den, out=den) if (inplace or sign == 0) and den.shape == r.shape else r / den
 
 
-def _pos(t: Optional[Tensor]) -> Optional[Tensor]:
+def _pos(t: Tensor | None) -> Tensor | None:
     return None if t is None else t.clamp(min=0)
 
 
-def _neg(t: Optional[Tensor]) -> Optional[Tensor]:
+def _neg(t: Tensor | None) -> Tensor | None:
     return None if t is None else t.clamp(max=0)
 
 
@@ -85,8 +83,8 @@ class Rule:
     name = "rule"
     needs_output = False
 
-    def relevance(self, layer: LinearLayer, x: Tensor, z: Optional[Tensor], r: Tensor,
-                  pre: Optional[list] = None) -> Tensor:
+    def relevance(self, layer: LinearLayer, x: Tensor, z: Tensor | None, r: Tensor,
+                  pre: list | None = None) -> Tensor:
         """Relevance of ``x`` given the relevance ``r`` of the layer output.
 
         ``pre``: outputs of ``companions(layer)`` on ``x``, computed in the forward pass (or None).
@@ -210,7 +208,8 @@ class AlphaBeta(Rule):
 
 
 class ZPlus(AlphaBeta):
-    """z⁺-rule of deep Taylor decomposition (Montavon et al. 2017, seed 000): α1β0 with the bias ignored."""
+    """z⁺-rule of deep Taylor decomposition (Montavon et al. 2017; the Deep Taylor paper): α1β0 with the bias
+    ignored."""
 
     name = "zplus"
 
@@ -251,9 +250,8 @@ class Gamma(Rule):
         return [(w_up, b_up), (w_dn, b_dn)]
 
     def relevance(self, layer, x, z, r, pre=None):
-        w, b, g = layer.weight, layer.bias, self.gamma
         if z is None:
-            z = layer.forward(x, w, b)
+            z = layer.forward(x, layer.weight, layer.bias)
         w_up, w_dn, b_up, b_dn = self._params(layer)
         mixed = _has_negative(layer, x)
         pre = pre or [None, None]
@@ -308,7 +306,7 @@ class ZBox(Rule):
 
     name = "zbox"
 
-    def __init__(self, low: Union[float, Tensor, None] = None, high: Union[float, Tensor, None] = None,
+    def __init__(self, low: float | Tensor | None = None, high: float | Tensor | None = None,
                  stabilizer: float = 1e-6) -> None:
         check_bounds(low, high, "ZBox")
         self.low, self.high = low, high
@@ -358,7 +356,7 @@ def register_rule(name: str, factory) -> None:
     RULE_NAMES = tuple(_BY_NAME)
 
 
-def make_rule(value: Union[Rule, str], epsilon: float = 1e-6, gamma: float = 0.25, stabilizer: float = 1e-6) -> Rule:
+def make_rule(value: Rule | str, epsilon: float = 1e-6, gamma: float = 0.25, stabilizer: float = 1e-6) -> Rule:
     """A rule object from a rule or one of the names in ``RULE_NAMES``; a name takes ``epsilon``, ``gamma``
     and ``stabilizer`` (``explain``'s options), a rule object keeps its own."""
     if isinstance(value, Rule):

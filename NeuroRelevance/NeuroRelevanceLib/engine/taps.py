@@ -25,7 +25,7 @@ used by one call at a time), and act only for the thread that installed them.
 from __future__ import annotations
 
 import threading
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -61,7 +61,7 @@ def _relative(a: Tensor, b: Tensor) -> float:
     return diff / scale if scale > 0 else diff
 
 
-def _probe_input(op: Linear, like: Tensor) -> Optional[Tensor]:
+def _probe_input(op: Linear, like: Tensor) -> Tensor | None:
     """A random input touching every kernel tap of ``op``'s layer (None where we cannot size one)."""
     layer, module = op.layer, op.module
     gen = torch.Generator().manual_seed(0)
@@ -103,10 +103,13 @@ def _poolable(module: nn.Module) -> bool:
         and "forward" not in module.__dict__
 
 
+#: spatial dimensions of the max-pooling modules whose forward the lockstep replaces
+_POOL_DIMS: dict[type[nn.Module], int] = {nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3}
+
 class Lockstep:
     """Context manager around the model's own forward on ``root``: ``run`` (the graph) follows it."""
 
-    def __init__(self, root: nn.Module, run: ForwardRun, tol: float, probes: Optional[dict] = None) -> None:
+    def __init__(self, root: nn.Module, run: ForwardRun, tol: float, probes: dict | None = None) -> None:
         self.root, self.run, self.tol = root, run, tol
         probes = {} if probes is None else probes
         x = run.x
@@ -122,15 +125,15 @@ class Lockstep:
                        and layer_matches_module(op, x, tol, probes)}
         self.shared |= {id(op) for op in run.plan.steps
                         if isinstance(op, MaxPool) and op.module is not None and ours(op) and _poolable(op.module)}
-        self.waiting: Optional[Any] = None
-        self.error: Optional[BaseException] = None
+        self.waiting: Any | None = None
+        self.error: BaseException | None = None
         self.detached = False
         self.used = 0
         self._thread = threading.get_ident()
         self._undo: list = []
 
     # -- the model's side ------------------------------------------------------------------------
-    def __enter__(self) -> "Lockstep":
+    def __enter__(self) -> Lockstep:
         for path, module in self.root.named_modules():
             if isinstance(module, torch.jit.ScriptModule):
                 continue
@@ -157,7 +160,7 @@ class Lockstep:
         return hook
 
     def _pooling_forward(self, path: str, module: nn.Module):
-        n = {nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3}[type(module)]
+        n = _POOL_DIMS[type(module)]
 
         def forward(x: Tensor) -> Tensor:
             def as_list(v: Any) -> list:
@@ -170,15 +173,17 @@ class Lockstep:
         return forward
 
     # -- the graph's side ------------------------------------------------------------------------
-    def _advance(self) -> Optional[Any]:
+    def _advance(self) -> Any | None:
         try:
             return self.run.advance(lambda op: id(op) in self.shared)
         except (GraphRunError, ValueChanged) as exc:  # raised after the model's forward, never inside it
             self.error, self.detached = exc, True
             return None
 
-    def _take(self, path: str, x_model: Tensor, out: Tensor, indices: Optional[Tensor]) -> None:
+    def _take(self, path: str, x_model: Tensor, out: Tensor, indices: Tensor | None) -> None:
         op = self.waiting
+        if op is None:  # the hooks call this only while a layer is waiting (``_mine``)
+            return
         try:
             if str(op.node.target) != path:
                 self.detached = True  # the model called another module first: compute the rest afterwards

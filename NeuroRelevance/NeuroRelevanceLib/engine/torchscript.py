@@ -101,7 +101,7 @@ class _Converter:
         self.root = nn.Module()
         self.device, self.dtype = device, dtype
         self.module_types: dict[str, str] = {"": getattr(module, "original_name", type(module).__name__)}
-        self.attr_nodes: dict[str, fx.Node] = {}
+        self.attr_nodes: dict[str, _Traced] = {}
         self.env: dict[Any, Any] = {}
         self.counter = 0
         self.assigned: dict[tuple[int, str], Any] = {}  # prim::SetAttr, kept here: the module is never written
@@ -139,7 +139,8 @@ class _Converter:
             self.run_node(node)
 
     def _outputs(self, node: Any, values: list) -> None:
-        for out, v in zip(node.outputs(), values):
+        # not strict: in-place list ops without outputs (``aten::reverse``, ``append``) hand back their None
+        for out, v in zip(node.outputs(), values, strict=False):
             self.env[out] = v
 
     def run_node(self, node: Any) -> None:
@@ -212,7 +213,7 @@ class _Converter:
             if _is_traced(cond):
                 raise ValueError("The TorchScript model loops on its input's values; pass the nn.Module instead.")
             self.env[body_inputs[0]] = i
-            for v, c in zip(body_inputs[1:], carried):
+            for v, c in zip(body_inputs[1:], carried, strict=True):
                 self.env[v] = c
             self.run_block(body)
             outs = [self.env[v] for v in body.outputs()]
@@ -235,7 +236,7 @@ class _Converter:
             raise ValueError(f"TorchScript operator aten::{name} has no schema; pass the nn.Module instead.")
         parsed = torch._C.parse_schema(schema)
         args, kwargs = [], {}
-        for arg, v in zip(parsed.arguments, ins):
+        for arg, v in zip(parsed.arguments, ins, strict=True):
             if arg.kwarg_only:
                 kwargs[arg.name] = v
             else:

@@ -5,8 +5,10 @@ import math
 import os
 import sys
 import warnings
+from collections.abc import Iterable
 from numbers import Real
-from typing import Any, Iterable
+from types import FrameType
+from typing import Any
 
 import torch
 
@@ -34,7 +36,8 @@ def caller_stacklevel() -> int:
     """The ``stacklevel`` of the first frame outside NeuroRelevanceLib (the caller's line), for ``warnings.warn``
     called by the function that calls this."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    frame, level = sys._getframe(2), 2
+    frame: FrameType | None = sys._getframe(2)
+    level = 2
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
         frame, level = frame.f_back, level + 1
     return level

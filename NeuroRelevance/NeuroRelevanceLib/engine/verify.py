@@ -9,10 +9,12 @@ differs from the same module's output in the model's own forward.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.fx as fx
+import torch.nn as nn
 
 from ..errors import InputError
 from .capture import Candidate, Source
@@ -47,13 +49,17 @@ class GraphMismatchError(ValueError):
     """No operator graph of the model reproduced its output on this input; no map was computed."""
 
 
-def _flat(value: Any) -> Optional[list]:
+def _flat(value: Any) -> list | None:
     """Tensors of a (nested) output in order; None for anything else."""
     if isinstance(value, Tensor):
         return [value]
     if isinstance(value, (list, tuple)):
-        parts = [_flat(v) for v in value]
-        return None if any(p is None for p in parts) else [t for p in parts for t in p]
+        flat: list = []
+        for part in (_flat(v) for v in value):
+            if part is None:
+                return None
+            flat.extend(part)
+        return flat
     if isinstance(value, dict):
         return _flat(list(value.values()))
     return [] if value is None else None
@@ -65,7 +71,7 @@ def difference(got: Any, want: Any) -> float:
     if a is None or b is None or len(a) != len(b):
         return float("inf")
     worst = 0.0
-    for u, v in zip(a, b):
+    for u, v in zip(a, b, strict=True):
         if u.shape != v.shape:
             return float("inf")
         if not v.numel():
@@ -104,7 +110,7 @@ def _folded(step: Any) -> bool:
     return layer is not None and bool(layer.folded)
 
 
-def _first_departure(plan: Plan, values: dict, reference: dict, tol: float) -> Optional[str]:
+def _first_departure(plan: Plan, values: dict, reference: dict, tol: float) -> str | None:
     for step in plan.steps:
         got, want = values.get(step.name), reference.get(step.name)
         if not isinstance(got, Tensor) or not isinstance(want, Tensor) or got.shape != want.shape:
@@ -180,10 +186,10 @@ def _diagnose(candidate: Candidate, plan: Plan, x: Tensor, tol: float) -> str:
     return "the captured graph itself computes a different output"
 
 
-def _first_run(plan: Plan, x: Tensor, source: Source, reference_fn: Callable, tol: float) -> tuple:
+def _first_run(plan: Plan, x: Tensor, source: Source, root: nn.Module, reference_fn: Callable, tol: float) -> tuple:
     """The model's own forward with the graph's forward following it (``taps.py``): (reference, recording,
     effective output, whole output, a note on what was shared). A mismatch reruns the graph on its own."""
-    lock = Lockstep(source.tap_root, ForwardRun(plan, x), tol, source.entry.probes if source.entry else None)
+    lock = Lockstep(root, ForwardRun(plan, x), tol, source.entry.probes if source.entry else None)
     reference = reference_fn(lock)
     try:
         rec, out, full = lock.finish()
@@ -203,7 +209,7 @@ def verified_plan(source: Source, x: Tensor, reference_fn: Callable[[Any], Any],
     ``Lockstep`` of the first graph, which then follows it: one forward pass for both) and checks it."""
     tol = tolerance(dtype, x.device)
     attempts: list[str] = []
-    structural: Optional[Exception] = None
+    structural: Exception | None = None
     ran = False
     reference: Any = None
     for candidate in source.candidates:
@@ -218,7 +224,7 @@ def verified_plan(source: Source, x: Tensor, reference_fn: Callable[[Any], Any],
             structural = structural or exc
             attempts.append(f"{candidate.name}: {_line(exc)}")
             continue
-        user_error: Optional[InputError] = None
+        user_error: InputError | None = None
         try:
             configure(plan)
         except InputError as exc:  # e.g. a rules key naming no layer: raised once this graph is verified
@@ -226,7 +232,7 @@ def verified_plan(source: Source, x: Tensor, reference_fn: Callable[[Any], Any],
         ran = True
         try:
             if ran and reference is None and candidate.hooks_root is not None and source.tap_root is not None:
-                reference, kept, out, full, shared = _first_run(plan, x, source, reference_fn, tol)
+                reference, kept, out, full, shared = _first_run(plan, x, source, source.tap_root, reference_fn, tol)
             else:
                 if reference is None:
                     reference = reference_fn(None)
@@ -261,7 +267,7 @@ def verified_plan(source: Source, x: Tensor, reference_fn: Callable[[Any], Any],
         "or report the model to the NeuroRelevance developers.")
 
 
-def _opaque(plan: Plan) -> Optional[Any]:
+def _opaque(plan: Plan) -> Any | None:
     """The first step that calls a TorchScript submodule as a black box (no operators to propagate through)."""
     for step in plan.steps:
         if not isinstance(step, Unknown):

@@ -8,20 +8,34 @@ a node no kind claims is ``Unknown`` (refused with a ``pass_through=`` hint).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import torch.fx as fx
 
 from .base import Meta, Op, Unknown, UnsupportedOperatorError, Walk, unsupported_error, vjp
 from .linear import BatchNorm, Linear, MatMul
 from .pooling import MaxPool, ZRule
-from .routing import (Clip, Identity, Input, Pass, PassOrStrip, PassThrough, PassThroughGrad, PassThroughMix, Reshape, Route,
-                      Strip, TupleGet, getitem_kind)
+from .routing import (
+    Clip,
+    Identity,
+    Input,
+    Pass,
+    PassOrStrip,
+    PassThrough,
+    PassThroughGrad,
+    PassThroughMix,
+    Reshape,
+    Route,
+    Strip,
+    TupleGet,
+    getitem_kind,
+)
 from .sums import Difference, ReverseDifference, Scale, Sum
 
-BUILTIN: tuple[type[Op], ...] = (Linear, MatMul, BatchNorm, PassOrStrip, Strip, Clip, Pass, Reshape, MaxPool, Route, ZRule, Sum,
-                                 Difference, ReverseDifference, Scale, Meta)
+BUILTIN: tuple[type[Op], ...] = (Linear, MatMul, BatchNorm, PassOrStrip, Strip, Clip, Pass, Reshape, MaxPool, Route,
+                                 ZRule, Sum, Difference, ReverseDifference, Scale, Meta)
 _LOCK = threading.Lock()
 _ADDED: tuple[type[Op], ...] = ()
 
@@ -71,6 +85,7 @@ def classify(node: fx.Node, module: Any = None) -> type[Op]:
 
 
 __all__ = ["Op", "Walk", "Input", "Pass", "Clip", "PassOrStrip", "Strip", "Reshape", "Route", "TupleGet", "Identity",
-           "PassThrough", "PassThroughGrad", "PassThroughMix", "ZRule", "MaxPool", "Sum", "Difference", "ReverseDifference", "Scale", "MatMul", "Meta", "Unknown", "Linear",
+           "PassThrough", "PassThroughGrad", "PassThroughMix", "ZRule", "MaxPool", "Sum", "Difference",
+           "ReverseDifference", "Scale", "MatMul", "Meta", "Unknown", "Linear",
            "BatchNorm", "UnsupportedOperatorError", "unsupported_error", "vjp", "classify", "registered",
            "register_operator", "unregister_operator", "operators_added", "getitem_kind"]

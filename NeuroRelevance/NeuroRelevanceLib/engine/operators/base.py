@@ -11,8 +11,9 @@ constants and sizes), ``give(node, r)`` (relevance to an input), the stabiliser 
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Collection, Optional
+from typing import Any, ClassVar, TypeVar
 
 import torch
 import torch.fx as fx
@@ -41,6 +42,9 @@ def is_tensorish(v: Any) -> bool:
 def _carries_relevance(t: Tensor) -> bool:
     """Floating/complex tensors carry relevance; boolean and integer ones (masks, indices) do not."""
     return t.is_floating_point() or t.is_complex()
+
+
+OpT = TypeVar("OpT", bound="Op")
 
 
 class Op:
@@ -88,7 +92,7 @@ class Op:
             return normalise_target(node.target) in cls.functions
         return False
 
-    def become(self, cls: type["Op"]) -> "Op":
+    def become(self, cls: type[OpT]) -> OpT:
         """This op as another kind (same node, forward and bookkeeping)."""
         new = cls.__new__(cls)
         new.__dict__.update(self.__dict__)
@@ -99,7 +103,7 @@ class Op:
         """Nodes whose forward values the relevance step reads."""
         return []
 
-    def settle(self, env: dict, value: Any) -> "Op":
+    def settle(self, env: dict, value: Any) -> Op:
         """The op for this node once its forward value is known (``self`` unless the value decides)."""
         self.tensor_inputs = [n for n in self.inputs if isinstance(env.get(n), Tensor)]
         if not is_tensorish(value) or (isinstance(value, Tensor) and not _carries_relevance(value)):
@@ -111,7 +115,7 @@ class Op:
         return False
 
     # -- reverse walk ----------------------------------------------------------------------------
-    def relevance(self, r: Any, walk: "Walk") -> None:
+    def relevance(self, r: Any, walk: Walk) -> None:
         """Hand ``r`` (the relevance of this node's output) to the inputs with ``walk.give``."""
         raise UnsupportedOperatorError(f"internal: no relevance step for {self!r}")
 
@@ -154,7 +158,7 @@ class Walk:
     consts: dict                                  # nodes that do not depend on the input
     meta: dict                                    # non-tensor values of input-dependent nodes (sizes)
     stabilizer: float
-    layer_filter: Optional[Callable[[Tensor], Tensor]] = None
+    layer_filter: Callable[[Tensor], Tensor] | None = None
     recipes: dict = field(default_factory=dict)   # node -> cheap op recomputing it from a kept value
     relevance: dict = field(default_factory=dict)  # node -> relevance received so far
 
@@ -185,7 +189,7 @@ class Walk:
         def fn(xs):
             env = dict(self.consts)
             env.update(self.meta)
-            env.update(zip(tensor_inputs, xs))
+            env.update(zip(tensor_inputs, xs, strict=True))
             return op.run(env)
         return fn
 
@@ -207,6 +211,6 @@ def vjp(fn: Callable, inputs: list[Tensor], grads: Any) -> tuple:
             return tuple(torch.zeros_like(t) for t in inputs)
         wrt = [t for t in xs if t.requires_grad]
         found = dict(zip(map(id, wrt), torch.autograd.grad([p[0] for p in pairs], wrt, [p[1] for p in pairs],
-                                                            allow_unused=True)))
+                                                            allow_unused=True), strict=True))
     res = [found.get(id(t)) for t in xs]
-    return tuple(torch.zeros_like(t) if g is None else g for t, g in zip(inputs, res))
+    return tuple(torch.zeros_like(t) if g is None else g for t, g in zip(inputs, res, strict=True))

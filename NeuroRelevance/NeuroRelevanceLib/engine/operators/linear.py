@@ -9,15 +9,17 @@ with the layer itself. ``BatchNorm`` holds its per-channel affine map; the Batch
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from collections.abc import Collection
+from typing import Any, ClassVar
 
 import torch
 import torch.fx as fx
 import torch.nn as nn
+from torch.nn.modules.conv import _ConvNd
 
 from .. import ops
 from ..layers import LinearLayer
-from .base import Op, UnsupportedOperatorError, Tensor
+from .base import Op, Tensor, UnsupportedOperatorError
 
 
 def batchnorm_affine(weight, bias, mean, var, eps) -> tuple[Tensor, Tensor]:
@@ -31,7 +33,7 @@ def batchnorm_affine(weight, bias, mean, var, eps) -> tuple[Tensor, Tensor]:
     return scale, shift
 
 
-def layer_from_module(m: nn.Module) -> LinearLayer:
+def layer_from_module(m: nn.Linear | _ConvNd) -> LinearLayer:
     """A ``LinearLayer`` for a Conv*/ConvTranspose*/Linear module (its weights, not copied further)."""
     w = m.weight.detach()
     b = None if m.bias is None else m.bias.detach()
@@ -39,7 +41,7 @@ def layer_from_module(m: nn.Module) -> LinearLayer:
         return LinearLayer("dense", w, b)
     transposed = isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d))
     pre_pad = None
-    padding = m.padding
+    padding: Any = m.padding
     if not transposed and getattr(m, "padding_mode", "zeros") != "zeros":
         pre_pad, padding = (m._reversed_padding_repeated_twice, m.padding_mode), 0
     return LinearLayer("convT" if transposed else "conv", w, b, m.stride, padding, m.dilation, m.groups,
@@ -65,21 +67,28 @@ class Linear(Op):
     under an LRP rule (``rules.py``)."""
 
     kind = "linear"
-    functions = frozenset(ops.LINEAR_FUNCS)
-    modules = ops.LINEAR_MODULES
+    functions: ClassVar[Collection] = frozenset(ops.LINEAR_FUNCS)
+    modules: ClassVar[tuple] = ops.LINEAR_MODULES
     records_total = True
 
     def __init__(self, node, run, inputs, label="", module=None) -> None:
         super().__init__(node, run, inputs, label, module)
-        self.layer: Optional[LinearLayer] = None
+        self._layer: LinearLayer | None = None
         self.rule: Any = None
         self.affine = False           # an unfoldable BatchNorm (takes its neighbour's rule, ``assign.py``)
         self.folded_module: Any = None  # the BatchNorm module folded into this layer (``canonizers.py``)
-        self.pre: Optional[list] = None  # the companions' outputs from the forward pass, until the walk uses them
+        self.pre: list | None = None  # the companions' outputs from the forward pass, until the walk uses them
+
+    @property
+    def layer(self) -> LinearLayer:
+        """The layer's weights and geometry (``attach`` gives them; the graph builder attaches every layer)."""
+        if self._layer is None:
+            raise RuntimeError(f"layer {self.name} ({self.label}) has no weights attached")
+        return self._layer
 
     def attach(self, layer: LinearLayer, x_node: fx.Node) -> None:
         """Use ``layer`` on ``x_node``: the forward computes the layer (and the rule's companions)."""
-        self.layer, self.inputs = layer, [x_node]
+        self._layer, self.inputs = layer, [x_node]
         self.run = lambda env: self.forward(env[x_node])
 
     def forward(self, x: Tensor) -> Tensor:
@@ -131,7 +140,7 @@ class BatchNorm(Op):
 
     def __init__(self, node, run, inputs, label="", module=None) -> None:
         super().__init__(node, run, inputs, label, module)
-        self.bn: Optional[tuple[Tensor, Tensor]] = None
+        self.bn: tuple[Tensor, Tensor] | None = None
         self.tuple_collapsed = False  # the forward returns element 0 of a tuple-valued op
 
     def relevance(self, r, walk):

@@ -6,7 +6,8 @@ zennit's ``Norm`` rule on ``AvgPool``. ``MaxPool``: relevance to the window's ma
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from collections.abc import Collection
+from typing import Any, ClassVar
 
 import torch
 import torch.fx as fx
@@ -58,7 +59,7 @@ class MaxPool(Route):
     functions = frozenset({F.max_pool1d, F.max_pool2d, F.max_pool3d, _A.max_pool1d, _A.max_pool2d,
                            _A.max_pool3d})
     modules = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
-    methods = frozenset()
+    methods: ClassVar[Collection] = frozenset()
 
     @classmethod
     def claims(cls, node, module=None):
@@ -72,7 +73,7 @@ class MaxPool(Route):
         super().__init__(node, run, inputs, label, module)
         target = type(module) if module is not None else normalise_target(node.target)
         self.dims = _DIMS[target]
-        self.indices: Optional[Tensor] = None
+        self.indices: Tensor | None = None
         self.in_shape: Any = None
         self.run = self._pool
 
@@ -81,7 +82,7 @@ class MaxPool(Route):
         if m is not None:
             return m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode
         args = fx.node.map_arg((self.node.args, self.node.kwargs), lambda n: env[n])
-        bound = dict(zip(_F_ARGS, args[0]))
+        bound = dict(zip(_F_ARGS, args[0], strict=False))  # trailing arguments may be defaulted
         bound.update(args[1])
         if "self" in bound:
             bound["input"] = bound.pop("self")
@@ -93,7 +94,10 @@ class MaxPool(Route):
         x = env[self.inputs[0]]
         k, s, p, d, ceil = self._params(env)
         n = self.dims
-        as_list = (lambda v: [v] * n if isinstance(v, int) else list(v))
+
+        def as_list(v: Any) -> list:
+            return [v] * n if isinstance(v, int) else list(v)
+
         out, self.indices = WITH_INDICES[n](x, as_list(k), [] if s in ([], None) else as_list(s), as_list(p),
                                              as_list(d), ceil)
         self.in_shape = x.shape

@@ -15,13 +15,16 @@
 """
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import ClassVar
+
 import torch
 import torch.fx as fx
 import torch.nn as nn
 
 from .. import ops
 from ..rules import divide
-from .base import Op, Tensor, Unknown, UnsupportedOperatorError, unsupported_error, vjp
+from .base import Op, Tensor, Unknown, UnsupportedOperatorError, vjp
 
 _NONNEG_LABELS = {"F.relu", "torch.relu", "ReLU", "ReLU6", "F.relu6", "aten.relu", "aten.relu6", "Tensor.relu",
                   "Tensor.relu_", "torch.relu_", "F.relu_", "Sigmoid", "F.sigmoid", "torch.sigmoid", "aten.sigmoid",
@@ -44,9 +47,9 @@ class Pass(Op):
     statistics, casts; a folded BatchNorm; an op with one tensor operand and a constant)."""
 
     kind = "pass"
-    functions = ops.PASS_FUNCS
-    methods = ops.PASS_METHODS
-    modules = ops.PASS_MODULES
+    functions: ClassVar[Collection] = ops.PASS_FUNCS
+    methods: ClassVar[Collection] = ops.PASS_METHODS
+    modules: ClassVar[tuple] = ops.PASS_MODULES
 
     def nonnegative(self, inputs):
         if self.label in _NONNEG_LABELS:
@@ -138,9 +141,9 @@ class Route(Op):
     (slices go back where they came from, max pooling is winner-take-all)."""
 
     kind = "grad"
-    functions = ops.GRAD_FUNCS
-    methods = ops.GRAD_METHODS
-    modules = ops.GRAD_MODULES
+    functions: ClassVar[Collection] = ops.GRAD_FUNCS
+    methods: ClassVar[Collection] = ops.GRAD_METHODS
+    modules: ClassVar[tuple] = ops.GRAD_MODULES
 
     def needs(self):
         return list(self.inputs)
@@ -152,7 +155,7 @@ class Route(Op):
         tin = self.tensor_inputs
         values = [walk.value(n) for n in tin]
         grads = vjp(walk.rerun(self, tin), values, r)
-        for n, v, g in zip(tin, values, grads):
+        for n, v, g in zip(tin, values, grads, strict=True):
             if v.is_floating_point():
                 walk.give(n, g)
 
@@ -186,6 +189,7 @@ class Identity(Pass):
     """A node whose value is another node's (a folded BatchNorm, element 0 of a collapsed tuple)."""
 
     kind = "pass"
+    folded_into: str | None = None  # the layer a folded BatchNorm went into (``canonizers.py``)
 
 
 class PassThroughGrad(Route):

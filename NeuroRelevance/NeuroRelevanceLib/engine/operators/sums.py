@@ -9,6 +9,9 @@
 """
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import ClassVar
+
 import torch
 import torch.fx as fx
 
@@ -24,16 +27,25 @@ def _reduce_to(r: Tensor, shape: torch.Size) -> Tensor:
         return r
     while r.dim() > len(shape):
         r = r.sum(0)
-    dims = [d for d, (a, b) in enumerate(zip(r.shape, shape)) if b == 1 and a != 1]
+    dims = [d for d, (a, b) in enumerate(zip(r.shape, shape, strict=True)) if b == 1 and a != 1]
     return r.sum(dims, keepdim=True) if dims else r
+
+
+def _operands(node: fx.Node) -> tuple:
+    """The two operands of a binary ``node`` (``add``, ``sub``, ``rsub``, ``mul``, ``div``) however they were
+    passed: positionally, or by keyword (``torch.add(a, other=b)``, ``torch.add(input=a, other=b)``)."""
+    args, kwargs = node.args, node.kwargs
+    first = args[0] if args else kwargs.get("input", kwargs.get("self"))
+    second = args[1] if len(args) > 1 else kwargs.get("other")
+    return first, second
 
 
 class Sum(Op):
     """``a + α·b``: relevance split in proportion to each term (``R_a = a·R / stab(a + α·b)``)."""
 
     kind = "add"
-    functions = ops.ADD_FUNCS
-    methods = ops.ADD_METHODS
+    functions: ClassVar[Collection] = ops.ADD_FUNCS
+    methods: ClassVar[Collection] = ops.ADD_METHODS
     records_total = True
     sign = 1.0
 
@@ -54,7 +66,7 @@ class Sum(Op):
         if len(args) > 2 and not isinstance(args[2], fx.Node):
             alpha = args[2]
         terms = []
-        for a, sign in zip(args[:2], self._signs(alpha)):
+        for a, sign in zip(_operands(node), self._signs(alpha), strict=True):
             if isinstance(a, fx.Node):
                 terms.append((a if a in self.inputs else None, walk.value(a), sign))
             else:
@@ -106,7 +118,7 @@ class Scale(Op):
         op = super().settle(env, value)
         if op is not self:
             return op
-        args = self.node.args[:2]
+        args = _operands(self.node)
         live = [k for k, a in enumerate(args) if isinstance(a, fx.Node) and a in self.tensor_inputs]
         divides = self.label.split(".")[-1].strip("_") in ("truediv", "itruediv", "div")
         if len(live) == 1 and not (divides and live[0] != 0):
