@@ -380,10 +380,8 @@ def device_argument(device: str, option: str = "--device") -> None:
         raise InputError(f"{option} {device}: unknown device; use auto, cpu, cuda or cuda:N.")
     try:
         resolve_device(device)
-    except DeviceError as exc:
-        if exc.unknown:
-            raise InputError(f"{option} {device}: unknown device; use auto, cpu, cuda or cuda:N.") from None
-        if device == "cuda" or "no CUDA device" in str(exc):
+    except DeviceError as exc:  # the name is known (checked above): CUDA is missing or the index too high
+        if exc.no_cuda:
             raise InputError(f"{option} {device}: no CUDA device is available here; use {option} auto (CUDA when "
                              f"present) or {option} cpu.") from None
         raise InputError(f"{option} {exc}") from None
