@@ -17,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "NeuroRelevance" / "NeuroRelevanceLib" / "pretrained"
+T1_BOUNDS = {"percentile": {"low": 1.0, "high": 99.0}, "scale": {"high": 99.0}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lesion-subjects", type=int, default=60, help="lesion cohort size")
     parser.add_argument("--epochs", type=int, nargs=3, default=(6, 12, 40), metavar=("AD", "AGE", "LESION"))
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
-    parser.add_argument("--t1-normalization", choices=("percentile", "zscore"), default="percentile",
-                        help="intensity normalisation of the T1 models' input")
+    parser.add_argument("--t1-normalization", choices=("percentile", "zscore", "scale"), default="percentile",
+                        help="intensity normalisation of the T1 models' input (non-zero voxels): percentile 1-99 to "
+                             "[0, 1]; zscore; scale = [0, 99th percentile] to [0, 1], its low anchor a raw 0 "
+                             "(the shipped brain-age model)")
     parser.add_argument("--activation-l1", type=float, default=0.0,
                         help="AD model: weight of the L1 penalty on its last feature maps")
     parser.add_argument("--age-l1", type=float, default=0.0,
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                         age_l1=args.age_l1, age_loss_at_90=args.age_loss, age_jitter=args.age_jitter,
                         train_seed=args.train_seed,
                         t1_normalization={"type": args.t1_normalization, "mask": "nonzero"}
-                        | ({"low": 1.0, "high": 99.0} if args.t1_normalization == "percentile" else {}))
+                        | T1_BOUNDS.get(args.t1_normalization, {}))
     print(json.dumps(metrics, indent=2))
     return 0
 

@@ -162,8 +162,13 @@ def normalizer(array: np.ndarray, spec: dict | None) -> Callable[[np.ndarray], n
 
         def scale(a: np.ndarray) -> np.ndarray:
             return np.clip((a - plo) / ((phi - plo) or 1.0), 0.0, 1.0)
+    elif kind == "scale":   # the low anchor is a raw 0, so no tissue's share of the scan moves it
+        top = float(np.percentile(values, spec.get("high", 99.0)))
+
+        def scale(a: np.ndarray) -> np.ndarray:
+            return np.clip(a / (top or 1.0), 0.0, 1.0)
     else:
-        raise InputError(f"Unknown normalisation '{kind}'; use none, zscore, minmax or percentile.")
+        raise InputError(f"Unknown normalisation '{kind}'; use none, zscore, minmax, percentile or scale.")
 
     def apply(a: np.ndarray) -> np.ndarray:
         a = np.asarray(a, dtype=np.float32)
@@ -175,10 +180,12 @@ def normalizer(array: np.ndarray, spec: dict | None) -> Callable[[np.ndarray], n
 
 
 def normalize(array: np.ndarray, spec: dict | None) -> np.ndarray:
-    """Intensity normalisation named by a card: none, zscore, minmax or percentile.
+    """Intensity normalisation named by a card: none, zscore, minmax, percentile or scale.
 
     ``{"type": "zscore", "mask": "nonzero"}`` uses only voxels != 0 for the statistics (and keeps
-    the background at 0); ``percentile`` maps ``[low, high]`` percentiles (default 1, 99) to [0, 1].
+    the background at 0); ``percentile`` maps ``[low, high]`` percentiles (default 1, 99) to [0, 1];
+    ``scale`` maps ``[0, high percentile]`` (default 99) to [0, 1], both clipped: its low anchor is a raw 0,
+    not a percentile, so a change in one tissue's share of the scan (more CSF with age) moves no other voxel.
     """
     return normalizer(array, spec)(array)
 

@@ -17,7 +17,7 @@ from ..engine import presets as _presets
 OUTPUT_TYPES = ("classification", "regression", "segmentation")
 #: choices of the card field ``input.normalization.type`` (what the model expects of its input); not the map
 #: normalisation of ``method="summary"`` (``methods.SUMMARY_NORMALISATIONS``)
-INPUT_NORMALIZATIONS = ("none", "zscore", "minmax", "percentile")
+INPUT_NORMALIZATIONS = ("none", "zscore", "minmax", "percentile", "scale")
 MASKS = ("nonzero", "none")
 #: the largest input grid a card may ask for (voxels per channel): 512³
 MAX_VOXELS = 512 ** 3
@@ -108,7 +108,7 @@ def _normalization_problems(norm: Any) -> list[str]:
         problems.append(f'"input.normalization.type" must be one of {INPUT_NORMALIZATIONS}, not {str(kind)[:30]!r}')
     if norm.get("mask", "none") not in MASKS:
         problems.append(f'"input.normalization.mask" must be one of {MASKS}, not {str(norm.get("mask"))[:30]!r}')
-    bounds = {k: norm[k] for k in ("low", "high") if k in norm}
+    bounds = {k: norm[k] for k in ("low", "high") if k in norm and not (k == "high" and kind == "scale")}
     if bounds and kind != "percentile":
         problems.append(f'"input.normalization.{next(iter(bounds))}" only applies to type "percentile"')
     elif kind == "percentile":
@@ -116,6 +116,8 @@ def _normalization_problems(norm: Any) -> list[str]:
         if not (_number(low) and _number(high) and 0 <= low < high <= 100):
             problems.append('"input.normalization.low"/"high" must be percentiles with '
                             f"0 <= low < high <= 100, not low={low!r}, high={high!r}")
+    elif kind == "scale" and not (_number(high := norm.get("high", 99.0)) and 0 < high <= 100):
+        problems.append(f'"input.normalization.high" must be a percentile with 0 < high <= 100, not {high!r}')
     return problems
 
 
