@@ -300,3 +300,10 @@ def test_scale_normalisation_takes_a_high_percentile_only():
              "input.normalization.low", "percentile")
     for high in (0, -1, 101, "99", float("nan")):
         _refused(_set(_base(), "input.normalization", {"type": "scale", "high": high}), "input.normalization.high")
+
+
+def test_scale_floor_is_a_fraction_below_one_and_only_for_scale():
+    card_from_dict(_set(_base(), "input.normalization", {"type": "scale", "high": 99, "floor": 0.4}))
+    for floor in (-0.1, 1.0, "0.4", float("nan")):
+        _refused(_set(_base(), "input.normalization", {"type": "scale", "floor": floor}), "input.normalization.floor")
+    _refused(_set(_base(), "input.normalization", {"type": "percentile", "floor": 0.4}), "floor", "scale")

@@ -172,3 +172,16 @@ def test_scale_normalisation_keeps_the_zb_box_exact():
     lo, hi = box_bounds(x[None, None], {"type": "scale", "mask": "nonzero"})
     assert lo[0, 0, 0, 0, 0] == 0 and hi[0, 0, 0, 0, 0] == 0
     assert (lo[0, 0][x != 0] == 0).all() and (hi[0, 0][x != 0] == 1).all()
+
+
+def test_scale_floor_maps_a_fixed_fraction_of_the_high_anchor_to_zero():
+    """'floor' f: x / top below f goes to 0 and [f, 1] stretches to [0, 1] -- a window fixed relative to the bright
+    tissue, so dark voxels (CSF) sit near 0 as with 'percentile', yet their share still moves nothing."""
+    rng = np.random.default_rng(1)
+    tissue = rng.uniform(0.6, 1.0, 1000)
+    spec = {"type": "scale", "high": 99.0, "floor": 0.4, "mask": "nonzero"}
+    top = np.percentile(tissue, 99)
+    assert np.allclose(normalize(tissue, spec), np.clip((tissue / top - 0.4) / 0.6, 0, 1), atol=1e-6)
+    more_csf = np.concatenate([tissue, np.full(300, 0.3)])
+    assert np.allclose(normalize(more_csf, spec)[:1000], normalize(tissue, spec), atol=2e-3)
+    assert (normalize(more_csf, spec)[1000:] == 0).all()

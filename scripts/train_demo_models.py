@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                              "carries no age")
     parser.add_argument("--skull-strip", action="store_true",
                         help="T1 cohort: zero everything outside the brain mask (default keeps the scalp)")
+    parser.add_argument("--t1-floor", type=float, default=0.0,
+                        help="with --t1-normalization scale: the fraction of the 99th percentile mapped to 0")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
 
@@ -73,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                         age_l1=args.age_l1, age_loss_at_90=args.age_loss, age_jitter=args.age_jitter,
                         train_seed=args.train_seed,
                         t1_normalization={"type": args.t1_normalization, "mask": "nonzero"}
-                        | T1_BOUNDS.get(args.t1_normalization, {}))
+                        | T1_BOUNDS.get(args.t1_normalization, {})
+                        | ({"floor": args.t1_floor} if args.t1_floor else {}))
     print(json.dumps(metrics, indent=2))
     return 0
 

@@ -163,10 +163,11 @@ def normalizer(array: np.ndarray, spec: dict | None) -> Callable[[np.ndarray], n
         def scale(a: np.ndarray) -> np.ndarray:
             return np.clip((a - plo) / ((phi - plo) or 1.0), 0.0, 1.0)
     elif kind == "scale":   # the low anchor is a raw 0, so no tissue's share of the scan moves it
-        top = float(np.percentile(values, spec.get("high", 99.0)))
+        top = float(np.percentile(values, spec.get("high", 99.0))) or 1.0
+        floor = float(spec.get("floor", 0.0))
 
         def scale(a: np.ndarray) -> np.ndarray:
-            return np.clip(a / (top or 1.0), 0.0, 1.0)
+            return np.clip((a / top - floor) / (1.0 - floor), 0.0, 1.0)
     else:
         raise InputError(f"Unknown normalisation '{kind}'; use none, zscore, minmax, percentile or scale.")
 
@@ -184,8 +185,9 @@ def normalize(array: np.ndarray, spec: dict | None) -> np.ndarray:
 
     ``{"type": "zscore", "mask": "nonzero"}`` uses only voxels != 0 for the statistics (and keeps
     the background at 0); ``percentile`` maps ``[low, high]`` percentiles (default 1, 99) to [0, 1];
-    ``scale`` maps ``[0, high percentile]`` (default 99) to [0, 1], both clipped: its low anchor is a raw 0,
-    not a percentile, so a change in one tissue's share of the scan (more CSF with age) moves no other voxel.
+    ``scale`` maps ``[floor × high percentile, high percentile]`` (defaults 0, 99) to [0, 1], clipped: its low
+    anchor is a fixed fraction of the high one, not a percentile, so a change in one tissue's share of the scan
+    (more CSF with age) moves no other voxel.
     """
     return normalizer(array, spec)(array)
 

@@ -28,7 +28,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
          "training", "ground_truth"),
     "architecture": ("class", "kwargs"),
     "input": ("channels", "shape", "spacing", "orientation", "origin", "normalization"),
-    "input.normalization": ("type", "mask", "low", "high"),
+    "input.normalization": ("type", "mask", "low", "high", "floor"),
     "output": ("type", "classes", "units", "range"),
 }
 _AXES = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
@@ -118,6 +118,10 @@ def _normalization_problems(norm: Any) -> list[str]:
                             f"0 <= low < high <= 100, not low={low!r}, high={high!r}")
     elif kind == "scale" and not (_number(high := norm.get("high", 99.0)) and 0 < high <= 100):
         problems.append(f'"input.normalization.high" must be a percentile with 0 < high <= 100, not {high!r}')
+    if "floor" in norm and kind != "scale":
+        problems.append('"input.normalization.floor" only applies to type "scale"')
+    elif kind == "scale" and not (_number(floor := norm.get("floor", 0.0)) and 0 <= floor < 1):
+        problems.append(f'"input.normalization.floor" must be a fraction with 0 <= floor < 1, not {floor!r}')
     return problems
 
 
