@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="brain-age model: random global scale and offset (uniform within +-this) of each "
                              "training scan's brain intensities, so the normalisation's age-dependent shift "
                              "carries no age")
+    parser.add_argument("--age-origin", type=float, default=None,
+                        help="brain-age model: fix the head's bias at this age (years) instead of training it from "
+                             "the mean age; 20 = where the generator's age effects are zero")
     parser.add_argument("--skull-strip", action="store_true",
                         help="T1 cohort: zero everything outside the brain mask (default keeps the scalp)")
     parser.add_argument("--t1-floor", type=float, default=0.0,
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                         models=tuple(args.models), activation_l1=args.activation_l1,
                         ad_channels=args.ad_channels, ad_pool=args.ad_pool,
                         pattern=args.pattern, skull_strip=args.skull_strip, age_pattern=args.age_pattern,
-                        age_l1=args.age_l1, age_loss_at_90=args.age_loss, age_jitter=args.age_jitter,
+                        age_l1=args.age_l1, age_loss_at_90=args.age_loss, age_jitter=args.age_jitter, age_origin=args.age_origin,
                         train_seed=args.train_seed,
                         t1_normalization={"type": args.t1_normalization, "mask": "nonzero"}
                         | T1_BOUNDS.get(args.t1_normalization, {})
