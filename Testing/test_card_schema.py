@@ -307,3 +307,9 @@ def test_scale_floor_is_a_fraction_below_one_and_only_for_scale():
     for floor in (-0.1, 1.0, "0.4", float("nan")):
         _refused(_set(_base(), "input.normalization", {"type": "scale", "floor": floor}), "input.normalization.floor")
     _refused(_set(_base(), "input.normalization", {"type": "percentile", "floor": 0.4}), "floor", "scale")
+
+
+def test_scale_invert_is_a_boolean_and_only_for_scale():
+    card_from_dict(_set(_base(), "input.normalization", {"type": "scale", "invert": True}))
+    _refused(_set(_base(), "input.normalization", {"type": "scale", "invert": 1}), "input.normalization.invert")
+    _refused(_set(_base(), "input.normalization", {"type": "zscore", "invert": True}), "invert", "scale")

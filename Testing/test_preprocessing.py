@@ -185,3 +185,12 @@ def test_scale_floor_maps_a_fixed_fraction_of_the_high_anchor_to_zero():
     more_csf = np.concatenate([tissue, np.full(300, 0.3)])
     assert np.allclose(normalize(more_csf, spec)[:1000], normalize(tissue, spec), atol=2e-3)
     assert (normalize(more_csf, spec)[1000:] == 0).all()
+
+
+def test_scale_invert_turns_dark_tissue_bright_and_keeps_the_background_at_zero():
+    """'invert': 1 - the scaled value inside the data (CSF bright, white matter dark); outside stays 0."""
+    a = np.array([0.0, 0.3, 0.6, 1.0, 0.0])
+    plain = normalize(a, {"type": "scale", "high": 100.0, "floor": 0.25, "mask": "nonzero"})
+    inverted = normalize(a, {"type": "scale", "high": 100.0, "floor": 0.25, "mask": "nonzero", "invert": True})
+    assert inverted[0] == 0 and inverted[-1] == 0
+    assert np.allclose(inverted[1:4], 1 - plain[1:4]) and inverted[1] > inverted[2] > inverted[3]

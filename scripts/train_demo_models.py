@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="T1 cohort: zero everything outside the brain mask (default keeps the scalp)")
     parser.add_argument("--t1-floor", type=float, default=0.0,
                         help="with --t1-normalization scale: the fraction of the 99th percentile mapped to 0")
+    parser.add_argument("--t1-invert", action="store_true",
+                        help="with --t1-normalization scale: 1 - the scaled value in the brain (dark tissue bright)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
 
@@ -79,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                         train_seed=args.train_seed,
                         t1_normalization={"type": args.t1_normalization, "mask": "nonzero"}
                         | T1_BOUNDS.get(args.t1_normalization, {})
-                        | ({"floor": args.t1_floor} if args.t1_floor else {}))
+                        | ({"floor": args.t1_floor} if args.t1_floor else {})
+                        | ({"invert": True} if args.t1_invert else {}))
     print(json.dumps(metrics, indent=2))
     return 0
 

@@ -28,7 +28,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
          "training", "ground_truth"),
     "architecture": ("class", "kwargs"),
     "input": ("channels", "shape", "spacing", "orientation", "origin", "normalization"),
-    "input.normalization": ("type", "mask", "low", "high", "floor"),
+    "input.normalization": ("type", "mask", "low", "high", "floor", "invert"),
     "output": ("type", "classes", "units", "range"),
 }
 _AXES = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
@@ -122,6 +122,10 @@ def _normalization_problems(norm: Any) -> list[str]:
         problems.append('"input.normalization.floor" only applies to type "scale"')
     elif kind == "scale" and not (_number(floor := norm.get("floor", 0.0)) and 0 <= floor < 1):
         problems.append(f'"input.normalization.floor" must be a fraction with 0 <= floor < 1, not {floor!r}')
+    if "invert" in norm and kind != "scale":
+        problems.append('"input.normalization.invert" only applies to type "scale"')
+    elif not isinstance(norm.get("invert", False), bool):
+        problems.append(f'"input.normalization.invert" must be true or false, not {str(norm["invert"])[:20]!r}')
     return problems
 
 
