@@ -172,22 +172,41 @@ def choose(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
     return preset, f"{why} (others: {others})"
 
 
-def figure(table: Any, extra: dict, method: str, note: str = "") -> str:
-    """"0.29 of the positive relevance in the brain lies in the true mask (5.0× chance 0.057, 3.9× on the
-    weakest<note>)" for ``method`` ("lrp:<preset>" or a method name)."""
-    mass, chance = float(table.loc[method, "mass_accuracy"]), float(table.loc["chance", "mass_accuracy"])
-    weakest = extra.get(method, {}).get("min_subject_fold")
+def figure(scores: dict, method: str, note: str = "") -> str:
+    """"0.28 of the positive relevance in the brain lies in the true mask (4.95× chance 0.057, 4.1× on the
+    weakest<note>)" for ``method`` of ``scores`` (an ``evidence.held_out``-like entry: ``chance`` and
+    ``methods``). The mean fold has two decimals, so that a figure just below the bar never reads as it."""
+    entry, chance = scores["methods"][method], scores["chance"]["mass_accuracy"]
+    weakest = entry.get("min_subject_fold")
     spread = "" if weakest is None else f", {weakest:.1f}× on the weakest"
-    return (f"{mass:.2f} of the positive relevance in the brain lies in the true mask "
-            f"({mass / chance:.1f}× chance {chance:.3f}{spread}{note})")
+    return (f"{entry['mass_accuracy']:.2f} of the positive relevance in the brain lies in the true mask "
+            f"({entry['mass_accuracy'] / chance:.2f}× chance {chance:.3f}{spread}{note})")
+
+
+def _as_scores(table: Any, extra: dict) -> dict:
+    return {"chance": {"mass_accuracy": float(table.loc["chance", "mass_accuracy"])},
+            "methods": {m: {"mass_accuracy": float(table.loc[m, "mass_accuracy"]), **e} for m, e in extra.items()}}
 
 
 def recommend(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
     """(preset, reason in words) from one set of scores (e.g. validation, ``pretrained.selection``)."""
     preset, why = choose(table, extra, fold)
     cons = extra[f"lrp:{preset}"]["conservation_error"]
-    return preset, (f"{preset}: on the subjects scored {figure(table, extra, f'lrp:{preset}')}, "
+    return preset, (f"{preset}: on the subjects scored {figure(_as_scores(table, extra), f'lrp:{preset}')}, "
                     f"conservation error {cons:.2g}; {why}")
+
+
+def reason_text(preset: str, why: str, evidence: dict, fold: float = FOLD) -> str:
+    """The card's ``recommendation_reason`` from its recorded ``evidence``: the fresh held-out figure (with
+    "below the bar" when it is), then the development figure the choice was made on, then the rule's why."""
+    method = f"lrp:{preset}"
+    dev, held = evidence["development"], evidence["held_out"]
+    entry = held["methods"][method]
+    verdict = "" if entry["mass_accuracy"] >= fold * held["chance"]["mass_accuracy"] else f", below the {fold:g}× bar"
+    return (f"{preset}: on {held['n_subjects']} fresh held-out subjects (cohort seed {held['cohort_seed']}, scored "
+            f"once after the choice) {figure(held, method, verdict)}, conservation error "
+            f"{entry['conservation_error']:.2g}; chosen on {dev['n_subjects']} development subjects ({DEVELOPMENT}), "
+            f"where {figure(dev, method)}; {why}")
 
 
 def _count(report: Any) -> int:
@@ -219,22 +238,15 @@ def evidence_record(name: str, card_path: str | Path, development: tuple[Any, di
 
     (dev, dev_extra), (held, held_extra) = development, held_out
     preset, why = choose(dev.table, dev_extra, fold)     # the choice: development scores only
-    method = f"lrp:{preset}"
-    mass, chance = (float(held.table.loc[k, "mass_accuracy"]) for k in (method, "chance"))
-    verdict = "" if mass >= fold * chance else f", below the {fold:g}× bar"
-    fresh_seed = cohort_source(card_path, "held_out")["seed"]
-    reason = (f"{preset}: on {_count(held)} fresh held-out subjects (cohort seed {fresh_seed}, scored once after "
-              f"the choice) {figure(held.table, held_extra, method, verdict)}, conservation error "
-              f"{held_extra[method]['conservation_error']:.2g}; chosen on {_count(dev)} development subjects "
-              f"({DEVELOPMENT}), where {figure(dev.table, dev_extra, method)}; {why}")
     evidence = {"protocol": PROTOCOL, "rule": RULE, "explained": SETUP[name][2],
                 "mask_labels": list(ground_truth_labels(card_path)),
                 "scored": "inside the brain mask; outside_share = share of R+ outside it",
-                "script": f"benchmarks/bench_groundtruth.py --write-evidence --models {name}",
+                "script": f"benchmarks/bench_groundtruth.py --write-evidence --card {name}",
                 "development": {"split": DEVELOPMENT, **_scores(dev, dev_extra,
                                                                 card_json(card_path)["training"]["cohort"]["seed"])},
                 "held_out": {"split": "training.held_out_cohort, scored once after the choice",
-                             **_scores(held, held_extra, fresh_seed)}}
+                             **_scores(held, held_extra, cohort_source(card_path, "held_out")["seed"])}}
+    reason = reason_text(preset, why, evidence, fold)
     return preset, reason, evidence
 
 
