@@ -106,11 +106,12 @@ def _print(title: str, report, extra: dict) -> None:
     print("\nAs a fraction of the oracle at σ = 1 voxel:\n")
     print(markdown_table(report.fraction_of_ceiling(1.0)))
     chance = float(report.table.loc["chance", "mass_accuracy"])
-    print("\n| method | mass accuracy / chance | weakest subject | outside the brain (share of R+) "
-          "| conservation error (median) | seconds |\n|---|---|---|---|---|---|")
+    print("\n| method | mass accuracy | / chance | weakest subject | outside the brain (share of R+) "
+          "| conservation error (median) | seconds |\n|---|---|---|---|---|---|---|")
     for m, e in extra.items():
         cons = f"{e['conservation_error']:.2g}" if "conservation_error" in e else "–"
-        print(f"| {m} | {report.table.loc[m, 'mass_accuracy'] / chance:.1f}× | {e['min_subject_fold']:.1f}× "
+        mass = report.table.loc[m, "mass_accuracy"]
+        print(f"| {m} | {mass:.3f} | {mass / chance:.2f}× | {e['min_subject_fold']:.1f}× "
               f"| {report.table.loc[m, 'outside_share']:.3f} | {cons} | {e['seconds']:.1f} |", flush=True)
 
 
