@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from NeuroRelevanceLib.pretrained import MODELS, model_card_path
 from NeuroRelevanceLib.engine import PRESETS
+from NeuroRelevanceLib.pretrained import MODELS, model_card_path
 from NeuroRelevanceLib.pretrained.evidence import FOLD, OTHER_METHODS, choose, reason_text, recommend
 
 

@@ -16,8 +16,7 @@ import pytest
 from NeuroRelevanceLib.metrics.groundtruth_report import ground_truth_report
 from NeuroRelevanceLib.pretrained import model_card_path
 from NeuroRelevanceLib.pretrained.evidence import FOLD, evidence_record
-from NeuroRelevanceLib.pretrained.heldout import (cohort_source, ground_truth_labels, held_out_indices,
-                                                  held_out_subjects)
+from NeuroRelevanceLib.pretrained.heldout import cohort_source, ground_truth_labels, held_out_indices, held_out_subjects
 
 
 def _edited(tmp_path, name: str, edit) -> str:
