@@ -115,8 +115,8 @@ def score_card(name: str, card_path: str | Path, *, split: str = "held_out", max
     changes: list[np.ndarray] = []
     atlases: list[np.ndarray | None] = []
     names: list[str] = []
-    subjects = held_out_subjects(card_path, split=split, truth=twin,
-                                 min_age=min_age if name == "brain_age_resnet" else None, **select)
+    subjects = held_out_subjects(card_path, split=split, truth=twin, diagnosis=select.get("diagnosis"),
+                                 min_age=min_age if name == "brain_age_resnet" else None)
     for subject in subjects:
         if len(masks) >= max_subjects:
             break
