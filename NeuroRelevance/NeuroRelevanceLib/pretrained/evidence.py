@@ -172,14 +172,15 @@ def choose(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
     return preset, f"{why} (others: {others})"
 
 
-def figure(scores: dict, method: str, note: str = "") -> str:
+def figure(scores: dict, method: str, note: str = "",
+           what: str = " of the positive relevance in the brain lies in the true mask") -> str:
     """"0.28 of the positive relevance in the brain lies in the true mask (4.95× chance 0.057, 4.1× on the
     weakest<note>)" for ``method`` of ``scores`` (an ``evidence.held_out``-like entry: ``chance`` and
     ``methods``). The mean fold has two decimals, so that a figure just below the bar never reads as it."""
     entry, chance = scores["methods"][method], scores["chance"]["mass_accuracy"]
     weakest = entry.get("min_subject_fold")
     spread = "" if weakest is None else f", {weakest:.1f}× on the weakest"
-    return (f"{entry['mass_accuracy']:.2f} of the positive relevance in the brain lies in the true mask "
+    return (f"{entry['mass_accuracy']:.2f}{what} "
             f"({entry['mass_accuracy'] / chance:.2f}× chance {chance:.3f}{spread}{note})")
 
 
@@ -205,8 +206,8 @@ def reason_text(preset: str, why: str, evidence: dict, fold: float = FOLD) -> st
     verdict = "" if entry["mass_accuracy"] >= fold * held["chance"]["mass_accuracy"] else f", below the {fold:g}× bar"
     return (f"{preset}: on {held['n_subjects']} fresh held-out subjects (cohort seed {held['cohort_seed']}, scored "
             f"once after the choice) {figure(held, method, verdict)}, conservation error "
-            f"{entry['conservation_error']:.2g}; chosen on {dev['n_subjects']} development subjects ({DEVELOPMENT}), "
-            f"where {figure(dev, method)}; {why}")
+            f"{entry['conservation_error']:.2g}; chosen on {dev['n_subjects']} development subjects ({DEVELOPMENT}): "
+            f"{figure(dev, method, what=' there')}; {why}")
 
 
 def _count(report: Any) -> int:
