@@ -70,13 +70,17 @@ def main(argv: list[str] | None = None) -> int:
             continue
         t0 = time.perf_counter()
         options = {"max_subjects": args.max_subjects, "min_age": args.min_age}
+        try:   # an older card (no label list, no fresh cohort): one clear message before any work
+            ground_truth_labels(card)
+            cohort_source(card, args.split or "held_out")
+        except ValueError as error:
+            print(f"{name}: {error}", file=sys.stderr)
+            return 2
         if args.split:
             report, extra = score_card(name, card, split=args.split, **options)
             _print(f"{name}: split {args.split}", report, extra)
             summary[name] = {args.split: _summary(report, extra)}
             continue
-        ground_truth_labels(card)
-        cohort_source(card, "held_out")   # an older card without a fresh cohort: one clear error before any work
         development = score_card(name, card, split="development", other_methods=False, **options)
         _print(f"{name}: development subjects (the choice is made here)", *development)
         preset, why = choose(development[0].table, development[1])

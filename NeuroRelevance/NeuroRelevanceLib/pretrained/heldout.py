@@ -119,7 +119,8 @@ def cohort_source(card_path: str | Path, split: str = "test") -> dict:
         raise ValueError(f"{name} records no fresh held-out cohort (training.held_out_cohort), an older card: "
                          f"its test split has informed choices, so it has no held-out subjects left. Add "
                          f'"held_out_cohort": {{"seed": <a cohort seed no run of this model has used>, '
-                         f'"n_subjects": <n>}} to its training entry, or score split="test"')
+                         f'"n_subjects": <n>}} to its training entry, or score split="test" '
+                         f"(bench_groundtruth.py --split test)")
     if int(fresh["seed"]) == int(source["seed"]):
         raise ValueError(f"{name}: training.held_out_cohort has the training cohort's seed {source['seed']}, "
                          f"so its subjects are the training anatomies; give it another seed")
