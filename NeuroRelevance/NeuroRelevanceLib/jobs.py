@@ -68,20 +68,33 @@ class Settings:
         return method_label(self.method, self.preset, self.alpha)
 
     def resolve(self, card) -> Settings:
-        """Fill what the card decides: the preset, when none is given, is the card's recommended one."""
+        """Fill what the card decides: the preset, when none is given, is the card's recommended one
+        (then checked: an option without effect with that preset is refused)."""
         if self.preset is None:
             self.preset = card.recommended_preset
+        self.check_effect()
         return self
 
     def check(self, where: str = "RelevanceLogic.run") -> Settings:
-        """Refuse, before any work, keywords the method does not take (with the closest known name)
-        and region options that cannot work; returns these settings."""
+        """Refuse, before any work, keywords the method does not take (with the closest known name),
+        region options that cannot work and options without effect; returns these settings."""
         from .explanation.keywords import check_options
         from .regions.statistics import check_region_options
 
         check_options(self.method, self.engine_params, setting_names(), where)
         check_region_options(self.min_overlap, self.min_region_voxels, self.min_region_mm3)
+        self.check_effect()
         return self
+
+    def check_effect(self) -> None:
+        """Refuse an option that would change nothing (α with an ε preset, a filter range without a filter, ...):
+        the one check of every front end (:func:`vocabulary.check_without_effect`). A panel sends only the
+        values of the controls that have an effect (:func:`panel.run_settings`)."""
+        from .vocabulary import check_without_effect
+
+        given = {"alpha": self.alpha, **{k: self.engine_params.get(k) for k in ("epsilon", "gamma")}}
+        check_without_effect(self.method, self.preset, given, self.filter, self.filter_range,
+                             self.filter_placement, rules="rules" in self.engine_params)
 
     def resolve_atlas_name(self) -> None:
         """Refuse an atlas name that is neither bundled nor a file, before anything runs."""
@@ -96,7 +109,9 @@ class Settings:
             return params
         if self.preset is None:
             raise ValueError("Settings.resolve(card) must run before engine_keywords(): the preset is not chosen yet.")
-        if self.alpha is not None and self.preset.startswith("alpha") and "rules" not in params:
+        from .engine.presets import preset_alpha
+
+        if self.alpha is not None and self.preset in preset_alpha() and "rules" not in params:
             from .engine.rules import AlphaBeta
 
             if self.alpha < 1.0:
