@@ -123,7 +123,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except UntrustedFileError as exc:  # wherever a command met it: the command line's advice, not trusted=True
-        return user_error(command, f"{exc.found} {CLI_TRUST_HINT}")
+        return user_error(command, str(exc.advised(CLI_TRUST_HINT)))
     except InputError as exc:
         return user_error(command, str(exc))
     except KeyboardInterrupt:

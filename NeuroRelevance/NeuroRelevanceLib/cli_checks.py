@@ -390,12 +390,12 @@ def device_argument(device: str, option: str = "--device") -> None:
 def load_model_argument(path: str | Path, option: str = "--model", **options):
     """``models.load_model`` for a command-line path: any failure to read it is a user error."""
     from .models import load_model
-    from .models.model_files import CLI_TRUST_HINT, UntrustedFileError
+    from .models.model_files import UntrustedFileError
 
     try:
         return load_model(Path(path), **options)
-    except UntrustedFileError as exc:  # the library's "mark it trusted" is no advice a command-line user can follow
-        raise UntrustedFileError(f"{option}: {exc.found}", CLI_TRUST_HINT) from None
+    except UntrustedFileError as exc:  # named here; cli.run_command gives the command line's advice
+        raise exc.advised(exc.advice, f"{option}: ") from None
     except InputError as exc:
         raise InputError(f"{option}: {exc}") from None
     except (MemoryError, KeyboardInterrupt):
