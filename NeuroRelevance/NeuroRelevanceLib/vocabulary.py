@@ -251,7 +251,7 @@ def check_without_effect(method: str, preset: str | None, given: dict[str, Any],
 
 def cli_number(name: str) -> Callable[[str], float]:
     """The argparse type of a number option: a finite number within the option's range."""
-    from .cli_checks import number
+    from .cli_arguments import number
 
     return number(*option(name).bounds)
 
@@ -270,7 +270,7 @@ def add_option(parser: Any, name: str, *, help_suffix: str = "", **overrides: An
     if help_suffix:  # no second parenthesis right after one: "(…); note"
         text = f"{text}; {help_suffix}" if text.endswith(")") else f"{text} ({help_suffix})"
     if opt.low is not None and opt.high is not None and opt.high != float("inf"):
-        from .cli_checks import with_range
+        from .cli_arguments import with_range
 
         text = with_range(text, f"in [{opt.bounds[0]:g}, {opt.bounds[1]:g}]") or text
     kwargs["help"] = text

@@ -18,7 +18,7 @@ from ..regions.statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXE
 
 #: the atlas of the region tables when none is named (as ``neurorelevance regions``)
 DEFAULT_ATLASES = ("AAL3",)
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_DEVICE = re.compile(r"^(auto|cpu(:0)?|mps|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
