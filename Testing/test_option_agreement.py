@@ -36,7 +36,8 @@ OWN_CHOICES = {"--device": "the command line also takes cpu:0 and cuda:N (cli_ar
 SAME_WORD_OTHER_SETTING = {
     "--batch-size": "explain: subjects per task; cohort: volumes per forward pass of the activation capture",
     "--layer": "cohort: the layer decomposed; compare: the layer of the Grad-CAM family",
-    "--model": "explain and compare need a model card, cohort also takes a TorchScript file or .pt2",
+    "--model": "explain and compare need a model card, cohort also takes a TorchScript file or .pt2; demo names "
+               "a bundled network (pretrained.DEMO_SUBJECTS)",
     "--csv": "each command's own table", "--png": "each command's own figure",
     "--output": "each command's own output folder",
     "--quiet": "explain still prints its summary; cohort prints nothing",

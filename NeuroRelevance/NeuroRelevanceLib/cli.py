@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .cli_checks import Parser, atlas_argument, number, output_folder, report_unexpected, spare_inputs, user_error
+from .cli_arguments import number
+from .cli_checks import Parser, atlas_argument, output_folder, report_unexpected, spare_inputs, user_error
+from .pretrained import DEMO_SUBJECTS
 from .errors import InputError
 from .folder_owner import OUTPUT_MARKER
 from .vocabulary import add_option
@@ -48,8 +50,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         description="Relevance maps (LRP and related methods) for 3D brain networks.")
     parser.add_argument("--version", action=_Versions)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="explain a held-out synthetic AD-like brain with the "
-                                             "demo network and write the files")
+    demo = commands.add_parser("demo", help="explain a held-out synthetic brain with a bundled demo network "
+                                             "(the AD classifier, or --model brain_age_resnet) and write the files")
+    demo.add_argument("--model", choices=list(DEMO_SUBJECTS), default="ad_cnn",
+                      help="bundled network to explain, each on its own held-out subject: "
+                           f"{'; '.join(f'{name}, {s.help}' for name, s in DEMO_SUBJECTS.items())} "
+                           "(default: %(default)s)")
     demo.add_argument("--output", default="demo-output", help="output folder (default: %(default)s)")
     demo.add_argument("--spacing", type=number(*DEMO_SPACING, unit="mm"), default=2.0,
                       help="resolution of the generated scan in mm (default: %(default)s)")
@@ -110,8 +116,11 @@ def _demo(args: argparse.Namespace) -> int:
             run_smoke(out)
             return 0
         from .demo_run import run_demo
+        from .pretrained import model_card_path
 
-        run_demo(out, spacing=args.spacing, atlas=args.atlas)
+        subject = DEMO_SUBJECTS[args.model]
+        run_demo(out, spacing=args.spacing, atlas=args.atlas, card=model_card_path(args.model),
+                 diagnosis=subject.diagnosis, age=subject.age)
     return 0
 
 
