@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -167,8 +168,8 @@ def compute(job: Job, progress: Progress | None = None) -> Job:
     """Do the heavy part of a run (no MRML access; safe on a worker thread)."""
     import torch
 
-    from .explanation.dispatch import explain
-    from .preprocessing import box_bounds, prepare_input, resample
+    from .engine.validate import ConservationWarning, caller_stacklevel, held_warnings
+    from .preprocessing import prepare_input, resample
 
     def stage(message: str, fraction: float) -> None:
         if job.cancel_event.is_set():
@@ -181,23 +182,11 @@ def compute(job: Job, progress: Progress | None = None) -> Job:
     job.prepared = prepare_input(job.channels, card)
     job.class_index = resolve_target(s.target, card)
     stage(f"Running {s.label}", 0.2)
-    x = torch.from_numpy(job.prepared.array[None])
-    if s.method == "lrp":
-        every_layer = s.filter_placement == "every-layer"
-        keywords = s.engine_keywords()
-        box = box_bounds(job.prepared.array[None], card.input.normalization)
-        if box is not None and "low" not in keywords and "high" not in keywords:   # zB: masked voxels stay 0
-            keywords.update(low=torch.from_numpy(box[0]), high=torch.from_numpy(box[1]))
-        job.explanation = explain(
-            job.loaded.model, x, method="lrp", preset=s.preset, target=job.class_index,
-            filter=s.filter if every_layer else None, filter_range=s.filter_range,
-            filter_placement=s.filter_placement, device=job.loaded.device, **keywords)
-    else:
-        if s.filter_placement == "every-layer":
-            raise InputError("Filtering after every layer applies to LRP only; use placement 'input'.")
-        job.explanation = explain(job.loaded.model, x, method=s.method, target=job.class_index,
-                                  device=job.loaded.device, **s.engine_keywords())
+    with held_warnings() as held:  # the engine's conservation warnings wait for check_substance's verdict
+        job.explanation = _explain(job, torch.from_numpy(job.prepared.array[None]))
     check_substance(job.explanation, s.method)
+    for message in held:  # a refused map said why above; a kept one warns once, at the user's call
+        warnings.warn(message, ConservationWarning, stacklevel=caller_stacklevel())
     relevance = job.explanation.relevance[0].numpy()
     stage("Resampling relevance onto the scan", 0.75)
     job.raw = [resample(relevance[c], job.prepared.grid, grid)
@@ -216,6 +205,29 @@ def compute(job: Job, progress: Progress | None = None) -> Job:
             job.table_error = str(exc)
     stage("Done", 1.0)
     return job
+
+
+def _explain(job: Job, x: Any) -> Any:
+    """The explanation of the prepared input ``x`` (batch of one) with the job's method and settings."""
+    import torch
+
+    from .explanation.dispatch import explain
+    from .preprocessing import box_bounds
+
+    s, card = job.settings, job.loaded.card
+    if s.method == "lrp":
+        every_layer = s.filter_placement == "every-layer"
+        keywords = s.engine_keywords()
+        box = box_bounds(job.prepared.array[None], card.input.normalization)
+        if box is not None and "low" not in keywords and "high" not in keywords:   # zB: masked voxels stay 0
+            keywords.update(low=torch.from_numpy(box[0]), high=torch.from_numpy(box[1]))
+        return explain(job.loaded.model, x, method="lrp", preset=s.preset, target=job.class_index,
+                       filter=s.filter if every_layer else None, filter_range=s.filter_range,
+                       filter_placement=s.filter_placement, device=job.loaded.device, **keywords)
+    if s.filter_placement == "every-layer":
+        raise InputError("Filtering after every layer applies to LRP only; use placement 'input'.")
+    return explain(job.loaded.model, x, method=s.method, target=job.class_index, device=job.loaded.device,
+                   **s.engine_keywords())
 
 
 def check_substance(explanation: Any, method: str) -> None:
