@@ -3,8 +3,9 @@
 Every sub-command runs through :func:`run_command`, the one error handler: a user error
 (:class:`InputError`, a bad argument, a file that cannot be read or written) is one line on
 stderr and exit code 2; anything else is one line naming the log file that holds the full
-traceback, and exit code 1. Argument types and output checks shared by the sub-commands live in
-:mod:`.cli_checks`. Heavy packages are imported inside the commands, never here.
+traceback, and exit code 1; a refusal to run code from a file gets the command line's advice here.
+Argument types and device names shared by the sub-commands live in :mod:`.cli_arguments`, output and
+input checks in :mod:`.cli_checks`. Heavy packages are imported inside the commands, never here.
 """
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from pathlib import Path
 from . import __version__
 from .cli_arguments import number
 from .cli_checks import Parser, atlas_argument, output_folder, report_unexpected, spare_inputs, user_error
-from .pretrained import DEMO_SUBJECTS
 from .errors import InputError
 from .folder_owner import OUTPUT_MARKER
+from .pretrained import DEMO_SUBJECTS
 from .vocabulary import add_option
 
 #: sub-command -> (the module that adds it through ``register(subparsers)``, its line in the command list).

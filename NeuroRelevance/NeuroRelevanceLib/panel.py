@@ -36,7 +36,7 @@ def active_controls(method: str, preset: str, filter_type: str) -> set[str]:
     """The controls of rule parameters and filter options that have an effect with these choices: "epsilon",
     "gamma", "alpha" (read from the preset registry), "filter_range" and "filter_placement" (with a filter).
     A panel shows the others as inactive, and :func:`run_settings` does not send them."""
-    active = set()
+    active: set[str] = set()
     if method == "lrp":
         active.update(n for n in ("epsilon", "gamma") if n in _presets.preset_parameters().get(preset, ()))
         if preset in _presets.preset_alpha():
