@@ -224,8 +224,8 @@ def check_without_effect(method: str, preset: str | None, given: dict[str, Any],
     if library_filter(filter) is None:
         if tuple(float(v) for v in filter_range) != tuple(option("filter_range").library_default):
             raise InputError(f"{label('filter_range')} {' '.join(f'{float(v):g}' for v in filter_range)} has no "
-                             "effect without a filter; choose a filter (--filter / filter= pass or clamp), or leave the "
-                             "range out.")
+                             "effect without a filter; choose a filter (--filter / filter= pass or clamp), or leave "
+                             "the range out.")
         if filter_placement != option("filter_placement").library_default:
             raise InputError(f"{label('filter_placement')} {filter_placement} has no effect without a filter; "
                              "choose a filter (--filter / filter= pass or clamp), or leave the placement out.")
