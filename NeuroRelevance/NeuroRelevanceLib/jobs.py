@@ -226,8 +226,10 @@ def _explain(job: Job, x: Any) -> Any:
                        filter_placement=s.filter_placement, device=job.loaded.device, **keywords)
     if s.filter_placement == "every-layer":
         raise InputError("Filtering after every layer applies to LRP only; use placement 'input'.")
-    return explain(job.loaded.model, x, method=s.method, target=job.class_index, device=job.loaded.device,
-                   **s.engine_keywords())
+    # a summary's LRP part runs the run's preset (given, or the card's), the one its record names
+    preset = s.preset if s.method == "summary" else None
+    return explain(job.loaded.model, x, method=s.method, preset=preset, target=job.class_index,
+                   device=job.loaded.device, **s.engine_keywords())
 
 
 def check_substance(explanation: Any, method: str) -> None:
