@@ -128,13 +128,15 @@ def card_summary(card) -> str:
 
 
 def recommendation_text(card) -> str:
-    """The card's recommended preset with the evidence in a line: the reason's first clause and, when the
-    evidence falls short of the bar (``pretrained.evidence.recommend``), the clause that says so."""
+    """The card's recommended preset with the evidence in a line: the reason's first clause (the figure on
+    the fresh held-out cohort, and whether it falls below the bar), the development figure it was chosen
+    on and, when no preset reached the bar there, the clause that says so (``pretrained.evidence``)."""
     reason = getattr(card, "recommendation_reason", "") or ""
     if not reason:
         return f"Recommended preset {card.recommended_preset}: the card gives no evidence for it"
     clauses = reason.split("; ")
-    shown = [clauses[0].split(": ", 1)[-1]] + [c for c in clauses[1:2] if c.startswith("no preset reaches")]
+    shown = [clauses[0].split(": ", 1)[-1]] + [c for c in clauses[1:3]
+                                               if c.startswith(("chosen on", "no preset reaches"))]
     return f"Recommended preset {card.recommended_preset}: {'; '.join(shown)}"
 
 
