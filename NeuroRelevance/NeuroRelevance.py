@@ -184,6 +184,12 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             alphas = panel.PRESET_ALPHA  # read from the preset registry now
             if p.preset in alphas:
                 p.alpha = alphas[p.preset]
+        if p:  # a control without effect with these choices is inactive (and not sent: panel.run_settings)
+            active = panel.active_controls(p.method, p.preset, p.filterType)
+            for name, widget in (("epsilon", self.ui.epsilonSpinBox), ("gamma", self.ui.gammaSpinBox),
+                                 ("alpha", self.ui.alphaSpinBox), ("filter_range", self.ui.filterRangeWidget),
+                                 ("filter_placement", self.ui.filterPlacementComboBox)):
+                widget.enabled = name in active
         ready = bool(p and p.inputVolume0 and str(p.modelPath) not in ("", "."))
         self.ui.applyButton.enabled = ready and not busy
         self.ui.applyButton.toolTip = ("Compute and show the relevance overlay" if ready

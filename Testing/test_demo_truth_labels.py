@@ -1,4 +1,4 @@
-"""The demo scores a card against the card's own ground-truth labels (``ground_truth.mask``).
+"""The demo scores a card against the card's own ground-truth labels (``ground_truth.mask_labels``).
 
 ``run_demo(card=brain_age_resnet.json, diagnosis="control")`` used to say "no AD-like atrophy, nothing to
 score against" although the subject's atrophy mask has the age labels 2 and 3 the card names.
@@ -20,7 +20,7 @@ def test_the_labels_are_read_from_each_bundled_card():
 
     assert truth_labels(model_card_path("ad_cnn")) == (1,)
     assert truth_labels(model_card_path("brain_age_resnet")) == (2, 3)
-    assert truth_labels(model_card_path("lesion_unet")) is None     # "lesion > 0": every non-zero label
+    assert truth_labels(model_card_path("lesion_unet")) == (1, 2)   # core and penumbra (ground_truth.mask_labels)
 
 
 def test_a_brain_age_demo_on_a_control_is_scored_against_the_age_labels(tmp_path, one_torch_thread):

@@ -28,7 +28,7 @@ COMMANDS = ("explain", "regions", "cohort", "compare", "demo")
 OWN_DEFAULTS = {("regions", "--atlas"): "a region table needs an atlas: AAL3 unless one is named",
                 ("demo", "--atlas"): "the demo cohort is labelled with Desikan-Killiany"}
 #: flag -> why the command line takes more than the widgets' choices (checked when the command runs)
-OWN_CHOICES = {"--device": "the command line also takes cuda:N (cli_checks.device_argument)",
+OWN_CHOICES = {"--device": "the command line also takes cpu:0 and cuda:N (cli_arguments.device_argument)",
                "--method": "the command line also takes the aliases (saliency, ig, ...) and summary",
                ("compare", "--preset"): "checked against the live preset registry before any work, with the fix "
                                         "(metrics/cli._check_before_work; test_engine_presets)"}
@@ -36,7 +36,8 @@ OWN_CHOICES = {"--device": "the command line also takes cuda:N (cli_checks.devic
 SAME_WORD_OTHER_SETTING = {
     "--batch-size": "explain: subjects per task; cohort: volumes per forward pass of the activation capture",
     "--layer": "cohort: the layer decomposed; compare: the layer of the Grad-CAM family",
-    "--model": "explain and compare need a model card, cohort also takes a TorchScript file or .pt2",
+    "--model": "explain and compare need a model card, cohort also takes a TorchScript file or .pt2; demo names "
+               "a bundled network (pretrained.DEMO_SUBJECTS)",
     "--csv": "each command's own table", "--png": "each command's own figure",
     "--output": "each command's own output folder",
     "--quiet": "explain still prints its summary; cohort prints nothing",

@@ -1,5 +1,6 @@
 """Evidence-based recommendations: the rule on hand-made tables, and the bundled cards' recorded evidence
-checked against a freshly regenerated held-out subject (independent of the recorded numbers)."""
+(chosen on development subjects, measured on the fresh held-out cohort) checked against a freshly
+regenerated held-out subject (independent of the recorded numbers)."""
 from __future__ import annotations
 
 import json
@@ -9,8 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
+from NeuroRelevanceLib.engine import PRESETS
 from NeuroRelevanceLib.pretrained import MODELS, model_card_path
-from NeuroRelevanceLib.pretrained.evidence import FOLD, recommend
+from NeuroRelevanceLib.pretrained.evidence import FOLD, OTHER_METHODS, choose, reason_text, recommend
 
 
 def _table(mass: dict, chance: float) -> tuple[pd.DataFrame, dict]:
@@ -24,7 +26,7 @@ def test_rule_prefers_the_best_conserving_preset_above_five_times_chance():
     table, extra = _table({"a": (0.40, 0.5), "b": (0.31, 0.03), "c": (0.20, 0.0)}, chance=0.06)
     preset, reason = recommend(table, extra)
     assert preset == "b"                        # a is stronger but loses half the logit; c is below 5x
-    assert "5.2× chance 0.060" in reason and "conservation error 0.03" in reason and "a 0.40" in reason
+    assert "5.17× chance 0.060" in reason and "conservation error 0.03" in reason and "a 0.40" in reason
 
 
 def test_rule_falls_back_to_the_highest_mass_and_says_so():
@@ -33,45 +35,74 @@ def test_rule_falls_back_to_the_highest_mass_and_says_so():
     assert preset == "b" and f"no preset reaches {FOLD:g}× chance" in reason
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_bundled_card_records_its_evidence_and_follows_the_rule(name):
-    card = json.loads(model_card_path(name).read_text())
-    evidence = card.get("evidence")
-    if evidence is None:
-        pytest.skip(f"{name}: no evidence recorded yet (benchmarks/bench_groundtruth.py --write-evidence)")
-    methods = evidence["methods"]
-    chance = evidence["chance"]["mass_accuracy"]
+def _mass_table(methods: dict, chance: float) -> pd.DataFrame:
     table = pd.DataFrame({m: {"mass_accuracy": v["mass_accuracy"]} for m, v in methods.items()}).T
     table.loc["chance"] = chance
-    assert recommend(table, {m: v for m, v in methods.items() if m.startswith("lrp:")})[0] \
-        == card["recommended_preset"]
-    assert card["recommendation_reason"].startswith(card["recommended_preset"] + ":")
-    assert evidence["held_out_subjects"] >= 5
+    return table
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_bundled_card_recommendation_reaches_five_times_chance(name):
-    """The issue's bar, per the stored evidence: every bundled card's recommended preset puts at least
-    FOLD x chance of its in-brain positive relevance in the true mask (mean over the held-out subjects),
-    and the card names its weakest subject."""
+def test_bundled_card_records_its_evidence_and_follows_the_rule(name):
+    """The recorded preset is the rule's choice on the DEVELOPMENT scores; the fresh cohort holds every
+    preset and method, on other subjects (another cohort seed) than the development ones."""
     card = json.loads(model_card_path(name).read_text())
     evidence = card["evidence"]
-    entry = evidence["methods"][f"lrp:{card['recommended_preset']}"]
-    chance = evidence["chance"]["mass_accuracy"]
-    weakest = entry["min_subject_fold"]
-    assert 0 < weakest <= entry["mass_accuracy"] / chance + 0.05
-    assert f"{weakest:.1f}× on the weakest" in card["recommendation_reason"]
-    assert "on the mean over the held-out subjects" in card["recommendation_reason"]
-    assert entry["mass_accuracy"] <= evidence["oracle_sigma_1"]["mass_accuracy"] + 0.05   # below the ceiling
-    assert entry["mass_accuracy"] >= FOLD * chance, (name, entry["mass_accuracy"], chance)
+    development, held_out = evidence["development"], evidence["held_out"]
+    methods = development["methods"]
+    preset, why = choose(_mass_table(methods, development["chance"]["mass_accuracy"]), methods)
+    assert preset == card["recommended_preset"]
+    assert card["recommendation_reason"] == reason_text(preset, why, evidence)   # the reason is the record's
+    assert card["recommendation_reason"].startswith(card["recommended_preset"] + ": on ")
+    assert set(held_out["methods"]) == {f"lrp:{p}" for p in PRESETS} | set(OTHER_METHODS)
+    assert held_out["cohort_seed"] == card["training"]["held_out_cohort"]["seed"] \
+        != development["cohort_seed"] == card["training"]["cohort"]["seed"]
+    assert held_out["n_subjects"] == len(held_out["subjects"]) >= 20
+    assert development["n_subjects"] == len(development["subjects"]) >= 14
+    val, test = (range(*card["training"]["split"][k]) for k in ("val", "test"))
+    assert set(development["subjects"]) <= set(val) | set(test)
+    assert evidence["mask_labels"] == card["ground_truth"]["mask_labels"]
+    for entry in held_out["methods"].values():
+        assert 0 <= entry["min_subject_fold"] <= entry["mass_accuracy"] / held_out["chance"]["mass_accuracy"] + 0.05
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_bundled_card_reason_states_both_figures_honestly(name):
+    """The reason gives the fresh held-out figure (fold x chance, weakest subject), says when it falls below
+    FOLD x chance, and gives the development figure the choice was made on; below the ceiling."""
+    card = json.loads(model_card_path(name).read_text())
+    reason = card["recommendation_reason"]
+    method = f"lrp:{card['recommended_preset']}"
+    for part in ("held_out", "development"):
+        scores = card["evidence"][part]
+        entry, chance = scores["methods"][method], scores["chance"]["mass_accuracy"]
+        fold = entry["mass_accuracy"] / chance
+        assert f"({fold:.2f}× chance {chance:.3f}, {entry['min_subject_fold']:.1f}× on the weakest" in reason
+        assert entry["mass_accuracy"] <= scores["oracle_sigma_1"]["mass_accuracy"] + 0.05
+        if part == "held_out":
+            assert f"on {scores['n_subjects']} fresh held-out subjects" in reason
+            assert ("below the 5× bar" in reason) == (fold < FOLD), reason
+        else:
+            assert f"chosen on {scores['n_subjects']} development subjects" in reason
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param("ad_cnn", marks=pytest.mark.xfail(strict=True, reason="issue #18: graph-deep-taylor, chosen on "
+                                                   "development at 5.05x, gives 4.95x chance on the fresh cohort")),
+    "brain_age_resnet", "lesion_unet"])
+def test_bundled_card_reaches_the_bar_on_its_fresh_held_out_cohort(name):
+    """The issue's bar, per the recorded evidence: the recommended preset puts at least FOLD x chance of its
+    in-brain positive relevance in the true mask on the fresh held-out cohort (mean over its subjects)."""
+    card = json.loads(model_card_path(name).read_text())
+    held_out = card["evidence"]["held_out"]
+    mass = held_out["methods"][f"lrp:{card['recommended_preset']}"]["mass_accuracy"]
+    assert mass >= FOLD * held_out["chance"]["mass_accuracy"], (name, mass, held_out["chance"])
 
 
 def test_rule_names_the_weakest_subject_when_known():
     table, extra = _table({"a": (0.40, 0.5), "b": (0.31, 0.03)}, chance=0.06)
     extra["lrp:b"]["min_subject_fold"] = 4.66
     preset, reason = recommend(table, extra)
-    assert preset == "b" and "(5.2× chance 0.060 on the mean over the held-out subjects, 4.7× on the weakest)" \
-        in reason
+    assert preset == "b" and "(5.17× chance 0.060, 4.7× on the weakest)" in reason
 
 
 def test_subject_folds_divide_by_each_subjects_chance():
@@ -86,25 +117,26 @@ def test_subject_folds_divide_by_each_subjects_chance():
     assert folds.loc["s1", "lrp:a"] == pytest.approx(6.0) and folds.loc["s2", "lrp:a"] == pytest.approx(5.0)
 
 
-@pytest.mark.parametrize("name, select, labels, fold", [
-    ("ad_cnn", {"diagnosis": "AD"}, (1,), FOLD),
-    ("brain_age_resnet", {"diagnosis": "control", "min_age": 50}, (2, 3), 2.5)])   # 2.8-4x on its subjects
-def test_card_recommendation_finds_the_effect_on_a_regenerated_subject(name, select, labels, fold):
-    """Recompute, don't trust the record: one held-out subject, the card's preset, ``fold`` x chance (AD: the bar)."""
+@pytest.mark.parametrize("name, select, fold", [
+    ("ad_cnn", {"diagnosis": "AD"}, FOLD),
+    ("brain_age_resnet", {"diagnosis": "control", "min_age": 50}, 2.5)])
+def test_card_recommendation_finds_the_effect_on_a_regenerated_subject(name, select, fold):
+    """Recompute, don't trust the record: the first subject of the fresh held-out cohort, the card's preset,
+    ``fold`` x chance in the card's ground-truth labels."""
     from NeuroRelevanceLib.engine import explain
     from NeuroRelevanceLib.metrics.groundtruth import GroundTruth
     from NeuroRelevanceLib.models import load_model
     from NeuroRelevanceLib.preprocessing import box_bounds
-    from NeuroRelevanceLib.pretrained.heldout import held_out_subjects
+    from NeuroRelevanceLib.pretrained.heldout import ground_truth_labels, held_out_subjects
 
     path = model_card_path(name)
     loaded = load_model(path, device="cpu")
-    subject = next(held_out_subjects(path, truth="ad" if name == "ad_cnn" else "all", **select))
+    subject = next(held_out_subjects(path, split="held_out", truth="ad" if name == "ad_cnn" else "all", **select))
     low, high = box_bounds(subject.x[None], loaded.card.input.normalization)   # the product's zB box (jobs.py)
     e = explain(loaded.model, torch.from_numpy(subject.x[None]), preset=loaded.card.recommended_preset,
                 target=1 if name == "ad_cnn" else None, low=torch.from_numpy(low), high=torch.from_numpy(high),
                 device="cpu")
-    truth = GroundTruth(np.isin(subject.labels, labels), brain=subject.brain)
+    truth = GroundTruth(np.isin(subject.labels, ground_truth_labels(path)), brain=subject.brain)
     score = truth.score(e.relevance[0, 0].numpy())
     assert score["mass_accuracy"] >= fold * truth.chance()["mass_accuracy"], score
     assert np.isfinite(e.max_conservation_error)
@@ -160,18 +192,20 @@ def test_front_ends_show_why_a_preset_is_recommended():
 @pytest.mark.parametrize("name", MODELS)
 def test_front_ends_say_when_no_preset_reaches_the_bar(name):
     """A card whose evidence falls short of FOLD x chance must say so wherever its preset is shown,
-    not only show a number: the panel line carries the reason's verdict for every bundled card."""
+    not only show a number: the panel line carries the reason's verdicts (fresh held-out cohort and
+    development subjects) for every bundled card."""
     from NeuroRelevanceLib.models import read_card
     from NeuroRelevanceLib.panel import recommendation_text
 
     card = read_card(model_card_path(name))
-    evidence = json.loads(model_card_path(name).read_text()).get("evidence")
-    if evidence is None:
-        pytest.skip(f"{name}: no evidence recorded")
-    mass = evidence["methods"][f"lrp:{card.recommended_preset}"]["mass_accuracy"]
-    reaches = mass >= FOLD * evidence["chance"]["mass_accuracy"]
+    evidence = json.loads(model_card_path(name).read_text())["evidence"]
+    method = f"lrp:{card.recommended_preset}"
+    reaches = {part: evidence[part]["methods"][method]["mass_accuracy"]
+               >= FOLD * evidence[part]["chance"]["mass_accuracy"] for part in ("development", "held_out")}
     text = recommendation_text(card)
-    assert (f"no preset reaches {FOLD:g}× chance" in text) == (not reaches), text
+    assert "fresh held-out subjects" in text and "chosen on" in text and "development subjects" in text
+    assert (f"below the {FOLD:g}× bar" in text) == (not reaches["held_out"]), text
+    assert (f"no preset reaches {FOLD:g}× chance" in text) == (not reaches["development"]), text
     short = card.__class__(**{**card.__dict__, "recommendation_reason":
                               f"{card.recommended_preset}: 0.20 in the mask (1.3× chance 0.159); "
                               "no preset reaches 5× chance; it puts the most (others: a 0.1)"})

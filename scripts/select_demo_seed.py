@@ -9,7 +9,7 @@ Train the candidates with the same recipe and cohort and different training seed
           --age-loss 0.8 --t1-normalization scale --t1-invert --epochs 6 24 40 --threads 1
     done
     .venv/bin/python scripts/select_demo_seed.py /tmp/cand/seed-*          # into NeuroRelevanceLib/pretrained/
-    .venv/bin/python benchmarks/bench_groundtruth.py --models brain_age_resnet --write-evidence   # test, once
+    .venv/bin/python benchmarks/bench_groundtruth.py --card brain_age_resnet --write-evidence   # then once
 
 Each candidate is scored with the evidence's metric and rule on the validation controls
 (``pretrained.selection``); the kept run's card and weights are copied into ``--out`` with the

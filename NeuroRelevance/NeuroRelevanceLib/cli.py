@@ -3,8 +3,9 @@
 Every sub-command runs through :func:`run_command`, the one error handler: a user error
 (:class:`InputError`, a bad argument, a file that cannot be read or written) is one line on
 stderr and exit code 2; anything else is one line naming the log file that holds the full
-traceback, and exit code 1. Argument types and output checks shared by the sub-commands live in
-:mod:`.cli_checks`. Heavy packages are imported inside the commands, never here.
+traceback, and exit code 1; a refusal to run code from a file gets the command line's advice here.
+Argument types and device names shared by the sub-commands live in :mod:`.cli_arguments`, output and
+input checks in :mod:`.cli_checks`. Heavy packages are imported inside the commands, never here.
 """
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .cli_checks import Parser, atlas_argument, number, output_folder, report_unexpected, spare_inputs, user_error
+from .cli_arguments import number
+from .cli_checks import Parser, atlas_argument, output_folder, report_unexpected, spare_inputs, user_error
 from .errors import InputError
 from .folder_owner import OUTPUT_MARKER
+from .pretrained import DEMO_SUBJECTS
 from .vocabulary import add_option
 
 #: sub-command -> (the module that adds it through ``register(subparsers)``, its line in the command list).
@@ -48,8 +51,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         description="Relevance maps (LRP and related methods) for 3D brain networks.")
     parser.add_argument("--version", action=_Versions)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="explain a held-out synthetic AD-like brain with the "
-                                             "demo network and write the files")
+    demo = commands.add_parser("demo", help="explain a held-out synthetic brain with a bundled demo network "
+                                             "(the AD classifier, or --model brain_age_resnet) and write the files")
+    demo.add_argument("--model", choices=list(DEMO_SUBJECTS), default="ad_cnn",
+                      help="bundled network to explain, each on its own held-out subject: "
+                           f"{'; '.join(f'{name}, {s.help}' for name, s in DEMO_SUBJECTS.items())} "
+                           "(default: %(default)s)")
     demo.add_argument("--output", default="demo-output", help="output folder (default: %(default)s)")
     demo.add_argument("--spacing", type=number(*DEMO_SPACING, unit="mm"), default=2.0,
                       help="resolution of the generated scan in mm (default: %(default)s)")
@@ -110,8 +117,11 @@ def _demo(args: argparse.Namespace) -> int:
             run_smoke(out)
             return 0
         from .demo_run import run_demo
+        from .pretrained import model_card_path
 
-        run_demo(out, spacing=args.spacing, atlas=args.atlas)
+        subject = DEMO_SUBJECTS[args.model]
+        run_demo(out, spacing=args.spacing, atlas=args.atlas, card=model_card_path(args.model),
+                 diagnosis=subject.diagnosis, age=subject.age)
     return 0
 
 
@@ -123,7 +133,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except UntrustedFileError as exc:  # wherever a command met it: the command line's advice, not trusted=True
-        return user_error(command, f"{exc.found} {CLI_TRUST_HINT}")
+        return user_error(command, str(exc.advised(CLI_TRUST_HINT)))
     except InputError as exc:
         return user_error(command, str(exc))
     except KeyboardInterrupt:

@@ -1,7 +1,8 @@
 """What every sub-command of the command line shares: one-line errors, argument types, output checks.
 
 - :class:`Parser` prints an argument error as one line (no usage block) and exits with code 2.
-- :func:`number` and :func:`port` are argparse types that name the valid range in their error.
+- argument types (:func:`number`, :func:`port`), device names and help-text ranges live in
+  :mod:`.cli_arguments` (imported here too, as before).
 - :func:`check_output_file` and :func:`output_folder` prove an output can be written *before*
   the work starts; :func:`output_folder` removes the folder it made if the command fails.
 - :func:`spare_inputs` refuses an output path that is one of the command's inputs (the same file
@@ -17,16 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .cli_arguments import device_argument, number, plain_number, port, with_range  # noqa: F401 - as before
 from .errors import InputError
 
 
@@ -58,17 +59,6 @@ class Parser(argparse.ArgumentParser):
                 count = "one value" if action.nargs in (None, "+") else f"{action.nargs} values"
                 self.error(f"argument {'/'.join(action.option_strings)}: expected {count}")
         return namespace, extras
-
-
-def with_range(help_text: str | None, span: str) -> str | None:
-    """``help_text`` with the range ``span`` ("in [0, 100]") as a note, unless it states it already: "(range
-    [0, 100])", or "; range [0, 100]" after a help text that ends in a parenthesis (never two in a row)."""
-    if not span.startswith("in [") or help_text is None or help_text == argparse.SUPPRESS:
-        return help_text
-    note = f"range {span.removeprefix('in ')}"
-    if span.removeprefix("in ") in help_text:
-        return help_text
-    return f"{help_text}; {note}" if help_text.endswith(")") else f"{help_text} ({note})"
 
 
 def user_error(command: str, message: str) -> int:
@@ -107,45 +97,6 @@ def report_unexpected(command: str, exc: BaseException) -> int:
     print(one_line(f"{command}: unexpected error: {summary} ({where}; please report it)"),
           file=sys.stderr)
     return 1
-
-
-def number(low: float = -math.inf, high: float = math.inf, *, integer: bool = False,
-           low_open: bool = False, unit: str = "") -> Callable[[str], Any]:
-    """An argparse type: a finite number (an integer if asked) in [low, high] (``(low, high]``)."""
-    kind = "an integer" if integer else "a number"
-    bracket = "(" if low_open else "["
-    if math.isinf(low) and math.isinf(high):
-        span = ""
-    elif math.isinf(high):
-        span = f" {'>' if low_open else '>='} {plain_number(low)}"
-    else:
-        span = f" in {bracket}{plain_number(low)}, {plain_number(high)}]"
-    expected = f"{kind}{span}{' ' + unit if unit else ''}"
-
-    def convert(text: str):
-        try:
-            value = int(text) if integer else float(text)
-        except (TypeError, ValueError):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
-
-    convert.__name__ = kind
-    convert.span = span.strip()  # type: ignore[attr-defined]  # "in [0, 100]", ">= 1" or "": for help texts
-    return convert
-
-
-def plain_number(value: float) -> str:
-    """A bound as people write it: whole numbers in full ("1048576", not "1.04858e+06"), others short."""
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:g}"
-
-
-def port(text: str) -> int:
-    """An argparse type: a TCP port, 1 to 65535 (0: any free port)."""
-    return number(0, 65535, integer=True)(text)
 
 
 def check_output_file(path: str | Path | None, option: str) -> Path | None:
@@ -369,33 +320,15 @@ def _written_files(root: Path, writes: Sequence[str]) -> Iterator[tuple[Path, st
                     yield path, relative
 
 
-def device_argument(device: str, option: str = "--device") -> None:
-    """Refuse a device name that is unknown or not available here before anything is loaded: the one
-    message every sub-command gives (in command-line words)."""
-    import re
-
-    from .device import DeviceError, resolve_device
-
-    if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", str(device)):
-        raise InputError(f"{option} {device}: unknown device; use auto, cpu, cuda or cuda:N.")
-    try:
-        resolve_device(device)
-    except DeviceError as exc:  # the name is known (checked above): CUDA is missing or the index too high
-        if exc.no_cuda:
-            raise InputError(f"{option} {device}: no CUDA device is available here; use {option} auto (CUDA when "
-                             f"present) or {option} cpu.") from None
-        raise InputError(f"{option} {exc}") from None
-
-
 def load_model_argument(path: str | Path, option: str = "--model", **options):
     """``models.load_model`` for a command-line path: any failure to read it is a user error."""
     from .models import load_model
-    from .models.model_files import CLI_TRUST_HINT, UntrustedFileError
+    from .models.model_files import UntrustedFileError
 
     try:
         return load_model(Path(path), **options)
-    except UntrustedFileError as exc:  # the library's "mark it trusted" is no advice a command-line user can follow
-        raise UntrustedFileError(f"{option}: {exc.found}", CLI_TRUST_HINT) from None
+    except UntrustedFileError as exc:  # named here; cli.run_command gives the command line's advice
+        raise exc.advised(exc.advice, f"{option}: ") from None
     except InputError as exc:
         raise InputError(f"{option}: {exc}") from None
     except (MemoryError, KeyboardInterrupt):

@@ -93,6 +93,7 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     if model_card is None:
         raise InputError(f"{card} is a model file, not a model card: the demo takes a card (.json) that names "
                          "the network's intended use and recommended preset.")
+    truth_labels(card)   # a card that lists no ground-truth labels is refused before anything is written
     out.mkdir(parents=True, exist_ok=True)
     log(f"      {loaded.summary()}")
     for line in use_lines(model_card.use_warning, model_card.intended_use, model_card.limitations):
@@ -187,18 +188,16 @@ def truth_words(labels: tuple[int, ...] | None) -> str:
     return f"{kinds} atrophy, label{'s' if len(labels) > 1 else ''} {', '.join(str(n) for n in labels)}"
 
 
-def truth_labels(card: str | Path) -> tuple[int, ...] | None:
-    """The atrophy labels a card's ``ground_truth.mask`` names ("atrophy == 1", "atrophy in (2, 3)");
-    None for "> 0" (every non-zero label); (1,) (AD-like) when the card names none."""
-    import json
-    import re
+def truth_labels(card: str | Path) -> tuple[int, ...]:
+    """The atrophy labels of a card's ground truth (``ground_truth.mask_labels``: (1,) for the AD model,
+    (2, 3) for the brain-age model); an InputError naming the fix for a card that does not list them."""
+    from .errors import InputError
+    from .pretrained.heldout import ground_truth_labels
 
-    text = str((json.loads(Path(card).read_text()).get("ground_truth") or {}).get("mask", ""))
-    if match := re.search(r"\bin\s*\(([\d,\s]+)\)", text):
-        return tuple(int(n) for n in re.findall(r"\d+", match.group(1)))
-    if match := re.search(r"==\s*(\d+)", text):
-        return (int(match.group(1)),)
-    return None if re.search(r">\s*0\b", text) else (1,)
+    try:
+        return ground_truth_labels(card)
+    except ValueError as error:
+        raise InputError(f"The demo scores the heatmap against the card's ground truth: {error}") from None
 
 
 def ground_truth_lines(scores: dict, chance: dict, ceiling: dict, grid,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,20 +69,35 @@ class Settings:
         return method_label(self.method, self.preset, self.alpha)
 
     def resolve(self, card) -> Settings:
-        """Fill what the card decides: the preset, when none is given, is the card's recommended one."""
-        if self.preset is None:
+        """Fill what the card decides: the preset of an LRP run (lrp, summary), when none is given, is the
+        card's recommended one (then checked: an option without effect with that preset is refused)."""
+        from .explanation.keywords import LRP_METHODS
+
+        if self.preset is None and self.method in LRP_METHODS:   # an LRP choice: other methods take no preset
             self.preset = card.recommended_preset
+        self.check_effect()
         return self
 
     def check(self, where: str = "RelevanceLogic.run") -> Settings:
-        """Refuse, before any work, keywords the method does not take (with the closest known name)
-        and region options that cannot work; returns these settings."""
+        """Refuse, before any work, keywords the method does not take (with the closest known name),
+        region options that cannot work and options without effect; returns these settings."""
         from .explanation.keywords import check_options
         from .regions.statistics import check_region_options
 
         check_options(self.method, self.engine_params, setting_names(), where)
         check_region_options(self.min_overlap, self.min_region_voxels, self.min_region_mm3)
+        self.check_effect()
         return self
+
+    def check_effect(self) -> None:
+        """Refuse an option that would change nothing (α with an ε preset, a filter range without a filter, ...):
+        the one check of every front end (:func:`vocabulary.check_without_effect`). A panel sends only the
+        values of the controls that have an effect (:func:`panel.run_settings`)."""
+        from .vocabulary import check_without_effect
+
+        given = {"alpha": self.alpha, **{k: self.engine_params.get(k) for k in ("epsilon", "gamma")}}
+        check_without_effect(self.method, self.preset, given, self.filter, self.filter_range,
+                             self.filter_placement, rules="rules" in self.engine_params)
 
     def resolve_atlas_name(self) -> None:
         """Refuse an atlas name that is neither bundled nor a file, before anything runs."""
@@ -96,7 +112,9 @@ class Settings:
             return params
         if self.preset is None:
             raise ValueError("Settings.resolve(card) must run before engine_keywords(): the preset is not chosen yet.")
-        if self.alpha is not None and self.preset.startswith("alpha") and "rules" not in params:
+        from .engine.presets import preset_alpha
+
+        if self.alpha is not None and self.preset in preset_alpha() and "rules" not in params:
             from .engine.rules import AlphaBeta
 
             if self.alpha < 1.0:
@@ -152,8 +170,8 @@ def compute(job: Job, progress: Progress | None = None) -> Job:
     """Do the heavy part of a run (no MRML access; safe on a worker thread)."""
     import torch
 
-    from .explanation.dispatch import explain
-    from .preprocessing import box_bounds, prepare_input, resample
+    from .engine.validate import ConservationWarning, caller_stacklevel, held_warnings
+    from .preprocessing import prepare_input, resample
 
     def stage(message: str, fraction: float) -> None:
         if job.cancel_event.is_set():
@@ -166,23 +184,11 @@ def compute(job: Job, progress: Progress | None = None) -> Job:
     job.prepared = prepare_input(job.channels, card)
     job.class_index = resolve_target(s.target, card)
     stage(f"Running {s.label}", 0.2)
-    x = torch.from_numpy(job.prepared.array[None])
-    if s.method == "lrp":
-        every_layer = s.filter_placement == "every-layer"
-        keywords = s.engine_keywords()
-        box = box_bounds(job.prepared.array[None], card.input.normalization)
-        if box is not None and "low" not in keywords and "high" not in keywords:   # zB: masked voxels stay 0
-            keywords.update(low=torch.from_numpy(box[0]), high=torch.from_numpy(box[1]))
-        job.explanation = explain(
-            job.loaded.model, x, method="lrp", preset=s.preset, target=job.class_index,
-            filter=s.filter if every_layer else None, filter_range=s.filter_range,
-            filter_placement=s.filter_placement, device=job.loaded.device, **keywords)
-    else:
-        if s.filter_placement == "every-layer":
-            raise InputError("Filtering after every layer applies to LRP only; use placement 'input'.")
-        job.explanation = explain(job.loaded.model, x, method=s.method, target=job.class_index,
-                                  device=job.loaded.device, **s.engine_keywords())
+    with held_warnings() as held:  # the engine's conservation warnings wait for check_substance's verdict
+        job.explanation = _explain(job, torch.from_numpy(job.prepared.array[None]))
     check_substance(job.explanation, s.method)
+    for message in held:  # a refused map said why above; a kept one warns once, at the user's call
+        warnings.warn(message, ConservationWarning, stacklevel=caller_stacklevel())
     relevance = job.explanation.relevance[0].numpy()
     stage("Resampling relevance onto the scan", 0.75)
     job.raw = [resample(relevance[c], job.prepared.grid, grid)
@@ -201,6 +207,31 @@ def compute(job: Job, progress: Progress | None = None) -> Job:
             job.table_error = str(exc)
     stage("Done", 1.0)
     return job
+
+
+def _explain(job: Job, x: Any) -> Any:
+    """The explanation of the prepared input ``x`` (batch of one) with the job's method and settings."""
+    import torch
+
+    from .explanation.dispatch import explain
+    from .preprocessing import box_bounds
+
+    s, card = job.settings, job.loaded.card
+    if s.method == "lrp":
+        every_layer = s.filter_placement == "every-layer"
+        keywords = s.engine_keywords()
+        box = box_bounds(job.prepared.array[None], card.input.normalization)
+        if box is not None and "low" not in keywords and "high" not in keywords:   # zB: masked voxels stay 0
+            keywords.update(low=torch.from_numpy(box[0]), high=torch.from_numpy(box[1]))
+        return explain(job.loaded.model, x, method="lrp", preset=s.preset, target=job.class_index,
+                       filter=s.filter if every_layer else None, filter_range=s.filter_range,
+                       filter_placement=s.filter_placement, device=job.loaded.device, **keywords)
+    if s.filter_placement == "every-layer":
+        raise InputError("Filtering after every layer applies to LRP only; use placement 'input'.")
+    # a summary's LRP part runs the run's preset (given, or the card's), the one its record names
+    preset = s.preset if s.method == "summary" else None
+    return explain(job.loaded.model, x, method=s.method, preset=preset, target=job.class_index,
+                   device=job.loaded.device, **s.engine_keywords())
 
 
 def check_substance(explanation: Any, method: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import vocabulary as _vocabulary
 from .engine import presets as _presets
+from .explanation.keywords import LRP_METHODS
 from .vocabulary import NO_ATLAS, NO_FILTER, PREDICTED, library_filter  # noqa: F401 - the widgets' words
 from .windowing import DEFAULT_THRESHOLD  # noqa: F401 - the display threshold every front end starts from
 
@@ -32,6 +33,20 @@ PLACEMENTS = _vocabulary.OPTIONS["filter_placement"].items
 DEVICES = _vocabulary.OPTIONS["device"].items
 
 
+def active_controls(method: str, preset: str, filter_type: str) -> set[str]:
+    """The controls of rule parameters and filter options that have an effect with these choices: "epsilon",
+    "gamma", "alpha" (read from the preset registry), "filter_range" and "filter_placement" (with a filter).
+    A panel shows the others as inactive, and :func:`run_settings` does not send them."""
+    active: set[str] = set()
+    if method == "lrp":
+        active.update(n for n in ("epsilon", "gamma") if n in _presets.preset_parameters().get(preset, ()))
+        if preset in _presets.preset_alpha():
+            active.add("alpha")
+    if library_filter(filter_type) is not None:
+        active.update(("filter_range", "filter_placement"))
+    return active
+
+
 def run_settings(*, method: str, preset: str, target: str | None, filter_type: str,
                  filter_low: float, filter_high: float, filter_placement: str, opacity: float,
                  threshold: float, positive_only: bool, atlas: Any, epsilon: float,
@@ -39,22 +54,25 @@ def run_settings(*, method: str, preset: str, target: str | None, filter_type: s
     """Keyword arguments of ``RelevanceLogic.prepare``/``run`` from the panel's values.
 
     ``target`` "predicted" (or empty) explains the predicted class; ``filter_type`` "none" means
-    no filter; ``atlas`` "none" means no region table; α is passed only when the user moved it
-    away from the αβ preset's own value.
+    no filter; ``atlas`` "none" means no region table. A panel always holds a value in every control,
+    also in those without effect: only the controls :func:`active_controls` names are sent (ε and γ when
+    the preset's rules use them; α only when the user moved it away from the αβ preset's own value; the
+    filter range and placement only with a filter), so the run's check of options without effect
+    (``jobs.Settings.check_effect``) refuses only what a console or command-line user typed.
     """
-    settings = dict(method=method, preset=preset,
+    active = active_controls(method, preset, filter_type)
+    settings = dict(method=method, preset=preset if method in LRP_METHODS else None,
                     target=None if target in (None, "", PREDICTED) else target,
-                    filter=library_filter(filter_type),
-                    filter_range=(float(filter_low), float(filter_high)),
-                    filter_placement=filter_placement, opacity=float(opacity),
+                    filter=library_filter(filter_type), opacity=float(opacity),
                     threshold=float(threshold), positive_only=bool(positive_only),
                     atlas=None if atlas in (None, "", NO_ATLAS) else atlas,
                     min_overlap=float(min_overlap))
-    if method == "lrp":
-        settings.update(epsilon=float(epsilon), gamma=float(gamma))
-        alphas = _presets.preset_alpha()
-        if preset in alphas and float(alpha) != alphas[preset]:
-            settings["alpha"] = float(alpha)
+    if "filter_range" in active:
+        settings.update(filter_range=(float(filter_low), float(filter_high)), filter_placement=filter_placement)
+    settings.update({name: float(value) for name, value in (("epsilon", epsilon), ("gamma", gamma))
+                     if name in active})
+    if "alpha" in active and float(alpha) != _presets.preset_alpha()[preset]:
+        settings["alpha"] = float(alpha)
     return settings
 
 
@@ -111,13 +129,15 @@ def card_summary(card) -> str:
 
 
 def recommendation_text(card) -> str:
-    """The card's recommended preset with the evidence in a line: the reason's first clause and, when the
-    evidence falls short of the bar (``pretrained.evidence.recommend``), the clause that says so."""
+    """The card's recommended preset with the evidence in a line: the reason's first clause (the figure on
+    the fresh held-out cohort, and whether it falls below the bar), the development figure it was chosen
+    on and, when no preset reached the bar there, the clause that says so (``pretrained.evidence``)."""
     reason = getattr(card, "recommendation_reason", "") or ""
     if not reason:
         return f"Recommended preset {card.recommended_preset}: the card gives no evidence for it"
     clauses = reason.split("; ")
-    shown = [clauses[0].split(": ", 1)[-1]] + [c for c in clauses[1:2] if c.startswith("no preset reaches")]
+    shown = [clauses[0].split(": ", 1)[-1]] + [c for c in clauses[1:3]
+                                               if c.startswith(("chosen on", "no preset reaches"))]
     return f"Recommended preset {card.recommended_preset}: {'; '.join(shown)}"
 
 

@@ -119,8 +119,8 @@ def _options(*options: Option) -> dict[str, Option]:
 
 #: every run option, by the keyword name of ``RelevanceLogic.prepare``/``run`` (and the web page's state)
 OPTIONS: dict[str, Option] = _options(
-    Option("method", str, "explanation method: lrp uses the preset and the rule parameters, the other methods "
-           "ignore them (docs/methods.md)", "lrp",
+    Option("method", str, "explanation method: lrp uses the preset and the rule parameters; the other methods "
+           "take neither (docs/methods.md)", "lrp",
            choices=("lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",
                     "guided_backprop", "gradcam", "gradcam++", "guided_gradcam"),
            flag="--method", slicer="method", label="Method"),
@@ -204,12 +204,15 @@ def library_filter(value: Any) -> str | None:
 
 
 def check_without_effect(method: str, preset: str | None, given: dict[str, Any], filter: str | None,
-                         filter_range: Any, filter_placement: str) -> None:
+                         filter_range: Any, filter_placement: str, rules: bool = False) -> None:
     """Refuse an option that would change nothing with the others given (it would only be recorded).
 
-    given: the rule parameters set by the user ("alpha", "epsilon", "gamma" -> value; None: not given).
-    Which parameters a preset's rules use is read from the preset registry (``engine/presets.py``).
-    Filter options need a filter. Messages name the command-line flag and the library keyword.
+    The one check behind every front end: ``jobs.Settings`` runs it (console, Slicer logic, web viewer, the
+    ``explain`` command line and ``batch``). given: the rule parameters set by the user ("alpha", "epsilon",
+    "gamma" -> value; None: not given). Which parameters a preset's rules use is read from the preset registry
+    (``engine/presets.py``); ``preset`` None (the card's, not chosen yet) skips that part. ``rules``: custom
+    per-layer rules were given (they take the parameters they name; α is not applied over them). Filter options
+    need a filter. Messages name the option as the command line and the library spell it.
     """
     from .engine.presets import preset_parameters
     from .errors import InputError
@@ -221,26 +224,39 @@ def check_without_effect(method: str, preset: str | None, given: dict[str, Any],
     if library_filter(filter) is None:
         if tuple(float(v) for v in filter_range) != tuple(option("filter_range").library_default):
             raise InputError(f"{label('filter_range')} {' '.join(f'{float(v):g}' for v in filter_range)} has no "
-                             "effect without a filter; add --filter pass or --filter clamp, or drop --filter-range.")
+                             "effect without a filter; choose a filter (--filter / filter= pass or clamp), or leave "
+                             "the range out.")
         if filter_placement != option("filter_placement").library_default:
-            raise InputError(f"{label('filter_placement')} {filter_placement} has no effect without a filter; add "
-                             "--filter pass or --filter clamp, or drop --filter-placement.")
+            raise InputError(f"{label('filter_placement')} {filter_placement} has no effect without a filter; "
+                             "choose a filter (--filter / filter= pass or clamp), or leave the placement out.")
+    from .explanation.keywords import LRP_METHODS
+
+    if preset is not None and method not in LRP_METHODS:
+        raise InputError(f"{label('preset')} {preset} has no effect with the method {method} (presets are "
+                         "compositions of LRP rules); leave it out, or choose the lrp method.")
+    alpha = given.get("alpha")
+    if alpha is not None and method != "lrp":
+        raise InputError(f"{label('alpha')} {alpha:g} has no effect with the method {method} (α belongs to LRP's "
+                         "αβ presets); leave it out, or choose the lrp method.")
+    if alpha is not None and rules:
+        raise InputError(f"{label('alpha')} {alpha:g} has no effect beside custom rules (rules=), which decide "
+                         "the layers' rules; give AlphaBeta(α, α − 1) in the rules, or leave alpha out.")
     if method != "lrp" or preset is None:
         return
     table = preset_parameters()
     used = table.get(preset, ())
     for name, value in given.items():
-        if value is None or name in used:
+        if value is None or name in used or (rules and name != "alpha"):
             continue
         users = [p for p, params in table.items() if name in params]
         uses = f"whose rules use {', '.join(used)}" if used else "whose rules take no parameter"
-        raise InputError(f"{label(name)} {value:g} has no effect with the preset {preset}, {uses}; drop "
-                         f"{option(name).flag}, or choose a preset that uses it ({', '.join(users)}).")
+        raise InputError(f"{label(name)} {value:g} has no effect with the preset {preset}, {uses}; leave it "
+                         f"out, or choose a preset that uses it ({', '.join(users)}).")
 
 
 def cli_number(name: str) -> Callable[[str], float]:
     """The argparse type of a number option: a finite number within the option's range."""
-    from .cli_checks import number
+    from .cli_arguments import number
 
     return number(*option(name).bounds)
 
@@ -259,7 +275,7 @@ def add_option(parser: Any, name: str, *, help_suffix: str = "", **overrides: An
     if help_suffix:  # no second parenthesis right after one: "(…); note"
         text = f"{text}; {help_suffix}" if text.endswith(")") else f"{text} ({help_suffix})"
     if opt.low is not None and opt.high is not None and opt.high != float("inf"):
-        from .cli_checks import with_range
+        from .cli_arguments import with_range
 
         text = with_range(text, f"in [{opt.bounds[0]:g}, {opt.bounds[1]:g}]") or text
     kwargs["help"] = text

@@ -95,7 +95,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="the table's group the others are compared with (region gain, Böhle et al.)")
     add_option(p, "gain_on", help_suffix="default: %(default)s")
     p.add_argument("--no-png", action="store_true", help="skip the labelled PNG of each subject")
-    add_option(p, "device", choices=None, help_suffix="or cuda:N; default: %(default)s")
+    add_option(p, "device", choices=None, help_suffix="or cpu:0, cuda:N; default: %(default)s")
     p.add_argument("--batch-size", type=number(1, 4096, integer=True), default=1, metavar="N",
                    help="subjects per task; each is still explained on its own (default: 1)")
     add_executor_arguments(p)

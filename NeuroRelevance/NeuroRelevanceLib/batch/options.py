@@ -18,7 +18,7 @@ from ..regions.statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXE
 
 #: the atlas of the region tables when none is named (as ``neurorelevance regions``)
 DEFAULT_ATLASES = ("AAL3",)
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_DEVICE = re.compile(r"^(auto|cpu(:0)?|mps|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,6 @@ class BatchOptions:
         from ..jobs import resolve_target
         from ..models.card import PRESETS
         from ..regions.statistics import check_atlas_name, check_region_options
-        from ..vocabulary import check_without_effect
 
         method = canonical(self.method)
         rule_params = {"alpha": self.alpha, **{k: self.engine_params.get(k) for k in ("epsilon", "gamma")}}
@@ -63,8 +62,6 @@ class BatchOptions:
         preset = (self.preset or card.recommended_preset) if method == "lrp" else self.preset
         if method == "lrp" and preset not in PRESETS:
             raise InputError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)}.")
-        if "rules" not in self.engine_params:  # custom per-layer rules take the parameters they name
-            check_without_effect(method, preset, rule_params, self.filter, self.filter_range, self.filter_placement)
         try:
             check_filter(self.filter, tuple(self.filter_range), self.filter_placement)
         except (ValueError, TypeError) as exc:
@@ -96,7 +93,8 @@ class BatchOptions:
             raise InputError(f"Unknown device {self.device!r}; use auto, cpu, cuda or cuda:N.")
         options = replace(self, method=method, preset=preset, atlases=atlases,
                           filter_range=tuple(float(v) for v in self.filter_range))
-        options.settings(card).check("explain_cohort").engine_keywords()  # keywords; α of the αβ presets
+        # keywords; options without effect (jobs.Settings.check_effect, as on every front end); α of the αβ presets
+        options.settings(card).check("explain_cohort").engine_keywords()
         return options
 
     def settings(self, card=None):

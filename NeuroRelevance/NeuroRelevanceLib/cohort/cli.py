@@ -56,7 +56,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="the cohort table's column with each subject's target (default: %(default)s)")
     p.add_argument("--batch-size", type=number(1, 4096, integer=True), default=4,
                    help="volumes per forward pass of the activation capture (default: %(default)s)")
-    add_option(p, "device", choices=None, help_suffix="or cuda:N; default: %(default)s")
+    add_option(p, "device", choices=None, help_suffix="or cpu:0, cuda:N; default: %(default)s")
     p.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0,
                    help="seed of the train/validation/test split (when the table has no split column) and of the "
                         "decomposition's random start (default: %(default)s)")

@@ -5,7 +5,9 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from numbers import Real
 from types import FrameType
 from typing import Any
@@ -30,6 +32,31 @@ ABSORBED_WARN = 0.01
 #: a map whose |ΣR| exceeds this multiple of |f| warns "inflated" (untrained biased BatchNorm CNNs reach ~5x on
 #: small logits, so 2x would be noise)
 INFLATED_WARN = 10.0
+
+
+#: conservation warnings held back by :func:`held_warnings` in this thread/context (None: warn at once)
+_HELD: ContextVar[list[str] | None] = ContextVar("neurorelevance_held_warnings", default=None)
+
+
+@contextmanager
+def held_warnings() -> Iterator[list[str]]:
+    """Hold this context's ``ConservationWarning`` messages in the yielded list instead of warning: a caller
+    that may refuse the map (``jobs.compute``) warns only once it keeps it. Thread- and context-local (a
+    ``ContextVar``, not the process-wide warning filters)."""
+    held: list[str] = []
+    token = _HELD.set(held)
+    try:
+        yield held
+    finally:
+        _HELD.reset(token)
+
+
+def _conservation_warning(message: str, level: int) -> None:
+    held = _HELD.get()
+    if held is not None:
+        held.append(message)
+    else:
+        warnings.warn(message, ConservationWarning, stacklevel=level + 1)
 
 
 def caller_stacklevel() -> int:
@@ -139,9 +166,9 @@ def check_map_substance(relevance: Tensor, target_value: Tensor, error: Tensor) 
         why = "the explained value is exactly zero" if float(values[i]) == 0.0 else (
             f"none of the explained value {float(values[i]):.4g} reached the input: biases absorbed it, the input is "
             "(nearly) zero or underflows, or the rules (z+, alpha-beta) found no positive contribution on the way")
-        warnings.warn(f"The relevance map is zero everywhere for sample(s) {vanished}: {why}. The map shows "
-                      "nothing; try another target, dtype=torch.float64 or the 'epsilon' preset.",
-                      ConservationWarning, stacklevel=level)
+        _conservation_warning(f"The relevance map is zero everywhere for sample(s) {vanished}: {why}. The map "
+                              "shows nothing; try another target, dtype=torch.float64 or the 'epsilon' preset.",
+                              level)
         return
     f = values.abs().to(per_sample.dtype) if values.numel() == per_sample.shape[0] else \
         values.abs().sum().expand(per_sample.shape[0]).to(per_sample.dtype)
@@ -157,8 +184,7 @@ def check_map_substance(relevance: Tensor, target_value: Tensor, error: Tensor) 
                "rules' negative parts or an operator passed through (pass_through=)") if what == "absorbed" else \
             (f"the map sums to {float(grown[i]):.3g} times it: relevance was inflated, e.g. by a negative bias or an "
              "operator passed through (pass_through=) that does not conserve it")
-        warnings.warn(
+        _conservation_warning(
             f"Relevance {what} for sample(s) {bad} (sample {i}: the input's relevance sums to "
             f"{float(per_sample[i].sum()):.4g}, the explained value is {float(values[i]):.4g}; conservation error "
-            f"{float(error.reshape(-1)[i]):.3g}): {how}. See Explanation.layer_totals for where it happened.",
-            ConservationWarning, stacklevel=level)
+            f"{float(error.reshape(-1)[i]):.3g}): {how}. See Explanation.layer_totals for where it happened.", level)

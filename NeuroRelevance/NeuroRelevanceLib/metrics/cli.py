@@ -61,7 +61,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                    default=0.1,
                    help="inclusivity: relevance kept where |R|/max|R| > this (default: %(default)s; --threshold is "
                         "its older name)")
-    add_option(p, "device", choices=None, help_suffix="or cuda:N; default: %(default)s")
+    add_option(p, "device", choices=None, help_suffix="or cpu:0, cuda:N; default: %(default)s")
     p.add_argument("--csv", default=None, help="write the method × metric table here")
     p.add_argument("--per-subject-csv", default=None, help="write one row per subject and method here")
     p.add_argument("--png", default=None, help="write the mean perturbation curves here")

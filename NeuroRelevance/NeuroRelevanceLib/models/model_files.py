@@ -41,12 +41,19 @@ CARD_HINT = ("write a model card (JSON) naming the architecture and this weights
 
 class UntrustedFileError(InputError):
     """A refusal to run code from a file: ``found`` says what was found (front-end neutral); the
-    message adds the library's advice (mark the file ``trusted=True``). A front end that cannot mark
-    a file trusted replaces the advice (:func:`cli_checks.load_model_argument`)."""
+    message adds ``advice``, by default the library's (mark the file ``trusted=True``). A front end that
+    cannot mark a file trusted gives its own advice with :meth:`advised` (``cli.run_command``,
+    ``web.session.WebSession.select_model``)."""
 
     def __init__(self, found: str, advice: str = TRUST_HINT) -> None:
         super().__init__(f"{found} {advice}")
         self.found = found
+        self.advice = advice
+
+    def advised(self, advice: str, prefix: str = "") -> UntrustedFileError:
+        """The same refusal with ``advice`` instead of this one's; ``prefix`` (e.g. "--model: ") names
+        where the file was given."""
+        return UntrustedFileError(f"{prefix}{self.found}", advice)
 
 
 @dataclass

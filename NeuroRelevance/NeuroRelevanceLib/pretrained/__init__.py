@@ -13,9 +13,27 @@ is imported only when used.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 _HERE = Path(__file__).resolve().parent
 MODELS = ("ad_cnn", "brain_age_resnet", "lesion_unet")
+
+
+class DemoSubject(NamedTuple):
+    """The held-out synthetic subject ``neurorelevance demo --model NAME`` explains with a network."""
+
+    diagnosis: str
+    age: float
+    help: str
+
+
+#: the networks the demo offers (``demo_run.run_demo`` makes T1 subjects of the atrophy cohort; ``lesion_unet``
+#: takes four perfusion/diffusion channels of another cohort, so it is not offered), each with its subject
+DEMO_SUBJECTS = {
+    "ad_cnn": DemoSubject("AD", 78.0, "the AD-vs-control classifier on an AD-like subject aged 78"),
+    "brain_age_resnet": DemoSubject("control", 80.0, "the brain-age regressor on a control aged 80 (scored "
+                                                     "against the age-related atrophy, labels 2 and 3)"),
+}
 
 
 def available_models() -> list[str]:
@@ -34,4 +52,4 @@ def model_card_path(name: str) -> Path:
     return path
 
 
-__all__ = ["MODELS", "available_models", "model_card_path"]
+__all__ = ["DEMO_SUBJECTS", "MODELS", "available_models", "model_card_path"]

@@ -3,8 +3,10 @@
 ``write_model`` saves the weights as safetensors (no pickled code) and a JSON card beside them,
 checked with :func:`NeuroRelevanceLib.models.card_from_dict` before it is written. Besides the
 fields every card has, the demo cards keep a ``training`` entry (cohort generator, seed, spacing,
-subject split, epochs) from which the held-out subjects can be regenerated, and a
-``ground_truth`` entry naming the atrophy or lesion labels an explanation should find.
+subject split, epochs) from which its subjects can be regenerated, a fresh held-out cohort
+(``training.held_out_cohort``: the same generator, another seed) on which the recommended preset is
+measured once, and a ``ground_truth`` entry naming the atrophy or lesion labels an explanation should
+find, in words (``mask``) and as label values (``mask_labels``, read by ``heldout.ground_truth_labels``).
 """
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ import torch.nn as nn
 from .. import nets
 from ..models import card_from_dict, save_weights
 
-#: the LRP preset a freshly trained card starts with; benchmarks/bench_groundtruth.py --write-evidence scores every
-#: preset on the held-out subjects and records the one the evidence supports, with the reason
+#: the LRP preset a freshly trained card starts with; benchmarks/bench_groundtruth.py --write-evidence chooses one on
+#: the development subjects, measures it on the fresh held-out cohort and records both, with the reason
 RECOMMENDED_PRESET = {"ad_cnn": "deep-taylor", "brain_age_resnet": "epsilon-plus",
                       "lesion_unet": "epsilon-plus"}
 
@@ -73,12 +75,16 @@ _INTENDED_USE = {
                         "scans; its lesion masks on real patients mean nothing.")},
 }
 
-_HELD_OUT_DEFAULT = "test subjects never used for training or model selection"
+_HELD_OUT_DEFAULT = ("test subjects never used for training or model selection; they are development data for the "
+                     "LRP preset (chosen on them and the validation subjects, evidence.development), whose "
+                     "ground-truth figure is measured on the fresh cohort training.held_out_cohort (evidence.held_out)")
 #: where the test subjects did inform a choice, the card says which
 _HELD_OUT = {"brain_age_resnet": ("test subjects never used for training or for choosing the training seed (chosen on "
                                   "validation subjects); the recipe (age loss 0.8, inverted input) was chosen on their "
-                                  "and the validation subjects' ground-truth scores, so they are development data, not "
-                                  "an untouched test; see limitations")}
+                                  "and the validation subjects' ground-truth scores, and the LRP preset is chosen on them "
+                                  "and the validation subjects (evidence.development), so they are development data; its "
+                                  "ground-truth figure is measured on the fresh cohort training.held_out_cohort "
+                                  "(evidence.held_out), see limitations")}
 
 _OUTPUTS: dict[str, dict[str, Any]] = {
     "ad_cnn": {"type": "classification", "classes": ["control", "AD"], "units": ""},
@@ -87,14 +93,27 @@ _OUTPUTS: dict[str, dict[str, Any]] = {
     "lesion_unet": {"type": "segmentation", "classes": ["background", "lesion"], "units": ""},
 }
 
-_GROUND_TRUTH = {
+_GROUND_TRUTH = {   # mask_labels: the label values of the mask (heldout.ground_truth_labels); mask: the same in words
     "ad_cnn": {"labels": "atrophy map of the demo cohort", "explain_class": "AD",
-               "mask": "atrophy == 1 (AD-like tissue loss), AD-like subjects"},
+               "mask": "atrophy == 1 (AD-like tissue loss), AD-like subjects", "mask_labels": [1]},
     "brain_age_resnet": {"labels": "atrophy map of the demo cohort",
-                         "mask": "atrophy in (2, 3) (age-related grey-matter loss and ventricle growth)"},
+                         "mask": "atrophy in (2, 3) (age-related grey-matter loss and ventricle growth)",
+                         "mask_labels": [2, 3]},
     "lesion_unet": {"labels": "lesion map of the demo lesion cohort",
-                    "mask": "lesion > 0 (core and penumbra)"},
+                    "mask": "lesion > 0 (core and penumbra)", "mask_labels": [1, 2]},
 }
+
+#: subjects in the fresh held-out cohort (cohort seed = the training cohort's + 1): 64 T1 subjects hold 32
+#: AD-like and 21 controls aged >= 50 at seed 1; the lesion cohort trains on 60
+HELD_OUT_SUBJECTS = {"ad_cnn": 64, "brain_age_resnet": 64, "lesion_unet": 24}
+
+
+def held_out_cohort(name: str, cohort_seed: int) -> dict[str, Any]:
+    """The card's ``training.held_out_cohort``: the training cohort's generator and options with another seed."""
+    return {"seed": int(cohort_seed) + 1, "n_subjects": HELD_OUT_SUBJECTS[name],
+            "note": ("a fresh cohort (same generator and options as training.cohort, another seed: other anatomies) "
+                     "that no training run, seed or preset choice has seen; the recommended preset is measured "
+                     "on it once, after the choice (evidence.held_out)")}
 
 
 def _rounded(value: Any) -> Any:
@@ -144,6 +163,7 @@ def card_dict(name: str, model: nn.Module, info: dict, data: Any, seed: int) -> 
         "recommended_preset": RECOMMENDED_PRESET[name],
         "training": {
             "script": "scripts/train_demo_models.py", "seed": int(seed), "cohort": dict(data.source),
+            "held_out_cohort": held_out_cohort(name, int(data.source["seed"])),
             "split": {k: _ranges(v) for k, v in data.split.as_dict().items()},
             "split_note": "subject index ranges [first, stop) of the generated cohort",
             "options": dict(info.get("options", {})),

@@ -1,24 +1,33 @@
-"""The evidence behind a demo card's recommended preset: ground-truth scores on its held-out subjects.
+"""The evidence behind a demo card's recommended preset: chosen on development subjects, measured on a fresh cohort.
 
-For each demo model, :func:`score_card` regenerates the held-out test subjects with their ground
-truth (``heldout.held_out_subjects(truth=...)``) and scores every LRP preset and the gradient family
-with :mod:`NeuroRelevanceLib.metrics.groundtruth` inside the brain, beside the oracle and chance:
+For each demo model, :func:`score_card` regenerates a split's subjects with their ground truth
+(``heldout.held_out_subjects(split=..., truth=...)``) and scores every LRP preset (and the gradient
+family) with :mod:`NeuroRelevanceLib.metrics.groundtruth` inside the brain, beside the oracle and chance.
+The mask is the card's ``ground_truth.mask_labels`` (``heldout.ground_truth_labels``):
 
-- ``ad_cnn``: AD-like subjects, the AD logit, mask = AD-like label 1, twin = the same subject as a control;
+- ``ad_cnn``: AD-like subjects, the AD logit, mask = label 1, twin = the same subject as a control;
 - ``brain_age_resnet``: controls aged >= ``min_age``, the predicted age, mask = labels 2 and 3, twin =
   the subject without any effect;
-- ``lesion_unet``: all test subjects, the lesion logits over the predicted lesion, mask = the lesion,
-  twin = the subject without lesions.
+- ``lesion_unet``: every subject, the lesion logits over the predicted lesion, mask = labels 1 and 2 (core
+  and penumbra), twin = the subject without lesions.
 
-:func:`recommend` applies one rule to the scores: among the presets that put at least
-``FOLD`` × chance of their positive relevance (inside the brain) into the true mask, the one that
-conserves best (smallest median conservation error); if none does, the one with the highest mass
-accuracy. The bar is on the *mean* over the held-out subjects (mean mass accuracy against mean
-chance); each preset's weakest subject (``min_subject_fold``: the smallest per-subject mass accuracy /
-chance) is recorded beside it and named in the reason. The card then records the scores (``evidence``),
-the preset and the reason in words
-(``recommendation_reason``), see :func:`write_evidence` and
-``benchmarks/bench_groundtruth.py --write-evidence``.
+The protocol (:data:`PROTOCOL`), the same for every card: the preset is chosen on the DEVELOPMENT
+subjects (``split="development"``: the validation split and the former test split of the training
+cohort; the validation split alone holds too few eligible subjects for some cards, e.g. 8 old controls
+for the brain-age model, and the former test split had already been used to choose presets); then the
+card's fresh held-out cohort (``split="held_out"``, another generator seed) is scored once for the
+recorded figure. :func:`evidence_record` takes the choice from the development scores alone, so the
+held-out scores cannot change it.
+
+:func:`choose` is the rule: among the presets that put at least ``FOLD`` × chance of their positive
+relevance (inside the brain) into the true mask, the one that conserves best (smallest median
+conservation error); if none does, the one with the highest mass accuracy. The bar is on the *mean*
+over the subjects (mean mass accuracy against mean chance); each method's weakest subject
+(``min_subject_fold``: the smallest per-subject mass accuracy / chance) is recorded beside it. The card
+records both score sets (``evidence.development``, ``evidence.held_out``), the preset and the reason in
+words, which gives the held-out figure, says when it falls below the bar, and gives the development
+figure the choice was made on (``recommendation_reason``; :func:`write_evidence`,
+``benchmarks/bench_groundtruth.py --write-evidence``).
 """
 from __future__ import annotations
 
@@ -33,14 +42,21 @@ import torch
 #: the recommended preset must put at least this multiple of chance into the true mask
 FOLD = 5.0
 OTHER_METHODS = ("gradient", "gradient_x_input", "guided_backprop", "gradcam", "gradcam++")
-SETUP = {  # model -> (held-out selection, twin, mask labels, mask in words)
-    "ad_cnn": ({"diagnosis": "AD"}, "ad", (1,), "AD-like atrophy (label 1), AD-like subjects, AD logit"),
-    "brain_age_resnet": ({"diagnosis": "control"}, "all", (2, 3),
-                         "age-related grey matter and ventricles (labels 2, 3), controls, predicted age"),
-    "lesion_unet": ({}, "all", (1, 2), "lesion (core and penumbra), lesion logits over the predicted lesion"),
+SETUP = {  # model -> (subject selection, twin, what is explained in words); the mask: ground_truth.mask_labels
+    "ad_cnn": ({"diagnosis": "AD"}, "ad", "AD-like atrophy, AD-like subjects, AD logit"),
+    "brain_age_resnet": ({"diagnosis": "control"}, "all",
+                         "age-related grey matter and ventricles, controls, predicted age"),
+    "lesion_unet": ({}, "all", "lesion (core and penumbra), lesion logits over the predicted lesion"),
 }
 SCORES = ("mass_accuracy", "mass_accuracy_1vox", "rank_accuracy", "auc_brain", "pointing_1vox",
           "region_precision", "outside_share")
+DEVELOPMENT = "validation and former test split of the training cohort"
+PROTOCOL = (f"the preset is chosen on the development subjects ({DEVELOPMENT}, for every card) by the rule; "
+            "then the fresh held-out cohort (training.held_out_cohort: same generator, another seed), which no "
+            "training run, seed or preset choice has seen, is scored once; the choice is not revisited")
+RULE = (f"among presets with mean mass_accuracy >= {FOLD:g} x mean chance over the development subjects, the "
+        "smallest conservation error; else the highest mass_accuracy (min_subject_fold: the weakest subject's "
+        "mass_accuracy / chance)")
 
 
 def _target(name: str, model: Any, card: Any, subject: Any) -> dict:
@@ -74,22 +90,22 @@ def _maps(name: str, loaded: Any, subject: Any, methods: list[str]) -> tuple[dic
     return maps, seconds, conservation
 
 
-def score_card(name: str, card_path: str | Path, *, max_subjects: int = 100, min_age: float = 50.0,
-               presets: tuple[str, ...] | None = None, split: str = "test",
-               other_methods: bool = True,
+def score_card(name: str, card_path: str | Path, *, split: str = "held_out", max_subjects: int = 100,
+               min_age: float = 50.0, presets: tuple[str, ...] | None = None, other_methods: bool = True,
                log: Callable[[str], None] | None = print) -> tuple[Any, dict]:
-    """The ground-truth report (``metrics.groundtruth_report``) of a demo model over its held-out
-    subjects, and per method its mean seconds and (LRP) median conservation error.
+    """The ground-truth report (``metrics.groundtruth_report``) of a demo model over the subjects of
+    ``split`` (``heldout.SPLITS``: "held_out" = the fresh cohort, "development", "val", ...), and per
+    method its mean seconds, weakest subject's fold and (LRP) median conservation error.
 
-    ``split="val"`` scores the validation subjects instead (model selection, ``pretrained.selection``);
-    ``other_methods=False`` scores the LRP presets only (all that :func:`recommend` needs)."""
+    ``other_methods=False`` scores the LRP presets only (all that :func:`choose` needs)."""
     from ..engine import PRESETS
     from ..metrics.groundtruth_report import ground_truth_report
     from ..models import load_model
-    from .heldout import held_out_indices, held_out_subjects
+    from .heldout import ground_truth_labels, held_out_subjects
 
+    labels = ground_truth_labels(card_path)
     loaded = load_model(card_path, device="cpu")
-    select, twin, labels, _ = SETUP[name]
+    select, twin, _ = SETUP[name]
     methods = [f"lrp:{p}" for p in (presets or PRESETS)] + (list(OTHER_METHODS) if other_methods else [])
     maps: dict[str, list] = {m: [] for m in methods}
     seconds: dict[str, list] = {m: [] for m in methods}
@@ -99,15 +115,15 @@ def score_card(name: str, card_path: str | Path, *, max_subjects: int = 100, min
     changes: list[np.ndarray] = []
     atlases: list[np.ndarray | None] = []
     names: list[str] = []
-    subjects = held_out_subjects(card_path, truth=twin, min_age=min_age if name == "brain_age_resnet" else None,
-                                 indices=held_out_indices(card_path, split), **select)
+    subjects = held_out_subjects(card_path, split=split, truth=twin, diagnosis=select.get("diagnosis"),
+                                 min_age=min_age if name == "brain_age_resnet" else None)
     for subject in subjects:
         if len(masks) >= max_subjects:
             break
         mask = np.isin(subject.labels, labels)
         brain, change = subject.brain, subject.change
         if brain is None or change is None:
-            raise ValueError(f"held-out subject {subject.index} has no ground truth: build it with truth=")
+            raise ValueError(f"subject {subject.index} has no ground truth: build it with truth=")
         if not (mask & brain).any():
             continue
         subject_maps, secs, cons = _maps(name, loaded, subject, methods)
@@ -127,9 +143,8 @@ def score_card(name: str, card_path: str | Path, *, max_subjects: int = 100, min
     report = ground_truth_report(maps, masks, brains=brains, changes=changes,
                                  atlases=None if atlases[0] is None else atlases, names=names)
     folds = subject_folds(report.per_subject)
-    extra = {m: {"seconds": float(np.mean(seconds[m])),
-                 **({"conservation_error": float(np.median(conservation[m])),
-                     "min_subject_fold": float(folds[m].min())} if m in conservation else {})}
+    extra = {m: {"seconds": float(np.mean(seconds[m])), "min_subject_fold": float(folds[m].min()),
+                 **({"conservation_error": float(np.median(conservation[m]))} if m in conservation else {})}
              for m in methods}
     return report, extra
 
@@ -140,8 +155,8 @@ def subject_folds(per_subject: Any) -> Any:
     return mass.div(mass["chance"], axis=0)
 
 
-def recommend(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
-    """(preset, reason in words) by the rule of the module docstring."""
+def choose(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
+    """(preset, why in words) by the rule of the module docstring, from ONE set of scores."""
     chance = float(table.loc["chance", "mass_accuracy"])
     rows = {m[4:]: (float(table.loc[m, "mass_accuracy"]), extra[m]["conservation_error"])
             for m in extra if m.startswith("lrp:")}
@@ -153,40 +168,94 @@ def recommend(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
     else:
         preset = max(rows, key=lambda p: rows[p][0])
         why = f"no preset reaches {fold:g}× chance; it puts the most positive relevance in the true mask"
-    mass, cons = rows[preset]
-    weakest = extra[f"lrp:{preset}"].get("min_subject_fold")
-    spread = "" if weakest is None else f" on the mean over the held-out subjects, {weakest:.1f}× on the weakest"
     others = ", ".join(f"{p} {v[0]:.2f}" for p, v in sorted(rows.items(), key=lambda kv: -kv[1][0]) if p != preset)
-    return preset, (f"{preset}: {mass:.2f} of the positive relevance in the brain lies in the true mask "
-                    f"({mass / chance:.1f}× chance {chance:.3f}{spread}), conservation error {cons:.2g}; {why} "
-                    f"(others: {others})")
+    return preset, f"{why} (others: {others})"
 
 
-def evidence_entry(name: str, report: Any, extra: dict) -> dict:
-    """What the card records: scores per preset and method, oracle ceilings, chance, the rule."""
+def figure(scores: dict, method: str, note: str = "",
+           what: str = " of the positive relevance in the brain lies in the true mask") -> str:
+    """"0.28 of the positive relevance in the brain lies in the true mask (4.95× chance 0.057, 4.1× on the
+    weakest<note>)" for ``method`` of ``scores`` (an ``evidence.held_out``-like entry: ``chance`` and
+    ``methods``). The mean fold has two decimals, so that a figure just below the bar never reads as it."""
+    entry, chance = scores["methods"][method], scores["chance"]["mass_accuracy"]
+    weakest = entry.get("min_subject_fold")
+    spread = "" if weakest is None else f", {weakest:.1f}× on the weakest"
+    return (f"{entry['mass_accuracy']:.2f}{what} "
+            f"({entry['mass_accuracy'] / chance:.2f}× chance {chance:.3f}{spread}{note})")
+
+
+def _as_scores(table: Any, extra: dict) -> dict:
+    return {"chance": {"mass_accuracy": float(table.loc["chance", "mass_accuracy"])},
+            "methods": {m: {"mass_accuracy": float(table.loc[m, "mass_accuracy"]), **e} for m, e in extra.items()}}
+
+
+def recommend(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
+    """(preset, reason in words) from one set of scores (e.g. validation, ``pretrained.selection``)."""
+    preset, why = choose(table, extra, fold)
+    cons = extra[f"lrp:{preset}"]["conservation_error"]
+    return preset, (f"{preset}: on the subjects scored {figure(_as_scores(table, extra), f'lrp:{preset}')}, "
+                    f"conservation error {cons:.2g}; {why}")
+
+
+def reason_text(preset: str, why: str, evidence: dict, fold: float = FOLD) -> str:
+    """The card's ``recommendation_reason`` from its recorded ``evidence``: the fresh held-out figure (with
+    "below the bar" when it is), then the development figure the choice was made on, then the rule's why."""
+    method = f"lrp:{preset}"
+    dev, held = evidence["development"], evidence["held_out"]
+    entry = held["methods"][method]
+    verdict = "" if entry["mass_accuracy"] >= fold * held["chance"]["mass_accuracy"] else f", below the {fold:g}× bar"
+    return (f"{preset}: on {held['n_subjects']} fresh held-out subjects (cohort seed {held['cohort_seed']}, scored "
+            f"once after the choice) {figure(held, method, verdict)}, conservation error "
+            f"{entry['conservation_error']:.2g}; chosen on {dev['n_subjects']} development subjects ({DEVELOPMENT}): "
+            f"{figure(dev, method, what=' there')}; {why}")
+
+
+def _count(report: Any) -> int:
+    return int(report.per_subject.subject.nunique())
+
+
+def _indices(report: Any) -> list[int]:
+    return sorted(int(s.split("-")[-1]) for s in report.per_subject.subject.unique())
+
+
+def _scores(report: Any, extra: dict, cohort_seed: int) -> dict:
     table = report.table
 
     def row(index: str) -> dict:
         return {k: round(float(table.loc[index, k]), 4) for k in SCORES if k in table.columns
                 and table.loc[index, k] == table.loc[index, k]}
 
-    methods = {m: {**row(m), **{k: round(v, 4) for k, v in extra[m].items()}} for m in extra}
-    return {"held_out_subjects": int(report.per_subject.subject.nunique()), "explained": SETUP[name][3],
-            "scored": "inside the brain mask; outside_share = share of R+ outside it",
-            "script": "benchmarks/bench_groundtruth.py --write-evidence",
-            "rule": f"among presets with mean mass_accuracy >= {FOLD:g} x mean chance over the held-out "
-                    f"subjects, the smallest conservation error; else the highest mass_accuracy "
-                    f"(min_subject_fold: the weakest subject's mass_accuracy / chance)",
-            "chance": row("chance"), "oracle_sigma_1": row("oracle σ=1"), "methods": methods}
+    return {"n_subjects": _count(report), "cohort_seed": int(cohort_seed), "subjects": _indices(report),
+            "chance": row("chance"), "oracle_sigma_1": row("oracle σ=1"),
+            "methods": {m: {**row(m), **{k: round(v, 4) for k, v in e.items()}} for m, e in extra.items()}}
 
 
-def write_evidence(card_path: str | Path, name: str, report: Any, extra: dict) -> tuple[str, str]:
-    """Record the evidence, the recommended preset and its reason in the card (JSON); return both."""
+def evidence_record(name: str, card_path: str | Path, development: tuple[Any, dict],
+                    held_out: tuple[Any, dict], fold: float = FOLD) -> tuple[str, str, dict]:
+    """(preset, reason, the card's ``evidence`` entry) from the development scores and the fresh cohort's
+    scores (each ``(report, extra)`` of :func:`score_card`). The preset is chosen from the development
+    scores alone; the held-out scores only report on it."""
+    from .heldout import card_json, cohort_source, ground_truth_labels
+
+    (dev, dev_extra), (held, held_extra) = development, held_out
+    preset, why = choose(dev.table, dev_extra, fold)     # the choice: development scores only
+    evidence = {"protocol": PROTOCOL, "rule": RULE, "explained": SETUP[name][2],
+                "mask_labels": list(ground_truth_labels(card_path)),
+                "scored": "inside the brain mask; outside_share = share of R+ outside it",
+                "script": f"benchmarks/bench_groundtruth.py --write-evidence --card {name}",
+                "development": {"split": DEVELOPMENT, **_scores(dev, dev_extra,
+                                                                card_json(card_path)["training"]["cohort"]["seed"])},
+                "held_out": {"split": "training.held_out_cohort, scored once after the choice",
+                             **_scores(held, held_extra, cohort_source(card_path, "held_out")["seed"])}}
+    reason = reason_text(preset, why, evidence, fold)
+    return preset, reason, evidence
+
+
+def write_evidence(card_path: str | Path, preset: str, reason: str, evidence: dict) -> None:
+    """Record the evidence, the recommended preset and its reason in the card (JSON)."""
     path = Path(card_path)
     card = json.loads(path.read_text())
-    preset, reason = recommend(report.table, extra)
     card["recommended_preset"] = preset
     card["recommendation_reason"] = reason
-    card["evidence"] = evidence_entry(name, report, extra)
+    card["evidence"] = evidence
     path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-    return preset, reason

@@ -1,14 +1,25 @@
-"""Regenerate a demo model's held-out test subjects from its card, fed through the product's path.
+"""Regenerate a demo model's subjects from its card, fed through the product's path.
 
 A demo card's ``training`` entry names the cohort generator, its seed, spacing and size, and the
-subject index range of the test split. Each test subject is regenerated on its own (the
-generator draws every subject from ``SeedSequence([seed, index])``), then prepared exactly as a
-user's scan would be: :func:`NeuroRelevanceLib.preprocessing.prepare_input` with the card
-(resampling onto the card's grid, normalisation). Its ground-truth mask is resampled onto the same
-grid (nearest neighbour). With ``truth="ad"`` or ``"all"`` each subject also carries its ground
-truth on the model grid: the brain mask, the subject's own warped atlas labels, and the true change
-map ``sum_c |subject_c - twin_c| / sd_c`` against its twin without the AD-like effect ("ad": the
-same subject as a control) or without any effect ("all"; lesion subjects: without lesions).
+subject index ranges of its splits. The subjects a split names (:data:`SPLITS`) are:
+
+- ``"train"``, ``"val"``, ``"test"``: those index ranges of the training cohort;
+- ``"development"``: validation and the former test split together. The test split was used to choose
+  the LRP preset before the card recorded a fresh cohort, so it is development data now: the preset is
+  chosen on these subjects (``pretrained.evidence``);
+- ``"held_out"``: the card's fresh held-out cohort (``training.held_out_cohort``: the same generator and
+  options as the training cohort, another seed, so other anatomies), which no training run, seed or
+  preset choice has seen; the recommended preset's figure is measured on it, once, after the choice.
+
+Each subject is regenerated on its own (the generator draws every subject from
+``SeedSequence([seed, index])``), then prepared exactly as a user's scan would be:
+:func:`NeuroRelevanceLib.preprocessing.prepare_input` with the card (resampling onto the card's grid,
+normalisation). Its ground-truth mask is resampled onto the same grid (nearest neighbour). With
+``truth="ad"`` or ``"all"`` each subject also carries its ground truth on the model grid: the brain
+mask, the subject's own warped atlas labels, and the true change map ``sum_c |subject_c - twin_c| / sd_c``
+against its twin without the AD-like effect ("ad": the same subject as a control) or without any
+effect ("all"; lesion subjects: without lesions). Which labels are the ground truth is the card's
+``ground_truth.mask_labels`` (:func:`ground_truth_labels`).
 """
 from __future__ import annotations
 
@@ -26,7 +37,7 @@ from ..preprocessing import prepare_input, resample
 
 @dataclass
 class HeldOutSubject:
-    """One regenerated test subject on the model grid."""
+    """One regenerated subject on the model grid."""
 
     index: int
     subject_id: str
@@ -37,6 +48,7 @@ class HeldOutSubject:
     brain: np.ndarray | None = None    # (D, H, W) bool, with ``truth``
     change: np.ndarray | None = None   # (D, H, W) true change against the twin, with ``truth``
     atlas: np.ndarray | None = None    # (D, H, W) atlas labels warped into the subject (T1 models)
+    cohort_seed: int = 0               # the generated cohort it belongs to (training or fresh held-out)
 
 
 def card_json(card_path: str | Path) -> dict:
@@ -67,34 +79,86 @@ def generator_options(card_path: str | Path) -> dict:
             "skull_strip": bool(source.get("skull_strip", False))}
 
 
+#: the subject selections a demo card names (module docstring)
+SPLITS = ("train", "val", "test", "development", "held_out")
+
+
+def ground_truth_labels(card_path: str | Path) -> tuple[int, ...]:
+    """The label values of a demo card's ground-truth mask (``ground_truth.mask_labels``, e.g. (1,) for
+    the AD-like atrophy); a clear error for a card that names them only in words, or not at all."""
+    name = Path(card_path).name
+    truth = card_json(card_path).get("ground_truth") or {}
+    labels = truth.get("mask_labels")
+    if labels is None:
+        words = f" (in words: {truth['mask']!r})" if truth.get("mask") else ""
+        raise ValueError(f"{name} does not list its ground-truth labels{words}: add "
+                         f'"mask_labels": [...] to its "ground_truth" entry, the label values of the mask '
+                         f"an explanation should find (e.g. [1] for the demo cohort's AD-like atrophy)")
+    if not isinstance(labels, list) or not labels or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in labels):
+        raise ValueError(f'{name}: "ground_truth.mask_labels" must be a non-empty list of positive label '
+                         f"values, not {labels!r}")
+    return tuple(labels)
+
+
+def cohort_source(card_path: str | Path, split: str = "test") -> dict:
+    """The generator entry of the cohort ``split`` is drawn from: ``training.cohort``, or for
+    ``"held_out"`` the same with the fresh cohort's seed and size (``training.held_out_cohort``)."""
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r} must be one of {SPLITS}")
+    name = Path(card_path).name
+    training = card_json(card_path).get("training") or {}
+    source = training.get("cohort")
+    if not source:
+        raise ValueError(f"{name} has no training.cohort entry: only the demo models' cards record how "
+                         f"to regenerate their subjects")
+    if split != "held_out":
+        return dict(source)
+    fresh = training.get("held_out_cohort")
+    if not fresh:
+        raise ValueError(f"{name} records no fresh held-out cohort (training.held_out_cohort), an older card: "
+                         f"its test split has informed choices, so it has no held-out subjects left. Add "
+                         f'"held_out_cohort": {{"seed": <a cohort seed no run of this model has used>, '
+                         f'"n_subjects": <n>}} to its training entry, or score split="test" '
+                         f"(bench_groundtruth.py --split test)")
+    if int(fresh["seed"]) == int(source["seed"]):
+        raise ValueError(f"{name}: training.held_out_cohort has the training cohort's seed {source['seed']}, "
+                         f"so its subjects are the training anatomies; give it another seed")
+    return {**source, "seed": int(fresh["seed"]), "n_subjects": int(fresh["n_subjects"])}
+
+
 def held_out_indices(card_path: str | Path, split: str = "test") -> list[int]:
-    """Subject indices of the held-out test split (or ``split``: "val", "train") recorded in a demo card."""
-    first, stop = card_json(card_path)["training"]["split"][split]
-    return list(range(int(first), int(stop)))
+    """Subject indices of ``split`` (:data:`SPLITS`; default the test split) in the cohort it is drawn from."""
+    source = cohort_source(card_path, split)
+    if split == "held_out":
+        return list(range(int(source["n_subjects"])))
+    ranges = card_json(card_path)["training"]["split"]
+    parts = ("val", "test") if split == "development" else (split,)
+    return [i for part in parts for i in range(int(ranges[part][0]), int(ranges[part][1]))]
 
 
-def held_out_subjects(card_path: str | Path, *, indices: list[int] | None = None,
+def held_out_subjects(card_path: str | Path, *, split: str = "test", indices: list[int] | None = None,
                       diagnosis: str | None = None, min_age: float | None = None,
                       truth: str | None = None) -> Iterator[HeldOutSubject]:
-    """Yield the card's held-out test subjects (or ``indices``), optionally only one diagnosis or
-    ages >= ``min_age`` (T1 models); ``truth`` ("ad" or "all") adds the ground truth (module doc)."""
+    """Yield the subjects of ``split`` (:data:`SPLITS`; ``indices``: these indices of that split's cohort),
+    optionally only one diagnosis or ages >= ``min_age`` (T1 models); ``truth`` ("ad" or "all") adds
+    the ground truth (module doc)."""
     if truth not in (None, "ad", "all"):
         raise ValueError(f"truth={truth!r} must be None, 'ad' or 'all'")
     card = read_card(card_path)
-    raw = card_json(card_path)
-    source = raw.get("training", {}).get("cohort")
-    if not source:
-        raise ValueError(f"{Path(card_path).name} has no training.cohort entry: only the demo "
-                         f"models' cards record how to regenerate their test subjects")
-    chosen = held_out_indices(card_path) if indices is None else list(indices)
-    seed, spacing = int(source["seed"]), float(source["spacing"])
+    source = cohort_source(card_path, split)
+    chosen = held_out_indices(card_path, split) if indices is None else list(indices)
+    seed, spacing, size = int(source["seed"]), float(source["spacing"]), int(source["n_subjects"])
+    if outside := [i for i in chosen if not 0 <= i < size]:
+        raise ValueError(f"subject indices {outside} lie outside the {size} subjects of the {split!r} cohort "
+                         f"(seed {seed})")
     if "lesion" in source["generator"]:
         from ..demo.lesions import synthesize_lesion_subject
 
         for i in chosen:
             lesion = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"])
             x, lab, target = _prepare(list(lesion.channels), lesion.lesion, lesion.grid, card)
-            subject = HeldOutSubject(i, lesion.subject_id, x, lab)
+            subject = HeldOutSubject(i, lesion.subject_id, x, lab, cohort_seed=seed)
             if truth:
                 healthy = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"],
                                                     lesions=False)
@@ -103,8 +167,8 @@ def held_out_subjects(card_path: str | Path, *, indices: list[int] | None = None
         return
     from ..demo.cohort import cohort_table, synthesize_subject
 
-    table = cohort_table(int(source["n_subjects"]), seed=seed)
-    options = generator_options(card_path)
+    table = cohort_table(size, seed=seed)
+    options = {**generator_options(card_path), "seed": seed}
     for i in chosen:
         row = table.iloc[i]
         if diagnosis is not None and row["diagnosis"] != diagnosis:
@@ -113,7 +177,8 @@ def held_out_subjects(card_path: str | Path, *, indices: list[int] | None = None
             continue
         s = synthesize_subject(i, float(row["age"]), str(row["diagnosis"]), **options)
         x, lab, target = _prepare([s.image], s.atrophy, s.grid, card)
-        subject = HeldOutSubject(i, s.subject_id, x, lab, float(row["age"]), str(row["diagnosis"]))
+        subject = HeldOutSubject(i, s.subject_id, x, lab, float(row["age"]), str(row["diagnosis"]),
+                                 cohort_seed=seed)
         if truth:
             twin = synthesize_subject(i, float(row["age"]), "control" if truth == "ad" else str(row["diagnosis"]),
                                       effects=truth == "ad", **options)

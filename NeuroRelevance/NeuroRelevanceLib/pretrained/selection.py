@@ -6,8 +6,9 @@ with the evidence's own metric and rule (:func:`evidence.score_card` with ``spli
 mean mass accuracy in the true mask over mean chance (``fold``). The run with the highest ``fold``
 is kept (ties: the lower validation MAE, then the lower seed). The selection record names the
 candidates, their validation scores, the subjects scored and the rule, and is written into the
-card's ``training.selection``; the test subjects are scored afterwards, once, for the kept run only
-(``benchmarks/bench_groundtruth.py --write-evidence``).
+card's ``training.selection``. For the kept run only, ``benchmarks/bench_groundtruth.py --write-evidence``
+then chooses the LRP preset on the development subjects (validation and test split) and measures it,
+once, on the card's fresh held-out cohort (``training.held_out_cohort``), which no choice has seen.
 """
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ def selection_record(name: str, scores: list[dict[str, Any]], val_range: list[in
     chosen_by = (f"controls aged >= {min_age:g}" if name == "brain_age_resnet" else "as the evidence selects them")
     return {"split": "val", "val_range": list(val_range), "subjects": subjects,
             "subjects_note": ("validation subjects scored: " + chosen_by
-                              + ", the same selection the evidence uses on the test split"),
+                              + ", the same selection the evidence uses on its development and held-out "
+                                "subjects"),
             "rule": RULE, "script": "scripts/select_demo_seed.py",
             "candidates": [{k: v for k, v in s.items() if k != "subjects"} for s in scores],
             "selected_train_seed": best["train_seed"],

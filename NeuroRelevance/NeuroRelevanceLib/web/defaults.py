@@ -31,6 +31,7 @@ def page_defaults(app, autorun: bool) -> dict:
         input_source="demo", demo_diagnosis="AD", demo_age=78, server_path="",
         model_items=app.model_items, model_choice=DEMO_MODEL, model_path="",
         model_info="", model_use="", method_items=panel.METHODS, preset_items=panel.PRESETS,
+        preset_controls=preset_controls(),
         target_items=[panel.PREDICTED], filter_items=panel.FILTERS, placement_items=panel.PLACEMENTS,
         **{**option_state(), "atlas": DEMO_ATLAS, "min_overlap": DEMO_SETTINGS["min_overlap"]},
         atlas_items=list(app.atlases),
@@ -40,6 +41,11 @@ def page_defaults(app, autorun: bool) -> dict:
         table_headers=table_headers(), chart_rows=[], chart_caption="", autorun=autorun,
         download_names=app.session.file_names(), upload_token=app.upload_token,
         roots=app.session.gate.describe())
+
+
+def preset_controls() -> dict[str, list[str]]:
+    """The rule parameters each preset's rules use (its other fields are disabled on the page; not sent)."""
+    return {p: sorted(panel.active_controls("lrp", p, vocabulary.NO_FILTER)) for p in panel.PRESETS}
 
 
 def table_headers() -> list[dict]:

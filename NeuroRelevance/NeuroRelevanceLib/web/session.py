@@ -8,7 +8,6 @@ this to widgets; the tests drive it directly as well as through a browser.
 """
 from __future__ import annotations
 
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,19 +41,6 @@ class Download:
 WEB_TRUST = ("The web viewer never loads untrusted pickled files and cannot mark a file trusted: if you trust "
              "its origin, load it in the Slicer module or the Python API, where you can mark it trusted; or export "
              "the model without pickles (torch.export.save or torch.jit.save) with a model card.")
-
-
-def without_trust_advice(message: str) -> str:
-    """A model loader's refusal with its advice to mark the file trusted replaced by :data:`WEB_TRUST`."""
-    from ..models.model_files import TRUST_HINT
-
-    if "trust" not in message.lower():
-        return message
-    message = message.replace(TRUST_HINT, "")
-    message = re.sub(r",? or,? if you trust[^.;]*", "", message)
-    kept = [part for part in re.split(r"(?<=[.;])\s+", message) if "trusted" not in part.lower()]
-    text = " ".join(kept).rstrip(" ;")
-    return f"{text}{'' if text.endswith('.') else '.'} {WEB_TRUST}"
 
 
 class WebSession:
@@ -196,10 +182,12 @@ class WebSession:
             path = self.gate.resolve(choice, MODEL_SUFFIXES, "model file")
             if path.suffix.lower() == ".json":
                 self.gate.check_model(read_card(path))
+        from ..models.model_files import UntrustedFileError
+
         try:
             loaded = load_model(path, trusted=False, device="auto")  # the web never unpickles
-        except InputError as exc:
-            raise InputError(without_trust_advice(str(exc))) from exc
+        except UntrustedFileError as exc:  # the library's "mark it trusted" cannot be done here
+            raise exc.advised(WEB_TRUST) from exc
         if loaded.card is None:
             raise InputError(f"{path.name} has no model card; the viewer needs one (input grid, "
                              "normalisation, classes): see docs/pretrained.md.")

@@ -161,7 +161,8 @@ def _method(v) -> None:
                     with v.VCol(cols=4):
                         v.VTextField(v_model_number=(name,), label=OPTIONS[name].label,
                                      title=f"{OPTIONS[name].help} in [{low:g}, {high:g}]",
-                                     density="compact", hide_details=True, id=f"nr-rule-{name}")
+                                     density="compact", hide_details=True, id=f"nr-rule-{name}",
+                                     disabled=(f"!(preset_controls[preset] || []).includes('{name}')",))
             v.VSelect(v_model=("target",), items=("target_items",), label=OPTIONS["target"].label,
                       title=OPTIONS["target"].help, density="compact", classes="mt-3", hide_details=True,
                       id="nr-target")
@@ -187,7 +188,8 @@ def _filter(v) -> None:
                            title=OPTIONS["filter_range"].help)
             v.VSelect(v_model=("filter_placement",), items=("placement_items",),
                       label=OPTIONS["filter_placement"].label, title=OPTIONS["filter_placement"].help,
-                      density="compact", hide_details=True, id="nr-placement")
+                      density="compact", hide_details=True, id="nr-placement",
+                      disabled=(f"filter_type === '{NO_FILTER}'",))
 
 
 def _display(v) -> None:
