@@ -6,8 +6,14 @@ from conftest import oblique_grid
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.geometry import Grid
 from NeuroRelevanceLib.models import card_from_dict
-from NeuroRelevanceLib.preprocessing import (box_bounds, model_grid, normalize, orientation_directions, prepare_input,
-                                          resample)
+from NeuroRelevanceLib.preprocessing import (
+    box_bounds,
+    model_grid,
+    normalize,
+    orientation_directions,
+    prepare_input,
+    resample,
+)
 
 
 def _ras_of_voxels(grid):
@@ -162,7 +168,8 @@ def test_scale_normalisation_anchors_at_raw_zero_so_tissue_composition_does_not_
     p = {"type": "percentile", "low": 1.0, "high": 99.0, "mask": "nonzero"}
     assert np.abs(normalize(tissue, p) - normalize(more_csf, p)[:1000]).max() > 0.1   # the lever it removes
     with_background = normalize(np.array([0.0, -0.2, 0.5, 1.0]), spec)
-    assert with_background[0] == 0 and with_background[1] == 0 and 0 <= with_background.min()
+    assert with_background[0] == 0 and with_background[1] == 0
+    assert with_background.min() >= 0
     assert np.isclose(normalize(np.array([0.0, 2.0, 4.0]), {"type": "scale", "high": 100.0})[1], 0.5)
 
 

@@ -75,4 +75,5 @@ def test_bundled_brain_age_card_recommends_its_selection_preset_when_it_has_no_e
     record = card["training"]["selection"]
     kept = next(c for c in record["candidates"] if c["train_seed"] == record["selected_train_seed"])
     assert card["recommended_preset"] == kept["preset"]
-    assert card["recommendation_reason"].startswith(kept["preset"] + ":") and "validation" in card["recommendation_reason"]
+    reason = card["recommendation_reason"]
+    assert reason.startswith(kept["preset"] + ":") and "validation" in reason

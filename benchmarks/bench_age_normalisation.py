@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                 lows.append(float(lo[0, 0][x != 0].min()))
                 highs.append(float(hi[0, 0][x != 0].max()))
 
-        def r(idx: list[int]) -> float:
+        def r(idx: list[int], means: np.ndarray = means) -> float:
             return float(np.corrcoef(age[idx], means[idx])[0, 1])
 
         print(f"{name:26s} {r(dev):+6.2f} {r(old):+6.2f} {r(train):+7.2f} {means[dev + train].std():7.4f} "

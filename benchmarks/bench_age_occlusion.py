@@ -35,7 +35,8 @@ def occlusion(card: str | Path, split: str = "val", min_age: float = 50.0) -> np
         row = table.iloc[i]
         if row["diagnosis"] != "control" or row["age"] < min_age:
             continue
-        subject, twin = (synthesize_subject(i, float(row["age"]), "control", effects=e, **options) for e in (True, False))
+        subject, twin = (synthesize_subject(i, float(row["age"]), "control", effects=e, **options)
+                         for e in (True, False))
         x = prepare_input([(subject.image, subject.grid)], loaded.card)
         x_twin = prepare_input([(twin.image, twin.grid)], loaded.card).array
         labels = np.rint(resample(subject.atrophy.astype(np.float32), subject.grid, x.grid, "nearest"))

@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                         models=tuple(args.models), activation_l1=args.activation_l1,
                         ad_channels=args.ad_channels, ad_pool=args.ad_pool,
                         pattern=args.pattern, skull_strip=args.skull_strip, age_pattern=args.age_pattern,
-                        age_l1=args.age_l1, age_loss_at_90=args.age_loss, age_jitter=args.age_jitter, age_origin=args.age_origin,
+                        age_l1=args.age_l1, age_loss_at_90=args.age_loss, age_jitter=args.age_jitter,
+                        age_origin=args.age_origin,
                         train_seed=args.train_seed,
                         t1_normalization={"type": args.t1_normalization, "mask": "nonzero"}
                         | T1_BOUNDS.get(args.t1_normalization, {})

@@ -80,11 +80,11 @@ _HELD_OUT_DEFAULT = ("test subjects never used for training or model selection; 
                      "ground-truth figure is measured on the fresh cohort training.held_out_cohort (evidence.held_out)")
 #: where the test subjects did inform a choice, the card says which
 _HELD_OUT = {"brain_age_resnet": ("test subjects never used for training or for choosing the training seed (chosen on "
-                                  "validation subjects); the recipe (age loss 0.8, inverted input) was chosen on their "
-                                  "and the validation subjects' ground-truth scores, and the LRP preset is chosen on them "
-                                  "and the validation subjects (evidence.development), so they are development data; its "
-                                  "ground-truth figure is measured on the fresh cohort training.held_out_cohort "
-                                  "(evidence.held_out), see limitations")}
+                                  "validation subjects); the recipe (age loss 0.8, inverted input) was chosen on "
+                                  "their and the validation subjects' ground-truth scores, and the LRP preset is "
+                                  "chosen on them and the validation subjects (evidence.development), so they are "
+                                  "development data; its ground-truth figure is measured on the fresh cohort "
+                                  "training.held_out_cohort (evidence.held_out), see limitations")}
 
 _OUTPUTS: dict[str, dict[str, Any]] = {
     "ad_cnn": {"type": "classification", "classes": ["control", "AD"], "units": ""},
