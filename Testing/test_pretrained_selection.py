@@ -65,7 +65,11 @@ def test_kept_run_recommends_the_validation_rule_preset_until_the_held_out_evide
     reason = entry["recommendation_reason"]
     assert reason.startswith("epsilon-gamma-box: 0.24 of the positive relevance")
     assert "6.1× chance 0.039" in reason and "5.3× on the weakest" in reason and "validation subjects" in reason
-    assert "held-out" in reason.split("; ", 1)[1]        # the second clause says the held-out evidence is missing
+    from NeuroRelevanceLib.panel import recommendation_text
+
+    card = type("Card", (), {"recommended_preset": entry["recommended_preset"], "recommendation_reason": reason})
+    shown = recommendation_text(card)                  # the panel line says the figure is not a held-out one
+    assert "no held-out figure yet" in shown and "chosen on the validation subjects" in shown
 
 
 def test_bundled_brain_age_card_recommends_its_selection_preset_when_it_has_no_evidence():

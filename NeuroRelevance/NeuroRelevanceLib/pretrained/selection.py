@@ -53,8 +53,8 @@ def validation_recommendation(score: dict[str, Any]) -> dict[str, str]:
     ``benchmarks/bench_groundtruth.py --write-evidence`` replaces them with the held-out evidence."""
     reason = (f"{score['preset']}: {score['mass_accuracy']:.2f} of the positive relevance in the brain lies in the "
               f"true mask on the validation subjects ({score['fold']:.1f}× chance {score['chance']:.3f}, "
-              f"{score['min_subject_fold']:.1f}× on the weakest), the preset the evidence rule picks there; "
-              "the held-out evidence is not written yet")
+              f"{score['min_subject_fold']:.1f}× on the weakest), no held-out figure yet; chosen on the "
+              "validation subjects by the evidence rule")
     return {"recommended_preset": score["preset"], "recommendation_reason": reason}
 
 
