@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="brain-age model: random global scale and offset (uniform within +-this) of each "
                              "training scan's brain intensities, so the normalisation's age-dependent shift "
                              "carries no age")
+    parser.add_argument("--ad-jitter", type=float, default=0.0,
+                        help="AD model: the same training-time intensity jitter (atrophy moves the "
+                             "normalisation too)")
     parser.add_argument("--skull-strip", action="store_true",
                         help="T1 cohort: zero everything outside the brain mask (default keeps the scalp)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                         ad_channels=args.ad_channels, ad_pool=args.ad_pool,
                         pattern=args.pattern, skull_strip=args.skull_strip, age_pattern=args.age_pattern,
                         age_l1=args.age_l1, age_loss_at_90=args.age_loss, age_jitter=args.age_jitter,
-                        train_seed=args.train_seed,
+                        train_seed=args.train_seed, ad_jitter=args.ad_jitter,
                         t1_normalization={"type": args.t1_normalization, "mask": "nonzero"}
                         | ({"low": 1.0, "high": 99.0} if args.t1_normalization == "percentile" else {}))
     print(json.dumps(metrics, indent=2))
