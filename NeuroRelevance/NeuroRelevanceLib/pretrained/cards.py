@@ -82,7 +82,11 @@ _HELD_OUT = {"brain_age_resnet": ("test subjects never used for training or for 
                                   "validation subjects); the recipe (age loss 0.8, jitter 0.05) was tuned earlier on "
                                   "their ground-truth scores, and the LRP preset is chosen on them and the validation "
                                   "subjects (evidence.development); its ground-truth figure is measured on the fresh "
-                                  "cohort training.held_out_cohort (evidence.held_out), see limitations")}
+                                  "cohort training.held_out_cohort (evidence.held_out), see limitations"),
+             "ad_cnn": ("test subjects never used for training; with the validation subjects they are the development "
+                        "data on which the training run (training.selection) and the LRP preset (evidence.development) "
+                        "were chosen; the ground-truth figure is measured on the fresh cohort "
+                        "training.held_out_cohort (evidence.held_out), see limitations")}
 
 _OUTPUTS: dict[str, dict[str, Any]] = {
     "ad_cnn": {"type": "classification", "classes": ["control", "AD"], "units": ""},

@@ -82,9 +82,6 @@ def select_candidate(name: str, candidates: list[str | Path], out_dir: str | Pat
                      split: str = "val", log: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Score each candidate folder's ``<name>.json`` on ``split``, copy the kept one's card and
     weights into ``out_dir`` with the selection record in ``training.selection``; return the record."""
-    from .cards import _INTENDED_USE
-    from .heldout import card_json
-
     say = log or (lambda s: None)
     scores, folders = [], {}
     for folder in map(Path, candidates):
@@ -98,17 +95,29 @@ def select_candidate(name: str, candidates: list[str | Path], out_dir: str | Pat
         say(f"  {folder.name} (seed {score['train_seed']}): {score['preset']} {score['mass_accuracy']:.3f} = "
             f"{score['fold']:.2f}x chance {score['chance']:.3f} (weakest {score['min_subject_fold']:.1f}x), "
             f"{error}")
+    record = keep(name, scores, folders, out_dir, min_age=min_age, split=split)
+    say(f"kept {record['selected']} (seed {record['selected_train_seed']}) -> {Path(out_dir) / (name + '.json')}")
+    return record
+
+
+def keep(name: str, scores: list[dict[str, Any]], folders: dict[str, Path], out_dir: str | Path, *,
+         min_age: float = 50.0, split: str = "val") -> dict[str, Any]:
+    """Given each candidate's :func:`validation_score` (``folders``: candidate name -> folder), copy the kept
+    one's card and weights into ``out_dir`` with the selection record in ``training.selection``."""
+    from .cards import _HELD_OUT, _HELD_OUT_DEFAULT, _INTENDED_USE
+    from .heldout import card_json
+
     if len({tuple(s["subjects"]) for s in scores}) != 1:
         raise ValueError(f"the candidates do not share their {split} subjects (different cohorts?)")
     record = selection_record(name, scores, card_json(folders[scores[0]["candidate"]] / f"{name}.json")
                               ["training"]["split"], min_age, split)
-    chosen = folders[record["selected"]]
+    chosen = Path(folders[record["selected"]])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(chosen / f"{name}.safetensors", out / f"{name}.safetensors")
     card = card_json(chosen / f"{name}.json")
     card.update(_INTENDED_USE[name])   # the limitations as cards.py words them now (they cite the selection)
+    card["metrics"]["held_out"] = _HELD_OUT.get(name, _HELD_OUT_DEFAULT)   # which choices the test split informed
     card["training"]["selection"] = record
     (out / f"{name}.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-    say(f"kept {record['selected']} (seed {record['selected_train_seed']}) -> {out / (name + '.json')}")
     return record
