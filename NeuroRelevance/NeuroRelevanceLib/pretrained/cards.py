@@ -52,7 +52,17 @@ _INTENDED_USE = {
                          "entorhinal, parahippocampal and temporal cortex)."),
         "limitations": ("Synthetic-data demo, not for clinical use: trained and tested only on generated "
                         "brains, never on real patients; its AD/control output on a real scan (or on a "
-                        "healthy template) means nothing.")},
+                        "healthy template) means nothing. Its heatmaps are not validated localisers. The first "
+                        "ad_cnn put 4.95× chance of its positive relevance in the AD-like regions on its fresh "
+                        "held-out cohort (graph-deep-taylor), below the 5× bar, which triggered a retrain: this run "
+                        "was kept as the best of nine training runs (training seeds, intensity jitter, 12 epochs) "
+                        "judged on development subjects only (1.2-7.1× chance there, median 3.3×), so it is an "
+                        "outlier of its recipe. Its recommended preset, alpha2-beta1, reaches 7.1× chance on the "
+                        "fresh cohort (4.6× on the weakest subject) but does not conserve (its map sums to several "
+                        "times the AD logit with the opposite sign; median conservation error 4.4), and inside the "
+                        "AD-like regions its negative relevance about cancels the positive, so that the regions' "
+                        "mean relevance does not rank them first (region precision 0.01, chance 0.05); "
+                        "the conserving presets reach 2.6-2.9× chance (docs/pretrained.md).")},
     "brain_age_resnet": {
         "intended_use": ("Research and teaching demo of NeuroRelevance: relevance maps of a brain-age "
                          "regressor on synthetic T1 brains whose age effects are known (grey-matter "
