@@ -58,6 +58,17 @@ def select(scores: list[dict[str, Any]]) -> dict[str, Any]:
     return max(scores, key=lambda s: (s["fold"], -error(s), -s["train_seed"]))
 
 
+def validation_recommendation(score: dict[str, Any], split: str = "val") -> dict[str, str]:
+    """The kept run's ``recommended_preset`` and ``recommendation_reason`` from its score on ``split``, until
+    ``benchmarks/bench_groundtruth.py --write-evidence`` replaces them with the held-out evidence."""
+    words = "development" if split == "development" else "validation"
+    reason = (f"{score['preset']}: {score['mass_accuracy']:.2f} of the positive relevance in the brain lies in the "
+              f"true mask on the {words} subjects ({score['fold']:.1f}× chance {score['chance']:.3f}, "
+              f"{score['min_subject_fold']:.1f}× on the weakest), no held-out figure yet; chosen on the "
+              f"{words} subjects by the evidence rule")
+    return {"recommended_preset": score["preset"], "recommendation_reason": reason}
+
+
 def selection_record(name: str, scores: list[dict[str, Any]], ranges: dict[str, list[int]],
                      min_age: float, split: str = "val") -> dict[str, Any]:
     """What the card records: candidates with their scores on ``split``, the subjects, the rule, the choice.
@@ -80,8 +91,9 @@ def selection_record(name: str, scores: list[dict[str, Any]], ranges: dict[str, 
 
 def select_candidate(name: str, candidates: list[str | Path], out_dir: str | Path, *, min_age: float = 50.0,
                      split: str = "val", log: Callable[[str], None] | None = print) -> dict[str, Any]:
-    """Score each candidate folder's ``<name>.json`` on ``split``, copy the kept one's card and
-    weights into ``out_dir`` with the selection record in ``training.selection``; return the record."""
+    """Score each candidate folder's ``<name>.json`` on ``split``, copy the kept one's card and weights into
+    ``out_dir`` with the selection record in ``training.selection`` and the rule's preset on ``split`` as its
+    recommendation (:func:`keep`); return the record."""
     say = log or (lambda s: None)
     scores, folders = [], {}
     for folder in map(Path, candidates):
@@ -119,5 +131,7 @@ def keep(name: str, scores: list[dict[str, Any]], folders: dict[str, Path], out_
     card.update(_INTENDED_USE[name])   # the limitations as cards.py words them now (they cite the selection)
     card["metrics"]["held_out"] = _HELD_OUT.get(name, _HELD_OUT_DEFAULT)   # which choices the test split informed
     card["training"]["selection"] = record
+    card.pop("evidence", None)         # evidence of another run, if any, never travels with these weights
+    card.update(validation_recommendation(next(s for s in scores if s["candidate"] == record["selected"]), split))
     (out / f"{name}.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     return record
