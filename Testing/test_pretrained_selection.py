@@ -80,26 +80,6 @@ def test_selection_record_on_the_development_split_names_its_ranges_and_the_kept
     assert "development" in record["subjects_note"] and "held-out" in record["rule"]
 
 
-def test_ad_card_records_a_selection_made_on_development_subjects_only():
-    """The AD model's run was chosen on the development subjects (validation and former test split of cohort
-    seed 0) with the rule; the fresh held-out cohort, scored once afterwards, took no part."""
-    card = json.loads(model_card_path("ad_cnn").read_text())
-    training, record = card["training"], card["training"]["selection"]
-    development = set(range(*training["split"]["val"])) | set(range(*training["split"]["test"]))
-    assert record["split"] == "development"
-    assert record["subjects"] and set(record["subjects"]) <= development
-    assert record["subjects"] == card["evidence"]["development"]["subjects"]   # the evidence's own subjects
-    candidates = record["candidates"]
-    assert len(candidates) >= 3 and len({c["candidate"] for c in candidates}) == len(candidates)
-    assert select(candidates)["candidate"] == record["selected"]
-    kept = next(c for c in candidates if c["candidate"] == record["selected"])
-    assert kept["train_seed"] == training["seed"] and kept["epochs"] == training["epochs"]
-    assert kept["options"] == training["options"]
-    for c in candidates:
-        assert c["fold"] == pytest.approx(c["mass_accuracy"] / c["chance"], rel=0.01)
-    assert "held_out" not in json.dumps(record).replace("held-out", "")   # no fresh-cohort figure in the choice
-
-
 def test_kept_run_recommends_the_validation_rule_preset_until_the_held_out_evidence_is_written():
     """A freshly trained card recommends a placeholder preset; the kept run must recommend the preset the rule picked
     on validation, with a reason that says it is validation evidence, not held-out evidence."""

