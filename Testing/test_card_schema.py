@@ -310,6 +310,14 @@ def test_scale_floor_is_a_fraction_below_one_and_only_for_scale():
 
 
 def test_scale_invert_is_a_boolean_and_only_for_scale():
-    card_from_dict(_set(_base(), "input.normalization", {"type": "scale", "invert": True}))
-    _refused(_set(_base(), "input.normalization", {"type": "scale", "invert": 1}), "input.normalization.invert")
+    card_from_dict(_set(_base(), "input.normalization", {"type": "scale", "invert": True, "mask": "nonzero"}))
+    _refused(_set(_base(), "input.normalization", {"type": "scale", "invert": 1, "mask": "nonzero"}),
+             "input.normalization.invert")
     _refused(_set(_base(), "input.normalization", {"type": "zscore", "invert": True}), "invert", "scale")
+
+
+def test_scale_invert_needs_the_nonzero_mask():
+    """Inverted without the mask, the air and everything outside the scan become 1, the brightest input."""
+    _refused(_set(_base(), "input.normalization", {"type": "scale", "invert": True, "mask": "none"}),
+             "invert", "nonzero")
+    card_from_dict(_set(_base(), "input.normalization", {"type": "scale", "invert": True, "mask": "nonzero"}))

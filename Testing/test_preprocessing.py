@@ -167,7 +167,7 @@ def test_scale_normalisation_anchors_at_raw_zero_so_tissue_composition_does_not_
     assert a.min() >= 0 and a.max() == 1 and np.isclose(a, np.clip(tissue / np.percentile(tissue, 99), 0, 1)).all()
     p = {"type": "percentile", "low": 1.0, "high": 99.0, "mask": "nonzero"}
     assert np.abs(normalize(tissue, p) - normalize(more_csf, p)[:1000]).max() > 0.1   # the lever it removes
-    with_background = normalize(np.array([0.0, -0.2, 0.5, 1.0]), spec)
+    with_background = normalize(np.array([0.0, 0.0, 0.5, 1.0]), spec)   # negative values: refused (below)
     assert with_background[0] == 0 and with_background[1] == 0
     assert with_background.min() >= 0
     assert np.isclose(normalize(np.array([0.0, 2.0, 4.0]), {"type": "scale", "high": 100.0})[1], 0.5)
@@ -201,3 +201,26 @@ def test_scale_invert_turns_dark_tissue_bright_and_keeps_the_background_at_zero(
     inverted = normalize(a, {"type": "scale", "high": 100.0, "floor": 0.25, "mask": "nonzero", "invert": True})
     assert inverted[0] == 0 and inverted[-1] == 0
     assert np.allclose(inverted[1:4], 1 - plain[1:4]) and inverted[1] > inverted[2] > inverted[3]
+
+
+@pytest.mark.parametrize("shift", [-200.0, -2000.0])
+def test_scale_normalisation_refuses_negative_intensities(shift):
+    """'scale' takes a raw 0 as "no signal": a scan with negative values (an offset, a standardised image) would
+    be fed as another brain (a control aged 78 read as 123 or 253 years). Refused, naming the cause and fix."""
+    from NeuroRelevanceLib.errors import InputError
+
+    brain = np.zeros((6, 6, 6), np.float32)
+    brain[1:5, 1:5, 1:5] = np.linspace(100.0, 400.0, 64).reshape(4, 4, 4) + shift
+    with pytest.raises(InputError, match=r"negative.*scale.*0 means no signal") as info:
+        normalize(brain, {"type": "scale", "high": 99.0, "mask": "nonzero", "invert": True})
+    assert "percentile" in str(info.value)
+
+
+@pytest.mark.parametrize("spec", [{"type": "scale", "mask": "nonzero", "invert": True},
+                                  {"type": "percentile", "mask": "nonzero"}, {"type": "zscore"}])
+def test_a_constant_scan_is_refused_as_constant(spec):
+    """A constant image has nothing to explain; the refusal says so (not 'nothing reached the input')."""
+    from NeuroRelevanceLib.errors import InputError
+
+    with pytest.raises(InputError, match="constant"):
+        normalize(np.full((4, 4, 4), 7.0, np.float32), spec)

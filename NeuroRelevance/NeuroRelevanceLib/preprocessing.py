@@ -144,6 +144,16 @@ def normalizer(array: np.ndarray, spec: dict | None) -> Callable[[np.ndarray], n
     if values.size == 0:
         raise InputError("The scan is empty where the model looks (all zeros): check the input "
                          "volume and the model grid.")
+    if kind != "none" and float(values.min()) == float(values.max()):
+        raise InputError(f"The scan is constant where the model looks (every voxel {float(values.min()):g}): "
+                         "there is no image to explain. Check that the right volume was chosen.")
+    if kind == "scale" and float(values.min()) < 0:
+        raise InputError(
+            f"The scan has negative intensities (min {float(values.min()):.4g}), but the card's 'scale' "
+            "normalisation divides by the scan's high percentile and takes a raw 0 as no signal (0 means no "
+            "signal, as in a magnitude MR image): an offset or a standardised image would be read as another "
+            "brain. Give the scan as acquired (magnitude, background 0, no offset or z-scoring), or use a card "
+            "with percentile normalisation. Nothing was run.")
     if kind == "none":
         def scale(a: np.ndarray) -> np.ndarray:
             return a.copy()
@@ -188,7 +198,9 @@ def normalize(array: np.ndarray, spec: dict | None) -> np.ndarray:
     the background at 0); ``percentile`` maps ``[low, high]`` percentiles (default 1, 99) to [0, 1];
     ``scale`` maps ``[floor × high percentile, high percentile]`` (defaults 0, 99) to [0, 1], clipped: its low
     anchor is a fixed fraction of the high one, not a percentile, so a change in one tissue's share of the scan
-    (more CSF with age) moves no other voxel; ``"invert": true`` gives ``1 -`` that (dark tissue bright).
+    (more CSF with age) moves no other voxel; ``"invert": true`` gives ``1 -`` that (dark tissue bright, needs
+    ``"mask": "nonzero"``). ``scale`` assumes a raw 0 means no signal: a scan with negative values is refused,
+    and an intensity offset cannot be detected (it changes the input). A constant scan is refused.
     """
     return normalizer(array, spec)(array)
 

@@ -126,6 +126,9 @@ def _normalization_problems(norm: Any) -> list[str]:
         problems.append('"input.normalization.invert" only applies to type "scale"')
     elif not isinstance(norm.get("invert", False), bool):
         problems.append(f'"input.normalization.invert" must be true or false, not {str(norm["invert"])[:20]!r}')
+    elif norm.get("invert") and norm.get("mask") != "nonzero":
+        problems.append('"input.normalization.invert" needs "mask": "nonzero" (inverted without it, the air '
+                        "and everything outside the scan become 1, the brightest input)")
     return problems
 
 
