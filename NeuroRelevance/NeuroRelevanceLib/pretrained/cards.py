@@ -60,13 +60,14 @@ _INTENDED_USE = {
         "limitations": ("Synthetic-data demo, not for clinical use: trained and tested only on generated "
                         "brains; the age it predicts for a real scan means nothing. Its input is the T1 with "
                         "inverted contrast (CSF and tissue loss bright), because LRP credits bright input voxels "
-                        "and the age evidence is tissue loss. Its heatmaps are not validated localisers: on "
-                        "development subjects (the validation and test splits of its cohort, on which this "
-                        "recipe was chosen) five training runs put their recommended preset's positive relevance "
-                        "in the age-effect regions (4 % of the brain) at 5.1-7.9× chance (median 6.5×); this "
-                        "run, kept as the best of the five on the validation subjects, reaches 8.3× there (3.0× "
-                        "on its weakest subject) and 6.5× over both splits. No untouched subject has scored "
-                        "this recipe yet (docs/pretrained.md).")},
+                        "and the age evidence is tissue loss; its 'scale' normalisation takes a raw 0 as no "
+                        "signal, so a scan with an intensity offset is fed as another brain (negative values "
+                        "are refused). Its heatmaps are not validated localisers: five training runs of this "
+                        "recipe put their preset's positive relevance in the age-effect regions (4 % of the "
+                        "brain) at 5.1-7.9× chance on development subjects (the validation and former test "
+                        "splits, on which the recipe, the run and the preset were chosen; median 6.5×); on the "
+                        "fresh held-out cohort, scored once after every choice, the recommended preset reaches "
+                        "6.35× chance, 5.0× on the weakest subject (docs/pretrained.md).")},
     "lesion_unet": {
         "intended_use": ("Research and teaching demo of NeuroRelevance: relevance maps of a lesion segmenter "
                          "on synthetic perfusion/diffusion scans (ADC, rCBF, rCBV, Tmax) whose lesions are "
