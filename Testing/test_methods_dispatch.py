@@ -139,3 +139,17 @@ def test_torchscript_and_exported_programs():
             torch.testing.assert_close(explain(other, x, m, device="cpu", dtype=D, **FAST.get(m, {})).relevance, ref)
     with pytest.raises(InputError, match="does not accept a batch of 1.*dynamic batch dimension"):
         explain(exported, x[:1], "gradient", device="cpu", dtype=D)
+
+
+@pytest.mark.parametrize("method", ["gradient", "gradcam", "guided_backprop"])
+def test_a_preset_with_a_method_without_presets_is_refused(net, x, method):
+    """explain(..., method="gradcam", preset="deep-taylor") used to run Grad-CAM and drop the preset silently."""
+    with pytest.raises(InputError, match=r"preset.*deep-taylor.*no effect.*lrp"):
+        explain(net, x, method, preset="deep-taylor", target=1, device="cpu", dtype=D)
+    explain(net, x, method, preset=None, target=1, device="cpu", dtype=D)   # None: no preset, accepted
+
+
+def test_lrp_and_summary_default_to_epsilon_plus(net, x):
+    a = explain(net, x, "lrp", target=1, device="cpu", dtype=D)
+    b = engine.explain(net, x, preset="epsilon-plus", target=1, device="cpu", dtype=D)
+    assert a.preset == "epsilon-plus" and torch.equal(a.relevance, b.relevance)

@@ -72,18 +72,28 @@ def _call(func: Callable, name: str, model: Any, x: Tensor, target: Any, options
     return result
 
 
-def explain(model: Any, x: Tensor, method: str = "lrp", preset: str | None = "epsilon-plus", target: Any = None,
+#: the preset of LRP (and a summary's LRP part) when none is given
+DEFAULT_PRESET = "epsilon-plus"
+_UNSET: Any = object()
+
+
+def explain(model: Any, x: Tensor, method: str = "lrp", preset: str | None = _UNSET, target: Any = None,
             **options: Any):
     """Explain ``model`` at ``x`` with ``method``; returns an ``engine.Explanation`` (relevance shaped like x).
 
     ``method="lrp"``: ``engine.explain`` with ``preset`` and its options, unchanged. Other methods take their
-    own options (see ``methods.<name>``); ``preset`` applies to LRP only and is ignored by them. Tjoa et al.'s
+    own options (see ``methods.<name>``); ``preset`` applies to LRP (and a summary's LRP part) only: another
+    method given one refuses it (default: ``DEFAULT_PRESET`` for LRP). Tjoa et al.'s
     ``filter`` / ``filter_range`` / ``filter_per_channel`` apply to every method's map (at the input).
     ``method="summary"``: ``methods`` (default LRP, guided backprop, Grad-CAM++), ``weights``,
     ``normalisation`` ("rank" or "max-abs"), ``absolute``, ``method_options`` ({method: {option: value}}),
     and the shared ``mask``, ``device``, ``dtype``.
     """
     name = canonical(method)
+    if name not in ("lrp", "summary") and preset is not _UNSET and preset is not None:
+        raise InputError(f"preset={preset!r} has no effect with the method {name} (presets are compositions of "
+                         "LRP rules); leave it out, or use method='lrp'.")
+    preset = DEFAULT_PRESET if preset is _UNSET else preset
     if name == "lrp":
         from ..engine import explain as lrp_explain
 
@@ -110,7 +120,8 @@ def _summary(model: Any, x: Tensor, preset: str | None, target: Any, methods: Se
     choice("normalisation", normalisation, SUMMARY_NORMALISATIONS)
     flag("absolute", absolute)
     per = _per_method(method_options, names)
-    explanations = [explain(model, x, n, preset, target, **{**shared, **per.get(n, {})}) for n in names]
+    explanations = [explain(model, x, n, preset if n == "lrp" else None, target, **{**shared, **per.get(n, {})})
+                    for n in names]
     return summary_of(explanations, weights, normalisation, absolute)
 
 
