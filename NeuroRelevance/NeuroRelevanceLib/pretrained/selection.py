@@ -9,7 +9,8 @@ preset the rule picks there, and that preset's mean mass accuracy in the true ma
 1 - accuracy, then the lower seed). The selection record names the candidates, their scores, the subjects
 scored and the rule, and is written into the card's ``training.selection``. For the kept run only,
 ``benchmarks/bench_groundtruth.py --write-evidence`` then chooses the LRP preset on the development subjects
-(validation and test split) and measures it, once, on the card's fresh held-out cohort (``training.held_out_cohort``), which no choice has seen.
+(validation and test split) and measures it, once, on the card's fresh held-out cohort
+(``training.held_out_cohort``), which no choice has seen.
 """
 from __future__ import annotations
 
