@@ -70,6 +70,8 @@ def test_the_cards_preset_is_checked_once_resolved(scene, loaded):
     (dict(filter="none", filter_placement="every-layer"), "filter_placement="),
     (dict(method="gradient", alpha=2.0), "alpha="),
     (dict(method="gradcam", alpha=2.0), "alpha="),
+    (dict(method="gradient", preset="deep-taylor"), "preset="),
+    (dict(method="gradcam++", preset="epsilon"), "preset="),
     (dict(preset="alpha2-beta1", alpha=3.0, rules={}), "alpha="),
 ])
 def test_logic_refuses_other_options_without_effect(scene, loaded, settings, option):
@@ -163,3 +165,16 @@ def test_the_web_session_runs_with_hidden_controls_moved(scene, tmp_path):
         assert s.filter_placement == "input" and s.engine_params.get("epsilon") == 1e-6
     finally:
         web.close()
+
+
+def test_a_method_without_presets_runs_without_the_cards_preset(scene, loaded):
+    """The card's recommended preset is an LRP choice: another method neither gets it nor records it."""
+    run = RelevanceLogic(scene).run([scan_volume(scene)], loaded, method="gradient")
+    assert run.job.settings.preset is None and run.record["preset"] is None
+    assert "alpha1-beta0" not in run.node.GetName()
+
+
+def test_the_panel_sends_no_preset_with_a_method_without_presets(scene, loaded):
+    sent = panel.run_settings(**_panel(method="gradcam", preset="deep-taylor"))
+    assert sent["preset"] is None
+    RelevanceLogic(scene).prepare([scan_volume(scene)], loaded, **sent)

@@ -69,9 +69,11 @@ class Settings:
         return method_label(self.method, self.preset, self.alpha)
 
     def resolve(self, card) -> Settings:
-        """Fill what the card decides: the preset, when none is given, is the card's recommended one
-        (then checked: an option without effect with that preset is refused)."""
-        if self.preset is None:
+        """Fill what the card decides: the preset of an LRP run (lrp, summary), when none is given, is the
+        card's recommended one (then checked: an option without effect with that preset is refused)."""
+        from .explanation.keywords import LRP_METHODS
+
+        if self.preset is None and self.method in LRP_METHODS:   # an LRP choice: other methods take no preset
             self.preset = card.recommended_preset
         self.check_effect()
         return self

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import vocabulary as _vocabulary
 from .engine import presets as _presets
+from .explanation.keywords import LRP_METHODS
 from .vocabulary import NO_ATLAS, NO_FILTER, PREDICTED, library_filter  # noqa: F401 - the widgets' words
 from .windowing import DEFAULT_THRESHOLD  # noqa: F401 - the display threshold every front end starts from
 
@@ -60,7 +61,7 @@ def run_settings(*, method: str, preset: str, target: str | None, filter_type: s
     (``jobs.Settings.check_effect``) refuses only what a console or command-line user typed.
     """
     active = active_controls(method, preset, filter_type)
-    settings = dict(method=method, preset=preset,
+    settings = dict(method=method, preset=preset if method in LRP_METHODS else None,
                     target=None if target in (None, "", PREDICTED) else target,
                     filter=library_filter(filter_type), opacity=float(opacity),
                     threshold=float(threshold), positive_only=bool(positive_only),

@@ -119,8 +119,8 @@ def _options(*options: Option) -> dict[str, Option]:
 
 #: every run option, by the keyword name of ``RelevanceLogic.prepare``/``run`` (and the web page's state)
 OPTIONS: dict[str, Option] = _options(
-    Option("method", str, "explanation method: lrp uses the preset and the rule parameters, the other methods "
-           "ignore them (docs/methods.md)", "lrp",
+    Option("method", str, "explanation method: lrp uses the preset and the rule parameters; the other methods "
+           "take neither (docs/methods.md)", "lrp",
            choices=("lrp", "gradient", "gradient_x_input", "smoothgrad", "integrated_gradients",
                     "guided_backprop", "gradcam", "gradcam++", "guided_gradcam"),
            flag="--method", slicer="method", label="Method"),
@@ -229,6 +229,11 @@ def check_without_effect(method: str, preset: str | None, given: dict[str, Any],
         if filter_placement != option("filter_placement").library_default:
             raise InputError(f"{label('filter_placement')} {filter_placement} has no effect without a filter; "
                              "choose a filter (--filter / filter= pass or clamp), or leave the placement out.")
+    from .explanation.keywords import LRP_METHODS
+
+    if preset is not None and method not in LRP_METHODS:
+        raise InputError(f"{label('preset')} {preset} has no effect with the method {method} (presets are "
+                         "compositions of LRP rules); leave it out, or choose the lrp method.")
     alpha = given.get("alpha")
     if alpha is not None and method != "lrp":
         raise InputError(f"{label('alpha')} {alpha:g} has no effect with the method {method} (α belongs to LRP's "
