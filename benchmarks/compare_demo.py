@@ -19,7 +19,6 @@ import json
 import sys
 from pathlib import Path
 
-
 #: the card's subject selection scored here (pretrained.heldout.SPLITS)
 SPLIT = "held_out"
 
