@@ -291,3 +291,25 @@ def test_field_names_with_line_breaks_stay_on_one_line(card):
     with pytest.raises(InputError) as info:
         card_from_dict(card)
     assert "\n" not in str(info.value) and "\r" not in str(info.value)
+
+
+def test_scale_normalisation_takes_a_high_percentile_only():
+    card_from_dict(_set(_base(), "input.normalization", {"type": "scale", "high": 99, "mask": "nonzero"}))
+    card_from_dict(_set(_base(), "input.normalization", {"type": "scale"}))
+    _refused(_set(_base(), "input.normalization", {"type": "scale", "low": 1, "high": 99}),
+             "input.normalization.low", "percentile")
+    for high in (0, -1, 101, "99", float("nan")):
+        _refused(_set(_base(), "input.normalization", {"type": "scale", "high": high}), "input.normalization.high")
+
+
+def test_scale_floor_is_a_fraction_below_one_and_only_for_scale():
+    card_from_dict(_set(_base(), "input.normalization", {"type": "scale", "high": 99, "floor": 0.4}))
+    for floor in (-0.1, 1.0, "0.4", float("nan")):
+        _refused(_set(_base(), "input.normalization", {"type": "scale", "floor": floor}), "input.normalization.floor")
+    _refused(_set(_base(), "input.normalization", {"type": "percentile", "floor": 0.4}), "floor", "scale")
+
+
+def test_scale_invert_is_a_boolean_and_only_for_scale():
+    card_from_dict(_set(_base(), "input.normalization", {"type": "scale", "invert": True}))
+    _refused(_set(_base(), "input.normalization", {"type": "scale", "invert": 1}), "input.normalization.invert")
+    _refused(_set(_base(), "input.normalization", {"type": "zscore", "invert": True}), "invert", "scale")

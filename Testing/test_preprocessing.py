@@ -6,7 +6,14 @@ from conftest import oblique_grid
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.geometry import Grid
 from NeuroRelevanceLib.models import card_from_dict
-from NeuroRelevanceLib.preprocessing import model_grid, normalize, orientation_directions, prepare_input, resample
+from NeuroRelevanceLib.preprocessing import (
+    box_bounds,
+    model_grid,
+    normalize,
+    orientation_directions,
+    prepare_input,
+    resample,
+)
 
 
 def _ras_of_voxels(grid):
@@ -146,3 +153,51 @@ def test_zb_box_pins_masked_zeros_so_they_get_no_relevance():
     assert boxed.relevance[torch.from_numpy(~inside)].abs().max() == 0 and boxed.relevance.abs().sum() > 0
     ranged = explain(net, xt, preset="epsilon-gamma-box", target=target, dtype=torch.float64, low=-1.0, high=2.0)
     assert ranged.relevance[torch.from_numpy(~inside)].abs().sum() > 0
+
+
+def test_scale_normalisation_anchors_at_raw_zero_so_tissue_composition_does_not_move_it():
+    """'scale' divides by the `high` percentile and clips to [0, 1]: a raw 0 stays 0, so adding dark voxels
+    (more CSF) leaves every other voxel's value alone, where 'percentile' moves them all (its low anchor)."""
+    rng = np.random.default_rng(0)
+    tissue = rng.uniform(0.6, 1.0, 1000)
+    more_csf = np.concatenate([tissue, np.full(300, 0.3)])
+    spec = {"type": "scale", "high": 99.0, "mask": "nonzero"}
+    a, b = normalize(tissue, spec), normalize(more_csf, spec)
+    assert np.allclose(a, b[:1000], atol=2e-3)              # the anchor is in the bright tissue
+    assert a.min() >= 0 and a.max() == 1 and np.isclose(a, np.clip(tissue / np.percentile(tissue, 99), 0, 1)).all()
+    p = {"type": "percentile", "low": 1.0, "high": 99.0, "mask": "nonzero"}
+    assert np.abs(normalize(tissue, p) - normalize(more_csf, p)[:1000]).max() > 0.1   # the lever it removes
+    with_background = normalize(np.array([0.0, -0.2, 0.5, 1.0]), spec)
+    assert with_background[0] == 0 and with_background[1] == 0
+    assert with_background.min() >= 0
+    assert np.isclose(normalize(np.array([0.0, 2.0, 4.0]), {"type": "scale", "high": 100.0})[1], 0.5)
+
+
+def test_scale_normalisation_keeps_the_zb_box_exact():
+    """Its values lie in [0, 1] with the background at 0, so box_bounds gives [0, 1] inside the brain."""
+    x = normalize(np.array([[[0.0, 0.4, 0.8, 1.2]]]), {"type": "scale", "high": 50.0, "mask": "nonzero"})
+    lo, hi = box_bounds(x[None, None], {"type": "scale", "mask": "nonzero"})
+    assert lo[0, 0, 0, 0, 0] == 0 and hi[0, 0, 0, 0, 0] == 0
+    assert (lo[0, 0][x != 0] == 0).all() and (hi[0, 0][x != 0] == 1).all()
+
+
+def test_scale_floor_maps_a_fixed_fraction_of_the_high_anchor_to_zero():
+    """'floor' f: x / top below f goes to 0 and [f, 1] stretches to [0, 1] -- a window fixed relative to the bright
+    tissue, so dark voxels (CSF) sit near 0 as with 'percentile', yet their share still moves nothing."""
+    rng = np.random.default_rng(1)
+    tissue = rng.uniform(0.6, 1.0, 1000)
+    spec = {"type": "scale", "high": 99.0, "floor": 0.4, "mask": "nonzero"}
+    top = np.percentile(tissue, 99)
+    assert np.allclose(normalize(tissue, spec), np.clip((tissue / top - 0.4) / 0.6, 0, 1), atol=1e-6)
+    more_csf = np.concatenate([tissue, np.full(300, 0.3)])
+    assert np.allclose(normalize(more_csf, spec)[:1000], normalize(tissue, spec), atol=2e-3)
+    assert (normalize(more_csf, spec)[1000:] == 0).all()
+
+
+def test_scale_invert_turns_dark_tissue_bright_and_keeps_the_background_at_zero():
+    """'invert': 1 - the scaled value inside the data (CSF bright, white matter dark); outside stays 0."""
+    a = np.array([0.0, 0.3, 0.6, 1.0, 0.0])
+    plain = normalize(a, {"type": "scale", "high": 100.0, "floor": 0.25, "mask": "nonzero"})
+    inverted = normalize(a, {"type": "scale", "high": 100.0, "floor": 0.25, "mask": "nonzero", "invert": True})
+    assert inverted[0] == 0 and inverted[-1] == 0
+    assert np.allclose(inverted[1:4], 1 - plain[1:4]) and inverted[1] > inverted[2] > inverted[3]

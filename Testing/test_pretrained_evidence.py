@@ -152,10 +152,11 @@ def test_brain_age_card_records_the_focal_age_cohort():
     assert options["params"].age_pattern == "focal" and options["params"].pattern == "compact"
     assert options["skull_strip"]
     assert generator_options(model_card_path("ad_cnn"))["params"].age_pattern == "frontoparietal"
-    # the stronger focal loss and the training-time intensity jitter it was trained with are recorded
-    raw = card_json(path)["training"]
-    assert options["params"].age_loss_at_90 == raw["cohort"]["age_loss_at_90"] == 0.8
-    assert raw["options"]["intensity_jitter"] == 0.05
+    # the stronger focal loss is recorded; the input is the inverted 'scale' normalisation, without jitter
+    raw = card_json(path)
+    assert options["params"].age_loss_at_90 == raw["training"]["cohort"]["age_loss_at_90"] == 0.8
+    assert raw["training"]["options"]["intensity_jitter"] == 0.0
+    assert raw["input"]["normalization"] == {"type": "scale", "mask": "nonzero", "high": 99.0, "invert": True}
 
 
 def test_generator_options_follow_the_recorded_age_loss(tmp_path):

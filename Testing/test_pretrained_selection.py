@@ -51,3 +51,33 @@ def test_brain_age_card_records_a_selection_made_on_validation_subjects_only():
     assert record["fold_spread"] == [min(c["fold"] for c in candidates), max(c["fold"] for c in candidates)]
     for c in candidates:   # the same rule as the evidence: the fold is the rule's preset's mass over chance
         assert c["fold"] == pytest.approx(c["mass_accuracy"] / c["chance"], rel=0.01)
+
+
+def test_kept_run_recommends_the_validation_rule_preset_until_the_held_out_evidence_is_written():
+    """A freshly trained card recommends a placeholder preset; the kept run must recommend the preset the rule picked
+    on validation, with a reason that says it is validation evidence, not held-out evidence."""
+    from NeuroRelevanceLib.pretrained.selection import validation_recommendation
+
+    score = {"train_seed": 2, "preset": "epsilon-gamma-box", "mass_accuracy": 0.2371, "chance": 0.0388,
+             "fold": 6.111, "min_subject_fold": 5.28, "validation_mae": 4.1}
+    entry = validation_recommendation(score)
+    assert entry["recommended_preset"] == "epsilon-gamma-box"
+    reason = entry["recommendation_reason"]
+    assert reason.startswith("epsilon-gamma-box: 0.24 of the positive relevance")
+    assert "6.1× chance 0.039" in reason and "5.3× on the weakest" in reason and "validation subjects" in reason
+    from NeuroRelevanceLib.panel import recommendation_text
+
+    card = type("Card", (), {"recommended_preset": entry["recommended_preset"], "recommendation_reason": reason})
+    shown = recommendation_text(card)                  # the panel line says the figure is not a held-out one
+    assert "no held-out figure yet" in shown and "chosen on the validation subjects" in shown
+
+
+def test_bundled_brain_age_card_recommends_its_selection_preset_when_it_has_no_evidence():
+    card = json.loads(model_card_path("brain_age_resnet").read_text())
+    if "evidence" in card:
+        pytest.skip("held-out evidence recorded: the evidence tests check the recommendation")
+    record = card["training"]["selection"]
+    kept = next(c for c in record["candidates"] if c["train_seed"] == record["selected_train_seed"])
+    assert card["recommended_preset"] == kept["preset"]
+    reason = card["recommendation_reason"]
+    assert reason.startswith(kept["preset"] + ":") and "validation" in reason

@@ -6,7 +6,7 @@ Train the candidates with the same recipe and cohort and different training seed
     for s in 0 1 2 3 4; do
       .venv/bin/python scripts/train_demo_models.py --out /tmp/cand/seed-$s --train-seed $s \\
           --models brain_age_resnet --pattern compact --skull-strip --age-pattern focal \\
-          --age-loss 0.8 --age-jitter 0.05 --epochs 6 24 40 --threads 1
+          --age-loss 0.8 --t1-normalization scale --t1-invert --epochs 6 24 40 --threads 1
     done
     .venv/bin/python scripts/select_demo_seed.py /tmp/cand/seed-*          # into NeuroRelevanceLib/pretrained/
     .venv/bin/python benchmarks/bench_groundtruth.py --card brain_age_resnet --write-evidence   # then once

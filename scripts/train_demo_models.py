@@ -17,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "NeuroRelevance" / "NeuroRelevanceLib" / "pretrained"
+T1_BOUNDS = {"percentile": {"low": 1.0, "high": 99.0}, "scale": {"high": 99.0}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lesion-subjects", type=int, default=60, help="lesion cohort size")
     parser.add_argument("--epochs", type=int, nargs=3, default=(6, 12, 40), metavar=("AD", "AGE", "LESION"))
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
-    parser.add_argument("--t1-normalization", choices=("percentile", "zscore"), default="percentile",
-                        help="intensity normalisation of the T1 models' input")
+    parser.add_argument("--t1-normalization", choices=("percentile", "zscore", "scale"), default="percentile",
+                        help="intensity normalisation of the T1 models' input (non-zero voxels): percentile 1-99 to "
+                             "[0, 1]; zscore; scale = [0, 99th percentile] to [0, 1], its low anchor a raw 0 "
+                             "(the shipped brain-age model)")
     parser.add_argument("--activation-l1", type=float, default=0.0,
                         help="AD model: weight of the L1 penalty on its last feature maps")
     parser.add_argument("--age-l1", type=float, default=0.0,
@@ -54,8 +57,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="brain-age model: random global scale and offset (uniform within +-this) of each "
                              "training scan's brain intensities, so the normalisation's age-dependent shift "
                              "carries no age")
+    parser.add_argument("--age-origin", type=float, default=None,
+                        help="brain-age model: fix the head's bias at this age (years) instead of training it from "
+                             "the mean age; 20 = where the generator's age effects are zero")
     parser.add_argument("--skull-strip", action="store_true",
                         help="T1 cohort: zero everything outside the brain mask (default keeps the scalp)")
+    parser.add_argument("--t1-floor", type=float, default=0.0,
+                        help="with --t1-normalization scale: the fraction of the 99th percentile mapped to 0")
+    parser.add_argument("--t1-invert", action="store_true",
+                        help="with --t1-normalization scale: 1 - the scaled value in the brain (dark tissue bright)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
 
@@ -68,9 +78,12 @@ def main(argv: list[str] | None = None) -> int:
                         ad_channels=args.ad_channels, ad_pool=args.ad_pool,
                         pattern=args.pattern, skull_strip=args.skull_strip, age_pattern=args.age_pattern,
                         age_l1=args.age_l1, age_loss_at_90=args.age_loss, age_jitter=args.age_jitter,
+                        age_origin=args.age_origin,
                         train_seed=args.train_seed,
                         t1_normalization={"type": args.t1_normalization, "mask": "nonzero"}
-                        | ({"low": 1.0, "high": 99.0} if args.t1_normalization == "percentile" else {}))
+                        | T1_BOUNDS.get(args.t1_normalization, {})
+                        | ({"floor": args.t1_floor} if args.t1_floor else {})
+                        | ({"invert": True} if args.t1_invert else {}))
     print(json.dumps(metrics, indent=2))
     return 0
 

@@ -162,8 +162,15 @@ def normalizer(array: np.ndarray, spec: dict | None) -> Callable[[np.ndarray], n
 
         def scale(a: np.ndarray) -> np.ndarray:
             return np.clip((a - plo) / ((phi - plo) or 1.0), 0.0, 1.0)
+    elif kind == "scale":   # the low anchor is a raw 0, so no tissue's share of the scan moves it
+        top = float(np.percentile(values, spec.get("high", 99.0))) or 1.0
+        floor, invert = float(spec.get("floor", 0.0)), bool(spec.get("invert", False))
+
+        def scale(a: np.ndarray) -> np.ndarray:
+            out = np.clip((a / top - floor) / (1.0 - floor), 0.0, 1.0)
+            return 1.0 - out if invert else out
     else:
-        raise InputError(f"Unknown normalisation '{kind}'; use none, zscore, minmax or percentile.")
+        raise InputError(f"Unknown normalisation '{kind}'; use none, zscore, minmax, percentile or scale.")
 
     def apply(a: np.ndarray) -> np.ndarray:
         a = np.asarray(a, dtype=np.float32)
@@ -175,10 +182,13 @@ def normalizer(array: np.ndarray, spec: dict | None) -> Callable[[np.ndarray], n
 
 
 def normalize(array: np.ndarray, spec: dict | None) -> np.ndarray:
-    """Intensity normalisation named by a card: none, zscore, minmax or percentile.
+    """Intensity normalisation named by a card: none, zscore, minmax, percentile or scale.
 
     ``{"type": "zscore", "mask": "nonzero"}`` uses only voxels != 0 for the statistics (and keeps
-    the background at 0); ``percentile`` maps ``[low, high]`` percentiles (default 1, 99) to [0, 1].
+    the background at 0); ``percentile`` maps ``[low, high]`` percentiles (default 1, 99) to [0, 1];
+    ``scale`` maps ``[floor × high percentile, high percentile]`` (defaults 0, 99) to [0, 1], clipped: its low
+    anchor is a fixed fraction of the high one, not a percentile, so a change in one tissue's share of the scan
+    (more CSF with age) moves no other voxel; ``"invert": true`` gives ``1 -`` that (dark tissue bright).
     """
     return normalizer(array, spec)(array)
 

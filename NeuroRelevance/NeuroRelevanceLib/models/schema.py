@@ -17,7 +17,7 @@ from ..engine import presets as _presets
 OUTPUT_TYPES = ("classification", "regression", "segmentation")
 #: choices of the card field ``input.normalization.type`` (what the model expects of its input); not the map
 #: normalisation of ``method="summary"`` (``methods.SUMMARY_NORMALISATIONS``)
-INPUT_NORMALIZATIONS = ("none", "zscore", "minmax", "percentile")
+INPUT_NORMALIZATIONS = ("none", "zscore", "minmax", "percentile", "scale")
 MASKS = ("nonzero", "none")
 #: the largest input grid a card may ask for (voxels per channel): 512³
 MAX_VOXELS = 512 ** 3
@@ -28,7 +28,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
          "training", "ground_truth"),
     "architecture": ("class", "kwargs"),
     "input": ("channels", "shape", "spacing", "orientation", "origin", "normalization"),
-    "input.normalization": ("type", "mask", "low", "high"),
+    "input.normalization": ("type", "mask", "low", "high", "floor", "invert"),
     "output": ("type", "classes", "units", "range"),
 }
 _AXES = {"R": 0, "L": 0, "A": 1, "P": 1, "S": 2, "I": 2}
@@ -108,7 +108,7 @@ def _normalization_problems(norm: Any) -> list[str]:
         problems.append(f'"input.normalization.type" must be one of {INPUT_NORMALIZATIONS}, not {str(kind)[:30]!r}')
     if norm.get("mask", "none") not in MASKS:
         problems.append(f'"input.normalization.mask" must be one of {MASKS}, not {str(norm.get("mask"))[:30]!r}')
-    bounds = {k: norm[k] for k in ("low", "high") if k in norm}
+    bounds = {k: norm[k] for k in ("low", "high") if k in norm and not (k == "high" and kind == "scale")}
     if bounds and kind != "percentile":
         problems.append(f'"input.normalization.{next(iter(bounds))}" only applies to type "percentile"')
     elif kind == "percentile":
@@ -116,6 +116,16 @@ def _normalization_problems(norm: Any) -> list[str]:
         if not (_number(low) and _number(high) and 0 <= low < high <= 100):
             problems.append('"input.normalization.low"/"high" must be percentiles with '
                             f"0 <= low < high <= 100, not low={low!r}, high={high!r}")
+    elif kind == "scale" and not (_number(high := norm.get("high", 99.0)) and 0 < high <= 100):
+        problems.append(f'"input.normalization.high" must be a percentile with 0 < high <= 100, not {high!r}')
+    if "floor" in norm and kind != "scale":
+        problems.append('"input.normalization.floor" only applies to type "scale"')
+    elif kind == "scale" and not (_number(floor := norm.get("floor", 0.0)) and 0 <= floor < 1):
+        problems.append(f'"input.normalization.floor" must be a fraction with 0 <= floor < 1, not {floor!r}')
+    if "invert" in norm and kind != "scale":
+        problems.append('"input.normalization.invert" only applies to type "scale"')
+    elif not isinstance(norm.get("invert", False), bool):
+        problems.append(f'"input.normalization.invert" must be true or false, not {str(norm["invert"])[:20]!r}')
     return problems
 
 

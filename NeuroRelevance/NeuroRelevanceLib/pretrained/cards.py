@@ -58,14 +58,15 @@ _INTENDED_USE = {
                          "regressor on synthetic T1 brains whose age effects are known (grey-matter "
                          "thinning, ventricle growth)."),
         "limitations": ("Synthetic-data demo, not for clinical use: trained and tested only on generated "
-                        "brains; the age it predicts for a real scan means nothing. Its heatmaps are "
-                        "not validated localisers: on its fresh held-out cohort (21 controls that no choice "
-                        "has seen) the recommended preset puts its positive relevance in the age-effect regions "
-                        "at about 5.5× chance, just above the 5× bar (4.8× on the weakest subject; the regions "
-                        "are 4 % of the brain; the true change blurred by one voxel reaches 15×). The run was "
-                        "kept as the best of five training seeds judged on the validation subjects only "
-                        "(2.6-5.8× chance there, median 2.9×): a typical run of this recipe reaches about 3×, "
-                        "and the recipe itself was tuned earlier on the former test subjects (docs/pretrained.md).")},
+                        "brains; the age it predicts for a real scan means nothing. Its input is the T1 with "
+                        "inverted contrast (CSF and tissue loss bright), because LRP credits bright input voxels "
+                        "and the age evidence is tissue loss. Its heatmaps are not validated localisers: on "
+                        "development subjects (the validation and test splits of its cohort, on which this "
+                        "recipe was chosen) five training runs put their recommended preset's positive relevance "
+                        "in the age-effect regions (4 % of the brain) at 5.1-7.9× chance (median 6.5×); this "
+                        "run, kept as the best of the five on the validation subjects, reaches 8.3× there (3.0× "
+                        "on its weakest subject) and 6.5× over both splits. No untouched subject has scored "
+                        "this recipe yet (docs/pretrained.md).")},
     "lesion_unet": {
         "intended_use": ("Research and teaching demo of NeuroRelevance: relevance maps of a lesion segmenter "
                          "on synthetic perfusion/diffusion scans (ADC, rCBF, rCBV, Tmax) whose lesions are "
@@ -79,10 +80,11 @@ _HELD_OUT_DEFAULT = ("test subjects never used for training or model selection; 
                      "ground-truth figure is measured on the fresh cohort training.held_out_cohort (evidence.held_out)")
 #: where the test subjects did inform a choice, the card says which
 _HELD_OUT = {"brain_age_resnet": ("test subjects never used for training or for choosing the training seed (chosen on "
-                                  "validation subjects); the recipe (age loss 0.8, jitter 0.05) was tuned earlier on "
-                                  "their ground-truth scores, and the LRP preset is chosen on them and the validation "
-                                  "subjects (evidence.development); its ground-truth figure is measured on the fresh "
-                                  "cohort training.held_out_cohort (evidence.held_out), see limitations")}
+                                  "validation subjects); the recipe (age loss 0.8, inverted input) was chosen on "
+                                  "their and the validation subjects' ground-truth scores, and the LRP preset is "
+                                  "chosen on them and the validation subjects (evidence.development), so they are "
+                                  "development data; its ground-truth figure is measured on the fresh cohort "
+                                  "training.held_out_cohort (evidence.held_out), see limitations")}
 
 _OUTPUTS: dict[str, dict[str, Any]] = {
     "ad_cnn": {"type": "classification", "classes": ["control", "AD"], "units": ""},

@@ -57,9 +57,9 @@ def card_json(card_path: str | Path) -> dict:
 
 
 def input_bounds(card: ModelCard) -> tuple[float, float] | None:
-    """The input range the card's normalisation guarantees ((0, 1) for percentile/minmax), else None."""
+    """The input range the card's normalisation guarantees ((0, 1) for percentile/minmax/scale), else None."""
     kind = card.input.normalization.get("type")
-    return (0.0, 1.0) if kind in ("percentile", "minmax") else None
+    return (0.0, 1.0) if kind in ("percentile", "minmax", "scale") else None
 
 
 def generator_options(card_path: str | Path) -> dict:

@@ -48,6 +48,16 @@ def select(scores: list[dict[str, Any]]) -> dict[str, Any]:
     return max(scores, key=lambda s: (s["fold"], -(s["validation_mae"] or 0.0), -s["train_seed"]))
 
 
+def validation_recommendation(score: dict[str, Any]) -> dict[str, str]:
+    """The kept run's ``recommended_preset`` and ``recommendation_reason`` from its validation score, until
+    ``benchmarks/bench_groundtruth.py --write-evidence`` replaces them with the held-out evidence."""
+    reason = (f"{score['preset']}: {score['mass_accuracy']:.2f} of the positive relevance in the brain lies in the "
+              f"true mask on the validation subjects ({score['fold']:.1f}× chance {score['chance']:.3f}, "
+              f"{score['min_subject_fold']:.1f}× on the weakest), no held-out figure yet; chosen on the "
+              "validation subjects by the evidence rule")
+    return {"recommended_preset": score["preset"], "recommendation_reason": reason}
+
+
 def selection_record(name: str, scores: list[dict[str, Any]], val_range: list[int],
                      min_age: float) -> dict[str, Any]:
     """What the card records: candidates with their validation scores, the subjects, the rule, the choice."""
@@ -67,7 +77,8 @@ def selection_record(name: str, scores: list[dict[str, Any]], val_range: list[in
 def select_candidate(name: str, candidates: list[str | Path], out_dir: str | Path, *, min_age: float = 50.0,
                      log: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Score each candidate folder's ``<name>.json`` on validation, copy the kept one's card and
-    weights into ``out_dir`` with the selection record in ``training.selection``; return the record."""
+    weights into ``out_dir`` with the selection record in ``training.selection`` and the validation rule's preset
+    as its recommendation (:func:`validation_recommendation`); return the record."""
     from .cards import _INTENDED_USE
     from .heldout import card_json
 
@@ -91,6 +102,8 @@ def select_candidate(name: str, candidates: list[str | Path], out_dir: str | Pat
     card = card_json(chosen / f"{name}.json")
     card.update(_INTENDED_USE[name])   # the limitations as cards.py words them now (they cite the selection)
     card["training"]["selection"] = record
+    card.pop("evidence", None)         # evidence of another run, if any, never travels with these weights
+    card.update(validation_recommendation(next(s for s in scores if s["train_seed"] == record["selected_train_seed"])))
     (out / f"{name}.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     say(f"kept seed {record['selected_train_seed']} -> {out / (name + '.json')}")
     return record

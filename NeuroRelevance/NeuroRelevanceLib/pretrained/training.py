@@ -178,7 +178,8 @@ def train_ad_cnn(data: T1Data, seed: int = 0, epochs: int = 6,
 
 def train_brain_age(data: T1Data, seed: int = 0, epochs: int = 12,
                     log: Callable[[str], None] | None = print,
-                    activation_l1: float = 0.0, intensity_jitter: float = 0.0) -> tuple[nn.Module, dict]:
+                    activation_l1: float = 0.0, intensity_jitter: float = 0.0,
+                    age_origin: float | None = None) -> tuple[nn.Module, dict]:
     """Train the PreActResNet3d brain-age regressor (output in years); return it and metrics.
 
     ``intensity_jitter`` > 0 rescales each training scan's brain voxels by a random global affine map
@@ -187,14 +188,20 @@ def train_brain_age(data: T1Data, seed: int = 0, epochs: int = 12,
 
     ``activation_l1`` > 0 adds that weight times the mean of the last (rectified) feature maps to the
     loss: the head's bias carries the mean age and the features fire only where the evidence is.
+
+    ``age_origin`` (years): the head's bias is fixed there (not trained) instead of starting at the training
+    mean; at the age where the generator's age effects are zero (20) the features carry only ``age - 20``,
+    the size of the atrophy, rather than a deviation from the mean in both signs.
     """
     tr, va, te = (list(s) for s in (data.split.train, data.split.val, data.split.test))
     mean, sd = float(data.age[tr].mean()), float(data.age[tr].std())
     model = nets.build("PreActResNet3d", seed=seed, **AGE_KWARGS).to(_device())
     with torch.no_grad():  # start at the mean age, scale the head to years
         head = cast(nn.Linear, model.head)
-        head.bias.fill_(mean)
+        head.bias.fill_(mean if age_origin is None else float(age_origin))
         head.weight.mul_(sd)
+    if age_origin is not None:
+        head.bias.requires_grad_(False)
     features: list[torch.Tensor] = []
     hook = cast(nn.Module, model.bn_final).register_forward_hook(lambda m, i, o: features.append(F.relu(o)))
 
@@ -213,12 +220,14 @@ def train_brain_age(data: T1Data, seed: int = 0, epochs: int = 12,
                      augment=jitter_intensity(intensity_jitter) if intensity_jitter > 0 else None)
     finally:
         hook.remove()
+        head.bias.requires_grad_(True)
     metrics = regression_metrics(predict(model, data.x[te]), data.age[te])
     metrics["validation_mae"] = regression_metrics(predict(model, data.x[va]), data.age[va])["mae"]
     metrics.update(n_test=len(te), n_val=len(va), n_train=len(tr))
     return model.cpu().eval(), {"metrics": metrics, "fit": result,
                                 "options": {"activation_l1": activation_l1,
-                                            "intensity_jitter": intensity_jitter}}
+                                            "intensity_jitter": intensity_jitter,
+                                            "age_origin": age_origin}}
 
 
 def jitter_intensity(amount: float):
@@ -292,7 +301,7 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
               pattern: str = "ribbon", skull_strip: bool = False,
               age_pattern: str = "frontoparietal", age_l1: float = 0.0,
               age_loss_at_90: float | None = None, age_jitter: float = 0.0,
-              train_seed: int | None = None,
+              age_origin: float | None = None, train_seed: int | None = None,
               log: Callable[[str], None] | None = print) -> dict[str, dict]:
     """Generate the cohorts, train the requested demo models and write ``<name>.json`` +
     ``<name>.safetensors`` into ``out_dir``; return each model's metrics.
@@ -320,7 +329,7 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
             say(f"  held-out: {info['metrics']}")
         if "brain_age_resnet" in models:
             say("training brain_age_resnet (PreActResNet3d, age in years)")
-            model, info = train_brain_age(t1, train_seed, epochs[1], log, age_l1, age_jitter)
+            model, info = train_brain_age(t1, train_seed, epochs[1], log, age_l1, age_jitter, age_origin)
             write_model("brain_age_resnet", model, info, t1, out_dir, train_seed)
             out["brain_age_resnet"] = info["metrics"]
             say(f"  held-out: {info['metrics']}")
