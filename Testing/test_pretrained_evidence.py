@@ -35,6 +35,20 @@ def test_rule_falls_back_to_the_highest_mass_and_says_so():
     assert preset == "b" and f"no preset reaches {FOLD:g}× chance" in reason
 
 
+def test_rule_never_recommends_a_preset_whose_maps_do_not_conserve():
+    """A preset above the bar whose map sums to several times the explained value (alpha2-beta1 on a retrained
+    ad_cnn: conservation error 4.4) is not a decomposition of the decision: not recommendable, also not as the
+    fallback; the reason says that the stronger preset was left out and why."""
+    table, extra = _table({"a": (0.40, 4.4), "b": (0.25, 0.13), "c": (0.10, 0.4)}, chance=0.06)
+    preset, reason = recommend(table, extra)
+    assert preset == "b" and f"no preset that conserves reaches {FOLD:g}× chance" in reason, reason
+    assert "a (6.67× chance) does not conserve (error 4.4" in reason, reason
+    table, extra = _table({"a": (0.40, 4.4), "b": (0.35, 0.13)}, chance=0.06)
+    assert recommend(table, extra)[0] == "b"
+    table, extra = _table({"a": (0.40, 4.4), "b": (0.35, 1.5)}, chance=0.06)   # none conserves: the rule as before
+    assert recommend(table, extra)[0] == "b"
+
+
 def _mass_table(methods: dict, chance: float) -> pd.DataFrame:
     table = pd.DataFrame({m: {"mass_accuracy": v["mass_accuracy"]} for m, v in methods.items()}).T
     table.loc["chance"] = chance

@@ -53,6 +53,33 @@ def test_brain_age_card_records_a_selection_made_on_validation_subjects_only():
         assert c["fold"] == pytest.approx(c["mass_accuracy"] / c["chance"], rel=0.01)
 
 
+def _classifier(name: str, seed: int, fold: float, accuracy: float) -> dict:
+    return {"candidate": name, "train_seed": seed, "fold": fold, "validation_mae": None,
+            "validation_accuracy": accuracy, "subjects": [105, 129]}
+
+
+def test_select_ties_on_a_classifier_break_on_validation_accuracy_and_name_candidates_not_seeds():
+    """The same rule for the AD classifier: no MAE, so the validation error is 1 - accuracy; two recipes
+    with the same training seed (e.g. with and without intensity jitter) are distinct candidates."""
+    scores = [_classifier("seed-0", 0, 5.2, 0.96), _classifier("jitter-seed-0", 0, 5.2, 1.0),
+              _classifier("seed-1", 1, 5.1, 1.0)]
+    assert select(scores)["candidate"] == "jitter-seed-0"
+    assert select(scores[:1] + scores[2:])["candidate"] == "seed-0"
+
+
+def test_selection_record_on_the_development_split_names_its_ranges_and_the_kept_candidate():
+    from NeuroRelevanceLib.pretrained.selection import selection_record
+
+    scores = [_classifier("seed-0", 0, 5.2, 0.96), _classifier("jitter-seed-1", 1, 5.4, 1.0)]
+    record = selection_record("ad_cnn", scores, {"val": [104, 128], "test": [128, 160]}, 50.0,
+                              split="development")
+    assert record["split"] == "development"
+    assert record["split_ranges"] == {"val": [104, 128], "test": [128, 160]}
+    assert record["selected"] == "jitter-seed-1" and record["selected_train_seed"] == 1
+    assert [c["candidate"] for c in record["candidates"]] == ["seed-0", "jitter-seed-1"]
+    assert "development" in record["subjects_note"] and "held-out" in record["rule"]
+
+
 def test_kept_run_recommends_the_validation_rule_preset_until_the_held_out_evidence_is_written():
     """A freshly trained card recommends a placeholder preset; the kept run must recommend the preset the rule picked
     on validation, with a reason that says it is validation evidence, not held-out evidence."""

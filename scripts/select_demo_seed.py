@@ -11,6 +11,11 @@ Train the candidates with the same recipe and cohort and different training seed
     .venv/bin/python scripts/select_demo_seed.py /tmp/cand/seed-*          # into NeuroRelevanceLib/pretrained/
     .venv/bin/python benchmarks/bench_groundtruth.py --card brain_age_resnet --write-evidence   # then once
 
+The AD model's candidates (training seeds, and the intensity jitter as a recipe option) are chosen on its
+development subjects, where its preset is chosen too (folder names identify the candidates):
+
+    .venv/bin/python scripts/select_demo_seed.py /tmp/adcnn/* --model ad_cnn --split development
+
 Each candidate is scored with the evidence's metric and rule on the validation controls
 (``pretrained.selection``); the kept run's card and weights are copied into ``--out`` with the
 candidates, their validation scores and the rule in the card's ``training.selection``.
@@ -33,13 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("candidates", nargs="+", type=Path, help="folders written by train_demo_models.py")
     parser.add_argument("--model", default="brain_age_resnet", choices=("ad_cnn", "brain_age_resnet", "lesion_unet"))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the kept card and weights go")
+    parser.add_argument("--split", choices=("val", "development"), default="val",
+                        help="subjects the candidates are scored on: validation, or development (validation and "
+                             "former test split, where the AD model's preset is chosen)")
     parser.add_argument("--min-age", type=float, default=50.0, help="brain-age model: subjects this old or older")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
-    record = select_candidate(args.model, args.candidates, args.out, min_age=args.min_age)
+    record = select_candidate(args.model, args.candidates, args.out, min_age=args.min_age, split=args.split)
     print(json.dumps(record, indent=2))
     return 0
 

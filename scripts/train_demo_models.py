@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="brain-age model: random global scale and offset (uniform within +-this) of each "
                              "training scan's brain intensities, so the normalisation's age-dependent shift "
                              "carries no age")
+    parser.add_argument("--ad-jitter", type=float, default=0.0,
+                        help="AD model: the same training-time intensity jitter (atrophy moves the "
+                             "normalisation too)")
     parser.add_argument("--age-origin", type=float, default=None,
                         help="brain-age model: fix the head's bias at this age (years) instead of training it from "
                              "the mean age; 20 = where the generator's age effects are zero")
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                         pattern=args.pattern, skull_strip=args.skull_strip, age_pattern=args.age_pattern,
                         age_l1=args.age_l1, age_loss_at_90=args.age_loss, age_jitter=args.age_jitter,
                         age_origin=args.age_origin,
-                        train_seed=args.train_seed,
+                        train_seed=args.train_seed, ad_jitter=args.ad_jitter,
                         t1_normalization={"type": args.t1_normalization, "mask": "nonzero"}
                         | T1_BOUNDS.get(args.t1_normalization, {})
                         | ({"floor": args.t1_floor} if args.t1_floor else {})

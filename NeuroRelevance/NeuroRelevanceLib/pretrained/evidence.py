@@ -19,9 +19,11 @@ card's fresh held-out cohort (``split="held_out"``, another generator seed) is s
 recorded figure. :func:`evidence_record` takes the choice from the development scores alone, so the
 held-out scores cannot change it.
 
-:func:`choose` is the rule: among the presets that put at least ``FOLD`` × chance of their positive
-relevance (inside the brain) into the true mask, the one that conserves best (smallest median
-conservation error); if none does, the one with the highest mass accuracy. The bar is on the *mean*
+:func:`choose` is the rule: among the presets whose maps conserve (median conservation error at most
+``MAX_CONSERVATION_ERROR``; all presets if none does) and that put at least ``FOLD`` × chance of their
+positive relevance (inside the brain) into the true mask, the one that conserves best (smallest median
+conservation error); if none does, the conserving one with the highest mass accuracy. A preset that
+passes the bar without conserving is named in the reason as left out. The bar is on the *mean*
 over the subjects (mean mass accuracy against mean chance); each method's weakest subject
 (``min_subject_fold``: the smallest per-subject mass accuracy / chance) is recorded beside it. The card
 records both score sets (``evidence.development``, ``evidence.held_out``), the preset and the reason in
@@ -41,6 +43,9 @@ import torch
 
 #: the recommended preset must put at least this multiple of chance into the true mask
 FOLD = 5.0
+#: a preset whose median conservation error exceeds this is not recommended (its maps do not add up to the
+#: explained value: not a decomposition of the decision), unless no preset conserves
+MAX_CONSERVATION_ERROR = 1.0
 OTHER_METHODS = ("gradient", "gradient_x_input", "guided_backprop", "gradcam", "gradcam++")
 SETUP = {  # model -> (subject selection, twin, what is explained in words); the mask: ground_truth.mask_labels
     "ad_cnn": ({"diagnosis": "AD"}, "ad", "AD-like atrophy, AD-like subjects, AD logit"),
@@ -54,8 +59,9 @@ DEVELOPMENT = "validation and former test split of the training cohort"
 PROTOCOL = (f"the preset is chosen on the development subjects ({DEVELOPMENT}, for every card) by the rule; "
             "then the fresh held-out cohort (training.held_out_cohort: same generator, another seed), which no "
             "training run, seed or preset choice has seen, is scored once; the choice is not revisited")
-RULE = (f"among presets with mean mass_accuracy >= {FOLD:g} x mean chance over the development subjects, the "
-        "smallest conservation error; else the highest mass_accuracy (min_subject_fold: the weakest subject's "
+RULE = (f"among presets with median conservation error <= {MAX_CONSERVATION_ERROR:g} (all, if none) and mean "
+        f"mass_accuracy >= {FOLD:g} x mean chance over the development subjects, the smallest conservation error; "
+        "else the highest mass_accuracy among those that conserve (min_subject_fold: the weakest subject's "
         "mass_accuracy / chance)")
 
 
@@ -160,14 +166,21 @@ def choose(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
     chance = float(table.loc["chance", "mass_accuracy"])
     rows = {m[4:]: (float(table.loc[m, "mass_accuracy"]), extra[m]["conservation_error"])
             for m in extra if m.startswith("lrp:")}
-    good = {p: v for p, v in rows.items() if v[0] >= fold * chance}
+    conserving = {p: v for p, v in rows.items() if v[1] <= MAX_CONSERVATION_ERROR} or rows
+    good = {p: v for p, v in conserving.items() if v[0] >= fold * chance}
     if good:
         preset = min(good, key=lambda p: (good[p][1], -good[p][0]))
         why = (f"of the presets that put at least {fold:g}× chance of their positive relevance in the true mask, "
                f"it conserves best")
     else:
-        preset = max(rows, key=lambda p: rows[p][0])
-        why = f"no preset reaches {fold:g}× chance; it puts the most positive relevance in the true mask"
+        preset = max(conserving, key=lambda p: conserving[p][0])
+        which = "preset that conserves" if len(conserving) < len(rows) else "preset"
+        why = f"no {which} reaches {fold:g}× chance; it puts the most positive relevance in the true mask"
+    left_out = [f"{p} ({v[0] / chance:.2f}× chance) does not conserve (error {v[1]:.2g} > "
+                f"{MAX_CONSERVATION_ERROR:g}: its map does not add up to the explained value), so it is not "
+                f"recommended" for p, v in rows.items() if p not in conserving and v[0] >= fold * chance]
+    if left_out:
+        why += "; " + "; ".join(left_out)
     others = ", ".join(f"{p} {v[0]:.2f}" for p, v in sorted(rows.items(), key=lambda kv: -kv[1][0]) if p != preset)
     return preset, f"{why} (others: {others})"
 

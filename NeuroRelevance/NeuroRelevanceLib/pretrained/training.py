@@ -141,8 +141,11 @@ def center_logits(model: nn.Module) -> None:
 def train_ad_cnn(data: T1Data, seed: int = 0, epochs: int = 6,
                  log: Callable[[str], None] | None = print,
                  activation_l1: float = 0.0, channels: list[int] | None = None,
-                 pool: str = "avg") -> tuple[nn.Module, dict]:
+                 pool: str = "avg", intensity_jitter: float = 0.0) -> tuple[nn.Module, dict]:
     """Train the AD-vs-control DeepTaylorCNN; return it (centred logits, eval mode) and metrics.
+
+    ``intensity_jitter`` > 0: a random global affine map of each training scan's brain (:func:`jitter_intensity`);
+    atrophy adds CSF, which moves the normalisation's low anchor, so AD would otherwise show in global intensity.
 
     ``activation_l1`` > 0 adds that weight times the mean of the last feature maps (before the
     global pool) to the loss: sparse evidence, so the few places that carry it stand out.
@@ -164,7 +167,8 @@ def train_ad_cnn(data: T1Data, seed: int = 0, epochs: int = 6,
 
     try:
         result = fit(model, data.x[tr], data.label[tr], data.x[va], data.label[va],
-                     loss_fn=loss_fn, score_fn=score, epochs=epochs, lr=3e-3, seed=seed, log=log)
+                     loss_fn=loss_fn, score_fn=score, epochs=epochs, lr=3e-3, seed=seed, log=log,
+                     augment=jitter_intensity(intensity_jitter) if intensity_jitter > 0 else None)
     finally:
         hook.remove()
     center_logits(model)
@@ -173,7 +177,8 @@ def train_ad_cnn(data: T1Data, seed: int = 0, epochs: int = 6,
         predict(model, data.x[va]), data.label[va])["accuracy"]
     metrics.update(n_test=len(te), n_val=len(va), n_train=len(tr))
     return model.cpu().eval(), {"metrics": metrics, "fit": result,
-                                "options": {"activation_l1": activation_l1}}
+                                "options": {"activation_l1": activation_l1,
+                                            "intensity_jitter": intensity_jitter}}
 
 
 def train_brain_age(data: T1Data, seed: int = 0, epochs: int = 12,
@@ -301,7 +306,7 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
               pattern: str = "ribbon", skull_strip: bool = False,
               age_pattern: str = "frontoparietal", age_l1: float = 0.0,
               age_loss_at_90: float | None = None, age_jitter: float = 0.0,
-              age_origin: float | None = None, train_seed: int | None = None,
+              age_origin: float | None = None, train_seed: int | None = None, ad_jitter: float = 0.0,
               log: Callable[[str], None] | None = print) -> dict[str, dict]:
     """Generate the cohorts, train the requested demo models and write ``<name>.json`` +
     ``<name>.safetensors`` into ``out_dir``; return each model's metrics.
@@ -323,7 +328,8 @@ def train_all(out_dir: str | Path, *, seed: int = 0, spacing: float = 4.0, n_sub
         say(f"  done in {time.perf_counter() - t0:.0f} s, input {tuple(t1.x.shape[1:])}")
         if "ad_cnn" in models:
             say("training ad_cnn (DeepTaylorCNN, control vs AD)")
-            model, info = train_ad_cnn(t1, train_seed, epochs[0], log, activation_l1, ad_channels, ad_pool)
+            model, info = train_ad_cnn(t1, train_seed, epochs[0], log, activation_l1, ad_channels, ad_pool,
+                                       ad_jitter)
             write_model("ad_cnn", model, info, t1, out_dir, train_seed)
             out["ad_cnn"] = info["metrics"]
             say(f"  held-out: {info['metrics']}")
