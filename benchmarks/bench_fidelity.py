@@ -13,6 +13,9 @@
   variability (correlation of AD-like subjects' maps), and relevance for AD in controls against
   AD-like subjects (α1β0 seeded with p(AD), as the paper).
 
+Held-out subjects are the cards' split ``SPLIT`` = "held_out" (pretrained.heldout.SPLITS): the fresh
+cohort of each card's ``training.held_out_cohort``, which no training run or preset choice has seen.
+
     .venv/bin/python benchmarks/bench_fidelity.py [--max-subjects 8] [--models-dir DIR]
 """
 from __future__ import annotations
@@ -30,6 +33,9 @@ from scipy import stats
 FILTERS = [("raw", None, (0.0, 1.0)), ("pass", "pass", (0.0, 0.05)), ("pass", "pass", (0.0, 0.2)),
            ("pass", "pass", (0.0, 0.4)), ("pass", "pass", (0.05, 1.0)), ("pass", "pass", (0.2, 1.0)),
            ("clamp", "clamp", (0.0, 0.05)), ("clamp", "clamp", (0.0, 0.2)), ("clamp", "clamp", (0.0, 0.4))]
+#: the cards' subject selection every figure is measured on (pretrained.heldout.SPLITS): the fresh cohort
+#: of ``training.held_out_cohort``, which no training run or preset choice has seen
+SPLIT = "held_out"
 
 
 def card(args, name: str) -> Path:
@@ -49,7 +55,8 @@ def seed_000(args) -> None:
     path = card(args, "ad_cnn")
     loaded = load_model(path, device="cpu")
     rows = []
-    for s in itertools.islice(held_out_subjects(path, diagnosis="AD", truth="ad"), args.max_subjects):
+    subjects = held_out_subjects(path, split=SPLIT, diagnosis="AD", truth="ad")
+    for s in itertools.islice(subjects, args.max_subjects):
         x = torch.from_numpy(s.x[None])
         box = box_bounds(s.x[None], loaded.card.input.normalization)   # as the product (jobs.py)
         row = []
@@ -64,13 +71,14 @@ def seed_000(args) -> None:
         rows.append(row + [float(e32.target_value[0])])
     a = np.array(rows)
     print(f"\n## seed 000: deep-taylor on ad_cnn, {len(a)} held-out AD-like subjects "
-          f"(AD logit {a[:, -1].mean():.2f})\n")
+          f"of split {SPLIT!r} (AD logit {a[:, -1].mean():.2f})\n")
     print("| figure | per-voxel box (product) | input range [0, 1] as box |\n|---|---|---|")
-    for i, what in enumerate(("conservation error, float32, stabiliser 1e-6 (median)",
-                              "conservation error, float64, stabiliser 0 (median)",
-                              "negative share of Σ|R| (positivity: 0; median)",
-                              "share of R⁺ outside the brain (median)")):
-        print(f"| {what} | {np.median(a[:, i]):.2e} | {np.median(a[:, 4 + i]):.2e} |")
+    for i, what in enumerate(("conservation error, float32, stabiliser 1e-6 (median; max)",
+                              "conservation error, float64, stabiliser 0 (median; max)",
+                              "negative share of Σ|R| (positivity: 0; median; max)",
+                              "share of R⁺ outside the brain (median; max)")):
+        print(f"| {what} | {np.median(a[:, i]):.2e}; {a[:, i].max():.2e} | "
+              f"{np.median(a[:, 4 + i]):.2e}; {a[:, 4 + i].max():.2e} |")
 
 
 def seed_001(args) -> None:
@@ -86,7 +94,7 @@ def seed_001(args) -> None:
     recommended = loaded.card.recommended_preset
     for preset in (recommended, "epsilon-plus" if recommended != "epsilon-plus" else "epsilon"):
         table = {f"{n} {r}": [] for n, _, r in FILTERS}
-        for s in itertools.islice(held_out_subjects(path, truth="all"), args.max_subjects):
+        for s in itertools.islice(held_out_subjects(path, split=SPLIT, truth="all"), args.max_subjects):
             x = torch.from_numpy(s.x[None])
             lesion = s.labels > 0
             with torch.no_grad():
@@ -103,7 +111,7 @@ def seed_001(args) -> None:
         n = len(next(iter(table.values())))
         chance = lesion[s.brain].mean()
         print(f"\n## seed 001: lesion_unet, LRP {preset}, filters at every layer, "
-              f"{n} held-out subjects (lesion ≈ {chance:.3f} of the brain in the last one)\n")
+              f"{n} subjects of split {SPLIT!r} (lesion ≈ {chance:.3f} of the brain in the last one)\n")
         print("| filter | D(R, y) lesion | D(R, x) brain | mass in lesion | AUC in brain |\n|---|---|---|---|---|")
         for key, values in table.items():
             v = np.nanmean(np.array(values, dtype=float), axis=0)
@@ -121,7 +129,8 @@ def ad_maps(args, diagnosis: str, methods: list[str]):
     loaded = load_model(path, device="cpu")
     preset = loaded.card.recommended_preset
     out = []
-    for s in itertools.islice(held_out_subjects(path, diagnosis=diagnosis, truth="all"), args.max_subjects):
+    subjects = held_out_subjects(path, split=SPLIT, diagnosis=diagnosis, truth="all")
+    for s in itertools.islice(subjects, args.max_subjects):
         x = torch.from_numpy(s.x[None])
         box = box_bounds(s.x[None], loaded.card.input.normalization)   # as the product (jobs.py)
         maps = {}
@@ -153,7 +162,7 @@ def seed_002_004(args) -> None:
     methods = ["lrp", "guided_backprop", "gradcam++"]
     ad, preset = ad_maps(args, "AD", methods)
     print(f"\n## seed 002: agreement of LRP ({preset}), guided backprop and Grad-CAM++ on ad_cnn, {len(ad)} "
-          f"held-out AD-like subjects\n")
+          f"AD-like subjects of split {SPLIT!r}\n")
     print("| pair | Spearman r in the brain | shared of the 10 densest regions |\n|---|---|---|")
     for a, b in itertools.combinations(methods, 2):
         rho, shared = [], []
@@ -175,7 +184,8 @@ def seed_002_004(args) -> None:
 
     ad_pos, ctrl_pos = np.mean([seeded_positive(s) for s in ad]), np.mean([seeded_positive(s) for s in controls])
     share = len(ad_ids) / len(densities(ad[0]["maps"]["lrp"], ad[0]["atlas"], ad[0]["brain"]))
-    print(f"\n## seed 004: LRP ({preset}) on ad_cnn, {len(ad)} AD-like and {len(controls)} control held-out subjects\n")
+    print(f"\n## seed 004: LRP ({preset}) on ad_cnn, {len(ad)} AD-like and {len(controls)} control subjects "
+          f"of split {SPLIT!r}\n")
     print("| figure | value |\n|---|---|")
     print(f"| AD regions among the 5 densest regions (chance {share:.2f}) | {np.mean(top5):.2f} |")
     print(f"| correlation of two AD-like subjects' maps (inter-patient variability: < 1) | "

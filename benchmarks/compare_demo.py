@@ -1,8 +1,10 @@
 """Method × metric table on held-out AD-like demo subjects, each score beside the oracle and chance.
 
-Writes the AD classifier's held-out test subjects (from its card: the test split of its training
-cohort, AD-like ones only, ``--subjects`` of them) with ``demo.cohort.generate_cohort``: scan, atrophy
-labels, brain mask and the AD-free twin (the same subject as a control). Then runs
+Writes the AD classifier's held-out subjects (from its card: split "held_out", the fresh cohort of
+``training.held_out_cohort`` that no training run or preset choice has seen; AD-like ones only, the first
+``--subjects`` of them) with ``demo.cohort.generate_cohort``: scan, atrophy labels, brain mask and the
+AD-free twin (the same subject as a control). A folder written earlier is reused only if its
+``cohort.json`` names the same cohort and subjects. Then runs
 ``neurorelevance compare`` with the card's recommended preset, the AD-like label only
 (``--ground-truth-labels 1``), the brain masks as the scoring domain, the twins as the oracle (the true
 change) and the Desikan-Killiany atlas for region precision.
@@ -13,23 +15,38 @@ change) and the Desikan-Killiany atlas for region precision.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
+#: the card's subject selection scored here (pretrained.heldout.SPLITS)
+SPLIT = "held_out"
+
+
+def cohort_seed(card: Path) -> int:
+    """The seed of the cohort :data:`SPLIT` is drawn from."""
+    from NeuroRelevanceLib.pretrained.heldout import cohort_source
+
+    return int(cohort_source(card, SPLIT)["seed"])
+
 
 def write_held_out(card: Path, out: Path, n: int) -> object:
-    """Write up to ``n`` held-out AD-like subjects of ``card`` with twins and brain masks; the table."""
-    from NeuroRelevanceLib.demo.cohort import cohort_table, generate_cohort, load_cohort
-    from NeuroRelevanceLib.pretrained.heldout import card_json, generator_options, held_out_indices
+    """Write up to ``n`` AD-like subjects of ``card``'s split :data:`SPLIT` with twins and brain masks; the table."""
+    from NeuroRelevanceLib.demo.cohort import DESCRIPTION, cohort_table, generate_cohort, load_cohort
+    from NeuroRelevanceLib.pretrained.heldout import cohort_source, generator_options, held_out_indices
 
-    source = card_json(card)["training"]["cohort"]
+    source = cohort_source(card, SPLIT)
+    size, seed = int(source["n_subjects"]), int(source["seed"])
     options = generator_options(card)
-    table = cohort_table(int(source["n_subjects"]), seed=options["seed"])
-    chosen = [i for i in held_out_indices(card) if table.diagnosis[i] == "AD"][:n]
-    if not (out / "participants.csv").is_file():
-        generate_cohort(out, int(source["n_subjects"]), spacing=options["spacing"], seed=options["seed"],
-                        params=options["params"], skull_strip=options["skull_strip"], indices=chosen,
-                        twins="ad", overwrite=True)
+    table = cohort_table(size, seed=seed, age_range=options["params"].age_range)
+    chosen = [i for i in held_out_indices(card, SPLIT) if table.diagnosis[i] == "AD"][:n]
+    wanted = {"n_subjects": size, "seed": seed, "spacing_mm": float(options["spacing"]), "indices": chosen,
+              "params": options["params"].as_dict(), "skull_strip": options["skull_strip"], "twins": "ad"}
+    written = json.loads((out / DESCRIPTION).read_text()) if (out / DESCRIPTION).is_file() else {}
+    if not (out / "participants.csv").is_file() or json.loads(json.dumps(wanted)) != {
+            k: written.get(k) for k in wanted}:
+        generate_cohort(out, size, spacing=options["spacing"], seed=seed, params=options["params"],
+                        skull_strip=options["skull_strip"], indices=chosen, twins="ad", overwrite=True)
     return load_cohort(out)
 
 
@@ -58,7 +75,8 @@ def main(argv=None) -> int:
         model = str(model_card_path("ad_cnn"))
     out = Path(args.out)
     table = write_held_out(Path(model), out / "cohort", args.subjects)
-    print(f"held-out AD-like subjects of {Path(model).name}: {', '.join(table.subject_id)}")
+    print(f"split {SPLIT!r} of {Path(model).name}: {len(table)} AD-like subjects of the cohort of seed "
+          f"{cohort_seed(Path(model))}: {', '.join(table.subject_id)}")
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
     cli = parser.parse_args(["compare", *table.image, "--model", model, "--methods", *args.methods,
