@@ -126,7 +126,9 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
 def _card_path(model: Any) -> Path:
     path = Path(str(model))
     if not path.is_file():
-        raise InputError(f"No such model file: {path}; give the model card (.json).")
+        from ..models.loading import missing_model
+
+        raise InputError(missing_model(path, "; give the model card (.json)"))
     if path.suffix.lower() != ".json":
         raise InputError(f"{path.name} is not a model card: batch runs need the card (.json) that gives the input "
                          "grid and normalisation; write one naming this file as its weights (see docs/pretrained.md).")

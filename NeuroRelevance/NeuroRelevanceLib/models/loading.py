@@ -59,7 +59,7 @@ def load_model(path: str | Path, *, trusted: bool = False, device: Any = "auto")
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"No such model file: {path}.")
+        raise InputError(missing_model(path))
     target = resolve_device(device)
     card = None
     if suffix_of(path) == ".json":
@@ -220,3 +220,16 @@ def _build_architecture(card: ModelCard, trusted: bool, meta: bool = False):
         if meta:
             return None
         raise
+
+
+def missing_model(path: Path, fix: str = "") -> str:
+    """The refusal for a model path that is no file; a bundled demo model's name gets its card's path."""
+    from ..pretrained import MODELS
+
+    name = path.name.removesuffix(".json")
+    if name in MODELS and not path.parent.name:
+        from ..pretrained import model_card_path
+
+        return (f"No such model file: {path}. {name} is a bundled demo model: give its card, {model_card_path(name)} "
+                f"(Python: NeuroRelevanceLib.pretrained.model_card_path({name!r})).")
+    return f"No such model file: {path}{fix}."
