@@ -224,4 +224,23 @@ def test_front_ends_say_when_no_preset_reaches_the_bar(name):
                               f"{card.recommended_preset}: 0.20 in the mask (1.3× chance 0.159); "
                               "no preset reaches 5× chance; it puts the most (others: a 0.1)"})
     assert recommendation_text(short) == (f"Recommended preset {card.recommended_preset}: 0.20 in the mask "
-                                          "(1.3× chance 0.159); no preset reaches 5× chance")
+                                          "(1.3× chance 0.159); no preset reaches 5× chance; it puts the most")
+
+
+def test_the_panel_line_says_why_the_preset_was_chosen():
+    """Not only the figures: the rule's why (it conserves best of those above the bar; a stronger preset left out
+    because its maps do not conserve), without the list of every other preset's figure."""
+    from NeuroRelevanceLib.models import read_card
+    from NeuroRelevanceLib.panel import recommendation_text
+
+    card = read_card(model_card_path("brain_age_resnet"))
+    text = recommendation_text(card)
+    assert "it conserves best" in text and "others:" not in text, text
+    left_out = card.__class__(**{**card.__dict__, "recommendation_reason":
+                                 "b: 0.25 in the mask (4.2× chance 0.06); no preset that conserves reaches 5× chance; "
+                                 "it puts the most positive relevance in the true mask; a (6.67× chance) does not "
+                                 "conserve (error 4.4 > 1: its map does not add up to the explained value), so it is "
+                                 "not recommended (others: a 0.40, c 0.10)"})
+    text = recommendation_text(left_out)
+    assert "no preset that conserves reaches 5× chance" in text and "does not conserve" in text, text
+    assert "others:" not in text

@@ -131,13 +131,17 @@ def card_summary(card) -> str:
 def recommendation_text(card) -> str:
     """The card's recommended preset with the evidence in a line: the reason's first clause (the figure on
     the fresh held-out cohort, and whether it falls below the bar), the development figure it was chosen
-    on and, when no preset reached the bar there, the clause that says so (``pretrained.evidence``)."""
+    on, and the rule's why (it conserves best of those above the bar, or no preset reached the bar; a stronger
+    preset left out because it does not conserve), without the other presets' figures (``pretrained.evidence``)."""
     reason = getattr(card, "recommendation_reason", "") or ""
     if not reason:
         return f"Recommended preset {card.recommended_preset}: the card gives no evidence for it"
-    clauses = reason.split("; ")
-    shown = [clauses[0].split(": ", 1)[-1]] + [c for c in clauses[1:3]
-                                               if c.startswith(("chosen on", "no preset reaches"))]
+    import re
+
+    clauses = re.sub(r" \(others: [^)]*\)$", "", reason).split("; ")   # every other preset's figure: in the card
+    why = ("chosen on", "no preset", "of the presets", "it puts the most")
+    shown = [clauses[0].split(": ", 1)[-1]] + [c for c in clauses[1:]
+                                               if c.startswith(why) or "does not conserve" in c]
     return f"Recommended preset {card.recommended_preset}: {'; '.join(shown)}"
 
 
