@@ -217,21 +217,29 @@ def _explain(job: Job, x: Any) -> Any:
     from .preprocessing import box_bounds
 
     s, card = job.settings, job.loaded.card
+    box = box_bounds(job.prepared.array[None], card.input.normalization)   # zB: masked voxels stay 0
+    zb = {} if box is None else {"low": torch.from_numpy(box[0]), "high": torch.from_numpy(box[1])}
     if s.method == "lrp":
         every_layer = s.filter_placement == "every-layer"
         keywords = s.engine_keywords()
-        box = box_bounds(job.prepared.array[None], card.input.normalization)
-        if box is not None and "low" not in keywords and "high" not in keywords:   # zB: masked voxels stay 0
-            keywords.update(low=torch.from_numpy(box[0]), high=torch.from_numpy(box[1]))
+        if "low" not in keywords and "high" not in keywords:
+            keywords.update(zb)
         return explain(job.loaded.model, x, method="lrp", preset=s.preset, target=job.class_index,
                        filter=s.filter if every_layer else None, filter_range=s.filter_range,
                        filter_placement=s.filter_placement, device=job.loaded.device, **keywords)
     if s.filter_placement == "every-layer":
         raise InputError("Filtering after every layer applies to LRP only; use placement 'input'.")
-    # a summary's LRP part runs the run's preset (given, or the card's), the one its record names
-    preset = s.preset if s.method == "summary" else None
+    keywords = s.engine_keywords()
+    preset = None
+    if s.method == "summary":   # its LRP part: the run's preset (the one its record names) and the same zB box
+        preset = s.preset
+        per_method = dict(keywords.get("method_options") or {})
+        lrp_options = {**zb, **per_method.get("lrp", {})}
+        if lrp_options:
+            per_method["lrp"] = lrp_options
+            keywords["method_options"] = per_method
     return explain(job.loaded.model, x, method=s.method, preset=preset, target=job.class_index,
-                   device=job.loaded.device, **s.engine_keywords())
+                   device=job.loaded.device, **keywords)
 
 
 def check_substance(explanation: Any, method: str) -> None:
