@@ -72,6 +72,7 @@ def test_the_cards_preset_is_checked_once_resolved(scene, loaded):
     (dict(method="gradcam", alpha=2.0), "alpha="),
     (dict(method="gradient", preset="deep-taylor"), "preset="),
     (dict(method="gradcam++", preset="epsilon"), "preset="),
+    (dict(method="summary", preset="alpha2-beta1", methods=["gradient", "guided_backprop"]), "preset="),
     (dict(preset="alpha2-beta1", alpha=3.0, rules={}), "alpha="),
 ])
 def test_logic_refuses_other_options_without_effect(scene, loaded, settings, option):

@@ -71,9 +71,9 @@ class Settings:
     def resolve(self, card) -> Settings:
         """Fill what the card decides: the preset of an LRP run (lrp, summary), when none is given, is the
         card's recommended one (then checked: an option without effect with that preset is refused)."""
-        from .explanation.keywords import LRP_METHODS
+        from .provenance import runs_lrp
 
-        if self.preset is None and self.method in LRP_METHODS:   # an LRP choice: other methods take no preset
+        if self.preset is None and runs_lrp(self):   # an LRP choice: other methods take no preset
             self.preset = card.recommended_preset
         self.check_effect()
         return self
@@ -95,6 +95,13 @@ class Settings:
         values of the controls that have an effect (:func:`panel.run_settings`)."""
         from .vocabulary import check_without_effect
 
+        if self.method == "summary" and self.preset is not None:
+            from .provenance import runs_lrp
+
+            if not runs_lrp(self):
+                raise InputError(f"preset={self.preset!r} has no effect with a summary of "
+                                 f"{', '.join(self.engine_params.get('methods', []))}, which runs no LRP; leave it "
+                                 "out, or add 'lrp' to methods.")
         given = {"alpha": self.alpha, **{k: self.engine_params.get(k) for k in ("epsilon", "gamma")}}
         check_without_effect(self.method, self.preset, given, self.filter, self.filter_range,
                              self.filter_placement, rules="rules" in self.engine_params)
