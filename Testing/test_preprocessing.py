@@ -224,3 +224,32 @@ def test_a_constant_scan_is_refused_as_constant(spec):
 
     with pytest.raises(InputError, match="constant"):
         normalize(np.full((4, 4, 4), 7.0, np.float32), spec)
+
+
+def test_scale_accepts_the_small_negative_ringing_of_a_spline_resampled_scan():
+    """B-spline or windowed-sinc resampling (SPM normalise, ANTs, SimpleITK) leaves a few small negative values
+    at the brain's edge: not an offset. They are clipped like any value below the anchor, not refused."""
+    rng = np.random.default_rng(0)
+    brain = np.zeros((20, 20, 20), np.float32)
+    brain[2:18, 2:18, 2:18] = rng.uniform(100.0, 400.0, (16, 16, 16))
+    edge = np.argwhere(brain > 0)[: int(0.005 * (brain > 0).sum())]
+    brain[tuple(edge.T)] = -20.0                       # 0.5 % of the data voxels, 5 % of the top below zero
+    spec = {"type": "scale", "high": 99.0, "mask": "nonzero", "invert": True}
+    out = normalize(brain, spec)
+    assert np.all(out[tuple(edge.T)] == 1.0) and out.min() >= 0 and out.max() <= 1
+
+
+def test_a_multichannel_refusal_names_the_channel():
+    """A constant channel of a four-channel lesion card is refused, naming that channel."""
+    from NeuroRelevanceLib.demo.lesions import synthesize_lesion_subject
+    from NeuroRelevanceLib.errors import InputError
+    from NeuroRelevanceLib.models import read_card
+    from NeuroRelevanceLib.preprocessing import prepare_input
+    from NeuroRelevanceLib.pretrained import model_card_path
+
+    card = read_card(model_card_path("lesion_unet"))
+    s = synthesize_lesion_subject(0, spacing=4.0, seed=0, channels=list(card.input.channels))
+    channels = [c.copy() for c in s.channels]
+    channels[3] = np.where(s.brain, 2.0, 0.0).astype(np.float32)      # Tmax constant inside the brain
+    with pytest.raises(InputError, match=r"Channel 'Tmax'.*constant"):
+        prepare_input([(c, s.grid) for c in channels], card)

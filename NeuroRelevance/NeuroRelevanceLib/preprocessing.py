@@ -130,6 +130,11 @@ def check_overlap(scan: Grid, model: Grid, array_kji: np.ndarray | None = None,
         f"run; {fix} (see {REGISTRATION_DOCS}).")
 
 
+#: 'scale' refuses a scan with more than this share of negative data voxels (an offset or a z-scored image); fewer
+#: (the edge ringing of a spline- or sinc-resampled scan) are clipped to 0 like any value below the anchor
+SCALE_NEGATIVE_SHARE = 0.01
+
+
 def normalizer(array: np.ndarray, spec: dict | None) -> Callable[[np.ndarray], np.ndarray]:
     """The normalisation named by a card, with its statistics taken from ``array`` (the scan on its own grid).
 
@@ -147,9 +152,10 @@ def normalizer(array: np.ndarray, spec: dict | None) -> Callable[[np.ndarray], n
     if kind != "none" and float(values.min()) == float(values.max()):
         raise InputError(f"The scan is constant where the model looks (every voxel {float(values.min()):g}): "
                          "there is no image to explain. Check that the right volume was chosen.")
-    if kind == "scale" and float(values.min()) < 0:
+    if kind == "scale" and float((values < 0).mean()) > SCALE_NEGATIVE_SHARE:
         raise InputError(
-            f"The scan has negative intensities (min {float(values.min()):.4g}), but the card's 'scale' "
+            f"The scan has negative intensities ({100 * float((values < 0).mean()):.3g} % of its voxels, min "
+            f"{float(values.min()):.4g}), but the card's 'scale' "
             "normalisation divides by the scan's high percentile and takes a raw 0 as no signal (0 means no "
             "signal, as in a magnitude MR image): an offset or a standardised image would be read as another "
             "brain. Give the scan as acquired (magnitude, background 0, no offset or z-scoring), or use a card "
@@ -199,7 +205,8 @@ def normalize(array: np.ndarray, spec: dict | None) -> np.ndarray:
     ``scale`` maps ``[floor × high percentile, high percentile]`` (defaults 0, 99) to [0, 1], clipped: its low
     anchor is a fixed fraction of the high one, not a percentile, so a change in one tissue's share of the scan
     (more CSF with age) moves no other voxel; ``"invert": true`` gives ``1 -`` that (dark tissue bright, needs
-    ``"mask": "nonzero"``). ``scale`` assumes a raw 0 means no signal: a scan with negative values is refused,
+    ``"mask": "nonzero"``). ``scale`` assumes a raw 0 means no signal: a scan with more than 1 % negative values is refused (fewer, the
+    ringing of a spline-resampled scan, are clipped to 0),
     and an intensity offset cannot be detected (it changes the input). A constant scan is refused.
     """
     return normalizer(array, spec)(array)
@@ -259,5 +266,12 @@ def prepare_input(channels: Sequence[tuple[np.ndarray, Grid]], card) -> ModelInp
     grid = model_grid(first, spec.shape, spec.spacing, spec.orientation or DEFAULT_ORIENTATION,
                       spec.origin)
     check_overlap(first, grid, channels[0][0], spec.origin is not None)
-    stacked = np.stack([normalize_then_resample(a, first, grid, spec.normalization) for a, _ in channels])
-    return ModelInput(stacked, grid, first)
+    normalised = []
+    for name, (array, _) in zip(spec.channels, channels, strict=True):
+        try:
+            normalised.append(normalize_then_resample(array, first, grid, spec.normalization))
+        except InputError as error:
+            if len(channels) == 1:
+                raise
+            raise InputError(f"Channel '{name}': {error}") from None
+    return ModelInput(np.stack(normalised), grid, first)
