@@ -205,9 +205,9 @@ def normalize(array: np.ndarray, spec: dict | None) -> np.ndarray:
     ``scale`` maps ``[floor × high percentile, high percentile]`` (defaults 0, 99) to [0, 1], clipped: its low
     anchor is a fixed fraction of the high one, not a percentile, so a change in one tissue's share of the scan
     (more CSF with age) moves no other voxel; ``"invert": true`` gives ``1 -`` that (dark tissue bright, needs
-    ``"mask": "nonzero"``). ``scale`` assumes a raw 0 means no signal: a scan with more than 1 % negative values is refused (fewer, the
-    ringing of a spline-resampled scan, are clipped to 0),
-    and an intensity offset cannot be detected (it changes the input). A constant scan is refused.
+    ``"mask": "nonzero"``). ``scale`` assumes a raw 0 means no signal: a scan with more than 1 % negative
+    values is refused (fewer, the ringing of a spline-resampled scan, are clipped to 0), and an intensity
+    offset cannot be detected (it changes the input). A constant scan is refused.
     """
     return normalizer(array, spec)(array)
 
