@@ -49,7 +49,7 @@ def seed_000(args) -> None:
     per-voxel zB box (masked zeros pinned) and with the input's range as the box."""
     from NeuroRelevanceLib.engine import explain
     from NeuroRelevanceLib.models import load_model
-    from NeuroRelevanceLib.preprocessing import box_bounds
+    from NeuroRelevanceLib.preprocessing import box_keywords
     from NeuroRelevanceLib.pretrained.heldout import held_out_subjects
 
     path = card(args, "ad_cnn")
@@ -58,9 +58,9 @@ def seed_000(args) -> None:
     subjects = held_out_subjects(path, split=SPLIT, diagnosis="AD", truth="ad")
     for s in itertools.islice(subjects, args.max_subjects):
         x = torch.from_numpy(s.x[None])
-        box = box_bounds(s.x[None], loaded.card.input.normalization)   # as the product (jobs.py)
+        zb = box_keywords(s.x[None], loaded.card.input.normalization)   # as the product (jobs.py)
         row = []
-        for low, high in ((torch.from_numpy(box[0]), torch.from_numpy(box[1])), (0.0, 1.0)):
+        for low, high in ((zb["low"], zb["high"]), (0.0, 1.0)):
             e32 = explain(loaded.model, x, preset="deep-taylor", target=1, low=low, high=high, device="cpu")
             e64 = explain(loaded.model, x, preset="deep-taylor", target=1, low=low, high=high, device="cpu",
                           dtype=torch.float64, stabilizer=0.0)
@@ -122,7 +122,7 @@ def ad_maps(args, diagnosis: str, methods: list[str]):
     """Maps of ``methods`` on ``ad_cnn``'s held-out subjects of one diagnosis, with atlas and brain."""
     from NeuroRelevanceLib.explanation.dispatch import explain
     from NeuroRelevanceLib.models import load_model
-    from NeuroRelevanceLib.preprocessing import box_bounds
+    from NeuroRelevanceLib.preprocessing import box_keywords
     from NeuroRelevanceLib.pretrained.heldout import held_out_subjects
 
     path = card(args, "ad_cnn")
@@ -132,11 +132,10 @@ def ad_maps(args, diagnosis: str, methods: list[str]):
     subjects = held_out_subjects(path, split=SPLIT, diagnosis=diagnosis, truth="all")
     for s in itertools.islice(subjects, args.max_subjects):
         x = torch.from_numpy(s.x[None])
-        box = box_bounds(s.x[None], loaded.card.input.normalization)   # as the product (jobs.py)
+        zb = box_keywords(s.x[None], loaded.card.input.normalization)   # as the product (jobs.py)
         maps = {}
         for m in methods:
-            lrp = {"preset": preset, "low": torch.from_numpy(box[0]), "high": torch.from_numpy(box[1])} \
-                if m == "lrp" else {}
+            lrp = {"preset": preset, **zb} if m == "lrp" else {}
             e = explain(loaded.model, x, m, target=1, device="cpu", **lrp)
             maps[m] = e.relevance[0].sum(0).double().numpy()
             if m == "lrp":

@@ -218,19 +218,19 @@ def compute(job: Job, progress: Progress | None = None) -> Job:
 
 def _explain(job: Job, x: Any) -> Any:
     """The explanation of the prepared input ``x`` (batch of one) with the job's method and settings."""
-    import torch
-
     from .explanation.dispatch import explain
-    from .preprocessing import box_bounds
+    from .preprocessing import box_keywords
 
-    s, card = job.settings, job.loaded.card
-    box = box_bounds(job.prepared.array[None], card.input.normalization)   # zB: masked voxels stay 0
-    zb = {} if box is None else {"low": torch.from_numpy(box[0]), "high": torch.from_numpy(box[1])}
+    s = job.settings
+
+    def zb() -> dict:   # the zB box of the card's input: masked voxels stay 0 (LRP runs only)
+        return box_keywords(job.prepared.array[None], job.loaded.card.input.normalization)
+
     if s.method == "lrp":
         every_layer = s.filter_placement == "every-layer"
         keywords = s.engine_keywords()
         if "low" not in keywords and "high" not in keywords:
-            keywords.update(zb)
+            keywords.update(zb())
         return explain(job.loaded.model, x, method="lrp", preset=s.preset, target=job.class_index,
                        filter=s.filter if every_layer else None, filter_range=s.filter_range,
                        filter_placement=s.filter_placement, device=job.loaded.device, **keywords)
@@ -241,7 +241,7 @@ def _explain(job: Job, x: Any) -> Any:
     if s.method == "summary":   # its LRP part: the run's preset (the one its record names) and the same zB box
         preset = s.preset
         per_method = dict(keywords.get("method_options") or {})
-        lrp_options = {**zb, **per_method.get("lrp", {})}
+        lrp_options = {**zb(), **per_method.get("lrp", {})}
         if lrp_options:
             per_method["lrp"] = lrp_options
             keywords["method_options"] = per_method

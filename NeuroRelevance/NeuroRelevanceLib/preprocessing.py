@@ -246,6 +246,17 @@ def box_bounds(x: np.ndarray, normalization: dict | None) -> tuple[np.ndarray, n
             np.where(inside, np.maximum(hi, 0), 0).astype(np.float32))
 
 
+def box_keywords(x: np.ndarray, normalization: dict | None) -> dict:
+    """:func:`box_bounds` as the LRP engine's ``low``/``high`` keywords (torch tensors); ``{}`` without a box
+    (the zB rule then takes the input's range). What every LRP run of a card's prepared input passes."""
+    box = box_bounds(x, normalization)
+    if box is None:
+        return {}
+    import torch
+
+    return {"low": torch.from_numpy(box[0]), "high": torch.from_numpy(box[1])}
+
+
 def prepare_input(channels: Sequence[tuple[np.ndarray, Grid]], card) -> ModelInput:
     """Resample and normalise one volume per input channel (in the card's order) for the model."""
     spec = card.input

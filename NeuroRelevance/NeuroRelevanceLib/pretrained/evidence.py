@@ -78,16 +78,15 @@ def _target(name: str, model: Any, card: Any, subject: Any) -> dict:
 def _maps(name: str, loaded: Any, subject: Any, methods: list[str]) -> tuple[dict, dict, dict]:
     """Spatial maps (channels summed), seconds, and LRP conservation errors of every method."""
     from ..explanation.dispatch import explain
-    from ..preprocessing import box_bounds
+    from ..preprocessing import box_keywords
 
     x = torch.from_numpy(subject.x[None])
-    box = box_bounds(subject.x[None], loaded.card.input.normalization)   # as the product does (jobs.py)
-    low, high = (None, None) if box is None else (torch.from_numpy(box[0]), torch.from_numpy(box[1]))
+    zb = box_keywords(subject.x[None], loaded.card.input.normalization)   # as the product does (jobs.py)
     kwargs = _target(name, loaded.model, loaded.card, subject)
     maps, seconds, conservation = {}, {}, {}
     for method in methods:
         if method.startswith("lrp:"):
-            e = explain(loaded.model, x, "lrp", preset=method[4:], low=low, high=high, device="cpu", **kwargs)
+            e = explain(loaded.model, x, "lrp", preset=method[4:], device="cpu", **zb, **kwargs)
             conservation[method] = float(e.max_conservation_error)
         else:
             e = explain(loaded.model, x, method, device="cpu", **kwargs)
