@@ -71,9 +71,7 @@ class Settings:
     def resolve(self, card) -> Settings:
         """Fill what the card decides: the preset of an LRP run (lrp, summary), when none is given, is the
         card's recommended one (then checked: an option without effect with that preset is refused)."""
-        from .provenance import runs_lrp
-
-        if self.preset is None and runs_lrp(self):   # an LRP choice: other methods take no preset
+        if self.preset is None and self.runs_lrp():   # an LRP choice: other methods take no preset
             self.preset = card.recommended_preset
         self.check_effect()
         return self
@@ -95,16 +93,17 @@ class Settings:
         values of the controls that have an effect (:func:`panel.run_settings`)."""
         from .vocabulary import check_without_effect
 
-        if self.method == "summary" and self.preset is not None:
-            from .provenance import runs_lrp
-
-            if not runs_lrp(self):
-                raise InputError(f"preset={self.preset!r} has no effect with a summary of "
-                                 f"{', '.join(self.engine_params.get('methods', []))}, which runs no LRP; leave it "
-                                 "out, or add 'lrp' to methods.")
         given = {"alpha": self.alpha, **{k: self.engine_params.get(k) for k in ("epsilon", "gamma")}}
         check_without_effect(self.method, self.preset, given, self.filter, self.filter_range,
-                             self.filter_placement, rules="rules" in self.engine_params)
+                             self.filter_placement, rules="rules" in self.engine_params, runs_lrp=self.runs_lrp())
+
+    def runs_lrp(self) -> bool:
+        """Whether the run's map includes LRP with its preset: the lrp method, or a summary that lists LRP."""
+        if self.method != "summary":
+            return self.method == "lrp"
+        from .explanation.dispatch import DEFAULT_SUMMARY, canonical
+
+        return "lrp" in (canonical(m) for m in self.engine_params.get("methods") or DEFAULT_SUMMARY)
 
     def resolve_atlas_name(self) -> None:
         """Refuse an atlas name that is neither bundled nor a file, before anything runs."""

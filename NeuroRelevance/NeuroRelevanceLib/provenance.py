@@ -65,17 +65,6 @@ def effective_alpha(preset: str | None, alpha: float | None) -> float | None:
     return alphas[preset] if alpha is None else float(alpha)
 
 
-def runs_lrp(settings: Any) -> bool:
-    """Whether a run's map includes LRP with its preset: the lrp method, or a summary that lists LRP."""
-    if settings.method == "lrp":
-        return True
-    if settings.method != "summary":
-        return False
-    from .explanation.dispatch import DEFAULT_SUMMARY, canonical
-
-    return "lrp" in (canonical(m) for m in settings.engine_params.get("methods", DEFAULT_SUMMARY))
-
-
 def method_label(method: str, preset: str | None, alpha: float | None = None) -> str:
     """How a method appears in node names: "LRP epsilon-plus", "LRP αβ (α=3, β=2)", "gradcam++"."""
     if method != "lrp":
@@ -148,7 +137,7 @@ def build_record(job) -> dict:
         "inputs": [{"channel": channel, "volume": name}
                    for channel, name in zip(card.input.channels, job.volume_names, strict=True)],
         "method": s.method, "label": s.label,
-        "preset": s.preset if runs_lrp(s) else None,
+        "preset": s.preset if s.runs_lrp() else None,
         "rule_parameters": rule_parameters(s),
         "rules": _rules(e) if s.method == "lrp" else {},
         "method_parameters": {} if s.method == "lrp" else plain,

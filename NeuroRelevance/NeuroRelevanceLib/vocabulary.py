@@ -204,15 +204,18 @@ def library_filter(value: Any) -> str | None:
 
 
 def check_without_effect(method: str, preset: str | None, given: dict[str, Any], filter: str | None,
-                         filter_range: Any, filter_placement: str, rules: bool = False) -> None:
+                         filter_range: Any, filter_placement: str, rules: bool = False,
+                         runs_lrp: bool | None = None) -> None:
     """Refuse an option that would change nothing with the others given (it would only be recorded).
 
     The one check behind every front end: ``jobs.Settings`` runs it (console, Slicer logic, web viewer, the
     ``explain`` command line and ``batch``). given: the rule parameters set by the user ("alpha", "epsilon",
     "gamma" -> value; None: not given). Which parameters a preset's rules use is read from the preset registry
     (``engine/presets.py``); ``preset`` None (the card's, not chosen yet) skips that part. ``rules``: custom
-    per-layer rules were given (they take the parameters they name; α is not applied over them). Filter options
-    need a filter. Messages name the option as the command line and the library spell it.
+    per-layer rules were given (they take the parameters they name; α is not applied over them). ``runs_lrp``:
+    whether the run includes LRP (default: the method is lrp or summary; a summary without LRP among its
+    methods takes no preset, ``jobs.Settings.runs_lrp``). Filter options need a filter. Messages name the
+    option as the command line and the library spell it.
     """
     from .engine.presets import preset_parameters
     from .errors import InputError
@@ -231,9 +234,10 @@ def check_without_effect(method: str, preset: str | None, given: dict[str, Any],
                              "choose a filter (--filter / filter= pass or clamp), or leave the placement out.")
     from .explanation.keywords import LRP_METHODS
 
-    if preset is not None and method not in LRP_METHODS:
-        raise InputError(f"{label('preset')} {preset} has no effect with the method {method} (presets are "
-                         "compositions of LRP rules); leave it out, or choose the lrp method.")
+    if preset is not None and not (method in LRP_METHODS if runs_lrp is None else runs_lrp):
+        fix = "add lrp to the summary's methods" if method == "summary" else "choose the lrp method"
+        raise InputError(f"{label('preset')} {preset} has no effect with the method {method}, which runs no LRP "
+                         f"(presets are compositions of LRP rules); leave it out, or {fix}.")
     alpha = given.get("alpha")
     if alpha is not None and method != "lrp":
         raise InputError(f"{label('alpha')} {alpha:g} has no effect with the method {method} (α belongs to LRP's "
