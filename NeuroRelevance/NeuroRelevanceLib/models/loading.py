@@ -16,7 +16,8 @@ from ..device import resolve_device
 from ..errors import InputError
 from .archive import suffix_of
 from .card import ModelCard, read_card
-from .model_files import UntrustedFileError, read_model_file
+from .model_files import PICKLED_MODEL_HINT, UntrustedFileError, read_model_file
+from .pickle_names import pickled_objects
 from .schema import check_network_output
 from .weights import check_fit, confined_weights_path, read_state_dict, weight_shapes, weights_format
 
@@ -48,8 +49,9 @@ def load_model(path: str | Path, *, trusted: bool = False, device: Any = "auto")
     - ``.json``: the card's architecture (one of ``NeuroRelevanceLib.nets``; another importable
       ``nn.Module`` class only with ``trusted``) is built and its weights file read as a state dict
       (``.safetensors``, or ``torch.load(weights_only=True)``): no code is unpickled. A card may
-      instead name a TorchScript or ``.pt2`` file as its weights and omit the architecture. The
-      weights must lie in the card's folder unless ``trusted``.
+      instead name a TorchScript or ``.pt2`` file as its weights and omit the architecture (or, only
+      with ``trusted``, a whole model saved with ``torch.save(model)``). The weights must lie in the
+      card's folder unless ``trusted``.
     - TorchScript archives and exported programs (``.pt2``) are inspected first and refused if
       torch would unpickle, execute or load native code from them, or if their code reads or
       writes files (unless ``trusted``).
@@ -132,10 +134,17 @@ def _from_card(card: ModelCard, trusted: bool = False):
         raise InputError(f"The card {card.path.name if card.path else ''} names weights "
                          f"'{card.weights}', but {weights} does not exist.")
     fmt = weights_format(weights)
-    if fmt in ("pt2", "pt2-legacy", "torchscript"):
+    pickled = pickled_objects(weights) if card.architecture is None and fmt in ("torch-zip", "pickle") else None
+    if fmt in ("pt2", "pt2-legacy", "torchscript") or (pickled and trusted):
         model, kind = _model_of(read_model_file(weights, trusted=trusted))
         check_network_output(card, _output_shape(model, card, meta=False))
         return model, kind
+    if pickled:
+        what, names = pickled
+        raise UntrustedFileError(
+            f"The card names no architecture, and its weights file {weights.name} is {what}, not a state dict "
+            f"(it names {', '.join(names)}): loading it would import and run code the file names.",
+            PICKLED_MODEL_HINT)
     if card.architecture is None:
         raise InputError(f"The card names no architecture, and its weights file {weights.name} is "
                          "not a TorchScript or .pt2 file: add \"architecture\" to the card.")

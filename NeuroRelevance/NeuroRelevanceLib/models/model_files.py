@@ -35,6 +35,13 @@ CLI_TRUST_HINT = ("The command line never runs code from a model file: write a m
                   "(torch.export.save or torch.jit.save) and name that file as the card's weights (see "
                   "docs/pretrained.md); if you trust the file, use it from the Python API, where load_model takes "
                   "trusted=True.")
+#: the library's advice for a card whose weights file is a pickled whole model (see :data:`TRUST_HINT`)
+PICKLED_MODEL_HINT = ("NeuroRelevance loads it only when you mark the card trusted (trusted=True, 'I trust this "
+                      "file'). Or save the network without pickled code: its weights with "
+                      "torch.save(model.state_dict()) (or save_weights) and \"architecture\" in the card (a class "
+                      "outside NeuroRelevanceLib.nets needs trust too), or the whole network with "
+                      "torch.jit.save(torch.jit.script(model)) or torch.export.save, named as the card's weights "
+                      "(see docs/pretrained.md).")
 CARD_HINT = ("write a model card (JSON) naming the architecture and this weights file, and load "
              "the card (see docs/pretrained.md).")
 
