@@ -36,6 +36,8 @@ def test_groups_without_a_target_are_refused_before_anything_is_written(batch_in
     with pytest.raises(InputError, match="target") as info:
         explain_cohort(cohort, card, out, **options)
     assert "group" in str(info.value) and "AD" in str(info.value)  # names the groups' issue and the classes
+    assert "target=" in str(info.value) and "--" not in str(info.value)  # the library's keywords, no flags
+    assert how != "reference" or "reference_group='control'" in str(info.value), str(info.value)
     assert not out.exists()
 
 
@@ -46,6 +48,7 @@ def test_the_command_line_refuses_groups_without_target_in_one_line(batch_inputs
                  "control", "--atlas", ATLAS, "--no-png", "--quiet", "--device", "cpu"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and "--target" in err, err
+    assert "--reference-group control" in err and "target=" not in err and "reference_group" not in err, err
     assert not out.exists()
 
 

@@ -20,7 +20,7 @@ from .cli_checks import Parser, atlas_argument, output_folder, report_unexpected
 from .errors import InputError
 from .folder_owner import OUTPUT_MARKER
 from .pretrained import DEMO_SUBJECTS
-from .vocabulary import add_option
+from .vocabulary import OptionError, add_option
 
 #: sub-command -> (the module that adds it through ``register(subparsers)``, its line in the command list).
 #: Only the module of the command being run is imported, so ``--help`` and argument errors stay fast.
@@ -134,6 +134,8 @@ def run_command(args: argparse.Namespace) -> int:
         return int(args.func(args) or 0)
     except UntrustedFileError as exc:  # wherever a command met it: the command line's advice, not trusted=True
         return user_error(command, str(exc.advised(CLI_TRUST_HINT)))
+    except OptionError as exc:  # the options as typed here: --alpha 3, not alpha=3.0
+        return user_error(command, exc.spelled("flag"))
     except InputError as exc:
         return user_error(command, str(exc))
     except KeyboardInterrupt:

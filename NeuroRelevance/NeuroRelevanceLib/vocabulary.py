@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import InputError
+
 #: the widgets' word for "no filter" / "no atlas" and for "explain the predicted class"
 NO_FILTER = "none"
 NO_ATLAS = "none"
@@ -203,6 +205,40 @@ def library_filter(value: Any) -> str | None:
     return None if value in (None, "", NO_FILTER) else value
 
 
+#: how a front end names a run option in a message: "keyword" (the library, the console, the Slicer logic:
+#: ``preset='epsilon'``) or "flag" (the command line: ``--preset epsilon``)
+SPELLINGS = ("keyword", "flag")
+
+
+def spell(name: str, value: Any = None, spelling: str = "keyword", flag: str | None = None) -> str:
+    """Option ``name`` with the ``value`` given (None: the option alone) as a front end spells it:
+    ``alpha=3.0`` / ``--alpha 3``, ``filter_range=(0.2, 0.5)`` / ``--filter-range 0.2 0.5``, ``rules=``. The
+    flag is :data:`OPTIONS`' unless ``flag`` names one; an option without a flag (``rules``) keeps its keyword
+    on the command line too."""
+    flag = flag or (OPTIONS[name].flag if name in OPTIONS else None)
+    if spelling == "flag" and flag:
+        values = value if isinstance(value, (tuple, list)) else () if value is None else (value,)
+        return " ".join([flag, *(f"{v:g}" if isinstance(v, float) else str(v) for v in values)])
+    if value is None:
+        return f"{name}="
+    return f"{name}={tuple(value) if isinstance(value, list) else value!r}"
+
+
+class OptionError(InputError):
+    """A refusal that names run options, written once for every front end: ``parts`` are text and
+    ``(option, value)`` pairs (``(option, value, flag)`` for an option :data:`OPTIONS` does not list), see
+    :func:`spell`. ``str()`` is the library's wording (keywords); a front end whose users type something else
+    shows :meth:`spelled` (``cli.run_command``: flags)."""
+
+    def __init__(self, *parts: str | tuple) -> None:
+        self.parts = parts
+        super().__init__(self.spelled("keyword"))
+
+    def spelled(self, spelling: str) -> str:
+        """The message with each option spelled as ``spelling`` (one of :data:`SPELLINGS`) says."""
+        return "".join(p if isinstance(p, str) else spell(p[0], p[1], spelling, *p[2:]) for p in self.parts)
+
+
 def check_without_effect(method: str, preset: str | None, given: dict[str, Any], filter: str | None,
                          filter_range: Any, filter_placement: str, rules: bool = False,
                          runs_lrp: bool | None = None) -> None:
@@ -214,37 +250,32 @@ def check_without_effect(method: str, preset: str | None, given: dict[str, Any],
     (``engine/presets.py``); ``preset`` None (the card's, not chosen yet) skips that part. ``rules``: custom
     per-layer rules were given (they take the parameters they name; α is not applied over them). ``runs_lrp``:
     whether the run includes LRP (default: the method is lrp or summary; a summary without LRP among its
-    methods takes no preset, ``jobs.Settings.runs_lrp``). Filter options need a filter. Messages name the
-    option as the command line and the library spell it.
+    methods takes no preset, ``jobs.Settings.runs_lrp``). Filter options need a filter. The refusal
+    (:class:`OptionError`) names the options as the library spells them; the command line shows its flags.
     """
     from .engine.presets import preset_parameters
-    from .errors import InputError
 
-    def label(name: str) -> str:
-        opt = option(name)
-        return f"{opt.flag} ({opt.name}=)"
-
+    choose_filter = ("choose a filter: ", ("filter", "pass"), " or ", ("filter", "clamp"))
     if library_filter(filter) is None:
         if tuple(float(v) for v in filter_range) != tuple(option("filter_range").library_default):
-            raise InputError(f"{label('filter_range')} {' '.join(f'{float(v):g}' for v in filter_range)} has no "
-                             "effect without a filter; choose a filter (--filter / filter= pass or clamp), or leave "
-                             "the range out.")
+            raise OptionError(("filter_range", tuple(float(v) for v in filter_range)), " has no effect without a "
+                              "filter; ", *choose_filter, ", or leave the range out.")
         if filter_placement != option("filter_placement").library_default:
-            raise InputError(f"{label('filter_placement')} {filter_placement} has no effect without a filter; "
-                             "choose a filter (--filter / filter= pass or clamp), or leave the placement out.")
+            raise OptionError(("filter_placement", filter_placement), " has no effect without a filter; ",
+                              *choose_filter, ", or leave the placement out.")
     from .explanation.keywords import LRP_METHODS
 
     if preset is not None and not (method in LRP_METHODS if runs_lrp is None else runs_lrp):
         fix = "add lrp to the summary's methods" if method == "summary" else "choose the lrp method"
-        raise InputError(f"{label('preset')} {preset} has no effect with the method {method}, which runs no LRP "
-                         f"(presets are compositions of LRP rules); leave it out, or {fix}.")
+        raise OptionError(("preset", preset), f" has no effect with the method {method}, which runs no LRP "
+                          f"(presets are compositions of LRP rules); leave it out, or {fix}.")
     alpha = given.get("alpha")
     if alpha is not None and method != "lrp":
-        raise InputError(f"{label('alpha')} {alpha:g} has no effect with the method {method} (α belongs to LRP's "
-                         "αβ presets); leave it out, or choose the lrp method.")
+        raise OptionError(("alpha", alpha), f" has no effect with the method {method} (α belongs to LRP's αβ "
+                          "presets); leave it out, or choose the lrp method.")
     if alpha is not None and rules:
-        raise InputError(f"{label('alpha')} {alpha:g} has no effect beside custom rules (rules=), which decide "
-                         "the layers' rules; give AlphaBeta(α, α − 1) in the rules, or leave alpha out.")
+        raise OptionError(("alpha", alpha), " has no effect beside custom rules (", ("rules", None), "), which "
+                          "decide the layers' rules; give AlphaBeta(α, α − 1) in the rules, or leave alpha out.")
     if method != "lrp" or preset is None:
         return
     table = preset_parameters()
@@ -254,8 +285,8 @@ def check_without_effect(method: str, preset: str | None, given: dict[str, Any],
             continue
         users = [p for p, params in table.items() if name in params]
         uses = f"whose rules use {', '.join(used)}" if used else "whose rules take no parameter"
-        raise InputError(f"{label(name)} {value:g} has no effect with the preset {preset}, {uses}; leave it "
-                         f"out, or choose a preset that uses it ({', '.join(users)}).")
+        raise OptionError((name, value), f" has no effect with the preset {preset}, {uses}; leave it out, or "
+                          f"choose a preset that uses it ({', '.join(users)}).")
 
 
 def cli_number(name: str) -> Callable[[str], float]:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..errors import InputError
+from ..vocabulary import OptionError
 from ..regions.statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
 
 #: the atlas of the region tables when none is named (as ``neurorelevance regions``)
@@ -54,10 +55,10 @@ class BatchOptions:
 
         method = canonical(self.method)
         rule_params = {"alpha": self.alpha, **{k: self.engine_params.get(k) for k in ("epsilon", "gamma")}}
-        check_lrp_options([method], {"--preset (preset=)": self.preset, "--alpha (alpha=)": self.alpha,
-                                     "--filter-placement (filter_placement=)": self.filter_placement
+        check_lrp_options([method], {"preset": self.preset, "alpha": self.alpha,
+                                     "filter_placement": self.filter_placement
                                      if self.filter_placement == "every-layer" else None,
-                                     **{f"--{k} ({k}=)": v for k, v in rule_params.items()
+                                     **{k: v for k, v in rule_params.items()
                                         if k != "alpha" and k not in method_options(method)}})
         preset = (self.preset or card.recommended_preset) if method == "lrp" else self.preset
         if method == "lrp" and preset not in PRESETS:
@@ -65,11 +66,12 @@ class BatchOptions:
         try:
             check_filter(self.filter, tuple(self.filter_range), self.filter_placement)
         except (ValueError, TypeError) as exc:
-            raise InputError(f"{exc} (--filter, --filter-range, --filter-placement)") from exc
+            raise OptionError(f"{exc} (", ("filter", None), ", ", ("filter_range", None), ", ",
+                              ("filter_placement", None), ")") from exc
         try:
             resolved = resolve_target(self.target, card)
         except InputError as exc:
-            raise InputError(f"--target (target=) {self.target}: {exc}") from None
+            raise OptionError(("target", self.target), f": {exc}") from None
         classes = list(card.output.classes)
         if isinstance(resolved, int) and card.output.type == "classification" and classes \
                 and not 0 <= resolved < len(classes):

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..atomic import remove_stale
 from ..errors import InputError
+from ..vocabulary import OptionError
 from ..folder_owner import check_own_folder, is_empty
 from .executor import LOST, InProcessExecutor, make_executor
 from .options import DEFAULT_ATLASES, BatchOptions
@@ -164,12 +165,11 @@ def _check_one_target(options: BatchOptions, people: list[Subject], card) -> Non
                                                                                  options.reference_group):
         return
     classes = list(card.output.classes) or ["0", "1"]
-    compared = f"groups {', '.join(groups)}" + (f", --reference-group {options.reference_group}"
-                                                 if options.reference_group else "")
-    raise InputError(f"The subjects are compared by group ({compared}), which needs one target for all of them, "
-                     "but no target was given, so each subject would be explained for its own predicted class; "
-                     f"pass --target (target=) with one of the model's classes ({', '.join(classes)}), e.g. "
-                     f"--target {classes[-1]}.")
+    reference = [", ", ("reference_group", options.reference_group, "--reference-group")] if options.reference_group else []
+    raise OptionError(f"The subjects are compared by group (groups {', '.join(groups)}", *reference, "), which "
+                      "needs one target for all of them, but no target was given, so each subject would be "
+                      "explained for its own predicted class; pass ", ("target", None), " with one of the model's "
+                      f"classes ({', '.join(classes)}), e.g. ", ("target", classes[-1]), ".")
 
 
 def _run(people: list[Subject], plan: Plan, executor, overwrite: bool, progress, say) -> dict[str, dict]:

@@ -74,8 +74,10 @@ def check_options(method: str, options: Mapping[str, Any], settings: Iterable[st
 def check_lrp_options(methods: Sequence[str], given: Mapping[str, Any]) -> None:
     """Refuse LRP-only options when none of ``methods`` runs LRP (they would be ignored silently).
 
-    given: how each option is named for the user ("--preset (preset=)") -> its value; None means not given.
+    given: option keyword ("preset") -> its value; None means not given. The refusal (``vocabulary.OptionError``)
+    names the option as the library spells it; the command line shows its flag.
     """
+    from ..vocabulary import OptionError
     from .dispatch import canonical
 
     names = [canonical(m) for m in methods]
@@ -84,5 +86,5 @@ def check_lrp_options(methods: Sequence[str], given: Mapping[str, Any]) -> None:
     for option, value in given.items():
         if value is not None:
             which = f"method is {names[0]}" if len(names) == 1 else f"methods are {', '.join(names)}"
-            raise InputError(f"{option} {value} is an LRP option, but the {which}, which does not use it; drop "
-                             f"{option.split(' ')[0]}, or choose the lrp method.")
+            raise OptionError((option, value), f" is an LRP option, but the {which}, which does not use it; leave "
+                              "it out, or choose the lrp method.")

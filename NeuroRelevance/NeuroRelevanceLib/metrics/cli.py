@@ -105,7 +105,7 @@ def _check_before_work(args: argparse.Namespace) -> None:
                          "(or leave it out for the card's recommended preset).")
     from ..explanation.keywords import check_lrp_options
 
-    check_lrp_options(args.methods, {"--preset": args.preset})
+    check_lrp_options(args.methods, {"preset": args.preset})
     _baseline(args.baseline)
     for option, paths in (("--ground-truth", args.ground_truth), ("--brain-masks", args.brain_masks),
                           ("--twins", args.twins)):
