@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..errors import InputError
-from ..vocabulary import OptionError
 from ..regions.statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
+from ..vocabulary import OptionError
 
 #: the atlas of the region tables when none is named (as ``neurorelevance regions``)
 DEFAULT_ATLASES = ("AAL3",)

@@ -20,8 +20,8 @@ import pandas as pd
 
 from ..atomic import remove_stale
 from ..errors import InputError
-from ..vocabulary import OptionError
 from ..folder_owner import check_own_folder, is_empty
+from ..vocabulary import OptionError
 from .executor import LOST, InProcessExecutor, make_executor
 from .options import DEFAULT_ATLASES, BatchOptions
 from .outputs import COHORT, SETTINGS_FILE, SubjectFiles, claim_folder
@@ -165,7 +165,8 @@ def _check_one_target(options: BatchOptions, people: list[Subject], card) -> Non
                                                                                  options.reference_group):
         return
     classes = list(card.output.classes) or ["0", "1"]
-    reference = [", ", ("reference_group", options.reference_group, "--reference-group")] if options.reference_group else []
+    given = options.reference_group
+    reference: list[str | tuple] = [", ", ("reference_group", given, "--reference-group")] if given else []
     raise OptionError(f"The subjects are compared by group (groups {', '.join(groups)}", *reference, "), which "
                       "needs one target for all of them, but no target was given, so each subject would be "
                       "explained for its own predicted class; pass ", ("target", None), " with one of the model's "

@@ -34,10 +34,10 @@ def _globals(stream: IO[bytes]) -> list[str]:
             last = arg
             strings.append(arg)
         elif op.name in ("BINGET", "LONG_BINGET", "GET"):
-            last = memo.get(int(arg))
+            last = memo.get(arg if isinstance(arg, int) else -1)
             strings.append(last)
         elif op.name in ("BINPUT", "LONG_BINPUT", "PUT"):
-            memo[int(arg)] = last
+            memo[arg if isinstance(arg, int) else -1] = last
         elif op.name == "MEMOIZE":
             memo[len(memo)] = last
         elif op.name == "GLOBAL":
