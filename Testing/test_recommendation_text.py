@@ -10,8 +10,8 @@ import re
 import pandas as pd
 import pytest
 
-from NeuroRelevanceLib.models import read_card
 from NeuroRelevanceLib import panel
+from NeuroRelevanceLib.models import read_card
 from NeuroRelevanceLib.panel import card_summary, recommendation_text
 from NeuroRelevanceLib.pretrained import MODELS, model_card_path
 from NeuroRelevanceLib.pretrained.evidence import FOLD, MAX_CONSERVATION_ERROR, choose, figure
@@ -153,7 +153,8 @@ def test_card_without_evidence_or_reason_says_it_gives_none(tmp_path):
     raw.pop("recommendation_reason")
     card = _card(tmp_path, raw)
     assert card.evidence is None and "evidence" not in card.to_json()
-    assert recommendation_text(card) == f"Recommended preset {raw['recommended_preset']}: the card gives no evidence for it"
+    expected = f"Recommended preset {raw['recommended_preset']}: the card gives no evidence for it"
+    assert recommendation_text(card) == expected
     raw["evidence"] = {}
     assert recommendation_text(_card(tmp_path, raw)).endswith("the card gives no evidence for it")
 

@@ -176,7 +176,7 @@ def plain_text(card: Any) -> str:
 def _part_line(evidence: Mapping, part: str, method: str) -> str:
     from .pretrained.evidence import figure
 
-    scores = evidence.get(part)
+    scores: Any = evidence.get(part)
     try:
         if figures(evidence, part, method) is None:
             return ""
