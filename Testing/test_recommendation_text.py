@@ -138,6 +138,18 @@ def test_when_no_preset_meets_the_bar_the_line_says_so(tmp_path):
     assert "closest to the model's output" not in text and "would pick" not in text
 
 
+@pytest.mark.parametrize("fold", [FOLD - 0.004, FOLD - 1e-5, FOLD])
+def test_a_fold_just_below_the_bar_never_reads_as_the_bar(tmp_path, fold):
+    raw = _raw("lesion_unet")
+    held = raw["evidence"]["held_out"]
+    held["methods"][f"lrp:{raw['recommended_preset']}"]["mass_accuracy"] = fold * held["chance"]["mass_accuracy"]
+    text = recommendation_text(_card(tmp_path, raw))
+    shown = float(re.search(r"fell where the effect was planted, ([0-9.]+) times", text).group(1))
+    below = fold * held["chance"]["mass_accuracy"] < FOLD * held["chance"]["mass_accuracy"]
+    assert ("below the bar" in text) == below and (shown < FOLD) == below, text
+    assert abs(shown - fold) < 0.006
+
+
 def test_a_card_recommending_what_the_rule_would_not_pick_says_so(tmp_path):
     raw = _raw("brain_age_resnet")
     raw["recommended_preset"] = "deep-taylor"            # below the bar on the development scans

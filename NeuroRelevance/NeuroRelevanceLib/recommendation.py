@@ -86,6 +86,18 @@ def percent(share: float) -> str:
     return f"{100 * share:.0f} %" if share >= 0.1 else f"{100 * share:.1f} %"
 
 
+def times(figs: Figures) -> str:
+    """The fold with two decimals, or more where two would round it onto the other side of the bar
+    (4.996 reads "4.996", not "5.00", beside "below the bar")."""
+    from .pretrained.evidence import FOLD
+
+    for digits in range(2, 7):
+        shown = f"{figs.fold:.{digits}f}"
+        if (float(shown) >= FOLD) == figs.meets_bar:
+            return shown
+    return shown
+
+
 def _rule(development: Mapping) -> tuple[str, dict[str, tuple[float, float]], float]:
     """(the preset evidence.choose picks on the development scores, preset -> (mass, conservation), chance)."""
     import pandas as pd
@@ -146,13 +158,13 @@ def _from_evidence(evidence: Any, preset: str) -> str:
         first = "the card gives no figure for it on test scans it had never seen"
     else:
         first = (f"on {held.n_subjects} synthetic test scans it had never seen, {percent(held.mass)} of its "
-                 f"highlighting inside the brain fell where the effect was planted, {held.fold:.2f} times the "
+                 f"highlighting inside the brain fell where the effect was planted, {times(held)} times the "
                  f"{percent(held.chance)} a random map would put there; that "
                  f"{'meets' if held.meets_bar else 'is below'} the bar of {FOLD:g} times")
     if dev is None:
         return f"{first}. The card does not say what it was chosen on."
     why = _why(evidence["development"], preset, dev)
-    return (f"{first}. It was chosen on {dev.n_subjects} other scans ({dev.fold:.2f} times there)"
+    return (f"{first}. It was chosen on {dev.n_subjects} other scans ({times(dev)} times there)"
             f"{': ' + why if why else ''}.")
 
 
