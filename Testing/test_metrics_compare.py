@@ -177,7 +177,7 @@ def test_lrp_uses_each_subjects_zb_box():
     net = DeepTaylorCNN(channels=(2, 3), n_outputs=2).double()
     x = torch.zeros(1, 1, 8, 8, 8, dtype=torch.float64)
     x[..., 2:6, 2:6, 2:6] = torch.rand(4, 4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    box = box_bounds(x.numpy(), {"type": "percentile", "mask": "nonzero"})
+    box = box_bounds(x.numpy(), {"type": "percentile", "mask": "nonzero"}, support=None)
     target = int(net(x)[0].argmax())
     c = compare_methods(net, [x], ["lrp"], target, method_options={"lrp": {"preset": "epsilon-gamma-box"}},
                         perturbation={"steps": 2}, boxes=[box], device="cpu", dtype=torch.float64)

@@ -146,7 +146,8 @@ def test_card_recommendation_finds_the_effect_on_a_regenerated_subject(name, sel
     path = model_card_path(name)
     loaded = load_model(path, device="cpu")
     subject = next(held_out_subjects(path, split="held_out", truth="ad" if name == "ad_cnn" else "all", **select))
-    low, high = box_bounds(subject.x[None], loaded.card.input.normalization)   # the product's zB box (jobs.py)
+    low, high = box_bounds(subject.x[None], loaded.card.input.normalization,   # the product's zB box (jobs.py)
+                           support=subject.support)
     e = explain(loaded.model, torch.from_numpy(subject.x[None]), preset=loaded.card.recommended_preset,
                 target=1 if name == "ad_cnn" else None, low=torch.from_numpy(low), high=torch.from_numpy(high),
                 device="cpu")
