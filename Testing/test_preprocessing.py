@@ -139,12 +139,12 @@ def test_zb_box_pins_masked_zeros_so_they_get_no_relevance():
     x = np.zeros((1, 2, 8, 8, 8), np.float32)
     x[:, 0, 2:6, 2:6, 2:6] = rng.uniform(0.2, 1.0, (4, 4, 4))
     x[:, 1, 3:7, 2:6, 2:6] = rng.uniform(-1.0, 2.0, (4, 4, 4))
-    low, high = box_bounds(x, {"type": "zscore", "mask": "nonzero"})
+    low, high = box_bounds(x, {"type": "zscore", "mask": "nonzero"}, support=None)
     inside = x != 0
     assert (low[~inside] == 0).all() and (high[~inside] == 0).all()
     assert np.allclose(low[0, 0][inside[0, 0]], 0.0) and np.allclose(high[0, 0][inside[0, 0]], x[0, 0].max())
     assert np.allclose(low[0, 1][inside[0, 1]], x[0, 1].min()) and (low <= x).all() and (x <= high).all()
-    assert box_bounds(x, {"type": "zscore"}) is None
+    assert box_bounds(x, {"type": "zscore"}, support=None) is None
     net = build("DeepTaylorCNN", seed=0, in_channels=2, n_outputs=2, channels=[3, 4]).double().eval()
     xt = torch.from_numpy(x).double()
     target = int(net(xt)[0].argmax())      # a positive logit, as deep Taylor explains
@@ -176,7 +176,7 @@ def test_scale_normalisation_anchors_at_raw_zero_so_tissue_composition_does_not_
 def test_scale_normalisation_keeps_the_zb_box_exact():
     """Its values lie in [0, 1] with the background at 0, so box_bounds gives [0, 1] inside the brain."""
     x = normalize(np.array([[[0.0, 0.4, 0.8, 1.2]]]), {"type": "scale", "high": 50.0, "mask": "nonzero"})
-    lo, hi = box_bounds(x[None, None], {"type": "scale", "mask": "nonzero"})
+    lo, hi = box_bounds(x[None, None], {"type": "scale", "mask": "nonzero"}, support=None)
     assert lo[0, 0, 0, 0, 0] == 0 and hi[0, 0, 0, 0, 0] == 0
     assert (lo[0, 0][x != 0] == 0).all() and (hi[0, 0][x != 0] == 1).all()
 

@@ -81,10 +81,11 @@ def test_a_finer_scan_is_fed_like_the_same_brain_on_the_model_grid(loaded, fine)
     assert p_fine.argmax() == 1, p_fine
     assert np.abs(p_fine - p_model_grid).max() < 0.1, (p_model_grid, p_fine)
     # the 'nonzero' mask survives: voxels outside the resampled brain stay exactly 0, and zB pins them to [0, 0]
-    x = prepared.array
-    assert (x == 0).sum() > 0.3 * x.size
-    low, high = box_bounds(x[None], loaded.card.input.normalization)
-    assert np.all(low[0][x == 0] == 0) and np.all(high[0][x == 0] == 0)
+    x, support = prepared.array, prepared.support
+    assert (x == 0).sum() > 0.3 * x.size and (~support).sum() > 0.3 * x.size and support[x != 0].all()
+    low, high = box_bounds(x[None], loaded.card.input.normalization, support=support)
+    assert np.all(low[0][~support] == 0) and np.all(high[0][~support] == 0)
+    assert np.all(high[0][support] == x.max())   # brain voxels clipped to 0 too: tissue, not background
 
 
 def test_an_oblique_anisotropic_copy_with_a_sharp_edge_keeps_the_prediction(loaded, fine):

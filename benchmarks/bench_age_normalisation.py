@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             if i in old:
                 zero_brain.append((x[brain] == 0).mean())
                 zero_mask.append((x[brain & np.isin(cohort.atrophy[i], (2, 3))] == 0).mean())
-                lo, hi = box_bounds(x[None, None], spec)
+                lo, hi = box_bounds(x[None, None], spec, support=brain[None, None])
                 lows.append(float(lo[0, 0][x != 0].min()))
                 highs.append(float(hi[0, 0][x != 0].max()))
 

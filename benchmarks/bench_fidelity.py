@@ -58,7 +58,7 @@ def seed_000(args) -> None:
     subjects = held_out_subjects(path, split=SPLIT, diagnosis="AD", truth="ad")
     for s in itertools.islice(subjects, args.max_subjects):
         x = torch.from_numpy(s.x[None])
-        zb = box_keywords(s.x[None], loaded.card.input.normalization)   # as the product (jobs.py)
+        zb = box_keywords(s.x[None], loaded.card.input.normalization, support=s.support)   # as the product (jobs.py)
         row = []
         for low, high in ((zb["low"], zb["high"]), (0.0, 1.0)):
             e32 = explain(loaded.model, x, preset="deep-taylor", target=1, low=low, high=high, device="cpu")
@@ -132,7 +132,7 @@ def ad_maps(args, diagnosis: str, methods: list[str]):
     subjects = held_out_subjects(path, split=SPLIT, diagnosis=diagnosis, truth="all")
     for s in itertools.islice(subjects, args.max_subjects):
         x = torch.from_numpy(s.x[None])
-        zb = box_keywords(s.x[None], loaded.card.input.normalization)   # as the product (jobs.py)
+        zb = box_keywords(s.x[None], loaded.card.input.normalization, support=s.support)   # as the product (jobs.py)
         maps = {}
         for m in methods:
             lrp = {"preset": preset, **zb} if m == "lrp" else {}

@@ -223,7 +223,8 @@ def _explain(job: Job, x: Any) -> Any:
     s = job.settings
 
     def zb() -> dict:   # the zB box of the card's input: masked voxels stay 0 (LRP runs only)
-        return box_keywords(job.prepared.array[None], job.loaded.card.input.normalization)
+        return box_keywords(job.prepared.array[None], job.loaded.card.input.normalization,
+                            support=job.prepared.support)
 
     if s.method == "lrp":
         every_layer = s.filter_placement == "every-layer"

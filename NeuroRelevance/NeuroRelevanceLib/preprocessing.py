@@ -31,6 +31,7 @@ class ModelInput:
     array: np.ndarray          # (C, K, J, I) float32
     grid: Grid                 # the model grid
     source_grid: Grid          # the grid of the scan(s) it came from
+    support: np.ndarray | None = None   # (C, K, J, I) bool: where the scan has data (a raw value != 0)
 
     def to_source(self, map_kji: np.ndarray, order: str = "linear") -> np.ndarray:
         """Resample a map on the model grid (e.g. relevance of one channel) onto the source grid."""
@@ -225,18 +226,24 @@ def normalize_then_resample(array: np.ndarray, source: Grid, target: Grid, spec:
     return resample(apply(array), source, target, default=outside)
 
 
-def box_bounds(x: np.ndarray, normalization: dict | None) -> tuple[np.ndarray, np.ndarray] | None:
+def box_bounds(x: np.ndarray, normalization: dict | None, *,
+               support: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-voxel input box [low, high] for deep Taylor's zB rule, or None (then the input's range).
 
     A card whose normalisation has ``"mask": "nonzero"`` keeps every voxel that is 0 in the scan at 0
     (the background of a skull-stripped scan, the air around a head): such a voxel can take no other
-    value, so its box is [0, 0] and zB gives it no relevance; the other voxels span their channel's
-    range. ``x`` is the model input, (N, C, *spatial).
+    value, so its box is [0, 0] and zB gives it no relevance; every voxel where the scan has data spans
+    its channel's range -- also one the normalisation clipped to 0 (``percentile``'s darkest, inverted
+    ``scale``'s brightest voxels), which is tissue, not background. ``x`` is the model input,
+    (N, C, *spatial); ``support`` where the scan has data, broadcastable to it (:attr:`ModelInput.support`),
+    or None only for an input whose zeros are all background (made without :func:`prepare_input`).
     """
     if (normalization or {}).get("mask") != "nonzero":
         return None
     x = np.asarray(x, dtype=np.float32)
     inside = x != 0
+    if support is not None:
+        inside = inside | np.broadcast_to(np.asarray(support, dtype=bool), x.shape)
     axes = tuple(range(2, x.ndim))
     big = np.float32(np.finfo(np.float32).max)
     lo = np.where(inside, x, big).min(axis=axes, keepdims=True)
@@ -246,15 +253,22 @@ def box_bounds(x: np.ndarray, normalization: dict | None) -> tuple[np.ndarray, n
             np.where(inside, np.maximum(hi, 0), 0).astype(np.float32))
 
 
-def box_keywords(x: np.ndarray, normalization: dict | None) -> dict:
+def box_keywords(x: np.ndarray, normalization: dict | None, *, support: np.ndarray | None) -> dict:
     """:func:`box_bounds` as the LRP engine's ``low``/``high`` keywords (torch tensors); ``{}`` without a box
     (the zB rule then takes the input's range). What every LRP run of a card's prepared input passes."""
-    box = box_bounds(x, normalization)
+    box = box_bounds(x, normalization, support=support)
     if box is None:
         return {}
     import torch
 
     return {"low": torch.from_numpy(box[0]), "high": torch.from_numpy(box[1])}
+
+
+def data_support(array: np.ndarray, source: Grid, target: Grid) -> np.ndarray:
+    """Where the scan ``array`` has data (a raw value != 0) on ``target``: every voxel whose linear
+    interpolation reaches a data voxel, as the normalised input's own resampling does (bool, KJI)."""
+    data = (np.asarray(array) != 0).astype(np.float32)
+    return resample(data, source, target) > 0
 
 
 def prepare_input(channels: Sequence[tuple[np.ndarray, Grid]], card) -> ModelInput:
@@ -277,7 +291,7 @@ def prepare_input(channels: Sequence[tuple[np.ndarray, Grid]], card) -> ModelInp
     grid = model_grid(first, spec.shape, spec.spacing, spec.orientation or DEFAULT_ORIENTATION,
                       spec.origin)
     check_overlap(first, grid, channels[0][0], spec.origin is not None)
-    normalised = []
+    normalised, support = [], []
     for name, (array, _) in zip(spec.channels, channels, strict=True):
         try:
             normalised.append(normalize_then_resample(array, first, grid, spec.normalization))
@@ -285,4 +299,5 @@ def prepare_input(channels: Sequence[tuple[np.ndarray, Grid]], card) -> ModelInp
             if len(channels) == 1:
                 raise
             raise InputError(f"Channel '{name}': {error}") from None
-    return ModelInput(np.stack(normalised), grid, first)
+        support.append(data_support(array, first, grid) | (normalised[-1] != 0))
+    return ModelInput(np.stack(normalised), grid, first, np.stack(support))

@@ -172,9 +172,11 @@ def run_compare(args: argparse.Namespace) -> int:
     xs = [torch.from_numpy(mi.array)[None] for mi in inputs]
     options: dict = {"lrp": {"preset": args.preset or loaded.card.recommended_preset}}
     if args.preset is None and "lrp" in args.methods:
-        from ..panel import recommendation_text
+        from ..panel import recommendation_details, recommendation_text
 
         print(f"LRP: {recommendation_text(loaded.card)}")
+        for line in recommendation_details(loaded.card).splitlines():   # the technical version: nothing is lost
+            print(f"     {line}")
     for m in _CAM:
         if args.layer:
             options[m] = {"layer": args.layer}
@@ -185,7 +187,7 @@ def run_compare(args: argparse.Namespace) -> int:
         method_options=options,
         names=names, changes=change_maps(args.twins, args.subjects, inputs) if truth else None,
         atlases=atlas_maps(args.atlas, inputs) if truth else None, oracle_sigmas=tuple(args.oracle_sigmas),
-        boxes=[box_bounds(mi.array[None], loaded.card.input.normalization) for mi in inputs],
+        boxes=[box_bounds(mi.array[None], loaded.card.input.normalization, support=mi.support) for mi in inputs],
         perturbation={"steps": args.steps, "fraction": args.fraction, "patch": args.patch,
                       "baseline": _baseline(args.baseline), "random_repeats": args.random_repeats},
         inclusivity_options={"threshold_a": args.inclusivity_threshold}, device=args.device)

@@ -81,7 +81,8 @@ def _maps(name: str, loaded: Any, subject: Any, methods: list[str]) -> tuple[dic
     from ..preprocessing import box_keywords
 
     x = torch.from_numpy(subject.x[None])
-    zb = box_keywords(subject.x[None], loaded.card.input.normalization)   # as the product does (jobs.py)
+    zb = box_keywords(subject.x[None], loaded.card.input.normalization,   # as the product does (jobs.py)
+                      support=subject.support)
     kwargs = _target(name, loaded.model, loaded.card, subject)
     maps, seconds, conservation = {}, {}, {}
     for method in methods:

@@ -49,6 +49,7 @@ class HeldOutSubject:
     change: np.ndarray | None = None   # (D, H, W) true change against the twin, with ``truth``
     atlas: np.ndarray | None = None    # (D, H, W) atlas labels warped into the subject (T1 models)
     cohort_seed: int = 0               # the generated cohort it belongs to (training or fresh held-out)
+    support: np.ndarray | None = None  # (C, D, H, W) bool: where the scan has data (ModelInput.support)
 
 
 def card_json(card_path: str | Path) -> dict:
@@ -157,8 +158,8 @@ def held_out_subjects(card_path: str | Path, *, split: str = "test", indices: li
 
         for i in chosen:
             lesion = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"])
-            x, lab, target = _prepare(list(lesion.channels), lesion.lesion, lesion.grid, card)
-            subject = HeldOutSubject(i, lesion.subject_id, x, lab, cohort_seed=seed)
+            x, lab, target, support = _prepare(list(lesion.channels), lesion.lesion, lesion.grid, card)
+            subject = HeldOutSubject(i, lesion.subject_id, x, lab, cohort_seed=seed, support=support)
             if truth:
                 healthy = synthesize_lesion_subject(i, spacing=spacing, seed=seed, channels=source["channels"],
                                                     lesions=False)
@@ -176,9 +177,9 @@ def held_out_subjects(card_path: str | Path, *, split: str = "test", indices: li
         if min_age is not None and row["age"] < min_age:
             continue
         s = synthesize_subject(i, float(row["age"]), str(row["diagnosis"]), **options)
-        x, lab, target = _prepare([s.image], s.atrophy, s.grid, card)
+        x, lab, target, support = _prepare([s.image], s.atrophy, s.grid, card)
         subject = HeldOutSubject(i, s.subject_id, x, lab, float(row["age"]), str(row["diagnosis"]),
-                                 cohort_seed=seed)
+                                 cohort_seed=seed, support=support)
         if truth:
             twin = synthesize_subject(i, float(row["age"]), "control" if truth == "ad" else str(row["diagnosis"]),
                                       effects=truth == "ad", **options)
@@ -187,10 +188,10 @@ def held_out_subjects(card_path: str | Path, *, split: str = "test", indices: li
 
 
 def _prepare(channels_kji: list[np.ndarray], labels_kji: np.ndarray, grid: Grid,
-             card: ModelCard) -> tuple[np.ndarray, np.ndarray, Grid]:
+             card: ModelCard) -> tuple[np.ndarray, np.ndarray, Grid, np.ndarray | None]:
     prepared = prepare_input([(c, grid) for c in channels_kji], card)
     labels = resample(labels_kji.astype(np.float32), grid, prepared.grid, "nearest")
-    return prepared.array, np.rint(labels).astype(np.uint8), prepared.grid
+    return prepared.array, np.rint(labels).astype(np.uint8), prepared.grid, prepared.support
 
 
 def _add_truth(subject: HeldOutSubject, channels: np.ndarray, twin: np.ndarray, brain: np.ndarray,
