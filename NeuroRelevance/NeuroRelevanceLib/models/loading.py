@@ -8,6 +8,8 @@ whether they fit). See docs/security.md.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,7 +170,11 @@ def _from_card(card: ModelCard, trusted: bool = False):
 
 
 def _output_shape(model, card: ModelCard, meta: bool) -> tuple[int, ...] | None:
-    """The network's output shape for one input of the card's shape (None if it cannot be known)."""
+    """The network's output shape for one input of the card's shape (None if it cannot be known).
+
+    The network runs as it will be used, in eval mode (a BatchNorm on a 1×1×1 feature map fails only in
+    training mode); every module's own mode is restored afterwards.
+    """
     import torch
 
     if card.input.shape is None:
@@ -176,15 +182,46 @@ def _output_shape(model, card: ModelCard, meta: bool) -> tuple[int, ...] | None:
     x = torch.zeros((1, len(card.input.channels), *card.input.shape),
                     device="meta" if meta else "cpu")
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _eval_mode(model):
             out = model(x)
     except NotImplementedError:  # an operator without a meta kernel: learn it at the first run
         return None
     except (RuntimeError, ValueError, TypeError, AssertionError) as exc:
-        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:240]
-        raise InputError(f"The network does not accept the card's input ({len(card.input.channels)} "
-                         f"channel(s) × input.shape {list(card.input.shape)}): {line}") from exc
+        raise InputError(_check_failure(exc, card)) from exc
     return tuple(out.shape) if isinstance(out, torch.Tensor) else None
+
+
+#: words of torch's errors about an input that does not fit a layer (channels, rank, sizes)
+_SHAPE_WORDS = ("channel", "shape", "size", "dimension", "input", "spatial", "side", "mat1 and mat2", "kernel")
+
+
+def _check_failure(exc: BaseException, card: ModelCard) -> str:
+    """The card check's refusal: the card's input is named as the cause only when torch's error is about
+    the input's channels or sizes; any other failure is the network's own."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [type(exc).__name__]
+    line = lines[-1] if "TorchScript interpreter" in lines[0] else lines[0]  # TorchScript: the raised error last
+    line = line[:240].rstrip(".")
+    shape = f"{len(card.input.channels)} channel(s) × input.shape {list(card.input.shape or [])}"
+    if any(word in line.lower() for word in _SHAPE_WORDS):
+        return (f"The network does not accept the card's input ({shape}): {line}. Check the card's input.channels "
+                "and input.shape against what the network was trained on.")
+    return (f"The network failed on a test input of the card's shape ({shape}, eval mode): {line}. This is an error "
+            "of the network itself, not of the card's input: check its architecture, kwargs and weights.")
+
+
+@contextmanager
+def _eval_mode(model) -> Iterator[None]:
+    """Run ``model`` in eval mode; each submodule gets its own earlier mode back afterwards."""
+    if not hasattr(model, "modules") or not hasattr(model, "eval"):
+        yield
+        return
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
 
 
 def _build_architecture(card: ModelCard, trusted: bool, meta: bool = False):
