@@ -9,6 +9,7 @@ import numpy as np
 
 from .errors import InputError
 from .geometry import Grid, kji_to_nibabel, nibabel_to_kji
+from .nifti_header import check_qform_sform
 
 if TYPE_CHECKING:
     from nibabel.spatialimages import SpatialImage
@@ -42,7 +43,8 @@ def read_nifti_grid(path: str | Path) -> Grid:
 
 
 def load_volume(path: Path, what: str) -> SpatialImage:
-    """``nibabel.load`` with its failures, and files that are not volumes (a GIFTI surface), as InputError."""
+    """``nibabel.load`` with its failures, files that are not volumes (a GIFTI surface) and files whose qform and
+    sform disagree (:func:`nifti_header.check_qform_sform`) as InputError."""
     import nibabel as nib
 
     try:
@@ -51,6 +53,7 @@ def load_volume(path: Path, what: str) -> SpatialImage:
         raise InputError(f"{path} is not a readable NIfTI {what} ({exc}).") from exc
     if not isinstance(image, nib.spatialimages.SpatialImage):
         raise _not_a_volume(path, image)
+    check_qform_sform(image.header, image.shape, path)
     return image
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..nifti import load_volume
+from ..nifti_header import AmbiguousGeometryError
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -48,11 +49,14 @@ def read_volume(scene, path: str | Path, name: str | None = None):
 
 
 def _refuse_time_series(path: Path) -> None:
-    """A 4D NIfTI would be read as its first frame without a word: refuse it instead."""
+    """A 4D NIfTI would be read as its first frame without a word, and one whose qform and sform disagree at
+    another place than nibabel reads it: refuse both instead."""
     if not path.name.lower().endswith((".nii", ".nii.gz")):
         return
     try:
         shape = load_volume(path, "file").shape
+    except AmbiguousGeometryError:  # ITK would read the qform, nibabel-based tools the sform: refuse
+        raise
     except InputError:  # unreadable: the volume reader reports it
         return
     if len(shape) > 3 and any(n > 1 for n in shape[3:]):

@@ -1,0 +1,116 @@
+"""A NIfTI whose qform and sform disagree (both set) is read at one place by nibabel (the sform) and at
+another by ITK and 3D Slicer (the qform): a map made from it would sit millimetres off its scan in Slicer.
+Every entry point refuses it with the difference (mm, degrees) and the fix; files that agree, or set only
+one of the two, are read, and then nibabel and the MRML (ITK) reader put every voxel at the same place."""
+import hashlib
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import oblique_grid
+from NeuroRelevanceLib.errors import InputError
+from NeuroRelevanceLib.geometry import kji_to_nibabel
+from reading_helpers import tiny_card
+
+GRID = oblique_grid((14, 18, 16), (1.1, 1.3, 2.4))
+
+
+def _scan() -> np.ndarray:
+    """An int16 'brain' (noise on a smooth ellipsoid), nibabel order."""
+    rng = np.random.default_rng(0)
+    k, j, i = np.indices(GRID.shape_kji)
+    r = np.sqrt(((i - 7.5) / 7) ** 2 + ((j - 8.5) / 8) ** 2 + ((k - 6.5) / 6) ** 2)
+    values = np.clip(1.2 - r, 0, None) * 800 + rng.normal(0, 20, r.shape) * (r < 1.2)
+    return kji_to_nibabel(values.astype(np.int16))
+
+
+def _rotation(degrees: float) -> np.ndarray:
+    a = np.radians(degrees)
+    m = np.eye(4)
+    m[:2, :2] = [[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]
+    return m
+
+
+def _write(path, qform=None, sform=None, qcode=1, scode=2):
+    image = nib.Nifti1Image(_scan(), GRID.ijk_to_ras)
+    image.set_sform(sform, scode if sform is not None else 0)
+    image.set_qform(qform, qcode if qform is not None else 0)
+    nib.save(image, path)
+    return path
+
+
+SHIFTED = GRID.ijk_to_ras.copy()
+SHIFTED[:3, 3] += [10.0, 0.0, 0.0]  # qform 10 mm to the right of the sform
+DISAGREE = {"shifted 10 mm": (SHIFTED, "10"), "rotated 3°": (_rotation(3.0) @ GRID.ijk_to_ras, "3")}
+
+
+def _entry_points():
+    from NeuroRelevanceLib.batch.scans import read_scan
+    from NeuroRelevanceLib.nifti import read_nifti, read_nifti_grid
+
+    def mrml_reader(path):
+        import slicer
+
+        from NeuroRelevanceLib.mrml import read_volume
+
+        return read_volume(slicer.vtkMRMLScene(), path)
+
+    return {"read_nifti": read_nifti, "read_nifti_grid": read_nifti_grid, "batch read_scan": read_scan,
+            "MRML read_volume (ITK)": mrml_reader}
+
+
+@pytest.mark.parametrize("case", list(DISAGREE))
+@pytest.mark.parametrize("entry", list(_entry_points()))
+def test_every_reader_refuses_disagreeing_qform_and_sform(tmp_path, case, entry):
+    qform, amount = DISAGREE[case]
+    path = _write(tmp_path / "scan.nii.gz", qform=qform, sform=GRID.ijk_to_ras)
+    before = hashlib.md5(path.read_bytes()).hexdigest()
+    with pytest.raises(InputError) as info:
+        _entry_points()[entry](path)
+    text = str(info.value)
+    assert "qform" in text and "sform" in text and "scan.nii.gz" in text and "\n" not in text
+    assert amount in text and ("mm" in text if "mm" in case else "°" in text)
+    assert "set_qform(img.get_sform())" in text and "fslorient" in text  # the fix
+    assert hashlib.md5(path.read_bytes()).hexdigest() == before
+
+
+def test_the_command_line_refuses_it_and_writes_nothing(tmp_path, capsys):
+    from NeuroRelevanceLib.cli import main
+
+    path = _write(tmp_path / "scan.nii.gz", qform=SHIFTED, sform=GRID.ijk_to_ras)
+    before = hashlib.md5(path.read_bytes()).hexdigest()
+    code = main(["explain", "--model", str(tiny_card(tmp_path)), str(path), "--output", str(tmp_path / "out"),
+                 "--atlas", "none", "--no-png", "--quiet"])
+    err = capsys.readouterr().err
+    assert code != 0 and "qform" in err and "sform" in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.nii.gz"))
+    assert hashlib.md5(path.read_bytes()).hexdigest() == before
+
+
+ACCEPTED = {
+    "equal": dict(qform=GRID.ijk_to_ras, sform=GRID.ijk_to_ras),
+    "qform only": dict(qform=GRID.ijk_to_ras, sform=None),
+    "sform only": dict(qform=None, sform=GRID.ijk_to_ras),
+    "0.01 mm apart": dict(qform=GRID.ijk_to_ras + np.pad(np.full((3, 1), 0.01), ((0, 1), (3, 0))),
+                          sform=GRID.ijk_to_ras),
+}
+
+
+@pytest.mark.parametrize("case", list(ACCEPTED))
+def test_agreeing_headers_are_read_at_the_same_place_by_nibabel_and_mrml(tmp_path, case):
+    import slicer
+    import vtk
+
+    from NeuroRelevanceLib.mrml import read_volume, volume_to_array
+    from NeuroRelevanceLib.nifti import read_nifti
+
+    path = _write(tmp_path / "scan.nii.gz", **ACCEPTED[case])
+    array, grid = read_nifti(path)
+    node = read_volume(slicer.vtkMRMLScene(), path)
+    m = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(m)
+    itk = np.array([[m.GetElement(r, c) for c in range(4)] for r in range(4)])
+    np.testing.assert_allclose(grid.ijk_to_ras, itk, atol=0.02)  # ITK reads float32 quaternions
+    np.testing.assert_allclose(grid.ijk_to_ras, GRID.ijk_to_ras, atol=0.02)
+    assert np.array_equal(volume_to_array(node)[0], array)
