@@ -153,6 +153,7 @@ class Job:
     label: str = ""
     prediction: str = ""
     record: dict = field(default_factory=dict)  # provenance.build_record: what produced the results
+    notes: list = field(default_factory=list)   # what the user should know about the inputs (in the record)
 
     def cancel(self) -> None:
         """Ask a running :func:`compute` to stop at its next stage."""
@@ -186,6 +187,9 @@ def compute(job: Job, progress: Progress | None = None) -> Job:
             progress(message, fraction)
 
     s, card = job.settings, job.loaded.card
+    from .scan_kind import scan_notes
+
+    job.notes = scan_notes(job.channels, job.volume_names or list(card.input.channels))
     stage("Resampling into the model grid", 0.05)
     job.prepared = prepare_input(job.channels, card)
     job.class_index = resolve_target(s.target, card)
@@ -205,6 +209,7 @@ def compute(job: Job, progress: Progress | None = None) -> Job:
     from .provenance import build_record
 
     job.record = build_record(job)
+    job.record["notes"] = list(job.notes)
     if s.atlas is not None:
         stage("Region statistics", 0.85)
         try:

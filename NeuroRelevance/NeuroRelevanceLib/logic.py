@@ -15,6 +15,7 @@ whose output volumes the user deleted are refused with one clear error.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +157,10 @@ class RelevanceLogic:
         names = loaded.card.input.channels
         if not volumes or any(v is None for v in volumes):
             raise InputError(f"Select one input volume per model channel ({', '.join(names)}).")
+        from .scan_kind import refuse_label_node
+
+        for node, channel in zip(volumes, names, strict=False):
+            refuse_label_node(node, channel if len(names) > 1 else "")
         channels = [mrml.volume_to_array(node) for node in volumes]
         return Job(loaded, channels, [v.GetID() for v in volumes], options.resolve(loaded.card),
                    [v.GetName() for v in volumes])
@@ -292,7 +297,10 @@ class RelevanceLogic:
         keeps the map and records why in ``run.job.table_error``).
         """
         job = self.prepare(volumes, model, trusted=trusted, device=device, **settings)
-        return self.apply(compute(job, progress))
+        run = self.apply(compute(job, progress))
+        for note in job.notes:  # also in the record (node attribute, sidecar)
+            warnings.warn(note[0].upper() + note[1:] + ".", UserWarning, stacklevel=2)
+        return run
 
     def refilter(self, run: RunResult, filter: str | None, filter_range=(0.0, 1.0), *,
                  opacity: float = 0.5, threshold: float = DEFAULT_THRESHOLD, positive_only: bool = False) -> None:

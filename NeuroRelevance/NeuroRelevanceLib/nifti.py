@@ -15,15 +15,20 @@ if TYPE_CHECKING:
     from nibabel.spatialimages import SpatialImage
 
 
-def read_nifti(path: str | Path, dtype=None, *, what: str = "file") -> tuple[np.ndarray, Grid]:
+def read_nifti(path: str | Path, dtype=None, *, what: str = "file", scan: bool = False) -> tuple[np.ndarray, Grid]:
     """Read a 3D NIfTI file into a KJI array and its :class:`Grid` (the file's affine).
 
-    ``what`` names the file's role in messages ("heatmap file" → "The heatmap file h.nii.gz holds …").
+    ``what`` names the file's role in messages ("heatmap file" → "The heatmap file h.nii.gz holds …");
+    ``scan``: the file must be an image, and one whose header declares a label map is refused.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"No such file: {path}. Check the path.")
     image = load_volume(path, what)
+    if scan:
+        from .scan_kind import refuse_label_intent
+
+        refuse_label_intent(image.header, path)
     return from_nibabel(image, dtype, what=str(path) if what == "file" else f"The {what} {path.name}")
 
 

@@ -32,7 +32,7 @@ def read_scan(path: str | Path) -> tuple[np.ndarray, Grid]:
     if name.endswith(NIFTI):
         from ..nifti import read_nifti
 
-        return read_nifti(path, dtype=np.float32)
+        return read_nifti(path, dtype=np.float32, scan=True)
     if name.endswith(".dcm"):  # one file of a series: read the whole series it belongs to
         return _read_dicom_folder(path.parent, _series_of(path))
     if name.endswith(ITK):

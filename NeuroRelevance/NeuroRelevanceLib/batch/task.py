@@ -54,6 +54,7 @@ def explain_subject(subject: Subject, loaded, plan: Plan) -> dict:
         channels = [c if isinstance(c, tuple) else read_scan(c) for c in subject.channels]
         job = _compute(subject, channels, loaded, plan.options)
         outputs, notes = _write(job, files, plan.options, written)
+        notes = [*job.notes, *notes]
         entry = {"id": subject.id, "settings_key": plan.key, "inputs": inputs, "prediction": job.prediction,
                  "target": job.label, "conservation_error": float(job.explanation.max_conservation_error),
                  "notes": notes, "seconds": round(time.perf_counter() - started, 3)}
