@@ -347,12 +347,15 @@ class RelevanceLogic:
 
     def export(self, output: HeatmapOutput, folder: str | Path, stem: str = "heatmap",
                views: tuple[str, ...] = ("Red", "Yellow", "Green"), displayed: bool = False) -> HeatmapOutput:
-        """Write the heatmap (NIfTI + JSON sidecar), the scene (.mrml) and, with slice views, labelled PNGs.
+        """Write one output's files: its heatmap (NIfTI + JSON sidecar) and, with slice views, labelled PNGs.
 
-        The raw relevance is written as ``<stem>.nii.gz``; with ``displayed=True`` the map as shown
-        (filtered) is written instead, as ``<stem>-displayed.nii.gz``. All or nothing: the files
-        are written into a private folder beside the target and moved into place only when every
-        one was written; a failure leaves no partial file, no new folder and no node added.
+        Only what belongs to ``output`` is written: ``<stem>.nii.gz`` (the raw relevance; with
+        ``displayed=True`` the map as shown, filtered, as ``<stem>-displayed.nii.gz``), ``<stem>.json``
+        (the settings record) and, when the logic has slice views, ``<stem>_<view>.png``. No other volume
+        of the scene — the input scan, another patient's scan, another run — and no scene file is written
+        (save a whole scene on purpose with :func:`mrml.save_scene`). All or nothing: the files are written
+        into a private folder beside the target and moved into place only when every one was written; a
+        failure leaves no partial file, no new folder and no node added.
         """
         from .heatmap_files import export_heatmap
         from .mrml.storage import staged_folder
@@ -368,7 +371,6 @@ class RelevanceLogic:
             if self.views is not None:
                 for view in views:
                     files[f"png_{view}"] = self.views.render_png(staging / f"{stem}_{view}.png", view)
-            files["scene"] = mrml.save_scene(self.scene, staging / f"{stem}.mrml")
         output.files.update({kind: final / path.name for kind, path in files.items()})
         return output
 

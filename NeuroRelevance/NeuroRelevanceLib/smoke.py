@@ -56,6 +56,7 @@ def run_smoke(output_dir: str | Path = "demo-output", log=print) -> HeatmapOutpu
                                parameters={"sigma_mm": 4.0}, opacity=0.6, threshold=0.1)
     log(f"[3/3] Writing files to {Path(output_dir).resolve()}")
     logic.export(output, output_dir, stem="smoke")
+    output.files["scene"] = mrml.save_scene(scene, Path(output_dir) / "smoke.mrml")  # the demo's own scene
     for kind, path in output.files.items():
         log(f"  {kind:10s} {path}")
     log(f"Done in {time.perf_counter() - started:.1f} s.")
