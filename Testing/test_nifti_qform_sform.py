@@ -47,7 +47,7 @@ DISAGREE = {"shifted 10 mm": (SHIFTED, "10"), "rotated 3°": (_rotation(3.0) @ G
 
 def _entry_points():
     from NeuroRelevanceLib.batch.scans import read_scan
-    from NeuroRelevanceLib.nifti import read_nifti, read_nifti_grid
+    from NeuroRelevanceLib.nifti import from_nibabel, read_nifti, read_nifti_grid
 
     def mrml_reader(path):
         import slicer
@@ -57,7 +57,8 @@ def _entry_points():
         return read_volume(slicer.vtkMRMLScene(), path)
 
     return {"read_nifti": read_nifti, "read_nifti_grid": read_nifti_grid, "batch read_scan": read_scan,
-            "MRML read_volume (ITK)": mrml_reader}
+            "MRML read_volume (ITK)": mrml_reader,
+            "a nibabel image (regions, heatmaps)": lambda path: from_nibabel(nib.load(path), what=str(path))}
 
 
 @pytest.mark.parametrize("case", list(DISAGREE))

@@ -83,8 +83,11 @@ def from_nibabel(image, dtype=None, what: str = "The NIfTI image") -> tuple[np.n
     """A nibabel image (or anything with ``dataobj`` and ``affine``) as a KJI array and its :class:`Grid`.
 
     The one place where nibabel's (i, j, k) array order is turned into NeuroRelevance's (k, j, i):
-    a 4D image with one volume counts as 3D; voxels are read (scaled) as nibabel gives them.
+    a 4D image with one volume counts as 3D; voxels are read (scaled) as nibabel gives them. An image whose
+    qform and sform disagree is refused (:func:`nifti_header.check_qform_sform`).
     """
+    if hasattr(image, "header"):
+        check_qform_sform(image.header, image.shape, what)
     try:
         data = np.asanyarray(image.dataobj)
     except (EOFError, OSError, ValueError, zlib.error) as exc:  # a truncated or corrupted file
