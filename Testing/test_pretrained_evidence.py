@@ -77,6 +77,10 @@ def test_bundled_card_records_its_evidence_and_follows_the_rule(name):
     assert evidence["mask_labels"] == card["ground_truth"]["mask_labels"]
     for entry in held_out["methods"].values():
         assert 0 <= entry["min_subject_fold"] <= entry["mass_accuracy"] / held_out["chance"]["mass_accuracy"] + 0.05
+    retired = evidence["retired_held_out"]     # the cohort retired last, disclosed: the chosen preset at least
+    seeds = [r["seed"] for r in card["training"]["held_out_cohort"]["retired"]]
+    assert retired["cohort_seed"] == seeds[-1] not in (held_out["cohort_seed"], development["cohort_seed"])
+    assert f"lrp:{preset}" in retired["methods"] and retired["n_subjects"] == len(retired["subjects"]) >= 18
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -86,7 +90,7 @@ def test_bundled_card_reason_states_both_figures_honestly(name):
     card = json.loads(model_card_path(name).read_text())
     reason = card["recommendation_reason"]
     method = f"lrp:{card['recommended_preset']}"
-    for part in ("held_out", "development"):
+    for part in ("held_out", "retired_held_out", "development"):
         scores = card["evidence"][part]
         entry, chance = scores["methods"][method], scores["chance"]["mass_accuracy"]
         fold = entry["mass_accuracy"] / chance
@@ -95,6 +99,9 @@ def test_bundled_card_reason_states_both_figures_honestly(name):
         if part == "held_out":
             assert f"on {scores['n_subjects']} fresh held-out subjects" in reason
             assert ("below the 5× bar" in reason) == (fold < FOLD), reason
+        elif part == "retired_held_out":
+            assert f"on the retired cohort seed {scores['cohort_seed']} ({scores['n_subjects']} subjects" in reason
+            assert reason.index("fresh held-out") < reason.index("retired cohort") < reason.index("chosen on")
         else:
             assert f"chosen on {scores['n_subjects']} development subjects" in reason
 
