@@ -62,12 +62,11 @@ _INTENDED_USE = {
                         "inverted contrast (CSF and tissue loss bright), because LRP credits bright input voxels "
                         "and the age evidence is tissue loss; its 'scale' normalisation takes a raw 0 as no "
                         "signal, so a scan with an intensity offset is fed as another brain (negative values "
-                        "are refused). Its heatmaps are not validated localisers: five training runs of this "
-                        "recipe put their preset's positive relevance in the age-effect regions (4 % of the "
-                        "brain) at 5.1-7.9× chance on development subjects (the validation and former test "
-                        "splits, on which the recipe, the run and the preset were chosen; median 6.5×); on the "
-                        "fresh held-out cohort, scored once after every choice, the recommended preset reaches "
-                        "6.35× chance, 5.0× on the weakest subject (docs/pretrained.md).")},
+                        "are refused). Its heatmaps are not validated localisers: the recipe, the training run and "
+                        "the preset were chosen on development subjects (the validation and former test splits); "
+                        "on the fresh held-out cohort (seed 2), scored once after every choice, the recommended "
+                        "preset puts its positive relevance in the age-effect regions (4 % of the brain) at "
+                        "6.26× chance, 4.9× on the weakest subject (card evidence, docs/pretrained.md).")},
     "lesion_unet": {
         "intended_use": ("Research and teaching demo of NeuroRelevance: relevance maps of a lesion segmenter "
                          "on synthetic perfusion/diffusion scans (ADC, rCBF, rCBV, Tmax) whose lesions are "
