@@ -103,8 +103,8 @@ _GROUND_TRUTH = {   # mask_labels: the label values of the mask (heldout.ground_
                     "mask": "lesion > 0 (core and penumbra)", "mask_labels": [1, 2]},
 }
 
-#: subjects in the fresh held-out cohort: 64 T1 subjects hold 32 AD-like and 21 controls aged >= 50 at cohort
-#: seed 1; the lesion cohort trains on 60
+#: subjects in the fresh held-out cohort: 64 T1 subjects hold 32 AD-like and 18 controls aged >= 50 at cohort
+#: seed 2 (21 at the retired seed 1); the lesion cohort trains on 60
 HELD_OUT_SUBJECTS = {"ad_cnn": 64, "brain_age_resnet": 64, "lesion_unet": 24}
 #: cohort seeds (offsets from the training cohort's) that were fresh once and have been seen by choices since;
 #: heldout.cohort_source refuses them as the fresh cohort and scores the last one only for disclosure
