@@ -250,6 +250,7 @@ class NeuroRelevanceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.targetComboBox.addItems(list(card.output.classes))
             self._parameterNode.preset = card.recommended_preset
             self.ui.modelInfoLabel.text = panel.card_summary(card)
+            self.ui.modelInfoLabel.toolTip = panel.recommendation_details(card)   # the technical version
             self.ui.intendedUseLabel.text = panel.intended_use_text(card)  # ⚠ when the card states none
             self.ui.intendedUseLabel.styleSheet = "color: #b35900" if card.use_warning else ""
 

@@ -203,3 +203,25 @@ def test_cli_target_takes_a_class_name_like_explain(files, capsys):
         args = parse([*common, "--target", bad])
         with pytest.raises(InputError, match=message):
             args.func(args)
+
+
+def test_cli_says_why_the_cards_preset_is_used_plainly_then_in_detail(files, capsys):
+    """compare prints the plain line (from the card's evidence) and, under it, the technical version."""
+    from NeuroRelevanceLib.models import read_card
+    from NeuroRelevanceLib.panel import recommendation_details, recommendation_text
+    from NeuroRelevanceLib.pretrained import model_card_path
+
+    folder, subjects, masks = files
+    bundled = json.loads(model_card_path("ad_cnn").read_text())
+    card = json.loads((folder / "card.json").read_text())
+    card.update(recommended_preset="epsilon-plus", evidence=bundled["evidence"],
+                recommendation_reason=bundled["recommendation_reason"])
+    (folder / "card.json").write_text(json.dumps(card))
+    args = parse([*subjects, "--model", str(folder / "card.json"), "--methods", "lrp", "--ground-truth", *masks,
+                  "--steps", "2", "--device", "cpu"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    read = read_card(folder / "card.json")
+    assert f"LRP: {recommendation_text(read)}\n" in out and "a random map would put there" in out
+    for line in recommendation_details(read).splitlines():
+        assert f"     {line}\n" in out

@@ -215,23 +215,24 @@ def test_generator_options_follow_the_recorded_age_loss(tmp_path):
 
 
 def test_front_ends_show_why_a_preset_is_recommended():
-    """The Slicer panel and the web viewer show panel.card_summary; the demo and compare print the same line."""
+    """The Slicer panel and the web viewer show panel.card_summary; the demo and compare print the same line,
+    built from the card's evidence (test_recommendation_text.py checks every figure of it)."""
     from NeuroRelevanceLib.models import read_card
     from NeuroRelevanceLib.panel import card_summary, recommendation_text
 
     card = read_card(model_card_path("ad_cnn"))
     text = recommendation_text(card)
-    assert text.startswith(f"Recommended preset {card.recommended_preset}: ") and "× chance" in text
+    assert text.startswith(f"Recommended preset {card.recommended_preset}: ") and f"bar of {FOLD:g} times" in text
     assert text in card_summary(card)
-    bare = card.__class__(**{**card.__dict__, "recommendation_reason": ""})
+    bare = card.__class__(**{**card.__dict__, "recommendation_reason": "", "evidence": None})
     assert recommendation_text(bare).endswith("the card gives no evidence for it")
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_front_ends_say_when_no_preset_reaches_the_bar(name):
     """A card whose evidence falls short of FOLD x chance must say so wherever its preset is shown,
-    not only show a number: the panel line carries the reason's verdicts (fresh held-out cohort and
-    development subjects) for every bundled card."""
+    not only show a number: the panel line carries the verdicts (fresh held-out cohort and development
+    subjects) for every bundled card."""
     from NeuroRelevanceLib.models import read_card
     from NeuroRelevanceLib.panel import recommendation_text
 
@@ -241,33 +242,27 @@ def test_front_ends_say_when_no_preset_reaches_the_bar(name):
     reaches = {part: evidence[part]["methods"][method]["mass_accuracy"]
                >= FOLD * evidence[part]["chance"]["mass_accuracy"] for part in ("development", "held_out")}
     text = recommendation_text(card)
-    assert "fresh held-out subjects" in text and "chosen on" in text and "development subjects" in text
-    assert (f"below the {FOLD:g}× bar" in text) == (not reaches["held_out"]), text
-    assert (f"no preset reaches {FOLD:g}× chance" in text) == (not reaches["development"]), text
-    short = card.__class__(**{**card.__dict__, "recommendation_reason":
+    assert "test scans it had never seen" in text and "chosen on" in text and "other scans" in text
+    assert ("below the bar" in text) == (not reaches["held_out"]), text
+    assert ("met the bar there; " in text) == (not reaches["development"]), text    # "no preset ... met the bar"
+    short = card.__class__(**{**card.__dict__, "evidence": None, "recommendation_reason":
                               f"{card.recommended_preset}: 0.20 in the mask (1.3× chance 0.159); "
                               "no preset reaches 5× chance; it puts the most (others: a 0.1)"})
     assert recommendation_text(short) == (f"Recommended preset {card.recommended_preset}: 0.20 in the mask "
-                                          "(1.3× chance 0.159); no preset reaches 5× chance; it puts the most")
+                                          "(1.3× chance 0.159); no preset reaches 5× chance; it puts the most "
+                                          "(others: a 0.1)")     # a reason without evidence: shown as written
 
 
 def test_the_panel_line_says_why_the_preset_was_chosen():
-    """Not only the figures: the rule's why (it conserves best of those above the bar; a stronger preset left out
-    because its maps do not conserve), without the list of every other preset's figure."""
+    """Not only the figures: the rule's why (of the presets that met the bar, its explanation's total comes
+    closest to the output), without the list of every other preset's figure, which the details keep."""
     from NeuroRelevanceLib.models import read_card
-    from NeuroRelevanceLib.panel import recommendation_text
+    from NeuroRelevanceLib.panel import recommendation_details, recommendation_text
 
     card = read_card(model_card_path("brain_age_resnet"))
     text = recommendation_text(card)
-    assert "it conserves best" in text and "others:" not in text, text
-    left_out = card.__class__(**{**card.__dict__, "recommendation_reason":
-                                 "b: 0.25 in the mask (4.2× chance 0.06); no preset that conserves reaches 5× chance; "
-                                 "it puts the most positive relevance in the true mask; a (6.67× chance) does not "
-                                 "conserve (error 4.4 > 1: its map does not add up to the explained value), so it is "
-                                 "not recommended (others: a 0.40, c 0.10)"})
-    text = recommendation_text(left_out)
-    assert "no preset that conserves reaches 5× chance" in text and "does not conserve" in text, text
-    assert "others:" not in text
+    assert "closest to the model's output" in text and "others:" not in text, text
+    assert "others:" in recommendation_details(card)
 
 
 def test_brain_age_limitations_quote_the_recorded_fresh_figure():

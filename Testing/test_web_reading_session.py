@@ -191,9 +191,18 @@ def test_the_page_shows_the_cards_intended_use_or_a_warning(tmp_path):
     try:
         assert "Intended use: Research and teaching demo" in app.state.model_use
         assert "not for clinical use" in app.state.model_use
+        from NeuroRelevanceLib.models import read_card
+        from NeuroRelevanceLib.panel import recommendation_details, recommendation_text
+        from NeuroRelevanceLib.pretrained import model_card_path
+        from NeuroRelevanceLib.web.app import DEMO_MODEL
+
+        demo = read_card(model_card_path(DEMO_MODEL.split(":", 1)[1]))   # the plain line, and the details as its title
+        assert recommendation_text(demo) in app.state.model_info and "a random map" in app.state.model_info
+        assert app.state.model_details == recommendation_details(demo) and "cohort seed" in app.state.model_details
         app.state.model_path = "bare.json"
         app.ctrl.load_model_path()
         assert app.state.error == ""
         assert app.state.model_use.startswith("⚠")
+        assert app.state.model_details == ""          # a card with no reason and no evidence: nothing to detail
     finally:
         app.session.close()

@@ -129,20 +129,19 @@ def card_summary(card) -> str:
 
 
 def recommendation_text(card) -> str:
-    """The card's recommended preset with the evidence in a line: the reason's first clause (the figure on
-    the fresh held-out cohort, and whether it falls below the bar), the development figure it was chosen
-    on, and the rule's why (it conserves best of those above the bar, or no preset reached the bar; a stronger
-    preset left out because it does not conserve), without the other presets' figures (``pretrained.evidence``)."""
-    reason = getattr(card, "recommendation_reason", "") or ""
-    if not reason:
-        return f"Recommended preset {card.recommended_preset}: the card gives no evidence for it"
-    import re
+    """The card's recommended preset and why, in plain words, from the card's ``evidence`` (the figures on scans
+    the model never saw, against the bar, and the rule's why; :func:`.recommendation.plain_text`)."""
+    from .recommendation import plain_text
 
-    clauses = re.sub(r" \(others: [^)]*\)$", "", reason).split("; ")   # every other preset's figure: in the card
-    why = ("chosen on", "no preset", "of the presets", "it puts the most")
-    shown = [clauses[0].split(": ", 1)[-1]] + [c for c in clauses[1:]
-                                               if c.startswith(why) or "does not conserve" in c]
-    return f"Recommended preset {card.recommended_preset}: {'; '.join(shown)}"
+    return plain_text(card)
+
+
+def recommendation_details(card) -> str:
+    """The technical version of :func:`recommendation_text` (a tooltip; ``compare`` prints it):
+    :func:`.recommendation.details_text`."""
+    from .recommendation import details_text
+
+    return details_text(card)
 
 
 def intended_use_text(card) -> str:

@@ -172,9 +172,11 @@ def run_compare(args: argparse.Namespace) -> int:
     xs = [torch.from_numpy(mi.array)[None] for mi in inputs]
     options: dict = {"lrp": {"preset": args.preset or loaded.card.recommended_preset}}
     if args.preset is None and "lrp" in args.methods:
-        from ..panel import recommendation_text
+        from ..panel import recommendation_details, recommendation_text
 
         print(f"LRP: {recommendation_text(loaded.card)}")
+        for line in recommendation_details(loaded.card).splitlines():   # the technical version: nothing is lost
+            print(f"     {line}")
     for m in _CAM:
         if args.layer:
             options[m] = {"layer": args.layer}

@@ -21,15 +21,18 @@ i, j, k run (``"RAS"``: right, anterior, superior); the optional ``origin`` is t
 voxel 0 (a template-space model gives it; otherwise the grid is centred on the scan).
 ``intended_use`` and ``limitations`` are free text shown with every result (panel, captions,
 reports); a card without them still loads, with a visible warning (:attr:`ModelCard.use_warning`).
-``recommendation_reason`` says why ``recommended_preset`` is recommended (shown beside it); the
-optional ``evidence`` object holds the held-out scores behind it (the demo cards record them with
-``benchmarks/bench_groundtruth.py --write-evidence``).
+``recommendation_reason`` says why ``recommended_preset`` is recommended, in technical words; the
+optional ``evidence`` object holds the scores behind it (the demo cards record them with
+``benchmarks/bench_groundtruth.py --write-evidence``; its form: :mod:`..pretrained.evidence`). The card
+carries ``evidence`` read-only (:attr:`ModelCard.evidence`, ``None`` when the card has none), and the line
+shown beside the preset is built from it (:mod:`..recommendation`).
 Every field and its rules: :mod:`.schema`; where the weights may be and what they may hold:
 :mod:`.weights` and docs/security.md.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +84,8 @@ class ModelCard:
     limitations: str = ""
     #: why the card recommends its preset, in words (the evidence behind it: held-out scores)
     recommendation_reason: str = ""
+    #: the scores behind the recommendation (``pretrained.evidence``), read-only; None when the card has none
+    evidence: Mapping[str, Any] | None = None
 
     @property
     def use_warning(self) -> str:
@@ -114,6 +119,7 @@ class ModelCard:
             "metrics": self.metrics, "recommended_preset": self.recommended_preset,
             "intended_use": self.intended_use, "limitations": self.limitations,
             **({"recommendation_reason": self.recommendation_reason} if self.recommendation_reason else {}),
+            **({"evidence": _thawed(self.evidence)} if self.evidence is not None else {}),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -140,6 +146,46 @@ def _pair(values: Any) -> tuple[float, float]:
     """``[low, high]`` (checked by :func:`check_card`) as floats."""
     low, high = (float(v) for v in values)
     return low, high
+
+
+class _ReadOnly(Mapping):
+    """A JSON object that cannot be changed (unlike a mapping proxy, it can be copied and pickled)."""
+
+    def __init__(self, items: dict) -> None:
+        self._items = items
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._items[key]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+    def __reduce__(self):
+        return _ReadOnly, (self._items,)
+
+
+def _frozen(value: Any) -> Any:
+    """A read-only copy of a JSON value: objects as :class:`_ReadOnly` mappings, arrays as tuples."""
+    if isinstance(value, Mapping):
+        return _ReadOnly({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _thawed(value: Any) -> Any:
+    """The JSON value of :func:`_frozen`'s copy (dicts and lists again)."""
+    if isinstance(value, Mapping):
+        return {k: _thawed(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_thawed(v) for v in value]
+    return value
 
 
 def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
@@ -172,6 +218,7 @@ def card_from_dict(raw: Any, path: Path | None = None) -> ModelCard:
         path=path.resolve() if path else None,
         intended_use=str(raw.get("intended_use", "")), limitations=str(raw.get("limitations", "")),
         recommendation_reason=str(raw.get("recommendation_reason", "")),
+        evidence=_frozen(raw["evidence"]) if raw.get("evidence") is not None else None,
     )
 
 

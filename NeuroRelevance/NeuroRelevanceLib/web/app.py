@@ -253,6 +253,7 @@ class RelevanceWebApp:
         loaded = self.session.select_model(choice)
         card = loaded.card
         self.state.update(dict(model_info=f"{panel.card_summary(card)} · {loaded.summary()}",
+                               model_details=panel.recommendation_details(card),
                                model_use=panel.intended_use_text(card),
                                target_items=self.session.targets(), target=panel.PREDICTED,
                                preset=card.recommended_preset))

@@ -30,7 +30,7 @@ def page_defaults(app, autorun: bool) -> dict:
     return dict(
         input_source="demo", demo_diagnosis="AD", demo_age=78, server_path="",
         model_items=app.model_items, model_choice=DEMO_MODEL, model_path="",
-        model_info="", model_use="", method_items=panel.METHODS, preset_items=panel.PRESETS,
+        model_info="", model_details="", model_use="", method_items=panel.METHODS, preset_items=panel.PRESETS,
         preset_controls=preset_controls(),
         target_items=[panel.PREDICTED], filter_items=panel.FILTERS, placement_items=panel.PLACEMENTS,
         **{**option_state(), "atlas": DEMO_ATLAS, "min_overlap": DEMO_SETTINGS["min_overlap"]},

@@ -138,7 +138,7 @@ def _inputs(app, v) -> None:
                 with v.VCol(cols=3):
                     v.VBtn("Load", click=(app.ctrl.load_model_path, "[model_path]"), id="nr-load-model")
             v.VLabel("{{ model_info }}", classes="text-caption mt-1", id="nr-model-info",
-                     style="white-space: normal;")
+                     style="white-space: normal;", title=("model_details",))   # the technical version
             html.Div("{{ model_use }}", id="nr-model-use", classes="text-caption mt-1",
                      style=("model_use.startsWith('⚠') ? 'white-space: pre-line; color: #b45f06;' : "
                             "'white-space: pre-line; color: #555;'",))
