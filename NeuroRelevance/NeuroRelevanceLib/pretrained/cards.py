@@ -108,20 +108,20 @@ _GROUND_TRUTH = {   # mask_labels: the label values of the mask (heldout.ground_
 HELD_OUT_SUBJECTS = {"ad_cnn": 64, "brain_age_resnet": 64, "lesion_unet": 24}
 #: cohort seeds (offsets from the training cohort's) that were fresh once and have been seen by choices since;
 #: heldout.cohort_source refuses them as the fresh cohort and scores the last one only for disclosure
-RETIRED_HELD_OUT = ({"offset": 1, "why": "several ad_cnn candidate runs and presets were scored on it while the "
-                                         "run was being chosen (2026-12-06), so it no longer is unseen; retired for "
-                                         "every card, with the choices re-made on development subjects"},)
+RETIRED_HELD_OUT: tuple[tuple[int, str], ...] = (
+    (1, "several ad_cnn candidate runs and presets were scored on it while the run was being chosen (2026-12-06), "
+        "so it no longer is unseen; retired for every card, with the choices re-made on development subjects"),)
 
 
 def held_out_cohort(name: str, cohort_seed: int) -> dict[str, Any]:
     """The card's ``training.held_out_cohort``: the training cohort's generator and options with another seed,
     past the retired ones (:data:`RETIRED_HELD_OUT`)."""
-    offset = 1 + max(r["offset"] for r in RETIRED_HELD_OUT)
+    offset = 1 + max(shift for shift, _ in RETIRED_HELD_OUT)
     return {"seed": int(cohort_seed) + offset, "n_subjects": HELD_OUT_SUBJECTS[name],
             "note": ("a fresh cohort (same generator and options as training.cohort, another seed: other anatomies) "
                      "that no training run, seed or preset choice has seen; the recommended preset is measured "
                      "on it once, after the choice (evidence.held_out)"),
-            "retired": [{"seed": int(cohort_seed) + r["offset"], "why": r["why"]} for r in RETIRED_HELD_OUT]}
+            "retired": [{"seed": int(cohort_seed) + shift, "why": why} for shift, why in RETIRED_HELD_OUT]}
 
 
 def _rounded(value: Any) -> Any:
