@@ -181,6 +181,8 @@ class RelevanceLogic:
         for table_node, planned in zip(tables, plan.tables, strict=True):
             run.tables[planned.frame.attrs["atlas"]] = planned.frame
             run.table_nodes[planned.frame.attrs["atlas"]] = table_node
+        for note in job.notes:  # also in the record (node attribute, sidecar): e.g. a scan like a label map
+            warnings.warn(note[0].upper() + note[1:] + ".", UserWarning, stacklevel=2)
         return run
 
     def plan(self, job: Job, run: RunResult | None = None) -> mrml.OutputPlan:
@@ -297,10 +299,7 @@ class RelevanceLogic:
         keeps the map and records why in ``run.job.table_error``).
         """
         job = self.prepare(volumes, model, trusted=trusted, device=device, **settings)
-        run = self.apply(compute(job, progress))
-        for note in job.notes:  # also in the record (node attribute, sidecar)
-            warnings.warn(note[0].upper() + note[1:] + ".", UserWarning, stacklevel=2)
-        return run
+        return self.apply(compute(job, progress))
 
     def refilter(self, run: RunResult, filter: str | None, filter_range=(0.0, 1.0), *,
                  opacity: float = 0.5, threshold: float = DEFAULT_THRESHOLD, positive_only: bool = False) -> None:
