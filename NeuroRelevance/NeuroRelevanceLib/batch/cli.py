@@ -138,7 +138,7 @@ def run_explain(args: argparse.Namespace) -> int:
             reporter.close()
         if executor is not None:
             executor.close()
-    for line in summary_lines(result.summary, result.out_dir):
+    for line in summary_lines(result.summary, result.out_dir, spelling="flag"):
         print(line)
     counts = result.summary["counts"]
     if counts["failed"] and not counts["done"] and not counts["skipped"]:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..vocabulary import OptionError
 from ..geometry import Grid
 from .atlas import Atlas, load_label_map
 from .bundled import is_bundled, load_bundled_atlas
@@ -130,14 +131,17 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
 
 
 def gain_summary(table: pd.DataFrame, gain_on: str) -> str:
-    """A note when most regions of a gain table have no gain ("" otherwise): the comparison says little."""
+    """A note when most regions of a gain table have no gain ("" otherwise): the comparison says little. It names
+    ``gain_on`` as the library spells it (:class:`~..vocabulary.OptionNote`; the command line prints its flag)."""
+    from ..vocabulary import OptionNote
+
     missing, total = int(table["gain"].isna().sum()), len(table)
     if total == 0 or missing <= total / 2:
         return ""
-    other = ("--gain-on absolute (gain_on='absolute') or density compare them instead" if gain_on == "positive"
-             else "density compares them instead")
-    return (f"{missing} of {total} regions have no gain: the reference group has little or no "
-            f"{GAIN_ON[gain_on]} there (e.g. controls explained for the patients' class); {other}.")
+    other = (("gain_on", "absolute"), " or density compare them instead") if gain_on == "positive" \
+        else ("density compares them instead",)
+    return OptionNote(f"{missing} of {total} regions have no gain: the reference group has little or no "
+                      f"{GAIN_ON[gain_on]} there (e.g. controls explained for the patients' class); ", *other, ".")
 
 
 def _gain_part(sums_pos: np.ndarray, sums: np.ndarray, gain_on: str) -> np.ndarray:
@@ -258,21 +262,22 @@ def _sums(heatmap: Heatmap, atlas: Atlas, transform: object, min_overlap: float,
     return sums if pooling is None else sums.pooled(*pooling)
 
 
-class AtlasOverlapError(InputError):
+class AtlasOverlapError(OptionError):
     """Too little of a heatmap's relevance lies inside the atlas. The message ends with the way out
-    for the caller at hand (``with_fix``): the library's ``transform=``, the command line's options."""
+    for the caller at hand (``with_fix``): the library's ``transform=``, the command line's options; a way out
+    given as :class:`~..vocabulary.OptionError` parts is spelled by the front end."""
 
     #: the way out through :func:`region_statistics` itself
     LIBRARY_FIX = ("Register it to the atlas and pass transform=... (a 4×4 RAS matrix or a SimpleITK transform), "
                    "or lower min_overlap to accept the partial overlap.")
 
-    def __init__(self, finding: str, fix: str = LIBRARY_FIX) -> None:
-        super().__init__(f"{finding} {fix}")
+    def __init__(self, finding: str, *fix: str | tuple) -> None:
+        super().__init__(finding, " ", *(fix or (self.LIBRARY_FIX,)))
         self.finding = finding
 
-    def with_fix(self, fix: str) -> AtlasOverlapError:
+    def with_fix(self, *fix: str | tuple) -> AtlasOverlapError:
         """The same finding with another way out (for a front end that words its options differently)."""
-        return AtlasOverlapError(self.finding, fix)
+        return AtlasOverlapError(self.finding, *fix)
 
 
 def _metrics(base: pd.DataFrame, sums: RegionSums) -> pd.DataFrame:
