@@ -156,3 +156,21 @@ def test_the_logic_says_min_overlap_without_the_flag(scene, tmp_path):
     assert "min_overlap=" in str(info.value) and not FLAG.search(str(info.value)), str(info.value)
     run = RelevanceLogic(scene).run([run_scan(scene, "T1b")], loaded, atlas=far, table_required=False)
     assert "min_overlap=" in run.job.table_error and not FLAG.search(run.job.table_error), run.job.table_error
+
+
+def test_explain_cohort_names_its_output_folder_as_out_dir(batch_inputs, tmp_path, capsys):
+    card, table = batch_inputs
+    theirs = tmp_path / "study"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    with pytest.raises(InputError) as info:
+        explain_cohort(str(table), card, theirs, atlases=(), png=False, device="cpu", target="AD")
+    assert f"out_dir='{theirs}'" in str(info.value) and not FLAG.search(str(info.value)), str(info.value)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InputError) as info:
+        explain_cohort(str(table), card, tmp_path / "file", atlases=(), png=False, device="cpu", target="AD")
+    assert "out_dir=" in str(info.value) and not FLAG.search(str(info.value)), str(info.value)
+    code = main(["explain", str(table), "--model", str(card), "--output", str(theirs), "--atlas", "none",
+                 "--no-png", "--quiet", "--device", "cpu", "--target", "AD"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and f"--output {theirs}" in err and "out_dir" not in err, err

@@ -272,6 +272,12 @@ class OptionNote(str):
         return _spelled(self.parts, spelling)
 
 
+def named(option: str | tuple[str, str], value: Any) -> str | tuple:
+    """The part of an :class:`OptionError` that names ``option`` with ``value``: a ``(keyword, flag)`` pair for an
+    option both front ends take (``("out_dir", "--output")``), or one spelling as it is (``"--model"``)."""
+    return (option[0], str(value), option[1]) if isinstance(option, tuple) else f"{option} {value}"
+
+
 def spelled(text: Any, spelling: str) -> str:
     """``text`` as a front end that spells options as ``spelling`` shows it: an :class:`OptionNote` or
     :class:`OptionError` respelled, anything else as ``str()`` writes it."""

@@ -94,7 +94,7 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
     people = read_subjects(subjects, card.input.channels)
     _check_reference(options.reference_group, people)
     _spare_inputs(subjects, people, card_path, options, out_dir)
-    check_own_folder(out_dir, "--output", "explain", signatures=(SETTINGS_FILE,))
+    check_own_folder(out_dir, ("out_dir", "--output"), "explain", signatures=(SETTINGS_FILE,))
     _check_one_target(options, people, card)
     fresh, existed = is_empty(Path(out_dir).expanduser()), Path(out_dir).expanduser().is_dir()
     source = ModelSource(str(card_path), trusted, options.device)
@@ -145,7 +145,7 @@ def _spare_inputs(subjects: Any, people: list[Subject], card_path: Path, options
     spare_inputs({"subject table": subjects if isinstance(subjects, (str, Path)) else None,
                   "scan": [c for s in people for c in s.channels if isinstance(c, (str, Path))],
                   "model": model_files(card_path), "atlas": list(options.atlases)},
-                 folder=("--output", out_dir), writes=WRITES)
+                 folder=(("out_dir", "--output"), out_dir), writes=WRITES)
 
 
 def _check_reference(reference: str | None, people: list[Subject]) -> None:
