@@ -174,3 +174,22 @@ def test_explain_cohort_names_its_output_folder_as_out_dir(batch_inputs, tmp_pat
                  "--no-png", "--quiet", "--device", "cpu", "--target", "AD"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and f"--output {theirs}" in err and "out_dir" not in err, err
+
+
+# ---- the web viewer's server, started from the console ----------------------------------------------------------
+def test_the_web_server_check_names_port_and_host_as_serve_takes_them():
+    import socket
+
+    from NeuroRelevanceLib.vocabulary import spelled
+    from NeuroRelevanceLib.web import check_address
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for host, value in (("127.0.0.1", port), ("127.0.0.1", 70000), ("no-such-host.invalid", 0)):
+            with pytest.raises(InputError) as info:
+                check_address(host, value)
+            assert ("port=" in str(info.value) or "host=" in str(info.value)) and not FLAG.search(str(info.value))
+            flags = spelled(info.value, "flag")
+            assert ("--port" in flags or "--host" in flags) and not KEYWORD.search(flags), flags
