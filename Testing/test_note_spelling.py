@@ -193,3 +193,24 @@ def test_the_web_server_check_names_port_and_host_as_serve_takes_them():
             assert ("port=" in str(info.value) or "host=" in str(info.value)) and not FLAG.search(str(info.value))
             flags = spelled(info.value, "flag")
             assert ("--port" in flags or "--host" in flags) and not KEYWORD.search(flags), flags
+
+
+# ---- a subject's reason (the run's min_overlap way out) ---------------------------------------------------------
+def test_a_subjects_missing_table_names_min_overlap_as_each_front_end_spells_it(batch_inputs, tmp_path, capsys):
+    from reading_helpers import halves_atlas
+
+    card, table = batch_inputs
+    cohort = pd.read_csv(table).head(1)
+    cohort.to_csv(tmp_path / "one.csv", index=False)
+    far = halves_atlas(tmp_path, "far", shift_mm=1000.0)  # no relevance inside: no table, the subject fails
+    result = explain_cohort(str(tmp_path / "one.csv"), card, tmp_path / "lib", atlases=(far,), png=False,
+                            device="cpu", target="AD")
+    note = next(n for n in result.summary["notes"] if "overlap" in n)  # the map stays, the table is missing
+    assert "min_overlap=0.5" in note and "lower min_overlap=" in note and not FLAG.search(note), note
+    code = main(["explain", str(tmp_path / "one.csv"), "--model", str(card), "--output", str(tmp_path / "cli"),
+                 "--atlas", far, "--no-png", "--device", "cpu", "--target", "AD"])
+    captured = capsys.readouterr()
+    lines = [line for line in (captured.out + captured.err).splitlines() if "overlap" in line]
+    assert code == 0 and lines, captured
+    for line in lines:
+        assert "--min-overlap" in line and "min_overlap" not in line, line

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..vocabulary import OptionError
+from ..vocabulary import OptionError, OptionNote
 from ..geometry import Grid
 from .atlas import Atlas, load_label_map
 from .bundled import is_bundled, load_bundled_atlas
@@ -255,10 +255,11 @@ def _sums(heatmap: Heatmap, atlas: Atlas, transform: object, min_overlap: float,
     grid = atlas.on_grid(heatmap.grid, transform)
     sums = count_regions(heatmap, grid)
     if sums.overlap == 0.0 or sums.overlap < min_overlap:
-        raise AtlasOverlapError(
+        raise AtlasOverlapError(OptionNote(
             f"Only {sums.overlap:.1%} of the relevance (Σ|R|) of the {heatmap.what or heatmap.label} lies inside the "
             f"brain of atlas '{atlas.name}' ({atlas.space}; {nonzero_share(heatmap, grid):.1%} of its nonzero "
-            f"voxels), below min_overlap={min_overlap:g}: the heatmap is probably not in the atlas' space.")
+            "voxels), below ", ("min_overlap", float(min_overlap)), ": the heatmap is probably not in the atlas' "
+            "space."))
     return sums if pooling is None else sums.pooled(*pooling)
 
 
