@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
 
-from .errors import InputError
 from .vocabulary import OptionError, named
 
 #: written first into a folder a command claims; names the command whose outputs the folder holds

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .vocabulary import OptionNote
 from .regions.statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
+from .vocabulary import OptionNote
 from .windowing import DEFAULT_THRESHOLD
 
 #: how a run's user gets past too little overlap with the atlas (a run takes no transform)

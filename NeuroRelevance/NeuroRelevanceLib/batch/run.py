@@ -215,7 +215,7 @@ def _finish(people: list[Subject], rows: dict, options: BatchOptions, out: Path,
     ordered = [{**rows[s.id], "group": s.group, "covariates": dict(s.covariates)} for s in people if s.id in rows]
     complete = [{**row, "files": {k: Path(v) for k, v in row["files"].items()}}
                 for row in ordered if row["status"] != "failed"]
-    notes = [OptionNote(f"{row['id']}: ", row["reason"]) for row in complete
+    notes: list[str] = [OptionNote(f"{row['id']}: ", row["reason"]) for row in complete
              if row["status"] == "done" and row.get("reason")]
     result = CohortExplanation(subjects_table(ordered), out_dir=out)
     targets = sorted({str(row.get("target")) for row in complete})

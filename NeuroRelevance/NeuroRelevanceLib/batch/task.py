@@ -108,7 +108,7 @@ def _write(job, files: SubjectFiles, options: BatchOptions, written: list[Path])
     path, sidecar = write_heatmap(files.relevance, statistics_map(job), grid, job.record, values)
     written += [path, sidecar]
     outputs["relevance"] = path
-    notes = []
+    notes: list[str] = []
     for index, atlas in enumerate(options.atlases):
         try:
             table = _region_table(job, index, atlas)

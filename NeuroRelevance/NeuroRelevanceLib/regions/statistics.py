@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..vocabulary import OptionError, OptionNote
 from ..geometry import Grid
+from ..vocabulary import OptionError, OptionNote
 from .atlas import Atlas, load_label_map
 from .bundled import is_bundled, load_bundled_atlas
 from .counting import RegionSums, count_regions, nonzero_share
