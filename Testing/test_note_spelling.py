@@ -141,16 +141,9 @@ def test_a_folder_of_other_settings_is_refused_with_overwrite_as_each_front_end_
     assert code == 2 and "--overwrite" in err and "overwrite=" not in err, err
 
 
-#: the run's way out of too little atlas overlap is jobs.RUN_OVERLAP_FIX, which still says "lower min_overlap
-#: (--min-overlap on the command line)", and jobs.compute keeps job.table_error as plain text: jobs.py was not to be
-#: edited in this change. The fix: RUN_OVERLAP_FIX as OptionError parts ("... or lower ", ("min_overlap", None),
-#: " to accept ..."), raised with exc.with_fix(*RUN_OVERLAP_FIX), and job.table_error = OptionNote(exc).
-JOBS_PENDING = pytest.mark.xfail(strict=True, reason="jobs.RUN_OVERLAP_FIX still quotes --min-overlap (jobs.py not "
-                                                     "edited in this change)")
 
 
 # ---- the Slicer logic -----------------------------------------------------------------------------------------
-@JOBS_PENDING
 def test_the_logic_says_min_overlap_without_the_flag(scene, tmp_path):
     pytest.importorskip("slicer")
     from NeuroRelevanceLib.logic import RelevanceLogic
@@ -205,7 +198,6 @@ def test_the_web_server_check_names_port_and_host_as_serve_takes_them():
 
 
 # ---- a subject's reason (the run's min_overlap way out) ---------------------------------------------------------
-@JOBS_PENDING
 def test_a_subjects_missing_table_names_min_overlap_as_each_front_end_spells_it(batch_inputs, tmp_path, capsys):
     from reading_helpers import halves_atlas
 
