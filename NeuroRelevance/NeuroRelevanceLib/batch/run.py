@@ -21,7 +21,7 @@ import pandas as pd
 from ..atomic import remove_stale
 from ..errors import InputError
 from ..folder_owner import check_own_folder, is_empty
-from ..vocabulary import OptionError
+from ..vocabulary import OptionError, OptionNote
 from .executor import LOST, InProcessExecutor, make_executor
 from .options import DEFAULT_ATLASES, BatchOptions
 from .outputs import COHORT, SETTINGS_FILE, SubjectFiles, claim_folder
@@ -94,7 +94,7 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
     people = read_subjects(subjects, card.input.channels)
     _check_reference(options.reference_group, people)
     _spare_inputs(subjects, people, card_path, options, out_dir)
-    check_own_folder(out_dir, "--output", "explain", signatures=(SETTINGS_FILE,))
+    check_own_folder(out_dir, ("out_dir", "--output"), "explain", signatures=(SETTINGS_FILE,))
     _check_one_target(options, people, card)
     fresh, existed = is_empty(Path(out_dir).expanduser()), Path(out_dir).expanduser().is_dir()
     source = ModelSource(str(card_path), trusted, options.device)
@@ -145,7 +145,7 @@ def _spare_inputs(subjects: Any, people: list[Subject], card_path: Path, options
     spare_inputs({"subject table": subjects if isinstance(subjects, (str, Path)) else None,
                   "scan": [c for s in people for c in s.channels if isinstance(c, (str, Path))],
                   "model": model_files(card_path), "atlas": list(options.atlases)},
-                 folder=("--output", out_dir), writes=WRITES)
+                 folder=(("out_dir", "--output"), out_dir), writes=WRITES)
 
 
 def _check_reference(reference: str | None, people: list[Subject]) -> None:
@@ -153,8 +153,8 @@ def _check_reference(reference: str | None, people: list[Subject]) -> None:
         return
     groups = sorted({s.group for s in people if s.group})
     if reference not in groups:
-        raise InputError(f"No subject is in the reference group {reference!r} (--reference-group); the groups "
-                         f"are {', '.join(groups) or 'none: add a group column to the table'}.")
+        raise OptionError("No subject is in the reference group (", ("reference_group", reference, "--reference-group"),
+                          f"); the groups are {', '.join(groups) or 'none: add a group column to the table'}.")
 
 
 def _check_one_target(options: BatchOptions, people: list[Subject], card) -> None:
@@ -215,7 +215,8 @@ def _finish(people: list[Subject], rows: dict, options: BatchOptions, out: Path,
     ordered = [{**rows[s.id], "group": s.group, "covariates": dict(s.covariates)} for s in people if s.id in rows]
     complete = [{**row, "files": {k: Path(v) for k, v in row["files"].items()}}
                 for row in ordered if row["status"] != "failed"]
-    notes = [f"{row['id']}: {row['reason']}" for row in complete if row["status"] == "done" and row.get("reason")]
+    notes: list[str] = [OptionNote(f"{row['id']}: ", row["reason"]) for row in complete
+             if row["status"] == "done" and row.get("reason")]
     result = CohortExplanation(subjects_table(ordered), out_dir=out)
     targets = sorted({str(row.get("target")) for row in complete})
     if complete:
@@ -224,9 +225,9 @@ def _finish(people: list[Subject], rows: dict, options: BatchOptions, out: Path,
         result.regions, files = region_tables(complete, options.atlases, out)
         result.files.update(files)
     if len(targets) > 1:  # averaging maps of different classes would be silently wrong
-        notes.append(f"no group maps or gain: the subjects were explained for different classes "
-                     f"({', '.join(targets)}: each its predicted class); pass --target (target=) to explain "
-                     "every subject for one class")
+        notes.append(OptionNote("no group maps or gain: the subjects were explained for different classes "
+                                f"({', '.join(targets)}: each its predicted class); pass ", ("target", None),
+                                " to explain every subject for one class"))
         _remove_group_results(out / COHORT)
     elif complete:
         result.maps, map_notes = group_maps(complete, out, record)
