@@ -120,7 +120,7 @@ def test_cli_refuses_a_file_whose_header_says_labels(tmp_path, capsys):
     path = _save(tmp_path / "aseg.nii.gz", labels, intent="label")
     before = hashlib.md5(path.read_bytes()).hexdigest()
     code, printed, out = _explain(tmp_path, path, capsys)
-    assert code != 0 and "label" in printed.err and "--atlas" in printed.err
+    assert code != 0 and "label map" in printed.err and "atlas" in printed.err
     assert not list(out.rglob("*.nii.gz")) if out.exists() else True
     assert hashlib.md5(path.read_bytes()).hexdigest() == before
 

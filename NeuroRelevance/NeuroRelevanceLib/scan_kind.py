@@ -26,8 +26,7 @@ MIN_CONSTANT_SHARE = 0.2
 BLOCK = 96
 #: NIfTI intent codes that declare a label map
 LABEL_INTENTS = {1002: "label", 1003: "neuroname"}
-_USE_AS_ATLAS = ("use a label map as the atlas for region statistics instead (atlas=… in Python, --atlas on "
-                 "the command line)")
+_USE_AS_ATLAS = "a label map belongs in the atlas setting, for region statistics"
 
 
 def refuse_label_node(node, channel: str = "") -> None:
