@@ -18,13 +18,14 @@ from typing import Any, ClassVar, TypeVar
 import torch
 import torch.fx as fx
 
+from ...errors import InputError
 from .. import ops
 from ..ops import normalise_target
 
 Tensor = torch.Tensor
 
 
-class UnsupportedOperatorError(ValueError):
+class UnsupportedOperatorError(InputError):
     """An operator in the model has no relevance rule."""
 
 
