@@ -17,7 +17,12 @@ _CAUSE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception)): (.+)$")
 def cause_line(exc: BaseException, limit: int = 300) -> str:
     """The line of ``exc``'s message that names the cause: its first line, or — for an error raised inside the
     TorchScript interpreter, whose first line only says where it happened — the last ``SomeError: ...`` line of
-    the TorchScript traceback, without that prefix."""
+    the TorchScript traceback, without that prefix. A final full stop is dropped (messages add their own).
+    """
+    return _cause_line(exc, limit).rstrip(".") or type(exc).__name__
+
+
+def _cause_line(exc: BaseException, limit: int) -> str:
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     if not lines:
         return type(exc).__name__
