@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from batch_helpers import tiny_card
 from NeuroRelevanceLib import explain
 from NeuroRelevanceLib.cli import main
 from NeuroRelevanceLib.errors import InputError

@@ -60,8 +60,8 @@ def check_resolution(model: Any, x: Tensor, layer: str, activations: Tensor) -> 
         return
     try:
         fix = last_conv_block(model, x, lambda t: forward(model, t))
-        shapes = dict(layer_outputs(model, x, lambda t: forward(model, t)))
-        earlier = (f"layer={fix!r} (output {size_text(shapes[fix][2:])}, the last convolution block with more than "
+        shape = dict(layer_outputs(model, x, lambda t: forward(model, t))).get(fix) or ()
+        earlier = (f"layer={fix!r} (output {size_text(shape[2:])}, the last convolution block with more than "
                    "one voxel for this input: the default)")
     except InputError as exc:   # no convolution resolves this input
         raise InputError(f"Grad-CAM at layer {layer!r} would be one value everywhere: {exc}") from None
