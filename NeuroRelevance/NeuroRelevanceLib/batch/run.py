@@ -78,6 +78,7 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
     started = time.perf_counter()
     say = log or (lambda message: None)
     card_path = _card_path(model)
+    from ..explanation.dispatch import check_format_runs
     from ..models import read_card
     from ..regions.statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
 
@@ -106,7 +107,8 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
         # the model is loaded here first (on the CPU when workers run it): a model that cannot load is
         # refused before anything is written; in this process the tasks then use this very copy
         here = isinstance(executor, InProcessExecutor)
-        worker_model(source if here else ModelSource(source.path, trusted, "cpu"))
+        loaded = worker_model(source if here else ModelSource(source.path, trusted, "cpu"))
+        check_format_runs(loaded.model, options.method, options.engine_params.get("methods"))
         from .. import __version__
 
         key = options.key(card)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..device import resolve_device
-from ..errors import InputError
+from ..errors import InputError, cause_line, one_tensor_error
 from .archive import suffix_of
 from .card import ModelCard, read_card
 from .model_files import PICKLED_MODEL_HINT, UntrustedFileError, read_model_file
@@ -188,7 +188,25 @@ def _output_shape(model, card: ModelCard, meta: bool) -> tuple[int, ...] | None:
         return None
     except (RuntimeError, ValueError, TypeError, AssertionError) as exc:
         raise InputError(_check_failure(exc, card)) from exc
-    return tuple(out.shape) if isinstance(out, torch.Tensor) else None
+    if not isinstance(out, torch.Tensor):
+        raise one_tensor_error(out)
+    return tuple(out.shape)
+
+
+def rejected_input(card: ModelCard, cause: str) -> str:
+    """The refusal of a card whose input the network rejects: the network's own words and the field to fix."""
+    channels = len(card.input.channels)
+    given = f"{channels} channel(s) ({', '.join(card.input.channels)}) × input.shape {list(card.input.shape or [])}"
+    lowered = cause.lower()
+    if "channel" in lowered:
+        fix = (f"the network takes another number of channels than the card's input.channels lists ({channels}): "
+               "give input.channels one name per channel the network was trained on")
+    elif any(k in lowered for k in ("size", "shape", "dimension")):
+        fix = ("the network cannot run on input.shape: give the shape it was trained on (a network that "
+               "downsamples k times and joins skip connections needs each side divisible by 2^k)")
+    else:
+        fix = "check the card's input.channels and input.shape against what the network was trained on"
+    return f"The network does not accept the card's input ({given}): {cause}. Fix the card: {fix}."
 
 
 #: words of torch's errors about an input that does not fit a layer (channels, rank, sizes)
@@ -196,15 +214,12 @@ _SHAPE_WORDS = ("channel", "shape", "size", "dimension", "input", "spatial", "si
 
 
 def _check_failure(exc: BaseException, card: ModelCard) -> str:
-    """The card check's refusal: the card's input is named as the cause only when torch's error is about
-    the input's channels or sizes; any other failure is the network's own."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [type(exc).__name__]
-    line = lines[-1] if "TorchScript interpreter" in lines[0] else lines[0]  # TorchScript: the raised error last
-    line = line[:240].rstrip(".")
-    shape = f"{len(card.input.channels)} channel(s) × input.shape {list(card.input.shape or [])}"
+    """The card check's refusal: the card's input is named as the cause (:func:`rejected_input`) only when torch's
+    error is about the input's channels or sizes; any other failure is the network's own."""
+    line = cause_line(exc, 240)
     if any(word in line.lower() for word in _SHAPE_WORDS):
-        return (f"The network does not accept the card's input ({shape}): {line}. Check the card's input.channels "
-                "and input.shape against what the network was trained on.")
+        return rejected_input(card, line)
+    shape = f"{len(card.input.channels)} channel(s) × input.shape {list(card.input.shape or [])}"
     return (f"The network failed on a test input of the card's shape ({shape}, eval mode): {line}. This is an error "
             "of the network itself, not of the card's input: check its architecture, kwargs and weights.")
 
