@@ -194,9 +194,10 @@ def choose(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
 
 
 def _half_unit(value: float) -> float:
-    """Half a unit in the last digit a recorded figure keeps (0.00005 for 0.2123): how far the score may be."""
+    """Half a unit in the last decimal a recorded figure keeps (0.00005 for 0.2123): how far the score may be.
+    Every record keeps at least four decimals (older ones exactly four), so 0.035 counts as 0.0350."""
     exponent = Decimal(repr(float(value))).as_tuple().exponent
-    return 0.5 * 10.0 ** int(exponent)
+    return 0.5 * 10.0 ** min(int(exponent), -4)
 
 
 def fold_bounds(mass: float, chance: float) -> tuple[float, float]:
