@@ -184,7 +184,7 @@ def choose(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
         preset = max(conserving, key=lambda p: conserving[p][0])
         which = "preset that conserves" if len(conserving) < len(rows) else "preset"
         why = f"no {which} reaches {fold:g}× chance; it puts the most positive relevance in the true mask"
-    left_out = [f"{p} ({v[0] / chance:.2f}× chance) does not conserve (error {v[1]:.2g} > "
+    left_out = [f"{p} ({shown_fold(v[0], chance)}× chance) does not conserve (error {v[1]:.2g} > "
                 f"{MAX_CONSERVATION_ERROR:g}: its map does not add up to the explained value), so it is not "
                 f"recommended" for p, v in rows.items() if p not in conserving and v[0] >= fold * chance]
     if left_out:
