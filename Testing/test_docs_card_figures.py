@@ -59,7 +59,7 @@ def test_pretrained_tables_agree_with_the_card(name):
     tables = re.split(r"\n\| method \| mass accuracy \| / chance \|[^\n]*\n\|[-|]+\|\n", section)[1:]
     assert len(tables) == 3, name
     checked = 0
-    for part, table in zip(PARTS, tables):
+    for part, table in zip(PARTS, tables, strict=True):
         scores = evidence[part]
         for row in re.findall(r"^\| (\S+) \| ([0-9.]+) \| ([0-9.]+)× \| ([0-9.]+)× \|", table, re.M):
             method, mass, fold, weakest = row
@@ -93,14 +93,16 @@ def test_fidelity_card_table_agrees_with_the_cards():
         dev_fold, dev_weakest = re.match(r"([0-9.]+) \(([0-9.]+)\)", dev).groups()
         ret_fold, ret_weakest = re.match(r"([0-9.]+) \(([0-9.]+)\)", retired).groups()
         assert _fold(dev_fold, evidence["development"], method), (name, dev)
-        assert _value(dev_weakest, evidence["development"]["methods"][method]["min_subject_fold"]), (name, dev)
-        assert _value(mass, held["methods"][method]["mass_accuracy"]), (name, mass)
+        dev_entry, held_entry = evidence["development"]["methods"][method], held["methods"][method]
+        retired_entry = evidence["retired_held_out"]["methods"][method]
+        assert _value(dev_weakest, dev_entry["min_subject_fold"]), (name, dev)
+        assert _value(mass, held_entry["mass_accuracy"]), (name, mass)
         assert _value(chance, held["chance"]["mass_accuracy"]), (name, chance)
         assert _fold(fold, held, method), (name, fold)
-        assert _value(weakest, held["methods"][method]["min_subject_fold"]), (name, weakest)
+        assert _value(weakest, held_entry["min_subject_fold"]), (name, weakest)
         assert _value(oracle, held["oracle_sigma_1"]["mass_accuracy"]), (name, oracle)
         assert _fold(ret_fold, evidence["retired_held_out"], method), (name, retired)
-        assert _value(ret_weakest, evidence["retired_held_out"]["methods"][method]["min_subject_fold"]), (name, retired)
+        assert _value(ret_weakest, retired_entry["min_subject_fold"]), (name, retired)
 
 
 #: prose quotes: (file, pattern with named groups fold_<part>, chance_<part>, ceiling_<part>, weakest_<part>, card)
@@ -108,14 +110,18 @@ QUOTES = [
     ("docs/pretrained.md", "ad_cnn", r"\((?P<fold_development>[0-9.]+)× on its development subjects, "
                                      r"(?P<fold_held_out>[0-9.]+)× on the fresh held-out"),
     ("docs/pretrained.md", "ad_cnn", r"the\s+AD-like regions, (?P<fold_development>[0-9.]+)× chance "
-                                     r"(?P<chance_development>[0-9.]+), (?P<weakest_development>[0-9.]+)× on the weakest"),
+                                     r"(?P<chance_development>[0-9.]+), "
+                                     r"(?P<weakest_development>[0-9.]+)× on the weakest"),
     ("docs/pretrained.md", "ad_cnn", r"\*\*(?P<fold_held_out>[0-9.]+)× chance (?P<chance_held_out>[0-9.]+), "
-                                     r"(?P<weakest_held_out>[0-9.]+)× on the weakest subject — above the 5×\s+bar\*\* "
-                                     r"\(σ = 1 ceiling (?P<ceiling_held_out>[0-9.]+)\); on the retired cohort \(seed 1, "
+                                     r"(?P<weakest_held_out>[0-9.]+)× on the weakest subject — above the 5×\s+bar"
+                                     r"\*\* \(σ = 1 ceiling (?P<ceiling_held_out>[0-9.]+)\); on the retired cohort "
+                                     r"\(seed 1, "
                                      r"32 subjects\) (?P<fold_retired_held_out>[0-9.]+)× chance "
-                                     r"(?P<chance_retired_held_out>[0-9.]+) \((?P<weakest_retired_held_out>[0-9.]+)×\)"),
+                                     r"(?P<chance_retired_held_out>[0-9.]+) "
+                                     r"\((?P<weakest_retired_held_out>[0-9.]+)×\)"),
     ("docs/pretrained.md", "lesion_unet", r"`epsilon`: (?P<fold_development>[0-9.]+)× chance on 21 development "
-                                          r"subjects, \*\*(?P<fold_held_out>[0-9.]+)× chance (?P<chance_held_out>[0-9.]+)"
+                                          r"subjects, \*\*(?P<fold_held_out>[0-9.]+)× chance "
+                                          r"(?P<chance_held_out>[0-9.]+)"
                                           r" on the 24 fresh subjects\*\* \([0-9.]+, (?P<weakest_held_out>[0-9.]+)×"),
     ("docs/pretrained.md", "lesion_unet", r"on the retired cohort (?P<fold_retired_held_out>[0-9.]+)× "
                                           r"\((?P<weakest_retired_held_out>[0-9.]+)×; ε uses no zB box"),

@@ -32,6 +32,9 @@ figure the choice was made on (``recommendation_reason``; :func:`write_evidence`
 ``benchmarks/bench_groundtruth.py --write-evidence``). A fresh cohort that later choices have seen is retired
 (``training.held_out_cohort.retired``) and replaced by a new one; the chosen preset's figure on the cohort retired
 last is recorded beside the fresh one for disclosure (``evidence.retired_held_out``), never used to choose.
+Records keep ``DIGITS`` significant digits (the bundled cards were written with four decimals); a fold is printed
+to one decimal as those figures support it (:func:`shown_fold`), and near the bar as "at the bar within rounding"
+(:func:`at_bar`); :func:`rebuilt_reason` rewrites a reason from its record without rescoring.
 """
 from __future__ import annotations
 
