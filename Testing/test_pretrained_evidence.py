@@ -26,7 +26,7 @@ def test_rule_prefers_the_best_conserving_preset_above_five_times_chance():
     table, extra = _table({"a": (0.40, 0.5), "b": (0.31, 0.03), "c": (0.20, 0.0)}, chance=0.06)
     preset, reason = recommend(table, extra)
     assert preset == "b"                        # a is stronger but loses half the logit; c is below 5x
-    assert "5.17× chance 0.060" in reason and "conservation error 0.03" in reason and "a 0.40" in reason
+    assert f"{0.31 / 0.06:.1f}× chance 0.060" in reason and "conservation error 0.03" in reason and "a 0.40" in reason
 
 
 def test_rule_falls_back_to_the_highest_mass_and_says_so():
@@ -42,7 +42,7 @@ def test_rule_never_recommends_a_preset_whose_maps_do_not_conserve():
     table, extra = _table({"a": (0.40, 4.4), "b": (0.25, 0.13), "c": (0.10, 0.4)}, chance=0.06)
     preset, reason = recommend(table, extra)
     assert preset == "b" and f"no preset that conserves reaches {FOLD:g}× chance" in reason, reason
-    assert "a (6.67× chance) does not conserve (error 4.4" in reason, reason
+    assert f"a ({0.40 / 0.06:.1f}× chance) does not conserve (error 4.4" in reason, reason
     table, extra = _table({"a": (0.40, 4.4), "b": (0.35, 0.13)}, chance=0.06)
     assert recommend(table, extra)[0] == "b"
     table, extra = _table({"a": (0.40, 4.4), "b": (0.35, 1.5)}, chance=0.06)   # none conserves: the rule as before
@@ -78,7 +78,7 @@ def test_bundled_card_records_its_evidence_and_follows_the_rule(name):
     methods = development["methods"]
     preset, why = choose(_mass_table(methods, development["chance"]["mass_accuracy"]), methods)
     assert preset == card["recommended_preset"]
-    assert card["recommendation_reason"] == reason_text(preset, why, evidence)   # the reason is the record's
+    assert card["recommendation_reason"] == reason_text(preset, why, evidence, name=name)   # the record's
     assert card["recommendation_reason"].startswith(card["recommended_preset"] + ": on ")
     assert set(held_out["methods"]) == {f"lrp:{p}" for p in PRESETS} | set(OTHER_METHODS)
     assert held_out["cohort_seed"] == card["training"]["held_out_cohort"]["seed"] \
@@ -109,7 +109,9 @@ def test_bundled_card_reason_states_both_figures_honestly(name):
         scores = card["evidence"][part]
         entry, chance = scores["methods"][method], scores["chance"]["mass_accuracy"]
         fold = entry["mass_accuracy"] / chance
-        assert f"({fold:.2f}× chance {chance:.3f}, {entry['min_subject_fold']:.1f}× on the weakest" in reason
+        low, high = (entry["mass_accuracy"] - 5e-5) / (chance + 5e-5), (entry["mass_accuracy"] + 5e-5) / (chance - 5e-5)
+        shown = f"{low:.1f}" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}–{high:.1f}"   # what 4 decimals support
+        assert f"({shown}× chance {chance:.3f}, {entry['min_subject_fold']:.1f}× on the weakest" in reason
         assert entry["mass_accuracy"] <= scores["oracle_sigma_1"]["mass_accuracy"] + 0.05
         if part == "held_out":
             assert f"on {scores['n_subjects']} fresh held-out subjects" in reason
@@ -135,7 +137,7 @@ def test_rule_names_the_weakest_subject_when_known():
     table, extra = _table({"a": (0.40, 0.5), "b": (0.31, 0.03)}, chance=0.06)
     extra["lrp:b"]["min_subject_fold"] = 4.66
     preset, reason = recommend(table, extra)
-    assert preset == "b" and "(5.17× chance 0.060, 4.7× on the weakest)" in reason
+    assert preset == "b" and f"({0.31 / 0.06:.1f}× chance 0.060, 4.7× on the weakest)" in reason
 
 
 def test_subject_folds_divide_by_each_subjects_chance():
@@ -242,7 +244,8 @@ def test_front_ends_say_when_no_preset_reaches_the_bar(name):
     reaches = {part: evidence[part]["methods"][method]["mass_accuracy"]
                >= FOLD * evidence[part]["chance"]["mass_accuracy"] for part in ("development", "held_out")}
     text = recommendation_text(card)
-    assert "test scans it had never seen" in text and "chosen on" in text and "other scans" in text
+    assert "new synthetic scans from a fresh cohort it had never seen" in text
+    assert "chosen on" in text and "other scans" in text
     assert ("below the bar" in text) == (not reaches["held_out"]), text
     assert ("met the bar there; " in text) == (not reaches["development"]), text    # "no preset ... met the bar"
     short = card.__class__(**{**card.__dict__, "evidence": None, "recommendation_reason":

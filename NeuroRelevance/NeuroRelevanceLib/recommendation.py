@@ -3,18 +3,22 @@
 :func:`plain_text` builds the line from the card's structured ``evidence`` (:mod:`.pretrained.evidence`
 writes it), never from its free-text reason, in words a radiologist can follow:
 
-    on 32 synthetic test scans it had never seen, 28 % of its highlighting inside the brain fell where the
-    effect was planted, 4.95 times the 5.7 % a random map would put there; that is below the bar of 5 times.
-    It was chosen on 29 other scans (5.05 times there): of the presets that met the bar there, its
-    explanation's total came closest to the model's output (13 % off on a typical scan).
+    on 32 new synthetic scans from a fresh cohort it had never seen, 29 % of its highlighting inside the brain
+    fell where the effect was planted, on average 5.2 times the 5.6 % a random map would put there (4.4 times on
+    the weakest scan); that meets the bar of 5 times. It was chosen on 29 other scans (5.2 times there): of the
+    presets that met the bar there, its explanation's total came closest to the model's output (13 % off on a
+    typical scan).
 
 The figures are the evidence's, for the recommended preset: "highlighting inside the brain" is the positive
 relevance in the brain, "where the effect was planted" the card's ground-truth mask (``mass_accuracy``), "a
-random map" the mask's share of the brain (``chance``), "times" their ratio and "the bar" ``FOLD``
-(:mod:`.pretrained.evidence`); "test scans it had never seen" are the fresh held-out cohort, "other scans"
-the development subjects the preset was chosen on; "off" is the median conservation error. The why is
-:func:`.pretrained.evidence.choose` run on the development scores, and a preset that met the bar but was left
-out because its explanation does not add up (conservation error above ``MAX_CONSERVATION_ERROR``) is named.
+random map" the mask's share of the brain (``chance``), "times" their ratio (one decimal, as the recorded figures
+support it: :func:`.pretrained.evidence.shown_fold`; within 0.05 of the bar "at the bar within rounding" and the
+side the recorded figures put it on, as :func:`.pretrained.evidence.at_bar` decides), "the weakest scan" the
+subject with the smallest ratio (``min_subject_fold``) and "the bar" ``FOLD``; "new synthetic scans from a fresh
+cohort" are the fresh held-out cohort, "other scans" the development subjects the preset was chosen on; "off" is
+the median conservation error. The why is :func:`.pretrained.evidence.choose` run on the development scores
+("the only preset that met the bar" when it was), and a preset that met the bar but was left out because its
+explanation does not add up (conservation error above ``MAX_CONSERVATION_ERROR``) is named.
 A card with a reason but no evidence shows its reason; evidence that does not score the preset, or cannot be
 read, is said so, with no figure. :func:`details_text` keeps the technical version (tooltip, ``compare``).
 """
@@ -38,6 +42,7 @@ class Figures(NamedTuple):
     mass: float            # share of the positive relevance in the brain that lies in the mask
     chance: float          # the mask's share of the brain: what an even map puts there
     conservation: float | None
+    weakest: float | None = None   # the weakest subject's mass / its chance (min_subject_fold)
 
     @property
     def fold(self) -> float:
@@ -76,9 +81,10 @@ def figures(evidence: Mapping, part: str, method: str) -> Figures | None:
     if chance <= 0:
         raise Unreadable(f"{part}.chance.mass_accuracy is not above 0")
     n = _number(scores.get("n_subjects"), f"{part}.n_subjects")
-    cons = entry.get("conservation_error")
+    cons, weakest = entry.get("conservation_error"), entry.get("min_subject_fold")
     return Figures(int(n), _number(entry.get("mass_accuracy"), f"{part}.methods.{method}.mass_accuracy"), chance,
-                   None if cons is None else _number(cons, f"{part}.methods.{method}.conservation_error"))
+                   None if cons is None else _number(cons, f"{part}.methods.{method}.conservation_error"),
+                   None if weakest is None else _number(weakest, f"{part}.methods.{method}.min_subject_fold"))
 
 
 def percent(share: float) -> str:
@@ -87,36 +93,40 @@ def percent(share: float) -> str:
 
 
 def times(figs: Figures) -> str:
-    """The fold with two decimals, or more where two would round it onto the other side of the bar
-    (4.996 reads "4.996", not "5.00", beside "below the bar")."""
-    from .pretrained.evidence import FOLD
+    """"5.2 times" (one decimal, as the recorded figures support it), or, within 0.05 of the bar, "about 5 times"
+    (:func:`.pretrained.evidence.at_bar`: the recorded figures cannot tell the fold from the bar)."""
+    from .pretrained.evidence import FOLD, at_bar, shown_fold
 
-    for digits in range(2, 7):
-        shown = f"{figs.fold:.{digits}f}"
-        if (float(shown) >= FOLD) == figs.meets_bar:
-            return shown
-    return shown
+    if at_bar(figs.mass, figs.chance):
+        return f"about {FOLD:g} times"
+    return f"{shown_fold(figs.mass, figs.chance)} times"
+
+
+def verdict(figs: Figures) -> str:
+    """"meets the bar of 5 times" / "is below the bar of 5 times", or near it "is at the bar of 5 times within
+    rounding, just below it on the recorded figures"; the side is always evidence's own test (``meets_bar``)."""
+    from .pretrained.evidence import FOLD, at_bar
+
+    if at_bar(figs.mass, figs.chance):
+        side = "just meeting it" if figs.meets_bar else "just below it"
+        return f"is at the bar of {FOLD:g} times within rounding, {side} on the recorded figures"
+    return f"{'meets' if figs.meets_bar else 'is below'} the bar of {FOLD:g} times"
 
 
 def _rule(development: Mapping) -> tuple[str, dict[str, tuple[float, float]], float]:
     """(the preset evidence.choose picks on the development scores, preset -> (mass, conservation), chance)."""
-    import pandas as pd
-
-    from .pretrained.evidence import choose
+    from .pretrained.evidence import choose_recorded
 
     chance = _number(development["chance"]["mass_accuracy"], "development chance")
     rows = {m[4:]: (_number(v["mass_accuracy"], m), _number(v["conservation_error"], m))
             for m, v in development["methods"].items() if m.startswith("lrp:")}
-    table = pd.DataFrame.from_dict({**{f"lrp:{p}": {"mass_accuracy": v[0]} for p, v in rows.items()},
-                                    "chance": {"mass_accuracy": chance}}, orient="index")
-    picked, _ = choose(table, {f"lrp:{p}": {"conservation_error": v[1]} for p, v in rows.items()})
-    return picked, rows, chance
+    return choose_recorded(development)[0], rows, chance
 
 
 def _why(development: Mapping, preset: str, dev: Figures) -> str:
     """The rule's why in words (the preset met the bar and adds up best, or came closest), and any preset
     that met the bar but was left out because its explanation does not add up; "" if the scores cannot say."""
-    from .pretrained.evidence import FOLD, MAX_CONSERVATION_ERROR
+    from .pretrained.evidence import FOLD, MAX_CONSERVATION_ERROR, shown_fold
 
     try:
         picked, rows, chance = _rule(development)
@@ -124,8 +134,14 @@ def _why(development: Mapping, preset: str, dev: Figures) -> str:
         return ""
     adding_up = {p for p, (_, cons) in rows.items() if cons <= MAX_CONSERVATION_ERROR}
     left_out = [p for p, (mass, _) in rows.items() if adding_up and p not in adding_up and mass >= FOLD * chance]
+    good = [p for p, (mass, _) in rows.items() if mass >= FOLD * chance and (not adding_up or p in adding_up)]
     if picked != preset:
         why = f"our rule would pick {picked} on those scans"
+    elif dev.meets_bar and good == [preset]:
+        only = "of the presets whose explanation adds up to the model's output, it was the only one" if left_out \
+            else "it was the only preset"
+        why = (f"{only} that met the bar there (its explanation's total is {percent(rows[preset][1])} off the "
+               "model's output on a typical scan)")
     elif dev.meets_bar:
         why = ("of the presets that met the bar there, its explanation's total came closest to the model's output "
                f"({percent(rows[preset][1])} off on a typical scan)")
@@ -134,7 +150,7 @@ def _why(development: Mapping, preset: str, dev: Figures) -> str:
     else:
         why = "no preset met the bar there; it came closest"
     if left_out:
-        folds = " and ".join(f"{rows[p][0] / chance:.2f}" for p in left_out)
+        folds = " and ".join(shown_fold(rows[p][0], chance) for p in left_out)
         why += (f"; {' and '.join(left_out)} met the bar too ({folds} times) but "
                 f"{'was' if len(left_out) == 1 else 'were'} left out: "
                 f"{'its explanation does' if len(left_out) == 1 else 'their explanations do'} not add up to the "
@@ -143,8 +159,6 @@ def _why(development: Mapping, preset: str, dev: Figures) -> str:
 
 
 def _from_evidence(evidence: Any, preset: str) -> str:
-    from .pretrained.evidence import FOLD
-
     evidence = _object(evidence, "evidence")
     method = f"lrp:{preset}"
     held, dev = figures(evidence, "held_out", method), figures(evidence, "development", method)
@@ -155,16 +169,17 @@ def _from_evidence(evidence: Any, preset: str) -> str:
         return (f"the card's evidence does not score {preset} (it scores {', '.join(scored) or 'no preset'}), "
                 "so it gives no figures for it")
     if held is None:
-        first = "the card gives no figure for it on test scans it had never seen"
+        first = "the card gives no figure for it on new scans it had never seen"
     else:
-        first = (f"on {held.n_subjects} synthetic test scans it had never seen, {percent(held.mass)} of its "
-                 f"highlighting inside the brain fell where the effect was planted, {times(held)} times the "
-                 f"{percent(held.chance)} a random map would put there; that "
-                 f"{'meets' if held.meets_bar else 'is below'} the bar of {FOLD:g} times")
+        weakest = "" if held.weakest is None else f" ({held.weakest:.1f} times on the weakest scan)"
+        first = (f"on {held.n_subjects} new synthetic scans from a fresh cohort it had never seen, "
+                 f"{percent(held.mass)} of its highlighting inside the brain fell where the effect was planted, "
+                 f"on average {times(held)} the {percent(held.chance)} a random map would put there{weakest}; "
+                 f"that {verdict(held)}")
     if dev is None:
         return f"{first}. The card does not say what it was chosen on."
     why = _why(evidence["development"], preset, dev)
-    return (f"{first}. It was chosen on {dev.n_subjects} other scans ({times(dev)} times there)"
+    return (f"{first}. It was chosen on {dev.n_subjects} other scans ({times(dev)} there)"
             f"{': ' + why if why else ''}.")
 
 

@@ -106,22 +106,45 @@ _GROUND_TRUTH = {   # mask_labels: the label values of the mask (heldout.ground_
 #: subjects in the fresh held-out cohort: 64 T1 subjects hold 32 AD-like and 18 controls aged >= 50 at cohort
 #: seed 2 (21 at the retired seed 1); the lesion cohort trains on 60
 HELD_OUT_SUBJECTS = {"ad_cnn": 64, "brain_age_resnet": 64, "lesion_unet": 24}
-#: cohort seeds (offsets from the training cohort's) that were fresh once and have been seen by choices since;
-#: heldout.cohort_source refuses them as the fresh cohort and scores the last one only for disclosure
-RETIRED_HELD_OUT: tuple[tuple[int, str], ...] = (
-    (1, "several ad_cnn candidate runs and presets were scored on it while the run was being chosen (2026-12-06), "
-        "so it no longer is unseen; retired for every card, with the choices re-made on development subjects"),)
+#: why seed 1 was retired, for every card: the ad_cnn run was chosen with candidate runs scored on it
+_AD_RUNS = ("several ad_cnn candidate runs and presets were scored on it while the run was being chosen "
+            "(2026-12-06)")
+_ONCE = ("for this card it was scored once, after its choice, under the earlier protocol (no choice for this card "
+         "was made on it); retired for every card together because several ad_cnn candidate runs and presets were "
+         "scored on it while the ad_cnn run was being chosen (2026-12-06); this card's choice was re-made on "
+         "development subjects")
+#: cohort seeds (offsets from the training cohort's) that were fresh once and have been seen by choices since, with
+#: why per card (``training.held_out_cohort.retired[].why``); heldout.cohort_source refuses them as the fresh cohort
+#: and scores the last one only for disclosure
+RETIRED_HELD_OUT: tuple[tuple[int, dict[str, str]], ...] = (
+    (1, {"ad_cnn": f"{_AD_RUNS}, so it no longer is unseen; retired for every card, with the choices re-made on "
+                   "development subjects",
+         "brain_age_resnet": _ONCE, "lesion_unet": _ONCE}),)
+_ONCE_CLAUSE = ("; retired for every card because ad_cnn candidate runs were scored on them; for this card scored "
+                "once before, under the earlier protocol, and again after the choice for disclosure")
+#: the reason's words on a retired cohort's subjects, per offset and card (``evidence.reason_text``)
+RETIRED_CLAUSE: dict[int, dict[str, str]] = {
+    1: {"ad_cnn": (" that ad_cnn candidate runs and presets were scored on while the run was being chosen; scored "
+                   "after the choice for disclosure"),
+        "brain_age_resnet": _ONCE_CLAUSE, "lesion_unet": _ONCE_CLAUSE}}
+
+
+def retired_clause(name: str | None, offset: int) -> str:
+    """How card ``name`` saw the retired cohort at ``offset`` from its training cohort's seed, in the reason's
+    words (:data:`RETIRED_CLAUSE`); a card or cohort not listed: see its ``retired[].why``."""
+    return RETIRED_CLAUSE.get(offset, {}).get(
+        name or "", "; retired (training.held_out_cohort.retired says why); scored after the choice for disclosure")
 
 
 def held_out_cohort(name: str, cohort_seed: int) -> dict[str, Any]:
     """The card's ``training.held_out_cohort``: the training cohort's generator and options with another seed,
-    past the retired ones (:data:`RETIRED_HELD_OUT`)."""
+    past the retired ones (:data:`RETIRED_HELD_OUT`, with card ``name``'s why)."""
     offset = 1 + max(shift for shift, _ in RETIRED_HELD_OUT)
     return {"seed": int(cohort_seed) + offset, "n_subjects": HELD_OUT_SUBJECTS[name],
             "note": ("a fresh cohort (same generator and options as training.cohort, another seed: other anatomies) "
                      "that no training run, seed or preset choice has seen; the recommended preset is measured "
                      "on it once, after the choice (evidence.held_out)"),
-            "retired": [{"seed": int(cohort_seed) + shift, "why": why} for shift, why in RETIRED_HELD_OUT]}
+            "retired": [{"seed": int(cohort_seed) + shift, "why": whys[name]} for shift, whys in RETIRED_HELD_OUT]}
 
 
 def _rounded(value: Any) -> Any:

@@ -32,11 +32,16 @@ figure the choice was made on (``recommendation_reason``; :func:`write_evidence`
 ``benchmarks/bench_groundtruth.py --write-evidence``). A fresh cohort that later choices have seen is retired
 (``training.held_out_cohort.retired``) and replaced by a new one; the chosen preset's figure on the cohort retired
 last is recorded beside the fresh one for disclosure (``evidence.retired_held_out``), never used to choose.
+Records keep ``DIGITS`` significant digits (the bundled cards were written with four decimals); a fold is printed
+to one decimal as those figures support it (:func:`shown_fold`), and near the bar as "at the bar within rounding"
+(:func:`at_bar`); :func:`rebuilt_reason` rewrites a reason from its record without rescoring.
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +53,10 @@ FOLD = 5.0
 #: a preset whose median conservation error exceeds this is not recommended (its maps do not add up to the
 #: explained value: not a decomposition of the decision), unless no preset conserves
 MAX_CONSERVATION_ERROR = 1.0
+#: a recorded score keeps this many significant digits (a chance of 0.0292887 keeps its fold to 1e-6)
+DIGITS = 6
+#: a fold whose recorded figures allow a value within this of the bar is "at the bar within rounding"
+NEAR_BAR = 0.05
 OTHER_METHODS = ("gradient", "gradient_x_input", "guided_backprop", "gradcam", "gradcam++")
 SETUP = {  # model -> (subject selection, twin, what is explained in words); the mask: ground_truth.mask_labels
     "ad_cnn": ({"diagnosis": "AD"}, "ad", "AD-like atrophy, AD-like subjects, AD logit"),
@@ -178,7 +187,7 @@ def choose(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
         preset = max(conserving, key=lambda p: conserving[p][0])
         which = "preset that conserves" if len(conserving) < len(rows) else "preset"
         why = f"no {which} reaches {fold:g}× chance; it puts the most positive relevance in the true mask"
-    left_out = [f"{p} ({v[0] / chance:.2f}× chance) does not conserve (error {v[1]:.2g} > "
+    left_out = [f"{p} ({shown_fold(v[0], chance)}× chance) does not conserve (error {v[1]:.2g} > "
                 f"{MAX_CONSERVATION_ERROR:g}: its map does not add up to the explained value), so it is not "
                 f"recommended" for p, v in rows.items() if p not in conserving and v[0] >= fold * chance]
     if left_out:
@@ -187,16 +196,52 @@ def choose(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
     return preset, f"{why} (others: {others})"
 
 
+def _half_unit(value: float) -> float:
+    """Half a unit in the last decimal a recorded figure keeps (0.00005 for 0.2123): how far the score may be.
+    Every record keeps at least four decimals (older ones exactly four), so 0.035 counts as 0.0350."""
+    exponent = Decimal(repr(float(value))).as_tuple().exponent
+    return 0.5 * 10.0 ** min(int(exponent), -4)
+
+
+def fold_bounds(mass: float, chance: float) -> tuple[float, float]:
+    """The smallest and largest mass / chance consistent with the recorded (rounded) mass and chance."""
+    dm, dc = _half_unit(mass), _half_unit(chance)
+    return (mass - dm) / (chance + dc), ((mass + dm) / (chance - dc) if chance > dc else math.inf)
+
+
+def at_bar(mass: float, chance: float, fold: float = FOLD) -> bool:
+    """Whether the recorded figures allow a fold within ``NEAR_BAR`` of the bar: then no fold is printed, only
+    "at the bar within rounding" and the side the recorded figures put it on (``mass >= fold * chance``)."""
+    low, high = fold_bounds(mass, chance)
+    return low <= fold + NEAR_BAR and high >= fold - NEAR_BAR
+
+
+def shown_fold(mass: float, chance: float) -> str:
+    """mass / chance at one decimal as the recorded figures support it: "7.3", or "8.7–8.8" when their
+    rounding leaves both possible. Outside :func:`at_bar` it is never on the other side of the bar."""
+    low, high = fold_bounds(mass, chance)
+    if math.isinf(high):
+        return f"at least {low:.1f}"
+    first, last = f"{low:.1f}", f"{high:.1f}"
+    return first if first == last else f"{first}–{last}"
+
+
 def figure(scores: dict, method: str, note: str = "",
            what: str = " of the positive relevance in the brain lies in the true mask") -> str:
-    """"0.29 of the positive relevance in the brain lies in the true mask (5.21× chance 0.056, 4.4× on the
+    """"0.29 of the positive relevance in the brain lies in the true mask (5.2× chance 0.056, 4.4× on the
     weakest<note>)" for ``method`` of ``scores`` (an ``evidence.held_out``-like entry: ``chance`` and
-    ``methods``). The mean fold has two decimals, so that a figure just below the bar never reads as it."""
+    ``methods``). The fold is :func:`shown_fold`; near the bar (:func:`at_bar`) "at the 5× bar within rounding
+    (below it on the recorded figures)" instead, so that a figure just below the bar never reads as it."""
     entry, chance = scores["methods"][method], scores["chance"]["mass_accuracy"]
+    mass = entry["mass_accuracy"]
     weakest = entry.get("min_subject_fold")
     spread = "" if weakest is None else f", {weakest:.1f}× on the weakest"
-    return (f"{entry['mass_accuracy']:.2f}{what} "
-            f"({entry['mass_accuracy'] / chance:.2f}× chance {chance:.3f}{spread}{note})")
+    if at_bar(mass, chance):
+        side = "meeting it" if mass >= FOLD * chance else "below it"
+        fold = f"at the {FOLD:g}× bar within rounding ({side} on the recorded figures), chance {chance:.3f}"
+    else:
+        fold = f"{shown_fold(mass, chance)}× chance {chance:.3f}"
+    return f"{mass:.2f}{what} ({fold}{spread}{note})"
 
 
 def _as_scores(table: Any, extra: dict) -> dict:
@@ -212,21 +257,48 @@ def recommend(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
                     f"conservation error {cons:.2g}; {why}")
 
 
-def reason_text(preset: str, why: str, evidence: dict, fold: float = FOLD) -> str:
+def reason_text(preset: str, why: str, evidence: dict, fold: float = FOLD, *, name: str | None = None) -> str:
     """The card's ``recommendation_reason`` from its recorded ``evidence``: the fresh held-out figure (with
-    "below the bar" when it is), then the development figure the choice was made on, then the rule's why."""
+    "below the bar" when it is), the retired cohort's (worded for card ``name``: ``cards.retired_clause``),
+    then the development figure the choice was made on, then the rule's why."""
+    from .cards import retired_clause
+
     method = f"lrp:{preset}"
     dev, held = evidence["development"], evidence["held_out"]
-    entry = held["methods"][method]
-    verdict = "" if entry["mass_accuracy"] >= fold * held["chance"]["mass_accuracy"] else f", below the {fold:g}× bar"
+    entry, chance = held["methods"][method], held["chance"]["mass_accuracy"]
+    below = entry["mass_accuracy"] < fold * chance and not at_bar(entry["mass_accuracy"], chance, fold)
+    verdict = f", below the {fold:g}× bar" if below else ""
     retired = evidence.get("retired_held_out")
     disclosed = "" if retired is None else (
-        f"; on the retired cohort seed {retired['cohort_seed']} ({retired['n_subjects']} subjects that earlier "
-        f"choices had seen, scored after the choice for disclosure): {figure(retired, method, what=' there')}")
+        f"; on the retired cohort seed {retired['cohort_seed']} ({retired['n_subjects']} subjects"
+        f"{retired_clause(name, int(retired['cohort_seed']) - int(dev['cohort_seed']))}): "
+        f"{figure(retired, method, what=' there')}")
     return (f"{preset}: on {held['n_subjects']} fresh held-out subjects (cohort seed {held['cohort_seed']}, scored "
             f"once after the choice) {figure(held, method, verdict)}, conservation error "
             f"{entry['conservation_error']:.2g}{disclosed}; chosen on {dev['n_subjects']} development subjects "
             f"({DEVELOPMENT}): {figure(dev, method, what=' there')}; {why}")
+
+
+def choose_recorded(development: Mapping) -> tuple[str, str]:
+    """:func:`choose` on a recorded ``evidence.development`` entry (its rounded figures, no rescoring)."""
+    import pandas as pd
+
+    lrp = {m: v for m, v in development["methods"].items() if m.startswith("lrp:")}
+    table = pd.DataFrame.from_dict({**{m: {"mass_accuracy": float(v["mass_accuracy"])} for m, v in lrp.items()},
+                                    "chance": {"mass_accuracy": float(development["chance"]["mass_accuracy"])}},
+                                   orient="index")
+    return choose(table, {m: {"conservation_error": float(v["conservation_error"])} for m, v in lrp.items()})
+
+
+def rebuilt_reason(name: str, card: Mapping, fold: float = FOLD) -> str:
+    """Card ``name``'s ``recommendation_reason`` rebuilt from its recorded ``evidence`` (a card JSON dict) with
+    :func:`reason_text`, without rescoring anything; the rule's choice on the record must be the card's preset."""
+    evidence = card["evidence"]
+    preset, why = choose_recorded(evidence["development"])
+    if preset != card["recommended_preset"]:
+        raise ValueError(f"{name}: the rule picks {preset} on the recorded development scores, "
+                         f"the card recommends {card['recommended_preset']}")
+    return reason_text(preset, why, dict(evidence), fold, name=name)
 
 
 def _count(report: Any) -> int:
@@ -237,16 +309,21 @@ def _indices(report: Any) -> list[int]:
     return sorted(int(s.split("-")[-1]) for s in report.per_subject.subject.unique())
 
 
+def _kept(value: float) -> float:
+    """``value`` to ``DIGITS`` significant digits, as a record keeps it."""
+    return float(f"{float(value):.{DIGITS}g}")
+
+
 def _scores(report: Any, extra: dict, cohort_seed: int) -> dict:
     table = report.table
 
     def row(index: str) -> dict:
-        return {k: round(float(table.loc[index, k]), 4) for k in SCORES if k in table.columns
+        return {k: _kept(float(table.loc[index, k])) for k in SCORES if k in table.columns
                 and table.loc[index, k] == table.loc[index, k]}
 
     return {"n_subjects": _count(report), "cohort_seed": int(cohort_seed), "subjects": _indices(report),
             "chance": row("chance"), "oracle_sigma_1": row("oracle σ=1"),
-            "methods": {m: {**row(m), **{k: round(v, 4) for k, v in e.items()}} for m, e in extra.items()}}
+            "methods": {m: {**row(m), **{k: _kept(v) for k, v in e.items()}} for m, e in extra.items()}}
 
 
 def evidence_record(name: str, card_path: str | Path, development: tuple[Any, dict],
@@ -275,8 +352,18 @@ def evidence_record(name: str, card_path: str | Path, development: tuple[Any, di
         evidence["retired_held_out"] = {
             "split": "the retired cohort training.held_out_cohort.retired (the last one), scored after the choice "
                      "for disclosure only", "why_retired": why_retired, **_scores(*retired, seed)}
-    reason = reason_text(preset, why, evidence, fold)
+    reason = reason_text(preset, why, evidence, fold, name=name)
     return preset, reason, evidence
+
+
+def rewrite_reason(name: str, card_path: str | Path) -> str:
+    """Rewrite card ``name``'s ``recommendation_reason`` from its recorded evidence (:func:`rebuilt_reason`: a new
+    wording, no rescoring); every other field is written back as it was read."""
+    path = Path(card_path)
+    card = json.loads(path.read_text())
+    card["recommendation_reason"] = rebuilt_reason(name, card)
+    path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    return card["recommendation_reason"]
 
 
 def write_evidence(card_path: str | Path, preset: str, reason: str, evidence: dict) -> None:
