@@ -99,11 +99,15 @@ def test_logic_runs_a_label_like_scalar_volume_with_a_warning_and_a_note(scene, 
     with pytest.warns(UserWarning, match="label map"):
         run = logic.run([node], card, atlas=None)
     assert any("label map" in note and "parcels" in note for note in run.record["notes"])
+    from NeuroRelevanceLib.panel import result_summary
+    shown = result_summary(run)                      # the Slicer panel's text beside Apply shows the note too
+    assert "label map" in shown and "parcels" in shown
     plain = mrml.array_to_volume(scene, scan.astype(np.float32), GRID, "t1")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run = logic.run([plain], card, atlas=None)
     assert run.record["notes"] == [] and not [w for w in caught if "label map" in str(w.message)]
+    assert "Note:" not in result_summary(run)
 
 
 def _explain(tmp_path, scan: Path, capsys):

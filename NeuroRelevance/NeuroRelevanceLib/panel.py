@@ -85,13 +85,15 @@ def display_filter(run, filter_type: str) -> str | None:
 
 def result_summary(run) -> str:
     """What a finished run shows: prediction, target score, conservation, time and device, then
-    what produced it (method, rule parameters, target, filter, atlas, model)."""
+    what produced it (method, rule parameters, target, filter, atlas, model), and the run's notes on its inputs."""
     from .provenance import summary
 
     e = run.explanation
     text = (f"Prediction: {run.prediction}; target {run.job.label} = {float(e.target_value[0]):.4g}; "
             f"conservation error {e.max_conservation_error:.2e}; {e.seconds:.1f} s on {e.device}\n"
             f"{summary(run.record)}")
+    for note in run.record.get("notes") or ():   # what the user should know about the inputs (e.g. a label map)
+        text += f"\n⚠ Note: {note}"
     if run.job.table_error:
         text += f"\nNo region table: {run.job.table_error}"
     return text
