@@ -74,7 +74,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "one file per channel, comma-separated, in the card's order; or one CSV/TSV table with "
                         "'path' (or 'path_<channel>' per channel) and optional 'id', 'group' and covariates")
     p.add_argument("--model", required=True, metavar="CARD",
-                   help="model card (.json); its weights may be a state dict, TorchScript or .pt2 file")
+                   help="model card (.json): a NeuroRelevanceLib.nets architecture with state-dict weights, or a "
+                        "TorchScript / .pt2 file (other architectures: explain_cohort(..., trusted=True) in Python)")
     p.add_argument("--output", default="explain-output", metavar="DIR", help="output folder (default: %(default)s)")
     add_option(p, "method", choices=None,  # the library also takes aliases (saliency, ig, ...) and summary
                help_suffix="default: %(default)s; " + ", ".join(OPTIONS["method"].items) + ", summary")
