@@ -117,11 +117,17 @@ class GraphPreset(Preset):
     def note(self, op: Any, context: Any = None) -> str:
         if not context or op.node not in context:
             return ""
-        return " (output rectified)" if context[op.node] else " (output feeds a sum, concatenation or output)"
+        return f" ({context[op.node].reason})"   # a ``rectified.Verdict``
 
     def choose(self, op: Any, params: RuleParams, context: Any = None) -> Any:
-        rectified = True if context is None else context.get(op.node, True)
-        if rectified or (self.base == "deep-taylor" and op.consumes_input):
+        verdict = None if context is None else context.get(op.node)
+        if verdict is not None and verdict.negative:
+            raise InputError(f"Preset '{self.name}' cannot choose a rule for layer '{op.module_path or op.name}': its "
+                             f"{verdict.reason.replace('output not rectified: ', 'output ')}, which flips the sign "
+                             "z+ relies on, and ε there would divide by the un-normalised output. Name its rule with "
+                             f"rules={{'{op.module_path or op.name}': 'epsilon'}} (or 'zplus'), or use another preset.")
+        if verdict is None or verdict.rectified or verdict.normalised or (self.base == "deep-taylor" and
+                                                                          op.consumes_input):
             return get_preset(self.base).choose(op, params)
         from .rules import Epsilon
 
