@@ -227,9 +227,9 @@ def check_not_inflated(relevance: Tensor, seed: Tensor, target_value: Tensor, to
         at = f"It grew past that below '{previous}', the layer nearest the input: in its rule"
     value = target_value.reshape(-1)
     raise InflatedRelevanceError(
-        f"The relevance map sums to {float(per_sample[i] / scale[i].clamp_min(1e-300)):.3g} times the explained "
-        f"value (sample {i}: {float(value[i] if value.numel() > i else value.sum()):.4g}; refused above "
-        f"{INFLATED_REFUSE:g} times): a rule divided by a near-zero denominator (ε on a layer whose output is "
+        f"The relevance map sums to {float(per_sample[i] / scale[i].clamp_min(1e-300)):.3g} times the size of the "
+        f"explained output (sample {i}: Σ|f| over the target {float(scale[i]):.4g}, Σf "
+        f"{float(value[i] if value.numel() > i else value.sum()):.4g}; refused above {INFLATED_REFUSE:g} times): a rule divided by a near-zero denominator (ε on a layer whose output is "
         f"normalised or shifted by a bias), so the map is meaningless and none is returned. {at} (layer totals from "
         "the output, as in Explanation.layer_totals). Use preset='epsilon-plus' (z+ on convolutions), a larger "
         "epsilon (e.g. epsilon=0.25) or rules= for that layer.")
