@@ -235,3 +235,24 @@ def test_monai_bias_free_copies_conserve_under_graph_presets(name):
     for preset in GRAPH:
         e = explain(free, x.double(), preset=preset, dtype=torch.float64, epsilon=1e-12, **_seg(x))
         assert e.max_conservation_error < 1e-3, (name, preset, e.max_conservation_error)
+
+
+def test_a_folded_batchnorm_before_a_sum_keeps_epsilon():
+    """conv → BatchNorm (folded: relevance stays proportional to the layer's output) → residual add: ε, as without
+    the BatchNorm; only a pass-through norm (Group/Instance/LayerNorm) makes ε ill-posed."""
+    class Unit(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem, self.a = nn.Conv3d(1, 3, 3, padding=1), nn.Conv3d(3, 3, 3, padding=1)
+            self.bn, self.gn = nn.BatchNorm3d(3), nn.GroupNorm(1, 3)
+            self.b = nn.Conv3d(3, 3, 3, padding=1)
+
+        def forward(self, x):
+            h = F.relu(self.stem(x))
+            return (h + self.bn(self.a(h)) + self.gn(self.b(h))).mean((2, 3, 4))
+
+    net = Unit().double().eval()
+    rules = explain(net, _x((1, 1, 5, 5, 5)), preset="graph-epsilon-plus", target=0, dtype=torch.float64).rules
+    assert "Epsilon" in rules["a"] and "folded" in rules["a"] and "feeds a sum" in rules["a"], rules["a"]
+    assert "normalised" not in rules["a"], rules["a"]
+    assert "ZPlus" in rules["b"] and "output normalised through GroupNorm" in rules["b"], rules["b"]

@@ -23,7 +23,11 @@ def _zoo() -> dict:
     return {
         "SegResNet-default": (lambda: nets.SegResNet(spatial_dims=3, in_channels=1, out_channels=2, init_filters=8),
                               (1, 1, 16, 16, 16)),
-        "BasicUNet-default": (lambda: nets.BasicUNet(3, 1, 2, features=(4, 4, 8, 16, 32, 4)), (1, 1, 16, 16, 16)),
+        "BasicUNet-default": (lambda: nets.BasicUNet(3, 1, 2, features=(4, 4, 8, 16, 32, 4)), (1, 1, 32, 32, 32)),
+        "DenseNet121-default": (lambda: nets.DenseNet121(spatial_dims=3, in_channels=1, out_channels=2),
+                                (1, 1, 32, 32, 32)),
+        "resnet10-default": (lambda: nets.resnet10(spatial_dims=3, n_input_channels=1, num_classes=2),
+                             (1, 1, 32, 32, 32)),
         "UNet-default": (lambda: nets.UNet(3, 1, 2, channels=(8, 16, 32), strides=(2, 2), num_res_units=1),
                          (1, 1, 16, 16, 16)),
     }
@@ -60,7 +64,8 @@ def main() -> None:
         torch.manual_seed(0)
         model = build().eval()
         x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
-        kw = dict(target=1, mask=torch.ones(shape[2:]))
+        classifier = name.startswith(("DenseNet121", "resnet10"))
+        kw = dict(target=1) if classifier else dict(target=1, mask=torch.ones(shape[2:]))
         print(f"| {name} | {_ratio(model, x, dtype, **kw)} |", flush=True)
 
 

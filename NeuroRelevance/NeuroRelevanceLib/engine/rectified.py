@@ -82,12 +82,14 @@ def _norm_step(op: Op, consts: dict) -> tuple[str, str]:
     if gamma is not None and bool((gamma.detach() < 0).any()):
         count = int((gamma.detach() < 0).sum())
         return "negative", f"feeds {op.label} ('{op.name}') with a negative scale γ in {count} channel(s)"
-    return "through", op.label
+    return "norm", op.label
 
 
 def _step(op: Op, consts: dict) -> tuple[str, str]:
-    """``(rectifier|through|sink|negative, text)`` for an operator on a path downstream of a linear layer; the text
-    of a ``through`` op is the norm it passed (or empty), of a ``sink``/``negative`` one why the path ends there."""
+    """``(rectifier|through|norm|sink|negative, text)`` for an operator on a path downstream of a linear layer:
+    ``norm`` is a pass-through normalisation (relevance handed back unchanged), ``through`` any other op that keeps
+    the question open (a folded or affine BatchNorm: its text, else empty); ``sink``/``negative``: why the path
+    ends there."""
     label, where = op.label, f"('{op.name}')"
     if label in RECTIFIERS:
         return "rectifier", ""
@@ -115,7 +117,7 @@ def _step(op: Op, consts: dict) -> tuple[str, str]:
 
 def output_rectified(op: Op, by_node: dict[fx.Node, Op], output_node: fx.Node, consts: dict | None = None) -> Verdict:
     """Whether every downstream path of ``op`` reaches a ReLU first (see the module docstring), and why."""
-    stack, seen, norms, ends = [op.node], {op.node}, [], []
+    stack, seen, norms, ends, normalised = [op.node], {op.node}, [], [], False
     while stack:
         node = stack.pop()
         if node is output_node or not node.users:
@@ -131,14 +133,15 @@ def output_rectified(op: Op, by_node: dict[fx.Node, Op], output_node: fx.Node, c
                 return Verdict(False, f"output not rectified: {text}", negative=True)
             if verdict == "sink":
                 ends.append(text)
-            elif verdict == "through":
+            elif verdict in ("through", "norm"):
                 stack.append(user)
+                normalised |= verdict == "norm"
                 if text and text not in norms:
                     norms.append(text)
     through = f" through {', '.join(norms)}" if norms else ""
     if not ends:
         return Verdict(True, f"output rectified{through}")
-    if norms:
+    if normalised:
         return Verdict(False, f"output normalised{through}, not rectified: {ends[0]}; ε would divide by the "
                               "un-normalised output", normalised=True)
     return Verdict(False, f"output not rectified: {ends[0]}")
