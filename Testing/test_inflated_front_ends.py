@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-import torch.nn as nn
 
 from batch_helpers import demo_cohort
 from NeuroRelevanceLib.engine.validate import InflatedRelevanceError

@@ -13,7 +13,9 @@ A path that first reaches a sum or difference (a residual add, a shortcut), a co
 skip), a product, another linear layer, the model's output (a head) or an activation other than ReLU
 (LeakyReLU, PReLU, ELU, GELU, SiLU … pass negative values on, so relevance does not arrive through a
 ReLU) ends as *not rectified*. z⁺ and αβ assume the layer's relevance comes through a ReLU; the
-``graph-*`` presets use ε where it does not (``presets.GraphPreset``). ``Verdict.reason`` says why.
+``graph-*`` presets use ε where it does not (``presets.GraphPreset``) — unless a pass-through norm lies on the
+way (*normalised*): its relevance is then not proportional to the layer's own output and ε would divide by an
+unrelated, possibly near-zero value, so the base rule stays. ``Verdict.reason`` says why (docs/engine.md).
 """
 from __future__ import annotations
 
