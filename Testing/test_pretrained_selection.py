@@ -108,3 +108,31 @@ def test_bundled_brain_age_card_recommends_its_selection_preset_when_it_has_no_e
     assert card["recommended_preset"] == kept["preset"]
     reason = card["recommendation_reason"]
     assert reason.startswith(kept["preset"] + ":") and "validation" in reason
+
+
+def test_a_candidate_is_scored_on_the_evidence_rule_preset_never_a_non_conserving_one():
+    """The selection uses the evidence rule with its conservation limit: a run whose only preset above the bar
+    does not conserve (seed 3 of the AD model: alpha2-beta1, error 4.4) is scored on its best conserving preset,
+    so it cannot win on a map that does not add up to the explained value."""
+    import pandas as pd
+
+    from NeuroRelevanceLib.pretrained.evidence import MAX_CONSERVATION_ERROR
+    from NeuroRelevanceLib.pretrained.selection import candidate_figures
+
+    table = pd.DataFrame.from_dict({"lrp:a": {"mass_accuracy": 0.40}, "lrp:b": {"mass_accuracy": 0.25},
+                                    "chance": {"mass_accuracy": 0.06}}, orient="index")
+    extra = {"lrp:a": {"conservation_error": 4.4, "min_subject_fold": 5.0},
+             "lrp:b": {"conservation_error": 0.13, "min_subject_fold": 3.0}}
+    figures = candidate_figures(table, extra)
+    assert figures["preset"] == "b" and figures["conservation_error"] == 0.13
+    assert figures["fold"] == pytest.approx(0.25 / 0.06, abs=1e-3) and figures["min_subject_fold"] == 3.0
+    assert MAX_CONSERVATION_ERROR < 4.4
+
+
+def test_select_ranks_a_candidate_without_a_conserving_preset_below_every_conserving_one():
+    """When none of a run's presets conserves, the evidence rule falls back to all presets; that run must not beat
+    a run whose preset conserves, whatever its fold."""
+    scores = [{**_classifier("seed-3", 3, 7.1, 1.0), "conservation_error": 4.4},
+              {**_classifier("seed-0", 0, 5.0, 1.0), "conservation_error": 2e-5}]
+    assert select(scores)["candidate"] == "seed-0"
+    assert select(scores[:1])["candidate"] == "seed-3"           # alone, it is still the only run there is

@@ -20,9 +20,11 @@ family (gradient, gradient x input, guided backprop, Grad-CAM, Grad-CAM++) with 
 inside the brain: mass accuracy, mass within 1 voxel, rank accuracy, AUC in the brain, pointing within
 1 voxel, region precision@k after pooling over the subject's atlas regions (T1 models), each beside the
 oracle (the true change blurred by sigma 0, 1, 2 voxels) and chance; then the same as fractions of the
-sigma-1 ceiling, and each method's conservation error and weakest subject. Prints Markdown tables and
+sigma-1 ceiling, and each method's conservation error and weakest subject. A card that retired an earlier
+fresh cohort (``training.held_out_cohort.retired``: choices have seen it) has the chosen preset scored there too,
+after the choice, for disclosure (``evidence.retired_held_out``). Prints Markdown tables and
 writes ``benchmark-output/groundtruth.json``. ``--split test`` (or val, ...) scores one split alone and
-chooses nothing (e.g. for a card without a fresh cohort).
+chooses nothing (e.g. for a card without a fresh cohort; ``--split retired``: the retired cohort).
 
     .venv/bin/python benchmarks/bench_groundtruth.py
     .venv/bin/python benchmarks/bench_groundtruth.py --write-evidence      # and record it in the cards
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from NeuroRelevanceLib.pretrained import model_card_path
     from NeuroRelevanceLib.pretrained.evidence import choose, evidence_record, score_card, write_evidence
-    from NeuroRelevanceLib.pretrained.heldout import cohort_source, ground_truth_labels
+    from NeuroRelevanceLib.pretrained.heldout import card_json, cohort_source, ground_truth_labels
 
     summary = {}
     for name in args.models:
@@ -87,13 +89,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nChosen on the development subjects: {preset}; {why}\n", flush=True)
         held_out = score_card(name, card, split="held_out", **options)   # once, after the choice
         _print(f"{name}: fresh held-out cohort (scored once, after the choice)", *held_out)
-        preset, reason, evidence = evidence_record(name, card, development, held_out)
+        retired = None
+        if card_json(card)["training"]["held_out_cohort"].get("retired"):   # disclosure, after the choice
+            retired = score_card(name, card, split="retired", presets=(preset,), other_methods=False, **options)
+            _print(f"{name}: retired cohort (seen by earlier choices; the chosen preset, for disclosure)", *retired)
+        preset, reason, evidence = evidence_record(name, card, development, held_out, retired=retired)
         print(f"\nRecommendation: {reason}")
         if args.write_evidence:
             write_evidence(card, preset, reason, evidence)
             print(f"recorded in {card}")
         print(f"\n({time.perf_counter() - t0:.0f} s)\n", flush=True)
         summary[name] = {"development": _summary(*development), "held_out": _summary(*held_out),
+                         **({"retired_held_out": _summary(*retired)} if retired else {}),
                          "recommended_preset": preset, "reason": reason}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2))

@@ -9,7 +9,10 @@ subject index ranges of its splits. The subjects a split names (:data:`SPLITS`) 
   chosen on these subjects (``pretrained.evidence``);
 - ``"held_out"``: the card's fresh held-out cohort (``training.held_out_cohort``: the same generator and
   options as the training cohort, another seed, so other anatomies), which no training run, seed or
-  preset choice has seen; the recommended preset's figure is measured on it, once, after the choice.
+  preset choice has seen; the recommended preset's figure is measured on it, once, after the choice;
+- ``"retired"``: the fresh cohort retired last (``training.held_out_cohort.retired``: seeds that choices have
+  seen, each with why), scored after the choice only to disclose its figure beside the fresh one. A retired
+  seed cannot be set back as the fresh cohort.
 
 Each subject is regenerated on its own (the generator draws every subject from
 ``SeedSequence([seed, index])``), then prepared exactly as a user's scan would be:
@@ -81,7 +84,7 @@ def generator_options(card_path: str | Path) -> dict:
 
 
 #: the subject selections a demo card names (module docstring)
-SPLITS = ("train", "val", "test", "development", "held_out")
+SPLITS = ("train", "val", "test", "development", "held_out", "retired")
 
 
 def ground_truth_labels(card_path: str | Path) -> tuple[int, ...]:
@@ -104,7 +107,8 @@ def ground_truth_labels(card_path: str | Path) -> tuple[int, ...]:
 
 def cohort_source(card_path: str | Path, split: str = "test") -> dict:
     """The generator entry of the cohort ``split`` is drawn from: ``training.cohort``, or for
-    ``"held_out"`` the same with the fresh cohort's seed and size (``training.held_out_cohort``)."""
+    ``"held_out"`` the same with the fresh cohort's seed and size (``training.held_out_cohort``; a retired seed
+    is refused), for ``"retired"`` with the seed retired last."""
     if split not in SPLITS:
         raise ValueError(f"split={split!r} must be one of {SPLITS}")
     name = Path(card_path).name
@@ -113,7 +117,7 @@ def cohort_source(card_path: str | Path, split: str = "test") -> dict:
     if not source:
         raise ValueError(f"{name} has no training.cohort entry: only the demo models' cards record how "
                          f"to regenerate their subjects")
-    if split != "held_out":
+    if split not in ("held_out", "retired"):
         return dict(source)
     fresh = training.get("held_out_cohort")
     if not fresh:
@@ -122,16 +126,26 @@ def cohort_source(card_path: str | Path, split: str = "test") -> dict:
                          f'"held_out_cohort": {{"seed": <a cohort seed no run of this model has used>, '
                          f'"n_subjects": <n>}} to its training entry, or score split="test" '
                          f"(bench_groundtruth.py --split test)")
+    retired = {int(r["seed"]): r for r in fresh.get("retired") or []}
+    if split == "retired":
+        if not retired:
+            raise ValueError(f"{name} retires no held-out cohort (training.held_out_cohort.retired is empty)")
+        last = list(retired.values())[-1]
+        return {**source, "seed": int(last["seed"]), "n_subjects": int(last.get("n_subjects", fresh["n_subjects"]))}
     if int(fresh["seed"]) == int(source["seed"]):
         raise ValueError(f"{name}: training.held_out_cohort has the training cohort's seed {source['seed']}, "
                          f"so its subjects are the training anatomies; give it another seed")
+    if int(fresh["seed"]) in retired:
+        raise ValueError(f"{name}: training.held_out_cohort seed {int(fresh['seed'])} was retired "
+                         f"({retired[int(fresh['seed'])]['why']}), so it is not held out any more; give it a seed "
+                         f"no run, seed or preset choice has seen")
     return {**source, "seed": int(fresh["seed"]), "n_subjects": int(fresh["n_subjects"])}
 
 
 def held_out_indices(card_path: str | Path, split: str = "test") -> list[int]:
     """Subject indices of ``split`` (:data:`SPLITS`; default the test split) in the cohort it is drawn from."""
     source = cohort_source(card_path, split)
-    if split == "held_out":
+    if split in ("held_out", "retired"):
         return list(range(int(source["n_subjects"])))
     ranges = card_json(card_path)["training"]["split"]
     parts = ("val", "test") if split == "development" else (split,)

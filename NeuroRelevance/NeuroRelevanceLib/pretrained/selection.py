@@ -23,27 +23,40 @@ from typing import Any
 RULE = ("score every candidate on the selection split of the training cohort (split: val, or development = "
         "validation and former test split) with the evidence's metric and rule (pretrained.evidence.recommend: "
         "mean mass accuracy of positive relevance in the true mask over mean chance, for the preset the rule "
-        "picks); keep the highest fold; ties: lower validation error (MAE, or 1 - accuracy), then lower seed. "
+        "picks, which never is a preset whose median conservation error exceeds evidence.MAX_CONSERVATION_ERROR "
+        "unless none of the run's presets conserves; such a run ranks below every run whose preset conserves); "
+        "keep the highest fold; ties: lower validation error (MAE, or 1 - accuracy), then lower seed. "
         "No subject outside that split (nor the fresh held-out cohort) is scored before the choice.")
+
+
+def candidate_figures(table: Any, extra: dict) -> dict[str, Any]:
+    """A candidate's figures from one set of scores (:func:`evidence.score_card`): the preset the evidence
+    rule picks (with its conservation limit: a preset whose maps do not conserve is never the one scored, unless
+    none of the run's presets conserves), its mass accuracy, chance, fold, weakest subject's fold and median
+    conservation error."""
+    from .evidence import recommend
+
+    preset, _ = recommend(table, extra)
+    mass = float(table.loc[f"lrp:{preset}", "mass_accuracy"])
+    chance = float(table.loc["chance", "mass_accuracy"])
+    entry = extra[f"lrp:{preset}"]
+    return {"preset": preset, "mass_accuracy": round(mass, 4), "chance": round(chance, 4),
+            "fold": round(mass / chance, 3), "min_subject_fold": round(float(entry["min_subject_fold"]), 3),
+            "conservation_error": float(f"{float(entry['conservation_error']):.3g}")}
 
 
 def validation_score(name: str, card_path: str | Path, *, min_age: float = 50.0, split: str = "val",
                      log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """One candidate's figures on ``split``: the rule's preset, its mass accuracy, chance, fold, weakest
-    subject's fold, the validation MAE or accuracy, its options and the indices of the subjects scored."""
-    from .evidence import recommend, score_card
+    """One candidate's figures on ``split`` (:func:`candidate_figures`), the validation MAE or accuracy, its
+    options and the indices of the subjects scored."""
+    from .evidence import score_card
     from .heldout import card_json
 
     report, extra = score_card(name, card_path, min_age=min_age, split=split, other_methods=False, log=log)
-    preset, _ = recommend(report.table, extra)
-    mass = float(report.table.loc[f"lrp:{preset}", "mass_accuracy"])
-    chance = float(report.table.loc["chance", "mass_accuracy"])
     raw = card_json(card_path)
     return {"candidate": Path(card_path).parent.name, "train_seed": int(raw["training"]["seed"]),
             "options": raw["training"].get("options", {}), "epochs": raw["training"].get("epochs"),
-            "preset": preset, "mass_accuracy": round(mass, 4),
-            "chance": round(chance, 4), "fold": round(mass / chance, 3),
-            "min_subject_fold": round(float(extra[f"lrp:{preset}"]["min_subject_fold"]), 3),
+            **candidate_figures(report.table, extra),
             "validation_mae": raw["metrics"].get("validation_mae"),
             "validation_accuracy": raw["metrics"].get("validation_accuracy"),
             "subjects": sorted(int(s.split("-")[-1]) for s in report.per_subject.subject.unique())}
@@ -51,12 +64,17 @@ def validation_score(name: str, card_path: str | Path, *, min_age: float = 50.0,
 
 def select(scores: list[dict[str, Any]]) -> dict[str, Any]:
     """The kept candidate by :data:`RULE`."""
+    from .evidence import MAX_CONSERVATION_ERROR
+
     def error(s: dict[str, Any]) -> float:
         if s.get("validation_mae") is not None:
             return float(s["validation_mae"])
         return 1.0 - float(s.get("validation_accuracy") or 0.0)
 
-    return max(scores, key=lambda s: (s["fold"], -error(s), -s["train_seed"]))
+    def conserves(s: dict[str, Any]) -> bool:   # older records carry no conservation error
+        return float(s.get("conservation_error", 0.0)) <= MAX_CONSERVATION_ERROR
+
+    return max(scores, key=lambda s: (conserves(s), s["fold"], -error(s), -s["train_seed"]))
 
 
 def validation_recommendation(score: dict[str, Any], split: str = "val") -> dict[str, str]:
@@ -107,7 +125,7 @@ def select_candidate(name: str, candidates: list[str | Path], out_dir: str | Pat
                  else f"validation accuracy {score['validation_accuracy']}")
         say(f"  {folder.name} (seed {score['train_seed']}): {score['preset']} {score['mass_accuracy']:.3f} = "
             f"{score['fold']:.2f}x chance {score['chance']:.3f} (weakest {score['min_subject_fold']:.1f}x), "
-            f"{error}")
+            f"conservation error {score['conservation_error']:.2g}, {error}")
     record = keep(name, scores, folders, out_dir, min_age=min_age, split=split)
     say(f"kept {record['selected']} (seed {record['selected_train_seed']}) -> {Path(out_dir) / (name + '.json')}")
     return record
