@@ -89,4 +89,4 @@ def test_maps_of_subjects_explained_for_different_classes_are_not_averaged(batch
     assert dict(again.subjects.set_index("id")["target"]) == {"sub-0000": explained, "sub-0001": other,
                                                              "sub-0002": explained}
     assert "all_mean" not in again.maps and not (out / "cohort" / "all_mean.nii.gz").exists()
-    assert any("--target" in note for note in again.summary["notes"]), again.summary["notes"]
+    assert any("target=" in note for note in again.summary["notes"]), again.summary["notes"]  # the library's spelling

@@ -31,11 +31,11 @@ def test_a_brain_age_demo_on_a_control_is_scored_against_the_age_labels(tmp_path
     assert "nothing to score against" not in text and "labels 2, 3" in text, text
     # independent oracle for chance: the age labels' share of the subject's brain, regenerated here
     from NeuroRelevanceLib.demo import synthesize_subject
-    from NeuroRelevanceLib.demo_run import HELD_OUT_INDEX
+    from NeuroRelevanceLib.demo_run import DEMO_SUBJECT_INDEX
     from NeuroRelevanceLib.pretrained.heldout import generator_options
 
     options = {**generator_options(model_card_path("brain_age_resnet")), "spacing": 4.0}
-    subject = synthesize_subject(HELD_OUT_INDEX, 80.0, "control", **options)
+    subject = synthesize_subject(DEMO_SUBJECT_INDEX, 80.0, "control", **options)
     share = float(np.isin(subject.atrophy, (2, 3))[subject.brain].mean())
     mask = np.asarray(nib.load(report.files["atrophy_mask"]).dataobj)
     assert {2, 3} <= set(np.unique(mask).tolist()) and share > 0

@@ -71,7 +71,7 @@ def test_a_summary_says_when_most_regions_have_no_gain(atlas, tmp_path):
     ref = _reference({1: 1.0, 2: -1.0, 3: -1.0, 4: 1e-9, 5: 0.0})   # controls explained for the patients' class
     table = region_statistics(patients, atlas, reference=[kji(ref, AFFINE)], min_region_mm3=0)
     summary = table.attrs["gain_summary"]
-    assert "4 of 5" in summary and "--gain-on absolute" in summary
+    assert "4 of 5" in summary and "gain_on='absolute'" in summary  # the library's spelling (the CLI: --gain-on)
     from NeuroRelevanceLib.regions import write_csv
 
     write_csv(table, tmp_path / "t.csv")

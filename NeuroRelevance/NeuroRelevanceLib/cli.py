@@ -51,10 +51,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         description="Relevance maps (LRP and related methods) for 3D brain networks.")
     parser.add_argument("--version", action=_Versions)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="explain a held-out synthetic brain with a bundled demo network "
-                                             "(the AD classifier, or --model brain_age_resnet) and write the files")
+    demo = commands.add_parser("demo", help="explain a generated brain that no network saw with a bundled demo "
+                                             "network (the AD classifier, or --model brain_age_resnet) and write the "
+                                             "files")
     demo.add_argument("--model", choices=list(DEMO_SUBJECTS), default="ad_cnn",
-                      help="bundled network to explain, each on its own held-out subject: "
+                      help="bundled network to explain, each on its own generated subject (index 9001, not part "
+                           "of any cohort): "
                            f"{'; '.join(f'{name}, {s.help}' for name, s in DEMO_SUBJECTS.items())} "
                            "(default: %(default)s)")
     demo.add_argument("--output", default="demo-output", help="output folder (default: %(default)s)")

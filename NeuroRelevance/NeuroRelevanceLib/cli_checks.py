@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 
 from .cli_arguments import device_argument, number, plain_number, port, with_range  # noqa: F401 - as before
 from .errors import InputError
+from .vocabulary import OptionError, named
 
 
 def one_line(text: object) -> str:
@@ -183,7 +184,7 @@ _MAX_FOLDER_FILES = 100_000
 
 
 def spare_inputs(inputs: Mapping[str, Any], *, files: Mapping[str, Any] | None = None,
-                 folder: tuple[str, Any] | None = None, writes: Sequence[str] = ()) -> None:
+                 folder: tuple[Any, Any] | None = None, writes: Sequence[str] = ()) -> None:
     """Refuse an output that would overwrite one of the command's inputs; call it before the work.
 
     inputs: what each input is called ("heatmap", "--model", ...) -> its path or paths (files or
@@ -191,7 +192,8 @@ def spare_inputs(inputs: Mapping[str, Any], *, files: Mapping[str, Any] | None =
         bundled atlas, are skipped).
     files: output option -> file path. Refused when it is an input file under any spelling
         (relative, ``..``, a symlink, a hard link) or when two outputs name the same file.
-    folder, writes: (option, folder) of a command that writes ``writes`` inside that folder
+    folder, writes: (option, folder) of a command that writes ``writes`` inside that folder (option: a flag, or
+        (keyword, flag) for a folder the library takes too, ``vocabulary.named``)
         (relative names; a trailing ``*`` means every path that starts with it). Refused when an
         input lies at one of those paths, directly or through a link.
     Nothing is written, created or removed here.
@@ -223,14 +225,14 @@ def spare_inputs(inputs: Mapping[str, Any], *, files: Mapping[str, Any] | None =
         except ValueError:
             continue
         if is_written(relative, writes):
-            raise InputError(f"{option} {path}: the command writes {relative} in that folder, which is the input "
-                             f"{role} {shown}; choose another output folder. Nothing was written.")
+            raise OptionError(named(option, path), f": the run writes {relative} in that folder, which is the input "
+                              f"{role} {shown}; choose another output folder. Nothing was written.")
     for existing, relative in _written_files(root, writes):
         identity = _identity(existing)
         if identity in by_identity:
             role, shown = by_identity[identity]
-            raise InputError(f"{option} {path}: the command writes {relative} in that folder, which is a link to "
-                             f"the input {role} {shown}; choose another output folder. Nothing was written.")
+            raise OptionError(named(option, path), f": the run writes {relative} in that folder, which is a link to "
+                              f"the input {role} {shown}; choose another output folder. Nothing was written.")
 
 
 def model_files(path: Any) -> list[Path]:

@@ -1,7 +1,8 @@
-"""The README's first command: explain a held-out synthetic AD-like brain with the demo network.
+"""The README's first command: explain a generated AD-like brain that no network saw with the demo network.
 
 Steps (each printed as it runs): load the AD-vs-control model from its card (no unpickling),
-generate a subject the network never saw (a cohort index beyond the training set) with its
+generate one subject with the card's generator at index 9001 (:data:`DEMO_SUBJECT_INDEX`: beyond every split
+of the training cohort, and not part of any cohort, the card's fresh held-out cohort included) with its
 ground-truth atrophy mask, put it in a real MRML scene, run LRP with the card's recommended
 preset, and write to the output folder:
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from .geometry import Grid
 
 DEMO_MODEL = "ad_cnn"
-HELD_OUT_INDEX = 9001  # far beyond any training index: a subject the network never saw
+DEMO_SUBJECT_INDEX = 9001  # far beyond any split's index, not part of any cohort: a subject no network saw
 DEMO_ATLAS = "DesikanKilliany"
 
 
@@ -98,7 +99,8 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
     log(f"      {loaded.summary()}")
     for line in use_lines(model_card.use_warning, model_card.intended_use, model_card.limitations):
         log(f"      {line}")
-    log(f"[2/{steps}] Generating a held-out {diagnosis} subject, age {age:g}, at {spacing:g} mm")
+    log(f"[2/{steps}] Generating a {diagnosis} subject no network saw (index {DEMO_SUBJECT_INDEX}, not part of "
+        f"any cohort), age {age:g}, at {spacing:g} mm")
     scene = slicer.vtkMRMLScene()
     views = mrml.SliceViews(scene, size=(320, 320))
     subject = add_demo_subject(scene, age=age, diagnosis=diagnosis, spacing=spacing, seed=seed,
@@ -145,7 +147,7 @@ def run_demo(output_dir: str | Path = "demo-output", *, spacing: float = 2.0, ag
 
 @dataclass
 class DemoSubject:
-    """A held-out synthetic subject in a scene: the T1 scan and its ground-truth atrophy labels.
+    """The demo's generated subject (no network saw it) in a scene: the T1 scan and its ground-truth atrophy labels.
 
     ``mask_kji`` holds the atrophy labels (1 AD-like, 2 age-related grey matter, 3 ventricles);
     a model is scored against the labels its card names (``labels``: (1,) for the AD model, (2, 3)
@@ -220,7 +222,7 @@ def ground_truth_lines(scores: dict, chance: dict, ceiling: dict, grid,
 
 
 def add_demo_subject(scene, *, age: float = 78.0, diagnosis: str = "AD", spacing: float = 2.0,
-                     seed: int | None = None, index: int = HELD_OUT_INDEX,
+                     seed: int | None = None, index: int = DEMO_SUBJECT_INDEX,
                      card: str | Path | None = None) -> DemoSubject:
     """Add a synthetic subject the demo networks never saw (scan + atrophy labels) to ``scene``.
 

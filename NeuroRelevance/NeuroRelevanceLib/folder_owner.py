@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
 
-from .errors import InputError
+from .vocabulary import OptionError, named
 
 #: written first into a folder a command claims; names the command whose outputs the folder holds
 OUTPUT_MARKER = ".neurorelevance-output.json"
@@ -37,15 +37,19 @@ def is_empty(folder: Path) -> bool:
     return not any(p.name not in IGNORED for p in islice(folder.iterdir(), 1000))
 
 
-def check_own_folder(path: str | Path, option: str, command: str, signatures: Sequence[str] = ()) -> None:
+def check_own_folder(path: str | Path, option: str | tuple[str, str], command: str,
+                     signatures: Sequence[str] = ()) -> None:
     """Refuse ``path`` when it is an existing, non-empty folder that ``command`` did not write.
+
+    option: how the refusal names the folder: a flag ("--output"), or (keyword, flag) for a folder the library
+    takes too (``vocabulary.named``).
 
     signatures: names (glob patterns) of files only ``command`` writes there, which make a folder from
     before the marker existed count as its own. Nothing is written here.
     """
     folder = Path(path).expanduser()
     if folder.exists() and not folder.is_dir():
-        raise InputError(f"{option} {folder} is a file; give a folder (it is created when missing).")
+        raise OptionError(named(option, folder), " is a file; give a folder (it is created when missing).")
     if not folder.is_dir() or is_empty(folder):
         return
     owner = folder_owner(folder)
@@ -55,8 +59,8 @@ def check_own_folder(path: str | Path, option: str, command: str, signatures: Se
         return
     whose = f"outputs of 'neurorelevance {owner}'" if owner else "files that are not NeuroRelevance " \
         f"'{command}' outputs"
-    raise InputError(f"{option} {folder} is not empty and holds {whose}; writing there could replace them: choose "
-                     "an empty or new folder. Nothing was written.")
+    raise OptionError(named(option, folder), f" is not empty and holds {whose}; writing there could replace them: "
+                      "choose an empty or new folder. Nothing was written.")
 
 
 def mark_folder(folder: Path, command: str) -> None:

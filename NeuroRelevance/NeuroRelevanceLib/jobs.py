@@ -20,11 +20,14 @@ import numpy as np
 
 from .errors import InputError
 from .regions.statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
+from .vocabulary import OptionNote
 from .windowing import DEFAULT_THRESHOLD
 
 #: how a run's user gets past too little overlap with the atlas (a run takes no transform)
-RUN_OVERLAP_FIX = ("Register the scan to the atlas' template before explaining it, or lower min_overlap "
-                   "(--min-overlap on the command line) to accept the partial overlap.")
+#: (``vocabulary.OptionError`` parts: ``min_overlap=`` in the library and the Slicer logic, ``--min-overlap`` on the
+#: command line)
+RUN_OVERLAP_FIX = ("Register the scan to the atlas' template before explaining it, or lower ", ("min_overlap", None),
+                   " to accept the partial overlap.")
 #: an LRP map whose Σ|R| keeps less than this share of the explained value has no substance: refused
 NO_SUBSTANCE = 1e-3
 #: progress callback: (message, fraction done in [0, 1])
@@ -210,7 +213,7 @@ def compute(job: Job, progress: Progress | None = None) -> Job:
         try:
             job.table = region_table(job, s.atlas, s.min_overlap, s.min_region_voxels, s.min_region_mm3)
         except InputError as exc:  # keep the relevance map; report why there is no table
-            job.table_error = str(exc)
+            job.table_error = OptionNote(exc)  # the library's text; a command line spells its flags
     stage("Done", 1.0)
     return job
 
@@ -292,7 +295,7 @@ def region_table(job: Job, atlas: Any, min_overlap: float = 0.5,
                                     min_overlap=min_overlap, min_region_voxels=min_region_voxels,
                                     min_region_mm3=min_region_mm3, record=record)
     except AtlasOverlapError as exc:  # a run has no transform= (the library's way out)
-        raise exc.with_fix(RUN_OVERLAP_FIX) from None
+        raise exc.with_fix(*RUN_OVERLAP_FIX) from None
 
 
 def resolve_target(target: Any, card) -> Any:

@@ -216,6 +216,8 @@ def spell(name: str, value: Any = None, spelling: str = "keyword", flag: str | N
     flag is :data:`OPTIONS`' unless ``flag`` names one; an option without a flag (``rules``) keeps its keyword
     on the command line too."""
     flag = flag or (OPTIONS[name].flag if name in OPTIONS else None)
+    if spelling == "flag" and flag and value is True:  # a switch: --overwrite
+        return flag
     if spelling == "flag" and flag:
         values = value if isinstance(value, (tuple, list)) else () if value is None else (value,)
         return " ".join([flag, *(f"{v:g}" if isinstance(v, float) else str(v) for v in values)])
@@ -224,19 +226,62 @@ def spell(name: str, value: Any = None, spelling: str = "keyword", flag: str | N
     return f"{name}={tuple(value) if isinstance(value, list) else value!r}"
 
 
+def _spelled(parts: tuple, spelling: str) -> str:
+    """``parts`` (text and ``(option, value[, flag])`` pairs) as one text, each option spelled as ``spelling``."""
+    return "".join(p if isinstance(p, str) else spell(p[0], p[1], spelling, *p[2:]) for p in parts)
+
+
+def _flat(parts: tuple) -> tuple:
+    """``parts`` with any :class:`OptionError` or :class:`OptionNote` among them opened into its own parts (another
+    exception: its text)."""
+    return tuple(q for p in parts for q in (p.parts if isinstance(p, (OptionError, OptionNote))
+                                            else (str(p),) if isinstance(p, BaseException) else (p,)))
+
+
 class OptionError(InputError):
     """A refusal that names run options, written once for every front end: ``parts`` are text and
     ``(option, value)`` pairs (``(option, value, flag)`` for an option :data:`OPTIONS` does not list), see
-    :func:`spell`. ``str()`` is the library's wording (keywords); a front end whose users type something else
-    shows :meth:`spelled` (``cli.run_command``: flags)."""
+    :func:`spell`; an :class:`OptionError` or :class:`OptionNote` among them brings its own parts. ``str()`` is
+    the library's wording (keywords); a front end whose users type something else shows :meth:`spelled`
+    (``cli.run_command``: flags)."""
 
-    def __init__(self, *parts: str | tuple) -> None:
-        self.parts = parts
+    def __init__(self, *parts: Any) -> None:
+        self.parts = _flat(parts)
         super().__init__(self.spelled("keyword"))
 
     def spelled(self, spelling: str) -> str:
         """The message with each option spelled as ``spelling`` (one of :data:`SPELLINGS`) says."""
-        return "".join(p if isinstance(p, str) else spell(p[0], p[1], spelling, *p[2:]) for p in self.parts)
+        return _spelled(self.parts, spelling)
+
+
+class OptionNote(str):
+    """A note or warning that names run options (not a refusal), written once as :class:`OptionError`'s parts.
+    It is the library's text (keywords), so it is stored as such (``summary.json``, a CSV header); a front end
+    whose users type flags prints :func:`spelled` of it (the command line)."""
+
+    parts: tuple
+
+    def __new__(cls, *parts: Any) -> OptionNote:
+        flat = _flat(parts)
+        note = super().__new__(cls, _spelled(flat, "keyword"))
+        note.parts = flat
+        return note
+
+    def spelled(self, spelling: str) -> str:
+        """The note with each option spelled as ``spelling`` (one of :data:`SPELLINGS`) says."""
+        return _spelled(self.parts, spelling)
+
+
+def named(option: str | tuple[str, str], value: Any) -> str | tuple:
+    """The part of an :class:`OptionError` that names ``option`` with ``value``: a ``(keyword, flag)`` pair for an
+    option both front ends take (``("out_dir", "--output")``), or one spelling as it is (``"--model"``)."""
+    return (option[0], str(value), option[1]) if isinstance(option, tuple) else f"{option} {value}"
+
+
+def spelled(text: Any, spelling: str) -> str:
+    """``text`` as a front end that spells options as ``spelling`` shows it: an :class:`OptionNote` or
+    :class:`OptionError` respelled, anything else as ``str()`` writes it."""
+    return text.spelled(spelling) if isinstance(text, (OptionError, OptionNote)) else str(text)
 
 
 def check_without_effect(method: str, preset: str | None, given: dict[str, Any], filter: str | None,

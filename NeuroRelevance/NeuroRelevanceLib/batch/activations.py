@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..vocabulary import OptionError
 from .executor import LOST
 from .worker import ModelSource, worker_model
 
@@ -53,8 +54,9 @@ def distributed_collector(executor: Any, source: ModelSource) -> Callable:
         finished = 0
         for chunk, part in executor.run(activation_chunk, chunks, source, layer, batch_size, load, to_input):
             if part == LOST:
-                raise InputError(f"The workers died repeatedly while collecting the activations of subjects "
-                                 f"{chunk[0][0]}-{chunk[-1][0]} (out of memory?); use a smaller --batch-size.")
+                raise OptionError("The workers died repeatedly while collecting the activations of subjects "
+                                  f"{chunk[0][0]}-{chunk[-1][0]} (out of memory?); use a smaller ",
+                                  ("batch_size", None, "--batch-size"), ".")
             parts[chunk[0][0]] = part
             finished += len(chunk)
             if progress is not None:

@@ -110,7 +110,7 @@ def run_explain(args: argparse.Namespace) -> int:
     """Run ``explain`` for parsed ``args``; InputError goes to the command line's handler (exit 2)."""
     from ..cli_checks import device_argument
     from ..errors import InputError
-    from ..vocabulary import library_filter
+    from ..vocabulary import library_filter, spelled
     from .progress import ProgressReporter
     from .run import explain_cohort
     from .summary import summary_lines
@@ -121,7 +121,7 @@ def run_explain(args: argparse.Namespace) -> int:
         else list(args.inputs)
     atlases = () if args.atlas and [a.lower() for a in args.atlas] == ["none"] else tuple(args.atlas or ("AAL3",))
     engine = {name: getattr(args, name) for name in ("epsilon", "gamma") if getattr(args, name) is not None}
-    reporter = None if args.quiet else ProgressReporter(0, stream=sys.stderr)
+    reporter = None if args.quiet else ProgressReporter(0, stream=sys.stderr, spelling="flag")
     executor = executor_from_args(args)
     try:
         result = explain_cohort(
@@ -138,14 +138,14 @@ def run_explain(args: argparse.Namespace) -> int:
             reporter.close()
         if executor is not None:
             executor.close()
-    for line in summary_lines(result.summary, result.out_dir):
+    for line in summary_lines(result.summary, result.out_dir, spelling="flag"):
         print(line)
     counts = result.summary["counts"]
     if counts["failed"] and not counts["done"] and not counts["skipped"]:
         first = result.summary["failed"][0]
         where = "nothing was written" if result.out_dir is None else f"see {result.out_dir / 'summary.json'}"
         raise InputError(f"no subject could be explained ({counts['failed']} failed; e.g. {first['id']}: "
-                         f"{first['reason']}); {where}.")
+                         f"{spelled(first['reason'], 'flag')}); {where}.")
     return SOME_FAILED if counts["failed"] else 0
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..errors import InputError
+from ..vocabulary import OptionError
 
 #: result of a chunk whose workers died while running it (Dask's KilledWorker)
 LOST = "lost"
@@ -39,11 +40,13 @@ class DaskExecutor:
     """Runs tasks on a Dask cluster: a new LocalCluster (``workers``), a scheduler (``scheduler``) or a client."""
 
     def __init__(self, workers: int | None = None, scheduler: str | None = None, client: Any = None) -> None:
-        given = [name for name, value in (("--workers", workers), ("--scheduler", scheduler), ("client", client))
+        given = [(name, value if name != "client" else None, flag) for name, value, flag in
+                 (("workers", workers, "--workers"), ("scheduler", scheduler, "--scheduler"), ("client", client, None))
                  if value is not None]
         if len(given) != 1:
-            raise InputError(f"Give exactly one of --workers N (a local cluster) and --scheduler ADDRESS (a running "
-                             f"cluster); got {' and '.join(given) or 'neither'}.")
+            got = [p for i, item in enumerate(given) for p in ((" and ",) if i else ()) + (item,)] or ["neither"]
+            raise OptionError("Give exactly one of ", ("workers", None, "--workers"), " (a local cluster) and ",
+                              ("scheduler", None, "--scheduler"), " (a running cluster's address); got ", *got, ".")
         distributed = _distributed()
         self.cluster = None
         self._own_client = client is None
@@ -58,7 +61,8 @@ class DaskExecutor:
                                  "and that the scheduler is running.") from exc
         else:
             if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-                raise InputError(f"--workers must be a whole number >= 1, not {workers!r}.")
+                raise OptionError(("workers", workers, "--workers"), ": the number of workers must be a whole "
+                                  "number >= 1.")
             self.cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                     dashboard_address=None, silence_logs=logging.ERROR)
             self.client = distributed.Client(self.cluster)
@@ -109,8 +113,9 @@ def _distributed():
     try:
         import distributed
     except ImportError as exc:
-        raise InputError("--workers and --scheduler need Dask: pip install \"dask[distributed]\" (or "
-                         "neurorelevance[dask]); without them the run stays in this process.") from exc
+        raise OptionError(("workers", None, "--workers"), " and ", ("scheduler", None, "--scheduler"), " need Dask: "
+                          "pip install \"dask[distributed]\" (or neurorelevance[dask]); without them the run stays "
+                          "in this process.") from exc
     return distributed
 
 
@@ -125,7 +130,8 @@ def _check_reachable(address: str) -> None:
         host = port = None
     if parsed.scheme not in ("tcp", "tls") or not host or not port:
         if parsed.scheme in ("tcp", "tls"):
-            raise InputError(f"--scheduler {address}: give the scheduler's address as tcp://HOST:PORT.")
+            raise OptionError(("scheduler", address, "--scheduler"), ": give the scheduler's address as "
+                              "tcp://HOST:PORT.")
         return
     try:
         socket.create_connection((host, port), timeout=5).close()

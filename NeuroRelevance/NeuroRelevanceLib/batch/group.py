@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..vocabulary import OptionNote
 from .outputs import COHORT, atlas_tag
 
 #: per-subject keys of a settings record that do not describe a group result
@@ -157,8 +158,9 @@ def gain_tables(entries: list[dict], atlases: tuple, reference_group: str | None
 
     groups = sorted({e["group"] for e in entries if e.get("group")})
     if reference_group is None:
-        return {}, {}, (["groups were given but no reference group: pass --reference-group NAME for the "
-                         "region gain"] if len(groups) > 1 else [])
+        return {}, {}, ([OptionNote("groups were given but no reference group: pass ",
+                                    ("reference_group", None, "--reference-group"), " (a group's name) for the "
+                                    "region gain")] if len(groups) > 1 else [])
     tables, files, notes = {}, {}, []
     for atlas in atlases:
         have = [e for e in entries if f"regions_{atlas}" in e["files"]]
@@ -180,7 +182,7 @@ def gain_tables(entries: list[dict], atlases: tuple, reference_group: str | None
                 continue
             table.insert(0, "comparison", comparison)
             if table.attrs.get("gain_summary"):
-                notes.append(f"{atlas} gain for {comparison}: {table.attrs['gain_summary']}")
+                notes.append(OptionNote(f"{atlas} gain for {comparison}: ", table.attrs["gain_summary"]))
             table.attrs["provenance"] = {**record, "comparison": comparison, "regions": regions_entry(
                 atlas, options.min_overlap, options.min_region_voxels, options.min_region_mm3)}
             name = f"gain_{atlas_tag(atlas)}_{_safe(group)}-vs-{_safe(reference_group)}"

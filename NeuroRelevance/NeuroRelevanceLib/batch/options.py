@@ -83,14 +83,16 @@ class BatchOptions:
         if len(set(atlases)) != len(atlases):
             raise InputError(f"An atlas is named twice ({', '.join(atlases)}); name each once.")
         if self.reference_group is not None and not atlases:
-            raise InputError(f"--reference-group {self.reference_group} compares groups region by region: name an "
-                             "atlas (--atlas), or drop --reference-group.")
+            raise OptionError(("reference_group", self.reference_group, "--reference-group"), " compares groups "
+                              "region by region: name an atlas (", ("atlases", None, "--atlas"), "), or leave ",
+                              ("reference_group", None, "--reference-group"), " out.")
         check_region_options(self.min_overlap, self.min_region_voxels, self.min_region_mm3)
         if self.gain_on not in ("positive", "absolute"):
-            raise InputError(f"gain_on (--gain-on) must be 'positive' (gain on R+) or 'absolute' (on |R|), not "
-                             f"{self.gain_on!r}.")
+            raise OptionError(("gain_on", self.gain_on), " is not a choice: gain on 'positive' relevance (R+) or "
+                              "'absolute' relevance (|R|).")
         if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
-            raise InputError(f"batch_size (--batch-size) must be a whole number >= 1, not {self.batch_size!r}.")
+            raise OptionError(("batch_size", self.batch_size, "--batch-size"), ": the batch size must be a whole "
+                              "number >= 1.")
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
             raise InputError(f"Unknown device {self.device!r}; use auto, cpu, cuda or cuda:N.")
         options = replace(self, method=method, preset=preset, atlases=atlases,

@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 
 from ..atomic import write_text
-from ..errors import InputError
+from ..vocabulary import OptionError
 
 SETTINGS_FILE = "batch.json"
 SUBJECTS = "subjects"
@@ -129,7 +129,7 @@ def claim_folder(out_dir: str | Path, key: str, record: dict, overwrite: bool) -
     when it is refused."""
     out = Path(out_dir).expanduser().absolute()  # workers may run in another folder
     if out.exists() and not out.is_dir():
-        raise InputError(f"--output {out} is a file; give a folder (it is created when missing).")
+        raise OptionError(("out_dir", str(out), "--output"), " is a file; give a folder (it is created when missing).")
     settings = out / SETTINGS_FILE
     if settings.is_file() and not overwrite:
         try:
@@ -138,9 +138,9 @@ def claim_folder(out_dir: str | Path, key: str, record: dict, overwrite: bool) -
             earlier = {}
         if earlier.get("key") != key:
             changed = differences(earlier.get("options", {}), record["options"]) or ["the model files"]
-            raise InputError(f"{out} holds results made with other settings ({'; '.join(changed)}); choose "
-                             "another --output folder, or pass --overwrite (overwrite=True) to recompute "
-                             "every subject there.")
+            raise OptionError(f"{out} holds results made with other settings ({'; '.join(changed)}); choose "
+                              "another output folder, or pass ", ("overwrite", True, "--overwrite"), " to recompute "
+                              "every subject there.")
     out.mkdir(parents=True, exist_ok=True)
     write_text(settings, json.dumps({"key": key, **record}, indent=2, default=str) + "\n")
     return out

@@ -12,11 +12,14 @@ class ProgressReporter:
     """Call with each subject's result (``id``, ``status``, ``seconds``, ``reason``); :meth:`close` at the end.
 
     On a terminal the bar is redrawn in place (``\\r``): done/total, failures, subjects per minute
-    and the estimated time left; in a log file (SLURM output, CI) each subject gets its own line.
+    and the estimated time left; in a log file (SLURM output, CI) each subject gets its own line. A failure's
+    reason names options as ``spelling`` says (``vocabulary.SPELLINGS``; the command line: flags).
     """
 
-    def __init__(self, total: int, stream: TextIO | None = None, tty: bool | None = None) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None, tty: bool | None = None,
+                 spelling: str = "keyword") -> None:
         self.total = max(int(total), 0)
+        self.spelling = spelling
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)()) if tty is None else tty
         self.done = self.failed = 0
@@ -41,7 +44,9 @@ class ProgressReporter:
         width = len(str(self.total))
         text = f"[{self.done:>{width}}/{self.total}] {result.get('id')} {result.get('status')}"
         if result.get("status") == "failed":
-            text += f": {result.get('reason', '')}"
+            from ..vocabulary import spelled
+
+            text += f": {spelled(result.get('reason', ''), self.spelling)}"
         else:
             text += f" ({float(result.get('seconds') or 0.0):.1f} s)"
         print(text, file=self.stream, flush=True)

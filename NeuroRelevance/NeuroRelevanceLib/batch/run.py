@@ -21,7 +21,7 @@ import pandas as pd
 from ..atomic import remove_stale
 from ..errors import InputError
 from ..folder_owner import check_own_folder, is_empty
-from ..vocabulary import OptionError
+from ..vocabulary import OptionError, OptionNote
 from .executor import LOST, InProcessExecutor, make_executor
 from .options import DEFAULT_ATLASES, BatchOptions
 from .outputs import COHORT, SETTINGS_FILE, SubjectFiles, claim_folder
@@ -78,6 +78,7 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
     started = time.perf_counter()
     say = log or (lambda message: None)
     card_path = _card_path(model)
+    from ..explanation.dispatch import check_format_runs
     from ..models import read_card
     from ..regions.statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
 
@@ -94,7 +95,7 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
     people = read_subjects(subjects, card.input.channels)
     _check_reference(options.reference_group, people)
     _spare_inputs(subjects, people, card_path, options, out_dir)
-    check_own_folder(out_dir, "--output", "explain", signatures=(SETTINGS_FILE,))
+    check_own_folder(out_dir, ("out_dir", "--output"), "explain", signatures=(SETTINGS_FILE,))
     _check_one_target(options, people, card)
     fresh, existed = is_empty(Path(out_dir).expanduser()), Path(out_dir).expanduser().is_dir()
     source = ModelSource(str(card_path), trusted, options.device)
@@ -106,7 +107,8 @@ def explain_cohort(subjects: Any, model: str | Path, out_dir: str | Path, *, met
         # the model is loaded here first (on the CPU when workers run it): a model that cannot load is
         # refused before anything is written; in this process the tasks then use this very copy
         here = isinstance(executor, InProcessExecutor)
-        worker_model(source if here else ModelSource(source.path, trusted, "cpu"))
+        loaded = worker_model(source if here else ModelSource(source.path, trusted, "cpu"))
+        check_format_runs(loaded.model, options.method, options.engine_params.get("methods"))
         from .. import __version__
 
         key = options.key(card)
@@ -145,7 +147,7 @@ def _spare_inputs(subjects: Any, people: list[Subject], card_path: Path, options
     spare_inputs({"subject table": subjects if isinstance(subjects, (str, Path)) else None,
                   "scan": [c for s in people for c in s.channels if isinstance(c, (str, Path))],
                   "model": model_files(card_path), "atlas": list(options.atlases)},
-                 folder=("--output", out_dir), writes=WRITES)
+                 folder=(("out_dir", "--output"), out_dir), writes=WRITES)
 
 
 def _check_reference(reference: str | None, people: list[Subject]) -> None:
@@ -153,8 +155,8 @@ def _check_reference(reference: str | None, people: list[Subject]) -> None:
         return
     groups = sorted({s.group for s in people if s.group})
     if reference not in groups:
-        raise InputError(f"No subject is in the reference group {reference!r} (--reference-group); the groups "
-                         f"are {', '.join(groups) or 'none: add a group column to the table'}.")
+        raise OptionError("No subject is in the reference group (", ("reference_group", reference, "--reference-group"),
+                          f"); the groups are {', '.join(groups) or 'none: add a group column to the table'}.")
 
 
 def _check_one_target(options: BatchOptions, people: list[Subject], card) -> None:
@@ -215,7 +217,8 @@ def _finish(people: list[Subject], rows: dict, options: BatchOptions, out: Path,
     ordered = [{**rows[s.id], "group": s.group, "covariates": dict(s.covariates)} for s in people if s.id in rows]
     complete = [{**row, "files": {k: Path(v) for k, v in row["files"].items()}}
                 for row in ordered if row["status"] != "failed"]
-    notes = [f"{row['id']}: {row['reason']}" for row in complete if row["status"] == "done" and row.get("reason")]
+    notes: list[str] = [OptionNote(f"{row['id']}: ", row["reason"]) for row in complete
+             if row["status"] == "done" and row.get("reason")]
     result = CohortExplanation(subjects_table(ordered), out_dir=out)
     targets = sorted({str(row.get("target")) for row in complete})
     if complete:
@@ -224,9 +227,9 @@ def _finish(people: list[Subject], rows: dict, options: BatchOptions, out: Path,
         result.regions, files = region_tables(complete, options.atlases, out)
         result.files.update(files)
     if len(targets) > 1:  # averaging maps of different classes would be silently wrong
-        notes.append(f"no group maps or gain: the subjects were explained for different classes "
-                     f"({', '.join(targets)}: each its predicted class); pass --target (target=) to explain "
-                     "every subject for one class")
+        notes.append(OptionNote("no group maps or gain: the subjects were explained for different classes "
+                                f"({', '.join(targets)}: each its predicted class); pass ", ("target", None),
+                                " to explain every subject for one class"))
         _remove_group_results(out / COHORT)
     elif complete:
         result.maps, map_notes = group_maps(complete, out, record)

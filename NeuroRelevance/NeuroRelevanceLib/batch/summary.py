@@ -45,18 +45,21 @@ def write_summary(out: Path, table: pd.DataFrame, rows: list[dict], executor: st
     return summary
 
 
-def summary_lines(summary: dict, out: Path | None, limit: int = 20) -> list[str]:
-    """The printed summary: counts, time, where it ran, every failure with its reason, notes, the folder."""
+def summary_lines(summary: dict, out: Path | None, limit: int = 20, spelling: str = "keyword") -> list[str]:
+    """The printed summary: counts, time, where it ran, every failure with its reason, notes, the folder;
+    options named in reasons and notes as ``spelling`` says (``vocabulary.SPELLINGS``; the command line: flags)."""
+    from ..vocabulary import spelled
+
     c = summary["counts"]
     total = sum(c.values())
     rate = f", {summary['subjects_per_minute']:.1f} subjects/min" if summary.get("subjects_per_minute") else ""
     lines = [f"{total} subjects: {c['done']} done, {c['skipped']} already complete (skipped), {c['failed']} failed "
              f"in {summary['seconds']:.1f} s{rate} · {summary['executor']}"]
     for failure in summary["failed"][:limit]:
-        lines.append(f"  failed {failure['id']}: {failure['reason']}")
+        lines.append(f"  failed {failure['id']}: {spelled(failure['reason'], spelling)}")
     if len(summary["failed"]) > limit:
         lines.append(f"  ... and {len(summary['failed']) - limit} more (see subjects.csv)")
-    lines += [f"  note: {note}" for note in summary["notes"]]
+    lines += [f"  note: {spelled(note, spelling)}" for note in summary["notes"]]
     if out is None:
         lines.append("nothing was written: no subject could be explained (the reasons are above)")
     else:

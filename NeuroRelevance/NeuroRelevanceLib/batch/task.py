@@ -19,6 +19,7 @@ import numpy as np
 
 from ..atomic import atomic_path, remove_stale
 from ..errors import InputError
+from ..vocabulary import OptionError, OptionNote
 from .options import BatchOptions
 from .outputs import SubjectFiles
 from .scans import fingerprint, read_scan
@@ -58,11 +59,12 @@ def explain_subject(subject: Subject, loaded, plan: Plan) -> dict:
                  "target": job.label, "conservation_error": float(job.explanation.max_conservation_error),
                  "notes": notes, "seconds": round(time.perf_counter() - started, 3)}
         files.write_marker(entry, outputs)
-        result.update(status="done", reason="; ".join(notes), prediction=job.prediction,
+        result.update(status="done", reason=OptionNote(*_joined(notes)),
+                      prediction=job.prediction,
                       target=job.label, files={k: str(v) for k, v in outputs.items()})
     except InputError as exc:
         _remove(written)
-        result.update(status="failed", reason=str(exc))
+        result.update(status="failed", reason=OptionNote(exc))  # the library's text; the command line: flags
     except Exception as exc:  # a bug or an unforeseen failure in one subject: report it, keep going
         _remove(written)
         result.update(status="failed", reason=f"unexpected {type(exc).__name__}: {exc}",
@@ -106,12 +108,12 @@ def _write(job, files: SubjectFiles, options: BatchOptions, written: list[Path])
     path, sidecar = write_heatmap(files.relevance, statistics_map(job), grid, job.record, values)
     written += [path, sidecar]
     outputs["relevance"] = path
-    notes = []
+    notes: list[str] = []
     for index, atlas in enumerate(options.atlases):
         try:
             table = _region_table(job, index, atlas)
         except InputError as exc:  # the map stays; the summary says why this table is missing
-            notes.append(f"no {atlas} table: {exc}")
+            notes.append(OptionNote(f"no {atlas} table: ", exc))
             continue
         target = files.regions(atlas)
         with atomic_path(target) as staged:
@@ -129,7 +131,7 @@ def _region_table(job, index: int, atlas: str):
     from ..jobs import region_table
 
     if index == 0 and job.table_error:
-        raise InputError(job.table_error)
+        raise OptionError(job.table_error)
     if index == 0 and job.table is not None:
         return job.table
     s = job.settings
@@ -184,3 +186,8 @@ def _focus(raw: np.ndarray, grid) -> np.ndarray:
 def _remove(paths: list[Path]) -> None:
     for path in paths:
         Path(path).unlink(missing_ok=True)
+
+
+def _joined(notes: list) -> list:
+    """``notes`` with "; " between them (parts of one :class:`~..vocabulary.OptionNote`)."""
+    return [part for i, note in enumerate(notes) for part in (("; ", note) if i else (note,))]

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ..device import resolve_device
-from ..errors import InputError
+from ..errors import InputError, cause_line, one_tensor_error
 from ..explanation.checks import check_dtype, check_input, check_model_device, check_rules_mapping
 from ..explanation.conservation import relative_error
 from ..explanation.filters import apply_filter, check_filter, make_filter
@@ -64,11 +64,13 @@ def _reference(source: Source, x: Tensor, context: Any = None) -> Any:
         with torch.no_grad(), (context if context is not None else contextlib.nullcontext()):
             out = source.reference(x.clone())  # a fresh copy: a model may normalise its input in place
     except Exception as exc:  # noqa: BLE001 - re-raised with the fix
-        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        line = cause_line(exc)
         hint = " An exported program accepts only the shapes it was exported with, unless exported with dynamic " \
                "dimensions (torch.export.Dim)." if "Guard failed" in line else ""
         raise InputError(f"The model failed on an input of shape {tuple(x.shape)}: {line}. Check the input "
                          f"shape/channels the model expects.{hint}") from exc
+    if isinstance(out, dict):
+        raise one_tensor_error(out)
     tensors = _flat(out) or []
     if any(t.is_floating_point() and not bool(torch.isfinite(t).all()) for t in tensors):
         bad = [name for name, t in source.tensors() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
@@ -153,7 +155,7 @@ def _relevance(plan: Any, rec: Any, out: Any, target: Any, mask: Any, stabilizer
     """Seed the verified graph's output with the target and walk it back to the input."""
     filter, filter_range, filter_placement, filter_per_channel = filtering
     if not isinstance(out, Tensor):
-        raise ValueError("The model output is not a tensor; wrap the model so that it returns one tensor.")
+        raise one_tensor_error(out)
     if out.dim() == 0 and rec.input.shape[0] != 1:
         raise InputError(f"The model returns one scalar for the whole batch of {rec.input.shape[0]} samples; "
                          "explain one sample at a time (x[i:i + 1]).")

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.fx as fx
 
+from ..errors import one_tensor_error
 from . import ops
 from .canonizers import canonizers_for
 from .capture import Captured
@@ -267,8 +268,7 @@ def build_plan(captured: Captured, batchnorm: str = "fold") -> Plan:
     assert output_node is not None, "an fx graph ends in its output node"
     out_nodes = [n for n in _nodes_in(output_node.args) if dep.get(n, False)]
     if len(out_nodes) != 1:
-        raise ValueError(f"The model returns {len(out_nodes)} tensors that depend on its input; wrap it so that it "
-                         "returns the one output to explain.")
+        raise one_tensor_error(tuple(out_nodes), f"{len(out_nodes)} tensors that depend on its input")
     effective, stripped, post = _strip_output(out_nodes[0], {op.node: op for op in steps})
     return Plan(steps, placeholders[0], effective, stripped, consts, captured, output_node, post)
 

@@ -56,10 +56,11 @@ class GraphRunError(RuntimeError):
 
 
 def check_supported(plan: Plan) -> None:
-    """Raise ``UnsupportedOperatorError`` for the first operator without a rule (after the trace check)."""
-    for op in plan.steps:
-        if isinstance(op, Unknown):
-            raise unsupported_error(op)
+    """Raise ``UnsupportedOperatorError`` for the first operator without a rule (after the trace check), naming
+    the fix for all of them."""
+    unknown = [op for op in plan.steps if isinstance(op, Unknown)]
+    if unknown:
+        raise unsupported_error(unknown[0], unknown)
 
 
 class ValueChanged(RuntimeError):

@@ -231,6 +231,6 @@ def check_not_inflated(relevance: Tensor, seed: Tensor, target_value: Tensor, to
         f"explained output (sample {i}: Σ|f| over the target {float(scale[i]):.4g}, Σf "
         f"{float(value[i] if value.numel() > i else value.sum()):.4g}; refused above {INFLATED_REFUSE:g} times): a "
         "rule divided by a near-zero denominator (ε on a layer whose output is normalised or shifted by a bias) or "
-        f"α2β1's doubling compounded over very many layers, so the map is meaningless and none is returned. {at} (layer totals from "
-        "the output, as in Explanation.layer_totals). Use preset='epsilon-plus' (z+ on convolutions), a larger "
-        "epsilon (e.g. epsilon=0.25) or rules= for that layer.")
+        f"α2β1's doubling compounded over very many layers, so the map is meaningless and none is returned. {at} "
+        "(layer totals from the output, as in Explanation.layer_totals). Use preset='epsilon-plus' (z+ on "
+        "convolutions), a larger epsilon (e.g. epsilon=0.25) or rules= for that layer.")

@@ -45,7 +45,7 @@ def tolerance(dtype: torch.dtype, device: torch.device) -> float:
     return tol
 
 
-class GraphMismatchError(ValueError):
+class GraphMismatchError(InputError):
     """No operator graph of the model reproduced its output on this input; no map was computed."""
 
 
@@ -212,6 +212,7 @@ def verified_plan(source: Source, x: Tensor, reference_fn: Callable[[Any], Any],
     structural: Exception | None = None
     ran = False
     reference: Any = None
+    random: Any = None
     for candidate in source.candidates:
         try:
             captured = candidate.build()
@@ -242,6 +243,7 @@ def verified_plan(source: Source, x: Tensor, reference_fn: Callable[[Any], Any],
                             f"({exc.reason})")
             continue
         d = difference(full, reference)
+        random = random or _random_step(plan)
         opaque = _opaque(plan)
         if d <= tol and opaque is not None:  # right output, but a scripted submodule hides its operators
             del kept
@@ -263,8 +265,31 @@ def verified_plan(source: Source, x: Tensor, reference_fn: Callable[[Any], Any],
     raise GraphMismatchError(
         f"No operator graph of this {source.kind} reproduced its output on this input, so no relevance map was "
         f"computed (a map of a different network would look just as plausible). Tried: {' | '.join(attempts)}. "
-        "Make the forward deterministic and free of Python branches on tensors (or export it with torch.export), "
-        "or report the model to the NeuroRelevance developers.")
+        f"{_training_hint(random)}Make the forward deterministic and free of Python branches on tensors (or export "
+        "it with torch.export), or report the model to the NeuroRelevance developers.")
+
+
+#: operators that draw random numbers: in a captured graph, dropout left in training mode
+_RANDOM = {"dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout", "native_dropout", "bernoulli",
+           "dropout1d", "dropout2d", "dropout3d", "rand", "randn", "rand_like", "randn_like"}
+
+
+def _random_step(plan: Plan) -> Any | None:
+    """The first step of ``plan`` that draws random numbers (dropout in training mode), or None."""
+    for step in plan.steps:
+        name = step.label.split(".")[-1]
+        if name in _RANDOM or name.rstrip("_") in _RANDOM:
+            return step
+    return None
+
+
+def _training_hint(step: Any | None) -> str:
+    """The likely cause when the graph draws random numbers: a model traced or scripted in training mode."""
+    if step is None:
+        return ""
+    return (f"The graph draws random numbers at {_where(step)}: dropout is active, as in a model traced or scripted "
+            "in training mode; call model.eval() before torch.jit.trace (or torch.jit.script / torch.export) and "
+            "save the model again. ")
 
 
 def _opaque(plan: Plan) -> Any | None:

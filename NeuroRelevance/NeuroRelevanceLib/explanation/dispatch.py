@@ -103,6 +103,33 @@ def explain(model: Any, x: Tensor, method: str = "lrp", preset: str | None = _UN
     return _call(FUNCTIONS[name], name, model, x, target, options)
 
 
+#: the methods that read a layer through module hooks (not TorchScript or exported programs)
+LAYER_METHODS = ("gradcam", "gradcam++", "guided_gradcam")
+
+
+def check_format_runs(model: Any, method: str, methods: Sequence[str] | None = None) -> None:
+    """Refuse, before any work, a ``method`` that ``model``'s format cannot run: the Grad-CAM family, or a summary
+    (of ``methods``, default ``DEFAULT_SUMMARY``) that includes one, on TorchScript or an exported program.
+
+    The refusal names the option as each front end spells it (``OptionError``), the methods that do run, and both
+    routes to an ``nn.Module``: a card naming a NeuroRelevanceLib.nets architecture (the command line's route) and,
+    for another class, loading the card as trusted from Python.
+    """
+    from ..methods.layers import layer_method_refusal
+    from ..vocabulary import OptionError
+
+    name = canonical(method)
+    names = [canonical(m) for m in (methods or DEFAULT_SUMMARY)] if name == "summary" else [name]
+    layered = [n for n in names if n in LAYER_METHODS]
+    refusal = layer_method_refusal(model, layered[0]) if layered else None
+    if refusal is None:
+        return
+    part = f" (a summary of {', '.join(names)})" if name == "summary" else ""
+    raise OptionError(("method", name), f"{part}: {refusal} The command line never runs code from a model file: "
+                      "there, Grad-CAM runs for a card naming a NeuroRelevanceLib.nets architecture with its "
+                      "safetensors weights.")
+
+
 def _summary(model: Any, x: Tensor, preset: str | None, target: Any, methods: Sequence[str] = DEFAULT_SUMMARY,
              weights: Sequence[float] | None = None, normalisation: str = "rank", absolute: bool = False,
              method_options: dict | None = None, **shared: Any):

@@ -44,22 +44,40 @@ def layer_outputs(model: nn.Module, x: Tensor, run: Callable[[Tensor], Any] | No
 
 def last_conv_block(model: nn.Module, x: Tensor, run: Callable[[Tensor], Any] | None = None) -> str:
     """Grad-CAM's default layer: the parent of the last convolution run (a final pointwise head skipped), if its
-    output is spatial, else that convolution itself."""
+    output is a spatial map of more than one voxel, else that convolution itself.
+
+    A convolution whose output has a single voxel (1×1×1: every spatial axis below 2, as deep in a classifier fed
+    a small input) is passed over: a one-voxel map upsampled is one value everywhere, which localises nothing.
+    """
     calls = layer_outputs(model, x, run)
     modules = dict(model.named_modules())
     convs = [name for name, _ in calls if isinstance(modules.get(name), CONVOLUTIONS)]
     if not convs:
         raise InputError("The model has no convolution layer for Grad-CAM to default to; pass layer='<module name>' "
                          "of a layer with a spatial output.")
-    last = convs[-1]
-    if len(convs) > 1 and all(k == 1 for k in modules[last].kernel_size):
-        last = convs[-2]     # a pointwise classifier head (e.g. a U-Net's 1×1×1 conv): use the block before it
-    parent = last.rsplit(".", 1)[0] if "." in last else ""
+    if len(convs) > 1 and all(k == 1 for k in modules[convs[-1]].kernel_size):
+        convs = convs[:-1]   # a pointwise classifier head (e.g. a U-Net's 1×1×1 conv): use the block before it
     shapes = dict(calls)
-    parent_shape = shapes.get(parent)
-    if parent and parent_shape is not None and len(parent_shape) == x.dim():
+    resolved = [name for name in convs if spatial_map(shapes.get(name), x.dim())]
+    if not resolved:
+        raise InputError(f"Every convolution of the model outputs a single voxel for an input of "
+                         f"{size_text(x.shape[2:])} voxels, so a Grad-CAM map would be one value everywhere: give "
+                         "the network a larger input, or use another method (e.g. lrp or guided_backprop).")
+    last = resolved[-1]
+    parent = last.rsplit(".", 1)[0] if "." in last else ""
+    if parent and spatial_map(shapes.get(parent), x.dim()):
         return parent
     return last
+
+
+def spatial_map(shape: tuple[int, ...] | None, dims: int) -> bool:
+    """Whether a layer output of ``shape`` is a feature map with ``dims`` axes and more than one voxel."""
+    return shape is not None and len(shape) == dims and _voxels(shape) > 1
+
+
+def size_text(spatial: Any) -> str:
+    """A spatial size as "32×32×32"."""
+    return "×".join(str(int(s)) for s in spatial)
 
 
 def last_feature_map(model: nn.Module, x: Tensor) -> str:

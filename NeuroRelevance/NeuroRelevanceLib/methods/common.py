@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ..device import resolve_device
-from ..errors import InputError
+from ..errors import InputError, cause_line, one_tensor_error
 from ..explanation.checks import check_dtype, check_input
 from ..explanation.result import Explanation
 from ..explanation.target import selection
@@ -46,13 +46,13 @@ def forward(model: Any, x: Tensor) -> Tensor:
                              f"a dynamic batch dimension (torch.export.Dim) or pass the nn.Module.") from exc
         raise model_failed(x, exc) from exc
     if not isinstance(out, Tensor):
-        raise InputError("The model output is not a tensor; wrap the model so that it returns one tensor.")
+        raise one_tensor_error(out)
     return out
 
 
 def model_failed(x: Tensor, exc: Exception) -> InputError:
     """The error for a model that fails on ``x``, worded as the LRP engine words it."""
-    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    line = cause_line(exc)
     hint = ""
     if isinstance(exc, TypeError) and "required positional argument" in line:
         hint = (" explain() passes the model one tensor x (N, C, *spatial); wrap a model with several inputs in a "
@@ -85,7 +85,7 @@ class Target:
 def target_from_output(out: Tensor, target: Any, mask: Any) -> Target:
     """Fix the selection weights from an output (``explanation.target.selection``)."""
     if not isinstance(out, Tensor):
-        raise InputError("The model output is not a tensor; wrap the model so that it returns one tensor.")
+        raise one_tensor_error(out)
     out = out.detach()
     if not torch.isfinite(out).all():
         raise InputError(f"The model's output at x has {int((~torch.isfinite(out)).sum())} non-finite value(s) (NaN "

@@ -19,9 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..explanation.layers import last_conv_block, layer_outputs, size_text
 from ..explanation.result import Explanation
 from . import options
-from .common import package, setup
+from .common import forward, package, setup
 from .guided_backprop import guide_relus
 from .isolation import isolated_call
 from .layers import capture, resolve_layer
@@ -50,6 +51,25 @@ def check_weights_defined(gradients: Tensor, layer: str) -> None:
             f"the spatial mean of the gradient is zero in every channel, as it is right before an InstanceNorm or a "
             f"one-channel-per-group GroupNorm, so the map would be rounding noise. Pass another layer (e.g. the "
             f"activation after that normalisation) or use method='gradcam++'.")
+
+
+def check_resolution(model: Any, x: Tensor, layer: str, activations: Tensor) -> None:
+    """Refuse a layer whose output has a single voxel (every spatial axis below 2): upsampled, its map is one value
+    everywhere and localises nothing. The message names the default layer for this input as the fix."""
+    if activations[0, 0].numel() > 1:
+        return
+    try:
+        fix = last_conv_block(model, x, lambda t: forward(model, t))
+        shape = dict(layer_outputs(model, x, lambda t: forward(model, t))).get(fix) or ()
+        earlier = (f"layer={fix!r} (output {size_text(shape[2:])}, the last convolution block with more than "
+                   "one voxel for this input: the default)")
+    except InputError as exc:   # no convolution resolves this input
+        raise InputError(f"Grad-CAM at layer {layer!r} would be one value everywhere: {exc}") from None
+    raise InputError(
+        f"Grad-CAM at layer {layer!r} would be one value everywhere: the layer's output has a single voxel "
+        f"({size_text(activations.shape[2:])}) for an input of {size_text(x.shape[2:])} voxels, so the upsampled "
+        f"map cannot localise anything. Choose an earlier layer whose output has more than one voxel: {earlier}; "
+        "in a summary, method_options={'gradcam++': {'layer': ...}}.")
 
 
 def gradcampp_weights(activations: Tensor, gradients: Tensor) -> Tensor:
@@ -83,6 +103,7 @@ def _cam(model: Any, x: Tensor, target: Any, mask: Any, layer: str | None, plus:
     work, xw, dev, dt = setup(model, x, device, dtype)
     name = resolve_layer(work, xw, layer, key=model)
     a, g, tgt, s, xi = capture(work, xw, name, target, mask)
+    check_resolution(work, xw, name, a)
     if not plus:
         check_weights_defined(g, name)
     weights = gradcampp_weights(a, g) if plus else gradcam_weights(g)

@@ -15,10 +15,41 @@ from .common import Target, forward, target_from_output
 Tensor = torch.Tensor
 
 
+#: the methods that run on any model format (they need the forward and its gradient only)
+ANY_FORMAT = "lrp, gradient, gradient_x_input, smoothgrad, integrated_gradients, guided_backprop"
+
+
+def hookless_format(model: Any) -> str | None:
+    """What ``model`` is when module hooks cannot read its layers — "a TorchScript model", "an exported program
+    (.pt2)" — or None for an ``nn.Module`` whose layers run as submodules."""
+    if isinstance(model, torch.jit.ScriptModule):
+        return "a TorchScript model"
+    if isinstance(model, torch.export.ExportedProgram):
+        return "an exported program (.pt2)"
+    if not isinstance(model, nn.Module):
+        return f"a {type(model).__name__}"
+    if isinstance(model, torch.fx.GraphModule) and not any(isinstance(m, CONVOLUTIONS) for m in model.modules()):
+        return "an exported program (.pt2)"   # its graph calls no submodules
+    return None
+
+
+def layer_method_refusal(model: Any, method: str = "Grad-CAM") -> str | None:
+    """Why ``method`` (one of the Grad-CAM family) cannot run on ``model``, with the fix; None when it can."""
+    form = hookless_format(model)
+    if form is None:
+        return None
+    return (f"{method} reads a layer's output through module hooks, which {form} does not run, so it cannot be "
+            f"computed for this model. Methods that run on it: {ANY_FORMAT}. For {method}, give the network as a "
+            "Python nn.Module: build it and load its weights, or a model card naming its architecture and "
+            "state-dict weights (.safetensors); a class outside NeuroRelevanceLib.nets loads only when trusted "
+            "(models.load_model(card, trusted=True), batch.explain_cohort(..., trusted=True), the Slicer module's "
+            "'I trust this file').")
+
+
 def _check_hookable(model: Any) -> None:
-    if isinstance(model, torch.jit.ScriptModule) or not isinstance(model, nn.Module):
-        raise InputError("Grad-CAM reads a layer's output through module hooks, which TorchScript models do not "
-                         "run; load the model from its card (architecture + weights) or pass the nn.Module.")
+    refusal = layer_method_refusal(model)
+    if refusal is not None:
+        raise InputError(refusal)
 
 
 #: user's model -> {input shape: default layer}, so repeated calls skip the probing forward

@@ -82,7 +82,7 @@ class ModelCard:
     path: Path | None = None
     intended_use: str = ""
     limitations: str = ""
-    #: why the card recommends its preset, in words (the evidence behind it: held-out scores)
+    #: why the card recommends its preset, in technical words (the scores behind it: :attr:`evidence`)
     recommendation_reason: str = ""
     #: the scores behind the recommendation (``pretrained.evidence``), read-only; None when the card has none
     evidence: Mapping[str, Any] | None = None

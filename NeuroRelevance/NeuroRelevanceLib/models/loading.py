@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..device import resolve_device
-from ..errors import InputError
+from ..errors import InputError, cause_line, one_tensor_error
 from .archive import suffix_of
 from .card import ModelCard, read_card
 from .model_files import PICKLED_MODEL_HINT, UntrustedFileError, read_model_file
@@ -181,10 +181,26 @@ def _output_shape(model, card: ModelCard, meta: bool) -> tuple[int, ...] | None:
     except NotImplementedError:  # an operator without a meta kernel: learn it at the first run
         return None
     except (RuntimeError, ValueError, TypeError, AssertionError) as exc:
-        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:240]
-        raise InputError(f"The network does not accept the card's input ({len(card.input.channels)} "
-                         f"channel(s) × input.shape {list(card.input.shape)}): {line}") from exc
-    return tuple(out.shape) if isinstance(out, torch.Tensor) else None
+        raise InputError(rejected_input(card, cause_line(exc, 240))) from exc
+    if not isinstance(out, torch.Tensor):
+        raise one_tensor_error(out)
+    return tuple(out.shape)
+
+
+def rejected_input(card: ModelCard, cause: str) -> str:
+    """The refusal of a card whose input the network rejects: the network's own words and the field to fix."""
+    channels = len(card.input.channels)
+    given = f"{channels} channel(s) ({', '.join(card.input.channels)}) × input.shape {list(card.input.shape or [])}"
+    lowered = cause.lower()
+    if "channel" in lowered:
+        fix = (f"the network takes another number of channels than the card's input.channels lists ({channels}): "
+               "give input.channels one name per channel the network was trained on")
+    elif any(k in lowered for k in ("size", "shape", "dimension")):
+        fix = ("the network cannot run on input.shape: give the shape it was trained on (a network that "
+               "downsamples k times and joins skip connections needs each side divisible by 2^k)")
+    else:
+        fix = "check the card's input.channels and input.shape against what the network was trained on"
+    return f"The network does not accept the card's input ({given}): {cause}. Fix the card: {fix}."
 
 
 def _build_architecture(card: ModelCard, trusted: bool, meta: bool = False):

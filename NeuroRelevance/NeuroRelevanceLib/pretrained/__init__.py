@@ -20,7 +20,8 @@ MODELS = ("ad_cnn", "brain_age_resnet", "lesion_unet")
 
 
 class DemoSubject(NamedTuple):
-    """The held-out synthetic subject ``neurorelevance demo --model NAME`` explains with a network."""
+    """The generated subject ``neurorelevance demo --model NAME`` explains with a network: no network saw it
+    (``demo_run.DEMO_SUBJECT_INDEX``, not part of any cohort; not the card's held-out cohort)."""
 
     diagnosis: str
     age: float

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from ..cli_checks import atlas_argument, check_output_file, number, spare_inputs
-from ..vocabulary import add_option
+from ..vocabulary import add_option, spelled
 from .statistics import AtlasOverlapError
 
 #: how a command-line user brings a heatmap into the atlas' space (there is no transform option)
@@ -94,7 +94,7 @@ def run_regions(args: argparse.Namespace) -> int:
     print(f"atlas {table.attrs['atlas']} ({table.attrs['space']}) on the heatmap's grid ({table.attrs['grid']}); "
           f"relevance inside the atlas: {table.attrs['overlap']:.1%}")
     if table.attrs.get("gain_summary"):
-        print(f"note: {table.attrs['gain_summary']}")
+        print(f"note: {spelled(table.attrs['gain_summary'], 'flag')}")
     for line in written:
         print(line)
     return 0

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..geometry import Grid
+from ..vocabulary import OptionError, OptionNote
 from .atlas import Atlas, load_label_map
 from .bundled import is_bundled, load_bundled_atlas
 from .counting import RegionSums, count_regions, nonzero_share
@@ -130,14 +131,17 @@ def region_statistics(heatmap: object, atlas: object, reference: object = None, 
 
 
 def gain_summary(table: pd.DataFrame, gain_on: str) -> str:
-    """A note when most regions of a gain table have no gain ("" otherwise): the comparison says little."""
+    """A note when most regions of a gain table have no gain ("" otherwise): the comparison says little. It names
+    ``gain_on`` as the library spells it (:class:`~..vocabulary.OptionNote`; the command line prints its flag)."""
+    from ..vocabulary import OptionNote
+
     missing, total = int(table["gain"].isna().sum()), len(table)
     if total == 0 or missing <= total / 2:
         return ""
-    other = ("--gain-on absolute (gain_on='absolute') or density compare them instead" if gain_on == "positive"
-             else "density compares them instead")
-    return (f"{missing} of {total} regions have no gain: the reference group has little or no "
-            f"{GAIN_ON[gain_on]} there (e.g. controls explained for the patients' class); {other}.")
+    other = (("gain_on", "absolute"), " or density compare them instead") if gain_on == "positive" \
+        else ("density compares them instead",)
+    return OptionNote(f"{missing} of {total} regions have no gain: the reference group has little or no "
+                      f"{GAIN_ON[gain_on]} there (e.g. controls explained for the patients' class); ", *other, ".")
 
 
 def _gain_part(sums_pos: np.ndarray, sums: np.ndarray, gain_on: str) -> np.ndarray:
@@ -251,28 +255,30 @@ def _sums(heatmap: Heatmap, atlas: Atlas, transform: object, min_overlap: float,
     grid = atlas.on_grid(heatmap.grid, transform)
     sums = count_regions(heatmap, grid)
     if sums.overlap == 0.0 or sums.overlap < min_overlap:
-        raise AtlasOverlapError(
+        raise AtlasOverlapError(OptionNote(
             f"Only {sums.overlap:.1%} of the relevance (Σ|R|) of the {heatmap.what or heatmap.label} lies inside the "
             f"brain of atlas '{atlas.name}' ({atlas.space}; {nonzero_share(heatmap, grid):.1%} of its nonzero "
-            f"voxels), below min_overlap={min_overlap:g}: the heatmap is probably not in the atlas' space.")
+            "voxels), below ", ("min_overlap", float(min_overlap)), ": the heatmap is probably not in the atlas' "
+            "space."))
     return sums if pooling is None else sums.pooled(*pooling)
 
 
-class AtlasOverlapError(InputError):
+class AtlasOverlapError(OptionError):
     """Too little of a heatmap's relevance lies inside the atlas. The message ends with the way out
-    for the caller at hand (``with_fix``): the library's ``transform=``, the command line's options."""
+    for the caller at hand (``with_fix``): the library's ``transform=``, the command line's options; a way out
+    given as :class:`~..vocabulary.OptionError` parts is spelled by the front end."""
 
     #: the way out through :func:`region_statistics` itself
     LIBRARY_FIX = ("Register it to the atlas and pass transform=... (a 4×4 RAS matrix or a SimpleITK transform), "
                    "or lower min_overlap to accept the partial overlap.")
 
-    def __init__(self, finding: str, fix: str = LIBRARY_FIX) -> None:
-        super().__init__(f"{finding} {fix}")
+    def __init__(self, finding: str, *fix: str | tuple) -> None:
+        super().__init__(finding, " ", *(fix or (self.LIBRARY_FIX,)))
         self.finding = finding
 
-    def with_fix(self, fix: str) -> AtlasOverlapError:
+    def with_fix(self, *fix: str | tuple) -> AtlasOverlapError:
         """The same finding with another way out (for a front end that words its options differently)."""
-        return AtlasOverlapError(self.finding, fix)
+        return AtlasOverlapError(self.finding, *fix)
 
 
 def _metrics(base: pd.DataFrame, sums: RegionSums) -> pd.DataFrame:

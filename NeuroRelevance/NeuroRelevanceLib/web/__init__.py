@@ -66,36 +66,41 @@ def serve(*, port: int = 8080, host: str = "127.0.0.1", data=None, demo: bool = 
     check_address(host, port)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {host}: anyone who can reach this address can run models and "
-              "read the --data folders. There is no login.", file=sys.stderr)
+              "read the data folders it serves. There is no login.", file=sys.stderr)
     app = RelevanceWebApp(roots=roots, demo=demo, autorun=autorun, limits=limits)
     app.start(port=port, host=host, open_browser=open_browser)
 
 
 def check_address(host: str, port: int) -> None:
-    """Refuse a port out of range, an unknown host or a busy port before the viewer is built."""
+    """Refuse a port out of range, an unknown host or a busy port before the viewer is built. The refusal names
+    them as :func:`serve` takes them (``port=8080``); the command line shows its flags (``--port 8080``)."""
     import errno
     import socket
 
-    from ..errors import InputError
+    from ..vocabulary import OptionError
+
+    def named(option: str, value) -> tuple:
+        return (option, value, f"--{option}")
 
     if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise InputError(f"--port {port!r}: a port is a whole number from 1 to 65535 (0: any free port).")
+        raise OptionError(named("port", port), ": a port is a whole number from 1 to 65535 (0: any free port).")
     try:
         family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except (socket.gaierror, UnicodeError) as exc:
-        raise InputError(f"--host {host}: not an address this machine can listen on ({exc}); use "
-                         "127.0.0.1 (this machine only) or one of its network addresses.") from None
+        raise OptionError(named("host", host), f": not an address this machine can listen on ({exc}); use "
+                          "127.0.0.1 (this machine only) or one of its network addresses.") from None
     with socket.socket(family, kind) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
         try:
             probe.bind(address)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise InputError(f"--port {port}: the port is already in use on {host}; choose another "
-                                 f"(e.g. --port {port + 1 if port < 65535 else 8080}) or stop the program "
-                                 "that uses it.") from None
-            raise InputError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc}); "
-                             "use 127.0.0.1 or one of this machine's addresses, and a port above 1023.") from None
+                raise OptionError(named("port", port), f": the port is already in use on {host}; choose another "
+                                  "(e.g. ", named("port", port + 1 if port < 65535 else 8080), ") or stop the "
+                                  "program that uses it.") from None
+            raise OptionError(named("host", host), " ", named("port", port), ": cannot listen there "
+                              f"({exc.strerror or exc}); use 127.0.0.1 or one of this machine's addresses, and a "
+                              "port above 1023.") from None
 
 
 def _web(args) -> int:

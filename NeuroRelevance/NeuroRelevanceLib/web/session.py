@@ -62,7 +62,7 @@ class WebSession:
 
     # ---- inputs -------------------------------------------------------------------------
     def load_demo(self, diagnosis: str = "AD", age: float = 78.0, spacing: float = 2.0):
-        """Replace the input by a held-out synthetic subject (scan + ground-truth mask)."""
+        """Replace the input by the demo's generated subject, which no network saw (scan + ground-truth mask)."""
         from ..demo_run import add_demo_subject
 
         if not isinstance(diagnosis, str) or diagnosis not in DEMO_DIAGNOSES:

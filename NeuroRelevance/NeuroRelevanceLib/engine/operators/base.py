@@ -18,13 +18,14 @@ from typing import Any, ClassVar, TypeVar
 import torch
 import torch.fx as fx
 
+from ...errors import InputError
 from .. import ops
 from ..ops import normalise_target
 
 Tensor = torch.Tensor
 
 
-class UnsupportedOperatorError(ValueError):
+class UnsupportedOperatorError(InputError):
     """An operator in the model has no relevance rule."""
 
 
@@ -140,14 +141,31 @@ class Unknown(Op):
         raise unsupported_error(self)
 
 
-def unsupported_error(op: Op) -> UnsupportedOperatorError:
-    """The error for an operator without a relevance rule, naming the place and the ``pass_through`` fix."""
+def unsupported_error(op: Op, others: Collection[Op] = ()) -> UnsupportedOperatorError:
+    """The error for an operator without a relevance rule, naming the place and the ``pass_through`` fix.
+
+    ``others``: the plan's other operators without a rule. Each suggested ``pass_through`` covers all of them
+    (every operator kind, or every module holding one), so following it verbatim meets no further refusal."""
+    every = [op, *[o for o in others if o is not op]]
     where = f" in module '{op.module_path}'" if op.module_path else ""
-    key = op.label.split(".")[-1]
+    more = ""
+    if len(every) > 1:
+        places = sorted({f"{o.label.split('.')[-1]} in '{o.module_path}'" if o.module_path else
+                         f"{o.label.split('.')[-1]} at node '{o.name}'" for o in every[1:]})
+        more = (f" (nor {'does' if len(every) == 2 else 'do'} {len(every) - 1} more: {', '.join(places[:8])}"
+                f"{' …' if len(places) > 8 else ''})")
+    kinds = _set_literal({o.label.split(".")[-1] for o in every})
+    modules = {o.module_path for o in every}
+    module_form = f" or pass_through={_set_literal(modules)}" if all(modules) else ""
+    them = "them" if len(every) > 1 else "it"
     return UnsupportedOperatorError(
-        f"Operator {op.label} at node '{op.name}'{where} has no relevance rule; to let relevance pass "
-        f"through it like the gradient, call explain(..., pass_through={{'{key}'}})"
-        + (f" or pass_through={{'{op.module_path}'}}" if op.module_path else "") + ".")
+        f"Operator {op.label} at node '{op.name}'{where} has no relevance rule{more}; to let relevance pass "
+        f"through {them} like the gradient, call explain(..., pass_through={kinds}){module_form}.")
+
+
+def _set_literal(names: Collection[str]) -> str:
+    """``{'a', 'b'}`` in a stable order (Python's own set repr is unordered)."""
+    return "{" + ", ".join(repr(n) for n in sorted(names)) + "}"
 
 
 @dataclass
