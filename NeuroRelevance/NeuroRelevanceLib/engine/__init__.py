@@ -19,7 +19,8 @@ _LAZY = {
     "register_preset": ".presets", "get_preset": ".presets",
     "Rule": ".rules", "LRP0": ".rules", "Epsilon": ".rules", "ZPlus": ".rules", "AlphaBeta": ".rules",
     "Gamma": ".rules", "WSquare": ".rules", "Flat": ".rules", "ZBox": ".rules", "make_rule": ".rules",
-    "NonFiniteRelevanceError": ".validate", "ConservationWarning": ".validate", "GraphMismatchError": ".verify",
+    "NonFiniteRelevanceError": ".validate", "InflatedRelevanceError": ".validate",
+    "ConservationWarning": ".validate", "GraphMismatchError": ".verify",
     "clear_cache": ".cache",
 }
 

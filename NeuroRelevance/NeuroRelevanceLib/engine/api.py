@@ -29,6 +29,7 @@ from .validate import (
     check_bounds,
     check_finite_map,
     check_map_substance,
+    check_not_inflated,
     check_options,
     check_pass_through,
     check_representable,
@@ -166,6 +167,7 @@ def _relevance(plan: Any, rec: Any, out: Any, target: Any, mask: Any, stabilizer
     with torch.no_grad():
         r_in, totals = backward(plan, rec, seed.reshape(out.shape), stabilizer, layer_filter)
         check_finite_map(r_in, totals)
+        check_not_inflated(r_in, seed, target_value, totals)
         if filter is not None and filter_placement == "input":
             r_in = apply_filter(r_in, filter, filter_range, filter_per_channel)
     del rec

@@ -18,10 +18,13 @@ rules are named (``rules.RULE_NAMES``) and built when a run asks for them.
 ``epsilon`` is ``None`` with a name, so that a model card can recommend it.
 
 Graph-aware presets (``GraphPreset``) decide per layer from the operator graph (``rectified.py``):
-a conv/dense layer whose output reaches a ReLU on every path gets the rule of the base preset; one
-whose output feeds a sum, a concatenation, a product, another layer or the model's output directly
-(shortcuts, branch ends, upsamplers, heads) gets ``Epsilon(ε)``, which conserves there where z⁺/αβ
-drop the relevance of negative pre-activations:
+a conv/dense layer whose output reaches a ReLU on every path (also through a positive-scale BatchNorm or
+Group/Instance/LayerNorm) gets the rule of the base preset; so does one whose relevance comes through a
+pass-through norm without reaching a ReLU (ε would divide by the un-normalised output); one whose output
+feeds a sum, a concatenation, a product, another layer, a non-rectifying activation or the model's output
+directly (shortcuts, branch ends, upsamplers, heads) gets ``Epsilon(ε)``, which conserves there where z⁺/αβ
+drop the relevance of negative pre-activations; a norm with a negative scale on the way is refused (name
+the layer's rule in ``rules=``):
 
 | preset                  | output rectified               | output not rectified | input layer |
 |-------------------------|--------------------------------|----------------------|-------------|
@@ -103,9 +106,11 @@ class Preset:
 @dataclass(frozen=True)
 class GraphPreset(Preset):
     """A graph-aware preset: the rules of preset ``base`` on layers whose output is rectified (reaches a ReLU
-    on every path, ``rectified.py``), ε on layers whose output feeds a sum, a concatenation, a product,
-    another layer or the model's output, where z⁺/αβ would drop the relevance of negative pre-activations.
-    A ``deep-taylor`` base keeps its input rule (zB / w²) on the input layer either way."""
+    on every path, ``rectified.py``) or normalised (a pass-through norm on the way: ε would divide by the
+    un-normalised output), ε on layers whose output feeds a sum, a concatenation, a product, another layer, a
+    non-rectifying activation or the model's output, where z⁺/αβ would drop the relevance of negative
+    pre-activations; an ``InputError`` for a layer followed by a norm with a negative scale. A ``deep-taylor``
+    base keeps its input rule (zB / w²) on the input layer either way."""
 
     base: str = "epsilon-plus"
 
@@ -117,11 +122,17 @@ class GraphPreset(Preset):
     def note(self, op: Any, context: Any = None) -> str:
         if not context or op.node not in context:
             return ""
-        return " (output rectified)" if context[op.node] else " (output feeds a sum, concatenation or output)"
+        return f" ({context[op.node].reason})"   # a ``rectified.Verdict``
 
     def choose(self, op: Any, params: RuleParams, context: Any = None) -> Any:
-        rectified = True if context is None else context.get(op.node, True)
-        if rectified or (self.base == "deep-taylor" and op.consumes_input):
+        verdict = None if context is None else context.get(op.node)
+        if verdict is not None and verdict.negative:
+            raise InputError(f"Preset '{self.name}' cannot choose a rule for layer '{op.module_path or op.name}': its "
+                             f"{verdict.reason.replace('output not rectified: ', 'output ')}, which flips the sign "
+                             "z+ relies on, and ε there would divide by the un-normalised output. Name its rule with "
+                             f"rules={{'{op.module_path or op.name}': 'epsilon'}} (or 'zplus'), or use another preset.")
+        if verdict is None or verdict.rectified or verdict.normalised or (self.base == "deep-taylor" and
+                                                                          op.consumes_input):
             return get_preset(self.base).choose(op, params)
         from .rules import Epsilon
 

@@ -23,6 +23,11 @@ class NonFiniteRelevanceError(ValueError):
     """The propagation produced NaN or infinite relevance; no map is returned."""
 
 
+class InflatedRelevanceError(InputError):
+    """The map sums to absurdly more than the explained value (a rule divided by a near-zero denominator); no map
+    is returned."""
+
+
 class ConservationWarning(UserWarning):
     """The map kept almost none of the explained value (absorbed) or far more than it (inflated)."""
 
@@ -32,6 +37,10 @@ ABSORBED_WARN = 0.01
 #: a map whose |ΣR| exceeds this multiple of |f| warns "inflated" (untrained biased BatchNorm CNNs reach ~5x on
 #: small logits, so 2x would be noise)
 INFLATED_WARN = 10.0
+#: a map whose |ΣR| exceeds this multiple of Σ|f| is refused (``InflatedRelevanceError``): legitimate rules stay far
+#: below (α2β1 reaches 214x on MONAI's DenseNet121, ε 130x on an untrained segmenter whose bias outweighs its output;
+#: benchmarks/bench_inflation.py), a near-zero denominator gave 3e7-1e22x
+INFLATED_REFUSE = 1e4
 
 
 #: conservation warnings held back by :func:`held_warnings` in this thread/context (None: warn at once)
@@ -188,3 +197,40 @@ def check_map_substance(relevance: Tensor, target_value: Tensor, error: Tensor) 
             f"Relevance {what} for sample(s) {bad} (sample {i}: the input's relevance sums to "
             f"{float(per_sample[i].sum()):.4g}, the explained value is {float(values[i]):.4g}; conservation error "
             f"{float(error.reshape(-1)[i]):.3g}): {how}. See Explanation.layer_totals for where it happened.", level)
+
+
+def check_not_inflated(relevance: Tensor, seed: Tensor, target_value: Tensor, totals: dict) -> None:
+    """Refuse a map whose |ΣR| exceeds ``INFLATED_REFUSE`` times the explained output's magnitude (Σ|seed|: |f| for a
+    class, the unsigned sum over the mask for a segmentation) for some sample, naming the layers
+    (``Explanation.layer_totals``, from the output) between which the total grew past that bound, and the fixes."""
+    per_sample = relevance.reshape(relevance.shape[0], -1).sum(1).double().abs()
+    scale = seed.reshape(seed.shape[0], -1).abs().sum(1).double() if seed.dim() > 1 else seed.reshape(-1).double().abs()
+    if scale.numel() != per_sample.numel():
+        scale = scale.sum().expand(per_sample.numel())
+    bound = INFLATED_REFUSE * scale.clamp_min(torch.finfo(torch.float64).tiny)
+    bad = [i for i in range(per_sample.numel()) if float(per_sample[i]) > float(bound[i])]
+    if not bad:
+        return
+    i = bad[0]
+    where, previous = None, None
+    for name, total in totals.items():
+        t = total.reshape(-1).double().abs()
+        if float(t[i] if t.numel() > i else t.sum()) > float(bound[i]):
+            where = name
+            break
+        previous = name
+    if where and previous:
+        at = f"It grew past that between '{previous}' and '{where}': in the rule of a layer between them"
+    elif where:
+        at = f"It is already past that at '{where}'"
+    else:
+        at = f"It grew past that below '{previous}', the layer nearest the input: in its rule"
+    value = target_value.reshape(-1)
+    raise InflatedRelevanceError(
+        f"The relevance map sums to {float(per_sample[i] / scale[i].clamp_min(1e-300)):.3g} times the size of the "
+        f"explained output (sample {i}: Σ|f| over the target {float(scale[i]):.4g}, Σf "
+        f"{float(value[i] if value.numel() > i else value.sum()):.4g}; refused above {INFLATED_REFUSE:g} times): a "
+        "rule divided by a near-zero denominator (ε on a layer whose output is normalised or shifted by a bias) or "
+        f"α2β1's doubling compounded over very many layers, so the map is meaningless and none is returned. {at} "
+        "(layer totals from the output, as in Explanation.layer_totals). Use preset='epsilon-plus' (z+ on "
+        "convolutions), a larger epsilon (e.g. epsilon=0.25) or rules= for that layer.")
