@@ -251,12 +251,15 @@ for _p in (
                parameters=("alpha", "beta"), alpha=1.0),
         Preset("alpha2-beta1", "α2β1 on every layer", "alpha2beta1", "alpha2beta1", parameters=("alpha", "beta"),
                alpha=2.0),
-        GraphPreset("graph-epsilon-plus", "z⁺ on convolutions whose output is rectified, ε elsewhere", "zplus",
-                    "epsilon", parameters=("epsilon",), base="epsilon-plus"),
-        GraphPreset("graph-deep-taylor", "deep-taylor where a layer's output is rectified, ε elsewhere", "zplus",
-                    "zplus", first="wsquare", first_with_bounds="zbox", parameters=("epsilon",), base="deep-taylor"),
-        GraphPreset("graph-alpha1-beta0", "α1β0 where a layer's output is rectified, ε elsewhere", "alpha1beta0",
-                    "alpha1beta0", parameters=("epsilon",), base="alpha1-beta0"),
+        GraphPreset("graph-epsilon-plus", "z⁺ where a layer's output is rectified or normalised, ε where it feeds "
+                    "a sum, concatenation or the output directly", "zplus", "epsilon", parameters=("epsilon",),
+                    base="epsilon-plus"),
+        GraphPreset("graph-deep-taylor", "deep-taylor where a layer's output is rectified or normalised, ε where it "
+                    "feeds a sum, concatenation or the output directly", "zplus", "zplus", first="wsquare",
+                    first_with_bounds="zbox", parameters=("epsilon",), base="deep-taylor"),
+        GraphPreset("graph-alpha1-beta0", "α1β0 where a layer's output is rectified or normalised, ε where it feeds "
+                    "a sum, concatenation or the output directly", "alpha1beta0", "alpha1beta0",
+                    parameters=("epsilon",), base="alpha1-beta0"),
         Preset("epsilon", "ε on every layer (= None, by name, so a card can recommend it)", "epsilon", "epsilon",
                parameters=("epsilon",))):
     _add(_p)   # the built-ins (their rule names are checked by the tests; this module loads without torch)
