@@ -62,3 +62,21 @@ def test_write_heatmap_refuses_a_wrong_shape(tmp_path):
     with pytest.raises(InputError, match="shape"):
         write_heatmap(tmp_path / "h.nii.gz", np.zeros((3, 3, 3), np.float32), SCAN_GRID, None)
     assert not (tmp_path / "h.nii.gz").exists()
+
+
+def test_displayed_export_adds_the_filtered_map_to_the_raw_one_and_files_list_only_this_export(
+        scene, views, tmp_path, one_torch_thread):
+    loaded = load_model(tiny_card(tmp_path), device="cpu")
+    logic = RelevanceLogic(scene, views)
+    run = logic.run([scan_volume(scene)], loaded, filter="pass", filter_range=(0.3, 1.0))
+    out = logic.export(run.outputs[0], tmp_path / "first", displayed=True)
+    names = sorted(p.name for p in (tmp_path / "first").iterdir())
+    assert names == ["heatmap-displayed.json", "heatmap-displayed.nii.gz", "heatmap.json", "heatmap.nii.gz",
+                     "heatmap_Green.png", "heatmap_Red.png", "heatmap_Yellow.png"]
+    assert np.array_equal(np.asarray(nib.load(out.files["heatmap"]).dataobj), kji_to_nibabel(run.raw_source[0]))
+    assert sorted(out.files) == sorted(["heatmap", "heatmap_json", "heatmap_displayed", "heatmap_displayed_json",
+                                        "png_Red", "png_Yellow", "png_Green"])
+    # a second export to another folder: the record lists that export's files only
+    second = logic.export(run.outputs[0], tmp_path / "second")
+    assert sorted(second.files) == sorted(["heatmap", "heatmap_json", "png_Red", "png_Yellow", "png_Green"])
+    assert all(path.parent == tmp_path / "second" and path.exists() for path in second.files.values())

@@ -56,8 +56,8 @@ def write_heatmap(path: str | Path, values_kji: np.ndarray, grid: Grid, record: 
 
 
 def export_heatmap(node, raw: np.ndarray | None, folder: Path, stem: str, displayed: bool) -> dict[str, Any]:
-    """Write a heatmap node's raw map (``<stem>.nii.gz``) or, if ``displayed``, its shown voxels
-    (``<stem>-displayed.nii.gz``); returns the written files by kind."""
+    """Write a heatmap node's raw map (``<stem>.nii.gz``, always) and, if ``displayed``, also its shown
+    voxels (``<stem>-displayed.nii.gz``); returns the written files by kind."""
     from .mrml import volume_to_array
     from .mrml.display import VALUES_ATTRIBUTE
     from .provenance import read_attributes
@@ -65,14 +65,15 @@ def export_heatmap(node, raw: np.ndarray | None, folder: Path, stem: str, displa
     shown, grid = volume_to_array(node)
     holds = node.GetAttribute(VALUES_ATTRIBUTE) or "raw relevance"
     record = read_attributes(node)
-    if displayed:
-        text = holds if holds.startswith("displayed") else "displayed: no filter (equal to the raw map)"
-        nii, sidecar = write_heatmap(folder / f"{stem}-displayed.nii.gz", shown, grid, record, text)
-        return {"heatmap_displayed": nii, "heatmap_displayed_json": sidecar}
     if raw is None:
         if not holds.startswith("raw"):
             raise InputError(f"'{node.GetName()}' shows a filtered map ({holds}) and its raw map is not "
-                             "available here; export with displayed=True, or remove the filter first.")
+                             "available here; remove the filter first, or run again.")
         raw = shown
     nii, sidecar = write_heatmap(folder / f"{stem}.nii.gz", raw, grid, record)
-    return {"heatmap": nii, "heatmap_json": sidecar}
+    files: dict[str, Any] = {"heatmap": nii, "heatmap_json": sidecar}
+    if displayed:
+        text = holds if holds.startswith("displayed") else "displayed: no filter (equal to the raw map)"
+        nii, sidecar = write_heatmap(folder / f"{stem}-displayed.nii.gz", shown, grid, record, text)
+        files.update(heatmap_displayed=nii, heatmap_displayed_json=sidecar)
+    return files

@@ -35,10 +35,12 @@ RUN_KEY = "NeuroRelevance.runKey"
 
 @dataclass
 class HeatmapOutput:
-    """What one run left in the scene and on disk; ``raw`` is the unfiltered map (KJI) when known."""
+    """What one run left in the scene and on disk (``files``: the last export's); ``raw`` is the
+    unfiltered map (KJI) when known."""
 
     node: Any
     files: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)   # what the last export said (see scene_export)
     raw: np.ndarray | None = field(default=None, repr=False)
 
 
@@ -348,30 +350,19 @@ class RelevanceLogic:
                views: tuple[str, ...] = ("Red", "Yellow", "Green"), displayed: bool = False) -> HeatmapOutput:
         """Write one output's files: its heatmap (NIfTI + JSON sidecar) and, with slice views, labelled PNGs.
 
-        Only what belongs to ``output`` is written: ``<stem>.nii.gz`` (the raw relevance; with
-        ``displayed=True`` the map as shown, filtered, as ``<stem>-displayed.nii.gz``), ``<stem>.json``
-        (the settings record) and, when the logic has slice views, ``<stem>_<view>.png``. No other volume
-        of the scene — the input scan, another patient's scan, another run — and no scene file is written
-        (save a whole scene on purpose with :func:`mrml.save_scene`). All or nothing: the files are written
-        into a private folder beside the target and moved into place only when every one was written; a
-        failure leaves no partial file, no new folder and no node added.
+        Only what belongs to ``output`` is written: ``<stem>.nii.gz`` (the raw relevance, always; with
+        ``displayed=True`` also the map as shown, filtered, as ``<stem>-displayed.nii.gz``), ``<stem>.json``
+        (the settings record) and, when the logic has slice views, ``<stem>_<view>.png`` of this output's
+        own scan under its own map and caption (the views are put back as they were). No other volume
+        of the scene and no scene file is written (save a whole scene on purpose with
+        :func:`mrml.save_scene`). All or nothing: a failure leaves no partial file, no new folder and no
+        node added. ``output.files``/``output.notes`` then list this export's files and notes (an empty
+        displayed map; no PNG when the output's scan was deleted), notes also as ``UserWarning``.
+        See :mod:`scene_export`.
         """
-        from .heatmap_files import export_heatmap
-        from .mrml.storage import staged_folder
+        from .scene_export import export_output
 
-        node = output.node if output is not None else None
-        if node is None or node.GetScene() is not self.scene:
-            name = node.GetName() if node is not None else "output"
-            raise InputError(f"The output volume '{name}' was deleted from the scene; run again "
-                             "(Apply) before exporting.")
-        files: dict[str, Path] = {}
-        with staged_folder(folder, stem) as (staging, final), mrml.SceneChange(self.scene):
-            files.update(export_heatmap(node, output.raw, staging, stem, displayed))
-            if self.views is not None:
-                for view in views:
-                    files[f"png_{view}"] = self.views.render_png(staging / f"{stem}_{view}.png", view)
-        output.files.update({kind: final / path.name for kind, path in files.items()})
-        return output
+        return export_output(self.scene, self.views, output, folder, stem, views, displayed)
 
 
 def scene_atlas(atlas: Any) -> Any:

@@ -107,6 +107,7 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
     display.SetWindowLevelMinMax(0.0 if positive_only else -window, window)
     display.SetAttribute("NeuroRelevance.threshold", repr(float(threshold)))
     display.SetAttribute(WINDOW_ATTRIBUTE, window_source or "")
+    display.SetAttribute(OPACITY_ATTRIBUTE, repr(float(opacity)))  # what an export of this map shows
     from .legend import show_color_legend
 
     show_color_legend(scene, heatmap, visible=in_views)  # Slicer's colour bar with values and title
@@ -122,6 +123,8 @@ def show_heatmap(scene, heatmap, background=None, *, opacity: float = 0.5,
 
 #: display-node attribute: how the display window was chosen (e.g. the robust percentile of |R|)
 WINDOW_ATTRIBUTE = "NeuroRelevance.window"
+#: display-node attribute: the overlay opacity the map was last shown with
+OPACITY_ATTRIBUTE = "NeuroRelevance.opacity"
 #: node attributes: what the voxels hold ("raw relevance" or "displayed: ..."), and the name without it
 VALUES_ATTRIBUTE = "NeuroRelevance.values"
 BASE_NAME_ATTRIBUTE = "NeuroRelevance.baseName"

@@ -7,6 +7,8 @@ heatmap's settings record. ``annotate=False`` writes the bare view pixels.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -117,11 +119,12 @@ class SliceViews:
         return self.scene.GetNodeByID(node_id) if node_id else None
 
     def render_png(self, path: str | Path, view: str = "Red", fit: bool = True,
-                   offset: float | None = None, annotate: bool = True) -> Path:
-        """Write the view to a PNG file (no GPU, no render window), labelled unless ``annotate=False``."""
+                   offset: float | None = None, annotate: bool = True, heatmap=None) -> Path:
+        """Write the view to a PNG file (no GPU, no render window), labelled unless ``annotate=False``;
+        ``heatmap`` (default: the view's foreground) gives the colour bar and caption."""
         if not annotate:
             return write_png(path, self.rgba(view, fit, offset))
-        pixels, _ = self.annotated((view,), {view: offset} if offset is not None else None)
+        pixels, _ = self.annotated((view,), {view: offset} if offset is not None else None, heatmap)
         return write_png(path, pixels)
 
     def render_montage(self, path: str | Path, views=("Red", "Yellow", "Green"),
@@ -142,6 +145,32 @@ class SliceViews:
             row += [padded, spacer]
         return write_png(path, np.concatenate(row[:-1], axis=1))
 
+    @contextmanager
+    def showing(self, background, foreground, opacity: float, views=("Red", "Yellow", "Green")) -> Iterator[None]:
+        """Show ``foreground`` over ``background`` in ``views`` for the block, then put back what each
+        view showed and where it was (volumes, opacity, field of view, slice position): the user's
+        views are left as they were, whatever a render inside the block fitted or moved."""
+        saved = [(self._logic(view), self._state(view)) for view in views]
+        try:
+            for logic, _ in saved:
+                composite = logic.GetSliceCompositeNode()
+                composite.SetBackgroundVolumeID(background.GetID() if background is not None else None)
+                composite.SetForegroundVolumeID(foreground.GetID() if foreground is not None else None)
+                composite.SetForegroundOpacity(float(opacity))
+            yield
+        finally:
+            for logic, state in saved:
+                _restore(logic, state)
+
+    def _state(self, view: str) -> dict:
+        logic = self._logic(view)
+        composite, node = logic.GetSliceCompositeNode(), logic.GetSliceNode()
+        slice_to_ras = vtk.vtkMatrix4x4()
+        slice_to_ras.DeepCopy(node.GetSliceToRAS())
+        return {"background": composite.GetBackgroundVolumeID(), "foreground": composite.GetForegroundVolumeID(),
+                "opacity": composite.GetForegroundOpacity(), "fov": tuple(node.GetFieldOfView()),
+                "origin": tuple(node.GetXYZOrigin()), "slice_to_ras": slice_to_ras}
+
     def _logic(self, view: str):
         if view not in self.slice_logics:
             raise InputError(f"Unknown view '{view}'; use one of {sorted(self.slice_logics)}.")
@@ -150,6 +179,19 @@ class SliceViews:
 
 def _matrix(vtk_matrix) -> np.ndarray:
     return np.array([[vtk_matrix.GetElement(i, j) for j in range(4)] for i in range(4)])
+
+
+def _restore(logic, state: dict) -> None:
+    composite, node = logic.GetSliceCompositeNode(), logic.GetSliceNode()
+    composite.SetBackgroundVolumeID(state["background"])
+    composite.SetForegroundVolumeID(state["foreground"])
+    composite.SetForegroundOpacity(state["opacity"])
+    was = node.StartModify()
+    node.SetFieldOfView(*state["fov"])
+    node.SetXYZOrigin(*state["origin"])
+    node.GetSliceToRAS().DeepCopy(state["slice_to_ras"])
+    node.UpdateMatrices()
+    node.EndModify(was)
 
 
 def write_png(path: str | Path, pixels: np.ndarray) -> Path:
