@@ -87,6 +87,7 @@ def result_summary(run) -> str:
     """What a finished run shows: prediction, target score, conservation, time and device, then
     what produced it (method, rule parameters, target, filter, atlas, model), and the run's notes on its inputs."""
     from .provenance import summary
+    from .scene_export import empty_note
 
     e = run.explanation
     text = (f"Prediction: {run.prediction}; target {run.job.label} = {float(e.target_value[0]):.4g}; "
@@ -94,6 +95,9 @@ def result_summary(run) -> str:
             f"{summary(run.record)}")
     for note in run.record.get("notes") or ():   # what the user should know about the inputs (e.g. a label map)
         text += f"\n⚠ Note: {note}"
+    empty = empty_note(run.node) if run.node is not None and run.node.GetScene() is not None else None
+    if empty:   # a display filter that keeps no voxel: no overlay to see
+        text += f"\n⚠ Note: {empty}"
     if run.job.table_error:
         text += f"\nNo region table: {run.job.table_error}"
     return text

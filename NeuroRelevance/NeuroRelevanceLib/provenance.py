@@ -194,7 +194,7 @@ def differences(record: Mapping, settings: Mapping, model: Any = None) -> list[s
     if "every-layer" in (placement, ran_filter["placement"]):
         now = {"type": settings.get("filter"), "range": [float(v) for v in settings.get("filter_range", (0, 1))],
                "placement": placement}
-        differ("filter", _filter_text(ran_filter), _filter_text(now))
+        differ("filter", filter_text(ran_filter), filter_text(now))
     regions = record.get("regions") or {}
     differ("atlas", regions.get("atlas"), _atlas_name(settings.get("atlas")))
     card = record["model"].get("card")
@@ -207,7 +207,8 @@ def _text(value: Any) -> str:
     return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _filter_text(f: Mapping) -> str:
+def filter_text(f: Mapping) -> str:
+    """A filter of a record as text, e.g. "pass 0.30–1.00 (input)" or "none"."""
     if not f.get("type"):
         return "none"
     low, high = f["range"]
@@ -226,7 +227,7 @@ def summary(record: Mapping) -> str:
     params = parameter_text(record)
     regions = record.get("regions") or {}
     text = (f"{record['label']}{f' ({params})' if params and params not in record['label'] else ''}; "
-            f"target {record['target']['label']}; filter: {_filter_text(record['filter'])}; "
+            f"target {record['target']['label']}; filter: {filter_text(record['filter'])}; "
             f"model {record['model']['name']}")
     if regions.get("atlas"):
         text += f"; atlas {regions['atlas']} on the scan grid"

@@ -57,9 +57,11 @@ def empty_note(node) -> str | None:
     values, _ = mrml.volume_to_array(node)
     if np.any(values):
         return None
-    holds = node.GetAttribute(mrml.display.VALUES_ATTRIBUTE) or "raw relevance"
-    return (f"The displayed map of '{node.GetName()}' is empty ({holds} keeps no voxel): pictures show no "
-            "overlay; widen the filter range to see relevance.")
+    holds = node.GetAttribute(mrml.display.VALUES_ATTRIBUTE) or ""
+    if not holds.startswith("displayed: "):
+        return f"The map '{node.GetName()}' is zero everywhere: pictures show no overlay."
+    return (f"The displayed map of '{node.GetName()}' is empty (the display filter {holds.split(': ', 1)[1]} "
+            "keeps no voxel): pictures show no overlay; widen the filter range to see relevance.")
 
 
 def _opacity(node) -> float:

@@ -122,8 +122,9 @@ def _write(job, files: SubjectFiles, options: BatchOptions, written: list[Path])
         written.append(target)
         outputs[f"regions_{atlas}"] = target
     if options.png:
-        outputs["png"] = _render_png(job, files.png, files.id)
+        outputs["png"], empty = _render_png(job, files.png, files.id)
         written.append(outputs["png"])
+        notes += [empty] if empty else []
     return outputs, notes
 
 
@@ -139,9 +140,10 @@ def _region_table(job, index: int, atlas: str):
     return region_table(job, atlas, s.min_overlap, s.min_region_voxels, s.min_region_mm3)
 
 
-def _render_png(job, path: Path, subject_id: str) -> Path:
+def _render_png(job, path: Path, subject_id: str) -> tuple[Path, str | None]:
     """Axial, sagittal and coronal slices through the strongest positive relevance, labelled (orientation
-    letters, positions, colour bar, caption with the run's record), drawn by Slicer's slice logic."""
+    letters, positions, colour bar, caption with the run's record), drawn by Slicer's slice logic; with
+    a note when the displayed map is empty (a filter that keeps no voxel: no overlay)."""
     import slicer
 
     from .. import mrml
@@ -169,7 +171,9 @@ def _render_png(job, path: Path, subject_id: str) -> Path:
     pixels, _ = compose(tiles, colour_bar_for(heatmap), [subject] + caption_for(heatmap))
     with atomic_path(path) as staged:
         write_png(staged, pixels)
-    return path
+    from ..scene_export import empty_note
+
+    return path, empty_note(heatmap)
 
 
 def _focus(raw: np.ndarray, grid) -> np.ndarray:

@@ -16,7 +16,7 @@ import pandas as pd
 from ..errors import InputError
 
 #: table attributes written as header lines, in this order (then the provenance record)
-HEADER_KEYS = ("atlas", "space", "grid", "min_region_voxels", "min_region_mm3", "overlap", "rank_by",
+HEADER_KEYS = ("atlas", "space", "grid", "statistics_on", "min_region_voxels", "min_region_mm3", "overlap", "rank_by",
                "n_subjects", "n_reference", "gain_on", "gain_floor", "gain_summary", "pooled_hemispheres", "licence")
 
 

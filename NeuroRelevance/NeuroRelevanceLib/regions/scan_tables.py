@@ -32,8 +32,26 @@ def heatmap_region_table(values_kji: np.ndarray, grid: Grid, atlas: Any, *,
                               min_overlap=min_overlap, min_region_voxels=min_region_voxels,
                               min_region_mm3=min_region_mm3)
     if record:
+        table.attrs["statistics_on"] = statistics_text(record)
         table.attrs["provenance"] = dict(record)
     return table
+
+
+def statistics_text(record: Mapping, values: str = "raw relevance") -> str:
+    """What a run's region numbers are computed on, for the CSV header: the run's relevance map, which
+    an input (display) filter does not change, an every-layer filter does; ``values`` is what the map
+    file read holds (a heatmap sidecar's ``values``: "raw relevance" or "displayed: ...")."""
+    from ..provenance import filter_text
+
+    if values.startswith("displayed"):
+        return f"the displayed map ({values[len('displayed: '):] if values.startswith('displayed: ') else values})"
+    flt = record.get("filter") or {}
+    if not flt.get("type"):
+        return "the relevance map (no filter)"
+    if flt.get("placement") == "every-layer":
+        return f"the relevance map as propagated with the filter {filter_text(flt)} after every layer"
+    return (f"the unfiltered relevance map (the filter {filter_text(flt)} changes only the displayed map, "
+            "not these numbers)")
 
 
 def attach_sidecar_record(table: pd.DataFrame, heatmap_path, options) -> None:
@@ -46,9 +64,11 @@ def attach_sidecar_record(table: pd.DataFrame, heatmap_path, options) -> None:
 
     sidecar = sidecar_path(heatmap_path)
     try:
-        record = json.loads(sidecar.read_text()).get("record") if sidecar.is_file() else None
+        content = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
     except (ValueError, OSError):
-        record = None
+        content = {}
+    record = content.get("record") if isinstance(content, dict) else None
     if record:
+        table.attrs["statistics_on"] = statistics_text(record, str(content.get("values") or "raw relevance"))
         table.attrs["provenance"] = {**record, "regions": regions_entry(
             table.attrs["atlas"], options.min_overlap, options.min_region_voxels, options.min_region_mm3)}
