@@ -83,3 +83,19 @@ def test_cli_explain_with_a_filter_that_keeps_nothing(capsys, batch_inputs, tmp_
     text = (out / "subjects" / sid / f"{sid}_regions_{ATLAS}.csv").read_text()
     assert _header(text)["statistics_on"].startswith("the unfiltered relevance map")
     assert any("empty" in note for note in json.loads((out / "summary.json").read_text())["notes"])
+
+
+def test_regions_cli_on_exported_maps_says_which_map_it_counted(scene, views, tmp_path):
+    loaded = load_model(tiny_card(tmp_path), device="cpu")
+    logic = RelevanceLogic(scene, views)
+    run = logic.run([scan_volume(scene)], loaded, filter="pass", filter_range=(0.3, 1.0))
+    out = logic.export(run.outputs[0], tmp_path / "out", displayed=True)
+    atlas = halves_atlas(tmp_path)
+    said = {}
+    for kind in ("heatmap", "heatmap_displayed"):
+        csv = tmp_path / f"{kind}.csv"
+        assert main(["regions", str(out.files[kind]), "--atlas", atlas, "--min-overlap", "0.1",
+                     "--csv", str(csv)]) == 0
+        said[kind] = read_csv(csv).attrs["statistics_on"]
+    assert said["heatmap"].startswith("the unfiltered relevance map")
+    assert said["heatmap_displayed"] == "the displayed map (pass 0.30–1.00)"
