@@ -27,7 +27,7 @@ SELF = "neurorelevance"
 FEATURES = {
     "NeuroRelevanceLib.mrml": "mrml", "NeuroRelevanceLib.logic": "mrml", "NeuroRelevanceLib.jobs": "mrml",
     "NeuroRelevanceLib.heatmap_files": "mrml", "NeuroRelevanceLib.selftest": "mrml",
-    "NeuroRelevanceLib.smoke": "mrml",
+    "NeuroRelevanceLib.smoke": "mrml", "NeuroRelevanceLib.scene_export": "mrml",
     "NeuroRelevanceLib.regions": "atlases",
     "NeuroRelevanceLib.demo": "demo", "NeuroRelevanceLib.demo_run": "demo",
     "NeuroRelevanceLib.batch": "batch",
