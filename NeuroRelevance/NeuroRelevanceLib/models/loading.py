@@ -145,7 +145,7 @@ def _from_card(card: ModelCard, trusted: bool = False):
         what, names = pickled
         raise UntrustedFileError(
             f"The card names no architecture, and its weights file {weights.name} is {what}, not a state dict "
-            f"(it names {', '.join(names)}): loading it would import and run code the file names.",
+            f"({_naming(names)}): loading it would import and run code the file names.",
             PICKLED_MODEL_HINT)
     if card.architecture is None:
         raise InputError(f"The card names no architecture, and its weights file {weights.name} is "
@@ -167,6 +167,14 @@ def _from_card(card: ModelCard, trusted: bool = False):
         raise InputError(f"{weights.name} does not fit {name} with the card's kwargs: missing "
                          f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}.")
     return model, "card"
+
+
+def _naming(names: list[str]) -> str:
+    """What a pickle would import, in words ("?" is a name its opcodes do not tell)."""
+    known = [n for n in names if n != "?"]
+    if not known:
+        return "what it would import cannot be told from its opcodes"
+    return f"it names {', '.join(known)}" + (" and more that its opcodes do not tell" if "?" in names else "")
 
 
 def _output_shape(model, card: ModelCard, meta: bool) -> tuple[int, ...] | None:
