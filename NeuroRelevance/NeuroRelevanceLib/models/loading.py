@@ -217,15 +217,20 @@ def rejected_input(card: ModelCard, cause: str) -> str:
     return f"The network does not accept the card's input ({given}): {cause}. Fix the card: {fix}."
 
 
-#: words of torch's errors about an input that does not fit a layer (channels, rank, sizes)
-_SHAPE_WORDS = ("channel", "shape", "size", "dimension", "input", "spatial", "side", "mat1 and mat2", "kernel")
+#: phrases of torch's errors about an input that does not fit a layer (channels, rank, sizes); not bare "input" or
+#: "size", which nearly every torch error has ("Input type (float) and bias type (double) should be the same")
+_SHAPE_PHRASES = ("expected input", "channels", "mat1 and mat2 shapes", "size of tensor", "sizes of tensors must match",
+                  "non-singleton dimension", "input size", "input of size", "(batched) input", "output size is too small",
+                  "kernel size can't be greater", "spatial", "is invalid for input",
+                  # the same errors on the meta device (the check's first run): its kernels word them otherwise
+                  "channel dimension", "same reduction dim", "broadcast a dimension", "broadcastable")
 
 
 def _check_failure(exc: BaseException, card: ModelCard) -> str:
     """The card check's refusal: the card's input is named as the cause (:func:`rejected_input`) only when torch's
     error is about the input's channels or sizes; any other failure is the network's own."""
     line = cause_line(exc, 240)
-    if any(word in line.lower() for word in _SHAPE_WORDS):
+    if any(phrase in line.lower() for phrase in _SHAPE_PHRASES):
         return rejected_input(card, line)
     shape = f"{len(card.input.channels)} channel(s) × input.shape {list(card.input.shape or [])}"
     return (f"The network failed on a test input of the card's shape ({shape}, eval mode): {line}. This is an error "
