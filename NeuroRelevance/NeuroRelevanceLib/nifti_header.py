@@ -42,10 +42,27 @@ def check_qform_sform(header, shape, path: str | Path) -> None:
         f"{_CODES.get(scode, '?')}) that disagree: {_difference(qform, sform)}, so its voxels lie up to "
         f"{apart:.3g} mm apart depending on the reader (nibabel and this package's command line read the "
         "sform; ITK and 3D Slicer read the qform): a heatmap of it would not sit on the scan shown in Slicer. "
-        "Nothing was run and the file was not changed. Make the two agree first, e.g. with nibabel: "
-        "img = nib.load(path); img.set_qform(img.get_sform()); nib.save(img, new_path) (the sform usually "
-        "holds a registration; keep the qform instead with img.set_sform(img.get_qform())), or with FSL: "
-        "fslorient -copysform2qform file.")
+        f"Nothing was run and the file was not changed. {_fix(sform)}")
+
+
+def _fix(sform: np.ndarray) -> str:
+    """How to make the two agree: a sheared sform cannot be copied into a qform (a rotation, sizes and a flip)."""
+    if is_sheared(sform):
+        return ("Its sform is sheared (its voxel axes are not orthogonal), which a qform cannot hold, so copying it "
+                "to the qform (nibabel's set_qform, fslorient -copysform2qform) leaves them disagreeing. Resample the "
+                "scan onto an orthogonal grid (e.g. nibabel.processing.resample_from_to), or keep the qform, e.g. "
+                "with nibabel: img = nib.load(path); img.set_sform(img.get_qform()); nib.save(img, new_path).")
+    return ("Make the two agree first, e.g. with nibabel: img = nib.load(path); img.set_qform(img.get_sform()); "
+            "nib.save(img, new_path) (the sform usually holds a registration; keep the qform instead with "
+            "img.set_sform(img.get_qform())), or with FSL: fslorient -copysform2qform file.")
+
+
+def is_sheared(affine, tolerance: float = 1e-4) -> bool:
+    """Whether the voxel axes of a voxel-to-world matrix are not orthogonal (a shear: no qform, and no ITK image
+    direction, can hold it)."""
+    matrix = np.asarray(affine, float)[:3, :3]
+    axes = matrix / np.linalg.norm(matrix, axis=0)
+    return bool(np.abs(axes.T @ axes - np.eye(3)).max() > tolerance)
 
 
 def _corner_distance(a: np.ndarray, b: np.ndarray, shape) -> float:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..nifti import load_volume
-from ..nifti_header import AmbiguousGeometryError
+from ..nifti_header import AmbiguousGeometryError, is_sheared
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -69,9 +69,7 @@ def _unreadable(path: Path) -> str:
     """Why ITK could not read ``path``: a sheared NIfTI is named as such, anything else is invalid."""
     if path.name.lower().endswith((".nii", ".nii.gz")):
         try:
-            affine = load_volume(path, "file").affine
-            axes = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
-            if np.abs(axes.T @ axes - np.eye(3)).max() > 1e-4:
+            if is_sheared(load_volume(path, "file").affine):
                 return (f"Could not read {path.name}: its voxel axes are not orthogonal (a sheared "
                         "affine), which ITK and Slicer cannot represent; resample it onto an "
                         "orthogonal grid first (e.g. nibabel.processing.resample_from_to).")
