@@ -140,7 +140,7 @@ def test_the_nibabel_fix_the_refusal_names_makes_the_file_readable(tmp_path, cas
     assert fix, text
     new_path = tmp_path / "fixed.nii.gz"
     exec(fix.group(0), {"nib": nib, "path": str(path), "new_path": str(new_path)})  # noqa: S102 - the message's own line
-    for entry, read in _entry_points().items():
+    for read in _entry_points().values():
         read(new_path)  # no refusal
     if "shear" in case:
         assert "sheared" in text and "set_qform(img.get_sform())" not in text and "resample" in text

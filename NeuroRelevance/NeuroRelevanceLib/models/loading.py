@@ -219,8 +219,9 @@ def rejected_input(card: ModelCard, cause: str) -> str:
 
 #: phrases of torch's errors about an input that does not fit a layer (channels, rank, sizes); not bare "input" or
 #: "size", which nearly every torch error has ("Input type (float) and bias type (double) should be the same")
-_SHAPE_PHRASES = ("expected input", "channels", "mat1 and mat2 shapes", "size of tensor", "sizes of tensors must match",
-                  "non-singleton dimension", "input size", "input of size", "(batched) input", "output size is too small",
+_SHAPE_PHRASES = ("expected input", "channels", "mat1 and mat2 shapes", "size of tensor",
+                  "sizes of tensors must match", "non-singleton dimension", "input size", "input of size",
+                  "(batched) input", "output size is too small",
                   "kernel size can't be greater", "spatial", "is invalid for input",
                   # the same errors on the meta device (the check's first run): its kernels word them otherwise
                   "channel dimension", "same reduction dim", "broadcast a dimension", "broadcastable")

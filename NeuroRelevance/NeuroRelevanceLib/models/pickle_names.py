@@ -111,7 +111,7 @@ def _globals(stream: _Bounded) -> list[str]:
             if name in ("GLOBAL", "INST"):
                 names.append(str(arg).replace(" ", "."))
             elif name in ("EXT1", "EXT2", "EXT4"):  # copyreg's extension registry: whatever it maps the code to
-                found = copyreg._inverted_registry.get(int(arg))  # type: ignore[arg-type]
+                found = copyreg._inverted_registry.get(int(arg))  # type: ignore[attr-defined,arg-type]
                 names.append(".".join(found) if found else "?")
             _pop(stack, marks, op.stack_before)
             for item in op.stack_after:
