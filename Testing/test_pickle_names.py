@@ -19,7 +19,7 @@ import torch
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.models import load_model
 from NeuroRelevanceLib.models.model_files import UntrustedFileError
-from NeuroRelevanceLib.models.pickle_names import pickled_names, pickled_objects
+from NeuroRelevanceLib.models.pickle_names import pickled_names, pickled_objects, reviewed_data_name
 
 ADD_ARCHITECTURE = 'add "architecture" to the card'
 
@@ -75,6 +75,7 @@ def test_state_dicts_of_any_dtype_ask_for_the_architecture(tmp_path, tensors, le
     torch.save(tensors, tmp_path / "weights.pt", _use_new_zipfile_serialization=not legacy)
     assert torch.load(tmp_path / "weights.pt", weights_only=True).keys() == tensors.keys()  # torch's own oracle
     assert pickled_objects(tmp_path / "weights.pt") is None
+    assert all(reviewed_data_name(n) for n in pickled_names(tmp_path / "weights.pt"))  # the list for another torch
     with pytest.raises(InputError) as info:
         load_model(_card(tmp_path, "weights.pt"), trusted=trusted, device="cpu")
     assert ADD_ARCHITECTURE in str(info.value), info.value
@@ -116,3 +117,11 @@ def test_inst_and_extension_codes_are_imports(tmp_path):
     state = tmp_path / "state.pt"
     state.write_bytes(pickle.dumps({"a": 1}, protocol=0))        # plain data: nothing imported
     assert pickled_objects(state) is None
+
+
+@pytest.mark.parametrize("name", ["torch.storage._load_from_bytes", "torch._utils._rebuild_from_type", "os.system",
+                                  "torch.nn.modules.conv.Conv3d", "builtins.eval", "torch.load", "?"])
+def test_what_runs_code_is_not_data(name):
+    from NeuroRelevanceLib.models.pickle_names import is_data_name
+
+    assert not is_data_name(name) and not reviewed_data_name(name)

@@ -18,12 +18,19 @@ from functools import cache
 from pathlib import Path
 from typing import IO
 
-#: the globals a state dict may name when torch's own weights-only allow-list cannot be read (torch 2.13's
-#: ``_get_allowed_globals``, reviewed: tensors, storages, dtypes, devices, torch.Size and plain containers)
-_REVIEWED = frozenset({"collections.OrderedDict", "collections.Counter", "builtins.set", "builtins.frozenset",
-                       "builtins.bytearray", "builtins.complex", "_codecs.encode", "torch.Size", "torch.device",
-                       "torch.Tensor", "torch.nn.parameter.Parameter", "torch._tensor._rebuild_from_type_v2"})
-_REVIEWED_PREFIXES = ("torch._utils._rebuild_", "torch.storage.")
+#: the globals a state dict may name when torch's own weights-only allow-list cannot be read (reviewed from torch
+#: 2.13's ``_get_allowed_globals``: tensor rebuilders, storages, devices, torch.Size, plain containers; dtypes and
+#: ``torch.*Storage`` classes by :func:`is_data_name`)
+_REVIEWED = frozenset({
+    "collections.OrderedDict", "collections.Counter", "builtins.set", "builtins.frozenset", "builtins.bytearray",
+    "builtins.complex", "_codecs.encode", "torch.Size", "torch.device", "torch.Tensor", "torch.nn.parameter.Parameter",
+    "torch._tensor._rebuild_from_type_v2", "torch.storage.UntypedStorage", "torch.storage.TypedStorage",
+    *(f"torch._utils._rebuild_{n}" for n in ("tensor", "tensor_v2", "tensor_v3", "parameter", "parameter_with_state",
+                                             "qtensor", "sparse_tensor", "nested_tensor", "meta_tensor_no_storage",
+                                             "device_tensor_from_numpy", "device_tensor_from_cpu_tensor"))})
+_DTYPES = frozenset({"float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8",
+                     "uint16", "uint32", "uint64", "bool", "complex64", "complex128", "complex32", "float8_e4m3fn",
+                     "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "qint8", "quint8", "qint32"})
 _STRINGS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING", "BINSTRING", "STRING"}
 _MAX_PICKLES = 8   # the legacy layout writes four pickles before the raw tensor bytes
 _OBJECT = object()  # any value on the pickle stack that is not a string
@@ -32,21 +39,28 @@ _OBJECT = object()  # any value on the pickle stack that is not a string
 @cache
 def _allowed() -> frozenset[str]:
     """``module.name`` of every global torch's weights-only unpickler accepts (its allow-list: tensor
-    rebuilders, storages, dtypes, ``torch.Size``, plain containers)."""
+    rebuilders, storages, dtypes, ``torch.Size``, plain containers); empty where this torch has none to read."""
     try:
         from torch import _weights_only_unpickler as weights_only
 
-        return frozenset(weights_only._get_allowed_globals()) | _REVIEWED
-    except Exception:  # noqa: BLE001 - another torch: the reviewed list below
-        return _REVIEWED
+        return frozenset(weights_only._get_allowed_globals())
+    except Exception:  # noqa: BLE001 - another torch: the reviewed list alone
+        return frozenset()
 
 
 def is_data_name(name: str) -> bool:
-    """Whether a state dict may name ``name`` (a global torch's weights-only loading accepts)."""
-    if name in _allowed() or name.startswith(_REVIEWED_PREFIXES):
+    """Whether a state dict may name ``name``: a global torch's weights-only loading accepts, or one of the
+    reviewed list (:func:`reviewed_data_name`)."""
+    return name in _allowed() or reviewed_data_name(name)
+
+
+def reviewed_data_name(name: str) -> bool:
+    """Whether ``name`` is on the reviewed list of what a state dict names (tensors, storages, dtypes)."""
+    if name in _REVIEWED:
         return True
     module, _, attribute = name.rpartition(".")
-    return module in ("torch", "torch.cuda") and attribute.endswith("Storage")
+    return (module == "torch" and attribute in _DTYPES) or (
+        module in ("torch", "torch.cuda") and attribute.endswith("Storage") and attribute.isalnum())
 
 
 class _Bounded:
