@@ -84,6 +84,9 @@ def test_every_refused_layer_is_named_at_once_and_the_suggested_dict_runs(preset
     assert "epsilon" not in suggested.values(), message
     assert "'0'" in message and "'3'" in message and "negative scale" in message, message
     assert "'epsilon'" not in message, message
+    with pytest.raises(InputError) as partly:          # a layer the user names is not refused again
+        explain(net, x, preset=preset, target=0, dtype=torch.float64, rules={"0": suggested["0"]})
+    assert _suggested(str(partly.value)) == {"3": suggested["3"]}, str(partly.value)
     e = explain(net, x, preset=preset, target=0, dtype=torch.float64, rules=suggested)
     assert BASE[preset] in e.rules["3"], e.rules["3"]
     assert e.rules["3"].startswith("Conv3d: "), e.rules["3"]      # the user's rule: no graph verdict recorded

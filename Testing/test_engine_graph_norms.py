@@ -1,9 +1,9 @@
 """Graph presets on normalised networks: a conv whose output reaches a ReLU through Group/Instance/LayerNorm
 (or BatchNorm) with a positive scale is rectified (the base rule, z⁺); one that reaches LeakyReLU/PReLU or a sum
 is not (ε) unless a norm lies on the way (its relevance is then not proportional to its own output: ε would divide
-by an unrelated value, so the base rule); a norm with a negative scale on the way to a ReLU is refused; the rules record says which
-and why. MONAI's SegResNet/UNet/BasicUNet. A map inflated by a near-zero denominator is refused, whatever the
-preset."""
+by an unrelated value, so the base rule); a norm with a negative scale on the way to a ReLU is refused; the rules
+record says which and why. MONAI's SegResNet/UNet/BasicUNet. A map inflated by a near-zero denominator is refused,
+whatever the preset."""
 from __future__ import annotations
 
 import copy

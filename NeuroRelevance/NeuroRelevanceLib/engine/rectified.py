@@ -143,7 +143,7 @@ def output_rectified(op: Op, by_node: dict[fx.Node, Op], output_node: fx.Node, c
                 ends.append(text)
                 continue
             label, on = text, flip            # through, norm or negative: the path goes on
-            if verdict == "negative":         # a norm (or an unfolded BatchNorm) whose γ < 0 somewhere
+            if verdict == "negative" and other is not None:   # a norm (or an unfolded BatchNorm) whose γ < 0 somewhere
                 label = "BatchNorm" if isinstance(other, Linear) else other.label
                 on = flip or text
             normalised |= verdict == "norm" or (verdict == "negative" and not isinstance(other, Linear))
