@@ -154,3 +154,17 @@ def test_a_negative_batchnorm_scale_before_a_relu_does_not_matter_where_the_laye
     rules = explain(net, _x(), preset="graph-epsilon-plus", target=0, dtype=torch.float64).rules
     assert "per-channel affine" in rules["bn"], rules["bn"]   # not folded: the conv's output is used twice
     assert "Epsilon" in rules["conv"] and "feeds a sum" in rules["conv"], rules["conv"]
+
+
+def test_a_dense_layer_whose_base_rule_is_epsilon_is_not_refused():
+    """``graph-epsilon-plus`` gives dense layers ε (its base ``epsilon-plus`` does), whose result does not depend on
+    the sign after it: Linear → LayerNorm (γ < 0 in one feature) → ReLU runs with ε; αβ there is refused."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 5), nn.LayerNorm(5), nn.ReLU(), nn.Linear(5, 2)).double().eval()
+    with torch.no_grad():
+        net[1].weight[2] = -0.9
+    x = _x((1, 6))
+    rules = explain(net, x, preset="graph-epsilon-plus", target=1, dtype=torch.float64).rules
+    assert "Epsilon" in rules["0"], rules["0"]
+    with pytest.raises(InputError, match=r"rules=\{'0': 'alpha1beta0'\}"):
+        explain(net, x, preset="graph-alpha1-beta0", target=1, dtype=torch.float64)

@@ -135,7 +135,7 @@ class GraphPreset(Preset):
         base = get_preset(self.base)
         rules = {op: base.rule_name(op.layer.kind, op.consumes_input, params.bounds_given) for op in ops
                  if context and op.node in context and context[op.node].negative}
-        refused = [op for op, rule in rules.items() if rule != "epsilon"]   # ε does not depend on the sign
+        refused = [op for op, rule in rules.items() if _rule_key(rule) != "epsilon"]   # ε: sign-indifferent
         if not refused:
             return
         names = {op: op.module_path or op.name for op in refused}

@@ -53,8 +53,9 @@ _NORM_MODULES = {"GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3
 class Verdict:
     """What the graph says about a layer's output: ``rectified`` (reaches a ReLU on every path), ``normalised``
     (not rectified, but a norm lies on a path: its relevance is not proportional to the layer's own output, so ε
-    would divide by an unrelated, possibly near-zero value), ``negative`` (a norm with a negative scale follows)
-    or plain not rectified; ``reason``: the text ``Explanation.rules`` shows."""
+    would divide by an unrelated, possibly near-zero value), ``negative`` (a norm with a negative scale lies on a
+    path that reaches a ReLU, and the layer would get the base rule) or plain not rectified; ``reason``: the text
+    ``Explanation.rules`` shows."""
 
     rectified: bool
     reason: str
