@@ -32,31 +32,26 @@ figure the choice was made on (``recommendation_reason``; :func:`write_evidence`
 ``benchmarks/bench_groundtruth.py --write-evidence``). A fresh cohort that later choices have seen is retired
 (``training.held_out_cohort.retired``) and replaced by a new one; the chosen preset's figure on the cohort retired
 last is recorded beside the fresh one for disclosure (``evidence.retired_held_out``), never used to choose.
-Records keep ``DIGITS`` significant digits (the bundled cards were written with four decimals); a fold is printed
-to one decimal as those figures support it (:func:`shown_fold`), and near the bar as "at the bar within rounding"
-(:func:`at_bar`); :func:`rebuilt_reason` rewrites a reason from its record without rescoring.
+How figures are worded (significant digits kept, folds at supported precision, "at the bar within rounding") is
+:mod:`.figures`; :func:`rebuilt_reason` rewrites a reason from its record without rescoring
+(:func:`rewrite_reason`, ``bench_groundtruth.py --rewrite-reasons``). :func:`decide` returns the rule's whole
+decision (:class:`Choice`), which the reason (:func:`why_text`) and the plain line (``recommendation``) both word.
 """
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-#: the recommended preset must put at least this multiple of chance into the true mask
-FOLD = 5.0
+from .figures import DIGITS, FOLD, NEAR_BAR, at_bar, figure, fold_bounds, kept, shown_fold  # noqa: F401
+
 #: a preset whose median conservation error exceeds this is not recommended (its maps do not add up to the
 #: explained value: not a decomposition of the decision), unless no preset conserves
 MAX_CONSERVATION_ERROR = 1.0
-#: a recorded score keeps this many significant digits (a chance of 0.0292887 keeps its fold to 1e-6)
-DIGITS = 6
-#: a fold whose recorded figures allow a value within this of the bar is "at the bar within rounding"
-NEAR_BAR = 0.05
 OTHER_METHODS = ("gradient", "gradient_x_input", "guided_backprop", "gradcam", "gradcam++")
 SETUP = {  # model -> (subject selection, twin, what is explained in words); the mask: ground_truth.mask_labels
     "ad_cnn": ({"diagnosis": "AD"}, "ad", "AD-like atrophy, AD-like subjects, AD logit"),
@@ -172,76 +167,67 @@ def subject_folds(per_subject: Any) -> Any:
     return mass.div(mass["chance"], axis=0)
 
 
-def choose(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
-    """(preset, why in words) by the rule of the module docstring, from ONE set of scores."""
-    chance = float(table.loc["chance", "mass_accuracy"])
-    rows = {m[4:]: (float(table.loc[m, "mass_accuracy"]), extra[m]["conservation_error"])
-            for m in extra if m.startswith("lrp:")}
+class Choice(NamedTuple):
+    """What the rule decided on one set of scores, for the reason (:func:`choose`) and the plain line
+    (``recommendation``) alike."""
+
+    preset: str
+    chance: float
+    rows: dict[str, tuple[float, float]]   # preset -> (mean mass accuracy, median conservation error)
+    conserving: frozenset[str]             # error <= MAX_CONSERVATION_ERROR (every preset when none does)
+    met_bar: frozenset[str]                # conserving presets at or above the bar
+    left_out: tuple[str, ...]              # at or above the bar, but not conserving
+    kind: str                              # "met_bar": the best conserver among met_bar; "closest": most mass
+
+    @property
+    def none_conserve(self) -> bool:
+        """No preset conserves, so the rule fell back on all of them."""
+        return not any(cons <= MAX_CONSERVATION_ERROR for _, cons in self.rows.values())
+
+
+def decide(rows: Mapping[str, tuple[float, float]], chance: float, fold: float = FOLD) -> Choice:
+    """The rule of the module docstring on ``rows`` (preset -> (mass accuracy, conservation error))."""
+    rows = dict(rows)
     conserving = {p: v for p, v in rows.items() if v[1] <= MAX_CONSERVATION_ERROR} or rows
     good = {p: v for p, v in conserving.items() if v[0] >= fold * chance}
     if good:
-        preset = min(good, key=lambda p: (good[p][1], -good[p][0]))
+        preset, kind = min(good, key=lambda p: (good[p][1], -good[p][0])), "met_bar"
+    else:
+        preset, kind = max(conserving, key=lambda p: conserving[p][0]), "closest"
+    left_out = tuple(p for p, v in rows.items() if p not in conserving and v[0] >= fold * chance)
+    return Choice(preset, chance, rows, frozenset(conserving), frozenset(good), left_out, kind)
+
+
+def decide_scores(table: Any, extra: dict, fold: float = FOLD) -> Choice:
+    """:func:`decide` on one set of scores (``score_card``'s table and extra)."""
+    rows = {m[4:]: (float(table.loc[m, "mass_accuracy"]), float(extra[m]["conservation_error"]))
+            for m in extra if m.startswith("lrp:")}
+    return decide(rows, float(table.loc["chance", "mass_accuracy"]), fold)
+
+
+def why_text(choice: Choice, fold: float = FOLD) -> str:
+    """The rule's why in the reason's words."""
+    rows, chance = choice.rows, choice.chance
+    if choice.kind == "met_bar":
         why = (f"of the presets that put at least {fold:g}× chance of their positive relevance in the true mask, "
                f"it conserves best")
     else:
-        preset = max(conserving, key=lambda p: conserving[p][0])
-        which = "preset that conserves" if len(conserving) < len(rows) else "preset"
+        which = "preset that conserves" if len(choice.conserving) < len(rows) else "preset"
         why = f"no {which} reaches {fold:g}× chance; it puts the most positive relevance in the true mask"
-    left_out = [f"{p} ({shown_fold(v[0], chance)}× chance) does not conserve (error {v[1]:.2g} > "
+    left_out = [f"{p} ({shown_fold(rows[p][0], chance)}× chance) does not conserve (error {rows[p][1]:.2g} > "
                 f"{MAX_CONSERVATION_ERROR:g}: its map does not add up to the explained value), so it is not "
-                f"recommended" for p, v in rows.items() if p not in conserving and v[0] >= fold * chance]
+                f"recommended" for p in choice.left_out]
     if left_out:
         why += "; " + "; ".join(left_out)
-    others = ", ".join(f"{p} {v[0]:.2f}" for p, v in sorted(rows.items(), key=lambda kv: -kv[1][0]) if p != preset)
-    return preset, f"{why} (others: {others})"
+    others = ", ".join(f"{p} {v[0]:.2f}" for p, v in sorted(rows.items(), key=lambda kv: -kv[1][0])
+                       if p != choice.preset)
+    return f"{why} (others: {others})"
 
 
-def _half_unit(value: float) -> float:
-    """Half a unit in the last decimal a recorded figure keeps (0.00005 for 0.2123): how far the score may be.
-    Every record keeps at least four decimals (older ones exactly four), so 0.035 counts as 0.0350."""
-    exponent = Decimal(repr(float(value))).as_tuple().exponent
-    return 0.5 * 10.0 ** min(int(exponent), -4)
-
-
-def fold_bounds(mass: float, chance: float) -> tuple[float, float]:
-    """The smallest and largest mass / chance consistent with the recorded (rounded) mass and chance."""
-    dm, dc = _half_unit(mass), _half_unit(chance)
-    return (mass - dm) / (chance + dc), ((mass + dm) / (chance - dc) if chance > dc else math.inf)
-
-
-def at_bar(mass: float, chance: float, fold: float = FOLD) -> bool:
-    """Whether the recorded figures allow a fold within ``NEAR_BAR`` of the bar: then no fold is printed, only
-    "at the bar within rounding" and the side the recorded figures put it on (``mass >= fold * chance``)."""
-    low, high = fold_bounds(mass, chance)
-    return low <= fold + NEAR_BAR and high >= fold - NEAR_BAR
-
-
-def shown_fold(mass: float, chance: float) -> str:
-    """mass / chance at one decimal as the recorded figures support it: "7.3", or "8.7–8.8" when their
-    rounding leaves both possible. Outside :func:`at_bar` it is never on the other side of the bar."""
-    low, high = fold_bounds(mass, chance)
-    if math.isinf(high):
-        return f"at least {low:.1f}"
-    first, last = f"{low:.1f}", f"{high:.1f}"
-    return first if first == last else f"{first}–{last}"
-
-
-def figure(scores: dict, method: str, note: str = "",
-           what: str = " of the positive relevance in the brain lies in the true mask") -> str:
-    """"0.29 of the positive relevance in the brain lies in the true mask (5.2× chance 0.056, 4.4× on the
-    weakest<note>)" for ``method`` of ``scores`` (an ``evidence.held_out``-like entry: ``chance`` and
-    ``methods``). The fold is :func:`shown_fold`; near the bar (:func:`at_bar`) "at the 5× bar within rounding
-    (below it on the recorded figures)" instead, so that a figure just below the bar never reads as it."""
-    entry, chance = scores["methods"][method], scores["chance"]["mass_accuracy"]
-    mass = entry["mass_accuracy"]
-    weakest = entry.get("min_subject_fold")
-    spread = "" if weakest is None else f", {weakest:.1f}× on the weakest"
-    if at_bar(mass, chance):
-        side = "meeting it" if mass >= FOLD * chance else "below it"
-        fold = f"at the {FOLD:g}× bar within rounding ({side} on the recorded figures), chance {chance:.3f}"
-    else:
-        fold = f"{shown_fold(mass, chance)}× chance {chance:.3f}"
-    return f"{mass:.2f}{what} ({fold}{spread}{note})"
+def choose(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
+    """(preset, why in words) by the rule of the module docstring, from ONE set of scores."""
+    choice = decide_scores(table, extra, fold)
+    return choice.preset, why_text(choice, fold)
 
 
 def _as_scores(table: Any, extra: dict) -> dict:
@@ -279,15 +265,17 @@ def reason_text(preset: str, why: str, evidence: dict, fold: float = FOLD, *, na
             f"({DEVELOPMENT}): {figure(dev, method, what=' there')}; {why}")
 
 
-def choose_recorded(development: Mapping) -> tuple[str, str]:
-    """:func:`choose` on a recorded ``evidence.development`` entry (its rounded figures, no rescoring)."""
-    import pandas as pd
+def decide_recorded(development: Mapping, fold: float = FOLD) -> Choice:
+    """:func:`decide` on a recorded ``evidence.development`` entry (its rounded figures, no rescoring)."""
+    rows = {m[4:]: (float(v["mass_accuracy"]), float(v["conservation_error"]))
+            for m, v in development["methods"].items() if m.startswith("lrp:")}
+    return decide(rows, float(development["chance"]["mass_accuracy"]), fold)
 
-    lrp = {m: v for m, v in development["methods"].items() if m.startswith("lrp:")}
-    table = pd.DataFrame.from_dict({**{m: {"mass_accuracy": float(v["mass_accuracy"])} for m, v in lrp.items()},
-                                    "chance": {"mass_accuracy": float(development["chance"]["mass_accuracy"])}},
-                                   orient="index")
-    return choose(table, {m: {"conservation_error": float(v["conservation_error"])} for m, v in lrp.items()})
+
+def choose_recorded(development: Mapping, fold: float = FOLD) -> tuple[str, str]:
+    """:func:`choose` on a recorded ``evidence.development`` entry (its rounded figures, no rescoring)."""
+    choice = decide_recorded(development, fold)
+    return choice.preset, why_text(choice, fold)
 
 
 def rebuilt_reason(name: str, card: Mapping, fold: float = FOLD) -> str:
@@ -309,21 +297,16 @@ def _indices(report: Any) -> list[int]:
     return sorted(int(s.split("-")[-1]) for s in report.per_subject.subject.unique())
 
 
-def _kept(value: float) -> float:
-    """``value`` to ``DIGITS`` significant digits, as a record keeps it."""
-    return float(f"{float(value):.{DIGITS}g}")
-
-
 def _scores(report: Any, extra: dict, cohort_seed: int) -> dict:
     table = report.table
 
     def row(index: str) -> dict:
-        return {k: _kept(float(table.loc[index, k])) for k in SCORES if k in table.columns
+        return {k: kept(float(table.loc[index, k])) for k in SCORES if k in table.columns
                 and table.loc[index, k] == table.loc[index, k]}
 
     return {"n_subjects": _count(report), "cohort_seed": int(cohort_seed), "subjects": _indices(report),
             "chance": row("chance"), "oracle_sigma_1": row("oracle σ=1"),
-            "methods": {m: {**row(m), **{k: _kept(v) for k, v in e.items()}} for m, e in extra.items()}}
+            "methods": {m: {**row(m), **{k: kept(v) for k, v in e.items()}} for m, e in extra.items()}}
 
 
 def evidence_record(name: str, card_path: str | Path, development: tuple[Any, dict],
