@@ -102,6 +102,14 @@ def _maps(name: str, loaded: Any, subject: Any, methods: list[str]) -> tuple[dic
     return maps, seconds, conservation
 
 
+def methods_scored(presets: tuple[str, ...] | None = None, other_methods: bool = True) -> list[str]:
+    """The methods :func:`score_card` scores: "lrp:<preset>" for ``presets`` (default every preset), then the
+    gradient family when ``other_methods``."""
+    from ..engine import PRESETS
+
+    return [f"lrp:{p}" for p in (presets or PRESETS)] + (list(OTHER_METHODS) if other_methods else [])
+
+
 def score_card(name: str, card_path: str | Path, *, split: str = "held_out", max_subjects: int = 100,
                min_age: float = 50.0, presets: tuple[str, ...] | None = None, other_methods: bool = True,
                log: Callable[[str], None] | None = print) -> tuple[Any, dict]:
@@ -110,7 +118,6 @@ def score_card(name: str, card_path: str | Path, *, split: str = "held_out", max
     method its mean seconds, weakest subject's fold and (LRP) median conservation error.
 
     ``other_methods=False`` scores the LRP presets only (all that :func:`choose` needs)."""
-    from ..engine import PRESETS
     from ..metrics.groundtruth_report import ground_truth_report
     from ..models import load_model
     from .heldout import ground_truth_labels, held_out_subjects
@@ -118,7 +125,7 @@ def score_card(name: str, card_path: str | Path, *, split: str = "held_out", max
     labels = ground_truth_labels(card_path)
     loaded = load_model(card_path, device="cpu")
     select, twin, _ = SETUP[name]
-    methods = [f"lrp:{p}" for p in (presets or PRESETS)] + (list(OTHER_METHODS) if other_methods else [])
+    methods = methods_scored(presets, other_methods)
     maps: dict[str, list] = {m: [] for m in methods}
     seconds: dict[str, list] = {m: [] for m in methods}
     conservation: dict[str, list] = {m: [] for m in methods if m.startswith("lrp:")}
