@@ -106,3 +106,15 @@ def test_a_default_run_skips_the_fresh_cohort_and_says_so(tmp_path, capsys):
     assert card.read_bytes() == before
     summary = json.loads((tmp_path / "out.json").read_text())["ad_cnn"]
     assert "held_out" not in summary and {"development", "retired_held_out"} <= set(summary)
+
+
+def test_rewrite_reasons_rebuilds_the_reason_from_the_record_and_scores_nothing(tmp_path):
+    card = _copy(tmp_path)
+    raw = json.loads(card.read_text())
+    original = raw["recommendation_reason"]
+    raw["recommendation_reason"] = "an older wording"
+    card.write_text(json.dumps(raw, indent=2, ensure_ascii=False) + "\n")
+    assert _run(tmp_path, "--rewrite-reasons") == 0
+    after = json.loads(card.read_text())
+    assert after["recommendation_reason"] == original and {**after, "recommendation_reason": "x"} == \
+        {**raw, "recommendation_reason": "x"}

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {rewrite_reason(name, card)}")
             continue
         try:
-            summary[name] = _card(name, card, args, " ".join(sys.argv[1:] if argv is None else argv))
+            summary[name] = _card(name, card, args, shlex.join(sys.argv[1:] if argv is None else argv))
         except ValueError as error:   # an older card, or a fresh cohort scored already: before any work
             print(f"{name}: {error}", file=sys.stderr)
             return 2
@@ -153,7 +154,9 @@ def _card(name: str, card: Path, args: argparse.Namespace, command: str) -> dict
     held_out = None
     if fresh:
         held_out = score_fresh()   # once, after the choice
-        _print(f"{name}: fresh held-out cohort (scored once, after the choice)", *held_out)
+        _print(f"{name}: fresh held-out cohort ("
+               + ("scored once, after the choice)" if rescore is None else "scored AGAIN: it is retired after this)"),
+               *held_out)
     else:
         done = scorings(card) if card_json(card)["training"].get("held_out_cohort") else []
         print("skipped the fresh held-out cohort: it is scored once, by --write-evidence; " + (
