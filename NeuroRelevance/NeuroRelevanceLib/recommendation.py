@@ -47,7 +47,7 @@ class Figures(NamedTuple):
 
     @property
     def fold(self) -> float:
-        return self.mass / self.chance       # as evidence.figure words it
+        return self.mass / self.chance       # as figures.figure words it
 
     @property
     def meets_bar(self) -> bool:
