@@ -104,10 +104,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _card(name: str, card: Path, args: argparse.Namespace, command: str) -> dict:
     """Score one card as the arguments say (module docstring); its summary. ValueError before any scoring."""
-    from NeuroRelevanceLib.pretrained.evidence import (choose, evidence_record, methods_scored, score_card,
-                                                       write_evidence)
-    from NeuroRelevanceLib.pretrained.held_out_log import (checkout_commit, log_scoring, next_seed,
-                                                           refuse_rescoring, retire_fresh, scorings)
+    from NeuroRelevanceLib.pretrained import evidence as ev
+    from NeuroRelevanceLib.pretrained import held_out_log as log
     from NeuroRelevanceLib.pretrained.heldout import card_json, cohort_source, ground_truth_labels
 
     rescore = args.rescore_held_out
@@ -115,7 +113,7 @@ def _card(name: str, card: Path, args: argparse.Namespace, command: str) -> dict
     ground_truth_labels(card)
     cohort_source(card, args.split or ("held_out" if fresh else "development"))
     if fresh and rescore is None:
-        refuse_rescoring(card)
+        log.refuse_rescoring(card)
         if args.split == "held_out":
             raise ValueError("the fresh held-out cohort is scored once, after the choice, by --write-evidence (which "
                              "records its figures); --split held_out alone would spend it. To score it anyway, give "
@@ -126,30 +124,30 @@ def _card(name: str, card: Path, args: argparse.Namespace, command: str) -> dict
 
     def score_fresh() -> tuple:
         seed = cohort_source(card, "held_out")["seed"]
-        earlier = len(scorings(card))
-        log_scoring(card, methods=methods_scored(), script=script, commit=checkout_commit(ROOT),
+        earlier = len(log.scorings(card))
+        log.log_scoring(card, methods=ev.methods_scored(), script=script, commit=log.checkout_commit(ROOT),
                     why=rescore or "the protocol's one scoring, after the choice on the development subjects")
         print(f"\nlogged in {card}: fresh held-out cohort seed {seed} scored "
               f"({'scoring ' + str(earlier + 1) if earlier else 'its one scoring'})", flush=True)
-        return score_card(name, card, split="held_out", **options)
+        return ev.score_card(name, card, split="held_out", **options)
 
     def retire() -> None:
-        seed = retire_fresh(card, f"{rescore} (scored again after its one scoring, bench_groundtruth.py "
+        seed = log.retire_fresh(card, f"{rescore} (scored again after its one scoring, bench_groundtruth.py "
                                   f"--rescore-held-out)")
         print(f"\nretired the fresh cohort seed {seed} in {card} (training.held_out_cohort.retired). Pick a new "
-              f"seed: set training.held_out_cohort.seed to one no run has used (e.g. {next_seed(card)}), then run "
+              f"seed: set training.held_out_cohort.seed to one no run has used (e.g. {log.next_seed(card)}), then run "
               f"--write-evidence to score it once.", flush=True)
 
     if args.split:
-        report, extra = score_fresh() if args.split == "held_out" else score_card(name, card, split=args.split,
+        report, extra = score_fresh() if args.split == "held_out" else ev.score_card(name, card, split=args.split,
                                                                                   **options)
         _print(f"{name}: split {args.split}", report, extra)
         if rescore is not None:
             retire()
         return {args.split: _summary(report, extra)}
-    development = score_card(name, card, split="development", other_methods=False, **options)
+    development = ev.score_card(name, card, split="development", other_methods=False, **options)
     _print(f"{name}: development subjects (the choice is made here)", *development)
-    preset, why = choose(development[0].table, development[1])
+    preset, why = ev.choose(development[0].table, development[1])
     print(f"\nChosen on the development subjects: {preset}; {why}\n", flush=True)
     held_out = None
     if fresh:
@@ -158,22 +156,22 @@ def _card(name: str, card: Path, args: argparse.Namespace, command: str) -> dict
                + ("scored once, after the choice)" if rescore is None else "scored AGAIN: it is retired after this)"),
                *held_out)
     else:
-        done = scorings(card) if card_json(card)["training"].get("held_out_cohort") else []
+        done = log.scorings(card) if card_json(card)["training"].get("held_out_cohort") else []
         print("skipped the fresh held-out cohort: it is scored once, by --write-evidence; " + (
             f"scored on {done[0].get('date')} (commit {done[0].get('commit')}), its figures are the card's "
             f'evidence.held_out (--rescore-held-out "<why>" scores it again and retires it)' if done else
             "not scored yet"), flush=True)
     retired = None
     if card_json(card)["training"].get("held_out_cohort", {}).get("retired"):   # disclosure, after the choice
-        retired = score_card(name, card, split="retired", presets=(preset,), other_methods=False, **options)
+        retired = ev.score_card(name, card, split="retired", presets=(preset,), other_methods=False, **options)
         _print(f"{name}: retired cohort (seen by earlier choices; the chosen preset, for disclosure)", *retired)
     summary = {"development": _summary(*development), "chosen_on_development": preset,
                **({"retired_held_out": _summary(*retired)} if retired else {})}
     if held_out is not None and rescore is None:
-        preset, reason, evidence = evidence_record(name, card, development, held_out, retired=retired)
+        preset, reason, evidence = ev.evidence_record(name, card, development, held_out, retired=retired)
         print(f"\nRecommendation: {reason}")
         if args.write_evidence:
-            write_evidence(card, preset, reason, evidence)
+            ev.write_evidence(card, preset, reason, evidence)
             print(f"recorded in {card}")
         summary.update({"held_out": _summary(*held_out), "recommended_preset": preset, "reason": reason})
     elif held_out is not None:
