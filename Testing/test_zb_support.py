@@ -65,17 +65,51 @@ def test_clipped_brain_voxels_get_the_channels_box_and_the_background_none(name)
     assert (low <= x).all() and (x <= high).all()
 
 
-def test_the_support_survives_resampling_onto_another_grid():
-    """On a coarser, shifted model grid the support covers every voxel whose input is non-zero, and voxels
-    whose input was clipped to 0 but lie inside the brain; far outside the scan it is False."""
-    scan = _scan()
+def _rotation(degrees_about_k: float, degrees_about_j: float) -> np.ndarray:
+    a, b = np.radians(degrees_about_k), np.radians(degrees_about_j)
+    about_k = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    about_j = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    return about_k @ about_j
+
+
+def _support_oracle(scan: np.ndarray, source: Grid, target: Grid) -> np.ndarray:
+    """Independently of SimpleITK: a model voxel has data support when a scan voxel with a non-zero value has a
+    non-zero weight in its trilinear interpolation (its centre mapped through both grids' IJK->RAS matrices)."""
+    k, j, i = np.indices(target.shape_kji)
+    centres = target.ijk_to_ras @ np.stack([i.ravel(), j.ravel(), k.ravel(), np.ones(i.size)])
+    index = (np.linalg.inv(source.ijk_to_ras) @ centres)[:3].T          # continuous (i, j, k) in the scan
+    data = np.asarray(scan) != 0
+    size = np.array(source.shape_ijk)
+    base = np.floor(index).astype(int)
+    frac = index - base
+    out = np.zeros(len(index), bool)
+    for corner in np.ndindex(2, 2, 2):
+        weight = np.prod(np.where(np.array(corner) == 1, frac, 1 - frac), axis=1)
+        at = base + np.array(corner)
+        inside = np.all((at >= 0) & (at < size), axis=1)
+        hit = np.zeros(len(index), bool)
+        hit[inside] = data[at[inside, 2], at[inside, 1], at[inside, 0]]
+        out |= hit & (weight > 1e-6)
+    return out.reshape(target.shape_kji)
+
+
+def test_the_support_on_a_model_grid_matches_an_independent_interpolation_oracle():
+    """An oblique, anisotropic scan (rotated 12 deg and 7 deg, 1.1 x 1.3 x 2.4 mm) onto the card's RAS grid: the
+    support equals the oracle's (data voxels with a non-zero interpolation weight), up to voxels whose nearest
+    data neighbour has a weight within 1e-6 of 0; some brain voxels are clipped to 0 and keep their support."""
+    k, j, i = np.mgrid[:30, :44, :52].astype(np.float32)
+    r = np.sqrt(((i - 25.5) / 21) ** 2 + ((j - 21.5) / 17) ** 2 + ((k - 14.5) / 9) ** 2)
+    scan = np.where(r < 1, 60 + 40 * np.sin(i / 3.1) * np.cos(j / 2.7) + 3 * k, 0).astype(np.float32)
+    source = Grid.from_parts(scan.shape, (1.1, 1.3, 2.4), (-30.0, -28.0, -33.0), _rotation(12.0, 7.0))
     spec = CLIPPING["percentile"]
-    card = _Card(spec, spacing=(4.0, 3.5, 5.0), shape=(10, 12, 11))
-    prepared = prepare_input([(scan, GRID)], card)
+    prepared = prepare_input([(scan, source)], _Card(spec, spacing=(3.5, 3.0, 4.0), shape=(18, 22, 20)))
     x, support = prepared.array[0], prepared.support[0]
-    assert support[x != 0].all()
-    assert (support & (x == 0)).any()
-    assert not support.all() and (~support).sum() > 0.2 * support.size
+    oracle = _support_oracle(scan, source, prepared.grid)
+    assert oracle.sum() > 500 and (~oracle).sum() > 500
+    assert (support != oracle).sum() <= 0.002 * support.size, (support != oracle).sum()
+    assert (support & (x == 0)).sum() >= 3 and (oracle & (x == 0)).sum() >= 3   # clipped brain voxels kept
+    low, high = box_bounds(x[None, None], spec, support=support)
+    assert np.all(high[0, 0][oracle & support] == x.max()) and np.all(high[0, 0][~oracle & ~support] == 0)
 
 
 def test_box_bounds_needs_the_support_stated():
