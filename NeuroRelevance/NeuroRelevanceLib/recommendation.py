@@ -16,7 +16,7 @@ support it: :func:`.pretrained.figures.shown_fold`; within 0.05 of the bar "at t
 side the recorded figures put it on, as :func:`.pretrained.figures.at_bar` decides), "the weakest scan" the
 subject with the smallest ratio (``min_subject_fold``) and "the bar" ``FOLD``; "new synthetic scans from a fresh
 cohort" are the fresh held-out cohort, "other scans" the development subjects the preset was chosen on; "off" is
-the median conservation error. The why is :func:`.pretrained.evidence.decide_recorded`'s decision on the
+the median conservation error. The why is :func:`.pretrained.rule.decide_recorded`'s decision on the
 development scores (the one the card's reason words)
 ("the only preset that met the bar" when it was), and a preset that met the bar but was left out because its
 explanation does not add up (conservation error above ``MAX_CONSERVATION_ERROR``) is named.
@@ -117,9 +117,9 @@ def verdict(figs: Figures) -> str:
 def _why(development: Mapping, preset: str, dev: Figures) -> str:
     """The rule's why in words (the preset met the bar and adds up best, or came closest), and any preset
     that met the bar but was left out because its explanation does not add up; "" if the scores cannot say.
-    The decision is :func:`.pretrained.evidence.decide_recorded`'s, the same the card's reason words."""
-    from .pretrained.evidence import decide_recorded
+    The decision is :func:`.pretrained.rule.decide_recorded`'s, the same the card's reason words."""
     from .pretrained.figures import shown_fold
+    from .pretrained.rule import decide_recorded
 
     try:
         _number(development["chance"]["mass_accuracy"], "development chance")
