@@ -30,8 +30,10 @@ def check_qform_sform(header, shape, path: str | Path) -> None:
     if not (hasattr(header, "get_qform") and hasattr(header, "get_sform")):
         return  # ANALYZE and other formats without the two matrices
     qcode, scode = int(header["qform_code"]), int(header["sform_code"])
+    if scode > 0 and qcode <= 0:
+        _check_sform_pixdim(header, shape, path)
     if qcode <= 0 or scode <= 0:
-        return  # one matrix only: every reader uses it
+        return  # one matrix only: every reader uses it (an sform's voxel sizes checked against pixdim above)
     qform, sform = np.asarray(header.get_qform(), float), np.asarray(header.get_sform(), float)
     apart = _corner_distance(qform, sform, shape)
     if apart <= QFORM_SFORM_TOLERANCE_MM:
@@ -43,6 +45,28 @@ def check_qform_sform(header, shape, path: str | Path) -> None:
         f"{apart:.3g} mm apart depending on the reader (nibabel and this package's command line read the "
         "sform; ITK and 3D Slicer read the qform): a heatmap of it would not sit on the scan shown in Slicer. "
         f"Nothing was run and the file was not changed. {_fix(sform)}")
+
+
+def _check_sform_pixdim(header, shape, path: str | Path) -> None:
+    """Refuse an sform-only header whose pixdim gives other voxel sizes than its sform: nibabel takes the sizes
+    from the sform, ITK (3D Slicer) takes the sform's directions and origin but the sizes from pixdim."""
+    sform = np.asarray(header.get_sform(), float)
+    sizes = np.linalg.norm(sform[:3, :3], axis=0)
+    pixdim = np.abs(np.asarray(header.get_zooms()[:3], float))
+    if np.any(sizes == 0) or np.any(pixdim == 0):
+        return
+    itk = sform.copy()
+    itk[:3, :3] = sform[:3, :3] / sizes * pixdim
+    apart = _corner_distance(sform, itk, shape)
+    if apart <= QFORM_SFORM_TOLERANCE_MM:
+        return
+    raise AmbiguousGeometryError(
+        f"{Path(path).name} has only an sform (code {int(header['sform_code'])}), whose voxel sizes "
+        f"{_xyz(sizes, 'x')} mm differ from the header's pixdim {_xyz(pixdim, 'x')} mm, so its voxels lie up to "
+        f"{apart:.3g} mm apart depending on the reader (nibabel and this package's command line take the sizes "
+        "from the sform; ITK and 3D Slicer from pixdim): a heatmap of it would not sit on the scan shown in Slicer. "
+        "Nothing was run and the file was not changed. Write the sform into the qform too, which sets pixdim from "
+        "it, e.g. with nibabel: img = nib.load(path); img.set_qform(img.get_sform()); nib.save(img, new_path).")
 
 
 def _fix(sform: np.ndarray) -> str:
