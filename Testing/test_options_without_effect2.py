@@ -252,7 +252,8 @@ def test_the_library_refuses_a_broken_atlas_file_before_the_work(scene, f, tmp_p
         explain_cohort([str(f.scans[0])], f.classifier, tmp_path / "e", atlases=(str(f.broken_atlas),))
     assert not (tmp_path / "e").exists()
     logic = RelevanceLogic(scene)
+    volume = scan_volume(scene)
     before = census(scene)
     with pytest.raises(InputError, match="qform"):
-        logic.prepare([scan_volume(scene)], str(f.classifier), atlas=str(f.broken_atlas))
+        logic.prepare([volume], str(f.classifier), atlas=str(f.broken_atlas))
     assert census(scene) == before
