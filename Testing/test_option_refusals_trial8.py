@@ -121,10 +121,9 @@ def test_compare_unknown_layer_tells_a_command_line_user_the_names(f, capsys):
     (dict(min_region_mm3=100.0), "min_region_mm3=100.0"),
 ])
 def test_the_logic_refuses_region_options_without_an_atlas(scene, f, keywords, named):
+    from NeuroRelevanceLib.logic import RelevanceLogic
     from reading_helpers import scan_volume
     from scene_census import census
-
-    from NeuroRelevanceLib.logic import RelevanceLogic
 
     volume = scan_volume(scene)
     before = census(scene)
@@ -138,10 +137,9 @@ def test_the_logic_refuses_region_options_without_an_atlas(scene, f, keywords, n
 def test_the_panel_sends_no_overlap_without_an_atlas(scene, f):
     """The web page and the Slicer panel always hold a minimum overlap (the web's is 0.2): with atlas
     "none" it must not reach the run as if typed."""
-    from reading_helpers import scan_volume
-
     from NeuroRelevanceLib import panel
     from NeuroRelevanceLib.logic import RelevanceLogic
+    from reading_helpers import scan_volume
 
     values = dict(method="lrp", preset="epsilon-plus", target=None, filter_type="none", filter_low=0.0,
                   filter_high=1.0, filter_placement="input", opacity=0.5, threshold=0.05, positive_only=False,
@@ -169,9 +167,8 @@ def test_a_reversed_filter_range_is_an_option_error_in_every_spelling(scene, f, 
     code = main(_explain(f, tmp_path / "e", "--atlas", "none", "--filter", "pass", "--filter-range", "0.5", "0.2"))
     line = error_line(capsys)
     assert code == 2 and "--filter-range 0.5 0.2" in line and "filter_range" not in line, line
-    from reading_helpers import scan_volume
-
     from NeuroRelevanceLib.logic import RelevanceLogic
+    from reading_helpers import scan_volume
 
     logic = RelevanceLogic(scene)
     volume = scan_volume(scene)
@@ -218,10 +215,9 @@ def test_explain_cohort_suggests_its_own_keywords(f, tmp_path, keyword, meant):
 
 @pytest.mark.parametrize("name", ["epsilon", "gamma"])
 def test_a_negative_rule_parameter_names_the_call_the_user_made(scene, f, tmp_path, name):
-    from reading_helpers import scan_volume
-
     from NeuroRelevanceLib.batch import explain_cohort
     from NeuroRelevanceLib.logic import RelevanceLogic
+    from reading_helpers import scan_volume
 
     preset = "epsilon-gamma-box"
     with pytest.raises(InputError) as info:
@@ -242,11 +238,10 @@ def test_explain_refuses_a_broken_atlas_file_before_the_work(f, tmp_path, capsys
 
 
 def test_the_library_refuses_a_broken_atlas_file_before_the_work(scene, f, tmp_path):
-    from reading_helpers import scan_volume
-    from scene_census import census
-
     from NeuroRelevanceLib.batch import explain_cohort
     from NeuroRelevanceLib.logic import RelevanceLogic
+    from reading_helpers import scan_volume
+    from scene_census import census
 
     with pytest.raises(InputError, match="qform"):
         explain_cohort([str(f.scans[0])], f.classifier, tmp_path / "e", atlases=(str(f.broken_atlas),))

@@ -200,9 +200,9 @@ def changed_options(before: dict, now: dict) -> list[dict]:
         if name == "engine_params" and isinstance(old or {}, dict) and isinstance(new or {}, dict):
             for key in sorted(set(old or {}) | set(new or {})):
                 if (old or {}).get(key) != (new or {}).get(key):
-                    flag = OPTIONS[key].flag if key in OPTIONS and OPTIONS[key].flag else key
+                    flag = (OPTIONS[key].flag if key in OPTIONS else None) or key
                     parts.append(change(key, (old or {}).get(key), (new or {}).get(key), flag))
             continue
         flag = _FLAGS.get(name) or (OPTIONS[name].flag if name in OPTIONS else None) or name
-        parts.append(change(name, old, new, flag or name))
+        parts.append(change(name, old, new, flag))
     return parts

@@ -139,7 +139,8 @@ def claim_folder(out_dir: str | Path, key: str, record: dict, overwrite: bool) -
         if earlier.get("key") != key:
             from .options import changed_options
 
-            changed = changed_options(earlier.get("options", {}), record["options"]) or ["the model files"]
+            changed: list[dict | str] = [*changed_options(earlier.get("options", {}), record["options"])]
+            changed = changed or ["the model files"]
             listed = [q for i, part in enumerate(changed) for q in ([part] if i == 0 else ["; ", part])]
             raise OptionError(f"{out} holds results made with other settings (", *listed, "); choose another output "
                               "folder, or pass ", ("overwrite", True, "--overwrite"), " to recompute every subject "

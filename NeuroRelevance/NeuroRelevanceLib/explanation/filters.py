@@ -28,7 +28,7 @@ def check_filter(filter_type: str | None, value_range: tuple, placement: str) ->
     lo, hi = (float(v) for v in value_range)
     if not (0.0 <= lo <= hi <= 1.0):
         swapped = (min(lo, hi), max(lo, hi))
-        example = swapped if 0.0 <= swapped[0] and swapped[1] <= 1.0 else (0.1, 1.0)
+        example = swapped if swapped[0] >= 0.0 and swapped[1] <= 1.0 else (0.1, 1.0)
         raise OptionError(("filter_range", (lo, hi)), " is not a filter range: α1 and α2 are fractions of max |R| "
                           "with 0 <= α1 <= α2 <= 1, e.g. ", ("filter_range", example), ".")
     if placement not in PLACEMENTS:
