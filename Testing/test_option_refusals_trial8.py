@@ -18,7 +18,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from cli_inputs import make_inputs
+from cli_inputs import error_line, make_inputs
 from NeuroRelevanceLib.cli import main
 from NeuroRelevanceLib.errors import InputError
 from NeuroRelevanceLib.vocabulary import OptionError
@@ -45,14 +45,6 @@ def f(tmp_path_factory):
     files.broken_atlas = files.folder / "broken_atlas.nii.gz"
     nib.save(image, files.broken_atlas)
     return files
-
-
-def error_line(capsys) -> str:
-    captured = capsys.readouterr()
-    lines = [line for line in captured.err.splitlines() if line.strip()]
-    assert len(lines) == 1, captured.err
-    assert "unexpected error" not in lines[0] and "Traceback" not in captured.err, lines[0]
-    return lines[0]
 
 
 def _explain(f, out, *extra):
