@@ -280,3 +280,23 @@ def test_brain_age_limitations_quote_the_recorded_fresh_figure():
               f"chance, {entry['min_subject_fold']:.1f}× on the weakest subject")
     for text in (card["limitations"], _INTENDED_USE["brain_age_resnet"]["limitations"]):
         assert all(q in text for q in quoted), text
+
+
+def test_ad_limitations_say_the_kept_run_is_a_best_of_n_and_quote_the_fresh_figure():
+    """The limitations shown with every AD result say the kept run is the best of the candidates scored on the
+    development subjects (their spread of folds) and quote the fresh held-out figure, all read from the card's own
+    records (training.selection, evidence.held_out), in the card and in cards.py alike."""
+    from NeuroRelevanceLib.pretrained.cards import _INTENDED_USE
+    from NeuroRelevanceLib.pretrained.figures import shown_fold
+
+    card = json.loads(model_card_path("ad_cnn").read_text())
+    selection, held = card["training"]["selection"], card["evidence"]["held_out"]
+    entry = held["methods"][f"lrp:{card['recommended_preset']}"]
+    words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+    low, high = selection["fold_spread"]
+    quoted = (f"best of {words[len(selection['candidates'])]} ", f"{low:.2f}× to {high:.2f}× chance",
+              f"(seed {held['cohort_seed']})",
+              f"{shown_fold(entry['mass_accuracy'], held['chance']['mass_accuracy'])}× chance, "
+              f"{entry['min_subject_fold']:.1f}× on the weakest subject")
+    for text in (card["limitations"], _INTENDED_USE["ad_cnn"]["limitations"]):
+        assert all(q in text for q in quoted), (quoted, text)

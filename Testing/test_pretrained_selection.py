@@ -136,3 +136,19 @@ def test_select_ranks_a_candidate_without_a_conserving_preset_below_every_conser
               {**_classifier("seed-0", 0, 5.0, 1.0), "conservation_error": 2e-5}]
     assert select(scores)["candidate"] == "seed-0"
     assert select(scores[:1])["candidate"] == "seed-3"           # alone, it is still the only run there is
+
+
+def test_candidate_figures_keep_what_the_evidence_keeps():
+    """A candidate's figures keep the evidence's precision (evidence records: 6 significant digits), so a chance of
+    0.0292887 is not cut to 0.0293 (a 0.04 % shift of every fold) and both records agree on the same scores."""
+    import pandas as pd
+
+    from NeuroRelevanceLib.pretrained.selection import candidate_figures
+
+    mass, chance = 0.212345678, 0.0292887123
+    table = pd.DataFrame.from_dict({"lrp:b": {"mass_accuracy": mass}, "chance": {"mass_accuracy": chance}},
+                                   orient="index")
+    figures = candidate_figures(table, {"lrp:b": {"conservation_error": 0.123456789, "min_subject_fold": 4.56789}})
+    assert figures["mass_accuracy"] == 0.212346 and figures["chance"] == 0.0292887
+    assert figures["fold"] == float(f"{mass / chance:.6g}") and figures["min_subject_fold"] == 4.56789
+    assert figures["conservation_error"] == 0.123457

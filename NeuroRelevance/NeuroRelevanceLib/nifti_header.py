@@ -30,8 +30,10 @@ def check_qform_sform(header, shape, path: str | Path) -> None:
     if not (hasattr(header, "get_qform") and hasattr(header, "get_sform")):
         return  # ANALYZE and other formats without the two matrices
     qcode, scode = int(header["qform_code"]), int(header["sform_code"])
+    if scode > 0 and qcode <= 0:
+        _check_sform_pixdim(header, shape, path)
     if qcode <= 0 or scode <= 0:
-        return  # one matrix only: every reader uses it
+        return  # one matrix only: every reader uses it (an sform's voxel sizes checked against pixdim above)
     qform, sform = np.asarray(header.get_qform(), float), np.asarray(header.get_sform(), float)
     apart = _corner_distance(qform, sform, shape)
     if apart <= QFORM_SFORM_TOLERANCE_MM:
@@ -42,10 +44,49 @@ def check_qform_sform(header, shape, path: str | Path) -> None:
         f"{_CODES.get(scode, '?')}) that disagree: {_difference(qform, sform)}, so its voxels lie up to "
         f"{apart:.3g} mm apart depending on the reader (nibabel and this package's command line read the "
         "sform; ITK and 3D Slicer read the qform): a heatmap of it would not sit on the scan shown in Slicer. "
-        "Nothing was run and the file was not changed. Make the two agree first, e.g. with nibabel: "
-        "img = nib.load(path); img.set_qform(img.get_sform()); nib.save(img, new_path) (the sform usually "
-        "holds a registration; keep the qform instead with img.set_sform(img.get_qform())), or with FSL: "
-        "fslorient -copysform2qform file.")
+        f"Nothing was run and the file was not changed. {_fix(sform)}")
+
+
+def _check_sform_pixdim(header, shape, path: str | Path) -> None:
+    """Refuse an sform-only header whose pixdim gives other voxel sizes than its sform: nibabel takes the sizes
+    from the sform, ITK (3D Slicer) takes the sform's directions and origin but the sizes from pixdim."""
+    sform = np.asarray(header.get_sform(), float)
+    sizes = np.linalg.norm(sform[:3, :3], axis=0)
+    pixdim = np.abs(np.asarray(header.get_zooms()[:3], float))
+    if np.any(sizes == 0) or np.any(pixdim == 0):
+        return
+    itk = sform.copy()
+    itk[:3, :3] = sform[:3, :3] / sizes * pixdim
+    apart = _corner_distance(sform, itk, shape)
+    if apart <= QFORM_SFORM_TOLERANCE_MM:
+        return
+    raise AmbiguousGeometryError(
+        f"{Path(path).name} has only an sform (code {int(header['sform_code'])}), whose voxel sizes "
+        f"{_xyz(sizes, 'x')} mm differ from the header's pixdim {_xyz(pixdim, 'x')} mm, so its voxels lie up to "
+        f"{apart:.3g} mm apart depending on the reader (nibabel and this package's command line take the sizes "
+        "from the sform; ITK and 3D Slicer from pixdim): a heatmap of it would not sit on the scan shown in Slicer. "
+        "Nothing was run and the file was not changed. Write the sform into the qform too, which sets pixdim from "
+        "it, e.g. with nibabel: img = nib.load(path); img.set_qform(img.get_sform()); nib.save(img, new_path).")
+
+
+def _fix(sform: np.ndarray) -> str:
+    """How to make the two agree: a sheared sform cannot be copied into a qform (a rotation, sizes and a flip)."""
+    if is_sheared(sform):
+        return ("Its sform is sheared (its voxel axes are not orthogonal), which a qform cannot hold, so copying it "
+                "to the qform (nibabel's set_qform, fslorient -copysform2qform) leaves them disagreeing. Resample the "
+                "scan onto an orthogonal grid (e.g. nibabel.processing.resample_from_to), or keep the qform, e.g. "
+                "with nibabel: img = nib.load(path); img.set_sform(img.get_qform()); nib.save(img, new_path).")
+    return ("Make the two agree first, e.g. with nibabel: img = nib.load(path); img.set_qform(img.get_sform()); "
+            "nib.save(img, new_path) (the sform usually holds a registration; keep the qform instead with "
+            "img.set_sform(img.get_qform())), or with FSL: fslorient -copysform2qform file.")
+
+
+def is_sheared(affine, tolerance: float = 1e-4) -> bool:
+    """Whether the voxel axes of a voxel-to-world matrix are not orthogonal (a shear: no qform, and no ITK image
+    direction, can hold it)."""
+    matrix = np.asarray(affine, float)[:3, :3]
+    axes = matrix / np.linalg.norm(matrix, axis=0)
+    return bool(np.abs(axes.T @ axes - np.eye(3)).max() > tolerance)
 
 
 def _corner_distance(a: np.ndarray, b: np.ndarray, shape) -> float:

@@ -12,11 +12,12 @@ writes it), never from its free-text reason, in words a radiologist can follow:
 The figures are the evidence's, for the recommended preset: "highlighting inside the brain" is the positive
 relevance in the brain, "where the effect was planted" the card's ground-truth mask (``mass_accuracy``), "a
 random map" the mask's share of the brain (``chance``), "times" their ratio (one decimal, as the recorded figures
-support it: :func:`.pretrained.evidence.shown_fold`; within 0.05 of the bar "at the bar within rounding" and the
-side the recorded figures put it on, as :func:`.pretrained.evidence.at_bar` decides), "the weakest scan" the
+support it: :func:`.pretrained.figures.shown_fold`; within 0.05 of the bar "at the bar within rounding" and the
+side the recorded figures put it on, as :func:`.pretrained.figures.at_bar` decides), "the weakest scan" the
 subject with the smallest ratio (``min_subject_fold``) and "the bar" ``FOLD``; "new synthetic scans from a fresh
 cohort" are the fresh held-out cohort, "other scans" the development subjects the preset was chosen on; "off" is
-the median conservation error. The why is :func:`.pretrained.evidence.choose` run on the development scores
+the median conservation error. The why is :func:`.pretrained.rule.decide_recorded`'s decision on the
+development scores (the one the card's reason words)
 ("the only preset that met the bar" when it was), and a preset that met the bar but was left out because its
 explanation does not add up (conservation error above ``MAX_CONSERVATION_ERROR``) is named.
 A card with a reason but no evidence shows its reason; evidence that does not score the preset, or cannot be
@@ -46,11 +47,11 @@ class Figures(NamedTuple):
 
     @property
     def fold(self) -> float:
-        return self.mass / self.chance       # as evidence.figure words it
+        return self.mass / self.chance       # as figures.figure words it
 
     @property
     def meets_bar(self) -> bool:
-        from .pretrained.evidence import FOLD
+        from .pretrained.figures import FOLD
 
         return self.mass >= FOLD * self.chance      # as evidence.choose and reason_text decide it
 
@@ -94,8 +95,8 @@ def percent(share: float) -> str:
 
 def times(figs: Figures) -> str:
     """"5.2 times" (one decimal, as the recorded figures support it), or, within 0.05 of the bar, "about 5 times"
-    (:func:`.pretrained.evidence.at_bar`: the recorded figures cannot tell the fold from the bar)."""
-    from .pretrained.evidence import FOLD, at_bar, shown_fold
+    (:func:`.pretrained.figures.at_bar`: the recorded figures cannot tell the fold from the bar)."""
+    from .pretrained.figures import FOLD, at_bar, shown_fold
 
     if at_bar(figs.mass, figs.chance):
         return f"about {FOLD:g} times"
@@ -105,7 +106,7 @@ def times(figs: Figures) -> str:
 def verdict(figs: Figures) -> str:
     """"meets the bar of 5 times" / "is below the bar of 5 times", or near it "is at the bar of 5 times within
     rounding, just below it on the recorded figures"; the side is always evidence's own test (``meets_bar``)."""
-    from .pretrained.evidence import FOLD, at_bar
+    from .pretrained.figures import FOLD, at_bar
 
     if at_bar(figs.mass, figs.chance):
         side = "just meeting it" if figs.meets_bar else "just below it"
@@ -113,39 +114,33 @@ def verdict(figs: Figures) -> str:
     return f"{'meets' if figs.meets_bar else 'is below'} the bar of {FOLD:g} times"
 
 
-def _rule(development: Mapping) -> tuple[str, dict[str, tuple[float, float]], float]:
-    """(the preset evidence.choose picks on the development scores, preset -> (mass, conservation), chance)."""
-    from .pretrained.evidence import choose_recorded
-
-    chance = _number(development["chance"]["mass_accuracy"], "development chance")
-    rows = {m[4:]: (_number(v["mass_accuracy"], m), _number(v["conservation_error"], m))
-            for m, v in development["methods"].items() if m.startswith("lrp:")}
-    return choose_recorded(development)[0], rows, chance
-
-
 def _why(development: Mapping, preset: str, dev: Figures) -> str:
     """The rule's why in words (the preset met the bar and adds up best, or came closest), and any preset
-    that met the bar but was left out because its explanation does not add up; "" if the scores cannot say."""
-    from .pretrained.evidence import FOLD, MAX_CONSERVATION_ERROR, shown_fold
+    that met the bar but was left out because its explanation does not add up; "" if the scores cannot say.
+    The decision is :func:`.pretrained.rule.decide_recorded`'s, the same the card's reason words."""
+    from .pretrained.figures import shown_fold
+    from .pretrained.rule import decide_recorded
 
     try:
-        picked, rows, chance = _rule(development)
+        _number(development["chance"]["mass_accuracy"], "development chance")
+        for m, v in development["methods"].items():
+            if m.startswith("lrp:"):
+                _number(v["mass_accuracy"], m), _number(v["conservation_error"], m)
+        choice = decide_recorded(development)
     except (Unreadable, KeyError, TypeError, AttributeError, ValueError):
         return ""
-    adding_up = {p for p, (_, cons) in rows.items() if cons <= MAX_CONSERVATION_ERROR}
-    left_out = [p for p, (mass, _) in rows.items() if adding_up and p not in adding_up and mass >= FOLD * chance]
-    good = [p for p, (mass, _) in rows.items() if mass >= FOLD * chance and (not adding_up or p in adding_up)]
+    picked, rows, chance, left_out = choice.preset, choice.rows, choice.chance, list(choice.left_out)
     if picked != preset:
         why = f"our rule would pick {picked} on those scans"
-    elif dev.meets_bar and good == [preset]:
+    elif choice.kind == "met_bar" and choice.met_bar == {preset}:
         only = "of the presets whose explanation adds up to the model's output, it was the only one" if left_out \
             else "it was the only preset"
         why = (f"{only} that met the bar there (its explanation's total is {percent(rows[preset][1])} off the "
                "model's output on a typical scan)")
-    elif dev.meets_bar:
+    elif choice.kind == "met_bar":
         why = ("of the presets that met the bar there, its explanation's total came closest to the model's output "
                f"({percent(rows[preset][1])} off on a typical scan)")
-    elif adding_up and len(adding_up) < len(rows):
+    elif not choice.none_conserve and len(choice.conserving) < len(rows):
         why = "no preset whose explanation adds up to the model's output met the bar there; of those, it came closest"
     else:
         why = "no preset met the bar there; it came closest"
@@ -201,7 +196,7 @@ def plain_text(card: Any) -> str:
 
 
 def _part_line(evidence: Mapping, part: str, method: str) -> str:
-    from .pretrained.evidence import figure
+    from .pretrained.figures import figure
 
     scores: Any = evidence.get(part)
     try:
@@ -221,7 +216,7 @@ def _part_line(evidence: Mapping, part: str, method: str) -> str:
 
 def details_text(card: Any) -> str:
     """The technical version (for a tooltip or a verbose listing): each part's figure as
-    :func:`.pretrained.evidence.figure` words it, with conservation error and ceiling, the card's reason,
+    :func:`.pretrained.figures.figure` words it, with conservation error and ceiling, the card's reason,
     the rule and the protocol; the reason alone for a card without evidence."""
     reason = (getattr(card, "recommendation_reason", "") or "").strip()
     evidence = getattr(card, "evidence", None)

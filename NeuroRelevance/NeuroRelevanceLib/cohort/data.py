@@ -99,10 +99,11 @@ def check_grids(paths: Sequence[Path], atol: float = 1e-4) -> Grid:
 
 
 def load_volume(path: str | Path) -> np.ndarray:
-    """Voxel array of a NIfTI volume in (k, j, i) order, float32 (``nifti.read_nifti``); NaN checks happen later."""
+    """Voxel array of a NIfTI volume in (k, j, i) order, float32 (``nifti.read_nifti``; a header declaring labels is
+    refused); NaN checks happen later."""
     from ..nifti import read_nifti
 
-    return read_nifti(path, dtype=np.float32)[0]
+    return read_nifti(path, dtype=np.float32, scan=True)[0]
 
 
 def split_indices(targets: np.ndarray, fractions: Sequence[float] = (0.6, 0.2, 0.2),

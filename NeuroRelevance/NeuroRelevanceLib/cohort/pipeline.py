@@ -87,7 +87,7 @@ def _carded_sources(sources, loader, grid: Grid, card):
 
     def load(source):
         if isinstance(source, (str, Path)):
-            array, source_grid = read_nifti(source, dtype=np.float32)
+            array, source_grid = read_nifti(source, dtype=np.float32, scan=True)
         else:
             array = np.asarray(loader(source) if loader else source)
             source_grid = grid if array.shape == grid.shape_kji else Grid(array.shape, grid.ijk_to_ras)

@@ -109,11 +109,12 @@ def assign_rules(plan: Plan, opts: RuleOptions) -> dict[str, str]:
     params = opts.params
     preset = get_preset(opts.preset)
     context = preset.prepare(plan) if preset is not None else None
-    for op in linear:
-        if op.affine:
-            continue
-        rule = override_rule(opts.rules, op.module_path, op.name, op.module_type, op.consumes_input, False,
-                             **defaults)
+    layers = [op for op in linear if not op.affine]
+    overrides = [override_rule(opts.rules, op.module_path, op.name, op.module_type, op.consumes_input, False,
+                               **defaults) for op in layers]
+    if preset is not None:   # one refusal for every layer the preset cannot choose for
+        preset.check([op for op, rule in zip(layers, overrides, strict=True) if rule is None], params, context)
+    for op, rule in zip(layers, overrides, strict=True):
         note = ""
         if rule is None:
             rule = preset_rule(opts.preset, op, params, context)

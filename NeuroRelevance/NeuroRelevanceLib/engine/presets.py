@@ -23,8 +23,8 @@ Group/Instance/LayerNorm) gets the rule of the base preset; so does one whose re
 pass-through norm without reaching a ReLU (ε would divide by the un-normalised output); one whose output
 feeds a sum, a concatenation, a product, another layer, a non-rectifying activation or the model's output
 directly (shortcuts, branch ends, upsamplers, heads) gets ``Epsilon(ε)``, which conserves there where z⁺/αβ
-drop the relevance of negative pre-activations; a norm with a negative scale on the way is refused (name
-the layer's rule in ``rules=``):
+drop the relevance of negative pre-activations; a norm with a negative scale on the way to a ReLU is refused,
+naming every such layer and one ``rules=`` dict with the base rule for them all (``GraphPreset.check``):
 
 | preset                  | output rectified               | output not rectified | input layer |
 |-------------------------|--------------------------------|----------------------|-------------|
@@ -94,6 +94,10 @@ class Preset:
         """Why ``op`` got its rule, shown in ``Explanation.rules`` (empty: nothing beyond the preset)."""
         return ""
 
+    def check(self, ops: list, params: RuleParams, context: Any = None) -> None:
+        """Refuse, in one ``InputError`` naming them all, the layers among ``ops`` (those the preset chooses for:
+        none named in ``rules=``) it cannot choose a rule for; nothing by default."""
+
     def choose(self, op: Any, params: RuleParams, context: Any = None) -> Any:
         """The rule object for the linear operator ``op`` (``op.layer.kind``, ``op.consumes_input``);
         ``context``: what ``prepare`` returned (None where the graph is not consulted)."""
@@ -109,7 +113,8 @@ class GraphPreset(Preset):
     on every path, ``rectified.py``) or normalised (a pass-through norm on the way: ε would divide by the
     un-normalised output), ε on layers whose output feeds a sum, a concatenation, a product, another layer, a
     non-rectifying activation or the model's output, where z⁺/αβ would drop the relevance of negative
-    pre-activations; an ``InputError`` for a layer followed by a norm with a negative scale. A ``deep-taylor``
+    pre-activations; an ``InputError`` for the layers whose output reaches a ReLU through a norm with a negative
+    scale (``check``: all of them at once). A ``deep-taylor``
     base keeps its input rule (zB / w²) on the input layer either way."""
 
     base: str = "epsilon-plus"
@@ -124,13 +129,31 @@ class GraphPreset(Preset):
             return ""
         return f" ({context[op.node].reason})"   # a ``rectified.Verdict``
 
+    def check(self, ops: list, params: RuleParams, context: Any = None) -> None:
+        """Refuse every layer of ``ops`` whose output reaches a ReLU through a norm with a negative scale (and would
+        get the base rule): one error, with one ``rules=`` dict covering them all."""
+        base = get_preset(self.base)
+        rules = {op: base.rule_name(op.layer.kind, op.consumes_input, params.bounds_given) for op in ops
+                 if context and op.node in context and context[op.node].negative}
+        refused = [op for op, rule in rules.items() if _rule_key(rule) != "epsilon"]   # ε: sign-indifferent
+        if not refused:
+            return
+        names = {op: op.module_path or op.name for op in refused}
+        fix = {names[op]: rules[op] for op in refused}
+        which = "; ".join(f"'{names[op]}' (its {context[op.node].reason})" for op in refused[:8])
+        raise InputError(
+            f"Preset '{self.name}' cannot choose a rule for {len(refused)} layer(s) whose output reaches a ReLU "
+            f"through a norm with a negative scale γ: {which}{' …' if len(refused) > 8 else ''}. In those channels "
+            "the ReLU fires where the layer's output falls, so z⁺'s (and αβ's) Deep Taylor argument no longer "
+            "holds: they credit the inputs that raise the output. ε is no way out: it would divide the norm's "
+            "relevance by the un-normalised output. To accept the base rule anyway (it redistributes what arrives "
+            f"without inflating it), call explain(..., rules={fix!r}), or use preset '{self.base}', which applies "
+            "it everywhere without consulting the graph (no ε then where layers feed sums).")
+
     def choose(self, op: Any, params: RuleParams, context: Any = None) -> Any:
         verdict = None if context is None else context.get(op.node)
         if verdict is not None and verdict.negative:
-            raise InputError(f"Preset '{self.name}' cannot choose a rule for layer '{op.module_path or op.name}': its "
-                             f"{verdict.reason.replace('output not rectified: ', 'output ')}, which flips the sign "
-                             "z+ relies on, and ε there would divide by the un-normalised output. Name its rule with "
-                             f"rules={{'{op.module_path or op.name}': 'epsilon'}} (or 'zplus'), or use another preset.")
+            self.check([op], params, context)   # refuses unless the base rule is ε
         if verdict is None or verdict.rectified or verdict.normalised or (self.base == "deep-taylor" and
                                                                           op.consumes_input):
             return get_preset(self.base).choose(op, params)

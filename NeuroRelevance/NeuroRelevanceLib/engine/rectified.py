@@ -6,8 +6,11 @@ dropout, identity, reshapes, pooling, upsampling, padding, indexing, and the per
 with a **positive** scale that the engine passes relevance through unchanged — a folded or affine
 BatchNorm, and Group/Instance/LayerNorm (at one input their statistics are fixed numbers, so the layer
 is ``γ·(x − μ)/σ + β``: conv → GroupNorm → ReLU is as rectified as conv → BatchNorm → ReLU). A norm
-whose scale γ is negative somewhere flips the sign that z⁺ relies on: the path ends there, *not
-rectified* (a folded BatchNorm is different: folding moved its sign into the conv's weights).
+whose scale γ is negative somewhere is walked through too, but flips the sign that z⁺ relies on *if the path
+then reaches a ReLU*: such a layer is ``negative`` (its preset refuses it) unless it gets ε anyway (not
+rectified, no norm on the way), ε being indifferent to the sign. On a path that reaches no ReLU the sign
+changes nothing (the verdict is the same for either sign). A folded BatchNorm is different: folding moved its
+sign into the conv's weights.
 
 A path that first reaches a sum or difference (a residual add, a shortcut), a concatenation (a U-Net
 skip), a product, another linear layer, the model's output (a head) or an activation other than ReLU
@@ -50,8 +53,9 @@ _NORM_MODULES = {"GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3
 class Verdict:
     """What the graph says about a layer's output: ``rectified`` (reaches a ReLU on every path), ``normalised``
     (not rectified, but a norm lies on a path: its relevance is not proportional to the layer's own output, so ε
-    would divide by an unrelated, possibly near-zero value), ``negative`` (a norm with a negative scale follows)
-    or plain not rectified; ``reason``: the text ``Explanation.rules`` shows."""
+    would divide by an unrelated, possibly near-zero value), ``negative`` (a norm with a negative scale lies on a
+    path that reaches a ReLU, and the layer would get the base rule) or plain not rectified; ``reason``: the text
+    ``Explanation.rules`` shows."""
 
     rectified: bool
     reason: str
@@ -118,29 +122,41 @@ def _step(op: Op, consts: dict) -> tuple[str, str]:
 
 
 def output_rectified(op: Op, by_node: dict[fx.Node, Op], output_node: fx.Node, consts: dict | None = None) -> Verdict:
-    """Whether every downstream path of ``op`` reaches a ReLU first (see the module docstring), and why."""
-    stack, seen, norms, ends, normalised = [op.node], {op.node}, [], [], False
+    """Whether every downstream path of ``op`` reaches a ReLU first (see the module docstring), and why.
+
+    The walk carries, per path, the first op with a negative scale met on it (``flip``): a ReLU reached with one
+    makes the verdict ``negative`` where the layer would get the base rule (rectified or normalised)."""
+    start = (op.node, "")
+    stack, seen, norms, ends, flips, normalised = [start], {start}, [], [], [], False
     while stack:
-        node = stack.pop()
+        node, flip = stack.pop()
         if node is output_node or not node.users:
             ends.append("feeds the model's output")
             continue
         for user in node.users:
-            if user in seen:
-                continue
-            seen.add(user)
             other = by_node.get(user)
             verdict, text = ("sink", f"feeds '{user.name}'") if other is None else _step(other, consts or {})
-            if verdict == "negative":
-                return Verdict(False, f"output not rectified: {text}", negative=True)
+            if verdict == "rectifier":
+                if flip and flip not in flips:
+                    flips.append(flip)
+                continue
             if verdict == "sink":
                 ends.append(text)
-            elif verdict in ("through", "norm"):
-                stack.append(user)
-                normalised |= verdict == "norm"
-                if text and text not in norms:
-                    norms.append(text)
+                continue
+            label, on = text, flip            # through, norm or negative: the path goes on
+            if verdict == "negative" and other is not None:   # a norm (or an unfolded BatchNorm) whose γ < 0 somewhere
+                label = "BatchNorm" if isinstance(other, Linear) else other.label
+                on = flip or text
+            normalised |= verdict == "norm" or (verdict == "negative" and not isinstance(other, Linear))
+            if label and label not in norms:
+                norms.append(label)
+            if (user, on) not in seen:
+                seen.add((user, on))
+                stack.append((user, on))
     through = f" through {', '.join(norms)}" if norms else ""
+    if flips and (not ends or normalised):
+        return Verdict(False, f"output would be {'rectified' if not ends else 'normalised'}{through}, but on the way "
+                              f"to a ReLU it {flips[0]}", normalised=normalised, negative=True)
     if not ends:
         return Verdict(True, f"output rectified{through}")
     if normalised:

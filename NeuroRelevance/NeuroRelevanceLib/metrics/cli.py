@@ -8,6 +8,7 @@ physical space) onto the same model grid.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..cli_checks import check_output_file, device_argument, load_model_argument, model_files, number, spare_inputs
@@ -174,6 +175,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..nifti import read_nifti
     from ..preprocessing import box_bounds, prepare_input
+    from ..scan_kind import scan_notes
     from . import compare_methods, plot_curves
     from .truth_inputs import atlas_maps, change_maps, label_masks
 
@@ -194,7 +196,10 @@ def run_compare(args: argparse.Namespace) -> int:
                          f"{outputs - 1}, or leave --target out to explain the predicted class.")
     inputs, names = [], []
     for subject in args.subjects:
-        channels = [read_nifti(p.strip(), dtype="float32") for p in subject.split(",")]
+        paths = [p.strip() for p in subject.split(",")]
+        channels = [read_nifti(p, dtype="float32", scan=True) for p in paths]
+        for note in scan_notes(channels, [Path(p).name for p in paths]):  # as explain: the run goes on
+            print(f"note: {note}", file=sys.stderr)
         inputs.append(prepare_input(channels, loaded.card))
         names.append(Path(subject.split(",")[0]).name.split(".")[0])
     xs = [torch.from_numpy(mi.array)[None] for mi in inputs]

@@ -145,7 +145,7 @@ def _from_card(card: ModelCard, trusted: bool = False):
         what, names = pickled
         raise UntrustedFileError(
             f"The card names no architecture, and its weights file {weights.name} is {what}, not a state dict "
-            f"(it names {', '.join(names)}): loading it would import and run code the file names.",
+            f"({_naming(names)}): loading it would import and run code the file names.",
             PICKLED_MODEL_HINT)
     if card.architecture is None:
         raise InputError(f"The card names no architecture, and its weights file {weights.name} is "
@@ -167,6 +167,14 @@ def _from_card(card: ModelCard, trusted: bool = False):
         raise InputError(f"{weights.name} does not fit {name} with the card's kwargs: missing "
                          f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}.")
     return model, "card"
+
+
+def _naming(names: list[str]) -> str:
+    """What a pickle would import, in words ("?" is a name its opcodes do not tell)."""
+    known = [n for n in names if n != "?"]
+    if not known:
+        return "what it would import cannot be told from its opcodes"
+    return f"it names {', '.join(known)}" + (" and more that its opcodes do not tell" if "?" in names else "")
 
 
 def _output_shape(model, card: ModelCard, meta: bool) -> tuple[int, ...] | None:
@@ -209,15 +217,21 @@ def rejected_input(card: ModelCard, cause: str) -> str:
     return f"The network does not accept the card's input ({given}): {cause}. Fix the card: {fix}."
 
 
-#: words of torch's errors about an input that does not fit a layer (channels, rank, sizes)
-_SHAPE_WORDS = ("channel", "shape", "size", "dimension", "input", "spatial", "side", "mat1 and mat2", "kernel")
+#: phrases of torch's errors about an input that does not fit a layer (channels, rank, sizes); not bare "input" or
+#: "size", which nearly every torch error has ("Input type (float) and bias type (double) should be the same")
+_SHAPE_PHRASES = ("expected input", "channels", "mat1 and mat2 shapes", "size of tensor",
+                  "sizes of tensors must match", "non-singleton dimension", "input size", "input of size",
+                  "(batched) input", "output size is too small",
+                  "kernel size can't be greater", "spatial", "is invalid for input",
+                  # the same errors on the meta device (the check's first run): its kernels word them otherwise
+                  "channel dimension", "same reduction dim", "broadcast a dimension", "broadcastable")
 
 
 def _check_failure(exc: BaseException, card: ModelCard) -> str:
     """The card check's refusal: the card's input is named as the cause (:func:`rejected_input`) only when torch's
     error is about the input's channels or sizes; any other failure is the network's own."""
     line = cause_line(exc, 240)
-    if any(word in line.lower() for word in _SHAPE_WORDS):
+    if any(phrase in line.lower() for phrase in _SHAPE_PHRASES):
         return rejected_input(card, line)
     shape = f"{len(card.input.channels)} channel(s) × input.shape {list(card.input.shape or [])}"
     return (f"The network failed on a test input of the card's shape ({shape}, eval mode): {line}. This is an error "

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..nifti import load_volume
-from ..nifti_header import AmbiguousGeometryError
+from ..nifti_header import AmbiguousGeometryError, is_sheared
+from ..scan_kind import refuse_label_intent
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -34,7 +35,7 @@ def read_volume(scene, path: str | Path, name: str | None = None):
     _check_suffix(path)
     if not path.is_file():
         raise InputError(f"No such file: {path}. Check the path.")
-    _refuse_time_series(path)
+    _refuse_unusable_nifti(path)
     storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
     storage.SetFileName(str(path))
     node = slicer.vtkMRMLScalarVolumeNode()
@@ -48,17 +49,20 @@ def read_volume(scene, path: str | Path, name: str | None = None):
     return node
 
 
-def _refuse_time_series(path: Path) -> None:
-    """A 4D NIfTI would be read as its first frame without a word, and one whose qform and sform disagree at
-    another place than nibabel reads it: refuse both instead."""
+def _refuse_unusable_nifti(path: Path) -> None:
+    """A 4D NIfTI would be read as its first frame without a word, one whose qform and sform disagree at another
+    place than nibabel reads it, and one whose header declares labels as a scan: refuse all three instead (every
+    volume read here is a scan: atlases and label maps are read by :mod:`..regions`)."""
     if not path.name.lower().endswith((".nii", ".nii.gz")):
         return
     try:
-        shape = load_volume(path, "file").shape
+        image = load_volume(path, "file")
     except AmbiguousGeometryError:  # ITK would read the qform, nibabel-based tools the sform: refuse
         raise
     except InputError:  # unreadable: the volume reader reports it
         return
+    refuse_label_intent(image.header, path)
+    shape = image.shape
     if len(shape) > 3 and any(n > 1 for n in shape[3:]):
         raise InputError(f"{path.name} holds {int(np.prod(shape[3:]))} volumes (shape {shape}); "
                          "a 3D scan is needed: extract one frame first (e.g. nibabel's slicer, "
@@ -69,9 +73,7 @@ def _unreadable(path: Path) -> str:
     """Why ITK could not read ``path``: a sheared NIfTI is named as such, anything else is invalid."""
     if path.name.lower().endswith((".nii", ".nii.gz")):
         try:
-            affine = load_volume(path, "file").affine
-            axes = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
-            if np.abs(axes.T @ axes - np.eye(3)).max() > 1e-4:
+            if is_sheared(load_volume(path, "file").affine):
                 return (f"Could not read {path.name}: its voxel axes are not orthogonal (a sheared "
                         "affine), which ITK and Slicer cannot represent; resample it onto an "
                         "orthogonal grid first (e.g. nibabel.processing.resample_from_to).")

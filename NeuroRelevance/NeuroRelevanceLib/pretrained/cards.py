@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import platform
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn as nn
@@ -52,7 +52,13 @@ _INTENDED_USE = {
                          "entorhinal, parahippocampal and temporal cortex)."),
         "limitations": ("Synthetic-data demo, not for clinical use: trained and tested only on generated "
                         "brains, never on real patients; its AD/control output on a real scan (or on a "
-                        "healthy template) means nothing.")},
+                        "healthy template) means nothing. Its heatmaps are not validated localisers: the kept "
+                        "training run is the best of nine candidate runs scored on the development subjects (the "
+                        "validation and former test splits), where their recommended presets put 1.05× to 5.24× "
+                        "chance of the positive relevance in the AD-like regions, so its development figure carries a "
+                        "best-of-nine optimism; on the fresh held-out cohort (seed 2), scored once after every "
+                        "choice, the recommended preset reaches 5.2× chance, 4.4× on the weakest subject (card "
+                        "evidence, docs/pretrained.md).")},
     "brain_age_resnet": {
         "intended_use": ("Research and teaching demo of NeuroRelevance: relevance maps of a brain-age "
                          "regressor on synthetic T1 brains whose age effects are known (grey-matter "
@@ -113,38 +119,47 @@ _ONCE = ("for this card it was scored once, after its choice, under the earlier 
          "was made on it); retired for every card together because several ad_cnn candidate runs and presets were "
          "scored on it while the ad_cnn run was being chosen (2026-12-06); this card's choice was re-made on "
          "development subjects")
-#: cohort seeds (offsets from the training cohort's) that were fresh once and have been seen by choices since, with
-#: why per card (``training.held_out_cohort.retired[].why``); heldout.cohort_source refuses them as the fresh cohort
-#: and scores the last one only for disclosure
-RETIRED_HELD_OUT: tuple[tuple[int, dict[str, str]], ...] = (
-    (1, {"ad_cnn": f"{_AD_RUNS}, so it no longer is unseen; retired for every card, with the choices re-made on "
-                   "development subjects",
-         "brain_age_resnet": _ONCE, "lesion_unet": _ONCE}),)
+class Retired(NamedTuple):
+    """A cohort seed (``offset`` from the training cohort's) that was fresh once and has been seen by choices since:
+    per card, why it was retired (``training.held_out_cohort.retired[].why``) and how the reason words that card's
+    view of it (``evidence.reason_text``)."""
+
+    offset: int
+    why: dict[str, str]
+    clause: dict[str, str]
+
+
 _ONCE_CLAUSE = ("; retired for every card because ad_cnn candidate runs were scored on them; for this card scored "
                 "once before, under the earlier protocol, and again after the choice for disclosure")
-#: the reason's words on a retired cohort's subjects, per offset and card (``evidence.reason_text``)
-RETIRED_CLAUSE: dict[int, dict[str, str]] = {
-    1: {"ad_cnn": (" that ad_cnn candidate runs and presets were scored on while the run was being chosen; scored "
-                   "after the choice for disclosure"),
-        "brain_age_resnet": _ONCE_CLAUSE, "lesion_unet": _ONCE_CLAUSE}}
+#: the retired seeds, oldest first; heldout.cohort_source refuses them as the fresh cohort and scores the last one
+#: only for disclosure
+RETIRED_HELD_OUT: tuple[Retired, ...] = (
+    Retired(1,
+            why={"ad_cnn": f"{_AD_RUNS}, so it no longer is unseen; retired for every card, with the choices re-made "
+                           "on development subjects",
+                 "brain_age_resnet": _ONCE, "lesion_unet": _ONCE},
+            clause={"ad_cnn": (" that ad_cnn candidate runs and presets were scored on while the run was being "
+                               "chosen; scored after the choice for disclosure"),
+                    "brain_age_resnet": _ONCE_CLAUSE, "lesion_unet": _ONCE_CLAUSE}),)
 
 
 def retired_clause(name: str | None, offset: int) -> str:
     """How card ``name`` saw the retired cohort at ``offset`` from its training cohort's seed, in the reason's
-    words (:data:`RETIRED_CLAUSE`); a card or cohort not listed: see its ``retired[].why``."""
-    return RETIRED_CLAUSE.get(offset, {}).get(
+    words (:data:`RETIRED_HELD_OUT`); a card or cohort not listed: see its ``retired[].why``."""
+    clauses = next((r.clause for r in RETIRED_HELD_OUT if r.offset == offset), {})
+    return clauses.get(
         name or "", "; retired (training.held_out_cohort.retired says why); scored after the choice for disclosure")
 
 
 def held_out_cohort(name: str, cohort_seed: int) -> dict[str, Any]:
     """The card's ``training.held_out_cohort``: the training cohort's generator and options with another seed,
     past the retired ones (:data:`RETIRED_HELD_OUT`, with card ``name``'s why)."""
-    offset = 1 + max(shift for shift, _ in RETIRED_HELD_OUT)
+    offset = 1 + max(r.offset for r in RETIRED_HELD_OUT)
     return {"seed": int(cohort_seed) + offset, "n_subjects": HELD_OUT_SUBJECTS[name],
             "note": ("a fresh cohort (same generator and options as training.cohort, another seed: other anatomies) "
                      "that no training run, seed or preset choice has seen; the recommended preset is measured "
                      "on it once, after the choice (evidence.held_out)"),
-            "retired": [{"seed": int(cohort_seed) + shift, "why": whys[name]} for shift, whys in RETIRED_HELD_OUT]}
+            "retired": [{"seed": int(cohort_seed) + r.offset, "why": r.why[name]} for r in RETIRED_HELD_OUT]}
 
 
 def _rounded(value: Any) -> Any:

@@ -19,7 +19,7 @@ card's fresh held-out cohort (``split="held_out"``, another generator seed) is s
 recorded figure. :func:`evidence_record` takes the choice from the development scores alone, so the
 held-out scores cannot change it.
 
-:func:`choose` is the rule: among the presets whose maps conserve (median conservation error at most
+:func:`choose` (:mod:`.rule`) is the rule: among the presets whose maps conserve (median conservation error at most
 ``MAX_CONSERVATION_ERROR``; all presets if none does) and that put at least ``FOLD`` × chance of their
 positive relevance (inside the brain) into the true mask, the one that conserves best (smallest median
 conservation error); if none does, the conserving one with the highest mass accuracy. A preset that
@@ -32,31 +32,35 @@ figure the choice was made on (``recommendation_reason``; :func:`write_evidence`
 ``benchmarks/bench_groundtruth.py --write-evidence``). A fresh cohort that later choices have seen is retired
 (``training.held_out_cohort.retired``) and replaced by a new one; the chosen preset's figure on the cohort retired
 last is recorded beside the fresh one for disclosure (``evidence.retired_held_out``), never used to choose.
-Records keep ``DIGITS`` significant digits (the bundled cards were written with four decimals); a fold is printed
-to one decimal as those figures support it (:func:`shown_fold`), and near the bar as "at the bar within rounding"
-(:func:`at_bar`); :func:`rebuilt_reason` rewrites a reason from its record without rescoring.
+How figures are worded (significant digits kept, folds at supported precision, "at the bar within rounding") is
+:mod:`.figures`; :func:`rebuilt_reason` rewrites a reason from its record without rescoring
+(:func:`rewrite_reason`, ``bench_groundtruth.py --rewrite-reasons``). :func:`.rule.decide` returns the rule's whole
+decision (:class:`.rule.Choice`), which the reason (:func:`.rule.why_text`) and the plain line (``recommendation``)
+both word.
 """
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-#: the recommended preset must put at least this multiple of chance into the true mask
-FOLD = 5.0
-#: a preset whose median conservation error exceeds this is not recommended (its maps do not add up to the
-#: explained value: not a decomposition of the decision), unless no preset conserves
-MAX_CONSERVATION_ERROR = 1.0
-#: a recorded score keeps this many significant digits (a chance of 0.0292887 keeps its fold to 1e-6)
-DIGITS = 6
-#: a fold whose recorded figures allow a value within this of the bar is "at the bar within rounding"
-NEAR_BAR = 0.05
+from .figures import DIGITS, FOLD, NEAR_BAR, at_bar, figure, fold_bounds, kept, shown_fold  # noqa: F401
+from .rule import (  # noqa: F401
+    MAX_CONSERVATION_ERROR,
+    RULE,
+    Choice,
+    choose,
+    choose_recorded,
+    decide,
+    decide_recorded,
+    decide_scores,
+    why_text,
+)
+
 OTHER_METHODS = ("gradient", "gradient_x_input", "guided_backprop", "gradcam", "gradcam++")
 SETUP = {  # model -> (subject selection, twin, what is explained in words); the mask: ground_truth.mask_labels
     "ad_cnn": ({"diagnosis": "AD"}, "ad", "AD-like atrophy, AD-like subjects, AD logit"),
@@ -70,10 +74,6 @@ DEVELOPMENT = "validation and former test split of the training cohort"
 PROTOCOL = (f"the preset is chosen on the development subjects ({DEVELOPMENT}, for every card) by the rule; "
             "then the fresh held-out cohort (training.held_out_cohort: same generator, another seed), which no "
             "training run, seed or preset choice has seen, is scored once; the choice is not revisited")
-RULE = (f"among presets with median conservation error <= {MAX_CONSERVATION_ERROR:g} (all, if none) and mean "
-        f"mass_accuracy >= {FOLD:g} x mean chance over the development subjects, the smallest conservation error; "
-        "else the highest mass_accuracy among those that conserve (min_subject_fold: the weakest subject's "
-        "mass_accuracy / chance)")
 
 
 def _target(name: str, model: Any, card: Any, subject: Any) -> dict:
@@ -107,6 +107,14 @@ def _maps(name: str, loaded: Any, subject: Any, methods: list[str]) -> tuple[dic
     return maps, seconds, conservation
 
 
+def methods_scored(presets: tuple[str, ...] | None = None, other_methods: bool = True) -> list[str]:
+    """The methods :func:`score_card` scores: "lrp:<preset>" for ``presets`` (default every preset), then the
+    gradient family when ``other_methods``."""
+    from ..engine import PRESETS
+
+    return [f"lrp:{p}" for p in (presets or PRESETS)] + (list(OTHER_METHODS) if other_methods else [])
+
+
 def score_card(name: str, card_path: str | Path, *, split: str = "held_out", max_subjects: int = 100,
                min_age: float = 50.0, presets: tuple[str, ...] | None = None, other_methods: bool = True,
                log: Callable[[str], None] | None = print) -> tuple[Any, dict]:
@@ -115,7 +123,6 @@ def score_card(name: str, card_path: str | Path, *, split: str = "held_out", max
     method its mean seconds, weakest subject's fold and (LRP) median conservation error.
 
     ``other_methods=False`` scores the LRP presets only (all that :func:`choose` needs)."""
-    from ..engine import PRESETS
     from ..metrics.groundtruth_report import ground_truth_report
     from ..models import load_model
     from .heldout import ground_truth_labels, held_out_subjects
@@ -123,7 +130,7 @@ def score_card(name: str, card_path: str | Path, *, split: str = "held_out", max
     labels = ground_truth_labels(card_path)
     loaded = load_model(card_path, device="cpu")
     select, twin, _ = SETUP[name]
-    methods = [f"lrp:{p}" for p in (presets or PRESETS)] + (list(OTHER_METHODS) if other_methods else [])
+    methods = methods_scored(presets, other_methods)
     maps: dict[str, list] = {m: [] for m in methods}
     seconds: dict[str, list] = {m: [] for m in methods}
     conservation: dict[str, list] = {m: [] for m in methods if m.startswith("lrp:")}
@@ -172,78 +179,6 @@ def subject_folds(per_subject: Any) -> Any:
     return mass.div(mass["chance"], axis=0)
 
 
-def choose(table: Any, extra: dict, fold: float = FOLD) -> tuple[str, str]:
-    """(preset, why in words) by the rule of the module docstring, from ONE set of scores."""
-    chance = float(table.loc["chance", "mass_accuracy"])
-    rows = {m[4:]: (float(table.loc[m, "mass_accuracy"]), extra[m]["conservation_error"])
-            for m in extra if m.startswith("lrp:")}
-    conserving = {p: v for p, v in rows.items() if v[1] <= MAX_CONSERVATION_ERROR} or rows
-    good = {p: v for p, v in conserving.items() if v[0] >= fold * chance}
-    if good:
-        preset = min(good, key=lambda p: (good[p][1], -good[p][0]))
-        why = (f"of the presets that put at least {fold:g}× chance of their positive relevance in the true mask, "
-               f"it conserves best")
-    else:
-        preset = max(conserving, key=lambda p: conserving[p][0])
-        which = "preset that conserves" if len(conserving) < len(rows) else "preset"
-        why = f"no {which} reaches {fold:g}× chance; it puts the most positive relevance in the true mask"
-    left_out = [f"{p} ({shown_fold(v[0], chance)}× chance) does not conserve (error {v[1]:.2g} > "
-                f"{MAX_CONSERVATION_ERROR:g}: its map does not add up to the explained value), so it is not "
-                f"recommended" for p, v in rows.items() if p not in conserving and v[0] >= fold * chance]
-    if left_out:
-        why += "; " + "; ".join(left_out)
-    others = ", ".join(f"{p} {v[0]:.2f}" for p, v in sorted(rows.items(), key=lambda kv: -kv[1][0]) if p != preset)
-    return preset, f"{why} (others: {others})"
-
-
-def _half_unit(value: float) -> float:
-    """Half a unit in the last decimal a recorded figure keeps (0.00005 for 0.2123): how far the score may be.
-    Every record keeps at least four decimals (older ones exactly four), so 0.035 counts as 0.0350."""
-    exponent = Decimal(repr(float(value))).as_tuple().exponent
-    return 0.5 * 10.0 ** min(int(exponent), -4)
-
-
-def fold_bounds(mass: float, chance: float) -> tuple[float, float]:
-    """The smallest and largest mass / chance consistent with the recorded (rounded) mass and chance."""
-    dm, dc = _half_unit(mass), _half_unit(chance)
-    return (mass - dm) / (chance + dc), ((mass + dm) / (chance - dc) if chance > dc else math.inf)
-
-
-def at_bar(mass: float, chance: float, fold: float = FOLD) -> bool:
-    """Whether the recorded figures allow a fold within ``NEAR_BAR`` of the bar: then no fold is printed, only
-    "at the bar within rounding" and the side the recorded figures put it on (``mass >= fold * chance``)."""
-    low, high = fold_bounds(mass, chance)
-    return low <= fold + NEAR_BAR and high >= fold - NEAR_BAR
-
-
-def shown_fold(mass: float, chance: float) -> str:
-    """mass / chance at one decimal as the recorded figures support it: "7.3", or "8.7–8.8" when their
-    rounding leaves both possible. Outside :func:`at_bar` it is never on the other side of the bar."""
-    low, high = fold_bounds(mass, chance)
-    if math.isinf(high):
-        return f"at least {low:.1f}"
-    first, last = f"{low:.1f}", f"{high:.1f}"
-    return first if first == last else f"{first}–{last}"
-
-
-def figure(scores: dict, method: str, note: str = "",
-           what: str = " of the positive relevance in the brain lies in the true mask") -> str:
-    """"0.29 of the positive relevance in the brain lies in the true mask (5.2× chance 0.056, 4.4× on the
-    weakest<note>)" for ``method`` of ``scores`` (an ``evidence.held_out``-like entry: ``chance`` and
-    ``methods``). The fold is :func:`shown_fold`; near the bar (:func:`at_bar`) "at the 5× bar within rounding
-    (below it on the recorded figures)" instead, so that a figure just below the bar never reads as it."""
-    entry, chance = scores["methods"][method], scores["chance"]["mass_accuracy"]
-    mass = entry["mass_accuracy"]
-    weakest = entry.get("min_subject_fold")
-    spread = "" if weakest is None else f", {weakest:.1f}× on the weakest"
-    if at_bar(mass, chance):
-        side = "meeting it" if mass >= FOLD * chance else "below it"
-        fold = f"at the {FOLD:g}× bar within rounding ({side} on the recorded figures), chance {chance:.3f}"
-    else:
-        fold = f"{shown_fold(mass, chance)}× chance {chance:.3f}"
-    return f"{mass:.2f}{what} ({fold}{spread}{note})"
-
-
 def _as_scores(table: Any, extra: dict) -> dict:
     return {"chance": {"mass_accuracy": float(table.loc["chance", "mass_accuracy"])},
             "methods": {m: {"mass_accuracy": float(table.loc[m, "mass_accuracy"]), **e} for m, e in extra.items()}}
@@ -279,17 +214,6 @@ def reason_text(preset: str, why: str, evidence: dict, fold: float = FOLD, *, na
             f"({DEVELOPMENT}): {figure(dev, method, what=' there')}; {why}")
 
 
-def choose_recorded(development: Mapping) -> tuple[str, str]:
-    """:func:`choose` on a recorded ``evidence.development`` entry (its rounded figures, no rescoring)."""
-    import pandas as pd
-
-    lrp = {m: v for m, v in development["methods"].items() if m.startswith("lrp:")}
-    table = pd.DataFrame.from_dict({**{m: {"mass_accuracy": float(v["mass_accuracy"])} for m, v in lrp.items()},
-                                    "chance": {"mass_accuracy": float(development["chance"]["mass_accuracy"])}},
-                                   orient="index")
-    return choose(table, {m: {"conservation_error": float(v["conservation_error"])} for m, v in lrp.items()})
-
-
 def rebuilt_reason(name: str, card: Mapping, fold: float = FOLD) -> str:
     """Card ``name``'s ``recommendation_reason`` rebuilt from its recorded ``evidence`` (a card JSON dict) with
     :func:`reason_text`, without rescoring anything; the rule's choice on the record must be the card's preset."""
@@ -309,21 +233,16 @@ def _indices(report: Any) -> list[int]:
     return sorted(int(s.split("-")[-1]) for s in report.per_subject.subject.unique())
 
 
-def _kept(value: float) -> float:
-    """``value`` to ``DIGITS`` significant digits, as a record keeps it."""
-    return float(f"{float(value):.{DIGITS}g}")
-
-
 def _scores(report: Any, extra: dict, cohort_seed: int) -> dict:
     table = report.table
 
     def row(index: str) -> dict:
-        return {k: _kept(float(table.loc[index, k])) for k in SCORES if k in table.columns
+        return {k: kept(float(table.loc[index, k])) for k in SCORES if k in table.columns
                 and table.loc[index, k] == table.loc[index, k]}
 
     return {"n_subjects": _count(report), "cohort_seed": int(cohort_seed), "subjects": _indices(report),
             "chance": row("chance"), "oracle_sigma_1": row("oracle σ=1"),
-            "methods": {m: {**row(m), **{k: _kept(v) for k, v in e.items()}} for m, e in extra.items()}}
+            "methods": {m: {**row(m), **{k: kept(v) for k, v in e.items()}} for m, e in extra.items()}}
 
 
 def evidence_record(name: str, card_path: str | Path, development: tuple[Any, dict],

@@ -35,14 +35,15 @@ def candidate_figures(table: Any, extra: dict) -> dict[str, Any]:
     none of the run's presets conserves), its mass accuracy, chance, fold, weakest subject's fold and median
     conservation error."""
     from .evidence import recommend
+    from .figures import kept
 
     preset, _ = recommend(table, extra)
     mass = float(table.loc[f"lrp:{preset}", "mass_accuracy"])
     chance = float(table.loc["chance", "mass_accuracy"])
     entry = extra[f"lrp:{preset}"]
-    return {"preset": preset, "mass_accuracy": round(mass, 4), "chance": round(chance, 4),
-            "fold": round(mass / chance, 3), "min_subject_fold": round(float(entry["min_subject_fold"]), 3),
-            "conservation_error": float(f"{float(entry['conservation_error']):.3g}")}
+    return {"preset": preset, "mass_accuracy": kept(mass), "chance": kept(chance),   # as evidence records keep them
+            "fold": kept(mass / chance), "min_subject_fold": kept(entry["min_subject_fold"]),
+            "conservation_error": kept(entry["conservation_error"])}
 
 
 def validation_score(name: str, card_path: str | Path, *, min_age: float = 50.0, split: str = "val",
