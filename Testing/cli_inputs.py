@@ -69,3 +69,12 @@ def make_inputs(folder: Path) -> SimpleNamespace:
                            scans=scans, atlas=folder / "atlas.nii.gz", heat=folder / "heat.nii.gz",
                            text=folder / "text.nii.gz", blocker=blocker, cohort=folder,
                            far_mask=folder / "far_mask.nii.gz", empty_mask=folder / "empty_mask.nii.gz")
+
+
+def error_line(capsys) -> str:
+    """The one line a command printed on stderr for a user error (no traceback, no "unexpected error")."""
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1, captured.err
+    assert "unexpected error" not in lines[0] and "Traceback" not in captured.err, lines[0]
+    return lines[0]

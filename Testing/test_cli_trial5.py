@@ -18,7 +18,7 @@ from pathlib import Path
 import nibabel as nib
 import pytest
 
-from cli_inputs import make_inputs
+from cli_inputs import error_line, make_inputs
 from NeuroRelevanceLib.cli import build_parser, main
 from NeuroRelevanceLib.errors import InputError
 
@@ -46,14 +46,6 @@ def f(tmp_path_factory):
     (d / "outside_card.json").write_text(json.dumps(dict(card, weights="../x.safetensors")))
     (d / "foreign_card.json").write_text(json.dumps(dict(card, architecture={"class": "collections.OrderedDict"})))
     return files
-
-
-def error_line(capsys) -> str:
-    captured = capsys.readouterr()
-    lines = [line for line in captured.err.splitlines() if line.strip()]
-    assert len(lines) == 1, captured.err
-    assert "unexpected error" not in lines[0] and "Traceback" not in captured.err, lines[0]
-    return lines[0]
 
 
 # ---- F2: binary files where text is expected --------------------------------------------------

@@ -14,6 +14,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -79,13 +80,16 @@ class Settings:
         self.check_effect()
         return self
 
-    def check(self, where: str = "RelevanceLogic.run") -> Settings:
-        """Refuse, before any work, keywords the method does not take (with the closest known name),
-        region options that cannot work and options without effect; returns these settings."""
+    def check(self, where: str = "RelevanceLogic.run", names: tuple[str, ...] | None = None) -> Settings:
+        """Refuse, before any work, keywords the method does not take (with the closest of ``names``, the keywords
+        of the call ``where`` the user made: a run's settings unless told), rule parameters out of range, region
+        options that cannot work and options without effect; returns these settings."""
         from .explanation.keywords import check_options
         from .regions.statistics import check_region_options
 
-        check_options(self.method, self.engine_params, setting_names(), where)
+        check_options(self.method, self.engine_params, setting_names() if names is None else names, where)
+        if self.runs_lrp():
+            check_rule_numbers(self.engine_params)
         check_region_options(self.min_overlap, self.min_region_voxels, self.min_region_mm3)
         self.check_effect()
         return self
@@ -94,11 +98,13 @@ class Settings:
         """Refuse an option that would change nothing (α with an ε preset, a filter range without a filter, ...):
         the one check of every front end (:func:`vocabulary.check_without_effect`). A panel sends only the
         values of the controls that have an effect (:func:`panel.run_settings`)."""
-        from .vocabulary import check_without_effect
+        from .vocabulary import check_region_effect, check_without_effect
 
         given = {"alpha": self.alpha, **{k: self.engine_params.get(k) for k in ("epsilon", "gamma")}}
         check_without_effect(self.method, self.preset, given, self.filter, self.filter_range,
                              self.filter_placement, rules="rules" in self.engine_params, runs_lrp=self.runs_lrp())
+        check_region_effect({"min_overlap": self.min_overlap, "min_region_voxels": self.min_region_voxels,
+                             "min_region_mm3": self.min_region_mm3}, atlas=self.atlas is not None)
 
     def runs_lrp(self) -> bool:
         """Whether the run's map includes LRP with its preset: the lrp method, or a summary that lists LRP."""
@@ -109,10 +115,13 @@ class Settings:
         return "lrp" in (canonical(m) for m in self.engine_params.get("methods") or DEFAULT_SUMMARY)
 
     def resolve_atlas_name(self) -> None:
-        """Refuse an atlas name that is neither bundled nor a file, before anything runs."""
-        from .regions.statistics import check_atlas_name
+        """Refuse, before anything runs, an atlas name that is neither bundled nor a file, and a file that cannot
+        be read as a label map (its geometry included: :func:`regions.resolve_atlas`; it is cached for the run)."""
+        from .regions.statistics import check_atlas_name, resolve_atlas
 
         check_atlas_name(self.atlas)
+        if Path(str(self.atlas)).is_file():
+            resolve_atlas(self.atlas)
 
     def engine_keywords(self) -> dict:
         """Keywords for ``explain`` beyond the preset: the engine's own plus α as a rule override."""
@@ -130,6 +139,23 @@ class Settings:
                 raise InputError(f"α = {self.alpha} must be at least 1 (β = α − 1 ≥ 0).")
             params["rules"] = {"*": AlphaBeta(float(self.alpha), float(self.alpha) - 1.0)}
         return params
+
+
+def check_rule_numbers(params: dict) -> None:
+    """Refuse a negative or non-finite ε, γ or stabiliser of an LRP run before any work, naming the keyword (not
+    the engine function the run calls later)."""
+    from .engine.validate import nonnegative
+    from .vocabulary import OPTIONS, OptionError
+
+    for name in ("epsilon", "gamma", "stabilizer"):
+        if params.get(name) is None:
+            continue
+        try:
+            nonnegative(name, params[name])
+        except InputError:
+            example = OPTIONS[name].library_default if name in OPTIONS else 1e-6
+            raise OptionError((name, params[name]), " must be a finite number >= 0, e.g. ", (name, example),
+                              ".") from None
 
 
 def setting_names() -> tuple[str, ...]:

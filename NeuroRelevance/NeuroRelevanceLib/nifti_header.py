@@ -52,7 +52,7 @@ def _check_sform_pixdim(header, shape, path: str | Path) -> None:
     from the sform, ITK (3D Slicer) takes the sform's directions and origin but the sizes from pixdim."""
     sform = np.asarray(header.get_sform(), float)
     sizes = np.linalg.norm(sform[:3, :3], axis=0)
-    pixdim = np.abs(np.asarray(header.get_zooms()[:3], float))
+    pixdim = np.abs(np.asarray(header["pixdim"][1:4], float))   # three sizes even for a 2D or 4D image
     if np.any(sizes == 0) or np.any(pixdim == 0):
         return
     itk = sform.copy()

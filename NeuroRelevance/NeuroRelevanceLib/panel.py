@@ -57,16 +57,18 @@ def run_settings(*, method: str, preset: str, target: str | None, filter_type: s
     no filter; ``atlas`` "none" means no region table. A panel always holds a value in every control,
     also in those without effect: only the controls :func:`active_controls` names are sent (ε and γ when
     the preset's rules use them; α only when the user moved it away from the αβ preset's own value; the
-    filter range and placement only with a filter), so the run's check of options without effect
-    (``jobs.Settings.check_effect``) refuses only what a console or command-line user typed.
+    filter range and placement only with a filter; the minimum overlap only with an atlas), so the run's check
+    of options without effect (``jobs.Settings.check_effect``) refuses only what a console or command-line user
+    typed.
     """
     active = active_controls(method, preset, filter_type)
     settings = dict(method=method, preset=preset if method in LRP_METHODS else None,
                     target=None if target in (None, "", PREDICTED) else target,
                     filter=library_filter(filter_type), opacity=float(opacity),
                     threshold=float(threshold), positive_only=bool(positive_only),
-                    atlas=None if atlas in (None, "", NO_ATLAS) else atlas,
-                    min_overlap=float(min_overlap))
+                    atlas=None if atlas in (None, "", NO_ATLAS) else atlas)
+    if settings["atlas"] is not None:  # without an atlas the overlap has no effect (and would be refused)
+        settings["min_overlap"] = float(min_overlap)
     if "filter_range" in active:
         settings.update(filter_range=(float(filter_low), float(filter_high)), filter_placement=filter_placement)
     settings.update({name: float(value) for name, value in (("epsilon", epsilon), ("gamma", gamma))

@@ -227,8 +227,10 @@ def spell(name: str, value: Any = None, spelling: str = "keyword", flag: str | N
 
 
 def _spelled(parts: tuple, spelling: str) -> str:
-    """``parts`` (text and ``(option, value[, flag])`` pairs) as one text, each option spelled as ``spelling``."""
-    return "".join(p if isinstance(p, str) else spell(p[0], p[1], spelling, *p[2:]) for p in parts)
+    """``parts`` (text, ``(option, value[, flag])`` pairs, and ``{spelling: text}`` for words that differ between
+    front ends, e.g. how to list a model's layers) as one text, each option spelled as ``spelling``."""
+    return "".join(p if isinstance(p, str) else p[spelling] if isinstance(p, dict)
+                   else spell(p[0], p[1], spelling, *p[2:]) for p in parts)
 
 
 def _flat(parts: tuple) -> tuple:
@@ -332,6 +334,38 @@ def check_without_effect(method: str, preset: str | None, given: dict[str, Any],
         uses = f"whose rules use {', '.join(used)}" if used else "whose rules take no parameter"
         raise OptionError((name, value), f" has no effect with the preset {preset}, {uses}; leave it out, or "
                           f"choose a preset that uses it ({', '.join(users)}).")
+
+
+def is_given(name: str, value: Any) -> bool:
+    """Whether ``value`` of option ``name`` counts as given by the user: not None and not the option's library
+    default (a front end fills the default when nothing is typed, so the two cannot be told apart later)."""
+    if value is None:
+        return False
+    default = option(name).library_default
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(default, (int, float)):
+        return float(value) != float(default)
+    return value != default
+
+
+def check_region_effect(given: dict[str, Any], atlas: bool, reference: bool | None = None, *,
+                        atlas_part: tuple = ("atlas", "AAL3"),
+                        reference_part: tuple = ("reference_group", "GROUP", "--reference-group")) -> None:
+    """Refuse a region option that would change nothing, as :func:`check_without_effect` refuses a filter range
+    without a filter: ``min_overlap``, ``min_region_voxels``, ``min_region_mm3`` or ``gain_on`` without an atlas
+    (no region table is made), ``gain_on`` without a reference group (no gain is computed).
+
+    given: option -> the run's value (:func:`is_given` tells a typed value from the default); atlas: whether the
+    run names an atlas; reference: whether it names a reference group (None: the front end computes no gain);
+    atlas_part, reference_part: how the fix names them (``vocabulary.OptionError`` parts: the keyword of this front
+    end's atlas option, ``atlases`` in ``batch``; ``--reference`` in ``neurorelevance regions``)."""
+    typed = {name: value for name, value in given.items() if is_given(name, value)}
+    for name, value in typed.items():
+        if not atlas:
+            raise OptionError((name, value), " has no effect without an atlas (no region table is made); name one (",
+                              atlas_part, "), or leave it out.")
+    if reference is False and "gain_on" in typed:
+        raise OptionError(("gain_on", typed["gain_on"]), " has no effect without a reference group (the region gain "
+                          "compares each group with it); name one (", reference_part, "), or leave it out.")
 
 
 def cli_number(name: str) -> Callable[[str], float]:

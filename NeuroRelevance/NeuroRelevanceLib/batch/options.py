@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..regions.statistics import DEFAULT_MIN_REGION_MM3, DEFAULT_MIN_REGION_VOXELS
-from ..vocabulary import OptionError
+from ..vocabulary import OptionError, check_region_effect
 
 #: the atlas of the region tables when none is named (as ``neurorelevance regions``)
 DEFAULT_ATLASES = ("AAL3",)
@@ -65,7 +65,9 @@ class BatchOptions:
             raise InputError(f"Unknown preset {preset!r}; use one of {', '.join(PRESETS)}.")
         try:
             check_filter(self.filter, tuple(self.filter_range), self.filter_placement)
-        except (ValueError, TypeError) as exc:
+        except OptionError:
+            raise
+        except (ValueError, TypeError) as exc:  # values that are no numbers at all
             raise OptionError(f"{exc} (", ("filter", None), ", ", ("filter_range", None), ", ",
                               ("filter_placement", None), ")") from exc
         try:
@@ -90,6 +92,9 @@ class BatchOptions:
         if self.gain_on not in ("positive", "absolute"):
             raise OptionError(("gain_on", self.gain_on), " is not a choice: gain on 'positive' relevance (R+) or "
                               "'absolute' relevance (|R|).")
+        check_region_effect({"min_overlap": self.min_overlap, "min_region_voxels": self.min_region_voxels,
+                             "min_region_mm3": self.min_region_mm3, "gain_on": self.gain_on}, bool(atlases),
+                            self.reference_group is not None, atlas_part=("atlases", DEFAULT_ATLASES, "--atlas"))
         if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
             raise OptionError(("batch_size", self.batch_size, "--batch-size"), ": the batch size must be a whole "
                               "number >= 1.")
@@ -98,7 +103,9 @@ class BatchOptions:
         options = replace(self, method=method, preset=preset, atlases=atlases,
                           filter_range=tuple(float(v) for v in self.filter_range))
         # keywords; options without effect (jobs.Settings.check_effect, as on every front end); α of the αβ presets
-        options.settings(card).check("explain_cohort").engine_keywords()
+        options.settings(card).check("explain_cohort", cohort_keywords()).engine_keywords()
+        for atlas in atlases:   # a label-map file is read now (geometry checked), not after the first map
+            check_atlas_file(atlas)
         return options
 
     def settings(self, card=None):
@@ -130,3 +137,72 @@ class BatchOptions:
         payload = {"options": decisive, "card": file_sha256(card.path), "weights": file_sha256(card.weights_path)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
+
+
+def cohort_keywords() -> tuple[str, ...]:
+    """The keywords ``batch.explain_cohort`` takes beside the method's own (what a misspelled one is compared with)."""
+    import inspect
+
+    from .run import explain_cohort
+
+    return tuple(name for name, p in inspect.signature(explain_cohort).parameters.items()
+                 if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def check_atlas_file(atlas: str) -> None:
+    """Read a label-map file named as an atlas (cached for the run), so a broken one is refused before any subject
+    runs (bundled atlases are known to work and load when first used)."""
+    from pathlib import Path
+
+    from ..regions.statistics import resolve_atlas
+
+    if not Path(atlas).is_file():
+        return
+    try:
+        resolve_atlas(atlas)
+    except InputError as exc:
+        raise OptionError(("atlases", atlas, "--atlas"), f": {exc}") from None
+    except (MemoryError, RecursionError):
+        raise
+    except Exception as exc:  # a damaged file fails inside nibabel / gzip
+        raise OptionError(("atlases", atlas, "--atlas"), f": the file could not be read as a label map "
+                          f"({type(exc).__name__}: {exc}); give a label-map NIfTI or a bundled atlas name.") from None
+
+
+#: the command-line flags of the recorded options :data:`vocabulary.OPTIONS` does not name so
+_FLAGS = {"atlases": "--atlas", "reference_group": "--reference-group", "png": "--no-png"}
+
+
+def changed_options(before: dict, now: dict) -> list[dict]:
+    """Each recorded option (:meth:`BatchOptions.record`) that differs between two runs, as an
+    :class:`vocabulary.OptionError` part: "min_overlap: 0.1 → 0.2" in the library's words, "--min-overlap: 0.1 →
+    0.2" on the command line (the rule parameters one by one; ``png`` as ``--no-png``)."""
+    from ..vocabulary import OPTIONS
+
+    def flag_value(name: str, value: Any) -> str:
+        if name == "png":
+            return "not given" if value in (True, None) else "given"
+        if value is None or (name == "atlases" and isinstance(value, list) and not value):
+            return "none" if name in ("atlases", "filter") else "not given"
+        if isinstance(value, (list, tuple)):
+            return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    def change(name: str, old: Any, new: Any, flag: str) -> dict:
+        return {"keyword": f"{name}: {old!r} → {new!r}",
+                "flag": f"{flag}: {flag_value(name, old)} → {flag_value(name, new)}"}
+
+    parts = []
+    for name in sorted(set(before) | set(now)):
+        old, new = before.get(name), now.get(name)
+        if old == new or name in ("device", "batch_size"):
+            continue
+        if name == "engine_params" and isinstance(old or {}, dict) and isinstance(new or {}, dict):
+            for key in sorted(set(old or {}) | set(new or {})):
+                if (old or {}).get(key) != (new or {}).get(key):
+                    flag = (OPTIONS[key].flag if key in OPTIONS else None) or key
+                    parts.append(change(key, (old or {}).get(key), (new or {}).get(key), flag))
+            continue
+        flag = _FLAGS.get(name) or (OPTIONS[name].flag if name in OPTIONS else None) or name
+        parts.append(change(name, old, new, flag))
+    return parts

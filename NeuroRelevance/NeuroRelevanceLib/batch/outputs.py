@@ -137,16 +137,14 @@ def claim_folder(out_dir: str | Path, key: str, record: dict, overwrite: bool) -
         except ValueError:
             earlier = {}
         if earlier.get("key") != key:
-            changed = differences(earlier.get("options", {}), record["options"]) or ["the model files"]
-            raise OptionError(f"{out} holds results made with other settings ({'; '.join(changed)}); choose "
-                              "another output folder, or pass ", ("overwrite", True, "--overwrite"), " to recompute "
-                              "every subject there.")
+            from .options import changed_options
+
+            changed: list[dict | str] = [*changed_options(earlier.get("options", {}), record["options"])]
+            changed = changed or ["the model files"]
+            listed = [q for i, part in enumerate(changed) for q in ([part] if i == 0 else ["; ", part])]
+            raise OptionError(f"{out} holds results made with other settings (", *listed, "); choose another output "
+                              "folder, or pass ", ("overwrite", True, "--overwrite"), " to recompute every subject "
+                              "there.")
     out.mkdir(parents=True, exist_ok=True)
     write_text(settings, json.dumps({"key": key, **record}, indent=2, default=str) + "\n")
     return out
-
-
-def differences(before: dict, now: dict) -> list[str]:
-    """'name: old → new' for every option that changed."""
-    return [f"{name}: {before.get(name)!r} → {now.get(name)!r}" for name in sorted(set(before) | set(now))
-            if before.get(name) != now.get(name) and name not in ("device", "batch_size")]

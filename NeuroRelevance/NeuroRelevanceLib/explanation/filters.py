@@ -19,14 +19,20 @@ PLACEMENTS = ("input", "every-layer")
 
 
 def check_filter(filter_type: str | None, value_range: tuple, placement: str) -> None:
-    """Validate the filter options with a message that names the fix."""
+    """Validate the filter options with a message that names the fix: a ``vocabulary.OptionError`` (an InputError,
+    so a ValueError, as every option refusal), which each front end spells as its users type options."""
+    from ..vocabulary import OptionError
+
     if filter_type not in FILTER_TYPES:
-        raise ValueError(f"filter must be None, 'pass' or 'clamp', not {filter_type!r}.")
+        raise OptionError(("filter", filter_type), " is not a filter; use pass or clamp (or none: no filter).")
     lo, hi = (float(v) for v in value_range)
     if not (0.0 <= lo <= hi <= 1.0):
-        raise ValueError(f"filter_range must satisfy 0 <= a1 <= a2 <= 1 (got {value_range}).")
+        swapped = (min(lo, hi), max(lo, hi))
+        example = swapped if swapped[0] >= 0.0 and swapped[1] <= 1.0 else (0.1, 1.0)
+        raise OptionError(("filter_range", (lo, hi)), " is not a filter range: α1 and α2 are fractions of max |R| "
+                          "with 0 <= α1 <= α2 <= 1, e.g. ", ("filter_range", example), ".")
     if placement not in PLACEMENTS:
-        raise ValueError(f"filter_placement must be 'input' or 'every-layer', not {placement!r}.")
+        raise OptionError(("filter_placement", placement), " is not a placement; use input or every-layer.")
 
 
 def filter_magnitudes(values: Any, magnitude: Any, sign: Any, filter_type: str, lo: Any, hi: Any,

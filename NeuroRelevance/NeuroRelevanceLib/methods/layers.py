@@ -71,14 +71,28 @@ def resolve_layer(model: Any, x: Tensor, layer: str | None, key: Any = None) -> 
         if shape not in cached:
             cached[shape] = last_conv_block(model, x, lambda t: forward(model, t))
         return cached[shape]
-    names = [n for n, _ in model.named_modules() if n]
-    if not isinstance(layer, str) or layer not in names:
-        close = difflib.get_close_matches(str(layer), names, n=3)
-        convs = [n for n, m in model.named_modules() if isinstance(m, CONVOLUTIONS)][-3:]
-        hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
-        raise InputError(f"The model has no layer named {layer!r}; {hint}pass the name of a submodule as listed by "
-                         f"model.named_modules(), e.g. {', '.join(repr(c) for c in convs) or 'a convolution'}.")
+    check_layer_name(model, layer)
     return layer
+
+
+def check_layer_name(model: Any, layer: Any) -> None:
+    """Refuse ``layer`` unless it names a submodule of ``model``: a ``vocabulary.OptionError`` with the closest
+    names, and how to find them (``model.named_modules()`` in Python; on the command line, which has no Python at
+    hand, every convolution's name)."""
+    from ..vocabulary import OptionError
+
+    names = [n for n, _ in model.named_modules() if n]
+    if isinstance(layer, str) and layer in names:
+        return
+    close = difflib.get_close_matches(str(layer), names, n=3)
+    convs = [n for n, m in model.named_modules() if isinstance(m, CONVOLUTIONS)]
+    hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+    listed = ", ".join(repr(c) for c in convs)
+    raise OptionError(f"The model has no layer named {layer!r}; {hint}", {
+        "keyword": f"pass the name of a submodule as listed by model.named_modules(), e.g. "
+                   f"{', '.join(repr(c) for c in convs[-3:]) or 'a convolution'}.",
+        "flag": f"give --layer the name of one of its submodules: its convolutions are {listed}." if convs
+                else "give --layer the name of one of its submodules."})
 
 
 def capture(model: nn.Module, x: Tensor, layer: str, target: Any, mask: Any) -> tuple[Tensor, Tensor, Target, Tensor,

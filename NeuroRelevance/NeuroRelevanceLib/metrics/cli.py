@@ -107,6 +107,7 @@ def _check_before_work(args: argparse.Namespace) -> None:
     from ..explanation.keywords import check_lrp_options
 
     check_lrp_options(args.methods, {"preset": args.preset})
+    _check_effect(args)
     _baseline(args.baseline)
     for option, paths in (("--ground-truth", args.ground_truth), ("--brain-masks", args.brain_masks),
                           ("--twins", args.twins)):
@@ -123,6 +124,29 @@ def _check_before_work(args: argparse.Namespace) -> None:
         from ..regions.statistics import check_atlas_name
 
         check_atlas_name(args.atlas)
+
+
+def _check_effect(args: argparse.Namespace) -> None:
+    """Refuse an option that would change nothing: ``--layer`` without a Grad-CAM method (it would not even be
+    checked), and what only the ground-truth report uses (labels, twins, atlas, oracle blurs) without
+    ``--ground-truth``."""
+    from ..explanation.dispatch import canonical
+    from ..vocabulary import OptionError
+
+    methods = [canonical(m) for m in args.methods]
+    if args.layer is not None and not any(m in _CAM for m in methods):
+        raise OptionError(("layer", args.layer, "--layer"), f" has no effect with the methods {', '.join(methods)}: "
+                          f"only the Grad-CAM family ({', '.join(_CAM)}) reads a layer; leave it out, or add one of "
+                          "them to ", ("methods", None, "--methods"), ".")
+    if args.ground_truth is not None:
+        return
+    for name, value in (("ground_truth_labels", args.ground_truth_labels), ("twins", args.twins),
+                        ("atlas", args.atlas),
+                        ("oracle_sigmas", None if args.oracle_sigmas == list(ORACLE_SIGMAS) else args.oracle_sigmas)):
+        if value is not None:
+            flag = "--" + name.replace("_", "-")
+            raise OptionError((name, value, flag), " has no effect without ", ("ground_truth", None, "--ground-truth"),
+                              " (only the ground-truth report uses it); give the label maps, or leave it out.")
 
 
 def _class_target(text: str | None, card) -> int | None:
@@ -161,6 +185,10 @@ def run_compare(args: argparse.Namespace) -> int:
     if loaded.card is None:
         raise InputError("compare needs a model card (.json) that gives the input grid and normalisation; write a "
                          "card for this model (see docs/models) and pass it with --model.")
+    if args.layer is not None:   # before the subjects are read and explained
+        from ..methods.layers import check_layer_name
+
+        check_layer_name(loaded.model, args.layer)
     outputs = loaded.out_features or len(loaded.card.output.classes)
     args.target = _class_target(args.target, loaded.card)
     if args.target is not None and outputs and args.target >= outputs:

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from ..cli_checks import atlas_argument, check_output_file, number, spare_inputs
-from ..vocabulary import add_option, spelled
+from ..vocabulary import add_option, check_region_effect, spelled
 from .statistics import AtlasOverlapError
 
 #: how a command-line user brings a heatmap into the atlas' space (there is no transform option)
@@ -63,6 +63,8 @@ def run_regions(args: argparse.Namespace) -> int:
         raise InputError("No heatmap given; pass one or more heatmap files (or --list-atlases).")
     if args.png and args.per_subject:
         raise InputError("--png plots one table; drop --per-subject to plot the group.")
+    check_region_effect({"gain_on": args.gain_on}, atlas=True, reference=args.reference is not None,
+                        reference_part=("reference", "HEATMAP", "--reference"))
     spare_inputs({"heatmap": args.heatmaps, "--reference": args.reference, "--atlas": args.atlas,
                   "--names": args.names}, files={"--csv": args.csv, "--png": args.png})
     check_output_file(args.csv, "--csv")
