@@ -51,9 +51,9 @@ class Figures(NamedTuple):
 
     @property
     def meets_bar(self) -> bool:
-        from .pretrained.figures import FOLD
+        from .pretrained.figures import meets_bar
 
-        return self.mass >= FOLD * self.chance      # as evidence.choose and reason_text decide it
+        return meets_bar(self.mass, self.chance)      # as the rule and the card's reason decide it
 
 
 def _number(value: Any, what: str) -> float:

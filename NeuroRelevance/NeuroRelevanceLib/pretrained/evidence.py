@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .figures import DIGITS, FOLD, NEAR_BAR, at_bar, figure, fold_bounds, kept, shown_fold  # noqa: F401
+from .figures import DIGITS, FOLD, NEAR_BAR, at_bar, figure, fold_bounds, kept, meets_bar, shown_fold  # noqa: F401
 from .rule import (  # noqa: F401
     MAX_CONSERVATION_ERROR,
     RULE,
@@ -201,7 +201,7 @@ def reason_text(preset: str, why: str, evidence: dict, fold: float = FOLD, *, na
     method = f"lrp:{preset}"
     dev, held = evidence["development"], evidence["held_out"]
     entry, chance = held["methods"][method], held["chance"]["mass_accuracy"]
-    below = entry["mass_accuracy"] < fold * chance and not at_bar(entry["mass_accuracy"], chance, fold)
+    below = not meets_bar(entry["mass_accuracy"], chance, fold) and not at_bar(entry["mass_accuracy"], chance, fold)
     verdict = f", below the {fold:g}× bar" if below else ""
     retired = evidence.get("retired_held_out")
     disclosed = "" if retired is None else (

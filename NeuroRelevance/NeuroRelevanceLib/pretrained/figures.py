@@ -36,6 +36,11 @@ def fold_bounds(mass: float, chance: float) -> tuple[float, float]:
     return (mass - dm) / (chance + dc), ((mass + dm) / (chance - dc) if chance > dc else math.inf)
 
 
+def meets_bar(mass: float, chance: float, fold: float = FOLD) -> bool:
+    """The bar: at least ``fold`` × chance of the positive relevance in the true mask (on the recorded figures)."""
+    return mass >= fold * chance
+
+
 def at_bar(mass: float, chance: float, fold: float = FOLD) -> bool:
     """Whether the recorded figures allow a fold within ``NEAR_BAR`` of the bar: then no fold is printed, only
     "at the bar within rounding" and the side the recorded figures put it on (``mass >= fold * chance``)."""
@@ -64,7 +69,7 @@ def figure(scores: dict, method: str, note: str = "",
     weakest = entry.get("min_subject_fold")
     spread = "" if weakest is None else f", {weakest:.1f}× on the weakest"
     if at_bar(mass, chance):
-        side = "meeting it" if mass >= FOLD * chance else "below it"
+        side = "meeting it" if meets_bar(mass, chance) else "below it"
         fold = f"at the {FOLD:g}× bar within rounding ({side} on the recorded figures), chance {chance:.3f}"
     else:
         fold = f"{shown_fold(mass, chance)}× chance {chance:.3f}"

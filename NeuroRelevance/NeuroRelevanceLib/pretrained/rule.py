@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from .figures import FOLD, shown_fold
+from .figures import FOLD, meets_bar, shown_fold
 
 #: a preset whose median conservation error exceeds this is not recommended (its maps do not add up to the
 #: explained value: not a decomposition of the decision), unless no preset conserves
@@ -41,12 +41,12 @@ def decide(rows: Mapping[str, tuple[float, float]], chance: float, fold: float =
     """The rule of the module docstring on ``rows`` (preset -> (mass accuracy, conservation error))."""
     rows = dict(rows)
     conserving = {p: v for p, v in rows.items() if v[1] <= MAX_CONSERVATION_ERROR} or rows
-    good = {p: v for p, v in conserving.items() if v[0] >= fold * chance}
+    good = {p: v for p, v in conserving.items() if meets_bar(v[0], chance, fold)}
     if good:
         preset, kind = min(good, key=lambda p: (good[p][1], -good[p][0])), "met_bar"
     else:
         preset, kind = max(conserving, key=lambda p: conserving[p][0]), "closest"
-    left_out = tuple(p for p, v in rows.items() if p not in conserving and v[0] >= fold * chance)
+    left_out = tuple(p for p, v in rows.items() if p not in conserving and meets_bar(v[0], chance, fold))
     return Choice(preset, chance, rows, frozenset(conserving), frozenset(good), left_out, kind)
 
 
