@@ -19,6 +19,11 @@ RULE = (f"among presets with median conservation error <= {MAX_CONSERVATION_ERRO
         "mass_accuracy / chance)")
 
 
+def conserves(error: float) -> bool:
+    """Whether a preset's (median) conservation error lets the rule recommend it."""
+    return error <= MAX_CONSERVATION_ERROR
+
+
 class Choice(NamedTuple):
     """What the rule decided on one set of scores, for the reason (:func:`choose`) and the plain line
     (``recommendation``) alike."""
@@ -34,13 +39,13 @@ class Choice(NamedTuple):
     @property
     def none_conserve(self) -> bool:
         """No preset conserves, so the rule fell back on all of them."""
-        return not any(cons <= MAX_CONSERVATION_ERROR for _, cons in self.rows.values())
+        return not any(conserves(cons) for _, cons in self.rows.values())
 
 
 def decide(rows: Mapping[str, tuple[float, float]], chance: float, fold: float = FOLD) -> Choice:
     """The rule of the module docstring on ``rows`` (preset -> (mass accuracy, conservation error))."""
     rows = dict(rows)
-    conserving = {p: v for p, v in rows.items() if v[1] <= MAX_CONSERVATION_ERROR} or rows
+    conserving = {p: v for p, v in rows.items() if conserves(v[1])} or rows
     good = {p: v for p, v in conserving.items() if meets_bar(v[0], chance, fold)}
     if good:
         preset, kind = min(good, key=lambda p: (good[p][1], -good[p][0])), "met_bar"

@@ -65,17 +65,17 @@ def validation_score(name: str, card_path: str | Path, *, min_age: float = 50.0,
 
 def select(scores: list[dict[str, Any]]) -> dict[str, Any]:
     """The kept candidate by :data:`RULE`."""
-    from .evidence import MAX_CONSERVATION_ERROR
+    from .rule import conserves
 
     def error(s: dict[str, Any]) -> float:
         if s.get("validation_mae") is not None:
             return float(s["validation_mae"])
         return 1.0 - float(s.get("validation_accuracy") or 0.0)
 
-    def conserves(s: dict[str, Any]) -> bool:   # older records carry no conservation error
-        return float(s.get("conservation_error", 0.0)) <= MAX_CONSERVATION_ERROR
+    def conserving(s: dict[str, Any]) -> bool:   # older records carry no conservation error
+        return conserves(float(s.get("conservation_error", 0.0)))
 
-    return max(scores, key=lambda s: (conserves(s), s["fold"], -error(s), -s["train_seed"]))
+    return max(scores, key=lambda s: (conserving(s), s["fold"], -error(s), -s["train_seed"]))
 
 
 def validation_recommendation(score: dict[str, Any], split: str = "val") -> dict[str, str]:
